@@ -1,0 +1,1 @@
+//! Bit streams, varints, CRC32-Castagnoli and Prometheus's XOR chunk encoding.

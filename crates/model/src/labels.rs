@@ -1,0 +1,472 @@
+//! Label sets.
+//!
+//! A [`Labels`] value is an immutable, sorted set of name/value pairs with
+//! unique names, stored in one shared allocation: each string is written as
+//! a uvarint byte length followed by its UTF-8 bytes, names and values
+//! alternating. Cloning is a reference-count increment, which matters with
+//! millions of series held by the head and shared with queries.
+//!
+//! Contracts: names are strictly ascending (byte order) and unique; empty
+//! values are dropped by the builders, as Prometheus treats an empty value as
+//! an absent label.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::ModelError;
+
+/// The label name that holds a series' metric name.
+pub const METRIC_NAME: &str = "__name__";
+
+/// One borrowed label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Label<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+/// An immutable sorted label set. See the module docs for the layout.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Labels {
+    data: Arc<[u8]>,
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+fn put_uvarint(buf: &mut Vec<u8>, mut v: usize) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+impl Labels {
+    /// The empty label set.
+    pub fn empty() -> Self {
+        Self {
+            data: Arc::from(&[][..]),
+        }
+    }
+
+    /// Builds a label set from pairs in any order. Later duplicates win and
+    /// empty values are dropped.
+    pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
+        let mut b = LabelsBuilder::new();
+        for (n, v) in pairs {
+            b.set(n.as_ref(), v.as_ref());
+        }
+        b.build()
+    }
+
+    /// Builds a label set from pairs that must already be strictly sorted by
+    /// name, with no empty names. Empty values are dropped. This is the
+    /// validating constructor for untrusted input such as remote write.
+    pub fn try_from_sorted<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ModelError> {
+        let mut buf = Vec::new();
+        let mut prev: Option<&str> = None;
+        for (n, v) in pairs {
+            if n.is_empty() {
+                return Err(ModelError::EmptyLabelName);
+            }
+            if let Some(p) = prev {
+                match p.cmp(n) {
+                    Ordering::Less => {}
+                    Ordering::Equal => {
+                        return Err(ModelError::DuplicateLabel { name: n.to_owned() })
+                    }
+                    Ordering::Greater => {
+                        return Err(ModelError::UnsortedLabels {
+                            prev: p.to_owned(),
+                            next: n.to_owned(),
+                        })
+                    }
+                }
+            }
+            prev = Some(n);
+            if v.is_empty() {
+                continue;
+            }
+            put_uvarint(&mut buf, n.len());
+            buf.extend_from_slice(n.as_bytes());
+            put_uvarint(&mut buf, v.len());
+            buf.extend_from_slice(v.as_bytes());
+        }
+        Ok(Self {
+            data: Arc::from(buf),
+        })
+    }
+
+    /// Iterates the labels in ascending name order.
+    pub fn iter(&self) -> LabelsIter<'_> {
+        LabelsIter { rest: &self.data }
+    }
+
+    /// The value of label `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter().find(|l| l.name == name).map(|l| l.value)
+    }
+
+    /// True when the set has a label called `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The metric name (`__name__`), if any.
+    pub fn metric_name(&self) -> Option<&str> {
+        self.get(METRIC_NAME)
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// True for the empty set.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Bytes of the encoded form; a proxy for the set's heap footprint.
+    pub fn encoded_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// A builder starting from this set.
+    pub fn builder(&self) -> LabelsBuilder {
+        LabelsBuilder::from(self)
+    }
+
+    /// A fast, stable 64-bit hash of the set (not cryptographic).
+    pub fn hash64(&self) -> u64 {
+        hash_bytes(&self.data)
+    }
+
+    /// The set without the labels named in `names`.
+    pub fn without(&self, names: &[&str]) -> Labels {
+        let mut b = LabelsBuilder::new();
+        for l in self.iter() {
+            if !names.contains(&l.name) {
+                b.push_sorted(l.name, l.value);
+            }
+        }
+        b.build()
+    }
+
+    /// The set restricted to the labels named in `names`.
+    pub fn keep(&self, names: &[&str]) -> Labels {
+        let mut b = LabelsBuilder::new();
+        for l in self.iter() {
+            if names.contains(&l.name) {
+                b.push_sorted(l.name, l.value);
+            }
+        }
+        b.build()
+    }
+
+    /// Owned pairs, mostly for tests and serialisation.
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        self.iter()
+            .map(|l| (l.name.to_owned(), l.value.to_owned()))
+            .collect()
+    }
+}
+
+/// 64-bit hash over bytes, processing eight bytes at a time.
+fn hash_bytes(b: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ (b.len() as u64);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(31);
+    }
+    for &x in chunks.remainder() {
+        h = (h ^ u64::from(x)).wrapping_mul(K).rotate_left(23);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h
+}
+
+/// Iterator over a [`Labels`] value.
+pub struct LabelsIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> LabelsIter<'a> {
+    fn take_str(&mut self) -> Option<&'a str> {
+        let mut len: usize = 0;
+        let mut shift = 0;
+        let mut i = 0;
+        loop {
+            let b = *self.rest.get(i)?;
+            i += 1;
+            len |= ((b & 0x7f) as usize) << shift;
+            if b < 0x80 {
+                break;
+            }
+            shift += 7;
+        }
+        let bytes = self.rest.get(i..i + len)?;
+        self.rest = self.rest.get(i + len..)?;
+        // SAFETY: the buffer is only ever written by this module, and every
+        // string put into it came from a `&str`, so each length-delimited
+        // slice is valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    }
+}
+
+impl<'a> Iterator for LabelsIter<'a> {
+    type Item = Label<'a>;
+
+    fn next(&mut self) -> Option<Label<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let name = self.take_str()?;
+        let value = self.take_str()?;
+        Some(Label { name, value })
+    }
+}
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = Label<'a>;
+    type IntoIter = LabelsIter<'a>;
+    fn into_iter(self) -> LabelsIter<'a> {
+        self.iter()
+    }
+}
+
+impl Ord for Labels {
+    /// Prometheus's order: label by label, name then value; a prefix sorts first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        let mut a = self.iter();
+        let mut b = other.iter();
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return Ordering::Equal,
+                (None, Some(_)) => return Ordering::Less,
+                (Some(_), None) => return Ordering::Greater,
+                (Some(x), Some(y)) => {
+                    let c = x.name.cmp(y.name).then_with(|| x.value.cmp(y.value));
+                    if c != Ordering::Equal {
+                        return c;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Writes `s` quoted the way Go's `strconv.Quote` does, which is how
+/// Prometheus prints label values.
+pub fn write_go_quoted(f: &mut impl fmt::Write, s: &str) -> fmt::Result {
+    f.write_char('"')?;
+    for c in s.chars() {
+        match c {
+            '"' => f.write_str("\\\"")?,
+            '\\' => f.write_str("\\\\")?,
+            '\n' => f.write_str("\\n")?,
+            '\r' => f.write_str("\\r")?,
+            '\t' => f.write_str("\\t")?,
+            '\u{7}' => f.write_str("\\a")?,
+            '\u{8}' => f.write_str("\\b")?,
+            '\u{c}' => f.write_str("\\f")?,
+            '\u{b}' => f.write_str("\\v")?,
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => write!(f, "\\x{:02x}", c as u32)?,
+            c if c.is_control() => {
+                if (c as u32) <= 0xffff {
+                    write!(f, "\\u{:04x}", c as u32)?
+                } else {
+                    write!(f, "\\U{:08x}", c as u32)?
+                }
+            }
+            c => f.write_char(c)?,
+        }
+    }
+    f.write_char('"')
+}
+
+impl fmt::Display for Labels {
+    /// `{a="1", b="2"}`, as Prometheus's `Labels.String()` prints.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for (i, l) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(l.name)?;
+            f.write_str("=")?;
+            write_go_quoted(f, l.value)?;
+        }
+        f.write_str("}")
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Builds [`Labels`] by setting and deleting names in any order.
+#[derive(Debug, Clone, Default)]
+pub struct LabelsBuilder {
+    pairs: Vec<(String, String)>,
+    sorted: bool,
+}
+
+impl LabelsBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self {
+            pairs: Vec::new(),
+            sorted: true,
+        }
+    }
+
+    /// Sets `name` to `value`; an empty value deletes the label.
+    pub fn set(&mut self, name: &str, value: &str) -> &mut Self {
+        if let Some(p) = self.pairs.iter_mut().find(|p| p.0 == name) {
+            p.1.clear();
+            p.1.push_str(value);
+        } else {
+            if let Some(last) = self.pairs.last() {
+                if last.0.as_str() >= name {
+                    self.sorted = false;
+                }
+            }
+            self.pairs.push((name.to_owned(), value.to_owned()));
+        }
+        self
+    }
+
+    fn push_sorted(&mut self, name: &str, value: &str) {
+        self.pairs.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Deletes `name`.
+    pub fn del(&mut self, name: &str) -> &mut Self {
+        self.pairs.retain(|p| p.0 != name);
+        self
+    }
+
+    /// Keeps only the labels named in `names`.
+    pub fn keep(&mut self, names: &[&str]) -> &mut Self {
+        self.pairs.retain(|p| names.contains(&p.0.as_str()));
+        self
+    }
+
+    /// The value currently set for `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|p| p.0 == name && !p.1.is_empty())
+            .map(|p| p.1.as_str())
+    }
+
+    /// Finishes the set.
+    pub fn build(&mut self) -> Labels {
+        if !self.sorted {
+            self.pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            self.sorted = true;
+        }
+        let mut buf = Vec::new();
+        for (n, v) in &self.pairs {
+            if v.is_empty() || n.is_empty() {
+                continue;
+            }
+            put_uvarint(&mut buf, n.len());
+            buf.extend_from_slice(n.as_bytes());
+            put_uvarint(&mut buf, v.len());
+            buf.extend_from_slice(v.as_bytes());
+        }
+        Labels {
+            data: Arc::from(buf),
+        }
+    }
+}
+
+impl From<&Labels> for LabelsBuilder {
+    fn from(l: &Labels) -> Self {
+        Self {
+            pairs: l.to_pairs(),
+            sorted: true,
+        }
+    }
+}
+
+/// `labels!("a" => "1", "b" => "2")` builds a [`Labels`] in tests and examples.
+#[macro_export]
+macro_rules! labels {
+    ($($n:expr => $v:expr),* $(,)?) => {
+        $crate::Labels::from_pairs([$(($n, $v)),*])
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn builds_sorted_and_prints_like_prometheus() {
+        let l = Labels::from_pairs([("job", "a\"b"), ("__name__", "up"), ("empty", "")]);
+        assert_eq!(l.to_string(), r#"{__name__="up", job="a\"b"}"#);
+        assert_eq!(l.metric_name(), Some("up"));
+        assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn validating_constructor_rejects_bad_input() {
+        assert!(matches!(
+            Labels::try_from_sorted([("b", "1"), ("a", "2")]),
+            Err(ModelError::UnsortedLabels { .. })
+        ));
+        assert!(matches!(
+            Labels::try_from_sorted([("a", "1"), ("a", "2")]),
+            Err(ModelError::DuplicateLabel { .. })
+        ));
+        assert!(matches!(
+            Labels::try_from_sorted([("", "1")]),
+            Err(ModelError::EmptyLabelName)
+        ));
+    }
+
+    #[test]
+    fn ordering_matches_prometheus() {
+        let a = Labels::from_pairs([("a", "1")]);
+        let ab = Labels::from_pairs([("a", "1"), ("b", "1")]);
+        let a2 = Labels::from_pairs([("a", "2")]);
+        assert!(a < ab);
+        assert!(ab < a2);
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips_any_pairs(pairs in proptest::collection::btree_map("[a-z_]{1,8}", ".{0,300}", 0..20)) {
+            let l = Labels::from_pairs(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())));
+            let back: Vec<(String, String)> = l.to_pairs();
+            let want: Vec<(String, String)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+            prop_assert_eq!(back, want);
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Cairn's shared vocabulary: label sets, label matchers and samples.
+//!
+//! This crate does no I/O. Every other crate speaks in these types, so they
+//! are kept small, cheap to clone and independent of any storage layout.
+
+mod error;
+mod labels;
+mod matcher;
+mod sample;
+
+pub use error::ModelError;
+pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use matcher::{MatchType, Matcher};
+pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};

@@ -1,0 +1,1 @@
+//! The PromQL evaluator on promql-parser, and the .test script runner.

@@ -1,0 +1,1 @@
+//! HTTP: remote write/read, the query API, health and metrics.

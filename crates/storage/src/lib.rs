@@ -1,0 +1,26 @@
+//! Storage traits that the PromQL engine, the HTTP server and remote read
+//! program against, with an in-memory implementation for tests.
+//!
+//! Contracts shared by every implementation:
+//! - Time bounds are inclusive on both ends: a querier over `[mint, maxt]`
+//!   returns samples with `mint <= t <= maxt`.
+//! - [`Querier::select`] yields series sorted by [`Labels`] order, each label
+//!   set once, and each series' samples in strictly increasing time order.
+//! - Sample iterators follow Prometheus's chunk iterator protocol: `next` and
+//!   `seek` return the [`ValueType`] of the sample they land on, or
+//!   [`ValueType::None`] when exhausted (then [`SampleIterator::err`] tells
+//!   whether it ended on an error).
+
+mod error;
+mod memory;
+mod traits;
+
+pub use error::StorageError;
+pub use memory::{MemStorage, VecSampleIterator, VecSeries};
+pub use traits::{
+    Appendable, Appender, ChunkIterator, EncodedChunk, Metadata, MetricType, Querier, Queryable,
+    SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, ValueType,
+};
+
+/// Result alias for this crate.
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -1,0 +1,311 @@
+//! An in-memory store for tests and for developing against the traits.
+//!
+//! It keeps every series in a sorted map behind one lock; it is simple, not
+//! fast. Appends are staged per appender and applied on commit. Samples at a
+//! timestamp that already exists replace the old value (the PromQL test
+//! scripts rely on that); otherwise samples may arrive in any order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use cairn_model::{Labels, Matcher, Sample};
+use parking_lot::RwLock;
+
+use crate::traits::*;
+use crate::Result;
+
+#[derive(Default)]
+struct Inner {
+    series: BTreeMap<Labels, Vec<Sample>>,
+    metadata: HashMap<String, Metadata>,
+}
+
+/// A shared in-memory store. Cloning shares the data.
+#[derive(Clone, Default)]
+pub struct MemStorage {
+    inner: Arc<RwLock<Inner>>,
+}
+
+impl MemStorage {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds samples to a series directly, bypassing appenders.
+    pub fn add(&self, labels: Labels, samples: impl IntoIterator<Item = Sample>) {
+        let mut g = self.inner.write();
+        let s = g.series.entry(labels).or_default();
+        for x in samples {
+            insert(s, x);
+        }
+    }
+
+    /// Drops all data.
+    pub fn clear(&self) {
+        let mut g = self.inner.write();
+        g.series.clear();
+        g.metadata.clear();
+    }
+
+    /// Metadata recorded per metric name.
+    pub fn metadata(&self) -> HashMap<String, Metadata> {
+        self.inner.read().metadata.clone()
+    }
+
+    /// Number of series held.
+    pub fn num_series(&self) -> usize {
+        self.inner.read().series.len()
+    }
+}
+
+fn insert(s: &mut Vec<Sample>, x: Sample) {
+    match s.binary_search_by_key(&x.t, |p| p.t) {
+        Ok(i) => s[i] = x,
+        Err(i) => s.insert(i, x),
+    }
+}
+
+fn matches_all(l: &Labels, ms: &[Matcher]) -> bool {
+    ms.iter().all(|m| m.matches(l.get(&m.name).unwrap_or("")))
+}
+
+impl Queryable for MemStorage {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>> {
+        Ok(Box::new(MemQuerier {
+            store: self,
+            mint,
+            maxt,
+        }))
+    }
+}
+
+struct MemQuerier<'a> {
+    store: &'a MemStorage,
+    mint: i64,
+    maxt: i64,
+}
+
+impl Querier for MemQuerier<'_> {
+    fn select<'a>(&'a self, _hints: &SelectHints, matchers: &[Matcher]) -> Result<SeriesSet<'a>> {
+        let g = self.store.inner.read();
+        let mut out: Vec<Result<Box<dyn Series + 'a>>> = Vec::new();
+        for (l, s) in g.series.iter() {
+            if !matches_all(l, matchers) {
+                continue;
+            }
+            let lo = s.partition_point(|p| p.t < self.mint);
+            let hi = s.partition_point(|p| p.t <= self.maxt);
+            if lo >= hi {
+                continue;
+            }
+            let samples = s.get(lo..hi).map(<[Sample]>::to_vec).unwrap_or_default();
+            out.push(Ok(Box::new(VecSeries::new(l.clone(), samples))));
+        }
+        Ok(Box::new(out.into_iter()))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let g = self.store.inner.read();
+        let mut names = std::collections::BTreeSet::new();
+        for (l, s) in g.series.iter() {
+            if matches_all(l, matchers) && s.iter().any(|p| p.t >= self.mint && p.t <= self.maxt) {
+                names.extend(l.iter().map(|x| x.name.to_owned()));
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let g = self.store.inner.read();
+        let mut vals = std::collections::BTreeSet::new();
+        for (l, s) in g.series.iter() {
+            if matches_all(l, matchers) && s.iter().any(|p| p.t >= self.mint && p.t <= self.maxt) {
+                if let Some(v) = l.get(name) {
+                    vals.insert(v.to_owned());
+                }
+            }
+        }
+        Ok(vals.into_iter().collect())
+    }
+}
+
+/// A series backed by a vector of samples.
+#[derive(Debug, Clone)]
+pub struct VecSeries {
+    labels: Labels,
+    samples: Vec<Sample>,
+}
+
+impl VecSeries {
+    /// `samples` must be sorted by time with unique timestamps.
+    pub fn new(labels: Labels, samples: Vec<Sample>) -> Self {
+        Self { labels, samples }
+    }
+}
+
+impl Series for VecSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+    fn iter(&self) -> Box<dyn SampleIterator + '_> {
+        Box::new(VecSampleIterator::new(&self.samples))
+    }
+}
+
+/// Iterates a sorted slice of samples.
+pub struct VecSampleIterator<'a> {
+    s: &'a [Sample],
+    /// Index of the current sample + 1; 0 before the first `next`.
+    pos: usize,
+}
+
+impl<'a> VecSampleIterator<'a> {
+    pub fn new(s: &'a [Sample]) -> Self {
+        Self { s, pos: 0 }
+    }
+}
+
+impl SampleIterator for VecSampleIterator<'_> {
+    fn next(&mut self) -> ValueType {
+        if self.pos < self.s.len() {
+            self.pos += 1;
+            ValueType::Float
+        } else {
+            self.pos = self.s.len() + 1;
+            ValueType::None
+        }
+    }
+    fn seek(&mut self, t: i64) -> ValueType {
+        if self.pos > self.s.len() {
+            return ValueType::None;
+        }
+        if self.pos > 0 && self.s.get(self.pos - 1).is_some_and(|x| x.t >= t) {
+            return ValueType::Float;
+        }
+        let start = self.pos.saturating_sub(1);
+        let rest = self.s.get(start..).unwrap_or(&[]);
+        let i = start + rest.partition_point(|x| x.t < t);
+        self.pos = i + 1;
+        if i < self.s.len() {
+            ValueType::Float
+        } else {
+            ValueType::None
+        }
+    }
+    fn at(&self) -> (i64, f64) {
+        self.s
+            .get(self.pos.wrapping_sub(1))
+            .map(|x| (x.t, x.v))
+            .unwrap_or((i64::MIN, f64::NAN))
+    }
+    fn at_t(&self) -> i64 {
+        self.at().0
+    }
+}
+
+struct MemAppender<'a> {
+    store: &'a MemStorage,
+    staged: Vec<(Labels, Sample)>,
+    meta: Vec<(String, Metadata)>,
+}
+
+impl Appendable for MemStorage {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        Box::new(MemAppender {
+            store: self,
+            staged: Vec::new(),
+            meta: Vec::new(),
+        })
+    }
+}
+
+impl Appender for MemAppender<'_> {
+    fn append(&mut self, _r: SeriesRef, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef> {
+        self.staged.push((labels.clone(), Sample::new(t, v)));
+        Ok(labels.hash64() | 1)
+    }
+    fn update_metadata(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        meta: &Metadata,
+    ) -> Result<SeriesRef> {
+        if let Some(n) = labels.metric_name() {
+            self.meta.push((n.to_owned(), meta.clone()));
+        }
+        Ok(r)
+    }
+    fn commit(self: Box<Self>) -> Result<()> {
+        let mut g = self.store.inner.write();
+        for (l, s) in self.staged {
+            insert(g.series.entry(l).or_default(), s);
+        }
+        for (n, m) in self.meta {
+            g.metadata.insert(n, m);
+        }
+        Ok(())
+    }
+    fn rollback(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_model::{labels, MatchType};
+
+    #[test]
+    fn appends_become_visible_on_commit_and_select_is_sorted_and_bounded() {
+        let st = MemStorage::new();
+        let mut app = st.appender();
+        app.append(0, &labels!("__name__" => "b"), 10, 1.0).unwrap();
+        app.append(0, &labels!("__name__" => "a"), 20, 2.0).unwrap();
+        app.append(0, &labels!("__name__" => "a"), 5, 3.0).unwrap();
+        assert_eq!(st.num_series(), 0);
+        app.commit().unwrap();
+        let q = st.querier(0, 15).unwrap();
+        let all: Vec<_> = q
+            .select(
+                &SelectHints::default(),
+                &[Matcher::new(MatchType::Regex, "__name__", ".+").unwrap()],
+            )
+            .unwrap()
+            .map(|s| {
+                let s = s.unwrap();
+                let mut it = s.iter();
+                let mut v = vec![];
+                while it.next() == ValueType::Float {
+                    v.push(it.at());
+                }
+                (s.labels().to_string(), v)
+            })
+            .collect();
+        assert_eq!(
+            all,
+            vec![
+                (r#"{__name__="a"}"#.to_string(), vec![(5, 3.0)]),
+                (r#"{__name__="b"}"#.to_string(), vec![(10, 1.0)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn seek_never_moves_back() {
+        let s = [
+            Sample::new(1, 1.0),
+            Sample::new(5, 2.0),
+            Sample::new(9, 3.0),
+        ];
+        let mut it = VecSampleIterator::new(&s);
+        assert_eq!(it.seek(4), ValueType::Float);
+        assert_eq!(it.at(), (5, 2.0));
+        assert_eq!(it.seek(2), ValueType::Float);
+        assert_eq!(it.at(), (5, 2.0));
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!(it.at(), (9, 3.0));
+        assert_eq!(it.seek(10), ValueType::None);
+        assert_eq!(it.next(), ValueType::None);
+    }
+}

@@ -1,0 +1,163 @@
+//! The traits themselves. See the crate docs for the shared contracts.
+
+use cairn_model::{Labels, Matcher};
+
+use crate::Result;
+
+/// Identifies a series inside one appender's storage; 0 means "unknown".
+pub type SeriesRef = u64;
+
+/// What a query intends to do with a selection; storage may use it to skip
+/// work but must stay correct when it ignores it.
+#[derive(Debug, Clone, Default)]
+pub struct SelectHints {
+    /// Inclusive start of the data needed, in ms.
+    pub start: i64,
+    /// Inclusive end of the data needed, in ms.
+    pub end: i64,
+    /// Query step in ms (0 for instant queries).
+    pub step: i64,
+    /// Range of a range selector in ms (0 for instant selectors).
+    pub range: i64,
+    /// The function that consumes the selection, if any.
+    pub func: Option<String>,
+}
+
+/// The kind of sample an iterator is positioned on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// Exhausted (or failed; see [`SampleIterator::err`]).
+    None,
+    Float,
+    /// Reserved for native histograms.
+    Histogram,
+    /// Reserved for native float histograms.
+    FloatHistogram,
+}
+
+/// Iterates one series' samples in increasing time order.
+pub trait SampleIterator {
+    /// Advances to the next sample.
+    fn next(&mut self) -> ValueType;
+    /// Advances to the first sample with timestamp `>= t`. It never moves
+    /// backwards: if the current sample is already at or after `t` it stays.
+    fn seek(&mut self, t: i64) -> ValueType;
+    /// The current float sample. Only valid after `next`/`seek` returned `Float`.
+    fn at(&self) -> (i64, f64);
+    /// The current timestamp, whatever the value type.
+    fn at_t(&self) -> i64;
+    /// The error that ended iteration, if any.
+    fn err(&self) -> Option<&crate::StorageError> {
+        None
+    }
+}
+
+/// One encoded chunk, as stored: lets remote read stream chunks untouched.
+#[derive(Debug, Clone)]
+pub struct EncodedChunk {
+    /// Inclusive bounds of the samples in the chunk.
+    pub min_time: i64,
+    pub max_time: i64,
+    /// Prometheus's encoding byte (1 = XOR).
+    pub encoding: u8,
+    pub data: Vec<u8>,
+}
+
+/// Iterates encoded chunks in time order.
+pub trait ChunkIterator {
+    fn next_chunk(&mut self) -> Option<Result<EncodedChunk>>;
+}
+
+/// One series of a selection.
+pub trait Series {
+    fn labels(&self) -> &Labels;
+    /// A fresh iterator over the samples (within the querier's bounds).
+    fn iter(&self) -> Box<dyn SampleIterator + '_>;
+    /// The series' encoded chunks, for storages that hold chunks. Chunks may
+    /// reach past the querier's bounds; readers must filter samples.
+    fn chunks(&self) -> Option<Box<dyn ChunkIterator + '_>> {
+        None
+    }
+}
+
+/// A lazily produced, label-sorted sequence of series.
+pub type SeriesSet<'a> = Box<dyn Iterator<Item = Result<Box<dyn Series + 'a>>> + 'a>;
+
+/// Reads series over a fixed time range.
+pub trait Querier {
+    /// Series that satisfy every matcher and have data in the querier's
+    /// range, sorted by labels.
+    fn select<'a>(&'a self, hints: &SelectHints, matchers: &[Matcher]) -> Result<SeriesSet<'a>>;
+    /// Sorted, unique label names of the series that satisfy the matchers
+    /// (all series when `matchers` is empty).
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>>;
+    /// Sorted, unique values of label `name` among matching series.
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>>;
+}
+
+/// Something that can be queried: a head, a block, a whole database.
+pub trait Queryable: Send + Sync {
+    /// A querier over the inclusive range `[mint, maxt]`.
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>>;
+}
+
+/// Prometheus's metric types, as remote write and the metadata API carry them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MetricType {
+    #[default]
+    Unknown,
+    Counter,
+    Gauge,
+    Histogram,
+    GaugeHistogram,
+    Summary,
+    Info,
+    StateSet,
+}
+
+impl MetricType {
+    /// The name the metadata API prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Unknown => "unknown",
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+            MetricType::GaugeHistogram => "gaugehistogram",
+            MetricType::Summary => "summary",
+            MetricType::Info => "info",
+            MetricType::StateSet => "stateset",
+        }
+    }
+}
+
+/// Metric metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Metadata {
+    pub kind: MetricType,
+    pub unit: String,
+    pub help: String,
+}
+
+/// A batch of appends that becomes visible, all at once, on commit.
+pub trait Appender {
+    /// Appends a float sample. `r` is a reference returned earlier for the
+    /// same labels, or 0. Returns the series' reference.
+    fn append(&mut self, r: SeriesRef, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef>;
+    /// Records metadata for the series' metric.
+    fn update_metadata(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        meta: &Metadata,
+    ) -> Result<SeriesRef>;
+    /// Makes the batch durable (as the implementation's WAL policy says) and visible.
+    fn commit(self: Box<Self>) -> Result<()>;
+    /// Drops the batch.
+    fn rollback(self: Box<Self>) -> Result<()>;
+}
+
+/// Something that hands out appenders.
+pub trait Appendable: Send + Sync {
+    fn appender(&self) -> Box<dyn Appender + '_>;
+}

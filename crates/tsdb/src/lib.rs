@@ -1,0 +1,1 @@
+//! The time-series database: head, blocks, meta.json, compaction, retention.

@@ -1,0 +1,1 @@
+//! Cairn's segmented write-ahead log: pages, records, checkpoints and replay.

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs Cairn's whole test suite on a fresh machine: installs the real peers
+# (Prometheus, promtool, VictoriaMetrics), then runs every test of the
+# workspace. PromQL conformance scripts are read from $CAIRN_PROMQL_TESTS,
+# which defaults to ../shared/conformance/promql beside the checkout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+if [ -z "${CAIRN_PROMQL_TESTS:-}" ] && [ -d ../shared/conformance/promql ]; then
+  export CAIRN_PROMQL_TESTS="$(cd ../shared/conformance/promql && pwd)"
+fi
+echo "PromQL conformance scripts: ${CAIRN_PROMQL_TESTS:-<none; conformance test will say so and fail>}"
+cargo build --workspace --all-targets --locked
+cargo nextest run --workspace --locked --no-fail-fast "$@"
