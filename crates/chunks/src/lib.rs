@@ -1,0 +1,1 @@
+//! Chunk segment files: block chunks/ and the head's chunks_head/.
