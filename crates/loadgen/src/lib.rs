@@ -1,0 +1,81 @@
+//! Builds remote-write 1.0 requests for a simulated GPU cluster.
+//!
+//! Requests are encoded ahead of time, before any timing starts, so the
+//! generator spends no CPU on encoding while the server under test works.
+//! Like Prometheus's queue manager, series are split into shards by label
+//! hash; each shard's requests are in time order and one connection sends
+//! one shard's requests sequentially, so no series ever goes out of order.
+
+mod encode;
+
+pub use encode::{encode_write_request, put_uvarint};
+
+use cairn_gpusim::ClusterSpec;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    pub cluster: ClusterSpec,
+    /// Number of scrapes per series to send.
+    pub scrapes: u64,
+    /// Timestamp of the first scrape, ms.
+    pub start_ms: i64,
+    /// Samples per request (Prometheus's max_samples_per_send default: 2000).
+    pub batch: usize,
+    /// Number of shards (one connection each).
+    pub shards: usize,
+}
+
+/// One shard's pre-encoded, snappy-compressed requests, in time order.
+#[derive(Debug, Default)]
+pub struct Shard {
+    pub requests: Vec<bytes::Bytes>,
+    pub samples: u64,
+}
+
+/// Encodes all requests. Returns the shards and the number of distinct
+/// series generated (pod churn included).
+pub fn build(spec: &LoadSpec) -> (Vec<Shard>, u64) {
+    let shards_n = spec.shards.max(1);
+    let mut shards: Vec<Shard> = (0..shards_n).map(|_| Shard::default()).collect();
+    let mut pending: Vec<Vec<(cairn_model::Labels, i64, f64)>> = vec![Vec::new(); shards_n];
+    let mut seen = std::collections::HashSet::new();
+    let mut raw = Vec::new();
+    let mut enc = snap::raw::Encoder::new();
+    for step in 0..spec.scrapes {
+        let t = spec.start_ms + step as i64 * spec.cluster.scrape_interval_ms;
+        for s in spec.cluster.series_at(step) {
+            let h = s.labels.hash64();
+            seen.insert(h);
+            let shard = (h % shards_n as u64) as usize;
+            let v = spec.cluster.value(&s, step);
+            let Some(p) = pending.get_mut(shard) else {
+                continue;
+            };
+            p.push((s.labels, t, v));
+            if p.len() >= spec.batch {
+                flush(&mut shards[shard], p, &mut raw, &mut enc);
+            }
+        }
+    }
+    for (i, p) in pending.iter_mut().enumerate() {
+        if !p.is_empty() {
+            flush(&mut shards[i], p, &mut raw, &mut enc);
+        }
+    }
+    (shards, seen.len() as u64)
+}
+
+fn flush(
+    shard: &mut Shard,
+    p: &mut Vec<(cairn_model::Labels, i64, f64)>,
+    raw: &mut Vec<u8>,
+    enc: &mut snap::raw::Encoder,
+) {
+    raw.clear();
+    encode_write_request(p, raw);
+    let compressed = enc.compress_vec(raw).unwrap_or_default();
+    shard.samples += p.len() as u64;
+    shard.requests.push(bytes::Bytes::from(compressed));
+    p.clear();
+}

@@ -1,0 +1,241 @@
+//! `cairn-loadgen`: sends a simulated GPU cluster's samples to a remote-write
+//! endpoint and reports throughput; optionally verifies the receiver stored
+//! every sample, through its Prometheus query API.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cairn_gpusim::ClusterSpec;
+use cairn_loadgen::{build, LoadSpec};
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// Remote-write load generator modelling a Kubernetes GPU cluster.
+#[derive(Debug, Parser)]
+#[command(name = "cairn-loadgen", version)]
+struct Args {
+    /// Remote-write URL, e.g. http://127.0.0.1:9201/api/v1/write.
+    #[arg(long)]
+    url: String,
+    /// Nodes in the simulated cluster (8 GPUs and ~600 node-exporter series each).
+    #[arg(long, default_value_t = 100)]
+    nodes: usize,
+    /// Hours of data to send (at the scrape interval).
+    #[arg(long, default_value_t = 2.0)]
+    hours: f64,
+    /// Scrape interval in seconds.
+    #[arg(long, default_value_t = 15)]
+    scrape_interval: i64,
+    /// Scrapes after which a GPU's pod is replaced (0: no churn).
+    #[arg(long, default_value_t = 240)]
+    pod_lifetime: u64,
+    /// Concurrent connections (one shard each).
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// Samples per request.
+    #[arg(long, default_value_t = 2000)]
+    batch: usize,
+    /// Timestamp of the first sample in ms (default: now minus the data span).
+    #[arg(long)]
+    start_ms: Option<i64>,
+    /// Base URL of the receiver's Prometheus query API for verification, e.g. http://127.0.0.1:9201.
+    #[arg(long)]
+    verify_url: Option<String>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+async fn send_one(
+    client: &HttpClient,
+    url: &hyper::Uri,
+    body: Bytes,
+    retries: &AtomicU64,
+) -> Result<(), String> {
+    let mut backoff = Duration::from_millis(30);
+    for _ in 0..20 {
+        let req = hyper::Request::post(url.clone())
+            .header("Content-Type", "application/x-protobuf")
+            .header("Content-Encoding", "snappy")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .header("User-Agent", "cairn-loadgen")
+            .body(Full::new(body.clone()))
+            .map_err(|e| e.to_string())?;
+        if let Ok(resp) = client.request(req).await {
+            let status = resp.status();
+            let text = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            if status.is_success() {
+                return Ok(());
+            }
+            if status.is_client_error() && status.as_u16() != 429 {
+                return Err(format!("{status}: {}", String::from_utf8_lossy(&text)));
+            }
+        }
+        retries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+    Err("gave up after 20 attempts".into())
+}
+
+async fn verify(base: &str, start_ms: i64, end_ms: i64) -> Result<f64, String> {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let range_s = (end_ms - start_ms) / 1000 + 60;
+    let q = format!("sum(count_over_time({{__name__=~\".+\"}}[{range_s}s]))");
+    let body = format!(
+        "query={}&time={}",
+        urlencode(&q),
+        end_ms as f64 / 1000.0 + 1.0
+    );
+    let uri: hyper::Uri = format!("{base}/api/v1/query")
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let req = hyper::Request::post(uri)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+    let b = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let v: serde_json::Value =
+        serde_json::from_slice(&b).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&b)))?;
+    v["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|s| s.parse::<f64>().ok())
+        .ok_or_else(|| format!("unexpected answer: {v}"))
+}
+
+fn urlencode(s: &str) -> String {
+    let mut o = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            o.push(b as char);
+        } else {
+            o.push_str(&format!("%{b:02X}"));
+        }
+    }
+    o
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let a = Args::parse();
+    let interval_ms = a.scrape_interval * 1000;
+    let scrapes = ((a.hours * 3_600_000.0) / interval_ms as f64)
+        .round()
+        .max(1.0) as u64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let start_ms = a.start_ms.unwrap_or(now - scrapes as i64 * interval_ms);
+    let spec = LoadSpec {
+        cluster: ClusterSpec {
+            nodes: a.nodes,
+            scrape_interval_ms: interval_ms,
+            pod_lifetime_scrapes: a.pod_lifetime,
+            ..ClusterSpec::default()
+        },
+        scrapes,
+        start_ms,
+        batch: a.batch,
+        shards: a.connections,
+    };
+    let t0 = Instant::now();
+    let (shards, distinct) = build(&spec);
+    let encode_s = t0.elapsed().as_secs_f64();
+    let total: u64 = shards.iter().map(|s| s.samples).sum();
+    let requests: usize = shards.iter().map(|s| s.requests.len()).sum();
+    let bytes: usize = shards
+        .iter()
+        .flat_map(|s| s.requests.iter())
+        .map(|r| r.len())
+        .sum();
+    eprintln!(
+        "encoded {total} samples of {distinct} series in {requests} requests ({} MiB compressed) in {encode_s:.1}s",
+        bytes >> 20
+    );
+    let url: hyper::Uri = match a.url.parse() {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("bad --url: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let retries = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for shard in shards {
+        let client: HttpClient = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(1)
+            .build_http();
+        let url = url.clone();
+        let retries = retries.clone();
+        let failures = failures.clone();
+        tasks.push(tokio::spawn(async move {
+            for r in shard.requests {
+                if let Err(e) = send_one(&client, &url, r, &retries).await {
+                    if failures.fetch_add(1, Ordering::Relaxed) < 5 {
+                        eprintln!("request failed: {e}");
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let rate = total as f64 / secs;
+    let end_ms = start_ms + (scrapes as i64 - 1) * interval_ms;
+    let mut verified = serde_json::Value::Null;
+    let mut ok = failures.load(Ordering::Relaxed) == 0;
+    if let Some(base) = &a.verify_url {
+        match verify(base, start_ms, end_ms).await {
+            Ok(n) => {
+                verified = serde_json::json!(n);
+                if n as u64 != total {
+                    eprintln!("verification: receiver holds {n} samples, {total} were sent");
+                    ok = false;
+                }
+            }
+            Err(e) => {
+                eprintln!("verification failed: {e}");
+                ok = false;
+            }
+        }
+    }
+    let out = serde_json::json!({
+        "samples": total, "series": distinct, "requests": requests, "seconds": secs,
+        "samples_per_second": rate, "retries": retries.load(Ordering::Relaxed),
+        "failed_requests": failures.load(Ordering::Relaxed), "verified_samples": verified,
+        "start_ms": start_ms, "end_ms": end_ms,
+    });
+    if a.json {
+        println!("{out}");
+    } else {
+        println!("sent {total} samples in {secs:.2}s: {rate:.0} samples/s ({} retries, {} failed requests)",
+            out["retries"], out["failed_requests"]);
+    }
+    if ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
