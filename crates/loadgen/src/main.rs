@@ -89,22 +89,19 @@ async fn send_one(
     Err("gave up after 20 attempts".into())
 }
 
-async fn verify(base: &str, start_ms: i64, end_ms: i64) -> Result<f64, String> {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let range_s = (end_ms - start_ms) / 1000 + 60;
-    let q = format!("sum(count_over_time({{__name__=~\".+\"}}[{range_s}s]))");
-    let body = format!(
-        "query={}&time={}",
-        urlencode(&q),
-        end_ms as f64 / 1000.0 + 1.0
-    );
-    let uri: hyper::Uri = format!("{base}/api/v1/query")
-        .parse()
-        .map_err(|e| format!("{e}"))?;
-    let req = hyper::Request::post(uri)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
+async fn get_json(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    uri: String,
+    form: Option<String>,
+) -> Result<serde_json::Value, String> {
+    let uri: hyper::Uri = uri.parse().map_err(|e| format!("{e}"))?;
+    let req = match form {
+        Some(body) => hyper::Request::post(uri)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(body))),
+        None => hyper::Request::get(uri).body(Full::new(Bytes::new())),
+    }
+    .map_err(|e| e.to_string())?;
     let resp = client.request(req).await.map_err(|e| e.to_string())?;
     let b = resp
         .into_body()
@@ -112,12 +109,43 @@ async fn verify(base: &str, start_ms: i64, end_ms: i64) -> Result<f64, String> {
         .await
         .map_err(|e| e.to_string())?
         .to_bytes();
-    let v: serde_json::Value =
-        serde_json::from_slice(&b).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&b)))?;
-    v["data"]["result"][0]["value"][1]
-        .as_str()
-        .and_then(|s| s.parse::<f64>().ok())
-        .ok_or_else(|| format!("unexpected answer: {v}"))
+    serde_json::from_slice(&b).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&b)))
+}
+
+/// Counts the samples the receiver holds in the sent window, metric by
+/// metric (a query over all names at once would collide once
+/// `count_over_time` drops the names).
+async fn verify(base: &str, start_ms: i64, end_ms: i64) -> Result<f64, String> {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let names = get_json(
+        &client,
+        format!("{base}/api/v1/label/__name__/values"),
+        None,
+    )
+    .await?;
+    let names = names["data"]
+        .as_array()
+        .ok_or_else(|| format!("unexpected answer: {names}"))?
+        .clone();
+    let range_ms = end_ms - start_ms + 1;
+    let mut total = 0.0;
+    for n in names {
+        let n = n.as_str().unwrap_or_default();
+        let q = format!("sum(count_over_time({n}[{range_ms}ms]))");
+        let body = format!("query={}&time={}", urlencode(&q), end_ms as f64 / 1000.0);
+        let v = get_json(&client, format!("{base}/api/v1/query"), Some(body)).await?;
+        match v["data"]["result"].as_array() {
+            Some(r) if r.is_empty() => {}
+            Some(r) => {
+                total += r[0]["value"][1]
+                    .as_str()
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .ok_or_else(|| format!("unexpected answer: {v}"))?
+            }
+            None => return Err(format!("unexpected answer for {q}: {v}")),
+        }
+    }
+    Ok(total)
 }
 
 fn urlencode(s: &str) -> String {
