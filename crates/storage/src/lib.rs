@@ -13,10 +13,12 @@
 
 mod error;
 mod memory;
+mod merge;
 mod traits;
 
 pub use error::StorageError;
 pub use memory::{MemStorage, VecSampleIterator, VecSeries};
+pub use merge::{merge_series_sets, ChunkEncoder, MergeQuerier, MergeSampleIterator, MergedSeries};
 pub use traits::{
     Appendable, Appender, ChunkIterator, EncodedChunk, Metadata, MetricType, Querier, Queryable,
     SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, ValueType,
