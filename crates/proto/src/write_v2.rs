@@ -119,7 +119,7 @@ impl<'a> Symbols<'a> {
     /// Resolves name/value reference pairs into `out` (cleared first).
     pub fn resolve_pairs(&self, refs: &[u32], out: &mut Vec<(&'a str, &'a str)>) -> Result<()> {
         out.clear();
-        if refs.len() % 2 != 0 {
+        if refs.len() & 1 == 1 {
             return Err(ProtoError::OddLabelRefs { len: refs.len() });
         }
         for pair in refs.chunks_exact(2) {
