@@ -1,1 +1,26 @@
 //! Bit streams, varints, CRC32-Castagnoli and Prometheus's XOR chunk encoding.
+//!
+//! This crate is the lowest layer of Cairn's on-disk formats. Everything here
+//! is pure computation over byte slices: no I/O, no global state.
+//!
+//! * [`BitWriter`] / [`BitReader`]: MSB-first bit streams, the substrate of
+//!   every Gorilla-style chunk encoding.
+//! * [`varint`]: Go's `encoding/binary` unsigned (LEB128) and zig-zag signed
+//!   varints, byte-for-byte compatible.
+//! * [`crc32c`]: the Castagnoli CRC used by every Prometheus checksum.
+//! * [`XorChunk`] / [`xor_iter`]: Prometheus's float chunk encoding
+//!   (`chunkenc.EncXOR`), producing byte-identical chunks.
+//! * [`Encoding`]: the chunk-encoding byte stored beside chunk data on disk.
+
+mod bits;
+mod crc;
+mod encoding;
+mod error;
+pub mod varint;
+mod xor;
+
+pub use bits::{BitReader, BitWriter};
+pub use crc::{crc32c, crc32c_append};
+pub use encoding::{Encoding, ENCODING_FLOAT_HISTOGRAM, ENCODING_HISTOGRAM, ENCODING_XOR};
+pub use error::CodecError;
+pub use xor::{decode_all, xor_iter, XorChunk, XorIterator, MAX_SAMPLES_PER_CHUNK};
