@@ -45,6 +45,9 @@ struct Args {
     /// Base URL of the receiver's Prometheus query API for verification, e.g. http://127.0.0.1:9201.
     #[arg(long)]
     verify_url: Option<String>,
+    /// URL to GET after sending and before verifying (e.g. VictoriaMetrics's /internal/force_flush).
+    #[arg(long)]
+    flush_url: Option<String>,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -234,6 +237,14 @@ async fn main() -> std::process::ExitCode {
     let end_ms = start_ms + (scrapes as i64 - 1) * interval_ms;
     let mut verified = serde_json::Value::Null;
     let mut ok = failures.load(Ordering::Relaxed) == 0;
+    if let Some(f) = &a.flush_url {
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        if let Ok(uri) = f.parse::<hyper::Uri>() {
+            if let Ok(req) = hyper::Request::get(uri).body(Full::new(Bytes::new())) {
+                let _ = client.request(req).await;
+            }
+        }
+    }
     if let Some(base) = &a.verify_url {
         match verify(base, start_ms, end_ms).await {
             Ok(n) => {

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Side-by-side remote-write ingest benchmark: Cairn, Prometheus 2.42
+# (--web.enable-remote-write-receiver) and VictoriaMetrics 1.79.5, all on
+# 127.0.0.1, fed the same pre-encoded GPU-cluster load by cairn-loadgen in one run.
+#
+# Reports per target: samples/s, server CPU µs per sample (utime+stime of the
+# server process during the load), peak RSS (VmHWM), disk bytes per sample
+# (blocks only for Cairn and Prometheus, the whole store for VictoriaMetrics),
+# and whether every sample was found again through the query API.
+#
+# Usage: scripts/bench-ingest.sh [TARGET...]   (targets: cairn prometheus victoriametrics)
+# Environment: NODES (100), HOURS (2), CONNS (8), BATCH (2000), OUT (a temp dir).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NODES=${NODES:-100}
+HOURS=${HOURS:-2}
+CONNS=${CONNS:-8}
+BATCH=${BATCH:-2000}
+OUT=${OUT:-$(mktemp -d /tmp/cairn-bench.XXXXXX)}
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(cairn prometheus victoriametrics)
+
+bash scripts/install-deps.sh
+pkgs=(-p cairn-loadgen)
+[[ " ${targets[*]} " == *" cairn "* ]] && pkgs+=(-p cairn)
+cargo build --release "${pkgs[@]}" >&2
+CLK=$(getconf CLK_TCK)
+
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+peak_rss_kib() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
+wait_http() {
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "timed out waiting for $1" >&2
+  return 1
+}
+
+printf '%-16s %12s %10s %10s %12s %10s\n' target samples/s cpu_us/smp peak_MiB disk_B/smp verified
+for t in "${targets[@]}"; do
+  dir="$OUT/$t"; rm -rf "$dir"; mkdir -p "$dir"
+  case $t in
+    cairn)
+      port=19201
+      ./target/release/cairn serve --storage.tsdb.path "$dir/data" --web.listen-address "127.0.0.1:$port" >"$dir/log" 2>&1 &
+      ready="http://127.0.0.1:$port/-/ready" ;;
+    prometheus)
+      port=19090
+      printf 'global:\n  scrape_interval: 1h\n' >"$dir/prometheus.yml"
+      prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+        --web.listen-address="127.0.0.1:$port" --web.enable-remote-write-receiver >"$dir/log" 2>&1 &
+      ready="http://127.0.0.1:$port/-/ready" ;;
+    victoriametrics)
+      port=18428
+      victoria-metrics -storageDataPath="$dir/data" -httpListenAddr="127.0.0.1:$port" \
+        -retentionPeriod=10y -search.latencyOffset=0s -search.disableCache >"$dir/log" 2>&1 &
+      ready="http://127.0.0.1:$port/health" ;;
+    *) echo "unknown target $t" >&2; exit 2 ;;
+  esac
+  pid=$!
+  trap 'kill $pid 2>/dev/null || true' EXIT
+  wait_http "$ready"
+  c0=$(cpu_ticks $pid)
+  verify=(--verify-url "http://127.0.0.1:$port")
+  [ "$t" = victoriametrics ] && verify+=(--flush-url "http://127.0.0.1:$port/internal/force_flush")
+  ./target/release/cairn-loadgen --url "http://127.0.0.1:$port/api/v1/write" --nodes "$NODES" --hours "$HOURS" \
+    --connections "$CONNS" --batch "$BATCH" --json "${verify[@]}" >"$dir/load.json" 2>"$dir/load.err" || true
+  c1=$(cpu_ticks $pid)
+  samples=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["samples"])' "$dir/load.json")
+  rate=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["samples_per_second"]))' "$dir/load.json")
+  verified=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["verified_samples"])' "$dir/load.json")
+  rss=$(peak_rss_kib $pid)
+  cpu_us=$(python3 -c "print(round(($c1-$c0)/$CLK*1e6/$samples, 2))")
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  trap - EXIT
+  disk=$(python3 - "$dir/data" "$samples" "$t" <<'PY'
+import json, os, sys
+d, samples, t = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def du(p):
+    return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(p) for f in fs)
+if t == "victoriametrics":
+    print(round(du(d) / samples, 3)); sys.exit()
+blocks = [os.path.join(d, b) for b in os.listdir(d) if os.path.exists(os.path.join(d, b, "meta.json"))]
+n = sum(json.load(open(os.path.join(b, "meta.json")))["stats"]["numSamples"] for b in blocks)
+print(round(sum(du(b) for b in blocks) / n, 3) if n else "no-blocks")
+PY
+)
+  printf '%-16s %12s %10s %10s %12s %10s\n' "$t" "$rate" "$cpu_us" "$((rss / 1024))" "$disk" "$verified/$samples"
+done
+echo "raw results in $OUT" >&2
