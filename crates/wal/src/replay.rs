@@ -1,0 +1,199 @@
+//! Reading a whole WAL directory back: the newest checkpoint first, then
+//! every segment after it, in index order.
+//!
+//! Contracts:
+//! * Segments numbered at or below the newest checkpoint are skipped (they
+//!   are already folded into it and merely not deleted yet).
+//! * The segments read must be consecutive, starting right after the
+//!   checkpoint when there is one; a hole is [`WalError::SegmentGap`].
+//! * A damaged tail of the last non-empty segment (a write torn by a crash)
+//!   ends the replay there with a `tracing::warn!`, reported in
+//!   [`ReplayStats::torn_tail`]; nothing is modified on disk ([`crate::Wal::open`]
+//!   truncates it). Damage anywhere else is [`WalError::Corruption`].
+//! * Records of types this crate does not decode are skipped and counted.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use crate::error::{Result, WalError};
+use crate::fragment::PAGE_SIZE;
+use crate::reader::{ReadError, SegmentReader};
+use crate::record::{decode, Record};
+use crate::segments::{check_consecutive, checkpoint_name, list, segment_path};
+
+/// Callback getting `(segment, offset, record bytes)`.
+pub(crate) type SegmentVisitor<'a> = dyn FnMut(u32, u64, &[u8]) -> Result<()> + 'a;
+/// Callback getting `((directory, segment), offset, record bytes)`.
+type LocatedVisitor<'a> = dyn FnMut((&Path, u32), u64, &[u8]) -> Result<()> + 'a;
+
+/// What a replay read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// The checkpoint read first, if any (its index).
+    pub checkpoint: Option<u32>,
+    /// First and last WAL segment read after the checkpoint, if any.
+    pub segments: Option<(u32, u32)>,
+    /// Records handed to the callback.
+    pub records: u64,
+    pub series: u64,
+    pub samples: u64,
+    pub tombstones: u64,
+    pub metadata: u64,
+    /// Records of unsupported types that were skipped.
+    pub unknown_records: u64,
+    /// Segment and offset where a torn tail stopped the replay.
+    pub torn_tail: Option<(u32, u64)>,
+}
+
+/// Reads `segs` (ascending) of `dir` in order, calling `f(segment, offset,
+/// record)`. With `tolerate_tail`, damage in the last non-empty segment stops
+/// the read and is returned instead of failing.
+pub(crate) fn read_segments(
+    dir: &Path,
+    segs: &[u32],
+    tolerate_tail: bool,
+    f: &mut SegmentVisitor<'_>,
+) -> Result<Option<(u32, u64)>> {
+    let mut last_nonempty = None;
+    if tolerate_tail {
+        for &s in segs.iter().rev() {
+            let p = segment_path(dir, s);
+            if std::fs::metadata(&p)
+                .map_err(|e| WalError::io(&p, e))?
+                .len()
+                > 0
+            {
+                last_nonempty = Some(s);
+                break;
+            }
+        }
+    }
+    for &seg in segs {
+        let path = segment_path(dir, seg);
+        let file = File::open(&path).map_err(|e| WalError::io(&path, e))?;
+        let mut r = SegmentReader::new(BufReader::with_capacity(PAGE_SIZE, file));
+        loop {
+            match r.next_record() {
+                Ok(Some(rec)) => f(seg, r.record_offset(), &rec)?,
+                Ok(None) => break,
+                Err(ReadError::Io(e)) => return Err(WalError::io(&path, e)),
+                Err(ReadError::Corrupt {
+                    offset,
+                    expected,
+                    found,
+                }) => {
+                    if last_nonempty == Some(seg) {
+                        tracing::warn!(
+                            segment = seg,
+                            offset,
+                            expected = %expected,
+                            found = %found,
+                            "WAL replay stopped at a damaged tail of the last segment"
+                        );
+                        return Ok(Some((seg, offset)));
+                    }
+                    return Err(WalError::Corruption {
+                        dir: dir.to_path_buf(),
+                        segment: seg,
+                        offset,
+                        expected,
+                        found,
+                    });
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Replays raw record bytes: the newest checkpoint, then the segments after
+/// it. `f` gets each record's bytes. A missing `dir` replays nothing.
+pub fn replay_raw(dir: &Path, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<ReplayStats> {
+    replay_raw_located(dir, &mut |_, _, rec| f(rec))
+}
+
+/// Replays decoded records: the newest checkpoint, then the segments after
+/// it (see the module docs). Errors from `f` abort the replay and are
+/// returned as they are; wrap foreign errors with [`WalError::consumer`].
+pub fn replay(dir: &Path, mut f: impl FnMut(Record) -> Result<()>) -> Result<ReplayStats> {
+    let mut counts = ReplayStats::default();
+    let mut stats = replay_raw_located(dir, &mut |seg, off, bytes| match decode(bytes) {
+        Ok(rec) => {
+            match &rec {
+                Record::Series(v) => counts.series += v.len() as u64,
+                Record::Samples(v) => counts.samples += v.len() as u64,
+                Record::Tombstones(v) => counts.tombstones += v.len() as u64,
+                Record::Metadata(v) => counts.metadata += v.len() as u64,
+            }
+            f(rec)
+        }
+        Err(WalError::UnknownRecordType { .. }) => {
+            counts.unknown_records += 1;
+            Ok(())
+        }
+        Err(WalError::RecordCorrupt {
+            offset,
+            expected,
+            found,
+        }) => Err(WalError::Corruption {
+            dir: seg.0.to_path_buf(),
+            segment: seg.1,
+            offset: off,
+            expected,
+            found: format!("{found} (byte {offset} of the record)"),
+        }),
+        Err(e) => Err(e),
+    })?;
+    stats.series = counts.series;
+    stats.samples = counts.samples;
+    stats.tombstones = counts.tombstones;
+    stats.metadata = counts.metadata;
+    stats.unknown_records = counts.unknown_records;
+    Ok(stats)
+}
+
+/// Like [`replay_raw`], but tells `f` the directory and segment each record
+/// came from and its offset there.
+fn replay_raw_located(dir: &Path, f: &mut LocatedVisitor<'_>) -> Result<ReplayStats> {
+    let mut stats = ReplayStats::default();
+    if !dir.exists() {
+        return Ok(stats);
+    }
+    let listing = list(dir)?;
+    let cp = listing.checkpoints.last().copied();
+    if let Some(c) = cp {
+        let cdir = dir.join(checkpoint_name(c));
+        let inner = list(&cdir)?;
+        check_consecutive(&cdir, &inner.segments)?;
+        read_segments(&cdir, &inner.segments, false, &mut |seg, off, rec| {
+            stats.records += 1;
+            f((&cdir, seg), off, rec)
+        })?;
+        stats.checkpoint = Some(c);
+    }
+    let segs: Vec<u32> = listing
+        .segments
+        .iter()
+        .copied()
+        .filter(|&s| cp.is_none_or(|c| s > c))
+        .collect();
+    check_consecutive(dir, &segs)?;
+    if let (Some(c), Some(&first)) = (cp, segs.first()) {
+        if Some(first) != c.checked_add(1) {
+            return Err(WalError::SegmentGap {
+                dir: dir.to_path_buf(),
+                expected: c.saturating_add(1),
+                found: first,
+            });
+        }
+    }
+    if let (Some(&a), Some(&b)) = (segs.first(), segs.last()) {
+        stats.segments = Some((a, b));
+    }
+    stats.torn_tail = read_segments(dir, &segs, true, &mut |seg, off, rec| {
+        stats.records += 1;
+        f((dir, seg), off, rec)
+    })?;
+    Ok(stats)
+}
