@@ -1,0 +1,352 @@
+//! Deletion marks ("tombstones") of a block, and their file format.
+//!
+//! A block is immutable except for its `tombstones` file: deleting series
+//! data only records, per series reference, closed time intervals whose
+//! samples readers must hide; compaction later drops them for real.
+//!
+//! File layout (all integers big-endian): magic `0x0130BA30` (4 bytes),
+//! format version `1` (1 byte), then entries of `uvarint series_ref`,
+//! `varint mint`, `varint maxt` until the CRC32-Castagnoli (4 bytes) that
+//! covers the entries only (not the magic, not the version byte).
+//!
+//! Contracts: intervals are closed `[mint, maxt]`; the intervals of a series
+//! are kept sorted, disjoint and non-adjacent (adding merges neighbours).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::fsutil::write_atomic;
+use crate::{Result, TsdbError};
+
+/// The file name inside a block directory.
+pub const TOMBSTONES_FILENAME: &str = "tombstones";
+/// First four bytes of a tombstones file.
+pub const TOMBSTONES_MAGIC: u32 = 0x0130_BA30;
+const FORMAT_V1: u8 = 1;
+
+/// A closed time interval `[mint, maxt]` in ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Interval {
+    pub mint: i64,
+    pub maxt: i64,
+}
+
+impl Interval {
+    /// `[mint, maxt]`.
+    pub fn new(mint: i64, maxt: i64) -> Self {
+        Self { mint, maxt }
+    }
+
+    /// True when `t` lies in the interval.
+    pub fn contains(&self, t: i64) -> bool {
+        self.mint <= t && t <= self.maxt
+    }
+}
+
+/// Sorted, disjoint, non-adjacent closed intervals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Intervals(Vec<Interval>);
+
+impl Intervals {
+    /// The intervals in increasing order.
+    pub fn as_slice(&self) -> &[Interval] {
+        &self.0
+    }
+
+    /// Adds `n`, merging it with overlapping or adjacent intervals.
+    pub fn add(&mut self, n: Interval) {
+        if n.maxt < n.mint {
+            return;
+        }
+        let mut merged = n;
+        let mut out = Vec::with_capacity(self.0.len() + 1);
+        let mut placed = false;
+        for &iv in &self.0 {
+            if iv.maxt.saturating_add(1) < merged.mint {
+                out.push(iv);
+            } else if merged.maxt.saturating_add(1) < iv.mint {
+                if !placed {
+                    out.push(merged);
+                    placed = true;
+                }
+                out.push(iv);
+            } else {
+                merged = Interval::new(merged.mint.min(iv.mint), merged.maxt.max(iv.maxt));
+            }
+        }
+        if !placed {
+            out.push(merged);
+        }
+        self.0 = out;
+    }
+
+    /// True when `t` is inside one of the intervals.
+    pub fn contains(&self, t: i64) -> bool {
+        let i = self.0.partition_point(|iv| iv.maxt < t);
+        self.0.get(i).is_some_and(|iv| iv.contains(t))
+    }
+
+    /// True when `[mint, maxt]` lies entirely inside one interval.
+    pub fn covers(&self, mint: i64, maxt: i64) -> bool {
+        let i = self.0.partition_point(|iv| iv.maxt < mint);
+        self.0
+            .get(i)
+            .is_some_and(|iv| iv.mint <= mint && maxt <= iv.maxt)
+    }
+
+    /// True when there are no intervals.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The tombstones of one block: deletion intervals by series reference.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tombstones {
+    by_series: BTreeMap<u64, Intervals>,
+}
+
+impl Tombstones {
+    /// No tombstones.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks `[iv.mint, iv.maxt]` of series `r` deleted.
+    pub fn add(&mut self, r: u64, iv: Interval) {
+        self.by_series.entry(r).or_default().add(iv);
+    }
+
+    /// The deletion intervals of series `r`, if any.
+    pub fn get(&self, r: u64) -> Option<&Intervals> {
+        self.by_series.get(&r)
+    }
+
+    /// Iterates `(series_ref, intervals)` in increasing reference order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &Intervals)> {
+        self.by_series.iter().map(|(r, iv)| (*r, iv))
+    }
+
+    /// Total number of intervals (meta.json's `numTombstones`).
+    pub fn total(&self) -> u64 {
+        self.by_series.values().map(|iv| iv.0.len() as u64).sum()
+    }
+
+    /// True when nothing is deleted.
+    pub fn is_empty(&self) -> bool {
+        self.by_series.is_empty()
+    }
+
+    /// The whole file: magic, version, entries, CRC.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(9 + self.by_series.len() * 12);
+        out.extend_from_slice(&TOMBSTONES_MAGIC.to_be_bytes());
+        out.push(FORMAT_V1);
+        let start = out.len();
+        for (r, ivs) in &self.by_series {
+            for iv in &ivs.0 {
+                put_uvarint(&mut out, *r);
+                put_uvarint(&mut out, zigzag(iv.mint));
+                put_uvarint(&mut out, zigzag(iv.maxt));
+            }
+        }
+        let crc = crc32c::crc32c(out.get(start..).unwrap_or(&[]));
+        out.extend_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    /// Parses a whole file; `path` only names it in errors.
+    pub fn decode(b: &[u8], path: &Path) -> Result<Self> {
+        let corrupt = |what, expected: String, found: String| TsdbError::Corrupt {
+            path: path.to_owned(),
+            what,
+            expected,
+            found,
+        };
+        if b.len() < 9 {
+            return Err(corrupt(
+                "tombstones size",
+                ">= 9 bytes".into(),
+                format!("{} bytes", b.len()),
+            ));
+        }
+        let (head, rest) = b.split_at(4);
+        let magic = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        if magic != TOMBSTONES_MAGIC {
+            return Err(corrupt(
+                "tombstones magic",
+                format!("{TOMBSTONES_MAGIC:#010x}"),
+                format!("{magic:#010x}"),
+            ));
+        }
+        let (body, crc_bytes) = rest.split_at(rest.len() - 4);
+        let (version, entries) = body.split_at(1);
+        if version != [FORMAT_V1] {
+            return Err(corrupt(
+                "tombstones version",
+                FORMAT_V1.to_string(),
+                format!("{version:?}"),
+            ));
+        }
+        let want = u32::from_be_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
+        let got = crc32c::crc32c(entries);
+        if want != got {
+            return Err(corrupt(
+                "tombstones checksum",
+                format!("{want:#010x}"),
+                format!("{got:#010x}"),
+            ));
+        }
+        let mut t = Tombstones::new();
+        let mut p = entries;
+        while !p.is_empty() {
+            let off = entries.len() - p.len() + 5;
+            let bad = || {
+                corrupt(
+                    "tombstones entry",
+                    "uvarint ref, varint mint, varint maxt".into(),
+                    format!("truncated varint at offset {off}"),
+                )
+            };
+            let r = take_uvarint(&mut p).ok_or_else(bad)?;
+            let mint = take_uvarint(&mut p).map(unzigzag).ok_or_else(bad)?;
+            let maxt = take_uvarint(&mut p).map(unzigzag).ok_or_else(bad)?;
+            t.add(r, Interval::new(mint, maxt));
+        }
+        Ok(t)
+    }
+
+    /// Reads `<dir>/tombstones`; a missing file means no tombstones.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(TOMBSTONES_FILENAME);
+        match std::fs::read(&path) {
+            Ok(b) => Self::decode(&b, &path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::new()),
+            Err(e) => Err(TsdbError::io("read", &path)(e)),
+        }
+    }
+
+    /// Writes `<dir>/tombstones` atomically and durably.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        write_atomic(&dir.join(TOMBSTONES_FILENAME), &self.encode())
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
+}
+
+fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn take_uvarint(p: &mut &[u8]) -> Option<u64> {
+    let mut v: u64 = 0;
+    for i in 0..10 {
+        let b = *p.get(i)?;
+        if i == 9 && b > 1 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            *p = p.get(i + 1..)?;
+            return Some(v);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn empty_file_matches_promtool() {
+        // What `promtool tsdb create-blocks-from` writes for a block without deletions.
+        assert_eq!(
+            Tombstones::new().encode(),
+            vec![0x01, 0x30, 0xba, 0x30, 0x01, 0, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn intervals_merge_overlapping_and_adjacent() {
+        let mut iv = Intervals::default();
+        iv.add(Interval::new(10, 20));
+        iv.add(Interval::new(30, 40));
+        iv.add(Interval::new(21, 22));
+        assert_eq!(
+            iv.as_slice(),
+            &[Interval::new(10, 22), Interval::new(30, 40)]
+        );
+        iv.add(Interval::new(i64::MIN, 12));
+        iv.add(Interval::new(35, i64::MAX));
+        assert_eq!(
+            iv.as_slice(),
+            &[Interval::new(i64::MIN, 22), Interval::new(30, i64::MAX)]
+        );
+        assert!(iv.contains(-5) && !iv.contains(25) && iv.contains(i64::MAX));
+        assert!(iv.covers(31, 100) && !iv.covers(20, 31));
+    }
+
+    #[test]
+    fn detects_corruption() {
+        let mut t = Tombstones::new();
+        t.add(7, Interval::new(-3, 99));
+        let mut b = t.encode();
+        let n = b.len();
+        b[n - 6] ^= 0x40;
+        assert!(matches!(
+            Tombstones::decode(&b, Path::new("x")),
+            Err(TsdbError::Corrupt {
+                what: "tombstones checksum",
+                ..
+            })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(entries in proptest::collection::vec((any::<u64>(), any::<i64>(), any::<i64>()), 0..30)) {
+            let mut t = Tombstones::new();
+            let mut model: BTreeMap<u64, Vec<(i64, i64)>> = BTreeMap::new();
+            for (r, a, b) in entries {
+                let (lo, hi) = (a.min(b), a.max(b));
+                t.add(r, Interval::new(lo, hi));
+                model.entry(r).or_default().push((lo, hi));
+            }
+            let back = Tombstones::decode(&t.encode(), Path::new("x")).unwrap();
+            prop_assert_eq!(&back, &t);
+            // Every added interval's ends are still covered.
+            for (r, ivs) in model {
+                for (lo, hi) in ivs {
+                    let got = back.get(r).unwrap();
+                    prop_assert!(got.contains(lo) && got.contains(hi) && got.covers(lo, hi));
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..100)) {
+            let _ = Tombstones::decode(&b, Path::new("x"));
+        }
+
+        #[test]
+        fn arbitrary_entries_with_valid_frame_never_panic(entries in proptest::collection::vec(any::<u8>(), 0..100)) {
+            let mut b = TOMBSTONES_MAGIC.to_be_bytes().to_vec();
+            b.push(1);
+            b.extend_from_slice(&entries);
+            b.extend_from_slice(&crc32c::crc32c(&entries).to_be_bytes());
+            let _ = Tombstones::decode(&b, Path::new("x"));
+        }
+    }
+}
