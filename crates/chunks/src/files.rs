@@ -1,0 +1,92 @@
+//! Shared plumbing for numbered segment files: naming, listing, headers,
+//! mmapping and directory fsync.
+
+use crate::{ChunksError, Result, SEGMENT_HEADER_SIZE};
+use memmap2::Mmap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// `dir/000042` for 42.
+pub(crate) fn segment_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("{n:06}"))
+}
+
+/// Files of `dir` whose names are decimal numbers, sorted by number.
+pub(crate) fn list_numbered(dir: &Path) -> Result<Vec<(u32, PathBuf)>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| ChunksError::io(dir, e))?;
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| ChunksError::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(n) = name.parse::<u32>() else { continue };
+        out.push((n, entry.path()));
+    }
+    out.sort_by_key(|(n, _)| *n);
+    Ok(out)
+}
+
+/// The 8-byte header: magic, version, three zero bytes.
+pub(crate) fn header(magic: u32, version: u8) -> [u8; SEGMENT_HEADER_SIZE] {
+    let mut h = [0u8; SEGMENT_HEADER_SIZE];
+    h[..4].copy_from_slice(&magic.to_be_bytes());
+    h[4] = version;
+    h
+}
+
+/// Checks a file's header against `magic` and `version`.
+pub(crate) fn check_header(path: &Path, b: &[u8], magic: u32, version: u8) -> Result<()> {
+    let Some(h) = b.get(..SEGMENT_HEADER_SIZE) else {
+        return Err(ChunksError::corrupt(
+            path,
+            0,
+            "segment header",
+            format!("at least {SEGMENT_HEADER_SIZE} bytes"),
+            format!("{} bytes", b.len()),
+        ));
+    };
+    let m = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+    if m != magic {
+        return Err(ChunksError::corrupt(
+            path,
+            0,
+            "segment magic",
+            format!("{magic:#010x}"),
+            format!("{m:#010x}"),
+        ));
+    }
+    if h[4] != version {
+        return Err(ChunksError::corrupt(
+            path,
+            4,
+            "segment format version",
+            version,
+            h[4],
+        ));
+    }
+    Ok(())
+}
+
+/// Maps `path` read-only, `len` bytes (the file's length when `None`).
+pub(crate) fn map_file(path: &Path, len: Option<usize>) -> Result<Mmap> {
+    let f = File::open(path).map_err(|e| ChunksError::io(path, e))?;
+    let mut opts = memmap2::MmapOptions::new();
+    if let Some(len) = len {
+        opts.len(len);
+    }
+    // SAFETY: the mapping is read-only and private to this process's view of
+    // files that Cairn owns; Cairn never shrinks a file while a mapping of it
+    // is alive (files are unmapped before being truncated or deleted), so
+    // reads stay within the file. External modification of the data directory
+    // is outside the contract, as for every database.
+    unsafe { opts.map(&f) }.map_err(|e| ChunksError::io(path, e))
+}
+
+/// fsyncs a directory so that file creations and deletions in it persist.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    let f = File::open(dir).map_err(|e| ChunksError::io(dir, e))?;
+    f.sync_all().map_err(|e| ChunksError::io(dir, e))
+}
