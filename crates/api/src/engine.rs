@@ -1,0 +1,70 @@
+//! The seam between the API and the PromQL engine.
+
+use std::time::Duration;
+
+use cairn_model::Labels;
+
+/// A query's value, in the four PromQL result types.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryOutput {
+    Scalar {
+        t: i64,
+        v: f64,
+    },
+    String {
+        t: i64,
+        s: String,
+    },
+    /// Instant vector: labels, timestamp, value.
+    Vector(Vec<(Labels, i64, f64)>),
+    /// Range vector / range query result: labels and points.
+    Matrix(Vec<(Labels, Vec<(i64, f64)>)>),
+}
+
+/// A result with its annotations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResult {
+    pub output: QueryOutput,
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+}
+
+/// Why a query failed, in Prometheus's error types.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum QueryError {
+    /// The query or its parameters are malformed (400 bad_data).
+    #[error("{0}")]
+    BadData(String),
+    /// Evaluation failed (422 execution).
+    #[error("{0}")]
+    Execution(String),
+    /// The query ran past its time limit (503 timeout).
+    #[error("{0}")]
+    Timeout(String),
+    /// The query was canceled (499 canceled).
+    #[error("{0}")]
+    Canceled(String),
+    /// A storage or engine fault (500 internal).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Evaluates PromQL. Implemented by an adapter over `cairn_promql`.
+pub trait QueryEngine: Send + Sync {
+    /// An instant query at `t` (ms).
+    fn instant(
+        &self,
+        query: &str,
+        t: i64,
+        timeout: Option<Duration>,
+    ) -> Result<QueryResult, QueryError>;
+    /// A range query over `[start, end]` (ms) at `step` (ms).
+    fn range(
+        &self,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        timeout: Option<Duration>,
+    ) -> Result<QueryResult, QueryError>;
+}

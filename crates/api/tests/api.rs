@@ -1,0 +1,248 @@
+//! The API over the in-memory store: JSON shapes, parameters, errors and
+//! status codes as Prometheus's web/api/v1 produces them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_api::*;
+use cairn_model::{labels, Labels, Sample};
+use cairn_storage::{MemStorage, Metadata, MetricType};
+
+fn store() -> MemStorage {
+    let st = MemStorage::new();
+    st.add(
+        labels!("__name__" => "up", "job" => "node", "instance" => "a"),
+        [Sample::new(1000, 1.0), Sample::new(2000, 0.0)],
+    );
+    st.add(
+        labels!("__name__" => "up", "job" => "dcgm", "instance" => "b"),
+        [Sample::new(1000, 1.0)],
+    );
+    st.add(
+        labels!("__name__" => "DCGM_FI_DEV_GPU_UTIL", "gpu" => "0", "Hostname" => "n1"),
+        [Sample::new(1500, 87.0)],
+    );
+    st
+}
+
+fn req(method: &str, path: &str, q: &str) -> ApiRequest {
+    ApiRequest {
+        method: method.into(),
+        path: path.into(),
+        params: parse_form(q),
+    }
+}
+
+fn json(r: &ApiResponse) -> serde_json::Value {
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+/// Answers `vector(<n>)`-style queries from the request text: enough to check the
+/// JSON layer, not PromQL.
+struct EchoEngine;
+impl QueryEngine for EchoEngine {
+    fn instant(&self, q: &str, t: i64, _: Option<Duration>) -> Result<QueryResult, QueryError> {
+        match q {
+            "scalar" => Ok(QueryResult {
+                output: QueryOutput::Scalar { t, v: 2.5 },
+                warnings: vec![],
+                infos: vec!["i".into()],
+            }),
+            "vector" => Ok(QueryResult {
+                output: QueryOutput::Vector(vec![(labels!("a" => "1"), t, f64::INFINITY)]),
+                warnings: vec!["w".into()],
+                infos: vec![],
+            }),
+            _ => Err(QueryError::BadData(format!(
+                "1:1: parse error: unexpected {q}"
+            ))),
+        }
+    }
+    fn range(
+        &self,
+        _: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        _: Option<Duration>,
+    ) -> Result<QueryResult, QueryError> {
+        let pts: Vec<(i64, f64)> = (0..)
+            .map(|i| start + i * step)
+            .take_while(|t| *t <= end)
+            .map(|t| (t, 1.0))
+            .collect();
+        Ok(QueryResult {
+            output: QueryOutput::Matrix(vec![(Labels::empty(), pts)]),
+            warnings: vec![],
+            infos: vec![],
+        })
+    }
+}
+
+fn api() -> Api {
+    let st: Arc<dyn cairn_storage::Queryable> = Arc::new(store());
+    Api::new(ApiConfig::default(), st).with_engine(Arc::new(EchoEngine))
+}
+
+#[test]
+fn series_requires_match_and_returns_label_sets() {
+    let a = api();
+    let r = a.handle(&req("GET", "/api/v1/series", "")).unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        json(&r),
+        serde_json::json!({"status":"error","errorType":"bad_data","error":"no match[] parameter provided"})
+    );
+    let r = a
+        .handle(&req("POST", "/api/v1/series", "match[]=up&start=0&end=5"))
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        json(&r),
+        serde_json::json!({"status":"success","data":[
+            {"__name__":"up","instance":"a","job":"node"},
+            {"__name__":"up","instance":"b","job":"dcgm"}]})
+    );
+    let r = a
+        .handle(&req("GET", "/api/v1/series", "match[]=up&limit=1"))
+        .unwrap();
+    let v = json(&r);
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    assert_eq!(v["warnings"][0], "results truncated due to limit");
+    let r = a
+        .handle(&req("GET", "/api/v1/series", "match[]=sum(up)"))
+        .unwrap();
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn labels_and_values() {
+    let a = api();
+    let v = json(&a.handle(&req("GET", "/api/v1/labels", "")).unwrap());
+    assert_eq!(
+        v["data"],
+        serde_json::json!(["Hostname", "__name__", "gpu", "instance", "job"])
+    );
+    let v = json(
+        &a.handle(&req("GET", "/api/v1/labels", "match[]=up"))
+            .unwrap(),
+    );
+    assert_eq!(
+        v["data"],
+        serde_json::json!(["__name__", "instance", "job"])
+    );
+    let v = json(
+        &a.handle(&req(
+            "GET",
+            "/api/v1/label/job/values",
+            "match[]={instance=\"a\"}",
+        ))
+        .unwrap(),
+    );
+    assert_eq!(v["data"], serde_json::json!(["node"]));
+    let v = json(
+        &a.handle(&req("GET", "/api/v1/label/__name__/values", ""))
+            .unwrap(),
+    );
+    assert_eq!(v["data"], serde_json::json!(["DCGM_FI_DEV_GPU_UTIL", "up"]));
+    let r = a
+        .handle(&req("GET", "/api/v1/label/job/values", "start=yesterday"))
+        .unwrap();
+    assert_eq!(r.status, 400);
+    assert!(json(&r)["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid parameter \"start\""));
+}
+
+#[test]
+fn query_json_shapes_and_errors() {
+    let a = api();
+    let r = a
+        .handle(&req("GET", "/api/v1/query", "query=scalar&time=1.5"))
+        .unwrap();
+    assert_eq!(
+        json(&r),
+        serde_json::json!({"status":"success","data":{"resultType":"scalar","result":[1.5,"2.5"]},"infos":["i"]})
+    );
+    let r = a
+        .handle(&req(
+            "POST",
+            "/api/v1/query",
+            "query=vector&time=2015-07-01T20:10:51.781Z",
+        ))
+        .unwrap();
+    assert_eq!(
+        json(&r),
+        serde_json::json!({"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"a":"1"},"value":[1435781451.781,"+Inf"]}]},"warnings":["w"]})
+    );
+    let r = a.handle(&req("GET", "/api/v1/query", "query=bad")).unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(json(&r)["errorType"], "bad_data");
+    let r = a
+        .handle(&req(
+            "GET",
+            "/api/v1/query_range",
+            "query=x&start=10&end=20&step=5",
+        ))
+        .unwrap();
+    assert_eq!(
+        json(&r)["data"],
+        serde_json::json!({"resultType":"matrix","result":[{"metric":{},"values":[[10,"1"],[15,"1"],[20,"1"]]}]})
+    );
+    for (q, msg) in [
+        ("query=x&start=20&end=10&step=5", "end timestamp must not be before start time"),
+        ("query=x&start=0&end=10&step=0", "zero or negative query resolution step widths are not accepted. Try a positive integer"),
+        ("query=x&start=0&end=100000&step=1", "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"),
+    ] {
+        let r = a.handle(&req("GET", "/api/v1/query_range", q)).unwrap();
+        assert_eq!(r.status, 400, "{q}");
+        assert_eq!(json(&r)["error"], msg);
+    }
+    let r = a
+        .handle(&req("DELETE", "/api/v1/query", "query=x"))
+        .unwrap();
+    assert_eq!(r.status, 405);
+}
+
+struct Meta;
+impl MetadataSource for Meta {
+    fn metadata(&self) -> Vec<(String, Metadata)> {
+        vec![(
+            "up".into(),
+            Metadata {
+                kind: MetricType::Gauge,
+                unit: "".into(),
+                help: "Target is up.".into(),
+            },
+        )]
+    }
+}
+
+#[test]
+fn metadata_buildinfo_exemplars_format_federate() {
+    let st: Arc<dyn cairn_storage::Queryable> = Arc::new(store());
+    let a = Api::new(ApiConfig::default(), st).with_metadata(Arc::new(Meta));
+    let v = json(&a.handle(&req("GET", "/api/v1/metadata", "")).unwrap());
+    assert_eq!(
+        v["data"],
+        serde_json::json!({"up":[{"type":"gauge","help":"Target is up.","unit":""}]})
+    );
+    let v = json(
+        &a.handle(&req("GET", "/api/v1/status/buildinfo", ""))
+            .unwrap(),
+    );
+    assert!(v["data"]["version"].is_string());
+    let v = json(
+        &a.handle(&req("GET", "/api/v1/query_exemplars", "query=up"))
+            .unwrap(),
+    );
+    assert_eq!(v["data"], serde_json::json!([]));
+    let v = json(
+        &a.handle(&req("GET", "/api/v1/format_query", "query=sum(up)by(job)"))
+            .unwrap(),
+    );
+    assert_eq!(v["data"], "sum by (job) (up)");
+    assert!(a.handle(&req("GET", "/api/v2/nothing", "")).is_none());
+}
