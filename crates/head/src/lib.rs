@@ -1,1 +1,39 @@
-//! The in-memory head.
+//! The in-memory head of the database: the most recent samples, before they
+//! are cut into blocks.
+//!
+//! - Series are created on first append and identified by a `u64` ref; the
+//!   series maps are lock-striped so parallel appenders rarely contend.
+//! - Samples go into an open chunk per series; full chunks (120 samples, or
+//!   at a chunk-range boundary) are moved to the head chunk files.
+//! - Commits are logged to the WAL before they are applied; on open the head
+//!   replays the chunk files and the WAL.
+//! - Queriers see a consistent snapshot (see [`isolation`]); out-of-order
+//!   samples within [`HeadOptions::ooo_window`] are merged in on read.
+//!
+//! All time bounds are inclusive milliseconds. Design notes: `docs/head.md`.
+
+mod appender;
+mod disk_chunks;
+mod error;
+mod head;
+mod index_adapter;
+pub mod isolation;
+mod options;
+mod postings;
+mod querier;
+mod read;
+mod replay;
+mod series;
+mod stats;
+mod stripes;
+mod truncate;
+mod wal_log;
+mod xor;
+
+pub use error::{HeadError, Result};
+pub use head::Head;
+pub use index_adapter::IndexLike;
+pub use options::{HeadOptions, DEFAULT_CHUNK_RANGE};
+pub use postings::{CardinalityStats, HeadIndex, NameCount};
+pub use stats::HeadStats;
+pub use wal_log::{FsyncPolicy, WalOptions};

@@ -1,0 +1,41 @@
+//! Options of the head.
+
+use crate::wal_log::WalOptions;
+
+/// Two hours in milliseconds: Prometheus's default block and chunk range.
+pub const DEFAULT_CHUNK_RANGE: i64 = 2 * 3600 * 1000;
+
+/// How the head is configured. [`HeadOptions::default`] matches Prometheus.
+#[derive(Debug, Clone)]
+pub struct HeadOptions {
+    /// Width of the time ranges (ms) chunks never cross, aligned to
+    /// multiples of it: the range of the blocks cut from the head.
+    pub chunk_range: i64,
+    /// Out-of-order window in ms; 0 disables out-of-order ingestion.
+    /// Samples older than a series' newest one are accepted when they are
+    /// no older than the head's max time minus this window.
+    pub ooo_window: i64,
+    /// The WAL's options; `None` runs without a WAL (nothing survives a
+    /// restart except the head chunk files, which are then dropped).
+    pub wal: Option<WalOptions>,
+    /// Samples after which an in-order chunk is cut (Prometheus: 120).
+    pub samples_per_chunk: usize,
+    /// Out-of-order samples kept unencoded per series before they are cut
+    /// into an encoded out-of-order chunk (Prometheus: 32).
+    pub ooo_capacity: usize,
+    /// Number of lock stripes of the series maps; rounded up to a power of two.
+    pub stripes: usize,
+}
+
+impl Default for HeadOptions {
+    fn default() -> Self {
+        Self {
+            chunk_range: DEFAULT_CHUNK_RANGE,
+            ooo_window: 0,
+            wal: Some(WalOptions::default()),
+            samples_per_chunk: 120,
+            ooo_capacity: 32,
+            stripes: 4096,
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The head's querier: a fixed isolation view over an inclusive time range.
+//!
+//! `select` evaluates matchers on the in-memory index, keeps the series with
+//! a visible sample in range and returns them sorted by labels (refs follow
+//! creation order, so the head sorts). Each series' samples are read from a
+//! snapshot taken when its iterator is created; what a commit that finished
+//! after the querier was created wrote is never visible.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use cairn_model::{Labels, Matcher};
+use cairn_storage::{
+    ChunkIterator, Querier, Queryable, Result, SampleIterator, SelectHints, Series, SeriesSet,
+};
+
+use crate::head::Head;
+use crate::index_adapter::postings_for_matchers;
+use crate::isolation::IsoState;
+use crate::read::{SnapIter, Snapshot, VecChunks};
+use crate::series::MemSeries;
+
+/// A querier over the head.
+pub(crate) struct HeadQuerier<'a> {
+    head: &'a Head,
+    mint: i64,
+    maxt: i64,
+    iso: IsoState,
+}
+
+impl Queryable for Head {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>> {
+        Ok(Box::new(HeadQuerier {
+            head: self,
+            mint,
+            maxt,
+            iso: self.iso.reader(),
+        }))
+    }
+}
+
+impl Drop for HeadQuerier<'_> {
+    fn drop(&mut self) {
+        self.head.iso.release(&self.iso);
+    }
+}
+
+impl HeadQuerier<'_> {
+    fn overlaps_head(&self) -> bool {
+        self.mint <= self.maxt
+            && self.head.min_time() <= self.maxt
+            && self.head.max_time() >= self.mint
+    }
+
+    fn snapshot(&self, s: &MemSeries) -> Result<Snapshot> {
+        let d = s.data.lock();
+        Snapshot::take(s, &d, &self.iso, self.mint, self.maxt)
+    }
+
+    /// Matching series with a visible sample in range, sorted by labels.
+    fn matching(&self, ms: &[Matcher]) -> Result<Vec<Arc<MemSeries>>> {
+        if !self.overlaps_head() {
+            return Ok(Vec::new());
+        }
+        let refs = postings_for_matchers(&self.head.index, ms)?;
+        let mut out = Vec::new();
+        for r in refs.iter() {
+            let Some(s) = self.head.series.get(r) else {
+                continue;
+            };
+            if self.snapshot(&s)?.has_samples(&self.head.chunks) {
+                out.push(s);
+            }
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+}
+
+impl Querier for HeadQuerier<'_> {
+    fn select<'a>(&'a self, _hints: &SelectHints, matchers: &[Matcher]) -> Result<SeriesSet<'a>> {
+        let series = self.matching(matchers)?;
+        Ok(Box::new(series.into_iter().map(move |s| {
+            Ok(Box::new(HeadSeries {
+                q: self,
+                labels: s.labels.clone(),
+                s,
+            }) as Box<dyn Series + 'a>)
+        })))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        if !self.overlaps_head() {
+            return Ok(Vec::new());
+        }
+        if matchers.is_empty() {
+            return Ok(self.head.index.names());
+        }
+        let mut names = BTreeSet::new();
+        for s in self.matching(matchers)? {
+            names.extend(s.labels.iter().map(|l| l.name.to_owned()));
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        if !self.overlaps_head() {
+            return Ok(Vec::new());
+        }
+        if matchers.is_empty() {
+            return Ok(self.head.index.values(name));
+        }
+        let mut vals = BTreeSet::new();
+        for s in self.matching(matchers)? {
+            if let Some(v) = s.labels.get(name) {
+                vals.insert(v.to_owned());
+            }
+        }
+        Ok(vals.into_iter().collect())
+    }
+}
+
+/// One series of a head selection.
+struct HeadSeries<'a> {
+    q: &'a HeadQuerier<'a>,
+    labels: Labels,
+    s: Arc<MemSeries>,
+}
+
+/// Yields nothing but the error that stopped a snapshot.
+struct ErrIter(Option<cairn_storage::StorageError>);
+
+impl SampleIterator for ErrIter {
+    fn next(&mut self) -> cairn_storage::ValueType {
+        cairn_storage::ValueType::None
+    }
+    fn seek(&mut self, _t: i64) -> cairn_storage::ValueType {
+        cairn_storage::ValueType::None
+    }
+    fn at(&self) -> (i64, f64) {
+        (i64::MIN, f64::NAN)
+    }
+    fn at_t(&self) -> i64 {
+        i64::MIN
+    }
+    fn err(&self) -> Option<&cairn_storage::StorageError> {
+        self.0.as_ref()
+    }
+}
+
+impl Series for HeadSeries<'_> {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn iter(&self) -> Box<dyn SampleIterator + '_> {
+        match self.q.snapshot(&self.s) {
+            Ok(snap) => Box::new(SnapIter::new(snap, &self.q.head.chunks)),
+            Err(e) => Box::new(ErrIter(Some(e))),
+        }
+    }
+
+    fn chunks(&self) -> Option<Box<dyn ChunkIterator + '_>> {
+        let head = self.q.head;
+        let r = self.q.snapshot(&self.s).and_then(|snap| {
+            snap.encoded_chunks(
+                &head.chunks,
+                head.opts.chunk_range,
+                head.opts.samples_per_chunk,
+            )
+        });
+        Some(Box::new(VecChunks::new(r)))
+    }
+}

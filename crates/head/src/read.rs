@@ -1,0 +1,395 @@
+//! Reading one series: a snapshot of its chunks taken under the series lock,
+//! then a sample iterator and a chunk iterator over that snapshot.
+//!
+//! The snapshot holds chunk references for full chunks (their bytes are read
+//! from the chunk files on demand), a copy of the open chunk's bytes, the
+//! visible out-of-order samples (decoded, sorted) and the isolation cut: the
+//! largest in-order timestamp the querier may see. Samples are bounded to
+//! the querier's inclusive `[mint, maxt]`.
+
+use cairn_model::Sample;
+use cairn_storage::{ChunkIterator, EncodedChunk, Result, SampleIterator, StorageError, ValueType};
+
+use crate::disk_chunks::DiskChunks;
+use crate::isolation::IsoState;
+use crate::series::{range_end, MemSeries, SeriesData, Stored};
+use crate::xor::{self, ENCODING_XOR};
+
+/// Where a snapshot chunk's bytes are.
+#[derive(Debug, Clone)]
+enum Src {
+    Disk(u64),
+    Mem(Vec<u8>),
+}
+
+#[derive(Debug, Clone)]
+struct SnapChunk {
+    src: Src,
+    mint: i64,
+    maxt: i64,
+}
+
+/// A consistent view of one series for one querier.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    series: u64,
+    chunks: Vec<SnapChunk>,
+    ooo: Vec<Sample>,
+    /// Inclusive bounds, with the isolation cut applied to `maxt` for
+    /// in-order data.
+    mint: i64,
+    maxt: i64,
+    cut: i64,
+}
+
+impl Snapshot {
+    /// Takes a snapshot of `d` for `[mint, maxt]` under `iso`.
+    pub(crate) fn take(
+        series: &MemSeries,
+        d: &SeriesData,
+        iso: &IsoState,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Self> {
+        let cut = d.visible_cut(iso);
+        let in_max = maxt.min(cut);
+        let mut chunks = Vec::new();
+        for c in &d.full {
+            if c.maxt < mint || c.mint > in_max {
+                continue;
+            }
+            let src = match &c.stored {
+                Stored::Disk(r) => Src::Disk(*r),
+                Stored::Mem(b) => Src::Mem(b.to_vec()),
+            };
+            chunks.push(SnapChunk {
+                src,
+                mint: c.mint,
+                maxt: c.maxt,
+            });
+        }
+        if let Some(o) = &d.open {
+            if o.maxt >= mint && o.mint <= in_max {
+                chunks.push(SnapChunk {
+                    src: Src::Mem(o.chunk.bytes().to_vec()),
+                    mint: o.mint,
+                    maxt: o.maxt,
+                });
+            }
+        }
+        let mut ooo = Vec::new();
+        if let Some(o) = &d.ooo {
+            let mut buf = Vec::new();
+            for (c, cmin, cmax) in &o.chunks {
+                if *cmax < mint || *cmin > maxt {
+                    continue;
+                }
+                xor::decode_into(c.bytes(), &mut buf).map_err(StorageError::from)?;
+                ooo.extend(buf.iter().filter(|s| s.t >= mint && s.t <= maxt));
+            }
+            ooo.extend(
+                o.buf
+                    .iter()
+                    .filter(|s| s.0 >= mint && s.0 <= maxt && iso.visible(s.2))
+                    .map(|s| Sample::new(s.0, s.1)),
+            );
+            // Stable: among equal timestamps the older (chunked) sample stays first.
+            ooo.sort_by_key(|s| s.t);
+            ooo.dedup_by_key(|s| s.t);
+        }
+        Ok(Self {
+            series: series.r,
+            chunks,
+            ooo,
+            mint,
+            maxt,
+            cut,
+        })
+    }
+
+    /// True when the snapshot may hold no sample in range; cheap check
+    /// first (chunk bounds are real samples), decoding only when unsure.
+    pub(crate) fn has_samples(&self, disk: &DiskChunks) -> bool {
+        if !self.ooo.is_empty() {
+            return true;
+        }
+        let in_max = self.maxt.min(self.cut);
+        let sure = self.chunks.iter().any(|c| {
+            (c.mint >= self.mint && c.mint <= in_max) || (c.maxt >= self.mint && c.maxt <= in_max)
+        });
+        if sure {
+            return true;
+        }
+        if self.chunks.is_empty() {
+            return false;
+        }
+        let mut it = SnapIter::new(self.clone(), disk);
+        it.next() != ValueType::None
+    }
+
+    /// The snapshot's samples as encoded chunks: stored chunks untouched
+    /// when possible, re-encoded where the isolation cut falls inside a chunk
+    /// or out-of-order samples must be merged in.
+    pub(crate) fn encoded_chunks(
+        &self,
+        disk: &DiskChunks,
+        chunk_range: i64,
+        per_chunk: usize,
+    ) -> Result<Vec<EncodedChunk>> {
+        let mut out = Vec::new();
+        if self.ooo.is_empty() {
+            for c in &self.chunks {
+                if c.maxt <= self.cut {
+                    out.push(EncodedChunk {
+                        min_time: c.mint,
+                        max_time: c.maxt,
+                        encoding: ENCODING_XOR,
+                        data: chunk_bytes(disk, self.series, &c.src)?,
+                    });
+                } else {
+                    let mut buf = Vec::new();
+                    xor::decode_into(&chunk_bytes(disk, self.series, &c.src)?, &mut buf)
+                        .map_err(StorageError::from)?;
+                    buf.retain(|s| s.t <= self.cut);
+                    encode_runs(&buf, chunk_range, per_chunk, &mut out);
+                }
+            }
+            return Ok(out);
+        }
+        let mut it = SnapIter::new(self.clone(), disk);
+        let mut all = Vec::new();
+        while it.next() == ValueType::Float {
+            let (t, v) = it.at();
+            all.push(Sample::new(t, v));
+        }
+        if let Some(e) = it.err.take() {
+            return Err(e);
+        }
+        encode_runs(&all, chunk_range, per_chunk, &mut out);
+        Ok(out)
+    }
+}
+
+/// Encodes sorted samples into chunks of at most `per_chunk` samples that
+/// never cross a multiple of `chunk_range`.
+fn encode_runs(s: &[Sample], chunk_range: i64, per_chunk: usize, out: &mut Vec<EncodedChunk>) {
+    let mut start = 0;
+    while let Some(first) = s.get(start) {
+        let end_t = range_end(first.t, chunk_range);
+        let rest = s.get(start..).unwrap_or(&[]);
+        let n = rest
+            .iter()
+            .take(per_chunk.max(1))
+            .take_while(|x| x.t < end_t)
+            .count()
+            .max(1);
+        let part = rest.get(..n).unwrap_or(rest);
+        let c = xor::encode(part);
+        out.push(EncodedChunk {
+            min_time: first.t,
+            max_time: part.last().map_or(first.t, |x| x.t),
+            encoding: ENCODING_XOR,
+            data: c.bytes().to_vec(),
+        });
+        start += n;
+    }
+}
+
+fn chunk_bytes(disk: &DiskChunks, series: u64, src: &Src) -> Result<Vec<u8>> {
+    match src {
+        Src::Disk(r) => Ok(disk.read(series, *r)?),
+        Src::Mem(b) => Ok(b.clone()),
+    }
+}
+
+/// Sample iterator over a [`Snapshot`]: in-order chunks decoded one at a
+/// time, merged with the out-of-order samples; on equal timestamps the
+/// in-order sample wins.
+pub(crate) struct SnapIter<'a> {
+    snap: Snapshot,
+    disk: &'a DiskChunks,
+    /// Next chunk to decode.
+    ci: usize,
+    buf: Vec<Sample>,
+    bi: usize,
+    oi: usize,
+    cur: Option<Sample>,
+    done: bool,
+    err: Option<StorageError>,
+}
+
+impl<'a> SnapIter<'a> {
+    pub(crate) fn new(snap: Snapshot, disk: &'a DiskChunks) -> Self {
+        Self {
+            snap,
+            disk,
+            ci: 0,
+            buf: Vec::new(),
+            bi: 0,
+            oi: 0,
+            cur: None,
+            done: false,
+            err: None,
+        }
+    }
+
+    fn in_max(&self) -> i64 {
+        self.snap.maxt.min(self.snap.cut)
+    }
+
+    /// Next in-order sample at or after `t` without consuming it.
+    fn peek_in_order(&mut self, t: i64) -> Option<Sample> {
+        let lo = t.max(self.snap.mint);
+        loop {
+            while let Some(s) = self.buf.get(self.bi) {
+                if s.t < lo {
+                    self.bi += 1;
+                    continue;
+                }
+                if s.t > self.in_max() {
+                    return None;
+                }
+                return Some(*s);
+            }
+            // Load the next chunk that can hold a sample >= lo.
+            loop {
+                let c = self.snap.chunks.get(self.ci)?;
+                self.ci += 1;
+                if c.maxt >= lo {
+                    let bytes = match chunk_bytes(self.disk, self.snap.series, &c.src) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            self.err = Some(e);
+                            return None;
+                        }
+                    };
+                    if let Err(e) = xor::decode_into(&bytes, &mut self.buf) {
+                        self.err = Some(e.into());
+                        return None;
+                    }
+                    self.bi = 0;
+                    break;
+                }
+            }
+        }
+    }
+
+    fn peek_ooo(&mut self, t: i64) -> Option<Sample> {
+        while let Some(s) = self.snap.ooo.get(self.oi) {
+            if s.t < t {
+                self.oi += 1;
+                continue;
+            }
+            return Some(*s);
+        }
+        None
+    }
+
+    /// Moves to the first sample with timestamp >= `t`.
+    fn advance_to(&mut self, t: i64) -> ValueType {
+        if self.done {
+            return ValueType::None;
+        }
+        let a = self.peek_in_order(t);
+        if self.err.is_some() {
+            self.done = true;
+            self.cur = None;
+            return ValueType::None;
+        }
+        let b = self.peek_ooo(t);
+        let pick = match (a, b) {
+            (Some(a), Some(b)) if b.t < a.t => {
+                self.oi += 1;
+                Some(b)
+            }
+            (Some(a), Some(b)) => {
+                if b.t == a.t {
+                    self.oi += 1;
+                }
+                self.bi += 1;
+                Some(a)
+            }
+            (Some(a), None) => {
+                self.bi += 1;
+                Some(a)
+            }
+            (None, Some(b)) => {
+                self.oi += 1;
+                Some(b)
+            }
+            (None, None) => None,
+        };
+        self.cur = pick;
+        match pick {
+            Some(_) => ValueType::Float,
+            None => {
+                self.done = true;
+                ValueType::None
+            }
+        }
+    }
+}
+
+impl SampleIterator for SnapIter<'_> {
+    fn next(&mut self) -> ValueType {
+        let from = match self.cur {
+            Some(c) => c.t.saturating_add(1),
+            None => i64::MIN,
+        };
+        self.advance_to(from)
+    }
+
+    fn seek(&mut self, t: i64) -> ValueType {
+        if self.done {
+            return ValueType::None;
+        }
+        if let Some(c) = self.cur {
+            if c.t >= t {
+                return ValueType::Float;
+            }
+        }
+        self.advance_to(t)
+    }
+
+    fn at(&self) -> (i64, f64) {
+        self.cur.map_or((i64::MIN, f64::NAN), |s| (s.t, s.v))
+    }
+
+    fn at_t(&self) -> i64 {
+        self.at().0
+    }
+
+    fn err(&self) -> Option<&StorageError> {
+        self.err.as_ref()
+    }
+}
+
+/// Chunk iterator over precomputed encoded chunks.
+pub(crate) struct VecChunks {
+    chunks: std::vec::IntoIter<EncodedChunk>,
+    err: Option<StorageError>,
+}
+
+impl VecChunks {
+    pub(crate) fn new(r: Result<Vec<EncodedChunk>>) -> Self {
+        match r {
+            Ok(v) => Self {
+                chunks: v.into_iter(),
+                err: None,
+            },
+            Err(e) => Self {
+                chunks: Vec::new().into_iter(),
+                err: Some(e),
+            },
+        }
+    }
+}
+
+impl ChunkIterator for VecChunks {
+    fn next_chunk(&mut self) -> Option<Result<EncodedChunk>> {
+        if let Some(e) = self.err.take() {
+            return Some(Err(e));
+        }
+        self.chunks.next().map(Ok)
+    }
+}

@@ -1,0 +1,146 @@
+//! Rebuilding the head on open: full chunks from `chunks_head/`, then the
+//! WAL (checkpoint, then segments) in order.
+//!
+//! A Series record creates the series with its logged ref and attaches the
+//! full chunks the chunk files hold for that ref. Samples at or before the
+//! newest attached chunk are already in it and are skipped; the rest are
+//! re-applied with the same rules as a live commit, so a sample a live
+//! commit dropped is dropped again. Samples of unknown series are counted
+//! and skipped. Chunks of series the WAL no longer knows are dropped with
+//! the next truncation.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use cairn_storage::Metadata;
+
+use crate::appender::metric_type_from_wal;
+use crate::disk_chunks::LoadedChunk;
+use crate::error::Result;
+use crate::head::Head;
+use crate::series::{AppendBounds, FullChunk, MemSeries, Placement, Stored, Tx};
+use crate::wal_log::{Record, WalLog};
+use crate::xor;
+
+/// Replayed samples carry append id 0, which every reader sees.
+const REPLAYED: Tx = Tx {
+    id: 0,
+    low_watermark: 1,
+};
+
+pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> Result<()> {
+    let mut by_series: HashMap<u64, Vec<LoadedChunk>> = HashMap::new();
+    for c in loaded {
+        by_series.entry(c.series).or_default().push(c);
+    }
+    let mut refs: HashMap<u64, Arc<MemSeries>> = HashMap::new();
+    let mut max_ref = 0u64;
+    let mut unknown = 0u64;
+    let mut chunks = 0i64;
+    let policy = head.policy();
+    WalLog::replay(wal_dir, |rec| {
+        match rec {
+            Record::Series(v) => {
+                for s in v {
+                    max_ref = max_ref.max(s.r);
+                    let (ms, created) = head.series.insert_replayed(s.r, &s.labels);
+                    if created {
+                        head.index.add(ms.r, &ms.labels);
+                        ms.logged.store(true, Ordering::Release);
+                        if let Some(mut cs) = by_series.remove(&s.r) {
+                            cs.sort_by_key(|c| c.mint);
+                            let mut d = ms.data.lock();
+                            for c in cs {
+                                head.widen(c.mint, c.maxt);
+                                chunks += 1;
+                                d.full.push(FullChunk {
+                                    stored: Stored::Disk(c.chunk_ref),
+                                    mint: c.mint,
+                                    maxt: c.maxt,
+                                });
+                            }
+                        }
+                    }
+                    refs.insert(s.r, ms);
+                }
+            }
+            Record::Samples(v) => {
+                for s in v {
+                    let Some(ms) = refs.get(&s.r) else {
+                        unknown += 1;
+                        continue;
+                    };
+                    let mut d = ms.data.lock();
+                    if d.open.is_none() && d.full.last().is_some_and(|c| s.t <= c.maxt) {
+                        continue;
+                    }
+                    let b = AppendBounds {
+                        min_valid: i64::MIN,
+                        truncated_before: i64::MIN,
+                        head_max: head.max_time(),
+                        ooo_window: head.opts.ooo_window,
+                    };
+                    let a = match d.placement(s.t, s.v, &b, None) {
+                        Ok(Placement::InOrder) => {
+                            d.append_in_order(ms.r, s.t, s.v, REPLAYED, &policy, &head.chunks)
+                        }
+                        Ok(Placement::Ooo) => d.insert_ooo(s.t, s.v, REPLAYED, &policy),
+                        Ok(Placement::Duplicate) | Err(_) => continue,
+                    };
+                    chunks += a.chunks_created as i64;
+                    head.widen(s.t, s.t);
+                }
+            }
+            // The head does not support deletion; tombstones are ignored.
+            Record::Tombstones(_) => {}
+            Record::Metadata(v) => {
+                let mut g = head.metadata.write();
+                for m in v {
+                    if let Some(name) = refs.get(&m.r).and_then(|s| s.labels.metric_name()) {
+                        g.insert(
+                            name.to_owned(),
+                            Metadata {
+                                kind: metric_type_from_wal(m.kind),
+                                unit: m.unit,
+                                help: m.help,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    head.next_ref.fetch_max(max_ref + 1, Ordering::AcqRel);
+    head.num_chunks.fetch_add(chunks, Ordering::AcqRel);
+    // Series whose newest data is a full chunk need its last value to judge
+    // a later append at the same timestamp.
+    let mut buf = Vec::new();
+    for s in refs.values() {
+        let mut d = s.data.lock();
+        if d.open.is_some() {
+            continue;
+        }
+        let Some(c) = d.full.last() else { continue };
+        let bytes = match &c.stored {
+            Stored::Disk(r) => head.chunks.read(s.r, *r)?,
+            Stored::Mem(b) => b.to_vec(),
+        };
+        xor::decode_into(&bytes, &mut buf)?;
+        if let Some(last) = buf.last() {
+            d.last_v = last.v;
+        }
+    }
+    if unknown > 0 {
+        tracing::warn!(unknown, "WAL samples of unknown series skipped");
+    }
+    if !by_series.is_empty() {
+        tracing::warn!(
+            series = by_series.len(),
+            "head chunks of series unknown to the WAL ignored"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,362 @@
+//! One series held by the head: its full chunks (on disk, or in memory when
+//! writing them failed), its open chunk, its out-of-order samples and the
+//! append ids of its recent samples (see [`crate::isolation`]).
+//!
+//! Contracts:
+//! - In-order chunks are sorted, do not overlap, and never cross a multiple
+//!   of the chunk range; a chunk holds at most `samples_per_chunk` samples.
+//! - All time bounds are inclusive.
+//! - Out-of-order samples live apart (a sorted buffer with append ids, then
+//!   encoded chunks that may overlap anything); readers merge them in, and
+//!   where an out-of-order sample and an in-order one share a timestamp the
+//!   in-order one wins.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use cairn_model::{Labels, Sample};
+use cairn_storage::StorageError;
+use parking_lot::Mutex;
+use smallvec::SmallVec;
+
+use crate::disk_chunks::DiskChunks;
+use crate::isolation::IsoState;
+use crate::xor::{self, Chunk};
+
+/// Where a full in-order chunk's bytes are.
+#[derive(Debug)]
+pub(crate) enum Stored {
+    /// In the head chunk files, by reference.
+    Disk(u64),
+    /// Kept in memory because writing it to the chunk files failed.
+    Mem(Box<[u8]>),
+}
+
+/// A full in-order chunk.
+#[derive(Debug)]
+pub(crate) struct FullChunk {
+    pub stored: Stored,
+    pub mint: i64,
+    pub maxt: i64,
+}
+
+/// The chunk being appended to.
+#[derive(Debug)]
+pub(crate) struct OpenChunk {
+    pub chunk: Chunk,
+    pub mint: i64,
+    pub maxt: i64,
+    /// First timestamp that belongs to the next chunk range.
+    pub next_at: i64,
+}
+
+/// Out-of-order data of a series.
+#[derive(Debug, Default)]
+pub(crate) struct Ooo {
+    /// Unencoded samples sorted by time, each with its append id.
+    pub buf: Vec<(i64, f64, u64)>,
+    /// Encoded chunks, each sorted; they may overlap each other.
+    pub chunks: Vec<(Chunk, i64, i64)>,
+}
+
+/// The mutable part of a series.
+#[derive(Debug, Default)]
+pub(crate) struct SeriesData {
+    pub full: Vec<FullChunk>,
+    pub open: Option<OpenChunk>,
+    /// Value of the newest in-order sample.
+    pub last_v: f64,
+    /// Runs of recent in-order samples: (append id, first timestamp).
+    pub txs: SmallVec<[(u64, i64); 1]>,
+    pub ooo: Option<Box<Ooo>>,
+}
+
+/// A series of the head.
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub r: u64,
+    pub labels: Labels,
+    /// Appenders holding staged samples for this series; truncation never
+    /// drops a series while this is non-zero.
+    pub pending: AtomicU32,
+    /// Whether the series' record is in the WAL.
+    pub logged: AtomicBool,
+    pub data: Mutex<SeriesData>,
+}
+
+/// Where a sample goes, decided by [`SeriesData::placement`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placement {
+    InOrder,
+    Ooo,
+    /// Same timestamp and value as a stored sample: nothing to do.
+    Duplicate,
+}
+
+/// The head-wide figures an append is judged against.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AppendBounds {
+    /// Oldest in-order timestamp accepted (see `Head::appendable_min_valid_time`).
+    pub min_valid: i64,
+    /// Oldest timestamp the head holds at all (the last truncation point).
+    pub truncated_before: i64,
+    pub head_max: i64,
+    pub ooo_window: i64,
+}
+
+/// Settings a series needs to append.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChunkPolicy {
+    pub chunk_range: i64,
+    pub samples_per_chunk: usize,
+    pub ooo_capacity: usize,
+}
+
+/// The commit a sample belongs to: its append id and the isolation low
+/// watermark when the commit started applying.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tx {
+    pub id: u64,
+    pub low_watermark: u64,
+}
+
+/// What an append changed, for head-wide counters.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Applied {
+    pub chunks_created: u64,
+}
+
+/// First timestamp of the chunk range after the one holding `t`.
+pub(crate) fn range_end(t: i64, range: i64) -> i64 {
+    t.div_euclid(range).saturating_add(1).saturating_mul(range)
+}
+
+impl MemSeries {
+    pub(crate) fn new(r: u64, labels: Labels) -> Self {
+        Self {
+            r,
+            labels,
+            pending: AtomicU32::new(0),
+            logged: AtomicBool::new(false),
+            data: Mutex::new(SeriesData::default()),
+        }
+    }
+
+    pub(crate) fn pin(&self) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn unpin(&self) {
+        self.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn is_pinned(&self) -> bool {
+        self.pending.load(Ordering::Acquire) > 0
+    }
+}
+
+impl SeriesData {
+    /// Newest in-order timestamp, if any.
+    pub(crate) fn max_time(&self) -> Option<i64> {
+        match &self.open {
+            Some(o) => Some(o.maxt),
+            None => self.full.last().map(|c| c.maxt),
+        }
+    }
+
+    /// Newest timestamp held, in order or not.
+    pub(crate) fn max_time_all(&self) -> Option<i64> {
+        let a = self.max_time();
+        let b = self.ooo.as_ref().and_then(|o| {
+            let x = o.buf.last().map(|s| s.0);
+            let y = o.chunks.iter().map(|c| c.2).max();
+            x.max(y)
+        });
+        a.max(b)
+    }
+
+    /// True when the series holds no sample.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.full.is_empty()
+            && self.open.is_none()
+            && self
+                .ooo
+                .as_ref()
+                .is_none_or(|o| o.buf.is_empty() && o.chunks.is_empty())
+    }
+
+    /// Decides where a sample goes, following Prometheus's rules: newer
+    /// than the series' newest sample goes in order; the same timestamp is a
+    /// no-op with the same value and an error otherwise; older samples go to
+    /// the out-of-order buffer when within the window, else are rejected.
+    /// `staged` is the newest sample the caller already staged for the series.
+    pub(crate) fn placement(
+        &self,
+        t: i64,
+        v: f64,
+        b: &AppendBounds,
+        staged: Option<(i64, f64)>,
+    ) -> Result<Placement, StorageError> {
+        if t >= b.min_valid {
+            let mut newest = self.max_time().map(|m| (m, self.last_v));
+            if let Some((st, sv)) = staged {
+                if newest.is_none_or(|(m, _)| st > m) {
+                    newest = Some((st, sv));
+                }
+            }
+            match newest {
+                None => return Ok(Placement::InOrder),
+                Some((m, _)) if t > m => return Ok(Placement::InOrder),
+                Some((m, lv)) if t == m => {
+                    return if lv.to_bits() == v.to_bits() {
+                        Ok(Placement::Duplicate)
+                    } else {
+                        Err(StorageError::DuplicateSampleForTimestamp { t })
+                    };
+                }
+                Some(_) => {}
+            }
+        }
+        if b.ooo_window > 0 {
+            if t < b.truncated_before {
+                return Err(StorageError::OutOfBounds {
+                    t,
+                    min_valid: b.truncated_before,
+                });
+            }
+            if t < b.head_max.saturating_sub(b.ooo_window) {
+                return Err(StorageError::TooOldSample { t });
+            }
+            if let Some(o) = &self.ooo {
+                if let Ok(i) = o.buf.binary_search_by_key(&t, |s| s.0) {
+                    let same = o.buf.get(i).is_some_and(|s| s.1.to_bits() == v.to_bits());
+                    return if same {
+                        Ok(Placement::Duplicate)
+                    } else {
+                        Err(StorageError::DuplicateSampleForTimestamp { t })
+                    };
+                }
+            }
+            return Ok(Placement::Ooo);
+        }
+        if t < b.min_valid {
+            return Err(StorageError::OutOfBounds {
+                t,
+                min_valid: b.min_valid,
+            });
+        }
+        Err(StorageError::OutOfOrderSample { t })
+    }
+
+    /// Appends an in-order sample (the caller checked [`Self::placement`]),
+    /// cutting a new chunk at the sample limit or a chunk-range boundary.
+    /// Full chunks go to `disk`; if that fails they stay in memory.
+    pub(crate) fn append_in_order(
+        &mut self,
+        series: u64,
+        t: i64,
+        v: f64,
+        tx: Tx,
+        policy: &ChunkPolicy,
+        disk: &DiskChunks,
+    ) -> Applied {
+        let mut applied = Applied::default();
+        let must_cut = self
+            .open
+            .as_ref()
+            .is_some_and(|o| o.chunk.num_samples() >= policy.samples_per_chunk || t >= o.next_at);
+        if must_cut {
+            if let Some(o) = self.open.take() {
+                let stored = match disk.write(series, o.mint, o.maxt, o.chunk.bytes()) {
+                    Ok(r) => Stored::Disk(r),
+                    Err(e) => {
+                        tracing::error!(series, error = %e, "writing a full head chunk failed; keeping it in memory");
+                        Stored::Mem(o.chunk.bytes().into())
+                    }
+                };
+                self.full.push(FullChunk {
+                    stored,
+                    mint: o.mint,
+                    maxt: o.maxt,
+                });
+            }
+        }
+        let open = self.open.get_or_insert_with(|| {
+            applied.chunks_created += 1;
+            OpenChunk {
+                chunk: Chunk::new(),
+                mint: t,
+                maxt: t,
+                next_at: range_end(t, policy.chunk_range),
+            }
+        });
+        open.chunk.append(t, v);
+        open.maxt = t;
+        self.last_v = v;
+        // Forget runs every reader can see. The current id is still open,
+        // so it is never below the low watermark.
+        while self.txs.first().is_some_and(|x| x.0 < tx.low_watermark) {
+            self.txs.remove(0);
+        }
+        if self.txs.last().is_none_or(|x| x.0 != tx.id) {
+            self.txs.push((tx.id, t));
+        }
+        applied
+    }
+
+    /// Inserts an out-of-order sample (the caller checked [`Self::placement`]).
+    /// The buffer is encoded into a chunk once it holds `ooo_capacity`
+    /// samples that every reader can see.
+    pub(crate) fn insert_ooo(&mut self, t: i64, v: f64, tx: Tx, policy: &ChunkPolicy) -> Applied {
+        let mut applied = Applied::default();
+        let o = self.ooo.get_or_insert_with(Default::default);
+        match o.buf.binary_search_by_key(&t, |s| s.0) {
+            Ok(_) => return applied,
+            Err(i) => o.buf.insert(i, (t, v, tx.id)),
+        }
+        if o.buf.len() >= policy.ooo_capacity && o.buf.iter().all(|s| s.2 < tx.low_watermark) {
+            let samples: Vec<Sample> = o.buf.iter().map(|s| Sample::new(s.0, s.1)).collect();
+            let c = xor::encode(&samples);
+            let mint = samples.first().map_or(t, |s| s.t);
+            let maxt = samples.last().map_or(t, |s| s.t);
+            o.chunks.push((c, mint, maxt));
+            o.buf.clear();
+            applied.chunks_created += 1;
+        }
+        applied
+    }
+
+    /// Largest in-order timestamp visible under `iso` (`i64::MAX` when all are).
+    pub(crate) fn visible_cut(&self, iso: &IsoState) -> i64 {
+        for &(id, t) in &self.txs {
+            if !iso.visible(id) {
+                return t.saturating_sub(1);
+            }
+        }
+        i64::MAX
+    }
+
+    /// Drops data older than `mint`: whole in-order chunks ending before it
+    /// and out-of-order samples before it. Returns the number of chunks dropped.
+    pub(crate) fn truncate(&mut self, mint: i64) -> u64 {
+        let before = self.full.len();
+        self.full.retain(|c| c.maxt >= mint);
+        let mut dropped = (before - self.full.len()) as u64;
+        if self.open.as_ref().is_some_and(|o| o.maxt < mint) {
+            self.open = None;
+            self.txs.clear();
+            dropped += 1;
+        }
+        let mut drop_ooo = false;
+        if let Some(o) = self.ooo.as_mut() {
+            o.buf.retain(|s| s.0 >= mint);
+            let n = o.chunks.len();
+            o.chunks.retain(|c| c.2 >= mint);
+            dropped += (n - o.chunks.len()) as u64;
+            drop_ooo = o.buf.is_empty() && o.chunks.is_empty();
+        }
+        if drop_ooo {
+            self.ooo = None;
+        }
+        dropped
+    }
+}

@@ -1,0 +1,238 @@
+//! The series maps, split into lock stripes so parallel appenders rarely
+//! contend: one set of stripes maps refs to series, another maps label-set
+//! hashes to series (a short list when hashes collide).
+//!
+//! Lock order, everywhere: hash stripe, then ref stripe, then a series' own
+//! data lock. Appenders pin a series (see `MemSeries::pending`) while holding
+//! a stripe lock, and truncation only removes unpinned series while holding
+//! both stripe locks, so a pinned series is never dropped.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use cairn_model::Labels;
+use parking_lot::RwLock;
+
+use crate::series::MemSeries;
+
+/// A hasher for keys that are already well spread (hashes) or sequential
+/// (refs): one multiply-rotate instead of SipHash.
+#[derive(Default)]
+pub(crate) struct MixHasher(u64);
+
+impl Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (x ^ self.0)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
+}
+
+pub(crate) type MixMap<K, V> = HashMap<K, V, BuildHasherDefault<MixHasher>>;
+
+type RefStripe = RwLock<MixMap<u64, Arc<MemSeries>>>;
+
+#[derive(Debug)]
+enum Bucket {
+    One(Arc<MemSeries>),
+    Many(Vec<Arc<MemSeries>>),
+}
+
+impl Bucket {
+    fn find(&self, l: &Labels) -> Option<&Arc<MemSeries>> {
+        match self {
+            Bucket::One(s) => (s.labels == *l).then_some(s),
+            Bucket::Many(v) => v.iter().find(|s| s.labels == *l),
+        }
+    }
+}
+
+/// The striped series maps.
+#[derive(Debug)]
+pub(crate) struct StripeSeries {
+    mask: u64,
+    by_ref: Box<[RefStripe]>,
+    by_hash: Box<[RwLock<MixMap<u64, Bucket>>]>,
+}
+
+impl StripeSeries {
+    pub(crate) fn new(stripes: usize) -> Self {
+        let n = stripes.max(1).next_power_of_two();
+        Self {
+            mask: (n - 1) as u64,
+            by_ref: (0..n).map(|_| RwLock::new(MixMap::default())).collect(),
+            by_hash: (0..n).map(|_| RwLock::new(MixMap::default())).collect(),
+        }
+    }
+
+    fn ref_stripe(&self, r: u64) -> &RefStripe {
+        let i = (r & self.mask) as usize;
+        // The mask keeps the index below the slice length.
+        &self.by_ref[i % self.by_ref.len()]
+    }
+
+    fn hash_stripe(&self, h: u64) -> &RwLock<MixMap<u64, Bucket>> {
+        let i = (h & self.mask) as usize;
+        &self.by_hash[i % self.by_hash.len()]
+    }
+
+    /// The series with ref `r`.
+    pub(crate) fn get(&self, r: u64) -> Option<Arc<MemSeries>> {
+        self.ref_stripe(r).read().get(&r).cloned()
+    }
+
+    /// The series with ref `r`, pinned for an appender.
+    pub(crate) fn get_pinned(&self, r: u64) -> Option<Arc<MemSeries>> {
+        let g = self.ref_stripe(r).read();
+        let s = g.get(&r)?;
+        s.pin();
+        Some(s.clone())
+    }
+
+    /// The series with labels `l`, pinned, creating it with a ref from
+    /// `new_ref` when absent; `on_create` runs (under the stripe lock) for a
+    /// new series. Returns the series and whether it was created.
+    pub(crate) fn get_or_create_pinned(
+        &self,
+        l: &Labels,
+        new_ref: impl FnOnce() -> u64,
+        on_create: impl FnOnce(&Arc<MemSeries>),
+    ) -> (Arc<MemSeries>, bool) {
+        self.get_or_create_hashed(l.hash64(), l, new_ref, on_create)
+    }
+
+    /// [`Self::get_or_create_pinned`] with the hash given (tests force collisions).
+    pub(crate) fn get_or_create_hashed(
+        &self,
+        h: u64,
+        l: &Labels,
+        new_ref: impl FnOnce() -> u64,
+        on_create: impl FnOnce(&Arc<MemSeries>),
+    ) -> (Arc<MemSeries>, bool) {
+        let stripe = self.hash_stripe(h);
+        {
+            let g = stripe.read();
+            if let Some(s) = g.get(&h).and_then(|b| b.find(l)) {
+                s.pin();
+                return (s.clone(), false);
+            }
+        }
+        let mut g = stripe.write();
+        if let Some(s) = g.get(&h).and_then(|b| b.find(l)) {
+            s.pin();
+            return (s.clone(), false);
+        }
+        let s = Arc::new(MemSeries::new(new_ref(), l.clone()));
+        s.pin();
+        self.ref_stripe(s.r).write().insert(s.r, s.clone());
+        match g.remove(&h) {
+            None => {
+                g.insert(h, Bucket::One(s.clone()));
+            }
+            Some(Bucket::One(o)) => {
+                g.insert(h, Bucket::Many(vec![o, s.clone()]));
+            }
+            Some(Bucket::Many(mut v)) => {
+                v.push(s.clone());
+                g.insert(h, Bucket::Many(v));
+            }
+        }
+        on_create(&s);
+        (s, true)
+    }
+
+    /// Inserts a series with a known ref (replay). If a series with the same
+    /// labels exists, returns it instead and inserts nothing.
+    pub(crate) fn insert_replayed(&self, r: u64, l: &Labels) -> (Arc<MemSeries>, bool) {
+        let (s, created) = self.get_or_create_pinned(l, || r, |_| {});
+        s.unpin();
+        (s, created)
+    }
+
+    /// Removes series `r` when `can_drop` still holds for it under both
+    /// stripe locks. Returns the removed series.
+    pub(crate) fn remove_if(
+        &self,
+        r: u64,
+        can_drop: impl Fn(&MemSeries) -> bool,
+    ) -> Option<Arc<MemSeries>> {
+        let s = self.get(r)?;
+        let h = s.labels.hash64();
+        let mut hg = self.hash_stripe(h).write();
+        let mut rg = self.ref_stripe(r).write();
+        if !rg.get(&r).is_some_and(|x| Arc::ptr_eq(x, &s)) || !can_drop(&s) {
+            return None;
+        }
+        rg.remove(&r);
+        match hg.remove(&h) {
+            Some(Bucket::One(o)) if !Arc::ptr_eq(&o, &s) => {
+                hg.insert(h, Bucket::One(o));
+            }
+            Some(Bucket::Many(mut v)) => {
+                v.retain(|x| !Arc::ptr_eq(x, &s));
+                match v.len() {
+                    0 => {}
+                    1 => {
+                        if let Some(o) = v.pop() {
+                            hg.insert(h, Bucket::One(o));
+                        }
+                    }
+                    _ => {
+                        hg.insert(h, Bucket::Many(v));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Some(s)
+    }
+
+    /// Every series (a snapshot of the maps, stripe by stripe).
+    #[cfg(test)]
+    pub(crate) fn all(&self) -> Vec<Arc<MemSeries>> {
+        let mut out = Vec::new();
+        for st in self.by_ref.iter() {
+            out.extend(st.read().values().cloned());
+        }
+        out
+    }
+
+    /// Calls `f` on every series, one stripe at a time (no snapshot).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<MemSeries>)) {
+        for st in self.by_ref.iter() {
+            for s in st.read().values() {
+                f(s);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_model::labels;
+
+    #[test]
+    fn colliding_hashes_keep_series_apart() {
+        let st = StripeSeries::new(4);
+        let a = labels!("a" => "1");
+        let b = labels!("a" => "2");
+        let (sa, ca) = st.get_or_create_hashed(7, &a, || 1, |_| {});
+        let (sb, cb) = st.get_or_create_hashed(7, &b, || 2, |_| {});
+        let (sa2, ca2) = st.get_or_create_hashed(7, &a, || 3, |_| {});
+        assert!(ca && cb && !ca2);
+        assert_eq!((sa.r, sb.r, sa2.r), (1, 2, 1));
+        assert_eq!(sa.pending.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(st.get(2).map(|s| s.labels.clone()), Some(b));
+        assert_eq!(st.all().len(), 2);
+    }
+}

@@ -1,0 +1,110 @@
+//! Adapter over the write-ahead log (cairn-wal).
+//!
+//! The head logs three kinds of records: new series, samples and metadata.
+//! Everything it needs from the WAL goes through [`WalLog`] and the record
+//! types re-exported here, so the backing crate is swapped in this one file.
+//!
+//! Contract: when [`WalLog::log`] returns `Ok`, the records are in the
+//! operating system (they survive the process being killed; with
+//! `FsyncPolicy::Always` also power loss), and replay yields them in the
+//! order they were logged.
+
+use std::path::{Path, PathBuf};
+
+pub use cairn_wal::{FsyncPolicy, WalOptions};
+pub(crate) use cairn_wal::{Record, RefMetadata, RefSample, RefSeries};
+use cairn_wal::{Wal, WalError};
+
+use crate::error::{HeadError, Result};
+
+fn wal_err(op: &'static str, dir: &Path, e: WalError) -> HeadError {
+    HeadError::Wal {
+        op,
+        dir: dir.display().to_string(),
+        source: Box::new(e),
+    }
+}
+
+/// The head's WAL.
+pub(crate) struct WalLog {
+    dir: PathBuf,
+    wal: Wal,
+}
+
+impl std::fmt::Debug for WalLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalLog").field("dir", &self.dir).finish()
+    }
+}
+
+impl WalLog {
+    pub(crate) fn open(dir: &Path, opts: &WalOptions) -> Result<Self> {
+        let wal = Wal::open(dir, *opts).map_err(|e| wal_err("open", dir, e))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            wal,
+        })
+    }
+
+    /// Logs records in one write; see the module contract.
+    pub(crate) fn log(&self, recs: Vec<Record>) -> Result<()> {
+        let mut bufs: Vec<Vec<u8>> = Vec::with_capacity(recs.len());
+        for r in &recs {
+            let mut b = Vec::new();
+            cairn_wal::record::encode(r, &mut b);
+            bufs.push(b);
+        }
+        let refs: Vec<&[u8]> = bufs.iter().map(Vec::as_slice).collect();
+        self.wal
+            .log(&refs)
+            .map_err(|e| wal_err("log", &self.dir, e))
+    }
+
+    /// Replays the WAL in `dir` (checkpoint first, then segments); a
+    /// missing directory replays nothing. Tombstone records are ignored:
+    /// the head does not support deletion.
+    pub(crate) fn replay(dir: &Path, mut f: impl FnMut(Record) -> Result<()>) -> Result<()> {
+        let mut failed: Option<HeadError> = None;
+        let res = cairn_wal::replay(dir, |rec| {
+            if matches!(rec, Record::Tombstones(_)) {
+                return Ok(());
+            }
+            f(rec).map_err(|e| {
+                let msg = e.to_string();
+                failed = Some(e);
+                WalError::consumer(msg)
+            })
+        });
+        match (res, failed) {
+            (_, Some(e)) => Err(e),
+            (Err(e), None) => Err(wal_err("replay", dir, e)),
+            (Ok(stats), None) => {
+                tracing::debug!(?stats, "WAL replayed");
+                Ok(())
+            }
+        }
+    }
+
+    /// Closes the current segment, writes a checkpoint of every segment
+    /// before it keeping the series for which `keep` is true and samples at
+    /// or after `mint`, then deletes those segments.
+    pub(crate) fn checkpoint(&self, keep: impl Fn(u64) -> bool, mint: i64) -> Result<()> {
+        let (first, _) = self
+            .wal
+            .segment_range()
+            .map_err(|e| wal_err("segment range", &self.dir, e))?;
+        let cur = self
+            .wal
+            .next_segment()
+            .map_err(|e| wal_err("next segment", &self.dir, e))?;
+        let to = cur.saturating_sub(1);
+        if cur == 0 || first > to {
+            return Ok(());
+        }
+        cairn_wal::checkpoint(&self.dir, first, to, keep, mint)
+            .map_err(|e| wal_err("checkpoint", &self.dir, e))?;
+        self.wal
+            .truncate(cur)
+            .map_err(|e| wal_err("truncate", &self.dir, e))
+    }
+}

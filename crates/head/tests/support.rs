@@ -1,0 +1,91 @@
+//! Helpers shared by the head's integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use cairn_head::{Head, HeadOptions};
+use cairn_model::{Labels, MatchType, Matcher};
+use cairn_storage::{Queryable, SelectHints, ValueType};
+
+/// Options with a small chunk range and no OOO window.
+pub fn opts() -> HeadOptions {
+    HeadOptions {
+        stripes: 16,
+        ..HeadOptions::default()
+    }
+}
+
+pub fn open(dir: &Path, o: HeadOptions) -> Head {
+    Head::open(dir, o).unwrap()
+}
+
+/// Matches every series with a metric name.
+pub fn all() -> Vec<Matcher> {
+    vec![Matcher::new(MatchType::Regex, "__name__", ".+").unwrap()]
+}
+
+/// Every selected series with its samples, via `Series::iter`.
+pub fn dump(
+    q: &dyn Queryable,
+    mint: i64,
+    maxt: i64,
+    ms: &[Matcher],
+) -> Vec<(Labels, Vec<(i64, f64)>)> {
+    let q = q.querier(mint, maxt).unwrap();
+    let set = q.select(&SelectHints::default(), ms).unwrap();
+    let mut out = Vec::new();
+    for s in set {
+        let s = s.unwrap();
+        let mut it = s.iter();
+        let mut v = Vec::new();
+        while it.next() == ValueType::Float {
+            v.push(it.at());
+        }
+        assert!(it.err().is_none(), "iterator error: {:?}", it.err());
+        out.push((s.labels().clone(), v));
+    }
+    out
+}
+
+/// Every selected series with its samples, decoded from `Series::chunks`
+/// and filtered to the range; also checks chunk invariants.
+pub fn dump_chunks(
+    q: &dyn Queryable,
+    mint: i64,
+    maxt: i64,
+    ms: &[Matcher],
+    chunk_range: i64,
+) -> Vec<(Labels, Vec<(i64, f64)>)> {
+    let q = q.querier(mint, maxt).unwrap();
+    let set = q.select(&SelectHints::default(), ms).unwrap();
+    let mut out = Vec::new();
+    for s in set {
+        let s = s.unwrap();
+        let mut chunks = s.chunks().expect("head series have chunks");
+        let mut v = Vec::new();
+        let mut prev_max = i64::MIN;
+        while let Some(c) = chunks.next_chunk() {
+            let c = c.unwrap();
+            assert_eq!(c.encoding, 1);
+            assert!(
+                c.min_time > prev_max || prev_max == i64::MIN,
+                "chunks overlap"
+            );
+            assert_eq!(
+                c.min_time.div_euclid(chunk_range),
+                c.max_time.div_euclid(chunk_range),
+                "chunk crosses a chunk-range boundary"
+            );
+            prev_max = c.max_time;
+            let samples = cairn_codec::decode_all(&c.data).unwrap();
+            assert!(samples.len() <= 120);
+            assert_eq!(samples.first().map(|s| s.0), Some(c.min_time));
+            assert_eq!(samples.last().map(|s| s.0), Some(c.max_time));
+            v.extend(samples.into_iter().filter(|s| s.0 >= mint && s.0 <= maxt));
+        }
+        if !v.is_empty() {
+            out.push((s.labels().clone(), v));
+        }
+    }
+    out
+}
