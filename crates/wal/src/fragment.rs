@@ -31,6 +31,50 @@ pub(crate) const SNAPPY_FLAG: u8 = 0x08;
 /// Flag: the reassembled record is zstd-compressed.
 pub(crate) const ZSTD_FLAG: u8 = 0x10;
 
+/// A page of zeros, for padding.
+pub(crate) static ZEROS: [u8; PAGE_SIZE] = [0u8; PAGE_SIZE];
+
+/// Cuts `rec` into fragments appended to `buf`, where `buf[0]` sits at byte
+/// `base` of the segment: fragments never cross a page boundary, and a page
+/// with no room for a header plus one data byte is zero-padded first.
+pub(crate) fn append_fragments(buf: &mut Vec<u8>, base: u64, rec: &[u8]) {
+    let mut rest = rec;
+    let mut first = true;
+    loop {
+        let in_page = ((base + buf.len() as u64) % PAGE_SIZE as u64) as usize;
+        let left = PAGE_SIZE - in_page;
+        if left <= HEADER_SIZE {
+            buf.extend_from_slice(ZEROS.get(..left).unwrap_or(&[]));
+            continue;
+        }
+        let n = rest.len().min(left - HEADER_SIZE);
+        let (part, tail) = rest.split_at(n);
+        let typ = match (first, tail.is_empty()) {
+            (true, true) => FULL,
+            (true, false) => FIRST,
+            (false, false) => MIDDLE,
+            (false, true) => LAST,
+        };
+        put_fragment(buf, typ, part);
+        rest = tail;
+        first = false;
+        if rest.is_empty() {
+            return;
+        }
+    }
+}
+
+/// The bytes of a segment holding `recs` and nothing else (no size limit,
+/// no compression): what the log writer would produce for them in one
+/// segment. Useful for tests and fuzzing.
+pub fn frame_segment(recs: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in recs {
+        append_fragments(&mut out, 0, r);
+    }
+    out
+}
+
 /// Appends one fragment header and its data to `out`.
 pub(crate) fn put_fragment(out: &mut Vec<u8>, typ: u8, data: &[u8]) {
     debug_assert!(data.len() <= PAGE_SIZE - HEADER_SIZE);

@@ -15,11 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Result, WalError};
-use crate::fragment::{put_fragment, FIRST, FULL, HEADER_SIZE, LAST, MIDDLE, PAGE_SIZE};
+use crate::fragment::{append_fragments, HEADER_SIZE, PAGE_SIZE, ZEROS};
 use crate::segments::{segment_path, sync_dir};
 
 const PAGE: u64 = PAGE_SIZE as u64;
-static ZEROS: [u8; PAGE_SIZE] = [0u8; PAGE_SIZE];
 
 pub(crate) struct LogWriter {
     dir: PathBuf,
@@ -101,30 +100,8 @@ impl LogWriter {
         if self.pos() > 0 && (room == 0 || rec.len() as u64 > room) {
             self.roll()?;
         }
-        let mut rest = rec;
-        let mut first = true;
-        loop {
-            let in_page = (self.pos() % PAGE) as usize;
-            let left = PAGE_SIZE - in_page;
-            if left <= HEADER_SIZE {
-                self.buf.extend_from_slice(ZEROS.get(..left).unwrap_or(&[]));
-                continue;
-            }
-            let n = rest.len().min(left - HEADER_SIZE);
-            let (part, tail) = rest.split_at(n);
-            let typ = match (first, tail.is_empty()) {
-                (true, true) => FULL,
-                (true, false) => FIRST,
-                (false, false) => MIDDLE,
-                (false, true) => LAST,
-            };
-            put_fragment(&mut self.buf, typ, part);
-            rest = tail;
-            first = false;
-            if rest.is_empty() {
-                return Ok(());
-            }
-        }
+        append_fragments(&mut self.buf, self.off, rec);
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {
