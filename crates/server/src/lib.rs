@@ -1,1 +1,94 @@
-//! HTTP: remote write/read, the query API, health and metrics.
+//! Cairn's HTTP server: Prometheus remote write (1.0 and 2.0) and remote
+//! read, health checks and the server's own metrics.
+//!
+//! [`serve`] runs until its shutdown future completes, then stops accepting
+//! connections and waits for the requests in flight to finish. Storage is
+//! reached only through [`Backend`] (the storage crate's `Appendable` and
+//! `Queryable` plus optional statistics), one appender per write request,
+//! so concurrent writes never wait on a lock held by the server.
+//!
+//! Status codes follow Prometheus: 204 for a stored write, 400 for data that
+//! will never be accepted (the body says what), 413 for bodies over the
+//! limits, 415 for unknown content types or encodings, 5xx when storage
+//! failed and the sender should retry. [`ServerError::status`] is the one
+//! mapping.
+
+mod backend;
+mod config;
+mod error;
+pub mod metrics;
+pub mod read;
+mod routes;
+pub mod write;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+
+pub use backend::{Backend, BackendStats, DurationSummary};
+pub use config::ServerConfig;
+pub use error::ServerError;
+pub use routes::ROUTES;
+
+/// Result alias for this crate.
+pub type Result<T, E = ServerError> = std::result::Result<T, E>;
+
+/// Serves HTTP on `listener` until `shutdown` completes, then stops
+/// accepting and returns once every open connection has finished its
+/// in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    cfg: ServerConfig,
+    backend: Arc<dyn Backend>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let shared = Arc::new(routes::Shared {
+        cfg,
+        backend,
+        metrics: Arc::new(metrics::Metrics::new()),
+    });
+    let local = listener.local_addr().map_err(|e| ServerError::Io {
+        context: "reading the listener's address".into(),
+        source: e,
+    })?;
+    tracing::info!(addr = %local, "HTTP server listening");
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Typically EMFILE: let other connections finish.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let sh = shared.clone();
+                let conn_state = Arc::new(routes::ConnState::default());
+                let svc = hyper::service::service_fn(move |req| {
+                    routes::handle(sh.clone(), conn_state.clone(), req)
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                let fut = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = fut.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("HTTP server shutting down; waiting for in-flight requests");
+    graceful.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! What the server needs from storage: appends, queries, and a few numbers
+//! for `/metrics` and `/-/ready`.
+//!
+//! The numbers come through [`Backend::stats`], whose default reports
+//! nothing; a storage that knows its head size or fsync timings overrides
+//! it, and `/metrics` shows whichever values are present.
+
+use cairn_storage::{Appendable, MemStorage, Queryable};
+
+/// A summary of observed durations (count and total seconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DurationSummary {
+    pub count: u64,
+    pub sum_seconds: f64,
+}
+
+/// Numbers a backend may report; `None` means "not known", not zero.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BackendStats {
+    /// Series in the in-memory head.
+    pub head_series: Option<u64>,
+    /// Chunks in the head.
+    pub head_chunks: Option<u64>,
+    /// Lowest and highest sample timestamps in the head (ms).
+    pub head_min_time: Option<i64>,
+    pub head_max_time: Option<i64>,
+    /// Persisted blocks.
+    pub blocks: Option<u64>,
+    /// WAL fsync durations.
+    pub wal_fsync: Option<DurationSummary>,
+    /// Compactions run and failed.
+    pub compactions: Option<u64>,
+    pub compactions_failed: Option<u64>,
+}
+
+/// Storage as the server sees it.
+pub trait Backend: Appendable + Queryable + Send + Sync + 'static {
+    /// Numbers for `/metrics`. Called once per scrape; must be cheap.
+    fn stats(&self) -> BackendStats {
+        BackendStats::default()
+    }
+
+    /// False while the storage is not ready to serve (WAL replay, say);
+    /// `/-/ready` then answers 503.
+    fn ready(&self) -> bool {
+        true
+    }
+}
+
+impl Backend for MemStorage {
+    fn stats(&self) -> BackendStats {
+        BackendStats {
+            head_series: Some(self.num_series() as u64),
+            ..BackendStats::default()
+        }
+    }
+}

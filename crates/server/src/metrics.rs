@@ -1,0 +1,402 @@
+//! The server's own metrics, rendered in Prometheus's text exposition
+//! format (version 0.0.4) at `/metrics`.
+//!
+//! Everything is a fixed set of atomics owned by one [`Metrics`] value per
+//! server (no global registry), so recording on the hot path never takes a
+//! lock. Request durations are kept per handler and per status code from a
+//! fixed list; codes outside the list share the label `code="other"`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use crate::backend::BackendStats;
+
+/// Why a sample was refused; a label value of
+/// `cairn_remote_write_samples_rejected_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    InvalidLabels,
+    LabelLimits,
+    OutOfOrder,
+    OutOfBounds,
+    TooOld,
+    Duplicate,
+    TooFarInFuture,
+    NativeHistogram,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 8] = [
+        RejectReason::InvalidLabels,
+        RejectReason::LabelLimits,
+        RejectReason::OutOfOrder,
+        RejectReason::OutOfBounds,
+        RejectReason::TooOld,
+        RejectReason::Duplicate,
+        RejectReason::TooFarInFuture,
+        RejectReason::NativeHistogram,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::InvalidLabels => "invalid_labels",
+            RejectReason::LabelLimits => "label_limits",
+            RejectReason::OutOfOrder => "out_of_order",
+            RejectReason::OutOfBounds => "out_of_bounds",
+            RejectReason::TooOld => "too_old",
+            RejectReason::Duplicate => "duplicate",
+            RejectReason::TooFarInFuture => "too_far_in_future",
+            RejectReason::NativeHistogram => "native_histogram",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The HTTP handlers, as the `handler` label names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    Write,
+    Read,
+    Healthy,
+    Ready,
+    Metrics,
+    Other,
+}
+
+impl Handler {
+    const ALL: [Handler; 6] = [
+        Handler::Write,
+        Handler::Read,
+        Handler::Healthy,
+        Handler::Ready,
+        Handler::Metrics,
+        Handler::Other,
+    ];
+
+    /// The label value (the route's path).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Handler::Write => "/api/v1/write",
+            Handler::Read => "/api/v1/read",
+            Handler::Healthy => "/-/healthy",
+            Handler::Ready => "/-/ready",
+            Handler::Metrics => "/metrics",
+            Handler::Other => "other",
+        }
+    }
+}
+
+const CODES: [u16; 11] = [200, 204, 400, 404, 405, 413, 415, 429, 500, 503, 0];
+const BUCKETS: [f64; 14] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+#[derive(Default)]
+struct HistogramCell {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl HistogramCell {
+    fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        for (b, le) in self.buckets.iter().zip(BUCKETS) {
+            if s <= le {
+                b.fetch_add(1, Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_nanos
+            .fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+    }
+}
+
+/// All counters of one server.
+pub struct Metrics {
+    samples_appended: AtomicU64,
+    rejected: [AtomicU64; RejectReason::ALL.len()],
+    exemplars_received: AtomicU64,
+    metadata_received: AtomicU64,
+    metadata_failed: AtomicU64,
+    read_series: AtomicU64,
+    read_frames: AtomicU64,
+    durations: Vec<HistogramCell>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// All zero.
+    pub fn new() -> Self {
+        Self {
+            samples_appended: AtomicU64::new(0),
+            rejected: Default::default(),
+            exemplars_received: AtomicU64::new(0),
+            metadata_received: AtomicU64::new(0),
+            metadata_failed: AtomicU64::new(0),
+            read_series: AtomicU64::new(0),
+            read_frames: AtomicU64::new(0),
+            durations: (0..Handler::ALL.len() * CODES.len())
+                .map(|_| HistogramCell::default())
+                .collect(),
+        }
+    }
+
+    pub fn add_appended(&self, n: u64) {
+        self.samples_appended.fetch_add(n, Relaxed);
+    }
+    pub fn add_rejected(&self, r: RejectReason, n: u64) {
+        if let Some(c) = self.rejected.get(r.index()) {
+            c.fetch_add(n, Relaxed);
+        }
+    }
+    pub fn add_exemplars(&self, n: u64) {
+        self.exemplars_received.fetch_add(n, Relaxed);
+    }
+    pub fn add_metadata(&self, ok: u64, failed: u64) {
+        self.metadata_received.fetch_add(ok, Relaxed);
+        self.metadata_failed.fetch_add(failed, Relaxed);
+    }
+    pub fn add_read(&self, series: u64, frames: u64) {
+        self.read_series.fetch_add(series, Relaxed);
+        self.read_frames.fetch_add(frames, Relaxed);
+    }
+
+    /// Samples appended so far (for tests and logs).
+    pub fn appended(&self) -> u64 {
+        self.samples_appended.load(Relaxed)
+    }
+
+    /// Samples refused for `r` so far.
+    pub fn rejected(&self, r: RejectReason) -> u64 {
+        self.rejected.get(r.index()).map_or(0, |c| c.load(Relaxed))
+    }
+
+    /// Records one request's duration.
+    pub fn observe_request(&self, h: Handler, code: u16, d: Duration) {
+        let hi = Handler::ALL.iter().position(|x| *x == h).unwrap_or(0);
+        let ci = CODES
+            .iter()
+            .position(|c| *c == code)
+            .unwrap_or(CODES.len() - 1);
+        if let Some(cell) = self.durations.get(hi * CODES.len() + ci) {
+            cell.observe(d);
+        }
+    }
+
+    /// The exposition text, with the backend's numbers appended.
+    pub fn render(&self, stats: &BackendStats) -> String {
+        let mut o = String::with_capacity(4096);
+        counter(
+            &mut o,
+            "cairn_remote_write_samples_appended_total",
+            "Float samples appended through remote write.",
+            self.samples_appended.load(Relaxed),
+        );
+        header(
+            &mut o,
+            "cairn_remote_write_samples_rejected_total",
+            "Samples (and histogram samples) refused through remote write, by reason.",
+            "counter",
+        );
+        for r in RejectReason::ALL {
+            let _ = writeln!(
+                o,
+                "cairn_remote_write_samples_rejected_total{{reason=\"{}\"}} {}",
+                r.as_str(),
+                self.rejected(r)
+            );
+        }
+        counter(
+            &mut o,
+            "cairn_remote_write_exemplars_received_total",
+            "Exemplars received through remote write (not stored).",
+            self.exemplars_received.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "cairn_remote_write_metadata_received_total",
+            "Metadata entries received through remote write and stored.",
+            self.metadata_received.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "cairn_remote_write_metadata_failed_total",
+            "Metadata entries the storage did not accept.",
+            self.metadata_failed.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "cairn_remote_read_series_total",
+            "Series returned by remote read.",
+            self.read_series.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "cairn_remote_read_frames_total",
+            "Frames sent in streamed remote read responses.",
+            self.read_frames.load(Relaxed),
+        );
+        self.render_durations(&mut o);
+        render_stats(&mut o, stats);
+        o
+    }
+
+    fn render_durations(&self, o: &mut String) {
+        header(
+            o,
+            "cairn_http_request_duration_seconds",
+            "Time to produce an HTTP response (streamed bodies: until the first byte), by handler and code.",
+            "histogram",
+        );
+        for (hi, h) in Handler::ALL.iter().enumerate() {
+            for (ci, code) in CODES.iter().enumerate() {
+                let Some(cell) = self.durations.get(hi * CODES.len() + ci) else {
+                    continue;
+                };
+                let count = cell.count.load(Relaxed);
+                if count == 0 {
+                    continue;
+                }
+                let code = if *code == 0 {
+                    "other".to_owned()
+                } else {
+                    code.to_string()
+                };
+                let labels = format!("handler=\"{}\",code=\"{}\"", h.as_str(), code);
+                for (b, le) in cell.buckets.iter().zip(BUCKETS) {
+                    let _ = writeln!(
+                        o,
+                        "cairn_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}",
+                        b.load(Relaxed)
+                    );
+                }
+                let _ = writeln!(
+                    o,
+                    "cairn_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+                );
+                let sum = cell.sum_nanos.load(Relaxed) as f64 / 1e9;
+                let _ = writeln!(
+                    o,
+                    "cairn_http_request_duration_seconds_sum{{{labels}}} {sum}"
+                );
+                let _ = writeln!(
+                    o,
+                    "cairn_http_request_duration_seconds_count{{{labels}}} {count}"
+                );
+            }
+        }
+    }
+}
+
+fn header(o: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(o, "# HELP {name} {help}");
+    let _ = writeln!(o, "# TYPE {name} {kind}");
+}
+
+fn counter(o: &mut String, name: &str, help: &str, v: u64) {
+    header(o, name, help, "counter");
+    let _ = writeln!(o, "{name} {v}");
+}
+
+fn gauge(o: &mut String, name: &str, help: &str, v: f64) {
+    header(o, name, help, "gauge");
+    let _ = writeln!(o, "{name} {v}");
+}
+
+fn render_stats(o: &mut String, s: &BackendStats) {
+    if let Some(v) = s.head_series {
+        gauge(o, "cairn_head_series", "Series in the head.", v as f64);
+    }
+    if let Some(v) = s.head_chunks {
+        gauge(o, "cairn_head_chunks", "Chunks in the head.", v as f64);
+    }
+    if let Some(v) = s.head_min_time {
+        gauge(
+            o,
+            "cairn_head_min_time_milliseconds",
+            "Lowest timestamp in the head.",
+            v as f64,
+        );
+    }
+    if let Some(v) = s.head_max_time {
+        gauge(
+            o,
+            "cairn_head_max_time_milliseconds",
+            "Highest timestamp in the head.",
+            v as f64,
+        );
+    }
+    if let Some(v) = s.blocks {
+        gauge(
+            o,
+            "cairn_blocks_loaded",
+            "Persisted blocks loaded.",
+            v as f64,
+        );
+    }
+    if let Some(d) = s.wal_fsync {
+        header(
+            o,
+            "cairn_wal_fsync_duration_seconds",
+            "Duration of WAL fsyncs.",
+            "summary",
+        );
+        let _ = writeln!(o, "cairn_wal_fsync_duration_seconds_sum {}", d.sum_seconds);
+        let _ = writeln!(o, "cairn_wal_fsync_duration_seconds_count {}", d.count);
+    }
+    if let Some(v) = s.compactions {
+        counter(o, "cairn_compactions_total", "Compactions run.", v);
+    }
+    if let Some(v) = s.compactions_failed {
+        counter(
+            o,
+            "cairn_compactions_failed_total",
+            "Compactions that failed.",
+            v,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_present_stats_only() {
+        let m = Metrics::new();
+        m.add_appended(3);
+        m.add_rejected(RejectReason::OutOfOrder, 2);
+        m.observe_request(Handler::Write, 204, Duration::from_millis(3));
+        m.observe_request(Handler::Write, 299, Duration::from_secs(100));
+        let text = m.render(&BackendStats {
+            head_series: Some(7),
+            ..Default::default()
+        });
+        assert!(text.contains("cairn_remote_write_samples_appended_total 3\n"));
+        assert!(
+            text.contains("cairn_remote_write_samples_rejected_total{reason=\"out_of_order\"} 2\n")
+        );
+        assert!(text.contains(
+            "cairn_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",code=\"204\",le=\"0.001\"} 0\n"
+        ));
+        assert!(text.contains(
+            "cairn_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",code=\"204\",le=\"0.005\"} 1\n"
+        ));
+        assert!(text.contains(
+            "cairn_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",code=\"other\",le=\"60\"} 0\n"
+        ));
+        assert!(text.contains("cairn_head_series 7\n"));
+        assert!(!text.contains("cairn_wal_fsync"));
+    }
+}

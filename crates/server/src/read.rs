@@ -1,0 +1,342 @@
+//! Remote read: both response kinds.
+//!
+//! The response kind is the first entry of `accepted_response_types` that
+//! this server implements (`SAMPLES` when the list is empty); a request that
+//! accepts neither gets a 400. Queries run on a blocking thread because the
+//! storage traits are synchronous.
+//!
+//! - `SAMPLES`: every query's series with raw samples, in one snappy
+//!   compressed `ReadResponse`; the total sample count is limited.
+//! - `STREAMED_XOR_CHUNKS`: frames (see [`cairn_proto::frame`]) of one
+//!   series each, sent while the storage is still being read, through a
+//!   bounded channel so memory stays constant whatever the result size. A
+//!   series' chunks come from [`cairn_storage::Series::chunks`] when the
+//!   storage has them (chunks entirely outside the query range are skipped;
+//!   others go out untouched, so they may hold samples outside the range, as
+//!   with Prometheus), else samples are re-encoded into XOR chunks of at most
+//!   120 samples. A series whose chunks exceed the frame size limit is split
+//!   over several consecutive frames.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cairn_model::{Labels, MatchType, Matcher};
+use cairn_proto::read::{
+    Chunk, ChunkEncoding, ChunkedReadResponse, ChunkedSeries, Label, Query, QueryResult,
+    ReadRequest, ReadResponse, ResponseType, Sample, TimeSeries,
+};
+use cairn_proto::Message;
+use cairn_storage::{SelectHints, Series, ValueType};
+use tokio::sync::mpsc;
+
+use crate::backend::Backend;
+use crate::metrics::Metrics;
+use crate::{ServerConfig, ServerError};
+
+/// Samples per re-encoded chunk, Prometheus's target.
+const SAMPLES_PER_CHUNK: usize = 120;
+
+/// Decodes a snappy-compressed `ReadRequest` and picks the response kind.
+pub fn decode_request(
+    compressed: &[u8],
+    cfg: &ServerConfig,
+) -> Result<(ReadRequest, ResponseType), ServerError> {
+    let raw = cairn_proto::snappy::decompress(compressed, cfg.max_body_bytes)?;
+    let req = ReadRequest::decode(&raw[..]).map_err(cairn_proto::ProtoError::from)?;
+    let kind = negotiate(&req.accepted_response_types)?;
+    // Validate every query up front so errors become a status, not a
+    // broken stream.
+    for q in &req.queries {
+        matchers(q)?;
+    }
+    Ok((req, kind))
+}
+
+fn negotiate(accepted: &[i32]) -> Result<ResponseType, ServerError> {
+    if accepted.is_empty() {
+        return Ok(ResponseType::Samples);
+    }
+    for a in accepted {
+        if let Ok(t) = ResponseType::try_from(*a) {
+            return Ok(t);
+        }
+    }
+    Err(ServerError::BadRequest(format!(
+        "none of the requested response types {accepted:?} is supported; supported are SAMPLES (0) and STREAMED_XOR_CHUNKS (1)"
+    )))
+}
+
+fn matchers(q: &Query) -> Result<Vec<Matcher>, ServerError> {
+    q.matchers
+        .iter()
+        .map(|m| {
+            let kind = match m.r#type {
+                0 => MatchType::Equal,
+                1 => MatchType::NotEqual,
+                2 => MatchType::Regex,
+                3 => MatchType::NotRegex,
+                t => {
+                    return Err(ServerError::BadRequest(format!(
+                        "unknown label matcher type {t}"
+                    )))
+                }
+            };
+            Matcher::new(kind, m.name.clone(), m.value.clone())
+                .map_err(|e| ServerError::BadRequest(e.to_string()))
+        })
+        .collect()
+}
+
+fn hints(q: &Query) -> SelectHints {
+    let mut h = SelectHints {
+        start: q.start_timestamp_ms,
+        end: q.end_timestamp_ms,
+        ..SelectHints::default()
+    };
+    if let Some(x) = &q.hints {
+        h.step = x.step_ms;
+        h.range = x.range_ms;
+        if !x.func.is_empty() {
+            h.func = Some(x.func.clone());
+        }
+    }
+    h
+}
+
+fn proto_labels(l: &Labels) -> Vec<Label> {
+    l.iter().map(|x| Label::new(x.name, x.value)).collect()
+}
+
+/// Answers all queries with raw samples; returns the uncompressed
+/// `ReadResponse` bytes.
+pub fn samples_response(
+    backend: &dyn Backend,
+    req: &ReadRequest,
+    cfg: &ServerConfig,
+    metrics: &Metrics,
+) -> Result<Vec<u8>, ServerError> {
+    let mut resp = ReadResponse::default();
+    let mut total = 0usize;
+    let mut nseries = 0u64;
+    for q in &req.queries {
+        let ms = matchers(q)?;
+        let querier = backend.querier(q.start_timestamp_ms, q.end_timestamp_ms)?;
+        let mut result = QueryResult::default();
+        for s in querier.select(&hints(q), &ms)? {
+            let s = s?;
+            let mut samples = Vec::new();
+            let mut it = s.iter();
+            loop {
+                match it.next() {
+                    ValueType::Float => {
+                        let (t, v) = it.at();
+                        if t < q.start_timestamp_ms || t > q.end_timestamp_ms {
+                            continue;
+                        }
+                        samples.push(Sample {
+                            value: v,
+                            timestamp: t,
+                        });
+                    }
+                    ValueType::None => break,
+                    // Native histograms are not stored; skip anything else.
+                    _ => continue,
+                }
+            }
+            if let Some(e) = it.err() {
+                return Err(ServerError::Internal(format!(
+                    "reading series {}: {e}",
+                    s.labels()
+                )));
+            }
+            total += samples.len();
+            if total > cfg.read_sample_limit {
+                return Err(ServerError::BadRequest(format!(
+                    "exceeded sample limit ({})",
+                    cfg.read_sample_limit
+                )));
+            }
+            nseries += 1;
+            result.timeseries.push(TimeSeries {
+                labels: proto_labels(s.labels()),
+                samples,
+                ..TimeSeries::default()
+            });
+        }
+        resp.results.push(result);
+    }
+    metrics.add_read(nseries, 0);
+    Ok(resp.encode_to_vec())
+}
+
+/// Streams framed chunked responses into `tx`. Runs on a blocking thread;
+/// stops early (without error) when the receiver is gone.
+pub fn stream_chunks(
+    backend: Arc<dyn Backend>,
+    req: ReadRequest,
+    cfg: ServerConfig,
+    metrics: Arc<Metrics>,
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let mut w = FrameSink {
+        tx,
+        max: cfg.read_max_bytes_per_frame.max(1),
+        frames: 0,
+        series: 0,
+    };
+    let r = stream_all(&*backend, &req, &mut w);
+    metrics.add_read(w.series, w.frames);
+    match r {
+        Ok(()) | Err(StreamEnd::ReceiverGone) => {}
+        Err(StreamEnd::Failed(e)) => {
+            tracing::warn!(error = %e, "remote read stream failed");
+            let _ =
+                w.tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    }
+}
+
+enum StreamEnd {
+    ReceiverGone,
+    Failed(ServerError),
+}
+
+impl<E: Into<ServerError>> From<E> for StreamEnd {
+    fn from(e: E) -> Self {
+        StreamEnd::Failed(e.into())
+    }
+}
+
+struct FrameSink {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    max: usize,
+    frames: u64,
+    series: u64,
+}
+
+impl FrameSink {
+    fn send(&mut self, labels: &[Label], chunks: Vec<Chunk>, qi: usize) -> Result<(), StreamEnd> {
+        let msg = ChunkedReadResponse {
+            chunked_series: vec![ChunkedSeries {
+                labels: labels.to_vec(),
+                chunks,
+            }],
+            query_index: qi as i64,
+        };
+        let payload = msg.encode_to_vec();
+        let mut buf = Vec::with_capacity(payload.len() + 14);
+        cairn_proto::frame::write_frame(&payload, &mut buf);
+        self.frames += 1;
+        self.tx
+            .blocking_send(Ok(Bytes::from(buf)))
+            .map_err(|_| StreamEnd::ReceiverGone)
+    }
+}
+
+fn stream_all(
+    backend: &dyn Backend,
+    req: &ReadRequest,
+    w: &mut FrameSink,
+) -> Result<(), StreamEnd> {
+    for (qi, q) in req.queries.iter().enumerate() {
+        let ms = matchers(q)?;
+        let (mint, maxt) = (q.start_timestamp_ms, q.end_timestamp_ms);
+        let querier = backend.querier(mint, maxt)?;
+        for s in querier.select(&hints(q), &ms)? {
+            let s = s?;
+            stream_series(&*s, mint, maxt, qi, w)?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends one series as one or more frames.
+fn stream_series(
+    s: &dyn Series,
+    mint: i64,
+    maxt: i64,
+    qi: usize,
+    w: &mut FrameSink,
+) -> Result<(), StreamEnd> {
+    let labels = proto_labels(s.labels());
+    let mut pending: Vec<Chunk> = Vec::new();
+    let mut pending_bytes = 0usize;
+    let mut sent_any = false;
+    let mut push =
+        |c: Chunk, w: &mut FrameSink, pending: &mut Vec<Chunk>| -> Result<(), StreamEnd> {
+            if !pending.is_empty() && pending_bytes + c.data.len() > w.max {
+                w.send(&labels, std::mem::take(pending), qi)?;
+                sent_any = true;
+                pending_bytes = 0;
+            }
+            pending_bytes += c.data.len();
+            pending.push(c);
+            Ok(())
+        };
+    if let Some(mut chunks) = s.chunks() {
+        while let Some(c) = chunks.next_chunk() {
+            let c = c?;
+            if c.max_time < mint || c.min_time > maxt {
+                continue;
+            }
+            let chunk = Chunk {
+                min_time_ms: c.min_time,
+                max_time_ms: c.max_time,
+                r#type: i32::from(c.encoding),
+                data: Bytes::from(c.data),
+            };
+            push(chunk, w, &mut pending)?;
+        }
+    } else {
+        let mut it = s.iter();
+        let mut cur = cairn_codec::XorChunk::new();
+        let (mut cmin, mut cmax) = (0i64, 0i64);
+        loop {
+            match it.next() {
+                ValueType::Float => {
+                    let (t, v) = it.at();
+                    if t < mint || t > maxt {
+                        continue;
+                    }
+                    if cur.num_samples() == 0 {
+                        cmin = t;
+                    }
+                    cur.append(t, v);
+                    cmax = t;
+                    if cur.num_samples() >= SAMPLES_PER_CHUNK {
+                        let full = std::mem::take(&mut cur);
+                        push(xor_chunk(full, cmin, cmax), w, &mut pending)?;
+                    }
+                }
+                ValueType::None => break,
+                _ => continue,
+            }
+        }
+        if let Some(e) = it.err() {
+            return Err(StreamEnd::Failed(ServerError::Internal(format!(
+                "reading series {}: {e}",
+                s.labels()
+            ))));
+        }
+        if cur.num_samples() > 0 {
+            push(xor_chunk(cur, cmin, cmax), w, &mut pending)?;
+        }
+    }
+    if !pending.is_empty() {
+        w.send(&labels, pending, qi)?;
+        sent_any = true;
+    }
+    if sent_any {
+        w.series += 1;
+    }
+    Ok(())
+}
+
+fn xor_chunk(c: cairn_codec::XorChunk, min: i64, max: i64) -> Chunk {
+    Chunk {
+        min_time_ms: min,
+        max_time_ms: max,
+        r#type: ChunkEncoding::Xor as i32,
+        data: Bytes::from(c.into_bytes()),
+    }
+}

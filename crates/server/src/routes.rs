@@ -1,0 +1,337 @@
+//! The route table and the request handlers.
+//!
+//! [`ROUTES`] is the one list of paths; [`handle`] dispatches, times the
+//! request and turns any [`ServerError`] into a plain-text response with the
+//! status [`ServerError::status`] picks.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::sync::mpsc;
+
+use crate::backend::Backend;
+use crate::metrics::{Handler, Metrics};
+use crate::read;
+use crate::write::{self, WireVersion, WriteOutcome};
+use crate::{ServerConfig, ServerError};
+
+/// Response body: a full buffer or a stream.
+pub type ResponseBody = BoxBody<Bytes, std::io::Error>;
+
+/// State shared by all connections of one server.
+pub struct Shared {
+    pub cfg: ServerConfig,
+    pub backend: Arc<dyn Backend>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Per-connection state: a body buffer reused across the connection's
+/// requests (taken while a request uses it, so concurrent HTTP/2 streams
+/// each get their own).
+#[derive(Default)]
+pub struct ConnState {
+    buf: Mutex<Vec<u8>>,
+}
+
+impl ConnState {
+    fn take(&self) -> Vec<u8> {
+        self.buf
+            .lock()
+            .map(|mut g| std::mem::take(&mut *g))
+            .unwrap_or_default()
+    }
+
+    fn put(&self, mut b: Vec<u8>) {
+        b.clear();
+        if let Ok(mut g) = self.buf.lock() {
+            if g.capacity() < b.capacity() {
+                *g = b;
+            }
+        }
+    }
+}
+
+/// Every route: path, handler, allowed methods.
+pub const ROUTES: &[(&str, Handler, &[Method])] = &[
+    ("/api/v1/write", Handler::Write, &[Method::POST]),
+    ("/api/v1/read", Handler::Read, &[Method::POST]),
+    ("/-/healthy", Handler::Healthy, &[Method::GET, Method::HEAD]),
+    ("/-/ready", Handler::Ready, &[Method::GET, Method::HEAD]),
+    ("/metrics", Handler::Metrics, &[Method::GET]),
+];
+
+/// Serves one request.
+pub async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<ConnState>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let start = Instant::now();
+    let route = ROUTES.iter().find(|(p, _, _)| *p == req.uri().path());
+    let handler = route.map_or(Handler::Other, |r| r.1);
+    let result = match route {
+        None => Err(ServerError::NotFound),
+        Some((path, _, methods)) if !methods.contains(req.method()) => {
+            Err(ServerError::MethodNotAllowed {
+                method: req.method().to_string(),
+                path: (*path).to_owned(),
+            })
+        }
+        Some((_, h, _)) => dispatch(*h, &shared, &conn, req).await,
+    };
+    let resp = result.unwrap_or_else(|e| error_response(&e, None));
+    shared
+        .metrics
+        .observe_request(handler, resp.status().as_u16(), start.elapsed());
+    Ok(resp)
+}
+
+async fn dispatch(
+    h: Handler,
+    shared: &Arc<Shared>,
+    conn: &Arc<ConnState>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, ServerError> {
+    match h {
+        Handler::Write => remote_write(shared, conn, req).await,
+        Handler::Read => remote_read(shared, conn, req).await,
+        Handler::Healthy => Ok(text(StatusCode::OK, "Prometheus Server is Healthy.\n")),
+        Handler::Ready => Ok(if shared.backend.ready() {
+            text(StatusCode::OK, "Prometheus Server is Ready.\n")
+        } else {
+            text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n")
+        }),
+        Handler::Metrics => {
+            let backend = shared.backend.clone();
+            let metrics = shared.metrics.clone();
+            let body = tokio::task::spawn_blocking(move || metrics.render(&backend.stats()))
+                .await
+                .map_err(|e| ServerError::Internal(e.to_string()))?;
+            let mut r = full(StatusCode::OK, body.into());
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            Ok(r)
+        }
+        Handler::Other => Err(ServerError::NotFound),
+    }
+}
+
+fn header(req: &Request<Incoming>, name: hyper::header::HeaderName) -> Option<&str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Reads the whole body into `buf`, refusing more than `limit` bytes.
+async fn read_body(
+    req: Request<Incoming>,
+    limit: usize,
+    buf: &mut Vec<u8>,
+) -> Result<(), ServerError> {
+    let too_large = ServerError::BodyTooLarge {
+        limit,
+        what: "compressed",
+    };
+    if let Some(len) = header(&req, CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok()) {
+        if len > limit as u64 {
+            return Err(too_large);
+        }
+        buf.reserve(len as usize);
+    }
+    let mut body = req.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(ServerError::BodyRead)?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(too_large);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+async fn remote_write(
+    shared: &Arc<Shared>,
+    conn: &Arc<ConnState>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, ServerError> {
+    let version = write::parse_content_type(header(&req, CONTENT_TYPE))?;
+    write::check_content_encoding(header(&req, CONTENT_ENCODING))?;
+    let mut buf = conn.take();
+    if let Err(e) = read_body(req, shared.cfg.max_compressed_body_bytes, &mut buf).await {
+        conn.put(buf);
+        return Err(e);
+    }
+    let sh = shared.clone();
+    let (buf, result) = tokio::task::spawn_blocking(move || {
+        let r = write_blocking(&sh, version, &buf);
+        (buf, r)
+    })
+    .await
+    .map_err(|e| ServerError::Internal(e.to_string()))?;
+    conn.put(buf);
+    let outcome = result?;
+    outcome.record(&shared.metrics);
+    let mut resp = match outcome.refusal_message() {
+        None => full(StatusCode::NO_CONTENT, Bytes::new()),
+        Some(msg) => error_response(&ServerError::Refused(msg), None),
+    };
+    let h = resp.headers_mut();
+    for (name, v) in [
+        (
+            "x-prometheus-remote-write-samples-written",
+            outcome.samples_written,
+        ),
+        (
+            "x-prometheus-remote-write-histograms-written",
+            outcome.histograms_written,
+        ),
+        (
+            "x-prometheus-remote-write-exemplars-written",
+            outcome.exemplars_written,
+        ),
+    ] {
+        h.insert(name, HeaderValue::from(v));
+    }
+    Ok(resp)
+}
+
+/// Decode, append, commit (or roll back on a retryable failure).
+fn write_blocking(
+    sh: &Shared,
+    version: WireVersion,
+    body: &[u8],
+) -> Result<WriteOutcome, ServerError> {
+    let mut app = sh.backend.appender();
+    match write::ingest(version, body, &sh.cfg, &mut *app, now_ms()) {
+        Ok(outcome) => {
+            app.commit()?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            if let Err(re) = app.rollback() {
+                tracing::warn!(error = %re, "rollback after failed remote write");
+            }
+            if e.status().is_server_error() {
+                tracing::error!(error = %e, "remote write failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn remote_read(
+    shared: &Arc<Shared>,
+    conn: &Arc<ConnState>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, ServerError> {
+    write::check_content_encoding(header(&req, CONTENT_ENCODING))?;
+    let mut buf = conn.take();
+    let read = read_body(req, shared.cfg.max_compressed_body_bytes, &mut buf).await;
+    let decoded = read.and_then(|()| read::decode_request(&buf, &shared.cfg));
+    conn.put(buf);
+    let (rr, kind) = decoded?;
+    match kind {
+        cairn_proto::read::ResponseType::Samples => {
+            let sh = shared.clone();
+            let body = tokio::task::spawn_blocking(move || {
+                read::samples_response(&*sh.backend, &rr, &sh.cfg, &sh.metrics)
+                    .map(|raw| cairn_proto::snappy::compress(&raw))
+            })
+            .await
+            .map_err(|e| ServerError::Internal(e.to_string()))??;
+            let mut r = full(StatusCode::OK, body.into());
+            let h = r.headers_mut();
+            h.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(cairn_proto::read::SAMPLES_CONTENT_TYPE),
+            );
+            h.insert(CONTENT_ENCODING, HeaderValue::from_static("snappy"));
+            Ok(r)
+        }
+        cairn_proto::read::ResponseType::StreamedXorChunks => {
+            let (tx, rx) = mpsc::channel(shared.cfg.read_stream_buffer_frames.max(1));
+            let (backend, cfg, metrics) = (
+                shared.backend.clone(),
+                shared.cfg.clone(),
+                shared.metrics.clone(),
+            );
+            tokio::task::spawn_blocking(move || read::stream_chunks(backend, rr, cfg, metrics, tx));
+            let mut r = Response::new(ChannelBody { rx }.boxed());
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(cairn_proto::read::STREAMED_CONTENT_TYPE),
+            );
+            Ok(r)
+        }
+    }
+}
+
+/// A body fed by a channel; an `Err` item aborts the response.
+struct ChannelBody {
+    rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
+    }
+}
+
+fn full(status: StatusCode, body: Bytes) -> Response<ResponseBody> {
+    let mut r = Response::new(Full::new(body).map_err(|never| match never {}).boxed());
+    *r.status_mut() = status;
+    r
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
+    let mut r = full(status, Bytes::from_static(body.as_bytes()));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// A plain-text error response, as Go's `http.Error` writes it.
+pub fn error_response(e: &ServerError, status: Option<StatusCode>) -> Response<ResponseBody> {
+    let status = status.unwrap_or_else(|| e.status());
+    if status.is_server_error() {
+        tracing::warn!(error = %e, %status, "request failed");
+    } else {
+        tracing::debug!(error = %e, %status, "request refused");
+    }
+    let mut r = full(status, Bytes::from(format!("{e}\n")));
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}

@@ -1,0 +1,435 @@
+//! Remote write 1.0 and 2.0 ingestion.
+//!
+//! Flow: pick the protocol from `Content-Type` (415 when unknown), accept
+//! only `Content-Encoding: snappy` or none (415 otherwise), limit and
+//! decompress the body (413 / 400), decode the protobuf (400), then append
+//! series by series through one appender per request.
+//!
+//! Partial writes follow remote write 2.0's rule for both protocols: samples
+//! that can be stored are stored and committed, and the response is a 400
+//! whose body lists what was refused (bad labels, limits, out-of-order or
+//! out-of-bounds samples, native histograms), so the sender does not retry
+//! data that can never be accepted. A storage failure that is not the
+//! sender's fault rolls the whole request back and answers 5xx so the sender
+//! retries. The `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written`
+//! headers report what was stored, on every response that got that far.
+//! Exemplars are counted but not stored (the storage traits have no
+//! exemplar API), so `Exemplars-Written` is 0.
+
+mod labels;
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use cairn_model::Labels;
+use cairn_proto::write::{MetricMetadata, WriteRequest};
+use cairn_proto::{write_v2, Message};
+use cairn_storage::{Appender, Metadata, MetricType, SeriesRef, StorageError};
+
+use crate::metrics::{Metrics, RejectReason};
+use crate::{ServerConfig, ServerError};
+
+/// Which remote write message a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireVersion {
+    /// `prometheus.WriteRequest`.
+    V1,
+    /// `io.prometheus.write.v2.Request`.
+    V2,
+}
+
+/// Picks the message type from a `Content-Type` header. A missing header
+/// means 1.0, as Prometheus assumes for old senders.
+pub fn parse_content_type(ct: Option<&str>) -> Result<WireVersion, ServerError> {
+    let ct = ct.map(str::trim).unwrap_or("");
+    if ct.is_empty() {
+        return Ok(WireVersion::V1);
+    }
+    let mut parts = ct.split(';');
+    let media = parts.next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("application/x-protobuf") {
+        return Err(ServerError::UnsupportedMediaType(format!(
+            "unsupported content type {ct:?}: expected application/x-protobuf"
+        )));
+    }
+    for p in parts {
+        let Some((k, v)) = p.split_once('=') else {
+            return Err(ServerError::UnsupportedMediaType(format!(
+                "malformed content type parameter {p:?} in {ct:?}"
+            )));
+        };
+        if k.trim().eq_ignore_ascii_case("proto") {
+            return match v.trim().trim_matches('"') {
+                "prometheus.WriteRequest" => Ok(WireVersion::V1),
+                "io.prometheus.write.v2.Request" => Ok(WireVersion::V2),
+                other => Err(ServerError::UnsupportedMediaType(format!(
+                    "unsupported protobuf message {other:?}: accepted are prometheus.WriteRequest and io.prometheus.write.v2.Request"
+                ))),
+            };
+        }
+    }
+    Ok(WireVersion::V1)
+}
+
+/// Accepts `snappy` or no `Content-Encoding`.
+pub fn check_content_encoding(enc: Option<&str>) -> Result<(), ServerError> {
+    match enc.map(str::trim) {
+        None | Some("") => Ok(()),
+        Some(e) if e.eq_ignore_ascii_case("snappy") => Ok(()),
+        Some(e) => Err(ServerError::UnsupportedMediaType(format!(
+            "unsupported content encoding {e:?}: only snappy is accepted"
+        ))),
+    }
+}
+
+/// What one request stored and refused.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub samples_written: u64,
+    pub histograms_written: u64,
+    pub exemplars_written: u64,
+    pub exemplars_received: u64,
+    pub samples_refused: u64,
+    pub metadata_stored: u64,
+    pub metadata_failed: u64,
+    /// Up to `max_error_messages` refusal messages.
+    pub messages: Vec<String>,
+    /// Refusal messages beyond those kept.
+    pub messages_dropped: u64,
+    refused_by: Vec<(RejectReason, u64)>,
+    refusals: u64,
+}
+
+impl WriteOutcome {
+    fn refuse(
+        &mut self,
+        cfg: &ServerConfig,
+        r: RejectReason,
+        n: u64,
+        msg: impl FnOnce() -> String,
+    ) {
+        self.refusals += 1;
+        self.samples_refused += n;
+        match self.refused_by.iter_mut().find(|(x, _)| *x == r) {
+            Some((_, c)) => *c += n,
+            None if n > 0 => self.refused_by.push((r, n)),
+            None => {}
+        }
+        if self.messages.len() < cfg.max_error_messages {
+            self.messages.push(msg());
+        } else {
+            self.messages_dropped += 1;
+        }
+    }
+
+    /// Samples refused for reason `r`.
+    pub fn refused(&self, r: RejectReason) -> u64 {
+        self.refused_by
+            .iter()
+            .find(|(x, _)| *x == r)
+            .map_or(0, |(_, c)| *c)
+    }
+
+    /// The 400 body when something was refused, else `None`.
+    pub fn refusal_message(&self) -> Option<String> {
+        if self.refusals == 0 {
+            return None;
+        }
+        let mut s = format!(
+            "refused {} samples ({} written):",
+            self.samples_refused, self.samples_written
+        );
+        for m in &self.messages {
+            s.push_str("\n  ");
+            s.push_str(m);
+        }
+        if self.messages_dropped > 0 {
+            let _ = write!(s, "\n  ... and {} more", self.messages_dropped);
+        }
+        Some(s)
+    }
+
+    /// Adds the counts to the server's metrics.
+    pub fn record(&self, m: &Metrics) {
+        m.add_appended(self.samples_written);
+        for (r, n) in &self.refused_by {
+            m.add_rejected(*r, *n);
+        }
+        m.add_exemplars(self.exemplars_received);
+        m.add_metadata(self.metadata_stored, self.metadata_failed);
+    }
+}
+
+/// Decompresses and decodes a body, then appends it through `app`. On `Err`
+/// the caller must roll back; on `Ok` it commits (the outcome may still list
+/// refusals). `now_ms` is the server clock, for the future-timestamp limit.
+pub fn ingest(
+    version: WireVersion,
+    compressed: &[u8],
+    cfg: &ServerConfig,
+    app: &mut dyn Appender,
+    now_ms: i64,
+) -> Result<WriteOutcome, ServerError> {
+    let raw = Bytes::from(cairn_proto::snappy::decompress(
+        compressed,
+        cfg.max_body_bytes,
+    )?);
+    let max_t = now_ms.saturating_add(cfg.max_future_ms);
+    match version {
+        WireVersion::V1 => {
+            let req = WriteRequest::decode(raw).map_err(cairn_proto::ProtoError::from)?;
+            ingest_v1(&req, cfg, app, max_t)
+        }
+        WireVersion::V2 => {
+            let req = write_v2::Request::decode(raw).map_err(cairn_proto::ProtoError::from)?;
+            ingest_v2(&req, cfg, app, max_t)
+        }
+    }
+}
+
+fn ingest_v1(
+    req: &WriteRequest,
+    cfg: &ServerConfig,
+    app: &mut dyn Appender,
+    max_t: i64,
+) -> Result<WriteOutcome, ServerError> {
+    let mut out = WriteOutcome::default();
+    let mut scratch = Vec::new();
+    for ts in &req.timeseries {
+        let n = (ts.samples.len() + ts.histograms.len()) as u64;
+        out.exemplars_received += ts.exemplars.len() as u64;
+        let pairs = ts.labels.iter().map(|l| (&l.name[..], &l.value[..]));
+        let labels = match labels::validate(pairs, cfg, &mut scratch) {
+            Ok(l) => l,
+            Err((reason, msg)) => {
+                out.refuse(cfg, reason, n, || msg);
+                continue;
+            }
+        };
+        let samples = ts.samples.iter().map(|s| (s.timestamp, s.value));
+        append_samples(&labels, samples, cfg, app, max_t, &mut out)?;
+        refuse_histograms(&labels, ts.histograms.len(), cfg, &mut out);
+    }
+    for md in &req.metadata {
+        store_v1_metadata(md, app, &mut out);
+    }
+    Ok(out)
+}
+
+fn ingest_v2(
+    req: &write_v2::Request,
+    cfg: &ServerConfig,
+    app: &mut dyn Appender,
+    max_t: i64,
+) -> Result<WriteOutcome, ServerError> {
+    let mut out = WriteOutcome::default();
+    let syms = write_v2::Symbols::new(&req.symbols);
+    let mut resolved = Vec::new();
+    let mut scratch = Vec::new();
+    for ts in &req.timeseries {
+        let n = (ts.samples.len() + ts.histograms.len()) as u64;
+        out.exemplars_received += ts.exemplars.len() as u64;
+        if let Err(e) = syms.resolve_pairs(&ts.labels_refs, &mut resolved) {
+            out.refuse(cfg, RejectReason::InvalidLabels, n, || {
+                format!("series with unresolvable label references: {e}")
+            });
+            continue;
+        }
+        let pairs = resolved.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes()));
+        let labels = match labels::validate(pairs, cfg, &mut scratch) {
+            Ok(l) => l,
+            Err((reason, msg)) => {
+                out.refuse(cfg, reason, n, || msg);
+                continue;
+            }
+        };
+        let samples = ts.samples.iter().map(|s| (s.timestamp, s.value));
+        let r = append_samples(&labels, samples, cfg, app, max_t, &mut out)?;
+        refuse_histograms(&labels, ts.histograms.len(), cfg, &mut out);
+        if let Some(md) = &ts.metadata {
+            store_v2_metadata(md, &syms, r, &labels, app, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+/// Appends one series' samples; returns the series reference (0 if none).
+fn append_samples(
+    labels: &Labels,
+    samples: impl Iterator<Item = (i64, f64)>,
+    cfg: &ServerConfig,
+    app: &mut dyn Appender,
+    max_t: i64,
+    out: &mut WriteOutcome,
+) -> Result<SeriesRef, ServerError> {
+    let mut r: SeriesRef = 0;
+    // One message per series and reason: the first refused sample's error.
+    let mut refused: Vec<(RejectReason, u64, String)> = Vec::new();
+    for (t, v) in samples {
+        if t > max_t {
+            note(&mut refused, RejectReason::TooFarInFuture, || {
+                format!(
+                    "out of bounds: sample at {t} is too far in the future (server time + {} ms)",
+                    cfg.max_future_ms
+                )
+            });
+            continue;
+        }
+        match app.append(r, labels, t, v) {
+            Ok(x) => {
+                r = x;
+                out.samples_written += 1;
+            }
+            Err(e) if e.is_client_error() => {
+                let reason = match &e {
+                    StorageError::OutOfOrderSample { .. } => RejectReason::OutOfOrder,
+                    StorageError::OutOfBounds { .. } => RejectReason::OutOfBounds,
+                    StorageError::TooOldSample { .. } => RejectReason::TooOld,
+                    StorageError::DuplicateSampleForTimestamp { .. } => RejectReason::Duplicate,
+                    _ => RejectReason::InvalidLabels,
+                };
+                note(&mut refused, reason, || e.to_string());
+            }
+            Err(e) => return Err(ServerError::Storage(e)),
+        }
+    }
+    for (reason, n, msg) in refused {
+        out.refuse(cfg, reason, n, || {
+            if n > 1 {
+                format!("{msg} for series {labels} ({n} samples refused)")
+            } else {
+                format!("{msg} for series {labels}")
+            }
+        });
+    }
+    Ok(r)
+}
+
+fn note(v: &mut Vec<(RejectReason, u64, String)>, r: RejectReason, msg: impl FnOnce() -> String) {
+    match v.iter_mut().find(|(x, _, _)| *x == r) {
+        Some((_, n, _)) => *n += 1,
+        None => v.push((r, 1, msg())),
+    }
+}
+
+fn refuse_histograms(labels: &Labels, n: usize, cfg: &ServerConfig, out: &mut WriteOutcome) {
+    if n == 0 {
+        return;
+    }
+    out.refuse(cfg, RejectReason::NativeHistogram, n as u64, || {
+        format!("native histograms are not supported: {n} histogram samples refused for series {labels}")
+    });
+}
+
+fn metric_type(t: i32) -> MetricType {
+    match t {
+        1 => MetricType::Counter,
+        2 => MetricType::Gauge,
+        3 => MetricType::Histogram,
+        4 => MetricType::GaugeHistogram,
+        5 => MetricType::Summary,
+        6 => MetricType::Info,
+        7 => MetricType::StateSet,
+        _ => MetricType::Unknown,
+    }
+}
+
+fn store_v1_metadata(md: &MetricMetadata, app: &mut dyn Appender, out: &mut WriteOutcome) {
+    let (Ok(name), Ok(help), Ok(unit)) = (
+        cairn_proto::utf8(&md.metric_family_name),
+        cairn_proto::utf8(&md.help),
+        cairn_proto::utf8(&md.unit),
+    ) else {
+        out.metadata_failed += 1;
+        return;
+    };
+    if name.is_empty() {
+        out.metadata_failed += 1;
+        return;
+    }
+    let labels = Labels::from_pairs([(cairn_model::METRIC_NAME, name)]);
+    let meta = Metadata {
+        kind: metric_type(md.r#type),
+        unit: unit.to_owned(),
+        help: help.to_owned(),
+    };
+    match app.update_metadata(0, &labels, &meta) {
+        Ok(_) => out.metadata_stored += 1,
+        Err(e) => {
+            tracing::debug!(metric = name, error = %e, "remote write metadata not stored");
+            out.metadata_failed += 1;
+        }
+    }
+}
+
+fn store_v2_metadata(
+    md: &write_v2::Metadata,
+    syms: &write_v2::Symbols<'_>,
+    r: SeriesRef,
+    labels: &Labels,
+    app: &mut dyn Appender,
+    out: &mut WriteOutcome,
+) {
+    if md.r#type == 0 && md.help_ref == 0 && md.unit_ref == 0 {
+        return;
+    }
+    let (Ok(help), Ok(unit)) = (syms.get(md.help_ref), syms.get(md.unit_ref)) else {
+        out.metadata_failed += 1;
+        return;
+    };
+    let meta = Metadata {
+        kind: metric_type(md.r#type),
+        unit: unit.to_owned(),
+        help: help.to_owned(),
+    };
+    match app.update_metadata(r, labels, &meta) {
+        Ok(_) => out.metadata_stored += 1,
+        Err(e) => {
+            tracing::debug!(series = %labels, error = %e, "remote write metadata not stored");
+            out.metadata_failed += 1;
+        }
+    }
+}
+
+/// An appender that keeps nothing: lets fuzzers and benchmarks run the whole
+/// decode-and-validate path without storage.
+pub struct DiscardAppender;
+
+impl Appender for DiscardAppender {
+    fn append(
+        &mut self,
+        _r: SeriesRef,
+        l: &Labels,
+        _t: i64,
+        _v: f64,
+    ) -> cairn_storage::Result<SeriesRef> {
+        Ok(l.hash64() | 1)
+    }
+    fn update_metadata(
+        &mut self,
+        r: SeriesRef,
+        _l: &Labels,
+        _m: &Metadata,
+    ) -> cairn_storage::Result<SeriesRef> {
+        Ok(r)
+    }
+    fn commit(self: Box<Self>) -> cairn_storage::Result<()> {
+        Ok(())
+    }
+    fn rollback(self: Box<Self>) -> cairn_storage::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs the full request decoding and validation (headers, snappy,
+/// protobuf, labels) of a write without storage; for fuzzing.
+pub fn check_write_body(
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    body: &[u8],
+    cfg: &ServerConfig,
+) -> Result<WriteOutcome, ServerError> {
+    let v = parse_content_type(content_type)?;
+    check_content_encoding(content_encoding)?;
+    ingest(v, body, cfg, &mut DiscardAppender, 0)
+}
