@@ -16,6 +16,11 @@ use hyper::header::HeaderMap;
 use hyper::{Request, StatusCode};
 use tokio::sync::oneshot;
 
+/// (query index, labels, samples as (t, value bits)).
+pub type SeriesOut = (usize, String, Vec<(i64, u64)>);
+/// (label pairs, samples) for a v2 request.
+pub type V2Series<'a> = (Vec<(&'a str, &'a str)>, Vec<(i64, f64)>);
+
 pub const V1_CT: &str = "application/x-protobuf";
 pub const V2_CT: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
 
@@ -137,7 +142,7 @@ pub fn v1_body(ts: Vec<TimeSeries>) -> Vec<u8> {
     cairn_proto::snappy::compress(&req.encode_to_vec())
 }
 
-pub fn v2_body(ts: &[(Vec<(&str, &str)>, Vec<(i64, f64)>)]) -> Vec<u8> {
+pub fn v2_body(ts: &[V2Series<'_>]) -> Vec<u8> {
     let mut b = write_v2::SymbolsBuilder::new();
     let mut out = Vec::new();
     for (labels, samples) in ts {
@@ -181,7 +186,7 @@ pub async fn post_read(addr: SocketAddr, req: &ReadRequest) -> Resp {
 }
 
 /// Decodes a SAMPLES response into (query index, labels, samples).
-pub fn decode_samples(r: &Resp) -> Vec<(usize, String, Vec<(i64, u64)>)> {
+pub fn decode_samples(r: &Resp) -> Vec<SeriesOut> {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.header("content-encoding"), Some("snappy"));
     let raw = cairn_proto::snappy::decompress(&r.body, 1 << 30).unwrap();
@@ -214,19 +219,14 @@ pub fn labels_string(ls: &[Label]) -> String {
 
 /// Decodes a streamed response: frames, then XOR chunks. Returns the
 /// frames and the merged (query index, labels, samples) per series.
-pub fn decode_streamed(
-    r: &Resp,
-) -> (
-    Vec<ChunkedReadResponse>,
-    Vec<(usize, String, Vec<(i64, u64)>)>,
-) {
+pub fn decode_streamed(r: &Resp) -> (Vec<ChunkedReadResponse>, Vec<SeriesOut>) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(
         r.header("content-type"),
         Some("application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse")
     );
     let mut frames = Vec::new();
-    let mut out: Vec<(usize, String, Vec<(i64, u64)>)> = Vec::new();
+    let mut out: Vec<SeriesOut> = Vec::new();
     let mut fr = cairn_proto::frame::FrameReader::new(&r.body, 1 << 30);
     while let Some(f) = fr.next() {
         let msg = ChunkedReadResponse::decode(f.unwrap()).unwrap();
