@@ -21,7 +21,9 @@ mod postings;
 mod reader;
 mod writer;
 
-use roaring::{MultiOps, RoaringTreemap};
+use roaring::MultiOps;
+/// The postings set type, re-exported so users need no direct `roaring` dependency.
+pub use roaring::RoaringTreemap;
 
 pub use error::{IndexError, Result};
 pub use format::{Toc, ALL_POSTINGS_KEY, FORMAT_V1, FORMAT_V2, MAGIC_INDEX, SERIES_ALIGN, TOC_LEN};

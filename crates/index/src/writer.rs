@@ -215,6 +215,16 @@ impl IndexWriter {
             }
         }
 
+        // Resolve every symbol before touching the file or the postings, so
+        // a rejected series leaves the writer usable.
+        let mut refs = Vec::with_capacity(labels.len());
+        for l in labels.iter() {
+            refs.push((
+                self.symbol_ref(l.name, labels)?,
+                self.symbol_ref(l.value, labels)?,
+            ));
+        }
+
         self.pad(SERIES_ALIGN)?;
         let series_ref = self.pos / SERIES_ALIGN;
         if series_ref > MAX_SERIES_REF {
@@ -227,18 +237,10 @@ impl IndexWriter {
 
         let mut body = std::mem::take(&mut self.buf);
         body.clear();
-        put_uvarint(&mut body, labels.len() as u64);
-        for l in labels.iter() {
-            let n = self.symbol_ref(l.name, labels)?;
-            let v = self.symbol_ref(l.value, labels)?;
+        put_uvarint(&mut body, refs.len() as u64);
+        for &(n, v) in &refs {
             put_uvarint(&mut body, u64::from(n));
             put_uvarint(&mut body, u64::from(v));
-            self.postings
-                .entry(n)
-                .or_default()
-                .entry(v)
-                .or_default()
-                .push(r32);
         }
         put_uvarint(&mut body, chunks.len() as u64);
         if let Some((first, rest)) = chunks.split_first() {
@@ -261,10 +263,20 @@ impl IndexWriter {
         let mut head = Vec::with_capacity(10);
         put_uvarint(&mut head, body.len() as u64);
         let sum = crc32(&body);
-        self.write(&head)?;
-        self.write(&body)?;
-        self.write(&sum.to_be_bytes())?;
+        let written = self
+            .write(&head)
+            .and_then(|()| self.write(&body))
+            .and_then(|()| self.write(&sum.to_be_bytes()));
         self.buf = body;
+        written?;
+        for (n, v) in refs {
+            self.postings
+                .entry(n)
+                .or_default()
+                .entry(v)
+                .or_default()
+                .push(r32);
+        }
 
         self.all_series.push(r32);
         self.last_series = Some(labels.clone());
