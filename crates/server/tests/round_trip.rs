@@ -333,6 +333,9 @@ async fn health_routes_and_methods() {
     srv.stop().await;
 }
 
+/// Commit reports on the sender, then waits on the receiver.
+type Gate = (smpsc::Sender<()>, smpsc::Receiver<()>);
+
 /// MemStorage with switchable failures, readiness and a commit gate.
 #[derive(Clone, Default)]
 struct Faulty {
@@ -342,7 +345,7 @@ struct Faulty {
     fail_commit: Option<fn() -> StorageError>,
     ready: bool,
     /// When set, commit reports on the first channel and waits on the second.
-    gate: Option<Arc<Mutex<(smpsc::Sender<()>, smpsc::Receiver<()>)>>>,
+    gate: Option<Arc<Mutex<Gate>>>,
 }
 
 struct FaultyAppender<'a> {
