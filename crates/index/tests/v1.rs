@@ -30,7 +30,7 @@ fn build_v1() -> (Vec<u8>, u64, u64) {
     let mut body = (syms.len() as u32).to_be_bytes().to_vec();
     let mut sym_off = std::collections::HashMap::new();
     for s in syms {
-        sym_off.insert(s, (toc_symbols + 4 + body.len() as u64) as u64);
+        sym_off.insert(s, toc_symbols + 4 + body.len() as u64);
         put_str(&mut body, s);
     }
     section(&mut f, &body);
