@@ -1,9 +1,18 @@
 //! Library side of the `cairn tsdb ...` commands: backfilling blocks from
 //! OpenMetrics text, dumping samples and analysing blocks, with output
-//! formats that match `promtool tsdb`.
+//! formats that match `promtool tsdb` where promtool's is specified.
 
+pub mod analyze;
+pub mod backfill;
+pub mod dump;
 pub mod gofloat;
 pub mod openmetrics;
 
+pub use analyze::{analyze, analyze_block, BlockAnalysis};
+pub use backfill::{
+    compatible_block_duration, create_blocks_from_openmetrics, create_blocks_from_openmetrics_text,
+    DEFAULT_BLOCK_DURATION,
+};
+pub use dump::dump;
 pub use gofloat::format_go_g;
 pub use openmetrics::{OmEntry, OmParser, OmSample};

@@ -5,7 +5,10 @@
 //! meta.json; querier ranges, chunk bounds and tombstone intervals are
 //! closed, as everywhere else in Cairn.
 
+pub mod block;
 pub mod cli;
+mod db;
+pub mod encode;
 mod error;
 mod fsutil;
 pub mod meta;
@@ -13,7 +16,10 @@ pub mod plan;
 pub mod retention;
 pub mod tombstones;
 
+pub use block::{write_block, Block, BlockQuerier, BlockWriteOptions};
+pub use db::{Db, DbEvent, DbOptions};
 pub use error::{BoxError, Result, TsdbError};
 pub use meta::{BlockCompaction, BlockDesc, BlockMeta, BlockStats};
+pub use retention::RetentionReason;
 pub use tombstones::{Interval, Intervals, Tombstones};
 pub use ulid::Ulid;

@@ -1,0 +1,310 @@
+//! Querying one block: postings → series → lazily decoded chunks.
+//!
+//! Contracts: the querier range is closed `[mint, maxt]`; series are yielded
+//! in label order (block series references follow label order); samples
+//! outside the range or inside a tombstone interval are hidden. A series'
+//! `chunks()` passes the stored chunks through (they may reach past the
+//! range) unless tombstones hide part of the range, in which case it offers
+//! none and callers re-encode from the filtered samples.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use cairn_codec::{xor_iter, XorIterator, ENCODING_XOR};
+use cairn_index::{postings_for_matchers, ChunkMeta, IndexLike};
+use cairn_model::{Labels, Matcher};
+use cairn_storage::{
+    ChunkIterator, EncodedChunk, Querier, SampleIterator, SelectHints, Series, SeriesSet,
+    StorageError, ValueType,
+};
+
+use super::Block;
+use crate::tombstones::Intervals;
+use crate::TsdbError;
+
+/// A borrowed or shared block: the `Db` hands queriers shared blocks so
+/// that a block replaced by compaction stays readable until they finish.
+pub enum BlockHandle<'b> {
+    Borrowed(&'b Block),
+    Shared(Arc<Block>),
+}
+
+impl std::ops::Deref for BlockHandle<'_> {
+    type Target = Block;
+    fn deref(&self) -> &Block {
+        match self {
+            BlockHandle::Borrowed(b) => b,
+            BlockHandle::Shared(b) => b,
+        }
+    }
+}
+
+/// A querier over one block.
+pub struct BlockQuerier<'b> {
+    block: BlockHandle<'b>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl<'b> BlockQuerier<'b> {
+    /// Over the closed range `[mint, maxt]`.
+    pub fn new(block: BlockHandle<'b>, mint: i64, maxt: i64) -> Self {
+        Self { block, mint, maxt }
+    }
+}
+
+fn ix_err(b: &Block, e: cairn_index::IndexError) -> StorageError {
+    TsdbError::Index {
+        path: b.dir().join("index"),
+        source: Box::new(e),
+    }
+    .into()
+}
+
+impl Querier for BlockQuerier<'_> {
+    fn select<'a>(
+        &'a self,
+        _hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> cairn_storage::Result<SeriesSet<'a>> {
+        let b: &Block = &self.block;
+        let ps = postings_for_matchers(b.index(), matchers).map_err(|e| ix_err(b, e))?;
+        let (mint, maxt) = (self.mint, self.maxt);
+        let tomb = b.tombstones();
+        let iter = ps.into_iter().filter_map(move |r| {
+            let mut chunks = Vec::new();
+            let labels = match b.index().series(r, &mut chunks) {
+                Ok(l) => l,
+                Err(e) => return Some(Err(ix_err(b, e))),
+            };
+            chunks.retain(|c| c.min_time <= maxt && mint <= c.max_time);
+            let deleted = tomb.get(r).cloned().filter(|iv| !iv.is_empty());
+            if let Some(d) = &deleted {
+                chunks.retain(|c| !d.covers(c.min_time, c.max_time));
+            }
+            if chunks.is_empty() {
+                return None;
+            }
+            let s: Box<dyn Series + 'a> = Box::new(BlockSeries {
+                block: b,
+                labels,
+                chunks,
+                mint,
+                maxt,
+                deleted,
+            });
+            Some(Ok(s))
+        });
+        Ok(Box::new(iter))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> cairn_storage::Result<Vec<String>> {
+        let b: &Block = &self.block;
+        if matchers.is_empty() {
+            return b.index().label_names().map_err(|e| ix_err(b, e));
+        }
+        let mut out = BTreeSet::new();
+        for s in self.select(&SelectHints::default(), matchers)? {
+            out.extend(s?.labels().iter().map(|l| l.name.to_owned()));
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> cairn_storage::Result<Vec<String>> {
+        let b: &Block = &self.block;
+        if matchers.is_empty() {
+            return b.index().label_values(name).map_err(|e| ix_err(b, e));
+        }
+        let mut out = BTreeSet::new();
+        for s in self.select(&SelectHints::default(), matchers)? {
+            if let Some(v) = s?.labels().get(name) {
+                out.insert(v.to_owned());
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+struct BlockSeries<'b> {
+    block: &'b Block,
+    labels: Labels,
+    chunks: Vec<ChunkMeta>,
+    mint: i64,
+    maxt: i64,
+    deleted: Option<Intervals>,
+}
+
+impl BlockSeries<'_> {
+    fn load(&self, c: &ChunkMeta) -> cairn_storage::Result<&[u8]> {
+        let (enc, data) = self.block.chunk_reader().chunk(c.chunk_ref).map_err(|e| {
+            StorageError::from(TsdbError::Chunk {
+                path: self.block.dir().join("chunks"),
+                series: self.labels.to_string(),
+                source: Box::new(e),
+            })
+        })?;
+        if enc != ENCODING_XOR {
+            return Err(TsdbError::Chunk {
+                path: self.block.dir().join("chunks"),
+                series: self.labels.to_string(),
+                source: format!("unsupported chunk encoding {enc} at ref {}", c.chunk_ref).into(),
+            }
+            .into());
+        }
+        Ok(data)
+    }
+}
+
+impl Series for BlockSeries<'_> {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn iter(&self) -> Box<dyn SampleIterator + '_> {
+        Box::new(BlockSampleIterator {
+            s: self,
+            next_chunk: 0,
+            cur: None,
+            at: (i64::MIN, f64::NAN),
+            done: false,
+            err: None,
+        })
+    }
+
+    fn chunks(&self) -> Option<Box<dyn ChunkIterator + '_>> {
+        if self.deleted.as_ref().is_some_and(|d| {
+            d.as_slice()
+                .iter()
+                .any(|iv| iv.mint <= self.maxt && self.mint <= iv.maxt)
+        }) {
+            return None;
+        }
+        Some(Box::new(BlockChunks { s: self, i: 0 }))
+    }
+}
+
+struct BlockChunks<'s, 'b> {
+    s: &'s BlockSeries<'b>,
+    i: usize,
+}
+
+impl ChunkIterator for BlockChunks<'_, '_> {
+    fn next_chunk(&mut self) -> Option<cairn_storage::Result<EncodedChunk>> {
+        let c = self.s.chunks.get(self.i)?;
+        self.i += 1;
+        Some(self.s.load(c).map(|data| EncodedChunk {
+            min_time: c.min_time,
+            max_time: c.max_time,
+            encoding: ENCODING_XOR,
+            data: data.to_vec(),
+        }))
+    }
+}
+
+struct BlockSampleIterator<'s, 'b> {
+    s: &'s BlockSeries<'b>,
+    next_chunk: usize,
+    cur: Option<XorIterator<'s>>,
+    at: (i64, f64),
+    done: bool,
+    err: Option<StorageError>,
+}
+
+impl BlockSampleIterator<'_, '_> {
+    fn fail(&mut self, e: StorageError) -> ValueType {
+        self.err = Some(e);
+        self.done = true;
+        ValueType::None
+    }
+}
+
+impl SampleIterator for BlockSampleIterator<'_, '_> {
+    fn next(&mut self) -> ValueType {
+        let s = self.s;
+        while !self.done {
+            let Some(cur) = self.cur.as_mut() else {
+                let Some(c) = s.chunks.get(self.next_chunk) else {
+                    self.done = true;
+                    break;
+                };
+                self.next_chunk += 1;
+                match s.load(c) {
+                    Ok(data) => self.cur = Some(xor_iter(data)),
+                    Err(e) => return self.fail(e),
+                }
+                continue;
+            };
+            if cur.next() {
+                let (t, v) = cur.at();
+                if t < s.mint {
+                    continue;
+                }
+                if t > s.maxt {
+                    self.done = true;
+                    break;
+                }
+                if s.deleted.as_ref().is_some_and(|d| d.contains(t)) {
+                    continue;
+                }
+                self.at = (t, v);
+                return ValueType::Float;
+            }
+            if let Some(e) = cur.err() {
+                let e = TsdbError::Chunk {
+                    path: s.block.dir().join("chunks"),
+                    series: s.labels.to_string(),
+                    source: Box::new(e.clone()),
+                };
+                return self.fail(e.into());
+            }
+            self.cur = None;
+        }
+        ValueType::None
+    }
+
+    fn seek(&mut self, t: i64) -> ValueType {
+        if self.done {
+            return ValueType::None;
+        }
+        if self.at.0 >= t && (self.cur.is_some() || self.next_chunk > 0) {
+            return ValueType::Float;
+        }
+        // Skip whole chunks that end before t.
+        if self.cur.is_none()
+            || self
+                .s
+                .chunks
+                .get(self.next_chunk.wrapping_sub(1))
+                .is_some_and(|c| c.max_time < t)
+        {
+            self.cur = None;
+            while self
+                .s
+                .chunks
+                .get(self.next_chunk)
+                .is_some_and(|c| c.max_time < t)
+            {
+                self.next_chunk += 1;
+            }
+        }
+        loop {
+            match self.next() {
+                ValueType::None => return ValueType::None,
+                vt if self.at.0 >= t => return vt,
+                _ => {}
+            }
+        }
+    }
+
+    fn at(&self) -> (i64, f64) {
+        self.at
+    }
+
+    fn at_t(&self) -> i64 {
+        self.at.0
+    }
+
+    fn err(&self) -> Option<&StorageError> {
+        self.err.as_ref()
+    }
+}

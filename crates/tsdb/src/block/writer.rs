@@ -1,0 +1,367 @@
+//! Writing a block from any querier.
+//!
+//! The writer streams: a first pass over the selection collects the symbol
+//! table (the index needs every string before the first series), a second
+//! pass writes each series' chunks and index entry. Chunks from
+//! [`Series::chunks`] are copied as they are when they lie inside the block's
+//! `[mint, maxt)`; chunks that cross a bound, use another encoding, or
+//! series without chunks are (re-)encoded from samples, cutting a chunk every
+//! `samples_per_chunk` samples. Everything goes to `<ulid>.tmp-for-creation`,
+//! each file is fsynced, `meta.json` is written last, and the directory is
+//! renamed into place atomically.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use cairn_chunks::ChunkWriter;
+use cairn_codec::{xor_iter, XorChunk, ENCODING_XOR};
+use cairn_index::{ChunkMeta, IndexWriter};
+use cairn_model::{Labels, MatchType, Matcher};
+use cairn_storage::{EncodedChunk, Querier, SelectHints, Series, ValueType};
+use ulid::Ulid;
+
+use crate::fsutil::sync_dir;
+use crate::meta::{BlockDesc, BlockMeta};
+use crate::tombstones::Tombstones;
+use crate::{Result, TsdbError};
+
+/// Suffix of a block directory under construction.
+pub const TMP_FOR_CREATION: &str = ".tmp-for-creation";
+
+/// How to write a block.
+#[derive(Debug, Clone)]
+pub struct BlockWriteOptions {
+    /// The new block's id; a fresh one when `None`.
+    pub ulid: Option<Ulid>,
+    /// Compaction level (1 for head cuts and backfill).
+    pub level: u32,
+    /// Level-1 ancestors; the new block itself when empty.
+    pub sources: Vec<Ulid>,
+    /// Blocks merged into this one.
+    pub parents: Vec<BlockDesc>,
+    /// Samples per re-encoded chunk (Prometheus: 120).
+    pub samples_per_chunk: usize,
+    /// Record the samples' own bounds (`[first, last + 1)`) in meta.json
+    /// instead of the requested range, as promtool's block writer does.
+    pub tight_bounds: bool,
+}
+
+impl Default for BlockWriteOptions {
+    fn default() -> Self {
+        Self {
+            ulid: None,
+            level: 1,
+            sources: Vec::new(),
+            parents: Vec::new(),
+            samples_per_chunk: 120,
+            tight_bounds: false,
+        }
+    }
+}
+
+/// A matcher that selects every series.
+pub(crate) fn match_all() -> Matcher {
+    // `.*` is a valid regex, so this cannot fail; fall back to a != "" match.
+    Matcher::new(MatchType::Regex, "__name__", ".*")
+        .unwrap_or_else(|_| Matcher::equal("__name__", ""))
+}
+
+/// Writes the samples of `q` in `[mint, maxt)` (maxt exclusive) as a new
+/// block under `parent`. `q` must cover at least `[mint, maxt - 1]`.
+/// Returns `None` (and leaves nothing behind) when there were no samples.
+pub fn write_block(
+    parent: &Path,
+    q: &dyn Querier,
+    mint: i64,
+    maxt: i64,
+    opts: &BlockWriteOptions,
+) -> Result<Option<BlockMeta>> {
+    if maxt <= mint {
+        return Err(TsdbError::InvalidArgument(format!(
+            "empty block range [{mint}, {maxt})"
+        )));
+    }
+    let ulid = opts.ulid.unwrap_or_else(Ulid::new);
+    let tmp = parent.join(format!("{ulid}{TMP_FOR_CREATION}"));
+    let result = write_into(&tmp, q, mint, maxt, ulid, opts);
+    match result {
+        Ok(Some(meta)) => {
+            let dst = parent.join(ulid.to_string());
+            std::fs::rename(&tmp, &dst).map_err(TsdbError::io("rename", &tmp))?;
+            sync_dir(parent)?;
+            tracing::debug!(%ulid, mint = meta.min_time, maxt = meta.max_time, series = meta.stats.num_series, "wrote block");
+            Ok(Some(meta))
+        }
+        other => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            other
+        }
+    }
+}
+
+struct Counts {
+    series: u64,
+    chunks: u64,
+    samples: u64,
+    min_t: i64,
+    max_t: i64,
+}
+
+fn write_into(
+    tmp: &Path,
+    q: &dyn Querier,
+    mint: i64,
+    maxt: i64,
+    ulid: Ulid,
+    opts: &BlockWriteOptions,
+) -> Result<Option<BlockMeta>> {
+    let _ = std::fs::remove_dir_all(tmp);
+    std::fs::create_dir_all(tmp).map_err(TsdbError::io("create dir", tmp))?;
+    let hints = SelectHints {
+        start: mint,
+        end: maxt - 1,
+        ..SelectHints::default()
+    };
+    let all = [match_all()];
+
+    // Pass 1: symbols.
+    let mut symbols = BTreeSet::new();
+    for s in q.select(&hints, &all)? {
+        let s = s?;
+        for l in s.labels() {
+            if !symbols.contains(l.name) {
+                symbols.insert(l.name.to_owned());
+            }
+            if !symbols.contains(l.value) {
+                symbols.insert(l.value.to_owned());
+            }
+        }
+    }
+
+    let index_path = tmp.join("index");
+    let chunks_dir = tmp.join("chunks");
+    let ix_err = |p: &PathBuf| {
+        let p = p.clone();
+        move |e: cairn_index::IndexError| TsdbError::Index {
+            path: p,
+            source: Box::new(e),
+        }
+    };
+    let mut cw = ChunkWriter::create(&chunks_dir).map_err(|e| TsdbError::Chunks {
+        path: chunks_dir.clone(),
+        source: Box::new(e),
+    })?;
+    let mut ix = IndexWriter::create(&index_path).map_err(ix_err(&index_path))?;
+    for s in &symbols {
+        ix.add_symbol(s).map_err(ix_err(&index_path))?;
+    }
+
+    // Pass 2: chunks and series.
+    let mut c = Counts {
+        series: 0,
+        chunks: 0,
+        samples: 0,
+        min_t: i64::MAX,
+        max_t: i64::MIN,
+    };
+    let mut prev: Option<Labels> = None;
+    let mut metas: Vec<ChunkMeta> = Vec::new();
+    let mut pending: Vec<EncodedChunk> = Vec::new();
+    for s in q.select(&hints, &all)? {
+        let s = s?;
+        let labels = s.labels().clone();
+        if prev.as_ref().is_some_and(|p| *p >= labels) {
+            return Err(TsdbError::OutOfOrder(format!(
+                "series {labels} after {}",
+                prev.as_ref().map(|p| p.to_string()).unwrap_or_default()
+            )));
+        }
+        if labels
+            .iter()
+            .any(|l| !symbols.contains(l.name) || !symbols.contains(l.value))
+        {
+            tracing::warn!(series = %labels, "series appeared after the symbol pass; left out of the block");
+            continue;
+        }
+        pending.clear();
+        collect_chunks(&*s, mint, maxt, opts.samples_per_chunk, &mut pending)?;
+        if pending.is_empty() {
+            continue;
+        }
+        metas.clear();
+        for ch in &pending {
+            let r = cw
+                .write_chunk(ch.encoding, &ch.data)
+                .map_err(|e| TsdbError::Chunks {
+                    path: chunks_dir.clone(),
+                    source: Box::new(e),
+                })?;
+            metas.push(ChunkMeta {
+                min_time: ch.min_time,
+                max_time: ch.max_time,
+                chunk_ref: r,
+            });
+            c.chunks += 1;
+            c.samples += chunk_samples(&ch.data);
+            c.min_t = c.min_t.min(ch.min_time);
+            c.max_t = c.max_t.max(ch.max_time);
+        }
+        ix.add_series(&labels, &metas)
+            .map_err(ix_err(&index_path))?;
+        c.series += 1;
+        prev = Some(labels);
+    }
+    cw.finish().map_err(|e| TsdbError::Chunks {
+        path: chunks_dir.clone(),
+        source: Box::new(e),
+    })?;
+    ix.finish().map_err(ix_err(&index_path))?;
+    if c.series == 0 {
+        return Ok(None);
+    }
+    Tombstones::new().write(tmp)?;
+    let (bmin, bmax) = if opts.tight_bounds {
+        (c.min_t, c.max_t.saturating_add(1))
+    } else {
+        (mint, maxt)
+    };
+    let mut meta = BlockMeta::new(ulid, bmin, bmax);
+    meta.stats.num_series = c.series;
+    meta.stats.num_chunks = c.chunks;
+    meta.stats.num_samples = c.samples;
+    meta.compaction.level = opts.level;
+    if !opts.sources.is_empty() {
+        meta.compaction.sources = opts.sources.clone();
+    }
+    meta.compaction.parents = opts.parents.clone();
+    meta.write(tmp)?;
+    sync_dir(tmp)?;
+    Ok(Some(meta))
+}
+
+/// Sample count from a chunk header (XOR: big-endian u16).
+fn chunk_samples(data: &[u8]) -> u64 {
+    match data {
+        [a, b, ..] => u64::from(u16::from_be_bytes([*a, *b])),
+        _ => 0,
+    }
+}
+
+/// The series' chunks inside `[mint, maxt)`, passing through what can be
+/// and re-encoding the rest.
+fn collect_chunks(
+    s: &dyn Series,
+    mint: i64,
+    maxt: i64,
+    per_chunk: usize,
+    out: &mut Vec<EncodedChunk>,
+) -> Result<()> {
+    let mut enc = Encoder::new(per_chunk.max(1));
+    if let Some(mut it) = s.chunks() {
+        while let Some(ch) = it.next_chunk() {
+            let ch = ch?;
+            if ch.max_time < mint || ch.min_time >= maxt {
+                continue;
+            }
+            let inside = ch.min_time >= mint && ch.max_time < maxt;
+            if inside && ch.encoding == ENCODING_XOR && enc.is_empty() {
+                out.push(ch);
+                continue;
+            }
+            if ch.encoding != ENCODING_XOR {
+                return Err(TsdbError::Chunk {
+                    path: PathBuf::new(),
+                    series: s.labels().to_string(),
+                    source: format!("unsupported chunk encoding {}", ch.encoding).into(),
+                });
+            }
+            let mut xi = xor_iter(&ch.data);
+            while xi.next() {
+                let (t, v) = xi.at();
+                if t >= mint && t < maxt {
+                    enc.push(t, v, out);
+                }
+            }
+            if let Some(e) = xi.err() {
+                return Err(TsdbError::Chunk {
+                    path: PathBuf::new(),
+                    series: s.labels().to_string(),
+                    source: Box::new(e.clone()),
+                });
+            }
+            // A partial chunk is flushed so pass-through chunks stay in order.
+            enc.flush(out);
+        }
+        enc.flush(out);
+        return Ok(());
+    }
+    let mut it = s.iter();
+    let mut vt = it.seek(mint);
+    while vt != ValueType::None {
+        let (t, v) = it.at();
+        if t >= maxt {
+            break;
+        }
+        enc.push(t, v, out);
+        vt = it.next();
+    }
+    if let Some(e) = it.err() {
+        return Err(TsdbError::Chunk {
+            path: PathBuf::new(),
+            series: s.labels().to_string(),
+            source: e.to_string().into(),
+        });
+    }
+    enc.flush(out);
+    Ok(())
+}
+
+/// Cuts XOR chunks of at most `per_chunk` samples.
+struct Encoder {
+    per_chunk: usize,
+    cur: XorChunk,
+    first: i64,
+    last: i64,
+}
+
+impl Encoder {
+    fn new(per_chunk: usize) -> Self {
+        Self {
+            per_chunk,
+            cur: XorChunk::new(),
+            first: 0,
+            last: i64::MIN,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.cur.num_samples() == 0
+    }
+
+    fn push(&mut self, t: i64, v: f64, out: &mut Vec<EncodedChunk>) {
+        if self.cur.num_samples() > 0 && t <= self.last {
+            return; // duplicates or disorder from a misbehaving source: keep the first
+        }
+        if self.cur.num_samples() == 0 {
+            self.first = t;
+        }
+        self.cur.append(t, v);
+        self.last = t;
+        if self.cur.num_samples() >= self.per_chunk {
+            self.flush(out);
+        }
+    }
+
+    fn flush(&mut self, out: &mut Vec<EncodedChunk>) {
+        if self.cur.num_samples() == 0 {
+            return;
+        }
+        let ch = std::mem::take(&mut self.cur);
+        out.push(EncodedChunk {
+            min_time: self.first,
+            max_time: self.last,
+            encoding: ENCODING_XOR,
+            data: ch.into_bytes(),
+        });
+    }
+}

@@ -1,0 +1,67 @@
+//! `dump`: every sample of a data directory, one line each, as
+//! `promtool tsdb dump` prints them: `{labels} value timestamp_ms`, series
+//! in label order (merged across blocks and the head), values in Go's `%g`.
+
+use std::io::Write;
+use std::path::Path;
+
+use cairn_model::Matcher;
+use cairn_storage::{Queryable, SelectHints, ValueType};
+
+use super::gofloat::format_go_g;
+use crate::block::writer::match_all;
+use crate::{Db, DbOptions, Result, TsdbError};
+
+/// Options for opening a directory read-mostly for the CLI: no background
+/// work, no retention.
+pub(crate) fn cli_db_options() -> DbOptions {
+    DbOptions {
+        retention_time: 0,
+        maintenance_interval: None,
+        ..DbOptions::default()
+    }
+}
+
+/// Prints the samples in `[mint, maxt]` of the series matching `matchers`
+/// (every series when empty) to `out`.
+pub fn dump(
+    dir: &Path,
+    mint: i64,
+    maxt: i64,
+    matchers: &[Matcher],
+    out: &mut dyn Write,
+) -> Result<()> {
+    let db = Db::open(dir, cli_db_options())?;
+    let q = db.querier(mint, maxt)?;
+    let all = [match_all()];
+    let ms = if matchers.is_empty() {
+        &all[..]
+    } else {
+        matchers
+    };
+    let werr = |e| TsdbError::Io {
+        op: "write",
+        path: "<dump output>".into(),
+        source: e,
+    };
+    for s in q.select(
+        &SelectHints {
+            start: mint,
+            end: maxt,
+            ..SelectHints::default()
+        },
+        ms,
+    )? {
+        let s = s?;
+        let labels = s.labels().to_string();
+        let mut it = s.iter();
+        while it.next() == ValueType::Float {
+            let (t, v) = it.at();
+            writeln!(out, "{labels} {} {t}", format_go_g(v)).map_err(werr)?;
+        }
+        if let Some(e) = it.err() {
+            return Err(TsdbError::InvalidArgument(format!("reading {labels}: {e}")));
+        }
+    }
+    Ok(())
+}

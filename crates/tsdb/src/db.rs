@@ -1,0 +1,595 @@
+//! The database handle: the head plus every persisted block in one
+//! directory, with background cutting, compaction and retention.
+//!
+//! Layout of the directory: `wal/` and `chunks_head/` belong to the head;
+//! every `<ulid>/` holding a `meta.json` is a block. Directories ending in
+//! `.tmp-for-creation` (or `.tmp`) are leftovers of interrupted writes and
+//! are removed on open, as are blocks already merged into another block
+//! (listed among its parents).
+//!
+//! Contracts:
+//! - Appends go to the head. Queries over `[mint, maxt]` (closed) merge the
+//!   head and every block whose `[min_time, max_time)` meets the range; on
+//!   equal timestamps the head wins, then newer blocks.
+//! - The head is cut into a block of `block_range` (aligned to multiples of
+//!   it) once it spans more than 1.5 × `block_range`, then truncated.
+//! - All maintenance (cut, compaction, retention, deletion) is serialised by
+//!   one lock; every change is reported on [`Db::subscribe`] channels.
+
+mod background;
+mod events;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use cairn_head::{Head, HeadOptions, WalOptions};
+use cairn_model::Matcher;
+use cairn_storage::{Appendable, Appender, MergeQuerier, Querier, Queryable};
+use parking_lot::{Mutex, RwLock};
+use ulid::Ulid;
+
+use crate::block::{
+    write_block, Block, BlockHandle, BlockQuerier, BlockWriteOptions, TMP_FOR_CREATION,
+};
+use crate::encode::xor_encoder;
+use crate::fsutil::{dir_size, sync_dir};
+use crate::meta::{BlockDesc, BlockMeta};
+use crate::plan::{align_down, compaction_ranges, plan};
+use crate::retention::{self, RetentionReason};
+use crate::{Result, TsdbError};
+
+pub use events::DbEvent;
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+
+/// How to run a database.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Width (ms) of blocks cut from the head; compaction ranges grow ×3 from it.
+    pub block_range: i64,
+    /// Delete blocks older than this (ms) relative to the newest block; 0 = keep.
+    pub retention_time: i64,
+    /// Delete the oldest blocks while the data directory exceeds this many bytes; 0 = no limit.
+    pub retention_size: u64,
+    /// Largest compacted block (ms); `None` = 10% of retention_time, at most 31 days.
+    pub max_block_duration: Option<i64>,
+    /// Out-of-order window of the head (ms).
+    pub ooo_window: i64,
+    /// WAL options; `None` runs without a WAL.
+    pub wal: Option<WalOptions>,
+    /// Samples per chunk when (re-)encoding.
+    pub samples_per_chunk: usize,
+    /// How often the background thread runs; `None` = no thread (call
+    /// [`Db::maintain`] or the `*_now` methods yourself).
+    pub maintenance_interval: Option<Duration>,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            block_range: 2 * HOUR,
+            retention_time: 15 * DAY,
+            retention_size: 0,
+            max_block_duration: None,
+            ooo_window: 0,
+            wal: Some(WalOptions::default()),
+            samples_per_chunk: 120,
+            maintenance_interval: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+impl DbOptions {
+    fn max_block_duration(&self) -> i64 {
+        self.max_block_duration.unwrap_or_else(|| {
+            let r = if self.retention_time > 0 {
+                self.retention_time / 10
+            } else {
+                i64::MAX
+            };
+            r.min(31 * DAY)
+        })
+    }
+}
+
+/// The database handle. Create with [`Db::open`].
+pub struct Db {
+    dir: PathBuf,
+    opts: DbOptions,
+    head: Head,
+    /// Open blocks sorted by (min_time, ulid).
+    blocks: RwLock<Vec<Arc<Block>>>,
+    events: events::EventBus,
+    /// Serialises cutting, compaction, retention and deletion.
+    maint: Mutex<()>,
+    bg: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("dir", &self.dir)
+            .field("blocks", &self.blocks.read().len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn head_err(e: cairn_head::HeadError) -> TsdbError {
+    TsdbError::Head(Box::new(e))
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `dir`: cleans up leftovers,
+    /// opens every block and the head (replaying its WAL), and starts the
+    /// maintenance thread when `opts.maintenance_interval` is set.
+    pub fn open(dir: &Path, opts: DbOptions) -> Result<Arc<Db>> {
+        if opts.block_range <= 0 {
+            return Err(TsdbError::InvalidArgument(format!(
+                "block_range {} is not positive",
+                opts.block_range
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(TsdbError::io("create dir", dir))?;
+        let blocks = open_blocks(dir)?;
+        let head_opts = HeadOptions {
+            chunk_range: opts.block_range,
+            ooo_window: opts.ooo_window,
+            wal: opts.wal.clone(),
+            samples_per_chunk: opts.samples_per_chunk,
+            ..HeadOptions::default()
+        };
+        let head = Head::open(dir, head_opts).map_err(head_err)?;
+        if let Some(last) = blocks.iter().map(|b| b.meta().max_time).max() {
+            // Data already persisted must not be appended again.
+            if head.min_time() < last || head.min_time() == i64::MAX {
+                head.truncate(last).map_err(head_err)?;
+            }
+        }
+        let db = Arc::new(Db {
+            dir: dir.to_owned(),
+            opts,
+            head,
+            blocks: RwLock::new(blocks),
+            events: events::EventBus::default(),
+            maint: Mutex::new(()),
+            bg: Mutex::new(None),
+            closed: AtomicBool::new(false),
+        });
+        if let Some(every) = db.opts.maintenance_interval {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let weak: Weak<Db> = Arc::downgrade(&db);
+            let h = std::thread::Builder::new()
+                .name("cairn-tsdb-maint".into())
+                .spawn(move || background::run(weak, rx, every))
+                .map_err(TsdbError::io("spawn maintenance thread", dir))?;
+            *db.bg.lock() = Some((tx, h));
+        }
+        Ok(db)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options the database runs with.
+    pub fn options(&self) -> &DbOptions {
+        &self.opts
+    }
+
+    /// The head.
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// The open blocks, sorted by min time.
+    pub fn blocks(&self) -> Vec<Arc<Block>> {
+        self.blocks.read().clone()
+    }
+
+    /// A channel receiving every [`DbEvent`] from now on.
+    pub fn subscribe(&self) -> Receiver<DbEvent> {
+        self.events.subscribe()
+    }
+
+    /// Stops the maintenance thread. Appends and queries keep working on the
+    /// handle; the WAL is synced by the head's own policy.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let bg = self.bg.lock().take();
+        if let Some((tx, h)) = bg {
+            let _ = tx.send(());
+            if std::thread::current().id() != h.thread().id() {
+                let _ = h.join();
+            }
+        }
+    }
+
+    /// One maintenance round: cut the head if it is due, compact, apply
+    /// retention. Returns the blocks created.
+    pub fn maintain(&self) -> Result<Vec<Ulid>> {
+        let mut out = self.cut_head(false)?;
+        out.extend(self.compact_now()?);
+        self.apply_retention()?;
+        Ok(out)
+    }
+
+    /// Cuts the head into aligned `block_range` blocks. Without `force`, only
+    /// while the head spans more than 1.5 × block_range (the newest data
+    /// stays in memory); with `force`, everything the head holds is
+    /// persisted. Returns the new blocks.
+    pub fn cut_head(&self, force: bool) -> Result<Vec<Ulid>> {
+        let _g = self.maint.lock();
+        let r = self.opts.block_range;
+        let mut out = Vec::new();
+        loop {
+            let (hmin, hmax) = (self.head.min_time(), self.head.max_time());
+            if hmin > hmax {
+                break;
+            }
+            if !force && hmax.saturating_sub(hmin) <= r / 2 * 3 {
+                break;
+            }
+            let mint = align_down(hmin, r);
+            let maxt = mint.saturating_add(r);
+            if let Some(u) = self.cut_range(mint, maxt)? {
+                out.push(u);
+            }
+            if force && maxt > hmax {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`Db::cut_head`] with `force`: persists the whole head now.
+    pub fn cut_head_now(&self) -> Result<Vec<Ulid>> {
+        self.cut_head(true)
+    }
+
+    fn cut_range(&self, mint: i64, maxt: i64) -> Result<Option<Ulid>> {
+        let meta = {
+            let q = self.head.querier(mint, maxt - 1)?;
+            let opts = BlockWriteOptions {
+                samples_per_chunk: self.opts.samples_per_chunk,
+                ..BlockWriteOptions::default()
+            };
+            write_block(&self.dir, &*q, mint, maxt, &opts)?
+        };
+        let id = match meta {
+            Some(m) => {
+                self.add_block(&m.ulid)?;
+                self.events.emit(DbEvent::BlockCut {
+                    ulid: m.ulid,
+                    min_time: m.min_time,
+                    max_time: m.max_time,
+                });
+                Some(m.ulid)
+            }
+            None => None,
+        };
+        self.head.truncate(maxt).map_err(head_err)?;
+        Ok(id)
+    }
+
+    fn add_block(&self, id: &Ulid) -> Result<()> {
+        let b = Arc::new(Block::open(&self.dir.join(id.to_string()))?);
+        let mut bs = self.blocks.write();
+        bs.push(b);
+        bs.sort_by_key(|b| {
+            let m = b.meta();
+            (m.min_time, m.ulid)
+        });
+        Ok(())
+    }
+
+    fn remove_blocks(&self, ids: &[Ulid]) -> Result<()> {
+        let gone: Vec<Arc<Block>> = {
+            let mut bs = self.blocks.write();
+            let (gone, keep) = bs.drain(..).partition(|b| ids.contains(&b.ulid()));
+            *bs = keep;
+            gone
+        };
+        for b in gone {
+            // Rename first so a crash never leaves a half-deleted block that
+            // looks valid; open queries keep their mapped files.
+            let mut tmp = b.dir().as_os_str().to_owned();
+            tmp.push(".tmp-for-deletion");
+            let tmp = PathBuf::from(tmp);
+            std::fs::rename(b.dir(), &tmp).map_err(TsdbError::io("rename", b.dir()))?;
+            std::fs::remove_dir_all(&tmp).map_err(TsdbError::io("remove", &tmp))?;
+        }
+        sync_dir(&self.dir)
+    }
+
+    /// Compacts blocks until the planner finds nothing to do. Returns the
+    /// new blocks.
+    pub fn compact_now(&self) -> Result<Vec<Ulid>> {
+        let _g = self.maint.lock();
+        let ranges = compaction_ranges(self.opts.block_range, self.opts.max_block_duration());
+        let mut out = Vec::new();
+        loop {
+            let metas: Vec<BlockMeta> = self.blocks.read().iter().map(|b| b.meta()).collect();
+            let group = plan(&metas, &ranges);
+            if group.is_empty() {
+                break;
+            }
+            let new = self.compact_blocks(&group)?;
+            if let Some(u) = new {
+                out.push(u);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Merges the blocks `ids` into one (vertical merge if they overlap,
+    /// tombstoned samples dropped) and removes them.
+    fn compact_blocks(&self, ids: &[Ulid]) -> Result<Option<Ulid>> {
+        let parents: Vec<Arc<Block>> = self
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| ids.contains(&b.ulid()))
+            .cloned()
+            .collect();
+        if parents.is_empty() {
+            return Ok(None);
+        }
+        let metas: Vec<BlockMeta> = parents.iter().map(|b| b.meta()).collect();
+        let mint = metas.iter().map(|m| m.min_time).min().unwrap_or(0);
+        let maxt = metas.iter().map(|m| m.max_time).max().unwrap_or(0);
+        let mut sources: Vec<Ulid> = metas
+            .iter()
+            .flat_map(|m| m.compaction.sources.iter().copied())
+            .collect();
+        sources.sort();
+        sources.dedup();
+        let opts = BlockWriteOptions {
+            level: metas.iter().map(|m| m.compaction.level).max().unwrap_or(0) + 1,
+            sources,
+            parents: metas
+                .iter()
+                .map(|m| BlockDesc {
+                    ulid: m.ulid,
+                    min_time: m.min_time,
+                    max_time: m.max_time,
+                })
+                .collect(),
+            samples_per_chunk: self.opts.samples_per_chunk,
+            ..BlockWriteOptions::default()
+        };
+        let meta = {
+            let qs: Vec<Box<dyn Querier + '_>> = parents
+                .iter()
+                .rev()
+                .map(|b| {
+                    Box::new(BlockQuerier::new(
+                        BlockHandle::Shared(b.clone()),
+                        mint,
+                        maxt - 1,
+                    )) as Box<dyn Querier>
+                })
+                .collect();
+            let q = MergeQuerier::new(qs, Some(xor_encoder()));
+            write_block(&self.dir, &q, mint, maxt, &opts)?
+        };
+        let new = meta.as_ref().map(|m| m.ulid);
+        if let Some(u) = &new {
+            self.add_block(u)?;
+        }
+        let pids: Vec<Ulid> = metas.iter().map(|m| m.ulid).collect();
+        self.remove_blocks(&pids)?;
+        self.events.emit(DbEvent::Compacted {
+            ulid: new,
+            parents: pids,
+            level: opts.level,
+        });
+        Ok(new)
+    }
+
+    /// Deletes blocks beyond the retention time or size. Returns them.
+    pub fn apply_retention(&self) -> Result<Vec<(Ulid, RetentionReason)>> {
+        let _g = self.maint.lock();
+        let sized: Vec<(BlockMeta, u64)> = self
+            .blocks
+            .read()
+            .iter()
+            .map(|b| (b.meta(), b.size()))
+            .collect();
+        let base = dir_size(&self.dir.join("wal")) + dir_size(&self.dir.join("chunks_head"));
+        let sel = retention::select(
+            &sized,
+            self.opts.retention_time,
+            self.opts.retention_size,
+            base,
+        );
+        let ids: Vec<Ulid> = sel.iter().map(|s| s.0).collect();
+        if !ids.is_empty() {
+            self.remove_blocks(&ids)?;
+        }
+        for (ulid, reason) in &sel {
+            self.events.emit(DbEvent::RetentionDeleted {
+                ulid: *ulid,
+                reason: *reason,
+            });
+        }
+        Ok(sel)
+    }
+
+    /// Marks samples in `[mint, maxt]` of matching series deleted in every
+    /// block (tombstones). Returns the number of (block, series) pairs
+    /// touched. The head is not covered yet: cut it first to delete its data.
+    pub fn delete_series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<u64> {
+        let _g = self.maint.lock();
+        let mut n = 0;
+        for b in self.blocks.read().iter() {
+            if b.meta().overlaps_closed(mint, maxt) {
+                n += b.delete(mint, maxt, matchers)?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Rewrites every block that has tombstones without the deleted data.
+    /// Returns `(old, new)` pairs (`new` is `None` when nothing survived).
+    pub fn clean_tombstones(&self) -> Result<Vec<(Ulid, Option<Ulid>)>> {
+        let _g = self.maint.lock();
+        let dirty: Vec<Arc<Block>> = self
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| !b.tombstones().is_empty())
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for b in dirty {
+            let m = b.meta();
+            let opts = BlockWriteOptions {
+                level: m.compaction.level,
+                sources: m.compaction.sources.clone(),
+                parents: m.compaction.parents.clone(),
+                samples_per_chunk: self.opts.samples_per_chunk,
+                ..BlockWriteOptions::default()
+            };
+            let meta = {
+                let q =
+                    BlockQuerier::new(BlockHandle::Shared(b.clone()), m.min_time, m.max_time - 1);
+                write_block(&self.dir, &q, m.min_time, m.max_time, &opts)?
+            };
+            let new = meta.map(|x| x.ulid);
+            if let Some(u) = &new {
+                self.add_block(u)?;
+            }
+            self.remove_blocks(&[m.ulid])?;
+            self.events
+                .emit(DbEvent::TombstonesCleaned { old: m.ulid, new });
+            out.push((m.ulid, new));
+        }
+        Ok(out)
+    }
+
+    /// Writes a consistent copy of the blocks (hard links where possible)
+    /// into `dir`, plus the head as one more block when `with_head`.
+    /// Returns the blocks in the snapshot.
+    pub fn snapshot(&self, dir: &Path, with_head: bool) -> Result<Vec<Ulid>> {
+        let _g = self.maint.lock();
+        std::fs::create_dir_all(dir).map_err(TsdbError::io("create dir", dir))?;
+        let mut out = Vec::new();
+        for b in self.blocks.read().iter() {
+            let dst = dir.join(b.ulid().to_string());
+            link_tree(b.dir(), &dst)?;
+            out.push(b.ulid());
+        }
+        if with_head {
+            let (hmin, hmax) = (self.head.min_time(), self.head.max_time());
+            if hmin <= hmax {
+                let q = self.head.querier(hmin, hmax)?;
+                let opts = BlockWriteOptions {
+                    samples_per_chunk: self.opts.samples_per_chunk,
+                    ..BlockWriteOptions::default()
+                };
+                if let Some(m) = write_block(dir, &*q, hmin, hmax.saturating_add(1), &opts)? {
+                    out.push(m.ulid);
+                }
+            }
+        }
+        sync_dir(dir)?;
+        Ok(out)
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Hard-links (or copies, across filesystems) the files of `src` into `dst`.
+fn link_tree(src: &Path, dst: &Path) -> Result<()> {
+    std::fs::create_dir_all(dst).map_err(TsdbError::io("create dir", dst))?;
+    let rd = std::fs::read_dir(src).map_err(TsdbError::io("read dir", src))?;
+    for e in rd {
+        let e = e.map_err(TsdbError::io("read dir", src))?;
+        let (from, to) = (e.path(), dst.join(e.file_name()));
+        if from.is_dir() {
+            link_tree(&from, &to)?;
+        } else if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).map_err(TsdbError::io("copy", &from))?;
+        }
+    }
+    sync_dir(dst)
+}
+
+/// Opens every block in `dir`, removing leftovers of interrupted writes and
+/// blocks that a later compaction already merged.
+fn open_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
+    let mut blocks = Vec::new();
+    let rd = std::fs::read_dir(dir).map_err(TsdbError::io("read dir", dir))?;
+    for e in rd {
+        let e = e.map_err(TsdbError::io("read dir", dir))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let p = e.path();
+        if !p.is_dir() {
+            continue;
+        }
+        if name.ends_with(TMP_FOR_CREATION)
+            || name.ends_with(".tmp-for-deletion")
+            || name.ends_with(".tmp")
+        {
+            tracing::info!(dir = %p.display(), "removing leftover directory");
+            std::fs::remove_dir_all(&p).map_err(TsdbError::io("remove", &p))?;
+            continue;
+        }
+        if Ulid::from_string(&name).is_err() || !p.join(crate::meta::META_FILENAME).exists() {
+            continue;
+        }
+        blocks.push(Arc::new(Block::open(&p)?));
+    }
+    let merged: std::collections::BTreeSet<Ulid> = blocks
+        .iter()
+        .flat_map(|b| b.meta().compaction.parents.into_iter().map(|p| p.ulid))
+        .collect();
+    let (stale, mut live): (Vec<_>, Vec<_>) =
+        blocks.into_iter().partition(|b| merged.contains(&b.ulid()));
+    for b in stale {
+        tracing::info!(block = %b.ulid(), "removing block already compacted into another");
+        std::fs::remove_dir_all(b.dir()).map_err(TsdbError::io("remove", b.dir()))?;
+    }
+    live.sort_by_key(|b| {
+        let m = b.meta();
+        (m.min_time, m.ulid)
+    });
+    Ok(live)
+}
+
+impl Appendable for Db {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        self.head.appender()
+    }
+}
+
+impl Queryable for Db {
+    fn querier(&self, mint: i64, maxt: i64) -> cairn_storage::Result<Box<dyn Querier + '_>> {
+        let mut qs: Vec<Box<dyn Querier + '_>> = Vec::new();
+        let (hmin, hmax) = (self.head.min_time(), self.head.max_time());
+        if hmin <= hmax && hmin <= maxt && mint <= hmax {
+            qs.push(self.head.querier(mint, maxt)?);
+        }
+        for b in self.blocks.read().iter().rev() {
+            if b.meta().overlaps_closed(mint, maxt) {
+                qs.push(Box::new(BlockQuerier::new(
+                    BlockHandle::Shared(b.clone()),
+                    mint,
+                    maxt,
+                )));
+            }
+        }
+        Ok(Box::new(MergeQuerier::new(qs, Some(xor_encoder()))))
+    }
+}

@@ -1,0 +1,188 @@
+//! Block writer/reader round trips with an in-memory source.
+
+mod common;
+
+use cairn_model::{labels, MatchType, Matcher, Sample};
+use cairn_storage::{MemStorage, Queryable, SelectHints, ValueType};
+use cairn_tsdb::{write_block, Block, BlockWriteOptions, TsdbError};
+use common::*;
+
+fn mem_from(data: &[(cairn_model::Labels, Vec<(i64, f64)>)]) -> MemStorage {
+    let m = MemStorage::new();
+    for (l, s) in data {
+        m.add(l.clone(), s.iter().map(|&(t, v)| Sample::new(t, v)));
+    }
+    m
+}
+
+#[test]
+fn block_round_trips_samples_and_meta() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = gen_samples(20, 0, 7_200_000, 15_000);
+    let mem = mem_from(&data);
+    let q = mem.querier(0, 7_199_999).unwrap();
+    let meta = write_block(dir.path(), &*q, 0, 7_200_000, &BlockWriteOptions::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(meta.stats.num_series, 20);
+    assert_eq!(meta.stats.num_samples, 20 * 480);
+    assert_eq!(
+        meta.stats.num_chunks,
+        20 * 4,
+        "480 samples cut into chunks of 120"
+    );
+    assert_eq!((meta.min_time, meta.max_time), (0, 7_200_000));
+    let b = Block::open(&dir.path().join(meta.ulid.to_string())).unwrap();
+    assert_eq!(
+        all_samples(&b, i64::MIN, i64::MAX),
+        all_samples(&mem, i64::MIN, i64::MAX)
+    );
+    // Sub-ranges are bounded inclusively on both ends.
+    assert_eq!(
+        all_samples(&b, 15_000, 30_000),
+        all_samples(&mem, 15_000, 30_000)
+    );
+    // No tmp directory is left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1);
+}
+
+#[test]
+fn samples_outside_the_block_range_are_left_out_and_chunks_reencoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = gen_samples(3, 0, 10_000_000, 10_000);
+    let mem = mem_from(&data);
+    // Write a first block, then a second block over part of its range: its
+    // series offer chunks that cross the new bounds.
+    let q = mem.querier(0, 9_999_999).unwrap();
+    let big = write_block(
+        dir.path(),
+        &*q,
+        0,
+        10_000_000,
+        &BlockWriteOptions::default(),
+    )
+    .unwrap()
+    .unwrap();
+    let bigb = Block::open(&dir.path().join(big.ulid.to_string())).unwrap();
+    let q2 = bigb.querier(1_005_000, 2_004_999).unwrap();
+    let small = write_block(
+        dir.path(),
+        &*q2,
+        1_005_000,
+        2_005_000,
+        &BlockWriteOptions::default(),
+    )
+    .unwrap()
+    .unwrap();
+    let sb = Block::open(&dir.path().join(small.ulid.to_string())).unwrap();
+    assert_eq!(
+        all_samples(&sb, i64::MIN, i64::MAX),
+        all_samples(&mem, 1_005_000, 2_004_999)
+    );
+}
+
+#[test]
+fn empty_source_writes_no_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let mem = MemStorage::new();
+    let q = mem.querier(0, 100).unwrap();
+    assert!(
+        write_block(dir.path(), &*q, 0, 101, &BlockWriteOptions::default())
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn tombstones_hide_samples_and_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let mem = MemStorage::new();
+    mem.add(
+        labels!("__name__" => "a"),
+        (0..100).map(|t| Sample::new(t * 10, t as f64)),
+    );
+    mem.add(
+        labels!("__name__" => "b"),
+        (0..100).map(|t| Sample::new(t * 10, t as f64)),
+    );
+    let q = mem.querier(0, 1000).unwrap();
+    let meta = write_block(dir.path(), &*q, 0, 1000, &BlockWriteOptions::default())
+        .unwrap()
+        .unwrap();
+    let bdir = dir.path().join(meta.ulid.to_string());
+    let b = Block::open(&bdir).unwrap();
+    let n = b
+        .delete(100, 200, &[Matcher::equal("__name__", "a")])
+        .unwrap();
+    assert_eq!(n, 1);
+    let check = |b: &Block| {
+        let got = all_samples(b, i64::MIN, i64::MAX);
+        let a: Vec<i64> = got
+            .iter()
+            .filter(|x| x.0 == labels!("__name__" => "a"))
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(a.len(), 100 - 11);
+        assert!(a.iter().all(|t| !(100..=200).contains(t)));
+        assert_eq!(
+            got.iter()
+                .filter(|x| x.0 == labels!("__name__" => "b"))
+                .count(),
+            100
+        );
+    };
+    check(&b);
+    drop(b);
+    let b = Block::open(&bdir).unwrap();
+    assert_eq!(b.meta().stats.num_tombstones, 1);
+    check(&b);
+    // Series with tombstones offer no raw chunks (they would resurrect data).
+    let q = b.querier(0, 1000).unwrap();
+    let m = Matcher::new(MatchType::Regex, "__name__", ".*").unwrap();
+    let chunked: Vec<bool> = q
+        .select(&SelectHints::default(), &[m])
+        .unwrap()
+        .map(|s| s.unwrap().chunks().is_some())
+        .collect();
+    assert_eq!(chunked, vec![false, true]);
+}
+
+#[test]
+fn seek_works_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mem = MemStorage::new();
+    mem.add(
+        labels!("__name__" => "a"),
+        (0..1000).map(|t| Sample::new(t * 10, t as f64)),
+    );
+    let q = mem.querier(0, 100_000).unwrap();
+    let meta = write_block(dir.path(), &*q, 0, 100_000, &BlockWriteOptions::default())
+        .unwrap()
+        .unwrap();
+    let b = Block::open(&dir.path().join(meta.ulid.to_string())).unwrap();
+    let q = b.querier(0, 100_000).unwrap();
+    let s = q
+        .select(&SelectHints::default(), &[Matcher::equal("__name__", "a")])
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let mut it = s.iter();
+    assert_eq!(it.seek(5_555), ValueType::Float);
+    assert_eq!(it.at(), (5_560, 556.0));
+    assert_eq!(it.seek(10), ValueType::Float, "seek never moves back");
+    assert_eq!(it.at().0, 5_560);
+    assert_eq!(it.seek(9_990), ValueType::Float);
+    assert_eq!(it.next(), ValueType::None);
+}
+
+#[test]
+fn missing_or_corrupt_block_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(Block::open(dir.path()), Err(TsdbError::Io { .. })));
+}
