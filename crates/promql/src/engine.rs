@@ -1,0 +1,219 @@
+//! The query engine: parses, plans, loads and evaluates queries.
+//!
+//! Contracts: a range query's steps are `start, start+step, ... <= end`
+//! (inclusive); its matrix is sorted by labels. An instant query keeps the
+//! order its expression produced (so `sort`/`topk` orders survive). Names
+//! marked for removal are removed last; if two series then share a label
+//! set the query fails, as in Prometheus 3.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cairn_storage::Queryable;
+use promql_parser::parser::{self, value::ValueType, Expr};
+
+use crate::error::{eval_err, PromqlError, Result};
+use crate::eval::{Evaluator, StepVal};
+use crate::value::{FPoint, Matrix, QueryResult, QueryValue, Sample, Series, Vector};
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample, in ms (5m).
+    pub lookback_delta: i64,
+    /// Most samples one step (or the result) may hold (50M, Prometheus's default).
+    pub max_samples: usize,
+    /// Most raw samples the selectors of one query may load.
+    pub max_loaded_samples: usize,
+    /// Wall-clock limit of one query.
+    pub timeout: Duration,
+    /// Step of subqueries written without one (`[5m:]`), in ms.
+    pub no_step_subquery_interval: i64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            lookback_delta: 5 * 60 * 1000,
+            max_samples: 50_000_000,
+            max_loaded_samples: 500_000_000,
+            timeout: Duration::from_secs(120),
+            no_step_subquery_interval: 60_000,
+        }
+    }
+}
+
+/// A PromQL engine. Cheap to share; holds only options.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+fn parse(query: &str) -> Result<Expr> {
+    parser::parse(query).map_err(PromqlError::Parse)
+}
+
+fn value_type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Vector => "instant vector",
+        ValueType::Scalar => "scalar",
+        ValueType::Matrix => "range vector",
+        ValueType::String => "string",
+    }
+}
+
+/// Removes names marked for removal, then checks label sets are unique.
+fn cleanup_vector(v: &mut Vector) -> Result<()> {
+    for s in v.iter_mut() {
+        if s.drop_name {
+            s.metric = s.metric.without(&[cairn_model::METRIC_NAME]);
+            s.drop_name = false;
+        }
+    }
+    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    for s in v.iter() {
+        if !seen.insert(s.metric.clone()) {
+            return eval_err("vector cannot contain metrics with the same labelset");
+        }
+    }
+    Ok(())
+}
+
+fn cleanup_matrix(m: &mut Matrix) -> Result<()> {
+    for s in m.iter_mut() {
+        if s.drop_name {
+            s.metric = s.metric.without(&[cairn_model::METRIC_NAME]);
+            s.drop_name = false;
+        }
+    }
+    let mut seen = std::collections::HashSet::with_capacity(m.len());
+    for s in m.iter() {
+        if !seen.insert(s.metric.clone()) {
+            return eval_err("vector cannot contain metrics with the same labelset");
+        }
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// An engine with `opts`.
+    pub fn new(opts: EngineOptions) -> Self {
+        Self { opts }
+    }
+
+    /// The engine's options.
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// Evaluates `query` at `time_ms`.
+    pub fn instant_query(
+        &self,
+        q: &dyn Queryable,
+        query: &str,
+        time_ms: i64,
+    ) -> Result<QueryResult> {
+        let expr = parse(query)?;
+        let mut ev = Evaluator::new(&self.opts, time_ms, time_ms);
+        ev.load(q, &expr, 0)?;
+        let value = match ev.eval(&expr, time_ms)? {
+            StepVal::Scalar(v) => QueryValue::Scalar { t: time_ms, v },
+            StepVal::String(v) => QueryValue::String { t: time_ms, v },
+            StepVal::Vector(mut v) => {
+                for s in v.iter_mut() {
+                    s.t = time_ms;
+                }
+                cleanup_vector(&mut v)?;
+                QueryValue::Vector(v)
+            }
+            StepVal::Matrix(mut m) => {
+                cleanup_matrix(&mut m)?;
+                QueryValue::Matrix(m)
+            }
+        };
+        Ok(QueryResult {
+            value,
+            annotations: ev.annos,
+        })
+    }
+
+    /// Evaluates `query` at every step from `start` to `end` (inclusive, ms).
+    pub fn range_query(
+        &self,
+        q: &dyn Queryable,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult> {
+        if step <= 0 {
+            return eval_err(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer",
+            );
+        }
+        if end < start {
+            return eval_err("end timestamp must not be before start time");
+        }
+        let expr = parse(query)?;
+        let t = expr.value_type();
+        if t != ValueType::Vector && t != ValueType::Scalar {
+            return eval_err(format!(
+                "invalid expression type {:?} for range query, must be Scalar or instant Vector",
+                value_type_name(t)
+            ));
+        }
+        let mut ev = Evaluator::new(&self.opts, start, end);
+        ev.load(q, &expr, step)?;
+        let mut series: Vec<Series> = Vec::new();
+        let mut index: HashMap<(cairn_model::Labels, bool), usize> = HashMap::new();
+        let mut total = 0usize;
+        let mut ts = start;
+        while ts <= end {
+            ev.check_deadline()?;
+            let out: Vec<Sample> = match ev.eval(&expr, ts)? {
+                StepVal::Scalar(f) => vec![Evaluator::sample(cairn_model::Labels::empty(), ts, f, false)],
+                StepVal::Vector(v) => v,
+                other => {
+                    return eval_err(format!(
+                        "invalid expression type {:?} for range query, must be Scalar or instant Vector",
+                        other.type_name()
+                    ))
+                }
+            };
+            for s in out {
+                let Some(f) = s.f() else { continue };
+                let key = (s.metric, s.drop_name);
+                let i = match index.get(&key) {
+                    Some(&i) => i,
+                    None => {
+                        series.push(Series {
+                            metric: key.0.clone(),
+                            floats: Vec::new(),
+                            histograms: Vec::new(),
+                            drop_name: key.1,
+                        });
+                        index.insert(key, series.len() - 1);
+                        series.len() - 1
+                    }
+                };
+                if let Some(ser) = series.get_mut(i) {
+                    if ser.floats.last().is_some_and(|p| p.t == ts) {
+                        return eval_err("vector cannot contain metrics with the same labelset");
+                    }
+                    ser.floats.push(FPoint { t: ts, f });
+                }
+                total += 1;
+            }
+            if total > self.opts.max_samples {
+                return Err(PromqlError::TooManySamples);
+            }
+            ts += step;
+        }
+        cleanup_matrix(&mut series)?;
+        series.sort_by(|a, b| a.metric.cmp(&b.metric));
+        Ok(QueryResult {
+            value: QueryValue::Matrix(series),
+            annotations: ev.annos,
+        })
+    }
+}

@@ -1,0 +1,474 @@
+//! Aggregation operators (`sum`, `avg`, ..., `topk`, `count_values`,
+//! `limitk`, `limit_ratio`) over one step's input vector.
+//!
+//! Groups are formed in order of first appearance in the input, as
+//! Prometheus does; `without` always drops the metric name. Float sums use
+//! Kahan-Neumaier compensation and `avg` switches to an incremental mean
+//! when the running sum overflows, which keeps results identical to
+//! Prometheus's within the scripts' tolerance.
+
+use std::collections::HashMap;
+
+use cairn_model::{Labels, METRIC_NAME};
+use promql_parser::parser::token::{
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMITK, T_LIMIT_RATIO, T_MAX, T_MIN,
+    T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
+};
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
+
+use super::{binary::signature, unparen, Evaluator, StepVal};
+use crate::error::{eval_err, Result};
+use crate::functions::fmt_float;
+use crate::value::{Sample, Vector};
+
+/// Kahan-Neumaier compensated addition: returns the new sum and correction.
+pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// Prometheus's quantile over a set of values (NaN sorts first).
+pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+    });
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    let lv = values.get(lower as usize).copied().unwrap_or(f64::NAN);
+    let uv = values.get(upper as usize).copied().unwrap_or(f64::NAN);
+    lv * (1.0 - weight) + uv * weight
+}
+
+#[derive(Default)]
+struct Group {
+    labels: Labels,
+    value: f64,
+    mean: f64,
+    comp: f64,
+    count: f64,
+    incremental: bool,
+    values: Vec<f64>,
+    heap: Vec<Sample>,
+    complete: bool,
+}
+
+fn grouping(a: &AggregateExpr) -> (bool, Vec<String>) {
+    match &a.modifier {
+        Some(LabelModifier::Include(ls)) => (false, ls.labels.clone()),
+        Some(LabelModifier::Exclude(ls)) => (true, ls.labels.clone()),
+        None => (false, Vec::new()),
+    }
+}
+
+fn group_labels(m: &Labels, without: bool, names: &[String]) -> Labels {
+    let mut n: Vec<&str> = names.iter().map(String::as_str).collect();
+    if without {
+        n.push(METRIC_NAME);
+        m.without(&n)
+    } else if names.is_empty() {
+        Labels::empty()
+    } else {
+        m.keep(&n)
+    }
+}
+
+// Go's container/heap, so that topk/bottomk/limitk orders match Prometheus.
+fn heap_up(h: &mut [Sample], mut j: usize, less: &dyn Fn(&Sample, &Sample) -> bool) {
+    while j > 0 {
+        let i = (j - 1) / 2;
+        if i == j || !less(&h[j], &h[i]) {
+            break;
+        }
+        h.swap(i, j);
+        j = i;
+    }
+}
+
+fn heap_down(h: &mut [Sample], i0: usize, less: &dyn Fn(&Sample, &Sample) -> bool) -> bool {
+    let n = h.len();
+    let mut i = i0;
+    loop {
+        let j1 = 2 * i + 1;
+        if j1 >= n {
+            break;
+        }
+        let mut j = j1;
+        let j2 = j1 + 1;
+        if j2 < n && less(&h[j2], &h[j1]) {
+            j = j2;
+        }
+        if !less(&h[j], &h[i]) {
+            break;
+        }
+        h.swap(i, j);
+        i = j;
+    }
+    i > i0
+}
+
+fn heap_push(h: &mut Vec<Sample>, s: Sample, less: &dyn Fn(&Sample, &Sample) -> bool) {
+    h.push(s);
+    let j = h.len() - 1;
+    heap_up(h, j, less);
+}
+
+fn heap_fix(h: &mut [Sample], i: usize, less: &dyn Fn(&Sample, &Sample) -> bool) {
+    if !heap_down(h, i, less) {
+        heap_up(h, i, less);
+    }
+}
+
+fn fv(s: &Sample) -> f64 {
+    s.f().unwrap_or(f64::NAN)
+}
+
+fn less_top(a: &Sample, b: &Sample) -> bool {
+    fv(a).is_nan() || fv(a) < fv(b)
+}
+
+fn less_bottom(a: &Sample, b: &Sample) -> bool {
+    fv(a).is_nan() || fv(a) > fv(b)
+}
+
+/// Go's sort.Sort on small inputs is an insertion sort; mirror it so ties
+/// keep Prometheus's order.
+fn go_sort(h: &mut [Sample], less: &dyn Fn(&Sample, &Sample) -> bool) {
+    if h.len() <= 12 {
+        for i in 1..h.len() {
+            let mut j = i;
+            while j > 0 && less(&h[j], &h[j - 1]) {
+                h.swap(j, j - 1);
+                j -= 1;
+            }
+        }
+    } else {
+        h.sort_by(|a, b| {
+            if less(a, b) {
+                std::cmp::Ordering::Less
+            } else if less(b, a) {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        });
+    }
+}
+
+pub(crate) fn eval_aggregate(
+    ev: &mut Evaluator<'_>,
+    a: &AggregateExpr,
+    ts: i64,
+) -> Result<StepVal> {
+    let op = a.op.id();
+    let (without, names) = grouping(a);
+    if op == T_COUNT_VALUES {
+        let label = match a.param.as_deref().map(unparen) {
+            Some(Expr::StringLiteral(s)) => s.val.clone(),
+            _ => return eval_err("count_values requires a string parameter"),
+        };
+        if !crate::functions::is_valid_label_name(&label) {
+            return eval_err(format!("invalid label name {label:?}"));
+        }
+        let input = ev.eval_vector(&a.expr, ts)?;
+        return Ok(StepVal::Vector(count_values(
+            input, &label, without, &names, ts,
+        )));
+    }
+    let param = match (&a.param, op) {
+        (Some(p), T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO | T_QUANTILE) => {
+            Some(ev.eval_scalar(p, ts)?)
+        }
+        _ => None,
+    };
+    let input = ev.eval_vector(&a.expr, ts)?;
+    let p = param.unwrap_or(f64::NAN);
+    match op {
+        T_TOPK | T_BOTTOMK | T_LIMITK => {
+            if p.is_nan() {
+                return eval_err("Parameter value is NaN");
+            }
+            if p <= i64::MIN as f64 {
+                return eval_err(format!("Scalar value {} underflows int64", fmt_float(p)));
+            }
+            if p >= i64::MAX as f64 {
+                return eval_err(format!("Scalar value {} overflows int64", fmt_float(p)));
+            }
+        }
+        T_LIMIT_RATIO => {
+            if p.is_nan() {
+                return eval_err("Ratio value is NaN");
+            }
+            if p > 1.0 {
+                ev.annos.warn(format!(
+                    "ratio value should be between -1 and 1, got {}, capping to 1",
+                    fmt_float(p)
+                ));
+            }
+            if p < -1.0 {
+                ev.annos.warn(format!(
+                    "ratio value should be between -1 and 1, got {}, capping to -1",
+                    fmt_float(p)
+                ));
+            }
+        }
+        T_QUANTILE => {
+            if p.is_nan() || !(0.0..=1.0).contains(&p) {
+                ev.annos.warn(format!(
+                    "quantile value should be between 0 and 1, got {}",
+                    fmt_float(p)
+                ));
+            }
+        }
+        _ => {}
+    }
+
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
+    let k_ops = matches!(op, T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO);
+    let k = if matches!(op, T_TOPK | T_BOTTOMK | T_LIMITK) {
+        let k = (p as i64).min(input.len() as i64);
+        if k < 1 {
+            return Ok(StepVal::Vector(Vec::new()));
+        }
+        k as usize
+    } else {
+        0
+    };
+    if op == T_LIMIT_RATIO && p == 0.0 {
+        return Ok(StepVal::Vector(Vec::new()));
+    }
+    let ratio = p.clamp(-1.0, 1.0);
+    let mut remaining = usize::MAX;
+    for s in input {
+        let Some(f) = s.f() else { continue };
+        let key = signature(&s.metric, &names, !without);
+        let gi = match index.get(&key) {
+            Some(&g) => g,
+            None => {
+                let labels = if k_ops {
+                    Labels::empty()
+                } else {
+                    group_labels(&s.metric, without, &names)
+                };
+                groups.push(Group {
+                    labels,
+                    ..Default::default()
+                });
+                index.insert(key, groups.len() - 1);
+                if remaining == usize::MAX {
+                    remaining = 0;
+                }
+                remaining += 1;
+                groups.len() - 1
+            }
+        };
+        let Some(g) = groups.get_mut(gi) else {
+            continue;
+        };
+        let first = g.count == 0.0 && g.heap.is_empty() && g.values.is_empty() && !g.complete;
+        match op {
+            T_SUM => {
+                if first {
+                    g.value = f;
+                    g.count = 1.0;
+                } else {
+                    (g.value, g.comp) = kahan_inc(f, g.value, g.comp);
+                }
+            }
+            T_AVG => {
+                if first {
+                    g.value = f;
+                    g.mean = f;
+                    g.count = 1.0;
+                } else {
+                    g.count += 1.0;
+                    if !g.incremental {
+                        let (nv, nc) = kahan_inc(f, g.value, g.comp);
+                        if !nv.is_infinite() {
+                            g.value = nv;
+                            g.comp = nc;
+                            continue;
+                        }
+                        g.incremental = true;
+                        g.mean = g.value / (g.count - 1.0);
+                        g.comp /= g.count - 1.0;
+                    }
+                    let q = (g.count - 1.0) / g.count;
+                    (g.mean, g.comp) = kahan_inc(f / g.count, q * g.mean, q * g.comp);
+                }
+            }
+            T_MAX => {
+                if first || g.value < f || g.value.is_nan() {
+                    g.value = f;
+                }
+                g.count = 1.0;
+            }
+            T_MIN => {
+                if first || g.value > f || g.value.is_nan() {
+                    g.value = f;
+                }
+                g.count = 1.0;
+            }
+            T_COUNT | T_GROUP => g.count += 1.0,
+            T_STDDEV | T_STDVAR => {
+                if first {
+                    g.count = 1.0;
+                    g.mean = f;
+                    g.value = if f.is_nan() || f.is_infinite() {
+                        f64::NAN
+                    } else {
+                        0.0
+                    };
+                } else {
+                    g.count += 1.0;
+                    let delta = f - g.mean;
+                    g.mean += delta / g.count;
+                    g.value += delta * (f - g.mean);
+                }
+            }
+            T_QUANTILE => g.values.push(f),
+            T_TOPK | T_BOTTOMK => {
+                let less: &dyn Fn(&Sample, &Sample) -> bool = if op == T_TOPK {
+                    &less_top
+                } else {
+                    &less_bottom
+                };
+                let mut s = s;
+                s.t = ts;
+                if g.heap.len() < k {
+                    heap_push(&mut g.heap, s, less);
+                } else if let Some(top) = g.heap.first() {
+                    let tv = fv(top);
+                    let replace = if op == T_TOPK {
+                        tv < f || (tv.is_nan() && !f.is_nan())
+                    } else {
+                        tv > f || (tv.is_nan() && !f.is_nan())
+                    };
+                    if replace {
+                        if let Some(x) = g.heap.first_mut() {
+                            *x = s;
+                        }
+                        if k > 1 {
+                            heap_fix(&mut g.heap, 0, less);
+                        }
+                    }
+                }
+            }
+            T_LIMITK => {
+                if g.complete {
+                    continue;
+                }
+                let mut s = s;
+                s.t = ts;
+                if g.heap.len() < k {
+                    heap_push(&mut g.heap, s, &less_top);
+                }
+                if g.heap.len() == k {
+                    g.complete = true;
+                }
+            }
+            T_LIMIT_RATIO => {
+                let off = (s.metric.hash64() as f64) / (u64::MAX as f64);
+                let add = (ratio >= 0.0 && off < ratio) || (ratio < 0.0 && off >= 1.0 + ratio);
+                if add {
+                    let mut s = s;
+                    s.t = ts;
+                    heap_push(&mut g.heap, s, &less_top);
+                }
+                g.complete = true;
+            }
+            _ => return eval_err(format!("unsupported aggregation {}", a.op)),
+        }
+    }
+
+    let mut out = Vec::with_capacity(groups.len());
+    for mut g in groups {
+        let v = match op {
+            T_SUM => g.value + g.comp,
+            T_AVG => {
+                if g.incremental {
+                    g.mean + g.comp
+                } else {
+                    g.value / g.count + g.comp / g.count
+                }
+            }
+            T_MAX | T_MIN => g.value,
+            T_COUNT => g.count,
+            T_GROUP => 1.0,
+            T_STDVAR => g.value / g.count,
+            T_STDDEV => (g.value / g.count).sqrt(),
+            T_QUANTILE => quantile(p, &mut g.values),
+            T_TOPK | T_BOTTOMK => {
+                let mut h = std::mem::take(&mut g.heap);
+                let rev: &dyn Fn(&Sample, &Sample) -> bool = if op == T_TOPK {
+                    &|a, b| less_top(b, a)
+                } else {
+                    &|a, b| less_bottom(b, a)
+                };
+                go_sort(&mut h, rev);
+                out.extend(h);
+                continue;
+            }
+            T_LIMITK | T_LIMIT_RATIO => {
+                out.extend(std::mem::take(&mut g.heap));
+                continue;
+            }
+            _ => continue,
+        };
+        out.push(Evaluator::sample(g.labels, ts, v, false));
+    }
+    Ok(StepVal::Vector(out))
+}
+
+fn count_values(input: Vector, label: &str, without: bool, names: &[String], ts: i64) -> Vector {
+    let mut names: Vec<String> = names.to_vec();
+    if !without {
+        names.push(label.to_owned());
+    }
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut groups: Vec<(Labels, f64)> = Vec::new();
+    for s in input {
+        let Some(f) = s.f() else { continue };
+        let mut b = s.metric.builder();
+        b.set(label, &fmt_float(f));
+        let m = b.build();
+        let key = signature(&m, &names, !without);
+        match index.get(&key) {
+            Some(&i) => {
+                if let Some(g) = groups.get_mut(i) {
+                    g.1 += 1.0;
+                }
+            }
+            None => {
+                groups.push((group_labels(&m, without, &names), 1.0));
+                index.insert(key, groups.len() - 1);
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(l, c)| Evaluator::sample(l, ts, c, false))
+        .collect()
+}

@@ -1,0 +1,253 @@
+//! Planning and loading selector data, and instant-selector lookups.
+//!
+//! Planning walks the expression with the span of evaluation times each node
+//! is evaluated at (the query's steps, or a subquery's aligned inner grid),
+//! records the sample range every selector needs, opens ONE querier covering
+//! all of them and reads each selector's series into memory once.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use cairn_model::{is_stale_nan, MatchType, Matcher};
+use cairn_storage::{Queryable, SelectHints, ValueType};
+use promql_parser::label::MatchOp;
+use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
+
+use super::{node_id, offset_ms, system_time_ms, Evaluator, Loaded};
+use crate::error::{PromqlError, Result};
+use crate::value::{FPoint, Sample, SampleValue, Vector};
+
+/// What one selector needs from storage.
+struct Req<'e> {
+    vs: &'e VectorSelector,
+    mint: i64,
+    maxt: i64,
+    matrix: bool,
+    range: i64,
+    func: Option<String>,
+}
+
+impl<'a> Evaluator<'a> {
+    /// The first and last time a node with these modifiers reads at, when
+    /// its context is evaluated over `[s, e]`.
+    fn span(&self, at: &Option<AtModifier>, offset: &Option<Offset>, s: i64, e: i64) -> (i64, i64) {
+        let o = offset_ms(offset);
+        match at {
+            None => (s - o, e - o),
+            Some(AtModifier::Start) => (self.start - o, self.start - o),
+            Some(AtModifier::End) => (self.end - o, self.end - o),
+            Some(AtModifier::At(t)) => {
+                let t = system_time_ms(t);
+                (t - o, t - o)
+            }
+        }
+    }
+
+    fn plan<'e>(
+        &mut self,
+        e: &'e Expr,
+        s: i64,
+        end: i64,
+        func: Option<&str>,
+        reqs: &mut Vec<Req<'e>>,
+    ) {
+        match e {
+            Expr::VectorSelector(vs) => {
+                let (lo, hi) = self.span(&vs.at, &vs.offset, s, end);
+                reqs.push(Req {
+                    vs,
+                    mint: lo - self.opts.lookback_delta + 1,
+                    maxt: hi,
+                    matrix: false,
+                    range: 0,
+                    func: func.map(str::to_owned),
+                });
+            }
+            Expr::MatrixSelector(ms) => {
+                let (lo, hi) = self.span(&ms.vs.at, &ms.vs.offset, s, end);
+                let range = ms.range.as_millis() as i64;
+                reqs.push(Req {
+                    vs: &ms.vs,
+                    mint: lo - range + 1,
+                    maxt: hi,
+                    matrix: true,
+                    range,
+                    func: func.map(str::to_owned),
+                });
+            }
+            Expr::Subquery(sq) => {
+                let (lo, hi) = self.span(&sq.at, &sq.offset, s, end);
+                let range = sq.range.as_millis() as i64;
+                let step = match &sq.step {
+                    Some(d) if d.as_millis() > 0 => d.as_millis() as i64,
+                    _ => self.opts.no_step_subquery_interval.max(1),
+                };
+                // First grid time strictly after the window's start, aligned
+                // to multiples of the step (Go's truncating division).
+                let base = lo - range;
+                let mut inner_start = step * (base / step);
+                if inner_start <= base {
+                    inner_start += step;
+                }
+                self.subquery_grid
+                    .insert(node_id(sq), (inner_start, hi, step));
+                self.plan(&sq.expr, inner_start, hi, None, reqs);
+            }
+            Expr::Paren(p) => self.plan(&p.expr, s, end, func, reqs),
+            Expr::Unary(u) => self.plan(&u.expr, s, end, None, reqs),
+            Expr::Binary(b) => {
+                self.plan(&b.lhs, s, end, None, reqs);
+                self.plan(&b.rhs, s, end, None, reqs);
+            }
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    self.plan(p, s, end, None, reqs);
+                }
+                self.plan(&a.expr, s, end, None, reqs);
+            }
+            Expr::Call(c) => {
+                for a in &c.args.args {
+                    self.plan(a, s, end, Some(c.func.name), reqs);
+                }
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+    }
+
+    /// Plans `expr` over the query's steps and loads every selector's data.
+    pub(crate) fn load(&mut self, q: &dyn Queryable, expr: &Expr, step: i64) -> Result<()> {
+        let mut reqs = Vec::new();
+        self.plan(expr, self.start, self.end, None, &mut reqs);
+        if reqs.is_empty() {
+            return Ok(());
+        }
+        let mint = reqs.iter().map(|r| r.mint).min().unwrap_or(0);
+        let maxt = reqs.iter().map(|r| r.maxt).max().unwrap_or(0);
+        let querier = q.querier(mint, maxt)?;
+        let mut total = 0usize;
+        for r in reqs {
+            let sets = matcher_sets(r.vs)?;
+            let hints = SelectHints {
+                start: r.mint,
+                end: r.maxt,
+                step,
+                range: r.range,
+                func: r.func.clone(),
+            };
+            let mut by_labels: BTreeMap<cairn_model::Labels, Vec<FPoint>> = BTreeMap::new();
+            for ms in &sets {
+                let set = querier.select(&hints, ms)?;
+                for series in set {
+                    let series = series?;
+                    if by_labels.contains_key(series.labels()) {
+                        continue;
+                    }
+                    let mut it = series.iter();
+                    let mut pts = Vec::new();
+                    let mut vt = it.seek(r.mint);
+                    while vt != ValueType::None {
+                        if vt == ValueType::Float {
+                            let (t, f) = it.at();
+                            if t > r.maxt {
+                                break;
+                            }
+                            if !(r.matrix && is_stale_nan(f)) {
+                                pts.push(FPoint { t, f });
+                            }
+                        }
+                        vt = it.next();
+                    }
+                    if let Some(e) = it.err() {
+                        return Err(PromqlError::Eval(format!("expanding series: {e}")));
+                    }
+                    total += pts.len();
+                    if !pts.is_empty() {
+                        by_labels.insert(series.labels().clone(), pts);
+                    }
+                }
+            }
+            if total > self.opts.max_loaded_samples {
+                return Err(PromqlError::TooManySamples);
+            }
+            let loaded: Vec<Loaded> = by_labels
+                .into_iter()
+                .map(|(labels, points)| Loaded {
+                    labels,
+                    points,
+                    drop_name: false,
+                })
+                .collect();
+            self.selectors.insert(node_id(r.vs), Rc::new(loaded));
+        }
+        Ok(())
+    }
+
+    /// The instant vector a selector yields at `ts`. With `keep_t` the
+    /// samples carry their own timestamps (for `timestamp()`), otherwise `ts`.
+    pub(crate) fn vector_selector(
+        &mut self,
+        vs: &VectorSelector,
+        ts: i64,
+        keep_t: bool,
+    ) -> Result<Vector> {
+        let data =
+            self.selectors.get(&node_id(vs)).cloned().ok_or_else(|| {
+                PromqlError::Eval("internal error: selector was not loaded".into())
+            })?;
+        let rt = self.ref_time(&vs.at, &vs.offset, ts);
+        let lo = rt - self.opts.lookback_delta;
+        let mut out = Vec::new();
+        for s in data.iter() {
+            let i = s.points.partition_point(|p| p.t <= rt);
+            let Some(p) = i.checked_sub(1).and_then(|i| s.points.get(i)) else {
+                continue;
+            };
+            if p.t <= lo || is_stale_nan(p.f) {
+                continue;
+            }
+            out.push(Sample {
+                metric: s.labels.clone(),
+                t: if keep_t { p.t } else { ts },
+                value: SampleValue::Float(p.f),
+                drop_name: false,
+            });
+        }
+        if out.len() > self.opts.max_samples {
+            return Err(PromqlError::TooManySamples);
+        }
+        Ok(out)
+    }
+}
+
+/// The matcher lists to select with: one, or one per `or` alternative.
+fn matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>> {
+    let conv = |m: &promql_parser::label::Matcher| -> Result<Matcher> {
+        let kind = match m.op {
+            MatchOp::Equal => MatchType::Equal,
+            MatchOp::NotEqual => MatchType::NotEqual,
+            MatchOp::Re(_) => MatchType::Regex,
+            MatchOp::NotRe(_) => MatchType::NotRegex,
+        };
+        Matcher::new(kind, m.name.clone(), m.value.clone())
+            .map_err(|e| PromqlError::Eval(e.to_string()))
+    };
+    let mut base = Vec::new();
+    if let Some(n) = &vs.name {
+        base.push(Matcher::equal(cairn_model::METRIC_NAME, n.clone()));
+    }
+    for m in &vs.matchers.matchers {
+        base.push(conv(m)?);
+    }
+    if vs.matchers.or_matchers.is_empty() {
+        return Ok(vec![base]);
+    }
+    let mut sets = Vec::new();
+    for alt in &vs.matchers.or_matchers {
+        let mut set = base.clone();
+        for m in alt {
+            set.push(conv(m)?);
+        }
+        sets.push(set);
+    }
+    Ok(sets)
+}

@@ -1,0 +1,269 @@
+//! `histogram_quantile` and `histogram_fraction` over classic histograms
+//! (series with an `le` bucket label), grouped by all labels except `le`.
+
+use std::collections::HashMap;
+
+use cairn_model::{Labels, METRIC_NAME};
+use promql_parser::parser::Expr;
+
+use super::{arg, fmt_float};
+use crate::error::Result;
+use crate::eval::{Evaluator, StepVal};
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    le: f64,
+    count: f64,
+}
+
+fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
+    crate::runner::almost_equal(a, b, eps)
+}
+
+/// Groups classic buckets by their labels without `le`.
+fn group_buckets(ev: &mut Evaluator<'_>, e: &Expr, ts: i64) -> Result<Vec<(Labels, Vec<Bucket>)>> {
+    let v = ev.eval_vector(e, ts)?;
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
+    for s in v {
+        let Some(f) = s.f() else { continue };
+        let le_str = s.metric.get("le").unwrap_or("");
+        let le = match parse_go_float(le_str) {
+            Some(x) => x,
+            None => {
+                let name = s.metric.metric_name().unwrap_or("");
+                let mut msg = format!(
+                    "bucket label \"le\" is missing or has a malformed value of {le_str:?}"
+                );
+                if !name.is_empty() {
+                    msg.push_str(&format!(" for metric name {name:?}"));
+                }
+                ev.annos.warn(msg);
+                continue;
+            }
+        };
+        let labels = s.metric.without(&["le"]);
+        let h = labels.hash64();
+        let i = *index.entry(h).or_insert_with(|| {
+            groups.push((labels, Vec::new()));
+            groups.len() - 1
+        });
+        if let Some(g) = groups.get_mut(i) {
+            g.1.push(Bucket { le, count: f });
+        }
+    }
+    Ok(groups)
+}
+
+/// Parses a float the way Go's `strconv.ParseFloat` accepts bucket bounds.
+fn parse_go_float(s: &str) -> Option<f64> {
+    let t = s.trim();
+    if t.is_empty() || t != s {
+        return None;
+    }
+    match t.to_ascii_lowercase().as_str() {
+        "+inf" | "inf" | "+infinity" | "infinity" => return Some(f64::INFINITY),
+        "-inf" | "-infinity" => return Some(f64::NEG_INFINITY),
+        "nan" => return Some(f64::NAN),
+        _ => {}
+    }
+    t.replace('_', "").parse::<f64>().ok()
+}
+
+fn sort_and_coalesce(mut b: Vec<Bucket>) -> Vec<Bucket> {
+    b.sort_by(|x, y| x.le.partial_cmp(&y.le).unwrap_or(std::cmp::Ordering::Equal));
+    let mut out: Vec<Bucket> = Vec::with_capacity(b.len());
+    for x in b {
+        match out.last_mut() {
+            Some(l) if l.le == x.le => l.count += x.count,
+            _ => out.push(x),
+        }
+    }
+    out
+}
+
+/// Prometheus's classic-bucket quantile; the bool says whether bucket
+/// counts had to be forced monotonic.
+fn bucket_quantile(q: f64, b: Vec<Bucket>) -> (f64, bool) {
+    if q.is_nan() {
+        return (f64::NAN, false);
+    }
+    if q < 0.0 {
+        return (f64::NEG_INFINITY, false);
+    }
+    if q > 1.0 {
+        return (f64::INFINITY, false);
+    }
+    let mut b = sort_and_coalesce(b);
+    if b.last().is_none_or(|x| x.le != f64::INFINITY) {
+        return (f64::NAN, false);
+    }
+    let mut forced = false;
+    if let Some(first) = b.first() {
+        let mut prev = first.count;
+        for x in b.iter_mut().skip(1) {
+            let cur = x.count;
+            if cur == prev {
+                continue;
+            }
+            if almost_equal(prev, cur, 1e-12) {
+                x.count = prev;
+                continue;
+            }
+            if cur < prev {
+                x.count = prev;
+                forced = true;
+                continue;
+            }
+            prev = cur;
+        }
+    }
+    if b.len() < 2 {
+        return (f64::NAN, forced);
+    }
+    let n = b.len();
+    let observations = b.last().map(|x| x.count).unwrap_or(0.0);
+    if observations == 0.0 {
+        return (f64::NAN, forced);
+    }
+    let mut rank = q * observations;
+    let idx = b
+        .get(..n - 1)
+        .map(|s| s.partition_point(|x| x.count < rank))
+        .unwrap_or(0);
+    if idx == n - 1 {
+        return (b.get(n - 2).map(|x| x.le).unwrap_or(f64::NAN), forced);
+    }
+    let Some(cur) = b.get(idx).copied() else {
+        return (f64::NAN, forced);
+    };
+    if idx == 0 && cur.le <= 0.0 {
+        return (cur.le, forced);
+    }
+    let mut start = 0.0;
+    let mut count = cur.count;
+    if idx > 0 {
+        if let Some(p) = b.get(idx - 1) {
+            start = p.le;
+            count -= p.count;
+            rank -= p.count;
+        }
+    }
+    (start + (cur.le - start) * (rank / count), forced)
+}
+
+fn bucket_fraction(lower: f64, upper: f64, b: Vec<Bucket>) -> f64 {
+    let b = sort_and_coalesce(b);
+    if b.last().is_none_or(|x| x.le != f64::INFINITY) {
+        return f64::NAN;
+    }
+    let count = b.last().map(|x| x.count).unwrap_or(0.0);
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    let mut lower_bound = if b.first().is_some_and(|x| x.le <= 0.0) {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    };
+    for (i, x) in b.iter().enumerate() {
+        if i > 0 {
+            if let Some(p) = b.get(i - 1) {
+                lower_bound = p.le;
+            }
+        }
+        let upper_bound = x.le;
+        let interp = |v: f64| {
+            if lower_bound == f64::NEG_INFINITY {
+                x.count
+            } else {
+                rank + (x.count - rank) * (v - lower_bound) / (upper_bound - lower_bound)
+            }
+        };
+        if !lower_set && lower_bound >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lower_bound >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lower_bound < lower && upper_bound > lower {
+            lower_rank = interp(lower);
+            lower_set = true;
+        }
+        if !upper_set && lower_bound < upper && upper_bound > upper {
+            upper_rank = interp(upper);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = x.count;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / count
+}
+
+pub(super) fn histogram_quantile(
+    ev: &mut Evaluator<'_>,
+    args: &[&Expr],
+    ts: i64,
+) -> Result<StepVal> {
+    let q = ev.eval_scalar(arg(args, 0)?, ts)?;
+    if q.is_nan() || !(0.0..=1.0).contains(&q) {
+        ev.annos.warn(format!(
+            "quantile value should be between 0 and 1, got {}",
+            fmt_float(q)
+        ));
+    }
+    let groups = group_buckets(ev, arg(args, 1)?, ts)?;
+    let mut out = Vec::new();
+    for (labels, buckets) in groups {
+        if buckets.is_empty() {
+            continue;
+        }
+        let (v, forced) = bucket_quantile(q, buckets);
+        if forced {
+            let mut msg = "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)".to_owned();
+            if let Some(n) = labels.get(METRIC_NAME) {
+                msg.push_str(&format!(" for metric name {n:?}"));
+            }
+            ev.annos.info(msg);
+        }
+        out.push(Evaluator::sample(labels, ts, v, true));
+    }
+    Ok(StepVal::Vector(out))
+}
+
+pub(super) fn histogram_fraction(
+    ev: &mut Evaluator<'_>,
+    args: &[&Expr],
+    ts: i64,
+) -> Result<StepVal> {
+    let lower = ev.eval_scalar(arg(args, 0)?, ts)?;
+    let upper = ev.eval_scalar(arg(args, 1)?, ts)?;
+    let groups = group_buckets(ev, arg(args, 2)?, ts)?;
+    let mut out = Vec::new();
+    for (labels, buckets) in groups {
+        if buckets.is_empty() {
+            continue;
+        }
+        let v = bucket_fraction(lower, upper, buckets);
+        out.push(Evaluator::sample(labels, ts, v, true));
+    }
+    Ok(StepVal::Vector(out))
+}

@@ -1,0 +1,276 @@
+//! The series description language of test scripts:
+//! `metric{label="value"} 1 2+3x4 _ stale`.
+//!
+//! `a+bxn` expands to the n+1 values a, a+b, ..., added cumulatively as
+//! Prometheus does (so floating-point results match); `axn` repeats a n+1
+//! times; `_` is one missing point and `_xn` n missing points; `stale` is
+//! the stale marker. Native histogram literals (`{{...}}`) are recognised
+//! and reported as unsupported.
+
+use cairn_model::{Labels, LabelsBuilder, STALE_NAN};
+
+/// One point of a sequence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SeqValue {
+    Omitted,
+    Value(f64),
+}
+
+/// Why a description could not be used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DescError {
+    /// Native histogram values: not supported yet.
+    Histogram,
+    /// Malformed input.
+    Syntax(String),
+}
+
+/// Parses a float as Go's `strconv.ParseFloat` (plus `Inf`/`NaN` words).
+pub fn parse_number(s: &str) -> Option<f64> {
+    let lower = s.to_ascii_lowercase();
+    match lower.as_str() {
+        "inf" | "+inf" => return Some(f64::INFINITY),
+        "-inf" => return Some(f64::NEG_INFINITY),
+        "nan" | "+nan" | "-nan" => return Some(f64::NAN),
+        _ => {}
+    }
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let v = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        i64::from_str_radix(h, 16).ok()? as f64
+    } else {
+        if body.is_empty() || !body.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+            return None;
+        }
+        body.replace('_', "").parse::<f64>().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// Reads a Go-style double-quoted string starting at `s[0] == '"'`; returns
+/// the value and the bytes consumed.
+fn quoted(s: &str) -> Result<(String, usize), DescError> {
+    let mut out = String::new();
+    let mut chars = s.char_indices();
+    match chars.next() {
+        Some((_, '"')) => {}
+        _ => return Err(DescError::Syntax("expected '\"'".into())),
+    }
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Ok((out, i + 1)),
+            '\\' => match chars.next() {
+                Some((_, 'n')) => out.push('\n'),
+                Some((_, 't')) => out.push('\t'),
+                Some((_, 'r')) => out.push('\r'),
+                Some((_, '\\')) => out.push('\\'),
+                Some((_, '"')) => out.push('"'),
+                Some((_, '\'')) => out.push('\''),
+                Some((_, 'x')) => {
+                    let h: String = chars.by_ref().take(2).map(|x| x.1).collect();
+                    let b = u8::from_str_radix(&h, 16)
+                        .map_err(|_| DescError::Syntax("bad \\x escape".into()))?;
+                    out.push(char::from(b));
+                }
+                Some((_, 'u')) => {
+                    let h: String = chars.by_ref().take(4).map(|x| x.1).collect();
+                    let cp = u32::from_str_radix(&h, 16)
+                        .ok()
+                        .and_then(char::from_u32)
+                        .ok_or_else(|| DescError::Syntax("bad \\u escape".into()))?;
+                    out.push(cp);
+                }
+                Some((_, o)) => {
+                    out.push('\\');
+                    out.push(o);
+                }
+                None => break,
+            },
+            c => out.push(c),
+        }
+    }
+    Err(DescError::Syntax("unterminated string".into()))
+}
+
+fn is_ident_char(c: char, first: bool) -> bool {
+    c.is_ascii_alphabetic() || c == '_' || c == ':' || (!first && c.is_ascii_digit())
+}
+
+/// Parses `metric{labels}` at the start of `s`; returns labels and the rest.
+pub fn parse_metric(s: &str) -> Result<(Labels, &str), DescError> {
+    let s = s.trim_start();
+    let mut b = LabelsBuilder::new();
+    let name_len = s
+        .char_indices()
+        .take_while(|&(i, c)| is_ident_char(c, i == 0))
+        .map(|(i, c)| i + c.len_utf8())
+        .last()
+        .unwrap_or(0);
+    if name_len > 0 {
+        b.set(cairn_model::METRIC_NAME, s.get(..name_len).unwrap_or(""));
+    }
+    let mut rest = s.get(name_len..).unwrap_or("");
+    if let Some(r) = rest.strip_prefix('{') {
+        rest = r;
+        loop {
+            rest = rest.trim_start();
+            if let Some(r) = rest.strip_prefix('}') {
+                rest = r;
+                break;
+            }
+            if let Some(r) = rest.strip_prefix(',') {
+                rest = r;
+                continue;
+            }
+            // A label name (bare or quoted), or a quoted metric name.
+            let (lname, used) = if rest.starts_with('"') {
+                quoted(rest)?
+            } else {
+                let n = rest
+                    .char_indices()
+                    .take_while(|&(i, c)| is_ident_char(c, i == 0) && c != ':')
+                    .map(|(i, c)| i + c.len_utf8())
+                    .last()
+                    .unwrap_or(0);
+                if n == 0 {
+                    return Err(DescError::Syntax(format!("bad label list near {rest:?}")));
+                }
+                (rest.get(..n).unwrap_or("").to_owned(), n)
+            };
+            rest = rest.get(used..).unwrap_or("").trim_start();
+            if let Some(r) = rest.strip_prefix('=') {
+                rest = r.trim_start();
+                let (v, used) = quoted(rest)?;
+                b.set(&lname, &v);
+                rest = rest.get(used..).unwrap_or("");
+            } else {
+                b.set(cairn_model::METRIC_NAME, &lname);
+            }
+        }
+    } else if name_len == 0 {
+        return Err(DescError::Syntax(format!("expected a metric near {s:?}")));
+    }
+    Ok((b.build(), rest))
+}
+
+fn parse_item(item: &str, out: &mut Vec<SeqValue>) -> Result<(), DescError> {
+    if item == "_" {
+        out.push(SeqValue::Omitted);
+        return Ok(());
+    }
+    if item == "stale" {
+        out.push(SeqValue::Value(STALE_NAN));
+        return Ok(());
+    }
+    if let Some(n) = item.strip_prefix("_x") {
+        let n: u64 = n
+            .parse()
+            .map_err(|_| DescError::Syntax(format!("bad item {item:?}")))?;
+        for _ in 0..n {
+            out.push(SeqValue::Omitted);
+        }
+        return Ok(());
+    }
+    if let Some(v) = parse_number(item) {
+        out.push(SeqValue::Value(v));
+        return Ok(());
+    }
+    // a[+-b]xn
+    let bad = || DescError::Syntax(format!("bad item {item:?}"));
+    let xpos = item.rfind('x').ok_or_else(bad)?;
+    let n: u64 = item
+        .get(xpos + 1..)
+        .unwrap_or("")
+        .parse()
+        .map_err(|_| bad())?;
+    let head = item.get(..xpos).unwrap_or("");
+    let bytes = head.as_bytes();
+    let mut split = None;
+    for i in 1..bytes.len() {
+        let c = bytes.get(i).copied().unwrap_or(0);
+        let prev = bytes.get(i - 1).copied().unwrap_or(0);
+        if (c == b'+' || c == b'-') && prev != b'e' && prev != b'E' {
+            split = Some(i);
+            break;
+        }
+    }
+    match split {
+        None => {
+            let v = if head == "stale" {
+                STALE_NAN
+            } else {
+                parse_number(head).ok_or_else(bad)?
+            };
+            for _ in 0..=n {
+                out.push(SeqValue::Value(v));
+            }
+        }
+        Some(i) => {
+            let mut a = parse_number(head.get(..i).unwrap_or("")).ok_or_else(bad)?;
+            let d = parse_number(head.get(i..).unwrap_or("")).ok_or_else(bad)?;
+            out.push(SeqValue::Value(a));
+            for _ in 0..n {
+                a += d;
+                out.push(SeqValue::Value(a));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses a value sequence.
+pub fn parse_values(s: &str) -> Result<Vec<SeqValue>, DescError> {
+    if s.contains("{{") {
+        return Err(DescError::Histogram);
+    }
+    let mut out = Vec::new();
+    for item in s.split_whitespace() {
+        parse_item(item, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Parses a whole description line.
+pub fn parse_series(line: &str) -> Result<(Labels, Vec<SeqValue>), DescError> {
+    let (l, rest) = parse_metric(line)?;
+    let v = parse_values(rest)?;
+    Ok((l, v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn expansions() {
+        let (l, v) = parse_series(r#"foo{a="b", "c.d"="e"} 1+2x2 _x2 -1-1x1 3x1 stale"#).unwrap();
+        assert_eq!(l.to_string(), r#"{__name__="foo", a="b", c.d="e"}"#);
+        let f: Vec<String> = v
+            .iter()
+            .map(|x| match x {
+                SeqValue::Omitted => "_".to_string(),
+                SeqValue::Value(f) if cairn_model::is_stale_nan(*f) => "stale".to_string(),
+                SeqValue::Value(f) => f.to_string(),
+            })
+            .collect();
+        assert_eq!(f, ["1", "3", "5", "_", "_", "-1", "-2", "3", "3", "stale"]);
+        assert_eq!(
+            parse_series(r#"{__name__="x"} 1"#).unwrap().0.metric_name(),
+            Some("x")
+        );
+        assert_eq!(
+            parse_series("x {{schema:1}}").unwrap_err(),
+            DescError::Histogram
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in ".{0,60}") {
+            let _ = parse_series(&s);
+        }
+    }
+}
