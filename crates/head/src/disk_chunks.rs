@@ -1,19 +1,24 @@
 //! Adapter over the head chunk files in `chunks_head/` (cairn-chunks).
 //!
 //! Full chunks leave memory: the head keeps only their reference and time
-//! bounds and reads the bytes back on demand. Everything the head needs from
-//! the chunk files goes through [`DiskChunks`], so the backing crate is
-//! swapped in this one file.
+//! bounds and reads the bytes back (a copy, so no borrow outlives the lock)
+//! when a query needs them. Everything the head needs from the chunk files
+//! goes through [`DiskChunks`], so the backing crate is swapped in this one
+//! file.
 //!
-//! Contract: [`DiskChunks::truncate`] may drop any chunk whose max time is
-//! before `mint`, and no other.
+//! Contracts: [`DiskChunks::truncate`] drops only chunks whose max time is
+//! before `mint`. The files are not fsynced per chunk: the WAL keeps every
+//! sample the head still holds, so a chunk lost in a crash is rebuilt from
+//! the WAL on replay; a damaged file found on open is deleted with every
+//! later file, for the same reason.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use parking_lot::Mutex;
+use cairn_chunks::{ChunksError, HeadChunkWriter};
+use parking_lot::RwLock;
 
 use crate::error::{HeadError, Result};
+use crate::xor::ENCODING_XOR;
 
 /// A chunk found in the chunk files when the head opens.
 #[derive(Debug, Clone)]
@@ -24,65 +29,125 @@ pub(crate) struct LoadedChunk {
     pub maxt: i64,
 }
 
-#[derive(Debug)]
-struct Stored {
-    maxt: i64,
-    data: Vec<u8>,
-}
-
 /// The head's store of full chunks.
-#[derive(Debug)]
 pub(crate) struct DiskChunks {
     dir: PathBuf,
-    inner: Mutex<(u64, HashMap<u64, Stored>)>,
+    w: RwLock<Option<HeadChunkWriter>>,
+}
+
+impl std::fmt::Debug for DiskChunks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskChunks")
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+fn file_seq(path: &Path) -> Option<u32> {
+    path.file_name()?.to_str()?.parse().ok()
 }
 
 impl DiskChunks {
+    fn err(&self, op: &'static str, e: ChunksError) -> HeadError {
+        chunks_err(&self.dir, op, e)
+    }
+
     /// Opens (creating) the store in `dir` and lists the chunks it holds.
     pub(crate) fn open(dir: &Path) -> Result<(Self, Vec<LoadedChunk>)> {
-        std::fs::create_dir_all(dir).map_err(|source| HeadError::Io {
-            context: format!("create {}", dir.display()),
-            source,
-        })?;
+        let mut w = HeadChunkWriter::open(dir).map_err(|e| chunks_err(dir, "open", e))?;
+        let mut loaded = Vec::new();
+        let res = w.iterate_all(|m| {
+            if m.encoding == ENCODING_XOR {
+                loaded.push(LoadedChunk {
+                    series: m.series_ref,
+                    chunk_ref: m.chunk_ref,
+                    mint: m.min_time,
+                    maxt: m.max_time,
+                });
+            }
+            Ok(())
+        });
+        if let Err(e) = res {
+            let bad = match &e {
+                ChunksError::Corruption { path, .. } => file_seq(path),
+                _ => None,
+            };
+            let Some(seq) = bad else {
+                return Err(chunks_err(dir, "iterate", e));
+            };
+            tracing::warn!(error = %e, file = seq, "damaged head chunk file: dropping it and later ones; the WAL refills them");
+            w.delete_from(seq)
+                .map_err(|e| chunks_err(dir, "delete damaged files", e))?;
+            loaded.retain(|c| (c.chunk_ref >> 32) < u64::from(seq));
+        }
         Ok((
             Self {
                 dir: dir.to_path_buf(),
-                inner: Mutex::new((1, HashMap::new())),
+                w: RwLock::new(Some(w)),
             },
-            Vec::new(),
+            loaded,
         ))
     }
 
     /// Stores a full chunk of `series`; returns its reference.
-    pub(crate) fn write(&self, _series: u64, _mint: i64, maxt: i64, data: &[u8]) -> Result<u64> {
-        let mut g = self.inner.lock();
-        let r = g.0;
-        g.0 += 1;
-        g.1.insert(
-            r,
-            Stored {
-                maxt,
-                data: data.to_vec(),
-            },
-        );
-        Ok(r)
+    pub(crate) fn write(&self, series: u64, mint: i64, maxt: i64, data: &[u8]) -> Result<u64> {
+        let mut g = self.w.write();
+        let w = g.as_mut().ok_or_else(|| closed(&self.dir))?;
+        w.write(series, mint, maxt, ENCODING_XOR, data)
+            .map_err(|e| self.err("write", e))
     }
 
-    /// The bytes of a stored chunk.
+    /// A copy of the bytes of a stored chunk.
     pub(crate) fn read(&self, series: u64, chunk_ref: u64) -> Result<Vec<u8>> {
-        let g = self.inner.lock();
-        g.1.get(&chunk_ref)
-            .map(|s| s.data.clone())
-            .ok_or_else(|| HeadError::Chunks {
-                op: "read",
-                dir: self.dir.display().to_string(),
-                source: format!("series {series}: no chunk {chunk_ref}").into(),
-            })
+        let g = self.w.read();
+        let w = g.as_ref().ok_or_else(|| closed(&self.dir))?;
+        let (_, data) = w.chunk(chunk_ref).map_err(|e| HeadError::Chunks {
+            op: "read",
+            dir: self.dir.display().to_string(),
+            source: format!("series {series}, chunk {chunk_ref:#x}: {e}").into(),
+        })?;
+        Ok(data.to_vec())
     }
 
-    /// Drops stored chunks that end before `mint`.
+    /// Deletes chunk files that only hold chunks ending before `mint`.
     pub(crate) fn truncate(&self, mint: i64) -> Result<()> {
-        self.inner.lock().1.retain(|_, s| s.maxt >= mint);
+        let mut g = self.w.write();
+        let w = g.as_mut().ok_or_else(|| closed(&self.dir))?;
+        w.truncate(mint).map_err(|e| self.err("truncate", e))?;
         Ok(())
+    }
+
+    /// Deletes every chunk file (used when there is no WAL to tie chunks to series).
+    pub(crate) fn clear(&self) -> Result<()> {
+        let mut g = self.w.write();
+        let w = g.as_mut().ok_or_else(|| closed(&self.dir))?;
+        w.delete_from(0).map_err(|e| self.err("clear", e))?;
+        Ok(())
+    }
+}
+
+impl Drop for DiskChunks {
+    fn drop(&mut self) {
+        if let Some(w) = self.w.write().take() {
+            if let Err(e) = w.close() {
+                tracing::warn!(error = %e, dir = %self.dir.display(), "closing head chunk files");
+            }
+        }
+    }
+}
+
+fn chunks_err(dir: &Path, op: &'static str, e: ChunksError) -> HeadError {
+    HeadError::Chunks {
+        op,
+        dir: dir.display().to_string(),
+        source: Box::new(e),
+    }
+}
+
+fn closed(dir: &Path) -> HeadError {
+    HeadError::Chunks {
+        op: "use",
+        dir: dir.display().to_string(),
+        source: "head chunk files are closed".into(),
     }
 }

@@ -89,7 +89,7 @@ impl Head {
             chunks,
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
-            min_valid: AtomicI64::new(i64::MIN),
+            min_valid: AtomicI64::new(opts.min_valid_time),
             next_ref: AtomicU64::new(1),
             num_chunks: AtomicI64::new(0),
             metadata: RwLock::new(HashMap::new()),
@@ -103,7 +103,7 @@ impl Head {
             head.wal = Some(WalLog::open(&wal_dir, &wo)?);
         } else {
             // Without a WAL the chunk files cannot be tied to series: start empty.
-            head.chunks.truncate(i64::MAX)?;
+            head.chunks.clear()?;
         }
         Ok(head)
     }

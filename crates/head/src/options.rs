@@ -23,6 +23,10 @@ pub struct HeadOptions {
     /// Out-of-order samples kept unencoded per series before they are cut
     /// into an encoded out-of-order chunk (Prometheus: 32).
     pub ooo_capacity: usize,
+    /// Samples before this time are already in blocks: replay skips them and
+    /// appends before it are out of bounds (Prometheus's `Head.Init`). The
+    /// database sets it to the newest block's max time on open.
+    pub min_valid_time: i64,
     /// Number of lock stripes of the series maps; rounded up to a power of two.
     pub stripes: usize,
 }
@@ -35,6 +39,7 @@ impl Default for HeadOptions {
             wal: Some(WalOptions::default()),
             samples_per_chunk: 120,
             ooo_capacity: 32,
+            min_valid_time: i64::MIN,
             stripes: 4096,
         }
     }

@@ -31,8 +31,9 @@ const REPLAYED: Tx = Tx {
 };
 
 pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> Result<()> {
+    let min_valid = head.opts.min_valid_time;
     let mut by_series: HashMap<u64, Vec<LoadedChunk>> = HashMap::new();
-    for c in loaded {
+    for c in loaded.into_iter().filter(|c| c.maxt >= min_valid) {
         by_series.entry(c.series).or_default().push(c);
     }
     let mut refs: HashMap<u64, Arc<MemSeries>> = HashMap::new();
@@ -72,6 +73,9 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
                         unknown += 1;
                         continue;
                     };
+                    if s.t < min_valid {
+                        continue;
+                    }
                     let mut d = ms.data.lock();
                     if d.open.is_none() && d.full.last().is_some_and(|c| s.t <= c.maxt) {
                         continue;
@@ -131,6 +135,12 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
         xor::decode_into(&bytes, &mut buf)?;
         if let Some(last) = buf.last() {
             d.last_v = last.v;
+        }
+    }
+    // Series whose samples all predate `min_valid_time` are dropped.
+    for s in refs.values() {
+        if let Some(gone) = head.series.remove_if(s.r, |s| s.data.lock().is_empty()) {
+            head.index.remove(gone.r, &gone.labels);
         }
     }
     if unknown > 0 {

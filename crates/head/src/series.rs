@@ -313,14 +313,21 @@ impl SeriesData {
             Ok(_) => return applied,
             Err(i) => o.buf.insert(i, (t, v, tx.id)),
         }
-        if o.buf.len() >= policy.ooo_capacity && o.buf.iter().all(|s| s.2 < tx.low_watermark) {
-            let samples: Vec<Sample> = o.buf.iter().map(|s| Sample::new(s.0, s.1)).collect();
-            let c = xor::encode(&samples);
-            let mint = samples.first().map_or(t, |s| s.t);
-            let maxt = samples.last().map_or(t, |s| s.t);
-            o.chunks.push((c, mint, maxt));
-            o.buf.clear();
-            applied.chunks_created += 1;
+        if o.buf.len() >= policy.ooo_capacity {
+            // Encode the samples every reader sees; samples of commits still
+            // being applied keep their append ids in the buffer.
+            let samples: Vec<Sample> = o
+                .buf
+                .iter()
+                .filter(|s| s.2 < tx.low_watermark)
+                .map(|s| Sample::new(s.0, s.1))
+                .collect();
+            if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
+                let (mint, maxt) = (first.t, last.t);
+                o.chunks.push((xor::encode(&samples), mint, maxt));
+                o.buf.retain(|s| s.2 >= tx.low_watermark);
+                applied.chunks_created += 1;
+            }
         }
         applied
     }

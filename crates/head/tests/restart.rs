@@ -1,0 +1,175 @@
+//! The head survives a restart: WAL replay plus head chunk files.
+
+mod support;
+
+use cairn_head::Head;
+use cairn_model::{labels, Labels};
+use cairn_storage::{Appendable, Metadata, MetricType};
+use support::*;
+
+fn write(h: &Head, series: &[Labels], n: i64, step: i64) -> Vec<(Labels, Vec<(i64, f64)>)> {
+    let mut want: Vec<(Labels, Vec<(i64, f64)>)> =
+        series.iter().map(|l| (l.clone(), Vec::new())).collect();
+    // Several commits so the WAL holds several records.
+    for batch in 0..4 {
+        let mut app = h.appender();
+        for (l, w) in want.iter_mut() {
+            for i in (batch * n / 4)..((batch + 1) * n / 4) {
+                let t = i * step;
+                let v = (i as f64).sin() * 100.0;
+                app.append(0, l, t, v).unwrap();
+                w.push((t, v));
+            }
+        }
+        app.commit().unwrap();
+    }
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    want
+}
+
+#[test]
+fn reopen_replays_wal_and_head_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let series: Vec<Labels> = (0..20)
+        .map(|i| labels!("__name__" => "DCGM_FI_DEV_GPU_UTIL".to_string(), "gpu" => i.to_string()))
+        .collect();
+    let want;
+    let stats;
+    {
+        let h = open(dir.path(), opts());
+        want = write(&h, &series, 1000, 15_000);
+        let mut app = h.appender();
+        app.update_metadata(
+            0,
+            &series[0],
+            &Metadata {
+                kind: MetricType::Gauge,
+                unit: "percent".into(),
+                help: "GPU utilization".into(),
+            },
+        )
+        .unwrap();
+        app.commit().unwrap();
+        assert_eq!(dump(&h, i64::MIN, i64::MAX, &all()), want);
+        stats = h.stats();
+        assert!(
+            stats.num_chunks > 20 * 8,
+            "1000 samples per series cut several chunks"
+        );
+    }
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("chunks_head"))
+        .unwrap()
+        .collect();
+    assert!(!files.is_empty(), "full chunks went to chunks_head/");
+    let h = open(dir.path(), opts());
+    assert_eq!(dump(&h, i64::MIN, i64::MAX, &all()), want);
+    assert_eq!(
+        dump_chunks(
+            &h,
+            i64::MIN,
+            i64::MAX,
+            &all(),
+            cairn_head::DEFAULT_CHUNK_RANGE
+        ),
+        want
+    );
+    let st = h.stats();
+    assert_eq!(
+        (st.num_series, st.num_chunks, st.min_time, st.max_time),
+        (
+            stats.num_series,
+            stats.num_chunks,
+            stats.min_time,
+            stats.max_time
+        )
+    );
+    assert_eq!(h.metadata().len(), 1);
+    assert_eq!(h.metadata()[0].0, "DCGM_FI_DEV_GPU_UTIL");
+    assert_eq!(h.metadata()[0].1.unit, "percent");
+
+    // Appending continues where it stopped, with the same refs and rules.
+    let mut app = h.appender();
+    assert!(
+        app.append(0, &series[0], 999 * 15_000, 1.0).is_err(),
+        "duplicate with another value"
+    );
+    app.append(0, &series[0], 1000 * 15_000, 7.0).unwrap();
+    app.commit().unwrap();
+    drop(h);
+    let h = open(dir.path(), opts());
+    let got = dump(&h, 1000 * 15_000, i64::MAX, &all());
+    assert_eq!(got, vec![(series[0].clone(), vec![(1000 * 15_000, 7.0)])]);
+}
+
+#[test]
+fn reopen_after_truncate_uses_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let series: Vec<Labels> = (0..5)
+        .map(|i| labels!("__name__" => "m".to_string(), "i" => i.to_string()))
+        .collect();
+    let gone = labels!("__name__" => "old");
+    let want;
+    {
+        let h = open(dir.path(), opts());
+        let mut app = h.appender();
+        app.append(0, &gone, 0, 1.0).unwrap();
+        app.commit().unwrap();
+        want = write(&h, &series, 2000, 10_000); // 0 .. 20_000_000 ms
+        h.truncate(7_200_000).unwrap();
+        let want_after: Vec<_> = want
+            .iter()
+            .map(|(l, s)| {
+                (
+                    l.clone(),
+                    s.iter()
+                        .copied()
+                        .filter(|x| x.0 >= 7_200_000)
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        assert_eq!(dump(&h, i64::MIN, i64::MAX, &all()), want_after);
+    }
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("checkpoint.")),
+        "{names:?}"
+    );
+    // The database tells the head where its blocks end.
+    let mut o = opts();
+    o.min_valid_time = 7_200_000;
+    let h = open(dir.path(), o);
+    let got = dump(&h, i64::MIN, i64::MAX, &all());
+    // Whole chunks before the truncation point are gone; the chunk that
+    // straddles it may keep older samples, as in Prometheus.
+    assert_eq!(got.len(), 5, "the series without recent samples is gone");
+    for ((l, g), (wl, w)) in got.iter().zip(want.iter()) {
+        assert_eq!(l, wl);
+        assert!(g.first().unwrap().0 >= 7_200_000 - 120 * 10_000);
+        let tail: Vec<_> = w
+            .iter()
+            .copied()
+            .filter(|x| x.0 >= g.first().unwrap().0)
+            .collect();
+        assert_eq!(g, &tail);
+    }
+    assert_eq!(h.stats().num_series, 5);
+}
+
+#[test]
+fn head_without_wal_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.wal = None;
+    {
+        let h = open(dir.path(), o.clone());
+        write(&h, &[labels!("__name__" => "m")], 400, 1000);
+        assert_eq!(h.stats().num_series, 1);
+    }
+    let h = open(dir.path(), o);
+    assert_eq!(h.stats().num_series, 0);
+    assert!(dump(&h, i64::MIN, i64::MAX, &all()).is_empty());
+}
