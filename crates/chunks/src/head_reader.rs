@@ -251,11 +251,11 @@ impl HeadChunkReader {
 }
 
 /// Looks `r` up in `files`; `limit` caps the valid bytes of one (open) file.
-pub(crate) fn chunk_in<'a>(
-    files: &'a BTreeMap<u32, MappedFile>,
+pub(crate) fn chunk_in(
+    files: &BTreeMap<u32, MappedFile>,
     limit: Option<(u32, usize)>,
     r: HeadChunkRef,
-) -> Result<(u8, &'a [u8])> {
+) -> Result<(u8, &[u8])> {
     let seq = (r >> 32) as u32;
     let off = (r & 0xffff_ffff) as usize;
     let mf = files.get(&seq).ok_or_else(|| ChunksError::BadRef {

@@ -2,16 +2,27 @@
 //!
 //! Bits are packed from the most significant bit of each byte downwards, the
 //! layout of Prometheus's `bstream`. Unused low bits of the last byte are
-//! always zero, so two writers fed the same bits produce the same bytes.
+//! always zero.
+//!
+//! The writer reproduces one quirk of Prometheus's writer exactly, because it
+//! is visible in chunk bytes: writing a whole byte while the stream is
+//! byte-aligned leaves a fresh, entirely unused zero byte at the end (the
+//! "8 free bits" state). A later bit fills that byte; if nothing follows, the
+//! stream ends with it. A single-bit write that completes a byte does not
+//! do this. So `free_bits()` ranges over 0..=8, and writes of whole bytes
+//! ([`BitWriter::write_byte`], and the leading multiple-of-8 part of
+//! [`BitWriter::write_bits`]) behave differently from single bits only in
+//! that trailing byte.
 
 use crate::varint::{self, ReadErr};
 use crate::CodecError;
 
-/// Appends bits to a growable byte buffer.
+/// Appends bits to a growable byte buffer, byte-compatible with Prometheus's
+/// `bstream` writer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BitWriter {
     buf: Vec<u8>,
-    /// Unused (still zero) low bits of the last byte, 0..=7.
+    /// Unused (still zero) low bits of the last byte, 0..=8.
     free: u32,
 }
 
@@ -30,10 +41,10 @@ impl BitWriter {
     }
 
     /// Resumes writing after existing bytes whose last byte has `free_bits`
-    /// (0..=7, clamped) unused low bits. Those bits are cleared so the next
+    /// (0..=8, clamped) unused low bits. Those bits are cleared so the next
     /// write fills them.
     pub fn from_bytes(mut buf: Vec<u8>, free_bits: u32) -> Self {
-        let free = if buf.is_empty() { 0 } else { free_bits.min(7) };
+        let free = if buf.is_empty() { 0 } else { free_bits.min(8) };
         if let Some(last) = buf.last_mut() {
             *last &= !low_mask8(free);
         }
@@ -55,10 +66,31 @@ impl BitWriter {
         }
     }
 
-    /// Writes the `nbits` (0..=64, clamped) low bits of `v`, most significant first.
+    /// Writes 8 bits. Always appends a byte: the part of `b` that does not
+    /// fit the current last byte, or a zero byte if the stream was aligned.
+    #[inline]
+    pub fn write_byte(&mut self, b: u8) {
+        if self.free == 0 {
+            self.buf.push(0);
+            self.free = 8;
+        }
+        if let Some(last) = self.buf.last_mut() {
+            *last |= ((u16::from(b)) >> (8 - self.free)) as u8;
+        }
+        self.buf.push((u16::from(b) << self.free) as u8);
+    }
+
+    /// Writes the `nbits` (0..=64, clamped) low bits of `v`, most significant
+    /// first: whole bytes as [`BitWriter::write_byte`], the rest as bits.
     #[inline]
     pub fn write_bits(&mut self, v: u64, nbits: u32) {
-        let mut remaining = nbits.min(64);
+        let nbits = nbits.min(64);
+        let mut remaining = nbits;
+        while remaining >= 8 {
+            remaining -= 8;
+            self.write_byte((v >> remaining) as u8);
+        }
+        // Up to 7 single bits, placed in at most two pieces.
         while remaining > 0 {
             if self.free == 0 {
                 self.buf.push(0);
@@ -75,13 +107,8 @@ impl BitWriter {
         }
     }
 
-    /// Writes 8 bits.
-    #[inline]
-    pub fn write_byte(&mut self, b: u8) {
-        self.write_bits(u64::from(b), 8);
-    }
-
-    /// The bytes written so far (the last one possibly partial, zero-padded).
+    /// The bytes written so far (the last one possibly partial or unused,
+    /// zero-padded).
     pub fn bytes(&self) -> &[u8] {
         &self.buf
     }
@@ -91,7 +118,7 @@ impl BitWriter {
         &mut self.buf
     }
 
-    /// Unused low bits of the last byte (0..=7).
+    /// Unused low bits of the last byte (0..=8).
     pub fn free_bits(&self) -> u32 {
         self.free
     }
@@ -253,6 +280,31 @@ mod tests {
     }
 
     #[test]
+    fn aligned_byte_write_leaves_an_unused_byte_like_prometheus() {
+        let mut w = BitWriter::new();
+        w.write_byte(0xab);
+        assert_eq!(w.bytes(), [0xab, 0x00]);
+        assert_eq!(w.free_bits(), 8);
+        assert_eq!(w.len_bits(), 8);
+        w.write_bit(true);
+        assert_eq!(w.bytes(), [0xab, 0x80]);
+        // Eight single bits end aligned without the extra byte.
+        let mut w = BitWriter::new();
+        for _ in 0..8 {
+            w.write_bit(true);
+        }
+        assert_eq!(w.bytes(), [0xff]);
+        assert_eq!(w.free_bits(), 0);
+        // write_bits: whole bytes first, then single bits.
+        let mut w = BitWriter::new();
+        w.write_bits(0x1ff, 9);
+        assert_eq!(w.bytes(), [0xff, 0x80]);
+        let mut w = BitWriter::new();
+        w.write_bits(0xffff, 16);
+        assert_eq!(w.bytes(), [0xff, 0xff, 0x00]);
+    }
+
+    #[test]
     fn read_past_end_is_error_and_does_not_advance() {
         let mut r = BitReader::new(&[0xAB]);
         assert_eq!(r.read_bits(4).unwrap(), 0xA);
@@ -320,7 +372,7 @@ mod tests {
                     Op::Uvarint(v) => prop_assert_eq!(r.read_uvarint().unwrap(), v),
                 }
             }
-            prop_assert!(r.remaining_bits() < 8);
+            prop_assert!(r.remaining_bits() <= 8);
         }
 
         #[test]

@@ -80,16 +80,18 @@ impl XorChunk {
         let used = it.r.position_bits();
         let total = b.len().saturating_sub(HEADER_LEN) * 8;
         let free = total - used;
-        if free >= 8 {
+        // Prometheus's writer can leave one wholly unused byte (see
+        // `BitWriter`), so up to 8 trailing bits are padding.
+        if free > 8 {
             return Err(CodecError::Corruption {
                 what: "xor chunk length",
-                expected: format!("{} bytes", HEADER_LEN + used.div_ceil(8)),
+                expected: format!("at most {} bytes", HEADER_LEN + used / 8 + 1),
                 found: format!("{} bytes", b.len()),
             });
         }
         if free > 0 {
             let last = b.last().copied().unwrap_or(0);
-            let pad = last & ((1u8 << free) - 1);
+            let pad = ((u16::from(last)) & ((1u16 << free) - 1)) as u8;
             if pad != 0 {
                 return Err(CodecError::Corruption {
                     what: "xor chunk padding bits",
