@@ -16,6 +16,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -69,6 +70,8 @@ pub struct Wal {
     inner: Mutex<Inner>,
     /// Highest write sequence number known to be fsynced.
     synced: Mutex<u64>,
+    /// fsyncs issued for group commit and `sync` (observability).
+    fsyncs: AtomicU64,
 }
 
 impl std::fmt::Debug for Wal {
@@ -170,6 +173,7 @@ impl Wal {
                 poisoned: None,
             }),
             synced: Mutex::new(0),
+            fsyncs: AtomicU64::new(0),
         })
     }
 
@@ -230,6 +234,7 @@ impl Wal {
         };
         file.sync_data()
             .map_err(|e| WalError::io(segment_path(&self.dir, seg), e))?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
         *synced = target;
         Ok(())
     }
@@ -238,6 +243,13 @@ impl Wal {
     pub fn sync(&self) -> Result<()> {
         let seq = self.inner.lock().written;
         self.sync_upto(seq)
+    }
+
+    /// How many fsyncs `log` (under [`FsyncPolicy::Always`]) and `sync` have
+    /// issued; with concurrent callers this is below the number of `log`
+    /// calls when group commit shares fsyncs.
+    pub fn fsync_count(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
     }
 
     /// The first and last segment indexes present in the directory.

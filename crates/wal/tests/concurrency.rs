@@ -44,6 +44,12 @@ fn run(policy: FsyncPolicy, per_thread: u64) {
     for h in handles {
         h.join().unwrap();
     }
+    let logs = THREADS * per_thread;
+    match policy {
+        // Never more fsyncs than log calls; shared ones make it fewer.
+        FsyncPolicy::Always => assert!((1..=logs).contains(&wal.fsync_count())),
+        FsyncPolicy::Never => assert_eq!(wal.fsync_count(), 0),
+    }
     drop(wal);
 
     let mut next = vec![0u64; THREADS as usize];
