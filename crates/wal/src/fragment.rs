@@ -80,7 +80,7 @@ pub(crate) fn put_fragment(out: &mut Vec<u8>, typ: u8, data: &[u8]) {
     debug_assert!(data.len() <= PAGE_SIZE - HEADER_SIZE);
     out.push(typ);
     out.extend_from_slice(&(data.len() as u16).to_be_bytes());
-    out.extend_from_slice(&crc32c::crc32c(data).to_be_bytes());
+    out.extend_from_slice(&cairn_codec::crc32c(data).to_be_bytes());
     out.extend_from_slice(data);
 }
 

@@ -173,7 +173,7 @@ impl<R: Read> SegmentReader<R> {
                     format!("{} bytes left", rest.len().saturating_sub(HEADER_SIZE)),
                 ));
             };
-            let got_crc = crc32c::crc32c(data);
+            let got_crc = cairn_codec::crc32c(data);
             if got_crc != want_crc {
                 return Err(ReadError::corrupt(
                     here,

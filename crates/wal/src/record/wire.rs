@@ -1,6 +1,5 @@
 //! Primitive encodings used inside records: big-endian fixed-width integers,
-//! LEB128 unsigned varints and zig-zag signed varints (Go's
-//! `binary.PutUvarint` / `binary.PutVarint`), and uvarint-length-prefixed
+//! Go-compatible varints (from `cairn-codec`) and uvarint-length-prefixed
 //! strings.
 //!
 //! [`Dec`] is a cursor over untrusted bytes: every read is bounds-checked and
@@ -12,17 +11,7 @@ pub(crate) fn put_be64(buf: &mut Vec<u8>, v: u64) {
     buf.extend_from_slice(&v.to_be_bytes());
 }
 
-pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i64) {
-    put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
-}
+pub(crate) use cairn_codec::varint::{put_uvarint, put_varint};
 
 pub(crate) fn put_str(buf: &mut Vec<u8>, s: &str) {
     put_uvarint(buf, s.len() as u64);
@@ -84,34 +73,19 @@ impl<'a> Dec<'a> {
     }
 
     pub(crate) fn uvarint(&mut self, what: &str) -> Result<u64, WalError> {
-        let mut v: u64 = 0;
-        let mut shift = 0u32;
-        let start = self.off;
-        loop {
-            let Some(&b) = self.b.get(self.off) else {
-                self.off = start;
-                return Err(self.corrupt(format!("uvarint {what}"), "end of record"));
-            };
-            self.off += 1;
-            if shift == 63 && b > 1 {
-                self.off = start;
-                return Err(self.corrupt(format!("uvarint {what}"), "value overflowing 64 bits"));
+        let rest = self.b.get(self.off..).unwrap_or(&[]);
+        match cairn_codec::varint::uvarint(rest) {
+            Ok((v, n)) => {
+                self.off += n;
+                Ok(v)
             }
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok(v);
-            }
-            shift += 7;
-            if shift > 63 {
-                self.off = start;
-                return Err(self.corrupt(format!("uvarint {what}"), "more than 10 bytes"));
-            }
+            Err(e) => Err(self.corrupt(format!("uvarint {what}"), e.to_string())),
         }
     }
 
     pub(crate) fn varint(&mut self, what: &str) -> Result<i64, WalError> {
         let u = self.uvarint(what)?;
-        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+        Ok(cairn_codec::varint::unzigzag(u))
     }
 
     pub(crate) fn str(&mut self, what: &str) -> Result<&'a str, WalError> {
