@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Side-by-side PromQL range-query benchmark: Prometheus 2.42, Cairn and
+# VictoriaMetrics 1.79.5 on 127.0.0.1, loaded with the same simulated
+# GPU-cluster data by cairn-loadgen, then queried with dashboard-style range
+# queries (scripts/bench_query.py). Prints a Markdown table of medians and
+# whether each target's result equals Prometheus's (VictoriaMetrics's
+# MetricsQL differs from PromQL by design, so "NO" is expected there).
+#
+# Environment: NODES (100), HOURS (2), STEP (60), REPS (5), OUT (temp dir).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NODES=${NODES:-100}
+HOURS=${HOURS:-2}
+STEP=${STEP:-60}
+REPS=${REPS:-5}
+OUT=${OUT:-$(mktemp -d /tmp/cairn-qbench.XXXXXX)}
+
+bash scripts/install-deps.sh
+cargo build --release -p cairn -p cairn-loadgen >&2
+wait_http() {
+  for _ in $(seq 1 150); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.2; done
+  echo "timed out waiting for $1" >&2; return 1
+}
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+
+mkdir -p "$OUT/prom" "$OUT/cairn" "$OUT/vm"
+printf 'global:\n  scrape_interval: 1h\n' >"$OUT/prom/prometheus.yml"
+prometheus --config.file="$OUT/prom/prometheus.yml" --storage.tsdb.path="$OUT/prom/data" \
+  --web.listen-address=127.0.0.1:19090 --web.enable-remote-write-receiver >"$OUT/prom/log" 2>&1 &
+pids+=($!)
+./target/release/cairn serve --storage.tsdb.path "$OUT/cairn/data" --web.listen-address 127.0.0.1:19201 >"$OUT/cairn/log" 2>&1 &
+pids+=($!)
+victoria-metrics -storageDataPath="$OUT/vm/data" -httpListenAddr=127.0.0.1:18428 -retentionPeriod=10y \
+  -search.latencyOffset=0s -search.disableCache >"$OUT/vm/log" 2>&1 &
+pids+=($!)
+wait_http http://127.0.0.1:19090/-/ready
+wait_http http://127.0.0.1:19201/-/ready
+wait_http http://127.0.0.1:18428/health
+
+now=$(date +%s)
+span=$(python3 -c "print(int($HOURS*3600))")
+start_ms=$(( (now - span) * 1000 ))
+for target in 19090 19201 18428; do
+  ./target/release/cairn-loadgen --url "http://127.0.0.1:$target/api/v1/write" --nodes "$NODES" --hours "$HOURS" \
+    --start-ms "$start_ms" --connections 4 --json >"$OUT/load-$target.json"
+done
+curl -fsS http://127.0.0.1:18428/internal/force_flush >/dev/null
+qstart=$(( now - span + 600 ))
+qend=$(( now - 15 ))
+python3 scripts/bench_query.py "$qstart" "$qend" "$STEP" "$REPS" \
+  prometheus=http://127.0.0.1:19090 cairn=http://127.0.0.1:19201 victoriametrics=http://127.0.0.1:18428
+echo "raw data in $OUT" >&2

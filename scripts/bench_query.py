@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Times PromQL range queries against several Prometheus-compatible HTTP APIs.
+
+Usage: bench_query.py START END STEP REPS NAME=URL [NAME=URL ...]
+
+Prints one row per query with the median latency per target (ms), and checks
+that every target's result equals the first target's (Prometheus's, by
+convention), within a relative tolerance of 1e-9.
+"""
+import json
+import math
+import statistics
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+QUERIES = [
+    ("avg by (Hostname)", 'avg by (Hostname) (DCGM_FI_DEV_GPU_UTIL)'),
+    ("rate summed by host", 'sum by (Hostname) (rate(DCGM_FI_PROF_PCIE_RX_BYTES[5m]))'),
+    ("FB-used ratio by host", 'sum by (Hostname) (DCGM_FI_DEV_FB_USED) / sum by (Hostname) (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE)'),
+    ("node CPU busy by instance", '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m]))'),
+    ("energy rate by namespace", 'sum by (namespace) (rate(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION[5m]))'),
+    ("topk max temp", 'topk(10, max_over_time(DCGM_FI_DEV_GPU_TEMP[10m]))'),
+    ("histogram_quantile", 'histogram_quantile(0.9, sum by (le) (rate(kubelet_pod_start_duration_seconds_bucket[5m])))'),
+]
+
+
+def run(url, q, start, end, step):
+    data = urllib.parse.urlencode({"query": q, "start": start, "end": end, "step": step}).encode()
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(url + "/api/v1/query_range", data=data, timeout=600) as r:
+        body = r.read()
+    return (time.perf_counter() - t0) * 1000, json.loads(body)
+
+
+def num(s):
+    return float(s.replace("+Inf", "inf").replace("-Inf", "-inf"))
+
+
+def same(a, b):
+    if a.get("status") != "success" or b.get("status") != "success":
+        return False
+    ma = {json.dumps(s["metric"], sort_keys=True): s["values"] for s in a["data"]["result"]}
+    mb = {json.dumps(s["metric"], sort_keys=True): s["values"] for s in b["data"]["result"]}
+    if ma.keys() != mb.keys():
+        return False
+    for k, va in ma.items():
+        vb = mb[k]
+        if len(va) != len(vb):
+            return False
+        for (ta, xa), (tb, xb) in zip(va, vb):
+            xa, xb = num(xa), num(xb)
+            if ta != tb:
+                return False
+            if math.isnan(xa) and math.isnan(xb):
+                continue
+            if xa != xb and abs(xa - xb) > 1e-9 * max(abs(xa), abs(xb)):
+                return False
+    return True
+
+
+def main():
+    start, end, step, reps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    targets = [a.split("=", 1) for a in sys.argv[5:]]
+    names = [n for n, _ in targets]
+    print("| query | " + " | ".join(f"{n} (ms)" for n in names) + " | results equal |")
+    print("|---|" + "---|" * (len(names) + 1))
+    for label, q in QUERIES:
+        meds, results = [], []
+        for _, url in targets:
+            times = []
+            res = None
+            for _ in range(reps):
+                ms, res = run(url, q, start, end, step)
+                times.append(ms)
+            meds.append(statistics.median(times))
+            results.append(res)
+        eq = all(same(results[0], r) for r in results[1:]) if len(results) > 1 else True
+        cells = " | ".join(f"{m:.1f}" for m in meds)
+        print(f"| `{label}` | {cells} | {'yes' if eq else 'NO'} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
