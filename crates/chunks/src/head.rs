@@ -64,6 +64,9 @@ pub struct HeadChunkWriter {
     /// Largest maxt per file, known once the file was iterated or written.
     maxt: BTreeMap<u32, i64>,
     cur: Option<OpenFile>,
+    /// Highest file number ever used here; new files continue after it even
+    /// when truncation removed every file, so stale refs never alias.
+    last_seq: u32,
     buf: Vec<u8>,
 }
 
@@ -79,6 +82,7 @@ impl HeadChunkWriter {
     pub fn open_with_options(dir: &Path, opts: HeadChunkOptions) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| ChunksError::io(dir, e))?;
         let files = open_files(dir, true)?;
+        let last_seq = files.keys().next_back().copied().unwrap_or(0);
         Ok(Self {
             dir: dir.to_path_buf(),
             opts: HeadChunkOptions {
@@ -90,6 +94,7 @@ impl HeadChunkWriter {
             files,
             maxt: BTreeMap::new(),
             cur: None,
+            last_seq,
             buf: Vec::with_capacity(256),
         })
     }
@@ -229,7 +234,13 @@ impl HeadChunkWriter {
     /// Finalizes the open file (if any) and starts a new, empty one.
     pub fn cut_new_file(&mut self) -> Result<()> {
         self.finalize_current()?;
-        let seq = self.files.keys().next_back().map_or(1, |s| s + 1);
+        let seq = self
+            .last_seq
+            .checked_add(1)
+            .ok_or_else(|| ChunksError::BadRef {
+                chunk_ref: 0,
+                reason: "head chunk file numbers exhausted".into(),
+            })?;
         let path = segment_path(&self.dir, seq);
         let mut file = File::options()
             .read(true)
@@ -252,6 +263,7 @@ impl HeadChunkWriter {
             },
         );
         self.maxt.insert(seq, i64::MIN);
+        self.last_seq = seq;
         self.cur = Some(OpenFile {
             seq,
             path,

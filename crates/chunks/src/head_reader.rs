@@ -136,19 +136,11 @@ pub(crate) fn iterate_file(
     let mut maxt = i64::MIN;
     while idx < b.len() {
         let rest = b.get(idx..).unwrap_or(&[]);
-        if rest.len() < MAX_RECORD_META {
-            if rest.iter().all(|&x| x == 0) {
-                break;
-            }
-            return Err(ChunksError::corrupt(
-                path,
-                idx,
-                "head chunk record",
-                format!("zero padding or at least {MAX_RECORD_META} bytes"),
-                format!("{} non-zero trailing bytes", rest.len()),
-            ));
+        // A short all-zero tail, or zero series ref, mint and maxt, mark the
+        // preallocated end. Anything else must parse as a record.
+        if rest.len() < MAX_RECORD_META && rest.iter().all(|&x| x == 0) {
+            break;
         }
-        // Zero series ref, mint and maxt mark the preallocated tail.
         if rest
             .get(..RECORD_FIXED)
             .is_some_and(|h| h.iter().all(|&x| x == 0))
