@@ -48,6 +48,15 @@ pub enum WalError {
     /// histograms, mmap markers, ...). Replay skips these and counts them.
     #[error("unknown WAL record type {found}")]
     UnknownRecordType { found: u8 },
+    /// A segment uses a feature this crate cannot read (zstd-compressed
+    /// records, written by newer Prometheus versions).
+    #[error("WAL segment {segment:08} in {} at offset {offset}: unsupported {what}", dir.display())]
+    Unsupported {
+        dir: PathBuf,
+        segment: u32,
+        offset: u64,
+        what: String,
+    },
     /// Segment numbers in a directory are not consecutive, so records are
     /// missing.
     #[error("WAL segments in {} are not consecutive: expected {expected:08}, found {found:08}", dir.display())]

@@ -26,6 +26,9 @@ pub enum ReadError {
         expected: String,
         found: String,
     },
+    /// The record at `offset` is well formed but uses a feature this crate
+    /// cannot read (zstd compression). Never treated as a damaged tail.
+    Unsupported { offset: u64, what: String },
     /// The underlying reader failed.
     Io(std::io::Error),
 }
@@ -214,11 +217,10 @@ impl<R: Read> SegmentReader<R> {
 
     fn finish_record(&mut self, start: u64) -> Result<Vec<u8>, ReadError> {
         if self.rec_flags & ZSTD_FLAG != 0 {
-            return Err(ReadError::corrupt(
-                start,
-                "an uncompressed or snappy-compressed record",
-                "a zstd-compressed record (unsupported)",
-            ));
+            return Err(ReadError::Unsupported {
+                offset: start,
+                what: "zstd-compressed record".into(),
+            });
         }
         if self.rec_flags & SNAPPY_FLAG == 0 {
             return Ok(std::mem::take(&mut self.rec));

@@ -78,6 +78,14 @@ pub(crate) fn read_segments(
                 Ok(Some(rec)) => f(seg, r.record_offset(), &rec)?,
                 Ok(None) => break,
                 Err(ReadError::Io(e)) => return Err(WalError::io(&path, e)),
+                Err(ReadError::Unsupported { offset, what }) => {
+                    return Err(WalError::Unsupported {
+                        dir: dir.to_path_buf(),
+                        segment: seg,
+                        offset,
+                        what,
+                    })
+                }
                 Err(ReadError::Corrupt {
                     offset,
                     expected,

@@ -115,6 +115,14 @@ pub(crate) fn repair_tail(dir: &Path, segments: &[u32]) -> Result<Option<Repaire
             Ok(Some(_)) => {}
             Ok(None) => return Ok(None),
             Err(ReadError::Io(e)) => return Err(WalError::io(&path, e)),
+            Err(ReadError::Unsupported { offset, what }) => {
+                return Err(WalError::Unsupported {
+                    dir: dir.to_path_buf(),
+                    segment: seg,
+                    offset,
+                    what,
+                })
+            }
             Err(ReadError::Corrupt {
                 offset,
                 expected,

@@ -213,3 +213,25 @@ fn a_gap_between_segments_is_an_error() {
         Err(WalError::SegmentGap { .. })
     ));
 }
+
+#[test]
+fn zstd_records_are_unsupported_not_repaired_away() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &records(3));
+    let seg = segment_path(dir.path(), 0);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let ext = extents(&bytes);
+    // Mark the last record as zstd-compressed (type byte | 0x10); the CRC
+    // covers only the data, so the fragment stays well formed.
+    bytes[ext[2].0 as usize] |= 0x10;
+    std::fs::write(&seg, &bytes).unwrap();
+    assert!(matches!(
+        Wal::open(dir.path(), WalOptions::default()),
+        Err(WalError::Unsupported { segment: 0, .. })
+    ));
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes, "segment was modified");
+    assert!(matches!(
+        replay_raw(dir.path(), |_| Ok(())),
+        Err(WalError::Unsupported { .. })
+    ));
+}
