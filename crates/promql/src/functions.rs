@@ -36,7 +36,7 @@ pub(crate) fn fmt_float(f: f64) -> String {
 
 /// Prometheus 3 accepts any non-empty UTF-8 label name.
 pub(crate) fn is_valid_label_name(n: &str) -> bool {
-    !n.is_empty()
+    !n.is_empty() && !n.contains('\u{fffd}')
 }
 
 /// What a range function sees at one step besides the points.

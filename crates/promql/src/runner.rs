@@ -205,7 +205,7 @@ fn run_eval(engine: &Engine, store: &MemStorage, ev: &EvalCmd) -> std::result::R
         let r = engine.range_query(store, &ev.expr, ev.start, ev.end, ev.step);
         return compare::check(ev, r, false);
     }
-    let r = engine.instant_query(store, &ev.expr, ev.start);
+    let r = engine.instant_query(store, &ev.expr, ev.at);
     let was_ok = r.is_ok();
     compare::check(ev, r, false)?;
     if !was_ok || ev.exclude_from_range || ev.ordered || ev.fail {

@@ -64,6 +64,7 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
 #[derive(Default)]
 struct Group {
     labels: Labels,
+    drop_name: bool,
     value: f64,
     mean: f64,
     comp: f64,
@@ -274,6 +275,7 @@ pub(crate) fn eval_aggregate(
                 };
                 groups.push(Group {
                     labels,
+                    drop_name: s.drop_name,
                     ..Default::default()
                 });
                 index.insert(key, groups.len() - 1);
@@ -437,7 +439,10 @@ pub(crate) fn eval_aggregate(
             }
             _ => continue,
         };
-        out.push(Evaluator::sample(g.labels, ts, v, false));
+        // The group keeps the input's pending name removal, which only
+        // matters when grouping by `__name__`.
+        let drop = g.drop_name && g.labels.has(METRIC_NAME);
+        out.push(Evaluator::sample(g.labels, ts, v, drop));
     }
     Ok(StepVal::Vector(out))
 }

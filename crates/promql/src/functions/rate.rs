@@ -78,7 +78,7 @@ fn instant(w: &[FPoint], is_rate: bool) -> Option<f64> {
         return None;
     }
     let mut v = b.f;
-    if !is_rate || b.f >= a.f {
+    if !is_rate || !(b.f < a.f) {
         v = b.f - a.f;
     }
     if is_rate {

@@ -90,7 +90,7 @@ pub(super) fn check(
         let QueryValue::Matrix(m) = res.value else {
             return Err("range query did not return a matrix".into());
         };
-        let t = ev.start;
+        let t = ev.at;
         if ev.expect_scalar.is_some() {
             let v = m
                 .first()

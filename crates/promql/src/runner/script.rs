@@ -29,6 +29,8 @@ pub(crate) struct EvalCmd {
     pub line: usize,
     pub expr: String,
     pub is_range: bool,
+    /// Evaluation time of an instant eval.
+    pub at: i64,
     pub start: i64,
     pub end: i64,
     pub step: i64,
@@ -315,7 +317,10 @@ fn parse_eval(p: &Patterns, head: &str, block: &[&str], line: usize) -> (Command
         ev.expr = c.get(3).map(|m| m.as_str().to_owned()).unwrap_or_default();
         let at = c.get(2).map(|m| m.as_str()).unwrap_or("0");
         match parse_duration(at) {
-            Some(t) => ev.start = t,
+            Some(t) => {
+                ev.start = t;
+                ev.at = t;
+            }
             None => ev.invalid = Some(format!("invalid timestamp definition {at:?}")),
         }
         ev.end = ev.start;
@@ -373,6 +378,7 @@ fn parse_eval(p: &Patterns, head: &str, block: &[&str], line: usize) -> (Command
                             ev.start = a;
                             ev.end = b;
                             ev.step = s;
+                            ev.at = b;
                             ev.range_vector = true;
                             ev.exclude_from_range = true;
                         }
@@ -431,7 +437,7 @@ mod tests {
         let cmds = parse(
             "load 1m\n  a{b=\"c\"} 1 2\n\n# c\neval instant at 1m a\n  expect no_warn\n  a{b=\"c\"} 2\n\neval range from 0 to 1m step 1m a\n  a{b=\"c\"} 1 2\n\nclear\n",
         );
-        assert_eq!(cmds.len(), 3);
+        assert_eq!(cmds.len(), 4);
         match cmds.get(1) {
             Some(Command::Eval(e)) => {
                 assert!(e.no_warn);

@@ -25,8 +25,18 @@ pub enum DescError {
     Syntax(String),
 }
 
-/// Parses a float as Go's `strconv.ParseFloat` (plus `Inf`/`NaN` words).
+/// Parses a float as Go's `strconv.ParseInt(s, 0, 64)` then
+/// `strconv.ParseFloat` do (scalar expectation lines): hex allowed.
 pub fn parse_number(s: &str) -> Option<f64> {
+    parse_num(s, true)
+}
+
+/// Parses a float in a value sequence, where `0x5` means "0 repeated".
+fn parse_value(s: &str) -> Option<f64> {
+    parse_num(s, false)
+}
+
+fn parse_num(s: &str, hex: bool) -> Option<f64> {
     let lower = s.to_ascii_lowercase();
     match lower.as_str() {
         "inf" | "+inf" => return Some(f64::INFINITY),
@@ -38,7 +48,12 @@ pub fn parse_number(s: &str) -> Option<f64> {
         Some(r) => (true, r),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
-    let v = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+    let hex_body = if hex {
+        body.strip_prefix("0x").or_else(|| body.strip_prefix("0X"))
+    } else {
+        None
+    };
+    let v = if let Some(h) = hex_body {
         i64::from_str_radix(h, 16).ok()? as f64
     } else {
         if body.is_empty() || !body.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
@@ -173,7 +188,7 @@ fn parse_item(item: &str, out: &mut Vec<SeqValue>) -> Result<(), DescError> {
         }
         return Ok(());
     }
-    if let Some(v) = parse_number(item) {
+    if let Some(v) = parse_value(item) {
         out.push(SeqValue::Value(v));
         return Ok(());
     }
@@ -201,15 +216,15 @@ fn parse_item(item: &str, out: &mut Vec<SeqValue>) -> Result<(), DescError> {
             let v = if head == "stale" {
                 STALE_NAN
             } else {
-                parse_number(head).ok_or_else(bad)?
+                parse_value(head).ok_or_else(bad)?
             };
             for _ in 0..=n {
                 out.push(SeqValue::Value(v));
             }
         }
         Some(i) => {
-            let mut a = parse_number(head.get(..i).unwrap_or("")).ok_or_else(bad)?;
-            let d = parse_number(head.get(i..).unwrap_or("")).ok_or_else(bad)?;
+            let mut a = parse_value(head.get(..i).unwrap_or("")).ok_or_else(bad)?;
+            let d = parse_value(head.get(i..).unwrap_or("")).ok_or_else(bad)?;
             out.push(SeqValue::Value(a));
             for _ in 0..n {
                 a += d;
