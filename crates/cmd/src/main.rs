@@ -1,5 +1,67 @@
-//! The `cairn` binary: parses flags and dispatches to the subcommands.
+//! The `cairn` binary: parses flags, sets up logging and dispatches to the
+//! subcommands. Library crates hold the logic; this crate only wires it.
 
-fn main() {
-    println!("cairn {}", env!("CARGO_PKG_VERSION"));
+mod cli;
+mod engine;
+mod serve;
+mod tsdb_cmd;
+mod units;
+
+use clap::Parser;
+
+fn init_logging(level: &str, format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(&cli.log_level, &cli.log_format);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
+    use cli::{Command, CreateBlocksFrom, PromqlCommand, TsdbCommand};
+    match cli.command {
+        Command::Serve(a) => serve::run(a)?,
+        Command::Tsdb(TsdbCommand::CreateBlocksFrom(CreateBlocksFrom::Openmetrics {
+            input,
+            output,
+            max_block_duration,
+        })) => tsdb_cmd::create_blocks(&input, &output, &max_block_duration)?,
+        Command::Tsdb(TsdbCommand::Dump {
+            db_path,
+            min_time,
+            max_time,
+            matchers,
+        }) => tsdb_cmd::dump(&db_path, min_time, max_time, &matchers)?,
+        Command::Tsdb(TsdbCommand::Analyze {
+            db_path,
+            block_id,
+            limit,
+        }) => tsdb_cmd::analyze(&db_path, block_id.as_deref(), limit)?,
+        Command::Promql(PromqlCommand::Test { verbose, paths }) => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            let summary = cairn_promql::run_paths(&paths, verbose, &mut out)?;
+            if summary.failed > 0 {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -17,6 +17,7 @@ mod backend;
 mod config;
 mod error;
 pub mod metrics;
+mod query_api;
 pub mod read;
 mod routes;
 pub mod write;
@@ -45,10 +46,23 @@ pub async fn serve(
     backend: Arc<dyn Backend>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    serve_with_api(listener, cfg, backend, None, shutdown).await
+}
+
+/// [`serve`], with the Prometheus query API (`/api/v1/query`, `/series`,
+/// `/federate`, ...) answering every path the server's own routes don't.
+pub async fn serve_with_api(
+    listener: tokio::net::TcpListener,
+    cfg: ServerConfig,
+    backend: Arc<dyn Backend>,
+    api: Option<Arc<cairn_api::Api>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
     let shared = Arc::new(routes::Shared {
         cfg,
         backend,
         metrics: Arc::new(metrics::Metrics::new()),
+        api,
     });
     let local = listener.local_addr().map_err(|e| ServerError::Io {
         context: "reading the listener's address".into(),

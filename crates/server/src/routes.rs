@@ -32,6 +32,8 @@ pub struct Shared {
     pub cfg: ServerConfig,
     pub backend: Arc<dyn Backend>,
     pub metrics: Arc<Metrics>,
+    /// The Prometheus query API, when mounted (see `serve_with_api`).
+    pub api: Option<Arc<cairn_api::Api>>,
 }
 
 /// Per-connection state: a body buffer reused across the connection's
@@ -79,7 +81,13 @@ pub async fn handle(
     let route = ROUTES.iter().find(|(p, _, _)| *p == req.uri().path());
     let handler = route.map_or(Handler::Other, |r| r.1);
     let result = match route {
-        None => Err(ServerError::NotFound),
+        None => match &shared.api {
+            Some(api) => match crate::query_api::handle(api, req).await {
+                Some(r) => r,
+                None => Err(ServerError::NotFound),
+            },
+            None => Err(ServerError::NotFound),
+        },
         Some((path, _, methods)) if !methods.contains(req.method()) => {
             Err(ServerError::MethodNotAllowed {
                 method: req.method().to_string(),
@@ -298,6 +306,20 @@ impl Body for ChannelBody {
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         self.rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
     }
+}
+
+/// A complete response with `body`.
+pub(crate) fn full_response(status: StatusCode, body: Bytes) -> Response<ResponseBody> {
+    full(status, body)
+}
+
+/// Reads a whole request body, refusing more than `limit` bytes.
+pub(crate) async fn read_body_public(
+    req: Request<Incoming>,
+    limit: usize,
+    buf: &mut Vec<u8>,
+) -> Result<(), ServerError> {
+    read_body(req, limit, buf).await
 }
 
 fn full(status: StatusCode, body: Bytes) -> Response<ResponseBody> {

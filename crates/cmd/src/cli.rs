@@ -1,0 +1,194 @@
+//! Command-line flags. Names and defaults follow Prometheus and promtool
+//! wherever Prometheus has the same setting, so an operator's muscle memory
+//! (and their Kubernetes manifests) carry over.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Cairn: a Prometheus-compatible long-term time-series store.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, long_about = None)]
+pub struct Cli {
+    /// Only log messages with the given severity or above: debug, info, warn, error.
+    #[arg(long = "log.level", default_value = "info", global = true)]
+    pub log_level: String,
+    /// Output format of log messages: logfmt or json.
+    #[arg(long = "log.format", default_value = "logfmt", global = true)]
+    pub log_format: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: remote write/read receiver and Prometheus query API.
+    Serve(ServeArgs),
+    /// Work with TSDB data directories and blocks (like `promtool tsdb`).
+    #[command(subcommand)]
+    Tsdb(TsdbCommand),
+    /// PromQL tools.
+    #[command(subcommand)]
+    Promql(PromqlCommand),
+}
+
+/// Flags of `cairn serve`.
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Base path for metrics storage.
+    #[arg(long = "storage.tsdb.path", default_value = "data/")]
+    pub tsdb_path: PathBuf,
+    /// How long to retain samples in storage (e.g. 15d, 1y). 0 keeps data until the size limit.
+    #[arg(long = "storage.tsdb.retention.time", default_value = "15d")]
+    pub retention_time: String,
+    /// Maximum number of bytes that blocks may use (e.g. 512MB). 0 disables the size limit.
+    #[arg(long = "storage.tsdb.retention.size", default_value = "0")]
+    pub retention_size: String,
+    /// Minimum duration of a data block before being persisted.
+    #[arg(long = "storage.tsdb.min-block-duration", default_value = "2h")]
+    pub min_block_duration: String,
+    /// Maximum duration compacted blocks may span. Defaults to 10% of the retention period, at most 31d.
+    #[arg(long = "storage.tsdb.max-block-duration")]
+    pub max_block_duration: Option<String>,
+    /// How far back in time samples may arrive out of order and still be accepted (0s disables).
+    #[arg(long = "storage.tsdb.out-of-order-time-window", default_value = "0s")]
+    pub ooo_window: String,
+    /// When the WAL is fsynced: `segment` (on segment close and shutdown; an acknowledged
+    /// write survives a crash of Cairn but not of the machine) or `always` (before every
+    /// acknowledgement; survives power loss, slower).
+    #[arg(long = "storage.tsdb.wal-fsync", default_value = "segment")]
+    pub wal_fsync: String,
+    /// Address to listen on for the API, remote write/read and telemetry.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    pub listen_address: String,
+    /// Enable the admin API endpoints (delete_series, clean_tombstones, snapshot).
+    #[arg(long = "web.enable-admin-api")]
+    pub enable_admin_api: bool,
+    /// Accepted for compatibility with Prometheus's flags: Cairn always receives remote writes.
+    #[arg(long = "web.enable-remote-write-receiver")]
+    pub enable_remote_write_receiver: bool,
+    /// The maximum lookback duration for retrieving metrics during expression evaluations.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    pub lookback_delta: String,
+    /// Maximum time a query may take before being aborted.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    pub query_timeout: String,
+    /// Maximum number of samples a single query can load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    pub query_max_samples: usize,
+    /// Maximum number of queries executed concurrently.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    pub query_max_concurrency: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TsdbCommand {
+    /// Import samples from an input file and create blocks from them.
+    #[command(name = "create-blocks-from", subcommand)]
+    CreateBlocksFrom(CreateBlocksFrom),
+    /// Dump samples from a TSDB data directory, one line per sample: `{labels} value timestamp_ms`.
+    Dump {
+        /// Data directory (blocks and, if present, the WAL).
+        #[arg(default_value = "data/")]
+        db_path: PathBuf,
+        /// Minimum timestamp to dump, in ms.
+        #[arg(long = "min-time", default_value_t = i64::MIN, allow_hyphen_values = true)]
+        min_time: i64,
+        /// Maximum timestamp to dump, in ms.
+        #[arg(long = "max-time", default_value_t = i64::MAX, allow_hyphen_values = true)]
+        max_time: i64,
+        /// Series selector; may be repeated. Defaults to all series.
+        #[arg(long = "match")]
+        matchers: Vec<String>,
+    },
+    /// Analyze churn, label pair cardinality and compaction efficiency of a block.
+    Analyze {
+        /// Data directory.
+        #[arg(default_value = "data/")]
+        db_path: PathBuf,
+        /// Block to analyze (default is the last block).
+        block_id: Option<String>,
+        /// How many items to show in each list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CreateBlocksFrom {
+    /// Import samples from OpenMetrics input and produce TSDB blocks.
+    Openmetrics {
+        /// OpenMetrics file to read samples from.
+        input: PathBuf,
+        /// Output directory for generated blocks.
+        #[arg(default_value = "data/")]
+        output: PathBuf,
+        /// Maximum duration created blocks may span.
+        #[arg(long = "max-block-duration", default_value = "2h")]
+        max_block_duration: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PromqlCommand {
+    /// Run PromQL test scripts (the .test language of Prometheus's promqltest).
+    Test {
+        /// Print every failing evaluation with expected and actual results.
+        #[arg(short, long)]
+        verbose: bool,
+        /// Script files or directories of *.test files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_parse_with_prometheus_names() {
+        Cli::command().debug_assert();
+        let c = Cli::try_parse_from([
+            "cairn",
+            "serve",
+            "--storage.tsdb.path",
+            "/tmp/x",
+            "--web.listen-address=127.0.0.1:9201",
+            "--storage.tsdb.retention.time=30d",
+        ])
+        .unwrap();
+        let Command::Serve(a) = c.command else {
+            panic!("not serve")
+        };
+        assert_eq!(a.tsdb_path, PathBuf::from("/tmp/x"));
+        assert_eq!(a.listen_address, "127.0.0.1:9201");
+        assert_eq!(a.retention_time, "30d");
+        assert_eq!(a.lookback_delta, "5m");
+    }
+
+    #[test]
+    fn dump_takes_negative_times() {
+        let c = Cli::try_parse_from([
+            "cairn",
+            "tsdb",
+            "dump",
+            "d",
+            "--min-time",
+            "-5",
+            "--match",
+            "up",
+        ])
+        .unwrap();
+        match c.command {
+            Command::Tsdb(TsdbCommand::Dump {
+                min_time, matchers, ..
+            }) => {
+                assert_eq!(min_time, -5);
+                assert_eq!(matchers, vec!["up".to_string()]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Adapts the PromQL engine to the HTTP API's [`QueryEngine`] seam and
+//! enforces `--query.max-concurrency` (queries beyond it wait their turn,
+//! as in Prometheus).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_api::{QueryEngine, QueryError, QueryOutput, QueryResult};
+use cairn_promql::{Engine, EngineOptions, PromqlError, QueryValue};
+use cairn_storage::Queryable;
+use parking_lot::{Condvar, Mutex};
+
+/// A counting gate for concurrent queries.
+struct Gate {
+    running: Mutex<usize>,
+    freed: Condvar,
+    max: usize,
+}
+
+impl Gate {
+    fn enter(&self) -> GateGuard<'_> {
+        let mut n = self.running.lock();
+        while *n >= self.max {
+            self.freed.wait(&mut n);
+        }
+        *n += 1;
+        GateGuard(self)
+    }
+}
+
+struct GateGuard<'a>(&'a Gate);
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.running.lock() -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// The engine over a store, as the API sees it.
+pub struct PromqlEngine {
+    store: Arc<dyn Queryable>,
+    opts: EngineOptions,
+    gate: Gate,
+}
+
+impl PromqlEngine {
+    pub fn new(store: Arc<dyn Queryable>, opts: EngineOptions, max_concurrency: usize) -> Self {
+        Self {
+            store,
+            opts,
+            gate: Gate {
+                running: Mutex::new(0),
+                freed: Condvar::new(),
+                max: max_concurrency.max(1),
+            },
+        }
+    }
+
+    fn engine(&self, timeout: Option<Duration>) -> Engine {
+        let mut o = self.opts.clone();
+        if let Some(t) = timeout {
+            o.timeout = o.timeout.min(t);
+        }
+        Engine::new(o)
+    }
+}
+
+fn map_err(e: PromqlError) -> QueryError {
+    match e {
+        PromqlError::Parse(m) => QueryError::BadData(m),
+        // Prometheus rejects a wrong result type for range queries as bad data.
+        PromqlError::Eval(m) if m.starts_with("invalid expression type") => QueryError::BadData(m),
+        PromqlError::Eval(m) => QueryError::Execution(m),
+        e @ PromqlError::TooManySamples => QueryError::Execution(e.to_string()),
+        e @ PromqlError::Timeout => QueryError::Timeout(e.to_string()),
+        e => QueryError::Internal(e.to_string()),
+    }
+}
+
+fn convert(r: cairn_promql::QueryResult) -> Result<QueryResult, QueryError> {
+    let output = match r.value {
+        QueryValue::Scalar { t, v } => QueryOutput::Scalar { t, v },
+        QueryValue::String { t, v } => QueryOutput::String { t, s: v },
+        QueryValue::Vector(v) => {
+            let mut out = Vec::with_capacity(v.len());
+            for s in v {
+                let f = s.f().ok_or_else(|| {
+                    QueryError::Execution("native histogram results are not supported yet".into())
+                })?;
+                out.push((s.metric, s.t, f));
+            }
+            QueryOutput::Vector(out)
+        }
+        QueryValue::Matrix(m) => {
+            let mut out = Vec::with_capacity(m.len());
+            for s in m {
+                if !s.histograms.is_empty() {
+                    return Err(QueryError::Execution(
+                        "native histogram results are not supported yet".into(),
+                    ));
+                }
+                out.push((s.metric, s.floats.iter().map(|p| (p.t, p.f)).collect()));
+            }
+            QueryOutput::Matrix(out)
+        }
+    };
+    Ok(QueryResult {
+        output,
+        warnings: r.annotations.warnings,
+        infos: r.annotations.infos,
+    })
+}
+
+impl QueryEngine for PromqlEngine {
+    fn instant(
+        &self,
+        query: &str,
+        t: i64,
+        timeout: Option<Duration>,
+    ) -> Result<QueryResult, QueryError> {
+        let _g = self.gate.enter();
+        let r = self
+            .engine(timeout)
+            .instant_query(self.store.as_ref(), query, t)
+            .map_err(map_err)?;
+        convert(r)
+    }
+
+    fn range(
+        &self,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        timeout: Option<Duration>,
+    ) -> Result<QueryResult, QueryError> {
+        let _g = self.gate.enter();
+        let r = self
+            .engine(timeout)
+            .range_query(self.store.as_ref(), query, start, end, step)
+            .map_err(map_err)?;
+        convert(r)
+    }
+}

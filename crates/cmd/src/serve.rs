@@ -1,0 +1,222 @@
+//! `cairn serve`: opens the database, builds the query engine and the HTTP
+//! API, serves until SIGTERM or SIGINT, then drains in-flight requests and
+//! closes the database (which syncs the WAL).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use cairn_api::{Api, ApiConfig, BuildInfo, MetadataSource, TsdbStats, TsdbStatsSource};
+use cairn_promql::EngineOptions;
+use cairn_server::{Backend, BackendStats, ServerConfig};
+use cairn_storage::{Appendable, Appender, Metadata, Querier, Queryable};
+use cairn_tsdb::{Db, DbOptions};
+
+use crate::cli::ServeArgs;
+use crate::engine::PromqlEngine;
+use crate::units::{parse_bytes, parse_duration_ms};
+
+/// The database as the server, the API and the engine see it.
+pub struct DbBackend(pub Arc<Db>);
+
+impl Appendable for DbBackend {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        self.0.appender()
+    }
+}
+
+impl Queryable for DbBackend {
+    fn querier(&self, mint: i64, maxt: i64) -> cairn_storage::Result<Box<dyn Querier + '_>> {
+        self.0.querier(mint, maxt)
+    }
+}
+
+impl Backend for DbBackend {
+    fn stats(&self) -> BackendStats {
+        let h = self.0.head().stats_with_limit(0);
+        let empty = h.min_time > h.max_time;
+        BackendStats {
+            head_series: Some(h.num_series),
+            head_chunks: Some(h.num_chunks),
+            head_min_time: (!empty).then_some(h.min_time),
+            head_max_time: (!empty).then_some(h.max_time),
+            blocks: Some(self.0.blocks().len() as u64),
+            ..BackendStats::default()
+        }
+    }
+}
+
+impl MetadataSource for DbBackend {
+    fn metadata(&self) -> Vec<(String, Metadata)> {
+        self.0.head().metadata()
+    }
+}
+
+impl TsdbStatsSource for DbBackend {
+    fn tsdb_stats(&self, limit: usize) -> TsdbStats {
+        let h = self.0.head().stats_with_limit(limit);
+        let c = h.cardinality;
+        let conv =
+            |v: Vec<cairn_head::NameCount>| v.into_iter().map(|x| (x.name, x.count)).collect();
+        let empty = h.min_time > h.max_time;
+        TsdbStats {
+            num_series: h.num_series,
+            num_label_pairs: c.num_label_pairs,
+            chunk_count: h.num_chunks,
+            min_time: if empty { i64::MAX } else { h.min_time },
+            max_time: if empty { i64::MIN } else { h.max_time },
+            series_count_by_metric_name: conv(c.series_count_by_metric_name),
+            label_value_count_by_label_name: conv(c.label_value_count_by_label_name),
+            memory_in_bytes_by_label_name: conv(c.memory_in_bytes_by_label_name),
+            series_count_by_label_value_pair: conv(c.series_count_by_label_value_pair),
+        }
+    }
+}
+
+fn dur(name: &str, v: &str) -> anyhow::Result<i64> {
+    parse_duration_ms(v).map_err(|e| anyhow::anyhow!("--{name}: {e}"))
+}
+
+/// The flags as `/api/v1/status/flags` reports them.
+fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
+    vec![
+        (
+            "storage.tsdb.path".into(),
+            a.tsdb_path.display().to_string(),
+        ),
+        (
+            "storage.tsdb.retention.time".into(),
+            a.retention_time.clone(),
+        ),
+        (
+            "storage.tsdb.retention.size".into(),
+            a.retention_size.clone(),
+        ),
+        (
+            "storage.tsdb.min-block-duration".into(),
+            a.min_block_duration.clone(),
+        ),
+        (
+            "storage.tsdb.max-block-duration".into(),
+            a.max_block_duration.clone().unwrap_or_default(),
+        ),
+        (
+            "storage.tsdb.out-of-order-time-window".into(),
+            a.ooo_window.clone(),
+        ),
+        ("storage.tsdb.wal-fsync".into(), a.wal_fsync.clone()),
+        ("web.listen-address".into(), a.listen_address.clone()),
+        (
+            "web.enable-admin-api".into(),
+            a.enable_admin_api.to_string(),
+        ),
+        ("web.enable-remote-write-receiver".into(), "true".into()),
+        ("query.lookback-delta".into(), a.lookback_delta.clone()),
+        ("query.timeout".into(), a.query_timeout.clone()),
+        ("query.max-samples".into(), a.query_max_samples.to_string()),
+        (
+            "query.max-concurrency".into(),
+            a.query_max_concurrency.to_string(),
+        ),
+    ]
+}
+
+/// Runs the server until a termination signal.
+pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+    let mut opts = DbOptions {
+        block_range: dur("storage.tsdb.min-block-duration", &a.min_block_duration)?,
+        retention_time: dur("storage.tsdb.retention.time", &a.retention_time)?,
+        retention_size: parse_bytes(&a.retention_size)
+            .map_err(|e| anyhow::anyhow!("--storage.tsdb.retention.size: {e}"))?,
+        max_block_duration: a
+            .max_block_duration
+            .as_deref()
+            .map(|v| dur("storage.tsdb.max-block-duration", v))
+            .transpose()?,
+        ooo_window: dur("storage.tsdb.out-of-order-time-window", &a.ooo_window)?,
+        ..DbOptions::default()
+    };
+    if let Some(w) = opts.wal.as_mut() {
+        w.fsync = match a.wal_fsync.as_str() {
+            "segment" => cairn_head::FsyncPolicy::Never,
+            "always" => cairn_head::FsyncPolicy::Always,
+            other => {
+                anyhow::bail!("--storage.tsdb.wal-fsync: {other:?} is not one of segment, always")
+            }
+        };
+    }
+    let lookback = dur("query.lookback-delta", &a.lookback_delta)?;
+    let timeout_ms = dur("query.timeout", &a.query_timeout)?;
+    let listen: std::net::SocketAddr = a.listen_address.parse().with_context(|| {
+        format!(
+            "--web.listen-address {:?} is not HOST:PORT",
+            a.listen_address
+        )
+    })?;
+
+    std::fs::create_dir_all(&a.tsdb_path)
+        .with_context(|| format!("creating {}", a.tsdb_path.display()))?;
+    tracing::info!(path = %a.tsdb_path.display(), "opening storage");
+    let db = Db::open(&a.tsdb_path, opts)
+        .with_context(|| format!("opening {}", a.tsdb_path.display()))?;
+    let backend = Arc::new(DbBackend(db.clone()));
+
+    let engine = PromqlEngine::new(
+        backend.clone(),
+        EngineOptions {
+            lookback_delta: lookback,
+            max_samples: a.query_max_samples,
+            timeout: std::time::Duration::from_millis(timeout_ms.max(0) as u64),
+            ..EngineOptions::default()
+        },
+        a.query_max_concurrency,
+    );
+    let api = Api::new(
+        ApiConfig {
+            query_timeout: std::time::Duration::from_millis(timeout_ms.max(0) as u64),
+            lookback_delta_ms: lookback,
+            flags: flag_list(&a),
+            build: BuildInfo {
+                version: env!("CARGO_PKG_VERSION").into(),
+                revision: option_env!("CAIRN_GIT_REVISION")
+                    .unwrap_or("unknown")
+                    .into(),
+                branch: "main".into(),
+                build_user: "cairn".into(),
+                build_date: String::new(),
+                go_version: "none (Rust)".into(),
+            },
+        },
+        backend.clone(),
+    )
+    .with_engine(Arc::new(engine))
+    .with_metadata(backend.clone())
+    .with_stats(backend.clone());
+
+    let cfg = ServerConfig {
+        listen,
+        ..ServerConfig::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let result = rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
+            }
+            tracing::info!("received termination signal; draining requests");
+        };
+        cairn_server::serve_with_api(listener, cfg, backend, Some(Arc::new(api)), shutdown)
+            .await
+            .context("serving HTTP")
+    });
+    tracing::info!("closing storage");
+    db.close();
+    result
+}

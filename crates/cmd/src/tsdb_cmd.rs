@@ -1,0 +1,57 @@
+//! `cairn tsdb ...`: the promtool-style tools over data directories.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::units::parse_duration_ms;
+
+/// `cairn tsdb create-blocks-from openmetrics INPUT OUTPUT`.
+pub fn create_blocks(input: &Path, output: &Path, max_block_duration: &str) -> anyhow::Result<()> {
+    let d = parse_duration_ms(max_block_duration)
+        .map_err(|e| anyhow::anyhow!("--max-block-duration: {e}"))?;
+    let blocks = cairn_tsdb::cli::create_blocks_from_openmetrics(input, output, d)
+        .with_context(|| format!("importing {}", input.display()))?;
+    for b in &blocks {
+        println!("BLOCK ULID {b}");
+    }
+    Ok(())
+}
+
+/// `cairn tsdb dump DIR [--min-time] [--max-time] [--match]...`: each
+/// `--match` selector is dumped in turn.
+pub fn dump(dir: &Path, min_time: i64, max_time: i64, matchers: &[String]) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if matchers.is_empty() {
+        cairn_tsdb::cli::dump(dir, min_time, max_time, &[], &mut out)
+            .with_context(|| format!("dumping {}", dir.display()))?;
+    }
+    for m in matchers {
+        for set in
+            cairn_api::parse_selector(m).map_err(|e| anyhow::anyhow!("--match {m:?}: {e}"))?
+        {
+            cairn_tsdb::cli::dump(dir, min_time, max_time, &set, &mut out)
+                .with_context(|| format!("dumping {}", dir.display()))?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `cairn tsdb analyze DIR [BLOCK]`.
+pub fn analyze(dir: &Path, block: Option<&str>, _limit: usize) -> anyhow::Result<()> {
+    let id = block
+        .map(|b| {
+            b.parse::<cairn_tsdb::Ulid>()
+                .map_err(|e| anyhow::anyhow!("block id {b:?}: {e}"))
+        })
+        .transpose()?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    cairn_tsdb::cli::analyze(dir, id, &mut out)
+        .with_context(|| format!("analyzing {}", dir.display()))?;
+    out.flush()?;
+    Ok(())
+}

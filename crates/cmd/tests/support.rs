@@ -1,0 +1,230 @@
+//! Shared helpers for the end-to-end tests: free ports, child processes that
+//! die with the test, readiness polling and a small HTTP client.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding an ephemeral port")
+}
+
+/// A child process that is killed (SIGKILL) when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Proc {
+    /// SIGKILL now and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait up to `timeout` for a clean exit; returns whether it exited.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Fails the test with a pointer to the install script when a tool is missing.
+pub fn require_tool(bin: &str) {
+    if !Path::new(bin).exists() {
+        panic!("{bin} is missing: run scripts/install-deps.sh (installs Debian's prometheus and promtool)");
+    }
+}
+
+/// Starts `cairn serve` on `port` with `dir` as its data directory.
+pub fn start_cairn(dir: &Path, port: u16, extra: &[&str]) -> Proc {
+    let log = std::fs::File::create(dir.with_extension("log")).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("serve")
+        .arg("--storage.tsdb.path")
+        .arg(dir)
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("starting cairn");
+    let p = Proc {
+        child,
+        name: "cairn".into(),
+    };
+    wait_ready(
+        &format!("http://127.0.0.1:{port}/-/ready"),
+        Duration::from_secs(60),
+    );
+    p
+}
+
+/// Starts Debian's Prometheus with `config` (YAML) on `port`.
+pub fn start_prometheus(dir: &Path, port: u16, config: &str, extra: &[&str]) -> Proc {
+    require_tool("/usr/bin/prometheus");
+    std::fs::create_dir_all(dir).expect("prometheus dir");
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config).expect("prometheus config");
+    let log = std::fs::File::create(dir.join("log")).expect("log file");
+    let child = Command::new("/usr/bin/prometheus")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("starting prometheus");
+    let p = Proc {
+        child,
+        name: "prometheus".into(),
+    };
+    wait_ready(
+        &format!("http://127.0.0.1:{port}/-/ready"),
+        Duration::from_secs(60),
+    );
+    p
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+/// Polls `url` until it answers 200 or `timeout` passes (then panics).
+pub fn wait_ready(url: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let a = agent();
+    while Instant::now() < deadline {
+        if let Ok(r) = a.get(url).call() {
+            if r.status().as_u16() == 200 {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{url} did not become ready within {timeout:?}");
+}
+
+/// An HTTP answer.
+pub struct Resp {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn read(mut r: ureq::http::Response<ureq::Body>) -> Resp {
+    let status = r.status().as_u16();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap_or_default();
+    Resp { status, body }
+}
+
+/// GET `url`.
+pub fn get(url: &str) -> Resp {
+    read(
+        agent()
+            .get(url)
+            .call()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}")),
+    )
+}
+
+/// POST `body` to `url` with headers; `Err` only when the connection failed.
+pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Resp, String> {
+    let mut req = agent().post(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send(body).map(read).map_err(|e| e.to_string())
+}
+
+/// POST a form.
+pub fn post_form(url: &str, form: &[(&str, &str)]) -> Resp {
+    let body: String = form
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    post(
+        url,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+}
+
+/// Percent-encodes for query strings and forms.
+pub fn enc(s: &str) -> String {
+    let mut o = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            o.push(b as char);
+        } else {
+            o.push_str(&format!("%{b:02X}"));
+        }
+    }
+    o
+}
+
+/// Sends one remote-write 1.0 request of `(labels, t, v)` samples.
+pub fn remote_write(
+    url: &str,
+    samples: &[(cairn_model::Labels, i64, f64)],
+) -> Result<Resp, String> {
+    let mut raw = Vec::new();
+    cairn_loadgen::encode_write_request(samples, &mut raw);
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .map_err(|e| e.to_string())?;
+    post(
+        url,
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "snappy"),
+            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+        ],
+        &body,
+    )
+}
