@@ -11,7 +11,18 @@ use bytes::Bytes;
 use crate::{ProtoError, Result};
 
 pub use crate::histogram::Histogram;
-pub use crate::write::Sample;
+
+/// One float sample. `start_timestamp` (rc.4 of the 2.0 spec, Prometheus
+/// 3.8+) is when the counter started, in ms, 0 when unset; Cairn ignores it.
+#[derive(Clone, Copy, PartialEq, prost::Message)]
+pub struct Sample {
+    #[prost(double, tag = "1")]
+    pub value: f64,
+    #[prost(int64, tag = "2")]
+    pub timestamp: i64,
+    #[prost(int64, tag = "3")]
+    pub start_timestamp: i64,
+}
 
 /// The body of a remote write 2.0 request (after snappy).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -36,7 +47,8 @@ pub struct TimeSeries {
     pub exemplars: Vec<Exemplar>,
     #[prost(message, optional, tag = "5")]
     pub metadata: Option<Metadata>,
-    /// When the counter started, in ms; 0 means unset.
+    /// When the counter started, in ms; 0 means unset. Drafts up to rc.3
+    /// of the 2.0 spec put it here; rc.4 moved it to the samples. Ignored.
     #[prost(int64, tag = "6")]
     pub created_timestamp: i64,
 }

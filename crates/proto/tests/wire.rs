@@ -80,8 +80,14 @@ fn v2_field_numbers_match_prometheus() {
         req.extend_from_slice(s.as_bytes());
     }
     let meta = [key(1, 0), 1, key(3, 0), 1, key(4, 0), 0];
+    // samples (2): {value 2.0, timestamp 5, start_timestamp 4}
+    let mut sample = vec![key(1, 1)];
+    sample.extend_from_slice(&2.0f64.to_le_bytes());
+    sample.extend_from_slice(&[key(2, 0), 5, key(3, 0), 4]);
     let mut ts = vec![key(1, 2), 2, 1, 2, key(5, 2), meta.len() as u8];
     ts.extend_from_slice(&meta);
+    ts.extend_from_slice(&[key(2, 2), sample.len() as u8]);
+    ts.extend_from_slice(&sample);
     ts.extend_from_slice(&[key(6, 0), 9]);
     req.push(key(5, 2));
     req.push(ts.len() as u8);
@@ -91,6 +97,14 @@ fn v2_field_numbers_match_prometheus() {
     let t = &got.timeseries[0];
     assert_eq!(t.labels_refs, vec![1, 2]);
     assert_eq!(t.created_timestamp, 9);
+    assert_eq!(
+        t.samples,
+        vec![write_v2::Sample {
+            value: 2.0,
+            timestamp: 5,
+            start_timestamp: 4
+        }]
+    );
     let m = t.metadata.clone().unwrap();
     assert_eq!(m.r#type, write_v2::MetricType::Counter as i32);
     assert_eq!(m.help_ref, 1);
@@ -233,7 +247,7 @@ proptest! {
         for (labels, samples) in &series {
             ts.push(write_v2::TimeSeries {
                 labels_refs: b.label_refs(labels.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
-                samples: samples.iter().map(|&(timestamp, value)| Sample { value, timestamp }).collect(),
+                samples: samples.iter().map(|&(timestamp, value)| write_v2::Sample { value, timestamp, start_timestamp: 0 }).collect(),
                 ..Default::default()
             });
         }

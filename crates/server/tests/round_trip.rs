@@ -150,7 +150,11 @@ async fn v2_write_with_metadata_round_trips() {
         labels_refs: b.label_refs([("__name__", "DCGM_FI_DEV_POWER_USAGE"), ("gpu", "3")]),
         samples: s1
             .iter()
-            .map(|&(timestamp, value)| cairn_proto::write::Sample { value, timestamp })
+            .map(|&(timestamp, value)| cairn_proto::write_v2::Sample {
+                value,
+                timestamp,
+                start_timestamp: 0,
+            })
             .collect(),
         exemplars: vec![cairn_proto::write_v2::Exemplar {
             labels_refs: b.label_refs([("trace_id", "abc")]),

@@ -202,9 +202,10 @@ fn cases(now: i64) -> Vec<Case> {
                     symbols: vec![bytes::Bytes::new(), bytes::Bytes::from_static(b"__name__")],
                     timeseries: vec![cairn_proto::write_v2::TimeSeries {
                         labels_refs: vec![1],
-                        samples: vec![cairn_proto::write::Sample {
+                        samples: vec![cairn_proto::write_v2::Sample {
                             value: 1.0,
                             timestamp: now,
+                            start_timestamp: 0,
                         }],
                         ..Default::default()
                     }],

@@ -150,7 +150,11 @@ pub fn v2_body(ts: &[V2Series<'_>]) -> Vec<u8> {
             labels_refs: b.label_refs(labels.iter().copied()),
             samples: samples
                 .iter()
-                .map(|&(timestamp, value)| Sample { value, timestamp })
+                .map(|&(timestamp, value)| write_v2::Sample {
+                    value,
+                    timestamp,
+                    start_timestamp: 0,
+                })
                 .collect(),
             ..Default::default()
         });
