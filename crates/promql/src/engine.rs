@@ -62,11 +62,15 @@ fn value_type_name(t: ValueType) -> &'static str {
     }
 }
 
+/// The reserved labels that describe the metric itself; they go together
+/// with the name (Prometheus's `DropReserved(IsMetadataLabel)`).
+pub(crate) const METADATA_LABELS: [&str; 3] = [cairn_model::METRIC_NAME, "__type__", "__unit__"];
+
 /// Removes names marked for removal, then checks label sets are unique.
 fn cleanup_vector(v: &mut Vector) -> Result<()> {
     for s in v.iter_mut() {
         if s.drop_name {
-            s.metric = s.metric.without(&[cairn_model::METRIC_NAME]);
+            s.metric = s.metric.without(&METADATA_LABELS);
             s.drop_name = false;
         }
     }
@@ -82,7 +86,7 @@ fn cleanup_vector(v: &mut Vector) -> Result<()> {
 fn cleanup_matrix(m: &mut Matrix) -> Result<()> {
     for s in m.iter_mut() {
         if s.drop_name {
-            s.metric = s.metric.without(&[cairn_model::METRIC_NAME]);
+            s.metric = s.metric.without(&METADATA_LABELS);
             s.drop_name = false;
         }
     }

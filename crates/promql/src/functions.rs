@@ -48,7 +48,6 @@ pub(crate) struct RangeCtx<'a> {
     pub range: i64,
     /// Values of the scalar arguments, in argument order (matrix excluded).
     pub scalars: &'a [f64],
-    pub metric_name: Option<&'a str>,
 }
 
 type RangeFn = fn(&[FPoint], &RangeCtx<'_>, &mut Evaluator<'_>) -> Option<f64>;
@@ -232,7 +231,6 @@ fn eval_range_call(
             hi: r.hi,
             range: r.range,
             scalars: &scalars,
-            metric_name: s.labels.metric_name(),
         };
         if let Some(v) = f(w, &ctx, ev) {
             out.push(Sample {

@@ -12,6 +12,13 @@ pub mod runner;
 mod value;
 
 pub use engine::{Engine, EngineOptions};
+
+/// True when `query` parses and one of its selectors would select a series
+/// with one of the label sets `series` (the runner uses it to tell which
+/// evals touch native-histogram series it cannot load).
+pub fn query_selects_any(query: &str, series: &[cairn_model::Labels]) -> bool {
+    promql_parser::parser::parse(query).is_ok_and(|e| eval::select::selects_any(&e, series))
+}
 pub use error::{PromqlError, Result};
 pub use runner::{run_paths, FileSummary, Summary};
 pub use value::{

@@ -5,8 +5,8 @@
 //! also run as a range query over `[t-1m, t+1m]` step 1m and the middle
 //! step compared again, as Prometheus's runner does. Loads of native
 //! histograms are not supported yet: the float series of such a load are
-//! stored, and every later eval (until `clear`) whose query names one of
-//! the histogram metrics counts as failed.
+//! stored, and every later eval (until `clear`) with a selector that would
+//! select one of the histogram series counts as failed.
 
 mod compare;
 mod script;
@@ -126,22 +126,6 @@ pub fn run_paths(paths: &[PathBuf], verbose: bool, out: &mut dyn Write) -> Resul
     Ok(summary)
 }
 
-/// True when `query` mentions metric `name` as a whole identifier.
-fn mentions(query: &str, name: &str) -> bool {
-    let is_id = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
-    let mut start = 0;
-    while let Some(i) = query.get(start..).and_then(|q| q.find(name)) {
-        let at = start + i;
-        let before = query.get(..at).and_then(|s| s.chars().last());
-        let after = query.get(at + name.len()..).and_then(|s| s.chars().next());
-        if !before.is_some_and(is_id) && !after.is_some_and(is_id) {
-            return true;
-        }
-        start = at + name.len().max(1);
-    }
-    false
-}
-
 /// Runs one script's text; never panics on malformed input.
 pub fn run_script(path: &Path, text: &str) -> FileSummary {
     let mut fs = FileSummary {
@@ -151,7 +135,7 @@ pub fn run_script(path: &Path, text: &str) -> FileSummary {
     let cmds = script::parse(text);
     let store = MemStorage::new();
     let engine = Engine::new(EngineOptions::default());
-    let mut unsupported: Vec<String> = Vec::new();
+    let mut unsupported: Vec<cairn_model::Labels> = Vec::new();
     for cmd in cmds {
         match cmd {
             Command::Clear => {
@@ -160,7 +144,7 @@ pub fn run_script(path: &Path, text: &str) -> FileSummary {
             }
             Command::Load {
                 series,
-                histogram_names,
+                histogram_series,
             } => {
                 for (labels, samples) in series {
                     store.add(
@@ -168,15 +152,15 @@ pub fn run_script(path: &Path, text: &str) -> FileSummary {
                         samples.into_iter().map(|(t, v)| ModelSample::new(t, v)),
                     );
                 }
-                unsupported.extend(histogram_names);
+                unsupported.extend(histogram_series);
             }
             Command::Invalid { line, msg } => {
                 fs.failed += 1;
                 fs.failures.push(format!("line {line}: {msg}"));
             }
             Command::Eval(ev) => {
-                let res = if let Some(n) = unsupported.iter().find(|n| mentions(&ev.expr, n)) {
-                    Err(format!("native histogram series {n:?} are not supported"))
+                let res = if crate::query_selects_any(&ev.expr, &unsupported) {
+                    Err("the query selects native histogram series, which are not supported".into())
                 } else {
                     run_eval(&engine, &store, &ev)
                 };

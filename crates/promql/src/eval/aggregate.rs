@@ -234,13 +234,11 @@ pub(crate) fn eval_aggregate(
                 ));
             }
         }
-        T_QUANTILE => {
-            if p.is_nan() || !(0.0..=1.0).contains(&p) {
-                ev.annos.warn(format!(
-                    "quantile value should be between 0 and 1, got {}",
-                    fmt_float(p)
-                ));
-            }
+        T_QUANTILE if p.is_nan() || !(0.0..=1.0).contains(&p) => {
+            ev.annos.warn(format!(
+                "quantile value should be between 0 and 1, got {}",
+                fmt_float(p)
+            ));
         }
         _ => {}
     }

@@ -303,7 +303,9 @@ fn result_metric(
     }
     let mut b = LabelsBuilder::from(many);
     if changes_schema {
-        b.del(METRIC_NAME);
+        for n in crate::engine::METADATA_LABELS {
+            b.del(n);
+        }
     }
     if one_to_one {
         if on {

@@ -220,7 +220,7 @@ impl<'a> Evaluator<'a> {
 }
 
 /// The matcher lists to select with: one, or one per `or` alternative.
-fn matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>> {
+pub(crate) fn matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>> {
     let conv = |m: &promql_parser::label::Matcher| -> Result<Matcher> {
         let kind = match m.op {
             MatchOp::Equal => MatchType::Equal,
@@ -250,4 +250,30 @@ fn matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>> {
         sets.push(set);
     }
     Ok(sets)
+}
+
+/// True when some selector of `expr` would select a series with labels `l`.
+pub(crate) fn selects_any(expr: &Expr, l: &[cairn_model::Labels]) -> bool {
+    let hit = |vs: &VectorSelector| -> bool {
+        let Ok(sets) = matcher_sets(vs) else {
+            return false;
+        };
+        l.iter().any(|ls| {
+            sets.iter()
+                .any(|ms| ms.iter().all(|m| m.matches(ls.get(&m.name).unwrap_or(""))))
+        })
+    };
+    match expr {
+        Expr::VectorSelector(vs) => hit(vs),
+        Expr::MatrixSelector(ms) => hit(&ms.vs),
+        Expr::Subquery(sq) => selects_any(&sq.expr, l),
+        Expr::Paren(p) => selects_any(&p.expr, l),
+        Expr::Unary(u) => selects_any(&u.expr, l),
+        Expr::Binary(b) => selects_any(&b.lhs, l) || selects_any(&b.rhs, l),
+        Expr::Aggregate(a) => {
+            a.param.as_ref().is_some_and(|p| selects_any(p, l)) || selects_any(&a.expr, l)
+        }
+        Expr::Call(c) => c.args.args.iter().any(|a| selects_any(a, l)),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => false,
+    }
 }

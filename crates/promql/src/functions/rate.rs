@@ -78,7 +78,9 @@ fn instant(w: &[FPoint], is_rate: bool) -> Option<f64> {
         return None;
     }
     let mut v = b.f;
-    if !is_rate || !(b.f < a.f) {
+    // Prometheus tests `!(b < a)`, which also holds when either is NaN.
+    let dropped = b.f < a.f;
+    if !is_rate || !dropped {
         v = b.f - a.f;
     }
     if is_rate {

@@ -61,7 +61,8 @@ pub(crate) enum Command {
     Clear,
     Load {
         series: Vec<(Labels, Vec<(i64, f64)>)>,
-        histogram_names: Vec<String>,
+        /// Label sets of the native-histogram series the load held.
+        histogram_series: Vec<Labels>,
     },
     Eval(Box<EvalCmd>),
     Invalid {
@@ -227,7 +228,7 @@ fn parse_load(head: &str, block: &[&str], line: usize) -> Command {
         };
     };
     let mut series = Vec::new();
-    let mut histogram_names = Vec::new();
+    let mut histogram_series: Vec<Labels> = Vec::new();
     for (k, l) in block.iter().enumerate() {
         match parse_series(l) {
             Ok((labels, vals)) => {
@@ -235,7 +236,10 @@ fn parse_load(head: &str, block: &[&str], line: usize) -> Command {
                     if let Some(n) = labels.metric_name() {
                         for suf in ["_bucket", "_count", "_sum"] {
                             if let Some(base) = n.strip_suffix(suf) {
-                                histogram_names.push(base.to_owned());
+                                let mut b = labels.builder();
+                                b.del("le");
+                                b.set(cairn_model::METRIC_NAME, base);
+                                histogram_series.push(b.build());
                             }
                         }
                     }
@@ -250,9 +254,7 @@ fn parse_load(head: &str, block: &[&str], line: usize) -> Command {
             }
             Err(DescError::Histogram) => {
                 if let Ok((labels, _)) = super::series::parse_metric(l) {
-                    if let Some(n) = labels.metric_name() {
-                        histogram_names.push(n.to_owned());
-                    }
+                    histogram_series.push(labels);
                 }
             }
             Err(DescError::Syntax(m)) => {
@@ -265,7 +267,7 @@ fn parse_load(head: &str, block: &[&str], line: usize) -> Command {
     }
     Command::Load {
         series,
-        histogram_names,
+        histogram_series,
     }
 }
 
