@@ -140,7 +140,7 @@ impl Db {
         let head_opts = HeadOptions {
             chunk_range: opts.block_range,
             ooo_window: opts.ooo_window,
-            wal: opts.wal.clone(),
+            wal: opts.wal,
             samples_per_chunk: opts.samples_per_chunk,
             ..HeadOptions::default()
         };

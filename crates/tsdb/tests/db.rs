@@ -14,7 +14,12 @@ use common::*;
 const H: i64 = 3_600_000;
 
 fn opts() -> DbOptions {
-    DbOptions { maintenance_interval: None, retention_time: 0, wal: None, ..DbOptions::default() }
+    DbOptions {
+        maintenance_interval: None,
+        retention_time: 0,
+        wal: None,
+        ..DbOptions::default()
+    }
 }
 
 fn append_range(db: &Db, series: usize, from: i64, to: i64, step: i64) {
@@ -22,7 +27,13 @@ fn append_range(db: &Db, series: usize, from: i64, to: i64, step: i64) {
     while t < to {
         let mut app = db.appender();
         for i in 0..series {
-            app.append(0, &labels!("__name__" => "up", "i" => &i.to_string()), t, (t / step) as f64).unwrap();
+            app.append(
+                0,
+                &labels!("__name__" => "up", "i" => &i.to_string()),
+                t,
+                (t / step) as f64,
+            )
+            .unwrap();
         }
         app.commit().unwrap();
         t += step;
@@ -32,9 +43,15 @@ fn append_range(db: &Db, series: usize, from: i64, to: i64, step: i64) {
 /// Writes a level-1 block with one series "x" holding `samples` directly into `dir`.
 fn put_block(dir: &std::path::Path, mint: i64, maxt: i64, samples: &[(i64, f64)]) -> Ulid {
     let mem = MemStorage::new();
-    mem.add(labels!("__name__" => "x"), samples.iter().map(|&(t, v)| Sample::new(t, v)));
+    mem.add(
+        labels!("__name__" => "x"),
+        samples.iter().map(|&(t, v)| Sample::new(t, v)),
+    );
     let q = mem.querier(mint, maxt - 1).unwrap();
-    write_block(dir, &*q, mint, maxt, &BlockWriteOptions::default()).unwrap().unwrap().ulid
+    write_block(dir, &*q, mint, maxt, &BlockWriteOptions::default())
+        .unwrap()
+        .unwrap()
+        .ulid
 }
 
 fn drain(rx: &Receiver<DbEvent>) -> Vec<DbEvent> {
@@ -47,14 +64,27 @@ fn head_is_cut_only_past_one_and_a_half_block_ranges() {
     let db = Db::open(tmp.path(), opts()).unwrap();
     let rx = db.subscribe();
     append_range(&db, 3, 0, 3 * H, 60_000);
-    assert!(db.cut_head(false).unwrap().is_empty(), "head spans < 3h: nothing to cut");
+    assert!(
+        db.cut_head(false).unwrap().is_empty(),
+        "head spans < 3h: nothing to cut"
+    );
     append_range(&db, 3, 3 * H, 3 * H + 120_000, 60_000);
     let cut = db.cut_head(false).unwrap();
     assert_eq!(cut.len(), 1);
-    assert_eq!(drain(&rx), vec![DbEvent::BlockCut { ulid: cut[0], min_time: 0, max_time: 2 * H }]);
+    assert_eq!(
+        drain(&rx),
+        vec![DbEvent::BlockCut {
+            ulid: cut[0],
+            min_time: 0,
+            max_time: 2 * H
+        }]
+    );
     assert!(db.head().min_time() >= 2 * H);
     // Nothing lost, nothing doubled.
-    assert_eq!(all_samples(&*db, i64::MIN, i64::MAX).len(), 3 * (3 * 60 + 2));
+    assert_eq!(
+        all_samples(&*db, i64::MIN, i64::MAX).len(),
+        3 * (3 * 60 + 2)
+    );
 }
 
 #[test]
@@ -69,10 +99,24 @@ fn compaction_merges_levels_and_vertical_overlaps() {
     let new = db.compact_now().unwrap();
     assert_eq!(new.len(), 1);
     let ev = drain(&rx);
-    assert_eq!(ev, vec![DbEvent::Compacted { ulid: Some(new[0]), parents: vec![a, b, c], level: 2 }]);
+    assert_eq!(
+        ev,
+        vec![DbEvent::Compacted {
+            ulid: Some(new[0]),
+            parents: vec![a, b, c],
+            level: 2
+        }]
+    );
     let metas: Vec<_> = db.blocks().iter().map(|b| b.meta()).collect();
     assert_eq!(metas.len(), 2);
-    assert_eq!((metas[0].min_time, metas[0].max_time, metas[0].compaction.level), (0, 6 * H, 2));
+    assert_eq!(
+        (
+            metas[0].min_time,
+            metas[0].max_time,
+            metas[0].compaction.level
+        ),
+        (0, 6 * H, 2)
+    );
     let mut srcs = vec![a, b, c];
     srcs.sort();
     assert_eq!(metas[0].compaction.sources, srcs);
@@ -95,25 +139,53 @@ fn compaction_merges_levels_and_vertical_overlaps() {
     }
     let bs = db.blocks();
     for w in bs.windows(2) {
-        assert!(w[0].meta().max_time <= w[1].meta().min_time, "no overlaps remain");
+        assert!(
+            w[0].meta().max_time <= w[1].meta().min_time,
+            "no overlaps remain"
+        );
     }
-    let got: Vec<i64> = all_samples(&*db, i64::MIN, i64::MAX).iter().map(|s| s.1).collect();
+    let got: Vec<i64> = all_samples(&*db, i64::MIN, i64::MAX)
+        .iter()
+        .map(|s| s.1)
+        .collect();
     assert_eq!(got, vec![0, H, 2 * H, 5 * H, 6 * H, 7 * H]);
 }
 
 #[test]
 fn retention_by_time_and_size_emits_events() {
     let tmp = tempfile::tempdir().unwrap();
-    let ids: Vec<Ulid> = (0..4).map(|i| put_block(tmp.path(), i * 2 * H, (i + 1) * 2 * H, &[(i * 2 * H, 1.0)])).collect();
-    let db = Db::open(tmp.path(), DbOptions { retention_time: 5 * H, ..opts() }).unwrap();
+    let ids: Vec<Ulid> = (0..4)
+        .map(|i| put_block(tmp.path(), i * 2 * H, (i + 1) * 2 * H, &[(i * 2 * H, 1.0)]))
+        .collect();
+    let db = Db::open(
+        tmp.path(),
+        DbOptions {
+            retention_time: 5 * H,
+            ..opts()
+        },
+    )
+    .unwrap();
     let rx = db.subscribe();
     let gone = db.apply_retention().unwrap();
     assert_eq!(gone, vec![(ids[0], RetentionReason::Time)]);
-    assert_eq!(drain(&rx), vec![DbEvent::RetentionDeleted { ulid: ids[0], reason: RetentionReason::Time }]);
+    assert_eq!(
+        drain(&rx),
+        vec![DbEvent::RetentionDeleted {
+            ulid: ids[0],
+            reason: RetentionReason::Time
+        }]
+    );
     assert!(!tmp.path().join(ids[0].to_string()).exists());
     drop(db);
     let one = db_block_size(tmp.path(), ids[3]);
-    let db = Db::open(tmp.path(), DbOptions { retention_size: one * 2 + one / 2, ..opts() }).unwrap();
+    let db = Db::open(
+        tmp.path(),
+        DbOptions {
+            retention_size: one * 2 + one / 2,
+            ..opts()
+        },
+    )
+    .unwrap();
     let rx = db.subscribe();
     let gone = db.apply_retention().unwrap();
     assert_eq!(gone, vec![(ids[1], RetentionReason::Size)]);
@@ -123,10 +195,17 @@ fn retention_by_time_and_size_emits_events() {
 
 fn db_block_size(dir: &std::path::Path, id: Ulid) -> u64 {
     fn walk(p: &std::path::Path) -> u64 {
-        std::fs::read_dir(p).unwrap().map(|e| {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() { walk(&e.path()) } else { e.metadata().unwrap().len() }
-        }).sum()
+        std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_dir() {
+                    walk(&e.path())
+                } else {
+                    e.metadata().unwrap().len()
+                }
+            })
+            .sum()
     }
     walk(&dir.join(id.to_string()))
 }
@@ -137,7 +216,9 @@ fn deletions_survive_restart_and_are_dropped_by_compaction() {
     let db = Db::open(tmp.path(), opts()).unwrap();
     append_range(&db, 2, 0, 2 * H, 60_000);
     db.cut_head_now().unwrap();
-    let n = db.delete_series(&[Matcher::equal("i", "0")], 0, H - 1).unwrap();
+    let n = db
+        .delete_series(&[Matcher::equal("i", "0")], 0, H - 1)
+        .unwrap();
     assert_eq!(n, 1);
     let count = |db: &Db| all_samples(db, i64::MIN, i64::MAX).len();
     assert_eq!(count(&db), 120 + 60);
@@ -148,7 +229,10 @@ fn deletions_survive_restart_and_are_dropped_by_compaction() {
     let cleaned = db.clean_tombstones().unwrap();
     assert_eq!(cleaned.len(), 1);
     let ev = drain(&rx);
-    assert!(matches!(ev.as_slice(), [DbEvent::TombstonesCleaned { .. }]), "{ev:?}");
+    assert!(
+        matches!(ev.as_slice(), [DbEvent::TombstonesCleaned { .. }]),
+        "{ev:?}"
+    );
     let b = &db.blocks()[0];
     assert!(b.tombstones().is_empty());
     assert_eq!(b.meta().stats.num_samples, 180);
@@ -158,29 +242,55 @@ fn deletions_survive_restart_and_are_dropped_by_compaction() {
 #[test]
 fn leftover_tmp_dirs_and_merged_parents_are_removed_on_open() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(tmp.path().join("01HXXXXXXXXXXXXXXXXXXXXXXX.tmp-for-creation/chunks")).unwrap();
+    std::fs::create_dir_all(
+        tmp.path()
+            .join("01HXXXXXXXXXXXXXXXXXXXXXXX.tmp-for-creation/chunks"),
+    )
+    .unwrap();
     let a = put_block(tmp.path(), 0, 2 * H, &[(1, 1.0)]);
     // A compacted child listing `a` as a parent (as if we crashed before deleting it).
     let child = put_block(tmp.path(), 0, 2 * H, &[(1, 1.0)]);
     let cdir = tmp.path().join(child.to_string());
     let mut m = cairn_tsdb::BlockMeta::read(&cdir).unwrap();
-    m.compaction.parents = vec![cairn_tsdb::BlockDesc { ulid: a, min_time: 0, max_time: 2 * H }];
+    m.compaction.parents = vec![cairn_tsdb::BlockDesc {
+        ulid: a,
+        min_time: 0,
+        max_time: 2 * H,
+    }];
     m.write(&cdir).unwrap();
     let db = Db::open(tmp.path(), opts()).unwrap();
-    assert_eq!(db.blocks().iter().map(|b| b.ulid()).collect::<Vec<_>>(), vec![child]);
+    assert_eq!(
+        db.blocks().iter().map(|b| b.ulid()).collect::<Vec<_>>(),
+        vec![child]
+    );
     assert!(!tmp.path().join(a.to_string()).exists());
-    assert!(!tmp.path().join("01HXXXXXXXXXXXXXXXXXXXXXXX.tmp-for-creation").exists());
+    assert!(!tmp
+        .path()
+        .join("01HXXXXXXXXXXXXXXXXXXXXXXX.tmp-for-creation")
+        .exists());
 }
 
 #[test]
 fn background_thread_cuts_and_reports() {
     let tmp = tempfile::tempdir().unwrap();
-    let db = Db::open(tmp.path(), DbOptions { maintenance_interval: Some(Duration::from_millis(10)), ..opts() }).unwrap();
+    let db = Db::open(
+        tmp.path(),
+        DbOptions {
+            maintenance_interval: Some(Duration::from_millis(10)),
+            ..opts()
+        },
+    )
+    .unwrap();
     let rx = db.subscribe();
     append_range(&db, 1, 0, 3 * H + 120_000, 60_000);
     // Wait for the event itself (bounded so a broken thread fails the test).
-    let ev = rx.recv_timeout(Duration::from_secs(30)).expect("background cut");
-    assert!(matches!(ev, DbEvent::BlockCut { min_time: 0, max_time, .. } if max_time == 2 * H), "{ev:?}");
+    let ev = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("background cut");
+    assert!(
+        matches!(ev, DbEvent::BlockCut { min_time: 0, max_time, .. } if max_time == 2 * H),
+        "{ev:?}"
+    );
     db.close();
 }
 
@@ -194,5 +304,8 @@ fn snapshot_copies_blocks_and_head() {
     let ids = db.snapshot(&snap, true).unwrap();
     assert_eq!(ids.len(), 2);
     let s = Db::open(&snap, opts()).unwrap();
-    assert_eq!(all_samples(&*s, i64::MIN, i64::MAX), all_samples(&*db, i64::MIN, i64::MAX));
+    assert_eq!(
+        all_samples(&*s, i64::MIN, i64::MAX),
+        all_samples(&*db, i64::MIN, i64::MAX)
+    );
 }

@@ -42,10 +42,19 @@ fn promtool_fixture_meta_round_trips_byte_for_byte() {
     let dir = fixtures().join("promtool/01M80P5JVWBR6BKGS34HVKGPMN");
     let b = Block::open(&dir).unwrap();
     let m = b.meta();
-    assert_eq!((m.min_time, m.max_time), (1_700_000_000_000, 1_700_000_030_001));
-    assert_eq!((m.stats.num_series, m.stats.num_samples, m.stats.num_chunks), (4, 8, 4));
+    assert_eq!(
+        (m.min_time, m.max_time),
+        (1_700_000_000_000, 1_700_000_030_001)
+    );
+    assert_eq!(
+        (m.stats.num_series, m.stats.num_samples, m.stats.num_chunks),
+        (4, 8, 4)
+    );
     assert_eq!(m.to_json(), std::fs::read(dir.join("meta.json")).unwrap());
-    assert_eq!(b.tombstones().encode(), std::fs::read(dir.join("tombstones")).unwrap());
+    assert_eq!(
+        b.tombstones().encode(),
+        std::fs::read(dir.join("tombstones")).unwrap()
+    );
     assert_eq!(all_samples(&b, i64::MIN, i64::MAX).len(), 8);
 }
 
@@ -64,7 +73,10 @@ fn corrupt_chunk_is_reported_not_panicked() {
             errors += 1;
         }
     }
-    assert_eq!(errors, 1, "exactly the series whose chunk was damaged fails");
+    assert_eq!(
+        errors, 1,
+        "exactly the series whose chunk was damaged fails"
+    );
 }
 
 #[test]

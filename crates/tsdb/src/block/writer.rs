@@ -81,7 +81,11 @@ pub fn write_block(
             "empty block range [{mint}, {maxt})"
         )));
     }
-    let ulid = opts.ulid.unwrap_or_else(Ulid::new);
+    // Not `unwrap_or_default`: Ulid's default is the nil id.
+    let ulid = match opts.ulid {
+        Some(u) => u,
+        None => Ulid::new(),
+    };
     let tmp = parent.join(format!("{ulid}{TMP_FOR_CREATION}"));
     let result = write_into(&tmp, q, mint, maxt, ulid, opts);
     match result {

@@ -56,8 +56,11 @@ pub fn all_samples(q: &dyn Queryable, mint: i64, maxt: i64) -> Vec<(Labels, i64,
     out
 }
 
+/// Test data: label set and (t, v) samples per series.
+pub type Data = Vec<(Labels, Vec<(i64, f64)>)>;
+
 /// Deterministic test data: `n` series, samples every `step` ms over [from, to).
-pub fn gen_samples(n: usize, from: i64, to: i64, step: i64) -> Vec<(Labels, Vec<(i64, f64)>)> {
+pub fn gen_samples(n: usize, from: i64, to: i64, step: i64) -> Data {
     (0..n)
         .map(|i| {
             let l = Labels::from_pairs([
@@ -75,7 +78,7 @@ pub fn gen_samples(n: usize, from: i64, to: i64, step: i64) -> Vec<(Labels, Vec<
                         0 => (t / 1000) as f64,
                         1 => (x >> 40) as f64 / 7.0,
                         2 => {
-                            if x % 10 == 0 {
+                            if x.is_multiple_of(10) {
                                 f64::NAN
                             } else {
                                 (x % 1000) as f64 * 1e-9
