@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub read_max_bytes_per_frame: usize,
     /// Remote read: frames buffered between the storage thread and the socket.
     pub read_stream_buffer_frames: usize,
+    /// HTTP/1: a connection that does not finish sending request headers
+    /// within this many ms is closed.
+    pub header_read_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +48,7 @@ impl Default for ServerConfig {
             read_sample_limit: 50_000_000,
             read_max_bytes_per_frame: 1 << 20,
             read_stream_buffer_frames: 4,
+            header_read_timeout_ms: 30_000,
         }
     }
 }

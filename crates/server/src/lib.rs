@@ -25,7 +25,7 @@ pub mod write;
 use std::future::Future;
 use std::sync::Arc;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 
@@ -70,7 +70,13 @@ pub async fn serve_with_api(
     })?;
     tracing::info!(addr = %local, "HTTP server listening");
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A client that never finishes its request headers must not hold a
+    // connection (and a graceful shutdown) forever.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg_header_timeout(&shared.cfg));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -105,4 +111,8 @@ pub async fn serve_with_api(
     tracing::info!("HTTP server shutting down; waiting for in-flight requests");
     graceful.shutdown().await;
     Ok(())
+}
+
+fn cfg_header_timeout(cfg: &ServerConfig) -> std::time::Duration {
+    std::time::Duration::from_millis(cfg.header_read_timeout_ms.max(1))
 }

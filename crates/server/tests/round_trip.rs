@@ -664,3 +664,25 @@ async fn stored_chunks_are_streamed_untouched_and_out_of_range_ones_skipped() {
     }
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn stalled_headers_are_cut_off_and_do_not_block_shutdown() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cfg = ServerConfig {
+        header_read_timeout_ms: 200,
+        ..ServerConfig::default()
+    };
+    let srv = TestServer::start(Arc::new(MemStorage::new()), cfg).await;
+    let mut s = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(b"POST /api/v1/write HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    // The server closes the connection (possibly after a 408); the read
+    // ends instead of hanging.
+    let r = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    assert!(r.is_ok(), "connection with stalled headers still open");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(buf.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+    srv.stop().await;
+}
