@@ -118,9 +118,19 @@ impl Engine {
         time_ms: i64,
     ) -> Result<QueryResult> {
         let expr = parse(query)?;
+        self.instant_query_expr(q, &expr, time_ms)
+    }
+
+    /// Evaluates an already parsed expression at `time_ms`.
+    pub fn instant_query_expr(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        time_ms: i64,
+    ) -> Result<QueryResult> {
         let mut ev = Evaluator::new(&self.opts, time_ms, time_ms);
-        ev.load(q, &expr, 0)?;
-        let value = match ev.eval(&expr, time_ms)? {
+        ev.load(q, expr, 0)?;
+        let value = match ev.eval(expr, time_ms)? {
             StepVal::Scalar(v) => QueryValue::Scalar { t: time_ms, v },
             StepVal::String(v) => QueryValue::String { t: time_ms, v },
             StepVal::Vector(mut v) => {
@@ -150,6 +160,19 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<QueryResult> {
+        let expr = parse(query)?;
+        self.range_query_expr(q, &expr, start, end, step)
+    }
+
+    /// Evaluates an already parsed expression over a range of steps.
+    pub fn range_query_expr(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult> {
         if step <= 0 {
             return eval_err(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer",
@@ -158,7 +181,6 @@ impl Engine {
         if end < start {
             return eval_err("end timestamp must not be before start time");
         }
-        let expr = parse(query)?;
         let t = expr.value_type();
         if t != ValueType::Vector && t != ValueType::Scalar {
             return eval_err(format!(
@@ -167,14 +189,14 @@ impl Engine {
             ));
         }
         let mut ev = Evaluator::new(&self.opts, start, end);
-        ev.load(q, &expr, step)?;
+        ev.load(q, expr, step)?;
         let mut series: Vec<Series> = Vec::new();
         let mut index: HashMap<(cairn_model::Labels, bool), usize> = HashMap::new();
         let mut total = 0usize;
         let mut ts = start;
         while ts <= end {
             ev.check_deadline()?;
-            let out: Vec<Sample> = match ev.eval(&expr, ts)? {
+            let out: Vec<Sample> = match ev.eval(expr, ts)? {
                 StepVal::Scalar(f) => vec![Evaluator::sample(cairn_model::Labels::empty(), ts, f, false)],
                 StepVal::Vector(v) => v,
                 other => {

@@ -8,6 +8,7 @@
 //! stored, and every later eval (until `clear`) with a selector that would
 //! select one of the histogram series counts as failed.
 
+mod at_modifier;
 mod compare;
 mod script;
 pub mod series;
@@ -50,6 +51,8 @@ pub struct FileSummary {
     pub path: PathBuf,
     pub passed: usize,
     pub failed: usize,
+    /// How many of the failures are evals that need native histograms.
+    pub native_histogram_failures: usize,
     /// One line per failed eval: `line N: query: reason`.
     pub failures: Vec<String>,
 }
@@ -60,6 +63,8 @@ pub struct Summary {
     pub files: Vec<FileSummary>,
     pub passed: usize,
     pub failed: usize,
+    /// Failures caused by native histograms (included in `failed`).
+    pub native_histogram_failures: usize,
 }
 
 fn io_err(context: String) -> impl FnOnce(std::io::Error) -> PromqlError {
@@ -105,12 +110,13 @@ pub fn run_paths(paths: &[PathBuf], verbose: bool, out: &mut dyn Write) -> Resul
         let fs = run_script(&f, &text);
         writeln!(
             out,
-            "{}: {} passed, {} failed",
+            "{}: {} passed, {} failed ({} need native histograms)",
             f.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             fs.passed,
-            fs.failed
+            fs.failed,
+            fs.native_histogram_failures
         )
         .map_err(w)?;
         if verbose {
@@ -120,6 +126,7 @@ pub fn run_paths(paths: &[PathBuf], verbose: bool, out: &mut dyn Write) -> Resul
         }
         summary.passed += fs.passed;
         summary.failed += fs.failed;
+        summary.native_histogram_failures += fs.native_histogram_failures;
         summary.files.push(fs);
     }
     writeln!(out, "{} passed, {} failed", summary.passed, summary.failed).map_err(w)?;
@@ -159,7 +166,9 @@ pub fn run_script(path: &Path, text: &str) -> FileSummary {
                 fs.failures.push(format!("line {line}: {msg}"));
             }
             Command::Eval(ev) => {
-                let res = if crate::query_selects_any(&ev.expr, &unsupported) {
+                let needs_nh = ev.has_histogram_expectation
+                    || crate::query_selects_any(&ev.expr, &unsupported);
+                let res = if needs_nh {
                     Err("the query selects native histogram series, which are not supported".into())
                 } else {
                     run_eval(&engine, &store, &ev)
@@ -168,6 +177,9 @@ pub fn run_script(path: &Path, text: &str) -> FileSummary {
                     Ok(()) => fs.passed += 1,
                     Err(e) => {
                         fs.failed += 1;
+                        if needs_nh {
+                            fs.native_histogram_failures += 1;
+                        }
                         fs.failures
                             .push(format!("line {}: {}: {e}", ev.line, ev.expr));
                     }
@@ -187,11 +199,40 @@ fn run_eval(engine: &Engine, store: &MemStorage, ev: &EvalCmd) -> std::result::R
     }
     if ev.is_range {
         let r = engine.range_query(store, &ev.expr, ev.start, ev.end, ev.step);
-        return compare::check(ev, r, false);
+        return compare::check(ev, r, false, ev.at);
     }
-    let r = engine.instant_query(store, &ev.expr, ev.at);
+    let expr = match promql_parser::parser::parse(&ev.expr) {
+        Ok(e) => e,
+        Err(e) => return compare::check(ev, Err(PromqlError::Parse(e)), false, ev.at),
+    };
+    run_instant(engine, store, ev, &expr, ev.at)?;
+    // Like Prometheus's runner: the same query with every selector pinned
+    // by `@` to the eval time must give the same result at other times.
+    if let Some(pinned) = at_modifier::pin(&expr, ev.at) {
+        let t = ev.at;
+        let times = if t == 0 {
+            vec![-1000, 0, 1000]
+        } else {
+            vec![-10 * t, 0, t / 5, t, 10 * t]
+        };
+        for et in times {
+            run_instant(engine, store, ev, &pinned, et)
+                .map_err(|e| format!("with @ {t} evaluated at {et}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn run_instant(
+    engine: &Engine,
+    store: &MemStorage,
+    ev: &EvalCmd,
+    expr: &promql_parser::parser::Expr,
+    at: i64,
+) -> std::result::Result<(), String> {
+    let r = engine.instant_query_expr(store, expr, at);
     let was_ok = r.is_ok();
-    compare::check(ev, r, false)?;
+    compare::check(ev, r, false, at)?;
     if !was_ok || ev.exclude_from_range || ev.ordered || ev.fail {
         return Ok(());
     }
@@ -199,12 +240,6 @@ fn run_eval(engine: &Engine, store: &MemStorage, ev: &EvalCmd) -> std::result::R
     if ctx_fn.is_match(&ev.expr) {
         return Ok(());
     }
-    let r = engine.range_query(
-        store,
-        &ev.expr,
-        ev.start - 60_000,
-        ev.start + 60_000,
-        60_000,
-    );
-    compare::check(ev, r, true).map_err(|e| format!("in range mode: {e}"))
+    let r = engine.range_query_expr(store, expr, at - 60_000, at + 60_000, 60_000);
+    compare::check(ev, r, true, at).map_err(|e| format!("in range mode: {e}"))
 }

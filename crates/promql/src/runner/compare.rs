@@ -65,6 +65,7 @@ pub(super) fn check(
     ev: &EvalCmd,
     r: Result<QueryResult>,
     range_mode: bool,
+    at: i64,
 ) -> std::result::Result<(), String> {
     let res = match r {
         Err(e) => {
@@ -90,7 +91,7 @@ pub(super) fn check(
         let QueryValue::Matrix(m) = res.value else {
             return Err("range query did not return a matrix".into());
         };
-        let t = ev.at;
+        let t = at;
         if ev.expect_scalar.is_some() {
             let v = m
                 .first()
