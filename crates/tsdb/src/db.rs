@@ -228,6 +228,7 @@ impl Db {
         let _g = self.maint.lock();
         let r = self.opts.block_range;
         let mut out = Vec::new();
+        let mut last_mint = i64::MIN;
         loop {
             let (hmin, hmax) = (self.head.min_time(), self.head.max_time());
             if hmin > hmax {
@@ -237,6 +238,13 @@ impl Db {
                 break;
             }
             let mint = align_down(hmin, r);
+            if mint <= last_mint {
+                // The head kept data below a range it was truncated past;
+                // never loop on the same range.
+                tracing::warn!(mint, hmin, "head min time did not advance after a cut");
+                break;
+            }
+            last_mint = mint;
             let maxt = mint.saturating_add(r);
             if let Some(u) = self.cut_range(mint, maxt)? {
                 out.push(u);

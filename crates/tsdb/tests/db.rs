@@ -309,3 +309,44 @@ fn snapshot_copies_blocks_and_head() {
         all_samples(&*db, i64::MIN, i64::MAX)
     );
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        /// Any mix of aligned and overlapping blocks compacts into
+        /// non-overlapping blocks holding exactly the union of the samples.
+        #[test]
+        fn compaction_preserves_the_union(blocks in proptest::collection::vec((0i64..12, 1i64..4, proptest::collection::vec(0i64..7_200, 1..20)), 1..7)) {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut want = BTreeSet::new();
+            for (start_h, len_h, offs) in &blocks {
+                let (mint, maxt) = (start_h * H, (start_h + len_h) * H);
+                let mem = MemStorage::new();
+                for (k, o) in offs.iter().enumerate() {
+                    let t = mint + o * (maxt - mint) / 7_200;
+                    let name = ["a", "b"][k % 2];
+                    // The value is a function of (series, t): duplicates agree.
+                    mem.add(labels!("__name__" => name), [Sample::new(t, t as f64 + k as f64 % 2.0)]);
+                    want.insert((name.to_string(), t));
+                }
+                let q = mem.querier(mint, maxt - 1).unwrap();
+                write_block(tmp.path(), &*q, mint, maxt, &BlockWriteOptions::default()).unwrap();
+            }
+            let db = Db::open(tmp.path(), DbOptions { max_block_duration: Some(54 * H), ..opts() }).unwrap();
+            db.compact_now().unwrap();
+            let bs = db.blocks();
+            for w in bs.windows(2) {
+                prop_assert!(w[0].meta().max_time <= w[1].meta().min_time, "overlap left");
+            }
+            let got: BTreeSet<(String, i64)> = all_samples(&*db, i64::MIN, i64::MAX)
+                .into_iter()
+                .map(|(l, t, _)| (l.metric_name().unwrap().to_string(), t))
+                .collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+}
