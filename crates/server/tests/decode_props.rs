@@ -35,7 +35,7 @@ proptest! {
             total += samples.len() as u64;
             TimeSeries {
                 labels: ls,
-                samples: samples.iter().map(|&(t, v)| Sample { value: v, timestamp: t.min(0) }).collect(),
+                samples: samples.iter().map(|&(t, v)| Sample { value: v, timestamp: t }).collect(),
                 ..TimeSeries::default()
             }
         }).collect();
