@@ -85,7 +85,7 @@ fn overlapping(ms: &[&BlockMeta]) -> Vec<Ulid> {
     let Some(first) = ms.first() else { return out };
     let mut global_max = first.max_time;
     for w in ms.windows(2) {
-        let (prev, cur) = (w[0], w[1]);
+        let [prev, cur] = w else { continue };
         if cur.min_time < global_max {
             if out.is_empty() {
                 out.push(prev.ulid);

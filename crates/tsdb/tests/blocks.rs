@@ -197,7 +197,11 @@ mod prop {
             proptest::collection::btree_map(-5_000i64..5_000, any::<f64>(), 1..300),
             1..6,
         )
-        .prop_map(|m| m.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect())
+        .prop_map(|m| {
+            m.into_iter()
+                .map(|(k, v)| (k, v.into_iter().collect()))
+                .collect()
+        })
     }
 
     proptest! {
