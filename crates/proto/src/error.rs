@@ -12,6 +12,9 @@ pub enum ProtoError {
     /// The protobuf message was malformed.
     #[error("protobuf: {0}")]
     Decode(#[from] prost::DecodeError),
+    /// The zero-copy decoder found malformed protobuf.
+    #[error("protobuf: {0}")]
+    Malformed(&'static str),
     /// A string field held bytes that are not UTF-8.
     #[error("invalid UTF-8 after {valid_up_to} valid bytes")]
     InvalidUtf8 { valid_up_to: usize },

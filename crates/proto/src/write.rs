@@ -6,9 +6,12 @@
 //! compatible with every sender while letting the receiver decide what to do
 //! with invalid UTF-8.
 
+mod view;
+
 use bytes::Bytes;
 
 pub use crate::histogram::Histogram;
+pub use view::{decode_series, Item, MetadataView, SeriesCounts, WriteRequestView};
 
 /// The body of a remote write 1.0 request (after snappy).
 #[derive(Clone, PartialEq, prost::Message)]

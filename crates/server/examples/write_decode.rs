@@ -18,12 +18,18 @@ fn main() {
         let mut labels = vec![
             ("DCGM_FI_DRIVER_VERSION", "550.54.15".to_string()),
             ("Hostname", format!("gpu-node-{}", i / 400)),
-            ("UUID", format!("GPU-{:08x}-aaaa-bbbb-cccc-{:012x}", i / 50, i)),
+            (
+                "UUID",
+                format!("GPU-{:08x}-aaaa-bbbb-cccc-{:012x}", i / 50, i),
+            ),
             ("__name__", format!("DCGM_FI_DEV_METRIC_{}", i % 50)),
             ("container", "trainer".to_string()),
             ("device", format!("nvidia{}", (i / 50) % 8)),
             ("gpu", format!("{}", (i / 50) % 8)),
-            ("instance", format!("10.0.{}.{}:9400", i / 400, (i / 50) % 8)),
+            (
+                "instance",
+                format!("10.0.{}.{}:9400", i / 400, (i / 50) % 8),
+            ),
             ("job", "dcgm-exporter".to_string()),
             ("modelName", "NVIDIA H100 80GB HBM3".to_string()),
             ("namespace", "ml-training".to_string()),
@@ -52,7 +58,11 @@ fn main() {
     for _ in 0..iters {
         let out = check_write_body(Some("application/x-protobuf"), Some("snappy"), &body, &cfg)
             .expect("valid request");
-        assert!(out.refusal_message().is_none(), "{:?}", out.refusal_message());
+        assert!(
+            out.refusal_message().is_none(),
+            "{:?}",
+            out.refusal_message()
+        );
         written += out.samples_written;
     }
     let el = start.elapsed().as_secs_f64();

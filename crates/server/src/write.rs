@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 use cairn_model::Labels;
-use cairn_proto::write::{MetricMetadata, WriteRequest};
+use cairn_proto::write::{self, Item, MetadataView, WriteRequestView};
 use cairn_proto::{write_v2, Message};
 use cairn_storage::{Appender, Metadata, MetricType, SeriesRef, StorageError};
 
@@ -176,10 +176,7 @@ pub fn ingest(
     )?);
     let max_t = now_ms.saturating_add(cfg.max_future_ms);
     match version {
-        WireVersion::V1 => {
-            let req = WriteRequest::decode(raw).map_err(cairn_proto::ProtoError::from)?;
-            ingest_v1(&req, cfg, app, max_t)
-        }
+        WireVersion::V1 => ingest_v1(&raw, cfg, app, max_t),
         WireVersion::V2 => {
             let req = write_v2::Request::decode(raw).map_err(cairn_proto::ProtoError::from)?;
             ingest_v2(&req, cfg, app, max_t)
@@ -188,30 +185,36 @@ pub fn ingest(
 }
 
 fn ingest_v1(
-    req: &WriteRequest,
+    raw: &[u8],
     cfg: &ServerConfig,
     app: &mut dyn Appender,
     max_t: i64,
 ) -> Result<WriteOutcome, ServerError> {
     let mut out = WriteOutcome::default();
     let mut scratch = Vec::new();
-    for ts in &req.timeseries {
-        let n = (ts.samples.len() + ts.histograms.len()) as u64;
-        out.exemplars_received += ts.exemplars.len() as u64;
-        let pairs = ts.labels.iter().map(|l| (&l.name[..], &l.value[..]));
-        let labels = match labels::validate(pairs, cfg, &mut scratch) {
+    let mut pairs = Vec::new();
+    let mut samples = Vec::new();
+    let mut view = WriteRequestView::new(raw);
+    while let Some(item) = view.next() {
+        let body = match item? {
+            Item::Series(b) => b,
+            Item::Metadata(md) => {
+                store_v1_metadata(&md, app, &mut out);
+                continue;
+            }
+        };
+        let counts = write::decode_series(body, &mut pairs, &mut samples)?;
+        let n = (samples.len() + counts.histograms) as u64;
+        out.exemplars_received += counts.exemplars as u64;
+        let labels = match labels::validate(pairs.iter().copied(), cfg, &mut scratch) {
             Ok(l) => l,
             Err((reason, msg)) => {
                 out.refuse(cfg, reason, n, || msg);
                 continue;
             }
         };
-        let samples = ts.samples.iter().map(|s| (s.timestamp, s.value));
-        append_samples(&labels, samples, cfg, app, max_t, &mut out)?;
-        refuse_histograms(&labels, ts.histograms.len(), cfg, &mut out);
-    }
-    for md in &req.metadata {
-        store_v1_metadata(md, app, &mut out);
+        append_samples(&labels, samples.iter().copied(), cfg, app, max_t, &mut out)?;
+        refuse_histograms(&labels, counts.histograms, cfg, &mut out);
     }
     Ok(out)
 }
@@ -334,11 +337,11 @@ fn metric_type(t: i32) -> MetricType {
     }
 }
 
-fn store_v1_metadata(md: &MetricMetadata, app: &mut dyn Appender, out: &mut WriteOutcome) {
+fn store_v1_metadata(md: &MetadataView<'_>, app: &mut dyn Appender, out: &mut WriteOutcome) {
     let (Ok(name), Ok(help), Ok(unit)) = (
-        cairn_proto::utf8(&md.metric_family_name),
-        cairn_proto::utf8(&md.help),
-        cairn_proto::utf8(&md.unit),
+        cairn_proto::utf8(md.metric_family_name),
+        cairn_proto::utf8(md.help),
+        cairn_proto::utf8(md.unit),
     ) else {
         out.metadata_failed += 1;
         return;
