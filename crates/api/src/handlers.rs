@@ -87,6 +87,16 @@ pub trait TsdbStatsSource: Send + Sync {
     fn tsdb_stats(&self, limit: usize) -> TsdbStats;
 }
 
+/// The admin operations of `/api/v1/admin/tsdb/*`, backed by the database.
+pub trait AdminSource: Send + Sync {
+    /// Marks samples of matching series in `[mint, maxt]` deleted.
+    fn delete_series(&self, matchers: &[Vec<Matcher>], mint: i64, maxt: i64) -> Result<(), String>;
+    /// Rewrites blocks without their deleted data.
+    fn clean_tombstones(&self) -> Result<(), String>;
+    /// Writes a snapshot and returns its directory name (under `<data>/snapshots/`).
+    fn snapshot(&self, skip_head: bool) -> Result<String, String>;
+}
+
 /// The API: storage, the engine and the sources of status information.
 pub struct Api {
     cfg: ApiConfig,
@@ -94,9 +104,15 @@ pub struct Api {
     engine: Option<Arc<dyn QueryEngine>>,
     metadata: Option<Arc<dyn MetadataSource>>,
     stats: Option<Arc<dyn TsdbStatsSource>>,
+    /// Present only when the admin API is enabled.
+    admin: Option<Arc<dyn AdminSource>>,
 }
 
 enum Fail {
+    /// The admin API is disabled (503 unavailable).
+    Unavailable(String),
+    /// Success without a body (204), for admin calls.
+    NoContent,
     BadData(String),
     Execution(String),
     Timeout(String),
@@ -196,6 +212,7 @@ impl Api {
             engine: None,
             metadata: None,
             stats: None,
+            admin: None,
         }
     }
 
@@ -206,6 +223,12 @@ impl Api {
 
     pub fn with_metadata(mut self, m: Arc<dyn MetadataSource>) -> Self {
         self.metadata = Some(m);
+        self
+    }
+
+    /// Enables the admin API (`--web.enable-admin-api`).
+    pub fn with_admin(mut self, a: Arc<dyn AdminSource>) -> Self {
+        self.admin = Some(a);
         self
     }
 
@@ -245,6 +268,13 @@ impl Api {
             "targets" | "rules" | "alerts" | "alertmanagers" if get => {
                 Ok(Out::data(empty_listing(rest)))
             }
+            "admin/tsdb/delete_series" | "admin/tsdb/clean_tombstones" | "admin/tsdb/snapshot" => {
+                if matches!(req.method.as_str(), "POST" | "PUT") {
+                    self.admin_call(rest, &p)
+                } else {
+                    Err(Fail::MethodNotAllowed)
+                }
+            }
             r if r.starts_with("label/") && r.ends_with("/values") => {
                 if get {
                     let name = r.trim_start_matches("label/").trim_end_matches("/values");
@@ -260,6 +290,42 @@ impl Api {
             _ => return None,
         };
         Some(respond(res))
+    }
+
+    fn admin_call(&self, what: &str, p: &Params) -> R {
+        let Some(admin) = &self.admin else {
+            return Err(Fail::Unavailable("admin APIs disabled".into()));
+        };
+        match what {
+            "admin/tsdb/delete_series" => {
+                let sets = match_sets(p)?;
+                if sets.is_empty() {
+                    return Err(Fail::BadData("no match[] parameter provided".into()));
+                }
+                let start = param_time(p, "start", MIN_TIME)?;
+                let end = param_time(p, "end", MAX_TIME)?;
+                admin
+                    .delete_series(&sets, start, end)
+                    .map_err(Fail::Internal)?;
+                Err(Fail::NoContent)
+            }
+            "admin/tsdb/clean_tombstones" => {
+                admin.clean_tombstones().map_err(Fail::Internal)?;
+                Err(Fail::NoContent)
+            }
+            _ => {
+                let skip_head = match p.non_empty("skip_head") {
+                    None => false,
+                    Some(v) => v.parse::<bool>().map_err(|_| {
+                        Fail::BadData(format!(
+                            "unable to parse boolean 'skip_head' argument: {v:?}"
+                        ))
+                    })?,
+                };
+                let name = admin.snapshot(skip_head).map_err(Fail::Internal)?;
+                Ok(Out::data(serde_json::json!({ "name": name }).to_string()))
+            }
+        }
     }
 
     fn engine(&self) -> Result<&Arc<dyn QueryEngine>, Fail> {
@@ -739,8 +805,15 @@ fn respond(r: R) -> ApiResponse {
             content_type: "application/json",
             body: json::success(&o.data, &o.warnings, &o.infos),
         },
+        Err(Fail::NoContent) => ApiResponse {
+            status: 204,
+            content_type: "application/json",
+            body: Vec::new(),
+        },
         Err(f) => {
             let (status, kind, msg) = match f {
+                Fail::Unavailable(m) => (503, "unavailable", m),
+                Fail::NoContent => (204, "", String::new()),
                 Fail::BadData(m) => (400, "bad_data", m),
                 Fail::Execution(m) => (422, "execution", m),
                 Fail::Timeout(m) => (503, "timeout", m),

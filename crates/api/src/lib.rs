@@ -16,7 +16,9 @@ mod params;
 mod selectors;
 
 pub use engine::{QueryEngine, QueryError, QueryOutput, QueryResult};
-pub use handlers::{Api, ApiConfig, BuildInfo, MetadataSource, TsdbStats, TsdbStatsSource};
+pub use handlers::{
+    AdminSource, Api, ApiConfig, BuildInfo, MetadataSource, TsdbStats, TsdbStatsSource,
+};
 pub use json::{format_float, format_time};
 pub use params::{parse_duration_param, parse_time_param, Params};
 pub use selectors::parse_selector;

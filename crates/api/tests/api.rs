@@ -246,3 +246,89 @@ fn metadata_buildinfo_exemplars_format_federate() {
     assert_eq!(v["data"], "sum by (job) (up)");
     assert!(a.handle(&req("GET", "/api/v2/nothing", "")).is_none());
 }
+
+struct Admin(std::sync::Mutex<Vec<String>>);
+impl AdminSource for Admin {
+    fn delete_series(
+        &self,
+        m: &[Vec<cairn_model::Matcher>],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<(), String> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("delete {} {mint} {maxt}", m.len()));
+        Ok(())
+    }
+    fn clean_tombstones(&self) -> Result<(), String> {
+        self.0.lock().unwrap().push("clean".into());
+        Ok(())
+    }
+    fn snapshot(&self, skip_head: bool) -> Result<String, String> {
+        self.0.lock().unwrap().push(format!("snapshot {skip_head}"));
+        Ok("20261122T000000Z-0123456789abcdef".into())
+    }
+}
+
+#[test]
+fn admin_api_is_gated_and_dispatches() {
+    let st: Arc<dyn cairn_storage::Queryable> = Arc::new(store());
+    let off = Api::new(ApiConfig::default(), st.clone());
+    let r = off
+        .handle(&req("POST", "/api/v1/admin/tsdb/clean_tombstones", ""))
+        .unwrap();
+    assert_eq!(r.status, 503);
+    assert_eq!(
+        json(&r),
+        serde_json::json!({"status":"error","errorType":"unavailable","error":"admin APIs disabled"})
+    );
+    let admin = Arc::new(Admin(Default::default()));
+    let on = Api::new(ApiConfig::default(), st).with_admin(admin.clone());
+    assert_eq!(
+        on.handle(&req("POST", "/api/v1/admin/tsdb/delete_series", ""))
+            .unwrap()
+            .status,
+        400
+    );
+    let r = on
+        .handle(&req(
+            "PUT",
+            "/api/v1/admin/tsdb/delete_series",
+            "match[]=up&start=1&end=2",
+        ))
+        .unwrap();
+    assert_eq!(r.status, 204);
+    assert!(r.body.is_empty());
+    assert_eq!(
+        on.handle(&req("POST", "/api/v1/admin/tsdb/clean_tombstones", ""))
+            .unwrap()
+            .status,
+        204
+    );
+    let r = on
+        .handle(&req(
+            "POST",
+            "/api/v1/admin/tsdb/snapshot",
+            "skip_head=true",
+        ))
+        .unwrap();
+    assert_eq!(
+        json(&r)["data"]["name"],
+        "20261122T000000Z-0123456789abcdef"
+    );
+    assert_eq!(
+        on.handle(&req("GET", "/api/v1/admin/tsdb/snapshot", ""))
+            .unwrap()
+            .status,
+        405
+    );
+    assert_eq!(
+        *admin.0.lock().unwrap(),
+        vec![
+            "delete 1 1000 2000".to_string(),
+            "clean".into(),
+            "snapshot true".into()
+        ]
+    );
+}

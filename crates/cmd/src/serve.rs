@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use cairn_api::{Api, ApiConfig, BuildInfo, MetadataSource, TsdbStats, TsdbStatsSource};
+use cairn_api::{
+    AdminSource, Api, ApiConfig, BuildInfo, MetadataSource, TsdbStats, TsdbStatsSource,
+};
 use cairn_promql::EngineOptions;
 use cairn_server::{Backend, BackendStats, ServerConfig};
 use cairn_storage::{Appendable, Appender, Metadata, Querier, Queryable};
@@ -70,6 +72,67 @@ impl TsdbStatsSource for DbBackend {
             series_count_by_label_value_pair: conv(c.series_count_by_label_value_pair),
         }
     }
+}
+
+impl AdminSource for DbBackend {
+    fn delete_series(
+        &self,
+        sets: &[Vec<cairn_model::Matcher>],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<(), String> {
+        for set in sets {
+            self.0
+                .delete_series(set, mint, maxt)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn clean_tombstones(&self) -> Result<(), String> {
+        self.0
+            .clean_tombstones()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn snapshot(&self, skip_head: bool) -> Result<String, String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let name = format!(
+            "{}-{:016x}",
+            utc_stamp(now.as_secs() as i64),
+            now.as_nanos() as u64 ^ 0x9E37_79B9_7F4A_7C15
+        );
+        let dir = self.0.dir().join("snapshots").join(&name);
+        self.0
+            .snapshot(&dir, !skip_head)
+            .map_err(|e| e.to_string())?;
+        Ok(name)
+    }
+}
+
+/// `YYYYMMDDTHHMMSSZ` for a Unix time, as Prometheus names snapshots.
+fn utc_stamp(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn dur(name: &str, v: &str) -> anyhow::Result<i64> {
@@ -191,6 +254,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     .with_engine(Arc::new(engine))
     .with_metadata(backend.clone())
     .with_stats(backend.clone());
+    let api = if a.enable_admin_api {
+        api.with_admin(backend.clone())
+    } else {
+        api
+    };
 
     let cfg = ServerConfig {
         listen,
@@ -219,4 +287,14 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("closing storage");
     db.close();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn snapshot_stamps() {
+        assert_eq!(super::utc_stamp(0), "19700101T000000Z");
+        assert_eq!(super::utc_stamp(1_512_940_344), "20171210T211224Z");
+        assert_eq!(super::utc_stamp(1_795_305_600), "20261122T000000Z");
+    }
 }
