@@ -99,6 +99,41 @@ fn cleanup_matrix(m: &mut Matrix) -> Result<()> {
     Ok(())
 }
 
+/// Finds a result series by label set (and pending name removal) using the
+/// labels' fast 64-bit hash, checking equality to survive collisions.
+#[derive(Default)]
+struct SeriesIndex {
+    by_hash: HashMap<u64, Vec<usize>>,
+}
+
+impl SeriesIndex {
+    fn find_or_insert(
+        &mut self,
+        series: &mut Vec<Series>,
+        metric: cairn_model::Labels,
+        drop: bool,
+    ) -> usize {
+        let h = metric.hash64() ^ u64::from(drop);
+        let slot = self.by_hash.entry(h).or_default();
+        for &i in slot.iter() {
+            if series
+                .get(i)
+                .is_some_and(|s| s.drop_name == drop && s.metric == metric)
+            {
+                return i;
+            }
+        }
+        series.push(Series {
+            metric,
+            floats: Vec::new(),
+            histograms: Vec::new(),
+            drop_name: drop,
+        });
+        slot.push(series.len() - 1);
+        series.len() - 1
+    }
+}
+
 impl Engine {
     /// An engine with `opts`.
     pub fn new(opts: EngineOptions) -> Self {
@@ -191,7 +226,8 @@ impl Engine {
         let mut ev = Evaluator::new(&self.opts, start, end);
         ev.load(q, expr, step)?;
         let mut series: Vec<Series> = Vec::new();
-        let mut index: HashMap<(cairn_model::Labels, bool), usize> = HashMap::new();
+        let mut index = SeriesIndex::default();
+        let mut prev: Vec<usize> = Vec::new();
         let mut total = 0usize;
         let mut ts = start;
         while ts <= end {
@@ -206,22 +242,24 @@ impl Engine {
                     ))
                 }
             };
-            for s in out {
+            for (k, s) in out.into_iter().enumerate() {
                 let Some(f) = s.f() else { continue };
-                let key = (s.metric, s.drop_name);
-                let i = match index.get(&key) {
-                    Some(&i) => i,
-                    None => {
-                        series.push(Series {
-                            metric: key.0.clone(),
-                            floats: Vec::new(),
-                            histograms: Vec::new(),
-                            drop_name: key.1,
-                        });
-                        index.insert(key, series.len() - 1);
-                        series.len() - 1
-                    }
+                // Steps usually list the same series in the same order:
+                // try last step's series at this position before hashing.
+                let guess = prev.get(k).copied().filter(|&i| {
+                    series
+                        .get(i)
+                        .is_some_and(|x| x.drop_name == s.drop_name && x.metric == s.metric)
+                });
+                let i = match guess {
+                    Some(i) => i,
+                    None => index.find_or_insert(&mut series, s.metric, s.drop_name),
                 };
+                if let Some(p) = prev.get_mut(k) {
+                    *p = i;
+                } else {
+                    prev.push(i);
+                }
                 if let Some(ser) = series.get_mut(i) {
                     if ser.floats.last().is_some_and(|p| p.t == ts) {
                         return eval_err("vector cannot contain metrics with the same labelset");

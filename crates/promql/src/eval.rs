@@ -34,6 +34,26 @@ pub(crate) struct Loaded {
     pub labels: Labels,
     pub points: Vec<FPoint>,
     pub drop_name: bool,
+    /// Set when the series has a metric name that does not look like a
+    /// counter's (checked once, for `rate`/`increase` annotations).
+    pub non_counter_name: bool,
+}
+
+impl Loaded {
+    pub(crate) fn new(labels: Labels, points: Vec<FPoint>, drop_name: bool) -> Self {
+        let non_counter_name = labels.metric_name().is_some_and(|n| {
+            !(n.ends_with("_total")
+                || n.ends_with("_sum")
+                || n.ends_with("_count")
+                || n.ends_with("_bucket"))
+        });
+        Self {
+            labels,
+            points,
+            drop_name,
+            non_counter_name,
+        }
+    }
 }
 
 /// The value of an expression at one evaluation time.
@@ -65,16 +85,16 @@ pub(crate) struct RangeArg {
     pub hi: i64,
     /// The window length.
     pub range: i64,
+    /// Per series, the index range of the points inside the window.
+    pub bounds: Vec<(usize, usize)>,
 }
 
 impl RangeArg {
     /// The points of series `i` inside the window.
     pub fn window(&self, i: usize) -> &[FPoint] {
-        let Some(s) = self.data.get(i) else {
+        let (Some(s), Some(&(a, b))) = (self.data.get(i), self.bounds.get(i)) else {
             return &[];
         };
-        let a = s.points.partition_point(|p| p.t <= self.lo);
-        let b = s.points.partition_point(|p| p.t <= self.hi);
         s.points.get(a..b).unwrap_or(&[])
     }
 
@@ -93,6 +113,50 @@ impl RangeArg {
             }
         }
         out
+    }
+}
+
+/// Where a node's windows were at its previous step, per series. Steps
+/// usually move forward, so the next window is found by walking a few
+/// points on instead of binary searching every series at every step (which
+/// thrashes caches on long range queries).
+#[derive(Default)]
+pub(crate) struct Cursor {
+    lo: i64,
+    hi: i64,
+    pub bounds: Vec<(usize, usize)>,
+}
+
+impl Cursor {
+    /// Moves every series' bounds to the window `(lo, hi]`.
+    pub(crate) fn advance(&mut self, data: &[Loaded], lo: i64, hi: i64) {
+        let forward = self.bounds.len() == data.len() && lo >= self.lo && hi >= self.hi;
+        if !forward {
+            self.bounds = data
+                .iter()
+                .map(|s| {
+                    (
+                        s.points.partition_point(|p| p.t <= lo),
+                        s.points.partition_point(|p| p.t <= hi),
+                    )
+                })
+                .collect();
+        } else {
+            for (s, b) in data.iter().zip(self.bounds.iter_mut()) {
+                let pts = &s.points;
+                let mut a = b.0;
+                while pts.get(a).is_some_and(|p| p.t <= lo) {
+                    a += 1;
+                }
+                let mut e = b.1.max(a);
+                while pts.get(e).is_some_and(|p| p.t <= hi) {
+                    e += 1;
+                }
+                *b = (a, e);
+            }
+        }
+        self.lo = lo;
+        self.hi = hi;
     }
 }
 
@@ -136,6 +200,7 @@ pub(crate) struct Evaluator<'a> {
     pub selectors: HashMap<usize, Rc<Vec<Loaded>>>,
     pub subquery_grid: HashMap<usize, (i64, i64, i64)>,
     subqueries: HashMap<usize, Rc<Vec<Loaded>>>,
+    pub cursors: HashMap<usize, Cursor>,
     pub annos: Annotations,
     deadline: Option<Instant>,
 }
@@ -150,6 +215,7 @@ impl<'a> Evaluator<'a> {
             selectors: HashMap::new(),
             subquery_grid: HashMap::new(),
             subqueries: HashMap::new(),
+            cursors: HashMap::new(),
             annos: Annotations::default(),
             deadline,
         }
@@ -243,7 +309,10 @@ impl<'a> Evaluator<'a> {
                 })?;
                 let range = ms.range.as_millis() as i64;
                 let hi = self.ref_time(&ms.vs.at, &ms.vs.offset, ts);
+                let cur = self.cursors.entry(id).or_default();
+                cur.advance(&data, hi - range, hi);
                 Ok(RangeArg {
+                    bounds: cur.bounds.clone(),
                     data,
                     lo: hi - range,
                     hi,
@@ -254,7 +323,10 @@ impl<'a> Evaluator<'a> {
                 let data = self.subquery_data(sq)?;
                 let range = sq.range.as_millis() as i64;
                 let hi = self.ref_time(&sq.at, &sq.offset, ts);
+                let cur = self.cursors.entry(node_id(sq)).or_default();
+                cur.advance(&data, hi - range, hi);
                 Ok(RangeArg {
+                    bounds: cur.bounds.clone(),
                     data,
                     lo: hi - range,
                     hi,
@@ -284,21 +356,19 @@ impl<'a> Evaluator<'a> {
             .get(&id)
             .ok_or_else(|| PromqlError::Eval("internal error: subquery was not planned".into()))?;
         let mut out: Vec<Loaded> = Vec::new();
-        let mut index: HashMap<u64, usize> = HashMap::new();
+        let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
         let mut total = 0usize;
         let mut t = start;
         while t <= end {
             self.check_deadline()?;
             match self.eval(&sq.expr, t)? {
                 StepVal::Scalar(f) => {
-                    let i = *index.entry(0).or_insert_with(|| {
-                        out.push(Loaded {
-                            labels: Labels::empty(),
-                            points: Vec::new(),
-                            drop_name: false,
-                        });
-                        out.len() - 1
-                    });
+                    let slot = index.entry(0).or_default();
+                    if slot.is_empty() {
+                        out.push(Loaded::new(Labels::empty(), Vec::new(), false));
+                        slot.push(out.len() - 1);
+                    }
+                    let i = slot.first().copied().unwrap_or(0);
                     if let Some(s) = out.get_mut(i) {
                         s.points.push(FPoint { t, f });
                     }
@@ -308,15 +378,16 @@ impl<'a> Evaluator<'a> {
                     for s in v {
                         let Some(f) = s.f() else { continue };
                         let h = s.metric.hash64();
-                        let i = match index.get(&h) {
-                            Some(&i) => i,
+                        let slot = index.entry(h).or_default();
+                        let i = match slot
+                            .iter()
+                            .copied()
+                            .find(|&i| out.get(i).is_some_and(|l| l.labels == s.metric))
+                        {
+                            Some(i) => i,
                             None => {
-                                out.push(Loaded {
-                                    labels: s.metric.clone(),
-                                    points: Vec::new(),
-                                    drop_name: s.drop_name,
-                                });
-                                index.insert(h, out.len() - 1);
+                                out.push(Loaded::new(s.metric.clone(), Vec::new(), s.drop_name));
+                                slot.push(out.len() - 1);
                                 out.len() - 1
                             }
                         };

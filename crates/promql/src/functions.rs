@@ -239,18 +239,11 @@ fn eval_range_call(
                 value: crate::value::SampleValue::Float(v),
                 drop_name: if keep_name { s.drop_name } else { true },
             });
-            if name == "rate" || name == "increase" {
-                if let Some(n) = s.labels.metric_name() {
-                    if !(n.ends_with("_total")
-                        || n.ends_with("_sum")
-                        || n.ends_with("_count")
-                        || n.ends_with("_bucket"))
-                    {
-                        ev.annos.info(format!(
-                            "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
-                        ));
-                    }
-                }
+            if s.non_counter_name && (name == "rate" || name == "increase") {
+                let n = s.labels.metric_name().unwrap_or("");
+                ev.annos.info(format!(
+                    "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
+                ));
             }
         }
     }

@@ -25,6 +25,70 @@ struct Req<'e> {
     matrix: bool,
     range: i64,
     func: Option<String>,
+    /// The evaluation grid the selector is read at: `first + k * step`
+    /// up to `last`; a single time when `step` is 0.
+    grid: Grid,
+}
+
+/// Evaluation times of one selector.
+#[derive(Clone, Copy)]
+struct Grid {
+    first: i64,
+    last: i64,
+    step: i64,
+}
+
+impl Grid {
+    fn new(lo: i64, hi: i64, step: i64) -> Self {
+        let step = if lo == hi { 0 } else { step.max(0) };
+        Self {
+            first: lo,
+            last: hi,
+            step,
+        }
+    }
+
+    /// The first grid time at or after `t`, if any.
+    fn ceil(&self, t: i64) -> Option<i64> {
+        if t <= self.first {
+            return Some(self.first);
+        }
+        if self.step == 0 {
+            return None;
+        }
+        let k = (t - self.first + self.step - 1) / self.step;
+        let g = self.first.checked_add(k.checked_mul(self.step)?)?;
+        (g <= self.last).then_some(g)
+    }
+}
+
+/// Keeps only the samples some evaluation can see: for instant selectors
+/// the last sample before each grid time (within lookback), for range
+/// selectors the samples inside some window. Keeps long, coarse-stepped
+/// range queries from holding every raw sample in memory.
+struct Thinner {
+    grid: Grid,
+    matrix: bool,
+    /// Window length: the range, or the lookback delta.
+    reach: i64,
+    last_grid: Option<i64>,
+}
+
+impl Thinner {
+    fn push(&mut self, pts: &mut Vec<FPoint>, p: FPoint) {
+        let Some(g) = self.grid.ceil(p.t) else {
+            return;
+        };
+        if g - p.t >= self.reach {
+            return;
+        }
+        if !self.matrix && self.last_grid == Some(g) {
+            // A later sample for the same grid time replaces the earlier.
+            pts.pop();
+        }
+        self.last_grid = Some(g);
+        pts.push(p);
+    }
 }
 
 impl<'a> Evaluator<'a> {
@@ -48,6 +112,7 @@ impl<'a> Evaluator<'a> {
         e: &'e Expr,
         s: i64,
         end: i64,
+        step: i64,
         func: Option<&str>,
         reqs: &mut Vec<Req<'e>>,
     ) {
@@ -61,6 +126,7 @@ impl<'a> Evaluator<'a> {
                     matrix: false,
                     range: 0,
                     func: func.map(str::to_owned),
+                    grid: Grid::new(lo, hi, step),
                 });
             }
             Expr::MatrixSelector(ms) => {
@@ -73,6 +139,7 @@ impl<'a> Evaluator<'a> {
                     matrix: true,
                     range,
                     func: func.map(str::to_owned),
+                    grid: Grid::new(lo, hi, step),
                 });
             }
             Expr::Subquery(sq) => {
@@ -91,23 +158,23 @@ impl<'a> Evaluator<'a> {
                 }
                 self.subquery_grid
                     .insert(node_id(sq), (inner_start, hi, step));
-                self.plan(&sq.expr, inner_start, hi, None, reqs);
+                self.plan(&sq.expr, inner_start, hi, step, None, reqs);
             }
-            Expr::Paren(p) => self.plan(&p.expr, s, end, func, reqs),
-            Expr::Unary(u) => self.plan(&u.expr, s, end, None, reqs),
+            Expr::Paren(p) => self.plan(&p.expr, s, end, step, func, reqs),
+            Expr::Unary(u) => self.plan(&u.expr, s, end, step, None, reqs),
             Expr::Binary(b) => {
-                self.plan(&b.lhs, s, end, None, reqs);
-                self.plan(&b.rhs, s, end, None, reqs);
+                self.plan(&b.lhs, s, end, step, None, reqs);
+                self.plan(&b.rhs, s, end, step, None, reqs);
             }
             Expr::Aggregate(a) => {
                 if let Some(p) = &a.param {
-                    self.plan(p, s, end, None, reqs);
+                    self.plan(p, s, end, step, None, reqs);
                 }
-                self.plan(&a.expr, s, end, None, reqs);
+                self.plan(&a.expr, s, end, step, None, reqs);
             }
             Expr::Call(c) => {
                 for a in &c.args.args {
-                    self.plan(a, s, end, Some(c.func.name), reqs);
+                    self.plan(a, s, end, step, Some(c.func.name), reqs);
                 }
             }
             Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
@@ -117,7 +184,7 @@ impl<'a> Evaluator<'a> {
     /// Plans `expr` over the query's steps and loads every selector's data.
     pub(crate) fn load(&mut self, q: &dyn Queryable, expr: &Expr, step: i64) -> Result<()> {
         let mut reqs = Vec::new();
-        self.plan(expr, self.start, self.end, None, &mut reqs);
+        self.plan(expr, self.start, self.end, step, None, &mut reqs);
         if reqs.is_empty() {
             return Ok(());
         }
@@ -144,6 +211,16 @@ impl<'a> Evaluator<'a> {
                     }
                     let mut it = series.iter();
                     let mut pts = Vec::new();
+                    let mut thin = Thinner {
+                        grid: r.grid,
+                        matrix: r.matrix,
+                        reach: if r.matrix {
+                            r.range
+                        } else {
+                            self.opts.lookback_delta
+                        },
+                        last_grid: None,
+                    };
                     let mut vt = it.seek(r.mint);
                     while vt != ValueType::None {
                         if vt == ValueType::Float {
@@ -152,7 +229,7 @@ impl<'a> Evaluator<'a> {
                                 break;
                             }
                             if !(r.matrix && is_stale_nan(f)) {
-                                pts.push(FPoint { t, f });
+                                thin.push(&mut pts, FPoint { t, f });
                             }
                         }
                         vt = it.next();
@@ -171,11 +248,7 @@ impl<'a> Evaluator<'a> {
             }
             let loaded: Vec<Loaded> = by_labels
                 .into_iter()
-                .map(|(labels, points)| Loaded {
-                    labels,
-                    points,
-                    drop_name: false,
-                })
+                .map(|(labels, points)| Loaded::new(labels, points, false))
                 .collect();
             self.selectors.insert(node_id(r.vs), Rc::new(loaded));
         }
@@ -196,10 +269,12 @@ impl<'a> Evaluator<'a> {
             })?;
         let rt = self.ref_time(&vs.at, &vs.offset, ts);
         let lo = rt - self.opts.lookback_delta;
+        let cur = self.cursors.entry(node_id(vs)).or_default();
+        cur.advance(&data, lo, rt);
         let mut out = Vec::new();
-        for s in data.iter() {
-            let i = s.points.partition_point(|p| p.t <= rt);
-            let Some(p) = i.checked_sub(1).and_then(|i| s.points.get(i)) else {
+        for (s, &(_, end)) in data.iter().zip(cur.bounds.iter()) {
+            // The newest sample at or before rt, if inside the lookback.
+            let Some(p) = end.checked_sub(1).and_then(|i| s.points.get(i)) else {
                 continue;
             };
             if p.t <= lo || is_stale_nan(p.f) {
