@@ -95,11 +95,19 @@ fn group_labels(m: &Labels, without: bool, names: &[String]) -> Labels {
     }
 }
 
+/// `less(h[a], h[b])`, false when either index is out of range.
+fn lt(h: &[Sample], a: usize, b: usize, less: &dyn Fn(&Sample, &Sample) -> bool) -> bool {
+    match (h.get(a), h.get(b)) {
+        (Some(x), Some(y)) => less(x, y),
+        _ => false,
+    }
+}
+
 // Go's container/heap, so that topk/bottomk/limitk orders match Prometheus.
 fn heap_up(h: &mut [Sample], mut j: usize, less: &dyn Fn(&Sample, &Sample) -> bool) {
     while j > 0 {
         let i = (j - 1) / 2;
-        if i == j || !less(&h[j], &h[i]) {
+        if i == j || !lt(h, j, i, less) {
             break;
         }
         h.swap(i, j);
@@ -117,10 +125,10 @@ fn heap_down(h: &mut [Sample], i0: usize, less: &dyn Fn(&Sample, &Sample) -> boo
         }
         let mut j = j1;
         let j2 = j1 + 1;
-        if j2 < n && less(&h[j2], &h[j1]) {
+        if j2 < n && lt(h, j2, j1, less) {
             j = j2;
         }
-        if !less(&h[j], &h[i]) {
+        if !lt(h, j, i, less) {
             break;
         }
         h.swap(i, j);
@@ -159,7 +167,7 @@ fn go_sort(h: &mut [Sample], less: &dyn Fn(&Sample, &Sample) -> bool) {
     if h.len() <= 12 {
         for i in 1..h.len() {
             let mut j = i;
-            while j > 0 && less(&h[j], &h[j - 1]) {
+            while j > 0 && lt(h, j, j - 1, less) {
                 h.swap(j, j - 1);
                 j -= 1;
             }
