@@ -12,4 +12,6 @@ if [ -z "${CAIRN_PROMQL_TESTS:-}" ] && [ -d ../shared/conformance/promql ]; then
 fi
 echo "PromQL conformance scripts: ${CAIRN_PROMQL_TESTS:-<none; conformance test will say so and fail>}"
 cargo build --workspace --all-targets --locked
+# The fuzz targets (a separate cargo workspace) must keep compiling.
+cargo check --manifest-path fuzz/Cargo.toml --bins --locked
 cargo nextest run --workspace --locked --no-fail-fast "$@"
