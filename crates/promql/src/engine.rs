@@ -176,6 +176,11 @@ impl Engine {
                 QueryValue::Vector(v)
             }
             StepVal::Matrix(mut m) => {
+                // A range vector result holds every sample it selected at once.
+                let points: usize = m.iter().map(|s| s.floats.len() + s.histograms.len()).sum();
+                if points > self.opts.max_samples {
+                    return Err(PromqlError::TooManySamples);
+                }
                 cleanup_matrix(&mut m)?;
                 QueryValue::Matrix(m)
             }

@@ -220,10 +220,16 @@ fn eval_range_call(
     let r: RangeArg = ev.range_arg(arg(args, mi)?, ts)?;
     let keep_name = name == "last_over_time" || name == "first_over_time";
     let mut out = Vec::new();
+    let mut window_points = 0usize;
     for (i, s) in r.data.iter().enumerate() {
         let w = r.window(i);
         if w.is_empty() {
             continue;
+        }
+        // Every window of this step is in memory at once, as in Prometheus.
+        window_points += w.len();
+        if window_points > ev.opts.max_samples {
+            return Err(crate::error::PromqlError::TooManySamples);
         }
         let ctx = RangeCtx {
             ts,
