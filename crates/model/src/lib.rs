@@ -4,11 +4,16 @@
 //! are kept small, cheap to clone and independent of any storage layout.
 
 mod error;
+mod histogram;
 mod labels;
 mod matcher;
 mod sample;
 
 pub use error::ModelError;
+pub use histogram::{
+    bucket_bound, custom_bounds_match, Bucket, CombineInfo, CounterResetHint, FloatHistogram,
+    IncompatibleSchemas, Span, CUSTOM_BUCKETS_SCHEMA,
+};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchType, Matcher};
 pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};

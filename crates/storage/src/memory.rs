@@ -4,11 +4,14 @@
 //! fast. Appends are staged per appender and applied on commit. Samples at a
 //! timestamp that already exists replace the old value (the PromQL test
 //! scripts rely on that); otherwise samples may arrive in any order.
+//! Native histogram samples (added with
+//! [`MemStorage::add_float_histograms`]) live in the same time line as
+//! floats: a float and a histogram at the same timestamp replace each other.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use cairn_model::{Labels, Matcher, Sample};
+use cairn_model::{FloatHistogram, Labels, Matcher, Sample};
 use parking_lot::RwLock;
 
 use crate::traits::*;
@@ -17,6 +20,9 @@ use crate::Result;
 #[derive(Default)]
 struct Inner {
     series: BTreeMap<Labels, Vec<Sample>>,
+    /// Histogram samples per series, by timestamp; their slot in `series`
+    /// holds a NaN placeholder.
+    hists: HashMap<Labels, BTreeMap<i64, Arc<FloatHistogram>>>,
     metadata: HashMap<String, Metadata>,
 }
 
@@ -35,16 +41,42 @@ impl MemStorage {
     /// Adds samples to a series directly, bypassing appenders.
     pub fn add(&self, labels: Labels, samples: impl IntoIterator<Item = Sample>) {
         let mut g = self.inner.write();
-        let s = g.series.entry(labels).or_default();
+        let mut times = Vec::new();
+        let s = g.series.entry(labels.clone()).or_default();
         for x in samples {
+            times.push(x.t);
             insert(s, x);
         }
+        if let Some(h) = g.hists.get_mut(&labels) {
+            for t in times {
+                h.remove(&t);
+            }
+        }
+    }
+
+    /// Adds native histogram samples to a series directly; a histogram
+    /// replaces any sample at the same timestamp.
+    pub fn add_float_histograms(
+        &self,
+        labels: Labels,
+        samples: impl IntoIterator<Item = (i64, Arc<FloatHistogram>)>,
+    ) {
+        let mut g = self.inner.write();
+        let mut added = Vec::new();
+        let s = g.series.entry(labels.clone()).or_default();
+        for (t, h) in samples {
+            insert(s, Sample::new(t, f64::NAN));
+            added.push((t, h));
+        }
+        let hm = g.hists.entry(labels).or_default();
+        hm.extend(added);
     }
 
     /// Drops all data.
     pub fn clear(&self) {
         let mut g = self.inner.write();
         g.series.clear();
+        g.hists.clear();
         g.metadata.clear();
     }
 
@@ -100,7 +132,17 @@ impl Querier for MemQuerier<'_> {
                 continue;
             }
             let samples = s.get(lo..hi).map(<[Sample]>::to_vec).unwrap_or_default();
-            out.push(Ok(Box::new(VecSeries::new(l.clone(), samples))));
+            let mut series = VecSeries::new(l.clone(), samples);
+            if let Some(hm) = g.hists.get(l) {
+                if !hm.is_empty() {
+                    series.hists = series
+                        .samples
+                        .iter()
+                        .map(|p| hm.get(&p.t).cloned())
+                        .collect();
+                }
+            }
+            out.push(Ok(Box::new(series)));
         }
         Ok(Box::new(out.into_iter()))
     }
@@ -135,12 +177,18 @@ impl Querier for MemQuerier<'_> {
 pub struct VecSeries {
     labels: Labels,
     samples: Vec<Sample>,
+    /// Empty, or per sample the histogram that sample stands for.
+    hists: Vec<Option<Arc<FloatHistogram>>>,
 }
 
 impl VecSeries {
     /// `samples` must be sorted by time with unique timestamps.
     pub fn new(labels: Labels, samples: Vec<Sample>) -> Self {
-        Self { labels, samples }
+        Self {
+            labels,
+            samples,
+            hists: Vec::new(),
+        }
     }
 }
 
@@ -149,20 +197,34 @@ impl Series for VecSeries {
         &self.labels
     }
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
-        Box::new(VecSampleIterator::new(&self.samples))
+        Box::new(VecSampleIterator {
+            s: &self.samples,
+            h: &self.hists,
+            pos: 0,
+        })
     }
 }
 
 /// Iterates a sorted slice of samples.
 pub struct VecSampleIterator<'a> {
     s: &'a [Sample],
+    /// Empty, or per sample its histogram.
+    h: &'a [Option<Arc<FloatHistogram>>],
     /// Index of the current sample + 1; 0 before the first `next`.
     pos: usize,
 }
 
 impl<'a> VecSampleIterator<'a> {
     pub fn new(s: &'a [Sample]) -> Self {
-        Self { s, pos: 0 }
+        Self { s, h: &[], pos: 0 }
+    }
+
+    /// The value type of the sample at `pos` (1-based).
+    fn kind(&self) -> ValueType {
+        match self.h.get(self.pos.wrapping_sub(1)) {
+            Some(Some(_)) => ValueType::FloatHistogram,
+            _ => ValueType::Float,
+        }
     }
 }
 
@@ -170,7 +232,7 @@ impl SampleIterator for VecSampleIterator<'_> {
     fn next(&mut self) -> ValueType {
         if self.pos < self.s.len() {
             self.pos += 1;
-            ValueType::Float
+            self.kind()
         } else {
             self.pos = self.s.len() + 1;
             ValueType::None
@@ -181,14 +243,14 @@ impl SampleIterator for VecSampleIterator<'_> {
             return ValueType::None;
         }
         if self.pos > 0 && self.s.get(self.pos - 1).is_some_and(|x| x.t >= t) {
-            return ValueType::Float;
+            return self.kind();
         }
         let start = self.pos.saturating_sub(1);
         let rest = self.s.get(start..).unwrap_or(&[]);
         let i = start + rest.partition_point(|x| x.t < t);
         self.pos = i + 1;
         if i < self.s.len() {
-            ValueType::Float
+            self.kind()
         } else {
             ValueType::None
         }
@@ -201,6 +263,10 @@ impl SampleIterator for VecSampleIterator<'_> {
     }
     fn at_t(&self) -> i64 {
         self.at().0
+    }
+    fn at_float_histogram(&self) -> Option<(i64, Arc<FloatHistogram>)> {
+        let h = self.h.get(self.pos.wrapping_sub(1))?.clone()?;
+        Some((self.at_t(), h))
     }
 }
 
@@ -239,6 +305,9 @@ impl Appender for MemAppender<'_> {
     fn commit(self: Box<Self>) -> Result<()> {
         let mut g = self.store.inner.write();
         for (l, s) in self.staged {
+            if let Some(h) = g.hists.get_mut(&l) {
+                h.remove(&s.t);
+            }
             insert(g.series.entry(l).or_default(), s);
         }
         for (n, m) in self.meta {
@@ -289,6 +358,34 @@ mod tests {
                 (r#"{__name__="b"}"#.to_string(), vec![(10, 1.0)]),
             ]
         );
+    }
+
+    #[test]
+    fn histograms_share_the_time_line_with_floats() {
+        let st = MemStorage::new();
+        let l = labels!("__name__" => "h");
+        let h = Arc::new(FloatHistogram {
+            count: 3.0,
+            ..Default::default()
+        });
+        st.add(l.clone(), [Sample::new(0, 1.0), Sample::new(20, 2.0)]);
+        st.add_float_histograms(l.clone(), [(10, h.clone()), (20, h.clone())]);
+        let q = st.querier(0, 100).unwrap();
+        let set: Vec<_> = q
+            .select(&SelectHints::default(), &[Matcher::equal("__name__", "h")])
+            .unwrap()
+            .collect();
+        assert_eq!(set.len(), 1);
+        let s = set.into_iter().next().unwrap().unwrap();
+        let mut it = s.iter();
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!(it.at(), (0, 1.0));
+        assert!(it.at_float_histogram().is_none());
+        assert_eq!(it.next(), ValueType::FloatHistogram);
+        assert_eq!(it.at_float_histogram().map(|x| x.0), Some(10));
+        assert_eq!(it.seek(15), ValueType::FloatHistogram);
+        assert_eq!(it.at_t(), 20);
+        assert_eq!(it.next(), ValueType::None);
     }
 
     #[test]

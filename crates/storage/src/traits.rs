@@ -1,6 +1,8 @@
 //! The traits themselves. See the crate docs for the shared contracts.
 
-use cairn_model::{Labels, Matcher};
+use std::sync::Arc;
+
+use cairn_model::{FloatHistogram, Labels, Matcher};
 
 use crate::Result;
 
@@ -29,9 +31,10 @@ pub enum ValueType {
     /// Exhausted (or failed; see [`SampleIterator::err`]).
     None,
     Float,
-    /// Reserved for native histograms.
+    /// Reserved for native histograms with integer counts.
     Histogram,
-    /// Reserved for native float histograms.
+    /// A native histogram with float counts; read it with
+    /// [`SampleIterator::at_float_histogram`].
     FloatHistogram,
 }
 
@@ -46,6 +49,12 @@ pub trait SampleIterator {
     fn at(&self) -> (i64, f64);
     /// The current timestamp, whatever the value type.
     fn at_t(&self) -> i64;
+    /// The current native histogram. Only valid after `next`/`seek`
+    /// returned `FloatHistogram` (or `Histogram`, converted); storages
+    /// without histograms keep the default, which yields `None`.
+    fn at_float_histogram(&self) -> Option<(i64, Arc<FloatHistogram>)> {
+        None
+    }
     /// The error that ended iteration, if any.
     fn err(&self) -> Option<&crate::StorageError> {
         None
