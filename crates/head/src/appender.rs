@@ -167,10 +167,14 @@ impl HeadAppender<'_> {
                     }
                 }
                 mint = mint.min(s.t);
-                maxt = maxt.max(s.t);
-                // Keep the head's max current so later samples of this
-                // commit are judged against it (out-of-order window).
-                head.widen(s.t, s.t);
+                if s.t > maxt {
+                    maxt = s.t;
+                    // Keep the head's max current so later samples of this
+                    // commit are judged against it (out-of-order window).
+                    // Only when this commit's max grows: a shared atomic
+                    // update per sample makes concurrent commits contend.
+                    head.widen(s.t, s.t);
+                }
             }
         }
         head.num_chunks.fetch_add(chunks, Ordering::AcqRel);

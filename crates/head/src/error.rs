@@ -36,10 +36,9 @@ pub enum HeadError {
         source: BoxError,
     },
     /// A chunk's bytes could not be decoded.
-    #[error("chunk {chunk_ref} of series {series}: {source}")]
+    #[error("decoding a chunk of series {series}: {source}")]
     Codec {
         series: u64,
-        chunk_ref: u64,
         #[source]
         source: BoxError,
     },

@@ -84,7 +84,7 @@ impl Snapshot {
                 if *cmax < mint || *cmin > maxt {
                     continue;
                 }
-                xor::decode_into(c.bytes(), &mut buf).map_err(StorageError::from)?;
+                xor::decode_into(c.bytes(), &mut buf, series.r).map_err(StorageError::from)?;
                 ooo.extend(buf.iter().filter(|s| s.t >= mint && s.t <= maxt));
             }
             ooo.extend(
@@ -148,8 +148,12 @@ impl Snapshot {
                     });
                 } else {
                     let mut buf = Vec::new();
-                    xor::decode_into(&chunk_bytes(disk, self.series, &c.src)?, &mut buf)
-                        .map_err(StorageError::from)?;
+                    xor::decode_into(
+                        &chunk_bytes(disk, self.series, &c.src)?,
+                        &mut buf,
+                        self.series,
+                    )
+                    .map_err(StorageError::from)?;
                     buf.retain(|s| s.t <= self.cut);
                     encode_runs(&buf, chunk_range, per_chunk, &mut out);
                 }
@@ -263,7 +267,7 @@ impl<'a> SnapIter<'a> {
                             return None;
                         }
                     };
-                    if let Err(e) = xor::decode_into(&bytes, &mut self.buf) {
+                    if let Err(e) = xor::decode_into(&bytes, &mut self.buf, self.snap.series) {
                         self.err = Some(e.into());
                         return None;
                     }

@@ -132,7 +132,7 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
             Stored::Disk(r) => head.chunks.read(s.r, *r)?,
             Stored::Mem(b) => b.to_vec(),
         };
-        xor::decode_into(&bytes, &mut buf)?;
+        xor::decode_into(&bytes, &mut buf, s.r)?;
         if let Some(last) = buf.last() {
             d.last_v = last.v;
         }

@@ -15,8 +15,8 @@ pub(crate) const ENCODING_XOR: u8 = cairn_codec::ENCODING_XOR;
 /// An appendable encoded chunk.
 pub(crate) type Chunk = XorChunk;
 
-/// Decodes every sample of `data` into `out` (cleared first).
-pub(crate) fn decode_into(data: &[u8], out: &mut Vec<Sample>) -> Result<()> {
+/// Decodes every sample of `data`, a chunk of `series`, into `out` (cleared first).
+pub(crate) fn decode_into(data: &[u8], out: &mut Vec<Sample>, series: u64) -> Result<()> {
     out.clear();
     let mut it = xor_iter(data);
     while it.next() {
@@ -25,8 +25,7 @@ pub(crate) fn decode_into(data: &[u8], out: &mut Vec<Sample>) -> Result<()> {
     }
     match it.err() {
         Some(e) => Err(HeadError::Codec {
-            series: 0,
-            chunk_ref: 0,
+            series,
             source: e.to_string().into(),
         }),
         None => Ok(()),
