@@ -14,7 +14,9 @@ use promql_parser::parser::{self, value::ValueType, Expr};
 
 use crate::error::{eval_err, PromqlError, Result};
 use crate::eval::{Evaluator, StepVal};
-use crate::value::{FPoint, Matrix, QueryResult, QueryValue, Sample, Series, Vector};
+use crate::value::{
+    FPoint, HPoint, Matrix, QueryResult, QueryValue, Sample, SampleValue, Series, Vector,
+};
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -248,7 +250,6 @@ impl Engine {
                 }
             };
             for (k, s) in out.into_iter().enumerate() {
-                let Some(f) = s.f() else { continue };
                 // Steps usually list the same series in the same order:
                 // try last step's series at this position before hashing.
                 let guess = prev.get(k).copied().filter(|&i| {
@@ -266,10 +267,15 @@ impl Engine {
                     prev.push(i);
                 }
                 if let Some(ser) = series.get_mut(i) {
-                    if ser.floats.last().is_some_and(|p| p.t == ts) {
+                    if ser.floats.last().is_some_and(|p| p.t == ts)
+                        || ser.histograms.last().is_some_and(|p| p.t == ts)
+                    {
                         return eval_err("vector cannot contain metrics with the same labelset");
                     }
-                    ser.floats.push(FPoint { t: ts, f });
+                    match s.value {
+                        SampleValue::Float(f) => ser.floats.push(FPoint { t: ts, f }),
+                        SampleValue::Histogram(h) => ser.histograms.push(HPoint { t: ts, h }),
+                    }
                 }
                 total += 1;
             }

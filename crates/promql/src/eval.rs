@@ -25,7 +25,7 @@ use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr};
 
 use crate::engine::EngineOptions;
 use crate::error::{eval_err, PromqlError, Result};
-use crate::value::{Annotations, FPoint, Matrix, Sample, SampleValue, Series, Vector};
+use crate::value::{Annotations, FPoint, HPoint, Matrix, Sample, SampleValue, Series, Vector};
 
 /// One series held in memory for the query: a selector's raw samples or a
 /// subquery's computed points, sorted by time.
@@ -33,6 +33,8 @@ use crate::value::{Annotations, FPoint, Matrix, Sample, SampleValue, Series, Vec
 pub(crate) struct Loaded {
     pub labels: Labels,
     pub points: Vec<FPoint>,
+    /// Native histogram points, sorted by time (disjoint in time from `points`).
+    pub hpoints: Vec<HPoint>,
     pub drop_name: bool,
     /// Set when the series has a metric name that does not look like a
     /// counter's (checked once, for `rate`/`increase` annotations).
@@ -50,9 +52,16 @@ impl Loaded {
         Self {
             labels,
             points,
+            hpoints: Vec::new(),
             drop_name,
             non_counter_name,
         }
+    }
+
+    /// Attaches histogram points.
+    pub(crate) fn with_histograms(mut self, hpoints: Vec<HPoint>) -> Self {
+        self.hpoints = hpoints;
+        self
     }
 }
 
@@ -87,6 +96,8 @@ pub(crate) struct RangeArg {
     pub range: i64,
     /// Per series, the index range of the points inside the window.
     pub bounds: Vec<(usize, usize)>,
+    /// Per series, the index range of the histogram points inside the window.
+    pub hbounds: Vec<(usize, usize)>,
 }
 
 impl RangeArg {
@@ -98,16 +109,25 @@ impl RangeArg {
         s.points.get(a..b).unwrap_or(&[])
     }
 
+    /// The histogram points of series `i` inside the window.
+    pub fn hwindow(&self, i: usize) -> &[HPoint] {
+        let (Some(s), Some(&(a, b))) = (self.data.get(i), self.hbounds.get(i)) else {
+            return &[];
+        };
+        s.hpoints.get(a..b).unwrap_or(&[])
+    }
+
     /// The windows as a matrix (for range vectors returned directly).
     pub fn to_matrix(&self) -> Matrix {
         let mut out = Vec::new();
         for (i, s) in self.data.iter().enumerate() {
             let w = self.window(i);
-            if !w.is_empty() {
+            let hw = self.hwindow(i);
+            if !w.is_empty() || !hw.is_empty() {
                 out.push(Series {
                     metric: s.labels.clone(),
                     floats: w.to_vec(),
-                    histograms: Vec::new(),
+                    histograms: hw.to_vec(),
                     drop_name: s.drop_name,
                 });
             }
@@ -125,6 +145,8 @@ pub(crate) struct Cursor {
     lo: i64,
     hi: i64,
     pub bounds: Vec<(usize, usize)>,
+    /// The same for the histogram points.
+    pub hbounds: Vec<(usize, usize)>,
 }
 
 impl Cursor {
@@ -144,6 +166,31 @@ impl Cursor {
         } else {
             for (s, b) in data.iter().zip(self.bounds.iter_mut()) {
                 let pts = &s.points;
+                let mut a = b.0;
+                while pts.get(a).is_some_and(|p| p.t <= lo) {
+                    a += 1;
+                }
+                let mut e = b.1.max(a);
+                while pts.get(e).is_some_and(|p| p.t <= hi) {
+                    e += 1;
+                }
+                *b = (a, e);
+            }
+        }
+        let hforward = self.hbounds.len() == data.len() && lo >= self.lo && hi >= self.hi;
+        if !hforward {
+            self.hbounds = data
+                .iter()
+                .map(|s| {
+                    (
+                        s.hpoints.partition_point(|p| p.t <= lo),
+                        s.hpoints.partition_point(|p| p.t <= hi),
+                    )
+                })
+                .collect();
+        } else {
+            for (s, b) in data.iter().zip(self.hbounds.iter_mut()) {
+                let pts = &s.hpoints;
                 let mut a = b.0;
                 while pts.get(a).is_some_and(|p| p.t <= lo) {
                     a += 1;
@@ -313,6 +360,7 @@ impl<'a> Evaluator<'a> {
                 cur.advance(&data, hi - range, hi);
                 Ok(RangeArg {
                     bounds: cur.bounds.clone(),
+                    hbounds: cur.hbounds.clone(),
                     data,
                     lo: hi - range,
                     hi,
@@ -327,6 +375,7 @@ impl<'a> Evaluator<'a> {
                 cur.advance(&data, hi - range, hi);
                 Ok(RangeArg {
                     bounds: cur.bounds.clone(),
+                    hbounds: cur.hbounds.clone(),
                     data,
                     lo: hi - range,
                     hi,
@@ -376,7 +425,6 @@ impl<'a> Evaluator<'a> {
                 }
                 StepVal::Vector(v) => {
                     for s in v {
-                        let Some(f) = s.f() else { continue };
                         let h = s.metric.hash64();
                         let slot = index.entry(h).or_default();
                         let i = match slot
@@ -392,12 +440,17 @@ impl<'a> Evaluator<'a> {
                             }
                         };
                         if let Some(l) = out.get_mut(i) {
-                            if l.points.last().is_some_and(|p| p.t == t) {
+                            if l.points.last().is_some_and(|p| p.t == t)
+                                || l.hpoints.last().is_some_and(|p| p.t == t)
+                            {
                                 return eval_err(
                                     "vector cannot contain metrics with the same labelset",
                                 );
                             }
-                            l.points.push(FPoint { t, f });
+                            match s.value {
+                                SampleValue::Float(f) => l.points.push(FPoint { t, f }),
+                                SampleValue::Histogram(h) => l.hpoints.push(HPoint { t, h }),
+                            }
                         }
                         total += 1;
                     }

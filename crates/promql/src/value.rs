@@ -3,39 +3,15 @@
 //! The shapes follow Prometheus: an instant vector is a list of samples that
 //! share one timestamp, a matrix is a list of series each holding float
 //! points and (later) histogram points in increasing time order, a scalar
-//! and a string carry the evaluation time. Sample values are an enum so
-//! native histograms can be added without changing every signature; the
-//! evaluator currently produces only floats.
+//! and a string carry the evaluation time. Sample values are floats or
+//! native histograms (the model crate's `FloatHistogram`).
 
 use std::fmt;
 use std::sync::Arc;
 
 use cairn_model::Labels;
 
-/// One bucket span of a native histogram (offset from the previous span's
-/// end, then the number of consecutive buckets).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Span {
-    pub offset: i32,
-    pub length: u32,
-}
-
-/// A native histogram with float counts. Reserved: the storage traits do
-/// not deliver histograms yet, so the evaluator never builds one.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct FloatHistogram {
-    pub schema: i32,
-    pub count: f64,
-    pub sum: f64,
-    pub zero_threshold: f64,
-    pub zero_count: f64,
-    pub positive_spans: Vec<Span>,
-    pub positive_buckets: Vec<f64>,
-    pub negative_spans: Vec<Span>,
-    pub negative_buckets: Vec<f64>,
-    /// Upper bounds for schema -53 (custom buckets).
-    pub custom_values: Vec<f64>,
-}
+pub use cairn_model::{FloatHistogram, Span};
 
 /// The value of one sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +21,14 @@ pub enum SampleValue {
 }
 
 impl SampleValue {
+    /// The histogram, if this is a histogram sample.
+    pub fn as_histogram(&self) -> Option<&Arc<FloatHistogram>> {
+        match self {
+            SampleValue::Float(_) => None,
+            SampleValue::Histogram(h) => Some(h),
+        }
+    }
+
     /// The float, if this is a float sample.
     pub fn as_float(&self) -> Option<f64> {
         match self {
@@ -95,6 +79,11 @@ impl Sample {
     pub fn f(&self) -> Option<f64> {
         self.value.as_float()
     }
+
+    /// The histogram value, if any.
+    pub fn h(&self) -> Option<&Arc<FloatHistogram>> {
+        self.value.as_histogram()
+    }
 }
 
 /// A series of a matrix: points sorted by time.
@@ -141,7 +130,7 @@ impl fmt::Display for QueryValue {
                     match &s.value {
                         SampleValue::Float(x) => writeln!(f, "{} => {} @[{}]", s.metric, x, s.t)?,
                         SampleValue::Histogram(h) => {
-                            writeln!(f, "{} => {:?} @[{}]", s.metric, h, s.t)?
+                            writeln!(f, "{} => {} @[{}]", s.metric, h.test_expression(), s.t)?
                         }
                     }
                 }
@@ -152,6 +141,9 @@ impl fmt::Display for QueryValue {
                     write!(f, "{} =>", s.metric)?;
                     for p in &s.floats {
                         write!(f, " {} @[{}]", p.f, p.t)?;
+                    }
+                    for p in &s.histograms {
+                        write!(f, " {} @[{}]", p.h.test_expression(), p.t)?;
                     }
                     writeln!(f)?;
                 }

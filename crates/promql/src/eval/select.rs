@@ -15,7 +15,7 @@ use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 
 use super::{node_id, offset_ms, system_time_ms, Evaluator, Loaded};
 use crate::error::{PromqlError, Result};
-use crate::value::{FPoint, Sample, SampleValue, Vector};
+use crate::value::{FPoint, HPoint, Sample, SampleValue, Vector};
 
 /// What one selector needs from storage.
 struct Req<'e> {
@@ -75,11 +75,11 @@ struct Thinner {
 }
 
 impl Thinner {
-    fn push(&mut self, pts: &mut Vec<FPoint>, p: FPoint) {
-        let Some(g) = self.grid.ceil(p.t) else {
+    fn push<P>(&mut self, pts: &mut Vec<P>, p: P, t: i64) {
+        let Some(g) = self.grid.ceil(t) else {
             return;
         };
-        if g - p.t >= self.reach {
+        if g - t >= self.reach {
             return;
         }
         if !self.matrix && self.last_grid == Some(g) {
@@ -201,7 +201,8 @@ impl<'a> Evaluator<'a> {
                 range: r.range,
                 func: r.func.clone(),
             };
-            let mut by_labels: BTreeMap<cairn_model::Labels, Vec<FPoint>> = BTreeMap::new();
+            let mut by_labels: BTreeMap<cairn_model::Labels, (Vec<FPoint>, Vec<HPoint>)> =
+                BTreeMap::new();
             for ms in &sets {
                 let set = querier.select(&hints, ms)?;
                 for series in set {
@@ -211,6 +212,7 @@ impl<'a> Evaluator<'a> {
                     }
                     let mut it = series.iter();
                     let mut pts = Vec::new();
+                    let mut hpts: Vec<HPoint> = Vec::new();
                     let mut thin = Thinner {
                         grid: r.grid,
                         matrix: r.matrix,
@@ -221,6 +223,12 @@ impl<'a> Evaluator<'a> {
                         },
                         last_grid: None,
                     };
+                    let mut hthin = Thinner {
+                        grid: r.grid,
+                        matrix: r.matrix,
+                        reach: thin.reach,
+                        last_grid: None,
+                    };
                     let mut vt = it.seek(r.mint);
                     while vt != ValueType::None {
                         if vt == ValueType::Float {
@@ -229,17 +237,22 @@ impl<'a> Evaluator<'a> {
                                 break;
                             }
                             if !(r.matrix && is_stale_nan(f)) {
-                                thin.push(&mut pts, FPoint { t, f });
+                                thin.push(&mut pts, FPoint { t, f }, t);
                             }
+                        } else if let Some((t, h)) = it.at_float_histogram() {
+                            if t > r.maxt {
+                                break;
+                            }
+                            hthin.push(&mut hpts, HPoint { t, h }, t);
                         }
                         vt = it.next();
                     }
                     if let Some(e) = it.err() {
                         return Err(PromqlError::Eval(format!("expanding series: {e}")));
                     }
-                    total += pts.len();
-                    if !pts.is_empty() {
-                        by_labels.insert(series.labels().clone(), pts);
+                    total += pts.len() + hpts.len();
+                    if !pts.is_empty() || !hpts.is_empty() {
+                        by_labels.insert(series.labels().clone(), (pts, hpts));
                     }
                 }
             }
@@ -248,7 +261,9 @@ impl<'a> Evaluator<'a> {
             }
             let loaded: Vec<Loaded> = by_labels
                 .into_iter()
-                .map(|(labels, points)| Loaded::new(labels, points, false))
+                .map(|(labels, (points, hpoints))| {
+                    Loaded::new(labels, points, false).with_histograms(hpoints)
+                })
                 .collect();
             self.selectors.insert(node_id(r.vs), Rc::new(loaded));
         }
@@ -272,18 +287,27 @@ impl<'a> Evaluator<'a> {
         let cur = self.cursors.entry(node_id(vs)).or_default();
         cur.advance(&data, lo, rt);
         let mut out = Vec::new();
-        for (s, &(_, end)) in data.iter().zip(cur.bounds.iter()) {
+        for (k, (s, &(_, end))) in data.iter().zip(cur.bounds.iter()).enumerate() {
             // The newest sample at or before rt, if inside the lookback.
-            let Some(p) = end.checked_sub(1).and_then(|i| s.points.get(i)) else {
-                continue;
+            let p = end.checked_sub(1).and_then(|i| s.points.get(i));
+            let hp = cur
+                .hbounds
+                .get(k)
+                .and_then(|&(_, e)| e.checked_sub(1))
+                .and_then(|i| s.hpoints.get(i));
+            let (t, value) = match (p, hp) {
+                (Some(h), Some(hp)) if hp.t > h.t => (hp.t, SampleValue::Histogram(hp.h.clone())),
+                (Some(p), _) => (p.t, SampleValue::Float(p.f)),
+                (None, Some(hp)) => (hp.t, SampleValue::Histogram(hp.h.clone())),
+                (None, None) => continue,
             };
-            if p.t <= lo || is_stale_nan(p.f) {
+            if t <= lo || value.as_float().is_some_and(is_stale_nan) {
                 continue;
             }
             out.push(Sample {
                 metric: s.labels.clone(),
-                t: if keep_t { p.t } else { ts },
-                value: SampleValue::Float(p.f),
+                t: if keep_t { t } else { ts },
+                value,
                 drop_name: false,
             });
         }
