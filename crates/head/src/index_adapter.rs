@@ -12,13 +12,18 @@ pub use cairn_index::{IndexError, IndexLike};
 
 use crate::error::{HeadError, Result};
 
-/// The series of `ix` that satisfy every matcher (none when `ms` is empty,
-/// as in cairn-index).
+/// The series of `ix` that satisfy every matcher; every series when `ms`
+/// is empty (as the `Querier` contract reads; cairn-index returns none).
 pub(crate) fn postings_for_matchers<I: IndexLike + ?Sized>(
     ix: &I,
     ms: &[Matcher],
 ) -> Result<RoaringTreemap> {
-    cairn_index::postings_for_matchers(ix, ms).map_err(|source| HeadError::Index {
+    let res = if ms.is_empty() {
+        ix.all_postings()
+    } else {
+        cairn_index::postings_for_matchers(ix, ms)
+    };
+    res.map_err(|source| HeadError::Index {
         matchers: ms
             .iter()
             .map(ToString::to_string)

@@ -367,3 +367,161 @@ impl SeriesData {
         dropped
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isolation::Isolation;
+
+    #[test]
+    fn visible_cut_follows_the_first_invisible_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let (disk, _) = DiskChunks::open(dir.path()).unwrap();
+        let policy = ChunkPolicy {
+            chunk_range: 1000,
+            samples_per_chunk: 120,
+            ooo_capacity: 4,
+        };
+        let iso = Isolation::default();
+        let mut d = SeriesData::default();
+        let a = iso.begin_append();
+        for t in 0..3 {
+            d.append_in_order(
+                1,
+                t,
+                0.0,
+                Tx {
+                    id: a,
+                    low_watermark: iso.low_watermark(),
+                },
+                &policy,
+                &disk,
+            );
+        }
+        iso.close_append(a);
+        let b = iso.begin_append();
+        d.append_in_order(
+            1,
+            10,
+            0.0,
+            Tx {
+                id: b,
+                low_watermark: iso.low_watermark(),
+            },
+            &policy,
+            &disk,
+        );
+        let during = iso.reader();
+        iso.close_append(b);
+        let after = iso.reader();
+        let c = iso.begin_append();
+        d.append_in_order(
+            1,
+            20,
+            0.0,
+            Tx {
+                id: c,
+                low_watermark: iso.low_watermark(),
+            },
+            &policy,
+            &disk,
+        );
+        d.insert_ooo(
+            5,
+            0.0,
+            Tx {
+                id: c,
+                low_watermark: iso.low_watermark(),
+            },
+            &policy,
+        );
+        iso.close_append(c);
+        assert_eq!(d.visible_cut(&during), 9);
+        assert_eq!(d.visible_cut(&after), 19);
+        let o = d.ooo.as_ref().unwrap();
+        assert!(
+            !after.visible(o.buf[0].2),
+            "the ooo sample of a later commit is hidden"
+        );
+        iso.release(&during);
+        iso.release(&after);
+        // With no reader left, old runs are forgotten on the next append.
+        let e = iso.begin_append();
+        d.append_in_order(
+            1,
+            30,
+            0.0,
+            Tx {
+                id: e,
+                low_watermark: iso.low_watermark(),
+            },
+            &policy,
+            &disk,
+        );
+        iso.close_append(e);
+        assert_eq!(d.txs.len(), 1);
+        assert_eq!(d.visible_cut(&iso.reader()), i64::MAX);
+    }
+
+    #[test]
+    fn placement_rules() {
+        let mut d = SeriesData::default();
+        let b = AppendBounds {
+            min_valid: 100,
+            truncated_before: 50,
+            head_max: 1000,
+            ooo_window: 0,
+        };
+        assert!(matches!(
+            d.placement(99, 1.0, &b, None),
+            Err(StorageError::OutOfBounds { .. })
+        ));
+        assert_eq!(d.placement(100, 1.0, &b, None).unwrap(), Placement::InOrder);
+        d.open = Some(OpenChunk {
+            chunk: Chunk::new(),
+            mint: 500,
+            maxt: 500,
+            next_at: 1000,
+        });
+        d.last_v = 2.0;
+        assert!(matches!(
+            d.placement(400, 1.0, &b, None),
+            Err(StorageError::OutOfOrderSample { t: 400 })
+        ));
+        assert_eq!(
+            d.placement(500, 2.0, &b, None).unwrap(),
+            Placement::Duplicate
+        );
+        assert!(matches!(
+            d.placement(500, 3.0, &b, None),
+            Err(StorageError::DuplicateSampleForTimestamp { t: 500 })
+        ));
+        assert_eq!(
+            d.placement(600, 1.0, &b, Some((700, 1.0)))
+                .unwrap_err()
+                .to_string(),
+            StorageError::OutOfOrderSample { t: 600 }.to_string()
+        );
+        let w = AppendBounds {
+            ooo_window: 600,
+            ..b
+        };
+        assert_eq!(d.placement(400, 1.0, &w, None).unwrap(), Placement::Ooo);
+        assert!(matches!(
+            d.placement(399, 1.0, &w, None),
+            Err(StorageError::TooOldSample { t: 399 })
+        ));
+        assert!(matches!(
+            d.placement(
+                40,
+                1.0,
+                &AppendBounds {
+                    ooo_window: 10_000,
+                    ..b
+                },
+                None
+            ),
+            Err(StorageError::OutOfBounds { t: 40, .. })
+        ));
+    }
+}

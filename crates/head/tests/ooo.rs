@@ -106,3 +106,136 @@ fn ooo_disabled_rejects_and_reopen_keeps_ooo_samples() {
     let h = open(dir.path(), ooo_opts(100));
     assert_eq!(dump(&h, 0, 1000, &all()), want);
 }
+
+mod model {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use cairn_model::Labels;
+    use cairn_storage::{Appendable, Queryable, SelectHints, ValueType};
+    use proptest::prelude::*;
+
+    use super::support::*;
+
+    const WINDOW: i64 = 1000;
+    const CAP: usize = 3;
+
+    /// One series as the head should hold it.
+    #[derive(Default)]
+    struct S {
+        in_order: BTreeMap<i64, f64>,
+        /// Out-of-order samples; the first written at a timestamp wins.
+        ooo: BTreeMap<i64, f64>,
+        /// Timestamps still in the unencoded out-of-order buffer.
+        buf: BTreeSet<i64>,
+    }
+
+    impl S {
+        fn merged(&self) -> Vec<(i64, f64)> {
+            let mut m = self.ooo.clone();
+            m.extend(self.in_order.iter().map(|(t, v)| (*t, *v)));
+            m.into_iter().collect()
+        }
+    }
+
+    /// Applies Prometheus's rules; Ok(()) when accepted.
+    fn model_append(s: &mut S, head_max: i64, t: i64, v: f64) -> Result<(), ()> {
+        match s.in_order.last_key_value().map(|(a, b)| (*a, *b)) {
+            None => {
+                s.in_order.insert(t, v);
+                return Ok(());
+            }
+            Some((m, _)) if t > m => {
+                s.in_order.insert(t, v);
+                return Ok(());
+            }
+            Some((m, lv)) if t == m => {
+                return if lv.to_bits() == v.to_bits() {
+                    Ok(())
+                } else {
+                    Err(())
+                }
+            }
+            Some(_) => {}
+        }
+        if t < head_max - WINDOW {
+            return Err(());
+        }
+        if s.buf.contains(&t) {
+            return if s.ooo.get(&t).is_some_and(|x| x.to_bits() == v.to_bits()) {
+                Ok(())
+            } else {
+                Err(())
+            };
+        }
+        s.ooo.entry(t).or_insert(v);
+        s.buf.insert(t);
+        if s.buf.len() >= CAP {
+            s.buf.clear();
+            s.buf.insert(t);
+        }
+        Ok(())
+    }
+
+    fn lbl(i: usize) -> Labels {
+        Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn ooo_appends_and_seeks_match_a_model(
+            ops in proptest::collection::vec((0usize..3, 0i64..4000, 0u8..4), 1..200),
+            seeks in proptest::collection::vec(0i64..4200, 0..10),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut o = opts();
+            o.ooo_window = WINDOW;
+            o.ooo_capacity = CAP;
+            o.samples_per_chunk = 5;
+            o.chunk_range = 1_000_000;
+            let h = open(dir.path(), o);
+            let mut m: BTreeMap<usize, S> = BTreeMap::new();
+            let mut head_max = i64::MIN;
+            for (i, t, v) in ops {
+                let v = f64::from(v);
+                let s = m.entry(i).or_default();
+                let want = model_append(s, head_max, t, v);
+                let mut app = h.appender();
+                let got = app.append(0, &lbl(i), t, v);
+                prop_assert_eq!(got.is_ok(), want.is_ok(), "{} at {} = {}: {:?}", i, t, v, got);
+                app.commit().unwrap();
+                if want.is_ok() {
+                    head_max = head_max.max(t);
+                }
+            }
+            let want: Vec<_> = m.iter().map(|(i, s)| (lbl(*i), s.merged())).filter(|x| !x.1.is_empty()).collect();
+            prop_assert_eq!(&dump(&h, 0, i64::MAX, &all()), &want);
+            prop_assert_eq!(&dump_chunks(&h, 0, i64::MAX, &all(), 1_000_000), &want);
+            // Seeks (never backwards) then next, against the model.
+            let q = h.querier(0, i64::MAX).unwrap();
+            let set: Vec<_> = q.select(&SelectHints::default(), &all()).unwrap().map(|s| s.unwrap()).collect();
+            for (s, (_, w)) in set.iter().zip(want.iter()) {
+                let mut it = s.iter();
+                let mut pos: Option<i64> = None;
+                for &x in &seeks {
+                    let target = pos.map_or(x, |p| p.max(x));
+                    let exp = w.iter().find(|p| p.0 >= target).copied();
+                    let vt = it.seek(x);
+                    prop_assert_eq!(vt == ValueType::Float, exp.is_some());
+                    if let Some(e) = exp {
+                        prop_assert_eq!(it.at(), e);
+                        let nx = w.iter().find(|p| p.0 > e.0).copied();
+                        let vt = it.next();
+                        prop_assert_eq!(vt == ValueType::Float, nx.is_some());
+                        match nx {
+                            Some(n) => { prop_assert_eq!(it.at(), n); pos = Some(n.0); }
+                            None => break,
+                        }
+                    } else {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
