@@ -8,7 +8,8 @@
 //! after that write returns are samples applied and made visible (all of a
 //! commit becomes visible at once, see [`crate::isolation`]). A sample that
 //! a concurrent commit made invalid in between is dropped at apply time, as
-//! Prometheus does, and replay drops it the same way.
+//! Prometheus does (replay may keep it when the two commits reached the WAL
+//! in the other order).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

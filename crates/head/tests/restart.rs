@@ -173,3 +173,39 @@ fn head_without_wal_starts_empty() {
     assert_eq!(h.stats().num_series, 0);
     assert!(dump(&h, i64::MIN, i64::MAX, &all()).is_empty());
 }
+
+#[test]
+fn damaged_head_chunk_file_is_refilled_from_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let series: Vec<Labels> = (0..3)
+        .map(|i| labels!("__name__" => "m".to_string(), "i" => i.to_string()))
+        .collect();
+    let want = {
+        let h = open(dir.path(), opts());
+        write(&h, &series, 1000, 1000)
+    };
+    let f = dir.path().join("chunks_head").join("000001");
+    let mut b = std::fs::read(&f).unwrap();
+    assert!(b.len() > 4000, "chunks were written: {} bytes", b.len());
+    let mid = b.len() / 2;
+    for x in b.iter_mut().skip(mid).take(16) {
+        *x ^= 0x5a;
+    }
+    std::fs::write(&f, &b).unwrap();
+    let h = open(dir.path(), opts());
+    assert!(
+        std::fs::read(&f).map_or(true, |now| now != b),
+        "the damaged file was dropped"
+    );
+    assert_eq!(dump(&h, i64::MIN, i64::MAX, &all()), want);
+    assert_eq!(
+        dump_chunks(
+            &h,
+            i64::MIN,
+            i64::MAX,
+            &all(),
+            cairn_head::DEFAULT_CHUNK_RANGE
+        ),
+        want
+    );
+}
