@@ -3,10 +3,11 @@
 //! Each `eval` command is one test: it passes when the query's result (and
 //! failure, annotations, order) matches the expectations. Instant evals are
 //! also run as a range query over `[t-1m, t+1m]` step 1m and the middle
-//! step compared again, as Prometheus's runner does. Loads of native
-//! histograms are not supported yet: the float series of such a load are
-//! stored, and every later eval (until `clear`) with a selector that would
-//! select one of the histogram series counts as failed.
+//! step compared again, as Prometheus's runner does. Native histogram
+//! points are stored as histogram samples; `load_with_nhcb` also turns
+//! each classic histogram (`_bucket`/`_count`/`_sum` series) into a native
+//! histogram with custom buckets per timestamp. Failures of evals that
+//! touch histogram series are counted separately in the report.
 
 mod at_modifier;
 mod compare;
@@ -16,12 +17,16 @@ pub mod series;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use cairn_model::Sample as ModelSample;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cairn_model::{FloatHistogram, Labels, Sample as ModelSample, Span, CUSTOM_BUCKETS_SCHEMA};
 use cairn_storage::MemStorage;
 
 use crate::engine::{Engine, EngineOptions};
 use crate::error::{PromqlError, Result};
 use script::{Command, EvalCmd};
+use series::SeqValue;
 
 /// Go's `almost.Equal`: relative tolerance, NaN equals NaN, stale markers
 /// only equal stale markers.
@@ -142,42 +147,52 @@ pub fn run_script(path: &Path, text: &str) -> FileSummary {
     let cmds = script::parse(text);
     let store = MemStorage::new();
     let engine = Engine::new(EngineOptions::default());
-    let mut unsupported: Vec<cairn_model::Labels> = Vec::new();
+    let mut hist_series: Vec<Labels> = Vec::new();
     for cmd in cmds {
         match cmd {
             Command::Clear => {
                 store.clear();
-                unsupported.clear();
+                hist_series.clear();
             }
-            Command::Load {
-                series,
-                histogram_series,
-            } => {
-                for (labels, samples) in series {
-                    store.add(
-                        labels,
-                        samples.into_iter().map(|(t, v)| ModelSample::new(t, v)),
-                    );
+            Command::Load { series, with_nhcb } => {
+                if with_nhcb {
+                    for (labels, pts) in classic_to_nhcb(&series) {
+                        hist_series.push(labels.clone());
+                        store.add_float_histograms(labels, pts);
+                    }
                 }
-                unsupported.extend(histogram_series);
+                for (labels, pts) in series {
+                    let mut floats = Vec::new();
+                    let mut hists = Vec::new();
+                    for (t, v) in pts {
+                        match v {
+                            SeqValue::Value(f) => floats.push(ModelSample::new(t, f)),
+                            SeqValue::Histogram(h) => hists.push((t, h)),
+                            SeqValue::Omitted => {}
+                        }
+                    }
+                    if !hists.is_empty() {
+                        hist_series.push(labels.clone());
+                    }
+                    store.add(labels.clone(), floats);
+                    store.add_float_histograms(labels, hists);
+                }
             }
             Command::Invalid { line, msg } => {
                 fs.failed += 1;
                 fs.failures.push(format!("line {line}: {msg}"));
             }
             Command::Eval(ev) => {
-                let needs_nh = ev.has_histogram_expectation
-                    || crate::query_selects_any(&ev.expr, &unsupported);
-                let res = if needs_nh {
-                    Err("the query selects native histogram series, which are not supported".into())
-                } else {
-                    run_eval(&engine, &store, &ev)
-                };
-                match res {
+                let touches_nh = ev
+                    .expected
+                    .iter()
+                    .any(|(_, v)| v.iter().any(|x| matches!(x, SeqValue::Histogram(_))))
+                    || crate::query_selects_any(&ev.expr, &hist_series);
+                match run_eval(&engine, &store, &ev) {
                     Ok(()) => fs.passed += 1,
                     Err(e) => {
                         fs.failed += 1;
-                        if needs_nh {
+                        if touches_nh {
                             fs.native_histogram_failures += 1;
                         }
                         fs.failures
@@ -190,10 +205,111 @@ pub fn run_script(path: &Path, text: &str) -> FileSummary {
     fs
 }
 
-fn run_eval(engine: &Engine, store: &MemStorage, ev: &EvalCmd) -> std::result::Result<(), String> {
-    if ev.has_histogram_expectation {
-        return Err("native histogram expectations are not supported".into());
+/// One classic histogram at one timestamp, being collected.
+#[derive(Default)]
+struct Classic {
+    buckets: Vec<(f64, f64)>,
+    count: Option<f64>,
+    sum: f64,
+}
+
+/// Converts the classic histograms of a load into native histograms with
+/// custom buckets, as Prometheus's runner does for `load_with_nhcb`.
+/// Timestamps whose buckets are inconsistent are skipped.
+fn classic_to_nhcb(
+    series: &[(Labels, Vec<(i64, SeqValue)>)],
+) -> Vec<(Labels, Vec<(i64, Arc<FloatHistogram>)>)> {
+    let mut by_base: BTreeMap<Labels, BTreeMap<i64, Classic>> = BTreeMap::new();
+    for (labels, pts) in series {
+        let Some(name) = labels.metric_name() else {
+            continue;
+        };
+        let (base, kind) = if let Some(b) = name.strip_suffix("_bucket") {
+            (b, 0)
+        } else if let Some(b) = name.strip_suffix("_count") {
+            (b, 1)
+        } else if let Some(b) = name.strip_suffix("_sum") {
+            (b, 2)
+        } else {
+            continue;
+        };
+        let le = if kind == 0 {
+            match labels.get("le").and_then(series::parse_number) {
+                Some(le) if !le.is_nan() => le,
+                _ => continue,
+            }
+        } else {
+            0.0
+        };
+        let mut b = labels.builder();
+        b.del("le");
+        b.set(cairn_model::METRIC_NAME, base);
+        let per_t = by_base.entry(b.build()).or_default();
+        for (t, v) in pts {
+            let SeqValue::Value(f) = v else { continue };
+            let c = per_t.entry(*t).or_default();
+            match kind {
+                0 => {
+                    if !c.buckets.iter().any(|x| x.0 == le) {
+                        c.buckets.push((le, *f));
+                    }
+                }
+                1 => c.count = Some(*f),
+                _ => c.sum = *f,
+            }
+        }
     }
+    let mut out = Vec::new();
+    for (labels, per_t) in by_base {
+        let mut pts = Vec::new();
+        for (t, mut c) in per_t {
+            c.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let cumulative = c.buckets.windows(2).all(|w| match w {
+                [a, b] => b.1 >= a.1,
+                _ => true,
+            });
+            if !cumulative || c.buckets.iter().any(|b| b.1 < 0.0) {
+                continue;
+            }
+            let count = c
+                .count
+                .or_else(|| c.buckets.last().map(|b| b.1))
+                .unwrap_or(0.0);
+            if c.buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+                c.buckets.push((f64::INFINITY, count));
+            }
+            if c.buckets.last().is_some_and(|b| b.1 != count) {
+                continue;
+            }
+            let mut h = FloatHistogram {
+                schema: CUSTOM_BUCKETS_SCHEMA,
+                count,
+                sum: c.sum,
+                positive_spans: vec![Span {
+                    offset: 0,
+                    length: c.buckets.len() as u32,
+                }],
+                ..Default::default()
+            };
+            let mut prev = 0.0;
+            for (le, n) in &c.buckets {
+                h.positive_buckets.push(n - prev);
+                prev = *n;
+                if *le != f64::INFINITY {
+                    h.custom_values.push(*le);
+                }
+            }
+            h.compact();
+            pts.push((t, Arc::new(h)));
+        }
+        if !pts.is_empty() {
+            out.push((labels, pts));
+        }
+    }
+    out
+}
+
+fn run_eval(engine: &Engine, store: &MemStorage, ev: &EvalCmd) -> std::result::Result<(), String> {
     if let Some(e) = &ev.invalid {
         return Err(e.clone());
     }

@@ -102,14 +102,19 @@ pub(super) fn check(
         }
         let mut vec = Vec::new();
         for s in m {
-            if let Some(p) = s.floats.iter().find(|p| p.t == t) {
-                vec.push(Sample {
-                    metric: s.metric,
-                    t,
-                    value: SampleValue::Float(p.f),
-                    drop_name: false,
-                });
-            }
+            let value = if let Some(p) = s.floats.iter().find(|p| p.t == t) {
+                SampleValue::Float(p.f)
+            } else if let Some(p) = s.histograms.iter().find(|p| p.t == t) {
+                SampleValue::Histogram(p.h.clone())
+            } else {
+                continue;
+            };
+            vec.push(Sample {
+                metric: s.metric,
+                t,
+                value,
+                drop_name: false,
+            });
         }
         return compare_value(ev, QueryValue::Vector(vec));
     }
@@ -161,13 +166,37 @@ fn compare_value(ev: &EvalCmd, v: QueryValue) -> std::result::Result<(), String>
                         pos + 1
                     ));
                 }
-                let want = match vals.first() {
-                    Some(SeqValue::Value(f)) => *f,
+                match (vals.first(), &s.value) {
+                    (Some(SeqValue::Value(want)), SampleValue::Float(got)) => {
+                        if !almost_equal(*want, *got, EPSILON) {
+                            return Err(format!("expected {want} for {} but got {got}", s.metric));
+                        }
+                    }
+                    (Some(SeqValue::Histogram(want)), SampleValue::Histogram(got)) => {
+                        if !want.approx_eq(got, |a, b| almost_equal(a, b, EPSILON)) {
+                            return Err(format!(
+                                "expected {} for {} but got {}",
+                                want.test_expression(),
+                                s.metric,
+                                got.test_expression()
+                            ));
+                        }
+                    }
+                    (Some(SeqValue::Value(want)), SampleValue::Histogram(got)) => {
+                        return Err(format!(
+                            "expected float value {want} for {} but got histogram {}",
+                            s.metric,
+                            got.test_expression()
+                        ))
+                    }
+                    (Some(SeqValue::Histogram(want)), SampleValue::Float(got)) => {
+                        return Err(format!(
+                            "expected histogram {} for {} but got float value {got}",
+                            want.test_expression(),
+                            s.metric
+                        ))
+                    }
                     _ => return Err(format!("no expected value for {}", s.metric)),
-                };
-                let got = s.f().unwrap_or(f64::NAN);
-                if !almost_equal(want, got, EPSILON) {
-                    return Err(format!("expected {want} for {} but got {got}", s.metric));
                 }
                 seen += 1;
             }
@@ -204,13 +233,37 @@ fn compare_value(ev: &EvalCmd, v: QueryValue) -> std::result::Result<(), String>
                     return Err(format!("unexpected metric {} in result", s.metric));
                 };
                 let mut want = Vec::new();
+                let mut want_h = Vec::new();
                 for (i, v) in vals.iter().enumerate() {
                     let t = ev.start + i as i64 * ev.step;
                     if t > ev.end {
                         return Err(format!("expected {} points for {}, but query time range cannot return this many points", vals.len(), s.metric));
                     }
-                    if let SeqValue::Value(f) = v {
-                        want.push((t, *f));
+                    match v {
+                        SeqValue::Value(f) => want.push((t, *f)),
+                        SeqValue::Histogram(h) => want_h.push((t, h)),
+                        SeqValue::Omitted => {}
+                    }
+                }
+                if want_h.len() != s.histograms.len() {
+                    return Err(format!(
+                        "expected {} float points and {} histogram points for {}, got {} and {}",
+                        want.len(),
+                        want_h.len(),
+                        s.metric,
+                        s.floats.len(),
+                        s.histograms.len()
+                    ));
+                }
+                for ((wt, wh), g) in want_h.iter().zip(s.histograms.iter()) {
+                    if *wt != g.t || !wh.approx_eq(&g.h, |a, b| almost_equal(a, b, EPSILON)) {
+                        return Err(format!(
+                            "expected histogram {} @[{wt}] for {}, got {} @[{}]",
+                            wh.test_expression(),
+                            s.metric,
+                            g.h.test_expression(),
+                            g.t
+                        ));
                     }
                 }
                 let got: Vec<(i64, f64)> = s.floats.iter().map(|p| (p.t, p.f)).collect();

@@ -50,7 +50,6 @@ pub(crate) struct EvalCmd {
     pub exclude_from_range: bool,
     /// Set by `expect range vector`: the instant query returns a matrix.
     pub range_vector: bool,
-    pub has_histogram_expectation: bool,
     /// A malformed expectation: the eval fails with this message.
     pub invalid: Option<String>,
 }
@@ -60,9 +59,11 @@ pub(crate) struct EvalCmd {
 pub(crate) enum Command {
     Clear,
     Load {
-        series: Vec<(Labels, Vec<(i64, f64)>)>,
-        /// Label sets of the native-histogram series the load held.
-        histogram_series: Vec<Labels>,
+        /// Per series, its timestamped points (floats or histograms).
+        series: Vec<(Labels, Vec<(i64, SeqValue)>)>,
+        /// `load_with_nhcb`: classic histograms are also loaded as native
+        /// histograms with custom buckets.
+        with_nhcb: bool,
     },
     Eval(Box<EvalCmd>),
     Invalid {
@@ -228,34 +229,16 @@ fn parse_load(head: &str, block: &[&str], line: usize) -> Command {
         };
     };
     let mut series = Vec::new();
-    let mut histogram_series: Vec<Labels> = Vec::new();
     for (k, l) in block.iter().enumerate() {
         match parse_series(l) {
             Ok((labels, vals)) => {
-                if with_nhcb {
-                    if let Some(n) = labels.metric_name() {
-                        for suf in ["_bucket", "_count", "_sum"] {
-                            if let Some(base) = n.strip_suffix(suf) {
-                                let mut b = labels.builder();
-                                b.del("le");
-                                b.set(cairn_model::METRIC_NAME, base);
-                                histogram_series.push(b.build());
-                            }
-                        }
-                    }
-                }
-                let mut pts = Vec::new();
-                for (idx, v) in vals.iter().enumerate() {
-                    if let SeqValue::Value(f) = v {
-                        pts.push((idx as i64 * gap, *f));
-                    }
-                }
+                let pts = vals
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, v)| !matches!(v, SeqValue::Omitted))
+                    .map(|(idx, v)| (idx as i64 * gap, v))
+                    .collect();
                 series.push((labels, pts));
-            }
-            Err(DescError::Histogram) => {
-                if let Ok((labels, _)) = super::series::parse_metric(l) {
-                    histogram_series.push(labels);
-                }
             }
             Err(DescError::Syntax(m)) => {
                 return Command::Invalid {
@@ -265,10 +248,7 @@ fn parse_load(head: &str, block: &[&str], line: usize) -> Command {
             }
         }
     }
-    Command::Load {
-        series,
-        histogram_series,
-    }
+    Command::Load { series, with_nhcb }
 }
 
 fn parse_expect(p: &Patterns, l: &str, ev: &mut EvalCmd) {
@@ -415,7 +395,6 @@ fn parse_eval(p: &Patterns, head: &str, block: &[&str], line: usize) -> (Command
                 }
                 ev.expected.push((labels, vals));
             }
-            Err(DescError::Histogram) => ev.has_histogram_expectation = true,
             Err(DescError::Syntax(m)) => ev.invalid = Some(format!("bad expectation {l:?}: {m}")),
         }
     }

@@ -4,23 +4,27 @@
 //! `a+bxn` expands to the n+1 values a, a+b, ..., added cumulatively as
 //! Prometheus does (so floating-point results match); `axn` repeats a n+1
 //! times; `_` is one missing point and `_xn` n missing points; `stale` is
-//! the stale marker. Native histogram literals (`{{...}}`) are recognised
-//! and reported as unsupported.
+//! the stale marker. Native histograms are written
+//! `{{schema:1 sum:3 count:22 buckets:[5 10 7] offset:1 n_buckets:[..]
+//! n_offset:.. z_bucket:.. z_bucket_w:.. custom_values:[..]
+//! counter_reset_hint:gauge}}` (one span per sign); `{{..}}xn` repeats one,
+//! `{{a}}+{{b}}xn` / `{{a}}-{{b}}xn` add or subtract `b` n times.
 
-use cairn_model::{Labels, LabelsBuilder, STALE_NAN};
+use std::sync::Arc;
+
+use cairn_model::{CounterResetHint, FloatHistogram, Labels, LabelsBuilder, Span, STALE_NAN};
 
 /// One point of a sequence.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SeqValue {
     Omitted,
     Value(f64),
+    Histogram(Arc<FloatHistogram>),
 }
 
 /// Why a description could not be used.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DescError {
-    /// Native histogram values: not supported yet.
-    Histogram,
     /// Malformed input.
     Syntax(String),
 }
@@ -235,14 +239,182 @@ fn parse_item(item: &str, out: &mut Vec<SeqValue>) -> Result<(), DescError> {
     Ok(())
 }
 
+/// Splits a value sequence into items, keeping `{{...}}` literals (and
+/// their `+{{..}}xn` / `xn` tails) whole.
+fn items(s: &str) -> Result<Vec<&str>, DescError> {
+    let mut out = Vec::new();
+    let mut rest = s.trim_start();
+    while !rest.is_empty() {
+        let mut end = 0usize;
+        let b = rest.as_bytes();
+        loop {
+            if rest.get(end..).is_some_and(|r| r.starts_with("{{")) {
+                let close = rest
+                    .get(end..)
+                    .and_then(|r| r.find("}}"))
+                    .ok_or_else(|| DescError::Syntax("unterminated histogram".into()))?;
+                end += close + 2;
+                continue;
+            }
+            match b.get(end) {
+                Some(c) if !c.is_ascii_whitespace() => end += 1,
+                _ => break,
+            }
+        }
+        out.push(rest.get(..end).unwrap_or(""));
+        rest = rest.get(end..).unwrap_or("").trim_start();
+    }
+    Ok(out)
+}
+
+fn syntax(m: impl Into<String>) -> DescError {
+    DescError::Syntax(m.into())
+}
+
+fn float_list(v: &str) -> Result<Vec<f64>, DescError> {
+    let inner = v
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .ok_or_else(|| syntax(format!("expected [..] in histogram, got {v:?}")))?;
+    inner
+        .split_whitespace()
+        .map(|x| parse_value(x).ok_or_else(|| syntax(format!("bad number {x:?}"))))
+        .collect()
+}
+
+/// Parses the inside of `{{...}}`.
+pub fn parse_histogram(body: &str) -> Result<FloatHistogram, DescError> {
+    let mut h = FloatHistogram::default();
+    let (mut pos, mut neg) = (Vec::new(), Vec::new());
+    let (mut off, mut noff) = (0i32, 0i32);
+    let mut rest = body.trim();
+    while !rest.is_empty() {
+        let colon = rest
+            .find(':')
+            .ok_or_else(|| syntax(format!("bad histogram item near {rest:?}")))?;
+        let key = rest.get(..colon).unwrap_or("").trim();
+        let after = rest.get(colon + 1..).unwrap_or("").trim_start();
+        let vlen = if after.starts_with('[') {
+            after.find(']').map(|i| i + 1).unwrap_or(after.len())
+        } else {
+            after.find(char::is_whitespace).unwrap_or(after.len())
+        };
+        let val = after.get(..vlen).unwrap_or("");
+        rest = after.get(vlen..).unwrap_or("").trim_start();
+        let num = || parse_value(val).ok_or_else(|| syntax(format!("bad {key} value {val:?}")));
+        let int = || {
+            val.parse::<i32>()
+                .map_err(|_| syntax(format!("bad {key} value {val:?}")))
+        };
+        match key {
+            "schema" => h.schema = int()?,
+            "sum" => h.sum = num()?,
+            "count" => h.count = num()?,
+            "z_bucket" => h.zero_count = num()?,
+            "z_bucket_w" => h.zero_threshold = num()?,
+            "buckets" => pos = float_list(val)?,
+            "n_buckets" => neg = float_list(val)?,
+            "offset" => off = int()?,
+            "n_offset" => noff = int()?,
+            "custom_values" => h.custom_values = float_list(val)?,
+            "counter_reset_hint" => {
+                h.counter_reset_hint = match val {
+                    "unknown" => CounterResetHint::Unknown,
+                    "reset" => CounterResetHint::CounterReset,
+                    "not_reset" => CounterResetHint::NotCounterReset,
+                    "gauge" => CounterResetHint::Gauge,
+                    _ => return Err(syntax(format!("bad counter_reset_hint {val:?}"))),
+                }
+            }
+            _ => return Err(syntax(format!("unknown histogram key {key:?}"))),
+        }
+    }
+    if !pos.is_empty() {
+        h.positive_spans = vec![Span {
+            offset: off,
+            length: pos.len() as u32,
+        }];
+        h.positive_buckets = pos;
+    }
+    if !neg.is_empty() {
+        h.negative_spans = vec![Span {
+            offset: noff,
+            length: neg.len() as u32,
+        }];
+        h.negative_buckets = neg;
+    }
+    Ok(h)
+}
+
+/// Reads `{{...}}` at the start of `s`; returns the histogram and the rest.
+fn take_histogram(s: &str) -> Result<(FloatHistogram, &str), DescError> {
+    let body = s
+        .strip_prefix("{{")
+        .ok_or_else(|| syntax(format!("expected {{{{ in {s:?}")))?;
+    let close = body
+        .find("}}")
+        .ok_or_else(|| syntax("unterminated histogram"))?;
+    let h = parse_histogram(body.get(..close).unwrap_or(""))?;
+    Ok((h, body.get(close + 2..).unwrap_or("")))
+}
+
+fn parse_histogram_item(item: &str, out: &mut Vec<SeqValue>) -> Result<(), DescError> {
+    let (base, rest) = take_histogram(item)?;
+    if rest.is_empty() {
+        out.push(SeqValue::Histogram(Arc::new(base)));
+        return Ok(());
+    }
+    let times = |r: &str| -> Result<u64, DescError> {
+        r.strip_prefix('x')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| syntax(format!("bad histogram item {item:?}")))
+    };
+    if let Some(r) = rest.strip_prefix('x') {
+        let n = times(&format!("x{r}"))?;
+        let b = Arc::new(base);
+        for _ in 0..=n {
+            out.push(SeqValue::Histogram(b.clone()));
+        }
+        return Ok(());
+    }
+    let (sign, r) = match (rest.strip_prefix('+'), rest.strip_prefix('-')) {
+        (Some(r), _) => (1.0, r),
+        (_, Some(r)) => (-1.0, r),
+        _ => return Err(syntax(format!("bad histogram item {item:?}"))),
+    };
+    let (inc, r) = take_histogram(r)?;
+    let n = times(r)?;
+    let mut cur = base;
+    out.push(SeqValue::Histogram(Arc::new(cur.clone())));
+    for _ in 0..n {
+        if cur.schema > inc.schema {
+            return Err(syntax(format!(
+                "error combining histograms: cannot merge from schema {} to {}",
+                inc.schema, cur.schema
+            )));
+        }
+        let next = if sign > 0.0 {
+            cur.add(&inc)
+        } else {
+            cur.sub(&inc)
+        };
+        cur = next
+            .map_err(|_| syntax("cannot combine histograms with incompatible schemas"))?
+            .0;
+        out.push(SeqValue::Histogram(Arc::new(cur.clone())));
+    }
+    Ok(())
+}
+
 /// Parses a value sequence.
 pub fn parse_values(s: &str) -> Result<Vec<SeqValue>, DescError> {
-    if s.contains("{{") {
-        return Err(DescError::Histogram);
-    }
     let mut out = Vec::new();
-    for item in s.split_whitespace() {
-        parse_item(item, &mut out)?;
+    for item in items(s)? {
+        if item.starts_with("{{") {
+            parse_histogram_item(item, &mut out)?;
+        } else {
+            parse_item(item, &mut out)?;
+        }
     }
     Ok(out)
 }
@@ -269,6 +441,7 @@ mod tests {
                 SeqValue::Omitted => "_".to_string(),
                 SeqValue::Value(f) if cairn_model::is_stale_nan(*f) => "stale".to_string(),
                 SeqValue::Value(f) => f.to_string(),
+                SeqValue::Histogram(h) => h.test_expression(),
             })
             .collect();
         assert_eq!(f, ["1", "3", "5", "_", "_", "-1", "-2", "3", "3", "stale"]);
@@ -276,10 +449,36 @@ mod tests {
             parse_series(r#"{__name__="x"} 1"#).unwrap().0.metric_name(),
             Some("x")
         );
+    }
+
+    #[test]
+    fn histogram_literals() {
+        let (_, v) = parse_series(
+            "x {{schema:1 sum:3 count:4 buckets:[1 3] offset:1 counter_reset_hint:gauge}} _ {{count:1 buckets:[1]}}+{{count:2 buckets:[1 1]}}x2 {{}}x1",
+        )
+        .unwrap();
+        let f: Vec<String> = v
+            .iter()
+            .map(|x| match x {
+                SeqValue::Histogram(h) => h.test_expression(),
+                SeqValue::Omitted => "_".into(),
+                SeqValue::Value(f) => f.to_string(),
+            })
+            .collect();
         assert_eq!(
-            parse_series("x {{schema:1}}").unwrap_err(),
-            DescError::Histogram
+            f,
+            [
+                "{{schema:1 count:4 sum:3 counter_reset_hint:gauge offset:1 buckets:[1 3]}}",
+                "_",
+                "{{count:1 buckets:[1]}}",
+                "{{count:3 buckets:[2 1]}}",
+                "{{count:5 buckets:[3 2]}}",
+                "{{}}",
+                "{{}}",
+            ]
         );
+        assert!(parse_series("x {{schema:1").is_err());
+        assert!(parse_series("x {{bogus:1}}").is_err());
     }
 
     proptest! {
