@@ -18,6 +18,26 @@ pub fn decompress(block: &[u8], limit: usize) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// [`decompress`] into a buffer the caller reuses: `out` is replaced by the
+/// decompressed bytes, keeping its allocation when it is large enough.
+pub fn decompress_into(block: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<()> {
+    let len = snap::raw::decompress_len(block)?;
+    if len > limit {
+        return Err(ProtoError::TooLarge { len, limit });
+    }
+    // Only grows when needed: zeroing the whole buffer every request would
+    // cost as much as decompressing it.
+    if out.len() < len {
+        out.resize(len, 0);
+    }
+    let dst = out
+        .get_mut(..len)
+        .ok_or(ProtoError::Malformed("snappy buffer"))?;
+    let n = snap::raw::Decoder::new().decompress(block, dst)?;
+    out.truncate(n);
+    Ok(())
+}
+
 /// Compresses `data` into one snappy block.
 pub fn compress(data: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; snap::raw::max_compress_len(data.len())];
@@ -57,8 +77,22 @@ mod tests {
         }
 
         #[test]
+        fn decompress_into_reuses_and_agrees(
+            a in proptest::collection::vec(any::<u8>(), 0..4096),
+            b in proptest::collection::vec(any::<u8>(), 0..4096),
+        ) {
+            let mut out = Vec::new();
+            decompress_into(&compress(&a), 1 << 20, &mut out).unwrap();
+            prop_assert_eq!(&out, &a);
+            decompress_into(&compress(&b), 1 << 20, &mut out).unwrap();
+            prop_assert_eq!(&out, &b);
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = decompress(&data, 1 << 16);
+            let mut out = vec![1u8; 10];
+            let _ = decompress_into(&data, 1 << 16, &mut out);
         }
     }
 }

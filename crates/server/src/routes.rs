@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use crate::backend::Backend;
 use crate::metrics::{Handler, Metrics};
 use crate::read;
-use crate::write::{self, WireVersion, WriteOutcome};
+use crate::write::{self, WireVersion, WriteOutcome, WriteScratch};
 use crate::{ServerConfig, ServerError};
 
 /// Response body: a full buffer or a stream.
@@ -42,9 +42,26 @@ pub struct Shared {
 #[derive(Default)]
 pub struct ConnState {
     buf: Mutex<Vec<u8>>,
+    /// Remote write scratch state (series cache, decompression buffer),
+    /// taken by one write at a time like `buf`.
+    write: Mutex<Option<WriteScratch>>,
 }
 
 impl ConnState {
+    fn take_write(&self) -> WriteScratch {
+        self.write
+            .lock()
+            .ok()
+            .and_then(|mut g| g.take())
+            .unwrap_or_else(WriteScratch::cached)
+    }
+
+    fn put_write(&self, w: WriteScratch) {
+        if let Ok(mut g) = self.write.lock() {
+            *g = Some(w);
+        }
+    }
+
     fn take(&self) -> Vec<u8> {
         self.buf
             .lock()
@@ -187,13 +204,15 @@ async fn remote_write(
         return Err(e);
     }
     let sh = shared.clone();
-    let (buf, result) = tokio::task::spawn_blocking(move || {
-        let r = write_blocking(&sh, version, &buf);
-        (buf, r)
+    let mut scratch = conn.take_write();
+    let (buf, scratch, result) = tokio::task::spawn_blocking(move || {
+        let r = write_blocking(&sh, version, &buf, &mut scratch);
+        (buf, scratch, r)
     })
     .await
     .map_err(|e| ServerError::Internal(e.to_string()))?;
     conn.put(buf);
+    conn.put_write(scratch);
     let outcome = result?;
     outcome.record(&shared.metrics);
     let mut resp = match outcome.refusal_message() {
@@ -225,9 +244,10 @@ fn write_blocking(
     sh: &Shared,
     version: WireVersion,
     body: &[u8],
+    scratch: &mut WriteScratch,
 ) -> Result<WriteOutcome, ServerError> {
     let mut app = sh.backend.appender();
-    match write::ingest(version, body, &sh.cfg, &mut *app, now_ms()) {
+    match write::ingest_with(version, body, &sh.cfg, &mut *app, now_ms(), scratch) {
         Ok(outcome) => {
             app.commit()?;
             Ok(outcome)

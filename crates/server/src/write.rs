@@ -17,6 +17,9 @@
 //! exemplar API), so `Exemplars-Written` is 0.
 
 mod labels;
+mod series_cache;
+
+pub use series_cache::SeriesCache;
 
 use std::fmt::Write as _;
 
@@ -160,6 +163,29 @@ impl WriteOutcome {
     }
 }
 
+/// State a connection keeps between its write requests: the buffer the
+/// body is decompressed into and the series cache (see [`SeriesCache`]).
+#[derive(Debug, Default)]
+pub struct WriteScratch {
+    raw: Vec<u8>,
+    cache: Option<SeriesCache>,
+}
+
+impl WriteScratch {
+    /// Scratch state with a series cache of the default size.
+    pub fn cached() -> Self {
+        Self {
+            raw: Vec::new(),
+            cache: Some(SeriesCache::default()),
+        }
+    }
+
+    /// The series cache, if this scratch keeps one.
+    pub fn cache(&self) -> Option<&SeriesCache> {
+        self.cache.as_ref()
+    }
+}
+
 /// Decompresses and decodes a body, then appends it through `app`. On `Err`
 /// the caller must roll back; on `Ok` it commits (the outcome may still list
 /// refusals). `now_ms` is the server clock, for the future-timestamp limit.
@@ -170,14 +196,36 @@ pub fn ingest(
     app: &mut dyn Appender,
     now_ms: i64,
 ) -> Result<WriteOutcome, ServerError> {
-    let raw = Bytes::from(cairn_proto::snappy::decompress(
+    ingest_with(
+        version,
         compressed,
-        cfg.max_body_bytes,
-    )?);
+        cfg,
+        app,
+        now_ms,
+        &mut WriteScratch::default(),
+    )
+}
+
+/// [`ingest`] reusing a connection's [`WriteScratch`].
+pub fn ingest_with(
+    version: WireVersion,
+    compressed: &[u8],
+    cfg: &ServerConfig,
+    app: &mut dyn Appender,
+    now_ms: i64,
+    scratch: &mut WriteScratch,
+) -> Result<WriteOutcome, ServerError> {
     let max_t = now_ms.saturating_add(cfg.max_future_ms);
     match version {
-        WireVersion::V1 => ingest_v1(&raw, cfg, app, max_t),
+        WireVersion::V1 => {
+            cairn_proto::snappy::decompress_into(compressed, cfg.max_body_bytes, &mut scratch.raw)?;
+            ingest_v1(&scratch.raw, cfg, app, max_t, scratch.cache.as_mut())
+        }
         WireVersion::V2 => {
+            let raw = Bytes::from(cairn_proto::snappy::decompress(
+                compressed,
+                cfg.max_body_bytes,
+            )?);
             let req = write_v2::Request::decode(raw).map_err(cairn_proto::ProtoError::from)?;
             ingest_v2(&req, cfg, app, max_t)
         }
@@ -189,6 +237,7 @@ fn ingest_v1(
     cfg: &ServerConfig,
     app: &mut dyn Appender,
     max_t: i64,
+    mut cache: Option<&mut SeriesCache>,
 ) -> Result<WriteOutcome, ServerError> {
     let mut out = WriteOutcome::default();
     let mut scratch = Vec::new();
@@ -206,6 +255,44 @@ fn ingest_v1(
         let counts = write::decode_series(body, &mut pairs, &mut samples)?;
         let n = (samples.len() + counts.histograms) as u64;
         out.exemplars_received += counts.exemplars as u64;
+        if let Some(c) = cache.as_deref_mut() {
+            let h = series_cache::hash_pairs(&pairs);
+            if let Some(e) = c.get(h, &pairs) {
+                let r = append_samples(
+                    &e.labels,
+                    e.r,
+                    samples.iter().copied(),
+                    cfg,
+                    app,
+                    max_t,
+                    &mut out,
+                )?;
+                if r != 0 {
+                    e.r = r;
+                }
+                refuse_histograms(&e.labels, counts.histograms, cfg, &mut out);
+                continue;
+            }
+            let labels = match labels::validate(pairs.iter().copied(), cfg, &mut scratch) {
+                Ok(l) => l,
+                Err((reason, msg)) => {
+                    out.refuse(cfg, reason, n, || msg);
+                    continue;
+                }
+            };
+            let r = append_samples(
+                &labels,
+                0,
+                samples.iter().copied(),
+                cfg,
+                app,
+                max_t,
+                &mut out,
+            )?;
+            refuse_histograms(&labels, counts.histograms, cfg, &mut out);
+            c.insert(h, labels, r);
+            continue;
+        }
         let labels = match labels::validate(pairs.iter().copied(), cfg, &mut scratch) {
             Ok(l) => l,
             Err((reason, msg)) => {
@@ -213,7 +300,15 @@ fn ingest_v1(
                 continue;
             }
         };
-        append_samples(&labels, samples.iter().copied(), cfg, app, max_t, &mut out)?;
+        append_samples(
+            &labels,
+            0,
+            samples.iter().copied(),
+            cfg,
+            app,
+            max_t,
+            &mut out,
+        )?;
         refuse_histograms(&labels, counts.histograms, cfg, &mut out);
     }
     Ok(out)
@@ -247,7 +342,7 @@ fn ingest_v2(
             }
         };
         let samples = ts.samples.iter().map(|s| (s.timestamp, s.value));
-        let r = append_samples(&labels, samples, cfg, app, max_t, &mut out)?;
+        let r = append_samples(&labels, 0, samples, cfg, app, max_t, &mut out)?;
         refuse_histograms(&labels, ts.histograms.len(), cfg, &mut out);
         if let Some(md) = &ts.metadata {
             store_v2_metadata(md, &syms, r, &labels, app, &mut out);
@@ -256,16 +351,17 @@ fn ingest_v2(
     Ok(out)
 }
 
-/// Appends one series' samples; returns the series reference (0 if none).
+/// Appends one series' samples starting from the reference hint `r` (0 for
+/// none); returns the series reference (0 if none).
 fn append_samples(
     labels: &Labels,
+    mut r: SeriesRef,
     samples: impl Iterator<Item = (i64, f64)>,
     cfg: &ServerConfig,
     app: &mut dyn Appender,
     max_t: i64,
     out: &mut WriteOutcome,
 ) -> Result<SeriesRef, ServerError> {
-    let mut r: SeriesRef = 0;
     // One message per series and reason: the first refused sample's error.
     let mut refused: Vec<(RejectReason, u64, String)> = Vec::new();
     for (t, v) in samples {
