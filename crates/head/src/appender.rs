@@ -205,7 +205,8 @@ impl HeadAppender<'_> {
                 recs.push(Record::Series(v));
             }
             if !self.samples.is_empty() {
-                recs.push(Record::Samples(self.samples.clone()));
+                // Lent to the record and taken back below: no copy.
+                recs.push(Record::Samples(std::mem::take(&mut self.samples)));
             }
             if !self.meta.is_empty() {
                 recs.push(Record::Metadata(
@@ -220,7 +221,13 @@ impl HeadAppender<'_> {
                         .collect(),
                 ));
             }
-            wal.log(recs)?;
+            let logged = wal.log(&recs);
+            for r in recs {
+                if let Record::Samples(v) = r {
+                    self.samples = v;
+                }
+            }
+            logged?;
         }
         for s in &new_series {
             if let Some(st) = self.staged.get(&s.r) {

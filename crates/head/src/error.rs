@@ -42,13 +42,6 @@ pub enum HeadError {
         #[source]
         source: BoxError,
     },
-    /// Data read back from disk contradicts what was written.
-    #[error("corrupt {what}: expected {expected}, found {found}")]
-    Corruption {
-        what: String,
-        expected: String,
-        found: String,
-    },
     /// Evaluating matchers on the head's index failed.
     #[error("selecting {{{matchers}}} on the head index: {source}")]
     Index {

@@ -73,10 +73,16 @@ impl Head {
                 reason: format!("{} is negative", opts.ooo_window),
             });
         }
-        if opts.samples_per_chunk == 0 || opts.ooo_capacity == 0 {
+        if opts.samples_per_chunk == 0 {
             return Err(HeadError::InvalidOption {
                 name: "samples_per_chunk",
-                reason: "chunk sizes must be positive".into(),
+                reason: "must be positive".into(),
+            });
+        }
+        if opts.ooo_capacity == 0 {
+            return Err(HeadError::InvalidOption {
+                name: "ooo_capacity",
+                reason: "must be positive".into(),
             });
         }
         let wal_dir = data_dir.join("wal");

@@ -47,9 +47,9 @@ impl WalLog {
     }
 
     /// Logs records in one write; see the module contract.
-    pub(crate) fn log(&self, recs: Vec<Record>) -> Result<()> {
+    pub(crate) fn log(&self, recs: &[Record]) -> Result<()> {
         let mut bufs: Vec<Vec<u8>> = Vec::with_capacity(recs.len());
-        for r in &recs {
+        for r in recs {
             let mut b = Vec::new();
             cairn_wal::record::encode(r, &mut b);
             bufs.push(b);

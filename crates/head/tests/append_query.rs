@@ -61,6 +61,30 @@ fn append_errors_follow_prometheus() {
 }
 
 #[test]
+fn invalid_options_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    for o in [
+        cairn_head::HeadOptions {
+            chunk_range: 0,
+            ..opts()
+        },
+        cairn_head::HeadOptions {
+            ooo_window: -1,
+            ..opts()
+        },
+        cairn_head::HeadOptions {
+            samples_per_chunk: 0,
+            ..opts()
+        },
+    ] {
+        assert!(matches!(
+            Head::open(dir.path(), o),
+            Err(cairn_head::HeadError::InvalidOption { .. })
+        ));
+    }
+}
+
+#[test]
 fn uncommitted_and_rolled_back_samples_are_invisible() {
     let dir = tempfile::tempdir().unwrap();
     let h = open(dir.path(), opts());
