@@ -76,11 +76,11 @@ fn truncation_and_queries_race_with_appends() {
     let progress = [AtomicI64::new(0), AtomicI64::new(0)];
     let progress = &progress;
     std::thread::scope(|sc| {
-        for th in 0..2 {
+        for (th, mine) in progress.iter().enumerate() {
             let h = h.clone();
             sc.spawn(move || {
                 for t in 0..per {
-                    progress[th].store(t, Ordering::SeqCst);
+                    mine.store(t, Ordering::SeqCst);
                     let mut app = h.appender();
                     for i in 0..5 {
                         let l = labels!("__name__" => "x".to_string(), "th" => th.to_string(), "i" => i.to_string());
