@@ -339,20 +339,36 @@ impl FloatHistogram {
     }
 
     /// Every bucket from the lowest to the highest: negative buckets, the
-    /// zero bucket (only when it has a width or a count), positive buckets.
+    /// zero bucket (only when populated), positive buckets. Bounds of
+    /// buckets reaching into the zero bucket are clipped to its threshold.
     pub fn all_buckets(&self) -> Vec<Bucket> {
-        let mut out: Vec<Bucket> = self.negative_bucket_list().into_iter().rev().collect();
-        if !self.uses_custom_buckets() && (self.zero_threshold != 0.0 || self.zero_count != 0.0) {
+        let z = self.zero_threshold;
+        let clip = |mut b: Bucket| {
+            if b.upper < 0.0 && b.upper > -z {
+                b.upper = -z;
+            }
+            if b.lower > 0.0 && b.lower < z {
+                b.lower = z;
+            }
+            b
+        };
+        let mut out: Vec<Bucket> = self
+            .negative_bucket_list()
+            .into_iter()
+            .rev()
+            .map(clip)
+            .collect();
+        if !self.uses_custom_buckets() && self.zero_count > 0.0 {
             out.push(Bucket {
-                lower: -self.zero_threshold,
-                upper: self.zero_threshold,
+                lower: -z,
+                upper: z,
                 lower_inclusive: true,
                 upper_inclusive: true,
                 count: self.zero_count,
                 index: 0,
             });
         }
-        out.extend(self.positive_bucket_list());
+        out.extend(self.positive_bucket_list().into_iter().map(clip));
         out
     }
 

@@ -6,6 +6,7 @@
 //! new value mark the metric name for removal; `last_over_time`,
 //! `first_over_time`, `sort*`, `label_*` and friends keep it.
 
+mod hist_range;
 mod histogram;
 mod label;
 mod math;
@@ -124,11 +125,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call, ts: i64) -> Result<Ste
         "histogram_quantile" => histogram::histogram_quantile(ev, &args, ts),
         "histogram_fraction" => histogram::histogram_fraction(ev, &args, ts),
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-        | "histogram_stdvar" => {
-            // Native histograms only; float samples are ignored.
-            let _ = ev.eval_vector(arg(&args, 0)?, ts)?;
-            Ok(StepVal::Vector(Vec::new()))
-        }
+        | "histogram_stdvar" => histogram::histogram_accessor(ev, name, &args, ts),
         "clamp" | "clamp_min" | "clamp_max" | "round" => math::clamp_round(ev, name, &args, ts),
         "days_in_month" | "day_of_month" | "day_of_week" | "day_of_year" | "hour" | "minute"
         | "month" | "year" => time::date_fn(ev, name, &args, ts),
@@ -223,11 +220,12 @@ fn eval_range_call(
     let mut window_points = 0usize;
     for (i, s) in r.data.iter().enumerate() {
         let w = r.window(i);
-        if w.is_empty() {
+        let hw = r.hwindow(i);
+        if w.is_empty() && hw.is_empty() {
             continue;
         }
         // Every window of this step is in memory at once, as in Prometheus.
-        window_points += w.len();
+        window_points += w.len() + hw.len();
         if window_points > ev.opts.max_samples {
             return Err(crate::error::PromqlError::TooManySamples);
         }
@@ -238,14 +236,23 @@ fn eval_range_call(
             range: r.range,
             scalars: &scalars,
         };
-        if let Some(v) = f(w, &ctx, ev) {
+        let value = if hw.is_empty() {
+            f(w, &ctx, ev).map(crate::value::SampleValue::Float)
+        } else {
+            match hist_range::eval(name, w, hw, &ctx, ev, &s.labels) {
+                hist_range::HistOut::Nothing => None,
+                hist_range::HistOut::Value(v) => Some(v),
+                hist_range::HistOut::Floats => f(w, &ctx, ev).map(crate::value::SampleValue::Float),
+            }
+        };
+        if let Some(value) = value {
             out.push(Sample {
                 metric: s.labels.clone(),
                 t: ts,
-                value: crate::value::SampleValue::Float(v),
+                value,
                 drop_name: if keep_name { s.drop_name } else { true },
             });
-            if s.non_counter_name && (name == "rate" || name == "increase") {
+            if s.non_counter_name && !w.is_empty() && (name == "rate" || name == "increase") {
                 let n = s.labels.metric_name().unwrap_or("");
                 ev.annos.info(format!(
                     "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"

@@ -205,6 +205,9 @@ pub fn run_script(path: &Path, text: &str) -> FileSummary {
     fs
 }
 
+/// A series of histogram samples.
+type HistSeries = (Labels, Vec<(i64, Arc<FloatHistogram>)>);
+
 /// One classic histogram at one timestamp, being collected.
 #[derive(Default)]
 struct Classic {
@@ -218,7 +221,7 @@ struct Classic {
 /// Timestamps whose buckets are inconsistent are skipped.
 fn classic_to_nhcb(
     series: &[(Labels, Vec<(i64, SeqValue)>)],
-) -> Vec<(Labels, Vec<(i64, Arc<FloatHistogram>)>)> {
+) -> Vec<HistSeries> {
     let mut by_base: BTreeMap<Labels, BTreeMap<i64, Classic>> = BTreeMap::new();
     for (labels, pts) in series {
         let Some(name) = labels.metric_name() else {

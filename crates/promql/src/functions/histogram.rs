@@ -1,9 +1,15 @@
 //! `histogram_quantile` and `histogram_fraction` over classic histograms
-//! (series with an `le` bucket label), grouped by all labels except `le`.
+//! (series with an `le` bucket label, grouped by all labels except `le`)
+//! and over native histograms; the `histogram_count`/`sum`/`avg`/
+//! `stddev`/`stdvar` accessors of native histograms.
+//!
+//! A native histogram whose label set equals a classic group's (name
+//! included, `le` excluded) is ambiguous: both are dropped with a warning.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use cairn_model::{Labels, METRIC_NAME};
+use cairn_model::{FloatHistogram, Labels, METRIC_NAME};
 use promql_parser::parser::Expr;
 
 use super::{arg, fmt_float};
@@ -20,13 +26,28 @@ fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
     crate::runner::almost_equal(a, b, eps)
 }
 
-/// Groups classic buckets by their labels without `le`.
-fn group_buckets(ev: &mut Evaluator<'_>, e: &Expr, ts: i64) -> Result<Vec<(Labels, Vec<Bucket>)>> {
+type Natives = Vec<(Labels, Arc<FloatHistogram>)>;
+type Groups = Vec<(Labels, Vec<Bucket>)>;
+
+/// Groups classic buckets by their labels without `le`, and returns the
+/// native histogram samples beside them.
+fn group_buckets(
+    ev: &mut Evaluator<'_>,
+    e: &Expr,
+    ts: i64,
+) -> Result<(Groups, Natives)> {
     let v = ev.eval_vector(e, ts)?;
     let mut index: HashMap<u64, usize> = HashMap::new();
     let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
+    let mut natives = Vec::new();
     for s in v {
-        let Some(f) = s.f() else { continue };
+        let f = match s.value {
+            crate::value::SampleValue::Float(f) => f,
+            crate::value::SampleValue::Histogram(h) => {
+                natives.push((s.metric, h));
+                continue;
+            }
+        };
         let le_str = s.metric.get("le").unwrap_or("");
         let le = match parse_go_float(le_str) {
             Some(x) => x,
@@ -52,7 +73,283 @@ fn group_buckets(ev: &mut Evaluator<'_>, e: &Expr, ts: i64) -> Result<Vec<(Label
             g.1.push(Bucket { le, count: f });
         }
     }
-    Ok(groups)
+    let mut kept = Vec::new();
+    for (l, h) in natives {
+        if let Some(pos) = groups.iter().position(|g| g.0 == l && !g.1.is_empty()) {
+            let mut msg = "vector contains a mix of classic and native histograms".to_owned();
+            if let Some(n) = l.metric_name() {
+                msg.push_str(&format!(" for metric name {n:?}"));
+            }
+            ev.annos.warn(msg);
+            groups.remove(pos);
+            continue;
+        }
+        kept.push((l, h));
+    }
+    Ok((groups, kept))
+}
+
+fn with_name(msg: &str, l: &Labels) -> String {
+    match l.metric_name() {
+        Some(n) if !n.is_empty() => format!("{msg} for metric name {n:?}"),
+        _ => msg.to_owned(),
+    }
+}
+
+/// The `q` quantile of a native histogram, interpolating exponentially
+/// inside exponential buckets and linearly inside custom and zero buckets.
+fn native_quantile(q: f64, h: &FloatHistogram, l: &Labels, ev: &mut Evaluator<'_>) -> f64 {
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    if h.count == 0.0 || q.is_nan() {
+        return f64::NAN;
+    }
+    let forward = h.sum.is_nan() || q < 0.5;
+    let mut all = h.all_buckets();
+    if !forward {
+        all.reverse();
+    }
+    let mut rank = if forward {
+        q * h.count
+    } else {
+        (1.0 - q) * h.count
+    };
+    let mut count = 0.0;
+    let mut pos = 0;
+    let mut bucket: Option<cairn_model::Bucket> = None;
+    while let Some(b) = all.get(pos) {
+        pos += 1;
+        bucket = Some(*b);
+        if b.count == 0.0 {
+            continue;
+        }
+        count += b.count;
+        if count >= rank {
+            break;
+        }
+    }
+    let Some(mut b) = bucket else {
+        return f64::NAN;
+    };
+    if !h.uses_custom_buckets() && b.lower < 0.0 && b.upper > 0.0 {
+        if h.negative_buckets.is_empty() && !h.positive_buckets.is_empty() {
+            b.lower = 0.0;
+        } else if h.positive_buckets.is_empty() && !h.negative_buckets.is_empty() {
+            b.upper = 0.0;
+        }
+    } else if h.uses_custom_buckets() {
+        if b.lower == f64::NEG_INFINITY {
+            if b.upper <= 0.0 {
+                return b.upper;
+            }
+            b.lower = 0.0;
+        } else if b.upper == f64::INFINITY {
+            return b.lower;
+        }
+    }
+    if count > h.count {
+        count = h.count;
+    }
+    if count < rank {
+        if h.sum.is_nan() {
+            ev.annos.info(with_name(
+                "input to histogram_quantile has NaN observations, result is NaN",
+                l,
+            ));
+            return f64::NAN;
+        }
+        return b.upper;
+    }
+    if forward {
+        rank -= count - b.count;
+    } else {
+        rank = count - rank;
+    }
+    if h.sum.is_nan() {
+        for x in all.get(pos..).unwrap_or(&[]) {
+            count += x.count;
+        }
+        if count < h.count {
+            ev.annos.info(with_name(
+                "input to histogram_quantile has NaN observations, result is skewed higher",
+                l,
+            ));
+        }
+    }
+    let fraction = rank / b.count;
+    if h.uses_custom_buckets() || (b.lower <= 0.0 && b.upper >= 0.0) {
+        return b.lower + (b.upper - b.lower) * fraction;
+    }
+    let ll = b.lower.abs().log2();
+    let lu = b.upper.abs().log2();
+    if b.lower > 0.0 {
+        return (ll + (lu - ll) * fraction).exp2();
+    }
+    -(lu + (ll - lu) * (1.0 - fraction)).exp2()
+}
+
+/// The fraction of observations between `lower` and `upper` in a native histogram.
+fn native_fraction(
+    lower: f64,
+    upper: f64,
+    h: &FloatHistogram,
+    l: &Labels,
+    ev: &mut Evaluator<'_>,
+) -> f64 {
+    if h.count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let all = h.all_buckets();
+    let (mut count, mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    let mut pos = 0;
+    while let Some(&b0) = all.get(pos) {
+        pos += 1;
+        let mut b = b0;
+        count += b.count;
+        let mut zero_bucket = false;
+        if b.lower <= 0.0 && b.upper >= 0.0 {
+            zero_bucket = true;
+            if h.negative_buckets.is_empty() && !h.positive_buckets.is_empty() {
+                b.lower = 0.0;
+            } else if h.positive_buckets.is_empty() && !h.negative_buckets.is_empty() {
+                b.upper = 0.0;
+            }
+        }
+        let lin = |v: f64| {
+            if b.lower == f64::NEG_INFINITY {
+                b.count
+            } else {
+                rank + b.count * (v - b.lower) / (b.upper - b.lower)
+            }
+        };
+        let exp = |v: f64| {
+            let ll = b.lower.abs().log2();
+            let lu = b.upper.abs().log2();
+            let lv = v.abs().log2();
+            let f = if v > 0.0 {
+                (lv - ll) / (lu - ll)
+            } else {
+                1.0 - ((lv - lu) / (ll - lu))
+            };
+            rank + b.count * f
+        };
+        let linear = h.uses_custom_buckets() || zero_bucket;
+        if !lower_set && b.lower >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && b.lower >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && b.lower < lower && b.upper > lower {
+            lower_rank = if linear { lin(lower) } else { exp(lower) };
+            lower_set = true;
+        }
+        if !upper_set && b.lower < upper && b.upper > upper {
+            upper_rank = if linear { lin(upper) } else { exp(upper) };
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank += b.count;
+    }
+    if h.sum.is_nan() {
+        for x in all.get(pos..).unwrap_or(&[]) {
+            count += x.count;
+        }
+        if count < h.count {
+            ev.annos.info(with_name(
+                "input to histogram_fraction has NaN observations, which are excluded from all fractions",
+                l,
+            ));
+        }
+    } else {
+        count = h.count;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / h.count
+}
+
+/// The variance of a native histogram, each bucket's population placed at
+/// its midpoint (geometric for exponential buckets, 0 for the zero bucket).
+fn native_variance(h: &FloatHistogram) -> f64 {
+    let mean = h.sum / h.count;
+    let (mut var, mut c) = (0.0, 0.0);
+    for b in h.all_buckets() {
+        if b.count == 0.0 {
+            continue;
+        }
+        let val = if h.uses_custom_buckets() {
+            (b.upper + b.lower) / 2.0
+        } else if b.lower <= 0.0 && b.upper >= 0.0 {
+            0.0
+        } else {
+            let v = (b.upper * b.lower).sqrt();
+            if b.upper < 0.0 {
+                -v
+            } else {
+                v
+            }
+        };
+        let d = val - mean;
+        let (s, cc) = kahan_inc(b.count * d * d, var, c);
+        var = s;
+        c = cc;
+    }
+    (var + c) / h.count
+}
+
+fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// `histogram_count` and friends: one float per native histogram sample.
+pub(super) fn histogram_accessor(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    args: &[&Expr],
+    ts: i64,
+) -> Result<StepVal> {
+    let v = ev.eval_vector(arg(args, 0)?, ts)?;
+    let mut out = Vec::new();
+    for s in v {
+        let Some(h) = s.h() else { continue };
+        let f = match name {
+            "histogram_count" => h.count,
+            "histogram_sum" => h.sum,
+            "histogram_avg" => h.sum / h.count,
+            "histogram_stddev" => native_variance(h).sqrt(),
+            _ => native_variance(h),
+        };
+        out.push(Evaluator::sample(s.metric, ts, f, true));
+    }
+    Ok(StepVal::Vector(out))
 }
 
 /// Parses a float the way Go's `strconv.ParseFloat` accepts bucket bounds.
@@ -230,8 +527,12 @@ pub(super) fn histogram_quantile(
             fmt_float(q)
         ));
     }
-    let groups = group_buckets(ev, arg(args, 1)?, ts)?;
+    let (groups, natives) = group_buckets(ev, arg(args, 1)?, ts)?;
     let mut out = Vec::new();
+    for (l, h) in natives {
+        let v = native_quantile(q, &h, &l, ev);
+        out.push(Evaluator::sample(l, ts, v, true));
+    }
     for (labels, buckets) in groups {
         if buckets.is_empty() {
             continue;
@@ -256,8 +557,12 @@ pub(super) fn histogram_fraction(
 ) -> Result<StepVal> {
     let lower = ev.eval_scalar(arg(args, 0)?, ts)?;
     let upper = ev.eval_scalar(arg(args, 1)?, ts)?;
-    let groups = group_buckets(ev, arg(args, 2)?, ts)?;
+    let (groups, natives) = group_buckets(ev, arg(args, 2)?, ts)?;
     let mut out = Vec::new();
+    for (l, h) in natives {
+        let v = native_fraction(lower, upper, &h, &l, ev);
+        out.push(Evaluator::sample(l, ts, v, true));
+    }
     for (labels, buckets) in groups {
         if buckets.is_empty() {
             continue;
