@@ -631,6 +631,45 @@ impl FloatHistogram {
             && same(a.negative_indexed(), b.negative_indexed())
     }
 
+    /// Prometheus's display form, `{count:N, sum:S, (lo,hi]:c, ...}` with
+    /// populated buckets only (what `count_values` uses as a label value).
+    pub fn display_string(&self) -> String {
+        let mut s = format!("{{count:{}, sum:{}", go_g(self.count), go_g(self.sum));
+        let fmt_b = |b: &Bucket| {
+            format!(
+                "{}{},{}{}:{}",
+                if b.lower_inclusive { '[' } else { '(' },
+                go_g(b.lower),
+                go_g(b.upper),
+                if b.upper_inclusive { ']' } else { ')' },
+                go_g(b.count)
+            )
+        };
+        for b in self.negative_bucket_list().iter().rev() {
+            if b.count != 0.0 {
+                let _ = write!(s, ", {}", fmt_b(b));
+            }
+        }
+        if self.zero_count != 0.0 {
+            let z = Bucket {
+                lower: -self.zero_threshold,
+                upper: self.zero_threshold,
+                lower_inclusive: true,
+                upper_inclusive: true,
+                count: self.zero_count,
+                index: 0,
+            };
+            let _ = write!(s, ", {}", fmt_b(&z));
+        }
+        for b in self.positive_bucket_list() {
+            if b.count != 0.0 {
+                let _ = write!(s, ", {}", fmt_b(&b));
+            }
+        }
+        s.push('}');
+        s
+    }
+
     /// The `{{...}}` notation of the test scripts.
     pub fn test_expression(&self) -> String {
         let m = self.compacted();
@@ -682,6 +721,36 @@ impl FloatHistogram {
         list("n_buckets", "n_offset", m.negative_indexed());
         format!("{{{{{}}}}}", parts.join(" "))
     }
+}
+
+/// Formats a float as Go's `%g` does: shortest digits, exponent form
+/// (`1e+06`) when the decimal exponent is below -4 or at least 6.
+pub fn go_g(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let e = format!("{f:e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{mant}e{sign}{:02}", exp.abs());
+    }
+    format!("{f}")
 }
 
 /// True when some bucket of `prev` is populated and `cur` has less in it.

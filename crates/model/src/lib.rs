@@ -11,7 +11,7 @@ mod sample;
 
 pub use error::ModelError;
 pub use histogram::{
-    bucket_bound, custom_bounds_match, Bucket, CombineInfo, CounterResetHint, FloatHistogram,
+    bucket_bound, custom_bounds_match, go_g, Bucket, CombineInfo, CounterResetHint, FloatHistogram,
     IncompatibleSchemas, Span, CUSTOM_BUCKETS_SCHEMA,
 };
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};

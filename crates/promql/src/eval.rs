@@ -302,8 +302,13 @@ impl<'a> Evaluator<'a> {
                 StepVal::Scalar(f) => Ok(StepVal::Scalar(-f)),
                 StepVal::Vector(mut v) => {
                     for s in &mut v {
-                        if let SampleValue::Float(f) = &mut s.value {
-                            *f = -*f;
+                        match &mut s.value {
+                            SampleValue::Float(f) => *f = -*f,
+                            SampleValue::Histogram(h) => {
+                                let mut x = (**h).clone();
+                                x.mul(-1.0);
+                                *h = std::sync::Arc::new(x);
+                            }
                         }
                         s.t = ts;
                         s.drop_name = true;

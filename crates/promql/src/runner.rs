@@ -219,9 +219,7 @@ struct Classic {
 /// Converts the classic histograms of a load into native histograms with
 /// custom buckets, as Prometheus's runner does for `load_with_nhcb`.
 /// Timestamps whose buckets are inconsistent are skipped.
-fn classic_to_nhcb(
-    series: &[(Labels, Vec<(i64, SeqValue)>)],
-) -> Vec<HistSeries> {
+fn classic_to_nhcb(series: &[(Labels, Vec<(i64, SeqValue)>)]) -> Vec<HistSeries> {
     let mut by_base: BTreeMap<Labels, BTreeMap<i64, Classic>> = BTreeMap::new();
     for (labels, pts) in series {
         let Some(name) = labels.metric_name() else {

@@ -19,7 +19,9 @@ use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use super::{binary::signature, unparen, Evaluator, StepVal};
 use crate::error::{eval_err, Result};
 use crate::functions::fmt_float;
-use crate::value::{Sample, Vector};
+use crate::value::{Sample, SampleValue, Vector};
+use cairn_model::{CounterResetHint, FloatHistogram};
+use std::sync::Arc;
 
 /// Kahan-Neumaier compensated addition: returns the new sum and correction.
 pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
@@ -73,6 +75,15 @@ struct Group {
     values: Vec<f64>,
     heap: Vec<Sample>,
     complete: bool,
+    /// Some sample counted towards this group (groups that only saw
+    /// ignored histograms produce nothing).
+    seen: bool,
+    hist: Option<FloatHistogram>,
+    has_float: bool,
+    has_hist: bool,
+    incompatible: bool,
+    reset_seen: bool,
+    not_reset_seen: bool,
 }
 
 fn grouping(a: &AggregateExpr) -> (bool, Vec<String>) {
@@ -268,8 +279,8 @@ pub(crate) fn eval_aggregate(
     }
     let ratio = p.clamp(-1.0, 1.0);
     let mut remaining = usize::MAX;
+    let op_name = a.op.to_string().to_lowercase();
     for s in input {
-        let Some(f) = s.f() else { continue };
         let key = signature(&s.metric, &names, !without);
         let gi = match index.get(&key) {
             Some(&g) => g,
@@ -296,6 +307,15 @@ pub(crate) fn eval_aggregate(
             continue;
         };
         let first = g.count == 0.0 && g.heap.is_empty() && g.values.is_empty() && !g.complete;
+        let f = match &s.value {
+            SampleValue::Float(f) => *f,
+            SampleValue::Histogram(h) => {
+                aggregate_histogram(ev, op, &op_name, g, h, first, &s, k, ts);
+                continue;
+            }
+        };
+        g.seen = true;
+        g.has_float = true;
         match op {
             T_SUM => {
                 if first {
@@ -413,6 +433,33 @@ pub(crate) fn eval_aggregate(
 
     let mut out = Vec::with_capacity(groups.len());
     for mut g in groups {
+        if !g.seen {
+            continue;
+        }
+        if g.reset_seen && g.not_reset_seen {
+            ev.annos
+                .warn("conflicting counter resets during histogram aggregation");
+        }
+        if matches!(op, T_SUM | T_AVG) && g.has_hist {
+            if g.has_float {
+                ev.annos
+                    .warn("encountered a mix of histograms and floats for aggregation");
+                continue;
+            }
+            if g.incompatible {
+                continue;
+            }
+            let Some(mut h) = g.hist.take() else { continue };
+            h.compact();
+            let drop = g.drop_name && g.labels.has(METRIC_NAME);
+            out.push(Sample {
+                metric: g.labels,
+                t: ts,
+                value: SampleValue::Histogram(Arc::new(h)),
+                drop_name: drop,
+            });
+            continue;
+        }
         let v = match op {
             T_SUM => g.value + g.comp,
             T_AVG => {
@@ -453,6 +500,99 @@ pub(crate) fn eval_aggregate(
     Ok(StepVal::Vector(out))
 }
 
+/// Folds one histogram sample into its group.
+#[allow(clippy::too_many_arguments)]
+fn aggregate_histogram(
+    ev: &mut Evaluator<'_>,
+    op: u16,
+    op_name: &str,
+    g: &mut Group,
+    h: &Arc<FloatHistogram>,
+    first: bool,
+    s: &Sample,
+    k: usize,
+    ts: i64,
+) {
+    let mixed_schemas = |ev: &mut Evaluator<'_>| {
+        ev.annos.warn(format!(
+            "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {:?}",
+            s.metric.metric_name().unwrap_or("")
+        ));
+    };
+    match op {
+        T_SUM | T_AVG => {
+            g.seen = true;
+            g.has_hist = true;
+            match h.counter_reset_hint {
+                CounterResetHint::CounterReset => g.reset_seen = true,
+                CounterResetHint::NotCounterReset => g.not_reset_seen = true,
+                _ => {}
+            }
+            if first {
+                g.hist = Some((**h).clone());
+                g.count = 1.0;
+                return;
+            }
+            if op == T_AVG {
+                g.count += 1.0;
+            }
+            if g.incompatible {
+                return;
+            }
+            let Some(acc) = g.hist.as_ref() else { return };
+            let res = if op == T_SUM {
+                acc.add(h).map(|(x, i)| (x, i.nhcb_bounds_reconciled))
+            } else {
+                let mut left = (**h).clone();
+                left.div(g.count);
+                let mut right = acc.clone();
+                right.div(g.count);
+                left.sub(&right).and_then(|(d, i1)| {
+                    acc.add(&d)
+                        .map(|(x, i2)| (x, i1.nhcb_bounds_reconciled || i2.nhcb_bounds_reconciled))
+                })
+            };
+            match res {
+                Ok((x, reconciled)) => {
+                    if reconciled {
+                        ev.annos
+                            .info("mismatched custom buckets were reconciled during aggregation");
+                    }
+                    g.hist = Some(x);
+                }
+                Err(_) => {
+                    mixed_schemas(ev);
+                    g.incompatible = true;
+                }
+            }
+        }
+        T_COUNT | T_GROUP => {
+            g.seen = true;
+            g.count += 1.0;
+        }
+        T_LIMITK | T_LIMIT_RATIO => {
+            if op == T_LIMITK {
+                if g.complete {
+                    return;
+                }
+                let mut s = s.clone();
+                s.t = ts;
+                if g.heap.len() < k {
+                    heap_push(&mut g.heap, s, &less_top);
+                }
+                if g.heap.len() == k {
+                    g.complete = true;
+                }
+            }
+            g.seen = true;
+        }
+        _ => {
+            ev.annos
+                .info(format!("ignored histogram in {op_name} aggregation"));
+        }
+    }
+}
+
 fn count_values(input: Vector, label: &str, without: bool, names: &[String], ts: i64) -> Vector {
     let mut names: Vec<String> = names.to_vec();
     if !without {
@@ -461,9 +601,12 @@ fn count_values(input: Vector, label: &str, without: bool, names: &[String], ts:
     let mut index: HashMap<u64, usize> = HashMap::new();
     let mut groups: Vec<(Labels, f64)> = Vec::new();
     for s in input {
-        let Some(f) = s.f() else { continue };
+        let v = match &s.value {
+            SampleValue::Float(f) => fmt_float(*f),
+            SampleValue::Histogram(h) => h.display_string(),
+        };
         let mut b = s.metric.builder();
-        b.set(label, &fmt_float(f));
+        b.set(label, &v);
         let m = b.build();
         let key = signature(&m, &names, !without);
         match index.get(&key) {

@@ -8,8 +8,9 @@
 //! comparisons keep it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use cairn_model::{Labels, LabelsBuilder, METRIC_NAME};
+use cairn_model::{CounterResetHint, Labels, LabelsBuilder, METRIC_NAME};
 use promql_parser::parser::token::{
     T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD,
     T_MUL, T_NEQ, T_POW, T_SUB,
@@ -37,6 +38,92 @@ pub(crate) fn elem_op(op: u16, l: f64, r: f64) -> (f64, bool) {
         T_GTE => (l, l >= r),
         T_LTE => (l, l <= r),
         _ => (f64::NAN, false),
+    }
+}
+
+/// Applies `op` to two sample values, floats or histograms, following
+/// Prometheus 3.8: histograms support `+`, `-`, `==`, `!=` with each other
+/// and `*`/`/` by a float; anything else yields no sample and an info
+/// annotation. Returns `None` when no sample results, else the value and
+/// whether a comparison holds.
+pub(crate) fn value_op(
+    ev: &mut Evaluator<'_>,
+    op: u16,
+    op_name: &str,
+    l: &SampleValue,
+    r: &SampleValue,
+) -> Option<(SampleValue, bool)> {
+    let incompatible = |ev: &mut Evaluator<'_>, a: &str, b: &str| {
+        ev.annos.info(format!(
+            "incompatible sample types encountered for binary operator {op_name:?}: {a} {op_name} {b}"
+        ));
+        None
+    };
+    match (l, r) {
+        (SampleValue::Float(a), SampleValue::Float(b)) => {
+            let (v, keep) = elem_op(op, *a, *b);
+            Some((SampleValue::Float(v), keep))
+        }
+        (SampleValue::Float(a), SampleValue::Histogram(h)) => {
+            if op == T_MUL {
+                let mut x = (**h).clone();
+                x.mul(*a);
+                x.compact();
+                Some((SampleValue::Histogram(Arc::new(x)), true))
+            } else {
+                incompatible(ev, "float", "histogram")
+            }
+        }
+        (SampleValue::Histogram(h), SampleValue::Float(b)) => {
+            if op == T_MUL || op == T_DIV {
+                let mut x = (**h).clone();
+                if op == T_MUL {
+                    x.mul(*b);
+                } else {
+                    x.div(*b);
+                }
+                x.compact();
+                Some((SampleValue::Histogram(Arc::new(x)), true))
+            } else {
+                incompatible(ev, "histogram", "float")
+            }
+        }
+        (SampleValue::Histogram(a), SampleValue::Histogram(b)) => match op {
+            T_ADD | T_SUB => {
+                let res = if op == T_ADD { a.add(b) } else { a.sub(b) };
+                let what = if op == T_ADD {
+                    "addition"
+                } else {
+                    "subtraction"
+                };
+                let Ok((mut x, info)) = res else {
+                    ev.annos.warn(format!(
+                        "incompatible bucket layout encountered for binary operator {op_name}"
+                    ));
+                    return None;
+                };
+                if op == T_SUB {
+                    x.counter_reset_hint = CounterResetHint::Gauge;
+                }
+                if info.counter_reset_collision {
+                    ev.annos.warn(format!(
+                        "conflicting counter resets during histogram {what}"
+                    ));
+                }
+                if info.nhcb_bounds_reconciled {
+                    ev.annos.info(format!(
+                        "mismatched custom buckets were reconciled during {what}"
+                    ));
+                }
+                x.compact();
+                Some((SampleValue::Histogram(Arc::new(x)), true))
+            }
+            T_EQLC | T_NEQ => {
+                let eq = a.approx_eq(b, |x, y| x == y || x.to_bits() == y.to_bits());
+                Some((l.clone(), if op == T_EQLC { eq } else { !eq }))
+            }
+            _ => incompatible(ev, "histogram", "histogram"),
+        },
     }
 }
 
@@ -75,6 +162,7 @@ pub(crate) fn signature(l: &Labels, names: &[String], on: bool) -> u64 {
 
 pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, ts: i64) -> Result<StepVal> {
     let op = b.op.id();
+    let op_name = b.op.to_string();
     let return_bool = b.return_bool();
     let lhs = ev.eval(&b.lhs, ts)?;
     let rhs = ev.eval(&b.rhs, ts)?;
@@ -88,7 +176,8 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, ts: i64) -> Re
             }
         }
         (StepVal::Vector(v), StepVal::Scalar(s)) => Ok(StepVal::Vector(vector_scalar(
-            op,
+            ev,
+            (op, &op_name),
             v,
             s,
             false,
@@ -96,7 +185,8 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, ts: i64) -> Re
             ts,
         ))),
         (StepVal::Scalar(s), StepVal::Vector(v)) => Ok(StepVal::Vector(vector_scalar(
-            op,
+            ev,
+            (op, &op_name),
             v,
             s,
             true,
@@ -117,7 +207,8 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, ts: i64) -> Re
                         .as_ref()
                         .map(|m| m.card.clone())
                         .unwrap_or(VectorMatchCardinality::OneToOne);
-                    vector_binop(op, l, r, &card, &names, on, return_bool, ts).map(StepVal::Vector)
+                    vector_binop(ev, (op, &op_name), l, r, &card, &names, on, return_bool, ts)
+                        .map(StepVal::Vector)
                 }
             }
         }
@@ -129,21 +220,35 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, ts: i64) -> Re
     }
 }
 
-fn vector_scalar(op: u16, v: Vector, s: f64, swap: bool, return_bool: bool, ts: i64) -> Vector {
+fn vector_scalar(
+    ev: &mut Evaluator<'_>,
+    (op, op_name): (u16, &str),
+    v: Vector,
+    s: f64,
+    swap: bool,
+    return_bool: bool,
+    ts: i64,
+) -> Vector {
     let mut out = Vec::with_capacity(v.len());
+    let sv = SampleValue::Float(s);
     for mut smp in v {
-        let Some(f) = smp.f() else { continue };
-        let (l, r) = if swap { (s, f) } else { (f, s) };
-        let (mut val, mut keep) = elem_op(op, l, r);
+        let (l, r) = if swap {
+            (&sv, &smp.value)
+        } else {
+            (&smp.value, &sv)
+        };
+        let Some((mut val, mut keep)) = value_op(ev, op, op_name, l, r) else {
+            continue;
+        };
         if is_comparison(op) && swap {
-            val = r;
+            val = smp.value.clone();
         }
         if return_bool {
-            val = if keep { 1.0 } else { 0.0 };
+            val = SampleValue::Float(if keep { 1.0 } else { 0.0 });
             keep = true;
         }
         if keep {
-            smp.value = SampleValue::Float(val);
+            smp.value = val;
             smp.t = ts;
             if !is_comparison(op) || return_bool {
                 smp.drop_name = true;
@@ -201,7 +306,8 @@ fn set_op(op: u16, l: Vector, r: Vector, names: &[String], on: bool, ts: i64) ->
 
 #[allow(clippy::too_many_arguments)]
 fn vector_binop(
-    op: u16,
+    ev: &mut Evaluator<'_>,
+    (op, op_name): (u16, &str),
     lhs: Vector,
     rhs: Vector,
     card: &VectorMatchCardinality,
@@ -250,13 +356,16 @@ fn vector_binop(
         let Some(os) = one_sigs.get(&sig) else {
             continue;
         };
-        let (Some(mf), Some(of)) = (ms.f(), os.f()) else {
+        let (l, r) = if one_to_many {
+            (&os.value, &ms.value)
+        } else {
+            (&ms.value, &os.value)
+        };
+        let Some((mut val, keep)) = value_op(ev, op, op_name, l, r) else {
             continue;
         };
-        let (l, r) = if one_to_many { (of, mf) } else { (mf, of) };
-        let (mut val, keep) = elem_op(op, l, r);
         if return_bool {
-            val = if keep { 1.0 } else { 0.0 };
+            val = SampleValue::Float(if keep { 1.0 } else { 0.0 });
         } else if !keep {
             continue;
         }
@@ -284,7 +393,7 @@ fn vector_binop(
         out.push(Sample {
             metric,
             t: ts,
-            value: SampleValue::Float(val),
+            value: val,
             drop_name: return_bool,
         });
     }

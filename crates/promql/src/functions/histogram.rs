@@ -31,11 +31,7 @@ type Groups = Vec<(Labels, Vec<Bucket>)>;
 
 /// Groups classic buckets by their labels without `le`, and returns the
 /// native histogram samples beside them.
-fn group_buckets(
-    ev: &mut Evaluator<'_>,
-    e: &Expr,
-    ts: i64,
-) -> Result<(Groups, Natives)> {
+fn group_buckets(ev: &mut Evaluator<'_>, e: &Expr, ts: i64) -> Result<(Groups, Natives)> {
     let v = ev.eval_vector(e, ts)?;
     let mut index: HashMap<u64, usize> = HashMap::new();
     let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
