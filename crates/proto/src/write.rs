@@ -11,7 +11,10 @@ mod view;
 use bytes::Bytes;
 
 pub use crate::histogram::Histogram;
-pub use view::{decode_series, Item, MetadataView, SeriesCounts, WriteRequestView};
+pub use view::{
+    decode_series, decode_series_samples, Item, MetadataView, RawSeries, SeriesCounts,
+    WriteRequestView,
+};
 
 /// The body of a remote write 1.0 request (after snappy).
 #[derive(Clone, PartialEq, prost::Message)]

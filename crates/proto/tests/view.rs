@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use cairn_proto::histogram::Histogram;
 use cairn_proto::write::{
-    decode_series, Exemplar, Item, Label, MetricMetadata, Sample, TimeSeries, WriteRequest,
-    WriteRequestView,
+    decode_series, decode_series_samples, Exemplar, Item, Label, MetricMetadata, Sample,
+    TimeSeries, WriteRequest, WriteRequestView,
 };
 use cairn_proto::Message;
 use proptest::prelude::*;
@@ -64,7 +64,21 @@ proptest! {
         while let Some(item) = view.next() {
             match item.unwrap() {
                 Item::Series(b) => {
+                    // The label-less decoder agrees on samples and counts, and
+                    // its label run holds exactly the labels.
+                    let mut s2 = Vec::new();
+                    let raw = decode_series_samples(b, &mut s2).unwrap();
                     let c = decode_series(b, &mut labels, &mut samples).unwrap();
+                    let g2: Vec<(i64, u64)> = s2.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+                    let g1: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+                    prop_assert_eq!(g2, g1);
+                    prop_assert_eq!(raw.counts, c);
+                    let run = raw.labels.expect("prost writes label fields together");
+                    let mut run_labels = Vec::new();
+                    let mut none = Vec::new();
+                    decode_series(run, &mut run_labels, &mut none).unwrap();
+                    prop_assert_eq!(&run_labels, &labels);
+                    prop_assert!(none.is_empty());
                     let want = &req.timeseries[si];
                     let wl: Vec<(&[u8], &[u8])> = want.labels.iter().map(|l| (&l.name[..], &l.value[..])).collect();
                     prop_assert_eq!(&labels, &wl);
@@ -98,7 +112,11 @@ proptest! {
         while let Some(item) = view.next() {
             match item {
                 Ok(Item::Series(b)) => {
-                    if decode_series(b, &mut labels, &mut samples).is_err() {
+                    let full = decode_series(b, &mut labels, &mut samples);
+                    let lazy = decode_series_samples(b, &mut samples);
+                    // Whatever the full decoder accepts, the lazy one does.
+                    prop_assert!(full.is_err() || lazy.is_ok());
+                    if full.is_err() {
                         ok = false;
                     }
                 }
@@ -145,4 +163,34 @@ fn skips_unknown_fields_and_groups_like_prost() {
     let bad = [(9 << 3) | 4];
     assert!(WriteRequest::decode(&bad[..]).is_err());
     assert!(matches!(WriteRequestView::new(&bad).next(), Some(Err(_))));
+}
+
+#[test]
+fn label_run_is_none_when_other_fields_interleave() {
+    // TimeSeries{ label a=b, sample, label c=d }: a valid message whose label
+    // fields are not one run.
+    let label = |n: &[u8], v: &[u8]| {
+        let mut m = vec![0x0a, n.len() as u8];
+        m.extend_from_slice(n);
+        m.push(0x12);
+        m.push(v.len() as u8);
+        m.extend_from_slice(v);
+        let mut f = vec![0x0a, m.len() as u8];
+        f.extend(m);
+        f
+    };
+    let mut b = label(b"a", b"b");
+    b.extend([0x12, 11, 0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x10, 5]);
+    b.extend(label(b"c", b"d"));
+    let mut samples = Vec::new();
+    let raw = decode_series_samples(&b, &mut samples).unwrap();
+    assert_eq!(raw.labels, None);
+    assert_eq!(samples, vec![(5, 1.0)]);
+    // Without the interleaved sample the run is the label bytes themselves.
+    let mut c = label(b"a", b"b");
+    c.extend(label(b"c", b"d"));
+    let mut d = c.clone();
+    d.extend([0x12, 11, 0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x10, 5]);
+    let raw = decode_series_samples(&d, &mut samples).unwrap();
+    assert_eq!(raw.labels, Some(&c[..]));
 }

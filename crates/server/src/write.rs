@@ -252,47 +252,36 @@ fn ingest_v1(
                 continue;
             }
         };
+        // With a cache: decode the samples, and the labels only when their
+        // raw bytes are not cached.
+        let mut key = None;
+        if let Some(c) = cache.as_deref_mut() {
+            let rs = write::decode_series_samples(body, &mut samples)?;
+            if let Some(run) = rs.labels {
+                let h = series_cache::hash_raw(run);
+                if let Some(e) = c.get(h, run) {
+                    out.exemplars_received += rs.counts.exemplars as u64;
+                    let r = append_samples(
+                        &e.labels,
+                        e.r,
+                        samples.iter().copied(),
+                        cfg,
+                        app,
+                        max_t,
+                        &mut out,
+                    )?;
+                    if r != 0 {
+                        e.r = r;
+                    }
+                    refuse_histograms(&e.labels, rs.counts.histograms, cfg, &mut out);
+                    continue;
+                }
+                key = Some((c, h, run));
+            }
+        }
         let counts = write::decode_series(body, &mut pairs, &mut samples)?;
         let n = (samples.len() + counts.histograms) as u64;
         out.exemplars_received += counts.exemplars as u64;
-        if let Some(c) = cache.as_deref_mut() {
-            let h = series_cache::hash_pairs(&pairs);
-            if let Some(e) = c.get(h, &pairs) {
-                let r = append_samples(
-                    &e.labels,
-                    e.r,
-                    samples.iter().copied(),
-                    cfg,
-                    app,
-                    max_t,
-                    &mut out,
-                )?;
-                if r != 0 {
-                    e.r = r;
-                }
-                refuse_histograms(&e.labels, counts.histograms, cfg, &mut out);
-                continue;
-            }
-            let labels = match labels::validate(pairs.iter().copied(), cfg, &mut scratch) {
-                Ok(l) => l,
-                Err((reason, msg)) => {
-                    out.refuse(cfg, reason, n, || msg);
-                    continue;
-                }
-            };
-            let r = append_samples(
-                &labels,
-                0,
-                samples.iter().copied(),
-                cfg,
-                app,
-                max_t,
-                &mut out,
-            )?;
-            refuse_histograms(&labels, counts.histograms, cfg, &mut out);
-            c.insert(h, labels, r);
-            continue;
-        }
         let labels = match labels::validate(pairs.iter().copied(), cfg, &mut scratch) {
             Ok(l) => l,
             Err((reason, msg)) => {
@@ -300,7 +289,7 @@ fn ingest_v1(
                 continue;
             }
         };
-        append_samples(
+        let r = append_samples(
             &labels,
             0,
             samples.iter().copied(),
@@ -310,6 +299,9 @@ fn ingest_v1(
             &mut out,
         )?;
         refuse_histograms(&labels, counts.histograms, cfg, &mut out);
+        if let Some((c, h, run)) = key {
+            c.insert(h, run, labels, r);
+        }
     }
     Ok(out)
 }

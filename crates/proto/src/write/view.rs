@@ -272,3 +272,70 @@ pub fn decode_series<'a>(
     }
     Ok(counts)
 }
+
+/// A series decoded without its labels: see [`decode_series_samples`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RawSeries<'a> {
+    /// The encoded label fields (keys, lengths and `Label` messages, exactly
+    /// as sent) when they form one uninterrupted run, else `None`. Equal runs
+    /// decode to equal label lists, which is what makes this a cache key.
+    pub labels: Option<&'a [u8]>,
+    pub counts: SeriesCounts,
+}
+
+/// Decodes one encoded `TimeSeries`'s samples into `samples` (cleared
+/// first) and locates its label fields without parsing them. Use
+/// [`decode_series`] when the labels are needed; it accepts every message
+/// this accepts, and may refuse one whose `Label` messages are malformed.
+pub fn decode_series_samples<'a>(
+    b: &'a [u8],
+    samples: &mut Vec<(i64, f64)>,
+) -> Result<RawSeries<'a>> {
+    samples.clear();
+    let mut out = RawSeries::default();
+    // Label run as offsets into `b`: start, end; `broken` once another
+    // field came between two label fields.
+    let mut run: Option<(usize, usize)> = None;
+    let mut broken = false;
+    let mut f = Fields::new(b);
+    loop {
+        let at = b.len() - f.buf.len();
+        let Some(x) = f.next() else { break };
+        let end = b.len() - f.buf.len();
+        match x? {
+            (1, Value::Len(_)) => {
+                run = match run {
+                    None => Some((at, end)),
+                    Some((s, e)) if e == at => Some((s, end)),
+                    Some((s, _)) => {
+                        broken = true;
+                        Some((s, end))
+                    }
+                };
+            }
+            (2, Value::Len(s)) => {
+                let (mut t, mut v) = (0i64, 0f64);
+                let mut sf = Fields::new(s);
+                while let Some(y) = sf.next() {
+                    match y? {
+                        (1, Value::Fixed64(bits)) => v = f64::from_bits(bits),
+                        (2, Value::Varint(x)) => t = x as i64,
+                        (1 | 2, _) => return Err(err("wrong wire type in Sample")),
+                        _ => {}
+                    }
+                }
+                samples.push((t, v));
+            }
+            (3, Value::Len(_)) => out.counts.exemplars += 1,
+            (4, Value::Len(_)) => out.counts.histograms += 1,
+            (1..=4, _) => return Err(err("wrong wire type in TimeSeries")),
+            _ => {}
+        }
+    }
+    out.labels = match run {
+        Some((s, e)) if !broken => b.get(s..e),
+        None => Some(&[]),
+        Some(_) => None,
+    };
+    Ok(out)
+}

@@ -1,5 +1,6 @@
-//! A per-connection cache from a series' raw wire labels to its validated
-//! [`Labels`] and storage reference.
+//! A per-connection cache from a series' raw wire labels (the encoded label
+//! fields of its `TimeSeries`, exactly as sent) to its validated [`Labels`]
+//! and storage reference.
 //!
 //! Why: a remote-write sender sends the same series again every scrape, and
 //! validating its label pairs and building a fresh `Labels` value (UTF-8
@@ -8,14 +9,17 @@
 //! same shared allocation the head keeps, so its comparison is a pointer
 //! check) and the reference it returned.
 //!
-//! Contract: an entry is only returned when the raw pairs are equal, pair by
-//! pair and byte for byte, to the cached labels, so a hit never changes
-//! which series a sample goes to, and a hit implies the pairs would pass
-//! validation again (same bytes, same server limits). A raw pair with an
-//! empty value never matches (validation drops those labels), so such
-//! series always take the validating path. The reference is only a hint:
+//! Contract: an entry is only returned when the raw label bytes are equal,
+//! byte for byte, to those it was cached under, so they decode to the same
+//! pairs: a hit never changes which series a sample goes to, and implies the
+//! pairs would pass decoding and validation again (same bytes, same server
+//! limits). Only label sets that passed validation are cached. The raw
+//! bytes are kept beside the `Labels` (the price of comparing without
+//! decoding: about the encoded label size again per cached series). The
+//! reference is only a hint:
 //! the appender checks it against the labels and falls back to a lookup.
-//! The cache is bounded: when it holds `max_entries` it is cleared.
+//! The cache is bounded: when it holds `max_entries` it is cleared (a
+//! replaced colliding entry still counts until then).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -41,17 +45,29 @@ impl Hasher for IdHasher {
     }
 }
 
-/// One cached series.
+/// One cached series; its raw label bytes are `arena[off..off + len]`.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
+    h: u64,
+    off: usize,
+    len: usize,
     pub labels: Labels,
     pub r: SeriesRef,
 }
 
 /// The cache; see the module docs.
+///
+/// Entries and their raw bytes are kept in insertion order, and a lookup
+/// first tries the entry after the previous hit: a sender repeats its
+/// series in the same order every scrape, so most lookups read memory
+/// sequentially instead of probing the hash table.
 #[derive(Debug)]
 pub struct SeriesCache {
-    map: HashMap<u64, Entry, BuildHasherDefault<IdHasher>>,
+    /// Raw label bytes hash to an index into `entries`.
+    map: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
+    entries: Vec<Entry>,
+    arena: Vec<u8>,
+    next: usize,
     max_entries: usize,
 }
 
@@ -66,7 +82,10 @@ impl SeriesCache {
     pub fn new(max_entries: usize) -> Self {
         Self {
             map: HashMap::default(),
-            max_entries: max_entries.max(1),
+            entries: Vec::new(),
+            arena: Vec::new(),
+            next: 0,
+            max_entries: max_entries.clamp(1, u32::MAX as usize),
         }
     }
 
@@ -80,112 +99,168 @@ impl SeriesCache {
         self.map.is_empty()
     }
 
-    /// The entry for raw pairs with hash `h` (see [`hash_pairs`]), if cached
-    /// and equal to `pairs`.
-    pub(crate) fn get(&mut self, h: u64, pairs: &[(&[u8], &[u8])]) -> Option<&mut Entry> {
-        let e = self.map.get_mut(&h)?;
-        same_labels(&e.labels, pairs).then_some(e)
+    fn matches(&self, i: usize, h: u64, raw: &[u8]) -> bool {
+        self.entries.get(i).is_some_and(|e| {
+            e.h == h && e.len == raw.len() && self.arena.get(e.off..e.off + e.len) == Some(raw)
+        })
     }
 
-    /// Caches `labels` and `r` under hash `h`, replacing a colliding entry.
-    pub(crate) fn insert(&mut self, h: u64, labels: Labels, r: SeriesRef) {
-        if self.map.len() >= self.max_entries && !self.map.contains_key(&h) {
+    /// The entry for raw label bytes `raw` with hash `h` (see [`hash_raw`]).
+    pub(crate) fn get(&mut self, h: u64, raw: &[u8]) -> Option<&mut Entry> {
+        let i = if self.matches(self.next, h, raw) {
+            self.next
+        } else {
+            let i = *self.map.get(&h)? as usize;
+            if !self.matches(i, h, raw) {
+                return None;
+            }
+            i
+        };
+        self.next = i + 1;
+        self.entries.get_mut(i)
+    }
+
+    /// Caches `labels` and `r` under `raw` with hash `h`, replacing a
+    /// colliding entry.
+    pub(crate) fn insert(&mut self, h: u64, raw: &[u8], labels: Labels, r: SeriesRef) {
+        if self.entries.len() >= self.max_entries {
             self.map.clear();
+            self.entries.clear();
+            self.arena.clear();
         }
-        self.map.insert(h, Entry { labels, r });
+        let i = self.entries.len();
+        self.entries.push(Entry {
+            h,
+            off: self.arena.len(),
+            len: raw.len(),
+            labels,
+            r,
+        });
+        self.arena.extend_from_slice(raw);
+        // The index fits: `max_entries` is at most `u32::MAX`.
+        self.map.insert(h, i as u32);
+        self.next = i + 1;
     }
 }
 
-/// True when `pairs` are exactly the labels of `l`, in order.
-fn same_labels(l: &Labels, pairs: &[(&[u8], &[u8])]) -> bool {
-    let mut it = l.iter();
-    for (n, v) in pairs {
-        match it.next() {
-            Some(x) if x.name.as_bytes() == *n && x.value.as_bytes() == *v => {}
-            _ => return false,
-        }
-    }
-    it.next().is_none()
-}
-
-const K: u64 = 0x9E37_79B9_7F4A_7C15;
+const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+const K2: u64 = 0xC2B2_AE3D_27D4_EB4F;
 
 #[inline]
-fn mix_bytes(mut h: u64, b: &[u8]) -> u64 {
-    h = (h ^ b.len() as u64).wrapping_mul(K);
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(31);
+fn word(b: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(s) = b.get(i..i + 8) {
+        w.copy_from_slice(s);
     }
-    let rem = chunks.remainder();
-    if !rem.is_empty() {
-        let mut w = [0u8; 8];
-        if let Some(dst) = w.get_mut(..rem.len()) {
-            dst.copy_from_slice(rem);
-        }
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(29);
-    }
-    h
+    u64::from_le_bytes(w)
 }
 
-/// A fast 64-bit hash of raw label pairs (names, values and their lengths).
-pub(crate) fn hash_pairs(pairs: &[(&[u8], &[u8])]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (n, v) in pairs {
-        h = mix_bytes(h, n);
-        h = mix_bytes(h, v);
+#[inline]
+fn lane(h: u64, w: u64) -> u64 {
+    (h ^ w).wrapping_mul(K1).rotate_left(31)
+}
+
+/// A fast 64-bit hash of raw bytes (not cryptographic; collisions only cost
+/// a cache miss). Four independent lanes over 32-byte blocks.
+pub(crate) fn hash_raw(b: &[u8]) -> u64 {
+    let n = b.len();
+    let mut h = [
+        0xcbf2_9ce4_8422_2325 ^ n as u64,
+        K2,
+        K1 ^ (n as u64).rotate_left(17),
+        0x1656_67B1_9E37_79F9,
+    ];
+    let mut i = 0;
+    while i + 32 <= n {
+        h[0] = lane(h[0], word(b, i));
+        h[1] = lane(h[1], word(b, i + 8));
+        h[2] = lane(h[2], word(b, i + 16));
+        h[3] = lane(h[3], word(b, i + 24));
+        i += 32;
     }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^ (h >> 33)
+    while i + 8 <= n {
+        h[0] = lane(h[0], word(b, i));
+        h.rotate_left(1);
+        i += 8;
+    }
+    if i < n {
+        let mut w = [0u8; 8];
+        if let (Some(dst), Some(src)) = (w.get_mut(..n - i), b.get(i..)) {
+            dst.copy_from_slice(src);
+        }
+        h[0] = lane(h[0], u64::from_le_bytes(w));
+    }
+    let mut x = h[0] ^ h[1].rotate_left(13) ^ h[2].rotate_left(29) ^ h[3].rotate_left(43);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(K2);
+    x ^ (x >> 29)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use cairn_model::labels;
-
-    fn pairs(l: &[(&'static str, &'static str)]) -> Vec<(&'static [u8], &'static [u8])> {
-        l.iter()
-            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
-            .collect()
-    }
+    use std::collections::HashSet;
 
     #[test]
-    fn hit_only_on_equal_pairs() {
+    fn hit_only_on_equal_bytes() {
         let mut c = SeriesCache::new(16);
         let l = labels!("__name__" => "up", "job" => "a");
-        let p = pairs(&[("__name__", "up"), ("job", "a")]);
-        let h = hash_pairs(&p);
-        assert!(c.get(h, &p).is_none());
-        c.insert(h, l.clone(), 7);
-        assert_eq!(c.get(h, &p).map(|e| e.r), Some(7));
-        // Same hash slot but other pairs (a forced collision) never match.
-        let q = pairs(&[("__name__", "up"), ("job", "b")]);
-        assert!(c.get(h, &q).is_none());
-        let prefix = pairs(&[("__name__", "up")]);
-        assert!(c.get(h, &prefix).is_none());
-        let longer = pairs(&[("__name__", "up"), ("job", "a"), ("x", "y")]);
-        assert!(c.get(h, &longer).is_none());
-        // An empty value is dropped by validation, so it must not match.
-        let with_empty = pairs(&[("__name__", "up"), ("empty", ""), ("job", "a")]);
-        assert!(c.get(h, &with_empty).is_none());
+        let raw = b"raw label bytes of up{job=a}";
+        let h = hash_raw(raw);
+        assert!(c.get(h, raw).is_none());
+        c.insert(h, raw, l.clone(), 7);
+        let e = c.get(h, raw).map(|e| (e.r, e.labels.clone()));
+        assert_eq!(e, Some((7, l)));
+        // Same hash slot but other bytes (a forced collision) never match,
+        // nor does a prefix or an extension.
+        assert!(c.get(h, b"raw label bytes of up{job=b}").is_none());
+        assert!(c.get(h, b"raw label bytes").is_none());
+        assert!(c.get(h, b"raw label bytes of up{job=a}x").is_none());
     }
 
     #[test]
-    fn hash_separates_boundaries() {
-        let a = pairs(&[("ab", "c")]);
-        let b = pairs(&[("a", "bc")]);
-        assert_ne!(hash_pairs(&a), hash_pairs(&b));
+    fn hash_spreads_small_changes() {
+        let mut seen = HashSet::new();
+        let base = vec![0u8; 100];
+        for len in 0..100 {
+            assert!(seen.insert(hash_raw(base.get(..len).unwrap())));
+        }
+        for i in 0..100 {
+            let mut b = base.clone();
+            b[i] = 1;
+            assert!(seen.insert(hash_raw(&b)), "flip at {i}");
+        }
+    }
+
+    #[test]
+    fn sequential_and_random_order_hit_the_same_entries() {
+        let mut c = SeriesCache::new(100);
+        let raws: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 5 + i as usize]).collect();
+        for (i, r) in raws.iter().enumerate() {
+            c.insert(hash_raw(r), r, labels!("__name__" => "x"), i as u64 + 1);
+        }
+        for order in [
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+            [9, 3, 4, 0, 8, 1, 2, 7, 5, 6],
+        ] {
+            for i in order {
+                let r = &raws[i];
+                assert_eq!(c.get(hash_raw(r), r).map(|e| e.r), Some(i as u64 + 1));
+            }
+        }
+        // The entry after a hit is tried first, but must still match.
+        let _ = c.get(hash_raw(&raws[0]), &raws[0]);
+        assert!(c.get(hash_raw(&raws[1]), &raws[2]).is_none());
     }
 
     #[test]
     fn bounded() {
         let mut c = SeriesCache::new(2);
         for i in 0..5u64 {
-            c.insert(i, labels!("__name__" => "x"), i);
+            c.insert(i, &i.to_le_bytes(), labels!("__name__" => "x"), i);
             assert!(c.len() <= 2);
         }
         assert!(!c.is_empty());
