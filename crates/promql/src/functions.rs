@@ -51,9 +51,9 @@ pub(crate) struct RangeCtx<'a> {
     pub scalars: &'a [f64],
 }
 
-type RangeFn = fn(&[FPoint], &RangeCtx<'_>, &mut Evaluator<'_>) -> Option<f64>;
+pub(crate) type RangeFn = fn(&[FPoint], &RangeCtx<'_>, &mut Evaluator<'_>) -> Option<f64>;
 
-fn range_fn(name: &str) -> Option<RangeFn> {
+pub(crate) fn range_fn(name: &str) -> Option<RangeFn> {
     Some(match name {
         "rate" => rate::rate,
         "increase" => rate::increase,
