@@ -12,6 +12,8 @@ use std::time::Duration;
 use cairn_storage::Queryable;
 use promql_parser::parser::{self, value::ValueType, Expr};
 
+mod columnar;
+
 use crate::error::{eval_err, PromqlError, Result};
 use crate::eval::{Evaluator, StepVal};
 use crate::value::{
@@ -215,6 +217,20 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<QueryResult> {
+        self.range_query_with(q, expr, start, end, step, true)
+    }
+
+    /// [`Engine::range_query_expr`], optionally without the columnar path
+    /// (tests compare the two).
+    fn range_query_with(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        columnar: bool,
+    ) -> Result<QueryResult> {
         if step <= 0 {
             return eval_err(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer",
@@ -232,6 +248,21 @@ impl Engine {
         }
         let mut ev = Evaluator::new(&self.opts, start, end);
         ev.load(q, expr, step)?;
+        let saved = ev.annos.clone();
+        let fast = if columnar {
+            columnar::eval_range(&mut ev, expr, start, end, step)?
+        } else {
+            None
+        };
+        if let Some(mut series) = fast {
+            cleanup_matrix(&mut series)?;
+            series.sort_by(|a, b| a.metric.cmp(&b.metric));
+            return Ok(QueryResult {
+                value: QueryValue::Matrix(series),
+                annotations: ev.annos,
+            });
+        }
+        ev.annos = saved;
         let mut series: Vec<Series> = Vec::new();
         let mut index = SeriesIndex::default();
         let mut prev: Vec<usize> = Vec::new();

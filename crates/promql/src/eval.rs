@@ -15,6 +15,7 @@
 pub(crate) mod aggregate;
 pub(crate) mod binary;
 pub(crate) mod select;
+pub(crate) mod stats;
 
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cairn_model::{FloatHistogram, Labels, Sample as ModelSample, Span, CUSTOM_BUCKETS_SCHEMA};
+use cairn_model::{
+    CounterResetHint, FloatHistogram, Labels, Sample as ModelSample, Span, CUSTOM_BUCKETS_SCHEMA,
+};
 use cairn_storage::MemStorage;
 
 use crate::engine::{Engine, EngineOptions};
@@ -158,7 +160,9 @@ pub fn run_script(path: &Path, text: &str) -> FileSummary {
                 if with_nhcb {
                     for (labels, pts) in classic_to_nhcb(&series) {
                         hist_series.push(labels.clone());
-                        store.add_float_histograms(labels, pts);
+                        let pts: Vec<(i64, Option<Arc<FloatHistogram>>)> =
+                            pts.into_iter().map(|(t, h)| (t, Some(h))).collect();
+                        store.add_float_histograms(labels, stored_hints(pts));
                     }
                 }
                 for (labels, pts) in series {
@@ -166,11 +170,15 @@ pub fn run_script(path: &Path, text: &str) -> FileSummary {
                     let mut hists = Vec::new();
                     for (t, v) in pts {
                         match v {
-                            SeqValue::Value(f) => floats.push(ModelSample::new(t, f)),
-                            SeqValue::Histogram(h) => hists.push((t, h)),
+                            SeqValue::Value(f) => {
+                                floats.push(ModelSample::new(t, f));
+                                hists.push((t, None));
+                            }
+                            SeqValue::Histogram(h) => hists.push((t, Some(h))),
                             SeqValue::Omitted => {}
                         }
                     }
+                    let hists = stored_hints(hists);
                     if !hists.is_empty() {
                         hist_series.push(labels.clone());
                     }
@@ -203,6 +211,44 @@ pub fn run_script(path: &Path, text: &str) -> FileSummary {
         }
     }
     fs
+}
+
+/// The counter reset hints Prometheus's TSDB hands back for a series'
+/// samples (`None` = a float sample): gauge histograms stay gauges; a
+/// histogram that starts a chunk (the first, one after a float, one whose
+/// layout is incompatible with the previous, or one after a detected
+/// counter reset) reads back as "unknown", every other one as "not reset".
+fn stored_hints(pts: Vec<(i64, Option<Arc<FloatHistogram>>)>) -> Vec<(i64, Arc<FloatHistogram>)> {
+    let mut out = Vec::new();
+    let mut prev: Option<Arc<FloatHistogram>> = None;
+    for (t, h) in pts {
+        let Some(h) = h else {
+            prev = None;
+            continue;
+        };
+        let hint = if h.counter_reset_hint == CounterResetHint::Gauge {
+            CounterResetHint::Gauge
+        } else {
+            match &prev {
+                Some(p)
+                    if p.counter_reset_hint != CounterResetHint::Gauge
+                        && p.schema == h.schema
+                        && p.zero_threshold == h.zero_threshold
+                        && cairn_model::custom_bounds_match(&p.custom_values, &h.custom_values)
+                        && !h.detect_reset(p) =>
+                {
+                    CounterResetHint::NotCounterReset
+                }
+                _ => CounterResetHint::Unknown,
+            }
+        };
+        let mut x = (*h).clone();
+        x.counter_reset_hint = hint;
+        let x = Arc::new(x);
+        prev = Some(h);
+        out.push((t, x));
+    }
+    out
 }
 
 /// A series of histogram samples.

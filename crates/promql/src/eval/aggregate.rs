@@ -310,7 +310,7 @@ pub(crate) fn eval_aggregate(
         let f = match &s.value {
             SampleValue::Float(f) => *f,
             SampleValue::Histogram(h) => {
-                aggregate_histogram(ev, op, &op_name, g, h, first, &s, k, ts);
+                aggregate_histogram(ev, op, &op_name, g, h, first, &s, (k, ratio), ts);
                 continue;
             }
         };
@@ -510,7 +510,7 @@ fn aggregate_histogram(
     h: &Arc<FloatHistogram>,
     first: bool,
     s: &Sample,
-    k: usize,
+    (k, ratio): (usize, f64),
     ts: i64,
 ) {
     let mixed_schemas = |ev: &mut Evaluator<'_>| {
@@ -571,6 +571,16 @@ fn aggregate_histogram(
             g.count += 1.0;
         }
         T_LIMITK | T_LIMIT_RATIO => {
+            if op == T_LIMIT_RATIO {
+                let off = (s.metric.hash64() as f64) / (u64::MAX as f64);
+                let add = (ratio >= 0.0 && off < ratio) || (ratio < 0.0 && off >= 1.0 + ratio);
+                if add {
+                    let mut s = s.clone();
+                    s.t = ts;
+                    heap_push(&mut g.heap, s, &less_top);
+                }
+                g.complete = true;
+            }
             if op == T_LIMITK {
                 if g.complete {
                     return;

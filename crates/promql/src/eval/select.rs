@@ -191,6 +191,7 @@ impl<'a> Evaluator<'a> {
         let mint = reqs.iter().map(|r| r.mint).min().unwrap_or(0);
         let maxt = reqs.iter().map(|r| r.maxt).max().unwrap_or(0);
         let querier = q.querier(mint, maxt)?;
+        let stats = super::stats::stats_selectors(expr);
         let mut total = 0usize;
         for r in reqs {
             let sets = matcher_sets(r.vs)?;
@@ -229,6 +230,9 @@ impl<'a> Evaluator<'a> {
                         reach: thin.reach,
                         last_grid: None,
                     };
+                    let mut decoder = stats
+                        .contains(&node_id(r.vs))
+                        .then(super::stats::StatsDecoder::default);
                     let mut vt = it.seek(r.mint);
                     while vt != ValueType::None {
                         if vt == ValueType::Float {
@@ -243,6 +247,10 @@ impl<'a> Evaluator<'a> {
                             if t > r.maxt {
                                 break;
                             }
+                            let h = match decoder.as_mut() {
+                                Some(d) => d.apply(h),
+                                None => h,
+                            };
                             hthin.push(&mut hpts, HPoint { t, h }, t);
                         }
                         vt = it.next();

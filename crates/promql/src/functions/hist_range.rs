@@ -228,7 +228,7 @@ fn histogram_rate(
             .info("mismatched custom buckets were reconciled during subtraction");
     }
     if counter {
-        let mut prev: &FloatHistogram = first;
+        let mut prev: &FloatHistogram = &prev;
         for p in hw.iter().skip(1) {
             if p.h.detect_reset(prev) {
                 match h.add(prev) {

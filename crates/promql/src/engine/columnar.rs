@@ -1,0 +1,648 @@
+//! Columnar evaluation of range queries: each node is evaluated over ALL
+//! steps at once, one column of per-step values per series, instead of
+//! building an instant vector per step.
+//!
+//! Why: the step-by-step evaluator re-derives per-series facts at every
+//! step (grouping signatures and group labels of aggregations, matching
+//! signatures and result labels of binary operators, one `Sample` and one
+//! label clone per series). Over a range those facts do not change, so here
+//! they are computed once per query and the steps only touch `f64` arrays.
+//!
+//! Contracts:
+//! - Only a subset of PromQL is handled (see [`supported`]); anything else,
+//!   and any case whose step-wise semantics could differ (native histogram
+//!   samples, duplicate matching keys, mixed pending name removal within a
+//!   group), makes [`eval_range`] answer `None` so the caller falls back to
+//!   the step-wise evaluator. Nothing here changes results.
+//! - Per step, series are visited in the same order as the step-wise
+//!   evaluator visits the samples of its instant vectors, and every value
+//!   is computed with the same arithmetic (the same Kahan-compensated sums,
+//!   the same range functions), so results are bit-identical.
+//! - Windows and lookback are as in the step-wise evaluator: range windows
+//!   `(t - range, t]`, instant lookback `(t - lookback, t]` skipping stale
+//!   markers.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use cairn_model::{is_stale_nan, Labels, LabelsBuilder, METRIC_NAME};
+use promql_parser::parser::token::{
+    T_ADD, T_ATAN2, T_AVG, T_COUNT, T_DIV, T_GROUP, T_MAX, T_MIN, T_MOD, T_MUL, T_POW, T_STDDEV,
+    T_STDVAR, T_SUB, T_SUM,
+};
+use promql_parser::parser::{
+    AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, VectorMatchCardinality,
+    VectorSelector,
+};
+
+use super::METADATA_LABELS;
+use crate::error::{PromqlError, Result};
+use crate::eval::aggregate::kahan_inc;
+use crate::eval::binary::{elem_op, signature};
+use crate::eval::{node_id, unparen, Evaluator, Loaded};
+use crate::functions::{range_fn, RangeCtx};
+use crate::value::{FPoint, Matrix, Series};
+
+/// Most cells (series x steps) one node may hold before the columnar path
+/// gives way to the step-wise evaluator (which holds one step at a time).
+const MAX_CELLS: usize = 32 << 20;
+
+/// Range functions handled here: those with a single range argument and
+/// no parameters.
+const RANGE_FUNCS: [&str; 20] = [
+    "rate",
+    "increase",
+    "delta",
+    "irate",
+    "idelta",
+    "deriv",
+    "resets",
+    "changes",
+    "avg_over_time",
+    "sum_over_time",
+    "count_over_time",
+    "min_over_time",
+    "max_over_time",
+    "last_over_time",
+    "first_over_time",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "present_over_time",
+    "ts_of_max_over_time",
+    "ts_of_min_over_time",
+];
+
+/// One series over all steps.
+struct Col {
+    labels: Labels,
+    drop: bool,
+    vals: Vec<f64>,
+    ok: Vec<bool>,
+}
+
+/// A node's value over all steps.
+enum Val {
+    Scalar(Vec<f64>),
+    Vector(Vec<Col>),
+}
+
+/// The evaluation steps `start + i * step`, `i < n`.
+#[derive(Clone, Copy)]
+struct Steps {
+    start: i64,
+    step: i64,
+    n: usize,
+}
+
+impl Steps {
+    fn times(self) -> impl Iterator<Item = i64> {
+        (0..self.n).map(move |i| self.start + i as i64 * self.step)
+    }
+}
+
+fn is_arith(op: u16) -> bool {
+    matches!(op, T_ADD | T_SUB | T_MUL | T_DIV | T_MOD | T_POW | T_ATAN2)
+}
+
+/// Whether the columnar path can evaluate `e`.
+fn supported(e: &Expr) -> bool {
+    match e {
+        Expr::NumberLiteral(_) | Expr::VectorSelector(_) => true,
+        Expr::Paren(p) => supported(&p.expr),
+        Expr::Unary(u) => supported(&u.expr),
+        Expr::Call(c) => {
+            RANGE_FUNCS.contains(&c.func.name)
+                && c.args.args.len() == 1
+                && c.args
+                    .args
+                    .first()
+                    .is_some_and(|a| matches!(unparen(a), Expr::MatrixSelector(_)))
+        }
+        Expr::Aggregate(a) => {
+            matches!(
+                a.op.id(),
+                T_SUM | T_AVG | T_MIN | T_MAX | T_COUNT | T_GROUP | T_STDDEV | T_STDVAR
+            ) && a.param.is_none()
+                && supported(&a.expr)
+        }
+        Expr::Binary(b) => {
+            let one_to_one = b
+                .modifier
+                .as_ref()
+                .is_none_or(|m| matches!(m.card, VectorMatchCardinality::OneToOne));
+            is_arith(b.op.id()) && one_to_one && supported(&b.lhs) && supported(&b.rhs)
+        }
+        _ => false,
+    }
+}
+
+/// Evaluates a range query column-wise when possible; `None` means "use the
+/// step-wise evaluator". Selectors must already be loaded. The matrix is
+/// neither cleaned up (pending name removal) nor sorted.
+pub(super) fn eval_range(
+    ev: &mut Evaluator<'_>,
+    expr: &Expr,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> Result<Option<Matrix>> {
+    if !supported(expr) || step <= 0 || end < start {
+        return Ok(None);
+    }
+    let n = usize::try_from((end - start) / step)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    if n > MAX_CELLS {
+        return Ok(None);
+    }
+    let steps = Steps { start, step, n };
+    let cols = match eval(ev, expr, steps)? {
+        None => return Ok(None),
+        Some(Val::Vector(c)) => c,
+        Some(Val::Scalar(v)) => vec![Col {
+            labels: Labels::empty(),
+            drop: false,
+            ok: vec![true; v.len()],
+            vals: v,
+        }],
+    };
+    assemble(ev, cols, steps).map(Some)
+}
+
+/// Turns columns into result series, merging columns with equal labels (and
+/// pending removal) as the step-wise assembly does.
+fn assemble(ev: &Evaluator<'_>, cols: Vec<Col>, steps: Steps) -> Result<Matrix> {
+    let mut out: Matrix = Vec::new();
+    let mut index: HashMap<(u64, bool), Vec<usize>> = HashMap::new();
+    let mut total = 0usize;
+    for c in cols {
+        let mut floats: Vec<FPoint> = Vec::new();
+        for ((t, &f), &ok) in steps.times().zip(c.vals.iter()).zip(c.ok.iter()) {
+            if ok {
+                floats.push(FPoint { t, f });
+            }
+        }
+        if floats.is_empty() {
+            continue;
+        }
+        total += floats.len();
+        if total > ev.opts.max_samples {
+            return Err(PromqlError::TooManySamples);
+        }
+        let slot = index.entry((c.labels.hash64(), c.drop)).or_default();
+        let found = slot.iter().copied().find(|&i| {
+            out.get(i)
+                .is_some_and(|s| s.drop_name == c.drop && s.metric == c.labels)
+        });
+        match found.and_then(|i| out.get_mut(i)) {
+            Some(s) => {
+                let mut merged = Vec::with_capacity(s.floats.len() + floats.len());
+                let (mut a, mut b) = (s.floats.iter().peekable(), floats.iter().peekable());
+                loop {
+                    let next = match (a.peek(), b.peek()) {
+                        (Some(x), Some(y)) if x.t == y.t => {
+                            return Err(PromqlError::Eval(
+                                "vector cannot contain metrics with the same labelset".into(),
+                            ))
+                        }
+                        (Some(x), Some(y)) if x.t < y.t => a.next(),
+                        (Some(_), Some(_)) => b.next(),
+                        (Some(_), None) => a.next(),
+                        (None, Some(_)) => b.next(),
+                        (None, None) => break,
+                    };
+                    if let Some(p) = next {
+                        merged.push(*p);
+                    }
+                }
+                s.floats = merged;
+            }
+            None => {
+                slot.push(out.len());
+                out.push(Series {
+                    metric: c.labels,
+                    floats,
+                    histograms: Vec::new(),
+                    drop_name: c.drop,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn eval(ev: &mut Evaluator<'_>, e: &Expr, steps: Steps) -> Result<Option<Val>> {
+    ev.check_deadline()?;
+    match e {
+        Expr::NumberLiteral(x) => Ok(Some(Val::Scalar(vec![x.val; steps.n]))),
+        Expr::Paren(p) => eval(ev, &p.expr, steps),
+        Expr::Unary(u) => Ok(eval(ev, &u.expr, steps)?.map(|v| match v {
+            Val::Scalar(mut s) => {
+                s.iter_mut().for_each(|x| *x = -*x);
+                Val::Scalar(s)
+            }
+            Val::Vector(mut cols) => {
+                for c in &mut cols {
+                    c.vals.iter_mut().for_each(|x| *x = -*x);
+                    c.drop = true;
+                }
+                Val::Vector(cols)
+            }
+        })),
+        Expr::VectorSelector(vs) => selector(ev, vs, steps),
+        Expr::Call(c) => range_call(ev, c, steps),
+        Expr::Aggregate(a) => aggregate(ev, a, steps),
+        Expr::Binary(b) => binary(ev, b, steps),
+        _ => Ok(None),
+    }
+}
+
+/// The loaded series of a selector, if they are float-only and fit.
+fn loaded(ev: &Evaluator<'_>, vs: &VectorSelector, steps: Steps) -> Option<Rc<Vec<Loaded>>> {
+    let data = ev.selectors.get(&node_id(vs)).cloned()?;
+    let fits = data.len().saturating_mul(steps.n) <= MAX_CELLS && data.len() <= ev.opts.max_samples;
+    (fits && data.iter().all(|s| s.hpoints.is_empty())).then_some(data)
+}
+
+fn selector(ev: &mut Evaluator<'_>, vs: &VectorSelector, steps: Steps) -> Result<Option<Val>> {
+    let Some(data) = loaded(ev, vs, steps) else {
+        return Ok(None);
+    };
+    let lookback = ev.opts.lookback_delta;
+    let refs: Vec<i64> = steps
+        .times()
+        .map(|t| ev.ref_time(&vs.at, &vs.offset, t))
+        .collect();
+    let mut cols = Vec::with_capacity(data.len());
+    for s in data.iter() {
+        let pts = &s.points;
+        let mut vals = vec![0.0; steps.n];
+        let mut ok = vec![false; steps.n];
+        // `j`: the first point after the reference time; reference times
+        // never decrease (a fixed `@` keeps them constant).
+        let mut j = 0usize;
+        for ((&rt, v), o) in refs.iter().zip(vals.iter_mut()).zip(ok.iter_mut()) {
+            while pts.get(j).is_some_and(|p| p.t <= rt) {
+                j += 1;
+            }
+            if let Some(p) = j.checked_sub(1).and_then(|k| pts.get(k)) {
+                if p.t > rt - lookback && !is_stale_nan(p.f) {
+                    *v = p.f;
+                    *o = true;
+                }
+            }
+        }
+        cols.push(Col {
+            labels: s.labels.clone(),
+            drop: false,
+            vals,
+            ok,
+        });
+    }
+    Ok(Some(Val::Vector(cols)))
+}
+
+fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<Val>> {
+    let name = c.func.name;
+    let (Some(f), Some(Expr::MatrixSelector(ms))) =
+        (range_fn(name), c.args.args.first().map(|a| unparen(a)))
+    else {
+        return Ok(None);
+    };
+    let ms: &MatrixSelector = ms;
+    let Some(data) = loaded(ev, &ms.vs, steps) else {
+        return Ok(None);
+    };
+    let range = ms.range.as_millis() as i64;
+    let keep_name = name == "last_over_time" || name == "first_over_time";
+    let counter_fn = name == "rate" || name == "increase";
+    let refs: Vec<(i64, i64)> = steps
+        .times()
+        .map(|t| (t, ev.ref_time(&ms.vs.at, &ms.vs.offset, t)))
+        .collect();
+    let mut window_points = vec![0usize; steps.n];
+    let mut cols = Vec::with_capacity(data.len());
+    for s in data.iter() {
+        let pts = &s.points;
+        let mut vals = vec![0.0; steps.n];
+        let mut ok = vec![false; steps.n];
+        let (mut a, mut b) = (0usize, 0usize);
+        let mut any = false;
+        for (((&(ts, hi), v), o), wp) in refs
+            .iter()
+            .zip(vals.iter_mut())
+            .zip(ok.iter_mut())
+            .zip(window_points.iter_mut())
+        {
+            let lo = hi - range;
+            while pts.get(a).is_some_and(|p| p.t <= lo) {
+                a += 1;
+            }
+            b = b.max(a);
+            while pts.get(b).is_some_and(|p| p.t <= hi) {
+                b += 1;
+            }
+            let w = pts.get(a..b).unwrap_or(&[]);
+            if w.is_empty() {
+                continue;
+            }
+            *wp += w.len();
+            if *wp > ev.opts.max_samples {
+                return Err(PromqlError::TooManySamples);
+            }
+            let ctx = RangeCtx {
+                ts,
+                lo,
+                hi,
+                range,
+                scalars: &[],
+            };
+            if let Some(x) = f(w, &ctx, ev) {
+                *v = x;
+                *o = true;
+                any = true;
+            }
+        }
+        if any && counter_fn && s.non_counter_name {
+            let n = s.labels.metric_name().unwrap_or("");
+            ev.annos.info(format!(
+                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
+            ));
+        }
+        cols.push(Col {
+            labels: s.labels.clone(),
+            drop: if keep_name { s.drop_name } else { true },
+            vals,
+            ok,
+        });
+    }
+    Ok(Some(Val::Vector(cols)))
+}
+
+/// One aggregation group at one step (the step-wise evaluator's fields).
+#[derive(Clone, Copy, Default)]
+struct Acc {
+    seen: bool,
+    value: f64,
+    mean: f64,
+    comp: f64,
+    count: f64,
+    incremental: bool,
+}
+
+fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<Option<Val>> {
+    let Some(Val::Vector(input)) = eval(ev, &a.expr, steps)? else {
+        return Ok(None);
+    };
+    let op = a.op.id();
+    let (without, names): (bool, &[String]) = match &a.modifier {
+        Some(LabelModifier::Include(ls)) => (false, &ls.labels),
+        Some(LabelModifier::Exclude(ls)) => (true, &ls.labels),
+        None => (false, &[]),
+    };
+    // Group of every input series, groups in order of first appearance.
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut groups: Vec<(Labels, bool)> = Vec::new();
+    let mut gid = Vec::with_capacity(input.len());
+    for c in &input {
+        let key = signature(&c.labels, names, !without);
+        let g = match index.get(&key) {
+            Some(&g) => {
+                if groups.get(g).is_some_and(|x| x.1 != c.drop) {
+                    // Pending name removal differs within the group: the
+                    // step-wise result depends on which member comes first.
+                    return Ok(None);
+                }
+                g
+            }
+            None => {
+                let mut n: Vec<&str> = names.iter().map(String::as_str).collect();
+                let labels = if without {
+                    n.push(METRIC_NAME);
+                    c.labels.without(&n)
+                } else if names.is_empty() {
+                    Labels::empty()
+                } else {
+                    c.labels.keep(&n)
+                };
+                groups.push((labels, c.drop));
+                index.insert(key, groups.len() - 1);
+                groups.len() - 1
+            }
+        };
+        gid.push(g);
+    }
+    let n = steps.n;
+    if groups.len().saturating_mul(n) > MAX_CELLS {
+        return Ok(None);
+    }
+    let mut acc = vec![Acc::default(); groups.len() * n];
+    for (c, &g) in input.iter().zip(gid.iter()) {
+        let Some(row) = acc.get_mut(g * n..(g + 1) * n) else {
+            continue;
+        };
+        for ((g, &f), _) in row
+            .iter_mut()
+            .zip(c.vals.iter())
+            .zip(c.ok.iter())
+            .filter(|(_, &ok)| ok)
+        {
+            let first = !g.seen;
+            g.seen = true;
+            match op {
+                T_SUM => {
+                    if first {
+                        g.value = f;
+                        g.count = 1.0;
+                    } else {
+                        (g.value, g.comp) = kahan_inc(f, g.value, g.comp);
+                    }
+                }
+                T_AVG => {
+                    if first {
+                        g.value = f;
+                        g.mean = f;
+                        g.count = 1.0;
+                    } else {
+                        g.count += 1.0;
+                        if !g.incremental {
+                            let (nv, nc) = kahan_inc(f, g.value, g.comp);
+                            if !nv.is_infinite() {
+                                g.value = nv;
+                                g.comp = nc;
+                                continue;
+                            }
+                            g.incremental = true;
+                            g.mean = g.value / (g.count - 1.0);
+                            g.comp /= g.count - 1.0;
+                        }
+                        let q = (g.count - 1.0) / g.count;
+                        (g.mean, g.comp) = kahan_inc(f / g.count, q * g.mean, q * g.comp);
+                    }
+                }
+                T_MAX => {
+                    if first || g.value < f || g.value.is_nan() {
+                        g.value = f;
+                    }
+                    g.count = 1.0;
+                }
+                T_MIN => {
+                    if first || g.value > f || g.value.is_nan() {
+                        g.value = f;
+                    }
+                    g.count = 1.0;
+                }
+                T_COUNT | T_GROUP => g.count += 1.0,
+                T_STDDEV | T_STDVAR => {
+                    if first {
+                        g.count = 1.0;
+                        g.mean = f;
+                        g.value = if f.is_nan() || f.is_infinite() {
+                            f64::NAN
+                        } else {
+                            0.0
+                        };
+                    } else {
+                        g.count += 1.0;
+                        let delta = f - g.mean;
+                        g.mean += delta / g.count;
+                        g.value += delta * (f - g.mean);
+                    }
+                }
+                _ => return Ok(None),
+            }
+        }
+    }
+    let mut cols = Vec::with_capacity(groups.len());
+    for ((labels, drop), row) in groups.into_iter().zip(acc.chunks(n.max(1))) {
+        let mut vals = vec![0.0; n];
+        let mut ok = vec![false; n];
+        for ((g, v), o) in row.iter().zip(vals.iter_mut()).zip(ok.iter_mut()) {
+            if !g.seen {
+                continue;
+            }
+            *o = true;
+            *v = match op {
+                T_SUM => g.value + g.comp,
+                T_AVG => {
+                    if g.incremental {
+                        g.mean + g.comp
+                    } else {
+                        g.value / g.count + g.comp / g.count
+                    }
+                }
+                T_MAX | T_MIN => g.value,
+                T_COUNT => g.count,
+                T_GROUP => 1.0,
+                T_STDVAR => g.value / g.count,
+                T_STDDEV => (g.value / g.count).sqrt(),
+                _ => return Ok(None),
+            };
+        }
+        // The group keeps the input's pending name removal, which only
+        // matters when grouping by `__name__`.
+        let drop = drop && labels.has(METRIC_NAME);
+        cols.push(Col {
+            labels,
+            drop,
+            vals,
+            ok,
+        });
+    }
+    Ok(Some(Val::Vector(cols)))
+}
+
+fn binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, steps: Steps) -> Result<Option<Val>> {
+    let op = b.op.id();
+    let Some(lhs) = eval(ev, &b.lhs, steps)? else {
+        return Ok(None);
+    };
+    let Some(rhs) = eval(ev, &b.rhs, steps)? else {
+        return Ok(None);
+    };
+    Ok(match (lhs, rhs) {
+        (Val::Scalar(mut l), Val::Scalar(r)) => {
+            for (x, &y) in l.iter_mut().zip(r.iter()) {
+                *x = elem_op(op, *x, y).0;
+            }
+            Some(Val::Scalar(l))
+        }
+        (Val::Vector(mut v), Val::Scalar(s)) => {
+            for c in &mut v {
+                for (x, &y) in c.vals.iter_mut().zip(s.iter()) {
+                    *x = elem_op(op, *x, y).0;
+                }
+                c.drop = true;
+            }
+            Some(Val::Vector(v))
+        }
+        (Val::Scalar(s), Val::Vector(mut v)) => {
+            for c in &mut v {
+                for (x, &y) in c.vals.iter_mut().zip(s.iter()) {
+                    *x = elem_op(op, y, *x).0;
+                }
+                c.drop = true;
+            }
+            Some(Val::Vector(v))
+        }
+        (Val::Vector(l), Val::Vector(r)) => vector_binop(b, op, l, r),
+    })
+}
+
+/// One-to-one arithmetic between two vectors. Matching keys are resolved
+/// once; a key held by two series of one side falls back to the step-wise
+/// evaluator (which decides per step whether that is an error).
+fn vector_binop(b: &BinaryExpr, op: u16, lhs: Vec<Col>, rhs: Vec<Col>) -> Option<Val> {
+    let (on, names): (bool, &[String]) = match b.modifier.as_ref().and_then(|m| m.matching.as_ref())
+    {
+        Some(LabelModifier::Include(ls)) => (true, &ls.labels),
+        Some(LabelModifier::Exclude(ls)) => (false, &ls.labels),
+        None => (false, &[]),
+    };
+    let mut rsig: HashMap<u64, usize> = HashMap::with_capacity(rhs.len());
+    for (i, c) in rhs.iter().enumerate() {
+        if rsig.insert(signature(&c.labels, names, on), i).is_some() {
+            return None;
+        }
+    }
+    let mut used: HashMap<u64, ()> = HashMap::with_capacity(lhs.len());
+    let mut out = Vec::new();
+    for mut l in lhs {
+        let sig = signature(&l.labels, names, on);
+        let Some(r) = rsig.get(&sig).and_then(|&i| rhs.get(i)) else {
+            continue;
+        };
+        if used.insert(sig, ()).is_some() {
+            return None;
+        }
+        for (((x, o), &y), &ro) in l
+            .vals
+            .iter_mut()
+            .zip(l.ok.iter_mut())
+            .zip(r.vals.iter())
+            .zip(r.ok.iter())
+        {
+            if *o && ro {
+                *x = elem_op(op, *x, y).0;
+            } else {
+                *o = false;
+            }
+        }
+        let mut bld = LabelsBuilder::from(&l.labels);
+        for n in METADATA_LABELS {
+            bld.del(n);
+        }
+        if on {
+            let keep: Vec<&str> = names.iter().map(String::as_str).collect();
+            bld.keep(&keep);
+        } else {
+            for n in names {
+                bld.del(n);
+            }
+        }
+        l.labels = bld.build();
+        l.drop = false;
+        out.push(l);
+    }
+    Some(Val::Vector(out))
+}
