@@ -13,6 +13,8 @@ use cairn_storage::Queryable;
 use promql_parser::parser::{self, value::ValueType, Expr};
 
 mod columnar;
+#[cfg(test)]
+mod tests;
 
 use crate::error::{eval_err, PromqlError, Result};
 use crate::eval::{Evaluator, StepVal};

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use cairn_model::Labels;
+use cairn_model::{CounterResetHint, Labels};
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr};
 
 use crate::engine::EngineOptions;
@@ -455,7 +455,20 @@ impl<'a> Evaluator<'a> {
                             }
                             match s.value {
                                 SampleValue::Float(f) => l.points.push(FPoint { t, f }),
-                                SampleValue::Histogram(h) => l.hpoints.push(HPoint { t, h }),
+                                SampleValue::Histogram(h) => {
+                                    // Explicit reset hints would be wrong for the
+                                    // subquery's own sample spacing.
+                                    let h = match h.counter_reset_hint {
+                                        CounterResetHint::CounterReset
+                                        | CounterResetHint::NotCounterReset => {
+                                            let mut x = (*h).clone();
+                                            x.counter_reset_hint = CounterResetHint::Unknown;
+                                            std::sync::Arc::new(x)
+                                        }
+                                        _ => h,
+                                    };
+                                    l.hpoints.push(HPoint { t, h })
+                                }
                             }
                         }
                         total += 1;

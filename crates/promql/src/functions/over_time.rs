@@ -147,7 +147,7 @@ pub(super) fn present(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> 
 pub(super) fn absent_over_time(ev: &mut Evaluator<'_>, args: &[&Expr], ts: i64) -> Result<StepVal> {
     let a = arg(args, 0)?;
     let r = ev.range_arg(a, ts)?;
-    let any = (0..r.data.len()).any(|i| !r.window(i).is_empty());
+    let any = (0..r.data.len()).any(|i| !r.window(i).is_empty() || !r.hwindow(i).is_empty());
     if any {
         return Ok(StepVal::Vector(Vec::new()));
     }

@@ -1,0 +1,206 @@
+//! The columnar range path against the step-wise evaluator: the same
+//! queries over the same generated data must give bit-identical results,
+//! the same annotations and the same errors.
+
+use cairn_model::{labels, Sample, STALE_NAN};
+use cairn_storage::MemStorage;
+
+use super::*;
+
+/// A small deterministic generator (64-bit LCG).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Gauges, counters with resets, gaps, stale markers, odd values.
+fn store(seed: u64) -> MemStorage {
+    let st = MemStorage::new();
+    let mut r = Lcg(seed);
+    for h in 0..3 {
+        for g in 0..4 {
+            let host = format!("h{h}");
+            let gpu = g.to_string();
+            let mut gauge = Vec::new();
+            let mut counter = Vec::new();
+            let mut other = Vec::new();
+            let mut c = 0.0;
+            let interval = 10_000 + 5_000 * r.below(3) as i64;
+            let mut t = r.below(20_000) as i64;
+            while t < 3_600_000 {
+                let gap = r.below(40) == 0;
+                if !gap {
+                    let v = match r.below(50) {
+                        0 => STALE_NAN,
+                        1 => f64::NAN,
+                        2 => 1e308,
+                        3 => -7.25,
+                        _ => r.below(1000) as f64 / 8.0,
+                    };
+                    gauge.push(Sample::new(t, v));
+                    c = if r.below(60) == 0 {
+                        0.0
+                    } else {
+                        c + r.below(100) as f64
+                    };
+                    counter.push(Sample::new(t, c));
+                    other.push(Sample::new(t, r.below(500) as f64 + 1.0));
+                } else {
+                    t += r.below(600_000) as i64;
+                }
+                t += interval;
+            }
+            st.add(
+                labels!("__name__" => "m_gauge", "host" => &host, "gpu" => &gpu),
+                gauge,
+            );
+            st.add(
+                labels!("__name__" => "m_total", "host" => &host, "gpu" => &gpu),
+                counter,
+            );
+            st.add(
+                labels!("__name__" => "m_other", "host" => &host, "gpu" => &gpu),
+                other,
+            );
+        }
+        st.add(
+            labels!("__name__" => "by_host", "host" => &format!("h{h}")),
+            (0..360).map(|k| Sample::new(k * 10_000, (k % 7) as f64)),
+        );
+    }
+    st
+}
+
+const QUERIES: [&str; 36] = [
+    "m_gauge",
+    "-m_gauge",
+    "m_gauge * 2",
+    "2 - m_gauge",
+    "1 + 2 * 3",
+    "sum by (host) (m_gauge)",
+    "avg by (host) (m_gauge)",
+    "avg(m_gauge)",
+    "min without (gpu) (m_gauge)",
+    "max by (host) (m_gauge)",
+    "count(m_gauge)",
+    "group by (host) (m_gauge)",
+    "stddev by (host) (m_gauge)",
+    "stdvar(m_gauge)",
+    "rate(m_total[5m])",
+    "sum by (host) (rate(m_total[5m]))",
+    "increase(m_total[2m])",
+    "irate(m_total[1m])",
+    "delta(m_gauge[3m])",
+    "last_over_time(m_gauge[2m])",
+    "max_over_time(m_gauge[10m])",
+    "resets(m_total[10m])",
+    "changes(m_gauge[5m])",
+    "deriv(m_gauge[5m])",
+    "rate(m_gauge[5m])",
+    "sum by (host) (m_gauge) / sum by (host) (m_gauge + m_other)",
+    "m_gauge / on (host, gpu) m_other",
+    "m_gauge - ignoring (gpu) by_host",
+    "1 - avg by (host) (rate(m_total[5m]))",
+    "sum by (__name__) (m_gauge)",
+    "sum by (__name__) (rate(m_total[5m]))",
+    "sum(m_gauge offset 3m)",
+    "avg(m_gauge @ 1200)",
+    "m_gauge{gpu=\"1\"} + m_gauge{gpu=\"2\"}",
+    "sum without (gpu) (last_over_time(m_gauge[2m]))",
+    "by_host + on (host) group by (host) (m_gauge)",
+];
+
+/// Queries the columnar path must take (not fall back on).
+const FAST: [&str; 6] = [
+    "sum by (host) (m_gauge)",
+    "sum by (host) (rate(m_total[5m]))",
+    "sum by (host) (m_gauge) / sum by (host) (m_gauge + m_other)",
+    "1 - avg by (host) (rate(m_total[5m]))",
+    "m_gauge / on (host, gpu) m_other",
+    "avg(m_gauge @ 1200)",
+];
+
+fn same(a: &Result<QueryResult>, b: &Result<QueryResult>) -> bool {
+    match (a, b) {
+        (Err(x), Err(y)) => x.to_string() == y.to_string(),
+        (Ok(x), Ok(y)) => {
+            let (QueryValue::Matrix(mx), QueryValue::Matrix(my)) = (&x.value, &y.value) else {
+                return false;
+            };
+            x.annotations == y.annotations
+                && mx.len() == my.len()
+                && mx.iter().zip(my.iter()).all(|(p, q)| {
+                    p.metric == q.metric
+                        && p.floats.len() == q.floats.len()
+                        && p.floats
+                            .iter()
+                            .zip(q.floats.iter())
+                            .all(|(u, v)| u.t == v.t && u.f.to_bits() == v.f.to_bits())
+                })
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn columnar_equals_stepwise() {
+    let e = Engine::default();
+    for seed in 1..=4u64 {
+        let st = store(seed);
+        for (start, end, step) in [
+            (0, 3_600_000, 60_000),
+            (600_000, 3_500_000, 15_000),
+            (7_000, 1_000_000, 37_000),
+            (1_800_000, 1_800_000, 60_000),
+        ] {
+            for q in QUERIES {
+                let expr = parse(q).unwrap();
+                let fast = e.range_query_with(&st, &expr, start, end, step, true);
+                let slow = e.range_query_with(&st, &expr, start, end, step, false);
+                assert!(
+                    same(&fast, &slow),
+                    "seed {seed} {q} [{start},{end}]/{step}:\ncolumnar {fast:?}\nstep-wise {slow:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn columnar_path_is_taken() {
+    let st = store(7);
+    let opts = EngineOptions::default();
+    for q in FAST {
+        let expr = parse(q).unwrap();
+        let mut ev = Evaluator::new(&opts, 0, 3_600_000);
+        ev.load(&st, &expr, 60_000).unwrap();
+        let m = columnar::eval_range(&mut ev, &expr, 0, 3_600_000, 60_000).unwrap();
+        assert!(m.is_some_and(|m| !m.is_empty()), "{q} fell back");
+    }
+}
+
+#[test]
+fn duplicate_match_keys_fall_back_to_the_same_error() {
+    let st = store(3);
+    let e = Engine::default();
+    // Several m_gauge series per host match one by_host series.
+    let r = e.range_query(
+        &st,
+        "m_gauge - ignoring (gpu) by_host",
+        0,
+        3_600_000,
+        60_000,
+    );
+    assert!(r.is_err(), "{r:?}");
+}
