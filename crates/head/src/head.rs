@@ -45,6 +45,8 @@ pub struct Head {
     pub(crate) metadata: RwLock<HashMap<String, Metadata>>,
     /// Serialises truncations.
     pub(crate) truncating: Mutex<()>,
+    /// Deleted intervals per series (see `delete`).
+    pub(crate) tombstones: crate::delete::Tombstones,
 }
 
 impl std::fmt::Debug for Head {
@@ -100,6 +102,7 @@ impl Head {
             num_chunks: AtomicI64::new(0),
             metadata: RwLock::new(HashMap::new()),
             truncating: Mutex::new(()),
+            tombstones: Default::default(),
             dir: data_dir.to_path_buf(),
             opts,
         };

@@ -13,6 +13,7 @@
 //! All time bounds are inclusive milliseconds. Design notes: `docs/head.md`.
 
 mod appender;
+mod delete;
 mod disk_chunks;
 mod error;
 mod head;

@@ -8,6 +8,10 @@
 //! commit dropped is dropped again. Samples of unknown series are counted
 //! and skipped. Chunks of series the WAL no longer knows are dropped with
 //! the next truncation.
+//!
+//! A Tombstones record removes its intervals from the series at that point
+//! of the replay, exactly as the live delete did (its intervals never reach
+//! samples logged after it; see `delete`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,6 +21,7 @@ use std::sync::Arc;
 use cairn_storage::Metadata;
 
 use crate::appender::metric_type_from_wal;
+use crate::delete;
 use crate::disk_chunks::LoadedChunk;
 use crate::error::Result;
 use crate::head::Head;
@@ -97,8 +102,19 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
                     head.widen(s.t, s.t);
                 }
             }
-            // The head does not support deletion; tombstones are ignored.
-            Record::Tombstones(_) => {}
+            // Deletions apply where they stand in the WAL: to the samples
+            // replayed so far and to the attached chunks (see `delete`).
+            Record::Tombstones(v) => {
+                for st in v {
+                    let Some(ms) = refs.get(&st.r) else {
+                        continue;
+                    };
+                    for (a, b) in st.intervals {
+                        chunks += delete::apply(&mut ms.data.lock(), ms.r, &head.chunks, a, b)?;
+                        head.tombstones.add(ms.r, a, b);
+                    }
+                }
+            }
             Record::Metadata(v) => {
                 let mut g = head.metadata.write();
                 for m in v {

@@ -1,6 +1,7 @@
 //! Adapter over the write-ahead log (cairn-wal).
 //!
-//! The head logs three kinds of records: new series, samples and metadata.
+//! The head logs four kinds of records: new series, samples, metadata and
+//! tombstones (deletions).
 //! Everything it needs from the WAL goes through [`WalLog`] and the record
 //! types re-exported here, so the backing crate is swapped in this one file.
 //!
@@ -61,14 +62,10 @@ impl WalLog {
     }
 
     /// Replays the WAL in `dir` (checkpoint first, then segments); a
-    /// missing directory replays nothing. Tombstone records are ignored:
-    /// the head does not support deletion.
+    /// missing directory replays nothing.
     pub(crate) fn replay(dir: &Path, mut f: impl FnMut(Record) -> Result<()>) -> Result<()> {
         let mut failed: Option<HeadError> = None;
         let res = cairn_wal::replay(dir, |rec| {
-            if matches!(rec, Record::Tombstones(_)) {
-                return Ok(());
-            }
             f(rec).map_err(|e| {
                 let msg = e.to_string();
                 failed = Some(e);
