@@ -18,7 +18,42 @@ use crate::engine::PromqlEngine;
 use crate::units::{parse_bytes, parse_duration_ms};
 
 /// The database as the server, the API and the engine see it.
-pub struct DbBackend(pub Arc<Db>);
+pub struct DbBackend(pub Arc<Db>, pub Arc<DbCounters>);
+
+/// Counts of the database's background work, fed by its event channel.
+#[derive(Default)]
+pub struct DbCounters {
+    pub compactions: std::sync::atomic::AtomicU64,
+    pub compactions_failed: std::sync::atomic::AtomicU64,
+}
+
+impl DbCounters {
+    /// Subscribes to `db`'s events and counts them on a thread of its own,
+    /// which ends when the database closes its event channel.
+    pub fn watch(db: &Db) -> Arc<Self> {
+        let c = Arc::new(Self::default());
+        let rx = db.subscribe();
+        let counters = c.clone();
+        let _ = std::thread::Builder::new()
+            .name("cairn-db-events".into())
+            .spawn(move || {
+                use std::sync::atomic::Ordering::Relaxed;
+                while let Ok(e) = rx.recv() {
+                    match e {
+                        cairn_tsdb::DbEvent::BlockCut { .. }
+                        | cairn_tsdb::DbEvent::Compacted { .. } => {
+                            counters.compactions.fetch_add(1, Relaxed);
+                        }
+                        cairn_tsdb::DbEvent::Failed { .. } => {
+                            counters.compactions_failed.fetch_add(1, Relaxed);
+                        }
+                        _ => {}
+                    }
+                }
+            });
+        c
+    }
+}
 
 impl Appendable for DbBackend {
     fn appender(&self) -> Box<dyn Appender + '_> {
@@ -42,7 +77,21 @@ impl Backend for DbBackend {
             head_min_time: (!empty).then_some(h.min_time),
             head_max_time: (!empty).then_some(h.max_time),
             blocks: Some(self.0.blocks().len() as u64),
-            ..BackendStats::default()
+            wal_fsync: self
+                .0
+                .head()
+                .wal_fsync_durations()
+                .map(|(count, sum_seconds)| cairn_server::DurationSummary { count, sum_seconds }),
+            compactions: Some(
+                self.1
+                    .compactions
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            compactions_failed: Some(
+                self.1
+                    .compactions_failed
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
         }
     }
 }
@@ -221,7 +270,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(path = %a.tsdb_path.display(), "opening storage");
     let db = Db::open(&a.tsdb_path, opts)
         .with_context(|| format!("opening {}", a.tsdb_path.display()))?;
-    let backend = Arc::new(DbBackend(db.clone()));
+    let counters = DbCounters::watch(&db);
+    let backend = Arc::new(DbBackend(db.clone(), counters));
 
     let engine = PromqlEngine::new(
         backend.clone(),

@@ -36,3 +36,11 @@ impl Head {
         }
     }
 }
+
+impl Head {
+    /// The WAL's fsyncs so far and their total duration in seconds; `None`
+    /// when the head runs without a WAL.
+    pub fn wal_fsync_durations(&self) -> Option<(u64, f64)> {
+        self.wal.as_ref().map(|w| w.fsync_durations())
+    }
+}

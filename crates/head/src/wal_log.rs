@@ -47,6 +47,11 @@ impl WalLog {
         })
     }
 
+    /// fsyncs so far and their total duration in seconds.
+    pub(crate) fn fsync_durations(&self) -> (u64, f64) {
+        self.wal.fsync_durations()
+    }
+
     /// Logs records in one write; see the module contract.
     pub(crate) fn log(&self, recs: &[Record]) -> Result<()> {
         let mut bufs: Vec<Vec<u8>> = Vec::with_capacity(recs.len());

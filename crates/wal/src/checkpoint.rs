@@ -81,7 +81,7 @@ pub fn checkpoint(
     let tmp_dir = dir.join(format!("{}{TMP_SUFFIX}", checkpoint_name(to)));
     std::fs::create_dir(&tmp_dir).map_err(|e| WalError::io(&tmp_dir, e))?;
     let mut out = Filter {
-        w: LogWriter::create(&tmp_dir, 0, DEFAULT_SEGMENT_SIZE)?,
+        w: LogWriter::create(&tmp_dir, 0, DEFAULT_SEGMENT_SIZE, Default::default())?,
         keep: &keep,
         mint,
         batch: Vec::new(),

@@ -72,6 +72,8 @@ pub struct Wal {
     synced: Mutex<u64>,
     /// fsyncs issued for group commit and `sync` (observability).
     fsyncs: AtomicU64,
+    /// Every fsync of segment data (group commit, `sync`, segment close) and its duration.
+    fsync_stats: Arc<crate::writer::FsyncStats>,
 }
 
 impl std::fmt::Debug for Wal {
@@ -171,7 +173,8 @@ impl Wal {
         let after_seg = listing.segments.last().map(|s| s.saturating_add(1));
         let after_cp = listing.checkpoints.last().map(|c| c.saturating_add(1));
         let next = after_seg.max(after_cp).unwrap_or(0);
-        let w = LogWriter::create(dir, next, opts.segment_size)?;
+        let fsync_stats = Arc::new(crate::writer::FsyncStats::default());
+        let w = LogWriter::create(dir, next, opts.segment_size, fsync_stats.clone())?;
         Ok(Self {
             dir: dir.to_path_buf(),
             opts,
@@ -182,6 +185,7 @@ impl Wal {
             }),
             synced: Mutex::new(0),
             fsyncs: AtomicU64::new(0),
+            fsync_stats,
         })
     }
 
@@ -240,7 +244,8 @@ impl Wal {
             self.check(&g)?;
             (g.written, g.w.file(), g.w.segment())
         };
-        file.sync_data()
+        self.fsync_stats
+            .time(|| file.sync_data())
             .map_err(|e| WalError::io(segment_path(&self.dir, seg), e))?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         *synced = target;
@@ -258,6 +263,14 @@ impl Wal {
     /// calls when group commit shares fsyncs.
     pub fn fsync_count(&self) -> u64 {
         self.fsyncs.load(Ordering::Relaxed)
+    }
+
+    /// Every fsync of segment data so far (group commit, [`Wal::sync`] and
+    /// segment close): how many, and their total duration in seconds.
+    pub fn fsync_durations(&self) -> (u64, f64) {
+        let n = self.fsync_stats.count.load(Ordering::Relaxed);
+        let ns = self.fsync_stats.nanos.load(Ordering::Relaxed);
+        (n, ns as f64 / 1e9)
     }
 
     /// The first and last segment indexes present in the directory.

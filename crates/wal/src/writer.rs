@@ -20,6 +20,27 @@ use crate::segments::{segment_path, sync_dir};
 
 const PAGE: u64 = PAGE_SIZE as u64;
 
+/// fsyncs issued by a WAL and the time they took, for self-monitoring.
+#[derive(Debug, Default)]
+pub(crate) struct FsyncStats {
+    pub(crate) count: std::sync::atomic::AtomicU64,
+    pub(crate) nanos: std::sync::atomic::AtomicU64,
+}
+
+impl FsyncStats {
+    /// Runs `f` (an fsync) and records its duration.
+    pub(crate) fn time<T>(&self, f: impl FnOnce() -> T) -> T {
+        let start = std::time::Instant::now();
+        let out = f();
+        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.nanos
+            .fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+        out
+    }
+}
+
 pub(crate) struct LogWriter {
     dir: PathBuf,
     pages_per_segment: u64,
@@ -29,6 +50,7 @@ pub(crate) struct LogWriter {
     off: u64,
     /// Bytes of the current call not yet written.
     buf: Vec<u8>,
+    stats: Arc<FsyncStats>,
 }
 
 fn create_segment(dir: &Path, i: u32) -> Result<File> {
@@ -46,7 +68,12 @@ fn create_segment(dir: &Path, i: u32) -> Result<File> {
 
 impl LogWriter {
     /// Creates segment `seg` in `dir` (it must not exist) and writes there.
-    pub(crate) fn create(dir: &Path, seg: u32, segment_size: usize) -> Result<Self> {
+    pub(crate) fn create(
+        dir: &Path,
+        seg: u32,
+        segment_size: usize,
+        stats: Arc<FsyncStats>,
+    ) -> Result<Self> {
         let file = create_segment(dir, seg)?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -55,6 +82,7 @@ impl LogWriter {
             file: Arc::new(file),
             off: 0,
             buf: Vec::new(),
+            stats,
         })
     }
 
@@ -140,8 +168,8 @@ impl LogWriter {
 
     /// fsyncs the current segment's data.
     pub(crate) fn sync(&self) -> Result<()> {
-        self.file
-            .sync_data()
+        self.stats
+            .time(|| self.file.sync_data())
             .map_err(|e| WalError::io(segment_path(&self.dir, self.seg), e))
     }
 }
