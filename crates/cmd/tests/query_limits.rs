@@ -76,4 +76,15 @@ fn limits_fail_queries_not_the_server() {
     assert_eq!(v["errorType"], "timeout");
     assert_eq!(v["error"], "query timed out in query execution");
     assert_eq!(get(&format!("{url}/-/ready")).status, 200);
+
+    // Self-metrics of the running server include the storage's numbers.
+    let m = get(&format!("{url}/metrics")).text();
+    for name in [
+        "cairn_remote_write_samples_appended_total 20000",
+        "cairn_head_series 200",
+        "cairn_wal_fsync_duration_seconds_count",
+        "cairn_compactions_total 0",
+    ] {
+        assert!(m.contains(name), "/metrics lacks {name}");
+    }
 }
