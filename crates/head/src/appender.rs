@@ -29,6 +29,9 @@ struct Staged {
     last: Option<(i64, f64)>,
 }
 
+/// Series and samples an appender has room for before growing.
+const STAGED_CAPACITY: usize = 2048;
+
 /// A batch of appends to the head.
 pub(crate) struct HeadAppender<'a> {
     head: &'a Head,
@@ -41,10 +44,12 @@ pub(crate) struct HeadAppender<'a> {
 
 impl Appendable for Head {
     fn appender(&self) -> Box<dyn Appender + '_> {
+        // Sized for a remote-write request (2000 samples by default), so
+        // the maps do not rehash while it is appended.
         Box::new(HeadAppender {
             head: self,
-            staged: MixMap::default(),
-            samples: Vec::new(),
+            staged: MixMap::with_capacity_and_hasher(STAGED_CAPACITY, Default::default()),
+            samples: Vec::with_capacity(STAGED_CAPACITY),
             meta: Vec::new(),
             min_valid: self.appendable_min_valid_time(),
         })

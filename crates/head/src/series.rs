@@ -71,15 +71,20 @@ pub(crate) struct SeriesData {
 }
 
 /// A series of the head.
+///
+/// `repr(C)` with the pin count first puts it on the cache line of the
+/// `Arc`'s reference counts: pinning a series for an appender then costs
+/// one cache miss, not two.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct MemSeries {
-    pub r: u64,
-    pub labels: Labels,
     /// Appenders holding staged samples for this series; truncation never
     /// drops a series while this is non-zero.
     pub pending: AtomicU32,
     /// Whether the series' record is in the WAL.
     pub logged: AtomicBool,
+    pub r: u64,
+    pub labels: Labels,
     pub data: Mutex<SeriesData>,
 }
 

@@ -2,6 +2,11 @@
 //! contend: one set of stripes maps refs to series, another maps label-set
 //! hashes to series (a short list when hashes collide).
 //!
+//! Refs are handed out sequentially, and a sender repeats its series in
+//! about the order they were created, so the ref side stores blocks of
+//! [`BLOCK`] consecutive refs: lookups by ref then mostly land in a block
+//! (and stripe) that the previous lookup already brought into the cache.
+//!
 //! Lock order, everywhere: hash stripe, then ref stripe, then a series' own
 //! data lock. Appenders pin a series (see `MemSeries::pending`) while holding
 //! a stripe lock, and truncation only removes unpinned series while holding
@@ -39,7 +44,21 @@ impl Hasher for MixHasher {
 
 pub(crate) type MixMap<K, V> = HashMap<K, V, BuildHasherDefault<MixHasher>>;
 
-type RefStripe = RwLock<MixMap<u64, Arc<MemSeries>>>;
+/// Consecutive refs per block of the ref maps.
+const BLOCK: u64 = 64;
+
+/// The series of refs `b * BLOCK .. (b + 1) * BLOCK`, by `r % BLOCK`.
+type Block = Box<[Option<Arc<MemSeries>>]>;
+
+/// A stripe of the ref side: block number to block.
+type RefStripe = RwLock<MixMap<u64, Block>>;
+
+fn slot(blocks: &MixMap<u64, Block>, r: u64) -> Option<&Arc<MemSeries>> {
+    blocks
+        .get(&(r / BLOCK))?
+        .get((r % BLOCK) as usize)?
+        .as_ref()
+}
 
 #[derive(Debug)]
 enum Bucket {
@@ -75,7 +94,7 @@ impl StripeSeries {
     }
 
     fn ref_stripe(&self, r: u64) -> &RefStripe {
-        let i = (r & self.mask) as usize;
+        let i = ((r / BLOCK) & self.mask) as usize;
         // The mask keeps the index below the slice length.
         &self.by_ref[i % self.by_ref.len()]
     }
@@ -87,13 +106,13 @@ impl StripeSeries {
 
     /// The series with ref `r`.
     pub(crate) fn get(&self, r: u64) -> Option<Arc<MemSeries>> {
-        self.ref_stripe(r).read().get(&r).cloned()
+        slot(&self.ref_stripe(r).read(), r).cloned()
     }
 
     /// The series with ref `r`, pinned for an appender.
     pub(crate) fn get_pinned(&self, r: u64) -> Option<Arc<MemSeries>> {
         let g = self.ref_stripe(r).read();
-        let s = g.get(&r)?;
+        let s = slot(&g, r)?;
         s.pin();
         Some(s.clone())
     }
@@ -133,7 +152,15 @@ impl StripeSeries {
         }
         let s = Arc::new(MemSeries::new(new_ref(), l.clone()));
         s.pin();
-        self.ref_stripe(s.r).write().insert(s.r, s.clone());
+        {
+            let mut rg = self.ref_stripe(s.r).write();
+            let block = rg
+                .entry(s.r / BLOCK)
+                .or_insert_with(|| (0..BLOCK).map(|_| None).collect());
+            if let Some(x) = block.get_mut((s.r % BLOCK) as usize) {
+                *x = Some(s.clone());
+            }
+        }
         match g.remove(&h) {
             None => {
                 g.insert(h, Bucket::One(s.clone()));
@@ -169,10 +196,20 @@ impl StripeSeries {
         let h = s.labels.hash64();
         let mut hg = self.hash_stripe(h).write();
         let mut rg = self.ref_stripe(r).write();
-        if !rg.get(&r).is_some_and(|x| Arc::ptr_eq(x, &s)) || !can_drop(&s) {
+        if !slot(&rg, r).is_some_and(|x| Arc::ptr_eq(x, &s)) || !can_drop(&s) {
             return None;
         }
-        rg.remove(&r);
+        let b = r / BLOCK;
+        let mut empty = false;
+        if let Some(block) = rg.get_mut(&b) {
+            if let Some(x) = block.get_mut((r % BLOCK) as usize) {
+                *x = None;
+            }
+            empty = block.iter().all(Option::is_none);
+        }
+        if empty {
+            rg.remove(&b);
+        }
         match hg.remove(&h) {
             Some(Bucket::One(o)) if !Arc::ptr_eq(&o, &s) => {
                 hg.insert(h, Bucket::One(o));
@@ -201,7 +238,7 @@ impl StripeSeries {
     pub(crate) fn all(&self) -> Vec<Arc<MemSeries>> {
         let mut out = Vec::new();
         for st in self.by_ref.iter() {
-            out.extend(st.read().values().cloned());
+            out.extend(st.read().values().flat_map(|b| b.iter().flatten().cloned()));
         }
         out
     }
@@ -209,7 +246,7 @@ impl StripeSeries {
     /// Calls `f` on every series, one stripe at a time (no snapshot).
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<MemSeries>)) {
         for st in self.by_ref.iter() {
-            for s in st.read().values() {
+            for s in st.read().values().flat_map(|b| b.iter().flatten()) {
                 f(s);
             }
         }
@@ -234,5 +271,32 @@ mod tests {
         assert_eq!(sa.pending.load(std::sync::atomic::Ordering::Relaxed), 2);
         assert_eq!(st.get(2).map(|s| s.labels.clone()), Some(b));
         assert_eq!(st.all().len(), 2);
+    }
+
+    #[test]
+    fn refs_across_blocks_and_removal() {
+        let st = StripeSeries::new(2);
+        let refs = [1u64, 2, 63, 64, 65, 200, 4096 * 64 + 3];
+        for (i, &r) in refs.iter().enumerate() {
+            let l = labels!("i" => i.to_string());
+            let (s, created) = st.get_or_create_pinned(&l, || r, |_| {});
+            assert!(created);
+            s.unpin();
+        }
+        for (i, &r) in refs.iter().enumerate() {
+            let s = st.get(r).unwrap();
+            assert_eq!((s.r, s.labels.clone()), (r, labels!("i" => i.to_string())));
+        }
+        assert!(st.get(3).is_none() && st.get(66).is_none());
+        let mut n = 0;
+        st.for_each(|_| n += 1);
+        assert_eq!(n, refs.len());
+        // Removing every ref of a block drops the block; others stay.
+        assert!(st.remove_if(64, |_| true).is_some());
+        assert!(st.remove_if(65, |_| false).is_none());
+        assert!(st.remove_if(65, |_| true).is_some());
+        assert!(st.get(64).is_none() && st.get(65).is_none());
+        assert_eq!(st.all().len(), refs.len() - 2);
+        assert_eq!(st.get(63).map(|s| s.r), Some(63));
     }
 }
