@@ -774,6 +774,50 @@ fn buckets_decreased(cur: &[(i32, f64)], prev: &[(i32, f64)]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn arb_hist() -> impl Strategy<Value = FloatHistogram> {
+        (
+            -2i32..=3,
+            proptest::collection::vec((-8i32..8, 0u32..50), 0..8),
+            proptest::collection::vec((-8i32..8, 0u32..50), 0..8),
+        )
+            .prop_map(|(schema, mut p, mut n)| {
+                p.sort_by_key(|x| x.0);
+                p.dedup_by_key(|x| x.0);
+                n.sort_by_key(|x| x.0);
+                n.dedup_by_key(|x| x.0);
+                let pf: Vec<(i32, f64)> = p.iter().map(|x| (x.0, f64::from(x.1))).collect();
+                let nf: Vec<(i32, f64)> = n.iter().map(|x| (x.0, f64::from(x.1))).collect();
+                let mut h = FloatHistogram {
+                    schema,
+                    count: pf.iter().chain(nf.iter()).map(|x| x.1).sum(),
+                    sum: 1.5,
+                    ..Default::default()
+                };
+                h.from_indexed(&pf, &nf);
+                h
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn add_then_sub_gives_back_the_coarser_histogram(a in arb_hist(), b in arb_hist()) {
+            let (s, _) = a.add(&b).unwrap();
+            let (d, _) = s.sub(&b).unwrap();
+            let mut want = a.clone();
+            want.reduce_resolution(b.schema);
+            prop_assert!(d.approx_eq(&want, |x, y| (x - y).abs() < 1e-9));
+            // Reducing resolution keeps the total.
+            let total: f64 = want.positive_buckets.iter().chain(want.negative_buckets.iter()).sum();
+            prop_assert!((total - a.count).abs() < 1e-9);
+        }
+
+        #[test]
+        fn no_reset_against_itself(a in arb_hist()) {
+            prop_assert!(!a.detect_reset(&a));
+        }
+    }
 
     fn h(schema: i32, pos: &[(i32, f64)]) -> FloatHistogram {
         let mut x = FloatHistogram {

@@ -44,6 +44,28 @@ pub(super) fn simple(name: &str) -> Option<fn(f64) -> f64> {
     })
 }
 
+/// Go's `math.Max`: +Inf wins, then NaN propagates.
+fn go_max(a: f64, b: f64) -> f64 {
+    if a == f64::INFINITY || b == f64::INFINITY {
+        f64::INFINITY
+    } else if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Go's `math.Min`: -Inf wins, then NaN propagates.
+fn go_min(a: f64, b: f64) -> f64 {
+    if a == f64::NEG_INFINITY || b == f64::NEG_INFINITY {
+        f64::NEG_INFINITY
+    } else if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
+}
+
 pub(super) fn clamp_round(
     ev: &mut Evaluator<'_>,
     name: &str,
@@ -62,11 +84,11 @@ pub(super) fn clamp_round(
             if s1 < s0 {
                 Vec::new()
             } else {
-                map_floats(v, ts, |x| s0.max(s1.min(x)))
+                map_floats(v, ts, |x| go_max(s0, go_min(s1, x)))
             }
         }
-        "clamp_min" => map_floats(v, ts, |x| s0.max(x)),
-        "clamp_max" => map_floats(v, ts, |x| s0.min(x)),
+        "clamp_min" => map_floats(v, ts, |x| go_max(s0, x)),
+        "clamp_max" => map_floats(v, ts, |x| go_min(s0, x)),
         _ => {
             let to_nearest = if scalars.is_empty() { 1.0 } else { s0 };
             let inv = 1.0 / to_nearest;

@@ -486,5 +486,33 @@ mod tests {
         fn never_panics(s in ".{0,60}") {
             let _ = parse_series(&s);
         }
+
+        #[test]
+        fn histogram_notation_round_trips(
+            schema in -4i32..=8,
+            pos in proptest::collection::vec(1u32..100, 0..6),
+            neg in proptest::collection::vec(1u32..100, 0..4),
+            off in -5i32..5,
+            zc in 0u32..10,
+            sum in -1000i32..1000,
+        ) {
+            let mut h = FloatHistogram {
+                schema,
+                zero_count: f64::from(zc),
+                zero_threshold: 0.001,
+                sum: f64::from(sum) / 4.0,
+                ..Default::default()
+            };
+            let p: Vec<(i32, f64)> = pos.iter().enumerate().map(|(i, c)| (off + i as i32, f64::from(*c))).collect();
+            let n: Vec<(i32, f64)> = neg.iter().enumerate().map(|(i, c)| (i as i32, f64::from(*c))).collect();
+            h.count = p.iter().chain(n.iter()).map(|x| x.1).sum::<f64>() + h.zero_count;
+            h.from_indexed(&p, &n);
+            let text = format!("x {}", h.test_expression());
+            let (_, v) = parse_series(&text).unwrap();
+            match v.first() {
+                Some(SeqValue::Histogram(g)) => prop_assert!(g.approx_eq(&h, |a, b| a == b)),
+                other => prop_assert!(false, "parsed {other:?}"),
+            }
+        }
     }
 }
