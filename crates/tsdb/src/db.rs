@@ -137,15 +137,19 @@ impl Db {
         }
         std::fs::create_dir_all(dir).map_err(TsdbError::io("create dir", dir))?;
         let blocks = open_blocks(dir)?;
+        // Replay skips what the newest block already holds (its max time is
+        // exclusive, so samples at it are still the head's).
+        let persisted = blocks.iter().map(|b| b.meta().max_time).max();
         let head_opts = HeadOptions {
             chunk_range: opts.block_range,
             ooo_window: opts.ooo_window,
             wal: opts.wal,
             samples_per_chunk: opts.samples_per_chunk,
+            min_valid_time: persisted.unwrap_or(i64::MIN),
             ..HeadOptions::default()
         };
         let head = Head::open(dir, head_opts).map_err(head_err)?;
-        if let Some(last) = blocks.iter().map(|b| b.meta().max_time).max() {
+        if let Some(last) = persisted {
             // Data already persisted must not be appended again.
             if head.min_time() < last || head.min_time() == i64::MAX {
                 head.truncate(last).map_err(head_err)?;
@@ -430,9 +434,10 @@ impl Db {
         Ok(sel)
     }
 
-    /// Marks samples in `[mint, maxt]` of matching series deleted in every
-    /// block (tombstones). Returns the number of (block, series) pairs
-    /// touched. The head is not covered yet: cut it first to delete its data.
+    /// Deletes samples in `[mint, maxt]` (inclusive) of matching series:
+    /// tombstones in every block that meets the range, and from the head at
+    /// once (logged in its WAL first, see `Head::delete`). Returns the number
+    /// of (block or head, series) pairs touched.
     pub fn delete_series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<u64> {
         let _g = self.maint.lock();
         let mut n = 0;
@@ -441,6 +446,7 @@ impl Db {
                 n += b.delete(mint, maxt, matchers)?;
             }
         }
+        n += self.head.delete(matchers, mint, maxt).map_err(head_err)?;
         Ok(n)
     }
 
