@@ -5,7 +5,7 @@
 //! records the sample range every selector needs, opens ONE querier covering
 //! all of them and reads each selector's series into memory once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use cairn_model::{is_stale_nan, MatchType, Matcher};
@@ -193,7 +193,19 @@ impl<'a> Evaluator<'a> {
         let querier = q.querier(mint, maxt)?;
         let stats = super::stats::stats_selectors(expr);
         let mut total = 0usize;
+        // Selectors written twice (`a / (a + b)`) read the same data: load
+        // it once and share it.
+        let mut seen: HashMap<String, Rc<Vec<Loaded>>> = HashMap::new();
         for r in reqs {
+            let with_stats = stats.contains(&node_id(r.vs));
+            let key = format!(
+                "{} {} {} {} {} {} {} {} {with_stats}",
+                r.vs, r.mint, r.maxt, r.matrix, r.range, r.grid.first, r.grid.last, r.grid.step
+            );
+            if let Some(d) = seen.get(&key) {
+                self.selectors.insert(node_id(r.vs), d.clone());
+                continue;
+            }
             let sets = matcher_sets(r.vs)?;
             let hints = SelectHints {
                 start: r.mint,
@@ -202,13 +214,17 @@ impl<'a> Evaluator<'a> {
                 range: r.range,
                 func: r.func.clone(),
             };
+            // One matcher set yields sorted, unique series: keep its order.
+            // Several (`or` alternatives) are merged by labels.
+            let single = sets.len() == 1;
+            let mut in_order: Vec<Loaded> = Vec::new();
             let mut by_labels: BTreeMap<cairn_model::Labels, (Vec<FPoint>, Vec<HPoint>)> =
                 BTreeMap::new();
             for ms in &sets {
                 let set = querier.select(&hints, ms)?;
                 for series in set {
                     let series = series?;
-                    if by_labels.contains_key(series.labels()) {
+                    if !single && by_labels.contains_key(series.labels()) {
                         continue;
                     }
                     let mut it = series.iter();
@@ -259,7 +275,14 @@ impl<'a> Evaluator<'a> {
                         return Err(PromqlError::Eval(format!("expanding series: {e}")));
                     }
                     total += pts.len() + hpts.len();
-                    if !pts.is_empty() || !hpts.is_empty() {
+                    if pts.is_empty() && hpts.is_empty() {
+                        continue;
+                    }
+                    if single {
+                        in_order.push(
+                            Loaded::new(series.labels().clone(), pts, false).with_histograms(hpts),
+                        );
+                    } else {
                         by_labels.insert(series.labels().clone(), (pts, hpts));
                     }
                 }
@@ -267,13 +290,12 @@ impl<'a> Evaluator<'a> {
             if total > self.opts.max_loaded_samples {
                 return Err(PromqlError::TooManySamples);
             }
-            let loaded: Vec<Loaded> = by_labels
-                .into_iter()
-                .map(|(labels, (points, hpoints))| {
-                    Loaded::new(labels, points, false).with_histograms(hpoints)
-                })
-                .collect();
-            self.selectors.insert(node_id(r.vs), Rc::new(loaded));
+            in_order.extend(by_labels.into_iter().map(|(labels, (points, hpoints))| {
+                Loaded::new(labels, points, false).with_histograms(hpoints)
+            }));
+            let loaded = Rc::new(in_order);
+            seen.insert(key, loaded.clone());
+            self.selectors.insert(node_id(r.vs), loaded);
         }
         Ok(())
     }
