@@ -68,11 +68,20 @@ impl HeadQuerier<'_> {
             let Some(s) = self.head.series.get(r) else {
                 continue;
             };
-            if self.snapshot(&s)?.has_samples(&self.head.chunks) {
+            let quick = {
+                let d = s.data.lock();
+                Snapshot::quick_has_samples(&d, &self.iso, self.mint, self.maxt)
+            };
+            let keep = match quick {
+                Some(k) => k,
+                None => self.snapshot(&s)?.has_samples(&self.head.chunks),
+            };
+            if keep {
                 out.push(s);
             }
         }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        // Label sets are unique: an unstable sort gives the same order.
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
     }
 }

@@ -107,6 +107,38 @@ impl Snapshot {
         })
     }
 
+    /// Whether `d` has a sample visible under `iso` in `[mint, maxt]`,
+    /// decided from chunk bounds alone (they are real sample times), without
+    /// copying anything; `None` when only decoding can tell.
+    pub(crate) fn quick_has_samples(
+        d: &SeriesData,
+        iso: &IsoState,
+        mint: i64,
+        maxt: i64,
+    ) -> Option<bool> {
+        if d.ooo.is_some() {
+            return None;
+        }
+        let in_max = maxt.min(d.visible_cut(iso));
+        let bounds = d
+            .full
+            .iter()
+            .map(|c| (c.mint, c.maxt))
+            .chain(d.open.iter().map(|o| (o.mint, o.maxt)));
+        let mut overlap = false;
+        for (cmin, cmax) in bounds {
+            if (cmin >= mint && cmin <= in_max) || (cmax >= mint && cmax <= in_max) {
+                return Some(true);
+            }
+            overlap |= cmax >= mint && cmin <= in_max;
+        }
+        if overlap {
+            None
+        } else {
+            Some(false)
+        }
+    }
+
     /// True when the snapshot may hold no sample in range; cheap check
     /// first (chunk bounds are real samples), decoding only when unsure.
     pub(crate) fn has_samples(&self, disk: &DiskChunks) -> bool {
@@ -228,7 +260,8 @@ impl<'a> SnapIter<'a> {
             snap,
             disk,
             ci: 0,
-            buf: Vec::new(),
+            // A full chunk holds up to 120 samples by default.
+            buf: Vec::with_capacity(128),
             bi: 0,
             oi: 0,
             cur: None,
@@ -260,14 +293,19 @@ impl<'a> SnapIter<'a> {
                 let c = self.snap.chunks.get(self.ci)?;
                 self.ci += 1;
                 if c.maxt >= lo {
-                    let bytes = match chunk_bytes(self.disk, self.snap.series, &c.src) {
-                        Ok(b) => b,
-                        Err(e) => {
-                            self.err = Some(e);
-                            return None;
-                        }
+                    // In-memory bytes are decoded in place; only file
+                    // chunks are read out first.
+                    let decoded = match &c.src {
+                        Src::Mem(b) => xor::decode_into(b, &mut self.buf, self.snap.series),
+                        Src::Disk(r) => match self.disk.read(self.snap.series, *r) {
+                            Ok(b) => xor::decode_into(&b, &mut self.buf, self.snap.series),
+                            Err(e) => {
+                                self.err = Some(e.into());
+                                return None;
+                            }
+                        },
                     };
-                    if let Err(e) = xor::decode_into(&bytes, &mut self.buf, self.snap.series) {
+                    if let Err(e) = decoded {
                         self.err = Some(e.into());
                         return None;
                     }
