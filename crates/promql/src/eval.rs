@@ -146,8 +146,12 @@ pub(crate) struct Cursor {
     lo: i64,
     hi: i64,
     pub bounds: Vec<(usize, usize)>,
-    /// The same for the histogram points.
+    /// The same for the histogram points; left empty while the node's
+    /// data holds no histograms at all.
     pub hbounds: Vec<(usize, usize)>,
+    /// Whether the node's data holds histograms (checked once: a node's
+    /// data does not change during a query).
+    has_hist: Option<bool>,
 }
 
 impl Cursor {
@@ -178,8 +182,13 @@ impl Cursor {
                 *b = (a, e);
             }
         }
+        let has_hist = *self
+            .has_hist
+            .get_or_insert_with(|| data.iter().any(|s| !s.hpoints.is_empty()));
         let hforward = self.hbounds.len() == data.len() && lo >= self.lo && hi >= self.hi;
-        if !hforward {
+        if !has_hist {
+            self.hbounds.clear();
+        } else if !hforward {
             self.hbounds = data
                 .iter()
                 .map(|s| {
