@@ -70,15 +70,30 @@ pub(crate) fn labels_json(l: &Labels, out: &mut String) {
 }
 
 pub(crate) fn push_str(out: &mut String, s: &str) {
-    // serde_json escapes exactly as JSON requires.
-    out.push_str(&Value::String(s.to_owned()).to_string());
+    let plain = s
+        .bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f);
+    if plain {
+        // Nothing to escape: the common case for label names and values.
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        // serde_json escapes exactly as JSON requires.
+        out.push_str(&Value::String(s.to_owned()).to_string());
+    }
 }
 
 pub(crate) fn point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     format_time(t, out);
     out.push_str(",\"");
-    out.push_str(&format_float(v));
+    if v.is_finite() {
+        // Same text as format_float, written in place (no allocation).
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str(&format_float(v));
+    }
     out.push_str("\"]");
 }
 
@@ -118,6 +133,45 @@ mod tests {
         assert_eq!(format_float(-2.5e-7), "-0.00000025");
         assert_eq!(format_float(f64::NAN), "NaN");
         assert_eq!(format_float(f64::NEG_INFINITY), "-Inf");
+    }
+
+    #[test]
+    fn strings_escape_like_serde_json() {
+        for s in [
+            "",
+            "node-1",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "\u{7f}del",
+            "ünï",
+            "<&>",
+            "\u{1}",
+        ] {
+            let mut fast = String::new();
+            push_str(&mut fast, s);
+            assert_eq!(fast, Value::String(s.to_owned()).to_string(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn points_format_values_like_format_float() {
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            1e21,
+            -2.5e-7,
+            123.456,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            let mut out = String::new();
+            point(&mut out, 1_500, v);
+            assert_eq!(out, format!("[1.5,\"{}\"]", format_float(v)), "{v}");
+        }
     }
 
     #[test]
