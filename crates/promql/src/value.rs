@@ -2,7 +2,7 @@
 //!
 //! The shapes follow Prometheus: an instant vector is a list of samples that
 //! share one timestamp, a matrix is a list of series each holding float
-//! points and (later) histogram points in increasing time order, a scalar
+//! points and histogram points in increasing time order, a scalar
 //! and a string carry the evaluation time. Sample values are floats or
 //! native histograms (the model crate's `FloatHistogram`).
 
