@@ -4,18 +4,30 @@
 # 127.0.0.1, fed the same pre-encoded GPU-cluster load by cairn-loadgen in one run.
 #
 # Reports per target: samples/s, server CPU µs per sample (utime+stime of the
-# server process during the load), peak RSS (VmHWM), disk bytes per sample
-# (blocks only for Cairn and Prometheus, the whole store for VictoriaMetrics),
-# and whether every sample was found again through the query API.
+# server process while the requests are sent, read by cairn-loadgen before it
+# verifies), peak RSS (VmHWM, which includes the verification queries), disk
+# bytes per sample, and whether every sample was found again through the
+# query API.
+#
+# Disk bytes per sample: VictoriaMetrics's whole store. Cairn and Prometheus
+# cut their first block only once the head spans 1.5 block ranges (3 h), so
+# with SNAPSHOT=1 (the default) and no block on disk, the script asks each
+# for a snapshot through the admin API (POST /api/v1/admin/tsdb/snapshot,
+# both started with --web.enable-admin-api), which writes the head out as a
+# compacted block, and reports the snapshot's blocks (index, chunks,
+# meta.json, tombstones) divided by their numSamples, marked "(snap)". The
+# snapshot is taken after CPU and peak RSS were read.
 #
 # Usage: scripts/bench-ingest.sh [TARGET...]   (targets: cairn prometheus victoriametrics)
-# Environment: NODES (100), HOURS (2), CONNS (8), BATCH (2000), OUT (a temp dir).
+# Environment: NODES (100), HOURS (2), CONNS (8), BATCH (2000), SNAPSHOT (1),
+# OUT (a temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODES=${NODES:-100}
 HOURS=${HOURS:-2}
 CONNS=${CONNS:-8}
 BATCH=${BATCH:-2000}
+SNAPSHOT=${SNAPSHOT:-1}
 OUT=${OUT:-$(mktemp -d /tmp/cairn-bench.XXXXXX)}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(cairn prometheus victoriametrics)
@@ -26,7 +38,6 @@ pkgs=(-p cairn-loadgen)
 cargo build --release "${pkgs[@]}" >&2
 CLK=$(getconf CLK_TCK)
 
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 peak_rss_kib() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
 wait_http() {
   for _ in $(seq 1 100); do
@@ -43,13 +54,15 @@ for t in "${targets[@]}"; do
   case $t in
     cairn)
       port=19201
-      ./target/release/cairn serve --storage.tsdb.path "$dir/data" --web.listen-address "127.0.0.1:$port" >"$dir/log" 2>&1 &
+      ./target/release/cairn serve --storage.tsdb.path "$dir/data" --web.listen-address "127.0.0.1:$port" \
+        --web.enable-admin-api >"$dir/log" 2>&1 &
       ready="http://127.0.0.1:$port/-/ready" ;;
     prometheus)
       port=19090
       printf 'global:\n  scrape_interval: 1h\n' >"$dir/prometheus.yml"
       prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
-        --web.listen-address="127.0.0.1:$port" --web.enable-remote-write-receiver >"$dir/log" 2>&1 &
+        --web.listen-address="127.0.0.1:$port" --web.enable-remote-write-receiver \
+        --web.enable-admin-api >"$dir/log" 2>&1 &
       ready="http://127.0.0.1:$port/-/ready" ;;
     victoriametrics)
       port=18428
@@ -61,29 +74,35 @@ for t in "${targets[@]}"; do
   pid=$!
   trap 'kill $pid 2>/dev/null || true' EXIT
   wait_http "$ready"
-  c0=$(cpu_ticks $pid)
   verify=(--verify-url "http://127.0.0.1:$port")
   [ "$t" = victoriametrics ] && verify+=(--flush-url "http://127.0.0.1:$port/internal/force_flush")
   ./target/release/cairn-loadgen --url "http://127.0.0.1:$port/api/v1/write" --nodes "$NODES" --hours "$HOURS" \
-    --connections "$CONNS" --batch "$BATCH" --json "${verify[@]}" >"$dir/load.json" 2>"$dir/load.err" || true
-  c1=$(cpu_ticks $pid)
+    --connections "$CONNS" --batch "$BATCH" --server-pid "$pid" --json "${verify[@]}" >"$dir/load.json" 2>"$dir/load.err" || true
   samples=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["samples"])' "$dir/load.json")
   rate=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["samples_per_second"]))' "$dir/load.json")
   verified=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["verified_samples"])' "$dir/load.json")
   rss=$(peak_rss_kib $pid)
-  cpu_us=$(python3 -c "print(round(($c1-$c0)/$CLK*1e6/$samples, 2))")
+  ticks=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["server_cpu_ticks"])' "$dir/load.json")
+  cpu_us=$(python3 -c "print(round($ticks/$CLK*1e6/$samples, 2))")
+  snap=""
+  if [ "$SNAPSHOT" = 1 ] && [ "$t" != victoriametrics ] && \
+     ! ls "$dir"/data/*/meta.json >/dev/null 2>&1; then
+    name=$(curl -fsS -X POST "http://127.0.0.1:$port/api/v1/admin/tsdb/snapshot" |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["name"])') || name=""
+    [ -n "$name" ] && snap="$dir/data/snapshots/$name"
+  fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
   trap - EXIT
-  disk=$(python3 - "$dir/data" "$samples" "$t" <<'PY'
+  disk=$(python3 - "${snap:-$dir/data}" "$samples" "$t" "$snap" <<'PY'
 import json, os, sys
-d, samples, t = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+d, samples, t, snap = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 def du(p):
     return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(p) for f in fs)
 if t == "victoriametrics":
     print(round(du(d) / samples, 3)); sys.exit()
 blocks = [os.path.join(d, b) for b in os.listdir(d) if os.path.exists(os.path.join(d, b, "meta.json"))]
 n = sum(json.load(open(os.path.join(b, "meta.json")))["stats"]["numSamples"] for b in blocks)
-print(round(sum(du(b) for b in blocks) / n, 3) if n else "no-blocks")
+print(f"{sum(du(b) for b in blocks) / n:.3f}" + ("(snap)" if snap else "") if n else "no-blocks")
 PY
 )
   printf '%-16s %12s %10s %10s %12s %10s\n' "$t" "$rate" "$cpu_us" "$((rss / 1024))" "$disk" "$verified/$samples"

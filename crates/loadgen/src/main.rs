@@ -48,6 +48,11 @@ struct Args {
     /// URL to GET after sending and before verifying (e.g. VictoriaMetrics's /internal/force_flush).
     #[arg(long)]
     flush_url: Option<String>,
+    /// Process id of the receiver: its CPU time (utime + stime from
+    /// /proc/PID/stat) while the requests are sent, before any verification,
+    /// is reported as `server_cpu_ticks`.
+    #[arg(long)]
+    server_pid: Option<u32>,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -90,6 +95,17 @@ async fn send_one(
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
     Err("gave up after 20 attempts".into())
+}
+
+/// utime + stime of process `pid` in clock ticks (`getconf CLK_TCK` per
+/// second), from /proc/PID/stat.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 async fn get_json(
@@ -210,6 +226,7 @@ async fn main() -> std::process::ExitCode {
     };
     let retries = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
+    let cpu0 = a.server_pid.and_then(cpu_ticks);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for shard in shards {
@@ -233,6 +250,10 @@ async fn main() -> std::process::ExitCode {
         let _ = t.await;
     }
     let secs = start.elapsed().as_secs_f64();
+    let server_cpu = match (cpu0, a.server_pid.and_then(cpu_ticks)) {
+        (Some(c0), Some(c1)) => serde_json::json!(c1.saturating_sub(c0)),
+        _ => serde_json::Value::Null,
+    };
     let rate = total as f64 / secs;
     let end_ms = start_ms + (scrapes as i64 - 1) * interval_ms;
     let mut verified = serde_json::Value::Null;
@@ -262,7 +283,7 @@ async fn main() -> std::process::ExitCode {
     }
     let out = serde_json::json!({
         "samples": total, "series": distinct, "requests": requests, "seconds": secs,
-        "samples_per_second": rate, "retries": retries.load(Ordering::Relaxed),
+        "samples_per_second": rate, "server_cpu_ticks": server_cpu, "retries": retries.load(Ordering::Relaxed),
         "failed_requests": failures.load(Ordering::Relaxed), "verified_samples": verified,
         "start_ms": start_ms, "end_ms": end_ms,
     });

@@ -205,12 +205,24 @@ async fn remote_write(
     }
     let sh = shared.clone();
     let mut scratch = conn.take_write();
-    let (buf, scratch, result) = tokio::task::spawn_blocking(move || {
-        let r = write_blocking(&sh, version, &buf, &mut scratch);
-        (buf, scratch, r)
-    })
-    .await
-    .map_err(|e| ServerError::Internal(e.to_string()))?;
+    // On a multi-threaded runtime the write runs on this worker
+    // (`block_in_place` hands its other tasks to another thread): a hop to
+    // the blocking pool and back costs two context switches per request.
+    let multi = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
+    let (buf, scratch, result) = if multi {
+        tokio::task::block_in_place(move || {
+            let r = write_blocking(&sh, version, &buf, &mut scratch);
+            (buf, scratch, r)
+        })
+    } else {
+        tokio::task::spawn_blocking(move || {
+            let r = write_blocking(&sh, version, &buf, &mut scratch);
+            (buf, scratch, r)
+        })
+        .await
+        .map_err(|e| ServerError::Internal(e.to_string()))?
+    };
     conn.put(buf);
     conn.put_write(scratch);
     let outcome = result?;
