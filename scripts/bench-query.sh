@@ -3,7 +3,7 @@
 # VictoriaMetrics 1.79.5 on 127.0.0.1, loaded with the same simulated
 # GPU-cluster data by cairn-loadgen, then queried with dashboard-style range
 # queries (scripts/bench_query.py). Prints a Markdown table of medians and
-# whether each target's result equals Prometheus's (VictoriaMetrics's
+# whether each other target's result equals Prometheus's (VictoriaMetrics's
 # MetricsQL differs from PromQL by design, so "NO" is expected there).
 #
 # Environment: NODES (100), HOURS (2), STEP (60), REPS (5), OUT (temp dir).
