@@ -322,8 +322,12 @@ fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<V
         .collect();
     let mut window_points = vec![0usize; steps.n];
     let mut cols = Vec::with_capacity(data.len());
+    let mut drops: Vec<u32> = Vec::new();
     for s in data.iter() {
         let pts = &s.points;
+        if counter_fn {
+            counter_drops(pts, &mut drops);
+        }
         let mut vals = vec![0.0; steps.n];
         let mut ok = vec![false; steps.n];
         let (mut a, mut b) = (0usize, 0usize);
@@ -350,14 +354,24 @@ fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<V
             if *wp > ev.opts.max_samples {
                 return Err(PromqlError::TooManySamples);
             }
-            let ctx = RangeCtx {
-                ts,
-                lo,
-                hi,
-                range,
-                scalars: &[],
+            // Without a counter reset in the window the reset loop of
+            // rate/increase adds nothing: skip it (O(1) per step).
+            let no_reset = counter_fn
+                && matches!((drops.get(a), b.checked_sub(1).and_then(|l| drops.get(l))),
+                    (Some(x), Some(y)) if x == y);
+            let val = if no_reset {
+                counter_extrapolated(w, lo, hi, range, name == "rate")
+            } else {
+                let ctx = RangeCtx {
+                    ts,
+                    lo,
+                    hi,
+                    range,
+                    scalars: &[],
+                };
+                f(w, &ctx, ev)
             };
-            if let Some(x) = f(w, &ctx, ev) {
+            if let Some(x) = val {
                 *v = x;
                 *o = true;
                 any = true;
@@ -377,6 +391,56 @@ fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<V
         });
     }
     Ok(Some(Val::Vector(cols)))
+}
+
+/// `out[k]`: how many points `1..=k` are below their predecessor (counter
+/// resets as `rate` sees them; NaN never counts), `out[0] = 0`.
+fn counter_drops(pts: &[FPoint], out: &mut Vec<u32>) {
+    out.clear();
+    let mut n = 0u32;
+    let mut prev: Option<f64> = None;
+    for p in pts {
+        if prev.is_some_and(|q| p.f < q) {
+            n += 1;
+        }
+        prev = Some(p.f);
+        out.push(n);
+    }
+}
+
+/// `rate`/`increase` of a window holding no counter reset: the same
+/// operations, in the same order, as `functions::rate`'s extrapolation
+/// with its (then empty) reset loop left out.
+fn counter_extrapolated(w: &[FPoint], lo: i64, hi: i64, range: i64, is_rate: bool) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let first = *w.first()?;
+    let last = *w.last()?;
+    let result = last.f - first.f;
+    let mut to_start = (first.t - lo) as f64 / 1000.0;
+    let mut to_end = (hi - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / (w.len() - 1) as f64;
+    let threshold = avg * 1.1;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    let mut to_zero = to_start;
+    if result > 0.0 && first.f >= 0.0 {
+        to_zero = sampled * (first.f / result);
+    }
+    if to_zero < to_start {
+        to_start = to_zero;
+    }
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if is_rate {
+        factor /= range as f64 / 1000.0;
+    }
+    Some(result * factor)
 }
 
 /// One aggregation group at one step (the step-wise evaluator's fields).
