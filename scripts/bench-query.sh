@@ -46,8 +46,11 @@ for target in 19090 19201 18428; do
     --start-ms "$start_ms" --connections 4 --json >"$OUT/load-$target.json"
 done
 curl -fsS http://127.0.0.1:18428/internal/force_flush >/dev/null
-qstart=$(( now - span + 600 ))
-qend=$(( now - 15 ))
+# Half a second off the samples' whole-second grid: no step time or window
+# edge falls on a sample, where Prometheus 2.x (closed windows) and 3.x /
+# Cairn (left-open windows) would legitimately disagree.
+qstart="$(( now - span + 600 )).5"
+qend="$(( now - 15 )).5"
 python3 scripts/bench_query.py "$qstart" "$qend" "$STEP" "$REPS" \
   prometheus=http://127.0.0.1:19090 cairn=http://127.0.0.1:19201 victoriametrics=http://127.0.0.1:18428
 echo "raw data in $OUT" >&2
