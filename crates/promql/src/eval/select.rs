@@ -75,8 +75,24 @@ struct Thinner {
 }
 
 impl Thinner {
+    /// `grid.ceil(t)` for increasing `t`: reuses or steps on from the
+    /// previous answer (a few samples fall to each grid time), dividing
+    /// only when `t` jumped further.
+    fn ceil(&mut self, t: i64) -> Option<i64> {
+        let step = self.grid.step;
+        if let (Some(g), true) = (self.last_grid, step > 0) {
+            if t <= g && (g == self.grid.first || t > g - step) {
+                return Some(g);
+            }
+            if let Some(n) = g.checked_add(step).filter(|&n| t > g && t <= n) {
+                return (n <= self.grid.last).then_some(n);
+            }
+        }
+        self.grid.ceil(t)
+    }
+
     fn push<P>(&mut self, pts: &mut Vec<P>, p: P, t: i64) {
-        let Some(g) = self.grid.ceil(t) else {
+        let Some(g) = self.ceil(t) else {
             return;
         };
         if g - t >= self.reach {
@@ -404,5 +420,37 @@ pub(crate) fn selects_any(expr: &Expr, l: &[cairn_model::Labels]) -> bool {
         }
         Expr::Call(c) => c.args.args.iter().any(|a| selects_any(a, l)),
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incremental_ceil_equals_division() {
+        for (first, last, step) in [(0, 600, 60), (7, 1_000, 13), (100, 100, 0), (-50, 500, 25)] {
+            let grid = Grid::new(first, last, step);
+            for stride in [1, 3, 7, 20, 61, 200] {
+                let mut th = Thinner {
+                    grid,
+                    matrix: true,
+                    reach: i64::MAX,
+                    last_grid: None,
+                };
+                let mut t = first - 100;
+                while t < last + 100 {
+                    assert_eq!(
+                        th.ceil(t),
+                        grid.ceil(t),
+                        "grid {first}..{last}/{step} t {t}"
+                    );
+                    if let Some(g) = grid.ceil(t) {
+                        th.last_grid = Some(g);
+                    }
+                    t += stride;
+                }
+            }
+        }
     }
 }
