@@ -374,6 +374,18 @@ impl<'a> SnapIter<'a> {
 
 impl SampleIterator for SnapIter<'_> {
     fn next(&mut self) -> ValueType {
+        // Fast path: no out-of-order samples, and the next sample of the
+        // decoded chunk follows the current one (it is larger, so above
+        // `mint`) and is inside the bound.
+        if self.snap.ooo.is_empty() && !self.done && self.cur.is_some() {
+            if let Some(s) = self.buf.get(self.bi) {
+                if s.t <= self.in_max() {
+                    self.bi += 1;
+                    self.cur = Some(*s);
+                    return ValueType::Float;
+                }
+            }
+        }
         let from = match self.cur {
             Some(c) => c.t.saturating_add(1),
             None => i64::MIN,
