@@ -2,7 +2,7 @@
 //! filled by `cairn-loadgen` (e.g. the one `scripts/bench-query.sh` leaves):
 //! `cargo run --release -p cairn-promql --example bench_db -- DIR [REPS] [FILTER]`.
 //! The range is the script's: from 10 minutes after the head's first sample
-//! to 15 s before its last, step 60 s.
+//! to 15 s before its last, half a second off the sample grid, step 60 s.
 use std::time::Instant;
 
 use cairn_promql::{Engine, EngineOptions, QueryValue};
@@ -18,6 +18,13 @@ const QUERIES: [&str; 7] = [
     "histogram_quantile(0.9, sum by (le) (rate(kubelet_pod_start_duration_seconds_bucket[5m])))",
 ];
 
+/// This thread's CPU time in ns (Linux `schedstat`), when readable: less
+/// noisy than wall time on a machine shared with other work.
+fn cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let dir = args.next().expect("usage: bench_db DIR [REPS] [FILTER]");
@@ -31,28 +38,35 @@ fn main() {
     let db = Db::open(std::path::Path::new(&dir), opts).expect("open db");
     eprintln!("opened in {:.1} s", t0.elapsed().as_secs_f64());
     let (hmin, hmax) = (db.head().min_time(), db.head().max_time());
-    let start = (hmin / 1000 + 600) * 1000;
-    let end = hmax - 15_000;
+    let start = (hmin / 1000 + 600) * 1000 + 500;
+    let end = (hmax / 1000 - 15) * 1000 + 500;
     let e = Engine::new(EngineOptions::default());
     for q in QUERIES {
         if only.as_deref().is_some_and(|o| !q.contains(o)) {
             continue;
         }
         let mut times = Vec::new();
+        let mut cpu = Vec::new();
         let mut points = 0;
         for _ in 0..reps {
             let t0 = Instant::now();
+            let c0 = cpu_ns();
             let r = e
                 .range_query(db.as_ref(), q, start, end, 60_000)
                 .expect("query");
             times.push(t0.elapsed().as_secs_f64() * 1e3);
+            if let (Some(a), Some(b)) = (c0, cpu_ns()) {
+                cpu.push(b.saturating_sub(a) as f64 / 1e6);
+            }
             points = match &r.value {
                 QueryValue::Matrix(m) => m.iter().map(|s| s.floats.len()).sum::<usize>(),
                 _ => 0,
             };
         }
         times.sort_by(f64::total_cmp);
+        cpu.sort_by(f64::total_cmp);
         let med = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
-        println!("{med:>8.1} ms median of {reps}  {points:>7} points  {q}");
+        let cmed = cpu.get(cpu.len() / 2).copied().unwrap_or(f64::NAN);
+        println!("{med:>8.1} ms (cpu {cmed:>6.1} ms) median of {reps}  {points:>7} points  {q}");
     }
 }
