@@ -27,9 +27,18 @@ pub struct Label<'a> {
 }
 
 /// An immutable sorted label set. See the module docs for the layout.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, Eq, Hash)]
 pub struct Labels {
     data: Arc<[u8]>,
+}
+
+impl PartialEq for Labels {
+    /// Byte equality of the encoded sets, answered without reading them when
+    /// both share one allocation (the standard library only takes that
+    /// shortcut for sized types, not for `Arc<[u8]>`).
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.data, &other.data) || self.data == other.data
+    }
 }
 
 impl Default for Labels {

@@ -63,6 +63,7 @@ pub async fn serve_with_api(
         backend,
         metrics: Arc::new(metrics::Metrics::new()),
         api,
+        series_cache: Arc::default(),
     });
     let local = listener.local_addr().map_err(|e| ServerError::Io {
         context: "reading the listener's address".into(),

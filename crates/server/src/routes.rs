@@ -34,6 +34,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// The Prometheus query API, when mounted (see `serve_with_api`).
     pub api: Option<Arc<cairn_api::Api>>,
+    /// Remote write's server-wide series cache, behind each connection's.
+    pub series_cache: Arc<write::SharedSeriesCache>,
 }
 
 /// Per-connection state: a body buffer reused across the connection's
@@ -48,12 +50,12 @@ pub struct ConnState {
 }
 
 impl ConnState {
-    fn take_write(&self) -> WriteScratch {
+    fn take_write(&self, shared: &Arc<write::SharedSeriesCache>) -> WriteScratch {
         self.write
             .lock()
             .ok()
             .and_then(|mut g| g.take())
-            .unwrap_or_else(WriteScratch::cached)
+            .unwrap_or_else(|| WriteScratch::with_shared(shared.clone()))
     }
 
     fn put_write(&self, w: WriteScratch) {
@@ -204,7 +206,7 @@ async fn remote_write(
         return Err(e);
     }
     let sh = shared.clone();
-    let mut scratch = conn.take_write();
+    let mut scratch = conn.take_write(&shared.series_cache);
     // On a multi-threaded runtime the write runs on this worker
     // (`block_in_place` hands its other tasks to another thread): a hop to
     // the blocking pool and back costs two context switches per request.

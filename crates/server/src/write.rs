@@ -19,7 +19,9 @@
 mod labels;
 mod series_cache;
 
-pub use series_cache::SeriesCache;
+pub use series_cache::{SeriesCache, SharedSeriesCache};
+
+use std::sync::Arc;
 
 use std::fmt::Write as _;
 
@@ -169,14 +171,23 @@ impl WriteOutcome {
 pub struct WriteScratch {
     raw: Vec<u8>,
     cache: Option<SeriesCache>,
+    shared: Option<Arc<SharedSeriesCache>>,
 }
 
 impl WriteScratch {
-    /// Scratch state with a series cache of the default size.
+    /// Scratch state with a series cache of the default size and a shared
+    /// cache of its own.
     pub fn cached() -> Self {
+        Self::with_shared(Arc::new(SharedSeriesCache::default()))
+    }
+
+    /// Scratch state with a series cache of the default size backed by the
+    /// server's `shared` cache.
+    pub fn with_shared(shared: Arc<SharedSeriesCache>) -> Self {
         Self {
             raw: Vec::new(),
             cache: Some(SeriesCache::default()),
+            shared: Some(shared),
         }
     }
 
@@ -219,7 +230,14 @@ pub fn ingest_with(
     match version {
         WireVersion::V1 => {
             cairn_proto::snappy::decompress_into(compressed, cfg.max_body_bytes, &mut scratch.raw)?;
-            ingest_v1(&scratch.raw, cfg, app, max_t, scratch.cache.as_mut())
+            ingest_v1(
+                &scratch.raw,
+                cfg,
+                app,
+                max_t,
+                scratch.cache.as_mut(),
+                scratch.shared.as_deref(),
+            )
         }
         WireVersion::V2 => {
             let raw = Bytes::from(cairn_proto::snappy::decompress(
@@ -238,6 +256,7 @@ fn ingest_v1(
     app: &mut dyn Appender,
     max_t: i64,
     mut cache: Option<&mut SeriesCache>,
+    shared: Option<&SharedSeriesCache>,
 ) -> Result<WriteOutcome, ServerError> {
     let mut out = WriteOutcome::default();
     let mut scratch = Vec::new();
@@ -276,6 +295,21 @@ fn ingest_v1(
                     refuse_histograms(&e.labels, rs.counts.histograms, cfg, &mut out);
                     continue;
                 }
+                if let Some((labels, hint)) = shared.and_then(|s| s.get(h, run)) {
+                    out.exemplars_received += rs.counts.exemplars as u64;
+                    let r = append_samples(
+                        &labels,
+                        hint,
+                        samples.iter().copied(),
+                        cfg,
+                        app,
+                        max_t,
+                        &mut out,
+                    )?;
+                    refuse_histograms(&labels, rs.counts.histograms, cfg, &mut out);
+                    c.insert(h, run, labels, if r != 0 { r } else { hint });
+                    continue;
+                }
                 key = Some((c, h, run));
             }
         }
@@ -300,6 +334,9 @@ fn ingest_v1(
         )?;
         refuse_histograms(&labels, counts.histograms, cfg, &mut out);
         if let Some((c, h, run)) = key {
+            if let Some(s) = shared {
+                s.insert(h, labels.clone(), r);
+            }
             c.insert(h, run, labels, r);
         }
     }

@@ -20,9 +20,17 @@
 //! the appender checks it against the labels and falls back to a lookup.
 //! The cache is bounded: when it holds `max_entries` it is cleared (a
 //! replaced colliding entry still counts until then).
+//!
+//! Senders such as Prometheus send a series over whichever pooled
+//! connection is free, so each connection's cache learns most series. A
+//! series new to a connection is first looked up in [`SharedSeriesCache`]
+//! (one per server, lock stripes by hash, no raw bytes kept: its entries are
+//! checked by decoding the raw labels and comparing them with the cached
+//! `Labels`), which skips validation and the storage's label lookup.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Mutex;
 
 use cairn_model::Labels;
 use cairn_storage::SeriesRef;
@@ -143,6 +151,100 @@ impl SeriesCache {
     }
 }
 
+/// One series of the shared cache.
+#[derive(Debug, Clone)]
+struct SharedEntry {
+    labels: Labels,
+    r: SeriesRef,
+}
+
+type SharedStripe = HashMap<u64, SharedEntry, BuildHasherDefault<IdHasher>>;
+
+/// The server-wide second level of the cache; see the module docs.
+#[derive(Debug)]
+pub struct SharedSeriesCache {
+    stripes: Box<[Mutex<SharedStripe>]>,
+    max_per_stripe: usize,
+}
+
+impl Default for SharedSeriesCache {
+    /// 256 stripes, about two million series in all.
+    fn default() -> Self {
+        Self::new(256, 1 << 21)
+    }
+}
+
+impl SharedSeriesCache {
+    /// `stripes` lock stripes holding at most `max_entries` series in all
+    /// (a full stripe is cleared).
+    pub fn new(stripes: usize, max_entries: usize) -> Self {
+        let n = stripes.max(1);
+        Self {
+            stripes: (0..n)
+                .map(|_| Mutex::new(SharedStripe::default()))
+                .collect(),
+            max_per_stripe: (max_entries / n).max(1),
+        }
+    }
+
+    fn stripe(&self, h: u64) -> std::sync::MutexGuard<'_, SharedStripe> {
+        // Middle bits pick the stripe (the map uses the low bits for buckets
+        // and the top seven for tags); `new` makes at least one stripe. A
+        // poisoned stripe is used as is: entries are inserted whole.
+        let i = (h >> 40) as usize % self.stripes.len();
+        self.stripes[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The labels and reference hint cached for `raw` (hash `h`), when
+    /// `raw` decodes to exactly those labels.
+    pub(crate) fn get(&self, h: u64, raw: &[u8]) -> Option<(Labels, SeriesRef)> {
+        let (labels, r) = {
+            let g = self.stripe(h);
+            let e = g.get(&h)?;
+            (e.labels.clone(), e.r)
+        };
+        let mut pairs = Vec::with_capacity(16);
+        let mut none = Vec::new();
+        cairn_proto::write::decode_series(raw, &mut pairs, &mut none).ok()?;
+        (none.is_empty() && same_labels(&labels, &pairs)).then_some((labels, r))
+    }
+
+    /// Caches `labels` and `r` under hash `h`.
+    pub(crate) fn insert(&self, h: u64, labels: Labels, r: SeriesRef) {
+        let mut g = self.stripe(h);
+        if g.len() >= self.max_per_stripe && !g.contains_key(&h) {
+            g.clear();
+        }
+        g.insert(h, SharedEntry { labels, r });
+    }
+
+    /// Number of cached series.
+    pub fn len(&self) -> usize {
+        self.stripes
+            .iter()
+            .map(|m| m.lock().map_or_else(|e| e.into_inner().len(), |g| g.len()))
+            .sum()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// True when `pairs` are exactly the labels of `l`, in order (a pair with an
+/// empty value never matches: validation drops those labels).
+fn same_labels(l: &Labels, pairs: &[(&[u8], &[u8])]) -> bool {
+    let mut it = l.iter();
+    for (n, v) in pairs {
+        match it.next() {
+            Some(x) if x.name.as_bytes() == *n && x.value.as_bytes() == *v => {}
+            _ => return false,
+        }
+    }
+    it.next().is_none()
+}
+
 const K1: u64 = 0x9E37_79B9_7F4A_7C15;
 const K2: u64 = 0xC2B2_AE3D_27D4_EB4F;
 
@@ -254,6 +356,40 @@ mod tests {
         // The entry after a hit is tried first, but must still match.
         let _ = c.get(hash_raw(&raws[0]), &raws[0]);
         assert!(c.get(hash_raw(&raws[1]), &raws[2]).is_none());
+    }
+
+    fn label_field(n: &[u8], v: &[u8]) -> Vec<u8> {
+        let mut m = vec![0x0a, n.len() as u8];
+        m.extend_from_slice(n);
+        m.push(0x12);
+        m.push(v.len() as u8);
+        m.extend_from_slice(v);
+        let mut f = vec![0x0a, m.len() as u8];
+        f.extend(m);
+        f
+    }
+
+    #[test]
+    fn shared_hits_only_when_raw_decodes_to_the_labels() {
+        let c = SharedSeriesCache::new(4, 100);
+        let l = labels!("__name__" => "up", "job" => "a");
+        let mut raw = label_field(b"__name__", b"up");
+        raw.extend(label_field(b"job", b"a"));
+        let h = hash_raw(&raw);
+        assert!(c.get(h, &raw).is_none());
+        c.insert(h, l.clone(), 9);
+        assert_eq!(c.get(h, &raw), Some((l, 9)));
+        // Forced collisions: other labels, a prefix, an empty value, junk.
+        let mut other = label_field(b"__name__", b"up");
+        other.extend(label_field(b"job", b"b"));
+        assert!(c.get(h, &other).is_none());
+        assert!(c.get(h, &label_field(b"__name__", b"up")).is_none());
+        let mut empty = label_field(b"__name__", b"up");
+        empty.extend(label_field(b"e", b""));
+        empty.extend(label_field(b"job", b"a"));
+        assert!(c.get(h, &empty).is_none());
+        assert!(c.get(h, &[0xff, 0xff]).is_none());
+        assert_eq!(c.len(), 1);
     }
 
     #[test]
