@@ -27,7 +27,7 @@ pub struct Label<'a> {
 }
 
 /// An immutable sorted label set. See the module docs for the layout.
-#[derive(Clone, Eq, Hash)]
+#[derive(Clone, Eq)]
 pub struct Labels {
     data: Arc<[u8]>,
 }
@@ -38,6 +38,13 @@ impl PartialEq for Labels {
     /// shortcut for sized types, not for `Arc<[u8]>`).
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.data, &other.data) || self.data == other.data
+    }
+}
+
+impl std::hash::Hash for Labels {
+    /// The encoded bytes, as the derived implementation hashed them.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.data.hash(state);
     }
 }
 
