@@ -5,7 +5,8 @@
 #
 # Reports per target: samples/s, server CPU µs per sample (utime+stime of the
 # server process while the requests are sent, read by cairn-loadgen before it
-# verifies), peak RSS (VmHWM, which includes the verification queries), disk
+# verifies), peak RSS (VmHWM) when sending ends ("ingest") and at the end
+# ("+verify", which adds the verification queries over all the data), disk
 # bytes per sample, and whether every sample was found again through the
 # query API.
 #
@@ -20,7 +21,7 @@
 #
 # Usage: scripts/bench-ingest.sh [TARGET...]   (targets: cairn prometheus victoriametrics)
 # Environment: NODES (100), HOURS (2), CONNS (8), BATCH (2000), SNAPSHOT (1),
-# OUT (a temp dir).
+# OUT (a temp dir), PORT_BASE (ports 19201, 19090, 18428 unless set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODES=${NODES:-100}
@@ -48,29 +49,36 @@ wait_http() {
   return 1
 }
 
-printf '%-16s %12s %10s %10s %12s %10s\n' target samples/s cpu_us/smp peak_MiB disk_B/smp verified
+printf '%-16s %12s %10s %11s %12s %12s %10s\n' target samples/s cpu_us/smp ingest_MiB +verify_MiB disk_B/smp verified
 for t in "${targets[@]}"; do
   dir="$OUT/$t"; rm -rf "$dir"; mkdir -p "$dir"
   case $t in
+    cairn) port=19201 ;; prometheus) port=19090 ;; victoriametrics) port=18428 ;;
+  esac
+  [ -n "${PORT_BASE:-}" ] && port=$((PORT_BASE + ${#t}))
+  # Another server on the port would take the load in our stead.
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is already in use by another process; set PORT_BASE" >&2
+    exit 2
+  fi
+  case $t in
     cairn)
-      port=19201
       ./target/release/cairn serve --storage.tsdb.path "$dir/data" --web.listen-address "127.0.0.1:$port" \
         --web.enable-admin-api >"$dir/log" 2>&1 &
       ready="http://127.0.0.1:$port/-/ready" ;;
     prometheus)
-      port=19090
       printf 'global:\n  scrape_interval: 1h\n' >"$dir/prometheus.yml"
       prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
         --web.listen-address="127.0.0.1:$port" --web.enable-remote-write-receiver \
         --web.enable-admin-api >"$dir/log" 2>&1 &
       ready="http://127.0.0.1:$port/-/ready" ;;
     victoriametrics)
-      port=18428
       victoria-metrics -storageDataPath="$dir/data" -httpListenAddr="127.0.0.1:$port" \
         -retentionPeriod=10y -search.latencyOffset=0s -search.disableCache >"$dir/log" 2>&1 &
       ready="http://127.0.0.1:$port/health" ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
+
   pid=$!
   trap 'kill $pid 2>/dev/null || true' EXIT
   wait_http "$ready"
@@ -84,6 +92,7 @@ for t in "${targets[@]}"; do
   rss=$(peak_rss_kib $pid)
   ticks=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["server_cpu_ticks"])' "$dir/load.json")
   cpu_us=$(python3 -c "print(round($ticks/$CLK*1e6/$samples, 2))")
+  ingest_rss=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["server_peak_rss_kib"] // 1024)' "$dir/load.json")
   snap=""
   if [ "$SNAPSHOT" = 1 ] && [ "$t" != victoriametrics ] && \
      ! ls "$dir"/data/*/meta.json >/dev/null 2>&1; then
@@ -105,6 +114,6 @@ n = sum(json.load(open(os.path.join(b, "meta.json")))["stats"]["numSamples"] for
 print(f"{sum(du(b) for b in blocks) / n:.3f}" + ("(snap)" if snap else "") if n else "no-blocks")
 PY
 )
-  printf '%-16s %12s %10s %10s %12s %10s\n' "$t" "$rate" "$cpu_us" "$((rss / 1024))" "$disk" "$verified/$samples"
+  printf '%-16s %12s %10s %11s %12s %12s %10s\n' "$t" "$rate" "$cpu_us" "$ingest_rss" "$((rss / 1024))" "$disk" "$verified/$samples"
 done
 echo "raw results in $OUT" >&2

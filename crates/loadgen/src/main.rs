@@ -50,7 +50,8 @@ struct Args {
     flush_url: Option<String>,
     /// Process id of the receiver: its CPU time (utime + stime from
     /// /proc/PID/stat) while the requests are sent, before any verification,
-    /// is reported as `server_cpu_ticks`.
+    /// is reported as `server_cpu_ticks`, and its peak resident set size
+    /// (VmHWM) when sending ends as `server_peak_rss_kib`.
     #[arg(long)]
     server_pid: Option<u32>,
     /// Print the result as one JSON object.
@@ -95,6 +96,13 @@ async fn send_one(
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
     Err("gave up after 20 attempts".into())
+}
+
+/// VmHWM of process `pid` in KiB, from /proc/PID/status.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = st.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// utime + stime of process `pid` in clock ticks (`getconf CLK_TCK` per
@@ -254,6 +262,10 @@ async fn main() -> std::process::ExitCode {
         (Some(c0), Some(c1)) => serde_json::json!(c1.saturating_sub(c0)),
         _ => serde_json::Value::Null,
     };
+    let peak_rss = a
+        .server_pid
+        .and_then(peak_rss_kib)
+        .map_or(serde_json::Value::Null, |k| serde_json::json!(k));
     let rate = total as f64 / secs;
     let end_ms = start_ms + (scrapes as i64 - 1) * interval_ms;
     let mut verified = serde_json::Value::Null;
@@ -283,7 +295,7 @@ async fn main() -> std::process::ExitCode {
     }
     let out = serde_json::json!({
         "samples": total, "series": distinct, "requests": requests, "seconds": secs,
-        "samples_per_second": rate, "server_cpu_ticks": server_cpu, "retries": retries.load(Ordering::Relaxed),
+        "samples_per_second": rate, "server_cpu_ticks": server_cpu, "server_peak_rss_kib": peak_rss, "retries": retries.load(Ordering::Relaxed),
         "failed_requests": failures.load(Ordering::Relaxed), "verified_samples": verified,
         "start_ms": start_ms, "end_ms": end_ms,
     });
