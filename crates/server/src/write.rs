@@ -550,8 +550,8 @@ impl Appender for DiscardAppender {
 }
 
 /// Runs the full request decoding and validation (headers, snappy,
-/// protobuf, labels) of a write without storage, for fuzzing and
-/// benchmarks. The future-timestamp limit is off (no clock is read).
+/// protobuf, labels, the series caches) of a write without storage, for
+/// fuzzing and benchmarks. The future-timestamp limit is off (no clock is read).
 pub fn check_write_body(
     content_type: Option<&str>,
     content_encoding: Option<&str>,
@@ -560,5 +560,14 @@ pub fn check_write_body(
 ) -> Result<WriteOutcome, ServerError> {
     let v = parse_content_type(content_type)?;
     check_content_encoding(content_encoding)?;
-    ingest(v, body, cfg, &mut DiscardAppender, i64::MAX)
+    // With a fresh series cache, so fuzzing also covers the cached path
+    // (a series repeated within one body is a cache hit).
+    ingest_with(
+        v,
+        body,
+        cfg,
+        &mut DiscardAppender,
+        i64::MAX,
+        &mut WriteScratch::cached(),
+    )
 }
