@@ -1,6 +1,10 @@
-//! `cairn serve`: opens the database, builds the query engine and the HTTP
-//! API, serves until SIGTERM or SIGINT, then drains in-flight requests and
-//! closes the database (which syncs the WAL).
+//! `cairn serve`: starts the HTTP server, opens the database (replaying the
+//! WAL) while `/-/healthy` already answers and `/-/ready` says 503, serves
+//! until SIGTERM or SIGINT, then drains in-flight requests and closes the
+//! database (which syncs the WAL).
+//!
+//! Until the database is open, writes get 503 (the sender retries) and
+//! queries fail, as with Prometheus during WAL replay.
 
 use std::sync::Arc;
 
@@ -17,8 +21,53 @@ use crate::cli::ServeArgs;
 use crate::engine::PromqlEngine;
 use crate::units::{parse_bytes, parse_duration_ms};
 
-/// The database as the server, the API and the engine see it.
-pub struct DbBackend(pub Arc<Db>, pub Arc<DbCounters>);
+/// The database as the server, the API and the engine see it; empty until
+/// the database has opened.
+#[derive(Default)]
+pub struct DbBackend {
+    db: std::sync::OnceLock<(Arc<Db>, Arc<DbCounters>)>,
+}
+
+impl DbBackend {
+    fn get(&self) -> Option<&(Arc<Db>, Arc<DbCounters>)> {
+        self.db.get()
+    }
+
+    fn db(&self) -> cairn_storage::Result<&Arc<Db>> {
+        self.get()
+            .map(|x| &x.0)
+            .ok_or(cairn_storage::StorageError::Closed)
+    }
+}
+
+/// Refuses every sample while the database is still opening.
+struct NotReadyAppender;
+
+impl Appender for NotReadyAppender {
+    fn append(
+        &mut self,
+        _: u64,
+        _: &cairn_model::Labels,
+        _: i64,
+        _: f64,
+    ) -> cairn_storage::Result<u64> {
+        Err(cairn_storage::StorageError::Closed)
+    }
+    fn update_metadata(
+        &mut self,
+        _: u64,
+        _: &cairn_model::Labels,
+        _: &Metadata,
+    ) -> cairn_storage::Result<u64> {
+        Err(cairn_storage::StorageError::Closed)
+    }
+    fn commit(self: Box<Self>) -> cairn_storage::Result<()> {
+        Err(cairn_storage::StorageError::Closed)
+    }
+    fn rollback(self: Box<Self>) -> cairn_storage::Result<()> {
+        Ok(())
+    }
+}
 
 /// Counts of the database's background work, fed by its event channel.
 #[derive(Default)]
@@ -57,38 +106,47 @@ impl DbCounters {
 
 impl Appendable for DbBackend {
     fn appender(&self) -> Box<dyn Appender + '_> {
-        self.0.appender()
+        match self.get() {
+            Some((db, _)) => db.appender(),
+            None => Box::new(NotReadyAppender),
+        }
     }
 }
 
 impl Queryable for DbBackend {
     fn querier(&self, mint: i64, maxt: i64) -> cairn_storage::Result<Box<dyn Querier + '_>> {
-        self.0.querier(mint, maxt)
+        self.db()?.querier(mint, maxt)
     }
 }
 
 impl Backend for DbBackend {
+    fn ready(&self) -> bool {
+        self.get().is_some()
+    }
+
     fn stats(&self) -> BackendStats {
-        let h = self.0.head().stats_with_limit(0);
+        let Some((db, counters)) = self.get() else {
+            return BackendStats::default();
+        };
+        let h = db.head().stats_with_limit(0);
         let empty = h.min_time > h.max_time;
         BackendStats {
             head_series: Some(h.num_series),
             head_chunks: Some(h.num_chunks),
             head_min_time: (!empty).then_some(h.min_time),
             head_max_time: (!empty).then_some(h.max_time),
-            blocks: Some(self.0.blocks().len() as u64),
-            wal_fsync: self
-                .0
+            blocks: Some(db.blocks().len() as u64),
+            wal_fsync: db
                 .head()
                 .wal_fsync_durations()
                 .map(|(count, sum_seconds)| cairn_server::DurationSummary { count, sum_seconds }),
             compactions: Some(
-                self.1
+                counters
                     .compactions
                     .load(std::sync::atomic::Ordering::Relaxed),
             ),
             compactions_failed: Some(
-                self.1
+                counters
                     .compactions_failed
                     .load(std::sync::atomic::Ordering::Relaxed),
             ),
@@ -98,13 +156,18 @@ impl Backend for DbBackend {
 
 impl MetadataSource for DbBackend {
     fn metadata(&self) -> Vec<(String, Metadata)> {
-        self.0.head().metadata()
+        self.get()
+            .map(|(db, _)| db.head().metadata())
+            .unwrap_or_default()
     }
 }
 
 impl TsdbStatsSource for DbBackend {
     fn tsdb_stats(&self, limit: usize) -> TsdbStats {
-        let h = self.0.head().stats_with_limit(limit);
+        let Some((db, _)) = self.get() else {
+            return TsdbStats::default();
+        };
+        let h = db.head().stats_with_limit(limit);
         let c = h.cardinality;
         let conv =
             |v: Vec<cairn_head::NameCount>| v.into_iter().map(|x| (x.name, x.count)).collect();
@@ -131,7 +194,8 @@ impl AdminSource for DbBackend {
         maxt: i64,
     ) -> Result<(), String> {
         for set in sets {
-            self.0
+            self.db()
+                .map_err(|e| e.to_string())?
                 .delete_series(set, mint, maxt)
                 .map_err(|e| e.to_string())?;
         }
@@ -139,7 +203,8 @@ impl AdminSource for DbBackend {
     }
 
     fn clean_tombstones(&self) -> Result<(), String> {
-        self.0
+        self.db()
+            .map_err(|e| e.to_string())?
             .clean_tombstones()
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -154,10 +219,9 @@ impl AdminSource for DbBackend {
             utc_stamp(now.as_secs() as i64),
             now.as_nanos() as u64 ^ 0x9E37_79B9_7F4A_7C15
         );
-        let dir = self.0.dir().join("snapshots").join(&name);
-        self.0
-            .snapshot(&dir, !skip_head)
-            .map_err(|e| e.to_string())?;
+        let db = self.db().map_err(|e| e.to_string())?;
+        let dir = db.dir().join("snapshots").join(&name);
+        db.snapshot(&dir, !skip_head).map_err(|e| e.to_string())?;
         Ok(name)
     }
 }
@@ -267,11 +331,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
 
     std::fs::create_dir_all(&a.tsdb_path)
         .with_context(|| format!("creating {}", a.tsdb_path.display()))?;
-    tracing::info!(path = %a.tsdb_path.display(), "opening storage");
-    let db = Db::open(&a.tsdb_path, opts)
-        .with_context(|| format!("opening {}", a.tsdb_path.display()))?;
-    let counters = DbCounters::watch(&db);
-    let backend = Arc::new(DbBackend(db.clone(), counters));
+    let backend = Arc::new(DbBackend::default());
 
     let engine = PromqlEngine::new(
         backend.clone(),
@@ -318,29 +378,91 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    let path = a.tsdb_path.clone();
+    let shared = backend.clone();
+    let server_backend = backend.clone();
     let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
-        let shutdown = async {
+        // Open (and replay) the database while the server already answers
+        // health checks; a failure to open stops the server.
+        let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
+        let opening = tokio::task::spawn_blocking(move || {
+            tracing::info!(path = %path.display(), "opening storage");
+            match Db::open(&path, opts) {
+                Ok(db) => {
+                    let counters = DbCounters::watch(&db);
+                    let _ = shared.db.set((db, counters));
+                    tracing::info!("storage ready");
+                }
+                Err(e) => {
+                    let _ = failed_tx.send(anyhow::Error::new(e).context(format!("opening {}", path.display())));
+                }
+            }
+        });
+        let (err_tx, mut err_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
+        let shutdown = async move {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
+                _ = tokio::signal::ctrl_c() => tracing::info!("received termination signal; draining requests"),
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {
+                    tracing::info!("received termination signal; draining requests")
+                },
+                Ok(e) = failed_rx => { let _ = err_tx.send(e); },
             }
-            tracing::info!("received termination signal; draining requests");
         };
-        cairn_server::serve_with_api(listener, cfg, backend, Some(Arc::new(api)), shutdown)
+        let served = cairn_server::serve_with_api(listener, cfg, server_backend, Some(Arc::new(api)), shutdown)
             .await
-            .context("serving HTTP")
+            .context("serving HTTP");
+        let _ = opening.await;
+        if let Ok(e) = err_rx.try_recv() {
+            return Err(e);
+        }
+        served
     });
-    tracing::info!("closing storage");
-    db.close();
+    if let Some((db, _)) = backend.get() {
+        tracing::info!("closing storage");
+        db.close();
+    }
     result
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn not_ready_until_the_database_is_set() {
+        let b = DbBackend::default();
+        assert!(!b.ready());
+        let mut app = b.appender();
+        let l = cairn_model::Labels::from_pairs([("__name__", "x")]);
+        assert!(matches!(
+            app.append(0, &l, 1, 1.0),
+            Err(cairn_storage::StorageError::Closed)
+        ));
+        assert!(matches!(
+            app.commit(),
+            Err(cairn_storage::StorageError::Closed)
+        ));
+        assert!(b.querier(0, 1).is_err());
+        assert_eq!(b.stats(), BackendStats::default());
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(
+            dir.path(),
+            DbOptions {
+                maintenance_interval: None,
+                ..DbOptions::default()
+            },
+        )
+        .unwrap();
+        let _ = b.db.set((db.clone(), DbCounters::watch(&db)));
+        assert!(b.ready());
+        assert!(b.querier(0, 1).is_ok());
+        db.close();
+    }
+
     #[test]
     fn snapshot_stamps() {
         assert_eq!(super::utc_stamp(0), "19700101T000000Z");
