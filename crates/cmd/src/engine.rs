@@ -143,3 +143,33 @@ impl QueryEngine for PromqlEngine {
         convert(r)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_beyond_max_concurrency_wait_for_a_free_slot() {
+        let gate = Arc::new(Gate {
+            running: Mutex::new(0),
+            freed: Condvar::new(),
+            max: 1,
+        });
+        let first = gate.enter();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let g = gate.clone();
+        let waiter = std::thread::spawn(move || {
+            let _second = g.enter();
+            let _ = tx.send(());
+        });
+        // While the only slot is held, the second query does not start.
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(100))
+            .is_err());
+        drop(first);
+        rx.recv()
+            .expect("the waiting query runs once the slot is free");
+        waiter.join().unwrap();
+        assert_eq!(*gate.running.lock(), 0);
+    }
+}
