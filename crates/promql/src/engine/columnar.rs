@@ -37,7 +37,7 @@ use promql_parser::parser::{
 
 use super::METADATA_LABELS;
 use crate::error::{PromqlError, Result};
-use crate::eval::aggregate::kahan_inc;
+use crate::eval::aggregate::FloatAgg;
 use crate::eval::binary::{elem_op, signature};
 use crate::eval::{node_id, unparen, Evaluator, Loaded};
 use crate::functions::{range_fn, RangeCtx};
@@ -447,11 +447,7 @@ fn counter_extrapolated(w: &[FPoint], lo: i64, hi: i64, range: i64, is_rate: boo
 #[derive(Clone, Copy, Default)]
 struct Acc {
     seen: bool,
-    value: f64,
-    mean: f64,
-    comp: f64,
-    count: f64,
-    incremental: bool,
+    acc: FloatAgg,
 }
 
 fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<Option<Val>> {
@@ -513,67 +509,8 @@ fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<
         {
             let first = !g.seen;
             g.seen = true;
-            match op {
-                T_SUM => {
-                    if first {
-                        g.value = f;
-                        g.count = 1.0;
-                    } else {
-                        (g.value, g.comp) = kahan_inc(f, g.value, g.comp);
-                    }
-                }
-                T_AVG => {
-                    if first {
-                        g.value = f;
-                        g.mean = f;
-                        g.count = 1.0;
-                    } else {
-                        g.count += 1.0;
-                        if !g.incremental {
-                            let (nv, nc) = kahan_inc(f, g.value, g.comp);
-                            if !nv.is_infinite() {
-                                g.value = nv;
-                                g.comp = nc;
-                                continue;
-                            }
-                            g.incremental = true;
-                            g.mean = g.value / (g.count - 1.0);
-                            g.comp /= g.count - 1.0;
-                        }
-                        let q = (g.count - 1.0) / g.count;
-                        (g.mean, g.comp) = kahan_inc(f / g.count, q * g.mean, q * g.comp);
-                    }
-                }
-                T_MAX => {
-                    if first || g.value < f || g.value.is_nan() {
-                        g.value = f;
-                    }
-                    g.count = 1.0;
-                }
-                T_MIN => {
-                    if first || g.value > f || g.value.is_nan() {
-                        g.value = f;
-                    }
-                    g.count = 1.0;
-                }
-                T_COUNT | T_GROUP => g.count += 1.0,
-                T_STDDEV | T_STDVAR => {
-                    if first {
-                        g.count = 1.0;
-                        g.mean = f;
-                        g.value = if f.is_nan() || f.is_infinite() {
-                            f64::NAN
-                        } else {
-                            0.0
-                        };
-                    } else {
-                        g.count += 1.0;
-                        let delta = f - g.mean;
-                        g.mean += delta / g.count;
-                        g.value += delta * (f - g.mean);
-                    }
-                }
-                _ => return Ok(None),
+            if !g.acc.add(op, f, first) {
+                return Ok(None);
             }
         }
     }
@@ -587,19 +524,19 @@ fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<
             }
             *o = true;
             *v = match op {
-                T_SUM => g.value + g.comp,
+                T_SUM => g.acc.value + g.acc.comp,
                 T_AVG => {
-                    if g.incremental {
-                        g.mean + g.comp
+                    if g.acc.incremental {
+                        g.acc.mean + g.acc.comp
                     } else {
-                        g.value / g.count + g.comp / g.count
+                        g.acc.value / g.acc.count + g.acc.comp / g.acc.count
                     }
                 }
-                T_MAX | T_MIN => g.value,
-                T_COUNT => g.count,
+                T_MAX | T_MIN => g.acc.value,
+                T_COUNT => g.acc.count,
                 T_GROUP => 1.0,
-                T_STDVAR => g.value / g.count,
-                T_STDDEV => (g.value / g.count).sqrt(),
+                T_STDVAR => g.acc.value / g.acc.count,
+                T_STDDEV => (g.acc.value / g.acc.count).sqrt(),
                 _ => return Ok(None),
             };
         }

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use cairn_model::{Labels, METRIC_NAME};
+use promql_parser::parser::token::TokenId;
 use promql_parser::parser::token::{
     T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMITK, T_LIMIT_RATIO, T_MAX, T_MIN,
     T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
@@ -34,6 +35,89 @@ pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
         c + ((inc - t) + sum)
     };
     (t, c)
+}
+
+/// The running state of `sum`, `avg`, `min`, `max`, `count`, `group`,
+/// `stddev` and `stdvar` over floats, shared by the step-wise evaluator and
+/// the columnar range path so both compute bit-identical results.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FloatAgg {
+    pub(crate) value: f64,
+    pub(crate) mean: f64,
+    pub(crate) comp: f64,
+    pub(crate) count: f64,
+    pub(crate) incremental: bool,
+}
+
+impl FloatAgg {
+    /// Folds `f` in for aggregation `op` (`first` for the group's first
+    /// sample). Returns false for operators this state does not cover.
+    pub(crate) fn add(&mut self, op: TokenId, f: f64, first: bool) -> bool {
+        match op {
+            T_SUM => {
+                if first {
+                    self.value = f;
+                    self.count = 1.0;
+                } else {
+                    (self.value, self.comp) = kahan_inc(f, self.value, self.comp);
+                }
+            }
+            T_AVG => {
+                if first {
+                    self.value = f;
+                    self.mean = f;
+                    self.count = 1.0;
+                } else {
+                    self.count += 1.0;
+                    if !self.incremental {
+                        let (nv, nc) = kahan_inc(f, self.value, self.comp);
+                        if !nv.is_infinite() {
+                            self.value = nv;
+                            self.comp = nc;
+                            return true;
+                        }
+                        self.incremental = true;
+                        self.mean = self.value / (self.count - 1.0);
+                        self.comp /= self.count - 1.0;
+                    }
+                    let q = (self.count - 1.0) / self.count;
+                    (self.mean, self.comp) =
+                        kahan_inc(f / self.count, q * self.mean, q * self.comp);
+                }
+            }
+            T_MAX => {
+                if first || self.value < f || self.value.is_nan() {
+                    self.value = f;
+                }
+                self.count = 1.0;
+            }
+            T_MIN => {
+                if first || self.value > f || self.value.is_nan() {
+                    self.value = f;
+                }
+                self.count = 1.0;
+            }
+            T_COUNT | T_GROUP => self.count += 1.0,
+            T_STDDEV | T_STDVAR => {
+                if first {
+                    self.count = 1.0;
+                    self.mean = f;
+                    self.value = if f.is_nan() || f.is_infinite() {
+                        f64::NAN
+                    } else {
+                        0.0
+                    };
+                } else {
+                    self.count += 1.0;
+                    let delta = f - self.mean;
+                    self.mean += delta / self.count;
+                    self.value += delta * (f - self.mean);
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
 }
 
 /// Prometheus's quantile over a set of values (NaN sorts first).
@@ -67,11 +151,7 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
 struct Group {
     labels: Labels,
     drop_name: bool,
-    value: f64,
-    mean: f64,
-    comp: f64,
-    count: f64,
-    incremental: bool,
+    acc: FloatAgg,
     values: Vec<f64>,
     heap: Vec<Sample>,
     complete: bool,
@@ -306,7 +386,7 @@ pub(crate) fn eval_aggregate(
         let Some(g) = groups.get_mut(gi) else {
             continue;
         };
-        let first = g.count == 0.0 && g.heap.is_empty() && g.values.is_empty() && !g.complete;
+        let first = g.acc.count == 0.0 && g.heap.is_empty() && g.values.is_empty() && !g.complete;
         let f = match &s.value {
             SampleValue::Float(f) => *f,
             SampleValue::Histogram(h) => {
@@ -316,66 +396,10 @@ pub(crate) fn eval_aggregate(
         };
         g.seen = true;
         g.has_float = true;
+        if g.acc.add(op, f, first) {
+            continue;
+        }
         match op {
-            T_SUM => {
-                if first {
-                    g.value = f;
-                    g.count = 1.0;
-                } else {
-                    (g.value, g.comp) = kahan_inc(f, g.value, g.comp);
-                }
-            }
-            T_AVG => {
-                if first {
-                    g.value = f;
-                    g.mean = f;
-                    g.count = 1.0;
-                } else {
-                    g.count += 1.0;
-                    if !g.incremental {
-                        let (nv, nc) = kahan_inc(f, g.value, g.comp);
-                        if !nv.is_infinite() {
-                            g.value = nv;
-                            g.comp = nc;
-                            continue;
-                        }
-                        g.incremental = true;
-                        g.mean = g.value / (g.count - 1.0);
-                        g.comp /= g.count - 1.0;
-                    }
-                    let q = (g.count - 1.0) / g.count;
-                    (g.mean, g.comp) = kahan_inc(f / g.count, q * g.mean, q * g.comp);
-                }
-            }
-            T_MAX => {
-                if first || g.value < f || g.value.is_nan() {
-                    g.value = f;
-                }
-                g.count = 1.0;
-            }
-            T_MIN => {
-                if first || g.value > f || g.value.is_nan() {
-                    g.value = f;
-                }
-                g.count = 1.0;
-            }
-            T_COUNT | T_GROUP => g.count += 1.0,
-            T_STDDEV | T_STDVAR => {
-                if first {
-                    g.count = 1.0;
-                    g.mean = f;
-                    g.value = if f.is_nan() || f.is_infinite() {
-                        f64::NAN
-                    } else {
-                        0.0
-                    };
-                } else {
-                    g.count += 1.0;
-                    let delta = f - g.mean;
-                    g.mean += delta / g.count;
-                    g.value += delta * (f - g.mean);
-                }
-            }
             T_QUANTILE => g.values.push(f),
             T_TOPK | T_BOTTOMK => {
                 let less: &dyn Fn(&Sample, &Sample) -> bool = if op == T_TOPK {
@@ -461,19 +485,19 @@ pub(crate) fn eval_aggregate(
             continue;
         }
         let v = match op {
-            T_SUM => g.value + g.comp,
+            T_SUM => g.acc.value + g.acc.comp,
             T_AVG => {
-                if g.incremental {
-                    g.mean + g.comp
+                if g.acc.incremental {
+                    g.acc.mean + g.acc.comp
                 } else {
-                    g.value / g.count + g.comp / g.count
+                    g.acc.value / g.acc.count + g.acc.comp / g.acc.count
                 }
             }
-            T_MAX | T_MIN => g.value,
-            T_COUNT => g.count,
+            T_MAX | T_MIN => g.acc.value,
+            T_COUNT => g.acc.count,
             T_GROUP => 1.0,
-            T_STDVAR => g.value / g.count,
-            T_STDDEV => (g.value / g.count).sqrt(),
+            T_STDVAR => g.acc.value / g.acc.count,
+            T_STDDEV => (g.acc.value / g.acc.count).sqrt(),
             T_QUANTILE => quantile(p, &mut g.values),
             T_TOPK | T_BOTTOMK => {
                 let mut h = std::mem::take(&mut g.heap);
@@ -530,11 +554,11 @@ fn aggregate_histogram(
             }
             if first {
                 g.hist = Some((**h).clone());
-                g.count = 1.0;
+                g.acc.count = 1.0;
                 return;
             }
             if op == T_AVG {
-                g.count += 1.0;
+                g.acc.count += 1.0;
             }
             if g.incompatible {
                 return;
@@ -544,9 +568,9 @@ fn aggregate_histogram(
                 acc.add(h).map(|(x, i)| (x, i.nhcb_bounds_reconciled))
             } else {
                 let mut left = (**h).clone();
-                left.div(g.count);
+                left.div(g.acc.count);
                 let mut right = acc.clone();
-                right.div(g.count);
+                right.div(g.acc.count);
                 left.sub(&right).and_then(|(d, i1)| {
                     acc.add(&d)
                         .map(|(x, i2)| (x, i1.nhcb_bounds_reconciled || i2.nhcb_bounds_reconciled))
@@ -568,7 +592,7 @@ fn aggregate_histogram(
         }
         T_COUNT | T_GROUP => {
             g.seen = true;
-            g.count += 1.0;
+            g.acc.count += 1.0;
         }
         T_LIMITK | T_LIMIT_RATIO => {
             if op == T_LIMIT_RATIO {
