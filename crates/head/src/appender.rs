@@ -11,6 +11,7 @@
 //! Prometheus does (replay may keep it when the two commits reached the WAL
 //! in the other order).
 
+use std::collections::hash_map::Entry;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use cairn_storage::{Appendable, Appender, Metadata, MetricType, Result, SeriesRe
 
 use crate::error::HeadError;
 use crate::head::Head;
-use crate::series::{MemSeries, Placement, Tx};
+use crate::series::{AppendBounds, MemSeries, Placement, Tx};
 use crate::stripes::MixMap;
 use crate::wal_log::{Record, RefMetadata, RefSample, RefSeries};
 
@@ -32,12 +33,20 @@ struct Staged {
 /// Series and samples an appender has room for before growing.
 const STAGED_CAPACITY: usize = 2048;
 
+/// How many samples ahead [`Appender::append_batch`] and commit prefetch
+/// the series they will touch.
+const AHEAD: usize = 8;
+
 /// A batch of appends to the head.
 pub(crate) struct HeadAppender<'a> {
     head: &'a Head,
-    /// Pinned series this appender touched, by ref.
-    staged: MixMap<u64, Staged>,
+    /// Pinned series this appender touched, in order of first use.
+    staged: Vec<Staged>,
+    /// Ref to index into `staged`.
+    index: MixMap<u64, u32>,
     samples: Vec<RefSample>,
+    /// Index into `staged` of each sample's series (parallel to `samples`).
+    owners: Vec<u32>,
     meta: Vec<(u64, Metadata)>,
     min_valid: i64,
 }
@@ -45,11 +54,13 @@ pub(crate) struct HeadAppender<'a> {
 impl Appendable for Head {
     fn appender(&self) -> Box<dyn Appender + '_> {
         // Sized for a remote-write request (2000 samples by default), so
-        // the maps do not rehash while it is appended.
+        // nothing grows while it is appended.
         Box::new(HeadAppender {
             head: self,
-            staged: MixMap::with_capacity_and_hasher(STAGED_CAPACITY, Default::default()),
+            staged: Vec::with_capacity(STAGED_CAPACITY),
+            index: MixMap::with_capacity_and_hasher(STAGED_CAPACITY, Default::default()),
             samples: Vec::with_capacity(STAGED_CAPACITY),
+            owners: Vec::with_capacity(STAGED_CAPACITY),
             meta: Vec::new(),
             min_valid: self.appendable_min_valid_time(),
         })
@@ -85,19 +96,35 @@ pub(crate) fn metric_type_from_wal(b: u8) -> MetricType {
 }
 
 impl HeadAppender<'_> {
-    /// The staged entry of the series `r`/`labels`, pinning it on first use.
-    fn series_for(&mut self, r: SeriesRef, labels: &Labels) -> Result<u64> {
+    /// The index in `staged` of the series `r`/`labels`, pinning it on
+    /// first use.
+    fn series_for(&mut self, r: SeriesRef, labels: &Labels) -> Result<usize> {
         if r != 0 {
-            if let Some(st) = self.staged.get(&r) {
-                if labels.is_empty() || st.series.labels == *labels {
-                    return Ok(r);
+            match self.index.entry(r) {
+                Entry::Occupied(e) => {
+                    let i = *e.get() as usize;
+                    if self
+                        .staged
+                        .get(i)
+                        .is_some_and(|st| labels.is_empty() || st.series.labels == *labels)
+                    {
+                        return Ok(i);
+                    }
                 }
-            }
-            if let Some(s) = self.head.series.get_pinned(r) {
-                if labels.is_empty() || s.labels == *labels {
-                    return Ok(self.remember(s));
+                Entry::Vacant(e) => {
+                    if let Some(s) = self.head.series.get_pinned(r) {
+                        if labels.is_empty() || s.labels == *labels {
+                            let i = self.staged.len();
+                            self.staged.push(Staged {
+                                series: s,
+                                last: None,
+                            });
+                            e.insert(staged_index(i));
+                            return Ok(i);
+                        }
+                        s.unpin();
+                    }
                 }
-                s.unpin();
             }
         }
         if labels.is_empty() {
@@ -108,26 +135,40 @@ impl HeadAppender<'_> {
     }
 
     /// Records a pinned series; unpins it again if already recorded.
-    fn remember(&mut self, s: Arc<MemSeries>) -> u64 {
-        let r = s.r;
-        match self.staged.entry(r) {
-            std::collections::hash_map::Entry::Occupied(_) => s.unpin(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(Staged {
+    fn remember(&mut self, s: Arc<MemSeries>) -> usize {
+        match self.index.entry(s.r) {
+            Entry::Occupied(e) => {
+                s.unpin();
+                *e.get() as usize
+            }
+            Entry::Vacant(e) => {
+                let i = self.staged.len();
+                self.staged.push(Staged {
                     series: s,
                     last: None,
                 });
+                e.insert(staged_index(i));
+                i
             }
         }
-        r
     }
 
     fn release(&mut self) {
-        for (_, st) in self.staged.drain() {
+        for st in self.staged.drain(..) {
             st.series.unpin();
         }
+        self.index.clear();
         self.samples.clear();
+        self.owners.clear();
         self.meta.clear();
+    }
+
+    /// The head's bounds for applying: the in-order bound as of the
+    /// appender's creation, as in Prometheus.
+    fn apply_bounds(&self) -> AppendBounds {
+        let mut b = self.head.bounds();
+        b.min_valid = self.min_valid.max(b.truncated_before);
+        b
     }
 
     /// Applies the staged samples under append id `id`; returns how many
@@ -142,20 +183,27 @@ impl HeadAppender<'_> {
         let mut dropped = 0usize;
         let mut chunks = 0i64;
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+        let mut b = self.apply_bounds();
         let mut i = 0;
-        while let Some(first) = self.samples.get(i) {
+        while let (Some(first), Some(&owner)) = (self.samples.get(i), self.owners.get(i)) {
             let r = first.r;
-            let Some(st) = self.staged.get(&r) else {
+            if let Some(&ahead) = self.owners.get(i + AHEAD) {
+                if let Some(st) = self.staged.get(ahead as usize) {
+                    st.series.prefetch();
+                }
+            }
+            let Some(st) = self.staged.get(owner as usize) else {
                 i += 1;
                 continue;
             };
             let mut d = st.series.data.lock();
             // Apply this series' consecutive samples under one lock.
-            while let Some(s) = self.samples.get(i).filter(|s| s.r == r) {
+            while let Some(s) = self
+                .samples
+                .get(i)
+                .filter(|_| self.owners.get(i) == Some(&owner))
+            {
                 i += 1;
-                let mut b = head.bounds();
-                // In-order bound as of the appender's creation, as in Prometheus.
-                b.min_valid = self.min_valid.max(b.truncated_before);
                 match d.placement(s.t, s.v, &b, None) {
                     Ok(Placement::InOrder) => {
                         let a = d.append_in_order(r, s.t, s.v, tx, &policy, &head.chunks);
@@ -180,6 +228,7 @@ impl HeadAppender<'_> {
                     // Only when this commit's max grows: a shared atomic
                     // update per sample makes concurrent commits contend.
                     head.widen(s.t, s.t);
+                    b = self.apply_bounds();
                 }
             }
         }
@@ -193,19 +242,21 @@ impl HeadAppender<'_> {
         if self.samples.is_empty() && self.meta.is_empty() {
             return Ok(());
         }
-        let new_series: Vec<RefSeries> = self
+        let new_series: Vec<&Staged> = self
             .staged
-            .values()
+            .iter()
             .filter(|st| !st.series.logged.load(Ordering::Acquire))
-            .map(|st| RefSeries {
-                r: st.series.r,
-                labels: st.series.labels.clone(),
-            })
             .collect();
         if let Some(wal) = &head.wal {
             let mut recs = Vec::with_capacity(3);
             if !new_series.is_empty() {
-                let mut v = new_series.clone();
+                let mut v: Vec<RefSeries> = new_series
+                    .iter()
+                    .map(|st| RefSeries {
+                        r: st.series.r,
+                        labels: st.series.labels.clone(),
+                    })
+                    .collect();
                 v.sort_by_key(|s| s.r);
                 recs.push(Record::Series(v));
             }
@@ -234,10 +285,8 @@ impl HeadAppender<'_> {
             }
             logged?;
         }
-        for s in &new_series {
-            if let Some(st) = self.staged.get(&s.r) {
-                st.series.logged.store(true, Ordering::Release);
-            }
+        for st in &new_series {
+            st.series.logged.store(true, Ordering::Release);
         }
         let id = head.iso.begin_append();
         let dropped = self.apply(id);
@@ -249,8 +298,9 @@ impl HeadAppender<'_> {
             let mut g = head.metadata.write();
             for (r, m) in &self.meta {
                 if let Some(name) = self
-                    .staged
+                    .index
                     .get(r)
+                    .and_then(|&i| self.staged.get(i as usize))
                     .and_then(|st| st.series.labels.metric_name())
                 {
                     g.insert(name.to_owned(), m.clone());
@@ -261,6 +311,12 @@ impl HeadAppender<'_> {
     }
 }
 
+/// An index into `staged` as stored in the maps. An appender stages fewer
+/// than `u32::MAX` series (each costs far more memory than 4 GiB / 2^32).
+fn staged_index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
 impl Appender for HeadAppender<'_> {
     fn append(&mut self, r: SeriesRef, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef> {
         if self.head.opts.ooo_window == 0 && t < self.min_valid {
@@ -269,10 +325,11 @@ impl Appender for HeadAppender<'_> {
                 min_valid: self.min_valid,
             });
         }
-        let r = self.series_for(r, labels)?;
-        let Some(st) = self.staged.get_mut(&r) else {
+        let i = self.series_for(r, labels)?;
+        let Some(st) = self.staged.get_mut(i) else {
             return Err(StorageError::SeriesNotFound { series: r });
         };
+        let r = st.series.r;
         let mut b = self.head.bounds();
         b.min_valid = b.min_valid.max(self.min_valid);
         let p = st.series.data.lock().placement(t, v, &b, st.last)?;
@@ -283,7 +340,37 @@ impl Appender for HeadAppender<'_> {
             st.last = Some((t, v));
         }
         self.samples.push(RefSample { r, t, v });
+        self.owners.push(staged_index(i));
         Ok(r)
+    }
+
+    /// Appends sample by sample, prefetching the series of the sample
+    /// [`AHEAD`] positions on (by its reference hint), so that the cache
+    /// misses on series memory overlap instead of coming one at a time.
+    /// A sample whose labels are the same value as the previous sample's
+    /// (and whose hint is 0) reuses the previous sample's series.
+    fn append_batch(
+        &mut self,
+        batch: &[(SeriesRef, &Labels, i64, f64)],
+        out: &mut Vec<Result<SeriesRef>>,
+    ) {
+        out.clear();
+        out.reserve(batch.len());
+        let mut prev: Option<(&Labels, SeriesRef)> = None;
+        for (i, &(r, labels, t, v)) in batch.iter().enumerate() {
+            if let Some(&(ahead, ..)) = batch.get(i + AHEAD) {
+                if ahead != 0 {
+                    self.head.series.prefetch(ahead);
+                }
+            }
+            let hint = match prev {
+                Some((pl, pr)) if r == 0 && std::ptr::eq(pl, labels) => pr,
+                _ => r,
+            };
+            let res = self.append(hint, labels, t, v);
+            prev = res.as_ref().ok().map(|&x| (labels, x));
+            out.push(res);
+        }
     }
 
     fn update_metadata(
@@ -292,7 +379,12 @@ impl Appender for HeadAppender<'_> {
         labels: &Labels,
         meta: &Metadata,
     ) -> Result<SeriesRef> {
-        let r = self.series_for(r, labels)?;
+        let i = self.series_for(r, labels)?;
+        let r = self
+            .staged
+            .get(i)
+            .map(|st| st.series.r)
+            .ok_or(StorageError::SeriesNotFound { series: r })?;
         self.meta.push((r, meta.clone()));
         Ok(r)
     }
@@ -312,5 +404,182 @@ impl Appender for HeadAppender<'_> {
 impl Drop for HeadAppender<'_> {
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::HeadOptions;
+    use cairn_model::{labels, MatchType, Matcher};
+    use cairn_storage::{Queryable, SelectHints, ValueType};
+
+    fn head(dir: &std::path::Path, ooo_window: i64) -> Head {
+        Head::open(
+            dir,
+            HeadOptions {
+                stripes: 4,
+                ooo_window,
+                ..HeadOptions::default()
+            },
+        )
+        .unwrap()
+    }
+
+    fn dump(h: &Head) -> Vec<(Labels, Vec<(i64, f64)>)> {
+        let q = h.querier(i64::MIN, i64::MAX).unwrap();
+        let ms = [Matcher::new(MatchType::Regex, "__name__", ".+").unwrap()];
+        let mut out = Vec::new();
+        for s in q.select(&SelectHints::default(), &ms).unwrap() {
+            let s = s.unwrap();
+            let mut it = s.iter();
+            let mut v = Vec::new();
+            while it.next() == ValueType::Float {
+                v.push(it.at());
+            }
+            out.push((s.labels().clone(), v));
+        }
+        out
+    }
+
+    /// Results as comparable text (errors by message).
+    fn text(rs: &[Result<SeriesRef>]) -> Vec<String> {
+        rs.iter()
+            .map(|r| match r {
+                Ok(x) => format!("ok {x}"),
+                Err(e) => format!("err {e}"),
+            })
+            .collect()
+    }
+
+    /// A batch with every kind of sample: new series with and without
+    /// hints, repeats within the batch, out of order, duplicates (same and
+    /// different value), a wrong hint, empty labels, out of bounds.
+    fn batch_cases(a: &Labels, b: &Labels, empty: &Labels) -> Vec<(u64, Labels, i64, f64)> {
+        vec![
+            (0, a.clone(), 1000, 1.0),
+            (0, a.clone(), 2000, 2.0),
+            (0, b.clone(), 1000, 5.0),
+            (0, a.clone(), 1500, 9.0),   // out of order within the batch
+            (0, a.clone(), 2000, 2.0),   // duplicate, same value: accepted
+            (0, a.clone(), 2000, 3.0),   // duplicate, other value
+            (1, b.clone(), 3000, 6.0),   // hint of a, labels of b
+            (999, a.clone(), 4000, 4.0), // unknown hint
+            (0, empty.clone(), 5000, 1.0),
+            (0, b.clone(), 4000, 7.0),
+        ]
+    }
+
+    #[test]
+    fn append_batch_matches_append_one_by_one() {
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (h1, h2) = (head(d1.path(), 0), head(d2.path(), 0));
+        let a = labels!("__name__" => "a", "job" => "x");
+        let b = labels!("__name__" => "b");
+        let empty = Labels::default();
+        let cases = batch_cases(&a, &b, &empty);
+
+        let mut one = h1.appender();
+        let singles: Vec<Result<SeriesRef>> = cases
+            .iter()
+            .map(|(r, l, t, v)| one.append(*r, l, *t, *v))
+            .collect();
+        one.commit().unwrap();
+
+        let mut many = h2.appender();
+        let batch: Vec<(u64, &Labels, i64, f64)> =
+            cases.iter().map(|(r, l, t, v)| (*r, l, *t, *v)).collect();
+        let mut out = vec![Ok(77)]; // cleared first
+        many.append_batch(&batch, &mut out);
+        many.commit().unwrap();
+
+        assert_eq!(text(&out), text(&singles));
+        assert_eq!(out.len(), cases.len());
+        assert!(matches!(
+            out[3],
+            Err(StorageError::OutOfOrderSample { t: 1500 })
+        ));
+        assert!(out[4].is_ok());
+        assert!(matches!(
+            out[5],
+            Err(StorageError::DuplicateSampleForTimestamp { t: 2000 })
+        ));
+        assert!(out[8].is_err(), "empty labels with no hint");
+        let got = dump(&h2);
+        assert_eq!(got, dump(&h1));
+        assert_eq!(
+            got,
+            vec![
+                (a.clone(), vec![(1000, 1.0), (2000, 2.0), (4000, 4.0)]),
+                (b.clone(), vec![(1000, 5.0), (3000, 6.0), (4000, 7.0)]),
+            ]
+        );
+
+        // A second batch against committed data: refs as hints, out of
+        // bounds (more than half a chunk range behind the head's max),
+        // and a stale sample, mixed with good ones.
+        let ra = match &out[0] {
+            Ok(r) => *r,
+            Err(e) => panic!("{e}"),
+        };
+        let far = 4000 + DEFAULT_RANGE;
+        let mut app = h2.appender();
+        app.append_batch(&[(ra, &a, far, 1.0)], &mut out);
+        app.commit().unwrap();
+        let mut app = h2.appender();
+        app.append_batch(
+            &[
+                (ra, &a, far - 1, 1.0), // out of order against committed data
+                (ra, &a, 100, 1.0),     // out of bounds
+                (0, &b, far + 1, 2.0),
+                (ra, &a, far + 10, 3.0),
+            ],
+            &mut out,
+        );
+        app.commit().unwrap();
+        assert!(matches!(out[0], Err(StorageError::OutOfOrderSample { .. })));
+        assert!(matches!(
+            out[1],
+            Err(StorageError::OutOfBounds { t: 100, .. })
+        ));
+        assert!(out[2].is_ok() && out[3].as_ref().ok() == Some(&ra));
+        let got = dump(&h2);
+        assert_eq!(got[0].1.last(), Some(&(far + 10, 3.0)));
+        assert_eq!(got[1].1.last(), Some(&(far + 1, 2.0)));
+    }
+
+    const DEFAULT_RANGE: i64 = crate::options::DEFAULT_CHUNK_RANGE;
+
+    #[test]
+    fn append_batch_rollback_and_ooo_window() {
+        let d = tempfile::tempdir().unwrap();
+        let h = head(d.path(), 10_000);
+        let a = labels!("__name__" => "a");
+        let mut app = h.appender();
+        let mut out = Vec::new();
+        app.append_batch(&[(0, &a, 50_000, 1.0), (0, &a, 45_000, 2.0)], &mut out);
+        assert!(out.iter().all(Result::is_ok), "{:?}", text(&out));
+        app.rollback().unwrap();
+        assert!(dump(&h).is_empty(), "a rolled back batch leaves nothing");
+
+        let mut app = h.appender();
+        app.append_batch(
+            &[
+                (0, &a, 50_000, 1.0),
+                (0, &a, 45_000, 2.0), // within the window: out of order
+                (0, &a, 45_000, 2.5), // same time, other value
+                (0, &a, 30_000, 3.0), // too old
+            ],
+            &mut out,
+        );
+        app.commit().unwrap();
+        // Staging judges against the committed head max (none yet), so the
+        // window check of the last sample happens at commit, where it is dropped.
+        assert_eq!(out.len(), 4);
+        assert!(out[0].is_ok() && out[1].is_ok() && out[3].is_ok());
+        let got = dump(&h);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].1.contains(&(50_000, 1.0)) && got[0].1.contains(&(45_000, 2.0)));
+        assert!(!got[0].1.contains(&(30_000, 3.0)));
     }
 }

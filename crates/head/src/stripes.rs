@@ -117,6 +117,14 @@ impl StripeSeries {
         Some(s.clone())
     }
 
+    /// Prefetches the memory of series `r` (see `MemSeries::prefetch`);
+    /// does nothing when there is no such series.
+    pub(crate) fn prefetch(&self, r: u64) {
+        if let Some(s) = slot(&self.ref_stripe(r).read(), r) {
+            s.prefetch();
+        }
+    }
+
     /// The series with labels `l`, pinned, creating it with a ref from
     /// `new_ref` when absent; `on_create` runs (under the stripe lock) for a
     /// new series. Returns the series and whether it was created.

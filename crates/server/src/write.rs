@@ -250,6 +250,204 @@ pub fn ingest_with(
     }
 }
 
+/// Where a planned series' labels are kept until its samples are appended.
+#[derive(Debug, Clone, Copy)]
+enum LabelsAt {
+    /// Entry `i` of the connection's series cache.
+    Cache(u32),
+    /// Entry `i` of [`Plan::owned`] (requests decoded without a cache).
+    Owned(u32),
+}
+
+/// One step of a 1.0 request, kept in request order so that what is refused
+/// is reported in the order the series came.
+#[derive(Debug)]
+enum Step {
+    Series {
+        at: LabelsAt,
+        /// Reference hint (0 for none).
+        hint: SeriesRef,
+        /// The series' samples are `Plan::samples[start..end]`.
+        start: usize,
+        end: usize,
+        histograms: usize,
+        /// Raw-label hash to enter the series' reference under in the
+        /// shared cache (a series new to both caches).
+        share: Option<u64>,
+    },
+    Refuse {
+        reason: RejectReason,
+        n: u64,
+        msg: String,
+    },
+}
+
+/// A decoded part of a 1.0 request, appended in one
+/// [`Appender::append_batch`] call so the storage can overlap its work
+/// across series.
+#[derive(Debug, Default)]
+struct Plan {
+    steps: Vec<Step>,
+    samples: Vec<(i64, f64)>,
+    owned: Vec<Labels>,
+    results: Vec<cairn_storage::Result<SeriesRef>>,
+}
+
+impl Plan {
+    fn push_series(
+        &mut self,
+        at: LabelsAt,
+        hint: SeriesRef,
+        samples: &[(i64, f64)],
+        histograms: usize,
+        share: Option<u64>,
+    ) {
+        let start = self.samples.len();
+        self.samples.extend_from_slice(samples);
+        self.steps.push(Step::Series {
+            at,
+            hint,
+            start,
+            end: self.samples.len(),
+            histograms,
+            share,
+        });
+    }
+
+    fn labels<'a>(&'a self, cache: Option<&'a SeriesCache>, at: LabelsAt) -> Option<&'a Labels> {
+        match at {
+            LabelsAt::Cache(i) => cache?.entry(i).map(|e| &e.labels),
+            LabelsAt::Owned(i) => self.owned.get(i as usize),
+        }
+    }
+
+    /// Appends the planned samples (all but those past `max_t`) in one
+    /// batch, then accounts for each step in order, updates the caches'
+    /// references, and empties the plan.
+    fn run(
+        &mut self,
+        mut cache: Option<&mut SeriesCache>,
+        shared: Option<&SharedSeriesCache>,
+        cfg: &ServerConfig,
+        app: &mut dyn Appender,
+        max_t: i64,
+        out: &mut WriteOutcome,
+    ) -> Result<(), ServerError> {
+        let mut results = std::mem::take(&mut self.results);
+        {
+            let ro = cache.as_deref();
+            let mut batch = Vec::with_capacity(self.samples.len());
+            for step in &self.steps {
+                let Step::Series {
+                    at,
+                    hint,
+                    start,
+                    end,
+                    ..
+                } = step
+                else {
+                    continue;
+                };
+                let Some(l) = self.labels(ro, *at) else {
+                    continue;
+                };
+                for &(t, v) in self.samples.get(*start..*end).unwrap_or_default() {
+                    if t <= max_t {
+                        batch.push((*hint, l, t, v));
+                    }
+                }
+            }
+            app.append_batch(&batch, &mut results);
+        }
+        let mut res = results.drain(..);
+        let mut updates: Vec<(LabelsAt, SeriesRef, Option<u64>)> = Vec::new();
+        for step in &self.steps {
+            match step {
+                Step::Refuse { reason, n, msg } => out.refuse(cfg, *reason, *n, || msg.clone()),
+                Step::Series {
+                    at,
+                    hint,
+                    start,
+                    end,
+                    histograms,
+                    share,
+                } => {
+                    let Some(labels) = self.labels(cache.as_deref(), *at) else {
+                        continue;
+                    };
+                    let samples = self.samples.get(*start..*end).unwrap_or_default();
+                    let r = account_samples(labels, *hint, samples, &mut res, cfg, max_t, out)?;
+                    refuse_histograms(labels, *histograms, cfg, out);
+                    updates.push((*at, r, *share));
+                }
+            }
+        }
+        drop(res);
+        for (at, r, share) in updates {
+            if let (Some(s), Some(h)) = (shared, share) {
+                if let Some(l) = self.labels(cache.as_deref(), at) {
+                    s.insert(h, l.clone(), r);
+                }
+            }
+            if let (Some(c), LabelsAt::Cache(i)) = (cache.as_deref_mut(), at) {
+                if r != 0 {
+                    c.set_ref(i, r);
+                }
+            }
+        }
+        self.steps.clear();
+        self.samples.clear();
+        self.owned.clear();
+        self.results = results;
+        Ok(())
+    }
+}
+
+/// Accounts for one series' samples given the results of appending those
+/// not past `max_t`, in order; returns the series reference (the `hint`
+/// when no sample was stored).
+fn account_samples(
+    labels: &Labels,
+    hint: SeriesRef,
+    samples: &[(i64, f64)],
+    results: &mut impl Iterator<Item = cairn_storage::Result<SeriesRef>>,
+    cfg: &ServerConfig,
+    max_t: i64,
+    out: &mut WriteOutcome,
+) -> Result<SeriesRef, ServerError> {
+    let mut r = hint;
+    // One message per series and reason: the first refused sample's error.
+    let mut refused: Vec<(RejectReason, u64, String)> = Vec::new();
+    for &(t, _) in samples {
+        if t > max_t {
+            note(&mut refused, RejectReason::TooFarInFuture, || {
+                format!(
+                    "out of bounds: sample at {t} is too far in the future (server time + {} ms)",
+                    cfg.max_future_ms
+                )
+            });
+            continue;
+        }
+        let Some(res) = results.next() else {
+            return Err(ServerError::Internal(format!(
+                "the appender returned fewer results than samples for series {labels}"
+            )));
+        };
+        match res {
+            Ok(x) => {
+                r = x;
+                out.samples_written += 1;
+            }
+            Err(e) if e.is_client_error() => {
+                note(&mut refused, reject_reason(&e), || e.to_string());
+            }
+            Err(e) => return Err(ServerError::Storage(e)),
+        }
+    }
+    emit_refusals(labels, refused, cfg, out);
+    Ok(r)
+}
+
 fn ingest_v1(
     raw: &[u8],
     cfg: &ServerConfig,
@@ -262,6 +460,7 @@ fn ingest_v1(
     let mut scratch = Vec::new();
     let mut pairs = Vec::new();
     let mut samples = Vec::new();
+    let mut plan = Plan::default();
     let mut view = WriteRequestView::new(raw);
     while let Some(item) = view.next() {
         let body = match item? {
@@ -278,39 +477,35 @@ fn ingest_v1(
             let rs = write::decode_series_samples(body, &mut samples)?;
             if let Some(run) = rs.labels {
                 let h = series_cache::hash_raw(run);
-                if let Some(e) = c.get(h, run) {
+                if let Some(i) = c.find(h, run) {
                     out.exemplars_received += rs.counts.exemplars as u64;
-                    let r = append_samples(
-                        &e.labels,
-                        e.r,
-                        samples.iter().copied(),
-                        cfg,
-                        app,
-                        max_t,
-                        &mut out,
-                    )?;
-                    if r != 0 {
-                        e.r = r;
-                    }
-                    refuse_histograms(&e.labels, rs.counts.histograms, cfg, &mut out);
+                    let hint = c.entry(i).map_or(0, |e| e.r);
+                    plan.push_series(
+                        LabelsAt::Cache(i),
+                        hint,
+                        &samples,
+                        rs.counts.histograms,
+                        None,
+                    );
                     continue;
                 }
                 if let Some((labels, hint)) = shared.and_then(|s| s.get(h, run)) {
                     out.exemplars_received += rs.counts.exemplars as u64;
-                    let r = append_samples(
-                        &labels,
+                    if c.is_full() {
+                        // The insert clears the cache: append what refers to it first.
+                        plan.run(Some(&mut *c), shared, cfg, app, max_t, &mut out)?;
+                    }
+                    let i = c.insert(h, run, labels, hint);
+                    plan.push_series(
+                        LabelsAt::Cache(i),
                         hint,
-                        samples.iter().copied(),
-                        cfg,
-                        app,
-                        max_t,
-                        &mut out,
-                    )?;
-                    refuse_histograms(&labels, rs.counts.histograms, cfg, &mut out);
-                    c.insert(h, run, labels, if r != 0 { r } else { hint });
+                        &samples,
+                        rs.counts.histograms,
+                        None,
+                    );
                     continue;
                 }
-                key = Some((c, h, run));
+                key = Some((h, run));
             }
         }
         let counts = write::decode_series(body, &mut pairs, &mut samples)?;
@@ -319,27 +514,29 @@ fn ingest_v1(
         let labels = match labels::validate(pairs.iter().copied(), cfg, &mut scratch) {
             Ok(l) => l,
             Err((reason, msg)) => {
-                out.refuse(cfg, reason, n, || msg);
+                plan.steps.push(Step::Refuse { reason, n, msg });
                 continue;
             }
         };
-        let r = append_samples(
-            &labels,
-            0,
-            samples.iter().copied(),
-            cfg,
-            app,
-            max_t,
-            &mut out,
-        )?;
-        refuse_histograms(&labels, counts.histograms, cfg, &mut out);
-        if let Some((c, h, run)) = key {
-            if let Some(s) = shared {
-                s.insert(h, labels.clone(), r);
+        let (at, share) = match (cache.as_deref_mut(), key) {
+            (Some(c), Some((h, run))) => {
+                if c.is_full() {
+                    plan.run(Some(&mut *c), shared, cfg, app, max_t, &mut out)?;
+                }
+                (
+                    LabelsAt::Cache(c.insert(h, run, labels, 0)),
+                    shared.map(|_| h),
+                )
             }
-            c.insert(h, run, labels, r);
-        }
+            _ => {
+                let i = u32::try_from(plan.owned.len()).unwrap_or(u32::MAX);
+                plan.owned.push(labels);
+                (LabelsAt::Owned(i), None)
+            }
+        };
+        plan.push_series(at, 0, &samples, counts.histograms, share);
     }
+    plan.run(cache, shared, cfg, app, max_t, &mut out)?;
     Ok(out)
 }
 
@@ -409,18 +606,32 @@ fn append_samples(
                 out.samples_written += 1;
             }
             Err(e) if e.is_client_error() => {
-                let reason = match &e {
-                    StorageError::OutOfOrderSample { .. } => RejectReason::OutOfOrder,
-                    StorageError::OutOfBounds { .. } => RejectReason::OutOfBounds,
-                    StorageError::TooOldSample { .. } => RejectReason::TooOld,
-                    StorageError::DuplicateSampleForTimestamp { .. } => RejectReason::Duplicate,
-                    _ => RejectReason::InvalidLabels,
-                };
-                note(&mut refused, reason, || e.to_string());
+                note(&mut refused, reject_reason(&e), || e.to_string());
             }
             Err(e) => return Err(ServerError::Storage(e)),
         }
     }
+    emit_refusals(labels, refused, cfg, out);
+    Ok(r)
+}
+
+fn reject_reason(e: &StorageError) -> RejectReason {
+    match e {
+        StorageError::OutOfOrderSample { .. } => RejectReason::OutOfOrder,
+        StorageError::OutOfBounds { .. } => RejectReason::OutOfBounds,
+        StorageError::TooOldSample { .. } => RejectReason::TooOld,
+        StorageError::DuplicateSampleForTimestamp { .. } => RejectReason::Duplicate,
+        _ => RejectReason::InvalidLabels,
+    }
+}
+
+/// Reports one series' noted refusals.
+fn emit_refusals(
+    labels: &Labels,
+    refused: Vec<(RejectReason, u64, String)>,
+    cfg: &ServerConfig,
+    out: &mut WriteOutcome,
+) {
     for (reason, n, msg) in refused {
         out.refuse(cfg, reason, n, || {
             if n > 1 {
@@ -430,7 +641,6 @@ fn append_samples(
             }
         });
     }
-    Ok(r)
 }
 
 fn note(v: &mut Vec<(RejectReason, u64, String)>, r: RejectReason, msg: impl FnOnce() -> String) {
@@ -570,4 +780,211 @@ pub fn check_write_body(
         i64::MAX,
         &mut WriteScratch::cached(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    //! The 1.0 path appends a whole request through `append_batch`; the 2.0
+    //! path still appends sample by sample. Fed the same series, both must
+    //! store the same samples and report the same outcome, messages and
+    //! their order included.
+
+    use super::*;
+    use cairn_proto::write::{Label, Sample, TimeSeries, WriteRequest};
+    use proptest::prelude::*;
+
+    /// Records appends; refuses negative timestamps (out of order) and 13
+    /// (duplicate); fails for good at 20.
+    #[derive(Default)]
+    struct Recorder(Vec<(Labels, i64, u64)>);
+
+    impl Appender for Recorder {
+        fn append(
+            &mut self,
+            _r: SeriesRef,
+            l: &Labels,
+            t: i64,
+            v: f64,
+        ) -> cairn_storage::Result<SeriesRef> {
+            match t {
+                20 => return Err(StorageError::Closed),
+                13 => return Err(StorageError::DuplicateSampleForTimestamp { t }),
+                t if t < 0 => return Err(StorageError::OutOfOrderSample { t }),
+                _ => {}
+            }
+            self.0.push((l.clone(), t, v.to_bits()));
+            Ok(l.hash64() | 1)
+        }
+        fn update_metadata(
+            &mut self,
+            r: SeriesRef,
+            _l: &Labels,
+            _m: &Metadata,
+        ) -> cairn_storage::Result<SeriesRef> {
+            Ok(r)
+        }
+        fn commit(self: Box<Self>) -> cairn_storage::Result<()> {
+            Ok(())
+        }
+        fn rollback(self: Box<Self>) -> cairn_storage::Result<()> {
+            Ok(())
+        }
+    }
+
+    type Series = (Vec<(String, String)>, Vec<i64>);
+
+    fn v1_body(series: &[Series]) -> Vec<u8> {
+        let ts = series
+            .iter()
+            .map(|(ls, ts)| TimeSeries {
+                labels: ls.iter().map(|(n, v)| Label::new(n, v)).collect(),
+                samples: ts
+                    .iter()
+                    .map(|&t| Sample {
+                        value: t as f64 * 0.5,
+                        timestamp: t,
+                    })
+                    .collect(),
+                ..TimeSeries::default()
+            })
+            .collect();
+        let raw = WriteRequest {
+            timeseries: ts,
+            metadata: vec![],
+        }
+        .encode_to_vec();
+        cairn_proto::snappy::compress(&raw)
+    }
+
+    fn v2_body(series: &[Series]) -> Vec<u8> {
+        let mut symbols: Vec<String> = vec![String::new()];
+        let mut sym = |s: &str| -> u32 {
+            match symbols.iter().position(|x| x == s) {
+                Some(i) => i as u32,
+                None => {
+                    symbols.push(s.to_owned());
+                    (symbols.len() - 1) as u32
+                }
+            }
+        };
+        let ts: Vec<write_v2::TimeSeries> = series
+            .iter()
+            .map(|(ls, ts)| write_v2::TimeSeries {
+                labels_refs: ls.iter().flat_map(|(n, v)| [sym(n), sym(v)]).collect(),
+                samples: ts
+                    .iter()
+                    .map(|&t| write_v2::Sample {
+                        value: t as f64 * 0.5,
+                        timestamp: t,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect();
+        let raw = write_v2::Request {
+            symbols: symbols.into_iter().map(Bytes::from).collect(),
+            timeseries: ts,
+        }
+        .encode_to_vec();
+        cairn_proto::snappy::compress(&raw)
+    }
+
+    fn series_strategy() -> impl Strategy<Value = Series> {
+        // Few names and values so series repeat within a request; unsorted
+        // and duplicate names occur. Timestamps cover every refusal.
+        (
+            proptest::collection::vec(("(__name__|a|b)", "(x|y)"), 1..4),
+            proptest::collection::vec(
+                prop_oneof![8 => -2i64..50, 1 => Just(13i64), 1 => Just(100i64)],
+                0..4,
+            ),
+        )
+    }
+
+    fn run(version: WireVersion, body: &[u8], cached: bool) -> (String, Vec<(Labels, i64, u64)>) {
+        let cfg = ServerConfig {
+            max_error_messages: 3,
+            ..ServerConfig::default()
+        };
+        // Timestamps above 50 are too far in the future.
+        let now = 50 - cfg.max_future_ms;
+        let mut app = Recorder::default();
+        let res = if cached {
+            ingest_with(
+                version,
+                body,
+                &cfg,
+                &mut app,
+                now,
+                &mut WriteScratch::cached(),
+            )
+        } else {
+            ingest(version, body, &cfg, &mut app, now)
+        };
+        let res = match res {
+            Ok(o) => format!(
+                "{} {} {}",
+                o.samples_written,
+                o.samples_refused,
+                o.refusal_message().unwrap_or_default()
+            ),
+            Err(e) => format!("error {e}"),
+        };
+        (res, app.0)
+    }
+
+    #[test]
+    fn batch_refusals_in_request_order() {
+        let s = |ls: &[(&str, &str)], ts: &[i64]| -> Series {
+            (
+                ls.iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
+                ts.to_vec(),
+            )
+        };
+        let req = vec![
+            s(&[("__name__", "up")], &[1, 2]),
+            s(&[("b", "x"), ("a", "y")], &[3]), // unsorted labels
+            s(&[("__name__", "up")], &[-1, 13, 100, 4]), // ooo, dup, future, good
+            s(&[("__name__", "down")], &[5]),
+        ];
+        let body = v1_body(&req);
+        let (out, stored) = run(WireVersion::V1, &body, true);
+        assert_eq!(stored.len(), 4, "{stored:?}");
+        let msg = out.split("\n  ").collect::<Vec<_>>();
+        assert_eq!(msg[0], "4 4 refused 4 samples (4 written):", "{out}");
+        assert!(msg[1].contains("sorted"), "{out}");
+        assert!(msg[2].starts_with("out of order"), "{out}");
+        assert!(msg[3].contains("duplicate"), "{out}");
+        assert!(msg[4].starts_with("... and 1 more"), "{out}");
+        assert_eq!(
+            run(WireVersion::V1, &body, false),
+            (out.clone(), stored.clone())
+        );
+        assert_eq!(run(WireVersion::V2, &v2_body(&req), false), (out, stored));
+
+        // A storage failure that is not the sender's fault fails the request.
+        let body = v1_body(&[s(&[("__name__", "up")], &[1, 20, 2])]);
+        let (out, _) = run(WireVersion::V1, &body, true);
+        assert!(out.starts_with("error storage:"), "{out}");
+    }
+
+    proptest! {
+        #[test]
+        fn v1_batch_matches_v2_one_by_one(
+            req in proptest::collection::vec(series_strategy(), 0..12),
+            cached in any::<bool>(),
+        ) {
+            let v1 = run(WireVersion::V1, &v1_body(&req), cached);
+            let v2 = run(WireVersion::V2, &v2_body(&req), false);
+            if v1.0.starts_with("error") {
+                // Rolled back: what was staged does not matter.
+                prop_assert_eq!(v1.0, v2.0);
+            } else {
+                prop_assert_eq!(v1, v2);
+            }
+        }
+    }
 }

@@ -153,6 +153,22 @@ pub trait Appender {
     /// Appends a float sample. `r` is a reference returned earlier for the
     /// same labels, or 0. Returns the series' reference.
     fn append(&mut self, r: SeriesRef, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef>;
+    /// Appends many float samples, of any series, in order: the same as
+    /// calling [`Appender::append`] with each `(ref hint, labels, t, v)` of
+    /// `batch`, and what `out` holds afterwards is each call's result, one
+    /// per sample in batch order (`out` is cleared first). Implementations may
+    /// override it to overlap work across samples (e.g. memory prefetching).
+    fn append_batch(
+        &mut self,
+        batch: &[(SeriesRef, &Labels, i64, f64)],
+        out: &mut Vec<Result<SeriesRef>>,
+    ) {
+        out.clear();
+        out.reserve(batch.len());
+        for &(r, labels, t, v) in batch {
+            out.push(self.append(r, labels, t, v));
+        }
+    }
     /// Records metadata for the series' metric.
     fn update_metadata(
         &mut self,

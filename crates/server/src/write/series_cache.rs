@@ -113,8 +113,10 @@ impl SeriesCache {
         })
     }
 
-    /// The entry for raw label bytes `raw` with hash `h` (see [`hash_raw`]).
-    pub(crate) fn get(&mut self, h: u64, raw: &[u8]) -> Option<&mut Entry> {
+    /// The index of the entry for raw label bytes `raw` with hash `h` (see
+    /// [`hash_raw`]). Indices stay valid until an insert into a full cache
+    /// (see [`Self::is_full`]) clears it.
+    pub(crate) fn find(&mut self, h: u64, raw: &[u8]) -> Option<u32> {
         let i = if self.matches(self.next, h, raw) {
             self.next
         } else {
@@ -125,13 +127,39 @@ impl SeriesCache {
             i
         };
         self.next = i + 1;
-        self.entries.get_mut(i)
+        // Indices are below `max_entries`, at most `u32::MAX`.
+        Some(i as u32)
+    }
+
+    /// The entry at index `i`.
+    pub(crate) fn entry(&self, i: u32) -> Option<&Entry> {
+        self.entries.get(i as usize)
+    }
+
+    /// Sets the reference hint of the entry at index `i`.
+    pub(crate) fn set_ref(&mut self, i: u32, r: SeriesRef) {
+        if let Some(e) = self.entries.get_mut(i as usize) {
+            e.r = r;
+        }
+    }
+
+    /// The entry for raw label bytes `raw` with hash `h`.
+    #[cfg(test)]
+    pub(crate) fn get(&mut self, h: u64, raw: &[u8]) -> Option<&mut Entry> {
+        let i = self.find(h, raw)?;
+        self.entries.get_mut(i as usize)
+    }
+
+    /// True when the next insert clears the cache (and so invalidates
+    /// every index handed out).
+    pub(crate) fn is_full(&self) -> bool {
+        self.entries.len() >= self.max_entries
     }
 
     /// Caches `labels` and `r` under `raw` with hash `h`, replacing a
-    /// colliding entry.
-    pub(crate) fn insert(&mut self, h: u64, raw: &[u8], labels: Labels, r: SeriesRef) {
-        if self.entries.len() >= self.max_entries {
+    /// colliding entry; returns the new entry's index.
+    pub(crate) fn insert(&mut self, h: u64, raw: &[u8], labels: Labels, r: SeriesRef) -> u32 {
+        if self.is_full() {
             self.map.clear();
             self.entries.clear();
             self.arena.clear();
@@ -148,6 +176,7 @@ impl SeriesCache {
         // The index fits: `max_entries` is at most `u32::MAX`.
         self.map.insert(h, i as u32);
         self.next = i + 1;
+        i as u32
     }
 }
 
