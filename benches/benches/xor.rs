@@ -5,7 +5,7 @@
 //! gauge with float noise and millisecond jitter, and a constant series.
 //! Throughput is reported per sample.
 
-use cairn_codec::{xor_iter, XorChunk};
+use cairn_codec::{xor_decode, xor_iter, XorChunk};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 
 const CHUNKS: usize = 1000;
@@ -85,6 +85,18 @@ fn bench(c: &mut Criterion) {
                 while it.next() {
                     sum = sum.wrapping_add(it.at().0);
                 }
+            }
+            black_box(sum)
+        })
+    });
+    g.bench_function("decode_bulk", |b| {
+        let mut out: Vec<(i64, f64)> = Vec::with_capacity(PER_CHUNK);
+        b.iter(|| {
+            let mut sum = 0i64;
+            for e in &encoded {
+                out.clear();
+                let _ = xor_decode(e, |t, v| out.push((t, v)));
+                sum = sum.wrapping_add(out.iter().map(|p| p.0).sum::<i64>());
             }
             black_box(sum)
         })

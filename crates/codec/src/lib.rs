@@ -9,7 +9,8 @@
 //!   varints, byte-for-byte compatible.
 //! * [`crc32c`]: the Castagnoli CRC used by every Prometheus checksum.
 //! * [`XorChunk`] / [`xor_iter`]: Prometheus's float chunk encoding
-//!   (`chunkenc.EncXOR`), producing byte-identical chunks.
+//!   (`chunkenc.EncXOR`), producing byte-identical chunks; [`xor_decode`]
+//!   decodes a whole chunk at once for queries.
 //! * [`Encoding`]: the chunk-encoding byte stored beside chunk data on disk.
 
 mod bits;
@@ -18,9 +19,11 @@ mod encoding;
 mod error;
 pub mod varint;
 mod xor;
+mod xor_bulk;
 
 pub use bits::{BitReader, BitWriter};
 pub use crc::{crc32c, crc32c_append};
 pub use encoding::{Encoding, ENCODING_FLOAT_HISTOGRAM, ENCODING_HISTOGRAM, ENCODING_XOR};
 pub use error::CodecError;
 pub use xor::{decode_all, xor_iter, XorChunk, XorIterator, MAX_SAMPLES_PER_CHUNK};
+pub use xor_bulk::xor_decode;

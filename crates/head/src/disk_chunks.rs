@@ -1,8 +1,8 @@
 //! Adapter over the head chunk files in `chunks_head/` (cairn-chunks).
 //!
 //! Full chunks leave memory: the head keeps only their reference and time
-//! bounds and reads the bytes back (a copy, so no borrow outlives the lock)
-//! when a query needs them. Everything the head needs from the chunk files
+//! bounds and reads the bytes back when a query needs them: a copy, so no
+//! borrow outlives the lock, or in place under the lock for a short decode. Everything the head needs from the chunk files
 //! goes through [`DiskChunks`], so the backing crate is swapped in this one
 //! file.
 //!
@@ -95,6 +95,24 @@ impl DiskChunks {
         let w = g.as_mut().ok_or_else(|| closed(&self.dir))?;
         w.write(series, mint, maxt, ENCODING_XOR, data)
             .map_err(|e| self.err("write", e))
+    }
+
+    /// Runs `f` over the bytes of a stored chunk, in place (the store's
+    /// read lock is held meanwhile, so `f` must be short).
+    pub(crate) fn with_chunk<R>(
+        &self,
+        series: u64,
+        chunk_ref: u64,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
+        let g = self.w.read();
+        let w = g.as_ref().ok_or_else(|| closed(&self.dir))?;
+        let (_, data) = w.chunk(chunk_ref).map_err(|e| HeadError::Chunks {
+            op: "read",
+            dir: self.dir.display().to_string(),
+            source: format!("series {series}, chunk {chunk_ref:#x}: {e}").into(),
+        })?;
+        Ok(f(data))
     }
 
     /// A copy of the bytes of a stored chunk.

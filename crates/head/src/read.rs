@@ -8,7 +8,10 @@
 //! the querier's inclusive `[mint, maxt]`.
 
 use cairn_model::Sample;
-use cairn_storage::{ChunkIterator, EncodedChunk, Result, SampleIterator, StorageError, ValueType};
+use cairn_storage::{
+    read_floats_stepwise, ChunkIterator, EncodedChunk, Result, SampleIterator, StorageError,
+    ValueType,
+};
 
 use crate::disk_chunks::DiskChunks;
 use crate::isolation::IsoState;
@@ -260,8 +263,9 @@ impl<'a> SnapIter<'a> {
             snap,
             disk,
             ci: 0,
-            // A full chunk holds up to 120 samples by default.
-            buf: Vec::with_capacity(128),
+            // Allocated on first use: bulk reads mostly decode straight
+            // into the caller's buffer.
+            buf: Vec::new(),
             bi: 0,
             oi: 0,
             cur: None,
@@ -295,18 +299,10 @@ impl<'a> SnapIter<'a> {
                 if c.maxt >= lo {
                     // In-memory bytes are decoded in place; only file
                     // chunks are read out first.
-                    let decoded = match &c.src {
-                        Src::Mem(b) => xor::decode_into(b, &mut self.buf, self.snap.series),
-                        Src::Disk(r) => match self.disk.read(self.snap.series, *r) {
-                            Ok(b) => xor::decode_into(&b, &mut self.buf, self.snap.series),
-                            Err(e) => {
-                                self.err = Some(e.into());
-                                return None;
-                            }
-                        },
-                    };
-                    if let Err(e) = decoded {
-                        self.err = Some(e.into());
+                    self.buf.clear();
+                    if let Err(e) = decode_chunk(self.disk, self.snap.series, &c.src, &mut self.buf)
+                    {
+                        self.err = Some(e);
                         return None;
                     }
                     self.bi = 0;
@@ -372,6 +368,26 @@ impl<'a> SnapIter<'a> {
     }
 }
 
+/// Appends the samples of one snapshot chunk to `out` (unchanged on error);
+/// file chunks are decoded in place.
+fn decode_chunk(disk: &DiskChunks, series: u64, src: &Src, out: &mut Vec<Sample>) -> Result<()> {
+    let r = match src {
+        Src::Mem(b) => xor::append_decoded(b, out, series),
+        Src::Disk(r) => disk
+            .with_chunk(series, *r, |b| xor::append_decoded(b, out, series))
+            .and_then(|x| x),
+    };
+    r.map_err(StorageError::from)
+}
+
+impl SnapIter<'_> {
+    fn exhausted(&mut self) -> ValueType {
+        self.done = true;
+        self.cur = None;
+        ValueType::None
+    }
+}
+
 impl SampleIterator for SnapIter<'_> {
     fn next(&mut self) -> ValueType {
         // Fast path: no out-of-order samples, and the next sample of the
@@ -415,6 +431,51 @@ impl SampleIterator for SnapIter<'_> {
 
     fn err(&self) -> Option<&StorageError> {
         self.err.as_ref()
+    }
+
+    /// Without out-of-order samples, whole chunks that end inside the
+    /// bound are decoded straight into `out`; the rest goes through the
+    /// decoded chunk buffer, leaving the iterator where `next` would.
+    fn read_floats(&mut self, maxt: i64, out: &mut Vec<Sample>) -> ValueType {
+        let cur = match self.cur {
+            Some(c) if self.snap.ooo.is_empty() && !self.done => c,
+            _ => return read_floats_stepwise(self, maxt, out),
+        };
+        if cur.t > maxt {
+            return ValueType::Float;
+        }
+        out.push(cur);
+        let in_max = self.in_max();
+        let lim = maxt.min(in_max);
+        loop {
+            while let Some(&s) = self.buf.get(self.bi) {
+                self.bi += 1;
+                if s.t > lim {
+                    if s.t > in_max {
+                        return self.exhausted();
+                    }
+                    self.cur = Some(s);
+                    return ValueType::Float;
+                }
+                out.push(s);
+            }
+            // Later chunks only hold samples after `cur`, so above `mint`.
+            let Some(c) = self.snap.chunks.get(self.ci) else {
+                return self.exhausted();
+            };
+            self.ci += 1;
+            self.buf.clear();
+            self.bi = 0;
+            let into = if c.maxt <= lim {
+                &mut *out
+            } else {
+                &mut self.buf
+            };
+            if let Err(e) = decode_chunk(self.disk, self.snap.series, &c.src, into) {
+                self.err = Some(e);
+                return self.exhausted();
+            }
+        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! Adapter over the chunk encoding (cairn-codec's `XorChunk`).
 //!
 //! The rest of the head only touches chunks through [`Chunk`],
-//! [`decode_into`] and [`encode`], so the encoding is swapped in this one
+//! [`decode_into`], [`append_decoded`] and [`encode`], so the encoding is swapped in this one
 //! file. Contract: timestamps appended to a chunk are strictly increasing.
 
-use cairn_codec::{xor_iter, XorChunk};
+use cairn_codec::{xor_decode, XorChunk};
 use cairn_model::Sample;
 
 use crate::error::{HeadError, Result};
@@ -18,17 +18,22 @@ pub(crate) type Chunk = XorChunk;
 /// Decodes every sample of `data`, a chunk of `series`, into `out` (cleared first).
 pub(crate) fn decode_into(data: &[u8], out: &mut Vec<Sample>, series: u64) -> Result<()> {
     out.clear();
-    let mut it = xor_iter(data);
-    while it.next() {
-        let (t, v) = it.at();
-        out.push(Sample::new(t, v));
-    }
-    match it.err() {
-        Some(e) => Err(HeadError::Codec {
-            series,
-            source: e.to_string().into(),
-        }),
-        None => Ok(()),
+    append_decoded(data, out, series)
+}
+
+/// Appends every sample of `data`, a chunk of `series`, to `out`; on error
+/// `out` is left as it was.
+pub(crate) fn append_decoded(data: &[u8], out: &mut Vec<Sample>, series: u64) -> Result<()> {
+    let before = out.len();
+    match xor_decode(data, |t, v| out.push(Sample::new(t, v))) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            out.truncate(before);
+            Err(HeadError::Codec {
+                series,
+                source: e.to_string().into(),
+            })
+        }
     }
 }
 

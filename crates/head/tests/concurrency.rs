@@ -99,7 +99,7 @@ fn truncation_and_queries_race_with_appends() {
         let hq = h.clone();
         sc.spawn(move || {
             for _ in 0..30 {
-                for (_, s) in dump(&*hq, 0, i64::MAX, &all()) {
+                for (_, s) in dump_stepwise(&*hq, 0, i64::MAX, &all()) {
                     assert!(s.windows(2).all(|w| w[0].0 < w[1].0));
                 }
             }

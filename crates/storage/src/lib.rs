@@ -19,6 +19,7 @@ mod traits;
 pub use error::StorageError;
 pub use memory::{MemStorage, VecSampleIterator, VecSeries};
 pub use merge::{merge_series_sets, ChunkEncoder, MergeQuerier, MergeSampleIterator, MergedSeries};
+pub use traits::read_floats_stepwise;
 pub use traits::{
     Appendable, Appender, ChunkIterator, EncodedChunk, Metadata, MetricType, Querier, Queryable,
     SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, ValueType,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cairn_model::{FloatHistogram, Labels, Matcher};
+use cairn_model::{FloatHistogram, Labels, Matcher, Sample};
 
 use crate::Result;
 
@@ -59,6 +59,37 @@ pub trait SampleIterator {
     fn err(&self) -> Option<&crate::StorageError> {
         None
     }
+    /// Bulk read for queries: appends the current sample and the samples
+    /// after it to `out`, up to and including timestamp `maxt`, as long as
+    /// they are floats. Call it only when positioned on a float sample
+    /// (`next`/`seek` returned `Float`). Returns what the iterator is
+    /// positioned on afterwards, which was not appended: `Float` (the first
+    /// sample after `maxt`), a histogram type, or `None` (exhausted or
+    /// failed). Storages override it to decode whole chunks at a time; the
+    /// result is always what stepping with `next` would give.
+    fn read_floats(&mut self, maxt: i64, out: &mut Vec<Sample>) -> ValueType {
+        read_floats_stepwise(self, maxt, out)
+    }
+}
+
+/// [`SampleIterator::read_floats`] by stepping: the default, and the
+/// fallback of overrides for the cases they do not speed up.
+pub fn read_floats_stepwise<I: SampleIterator + ?Sized>(
+    it: &mut I,
+    maxt: i64,
+    out: &mut Vec<Sample>,
+) -> ValueType {
+    loop {
+        let (t, v) = it.at();
+        if t > maxt {
+            return ValueType::Float;
+        }
+        out.push(Sample::new(t, v));
+        match it.next() {
+            ValueType::Float => {}
+            other => return other,
+        }
+    }
 }
 
 /// One encoded chunk, as stored: lets remote read stream chunks untouched.
@@ -78,7 +109,9 @@ pub trait ChunkIterator {
 }
 
 /// One series of a selection.
-pub trait Series {
+/// `Send`, so that a query may read the series of one selection on
+/// several threads.
+pub trait Series: Send {
     fn labels(&self) -> &Labels;
     /// A fresh iterator over the samples (within the querier's bounds).
     fn iter(&self) -> Box<dyn SampleIterator + '_>;
