@@ -35,6 +35,10 @@ pub struct EngineOptions {
     pub timeout: Duration,
     /// Step of subqueries written without one (`[5m:]`), in ms.
     pub no_step_subquery_interval: i64,
+    /// Threads one query may use to read and evaluate the series of a
+    /// large selection (the machine's CPUs by default; 1 = all on the
+    /// calling thread). Results do not depend on it.
+    pub parallelism: usize,
 }
 
 impl Default for EngineOptions {
@@ -45,6 +49,7 @@ impl Default for EngineOptions {
             max_loaded_samples: 500_000_000,
             timeout: Duration::from_secs(120),
             no_step_subquery_interval: 60_000,
+            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }

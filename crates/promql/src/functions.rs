@@ -51,7 +51,7 @@ pub(crate) struct RangeCtx<'a> {
     pub scalars: &'a [f64],
 }
 
-pub(crate) type RangeFn = fn(&[FPoint], &RangeCtx<'_>, &mut Evaluator<'_>) -> Option<f64>;
+pub(crate) type RangeFn = fn(&[FPoint], &RangeCtx<'_>) -> Option<f64>;
 
 pub(crate) fn range_fn(name: &str) -> Option<RangeFn> {
     Some(match name {
@@ -237,12 +237,12 @@ fn eval_range_call(
             scalars: &scalars,
         };
         let value = if hw.is_empty() {
-            f(w, &ctx, ev).map(crate::value::SampleValue::Float)
+            f(w, &ctx).map(crate::value::SampleValue::Float)
         } else {
             match hist_range::eval(name, w, hw, &ctx, ev, &s.labels) {
                 hist_range::HistOut::Nothing => None,
                 hist_range::HistOut::Value(v) => Some(v),
-                hist_range::HistOut::Floats => f(w, &ctx, ev).map(crate::value::SampleValue::Float),
+                hist_range::HistOut::Floats => f(w, &ctx).map(crate::value::SampleValue::Float),
             }
         };
         if let Some(value) = value {

@@ -8,6 +8,7 @@ mod engine;
 mod error;
 mod eval;
 mod functions;
+mod par;
 pub mod runner;
 mod value;
 

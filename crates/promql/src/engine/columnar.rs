@@ -39,6 +39,7 @@ use super::METADATA_LABELS;
 use crate::error::{PromqlError, Result};
 use crate::eval::aggregate::FloatAgg;
 use crate::eval::binary::{elem_op, signature};
+use crate::eval::select::MIN_SERIES_PER_THREAD;
 use crate::eval::{node_id, unparen, Evaluator, Loaded};
 use crate::functions::{range_fn, RangeCtx};
 use crate::value::{FPoint, Matrix, Series};
@@ -315,24 +316,87 @@ fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<V
     };
     let range = ms.range.as_millis() as i64;
     let keep_name = name == "last_over_time" || name == "first_over_time";
-    let counter_fn = name == "rate" || name == "increase";
     let refs: Vec<(i64, i64)> = steps
         .times()
         .map(|t| (t, ev.ref_time(&ms.vs.at, &ms.vs.offset, t)))
         .collect();
+    // Contiguous parts of the series, one per thread.
+    let threads = ev.opts.parallelism.max(1);
+    let per = data.len().div_ceil(threads).max(MIN_SERIES_PER_THREAD);
+    let parts: Vec<&[Loaded]> = data.chunks(per.max(1)).collect();
+    let spec = RangeSpec {
+        refs: &refs,
+        range,
+        name,
+        f,
+        counter_fn: name == "rate" || name == "increase",
+    };
+    let done = crate::par::map_ordered(parts, threads, 1, |part| range_rows(part, &spec));
+    // Samples in the windows of each step, over all series.
     let mut window_points = vec![0usize; steps.n];
+    for (_, wp) in &done {
+        for (a, b) in window_points.iter_mut().zip(wp.iter()) {
+            *a += b;
+        }
+    }
+    if window_points.iter().any(|&w| w > ev.opts.max_samples) {
+        return Err(PromqlError::TooManySamples);
+    }
     let mut cols = Vec::with_capacity(data.len());
+    for (s, row) in data.iter().zip(done.into_iter().flat_map(|(rows, _)| rows)) {
+        if row.any && spec.counter_fn && s.non_counter_name {
+            let n = s.labels.metric_name().unwrap_or("");
+            ev.annos.info(format!(
+                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
+            ));
+        }
+        cols.push(Col {
+            labels: s.labels.clone(),
+            drop: if keep_name { s.drop_name } else { true },
+            vals: row.vals,
+            ok: row.ok,
+        });
+    }
+    Ok(Some(Val::Vector(cols)))
+}
+
+/// What every series of one range-function call shares.
+struct RangeSpec<'a> {
+    /// Per step: (evaluation time, reference time after `@`/`offset`).
+    refs: &'a [(i64, i64)],
+    range: i64,
+    name: &'a str,
+    f: crate::functions::RangeFn,
+    counter_fn: bool,
+}
+
+/// One series' values of a range function over all steps.
+struct Row {
+    vals: Vec<f64>,
+    ok: Vec<bool>,
+    /// Whether any step has a value.
+    any: bool,
+}
+
+/// Evaluates the range function over `part`'s series; also returns how
+/// many samples the windows of each step held, summed over the part.
+fn range_rows(part: &[Loaded], spec: &RangeSpec<'_>) -> (Vec<Row>, Vec<usize>) {
+    let n = spec.refs.len();
+    let range = spec.range;
+    let mut window_points = vec![0usize; n];
+    let mut rows = Vec::with_capacity(part.len());
     let mut drops: Vec<u32> = Vec::new();
-    for s in data.iter() {
+    for s in part {
         let pts = &s.points;
-        if counter_fn {
+        if spec.counter_fn {
             counter_drops(pts, &mut drops);
         }
-        let mut vals = vec![0.0; steps.n];
-        let mut ok = vec![false; steps.n];
+        let mut vals = vec![0.0; n];
+        let mut ok = vec![false; n];
         let (mut a, mut b) = (0usize, 0usize);
         let mut any = false;
-        for (((&(ts, hi), v), o), wp) in refs
+        for (((&(ts, hi), v), o), wp) in spec
+            .refs
             .iter()
             .zip(vals.iter_mut())
             .zip(ok.iter_mut())
@@ -351,16 +415,13 @@ fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<V
                 continue;
             }
             *wp += w.len();
-            if *wp > ev.opts.max_samples {
-                return Err(PromqlError::TooManySamples);
-            }
             // Without a counter reset in the window the reset loop of
             // rate/increase adds nothing: skip it (O(1) per step).
-            let no_reset = counter_fn
+            let no_reset = spec.counter_fn
                 && matches!((drops.get(a), b.checked_sub(1).and_then(|l| drops.get(l))),
                     (Some(x), Some(y)) if x == y);
             let val = if no_reset {
-                counter_extrapolated(w, lo, hi, range, name == "rate")
+                counter_extrapolated(w, lo, hi, range, spec.name == "rate")
             } else {
                 let ctx = RangeCtx {
                     ts,
@@ -369,7 +430,7 @@ fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<V
                     range,
                     scalars: &[],
                 };
-                f(w, &ctx, ev)
+                (spec.f)(w, &ctx)
             };
             if let Some(x) = val {
                 *v = x;
@@ -377,20 +438,9 @@ fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<V
                 any = true;
             }
         }
-        if any && counter_fn && s.non_counter_name {
-            let n = s.labels.metric_name().unwrap_or("");
-            ev.annos.info(format!(
-                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
-            ));
-        }
-        cols.push(Col {
-            labels: s.labels.clone(),
-            drop: if keep_name { s.drop_name } else { true },
-            vals,
-            ok,
-        });
+        rows.push(Row { vals, ok, any });
     }
-    Ok(Some(Val::Vector(cols)))
+    (rows, window_points)
 }
 
 /// `out[k]`: how many points `1..=k` are below their predecessor (counter

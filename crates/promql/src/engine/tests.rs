@@ -26,9 +26,14 @@ impl Lcg {
 
 /// Gauges, counters with resets, gaps, stale markers, odd values.
 fn store(seed: u64) -> MemStorage {
+    store_hosts(seed, 3)
+}
+
+/// [`store`] with `hosts` hosts of 4 GPUs each.
+fn store_hosts(seed: u64, hosts: usize) -> MemStorage {
     let st = MemStorage::new();
     let mut r = Lcg(seed);
-    for h in 0..3 {
+    for h in 0..hosts {
         for g in 0..4 {
             let host = format!("h{h}");
             let gpu = g.to_string();
@@ -203,4 +208,31 @@ fn duplicate_match_keys_fall_back_to_the_same_error() {
         60_000,
     );
     assert!(r.is_err(), "{r:?}");
+}
+
+#[test]
+fn parallel_reads_equal_serial_ones() {
+    // 25 hosts x 4 GPUs: 100 series per metric, enough for several threads.
+    let st = store_hosts(11, 25);
+    let serial = Engine::new(EngineOptions {
+        parallelism: 1,
+        ..EngineOptions::default()
+    });
+    let parallel = Engine::new(EngineOptions {
+        parallelism: 3,
+        ..EngineOptions::default()
+    });
+    for (start, end, step) in [(0, 3_600_000, 60_000), (7_000, 1_000_000, 37_000)] {
+        for q in QUERIES {
+            let expr = parse(q).unwrap();
+            for columnar in [true, false] {
+                let a = serial.range_query_with(&st, &expr, start, end, step, columnar);
+                let b = parallel.range_query_with(&st, &expr, start, end, step, columnar);
+                assert!(
+                    same(&a, &b),
+                    "{q} [{start},{end}]/{step} columnar {columnar}:\nserial {a:?}\nparallel {b:?}"
+                );
+            }
+        }
+    }
 }

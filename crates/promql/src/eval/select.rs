@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use cairn_model::{is_stale_nan, MatchType, Matcher};
-use cairn_storage::{Queryable, SelectHints, ValueType};
+use cairn_storage::{Queryable, SelectHints, Series, ValueType};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 
@@ -91,6 +91,43 @@ impl Thinner {
         self.grid.ceil(t)
     }
 
+    /// Pushes the float samples of `src` (in time order) that some
+    /// evaluation can see; stale markers are dropped for range selectors.
+    fn extend(&mut self, pts: &mut Vec<FPoint>, src: &[cairn_model::Sample]) {
+        if self.matrix && (self.grid.step == 0 || self.reach >= self.grid.step) {
+            // Windows of `reach` at least a step long leave no gaps: a
+            // sample is seen exactly when it is inside the span they cover.
+            let g = self.grid;
+            pts.reserve(src.len());
+            let lo = g.first.saturating_sub(self.reach);
+            // The last grid time (`last` bounds the grid, it need not be on it).
+            let hi = if g.step > 0 && g.last > g.first {
+                g.first + (g.last - g.first) / g.step * g.step
+            } else {
+                g.first
+            };
+            pts.extend(
+                src.iter()
+                    .filter(|s| s.t > lo && s.t <= hi && !is_stale_nan(s.v))
+                    .map(|s| FPoint { t: s.t, f: s.v }),
+            );
+            return;
+        }
+        if pts.is_empty() {
+            // About one sample per grid time survives.
+            let g = self.grid;
+            let grid_times = (g.last.saturating_sub(g.first))
+                .checked_div(g.step)
+                .map_or(1, |k| usize::try_from(k).unwrap_or(0).saturating_add(1));
+            pts.reserve(src.len().min(grid_times));
+        }
+        for s in src {
+            if !(self.matrix && is_stale_nan(s.v)) {
+                self.push(pts, FPoint { t: s.t, f: s.v }, s.t);
+            }
+        }
+    }
+
     fn push<P>(&mut self, pts: &mut Vec<P>, p: P, t: i64) {
         let Some(g) = self.ceil(t) else {
             return;
@@ -105,6 +142,70 @@ impl Thinner {
         self.last_grid = Some(g);
         pts.push(p);
     }
+}
+
+/// Fewest series worth a thread of their own when loading a selector.
+pub(crate) const MIN_SERIES_PER_THREAD: usize = 32;
+
+/// How the series of one selector are read: what a loading thread needs.
+#[derive(Clone, Copy)]
+struct ReadSpec {
+    /// Inclusive sample bounds.
+    mint: i64,
+    maxt: i64,
+    grid: Grid,
+    matrix: bool,
+    /// Window length: the range, or the lookback delta.
+    reach: i64,
+    /// Whether native histograms are decoded to their stats form.
+    stats: bool,
+}
+
+/// Reads one series' samples in `[mint, maxt]` that some evaluation can
+/// see (see [`Thinner`]). `raw` is scratch space.
+fn read_series(
+    series: &dyn Series,
+    spec: ReadSpec,
+    raw: &mut Vec<cairn_model::Sample>,
+) -> Result<(Vec<FPoint>, Vec<HPoint>)> {
+    let mut it = series.iter();
+    let mut pts = Vec::new();
+    let mut hpts: Vec<HPoint> = Vec::new();
+    let new_thinner = || Thinner {
+        grid: spec.grid,
+        matrix: spec.matrix,
+        reach: spec.reach,
+        last_grid: None,
+    };
+    let (mut thin, mut hthin) = (new_thinner(), new_thinner());
+    let mut decoder = spec.stats.then(super::stats::StatsDecoder::default);
+    let mut vt = it.seek(spec.mint);
+    while vt != ValueType::None {
+        if vt == ValueType::Float {
+            raw.clear();
+            vt = it.read_floats(spec.maxt, raw);
+            thin.extend(&mut pts, raw);
+            if vt == ValueType::Float {
+                // Positioned after `maxt`.
+                break;
+            }
+            continue;
+        } else if let Some((t, h)) = it.at_float_histogram() {
+            if t > spec.maxt {
+                break;
+            }
+            let h = match decoder.as_mut() {
+                Some(d) => d.apply(h),
+                None => h,
+            };
+            hthin.push(&mut hpts, HPoint { t, h }, t);
+        }
+        vt = it.next();
+    }
+    if let Some(e) = it.err() {
+        return Err(PromqlError::Eval(format!("expanding series: {e}")));
+    }
+    Ok((pts, hpts))
 }
 
 impl<'a> Evaluator<'a> {
@@ -230,85 +331,66 @@ impl<'a> Evaluator<'a> {
                 range: r.range,
                 func: r.func.clone(),
             };
-            // One matcher set yields sorted, unique series: keep its order.
+            let spec = ReadSpec {
+                mint: r.mint,
+                maxt: r.maxt,
+                grid: r.grid,
+                matrix: r.matrix,
+                reach: if r.matrix {
+                    r.range
+                } else {
+                    self.opts.lookback_delta
+                },
+                stats: with_stats,
+            };
+            // One matcher set yields sorted, unique series: keep its order,
+            // reading the series on several threads.
             // Several (`or` alternatives) are merged by labels.
-            let single = sets.len() == 1;
             let mut in_order: Vec<Loaded> = Vec::new();
-            let mut by_labels: BTreeMap<cairn_model::Labels, (Vec<FPoint>, Vec<HPoint>)> =
-                BTreeMap::new();
-            for ms in &sets {
-                let set = querier.select(&hints, ms)?;
-                for series in set {
-                    let series = series?;
-                    if !single && by_labels.contains_key(series.labels()) {
-                        continue;
-                    }
-                    let mut it = series.iter();
-                    let mut pts = Vec::new();
-                    let mut hpts: Vec<HPoint> = Vec::new();
-                    let mut thin = Thinner {
-                        grid: r.grid,
-                        matrix: r.matrix,
-                        reach: if r.matrix {
-                            r.range
-                        } else {
-                            self.opts.lookback_delta
-                        },
-                        last_grid: None,
-                    };
-                    let mut hthin = Thinner {
-                        grid: r.grid,
-                        matrix: r.matrix,
-                        reach: thin.reach,
-                        last_grid: None,
-                    };
-                    let mut decoder = stats
-                        .contains(&node_id(r.vs))
-                        .then(super::stats::StatsDecoder::default);
-                    let mut vt = it.seek(r.mint);
-                    while vt != ValueType::None {
-                        if vt == ValueType::Float {
-                            let (t, f) = it.at();
-                            if t > r.maxt {
-                                break;
-                            }
-                            if !(r.matrix && is_stale_nan(f)) {
-                                thin.push(&mut pts, FPoint { t, f }, t);
-                            }
-                        } else if let Some((t, h)) = it.at_float_histogram() {
-                            if t > r.maxt {
-                                break;
-                            }
-                            let h = match decoder.as_mut() {
-                                Some(d) => d.apply(h),
-                                None => h,
-                            };
-                            hthin.push(&mut hpts, HPoint { t, h }, t);
-                        }
-                        vt = it.next();
-                    }
-                    if let Some(e) = it.err() {
-                        return Err(PromqlError::Eval(format!("expanding series: {e}")));
-                    }
+            if let [ms] = sets.as_slice() {
+                let list = querier
+                    .select(&hints, ms)?
+                    .collect::<cairn_storage::Result<Vec<_>>>()?;
+                let read = crate::par::map_ordered_with(
+                    list,
+                    self.opts.parallelism,
+                    MIN_SERIES_PER_THREAD,
+                    |raw: &mut Vec<cairn_model::Sample>, series| {
+                        read_series(&*series, spec, raw)
+                            .map(|(p, h)| (series.labels().clone(), p, h))
+                    },
+                );
+                for x in read {
+                    let (labels, pts, hpts) = x?;
                     total += pts.len() + hpts.len();
-                    if pts.is_empty() && hpts.is_empty() {
-                        continue;
-                    }
-                    if single {
-                        in_order.push(
-                            Loaded::new(series.labels().clone(), pts, false).with_histograms(hpts),
-                        );
-                    } else {
-                        by_labels.insert(series.labels().clone(), (pts, hpts));
+                    if !(pts.is_empty() && hpts.is_empty()) {
+                        in_order.push(Loaded::new(labels, pts, false).with_histograms(hpts));
                     }
                 }
+            } else {
+                let mut by_labels: BTreeMap<cairn_model::Labels, (Vec<FPoint>, Vec<HPoint>)> =
+                    BTreeMap::new();
+                let mut raw = Vec::new();
+                for ms in &sets {
+                    for series in querier.select(&hints, ms)? {
+                        let series = series?;
+                        if by_labels.contains_key(series.labels()) {
+                            continue;
+                        }
+                        let (pts, hpts) = read_series(&*series, spec, &mut raw)?;
+                        total += pts.len() + hpts.len();
+                        if !(pts.is_empty() && hpts.is_empty()) {
+                            by_labels.insert(series.labels().clone(), (pts, hpts));
+                        }
+                    }
+                }
+                in_order.extend(by_labels.into_iter().map(|(labels, (points, hpoints))| {
+                    Loaded::new(labels, points, false).with_histograms(hpoints)
+                }));
             }
             if total > self.opts.max_loaded_samples {
                 return Err(PromqlError::TooManySamples);
             }
-            in_order.extend(by_labels.into_iter().map(|(labels, (points, hpoints))| {
-                Loaded::new(labels, points, false).with_histograms(hpoints)
-            }));
             let loaded = Rc::new(in_order);
             seen.insert(key, loaded.clone());
             self.selectors.insert(node_id(r.vs), loaded);
@@ -449,6 +531,52 @@ mod tests {
                         th.last_grid = Some(g);
                     }
                     t += stride;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bulk_thinning_keeps_what_pushing_keeps() {
+        let stale = f64::from_bits(cairn_model::STALE_NAN_BITS);
+        for (first, last, step) in [(0, 600, 60), (7, 1_000, 13), (100, 100, 0), (-50, 500, 25)] {
+            for reach in [1, 12, 13, 25, 60, 61, 300] {
+                for matrix in [false, true] {
+                    for stride in [1, 5, 17, 40] {
+                        let src: Vec<cairn_model::Sample> = (-400..1_400)
+                            .step_by(stride)
+                            .map(|t| {
+                                let v = if t % 7 == 0 { stale } else { t as f64 };
+                                cairn_model::Sample::new(t, v)
+                            })
+                            .collect();
+                        let new = || Thinner {
+                            grid: Grid::new(first, last, step),
+                            matrix,
+                            reach,
+                            last_grid: None,
+                        };
+                        let mut want = Vec::new();
+                        let mut th = new();
+                        for s in &src {
+                            if !(matrix && is_stale_nan(s.v)) {
+                                th.push(&mut want, FPoint { t: s.t, f: s.v }, s.t);
+                            }
+                        }
+                        // In two pieces, as bulk reads arrive.
+                        let mut got = Vec::new();
+                        let mut th = new();
+                        let (a, b) = src.split_at(src.len() / 3);
+                        th.extend(&mut got, a);
+                        th.extend(&mut got, b);
+                        let bits = |v: &[FPoint]| -> Vec<(i64, u64)> {
+                            v.iter().map(|p| (p.t, p.f.to_bits())).collect()
+                        };
+                        assert!(
+                            bits(&got) == bits(&want),
+                            "grid {first}..{last}/{step} reach {reach} matrix {matrix} stride {stride}"
+                        );
+                    }
                 }
             }
         }

@@ -9,7 +9,7 @@ use crate::eval::aggregate::{kahan_inc, quantile as quantile_of};
 use crate::eval::{unparen, Evaluator, StepVal};
 use crate::value::FPoint;
 
-pub(super) fn avg(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn avg(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     let first = w.first()?;
     let (mut sum, mut count) = (first.f, 1.0);
     let (mut mean, mut c) = (0.0, 0.0);
@@ -37,7 +37,7 @@ pub(super) fn avg(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Opti
     })
 }
 
-pub(super) fn sum(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn sum(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     let (mut s, mut c) = (0.0, 0.0);
     for p in w {
         (s, c) = kahan_inc(p.f, s, c);
@@ -45,7 +45,7 @@ pub(super) fn sum(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Opti
     Some(if s.is_infinite() { s } else { s + c })
 }
 
-pub(super) fn count(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn count(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     Some(w.len() as f64)
 }
 
@@ -61,35 +61,35 @@ fn compare(w: &[FPoint], better: impl Fn(f64, f64) -> bool, ts: bool) -> Option<
     Some(if ts { at as f64 / 1000.0 } else { best })
 }
 
-pub(super) fn min(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn min(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     compare(w, |c, m| c < m || m.is_nan(), false)
 }
 
-pub(super) fn max(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn max(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     compare(w, |c, m| c > m || m.is_nan(), false)
 }
 
-pub(super) fn ts_of_min(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn ts_of_min(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     compare(w, |c, m| c <= m || m.is_nan(), true)
 }
 
-pub(super) fn ts_of_max(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn ts_of_max(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     compare(w, |c, m| c >= m || m.is_nan(), true)
 }
 
-pub(super) fn last(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn last(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     w.last().map(|p| p.f)
 }
 
-pub(super) fn first(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn first(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     w.first().map(|p| p.f)
 }
 
-pub(super) fn ts_of_last(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn ts_of_last(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     w.last().map(|p| p.t as f64 / 1000.0)
 }
 
-pub(super) fn ts_of_first(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn ts_of_first(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     w.first().map(|p| p.t as f64 / 1000.0)
 }
 
@@ -107,15 +107,15 @@ fn variance(w: &[FPoint]) -> Option<f64> {
     Some((aux + caux) / count)
 }
 
-pub(super) fn stdvar(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn stdvar(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     variance(w)
 }
 
-pub(super) fn stddev(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn stddev(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     variance(w).map(f64::sqrt)
 }
 
-pub(super) fn quantile(w: &[FPoint], c: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn quantile(w: &[FPoint], c: &RangeCtx<'_>) -> Option<f64> {
     if w.is_empty() {
         return None;
     }
@@ -124,7 +124,7 @@ pub(super) fn quantile(w: &[FPoint], c: &RangeCtx<'_>, _: &mut Evaluator<'_>) ->
     Some(quantile_of(q, &mut vals))
 }
 
-pub(super) fn mad(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn mad(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     if w.is_empty() {
         return None;
     }
@@ -134,7 +134,7 @@ pub(super) fn mad(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Opti
     Some(quantile_of(0.5, &mut dev))
 }
 
-pub(super) fn present(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn present(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     if w.is_empty() {
         None
     } else {

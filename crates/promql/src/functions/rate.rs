@@ -9,7 +9,6 @@
 
 use super::RangeCtx;
 use crate::eval::aggregate::kahan_inc;
-use crate::eval::Evaluator;
 use crate::value::FPoint;
 
 fn extrapolated(w: &[FPoint], c: &RangeCtx<'_>, is_counter: bool, is_rate: bool) -> Option<f64> {
@@ -55,15 +54,15 @@ fn extrapolated(w: &[FPoint], c: &RangeCtx<'_>, is_counter: bool, is_rate: bool)
     Some(result * factor)
 }
 
-pub(super) fn rate(w: &[FPoint], c: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn rate(w: &[FPoint], c: &RangeCtx<'_>) -> Option<f64> {
     extrapolated(w, c, true, true)
 }
 
-pub(super) fn increase(w: &[FPoint], c: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn increase(w: &[FPoint], c: &RangeCtx<'_>) -> Option<f64> {
     extrapolated(w, c, true, false)
 }
 
-pub(super) fn delta(w: &[FPoint], c: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn delta(w: &[FPoint], c: &RangeCtx<'_>) -> Option<f64> {
     extrapolated(w, c, false, false)
 }
 
@@ -89,11 +88,11 @@ fn instant(w: &[FPoint], is_rate: bool) -> Option<f64> {
     Some(v)
 }
 
-pub(super) fn irate(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn irate(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     instant(w, true)
 }
 
-pub(super) fn idelta(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn idelta(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     instant(w, false)
 }
 
@@ -131,14 +130,14 @@ fn linear_regression(w: &[FPoint], t0: i64) -> (f64, f64) {
     (slope, intercept)
 }
 
-pub(super) fn deriv(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn deriv(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     if w.len() < 2 {
         return None;
     }
     Some(linear_regression(w, w.first()?.t).0)
 }
 
-pub(super) fn predict_linear(w: &[FPoint], c: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn predict_linear(w: &[FPoint], c: &RangeCtx<'_>) -> Option<f64> {
     if w.len() < 2 {
         return None;
     }
@@ -147,11 +146,7 @@ pub(super) fn predict_linear(w: &[FPoint], c: &RangeCtx<'_>, _: &mut Evaluator<'
     Some(slope * d + intercept)
 }
 
-pub(super) fn double_exponential_smoothing(
-    w: &[FPoint],
-    c: &RangeCtx<'_>,
-    _: &mut Evaluator<'_>,
-) -> Option<f64> {
+pub(super) fn double_exponential_smoothing(w: &[FPoint], c: &RangeCtx<'_>) -> Option<f64> {
     if w.len() < 2 {
         return None;
     }
@@ -172,7 +167,7 @@ pub(super) fn double_exponential_smoothing(
     Some(s1)
 }
 
-pub(super) fn resets(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn resets(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     let mut n = 0.0;
     for pair in w.windows(2) {
         if let [a, b] = pair {
@@ -184,7 +179,7 @@ pub(super) fn resets(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> O
     Some(n)
 }
 
-pub(super) fn changes(w: &[FPoint], _: &RangeCtx<'_>, _: &mut Evaluator<'_>) -> Option<f64> {
+pub(super) fn changes(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     let mut n = 0.0;
     for pair in w.windows(2) {
         if let [a, b] = pair {
