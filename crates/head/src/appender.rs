@@ -13,21 +13,23 @@
 
 use std::collections::hash_map::Entry;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use cairn_model::Labels;
 use cairn_storage::{Appendable, Appender, Metadata, MetricType, Result, SeriesRef, StorageError};
 
 use crate::error::HeadError;
 use crate::head::Head;
-use crate::series::{AppendBounds, MemSeries, Placement, Tx};
-use crate::stripes::MixMap;
+use crate::series::{prefetch_line, AppendBounds, Placement, Tx};
+use crate::stripes::{MixMap, Pinned};
 use crate::wal_log::{Record, RefMetadata, RefSample, RefSeries};
 
-struct Staged {
-    series: Arc<MemSeries>,
+struct Staged<'a> {
+    series: Pinned<'a>,
     /// Newest staged sample of the series, if any.
     last: Option<(i64, f64)>,
+    /// Where the series' next in-order sample was to be written when last
+    /// staged (see `SeriesData::append_hint`), prefetched before applying.
+    tail: usize,
 }
 
 /// Series and samples an appender has room for before growing.
@@ -41,7 +43,7 @@ const AHEAD: usize = 8;
 pub(crate) struct HeadAppender<'a> {
     head: &'a Head,
     /// Pinned series this appender touched, in order of first use.
-    staged: Vec<Staged>,
+    staged: Vec<Staged<'a>>,
     /// Ref to index into `staged`.
     index: MixMap<u64, u32>,
     samples: Vec<RefSample>,
@@ -95,7 +97,7 @@ pub(crate) fn metric_type_from_wal(b: u8) -> MetricType {
     }
 }
 
-impl HeadAppender<'_> {
+impl<'a> HeadAppender<'a> {
     /// The index in `staged` of the series `r`/`labels`, pinning it on
     /// first use.
     fn series_for(&mut self, r: SeriesRef, labels: &Labels) -> Result<usize> {
@@ -118,11 +120,12 @@ impl HeadAppender<'_> {
                             self.staged.push(Staged {
                                 series: s,
                                 last: None,
+                                tail: 0,
                             });
                             e.insert(staged_index(i));
                             return Ok(i);
                         }
-                        s.unpin();
+                        drop(s);
                     }
                 }
             }
@@ -131,21 +134,22 @@ impl HeadAppender<'_> {
             return Err(HeadError::EmptyLabels.into());
         }
         let (s, _) = self.head.get_or_create_pinned(labels);
+        // SAFETY: `get_or_create_pinned` returns a series of the head's
+        // maps, pinned for us.
+        let s = unsafe { self.head.series.adopt(s) };
         Ok(self.remember(s))
     }
 
-    /// Records a pinned series; unpins it again if already recorded.
-    fn remember(&mut self, s: Arc<MemSeries>) -> usize {
+    /// Records a pinned series; unpins it again (drops it) if already recorded.
+    fn remember(&mut self, s: Pinned<'a>) -> usize {
         match self.index.entry(s.r) {
-            Entry::Occupied(e) => {
-                s.unpin();
-                *e.get() as usize
-            }
+            Entry::Occupied(e) => *e.get() as usize,
             Entry::Vacant(e) => {
                 let i = self.staged.len();
                 self.staged.push(Staged {
                     series: s,
                     last: None,
+                    tail: 0,
                 });
                 e.insert(staged_index(i));
                 i
@@ -154,9 +158,8 @@ impl HeadAppender<'_> {
     }
 
     fn release(&mut self) {
-        for st in self.staged.drain(..) {
-            st.series.unpin();
-        }
+        // Dropping unpins.
+        self.staged.clear();
         self.index.clear();
         self.samples.clear();
         self.owners.clear();
@@ -189,7 +192,9 @@ impl HeadAppender<'_> {
             let r = first.r;
             if let Some(&ahead) = self.owners.get(i + AHEAD) {
                 if let Some(st) = self.staged.get(ahead as usize) {
-                    st.series.prefetch();
+                    let w = head.series.write_prefetch;
+                    st.series.prefetch(w);
+                    prefetch_line(st.tail as *const u8, w);
                 }
             }
             let Some(st) = self.staged.get(owner as usize) else {
@@ -332,7 +337,12 @@ impl Appender for HeadAppender<'_> {
         let r = st.series.r;
         let mut b = self.head.bounds();
         b.min_valid = b.min_valid.max(self.min_valid);
-        let p = st.series.data.lock().placement(t, v, &b, st.last)?;
+        let (p, tail) = {
+            let d = st.series.data.lock();
+            (d.placement(t, v, &b, st.last), d.append_hint())
+        };
+        st.tail = tail;
+        let p = p?;
         if p == Placement::Duplicate {
             return Ok(r);
         }
@@ -358,6 +368,11 @@ impl Appender for HeadAppender<'_> {
         out.reserve(batch.len());
         let mut prev: Option<(&Labels, SeriesRef)> = None;
         for (i, &(r, labels, t, v)) in batch.iter().enumerate() {
+            if let Some(&(ahead, ..)) = batch.get(i + 2 * AHEAD) {
+                if ahead != 0 {
+                    self.head.series.prefetch_stripe(ahead);
+                }
+            }
             if let Some(&(ahead, ..)) = batch.get(i + AHEAD) {
                 if ahead != 0 {
                     self.head.series.prefetch(ahead);
@@ -549,6 +564,29 @@ mod tests {
     }
 
     const DEFAULT_RANGE: i64 = crate::options::DEFAULT_CHUNK_RANGE;
+
+    #[test]
+    fn prefetch_hints_never_fault() {
+        let d = tempfile::tempdir().unwrap();
+        let h = head(d.path(), 0);
+        let a = labels!("__name__" => "a");
+        let mut app = h.appender();
+        let r = app.append(0, &a, 1, 1.0).unwrap();
+        app.commit().unwrap();
+        for w in [false, crate::series::has_prefetchw()] {
+            // Null, unmapped and stale addresses are fine to prefetch.
+            for p in [0usize, 8, usize::MAX - 64, 0x7fff_ffff_0000] {
+                prefetch_line(p as *const u8, w);
+            }
+        }
+        // Refs with no series, and refs in blocks and stripes never used.
+        for x in [0, r + 1, u64::MAX, 1 << 40] {
+            h.series.prefetch(x);
+            h.series.prefetch_stripe(x);
+        }
+        h.series.prefetch(r);
+        assert_eq!(dump(&h), vec![(a, vec![(1, 1.0)])]);
+    }
 
     #[test]
     fn append_batch_rollback_and_ooo_window() {

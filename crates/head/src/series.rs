@@ -159,30 +159,56 @@ impl MemSeries {
     }
 
     /// Hints the CPU to bring the series' memory (with the `Arc`'s counts
-    /// before it) into the cache: appenders call it a few samples ahead so
-    /// that the misses of consecutive samples overlap. Reads nothing.
-    pub(crate) fn prefetch(&self) {
+    /// before it) into the cache, for writing when `w` (see [`prefetch_line`]):
+    /// appenders call it a few samples ahead so that the misses of
+    /// consecutive samples overlap. Reads nothing.
+    pub(crate) fn prefetch(&self, w: bool) {
         let start = (self as *const Self).cast::<u8>().wrapping_sub(16);
         let len = std::mem::size_of::<Self>() + 16;
         let mut off = 0;
         while off < len {
-            prefetch_line(start.wrapping_add(off));
+            prefetch_line(start.wrapping_add(off), w);
             off += 64;
         }
     }
 }
 
-/// Prefetches the cache line holding `p` (no-op off x86-64).
-#[inline(always)]
-fn prefetch_line(p: *const u8) {
+/// Whether the CPU has PREFETCHW (CPUID leaf 0x8000_0001, ECX bit 8), which
+/// fetches a line ready to be written: without it a line another core last
+/// wrote arrives shared and the first store to it waits again.
+pub(crate) fn has_prefetchw() -> bool {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults and reads no memory the program can
-    // observe; `p` need not point to anything valid. SSE is part of x86-64.
+    #[allow(unused_unsafe)]
+    // SAFETY: every x86-64 CPU has CPUID, and leaf 0x8000_0001 is only read
+    // when the highest extended leaf includes it.
     unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+        use std::arch::x86_64::__cpuid;
+        __cpuid(0x8000_0000).eax >= 0x8000_0001 && (__cpuid(0x8000_0001).ecx >> 8) & 1 == 1
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
+    false
+}
+
+/// Prefetches the cache line holding `p` (no-op off x86-64); with `w`, for
+/// writing, which callers may only ask for when [`has_prefetchw`] is true.
+#[inline(always)]
+pub(crate) fn prefetch_line(p: *const u8, w: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if w {
+        // SAFETY: a prefetch never faults and changes no memory or flags;
+        // `p` need not point to anything valid. The caller checked that the
+        // CPU has the instruction.
+        unsafe {
+            std::arch::asm!("prefetchw byte ptr [{0}]", in(reg) p, options(nostack, preserves_flags, readonly));
+        }
+    } else {
+        // SAFETY: as above; SSE is part of x86-64.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, w);
 }
 
 impl SeriesData {
@@ -192,6 +218,17 @@ impl SeriesData {
             Some(o) => Some(o.maxt),
             None => self.full.last().map(|c| c.maxt),
         }
+    }
+
+    /// The address of the open chunk's last byte (0 without one): where
+    /// the next in-order append writes. Appenders note it while staging
+    /// and prefetch it a few samples ahead of applying; it is only a hint
+    /// and may be stale by then.
+    pub(crate) fn append_hint(&self) -> usize {
+        self.open.as_ref().map_or(0, |o| {
+            let b = o.chunk.bytes();
+            (b.as_ptr() as usize).wrapping_add(b.len().saturating_sub(1))
+        })
     }
 
     /// Newest timestamp held, in order or not.

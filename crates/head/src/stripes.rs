@@ -14,6 +14,8 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::marker::PhantomData;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use cairn_model::Labels;
@@ -60,6 +62,39 @@ fn slot(blocks: &MixMap<u64, Block>, r: u64) -> Option<&Arc<MemSeries>> {
         .as_ref()
 }
 
+/// A series pinned for an appender, without a reference count of its own:
+/// while the pin holds, truncation leaves the series in the maps (see the
+/// module docs), and the maps keep it alive; the borrow of the maps keeps
+/// them alive. Dropping it unpins, after which it is never touched again.
+/// This saves two atomic operations per staged series over an `Arc`.
+pub(crate) struct Pinned<'a> {
+    ptr: NonNull<MemSeries>,
+    _maps: PhantomData<&'a StripeSeries>,
+}
+
+// SAFETY: a `Pinned` only hands out shared references to a `MemSeries`,
+// which is `Sync` (atomics, an immutable ref and labels, a mutex).
+unsafe impl Send for Pinned<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for Pinned<'_> {}
+
+impl std::ops::Deref for Pinned<'_> {
+    type Target = MemSeries;
+    fn deref(&self) -> &MemSeries {
+        // SAFETY: the series was pinned while in the maps (under a stripe
+        // lock) and stays pinned until `drop`; a pinned series is never
+        // removed from the maps, whose `Arc` keeps it alive, and the maps
+        // outlive `'a`.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl Drop for Pinned<'_> {
+    fn drop(&mut self) {
+        self.unpin();
+    }
+}
+
 #[derive(Debug)]
 enum Bucket {
     One(Arc<MemSeries>),
@@ -79,6 +114,8 @@ impl Bucket {
 #[derive(Debug)]
 pub(crate) struct StripeSeries {
     mask: u64,
+    /// Whether prefetches may be for writing (see `series::has_prefetchw`).
+    pub(crate) write_prefetch: bool,
     by_ref: Box<[RefStripe]>,
     by_hash: Box<[RwLock<MixMap<u64, Bucket>>]>,
 }
@@ -88,6 +125,7 @@ impl StripeSeries {
         let n = stripes.max(1).next_power_of_two();
         Self {
             mask: (n - 1) as u64,
+            write_prefetch: crate::series::has_prefetchw(),
             by_ref: (0..n).map(|_| RwLock::new(MixMap::default())).collect(),
             by_hash: (0..n).map(|_| RwLock::new(MixMap::default())).collect(),
         }
@@ -110,18 +148,42 @@ impl StripeSeries {
     }
 
     /// The series with ref `r`, pinned for an appender.
-    pub(crate) fn get_pinned(&self, r: u64) -> Option<Arc<MemSeries>> {
+    pub(crate) fn get_pinned(&self, r: u64) -> Option<Pinned<'_>> {
         let g = self.ref_stripe(r).read();
         let s = slot(&g, r)?;
         s.pin();
-        Some(s.clone())
+        Some(Pinned {
+            ptr: NonNull::from(&**s),
+            _maps: PhantomData,
+        })
+    }
+
+    /// Takes over the pin of `s`, dropping the extra reference count.
+    ///
+    /// # Safety
+    /// `s` must be a series of these maps that the caller pinned (as
+    /// [`Self::get_or_create_pinned`] returns it) and has not unpinned.
+    pub(crate) unsafe fn adopt(&self, s: Arc<MemSeries>) -> Pinned<'_> {
+        Pinned {
+            ptr: NonNull::from(&*s),
+            _maps: PhantomData,
+        }
+    }
+
+    /// Prefetches the lock stripe that series `r` is looked up in: the
+    /// first of the dependent misses of a lookup by ref.
+    pub(crate) fn prefetch_stripe(&self, r: u64) {
+        let p = (self.ref_stripe(r) as *const RefStripe).cast::<u8>();
+        let w = self.write_prefetch;
+        crate::series::prefetch_line(p, w);
+        crate::series::prefetch_line(p.wrapping_add(std::mem::size_of::<RefStripe>() - 1), w);
     }
 
     /// Prefetches the memory of series `r` (see `MemSeries::prefetch`);
     /// does nothing when there is no such series.
     pub(crate) fn prefetch(&self, r: u64) {
         if let Some(s) = slot(&self.ref_stripe(r).read(), r) {
-            s.prefetch();
+            s.prefetch(self.write_prefetch);
         }
     }
 
