@@ -476,8 +476,12 @@ fn ingest_v1(
         if let Some(c) = cache.as_deref_mut() {
             let rs = write::decode_series_samples(body, &mut samples)?;
             if let Some(run) = rs.labels {
-                let h = series_cache::hash_raw(run);
-                if let Some(i) = c.find(h, run) {
+                let mut h = 0;
+                let hit = c.find_next(run).or_else(|| {
+                    h = series_cache::hash_raw(run);
+                    c.find(h, run)
+                });
+                if let Some(i) = hit {
                     out.exemplars_received += rs.counts.exemplars as u64;
                     let hint = c.entry(i).map_or(0, |e| e.r);
                     plan.push_series(

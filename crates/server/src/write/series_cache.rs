@@ -113,6 +113,20 @@ impl SeriesCache {
         })
     }
 
+    /// The index of the entry after the previous hit when it was cached
+    /// under exactly `raw`. Needs no hash: the common case of a sender
+    /// repeating its series in order costs one comparison of the bytes.
+    pub(crate) fn find_next(&mut self, raw: &[u8]) -> Option<u32> {
+        let i = self.next;
+        let e = self.entries.get(i)?;
+        if e.len != raw.len() || self.arena.get(e.off..e.off + e.len) != Some(raw) {
+            return None;
+        }
+        self.next = i + 1;
+        // Indices are below `max_entries`, at most `u32::MAX`.
+        Some(i as u32)
+    }
+
     /// The index of the entry for raw label bytes `raw` with hash `h` (see
     /// [`hash_raw`]). Indices stay valid until an insert into a full cache
     /// (see [`Self::is_full`]) clears it.
@@ -385,6 +399,23 @@ mod tests {
         // The entry after a hit is tried first, but must still match.
         let _ = c.get(hash_raw(&raws[0]), &raws[0]);
         assert!(c.get(hash_raw(&raws[1]), &raws[2]).is_none());
+
+        // Without a hash: only the entry after the previous hit, only on
+        // equal bytes (a prefix, a longer run or other bytes miss, and a
+        // miss does not move on).
+        assert_eq!(c.find(hash_raw(&raws[3]), &raws[3]), Some(3));
+        assert_eq!(c.find_next(&raws[4][..4]), None);
+        let mut longer = raws[4].clone();
+        longer.push(4);
+        assert_eq!(c.find_next(&longer), None);
+        assert_eq!(c.find_next(&raws[5]), None);
+        assert_eq!(c.find_next(&raws[4]), Some(4));
+        assert_eq!(c.find_next(&raws[5]), Some(5));
+        for i in 6..10 {
+            assert_eq!(c.find_next(&raws[i]), Some(i as u32));
+            assert_eq!(c.entry(i as u32).map(|e| e.r), Some(i as u64 + 1));
+        }
+        assert_eq!(c.find_next(&raws[0]), None, "past the last entry");
     }
 
     fn label_field(n: &[u8], v: &[u8]) -> Vec<u8> {
