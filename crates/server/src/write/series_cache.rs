@@ -411,8 +411,8 @@ mod tests {
         assert_eq!(c.find_next(&raws[5]), None);
         assert_eq!(c.find_next(&raws[4]), Some(4));
         assert_eq!(c.find_next(&raws[5]), Some(5));
-        for i in 6..10 {
-            assert_eq!(c.find_next(&raws[i]), Some(i as u32));
+        for (i, r) in raws.iter().enumerate().skip(6) {
+            assert_eq!(c.find_next(r), Some(i as u32));
             assert_eq!(c.entry(i as u32).map(|e| e.r), Some(i as u64 + 1));
         }
         assert_eq!(c.find_next(&raws[0]), None, "past the last entry");
