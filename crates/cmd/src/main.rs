@@ -9,6 +9,12 @@ mod units;
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: queries and remote-write
+/// decoding allocate many short-lived buffers from several threads, where
+/// glibc's malloc showed up at 15-20% of the CPU profile.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_logging(level: &str, format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -216,6 +216,25 @@ fn hash_bytes(b: &[u8]) -> u64 {
     h
 }
 
+/// Length of the longest common prefix of `a` and `b`, eight bytes at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let (Some(wa), Some(wb)) = (a.get(i..i + 8), b.get(i..i + 8)) else {
+            break;
+        };
+        if wa != wb {
+            break;
+        }
+        i += 8;
+    }
+    while i < n && a.get(i) == b.get(i) {
+        i += 1;
+    }
+    i
+}
+
 /// Iterator over a [`Labels`] value.
 pub struct LabelsIter<'a> {
     rest: &'a [u8],
@@ -268,8 +287,24 @@ impl<'a> IntoIterator for &'a Labels {
 impl Ord for Labels {
     /// Prometheus's order: label by label, name then value; a prefix sorts first.
     fn cmp(&self, other: &Self) -> Ordering {
+        let (x, y): (&[u8], &[u8]) = (&self.data, &other.data);
+        // Whole labels inside the common byte prefix are equal (the
+        // encoding is self-delimiting): skip them without decoding the
+        // strings, as sorted series often share most of their labels.
+        let common = common_prefix(x, y);
+        if common == x.len() && common == y.len() {
+            return Ordering::Equal;
+        }
         let mut a = self.iter();
         let mut b = other.iter();
+        loop {
+            let mut probe = LabelsIter { rest: a.rest };
+            if probe.next().is_none() || x.len() - probe.rest.len() > common {
+                break;
+            }
+            a = probe;
+            b.next();
+        }
         loop {
             match (a.next(), b.next()) {
                 (None, None) => return Ordering::Equal,
@@ -483,6 +518,27 @@ mod tests {
             let back: Vec<(String, String)> = l.to_pairs();
             let want: Vec<(String, String)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
             prop_assert_eq!(back, want);
+        }
+
+        #[test]
+        fn order_is_pairwise_name_then_value(
+            shared in proptest::collection::btree_map("[a-d]{1,3}", "[xy]{1,3}", 0..5),
+            ta in proptest::collection::btree_map("[a-e]{1,3}", "[xy]{1,140}", 0..4),
+            tb in proptest::collection::btree_map("[a-e]{1,3}", "[xy]{1,140}", 0..4),
+        ) {
+            // Mostly equal sets, as sorted series are, with differing tails.
+            let mk = |t: &std::collections::BTreeMap<String, String>| {
+                let mut m = shared.clone();
+                m.extend(t.iter().map(|(k, v)| (k.clone(), v.clone())));
+                m
+            };
+            let (ma, mb) = (mk(&ta), mk(&tb));
+            let la = Labels::from_pairs(ma.iter().map(|(a, b)| (a.as_str(), b.as_str())));
+            let lb = Labels::from_pairs(mb.iter().map(|(a, b)| (a.as_str(), b.as_str())));
+            let want = ma.iter().cmp(mb.iter());
+            prop_assert_eq!(la.cmp(&lb), want);
+            prop_assert_eq!(lb.cmp(&la), want.reverse());
+            prop_assert_eq!(la.cmp(&la.clone()), std::cmp::Ordering::Equal);
         }
     }
 }

@@ -2,10 +2,13 @@
 //!
 //! A query's cost is mostly per series (decoding its chunks, evaluating a
 //! range function at every step), and series are independent, so a large
-//! selection is cut into contiguous parts that run on scoped threads, the
-//! calling thread taking the first. Results come back in input order, so
+//! selection is cut into contiguous parts that scoped threads (the calling
+//! one among them) take in turn. Results come back in input order, so
 //! everything downstream (label order, the order aggregations see series in,
 //! and so every floating-point sum) is the same as a serial run.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// Maps `f` over `items`, in order, on up to `threads` threads (the caller's
 /// included), giving each at least `min_per_thread` items; small inputs run
@@ -21,6 +24,10 @@ pub(crate) fn map_ordered<T: Send, R: Send>(
 
 /// [`map_ordered`] with scratch state `S`, created once per thread and
 /// handed to every call on that thread (reusable buffers).
+///
+/// The items are cut into a few parts per thread that threads take in
+/// turn, so a thread that got slow parts (or the caller's, which starts
+/// last) does not hold up the rest.
 pub(crate) fn map_ordered_with<T: Send, R: Send, S: Default>(
     items: Vec<T>,
     threads: usize,
@@ -29,39 +36,58 @@ pub(crate) fn map_ordered_with<T: Send, R: Send, S: Default>(
 ) -> Vec<R> {
     let n = items.len();
     let k = threads.min(n / min_per_thread.max(1)).max(1);
-    let run = |p: Vec<T>| -> Vec<R> {
-        let mut st = S::default();
-        p.into_iter().map(|x| f(&mut st, x)).collect()
-    };
     if k == 1 {
-        return run(items);
+        let mut st = S::default();
+        return items.into_iter().map(|x| f(&mut st, x)).collect();
     }
-    let per = n.div_ceil(k);
-    let mut parts: Vec<Vec<T>> = Vec::with_capacity(k);
+    let per = n.div_ceil(k * PARTS_PER_THREAD).max(1);
+    let mut parts: Vec<Mutex<Option<Vec<T>>>> = Vec::new();
     let mut it = items.into_iter();
     loop {
         let p: Vec<T> = it.by_ref().take(per).collect();
         if p.is_empty() {
             break;
         }
-        parts.push(p);
+        parts.push(Mutex::new(Some(p)));
     }
-    let run = &run;
-    std::thread::scope(|s| {
-        let mut parts = parts.into_iter();
-        let first = parts.next();
-        let others: Vec<_> = parts.map(|p| s.spawn(move || run(p))).collect();
-        let mut out: Vec<R> = Vec::with_capacity(n);
-        out.extend(first.map(run).into_iter().flatten());
+    let next = AtomicUsize::new(0);
+    // Takes parts until none is left; returns (part index, results).
+    let work = || -> Vec<(usize, Vec<R>)> {
+        let mut st = S::default();
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = parts.get(i) else {
+                return done;
+            };
+            let part = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(p) = part {
+                done.push((i, p.into_iter().map(|x| f(&mut st, x)).collect()));
+            }
+        }
+    };
+    let work = &work;
+    let mut all: Vec<(usize, Vec<R>)> = std::thread::scope(|s| {
+        let others: Vec<_> = (1..k).map(|_| s.spawn(work)).collect();
+        let mut all = work();
         for h in others {
             match h.join() {
-                Ok(v) => out.extend(v),
+                Ok(v) => all.extend(v),
                 Err(p) => std::panic::resume_unwind(p),
             }
         }
-        out
-    })
+        all
+    });
+    all.sort_unstable_by_key(|(i, _)| *i);
+    let mut out = Vec::with_capacity(n);
+    for (_, v) in all {
+        out.extend(v);
+    }
+    out
 }
+
+/// Parts each thread's share is cut into.
+pub(crate) const PARTS_PER_THREAD: usize = 4;
 
 #[cfg(test)]
 mod tests {
@@ -83,10 +109,18 @@ mod tests {
     #[test]
     fn uses_other_threads_for_large_inputs() {
         let me = std::thread::current().id();
-        let ids = map_ordered((0..100).collect::<Vec<_>>(), 2, 10, |_| {
+        // Each thread waits at its first item until the other arrives, so
+        // both must take part.
+        let both = std::sync::Barrier::new(2);
+        let ids = map_ordered_with((0..100).collect::<Vec<_>>(), 2, 10, |seen: &mut bool, _| {
+            if !*seen {
+                *seen = true;
+                both.wait();
+            }
             std::thread::current().id()
         });
-        assert_eq!(ids.first(), Some(&me));
+        assert_eq!(ids.len(), 100);
+        assert!(ids.contains(&me));
         assert!(ids.iter().any(|&i| i != me));
         let ids = map_ordered((0..100).collect::<Vec<_>>(), 2, 60, |_| {
             std::thread::current().id()

@@ -42,6 +42,7 @@ use crate::eval::binary::{elem_op, signature};
 use crate::eval::select::MIN_SERIES_PER_THREAD;
 use crate::eval::{node_id, unparen, Evaluator, Loaded};
 use crate::functions::{range_fn, RangeCtx};
+use crate::par::PARTS_PER_THREAD;
 use crate::value::{FPoint, Matrix, Series};
 
 /// Most cells (series x steps) one node may hold before the columnar path
@@ -320,10 +321,15 @@ fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<V
         .times()
         .map(|t| (t, ev.ref_time(&ms.vs.at, &ms.vs.offset, t)))
         .collect();
-    // Contiguous parts of the series, one per thread.
+    // Contiguous parts of the series, a few per thread (taken in turn),
+    // and enough series to a thread to be worth starting it.
     let threads = ev.opts.parallelism.max(1);
-    let per = data.len().div_ceil(threads).max(MIN_SERIES_PER_THREAD);
-    let parts: Vec<&[Loaded]> = data.chunks(per.max(1)).collect();
+    let per = data
+        .len()
+        .div_ceil(threads * PARTS_PER_THREAD)
+        .max(MIN_SERIES_PER_THREAD / PARTS_PER_THREAD)
+        .max(1);
+    let parts: Vec<&[Loaded]> = data.chunks(per).collect();
     let spec = RangeSpec {
         refs: &refs,
         range,
@@ -331,7 +337,9 @@ fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<V
         f,
         counter_fn: name == "rate" || name == "increase",
     };
-    let done = crate::par::map_ordered(parts, threads, 1, |part| range_rows(part, &spec));
+    let done = crate::par::map_ordered(parts, threads, PARTS_PER_THREAD, |part| {
+        range_rows(part, &spec)
+    });
     // Samples in the windows of each step, over all series.
     let mut window_points = vec![0usize; steps.n];
     for (_, wp) in &done {
