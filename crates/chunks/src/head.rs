@@ -163,6 +163,12 @@ impl HeadChunkWriter {
         chunk_in(&self.files, limit, r)
     }
 
+    /// Hints the CPU to start loading the chunk at `r` (see
+    /// [`HeadChunkWriter::chunk`]), so reads of several chunks overlap.
+    pub fn prefetch(&self, r: HeadChunkRef) {
+        crate::head_reader::prefetch_in(&self.files, r);
+    }
+
     /// Calls `f` for every chunk on disk, files ascending, records in file
     /// order; records each file's maxt for [`HeadChunkWriter::truncate`].
     /// Stops at the first error; on [`ChunksError::Corruption`] the caller may

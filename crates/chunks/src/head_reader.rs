@@ -242,6 +242,34 @@ impl HeadChunkReader {
     }
 }
 
+/// Asks the CPU to start loading the first cache lines of the record at
+/// `r` (header and the start of the data), so that several chunks' memory
+/// latencies overlap; a reference to nothing is ignored.
+pub(crate) fn prefetch_in(files: &BTreeMap<u32, MappedFile>, r: HeadChunkRef) {
+    let seq = (r >> 32) as u32;
+    let off = (r & 0xffff_ffff) as usize;
+    if let Some(b) = files.get(&seq).and_then(|mf| mf.map.get(off..)) {
+        for line in [0, 64, 128] {
+            if let Some(p) = b.get(line) {
+                prefetch(p);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn prefetch(p: &u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults and changes no
+    // memory, and `p` points into a live mapping anyway.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(p).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Looks `r` up in `files`; `limit` caps the valid bytes of one (open) file.
 pub(crate) fn chunk_in(
     files: &BTreeMap<u32, MappedFile>,

@@ -115,6 +115,14 @@ impl DiskChunks {
         Ok(f(data))
     }
 
+    /// Hints the CPU to start loading these stored chunks, which a query
+    /// is about to decode one after another.
+    pub(crate) fn prefetch(&self, refs: impl Iterator<Item = u64>) {
+        if let Some(w) = self.w.read().as_ref() {
+            refs.for_each(|r| w.prefetch(r));
+        }
+    }
+
     /// A copy of the bytes of a stored chunk.
     pub(crate) fn read(&self, series: u64, chunk_ref: u64) -> Result<Vec<u8>> {
         let g = self.w.read();

@@ -259,6 +259,11 @@ pub(crate) struct SnapIter<'a> {
 
 impl<'a> SnapIter<'a> {
     pub(crate) fn new(snap: Snapshot, disk: &'a DiskChunks) -> Self {
+        // The file chunks are read in turn: start loading them all now.
+        disk.prefetch(snap.chunks.iter().filter_map(|c| match c.src {
+            Src::Disk(r) => Some(r),
+            Src::Mem(_) => None,
+        }));
         Self {
             snap,
             disk,

@@ -25,6 +25,9 @@ pub(crate) fn decode_into(data: &[u8], out: &mut Vec<Sample>, series: u64) -> Re
 /// `out` is left as it was.
 pub(crate) fn append_decoded(data: &[u8], out: &mut Vec<Sample>, series: u64) -> Result<()> {
     let before = out.len();
+    if let [a, b, ..] = data {
+        out.reserve(usize::from(u16::from_be_bytes([*a, *b])));
+    }
     match xor_decode(data, |t, v| out.push(Sample::new(t, v))) {
         Ok(_) => Ok(()),
         Err(e) => {

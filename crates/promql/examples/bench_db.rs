@@ -1,6 +1,7 @@
 //! Times the issue-4 dashboard queries in-process over a data directory
 //! filled by `cairn-loadgen` (e.g. the one `scripts/bench-query.sh` leaves):
-//! `cargo run --release -p cairn-promql --example bench_db -- DIR [REPS] [FILTER]`.
+//! `cargo run --release -p cairn-promql --example bench_db -- DIR [REPS] [FILTER]`
+//! (`THREADS=n` sets the engine's parallelism).
 //! The range is the script's: from 10 minutes after the head's first sample
 //! to 15 s before its last, half a second off the sample grid, step 60 s.
 use std::time::Instant;
@@ -40,7 +41,12 @@ fn main() {
     let (hmin, hmax) = (db.head().min_time(), db.head().max_time());
     let start = (hmin / 1000 + 600) * 1000 + 500;
     let end = (hmax / 1000 - 15) * 1000 + 500;
-    let e = Engine::new(EngineOptions::default());
+    // THREADS=n overrides the engine's parallelism (default: the CPU count).
+    let mut eo = EngineOptions::default();
+    if let Some(n) = std::env::var("THREADS").ok().and_then(|v| v.parse().ok()) {
+        eo.parallelism = n;
+    }
+    let e = Engine::new(eo);
     for q in QUERIES {
         if only.as_deref().is_some_and(|o| !q.contains(o)) {
             continue;

@@ -106,11 +106,21 @@ impl Thinner {
             } else {
                 g.first
             };
-            pts.extend(
-                src.iter()
-                    .filter(|s| s.t > lo && s.t <= hi && !is_stale_nan(s.v))
-                    .map(|s| FPoint { t: s.t, f: s.v }),
-            );
+            let inside = |s: &cairn_model::Sample| s.t > lo && s.t <= hi;
+            if src.first().is_some_and(inside) && src.last().is_some_and(inside) {
+                // Sorted: all inside; only stale markers to drop.
+                pts.extend(
+                    src.iter()
+                        .filter(|s| !is_stale_nan(s.v))
+                        .map(|s| FPoint { t: s.t, f: s.v }),
+                );
+            } else {
+                pts.extend(
+                    src.iter()
+                        .filter(|s| inside(s) && !is_stale_nan(s.v))
+                        .map(|s| FPoint { t: s.t, f: s.v }),
+                );
+            }
             return;
         }
         if pts.is_empty() {
