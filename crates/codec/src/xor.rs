@@ -332,6 +332,12 @@ impl XorIterator<'_> {
         self.err.as_ref()
     }
 
+    /// Whether the current sample is the last one the header announces
+    /// (the next `next` returns false without reading anything).
+    pub fn at_last(&self) -> bool {
+        self.read == self.total && self.err.is_none()
+    }
+
     /// The number of samples the chunk header announces.
     pub fn num_samples(&self) -> usize {
         usize::from(self.total)

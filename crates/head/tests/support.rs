@@ -76,7 +76,13 @@ pub fn dump(
             let mut vt = it.next();
             let mut upto = v.first().map_or(0, |x| x.0);
             while vt == ValueType::Float {
+                let from = got.len();
                 vt = it.read_floats(upto, &mut got);
+                assert!(got[from..].iter().all(|x| x.t <= upto), "read past {upto}");
+                assert!(
+                    vt != ValueType::Float || it.at().0 > upto,
+                    "stopped early at {upto}"
+                );
                 upto = upto.saturating_add(piece);
             }
             assert!(it.err().is_none(), "iterator error: {:?}", it.err());

@@ -10,9 +10,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use cairn_codec::{xor_iter, XorIterator, ENCODING_XOR};
+use cairn_codec::{xor_decode, xor_iter, XorIterator, ENCODING_XOR};
 use cairn_index::{postings_for_matchers, ChunkMeta, IndexLike};
-use cairn_model::{Labels, Matcher};
+use cairn_model::{Labels, Matcher, Sample};
 use cairn_storage::{
     ChunkIterator, EncodedChunk, Querier, SampleIterator, SelectHints, Series, SeriesSet,
     StorageError, ValueType,
@@ -260,6 +260,62 @@ impl SampleIterator for BlockSampleIterator<'_, '_> {
             self.cur = None;
         }
         ValueType::None
+    }
+
+    /// Whole chunks inside the bounds (and untouched by deletions) are
+    /// decoded straight into `out`; the rest is stepped through.
+    fn read_floats(&mut self, maxt: i64, out: &mut Vec<Sample>) -> ValueType {
+        let s = self.s;
+        loop {
+            let (t, v) = self.at;
+            if t > maxt {
+                return ValueType::Float;
+            }
+            out.push(Sample::new(t, v));
+            if self.cur.as_ref().is_some_and(|c| c.at_last()) {
+                // The current chunk is done: nothing is left to step over.
+                self.cur = None;
+            }
+            if self.cur.is_none() {
+                let lim = maxt.min(s.maxt);
+                while let Some(c) = s.chunks.get(self.next_chunk) {
+                    let untouched = s.deleted.as_ref().is_none_or(|d| {
+                        !d.as_slice()
+                            .iter()
+                            .any(|iv| iv.mint <= c.max_time && c.min_time <= iv.maxt)
+                    });
+                    if !(c.min_time >= s.mint && c.max_time <= lim && untouched) {
+                        break;
+                    }
+                    self.next_chunk += 1;
+                    let data = match s.load(c) {
+                        Ok(d) => d,
+                        Err(e) => return self.fail(e),
+                    };
+                    let before = out.len();
+                    let mut last = None;
+                    if let Err(e) = xor_decode(data, |t, v| {
+                        out.push(Sample::new(t, v));
+                        last = Some((t, v));
+                    }) {
+                        out.truncate(before);
+                        let e = TsdbError::Chunk {
+                            path: s.block.dir().join("chunks"),
+                            series: s.labels.to_string(),
+                            source: Box::new(e),
+                        };
+                        return self.fail(e.into());
+                    }
+                    if let Some(l) = last {
+                        self.at = l;
+                    }
+                }
+            }
+            match self.next() {
+                ValueType::Float => {}
+                other => return other,
+            }
+        }
     }
 
     fn seek(&mut self, t: i64) -> ValueType {

@@ -47,11 +47,37 @@ pub fn all_samples(q: &dyn Queryable, mint: i64, maxt: i64) -> Vec<(Labels, i64,
     for s in q.select(&SelectHints::default(), &[m]).unwrap() {
         let s = s.unwrap();
         let mut it = s.iter();
+        let mut stepped = vec![];
         while it.next() == ValueType::Float {
             let (t, v) = it.at();
-            out.push((s.labels().clone(), t, v.to_bits()));
+            stepped.push((t, v.to_bits()));
         }
         assert!(it.err().is_none(), "{:?}", it.err());
+        // Bulk reads, whole and in pieces, give the same samples.
+        for piece in [i64::MAX, 1, 999, 7_777] {
+            let mut it = s.iter();
+            let mut got = vec![];
+            let mut vt = it.next();
+            let mut upto = stepped.first().map_or(0, |x| x.0);
+            while vt == ValueType::Float {
+                let from = got.len();
+                vt = it.read_floats(upto, &mut got);
+                assert!(got[from..].iter().all(|x| x.t <= upto), "read past {upto}");
+                assert!(
+                    vt != ValueType::Float || it.at().0 > upto,
+                    "stopped early at {upto}"
+                );
+                upto = upto.saturating_add(piece);
+            }
+            assert!(it.err().is_none(), "{:?}", it.err());
+            let got: Vec<(i64, u64)> = got.iter().map(|x| (x.t, x.v.to_bits())).collect();
+            assert!(
+                got == stepped,
+                "bulk read in pieces of {piece} differs for {}",
+                s.labels()
+            );
+        }
+        out.extend(stepped.into_iter().map(|(t, v)| (s.labels().clone(), t, v)));
     }
     out
 }
