@@ -53,4 +53,9 @@ qstart="$(( now - span + 600 )).5"
 qend="$(( now - 15 )).5"
 python3 scripts/bench_query.py "$qstart" "$qend" "$STEP" "$REPS" \
   prometheus=http://127.0.0.1:19090 cairn=http://127.0.0.1:19201 victoriametrics=http://127.0.0.1:18428
+# Where Cairn's rate() differs from Prometheus 2.42's, check that the
+# difference is exactly the 2.x/3.x extrapolation change.
+for m in DCGM_FI_PROF_PCIE_RX_BYTES DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION; do
+  python3 scripts/check_rate_diffs.py http://127.0.0.1:19090 http://127.0.0.1:19201 "$qstart" "$qend" "$STEP" "$m"
+done
 echo "raw data in $OUT" >&2
