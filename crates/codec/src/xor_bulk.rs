@@ -163,35 +163,50 @@ pub fn xor_decode(data: &[u8], mut f: impl FnMut(i64, f64)) -> Result<usize, Cod
     let lo = r.read(32, "bits")?;
     let mut v = (hi << 32) | lo;
     f(t, f64::from_bits(v));
-    let mut delta = 0u64;
+    if total == 1 {
+        return Ok(1);
+    }
+    let mut delta = r.uvarint()?;
     let (mut leading, mut trailing) = (0u32, 0u32);
     for i in 1..total {
-        if i == 1 {
-            delta = r.uvarint()?;
-        } else {
-            if r.n < 4 {
-                r.refill();
-            }
+        if i > 1 {
+            r.refill();
             // The prefix is up to four 1 bits ended by a 0 (the fourth 1
             // ends it on its own). Bits past the stream's end read as 0,
             // so a short prefix is caught by the reads below.
             let ones = r.acc.leading_ones().min(4).min(r.n);
-            let plen = if ones < 4 { ones + 1 } else { 4 };
-            r.read(plen, "bit")?;
             let dod = match ones {
-                0 => 0,
-                1 => signed(r.read(14, "bits")?, 14),
-                2 => signed(r.read(17, "bits")?, 17),
-                3 => signed(r.read(20, "bits")?, 20),
-                _ => r.read_wide(64, "bits")? as i64,
+                0 => {
+                    r.read(1, "bit")?;
+                    0
+                }
+                1 => signed(r.read(16, "bits")? & 0x3fff, 14),
+                2 => signed(r.read(20, "bits")? & 0x1_ffff, 17),
+                3 => signed(r.read(24, "bits")? & 0xf_ffff, 20),
+                _ => {
+                    r.read(4, "bit")?;
+                    r.read_wide(64, "bits")? as i64
+                }
             };
             delta = (delta as i64).wrapping_add(dod) as u64;
         }
         t = t.wrapping_add(delta as i64);
-        if r.bit("bit")? {
-            if r.bit("bit")? {
-                let l = r.read(5, "bits")? as u32;
-                let mut sig = r.read(6, "bits")? as u32;
+        // Value control: `0` unchanged, `10` same window, `11` new window.
+        if r.n < 13 {
+            r.refill();
+        }
+        let ctl = if r.n >= 2 {
+            r.acc >> 62
+        } else {
+            r.acc >> 63 << 1
+        };
+        if ctl < 2 {
+            r.read(1, "bit")?;
+        } else {
+            if ctl == 3 {
+                let w = r.read(13, "bits")? as u32;
+                let l = (w >> 6) & 31;
+                let mut sig = w & 63;
                 if sig == 0 {
                     sig = 64;
                 }
@@ -204,10 +219,12 @@ pub fn xor_decode(data: &[u8], mut f: impl FnMut(i64, f64)) -> Result<usize, Cod
                 }
                 leading = l;
                 trailing = 64 - l - sig;
+            } else {
+                r.read(2, "bits")?;
             }
             let sig = 64 - leading - trailing;
             let bits = r.read_wide(sig, "bits")?;
-            v ^= bits.checked_shl(trailing).unwrap_or(0);
+            v ^= bits << trailing;
         }
         f(t, f64::from_bits(v));
     }
