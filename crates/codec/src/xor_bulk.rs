@@ -111,12 +111,6 @@ impl<'a> Bits<'a> {
         }
     }
 
-    /// Reads one bit.
-    #[inline(always)]
-    fn bit(&mut self, what: &'static str) -> Result<bool, CodecError> {
-        self.read(1, what).map(|b| b == 1)
-    }
-
     /// Go's unsigned varint from byte-sized groups at the bit position.
     fn uvarint(&mut self) -> Result<u64, CodecError> {
         let start = self.offset();
