@@ -62,9 +62,32 @@ impl HeadQuerier<'_> {
         if !self.overlaps_head() {
             return Ok(Vec::new());
         }
-        let refs = postings_for_matchers(&self.head.index, ms)?;
-        let mut out = Vec::new();
-        for r in refs.iter() {
+        let refs: Vec<u64> = postings_for_matchers(&self.head.index, ms)?
+            .iter()
+            .collect();
+        // Large selections are checked and sorted in two halves on two
+        // threads, then merged.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if refs.len() < PARALLEL_MATCHING || threads < 2 {
+            return self.keep_sorted(&refs);
+        }
+        let (a, b) = refs.split_at(refs.len() / 2);
+        let (ra, rb) = std::thread::scope(|sc| {
+            let h = sc.spawn(|| self.keep_sorted(b));
+            let ra = self.keep_sorted(a);
+            (ra, h.join())
+        });
+        let rb = match rb {
+            Ok(r) => r,
+            Err(p) => std::panic::resume_unwind(p),
+        };
+        Ok(merge_sorted(ra?, rb?))
+    }
+
+    /// The series of `refs` with a visible sample in range, sorted by labels.
+    fn keep_sorted(&self, refs: &[u64]) -> Result<Vec<Arc<MemSeries>>> {
+        let mut out = Vec::with_capacity(refs.len());
+        for &r in refs {
             let Some(s) = self.head.series.get(r) else {
                 continue;
             };
@@ -83,6 +106,24 @@ impl HeadQuerier<'_> {
         // Label sets are unique: an unstable sort gives the same order.
         out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
+    }
+}
+
+/// Fewest matching series that are checked and sorted on two threads.
+const PARALLEL_MATCHING: usize = 2048;
+
+/// Merges two label-sorted lists of distinct series.
+fn merge_sorted(a: Vec<Arc<MemSeries>>, b: Vec<Arc<MemSeries>>) -> Vec<Arc<MemSeries>> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.labels <= y.labels,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return out,
+        };
+        out.extend(if take_a { a.next() } else { b.next() });
     }
 }
 

@@ -256,3 +256,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn large_selections_come_back_sorted_and_complete() {
+    // Enough series for the two-thread matching path; created in an order
+    // unrelated to label order, some without samples in the queried range.
+    let dir = tempfile::tempdir().unwrap();
+    let h = open(dir.path(), opts());
+    let mut app = h.appender();
+    let n = 5000u64;
+    for i in 0..n {
+        let k = (i * 7919) % n;
+        let l = labels!("__name__" => "big".to_string(), "k" => format!("{k:05}"), "odd" => (k % 2).to_string());
+        let t = if k % 3 == 0 { 10 } else { 1_000 };
+        app.append(0, &l, t, k as f64).unwrap();
+    }
+    app.commit().unwrap();
+    let got = dump(&h, 500, 2_000, &all());
+    let want: Vec<String> = (0..n)
+        .filter(|k| k % 3 != 0)
+        .map(|k| format!("{k:05}"))
+        .collect();
+    let ks: Vec<String> = got
+        .iter()
+        .map(|(l, _)| l.get("k").unwrap().to_string())
+        .collect();
+    assert_eq!(ks, want);
+    assert!(got.windows(2).all(|w| w[0].0 < w[1].0));
+}
