@@ -268,7 +268,7 @@ fn large_selections_come_back_sorted_and_complete() {
     for i in 0..n {
         let k = (i * 7919) % n;
         let l = labels!("__name__" => "big".to_string(), "k" => format!("{k:05}"), "odd" => (k % 2).to_string());
-        let t = if k % 3 == 0 { 10 } else { 1_000 };
+        let t = if k.is_multiple_of(3) { 10 } else { 1_000 };
         app.append(0, &l, t, k as f64).unwrap();
     }
     app.commit().unwrap();
