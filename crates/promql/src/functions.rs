@@ -7,7 +7,7 @@
 //! `first_over_time`, `sort*`, `label_*` and friends keep it.
 
 mod hist_range;
-mod histogram;
+pub(crate) mod histogram;
 mod label;
 mod math;
 mod misc;

@@ -41,6 +41,9 @@ use crate::eval::aggregate::FloatAgg;
 use crate::eval::binary::{elem_op, signature};
 use crate::eval::select::MIN_SERIES_PER_THREAD;
 use crate::eval::{node_id, unparen, Evaluator, Loaded};
+use crate::functions::histogram::{
+    bucket_quantile, forced_monotonic_info, parse_go_float, quantile_range_warning, Bucket,
+};
 use crate::functions::{range_fn, RangeCtx};
 use crate::par::PARTS_PER_THREAD;
 use crate::value::{FPoint, Matrix, Series};
@@ -112,6 +115,12 @@ fn supported(e: &Expr) -> bool {
         Expr::NumberLiteral(_) | Expr::VectorSelector(_) => true,
         Expr::Paren(p) => supported(&p.expr),
         Expr::Unary(u) => supported(&u.expr),
+        Expr::Call(c) if c.func.name == "histogram_quantile" => {
+            matches!(
+                c.args.args.as_slice(),
+                [q, inner] if matches!(unparen(q), Expr::NumberLiteral(_)) && supported(inner)
+            )
+        }
         Expr::Call(c) => {
             RANGE_FUNCS.contains(&c.func.name)
                 && c.args.args.len() == 1
@@ -252,6 +261,7 @@ fn eval(ev: &mut Evaluator<'_>, e: &Expr, steps: Steps) -> Result<Option<Val>> {
             }
         })),
         Expr::VectorSelector(vs) => selector(ev, vs, steps),
+        Expr::Call(c) if c.func.name == "histogram_quantile" => histogram_quantile(ev, c, steps),
         Expr::Call(c) => range_call(ev, c, steps),
         Expr::Aggregate(a) => aggregate(ev, a, steps),
         Expr::Binary(b) => binary(ev, b, steps),
@@ -449,6 +459,105 @@ fn range_rows(part: &[Loaded], spec: &RangeSpec<'_>) -> (Vec<Row>, Vec<usize>) {
         rows.push(Row { vals, ok, any });
     }
     (rows, window_points)
+}
+
+/// `histogram_quantile` of a literal quantile over classic buckets, step by
+/// step as the step-wise evaluator does it: per step, buckets grouped by
+/// their labels without `le` in order of appearance, the same quantile
+/// arithmetic. Malformed `le` labels (a warning per step), and inputs whose
+/// own infos could interleave differently with the monotonicity infos, fall
+/// back to the step-wise evaluator.
+fn histogram_quantile(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<Val>> {
+    let [qe, inner] = c.args.args.as_slice() else {
+        return Ok(None);
+    };
+    let Expr::NumberLiteral(ql) = unparen(qe) else {
+        return Ok(None);
+    };
+    let q = ql.val;
+    let infos_before = ev.annos.infos.len();
+    let Some(Val::Vector(cols)) = eval(ev, inner, steps)? else {
+        return Ok(None);
+    };
+    let inner_infos = ev.annos.infos.len() != infos_before;
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut groups: Vec<Labels> = Vec::new();
+    let mut gid = Vec::with_capacity(cols.len());
+    let mut les = Vec::with_capacity(cols.len());
+    for c in &cols {
+        let Some(le) = c.labels.get("le").and_then(parse_go_float) else {
+            return Ok(None);
+        };
+        let labels = c.labels.without(&["le"]);
+        let g = *index.entry(labels.hash64()).or_insert_with(|| {
+            groups.push(labels);
+            groups.len() - 1
+        });
+        gid.push(g);
+        les.push(le);
+    }
+    let n = steps.n;
+    let mut vals = vec![vec![0.0; n]; groups.len()];
+    let mut oks = vec![vec![false; n]; groups.len()];
+    let mut buckets: Vec<Vec<Bucket>> = vec![Vec::new(); groups.len()];
+    let mut order: Vec<usize> = Vec::new();
+    let mut forced: Vec<usize> = Vec::new();
+    for i in 0..n {
+        order.clear();
+        for ((c, &g), &le) in cols.iter().zip(gid.iter()).zip(les.iter()) {
+            if !c.ok.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            let Some(b) = buckets.get_mut(g) else {
+                continue;
+            };
+            if b.is_empty() {
+                order.push(g);
+            }
+            b.push(Bucket {
+                le,
+                count: c.vals.get(i).copied().unwrap_or(f64::NAN),
+            });
+        }
+        for &g in &order {
+            let b = buckets.get_mut(g).map(std::mem::take).unwrap_or_default();
+            let (v, f) = bucket_quantile(q, b);
+            if let (Some(x), Some(o)) = (
+                vals.get_mut(g).and_then(|r| r.get_mut(i)),
+                oks.get_mut(g).and_then(|r| r.get_mut(i)),
+            ) {
+                *x = v;
+                *o = true;
+            }
+            if f {
+                forced.push(g);
+            }
+        }
+    }
+    if inner_infos && !forced.is_empty() {
+        return Ok(None);
+    }
+    if let Some(w) = quantile_range_warning(q) {
+        ev.annos.warn(w);
+    }
+    for g in forced {
+        if let Some(l) = groups.get(g) {
+            ev.annos.info(forced_monotonic_info(l));
+        }
+    }
+    let out = groups
+        .into_iter()
+        .zip(vals)
+        .zip(oks)
+        .filter(|(_, ok)| ok.iter().any(|&o| o))
+        .map(|((labels, vals), ok)| Col {
+            labels,
+            drop: true,
+            vals,
+            ok,
+        })
+        .collect();
+    Ok(Some(Val::Vector(out)))
 }
 
 /// `out[k]`: how many points `1..=k` are below their predecessor (counter

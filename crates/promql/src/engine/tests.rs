@@ -83,11 +83,35 @@ fn store_hosts(seed: u64, hosts: usize) -> MemStorage {
             labels!("__name__" => "by_host", "host" => &format!("h{h}")),
             (0..360).map(|k| Sample::new(k * 10_000, (k % 7) as f64)),
         );
+        // A classic histogram whose buckets are sometimes not monotonic.
+        let mut counts = [0.0f64; 4];
+        let mut series: [Vec<Sample>; 4] = Default::default();
+        for k in 0..360i64 {
+            let mut acc = 0.0;
+            for (i, c) in counts.iter_mut().enumerate() {
+                acc += r.below(5) as f64;
+                *c = (*c).max(acc) + if r.below(97) == 0 { -3.0 } else { 0.0 };
+                if let Some(s) = series.get_mut(i) {
+                    s.push(Sample::new(k * 10_000 + h as i64, *c));
+                }
+            }
+        }
+        for (le, s) in ["0.1", "1", "10", "+Inf"].iter().zip(series) {
+            st.add(
+                labels!("__name__" => "m_bucket", "host" => &format!("h{h}"), "le" => *le),
+                s,
+            );
+        }
     }
     st
 }
 
-const QUERIES: [&str; 36] = [
+const QUERIES: [&str; 41] = [
+    "histogram_quantile(0.9, sum by (le) (rate(m_bucket[5m])))",
+    "histogram_quantile(0.5, rate(m_bucket[5m]))",
+    "histogram_quantile(1.5, sum by (host, le) (m_bucket))",
+    "histogram_quantile(0.75, m_bucket)",
+    "histogram_quantile(0.9, m_gauge)",
     "m_gauge",
     "-m_gauge",
     "m_gauge * 2",
@@ -127,7 +151,9 @@ const QUERIES: [&str; 36] = [
 ];
 
 /// Queries the columnar path must take (not fall back on).
-const FAST: [&str; 6] = [
+const FAST: [&str; 8] = [
+    "histogram_quantile(0.9, sum by (le) (rate(m_bucket[5m])))",
+    "histogram_quantile(0.75, m_bucket)",
     "sum by (host) (m_gauge)",
     "sum by (host) (rate(m_total[5m]))",
     "sum by (host) (m_gauge) / sum by (host) (m_gauge + m_other)",

@@ -16,10 +16,11 @@ use super::{arg, fmt_float};
 use crate::error::Result;
 use crate::eval::{Evaluator, StepVal};
 
+/// One classic bucket: its upper bound and cumulative count.
 #[derive(Clone, Copy)]
-struct Bucket {
-    le: f64,
-    count: f64,
+pub(crate) struct Bucket {
+    pub(crate) le: f64,
+    pub(crate) count: f64,
 }
 
 fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
@@ -354,7 +355,7 @@ pub(super) fn histogram_accessor(
 }
 
 /// Parses a float the way Go's `strconv.ParseFloat` accepts bucket bounds.
-fn parse_go_float(s: &str) -> Option<f64> {
+pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
     let t = s.trim();
     if t.is_empty() || t != s {
         return None;
@@ -382,7 +383,7 @@ fn sort_and_coalesce(mut b: Vec<Bucket>) -> Vec<Bucket> {
 
 /// Prometheus's classic-bucket quantile; the bool says whether bucket
 /// counts had to be forced monotonic.
-fn bucket_quantile(q: f64, b: Vec<Bucket>) -> (f64, bool) {
+pub(crate) fn bucket_quantile(q: f64, b: Vec<Bucket>) -> (f64, bool) {
     if q.is_nan() {
         return (f64::NAN, false);
     }
@@ -516,17 +517,33 @@ fn bucket_fraction(lower: f64, upper: f64, b: Vec<Bucket>) -> f64 {
     (upper_rank - lower_rank) / count
 }
 
+/// The warning for a quantile outside [0, 1], if `q` is one.
+pub(crate) fn quantile_range_warning(q: f64) -> Option<String> {
+    (q.is_nan() || !(0.0..=1.0).contains(&q)).then(|| {
+        format!(
+            "quantile value should be between 0 and 1, got {}",
+            fmt_float(q)
+        )
+    })
+}
+
+/// The info noting that a group's bucket counts were forced monotonic.
+pub(crate) fn forced_monotonic_info(labels: &Labels) -> String {
+    let mut msg = "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)".to_owned();
+    if let Some(n) = labels.get(METRIC_NAME) {
+        msg.push_str(&format!(" for metric name {n:?}"));
+    }
+    msg
+}
+
 pub(super) fn histogram_quantile(
     ev: &mut Evaluator<'_>,
     args: &[&Expr],
     ts: i64,
 ) -> Result<StepVal> {
     let q = ev.eval_scalar(arg(args, 0)?, ts)?;
-    if q.is_nan() || !(0.0..=1.0).contains(&q) {
-        ev.annos.warn(format!(
-            "quantile value should be between 0 and 1, got {}",
-            fmt_float(q)
-        ));
+    if let Some(w) = quantile_range_warning(q) {
+        ev.annos.warn(w);
     }
     let (groups, natives) = group_buckets(ev, arg(args, 1)?, ts)?;
     let mut out = Vec::new();
@@ -540,11 +557,7 @@ pub(super) fn histogram_quantile(
         }
         let (v, forced) = bucket_quantile(q, buckets);
         if forced {
-            let mut msg = "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)".to_owned();
-            if let Some(n) = labels.get(METRIC_NAME) {
-                msg.push_str(&format!(" for metric name {n:?}"));
-            }
-            ev.annos.info(msg);
+            ev.annos.info(forced_monotonic_info(&labels));
         }
         out.push(Evaluator::sample(labels, ts, v, true));
     }
