@@ -93,19 +93,42 @@ impl Thinner {
 
     /// Pushes the float samples of `src` (in time order) that some
     /// evaluation can see; stale markers are dropped for range selectors.
+    /// Whether this thinner keeps whole runs of samples (range selectors
+    /// whose windows leave no gaps): what [`Thinner::convert`] handles.
+    fn keeps_runs(&self) -> bool {
+        self.matrix && (self.grid.step == 0 || self.reach >= self.grid.step)
+    }
+
+    /// The span `(lo, hi]` the windows of a [`Thinner::keeps_runs`]
+    /// thinner cover.
+    fn run_span(&self) -> (i64, i64) {
+        let g = self.grid;
+        let lo = g.first.saturating_sub(self.reach);
+        // The last grid time (`last` bounds the grid, it need not be on it).
+        let hi = if g.step > 0 && g.last > g.first {
+            g.first + (g.last - g.first) / g.step * g.step
+        } else {
+            g.first
+        };
+        (lo, hi)
+    }
+
+    /// What [`Thinner::extend`] would push onto an empty vector, for a
+    /// [`Thinner::keeps_runs`] thinner, made in place from `src`.
+    fn convert(&mut self, src: Vec<cairn_model::Sample>) -> Vec<FPoint> {
+        let (lo, hi) = self.run_span();
+        src.into_iter()
+            .filter(|s| s.t > lo && s.t <= hi && !is_stale_nan(s.v))
+            .map(|s| FPoint { t: s.t, f: s.v })
+            .collect()
+    }
+
     fn extend(&mut self, pts: &mut Vec<FPoint>, src: &[cairn_model::Sample]) {
-        if self.matrix && (self.grid.step == 0 || self.reach >= self.grid.step) {
+        if self.keeps_runs() {
             // Windows of `reach` at least a step long leave no gaps: a
             // sample is seen exactly when it is inside the span they cover.
-            let g = self.grid;
             pts.reserve(src.len());
-            let lo = g.first.saturating_sub(self.reach);
-            // The last grid time (`last` bounds the grid, it need not be on it).
-            let hi = if g.step > 0 && g.last > g.first {
-                g.first + (g.last - g.first) / g.step * g.step
-            } else {
-                g.first
-            };
+            let (lo, hi) = self.run_span();
             let inside = |s: &cairn_model::Sample| s.t > lo && s.t <= hi;
             if src.first().is_some_and(inside) && src.last().is_some_and(inside) {
                 // Sorted: all inside; only stale markers to drop.
@@ -171,12 +194,21 @@ struct ReadSpec {
     stats: bool,
 }
 
+/// Reused by [`read_series`] from series to series (one per thread).
+#[derive(Default)]
+struct Scratch {
+    /// Bulk-read samples before thinning.
+    raw: Vec<cairn_model::Sample>,
+    /// Samples in the last series read in one go: the next one's likely size.
+    last_len: usize,
+}
+
 /// Reads one series' samples in `[mint, maxt]` that some evaluation can
-/// see (see [`Thinner`]). `raw` is scratch space.
+/// see (see [`Thinner`]). `scratch` is reused from series to series.
 fn read_series(
     series: &dyn Series,
     spec: ReadSpec,
-    raw: &mut Vec<cairn_model::Sample>,
+    scratch: &mut Scratch,
 ) -> Result<(Vec<FPoint>, Vec<HPoint>)> {
     let mut it = series.iter();
     let mut pts = Vec::new();
@@ -192,9 +224,20 @@ fn read_series(
     let mut vt = it.seek(spec.mint);
     while vt != ValueType::None {
         if vt == ValueType::Float {
-            raw.clear();
-            vt = it.read_floats(spec.maxt, raw);
-            thin.extend(&mut pts, raw);
+            if pts.is_empty() && thin.keeps_runs() {
+                // The common case, a float series read in one go: convert
+                // the read buffer itself (same layout: no copy, no
+                // allocation), instead of copying it out of scratch space.
+                let mut v = Vec::with_capacity(scratch.last_len + scratch.last_len / 8 + 16);
+                vt = it.read_floats(spec.maxt, &mut v);
+                scratch.last_len = v.len();
+                pts = thin.convert(v);
+            } else {
+                let raw = &mut scratch.raw;
+                raw.clear();
+                vt = it.read_floats(spec.maxt, raw);
+                thin.extend(&mut pts, raw);
+            }
             if vt == ValueType::Float {
                 // Positioned after `maxt`.
                 break;
@@ -365,8 +408,8 @@ impl<'a> Evaluator<'a> {
                     list,
                     self.opts.parallelism,
                     MIN_SERIES_PER_THREAD,
-                    |raw: &mut Vec<cairn_model::Sample>, series| {
-                        read_series(&*series, spec, raw)
+                    |scratch: &mut Scratch, series| {
+                        read_series(&*series, spec, scratch)
                             .map(|(p, h)| (series.labels().clone(), p, h))
                     },
                 );
@@ -380,14 +423,14 @@ impl<'a> Evaluator<'a> {
             } else {
                 let mut by_labels: BTreeMap<cairn_model::Labels, (Vec<FPoint>, Vec<HPoint>)> =
                     BTreeMap::new();
-                let mut raw = Vec::new();
+                let mut scratch = Scratch::default();
                 for ms in &sets {
                     for series in querier.select(&hints, ms)? {
                         let series = series?;
                         if by_labels.contains_key(series.labels()) {
                             continue;
                         }
-                        let (pts, hpts) = read_series(&*series, spec, &mut raw)?;
+                        let (pts, hpts) = read_series(&*series, spec, &mut scratch)?;
                         total += pts.len() + hpts.len();
                         if !(pts.is_empty() && hpts.is_empty()) {
                             by_labels.insert(series.labels().clone(), (pts, hpts));
@@ -573,15 +616,24 @@ mod tests {
                                 th.push(&mut want, FPoint { t: s.t, f: s.v }, s.t);
                             }
                         }
+                        let bits = |v: &[FPoint]| -> Vec<(i64, u64)> {
+                            v.iter().map(|p| (p.t, p.f.to_bits())).collect()
+                        };
+                        if matrix && (step == 0 || reach >= step) {
+                            let mut th = new();
+                            assert!(th.keeps_runs());
+                            let got = th.convert(src.clone());
+                            assert!(
+                                bits(&got) == bits(&want),
+                                "convert: grid {first}..{last}/{step} reach {reach} stride {stride}"
+                            );
+                        }
                         // In two pieces, as bulk reads arrive.
                         let mut got = Vec::new();
                         let mut th = new();
                         let (a, b) = src.split_at(src.len() / 3);
                         th.extend(&mut got, a);
                         th.extend(&mut got, b);
-                        let bits = |v: &[FPoint]| -> Vec<(i64, u64)> {
-                            v.iter().map(|p| (p.t, p.f.to_bits())).collect()
-                        };
                         assert!(
                             bits(&got) == bits(&want),
                             "grid {first}..{last}/{step} reach {reach} matrix {matrix} stride {stride}"
