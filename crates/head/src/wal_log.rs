@@ -26,6 +26,22 @@ fn wal_err(op: &'static str, dir: &Path, e: WalError) -> HeadError {
     }
 }
 
+/// About the encoded size of `r` (more for typical records): a sample
+/// takes a ref delta, a time delta and 8 value bytes.
+fn size_hint(r: &Record) -> usize {
+    match r {
+        Record::Series(v) => v.iter().map(|s| 16 + s.labels.len() * 32).sum::<usize>() + 1,
+        Record::Samples(v) => 17 + v.len() * 14,
+        Record::Metadata(v) => {
+            v.iter()
+                .map(|m| 32 + m.unit.len() + m.help.len())
+                .sum::<usize>()
+                + 1
+        }
+        _ => 64,
+    }
+}
+
 /// The head's WAL.
 pub(crate) struct WalLog {
     dir: PathBuf,
@@ -54,13 +70,20 @@ impl WalLog {
 
     /// Logs records in one write; see the module contract.
     pub(crate) fn log(&self, recs: &[Record]) -> Result<()> {
-        let mut bufs: Vec<Vec<u8>> = Vec::with_capacity(recs.len());
+        // All records go into one buffer sized up front, so a commit's
+        // encoding allocates once instead of growing a buffer per record.
+        let mut buf = Vec::with_capacity(recs.iter().map(size_hint).sum());
+        let mut ends = Vec::with_capacity(recs.len());
         for r in recs {
-            let mut b = Vec::new();
-            cairn_wal::record::encode(r, &mut b);
-            bufs.push(b);
+            cairn_wal::record::encode(r, &mut buf);
+            ends.push(buf.len());
         }
-        let refs: Vec<&[u8]> = bufs.iter().map(Vec::as_slice).collect();
+        let mut refs: Vec<&[u8]> = Vec::with_capacity(recs.len());
+        let mut start = 0;
+        for &end in &ends {
+            refs.push(buf.get(start..end).unwrap_or_default());
+            start = end;
+        }
         self.wal
             .log(&refs)
             .map_err(|e| wal_err("log", &self.dir, e))

@@ -172,6 +172,8 @@ pub struct WriteScratch {
     raw: Vec<u8>,
     cache: Option<SeriesCache>,
     shared: Option<Arc<SharedSeriesCache>>,
+    /// Emptied after each request; kept for its buffers.
+    plan: Plan,
 }
 
 impl WriteScratch {
@@ -188,6 +190,7 @@ impl WriteScratch {
             raw: Vec::new(),
             cache: Some(SeriesCache::default()),
             shared: Some(shared),
+            plan: Plan::default(),
         }
     }
 
@@ -237,6 +240,7 @@ pub fn ingest_with(
                 max_t,
                 scratch.cache.as_mut(),
                 scratch.shared.as_deref(),
+                &mut scratch.plan,
             )
         }
         WireVersion::V2 => {
@@ -395,11 +399,17 @@ impl Plan {
                 }
             }
         }
+        self.results = results;
+        self.clear();
+        Ok(())
+    }
+
+    /// Forgets every step, keeping the buffers.
+    fn clear(&mut self) {
         self.steps.clear();
         self.samples.clear();
         self.owned.clear();
-        self.results = results;
-        Ok(())
+        self.results.clear();
     }
 }
 
@@ -455,12 +465,14 @@ fn ingest_v1(
     max_t: i64,
     mut cache: Option<&mut SeriesCache>,
     shared: Option<&SharedSeriesCache>,
+    plan: &mut Plan,
 ) -> Result<WriteOutcome, ServerError> {
+    // A request that failed half way left its steps behind.
+    plan.clear();
     let mut out = WriteOutcome::default();
     let mut scratch = Vec::new();
     let mut pairs = Vec::new();
     let mut samples = Vec::new();
-    let mut plan = Plan::default();
     let mut view = WriteRequestView::new(raw);
     while let Some(item) = view.next() {
         let body = match item? {
