@@ -2,7 +2,8 @@
 //!
 //! `select` evaluates matchers on the in-memory index, keeps the series with
 //! a visible sample in range and returns them sorted by labels (refs follow
-//! creation order, so the head sorts). Each series' samples are read from a
+//! creation order, so the head sorts; large selections are checked and
+//! sorted on two threads). Each series' samples are read from a
 //! snapshot taken when its iterator is created; what a commit that finished
 //! after the querier was created wrote is never visible.
 
@@ -110,7 +111,7 @@ impl HeadQuerier<'_> {
 }
 
 /// Fewest matching series that are checked and sorted on two threads.
-const PARALLEL_MATCHING: usize = 2048;
+const PARALLEL_MATCHING: usize = 512;
 
 /// Merges two label-sorted lists of distinct series.
 fn merge_sorted(a: Vec<Arc<MemSeries>>, b: Vec<Arc<MemSeries>>) -> Vec<Arc<MemSeries>> {

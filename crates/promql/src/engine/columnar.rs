@@ -285,8 +285,7 @@ fn selector(ev: &mut Evaluator<'_>, vs: &VectorSelector, steps: Steps) -> Result
         .times()
         .map(|t| ev.ref_time(&vs.at, &vs.offset, t))
         .collect();
-    let mut cols = Vec::with_capacity(data.len());
-    for s in data.iter() {
+    let fill = |s: &Loaded| -> Col {
         let pts = &s.points;
         let mut vals = vec![0.0; steps.n];
         let mut ok = vec![false; steps.n];
@@ -304,13 +303,15 @@ fn selector(ev: &mut Evaluator<'_>, vs: &VectorSelector, steps: Steps) -> Result
                 }
             }
         }
-        cols.push(Col {
+        Col {
             labels: s.labels.clone(),
             drop: false,
             vals,
             ok,
-        });
-    }
+        }
+    };
+    let items: Vec<&Loaded> = data.iter().collect();
+    let cols = crate::par::map_ordered(items, ev.opts.parallelism, MIN_SERIES_PER_THREAD, fill);
     Ok(Some(Val::Vector(cols)))
 }
 
