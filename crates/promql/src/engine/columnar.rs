@@ -611,6 +611,9 @@ fn counter_extrapolated(w: &[FPoint], lo: i64, hi: i64, range: i64, is_rate: boo
     Some(result * factor)
 }
 
+/// Fewest (series x step) cells an aggregation folds on several threads.
+const PARALLEL_FOLD_CELLS: usize = 1 << 16;
+
 /// One aggregation group at one step (the step-wise evaluator's fields).
 #[derive(Clone, Copy, Default)]
 struct Acc {
@@ -664,21 +667,61 @@ fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<
     if groups.len().saturating_mul(n) > MAX_CELLS {
         return Ok(None);
     }
-    let mut acc = vec![Acc::default(); groups.len() * n];
-    for (c, &g) in input.iter().zip(gid.iter()) {
-        let Some(row) = acc.get_mut(g * n..(g + 1) * n) else {
-            continue;
+    // Every (group, step) cell sees its series in input order, whatever
+    // thread owns its step: the steps are split into ranges, one thread
+    // folding all series over a range, and the ranges joined after.
+    let ng = groups.len();
+    let ranges: Vec<(usize, usize)> = {
+        let threads = if input.len().saturating_mul(n) >= PARALLEL_FOLD_CELLS {
+            ev.opts.parallelism.max(1)
+        } else {
+            1
         };
-        for ((g, &f), _) in row
-            .iter_mut()
-            .zip(c.vals.iter())
-            .zip(c.ok.iter())
-            .filter(|(_, &ok)| ok)
-        {
-            let first = !g.seen;
-            g.seen = true;
-            if !g.acc.add(op, f, first) {
-                return Ok(None);
+        let per = n.div_ceil(threads).max(1);
+        (0..n)
+            .step_by(per)
+            .map(|lo| (lo, (lo + per).min(n)))
+            .collect()
+    };
+    let fold = |(lo, hi): (usize, usize)| -> Option<Vec<Acc>> {
+        let w = hi - lo;
+        let mut acc = vec![Acc::default(); ng * w];
+        for (c, &g) in input.iter().zip(gid.iter()) {
+            let (Some(row), Some(vals), Some(oks)) = (
+                acc.get_mut(g * w..(g + 1) * w),
+                c.vals.get(lo..hi),
+                c.ok.get(lo..hi),
+            ) else {
+                continue;
+            };
+            for ((g, &f), _) in row
+                .iter_mut()
+                .zip(vals.iter())
+                .zip(oks.iter())
+                .filter(|(_, &ok)| ok)
+            {
+                let first = !g.seen;
+                g.seen = true;
+                if !g.acc.add(op, f, first) {
+                    return None;
+                }
+            }
+        }
+        Some(acc)
+    };
+    let parts = crate::par::map_ordered(ranges.clone(), ev.opts.parallelism, 1, fold);
+    let mut acc = vec![Acc::default(); ng * n];
+    for (&(lo, hi), part) in ranges.iter().zip(parts) {
+        let Some(part) = part else {
+            return Ok(None);
+        };
+        let w = hi - lo;
+        for g in 0..ng {
+            if let (Some(dst), Some(src)) = (
+                acc.get_mut(g * n + lo..g * n + hi),
+                part.get(g * w..(g + 1) * w),
+            ) {
+                dst.copy_from_slice(src);
             }
         }
     }
