@@ -30,6 +30,20 @@ pub fn format_time(t: i64, out: &mut String) {
     let ms = t.rem_euclid(1000);
     if ms == 0 {
         let _ = write!(out, "{secs}");
+    } else if t >= 0 {
+        // The fraction's digits without trailing zeros, written in place.
+        let _ = write!(out, "{secs}.");
+        let digits = [ms / 100, ms / 10 % 10, ms % 10];
+        let keep = if digits[2] != 0 {
+            3
+        } else if digits[1] != 0 {
+            2
+        } else {
+            1
+        };
+        for d in digits.iter().take(keep) {
+            out.push(char::from(b'0' + *d as u8));
+        }
     } else {
         let mut frac = format!("{ms:03}");
         while frac.ends_with('0') {
@@ -188,5 +202,15 @@ mod tests {
         assert_eq!(f(-1_500), "-1.5");
         assert_eq!(f(-500), "-0.5");
         assert_eq!(f(-2_000), "-2");
+        for (t, want) in [
+            (1_050, "1.05"),
+            (1_001, "1.001"),
+            (1_100, "1.1"),
+            (500, "0.5"),
+            (7, "0.007"),
+            (90, "0.09"),
+        ] {
+            assert_eq!(f(t), want);
+        }
     }
 }
