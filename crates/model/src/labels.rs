@@ -152,6 +152,11 @@ impl Labels {
         self.data.is_empty()
     }
 
+    /// The encoded bytes; order them with [`cmp_encoded`].
+    pub fn encoded(&self) -> &[u8] {
+        &self.data
+    }
+
     /// Bytes of the encoded form; a proxy for the set's heap footprint.
     pub fn encoded_len(&self) -> usize {
         self.data.len()
@@ -218,21 +223,25 @@ fn hash_bytes(b: &[u8]) -> u64 {
 
 /// Length of the longest common prefix of `a` and `b`, eight bytes at a time.
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    let n = a.len().min(b.len());
     let mut i = 0;
-    while i + 8 <= n {
-        let (Some(wa), Some(wb)) = (a.get(i..i + 8), b.get(i..i + 8)) else {
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let (Ok(x), Ok(y)) = (<[u8; 8]>::try_from(x), <[u8; 8]>::try_from(y)) else {
             break;
         };
-        if wa != wb {
-            break;
+        let d = u64::from_le_bytes(x) ^ u64::from_le_bytes(y);
+        if d != 0 {
+            // Little endian: the lowest set bit is the first differing byte.
+            return i + (d.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    while i < n && a.get(i) == b.get(i) {
-        i += 1;
-    }
-    i
+    i + a
+        .get(i..)
+        .unwrap_or(&[])
+        .iter()
+        .zip(b.get(i..).unwrap_or(&[]))
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// Iterator over a [`Labels`] value.
@@ -287,37 +296,84 @@ impl<'a> IntoIterator for &'a Labels {
 impl Ord for Labels {
     /// Prometheus's order: label by label, name then value; a prefix sorts first.
     fn cmp(&self, other: &Self) -> Ordering {
-        let (x, y): (&[u8], &[u8]) = (&self.data, &other.data);
-        // Whole labels inside the common byte prefix are equal (the
-        // encoding is self-delimiting): skip them without decoding the
-        // strings, as sorted series often share most of their labels.
-        let common = common_prefix(x, y);
-        if common == x.len() && common == y.len() {
-            return Ordering::Equal;
+        cmp_encoded(&self.data, &other.data)
+    }
+}
+
+/// The label order ([`Labels`]'s `Ord`) of two encodings taken from
+/// [`Labels::encoded`]: for callers that copy many label sets side by side
+/// to sort them with fewer cache misses. Strings compare as bytes, which
+/// is how `str` orders; bytes that are no valid encoding compare as if
+/// they ended where they stop making sense (never a panic).
+pub fn cmp_encoded(x: &[u8], y: &[u8]) -> Ordering {
+    // Whole labels inside the common byte prefix are equal (the encoding
+    // is self-delimiting): skip them without looking at the strings, as
+    // sorted series often share most of their labels.
+    let common = common_prefix(x, y);
+    if common == x.len() && common == y.len() {
+        return Ordering::Equal;
+    }
+    let mut a = RawPairs { rest: x };
+    let mut b = RawPairs { rest: y };
+    loop {
+        let mut probe = RawPairs { rest: a.rest };
+        if probe.next().is_none() || x.len() - probe.rest.len() > common {
+            break;
         }
-        let mut a = self.iter();
-        let mut b = other.iter();
-        loop {
-            let mut probe = LabelsIter { rest: a.rest };
-            if probe.next().is_none() || x.len() - probe.rest.len() > common {
-                break;
-            }
-            a = probe;
-            b.next();
-        }
-        loop {
-            match (a.next(), b.next()) {
-                (None, None) => return Ordering::Equal,
-                (None, Some(_)) => return Ordering::Less,
-                (Some(_), None) => return Ordering::Greater,
-                (Some(x), Some(y)) => {
-                    let c = x.name.cmp(y.name).then_with(|| x.value.cmp(y.value));
-                    if c != Ordering::Equal {
-                        return c;
-                    }
+        a = probe;
+        b.next();
+    }
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some((an, av)), Some((bn, bv))) => {
+                let c = an.cmp(bn).then_with(|| av.cmp(bv));
+                if c != Ordering::Equal {
+                    return c;
                 }
             }
         }
+    }
+}
+
+/// (name, value) byte pairs of an encoding, without UTF-8 checks.
+struct RawPairs<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> RawPairs<'a> {
+    #[inline]
+    fn take(&mut self) -> Option<&'a [u8]> {
+        let mut len: usize = 0;
+        let mut shift = 0u32;
+        let mut i = 0;
+        loop {
+            let b = *self.rest.get(i)?;
+            i += 1;
+            len |= usize::from(b & 0x7f).checked_shl(shift)?;
+            if b < 0x80 {
+                break;
+            }
+            shift += 7;
+        }
+        let bytes = self.rest.get(i..i.checked_add(len)?)?;
+        self.rest = self.rest.get(i + len..)?;
+        Some(bytes)
+    }
+}
+
+impl<'a> Iterator for RawPairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let name = self.take()?;
+        let value = self.take()?;
+        Some((name, value))
     }
 }
 
@@ -518,6 +574,19 @@ mod tests {
             let back: Vec<(String, String)> = l.to_pairs();
             let want: Vec<(String, String)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
             prop_assert_eq!(back, want);
+        }
+
+        #[test]
+        fn common_prefix_is_the_naive_one(p in proptest::collection::vec(0u8..3, 0..40), a in proptest::collection::vec(0u8..3, 0..20), b in proptest::collection::vec(0u8..3, 0..20)) {
+            let x: Vec<u8> = p.iter().chain(&a).copied().collect();
+            let y: Vec<u8> = p.iter().chain(&b).copied().collect();
+            let naive = x.iter().zip(&y).take_while(|(u, v)| u == v).count();
+            prop_assert_eq!(common_prefix(&x, &y), naive);
+        }
+
+        #[test]
+        fn comparing_arbitrary_bytes_never_panics(a in proptest::collection::vec(any::<u8>(), 0..64), b in proptest::collection::vec(any::<u8>(), 0..64)) {
+            prop_assert_eq!(cmp_encoded(&a, &b), cmp_encoded(&b, &a).reverse());
         }
 
         #[test]
