@@ -163,7 +163,11 @@ pub fn xor_decode(data: &[u8], mut f: impl FnMut(i64, f64)) -> Result<usize, Cod
     let mut delta = r.uvarint()?;
     let (mut leading, mut trailing) = (0u32, 0u32);
     for i in 1..total {
-        if i > 1 {
+        if i > 1 && r.n > 0 && r.acc >> 63 == 0 {
+            // The common case: a `0` prefix, the same delta as before.
+            r.acc <<= 1;
+            r.n -= 1;
+        } else if i > 1 {
             r.refill();
             // The prefix is up to four 1 bits ended by a 0 (the fourth 1
             // ends it on its own). Bits past the stream's end read as 0,
