@@ -10,6 +10,15 @@
 //! a concurrent commit made invalid in between is dropped at apply time, as
 //! Prometheus does (replay may keep it when the two commits reached the WAL
 //! in the other order).
+//!
+//! Speed: the cost per sample is mostly cache misses on series memory (a
+//! remote-write request touches about 2000 different series). Staged series
+//! sit in a vector, found by ref through one small map, and every staged
+//! sample records its series' index, so commit looks nothing up.
+//! [`Appender::append_batch`] prefetches, some samples ahead, the lock
+//! stripe and then the series each sample will touch, and commit prefetches
+//! each series and the tail of its open chunk (noted while staging) before
+//! applying to it, so the misses of nearby samples overlap.
 
 use std::collections::hash_map::Entry;
 use std::sync::atomic::Ordering;

@@ -3,7 +3,11 @@
 //! Flow: pick the protocol from `Content-Type` (415 when unknown), accept
 //! only `Content-Encoding: snappy` or none (415 otherwise), limit and
 //! decompress the body (413 / 400), decode the protobuf (400), then append
-//! series by series through one appender per request.
+//! through one appender per request. A 1.0 request is first decoded whole
+//! into a plan (labels through the series caches, samples, refusals in
+//! request order) and then appended in one [`Appender::append_batch`] call,
+//! which lets the storage overlap its work across series; 2.0 requests are
+//! appended series by series. Both report the same outcome for the same data.
 //!
 //! Partial writes follow remote write 2.0's rule for both protocols: samples
 //! that can be stored are stored and committed, and the response is a 400
