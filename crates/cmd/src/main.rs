@@ -11,7 +11,9 @@ use clap::Parser;
 
 /// mimalloc instead of the system allocator: queries and remote-write
 /// decoding allocate many short-lived buffers from several threads, where
-/// glibc's malloc showed up at 15-20% of the CPU profile.
+/// glibc's malloc showed up at 15-20% of the CPU profile (range queries
+/// 25-35% faster with mimalloc). Built with `no_thp`: asking for
+/// transparent huge pages on its arenas doubled ingest peak RSS.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
