@@ -5,7 +5,7 @@ use std::path::Path;
 
 use cairn_head::{Head, HeadOptions};
 use cairn_model::{Labels, MatchType, Matcher};
-use cairn_storage::{Queryable, SelectHints, ValueType};
+use cairn_storage::{Queryable, SelectHints, Series, ValueType};
 
 /// Options with a small chunk range and no OOO window.
 pub fn opts() -> HeadOptions {
@@ -24,6 +24,17 @@ pub fn all() -> Vec<Matcher> {
     vec![Matcher::new(MatchType::Regex, "__name__", ".+").unwrap()]
 }
 
+/// A series' samples, by stepping its iterator.
+fn stepped(s: &dyn Series) -> Vec<(i64, f64)> {
+    let mut it = s.iter();
+    let mut v = Vec::new();
+    while it.next() == ValueType::Float {
+        v.push(it.at());
+    }
+    assert!(it.err().is_none(), "iterator error: {:?}", it.err());
+    v
+}
+
 /// Every selected series with its samples, via `Series::iter`, stepping
 /// only: for readers that race with truncation, where two reads of one
 /// series may legitimately differ.
@@ -35,18 +46,11 @@ pub fn dump_stepwise(
 ) -> Vec<(Labels, Vec<(i64, f64)>)> {
     let q = q.querier(mint, maxt).unwrap();
     let set = q.select(&SelectHints::default(), ms).unwrap();
-    let mut out = Vec::new();
-    for s in set {
+    set.map(|s| {
         let s = s.unwrap();
-        let mut it = s.iter();
-        let mut v = Vec::new();
-        while it.next() == ValueType::Float {
-            v.push(it.at());
-        }
-        assert!(it.err().is_none(), "iterator error: {:?}", it.err());
-        out.push((s.labels().clone(), v));
-    }
-    out
+        (s.labels().clone(), stepped(&*s))
+    })
+    .collect()
 }
 
 /// Every selected series with its samples, via `Series::iter`; checks
@@ -62,12 +66,7 @@ pub fn dump(
     let mut out = Vec::new();
     for s in set {
         let s = s.unwrap();
-        let mut it = s.iter();
-        let mut v = Vec::new();
-        while it.next() == ValueType::Float {
-            v.push(it.at());
-        }
-        assert!(it.err().is_none(), "iterator error: {:?}", it.err());
+        let v = stepped(&*s);
         // Bulk reads, whole and in pieces that end between and on
         // samples, give the same samples.
         for piece in [i64::MAX, 1, 7, 250] {
