@@ -734,21 +734,9 @@ fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<
                 continue;
             }
             *o = true;
-            *v = match op {
-                T_SUM => g.acc.value + g.acc.comp,
-                T_AVG => {
-                    if g.acc.incremental {
-                        g.acc.mean + g.acc.comp
-                    } else {
-                        g.acc.value / g.acc.count + g.acc.comp / g.acc.count
-                    }
-                }
-                T_MAX | T_MIN => g.acc.value,
-                T_COUNT => g.acc.count,
-                T_GROUP => 1.0,
-                T_STDVAR => g.acc.value / g.acc.count,
-                T_STDDEV => (g.acc.value / g.acc.count).sqrt(),
-                _ => return Ok(None),
+            *v = match g.acc.result(op) {
+                Some(x) => x,
+                None => return Ok(None),
             };
         }
         // The group keeps the input's pending name removal, which only

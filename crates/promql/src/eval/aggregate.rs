@@ -50,6 +50,27 @@ pub(crate) struct FloatAgg {
 }
 
 impl FloatAgg {
+    /// The aggregated value for `op` once every sample was folded in;
+    /// `None` for operators this state does not cover.
+    pub(crate) fn result(&self, op: TokenId) -> Option<f64> {
+        Some(match op {
+            T_SUM => self.value + self.comp,
+            T_AVG => {
+                if self.incremental {
+                    self.mean + self.comp
+                } else {
+                    self.value / self.count + self.comp / self.count
+                }
+            }
+            T_MAX | T_MIN => self.value,
+            T_COUNT => self.count,
+            T_GROUP => 1.0,
+            T_STDVAR => self.value / self.count,
+            T_STDDEV => (self.value / self.count).sqrt(),
+            _ => return None,
+        })
+    }
+
     /// Folds `f` in for aggregation `op` (`first` for the group's first
     /// sample). Returns false for operators this state does not cover.
     pub(crate) fn add(&mut self, op: TokenId, f: f64, first: bool) -> bool {
@@ -485,19 +506,12 @@ pub(crate) fn eval_aggregate(
             continue;
         }
         let v = match op {
-            T_SUM => g.acc.value + g.acc.comp,
-            T_AVG => {
-                if g.acc.incremental {
-                    g.acc.mean + g.acc.comp
-                } else {
-                    g.acc.value / g.acc.count + g.acc.comp / g.acc.count
+            T_SUM | T_AVG | T_MAX | T_MIN | T_COUNT | T_GROUP | T_STDVAR | T_STDDEV => {
+                match g.acc.result(op) {
+                    Some(v) => v,
+                    None => continue,
                 }
             }
-            T_MAX | T_MIN => g.acc.value,
-            T_COUNT => g.acc.count,
-            T_GROUP => 1.0,
-            T_STDVAR => g.acc.value / g.acc.count,
-            T_STDDEV => (g.acc.value / g.acc.count).sqrt(),
             T_QUANTILE => quantile(p, &mut g.values),
             T_TOPK | T_BOTTOMK => {
                 let mut h = std::mem::take(&mut g.heap);
