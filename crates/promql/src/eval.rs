@@ -157,63 +157,73 @@ pub(crate) struct Cursor {
 impl Cursor {
     /// Moves every series' bounds to the window `(lo, hi]`.
     pub(crate) fn advance(&mut self, data: &[Loaded], lo: i64, hi: i64) {
-        let forward = self.bounds.len() == data.len() && lo >= self.lo && hi >= self.hi;
-        if !forward {
-            self.bounds = data
-                .iter()
-                .map(|s| {
-                    (
-                        s.points.partition_point(|p| p.t <= lo),
-                        s.points.partition_point(|p| p.t <= hi),
-                    )
-                })
-                .collect();
-        } else {
-            for (s, b) in data.iter().zip(self.bounds.iter_mut()) {
-                let pts = &s.points;
-                let mut a = b.0;
-                while pts.get(a).is_some_and(|p| p.t <= lo) {
-                    a += 1;
-                }
-                let mut e = b.1.max(a);
-                while pts.get(e).is_some_and(|p| p.t <= hi) {
-                    e += 1;
-                }
-                *b = (a, e);
-            }
-        }
+        let forward = lo >= self.lo && hi >= self.hi;
+        move_bounds(
+            &mut self.bounds,
+            data,
+            |s| &s.points,
+            |p| p.t,
+            lo,
+            hi,
+            forward,
+        );
         let has_hist = *self
             .has_hist
             .get_or_insert_with(|| data.iter().any(|s| !s.hpoints.is_empty()));
-        let hforward = self.hbounds.len() == data.len() && lo >= self.lo && hi >= self.hi;
-        if !has_hist {
-            self.hbounds.clear();
-        } else if !hforward {
-            self.hbounds = data
-                .iter()
-                .map(|s| {
-                    (
-                        s.hpoints.partition_point(|p| p.t <= lo),
-                        s.hpoints.partition_point(|p| p.t <= hi),
-                    )
-                })
-                .collect();
+        if has_hist {
+            move_bounds(
+                &mut self.hbounds,
+                data,
+                |s| &s.hpoints,
+                |p| p.t,
+                lo,
+                hi,
+                forward,
+            );
         } else {
-            for (s, b) in data.iter().zip(self.hbounds.iter_mut()) {
-                let pts = &s.hpoints;
-                let mut a = b.0;
-                while pts.get(a).is_some_and(|p| p.t <= lo) {
-                    a += 1;
-                }
-                let mut e = b.1.max(a);
-                while pts.get(e).is_some_and(|p| p.t <= hi) {
-                    e += 1;
-                }
-                *b = (a, e);
-            }
+            self.hbounds.clear();
         }
         self.lo = lo;
         self.hi = hi;
+    }
+}
+
+/// Sets `bounds[i]` to the index range of series `i`'s points (as `pts`
+/// picks them) inside `(lo, hi]`: stepping on from the previous bounds when
+/// the window only moved forward, binary searching otherwise.
+fn move_bounds<P>(
+    bounds: &mut Vec<(usize, usize)>,
+    data: &[Loaded],
+    pts: impl Fn(&Loaded) -> &[P],
+    t: impl Fn(&P) -> i64,
+    lo: i64,
+    hi: i64,
+    forward: bool,
+) {
+    if !(forward && bounds.len() == data.len()) {
+        *bounds = data
+            .iter()
+            .map(|s| {
+                let p = pts(s);
+                (
+                    p.partition_point(|x| t(x) <= lo),
+                    p.partition_point(|x| t(x) <= hi),
+                )
+            })
+            .collect();
+        return;
+    }
+    for (s, b) in data.iter().zip(bounds.iter_mut()) {
+        let p = pts(s);
+        let mut a = b.0;
+        while p.get(a).is_some_and(|x| t(x) <= lo) {
+            a += 1;
+        }
+        let mut e = b.1.max(a);
+        while p.get(e).is_some_and(|x| t(x) <= hi) {
+            e += 1;
+        }
+        *b = (a, e);
     }
 }
 
