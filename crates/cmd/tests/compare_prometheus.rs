@@ -7,7 +7,10 @@
 //! seconds, and every query time is a whole second, so no sample ever sits
 //! exactly on a range or lookback boundary: that is where Prometheus 2.x
 //! (left-closed windows) and 3.x (left-open windows, the semantics Cairn
-//! follows) differ.
+//! follows) differ. Subqueries evaluate their inner expression on a grid of
+//! multiples of their step, so query times are also kept 7 s past a whole
+//! minute: off every subquery grid used here, whose first point would
+//! otherwise sit on the subquery's range start (counted by 2.x, not 3.x).
 //!
 //! `rate` and `increase` of a counter series that starts inside the range
 //! differ by design: 3.x (prometheus/prometheus#13725) first caps the
@@ -59,11 +62,21 @@ fn load() -> Fixture {
         pod_lifetime_scrapes: 80,
         ..Default::default()
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let start = (now - SCRAPES as i64 * STEP_MS) / 1000 * 1000 - 60_000;
+    // CAIRN_COMPARE_NOW_MS pins the data window (to replay a failure).
+    let now = std::env::var("CAIRN_COMPARE_NOW_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64
+        });
+    eprintln!("data window ends at {now} ms (set CAIRN_COMPARE_NOW_MS to replay)");
+    // 7 s past a whole minute: every query time (start plus whole minutes)
+    // is then off the 30 s and 1 m grids of the subqueries, whose first
+    // inner step would otherwise sit exactly on the subquery's range start.
+    let start = (now - SCRAPES as i64 * STEP_MS) / 60_000 * 60_000 - 60_000 + 7_000;
     let mut batch = Vec::new();
     let send = |b: &mut Vec<(cairn_model::Labels, i64, f64)>| {
         for port in [pp, cp] {
@@ -523,8 +536,9 @@ fn queries_match_prometheus() {
     );
     assert!(
         failures.is_empty(),
-        "{} of {runs} query runs differ (listed above)",
-        failures.len()
+        "{} of {runs} query runs differ:\n{}",
+        failures.len(),
+        failures.join("\n")
     );
 }
 
