@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use cairn_model::{cmp_encoded, Labels, Matcher};
+use cairn_model::{sort_key, Labels, Matcher};
 use cairn_storage::{
     ChunkIterator, Querier, Queryable, Result, SampleIterator, SelectHints, Series, SeriesSet,
 };
@@ -70,7 +70,7 @@ impl HeadQuerier<'_> {
         // threads, then merged.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         if refs.len() < PARALLEL_MATCHING || threads < 2 {
-            return self.keep_sorted(&refs);
+            return Ok(self.keep_sorted(&refs)?.series);
         }
         let (a, b) = refs.split_at(refs.len() / 2);
         let (ra, rb) = std::thread::scope(|sc| {
@@ -86,7 +86,7 @@ impl HeadQuerier<'_> {
     }
 
     /// The series of `refs` with a visible sample in range, sorted by labels.
-    fn keep_sorted(&self, refs: &[u64]) -> Result<Vec<Arc<MemSeries>>> {
+    fn keep_sorted(&self, refs: &[u64]) -> Result<Keyed> {
         let mut out = Vec::with_capacity(refs.len());
         for &r in refs {
             let Some(s) = self.head.series.get(r) else {
@@ -111,49 +111,101 @@ impl HeadQuerier<'_> {
 /// Fewest matching series that are checked and sorted on two threads.
 const PARALLEL_MATCHING: usize = 512;
 
-/// Sorts series by labels. The label sets are copied side by side first:
-/// comparing them where they live costs a cache miss on both sides of
-/// every comparison, the copy one per series. Label sets are unique, so an
-/// unstable sort gives the one order.
-fn sort_by_labels(series: Vec<Arc<MemSeries>>) -> Vec<Arc<MemSeries>> {
-    if series.len() < 2 {
-        return series;
+/// Series sorted by labels, with the sort key ([`sort_key`]) of each.
+struct Keyed {
+    series: Vec<Arc<MemSeries>>,
+    keys: Vec<u8>,
+    /// Where each series' key lies in `keys`.
+    spans: Vec<(usize, usize)>,
+}
+
+impl Keyed {
+    fn key(&self, i: usize) -> &[u8] {
+        self.spans
+            .get(i)
+            .and_then(|&(a, b)| self.keys.get(a..b))
+            .unwrap_or(&[])
     }
-    let mut arena: Vec<u8> =
-        Vec::with_capacity(series.iter().map(|s| s.labels.encoded_len()).sum());
+}
+
+/// Sorts series by labels. Each label set is turned into a key whose byte
+/// order is the label order, side by side in one buffer: comparisons are
+/// then `memcmp`s of memory in cache instead of decoding two sets where
+/// they live. The keys of series of one selection usually share a long
+/// prefix (the metric name and common labels): the sort looks first at
+/// eight bytes after the prefix all keys share, and only compares whole
+/// keys when those are equal. Label sets are unique, so an unstable sort
+/// gives the one order.
+fn sort_by_labels(series: Vec<Arc<MemSeries>>) -> Keyed {
+    let mut keys: Vec<u8> =
+        Vec::with_capacity(series.iter().map(|s| s.labels.encoded_len() + 16).sum());
     let mut spans: Vec<(usize, usize)> = Vec::with_capacity(series.len());
     for s in &series {
-        let b = s.labels.encoded();
-        spans.push((arena.len(), arena.len() + b.len()));
-        arena.extend_from_slice(b);
+        let a = keys.len();
+        sort_key(s.labels.encoded(), &mut keys);
+        spans.push((a, keys.len()));
     }
     let key = |i: usize| {
         spans
             .get(i)
-            .and_then(|&(a, b)| arena.get(a..b))
+            .and_then(|&(a, b)| keys.get(a..b))
             .unwrap_or(&[])
     };
-    let mut order: Vec<usize> = (0..series.len()).collect();
-    order.sort_unstable_by(|&i, &j| cmp_encoded(key(i), key(j)));
+    let first = key(0);
+    let shared = (1..series.len())
+        .map(|i| first.iter().zip(key(i)).take_while(|(x, y)| x == y).count())
+        .min()
+        .unwrap_or(0);
+    let prefix8 = |i: usize| -> u64 {
+        let mut b = [0u8; 8];
+        for (d, s) in b.iter_mut().zip(key(i).iter().skip(shared)) {
+            *d = *s;
+        }
+        u64::from_be_bytes(b)
+    };
+    let mut order: Vec<(u64, u32)> = (0..series.len()).map(|i| (prefix8(i), i as u32)).collect();
+    order.sort_unstable_by(|&(pa, a), &(pb, b)| {
+        pa.cmp(&pb).then_with(|| {
+            let (ka, kb) = (key(a as usize), key(b as usize));
+            ka.get(shared..).cmp(&kb.get(shared..))
+        })
+    });
     let mut slots: Vec<Option<Arc<MemSeries>>> = series.into_iter().map(Some).collect();
-    order
-        .into_iter()
-        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
-        .collect()
+    let mut sorted = Vec::with_capacity(slots.len());
+    let mut sorted_spans = Vec::with_capacity(slots.len());
+    for (_, i) in order {
+        let i = i as usize;
+        if let (Some(s), Some(&sp)) = (slots.get_mut(i).and_then(Option::take), spans.get(i)) {
+            sorted.push(s);
+            sorted_spans.push(sp);
+        }
+    }
+    Keyed {
+        series: sorted,
+        keys,
+        spans: sorted_spans,
+    }
 }
 
 /// Merges two label-sorted lists of distinct series.
-fn merge_sorted(a: Vec<Arc<MemSeries>>, b: Vec<Arc<MemSeries>>) -> Vec<Arc<MemSeries>> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+fn merge_sorted(a: Keyed, b: Keyed) -> Vec<Arc<MemSeries>> {
+    let mut out = Vec::with_capacity(a.series.len() + b.series.len());
+    let (mut i, mut j) = (0, 0);
+    let (mut sa, mut sb) = (a.series.iter(), b.series.iter());
     loop {
-        let take_a = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) => x.labels <= y.labels,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => return out,
+        let take_a = match (i < a.series.len(), j < b.series.len()) {
+            (true, true) => a.key(i) <= b.key(j),
+            (true, false) => true,
+            (false, true) => false,
+            (false, false) => return out,
         };
-        out.extend(if take_a { a.next() } else { b.next() });
+        if take_a {
+            out.extend(sa.next().cloned());
+            i += 1;
+        } else {
+            out.extend(sb.next().cloned());
+            j += 1;
+        }
     }
 }
 

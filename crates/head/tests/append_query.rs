@@ -261,26 +261,32 @@ proptest! {
 fn large_selections_come_back_sorted_and_complete() {
     // Enough series for the two-thread matching path; created in an order
     // unrelated to label order, some without samples in the queried range.
+    // Values that are prefixes of others ("1" < "10"), a label some sets
+    // lack, and NUL bytes exercise every branch of the label order.
     let dir = tempfile::tempdir().unwrap();
     let h = open(dir.path(), opts());
     let mut app = h.appender();
     let n = 5000u64;
+    let mk = |k: u64| {
+        let mut b = cairn_model::LabelsBuilder::new();
+        b.set("__name__", "big");
+        b.set("k", &format!("{}", k / 4));
+        if k % 5 != 0 {
+            b.set("odd", &(k % 2).to_string());
+        }
+        b.set("z", ["a", "a\0", "a\0b", "ab"][(k % 4) as usize]);
+        b.build()
+    };
     for i in 0..n {
         let k = (i * 7919) % n;
-        let l = labels!("__name__" => "big".to_string(), "k" => format!("{k:05}"), "odd" => (k % 2).to_string());
         let t = if k.is_multiple_of(3) { 10 } else { 1_000 };
-        app.append(0, &l, t, k as f64).unwrap();
+        app.append(0, &mk(k), t, k as f64).unwrap();
     }
     app.commit().unwrap();
     let got = dump(&h, 500, 2_000, &all());
-    let want: Vec<String> = (0..n)
-        .filter(|k| k % 3 != 0)
-        .map(|k| format!("{k:05}"))
-        .collect();
-    let ks: Vec<String> = got
-        .iter()
-        .map(|(l, _)| l.get("k").unwrap().to_string())
-        .collect();
-    assert_eq!(ks, want);
+    let mut want: Vec<cairn_model::Labels> = (0..n).filter(|k| k % 3 != 0).map(mk).collect();
+    want.sort();
+    let ls: Vec<cairn_model::Labels> = got.iter().map(|(l, _)| l.clone()).collect();
+    assert_eq!(ls, want);
     assert!(got.windows(2).all(|w| w[0].0 < w[1].0));
 }

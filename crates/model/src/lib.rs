@@ -14,6 +14,6 @@ pub use histogram::{
     bucket_bound, custom_bounds_match, go_g, Bucket, CombineInfo, CounterResetHint, FloatHistogram,
     IncompatibleSchemas, Span, CUSTOM_BUCKETS_SCHEMA,
 };
-pub use labels::{cmp_encoded, Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use labels::{cmp_encoded, sort_key, Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchType, Matcher};
 pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};
