@@ -271,7 +271,7 @@ fn large_selections_come_back_sorted_and_complete() {
         let mut b = cairn_model::LabelsBuilder::new();
         b.set("__name__", "big");
         b.set("k", &format!("{}", k / 4));
-        if k % 5 != 0 {
+        if !k.is_multiple_of(5) {
             b.set("odd", &(k % 2).to_string());
         }
         b.set("z", ["a", "a\0", "a\0b", "ab"][(k % 4) as usize]);
@@ -284,7 +284,7 @@ fn large_selections_come_back_sorted_and_complete() {
     }
     app.commit().unwrap();
     let got = dump(&h, 500, 2_000, &all());
-    let mut want: Vec<cairn_model::Labels> = (0..n).filter(|k| k % 3 != 0).map(mk).collect();
+    let mut want: Vec<cairn_model::Labels> = (0..n).filter(|k| !k.is_multiple_of(3)).map(mk).collect();
     want.sort();
     let ls: Vec<cairn_model::Labels> = got.iter().map(|(l, _)| l.clone()).collect();
     assert_eq!(ls, want);
