@@ -284,7 +284,8 @@ fn large_selections_come_back_sorted_and_complete() {
     }
     app.commit().unwrap();
     let got = dump(&h, 500, 2_000, &all());
-    let mut want: Vec<cairn_model::Labels> = (0..n).filter(|k| !k.is_multiple_of(3)).map(mk).collect();
+    let mut want: Vec<cairn_model::Labels> =
+        (0..n).filter(|k| !k.is_multiple_of(3)).map(mk).collect();
     want.sort();
     let ls: Vec<cairn_model::Labels> = got.iter().map(|(l, _)| l.clone()).collect();
     assert_eq!(ls, want);

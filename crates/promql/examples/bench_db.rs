@@ -1,13 +1,18 @@
 //! Times the issue-4 dashboard queries in-process over a data directory
 //! filled by `cairn-loadgen` (e.g. the one `scripts/bench-query.sh` leaves):
 //! `cargo run --release -p cairn-promql --example bench_db -- DIR [REPS] [FILTER]`
-//! (`THREADS=n` sets the engine's parallelism).
+//! (`THREADS=n` sets the engine's parallelism, `QUERY=expr` times one
+//! expression instead of the dashboard set).
 //! The range is the script's: from 10 minutes after the head's first sample
 //! to 15 s before its last, half a second off the sample grid, step 60 s.
 use std::time::Instant;
 
 use cairn_promql::{Engine, EngineOptions, QueryValue};
 use cairn_tsdb::{Db, DbOptions};
+
+/// The allocator the `cairn` binary uses, so that timings match the server's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const QUERIES: [&str; 7] = [
     "avg by (Hostname) (DCGM_FI_DEV_GPU_UTIL)",
@@ -47,7 +52,15 @@ fn main() {
         eo.parallelism = n;
     }
     let e = Engine::new(eo);
-    for q in QUERIES {
+    // QUERY=expr times that expression instead of the dashboard set.
+    let custom = std::env::var("QUERY").ok();
+    let queries: Vec<&str> = match &custom {
+        Some(q) => vec![q.as_str()],
+        None => QUERIES.to_vec(),
+    };
+    // COLD=1 evicts the CPU caches before each run.
+    let mut thrash = std::env::var("COLD").ok().map(|_| vec![0u8; 256 << 20]);
+    for q in queries {
         if only.as_deref().is_some_and(|o| !q.contains(o)) {
             continue;
         }
@@ -55,6 +68,14 @@ fn main() {
         let mut cpu = Vec::new();
         let mut points = 0;
         for _ in 0..reps {
+            if let Some(b) = thrash.as_mut() {
+                // Evict the caches, as other programs running between the
+                // queries of a side-by-side benchmark do.
+                for (i, x) in b.iter_mut().enumerate().step_by(64) {
+                    *x = x.wrapping_add(i as u8);
+                }
+                std::hint::black_box(&b);
+            }
             let t0 = Instant::now();
             let c0 = cpu_ns();
             let r = e
@@ -63,6 +84,13 @@ fn main() {
             times.push(t0.elapsed().as_secs_f64() * 1e3);
             if let (Some(a), Some(b)) = (c0, cpu_ns()) {
                 cpu.push(b.saturating_sub(a) as f64 / 1e6);
+            }
+            if custom.is_some() {
+                if let QueryValue::Matrix(m) = &r.value {
+                    if let Some(s) = m.first() {
+                        eprintln!("first series, last point: {:?}", s.floats.last());
+                    }
+                }
             }
             points = match &r.value {
                 QueryValue::Matrix(m) => m.iter().map(|s| s.floats.len()).sum::<usize>(),

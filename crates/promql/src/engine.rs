@@ -254,6 +254,9 @@ impl Engine {
             ));
         }
         let mut ev = Evaluator::new(&self.opts, start, end);
+        // The columnar evaluator reads values at the steps, which loading
+        // threads then compute while each series' points are in cache.
+        ev.rows = columnar && columnar::supported(expr);
         ev.load(q, expr, step)?;
         let saved = ev.annos.clone();
         let fast = if columnar {
@@ -270,6 +273,13 @@ impl Engine {
             });
         }
         ev.annos = saved;
+        if ev.rows {
+            // The columnar evaluator gave way: the step-wise one needs the
+            // points that rows stood in for.
+            ev.rows = false;
+            ev.selectors.clear();
+            ev.load(q, expr, step)?;
+        }
         let mut series: Vec<Series> = Vec::new();
         let mut index = SeriesIndex::default();
         let mut prev: Vec<usize> = Vec::new();

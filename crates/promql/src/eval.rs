@@ -14,6 +14,7 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod binary;
+pub(crate) mod rows;
 pub(crate) mod select;
 pub(crate) mod stats;
 
@@ -40,6 +41,11 @@ pub(crate) struct Loaded {
     /// Set when the series has a metric name that does not look like a
     /// counter's (checked once, for `rate`/`increase` annotations).
     pub non_counter_name: bool,
+    /// The series' values at every step of a range query, computed by the
+    /// loading thread for the selector's one consumer (the instant
+    /// selector itself, or the range function around it) when the columnar
+    /// evaluator will take the query; `points` is then left empty.
+    pub row: Option<rows::Row>,
 }
 
 impl Loaded {
@@ -56,6 +62,7 @@ impl Loaded {
             hpoints: Vec::new(),
             drop_name,
             non_counter_name,
+            row: None,
         }
     }
 
@@ -270,6 +277,10 @@ pub(crate) struct Evaluator<'a> {
     pub cursors: HashMap<usize, Cursor>,
     pub annos: Annotations,
     deadline: Option<Instant>,
+    /// Whether `load` computes each selector's values at the query's
+    /// steps ([`Loaded::row`]) instead of keeping its points: set for
+    /// range queries the columnar evaluator takes.
+    pub rows: bool,
 }
 
 impl<'a> Evaluator<'a> {
@@ -285,6 +296,7 @@ impl<'a> Evaluator<'a> {
             cursors: HashMap::new(),
             annos: Annotations::default(),
             deadline,
+            rows: false,
         }
     }
 

@@ -51,6 +51,31 @@ pub(crate) struct RangeCtx<'a> {
     pub scalars: &'a [f64],
 }
 
+/// Range functions the columnar evaluator handles: those with a single range argument and
+/// no parameters.
+pub(crate) const RANGE_FUNC_NAMES: [&str; 20] = [
+    "rate",
+    "increase",
+    "delta",
+    "irate",
+    "idelta",
+    "deriv",
+    "resets",
+    "changes",
+    "avg_over_time",
+    "sum_over_time",
+    "count_over_time",
+    "min_over_time",
+    "max_over_time",
+    "last_over_time",
+    "first_over_time",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "present_over_time",
+    "ts_of_max_over_time",
+    "ts_of_min_over_time",
+];
+
 pub(crate) type RangeFn = fn(&[FPoint], &RangeCtx<'_>) -> Option<f64>;
 
 pub(crate) fn range_fn(name: &str) -> Option<RangeFn> {

@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use cairn_model::{is_stale_nan, Labels, LabelsBuilder, METRIC_NAME};
+use cairn_model::{Labels, LabelsBuilder, METRIC_NAME};
 use promql_parser::parser::token::{
     T_ADD, T_ATAN2, T_AVG, T_COUNT, T_DIV, T_GROUP, T_MAX, T_MIN, T_MOD, T_MUL, T_POW, T_STDDEV,
     T_STDVAR, T_SUB, T_SUM,
@@ -39,43 +39,19 @@ use super::METADATA_LABELS;
 use crate::error::{PromqlError, Result};
 use crate::eval::aggregate::FloatAgg;
 use crate::eval::binary::{elem_op, signature};
+use crate::eval::rows::{fill_row, range_row, RangeSpec, Row};
 use crate::eval::select::MIN_SERIES_PER_THREAD;
 use crate::eval::{node_id, unparen, Evaluator, Loaded};
 use crate::functions::histogram::{
     bucket_quantile, forced_monotonic_info, parse_go_float, quantile_range_warning, Bucket,
 };
-use crate::functions::{range_fn, RangeCtx};
+use crate::functions::range_fn;
 use crate::par::PARTS_PER_THREAD;
 use crate::value::{FPoint, Matrix, Series};
 
 /// Most cells (series x steps) one node may hold before the columnar path
 /// gives way to the step-wise evaluator (which holds one step at a time).
 const MAX_CELLS: usize = 32 << 20;
-
-/// Range functions handled here: those with a single range argument and
-/// no parameters.
-const RANGE_FUNCS: [&str; 20] = [
-    "rate",
-    "increase",
-    "delta",
-    "irate",
-    "idelta",
-    "deriv",
-    "resets",
-    "changes",
-    "avg_over_time",
-    "sum_over_time",
-    "count_over_time",
-    "min_over_time",
-    "max_over_time",
-    "last_over_time",
-    "first_over_time",
-    "stddev_over_time",
-    "stdvar_over_time",
-    "present_over_time",
-    "ts_of_max_over_time",
-    "ts_of_min_over_time",
-];
 
 /// One series over all steps.
 struct Col {
@@ -110,7 +86,7 @@ fn is_arith(op: u16) -> bool {
 }
 
 /// Whether the columnar path can evaluate `e`.
-fn supported(e: &Expr) -> bool {
+pub(super) fn supported(e: &Expr) -> bool {
     match e {
         Expr::NumberLiteral(_) | Expr::VectorSelector(_) => true,
         Expr::Paren(p) => supported(&p.expr),
@@ -122,7 +98,7 @@ fn supported(e: &Expr) -> bool {
             )
         }
         Expr::Call(c) => {
-            RANGE_FUNCS.contains(&c.func.name)
+            crate::functions::RANGE_FUNC_NAMES.contains(&c.func.name)
                 && c.args.args.len() == 1
                 && c.args
                     .args
@@ -280,29 +256,26 @@ fn selector(ev: &mut Evaluator<'_>, vs: &VectorSelector, steps: Steps) -> Result
     let Some(data) = loaded(ev, vs, steps) else {
         return Ok(None);
     };
+    match rows_state(&data) {
+        Some(true) => return Ok(Some(Val::Vector(row_cols(&data, Some(false))))),
+        None => return Ok(None),
+        Some(false) => {}
+    }
     let lookback = ev.opts.lookback_delta;
     let refs: Vec<i64> = steps
         .times()
         .map(|t| ev.ref_time(&vs.at, &vs.offset, t))
         .collect();
     let fill = |s: &Loaded| -> Col {
-        let pts = &s.points;
         let mut vals = vec![0.0; steps.n];
         let mut ok = vec![false; steps.n];
-        // `j`: the first point after the reference time; reference times
-        // never decrease (a fixed `@` keeps them constant).
-        let mut j = 0usize;
-        for ((&rt, v), o) in refs.iter().zip(vals.iter_mut()).zip(ok.iter_mut()) {
-            while pts.get(j).is_some_and(|p| p.t <= rt) {
-                j += 1;
+        fill_row(&s.points, &refs, lookback, |i, f| {
+            if let (Some(v), Some(o)) = (vals.get_mut(i), ok.get_mut(i)) {
+                *v = f;
+                *o = true;
             }
-            if let Some(p) = j.checked_sub(1).and_then(|k| pts.get(k)) {
-                if p.t > rt - lookback && !is_stale_nan(p.f) {
-                    *v = p.f;
-                    *o = true;
-                }
-            }
-        }
+            true
+        });
         Col {
             labels: s.labels.clone(),
             drop: false,
@@ -313,6 +286,22 @@ fn selector(ev: &mut Evaluator<'_>, vs: &VectorSelector, steps: Steps) -> Result
     let items: Vec<&Loaded> = data.iter().collect();
     let cols = crate::par::map_ordered(items, ev.opts.parallelism, MIN_SERIES_PER_THREAD, fill);
     Ok(Some(Val::Vector(cols)))
+}
+
+/// Columns of the rows computed at load: pending name removal `drop`, or
+/// each series' own when `None`.
+fn row_cols(data: &[Loaded], drop: Option<bool>) -> Vec<Col> {
+    data.iter()
+        .filter_map(|s| {
+            let r = s.row.as_ref()?;
+            Some(Col {
+                labels: s.labels.clone(),
+                drop: drop.unwrap_or(s.drop_name),
+                vals: r.vals.clone(),
+                ok: r.ok.clone(),
+            })
+        })
+        .collect()
 }
 
 fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<Val>> {
@@ -328,6 +317,23 @@ fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<V
     };
     let range = ms.range.as_millis() as i64;
     let keep_name = name == "last_over_time" || name == "first_over_time";
+    match rows_state(&data) {
+        Some(true) => {
+            // Loading checked that the windows cannot hold more than
+            // `max_samples` samples at any step.
+            if name == "rate" || name == "increase" {
+                counter_infos(
+                    ev,
+                    data.iter()
+                        .filter(|s| s.row.as_ref().is_some_and(|r| r.any)),
+                );
+            }
+            let drop = if keep_name { None } else { Some(true) };
+            return Ok(Some(Val::Vector(row_cols(&data, drop))));
+        }
+        None => return Ok(None),
+        Some(false) => {}
+    }
     let refs: Vec<(i64, i64)> = steps
         .times()
         .map(|t| (t, ev.ref_time(&ms.vs.at, &ms.vs.offset, t)))
@@ -362,13 +368,17 @@ fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<V
         return Err(PromqlError::TooManySamples);
     }
     let mut cols = Vec::with_capacity(data.len());
-    for (s, row) in data.iter().zip(done.into_iter().flat_map(|(rows, _)| rows)) {
-        if row.any && spec.counter_fn && s.non_counter_name {
-            let n = s.labels.metric_name().unwrap_or("");
-            ev.annos.info(format!(
-                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
-            ));
-        }
+    let rows: Vec<Row> = done.into_iter().flat_map(|(rows, _)| rows).collect();
+    if spec.counter_fn {
+        counter_infos(
+            ev,
+            data.iter()
+                .zip(&rows)
+                .filter(|(_, r)| r.any)
+                .map(|(s, _)| s),
+        );
+    }
+    for (s, row) in data.iter().zip(rows) {
         cols.push(Col {
             labels: s.labels.clone(),
             drop: if keep_name { s.drop_name } else { true },
@@ -379,85 +389,35 @@ fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<V
     Ok(Some(Val::Vector(cols)))
 }
 
-/// What every series of one range-function call shares.
-struct RangeSpec<'a> {
-    /// Per step: (evaluation time, reference time after `@`/`offset`).
-    refs: &'a [(i64, i64)],
-    range: i64,
-    name: &'a str,
-    f: crate::functions::RangeFn,
-    counter_fn: bool,
-}
-
-/// One series' values of a range function over all steps.
-struct Row {
-    vals: Vec<f64>,
-    ok: Vec<bool>,
-    /// Whether any step has a value.
-    any: bool,
-}
-
 /// Evaluates the range function over `part`'s series; also returns how
 /// many samples the windows of each step held, summed over the part.
 fn range_rows(part: &[Loaded], spec: &RangeSpec<'_>) -> (Vec<Row>, Vec<usize>) {
     let n = spec.refs.len();
-    let range = spec.range;
     let mut window_points = vec![0usize; n];
     let mut rows = Vec::with_capacity(part.len());
     let mut drops: Vec<u32> = Vec::new();
     for s in part {
-        let pts = &s.points;
-        if spec.counter_fn {
-            counter_drops(pts, &mut drops);
-        }
         let mut vals = vec![0.0; n];
         let mut ok = vec![false; n];
-        let (mut a, mut b) = (0usize, 0usize);
-        let mut any = false;
-        for (((&(ts, hi), v), o), wp) in spec
-            .refs
-            .iter()
-            .zip(vals.iter_mut())
-            .zip(ok.iter_mut())
-            .zip(window_points.iter_mut())
-        {
-            let lo = hi - range;
-            while pts.get(a).is_some_and(|p| p.t <= lo) {
-                a += 1;
-            }
-            b = b.max(a);
-            while pts.get(b).is_some_and(|p| p.t <= hi) {
-                b += 1;
-            }
-            let w = pts.get(a..b).unwrap_or(&[]);
-            if w.is_empty() {
-                continue;
-            }
-            *wp += w.len();
-            // Without a counter reset in the window the reset loop of
-            // rate/increase adds nothing: skip it (O(1) per step).
-            let no_reset = spec.counter_fn
-                && matches!((drops.get(a), b.checked_sub(1).and_then(|l| drops.get(l))),
-                    (Some(x), Some(y)) if x == y);
-            let val = if no_reset {
-                counter_extrapolated(w, lo, hi, range, spec.name == "rate")
-            } else {
-                let ctx = RangeCtx {
-                    ts,
-                    lo,
-                    hi,
-                    range,
-                    scalars: &[],
-                };
-                (spec.f)(w, &ctx)
-            };
-            if let Some(x) = val {
-                *v = x;
-                *o = true;
-                any = true;
-            }
-        }
-        rows.push(Row { vals, ok, any });
+        let any = range_row(
+            &s.points,
+            spec,
+            (0, n),
+            &mut drops,
+            &mut window_points,
+            |i, x| {
+                if let (Some(v), Some(o)) = (vals.get_mut(i), ok.get_mut(i)) {
+                    *v = x;
+                    *o = true;
+                }
+                true
+            },
+        );
+        rows.push(Row {
+            vals,
+            ok,
+            any: any.unwrap_or(false),
+        });
     }
     (rows, window_points)
 }
@@ -561,56 +521,6 @@ fn histogram_quantile(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<
     Ok(Some(Val::Vector(out)))
 }
 
-/// `out[k]`: how many points `1..=k` are below their predecessor (counter
-/// resets as `rate` sees them; NaN never counts), `out[0] = 0`.
-fn counter_drops(pts: &[FPoint], out: &mut Vec<u32>) {
-    out.clear();
-    let mut n = 0u32;
-    let mut prev: Option<f64> = None;
-    for p in pts {
-        if prev.is_some_and(|q| p.f < q) {
-            n += 1;
-        }
-        prev = Some(p.f);
-        out.push(n);
-    }
-}
-
-/// `rate`/`increase` of a window holding no counter reset: the same
-/// operations, in the same order, as `functions::rate`'s extrapolation
-/// with its (then empty) reset loop left out.
-fn counter_extrapolated(w: &[FPoint], lo: i64, hi: i64, range: i64, is_rate: bool) -> Option<f64> {
-    if w.len() < 2 {
-        return None;
-    }
-    let first = *w.first()?;
-    let last = *w.last()?;
-    let result = last.f - first.f;
-    let mut to_start = (first.t - lo) as f64 / 1000.0;
-    let mut to_end = (hi - last.t) as f64 / 1000.0;
-    let sampled = (last.t - first.t) as f64 / 1000.0;
-    let avg = sampled / (w.len() - 1) as f64;
-    let threshold = avg * 1.1;
-    if to_start >= threshold {
-        to_start = avg / 2.0;
-    }
-    let mut to_zero = to_start;
-    if result > 0.0 && first.f >= 0.0 {
-        to_zero = sampled * (first.f / result);
-    }
-    if to_zero < to_start {
-        to_start = to_zero;
-    }
-    if to_end >= threshold {
-        to_end = avg / 2.0;
-    }
-    let mut factor = (sampled + to_start + to_end) / sampled;
-    if is_rate {
-        factor /= range as f64 / 1000.0;
-    }
-    Some(result * factor)
-}
-
 /// Fewest (series x step) cells an aggregation folds on several threads.
 const PARALLEL_FOLD_CELLS: usize = 1 << 16;
 
@@ -621,8 +531,115 @@ struct Acc {
     acc: FloatAgg,
 }
 
+/// An aggregation's input: evaluated columns, or the rows that loading
+/// threads computed for the selector or range function it aggregates
+/// (no columns are built from them).
+enum AggInput {
+    Cols(Vec<Col>),
+    Rows {
+        data: Rc<Vec<Loaded>>,
+        /// Pending name removal of every series; `None`: each series' own.
+        drop: Option<bool>,
+    },
+}
+
+impl AggInput {
+    fn len(&self) -> usize {
+        match self {
+            AggInput::Cols(c) => c.len(),
+            AggInput::Rows { data, .. } => data.len(),
+        }
+    }
+
+    /// Labels and pending name removal of series `k`.
+    fn labels(&self, k: usize) -> Option<(&Labels, bool)> {
+        match self {
+            AggInput::Cols(c) => c.get(k).map(|c| (&c.labels, c.drop)),
+            AggInput::Rows { data, drop } => data
+                .get(k)
+                .map(|s| (&s.labels, drop.unwrap_or(s.drop_name))),
+        }
+    }
+}
+
+/// How the rows of a selector's series stand: all computed at load, none
+/// (points kept), or a mix the columnar path does not take.
+fn rows_state(data: &[Loaded]) -> Option<bool> {
+    let with = data.iter().filter(|s| s.row.is_some()).count();
+    if with == data.len() {
+        Some(true)
+    } else if with == 0 {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The infos `rate`/`increase` give for series with a value whose name
+/// does not look like a counter's, in series order.
+fn counter_infos<'d>(ev: &mut Evaluator<'_>, flagged: impl Iterator<Item = &'d Loaded>) {
+    for s in flagged.filter(|s| s.non_counter_name) {
+        let m = s.labels.metric_name().unwrap_or("");
+        ev.annos.info(format!(
+            "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {m:?}"
+        ));
+    }
+}
+
+/// The input of an aggregation over `e`: the loaded rows when `e` is a
+/// selector or range function call whose rows were computed at load,
+/// otherwise `e`'s columns; `None` when the columnar path cannot take it.
+fn agg_input(ev: &mut Evaluator<'_>, e: &Expr, steps: Steps) -> Result<Option<AggInput>> {
+    match unparen(e) {
+        Expr::VectorSelector(vs) => {
+            if let Some(data) = loaded(ev, vs, steps) {
+                match rows_state(&data) {
+                    Some(true) => {
+                        return Ok(Some(AggInput::Rows {
+                            data,
+                            drop: Some(false),
+                        }))
+                    }
+                    None => return Ok(None),
+                    Some(false) => {}
+                }
+            }
+        }
+        Expr::Call(c) => {
+            let name = c.func.name;
+            if let Some(Expr::MatrixSelector(ms)) = c.args.args.first().map(|a| unparen(a)) {
+                if let Some(data) = loaded(ev, &ms.vs, steps) {
+                    match rows_state(&data) {
+                        Some(true) => {
+                            if name == "rate" || name == "increase" {
+                                counter_infos(
+                                    ev,
+                                    data.iter()
+                                        .filter(|s| s.row.as_ref().is_some_and(|r| r.any)),
+                                );
+                            }
+                            let keep_name = name == "last_over_time" || name == "first_over_time";
+                            return Ok(Some(AggInput::Rows {
+                                data,
+                                drop: if keep_name { None } else { Some(true) },
+                            }));
+                        }
+                        None => return Ok(None),
+                        Some(false) => {}
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(match eval(ev, e, steps)? {
+        Some(Val::Vector(c)) => Some(AggInput::Cols(c)),
+        _ => None,
+    })
+}
+
 fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<Option<Val>> {
-    let Some(Val::Vector(input)) = eval(ev, &a.expr, steps)? else {
+    let Some(input) = agg_input(ev, &a.expr, steps)? else {
         return Ok(None);
     };
     let op = a.op.id();
@@ -635,11 +652,14 @@ fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<
     let mut index: HashMap<u64, usize> = HashMap::new();
     let mut groups: Vec<(Labels, bool)> = Vec::new();
     let mut gid = Vec::with_capacity(input.len());
-    for c in &input {
-        let key = signature(&c.labels, names, !without);
+    for k in 0..input.len() {
+        let Some((labels, drop)) = input.labels(k) else {
+            return Ok(None);
+        };
+        let key = signature(labels, names, !without);
         let g = match index.get(&key) {
             Some(&g) => {
-                if groups.get(g).is_some_and(|x| x.1 != c.drop) {
+                if groups.get(g).is_some_and(|x| x.1 != drop) {
                     // Pending name removal differs within the group: the
                     // step-wise result depends on which member comes first.
                     return Ok(None);
@@ -650,13 +670,13 @@ fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<
                 let mut n: Vec<&str> = names.iter().map(String::as_str).collect();
                 let labels = if without {
                     n.push(METRIC_NAME);
-                    c.labels.without(&n)
+                    labels.without(&n)
                 } else if names.is_empty() {
                     Labels::empty()
                 } else {
-                    c.labels.keep(&n)
+                    labels.keep(&n)
                 };
-                groups.push((labels, c.drop));
+                groups.push((labels, drop));
                 index.insert(key, groups.len() - 1);
                 groups.len() - 1
             }
@@ -683,26 +703,33 @@ fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<
             .map(|lo| (lo, (lo + per).min(n)))
             .collect()
     };
+    // What the folding threads read (borrowed: `input` may hold an `Rc`).
+    let (cols, rows): (&[Col], &[Loaded]) = match &input {
+        AggInput::Cols(c) => (c, &[]),
+        AggInput::Rows { data, .. } => (&[], data),
+    };
     let fold = |(lo, hi): (usize, usize)| -> Option<Vec<Acc>> {
         let w = hi - lo;
         let mut acc = vec![Acc::default(); ng * w];
-        for (c, &g) in input.iter().zip(gid.iter()) {
-            let (Some(row), Some(vals), Some(oks)) = (
-                acc.get_mut(g * w..(g + 1) * w),
-                c.vals.get(lo..hi),
-                c.ok.get(lo..hi),
-            ) else {
-                continue;
+        for (k, &g) in gid.iter().enumerate() {
+            let row = acc.get_mut(g * w..(g + 1) * w)?;
+            let (vals, oks) = match cols.get(k) {
+                Some(c) => (&c.vals, &c.ok),
+                None => {
+                    let r = rows.get(k)?.row.as_ref()?;
+                    (&r.vals, &r.ok)
+                }
             };
-            for ((g, &f), _) in row
+            let (vals, oks) = (vals.get(lo..hi)?, oks.get(lo..hi)?);
+            for ((c, &f), _) in row
                 .iter_mut()
                 .zip(vals.iter())
                 .zip(oks.iter())
                 .filter(|(_, &ok)| ok)
             {
-                let first = !g.seen;
-                g.seen = true;
-                if !g.acc.add(op, f, first) {
+                let first = !c.seen;
+                c.seen = true;
+                if !c.acc.add(op, f, first) {
                     return None;
                 }
             }

@@ -213,11 +213,45 @@ fn columnar_path_is_taken() {
     let st = store(7);
     let opts = EngineOptions::default();
     for q in FAST {
-        let expr = parse(q).unwrap();
-        let mut ev = Evaluator::new(&opts, 0, 3_600_000);
-        ev.load(&st, &expr, 60_000).unwrap();
-        let m = columnar::eval_range(&mut ev, &expr, 0, 3_600_000, 60_000).unwrap();
-        assert!(m.is_some_and(|m| !m.is_empty()), "{q} fell back");
+        // With points kept, and with rows computed at load (what range
+        // queries do).
+        for rows in [false, true] {
+            let expr = parse(q).unwrap();
+            let mut ev = Evaluator::new(&opts, 0, 3_600_000);
+            ev.rows = rows;
+            ev.load(&st, &expr, 60_000).unwrap();
+            let m = columnar::eval_range(&mut ev, &expr, 0, 3_600_000, 60_000).unwrap();
+            assert!(m.is_some_and(|m| !m.is_empty()), "{q} fell back (rows {rows})");
+        }
+    }
+}
+
+#[test]
+fn sample_limits_agree_around_the_boundary() {
+    // Rows do not keep per-step window counts: when a range function's
+    // series hold more samples than `max_samples`, loading reads them
+    // again with points. Either way the limit must bite exactly where the
+    // step-wise evaluator's does.
+    let st = store(1);
+    for max in [1, 10, 30, 60, 100, 200, 400, 800, 1_600, 3_200, 6_400, 100_000] {
+        let e = Engine::new(EngineOptions {
+            max_samples: max,
+            ..EngineOptions::default()
+        });
+        for q in [
+            "sum by (host) (rate(m_total[5m]))",
+            "rate(m_total[5m])",
+            "max_over_time(m_gauge[10m])",
+            "avg by (host) (m_gauge)",
+        ] {
+            let expr = parse(q).unwrap();
+            let fast = e.range_query_with(&st, &expr, 0, 3_600_000, 60_000, true);
+            let slow = e.range_query_with(&st, &expr, 0, 3_600_000, 60_000, false);
+            assert!(
+                same(&fast, &slow),
+                "max_samples {max} {q}:\ncolumnar {fast:?}\nstep-wise {slow:?}"
+            );
+        }
     }
 }
 

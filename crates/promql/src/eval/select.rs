@@ -13,6 +13,7 @@ use cairn_storage::{Queryable, SelectHints, Series, ValueType};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 
+use super::rows::{row_of, Consumer, RangeSpec, RowScratch};
 use super::{node_id, offset_ms, system_time_ms, Evaluator, Loaded};
 use crate::error::{PromqlError, Result};
 use crate::value::{FPoint, HPoint, Sample, SampleValue, Vector};
@@ -201,6 +202,7 @@ struct Scratch {
     raw: Vec<cairn_model::Sample>,
     /// Samples in the last series read in one go: the next one's likely size.
     last_len: usize,
+    rows: RowScratch,
 }
 
 /// Reads one series' samples in `[mint, maxt]` that some evaluation can
@@ -353,10 +355,57 @@ impl<'a> Evaluator<'a> {
 
     /// Plans `expr` over the query's steps and loads every selector's data.
     pub(crate) fn load(&mut self, q: &dyn Queryable, expr: &Expr, step: i64) -> Result<()> {
+        if !self.load_pass(q, expr, step)? {
+            // Some range function's rows could not stand in for its
+            // points (see `load_pass`): read again, keeping points.
+            self.rows = false;
+            self.selectors.clear();
+            self.load_pass(q, expr, step)?;
+        }
+        Ok(())
+    }
+
+    /// What a loading thread computes rows for, for selector `r`, given the
+    /// reference times it fills (see [`Evaluator::rows`]).
+    fn consumer<'c>(
+        &self,
+        r: &Req<'_>,
+        refs: &'c [i64],
+        range_refs: &'c [(i64, i64)],
+    ) -> Option<Consumer<'c>> {
+        if !self.rows {
+            return None;
+        }
+        if !r.matrix {
+            return Some(Consumer::Instant {
+                refs,
+                lookback: self.opts.lookback_delta,
+            });
+        }
+        let name = r.func.as_deref()?;
+        // The columnar evaluator's names, which live as long as the query.
+        let name = crate::functions::RANGE_FUNC_NAMES
+            .iter()
+            .copied()
+            .find(|&n| n == name)?;
+        Some(Consumer::Range(RangeSpec {
+            refs: range_refs,
+            range: r.range,
+            name,
+            f: crate::functions::range_fn(name)?,
+            counter_fn: name == "rate" || name == "increase",
+        }))
+    }
+
+    /// [`Evaluator::load`]'s one pass; false when rows were computed for a
+    /// range function whose series held more samples in all than
+    /// `max_samples` (then only per-step window counts, which rows do not
+    /// keep, tell whether the query is over the limit).
+    fn load_pass(&mut self, q: &dyn Queryable, expr: &Expr, step: i64) -> Result<bool> {
         let mut reqs = Vec::new();
         self.plan(expr, self.start, self.end, step, None, &mut reqs);
         if reqs.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         let mint = reqs.iter().map(|r| r.mint).min().unwrap_or(0);
         let maxt = reqs.iter().map(|r| r.maxt).max().unwrap_or(0);
@@ -368,8 +417,10 @@ impl<'a> Evaluator<'a> {
         let mut seen: HashMap<String, Rc<Vec<Loaded>>> = HashMap::new();
         for r in reqs {
             let with_stats = stats.contains(&node_id(r.vs));
+            // Rows depend on the consuming function too.
+            let func = if self.rows { r.func.as_deref() } else { None };
             let key = format!(
-                "{} {} {} {} {} {} {} {} {with_stats}",
+                "{} {} {} {} {} {} {} {} {with_stats} {func:?}",
                 r.vs, r.mint, r.maxt, r.matrix, r.range, r.grid.first, r.grid.last, r.grid.step
             );
             if let Some(d) = seen.get(&key) {
@@ -400,24 +451,56 @@ impl<'a> Evaluator<'a> {
             // reading the series on several threads.
             // Several (`or` alternatives) are merged by labels.
             let mut in_order: Vec<Loaded> = Vec::new();
+            let (refs, range_refs): (Vec<i64>, Vec<(i64, i64)>) = if self.rows && step > 0 {
+                let n = (self.end - self.start) / step + 1;
+                (0..n)
+                    .map(|i| {
+                        let t = self.start + i * step;
+                        (self.ref_time(&r.vs.at, &r.vs.offset, t), t)
+                    })
+                    .map(|(rt, t)| (rt, (t, rt)))
+                    .unzip()
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            let consumer = if step > 0 {
+                self.consumer(&r, &refs, &range_refs)
+            } else {
+                None
+            };
+            let mut sel_total = 0usize;
             if let [ms] = sets.as_slice() {
                 let list = querier
                     .select(&hints, ms)?
                     .collect::<cairn_storage::Result<Vec<_>>>()?;
+                let consumer = consumer.as_ref();
                 let read = crate::par::map_ordered_with(
                     list,
                     self.opts.parallelism,
                     MIN_SERIES_PER_THREAD,
                     |scratch: &mut Scratch, series| {
-                        read_series(&*series, spec, scratch)
-                            .map(|(p, h)| (series.labels().clone(), p, h))
+                        read_series(&*series, spec, scratch).map(|(p, h)| {
+                            let n = p.len();
+                            match consumer {
+                                // Computed while the points are in cache;
+                                // the points themselves are not kept.
+                                Some(c) if h.is_empty() && n > 0 => {
+                                    let row = row_of(&p, c, &mut scratch.rows);
+                                    (series.labels().clone(), Vec::new(), h, Some(row), n)
+                                }
+                                _ => (series.labels().clone(), p, h, None, n),
+                            }
+                        })
                     },
                 );
                 for x in read {
-                    let (labels, pts, hpts) = x?;
-                    total += pts.len() + hpts.len();
-                    if !(pts.is_empty() && hpts.is_empty()) {
-                        in_order.push(Loaded::new(labels, pts, false).with_histograms(hpts));
+                    let (labels, pts, hpts, row, n) = x?;
+                    total += n + hpts.len();
+                    sel_total += n;
+                    if n > 0 || !hpts.is_empty() {
+                        let mut l = Loaded::new(labels, pts, false).with_histograms(hpts);
+                        l.row = row;
+                        in_order.push(l);
                     }
                 }
             } else {
@@ -444,11 +527,17 @@ impl<'a> Evaluator<'a> {
             if total > self.opts.max_loaded_samples {
                 return Err(PromqlError::TooManySamples);
             }
+            if r.matrix
+                && sel_total > self.opts.max_samples
+                && in_order.iter().any(|l| l.row.is_some())
+            {
+                return Ok(false);
+            }
             let loaded = Rc::new(in_order);
             seen.insert(key, loaded.clone());
             self.selectors.insert(node_id(r.vs), loaded);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The instant vector a selector yields at `ts`. With `keep_t` the

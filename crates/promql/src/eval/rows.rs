@@ -1,0 +1,246 @@
+//! Values of one series at every step of a range query: what the
+//! columnar evaluator works with, computed by the same code whether a
+//! loading thread computes it right after decoding the series (while its
+//! points are in cache) or the evaluator does later.
+//!
+//! Contracts: steps are given by their reference times (after `@` and
+//! `offset`), which never decrease; windows are `(t - range, t]`, the
+//! instant lookback `(t - lookback, t]` skipping stale markers; every value
+//! is computed with exactly the step-wise evaluator's arithmetic.
+
+use cairn_model::is_stale_nan;
+
+use crate::functions::RangeCtx;
+use crate::value::FPoint;
+
+/// Hands `out(i, value)` the instant-selector value of `pts` at each
+/// reference time `refs[i]` (non-decreasing) that has one: the newest
+/// point at or before it, inside the lookback, not a stale marker. Stops
+/// early, returning false, when `out` does.
+pub(crate) fn fill_row(
+    pts: &[FPoint],
+    refs: &[i64],
+    lookback: i64,
+    mut out: impl FnMut(usize, f64) -> bool,
+) -> bool {
+    // `j`: the first point after the reference time (found by scanning:
+    // see `range_row`).
+    let mut j = match refs.first() {
+        Some(&r) => pts.iter().position(|p| p.t > r).unwrap_or(pts.len()),
+        None => return true,
+    };
+    for (i, &rt) in refs.iter().enumerate() {
+        while pts.get(j).is_some_and(|p| p.t <= rt) {
+            j += 1;
+        }
+        if let Some(p) = j.checked_sub(1).and_then(|k| pts.get(k)) {
+            if p.t > rt - lookback && !is_stale_nan(p.f) && !out(i, p.f) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// What every series of one range-function call shares.
+pub(crate) struct RangeSpec<'a> {
+    /// Per step: (evaluation time, reference time after `@`/`offset`).
+    pub(crate) refs: &'a [(i64, i64)],
+    pub(crate) range: i64,
+    pub(crate) name: &'a str,
+    pub(crate) f: crate::functions::RangeFn,
+    pub(crate) counter_fn: bool,
+}
+
+/// One series' values over all steps.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub(crate) vals: Vec<f64>,
+    pub(crate) ok: Vec<bool>,
+    /// Whether any step has a value.
+    pub(crate) any: bool,
+}
+
+/// The range function of `spec` over one series' points `pts`, at the
+/// steps `from..to` of `spec.refs`: `out(i, value)` for every step `i` that
+/// has a value, and each window's sample count added to `wp[i - from]`.
+/// Returns whether some step had a value, or `None` once `out` returned
+/// false. `drops` is scratch space.
+pub(crate) fn range_row(
+    pts: &[FPoint],
+    spec: &RangeSpec<'_>,
+    (from, to): (usize, usize),
+    drops: &mut Vec<u32>,
+    wp: &mut [usize],
+    mut out: impl FnMut(usize, f64) -> bool,
+) -> Option<bool> {
+    let range = spec.range;
+    let refs = spec.refs.get(from..to).unwrap_or(&[]);
+    let Some(&(_, first_hi)) = refs.first() else {
+        return Some(false);
+    };
+    // Only the points from the first window on matter. Found by a linear
+    // scan, not a binary search: the points are usually not in cache yet,
+    // and a scan is what the hardware prefetcher follows.
+    let a0 = pts
+        .iter()
+        .position(|p| p.t > first_hi - range)
+        .unwrap_or(pts.len());
+    if spec.counter_fn {
+        counter_drops(pts.get(a0..).unwrap_or(&[]), drops);
+    }
+    let (mut a, mut b) = (a0, a0);
+    let mut any = false;
+    for (k, (&(ts, hi), w)) in refs.iter().zip(wp.iter_mut()).enumerate() {
+        let lo = hi - range;
+        while pts.get(a).is_some_and(|p| p.t <= lo) {
+            a += 1;
+        }
+        b = b.max(a);
+        while pts.get(b).is_some_and(|p| p.t <= hi) {
+            b += 1;
+        }
+        let win = pts.get(a..b).unwrap_or(&[]);
+        if win.is_empty() {
+            continue;
+        }
+        *w += win.len();
+        // Without a counter reset in the window the reset loop of
+        // rate/increase adds nothing: skip it (O(1) per step).
+        let no_reset = spec.counter_fn
+            && matches!((drops.get(a - a0), (b - 1).checked_sub(a0).and_then(|l| drops.get(l))),
+                (Some(x), Some(y)) if x == y);
+        let val = if no_reset {
+            counter_extrapolated(win, lo, hi, range, spec.name == "rate")
+        } else {
+            let ctx = RangeCtx {
+                ts,
+                lo,
+                hi,
+                range,
+                scalars: &[],
+            };
+            (spec.f)(win, &ctx)
+        };
+        if let Some(x) = val {
+            any = true;
+            if !out(from + k, x) {
+                return None;
+            }
+        }
+    }
+    Some(any)
+}
+
+/// `out[k]`: how many points `1..=k` are below their predecessor (counter
+/// resets as `rate` sees them; NaN never counts), `out[0] = 0`.
+pub(crate) fn counter_drops(pts: &[FPoint], out: &mut Vec<u32>) {
+    out.clear();
+    let mut n = 0u32;
+    let mut prev: Option<f64> = None;
+    for p in pts {
+        if prev.is_some_and(|q| p.f < q) {
+            n += 1;
+        }
+        prev = Some(p.f);
+        out.push(n);
+    }
+}
+
+/// `rate`/`increase` of a window holding no counter reset: the same
+/// operations, in the same order, as `functions::rate`'s extrapolation
+/// with its (then empty) reset loop left out.
+pub(crate) fn counter_extrapolated(
+    w: &[FPoint],
+    lo: i64,
+    hi: i64,
+    range: i64,
+    is_rate: bool,
+) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let first = *w.first()?;
+    let last = *w.last()?;
+    let result = last.f - first.f;
+    let mut to_start = (first.t - lo) as f64 / 1000.0;
+    let mut to_end = (hi - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / (w.len() - 1) as f64;
+    let threshold = avg * 1.1;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    let mut to_zero = to_start;
+    if result > 0.0 && first.f >= 0.0 {
+        to_zero = sampled * (first.f / result);
+    }
+    if to_zero < to_start {
+        to_start = to_zero;
+    }
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if is_rate {
+        factor /= range as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+/// Who consumes a selector in a columnar range query: what a loading
+/// thread computes a [`Row`] for.
+pub(crate) enum Consumer<'a> {
+    /// The instant selector itself, at these reference times.
+    Instant { refs: &'a [i64], lookback: i64 },
+    /// A range function over the selector.
+    Range(RangeSpec<'a>),
+}
+
+/// Scratch space reused by [`row_of`] from series to series.
+#[derive(Default)]
+pub(crate) struct RowScratch {
+    drops: Vec<u32>,
+    window_points: Vec<usize>,
+}
+
+/// The row of one series' points for `c`.
+pub(crate) fn row_of(pts: &[FPoint], c: &Consumer<'_>, scratch: &mut RowScratch) -> Row {
+    let n = match c {
+        Consumer::Instant { refs, .. } => refs.len(),
+        Consumer::Range(spec) => spec.refs.len(),
+    };
+    let mut vals = vec![0.0; n];
+    let mut ok = vec![false; n];
+    let mut set = |i: usize, x: f64| {
+        if let (Some(v), Some(o)) = (vals.get_mut(i), ok.get_mut(i)) {
+            *v = x;
+            *o = true;
+        }
+        true
+    };
+    let any = match c {
+        Consumer::Instant { refs, lookback } => {
+            let mut any = false;
+            fill_row(pts, refs, *lookback, |i, x| {
+                any = true;
+                set(i, x)
+            });
+            any
+        }
+        Consumer::Range(spec) => {
+            scratch.window_points.clear();
+            scratch.window_points.resize(n, 0);
+            range_row(
+                pts,
+                spec,
+                (0, n),
+                &mut scratch.drops,
+                &mut scratch.window_points,
+                set,
+            )
+            .unwrap_or(false)
+        }
+    };
+    Row { vals, ok, any }
+}
