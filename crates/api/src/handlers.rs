@@ -740,6 +740,13 @@ fn result_json(res: QueryResult, limit: usize) -> Out {
             out.push(']');
         }
         QueryOutput::Matrix(m) => {
+            // About what a point and a label set take, so that the
+            // buffer of a large answer is not copied as it grows.
+            out.reserve(
+                m.iter()
+                    .map(|(l, pts)| 2 * l.encoded_len() + 32 + 28 * pts.len())
+                    .sum(),
+            );
             out.push_str("{\"resultType\":\"matrix\",\"result\":[");
             for (i, (l, pts)) in m.iter().enumerate() {
                 if limit > 0 && i >= limit {

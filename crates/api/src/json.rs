@@ -29,10 +29,11 @@ pub fn format_time(t: i64, out: &mut String) {
     let secs = t.div_euclid(1000);
     let ms = t.rem_euclid(1000);
     if ms == 0 {
-        let _ = write!(out, "{secs}");
+        out.push_str(itoa::Buffer::new().format(secs));
     } else if t >= 0 {
         // The fraction's digits without trailing zeros, written in place.
-        let _ = write!(out, "{secs}.");
+        out.push_str(itoa::Buffer::new().format(secs));
+        out.push('.');
         let digits = [ms / 100, ms / 10 % 10, ms % 10];
         let keep = if digits[2] != 0 {
             3
@@ -83,6 +84,66 @@ pub(crate) fn labels_json(l: &Labels, out: &mut String) {
     out.push('}');
 }
 
+/// Writes finite `v` as Go's `strconv.FormatFloat(v, 'f', -1, 64)` does
+/// (and Rust's `Display`): the shortest digits that read back as `v`,
+/// never in exponent form. The digits come from `zmij` (several times
+/// faster than `Display`, which matters for the thousands of points of a
+/// range query), then are laid out without an exponent here.
+pub(crate) fn push_finite(out: &mut String, v: f64) {
+    let mut buf = zmij::Buffer::new();
+    let s = buf.format_finite(v);
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    let (mant, exp) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    // The significant digits, and where the decimal point goes among them.
+    let mut digits = [0u8; 64];
+    let mut n = 0;
+    for &b in int.as_bytes().iter().chain(frac.as_bytes()) {
+        if let Some(d) = digits.get_mut(n) {
+            *d = b;
+            n += 1;
+        }
+    }
+    let mut point = int.len() as i32 + exp;
+    let mut first = 0;
+    while first + 1 < n && digits.get(first) == Some(&b'0') {
+        first += 1;
+        point -= 1;
+    }
+    while n > first + 1 && digits.get(n - 1) == Some(&b'0') {
+        n -= 1;
+    }
+    let d = digits.get(first..n).unwrap_or(&[]);
+    if neg {
+        out.push('-');
+    }
+    if d == b"0" {
+        out.push('0');
+        return;
+    }
+    // Every byte is an ASCII digit.
+    let push = |out: &mut String, b: &[u8]| out.extend(b.iter().map(|&c| char::from(c)));
+    if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', point.unsigned_abs() as usize));
+        push(out, d);
+    } else if point as usize >= d.len() {
+        push(out, d);
+        out.extend(std::iter::repeat_n('0', point as usize - d.len()));
+    } else {
+        let (a, b) = d.split_at(point as usize);
+        push(out, a);
+        out.push('.');
+        push(out, b);
+    }
+}
+
 pub(crate) fn push_str(out: &mut String, s: &str) {
     let plain = s
         .bytes()
@@ -104,7 +165,7 @@ pub(crate) fn point(out: &mut String, t: i64, v: f64) {
     out.push_str(",\"");
     if v.is_finite() {
         // Same text as format_float, written in place (no allocation).
-        let _ = write!(out, "{v}");
+        push_finite(out, v);
     } else {
         out.push_str(&format_float(v));
     }
@@ -165,6 +226,25 @@ mod tests {
             let mut fast = String::new();
             push_str(&mut fast, s);
             assert_eq!(fast, Value::String(s.to_owned()).to_string(), "{s:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn finite_floats_print_like_display(bits in proptest::prelude::any::<u64>()) {
+            let v = f64::from_bits(bits);
+            proptest::prop_assume!(v.is_finite());
+            let mut out = String::new();
+            push_finite(&mut out, v);
+            proptest::prop_assert_eq!(out, format!("{v}"));
+        }
+
+        #[test]
+        fn dashboard_like_floats_print_like_display(m in -1_000_000_000i64..1_000_000_000, e in -12i32..12) {
+            let v = m as f64 * 10f64.powi(e);
+            let mut out = String::new();
+            push_finite(&mut out, v);
+            proptest::prop_assert_eq!(out, format!("{v}"));
         }
     }
 

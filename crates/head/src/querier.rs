@@ -137,8 +137,11 @@ impl Keyed {
 /// keys when those are equal. Label sets are unique, so an unstable sort
 /// gives the one order.
 fn sort_by_labels(series: Vec<Arc<MemSeries>>) -> Keyed {
+    // A key is at most twice the encoding's length (each string gains a
+    // two-byte end for its one-byte length; NUL bytes, a rare case, are
+    // written twice): no reallocation while the keys are written.
     let mut keys: Vec<u8> =
-        Vec::with_capacity(series.iter().map(|s| s.labels.encoded_len() + 16).sum());
+        Vec::with_capacity(series.iter().map(|s| 2 * s.labels.encoded_len()).sum());
     let mut spans: Vec<(usize, usize)> = Vec::with_capacity(series.len());
     for s in &series {
         let a = keys.len();

@@ -221,7 +221,10 @@ fn columnar_path_is_taken() {
             ev.rows = rows;
             ev.load(&st, &expr, 60_000).unwrap();
             let m = columnar::eval_range(&mut ev, &expr, 0, 3_600_000, 60_000).unwrap();
-            assert!(m.is_some_and(|m| !m.is_empty()), "{q} fell back (rows {rows})");
+            assert!(
+                m.is_some_and(|m| !m.is_empty()),
+                "{q} fell back (rows {rows})"
+            );
         }
     }
 }
@@ -233,7 +236,9 @@ fn sample_limits_agree_around_the_boundary() {
     // again with points. Either way the limit must bite exactly where the
     // step-wise evaluator's does.
     let st = store(1);
-    for max in [1, 10, 30, 60, 100, 200, 400, 800, 1_600, 3_200, 6_400, 100_000] {
+    for max in [
+        1, 10, 30, 60, 100, 200, 400, 800, 1_600, 3_200, 6_400, 100_000,
+    ] {
         let e = Engine::new(EngineOptions {
             max_samples: max,
             ..EngineOptions::default()
