@@ -13,12 +13,42 @@ use cairn_model::is_stale_nan;
 use crate::functions::RangeCtx;
 use crate::value::FPoint;
 
+/// A float sample as the helpers here read it: the query's points, or the
+/// raw samples a storage iterator read (instant selectors are filled from
+/// those directly, without thinning them into points first).
+pub(crate) trait TimeValue {
+    fn t(&self) -> i64;
+    fn f(&self) -> f64;
+}
+
+impl TimeValue for FPoint {
+    #[inline]
+    fn t(&self) -> i64 {
+        self.t
+    }
+    #[inline]
+    fn f(&self) -> f64 {
+        self.f
+    }
+}
+
+impl TimeValue for cairn_model::Sample {
+    #[inline]
+    fn t(&self) -> i64 {
+        self.t
+    }
+    #[inline]
+    fn f(&self) -> f64 {
+        self.v
+    }
+}
+
 /// Hands `out(i, value)` the instant-selector value of `pts` at each
 /// reference time `refs[i]` (non-decreasing) that has one: the newest
 /// point at or before it, inside the lookback, not a stale marker. Stops
 /// early, returning false, when `out` does.
-pub(crate) fn fill_row(
-    pts: &[FPoint],
+pub(crate) fn fill_row<P: TimeValue>(
+    pts: &[P],
     refs: &[i64],
     lookback: i64,
     mut out: impl FnMut(usize, f64) -> bool,
@@ -26,15 +56,15 @@ pub(crate) fn fill_row(
     // `j`: the first point after the reference time (found by scanning:
     // see `range_row`).
     let mut j = match refs.first() {
-        Some(&r) => pts.iter().position(|p| p.t > r).unwrap_or(pts.len()),
+        Some(&r) => pts.iter().position(|p| p.t() > r).unwrap_or(pts.len()),
         None => return true,
     };
     for (i, &rt) in refs.iter().enumerate() {
-        while pts.get(j).is_some_and(|p| p.t <= rt) {
+        while pts.get(j).is_some_and(|p| p.t() <= rt) {
             j += 1;
         }
         if let Some(p) = j.checked_sub(1).and_then(|k| pts.get(k)) {
-            if p.t > rt - lookback && !is_stale_nan(p.f) && !out(i, p.f) {
+            if p.t() > rt - lookback && !is_stale_nan(p.f()) && !out(i, p.f()) {
                 return false;
             }
         }
@@ -206,41 +236,47 @@ pub(crate) struct RowScratch {
 
 /// The row of one series' points for `c`.
 pub(crate) fn row_of(pts: &[FPoint], c: &Consumer<'_>, scratch: &mut RowScratch) -> Row {
-    let n = match c {
-        Consumer::Instant { refs, .. } => refs.len(),
-        Consumer::Range(spec) => spec.refs.len(),
+    let spec = match c {
+        Consumer::Instant { refs, lookback } => return instant_row(pts, refs, *lookback).0,
+        Consumer::Range(spec) => spec,
     };
+    let n = spec.refs.len();
     let mut vals = vec![0.0; n];
     let mut ok = vec![false; n];
-    let mut set = |i: usize, x: f64| {
+    scratch.window_points.clear();
+    scratch.window_points.resize(n, 0);
+    let any = range_row(
+        pts,
+        spec,
+        (0, n),
+        &mut scratch.drops,
+        &mut scratch.window_points,
+        |i, x| {
+            if let (Some(v), Some(o)) = (vals.get_mut(i), ok.get_mut(i)) {
+                *v = x;
+                *o = true;
+            }
+            true
+        },
+    )
+    .unwrap_or(false);
+    Row { vals, ok, any }
+}
+
+/// The row of an instant selector over one series' raw samples, and how
+/// many values it holds (what the loaded-samples guard counts for it).
+pub(crate) fn instant_row<P: TimeValue>(pts: &[P], refs: &[i64], lookback: i64) -> (Row, usize) {
+    let mut vals = vec![0.0; refs.len()];
+    let mut ok = vec![false; refs.len()];
+    let mut held = 0usize;
+    fill_row(pts, refs, lookback, |i, x| {
         if let (Some(v), Some(o)) = (vals.get_mut(i), ok.get_mut(i)) {
             *v = x;
             *o = true;
+            held += 1;
         }
         true
-    };
-    let any = match c {
-        Consumer::Instant { refs, lookback } => {
-            let mut any = false;
-            fill_row(pts, refs, *lookback, |i, x| {
-                any = true;
-                set(i, x)
-            });
-            any
-        }
-        Consumer::Range(spec) => {
-            scratch.window_points.clear();
-            scratch.window_points.resize(n, 0);
-            range_row(
-                pts,
-                spec,
-                (0, n),
-                &mut scratch.drops,
-                &mut scratch.window_points,
-                set,
-            )
-            .unwrap_or(false)
-        }
-    };
-    Row { vals, ok, any }
+    });
+    let any = held > 0;
+    (Row { vals, ok, any }, held)
 }

@@ -13,7 +13,7 @@ use cairn_storage::{Queryable, SelectHints, Series, ValueType};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 
-use super::rows::{row_of, Consumer, RangeSpec, RowScratch};
+use super::rows::{instant_row, row_of, Consumer, RangeSpec, Row, RowScratch};
 use super::{node_id, offset_ms, system_time_ms, Evaluator, Loaded};
 use crate::error::{PromqlError, Result};
 use crate::value::{FPoint, HPoint, Sample, SampleValue, Vector};
@@ -203,6 +203,32 @@ struct Scratch {
     /// Samples in the last series read in one go: the next one's likely size.
     last_len: usize,
     rows: RowScratch,
+}
+
+/// The row of an instant selector over one float-only series, computed
+/// from the samples in `[mint, maxt]` as read; `None` when the series holds
+/// native histograms there (then [`read_series`] reads it).
+fn instant_row_raw(
+    series: &dyn Series,
+    spec: ReadSpec,
+    refs: &[i64],
+    lookback: i64,
+    scratch: &mut Scratch,
+) -> Result<Option<(Row, usize)>> {
+    let mut it = series.iter();
+    let raw = &mut scratch.raw;
+    raw.clear();
+    let mut vt = it.seek(spec.mint);
+    if vt == ValueType::Float {
+        vt = it.read_floats(spec.maxt, raw);
+    }
+    if let Some(e) = it.err() {
+        return Err(PromqlError::Eval(format!("expanding series: {e}")));
+    }
+    if !matches!(vt, ValueType::None | ValueType::Float) {
+        return Ok(None);
+    }
+    Ok(Some(instant_row(raw, refs, lookback)))
 }
 
 /// Reads one series' samples in `[mint, maxt]` that some evaluation can
@@ -479,6 +505,21 @@ impl<'a> Evaluator<'a> {
                     self.opts.parallelism,
                     MIN_SERIES_PER_THREAD,
                     |scratch: &mut Scratch, series| {
+                        if let Some(Consumer::Instant { refs, lookback }) = consumer {
+                            // Filled from the raw samples: no thinning, no points.
+                            if let Some((row, n)) =
+                                instant_row_raw(&*series, spec, refs, *lookback, scratch)?
+                            {
+                                let row = (n > 0).then_some(row);
+                                return Ok((
+                                    series.labels().clone(),
+                                    Vec::new(),
+                                    Vec::new(),
+                                    row,
+                                    n,
+                                ));
+                            }
+                        }
                         read_series(&*series, spec, scratch).map(|(p, h)| {
                             let n = p.len();
                             match consumer {
