@@ -216,11 +216,7 @@ impl Querier for HeadQuerier<'_> {
     fn select<'a>(&'a self, _hints: &SelectHints, matchers: &[Matcher]) -> Result<SeriesSet<'a>> {
         let series = self.matching(matchers)?;
         Ok(Box::new(series.into_iter().map(move |s| {
-            Ok(Box::new(HeadSeries {
-                q: self,
-                labels: s.labels.clone(),
-                s,
-            }) as Box<dyn Series + 'a>)
+            Ok(Box::new(HeadSeries { q: self, s }) as Box<dyn Series + 'a>)
         })))
     }
 
@@ -258,7 +254,7 @@ impl Querier for HeadQuerier<'_> {
 /// One series of a head selection.
 struct HeadSeries<'a> {
     q: &'a HeadQuerier<'a>,
-    labels: Labels,
+    /// Its labels are the series' own (no copy, not even a reference count).
     s: Arc<MemSeries>,
 }
 
@@ -285,7 +281,7 @@ impl SampleIterator for ErrIter {
 
 impl Series for HeadSeries<'_> {
     fn labels(&self) -> &Labels {
-        &self.labels
+        &self.s.labels
     }
 
     fn iter(&self) -> Box<dyn SampleIterator + '_> {

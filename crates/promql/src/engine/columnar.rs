@@ -652,11 +652,21 @@ fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<
     let mut index: HashMap<u64, usize> = HashMap::new();
     let mut groups: Vec<(Labels, bool)> = Vec::new();
     let mut gid = Vec::with_capacity(input.len());
-    for k in 0..input.len() {
-        let Some((labels, drop)) = input.labels(k) else {
-            return Ok(None);
-        };
-        let key = signature(labels, names, !without);
+    let Some(members) = (0..input.len())
+        .map(|k| input.labels(k))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Ok(None);
+    };
+    // The grouping keys, on all cores: hashing reads every label set, most
+    // of them no longer in cache.
+    let keys = crate::par::map_ordered(
+        members.iter().map(|&(l, _)| l).collect(),
+        ev.opts.parallelism,
+        MIN_SERIES_PER_THREAD * 8,
+        |l: &Labels| signature(l, names, !without),
+    );
+    for (&(labels, drop), &key) in members.iter().zip(&keys) {
         let g = match index.get(&key) {
             Some(&g) => {
                 if groups.get(g).is_some_and(|x| x.1 != drop) {
