@@ -8,6 +8,14 @@
 //! label clone per series). Over a range those facts do not change, so here
 //! they are computed once per query and the steps only touch `f64` arrays.
 //!
+//! For a query this path takes, loading does the first step too: right
+//! after decoding a series, the loading thread computes its values at every
+//! step for the selector's one consumer (the instant selector itself, or
+//! the range function around it; see `eval::rows`), while the points are in
+//! cache, and keeps only those. Aggregations fold such rows directly. When
+//! this path then gives way after all, the query is loaded again with
+//! points for the step-wise evaluator.
+//!
 //! Contracts:
 //! - Only a subset of PromQL is handled (see [`supported`]); anything else,
 //!   and any case whose step-wise semantics could differ (native histogram
