@@ -2,7 +2,8 @@
 //! filled by `cairn-loadgen` (e.g. the one `scripts/bench-query.sh` leaves):
 //! `cargo run --release -p cairn-promql --example bench_db -- DIR [REPS] [FILTER]`
 //! (`THREADS=n` sets the engine's parallelism, `QUERY=expr` times one
-//! expression instead of the dashboard set).
+//! expression instead of the dashboard set, `COLD=1` evicts the CPU caches
+//! before every run, as the other work between a benchmark's queries does).
 //! The range is the script's: from 10 minutes after the head's first sample
 //! to 15 s before its last, half a second off the sample grid, step 60 s.
 use std::time::Instant;
