@@ -12,7 +12,7 @@ mod label;
 mod math;
 mod misc;
 mod over_time;
-mod rate;
+pub(crate) mod rate;
 mod time;
 
 use promql_parser::parser::{Call, Expr};

@@ -329,14 +329,7 @@ fn range_call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Option<V
         Some(true) => {
             // Loading checked that the windows cannot hold more than
             // `max_samples` samples at any step.
-            if name == "rate" || name == "increase" {
-                counter_infos(
-                    ev,
-                    data.iter()
-                        .filter(|s| s.row.as_ref().is_some_and(|r| r.any)),
-                );
-            }
-            let drop = if keep_name { None } else { Some(true) };
+            let drop = range_rows_drop(ev, name, &data);
             return Ok(Some(Val::Vector(row_cols(&data, drop))));
         }
         None => return Ok(None),
@@ -594,6 +587,25 @@ fn counter_infos<'d>(ev: &mut Evaluator<'_>, flagged: impl Iterator<Item = &'d L
     }
 }
 
+/// For range function `name` over rows computed at load: emits the
+/// function's counter infos and gives the rows' pending name removal
+/// (each series' own for the functions that keep the name).
+fn range_rows_drop(ev: &mut Evaluator<'_>, name: &str, data: &[Loaded]) -> Option<bool> {
+    if name == "rate" || name == "increase" {
+        counter_infos(
+            ev,
+            data.iter()
+                .filter(|s| s.row.as_ref().is_some_and(|r| r.any)),
+        );
+    }
+    let keep_name = name == "last_over_time" || name == "first_over_time";
+    if keep_name {
+        None
+    } else {
+        Some(true)
+    }
+}
+
 /// The input of an aggregation over `e`: the loaded rows when `e` is a
 /// selector or range function call whose rows were computed at load,
 /// otherwise `e`'s columns; `None` when the columnar path cannot take it.
@@ -619,18 +631,8 @@ fn agg_input(ev: &mut Evaluator<'_>, e: &Expr, steps: Steps) -> Result<Option<Ag
                 if let Some(data) = loaded(ev, &ms.vs, steps) {
                     match rows_state(&data) {
                         Some(true) => {
-                            if name == "rate" || name == "increase" {
-                                counter_infos(
-                                    ev,
-                                    data.iter()
-                                        .filter(|s| s.row.as_ref().is_some_and(|r| r.any)),
-                                );
-                            }
-                            let keep_name = name == "last_over_time" || name == "first_over_time";
-                            return Ok(Some(AggInput::Rows {
-                                data,
-                                drop: if keep_name { None } else { Some(true) },
-                            }));
+                            let drop = range_rows_drop(ev, name, &data);
+                            return Ok(Some(AggInput::Rows { data, drop }));
                         }
                         None => return Ok(None),
                         Some(false) => {}

@@ -187,35 +187,8 @@ pub(crate) fn counter_extrapolated(
     range: i64,
     is_rate: bool,
 ) -> Option<f64> {
-    if w.len() < 2 {
-        return None;
-    }
-    let first = *w.first()?;
-    let last = *w.last()?;
-    let result = last.f - first.f;
-    let mut to_start = (first.t - lo) as f64 / 1000.0;
-    let mut to_end = (hi - last.t) as f64 / 1000.0;
-    let sampled = (last.t - first.t) as f64 / 1000.0;
-    let avg = sampled / (w.len() - 1) as f64;
-    let threshold = avg * 1.1;
-    if to_start >= threshold {
-        to_start = avg / 2.0;
-    }
-    let mut to_zero = to_start;
-    if result > 0.0 && first.f >= 0.0 {
-        to_zero = sampled * (first.f / result);
-    }
-    if to_zero < to_start {
-        to_start = to_zero;
-    }
-    if to_end >= threshold {
-        to_end = avg / 2.0;
-    }
-    let mut factor = (sampled + to_start + to_end) / sampled;
-    if is_rate {
-        factor /= range as f64 / 1000.0;
-    }
-    Some(result * factor)
+    let result = w.last()?.f - w.first()?.f;
+    crate::functions::rate::extrapolate(w, result, (lo, hi), range, true, is_rate)
 }
 
 /// Who consumes a selector in a columnar range query: what a loading

@@ -12,11 +12,7 @@ use crate::eval::aggregate::kahan_inc;
 use crate::value::FPoint;
 
 fn extrapolated(w: &[FPoint], c: &RangeCtx<'_>, is_counter: bool, is_rate: bool) -> Option<f64> {
-    if w.len() < 2 {
-        return None;
-    }
-    let first = *w.first()?;
-    let last = *w.last()?;
+    let (first, last) = (w.first()?, w.last()?);
     let mut result = last.f - first.f;
     if is_counter {
         let mut prev = first.f;
@@ -27,8 +23,28 @@ fn extrapolated(w: &[FPoint], c: &RangeCtx<'_>, is_counter: bool, is_rate: bool)
             prev = p.f;
         }
     }
-    let mut to_start = (first.t - c.lo) as f64 / 1000.0;
-    let mut to_end = (c.hi - last.t) as f64 / 1000.0;
+    extrapolate(w, result, (c.lo, c.hi), c.range, is_counter, is_rate)
+}
+
+/// Extrapolates `result`, the change over the window `w` of `(lo, hi]`
+/// (reset-corrected for counters), to the window's edges: the
+/// arithmetic of Prometheus's `extrapolatedRate`, operation for operation.
+/// `None` for fewer than two points.
+pub(crate) fn extrapolate(
+    w: &[FPoint],
+    result: f64,
+    (lo, hi): (i64, i64),
+    range: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let first = *w.first()?;
+    let last = *w.last()?;
+    let mut to_start = (first.t - lo) as f64 / 1000.0;
+    let mut to_end = (hi - last.t) as f64 / 1000.0;
     let sampled = (last.t - first.t) as f64 / 1000.0;
     let avg = sampled / (w.len() - 1) as f64;
     let threshold = avg * 1.1;
@@ -49,7 +65,7 @@ fn extrapolated(w: &[FPoint], c: &RangeCtx<'_>, is_counter: bool, is_rate: bool)
     }
     let mut factor = (sampled + to_start + to_end) / sampled;
     if is_rate {
-        factor /= c.range as f64 / 1000.0;
+        factor /= range as f64 / 1000.0;
     }
     Some(result * factor)
 }
