@@ -18,7 +18,11 @@ pub struct LoadSpec {
     pub cluster: ClusterSpec,
     /// Number of scrapes per series to send.
     pub scrapes: u64,
-    /// Timestamp of the first scrape, ms.
+    /// Index of the first scrape to send: a long span can be sent in
+    /// slices (bounded memory for the pre-encoded requests) that together
+    /// are the same data as one run.
+    pub first_scrape: u64,
+    /// Timestamp of scrape 0, ms.
     pub start_ms: i64,
     /// Samples per request (Prometheus's max_samples_per_send default: 2000).
     pub batch: usize,
@@ -42,7 +46,7 @@ pub fn build(spec: &LoadSpec) -> (Vec<Shard>, u64) {
     let mut seen = std::collections::HashSet::new();
     let mut raw = Vec::new();
     let mut enc = snap::raw::Encoder::new();
-    for step in 0..spec.scrapes {
+    for step in spec.first_scrape..spec.first_scrape.saturating_add(spec.scrapes) {
         let t = spec.start_ms + step as i64 * spec.cluster.scrape_interval_ms;
         for s in spec.cluster.series_at(step) {
             let h = s.labels.hash64();
@@ -78,4 +82,55 @@ fn flush(
     shard.samples += p.len() as u64;
     shard.requests.push(bytes::Bytes::from(compressed));
     p.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The samples a spec generates, decoded, sorted.
+    fn samples(spec: &LoadSpec) -> Vec<(Vec<u8>, i64, u64)> {
+        let (shards, _) = build(spec);
+        let mut out = Vec::new();
+        let mut dec = snap::raw::Decoder::new();
+        for r in shards.iter().flat_map(|s| &s.requests) {
+            let raw = dec.decompress_vec(r).unwrap();
+            let req = <cairn_proto::write::WriteRequest as cairn_proto::Message>::decode(&raw[..])
+                .unwrap();
+            for ts in req.timeseries {
+                let l: Vec<u8> = ts
+                    .labels
+                    .iter()
+                    .flat_map(|l| [&l.name[..], b"=", &l.value[..], b","].concat())
+                    .collect();
+                for x in ts.samples {
+                    out.push((l.clone(), x.timestamp, x.value.to_bits()));
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn slices_add_up_to_one_run() {
+        let spec = |first_scrape, scrapes| LoadSpec {
+            cluster: ClusterSpec {
+                nodes: 2,
+                pod_lifetime_scrapes: 3,
+                ..ClusterSpec::default()
+            },
+            scrapes,
+            first_scrape,
+            start_ms: 1_700_000_000_000,
+            batch: 500,
+            shards: 3,
+        };
+        let whole = samples(&spec(0, 8));
+        let mut parts = samples(&spec(0, 5));
+        parts.extend(samples(&spec(5, 3)));
+        parts.sort_unstable();
+        assert!(!whole.is_empty());
+        assert_eq!(whole, parts);
+    }
 }

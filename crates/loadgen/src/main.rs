@@ -27,6 +27,12 @@ struct Args {
     /// Hours of data to send (at the scrape interval).
     #[arg(long, default_value_t = 2.0)]
     hours: f64,
+    /// Hours of the simulation to skip before the data sent: a long span
+    /// sent in slices (`--skip-hours 0 --hours 2`, `--skip-hours 2 --hours
+    /// 2`, ... with one `--start-ms`) is the same data as one run, with
+    /// the pre-encoded requests of only one slice in memory at a time.
+    #[arg(long, default_value_t = 0.0)]
+    skip_hours: f64,
     /// Scrape interval in seconds.
     #[arg(long, default_value_t = 15)]
     scrape_interval: i64,
@@ -39,7 +45,8 @@ struct Args {
     /// Samples per request.
     #[arg(long, default_value_t = 2000)]
     batch: usize,
-    /// Timestamp of the first sample in ms (default: now minus the data span).
+    /// Timestamp in ms of the simulation's first scrape, before any skipped
+    /// hours (default: the data sent ends now).
     #[arg(long)]
     start_ms: Option<i64>,
     /// Base URL of the receiver's Prometheus query API for verification, e.g. http://127.0.0.1:9201.
@@ -198,7 +205,12 @@ async fn main() -> std::process::ExitCode {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    let start_ms = a.start_ms.unwrap_or(now - scrapes as i64 * interval_ms);
+    let first_scrape = ((a.skip_hours.max(0.0) * 3_600_000.0) / interval_ms as f64).round() as u64;
+    let sim_start_ms = a
+        .start_ms
+        .unwrap_or(now - (first_scrape + scrapes) as i64 * interval_ms);
+    // The first sample sent.
+    let start_ms = sim_start_ms + first_scrape as i64 * interval_ms;
     let spec = LoadSpec {
         cluster: ClusterSpec {
             nodes: a.nodes,
@@ -207,7 +219,8 @@ async fn main() -> std::process::ExitCode {
             ..ClusterSpec::default()
         },
         scrapes,
-        start_ms,
+        first_scrape,
+        start_ms: sim_start_ms,
         batch: a.batch,
         shards: a.connections,
     };
