@@ -125,14 +125,7 @@ impl<'a> HeadAppender<'a> {
                 Entry::Vacant(e) => {
                     if let Some(s) = self.head.series.get_pinned(r) {
                         if labels.is_empty() || s.labels == *labels {
-                            let i = self.staged.len();
-                            self.staged.push(Staged {
-                                series: s,
-                                last: None,
-                                tail: 0,
-                            });
-                            e.insert(staged_index(i));
-                            return Ok(i);
+                            return Ok(stage(&mut self.staged, e, s));
                         }
                         drop(s);
                     }
@@ -153,16 +146,7 @@ impl<'a> HeadAppender<'a> {
     fn remember(&mut self, s: Pinned<'a>) -> usize {
         match self.index.entry(s.r) {
             Entry::Occupied(e) => *e.get() as usize,
-            Entry::Vacant(e) => {
-                let i = self.staged.len();
-                self.staged.push(Staged {
-                    series: s,
-                    last: None,
-                    tail: 0,
-                });
-                e.insert(staged_index(i));
-                i
-            }
+            Entry::Vacant(e) => stage(&mut self.staged, e, s),
         }
     }
 
@@ -327,6 +311,23 @@ impl<'a> HeadAppender<'a> {
 
 /// An index into `staged` as stored in the maps. An appender stages fewer
 /// than `u32::MAX` series (each costs far more memory than 4 GiB / 2^32).
+/// Stages a series not staged yet: appends it to `staged` and records its
+/// position under its reference.
+fn stage<'a>(
+    staged: &mut Vec<Staged<'a>>,
+    e: std::collections::hash_map::VacantEntry<'_, u64, u32>,
+    s: Pinned<'a>,
+) -> usize {
+    let i = staged.len();
+    staged.push(Staged {
+        series: s,
+        last: None,
+        tail: 0,
+    });
+    e.insert(staged_index(i));
+    i
+}
+
 fn staged_index(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }

@@ -125,14 +125,7 @@ impl DiskChunks {
 
     /// A copy of the bytes of a stored chunk.
     pub(crate) fn read(&self, series: u64, chunk_ref: u64) -> Result<Vec<u8>> {
-        let g = self.w.read();
-        let w = g.as_ref().ok_or_else(|| closed(&self.dir))?;
-        let (_, data) = w.chunk(chunk_ref).map_err(|e| HeadError::Chunks {
-            op: "read",
-            dir: self.dir.display().to_string(),
-            source: format!("series {series}, chunk {chunk_ref:#x}: {e}").into(),
-        })?;
-        Ok(data.to_vec())
+        self.with_chunk(series, chunk_ref, <[u8]>::to_vec)
     }
 
     /// Deletes chunk files that only hold chunks ending before `mint`.
