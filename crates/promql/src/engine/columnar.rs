@@ -47,7 +47,7 @@ use super::METADATA_LABELS;
 use crate::error::{PromqlError, Result};
 use crate::eval::aggregate::FloatAgg;
 use crate::eval::binary::{elem_op, signature};
-use crate::eval::rows::{fill_row, range_row, RangeSpec, Row};
+use crate::eval::rows::{instant_row, range_values, RangeSpec, Row};
 use crate::eval::select::MIN_SERIES_PER_THREAD;
 use crate::eval::{node_id, unparen, Evaluator, Loaded};
 use crate::functions::histogram::{
@@ -275,20 +275,12 @@ fn selector(ev: &mut Evaluator<'_>, vs: &VectorSelector, steps: Steps) -> Result
         .map(|t| ev.ref_time(&vs.at, &vs.offset, t))
         .collect();
     let fill = |s: &Loaded| -> Col {
-        let mut vals = vec![0.0; steps.n];
-        let mut ok = vec![false; steps.n];
-        fill_row(&s.points, &refs, lookback, |i, f| {
-            if let (Some(v), Some(o)) = (vals.get_mut(i), ok.get_mut(i)) {
-                *v = f;
-                *o = true;
-            }
-            true
-        });
+        let (row, _) = instant_row(&s.points, &refs, lookback);
         Col {
             labels: s.labels.clone(),
             drop: false,
-            vals,
-            ok,
+            vals: row.vals,
+            ok: row.ok,
         }
     };
     let items: Vec<&Loaded> = data.iter().collect();
@@ -398,27 +390,12 @@ fn range_rows(part: &[Loaded], spec: &RangeSpec<'_>) -> (Vec<Row>, Vec<usize>) {
     let mut rows = Vec::with_capacity(part.len());
     let mut drops: Vec<u32> = Vec::new();
     for s in part {
-        let mut vals = vec![0.0; n];
-        let mut ok = vec![false; n];
-        let any = range_row(
+        rows.push(range_values(
             &s.points,
             spec,
-            (0, n),
             &mut drops,
             &mut window_points,
-            |i, x| {
-                if let (Some(v), Some(o)) = (vals.get_mut(i), ok.get_mut(i)) {
-                    *v = x;
-                    *o = true;
-                }
-                true
-            },
-        );
-        rows.push(Row {
-            vals,
-            ok,
-            any: any.unwrap_or(false),
-        });
+        ));
     }
     (rows, window_points)
 }

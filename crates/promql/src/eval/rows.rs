@@ -45,31 +45,24 @@ impl TimeValue for cairn_model::Sample {
 
 /// Hands `out(i, value)` the instant-selector value of `pts` at each
 /// reference time `refs[i]` (non-decreasing) that has one: the newest
-/// point at or before it, inside the lookback, not a stale marker. Stops
-/// early, returning false, when `out` does.
-pub(crate) fn fill_row<P: TimeValue>(
-    pts: &[P],
-    refs: &[i64],
-    lookback: i64,
-    mut out: impl FnMut(usize, f64) -> bool,
-) -> bool {
+/// point at or before it, inside the lookback, not a stale marker.
+fn fill_row<P: TimeValue>(pts: &[P], refs: &[i64], lookback: i64, mut out: impl FnMut(usize, f64)) {
     // `j`: the first point after the reference time (found by scanning:
     // see `range_row`).
     let mut j = match refs.first() {
         Some(&r) => pts.iter().position(|p| p.t() > r).unwrap_or(pts.len()),
-        None => return true,
+        None => return,
     };
     for (i, &rt) in refs.iter().enumerate() {
         while pts.get(j).is_some_and(|p| p.t() <= rt) {
             j += 1;
         }
         if let Some(p) = j.checked_sub(1).and_then(|k| pts.get(k)) {
-            if p.t() > rt - lookback && !is_stale_nan(p.f()) && !out(i, p.f()) {
-                return false;
+            if p.t() > rt - lookback && !is_stale_nan(p.f()) {
+                out(i, p.f());
             }
         }
     }
-    true
 }
 
 /// What every series of one range-function call shares.
@@ -91,23 +84,20 @@ pub(crate) struct Row {
     pub(crate) any: bool,
 }
 
-/// The range function of `spec` over one series' points `pts`, at the
-/// steps `from..to` of `spec.refs`: `out(i, value)` for every step `i` that
-/// has a value, and each window's sample count added to `wp[i - from]`.
-/// Returns whether some step had a value, or `None` once `out` returned
-/// false. `drops` is scratch space.
-pub(crate) fn range_row(
+/// The range function of `spec` over one series' points `pts` at every
+/// step: `out(i, value)` for every step `i` that has a value, and each
+/// window's sample count added to `wp[i]`. Returns whether some step had a
+/// value. `drops` is scratch space.
+fn range_row(
     pts: &[FPoint],
     spec: &RangeSpec<'_>,
-    (from, to): (usize, usize),
     drops: &mut Vec<u32>,
     wp: &mut [usize],
-    mut out: impl FnMut(usize, f64) -> bool,
-) -> Option<bool> {
+    mut out: impl FnMut(usize, f64),
+) -> bool {
     let range = spec.range;
-    let refs = spec.refs.get(from..to).unwrap_or(&[]);
-    let Some(&(_, first_hi)) = refs.first() else {
-        return Some(false);
+    let Some(&(_, first_hi)) = spec.refs.first() else {
+        return false;
     };
     // Only the points from the first window on matter. Found by a linear
     // scan, not a binary search: the points are usually not in cache yet,
@@ -121,7 +111,7 @@ pub(crate) fn range_row(
     }
     let (mut a, mut b) = (a0, a0);
     let mut any = false;
-    for (k, (&(ts, hi), w)) in refs.iter().zip(wp.iter_mut()).enumerate() {
+    for (k, (&(ts, hi), w)) in spec.refs.iter().zip(wp.iter_mut()).enumerate() {
         let lo = hi - range;
         while pts.get(a).is_some_and(|p| p.t <= lo) {
             a += 1;
@@ -154,12 +144,29 @@ pub(crate) fn range_row(
         };
         if let Some(x) = val {
             any = true;
-            if !out(from + k, x) {
-                return None;
-            }
+            out(k, x);
         }
     }
-    Some(any)
+    any
+}
+
+/// The row of range function `spec` over one series' points; each
+/// window's sample count is added to `wp` (one entry per step).
+pub(crate) fn range_values(
+    pts: &[FPoint],
+    spec: &RangeSpec<'_>,
+    drops: &mut Vec<u32>,
+    wp: &mut [usize],
+) -> Row {
+    let n = spec.refs.len();
+    let (mut vals, mut ok) = (vec![0.0; n], vec![false; n]);
+    let any = range_row(pts, spec, drops, wp, |i, x| {
+        if let (Some(v), Some(o)) = (vals.get_mut(i), ok.get_mut(i)) {
+            *v = x;
+            *o = true;
+        }
+    });
+    Row { vals, ok, any }
 }
 
 /// `out[k]`: how many points `1..=k` are below their predecessor (counter
@@ -209,35 +216,19 @@ pub(crate) struct RowScratch {
 
 /// The row of one series' points for `c`.
 pub(crate) fn row_of(pts: &[FPoint], c: &Consumer<'_>, scratch: &mut RowScratch) -> Row {
-    let spec = match c {
-        Consumer::Instant { refs, lookback } => return instant_row(pts, refs, *lookback).0,
-        Consumer::Range(spec) => spec,
-    };
-    let n = spec.refs.len();
-    let mut vals = vec![0.0; n];
-    let mut ok = vec![false; n];
-    scratch.window_points.clear();
-    scratch.window_points.resize(n, 0);
-    let any = range_row(
-        pts,
-        spec,
-        (0, n),
-        &mut scratch.drops,
-        &mut scratch.window_points,
-        |i, x| {
-            if let (Some(v), Some(o)) = (vals.get_mut(i), ok.get_mut(i)) {
-                *v = x;
-                *o = true;
-            }
-            true
-        },
-    )
-    .unwrap_or(false);
-    Row { vals, ok, any }
+    match c {
+        Consumer::Instant { refs, lookback } => instant_row(pts, refs, *lookback).0,
+        Consumer::Range(spec) => {
+            scratch.window_points.clear();
+            scratch.window_points.resize(spec.refs.len(), 0);
+            range_values(pts, spec, &mut scratch.drops, &mut scratch.window_points)
+        }
+    }
 }
 
-/// The row of an instant selector over one series' raw samples, and how
-/// many values it holds (what the loaded-samples guard counts for it).
+/// The row of an instant selector over one series' points or raw samples,
+/// and how many values it holds (what the loaded-samples guard counts for
+/// it).
 pub(crate) fn instant_row<P: TimeValue>(pts: &[P], refs: &[i64], lookback: i64) -> (Row, usize) {
     let mut vals = vec![0.0; refs.len()];
     let mut ok = vec![false; refs.len()];
@@ -248,7 +239,6 @@ pub(crate) fn instant_row<P: TimeValue>(pts: &[P], refs: &[i64], lookback: i64) 
             *o = true;
             held += 1;
         }
-        true
     });
     let any = held > 0;
     (Row { vals, ok, any }, held)
