@@ -9,19 +9,10 @@ use std::fmt::Write;
 use cairn_model::Labels;
 use serde_json::Value;
 
-/// Formats a sample value as Prometheus's JSON does.
+/// Formats a sample value as Prometheus's JSON does: Go's
+/// `strconv.FormatFloat(v, 'f', -1, 64)`.
 pub fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        // Rust's Display is the shortest round-tripping decimal without an
-        // exponent, which is what Go's FormatFloat(v, 'f', -1, 64) prints.
-        format!("{v}")
-    }
+    cairn_model::format_go_f(v)
 }
 
 /// Writes a millisecond timestamp as a JSON number of seconds.
@@ -84,66 +75,6 @@ pub(crate) fn labels_json(l: &Labels, out: &mut String) {
     out.push('}');
 }
 
-/// Writes finite `v` as Go's `strconv.FormatFloat(v, 'f', -1, 64)` does
-/// (and Rust's `Display`): the shortest digits that read back as `v`,
-/// never in exponent form. The digits come from `zmij` (several times
-/// faster than `Display`, which matters for the thousands of points of a
-/// range query), then are laid out without an exponent here.
-pub(crate) fn push_finite(out: &mut String, v: f64) {
-    let mut buf = zmij::Buffer::new();
-    let s = buf.format_finite(v);
-    let (neg, s) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s),
-    };
-    let (mant, exp) = match s.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (s, 0),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    // The significant digits, and where the decimal point goes among them.
-    let mut digits = [0u8; 64];
-    let mut n = 0;
-    for &b in int.as_bytes().iter().chain(frac.as_bytes()) {
-        if let Some(d) = digits.get_mut(n) {
-            *d = b;
-            n += 1;
-        }
-    }
-    let mut point = int.len() as i32 + exp;
-    let mut first = 0;
-    while first + 1 < n && digits.get(first) == Some(&b'0') {
-        first += 1;
-        point -= 1;
-    }
-    while n > first + 1 && digits.get(n - 1) == Some(&b'0') {
-        n -= 1;
-    }
-    let d = digits.get(first..n).unwrap_or(&[]);
-    if neg {
-        out.push('-');
-    }
-    if d == b"0" {
-        out.push('0');
-        return;
-    }
-    // Every byte is an ASCII digit.
-    let push = |out: &mut String, b: &[u8]| out.extend(b.iter().map(|&c| char::from(c)));
-    if point <= 0 {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', point.unsigned_abs() as usize));
-        push(out, d);
-    } else if point as usize >= d.len() {
-        push(out, d);
-        out.extend(std::iter::repeat_n('0', point as usize - d.len()));
-    } else {
-        let (a, b) = d.split_at(point as usize);
-        push(out, a);
-        out.push('.');
-        push(out, b);
-    }
-}
-
 pub(crate) fn push_str(out: &mut String, s: &str) {
     let plain = s
         .bytes()
@@ -163,12 +94,8 @@ pub(crate) fn point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     format_time(t, out);
     out.push_str(",\"");
-    if v.is_finite() {
-        // Same text as format_float, written in place (no allocation).
-        push_finite(out, v);
-    } else {
-        out.push_str(&format_float(v));
-    }
+    // Same text as format_float, written in place (no allocation).
+    cairn_model::push_go_f(out, v);
     out.push_str("\"]");
 }
 
@@ -201,16 +128,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn floats_like_go() {
-        assert_eq!(format_float(1.0), "1");
-        assert_eq!(format_float(0.1), "0.1");
-        assert_eq!(format_float(1e21), "1000000000000000000000");
-        assert_eq!(format_float(-2.5e-7), "-0.00000025");
-        assert_eq!(format_float(f64::NAN), "NaN");
-        assert_eq!(format_float(f64::NEG_INFINITY), "-Inf");
-    }
-
-    #[test]
     fn strings_escape_like_serde_json() {
         for s in [
             "",
@@ -229,42 +146,22 @@ mod tests {
         }
     }
 
-    proptest::proptest! {
-        #[test]
-        fn finite_floats_print_like_display(bits in proptest::prelude::any::<u64>()) {
-            let v = f64::from_bits(bits);
-            proptest::prop_assume!(v.is_finite());
-            let mut out = String::new();
-            push_finite(&mut out, v);
-            proptest::prop_assert_eq!(out, format!("{v}"));
-        }
-
-        #[test]
-        fn dashboard_like_floats_print_like_display(m in -1_000_000_000i64..1_000_000_000, e in -12i32..12) {
-            let v = m as f64 * 10f64.powi(e);
-            let mut out = String::new();
-            push_finite(&mut out, v);
-            proptest::prop_assert_eq!(out, format!("{v}"));
-        }
-    }
-
     #[test]
-    fn points_format_values_like_format_float() {
-        for v in [
-            0.0,
-            -0.0,
-            1.0,
-            0.1,
-            1e21,
-            -2.5e-7,
-            123.456,
-            f64::NAN,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
+    fn points_are_time_and_go_formatted_value() {
+        for (v, want) in [
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1e21, "1000000000000000000000"),
+            (-2.5e-7, "-0.00000025"),
+            (6854787109267825.0 / 4.0, "1713696777316956.2"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
         ] {
             let mut out = String::new();
             point(&mut out, 1_500, v);
-            assert_eq!(out, format!("[1.5,\"{}\"]", format_float(v)), "{v}");
+            assert_eq!(out, format!("[1.5,\"{want}\"]"), "{v}");
+            assert_eq!(format_float(v), want);
         }
     }
 

@@ -13,6 +13,7 @@
 //! bookkeeping in one place ([`FloatHistogram::from_indexed`]). Results may
 //! contain empty buckets; [`FloatHistogram::compact`] drops them.
 
+use crate::gofloat::format_go_g;
 use std::fmt::Write as _;
 
 /// The schema number of histograms with custom bucket bounds.
@@ -634,15 +635,19 @@ impl FloatHistogram {
     /// Prometheus's display form, `{count:N, sum:S, (lo,hi]:c, ...}` with
     /// populated buckets only (what `count_values` uses as a label value).
     pub fn display_string(&self) -> String {
-        let mut s = format!("{{count:{}, sum:{}", go_g(self.count), go_g(self.sum));
+        let mut s = format!(
+            "{{count:{}, sum:{}",
+            format_go_g(self.count),
+            format_go_g(self.sum)
+        );
         let fmt_b = |b: &Bucket| {
             format!(
                 "{}{},{}{}:{}",
                 if b.lower_inclusive { '[' } else { '(' },
-                go_g(b.lower),
-                go_g(b.upper),
+                format_go_g(b.lower),
+                format_go_g(b.upper),
                 if b.upper_inclusive { ']' } else { ')' },
-                go_g(b.count)
+                format_go_g(b.count)
             )
         };
         for b in self.negative_bucket_list().iter().rev() {
@@ -721,36 +726,6 @@ impl FloatHistogram {
         list("n_buckets", "n_offset", m.negative_indexed());
         format!("{{{{{}}}}}", parts.join(" "))
     }
-}
-
-/// Formats a float as Go's `%g` does: shortest digits, exponent form
-/// (`1e+06`) when the decimal exponent is below -4 or at least 6.
-pub fn go_g(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
-    let e = format!("{f:e}");
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..6).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{mant}e{sign}{:02}", exp.abs());
-    }
-    format!("{f}")
 }
 
 /// True when some bucket of `prev` is populated and `cur` has less in it.

@@ -4,14 +4,16 @@
 //! are kept small, cheap to clone and independent of any storage layout.
 
 mod error;
+mod gofloat;
 mod histogram;
 mod labels;
 mod matcher;
 mod sample;
 
 pub use error::ModelError;
+pub use gofloat::{format_go_f, format_go_g, push_go_f};
 pub use histogram::{
-    bucket_bound, custom_bounds_match, go_g, Bucket, CombineInfo, CounterResetHint, FloatHistogram,
+    bucket_bound, custom_bounds_match, Bucket, CombineInfo, CounterResetHint, FloatHistogram,
     IncompatibleSchemas, Span, CUSTOM_BUCKETS_SCHEMA,
 };
 pub use labels::{cmp_encoded, sort_key, Label, Labels, LabelsBuilder, METRIC_NAME};

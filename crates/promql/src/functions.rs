@@ -21,20 +21,6 @@ use crate::error::{eval_err, Result};
 use crate::eval::{unparen, Evaluator, RangeArg, StepVal};
 use crate::value::{FPoint, Sample, Vector};
 
-/// Prints a float as Go's `strconv.FormatFloat(f, 'f', -1, 64)` / `%g` do
-/// for the values the engine reports (`+Inf`, `-Inf`, `NaN`).
-pub(crate) fn fmt_float(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".to_owned()
-    } else if f == f64::INFINITY {
-        "+Inf".to_owned()
-    } else if f == f64::NEG_INFINITY {
-        "-Inf".to_owned()
-    } else {
-        format!("{f}")
-    }
-}
-
 /// Prometheus 3 accepts any non-empty UTF-8 label name.
 pub(crate) fn is_valid_label_name(n: &str) -> bool {
     !n.is_empty() && !n.contains('\u{fffd}')
@@ -235,7 +221,7 @@ fn eval_range_call(
         if q.is_nan() || !(0.0..=1.0).contains(&q) {
             ev.annos.warn(format!(
                 "quantile value should be between 0 and 1, got {}",
-                fmt_float(q)
+                cairn_model::format_go_g(q)
             ));
         }
     }

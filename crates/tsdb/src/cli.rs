@@ -5,7 +5,6 @@
 pub mod analyze;
 pub mod backfill;
 pub mod dump;
-pub mod gofloat;
 pub mod openmetrics;
 
 pub use analyze::{analyze, analyze_block, BlockAnalysis};
@@ -13,6 +12,6 @@ pub use backfill::{
     compatible_block_duration, create_blocks_from_openmetrics, create_blocks_from_openmetrics_text,
     DEFAULT_BLOCK_DURATION,
 };
+pub use cairn_model::format_go_g;
 pub use dump::dump;
-pub use gofloat::format_go_g;
 pub use openmetrics::{OmEntry, OmParser, OmSample};

@@ -19,8 +19,8 @@ use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
 use super::{binary::signature, unparen, Evaluator, StepVal};
 use crate::error::{eval_err, Result};
-use crate::functions::fmt_float;
 use crate::value::{Sample, SampleValue, Vector};
+use cairn_model::{format_go_f, format_go_g};
 use cairn_model::{CounterResetHint, FloatHistogram};
 use std::sync::Arc;
 
@@ -331,10 +331,10 @@ pub(crate) fn eval_aggregate(
                 return eval_err("Parameter value is NaN");
             }
             if p <= i64::MIN as f64 {
-                return eval_err(format!("Scalar value {} underflows int64", fmt_float(p)));
+                return eval_err(format!("Scalar value {} underflows int64", format_go_g(p)));
             }
             if p >= i64::MAX as f64 {
-                return eval_err(format!("Scalar value {} overflows int64", fmt_float(p)));
+                return eval_err(format!("Scalar value {} overflows int64", format_go_g(p)));
             }
         }
         T_LIMIT_RATIO => {
@@ -344,20 +344,20 @@ pub(crate) fn eval_aggregate(
             if p > 1.0 {
                 ev.annos.warn(format!(
                     "ratio value should be between -1 and 1, got {}, capping to 1",
-                    fmt_float(p)
+                    format_go_g(p)
                 ));
             }
             if p < -1.0 {
                 ev.annos.warn(format!(
                     "ratio value should be between -1 and 1, got {}, capping to -1",
-                    fmt_float(p)
+                    format_go_g(p)
                 ));
             }
         }
         T_QUANTILE if p.is_nan() || !(0.0..=1.0).contains(&p) => {
             ev.annos.warn(format!(
                 "quantile value should be between 0 and 1, got {}",
-                fmt_float(p)
+                format_go_g(p)
             ));
         }
         _ => {}
@@ -650,7 +650,7 @@ fn count_values(input: Vector, label: &str, without: bool, names: &[String], ts:
     let mut groups: Vec<(Labels, f64)> = Vec::new();
     for s in input {
         let v = match &s.value {
-            SampleValue::Float(f) => fmt_float(*f),
+            SampleValue::Float(f) => format_go_f(*f),
             SampleValue::Histogram(h) => h.display_string(),
         };
         let mut b = s.metric.builder();

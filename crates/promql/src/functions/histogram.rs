@@ -12,7 +12,7 @@ use std::sync::Arc;
 use cairn_model::{FloatHistogram, Labels, METRIC_NAME};
 use promql_parser::parser::Expr;
 
-use super::{arg, fmt_float};
+use super::arg;
 use crate::error::Result;
 use crate::eval::{Evaluator, StepVal};
 
@@ -522,7 +522,7 @@ pub(crate) fn quantile_range_warning(q: f64) -> Option<String> {
     (q.is_nan() || !(0.0..=1.0).contains(&q)).then(|| {
         format!(
             "quantile value should be between 0 and 1, got {}",
-            fmt_float(q)
+            cairn_model::format_go_g(q)
         )
     })
 }

@@ -8,9 +8,9 @@ use std::path::Path;
 use cairn_model::Matcher;
 use cairn_storage::{Queryable, SelectHints, ValueType};
 
-use super::gofloat::format_go_g;
 use crate::block::writer::match_all;
 use crate::{Db, DbOptions, Result, TsdbError};
+use cairn_model::format_go_g;
 
 /// Options for opening a directory read-mostly for the CLI: no background
 /// work, no retention.
