@@ -108,7 +108,7 @@ fn ooo_disabled_rejects_and_reopen_keeps_ooo_samples() {
 }
 
 mod model {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeMap;
 
     use cairn_model::Labels;
     use cairn_storage::{Appendable, Queryable, SelectHints, ValueType};
@@ -125,8 +125,10 @@ mod model {
         in_order: BTreeMap<i64, f64>,
         /// Out-of-order samples; the first written at a timestamp wins.
         ooo: BTreeMap<i64, f64>,
-        /// Timestamps still in the unencoded out-of-order buffer.
-        buf: BTreeSet<i64>,
+        /// Samples still in the unencoded out-of-order buffer. A timestamp
+        /// can be here with a later value than `ooo`'s when the first sample
+        /// at it was already encoded into a chunk (reads keep the chunk's).
+        buf: BTreeMap<i64, f64>,
     }
 
     impl S {
@@ -160,18 +162,20 @@ mod model {
         if t < head_max - WINDOW {
             return Err(());
         }
-        if s.buf.contains(&t) {
-            return if s.ooo.get(&t).is_some_and(|x| x.to_bits() == v.to_bits()) {
+        // A duplicate is judged against the buffer's sample at `t`, the only
+        // one the head can see without decoding chunks.
+        if let Some(b) = s.buf.get(&t) {
+            return if b.to_bits() == v.to_bits() {
                 Ok(())
             } else {
                 Err(())
             };
         }
         s.ooo.entry(t).or_insert(v);
-        s.buf.insert(t);
+        s.buf.insert(t, v);
         if s.buf.len() >= CAP {
             s.buf.clear();
-            s.buf.insert(t);
+            s.buf.insert(t, v);
         }
         Ok(())
     }
