@@ -18,9 +18,11 @@ use hyper_util::rt::TokioExecutor;
 #[derive(Debug, Parser)]
 #[command(name = "cairn-loadgen", version)]
 struct Args {
-    /// Remote-write URL, e.g. http://127.0.0.1:9201/api/v1/write.
-    #[arg(long)]
-    url: String,
+    /// Remote-write URL, e.g. http://127.0.0.1:9201/api/v1/write. Repeat it
+    /// to send the same requests, encoded once, to several receivers at
+    /// once; the throughput figures then cover all of them together.
+    #[arg(long, required = true)]
+    url: Vec<String>,
     /// Nodes in the simulated cluster (8 GPUs and ~600 node-exporter series each).
     #[arg(long, default_value_t = 100)]
     nodes: usize,
@@ -238,35 +240,43 @@ async fn main() -> std::process::ExitCode {
         "encoded {total} samples of {distinct} series in {requests} requests ({} MiB compressed) in {encode_s:.1}s",
         bytes >> 20
     );
-    let url: hyper::Uri = match a.url.parse() {
-        Ok(u) => u,
-        Err(e) => {
-            eprintln!("bad --url: {e}");
-            return std::process::ExitCode::FAILURE;
+    let mut urls: Vec<hyper::Uri> = Vec::new();
+    for u in &a.url {
+        match u.parse() {
+            Ok(u) => urls.push(u),
+            Err(e) => {
+                eprintln!("bad --url {u}: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
         }
-    };
+    }
     let retries = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
     let cpu0 = a.server_pid.and_then(cpu_ticks);
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for shard in shards {
-        let client: HttpClient = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(1)
-            .build_http();
-        let url = url.clone();
-        let retries = retries.clone();
-        let failures = failures.clone();
-        tasks.push(tokio::spawn(async move {
-            for r in shard.requests {
-                if let Err(e) = send_one(&client, &url, r, &retries).await {
-                    if failures.fetch_add(1, Ordering::Relaxed) < 5 {
-                        eprintln!("request failed: {e}");
+    // One task per shard and receiver; the encoded bodies are shared.
+    for shard in &shards {
+        for url in &urls {
+            let client: HttpClient = Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(1)
+                .build_http();
+            let url = url.clone();
+            let requests = shard.requests.clone();
+            let retries = retries.clone();
+            let failures = failures.clone();
+            tasks.push(tokio::spawn(async move {
+                for r in requests {
+                    if let Err(e) = send_one(&client, &url, r, &retries).await {
+                        if failures.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("request failed: {e}");
+                        }
                     }
                 }
-            }
-        }));
+            }));
+        }
     }
+    drop(shards);
     for t in tasks {
         let _ = t.await;
     }
@@ -279,7 +289,7 @@ async fn main() -> std::process::ExitCode {
         .server_pid
         .and_then(peak_rss_kib)
         .map_or(serde_json::Value::Null, |k| serde_json::json!(k));
-    let rate = total as f64 / secs;
+    let rate = (total * urls.len() as u64) as f64 / secs;
     let end_ms = start_ms + (scrapes as i64 - 1) * interval_ms;
     let mut verified = serde_json::Value::Null;
     let mut ok = failures.load(Ordering::Relaxed) == 0;
