@@ -4,8 +4,9 @@
 //! (`THREADS=n` sets the engine's parallelism, `QUERY=expr` times one
 //! expression instead of the dashboard set, `COLD=1` evicts the CPU caches
 //! before every run, as the other work between a benchmark's queries does).
-//! The range is the script's: from 10 minutes after the head's first sample
-//! to 15 s before its last, half a second off the sample grid, step 60 s.
+//! The range is the script's: from 10 minutes after the first sample (in
+//! the blocks or the head) to 15 s before the head's last, half a second
+//! off the sample grid, step 60 s.
 use std::time::Instant;
 
 use cairn_promql::{Engine, EngineOptions, QueryValue};
@@ -44,7 +45,14 @@ fn main() {
     let t0 = Instant::now();
     let db = Db::open(std::path::Path::new(&dir), opts).expect("open db");
     eprintln!("opened in {:.1} s", t0.elapsed().as_secs_f64());
-    let (hmin, hmax) = (db.head().min_time(), db.head().max_time());
+    let hmax = db.head().max_time();
+    let hmin = db
+        .blocks()
+        .iter()
+        .map(|b| b.meta().min_time)
+        .chain([db.head().min_time()])
+        .min()
+        .unwrap_or(0);
     let start = (hmin / 1000 + 600) * 1000 + 500;
     let end = (hmax / 1000 - 15) * 1000 + 500;
     // THREADS=n overrides the engine's parallelism (default: the CPU count).

@@ -24,6 +24,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use cairn_model::{Labels, Matcher, Sample};
@@ -471,6 +472,9 @@ impl ChunkIterator for MergeChunkIterator<'_, '_> {
     }
 }
 
+/// A collected selection.
+type SeriesList<'a> = Vec<Box<dyn Series + 'a>>;
+
 /// A querier over several queriers: selections are merged (earliest querier
 /// wins on equal timestamps), label names and values are unioned.
 pub struct MergeQuerier<'a> {
@@ -492,6 +496,57 @@ impl Querier for MergeQuerier<'_> {
             sets.push(q.select(hints, matchers)?);
         }
         Ok(merge_series_sets(sets, self.encoder.clone()))
+    }
+
+    /// Each source's series are collected on one of up to `threads` threads
+    /// (a thread takes the next source when it is done with one), then
+    /// merged here as [`Self::select`] merges them.
+    fn select_all<'b>(
+        &'b self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+        threads: usize,
+    ) -> Result<Vec<Box<dyn Series + 'b>>> {
+        let n = self.queriers.len();
+        let workers = threads.min(n);
+        if workers <= 1 {
+            return self.select(hints, matchers)?.collect();
+        }
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut done: Vec<(usize, Result<SeriesList<'b>>)> = Vec::new();
+            loop {
+                let i = next.fetch_add(1, AtomicOrdering::Relaxed);
+                let Some(q) = self.queriers.get(i) else {
+                    return done;
+                };
+                done.push((i, q.select_all(hints, matchers, 1)));
+            }
+        };
+        let mut lists: Vec<Option<Result<SeriesList<'b>>>> =
+            std::iter::repeat_with(|| None).take(n).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
+            let mut all = work();
+            for h in handles {
+                match h.join() {
+                    Ok(d) => all.extend(d),
+                    Err(p) => std::panic::resume_unwind(p),
+                }
+            }
+            for (i, r) in all {
+                if let Some(slot) = lists.get_mut(i) {
+                    *slot = Some(r);
+                }
+            }
+        });
+        let mut sets: Vec<SeriesSet<'b>> = Vec::with_capacity(n);
+        for l in lists {
+            // Every index was taken by some worker.
+            let l = l.unwrap_or_else(|| Ok(Vec::new()))?;
+            sets.push(Box::new(l.into_iter().map(Ok)));
+        }
+        merge_series_sets(sets, self.encoder.clone()).collect()
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
@@ -689,6 +744,27 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn select_all_on_threads_matches_a_model(srcs in proptest::collection::vec(arb_src(), 1..5), threads in 1usize..4) {
+            let want = model(&srcs);
+            let stores: Vec<crate::memory::MemStorage> = srcs
+                .iter()
+                .map(|src| {
+                    let m = crate::memory::MemStorage::new();
+                    for (n, smp) in src {
+                        m.add(labels!("__name__" => n.as_str()), smp.iter().map(|&(t, v)| Sample::new(t, v)));
+                    }
+                    m
+                })
+                .collect();
+            let qs: Vec<Box<dyn Querier>> = stores.iter().map(|m| m.querier(0, 100).unwrap()).collect();
+            let mq = MergeQuerier::new(qs, None);
+            let all = mq.select_all(&SelectHints::default(), &[], threads).unwrap();
+            let got: Vec<(Labels, Vec<(i64, f64)>)> = all.iter().map(|s| (s.labels().clone(), drain(&mut *s.iter()))).collect();
+            let want: Vec<(Labels, Vec<(i64, f64)>)> = want.into_iter().map(|(l, m)| (l, m.into_iter().collect())).collect();
+            prop_assert_eq!(got, want);
+        }
+
         #[test]
         fn merge_matches_a_model(srcs in proptest::collection::vec(arb_src(), 1..4), chunked in any::<bool>(), seek_to in 0i64..70) {
             let want = model(&srcs);

@@ -125,11 +125,25 @@ pub trait Series: Send {
 /// A lazily produced, label-sorted sequence of series.
 pub type SeriesSet<'a> = Box<dyn Iterator<Item = Result<Box<dyn Series + 'a>>> + 'a>;
 
-/// Reads series over a fixed time range.
-pub trait Querier {
+/// Reads series over a fixed time range. `Sync`, so that a querier over
+/// several sources can read them on several threads.
+pub trait Querier: Sync {
     /// Series that satisfy every matcher and have data in the querier's
     /// range, sorted by labels.
     fn select<'a>(&'a self, hints: &SelectHints, matchers: &[Matcher]) -> Result<SeriesSet<'a>>;
+    /// What [`Self::select`] yields, collected: for callers that need the
+    /// whole list anyway, such as the PromQL engine. A querier over several
+    /// sources may select from them on up to `threads` threads at once
+    /// (the lazy [`Self::select`] keeps memory flat for streaming readers).
+    fn select_all<'a>(
+        &'a self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+        threads: usize,
+    ) -> Result<Vec<Box<dyn Series + 'a>>> {
+        let _ = threads;
+        self.select(hints, matchers)?.collect()
+    }
     /// Sorted, unique label names of the series that satisfy the matchers
     /// (all series when `matchers` is empty).
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>>;

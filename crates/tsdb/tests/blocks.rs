@@ -242,3 +242,112 @@ mod prop {
         }
     }
 }
+
+/// A block series' iterator against a model, under any mix of `next`,
+/// `seek` and `read_floats`, with querier bounds cutting chunks and
+/// tombstones hiding parts of some chunks.
+mod iter_model {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Next,
+        Seek(i64),
+        Read(i64),
+    }
+
+    fn arb_op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::Next),
+            (-100i64..3_100).prop_map(Op::Seek),
+            (-100i64..3_100).prop_map(Op::Read),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn next_seek_and_read_floats_match_a_model(
+            times in proptest::collection::btree_set(0i64..3_000, 1..400),
+            per_chunk in 1usize..60,
+            (qmin, qlen) in (-50i64..2_000, 0i64..3_200),
+            dels in proptest::collection::vec((0i64..3_000, 0i64..200), 0..3),
+            ops in proptest::collection::vec(arb_op(), 1..40),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mem = MemStorage::new();
+            mem.add(labels!("__name__" => "a"), times.iter().map(|&t| Sample::new(t, t as f64 / 2.0)));
+            let q = mem.querier(0, 3_000).unwrap();
+            let opts = BlockWriteOptions { samples_per_chunk: per_chunk, ..BlockWriteOptions::default() };
+            let meta = write_block(dir.path(), &*q, 0, 3_001, &opts).unwrap().unwrap();
+            let b = Block::open(&dir.path().join(meta.ulid.to_string())).unwrap();
+            let m = [Matcher::equal("__name__", "a")];
+            for &(d, len) in &dels {
+                b.delete(d, d + len, &m).unwrap();
+            }
+            let qmax = qmin + qlen;
+            let model: Vec<i64> = times
+                .iter()
+                .copied()
+                .filter(|&t| t >= qmin && t <= qmax)
+                .filter(|&t| !dels.iter().any(|&(d, len)| d <= t && t <= d + len))
+                .collect();
+            let q = b.querier(qmin, qmax).unwrap();
+            let Some(s) = q.select(&SelectHints::default(), &m).unwrap().next() else {
+                // A series with no chunk left in the range is not selected.
+                prop_assert!(model.is_empty());
+                return Ok(());
+            };
+            let s = s.unwrap();
+            let mut it = s.iter();
+            // Index into `model` of the current sample; None before the start.
+            let mut pos: Option<usize> = None;
+            let mut done = false;
+            for op in ops {
+                let want_vt = |p: usize| if p < model.len() { ValueType::Float } else { ValueType::None };
+                match op {
+                    Op::Next => {
+                        if done { continue; }
+                        let p = pos.map_or(0, |p| p + 1);
+                        let vt = it.next();
+                        prop_assert_eq!(vt, want_vt(p), "next");
+                        pos = Some(p);
+                        done = vt == ValueType::None;
+                    }
+                    Op::Seek(t) => {
+                        if done { continue; }
+                        let from = pos.unwrap_or(0);
+                        let p = match pos {
+                            Some(p) if model.get(p).is_some_and(|&x| x >= t) => p,
+                            _ => from + model.get(from..).unwrap_or(&[]).partition_point(|&x| x < t),
+                        };
+                        let vt = it.seek(t);
+                        prop_assert_eq!(vt, want_vt(p), "seek {}", t);
+                        pos = Some(p);
+                        done = vt == ValueType::None;
+                    }
+                    Op::Read(maxt) => {
+                        // read_floats needs the iterator on a sample.
+                        let Some(p) = pos.filter(|&p| p < model.len()) else { continue; };
+                        let mut out = Vec::new();
+                        let vt = it.read_floats(maxt, &mut out);
+                        let end = p + model.get(p..).unwrap_or(&[]).partition_point(|&x| x <= maxt);
+                        let got: Vec<i64> = out.iter().map(|s| s.t).collect();
+                        prop_assert_eq!(&got[..], model.get(p..end).unwrap_or(&[]), "read_floats {}", maxt);
+                        prop_assert!(out.iter().all(|s| s.v == s.t as f64 / 2.0));
+                        prop_assert_eq!(vt, want_vt(end), "read_floats {} type", maxt);
+                        pos = Some(end);
+                        done = vt == ValueType::None;
+                    }
+                }
+                if !done {
+                    if let Some(&t) = pos.and_then(|p| model.get(p)) {
+                        prop_assert_eq!(it.at(), (t, t as f64 / 2.0));
+                    }
+                }
+            }
+            prop_assert!(it.err().is_none());
+        }
+    }
+}

@@ -496,9 +496,8 @@ impl<'a> Evaluator<'a> {
             };
             let mut sel_total = 0usize;
             if let [ms] = sets.as_slice() {
-                let list = querier
-                    .select(&hints, ms)?
-                    .collect::<cairn_storage::Result<Vec<_>>>()?;
+                // Sources (head, blocks) are selected on several threads.
+                let list = querier.select_all(&hints, ms, self.opts.parallelism)?;
                 let consumer = consumer.as_ref();
                 let read = crate::par::map_ordered_with(
                     list,

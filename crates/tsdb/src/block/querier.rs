@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use cairn_codec::{xor_decode, xor_iter, XorIterator, ENCODING_XOR};
+use cairn_codec::{xor_decode, ENCODING_XOR};
 use cairn_index::{postings_for_matchers, ChunkMeta, IndexLike};
 use cairn_model::{Labels, Matcher, Sample};
 use cairn_storage::{
@@ -164,7 +164,10 @@ impl Series for BlockSeries<'_> {
         Box::new(BlockSampleIterator {
             s: self,
             next_chunk: 0,
-            cur: None,
+            buf: Vec::new(),
+            bi: 0,
+            touched: false,
+            pending: None,
             at: (i64::MIN, f64::NAN),
             done: false,
             err: None,
@@ -201,10 +204,21 @@ impl ChunkIterator for BlockChunks<'_, '_> {
     }
 }
 
+/// Iterates a block series' samples. Each chunk is decoded whole with the
+/// bulk decoder into `buf` when the iterator enters it, so stepping, seeking
+/// inside a chunk and bulk reads all work on decoded samples.
 struct BlockSampleIterator<'s, 'b> {
     s: &'s BlockSeries<'b>,
+    /// The next chunk (index into `s.chunks`) to decode.
     next_chunk: usize,
-    cur: Option<XorIterator<'s>>,
+    /// The current chunk's samples; `bi` is the next one to yield.
+    buf: Vec<Sample>,
+    bi: usize,
+    /// Whether a tombstone interval overlaps the current chunk.
+    touched: bool,
+    /// A decoding error of the current chunk, surfaced once the samples
+    /// decoded before it are used up.
+    pending: Option<StorageError>,
     at: (i64, f64),
     done: bool,
     err: Option<StorageError>,
@@ -216,75 +230,104 @@ impl BlockSampleIterator<'_, '_> {
         self.done = true;
         ValueType::None
     }
+
+    fn chunk_err(&self, e: cairn_codec::CodecError) -> StorageError {
+        TsdbError::Chunk {
+            path: self.s.block.dir().join("chunks"),
+            series: self.s.labels.to_string(),
+            source: Box::new(e),
+        }
+        .into()
+    }
+
+    fn untouched(&self, c: &ChunkMeta) -> bool {
+        self.s.deleted.as_ref().is_none_or(|d| {
+            !d.as_slice()
+                .iter()
+                .any(|iv| iv.mint <= c.max_time && c.min_time <= iv.maxt)
+        })
+    }
+
+    /// Decodes the next chunk into `buf`. False when there is none (or
+    /// loading it failed, which ends the iterator).
+    fn enter_next_chunk(&mut self) -> bool {
+        let s = self.s;
+        let Some(c) = s.chunks.get(self.next_chunk) else {
+            return false;
+        };
+        self.next_chunk += 1;
+        self.buf.clear();
+        self.bi = 0;
+        self.touched = !self.untouched(c);
+        let data = match s.load(c) {
+            Ok(d) => d,
+            Err(e) => {
+                self.fail(e);
+                return false;
+            }
+        };
+        let buf = &mut self.buf;
+        if let Err(e) = xor_decode(data, |t, v| buf.push(Sample::new(t, v))) {
+            self.pending = Some(self.chunk_err(e));
+        }
+        true
+    }
 }
 
 impl SampleIterator for BlockSampleIterator<'_, '_> {
     fn next(&mut self) -> ValueType {
         let s = self.s;
         while !self.done {
-            let Some(cur) = self.cur.as_mut() else {
-                let Some(c) = s.chunks.get(self.next_chunk) else {
-                    self.done = true;
-                    break;
-                };
-                self.next_chunk += 1;
-                match s.load(c) {
-                    Ok(data) => self.cur = Some(xor_iter(data)),
-                    Err(e) => return self.fail(e),
-                }
-                continue;
-            };
-            if cur.next() {
-                let (t, v) = cur.at();
-                if t < s.mint {
+            if let Some(&smp) = self.buf.get(self.bi) {
+                self.bi += 1;
+                if smp.t < s.mint {
                     continue;
                 }
-                if t > s.maxt {
+                if smp.t > s.maxt {
                     self.done = true;
                     break;
                 }
-                if s.deleted.as_ref().is_some_and(|d| d.contains(t)) {
+                if self.touched && s.deleted.as_ref().is_some_and(|d| d.contains(smp.t)) {
                     continue;
                 }
-                self.at = (t, v);
+                self.at = (smp.t, smp.v);
                 return ValueType::Float;
             }
-            if let Some(e) = cur.err() {
-                let e = TsdbError::Chunk {
-                    path: s.block.dir().join("chunks"),
-                    series: s.labels.to_string(),
-                    source: Box::new(e.clone()),
-                };
-                return self.fail(e.into());
+            if let Some(e) = self.pending.take() {
+                return self.fail(e);
             }
-            self.cur = None;
+            if !self.enter_next_chunk() {
+                self.done = true;
+            }
         }
         ValueType::None
     }
 
-    /// Whole chunks inside the bounds (and untouched by deletions) are
-    /// decoded straight into `out`; the rest is stepped through.
+    /// The rest of the current chunk is copied, whole chunks inside the
+    /// bounds (and untouched by deletions) are decoded straight into `out`;
+    /// the rest is stepped through.
     fn read_floats(&mut self, maxt: i64, out: &mut Vec<Sample>) -> ValueType {
         let s = self.s;
+        let lim = maxt.min(s.maxt);
         loop {
             let (t, v) = self.at;
             if t > maxt {
                 return ValueType::Float;
             }
             out.push(Sample::new(t, v));
-            if self.cur.as_ref().is_some_and(|c| c.at_last()) {
-                // The current chunk is done: nothing is left to step over.
-                self.cur = None;
+            if !self.touched {
+                // Samples after `at` are past the querier's `mint`.
+                let rest = self.buf.get(self.bi..).unwrap_or(&[]);
+                let k = rest.partition_point(|x| x.t <= lim);
+                if let Some(last) = rest.get(..k).and_then(|r| r.last()) {
+                    self.at = (last.t, last.v);
+                    out.extend_from_slice(rest.get(..k).unwrap_or(&[]));
+                    self.bi += k;
+                }
             }
-            if self.cur.is_none() {
-                let lim = maxt.min(s.maxt);
+            if self.bi >= self.buf.len() && self.pending.is_none() {
                 while let Some(c) = s.chunks.get(self.next_chunk) {
-                    let untouched = s.deleted.as_ref().is_none_or(|d| {
-                        !d.as_slice()
-                            .iter()
-                            .any(|iv| iv.mint <= c.max_time && c.min_time <= iv.maxt)
-                    });
-                    if !(c.min_time >= s.mint && c.max_time <= lim && untouched) {
+                    if !(c.min_time >= s.mint && c.max_time <= lim && self.untouched(c)) {
                         break;
                     }
                     self.next_chunk += 1;
@@ -299,12 +342,8 @@ impl SampleIterator for BlockSampleIterator<'_, '_> {
                         last = Some((t, v));
                     }) {
                         out.truncate(before);
-                        let e = TsdbError::Chunk {
-                            path: s.block.dir().join("chunks"),
-                            series: s.labels.to_string(),
-                            source: Box::new(e),
-                        };
-                        return self.fail(e.into());
+                        let e = self.chunk_err(e);
+                        return self.fail(e);
                     }
                     if let Some(l) = last {
                         self.at = l;
@@ -322,18 +361,16 @@ impl SampleIterator for BlockSampleIterator<'_, '_> {
         if self.done {
             return ValueType::None;
         }
-        if self.at.0 >= t && (self.cur.is_some() || self.next_chunk > 0) {
+        let started = self.bi > 0 || self.next_chunk > 0;
+        if started && self.at.0 >= t {
             return ValueType::Float;
         }
-        // Skip whole chunks that end before t.
-        if self.cur.is_none()
-            || self
-                .s
-                .chunks
-                .get(self.next_chunk.wrapping_sub(1))
-                .is_some_and(|c| c.max_time < t)
-        {
-            self.cur = None;
+        if self.buf.last().is_none_or(|l| l.t < t) {
+            // Nothing at or after t in the current chunk: skip whole chunks
+            // that end before t without decoding them.
+            self.buf.clear();
+            self.bi = 0;
+            self.pending = None;
             while self
                 .s
                 .chunks
@@ -342,6 +379,9 @@ impl SampleIterator for BlockSampleIterator<'_, '_> {
             {
                 self.next_chunk += 1;
             }
+        } else {
+            let rest = self.buf.get(self.bi..).unwrap_or(&[]);
+            self.bi += rest.partition_point(|x| x.t < t);
         }
         loop {
             match self.next() {
