@@ -4,7 +4,7 @@
 //! Contracts shared by every implementation:
 //! - Time bounds are inclusive on both ends: a querier over `[mint, maxt]`
 //!   returns samples with `mint <= t <= maxt`.
-//! - [`Querier::select`] yields series sorted by [`Labels`] order, each label
+//! - [`Querier::select`] yields series sorted by [`Labels`](cairn_model::Labels) order, each label
 //!   set once, and each series' samples in strictly increasing time order.
 //! - Sample iterators follow Prometheus's chunk iterator protocol: `next` and
 //!   `seek` return the [`ValueType`] of the sample they land on, or

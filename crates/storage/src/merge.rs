@@ -4,7 +4,9 @@
 //! head), each producing its own label-sorted [`SeriesSet`]. This module
 //! combines them into one label-sorted set in a single streaming pass
 //! (a k-way merge that holds one peeked series per source, never a whole
-//! set).
+//! set). [`MergeQuerier`]'s `select_all`, for callers that collect the whole
+//! selection anyway, instead collects each source's set on its own thread
+//! and merges the collected sets the same way.
 //!
 //! Contracts:
 //! - Input sets must be sorted by [`Labels`] order with each label set once;
