@@ -47,6 +47,11 @@ pub struct Head {
     pub(crate) truncating: Mutex<()>,
     /// Deleted intervals per series (see `delete`).
     pub(crate) tombstones: crate::delete::Tombstones,
+    /// Threads a large selection is checked and sorted on (the CPU count,
+    /// read once: it costs system calls).
+    pub(crate) select_threads: usize,
+    /// The label order of recent large selections.
+    pub(crate) orders: crate::sorted_order::SortedOrders,
 }
 
 impl std::fmt::Debug for Head {
@@ -103,6 +108,8 @@ impl Head {
             metadata: RwLock::new(HashMap::new()),
             truncating: Mutex::new(()),
             tombstones: Default::default(),
+            select_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            orders: Default::default(),
             dir: data_dir.to_path_buf(),
             opts,
         };

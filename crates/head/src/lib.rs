@@ -25,6 +25,7 @@ mod querier;
 mod read;
 mod replay;
 mod series;
+mod sorted_order;
 mod stats;
 mod stripes;
 mod truncate;

@@ -3,7 +3,8 @@
 //! `select` evaluates matchers on the in-memory index, keeps the series with
 //! a visible sample in range and returns them sorted by labels (refs follow
 //! creation order, so the head sorts; large selections are checked and
-//! sorted on two threads). Each series' samples are read from a
+//! sorted on two threads, and their label order is kept for the next query
+//! asking for the same set of series: see `sorted_order`). Each series' samples are read from a
 //! snapshot taken when its iterator is created; what a commit that finished
 //! after the querier was created wrote is never visible.
 
@@ -20,6 +21,7 @@ use crate::index_adapter::postings_for_matchers;
 use crate::isolation::IsoState;
 use crate::read::{SnapIter, Snapshot, VecChunks};
 use crate::series::MemSeries;
+use crate::sorted_order::{self, Order};
 
 /// A querier over the head.
 pub(crate) struct HeadQuerier<'a> {
@@ -59,6 +61,9 @@ impl HeadQuerier<'_> {
     }
 
     /// Matching series with a visible sample in range, sorted by labels.
+    ///
+    /// A large selection's label order comes from the head's cache of
+    /// recent orders, or is found and stored there (see `sorted_order`).
     fn matching(&self, ms: &[Matcher]) -> Result<Vec<Arc<MemSeries>>> {
         if !self.overlaps_head() {
             return Ok(Vec::new());
@@ -66,10 +71,18 @@ impl HeadQuerier<'_> {
         let refs: Vec<u64> = postings_for_matchers(&self.head.index, ms)?
             .iter()
             .collect();
+        if refs.len() >= sorted_order::MIN_REFS {
+            let order = match self.head.orders.get(&refs) {
+                Some(o) => Some(o),
+                None => self.order_of(&refs),
+            };
+            if let Some(o) = order {
+                return self.keep_in_order(&o);
+            }
+        }
         // Large selections are checked and sorted in two halves on two
         // threads, then merged.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if refs.len() < PARALLEL_MATCHING || threads < 2 {
+        if refs.len() < PARALLEL_MATCHING || self.head.select_threads < 2 {
             return Ok(self.keep_sorted(&refs)?.series);
         }
         let (a, b) = refs.split_at(refs.len() / 2);
@@ -85,6 +98,79 @@ impl HeadQuerier<'_> {
         Ok(merge_sorted(ra?, rb?))
     }
 
+    /// The label order of all of `refs` (ascending), stored in the head's
+    /// cache; `None` when a ref has no series right now (one being created
+    /// or removed): such a set is neither ordered nor stored.
+    fn order_of(&self, refs: &[u64]) -> Option<Arc<Order>> {
+        let all = refs
+            .iter()
+            .map(|&r| self.head.series.get(r))
+            .collect::<Option<Vec<_>>>()?;
+        let sorted = if all.len() < PARALLEL_MATCHING || self.head.select_threads < 2 {
+            sort_by_labels(all).series
+        } else {
+            let mut a = all;
+            let b = a.split_off(a.len() / 2);
+            let (ka, kb) = std::thread::scope(|sc| {
+                let h = sc.spawn(|| sort_by_labels(b));
+                let ka = sort_by_labels(a);
+                (ka, h.join())
+            });
+            match kb {
+                Ok(kb) => merge_sorted(ka, kb),
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        };
+        let sorted: Vec<u64> = sorted.iter().map(|s| s.r).collect();
+        let order = Arc::new(Order::new(refs.to_vec(), &sorted)?);
+        self.head.orders.insert(order.clone());
+        Some(order)
+    }
+
+    /// The series of `order` with a visible sample in range, in its order;
+    /// a large one is checked in two halves on two threads.
+    fn keep_in_order(&self, order: &Order) -> Result<Vec<Arc<MemSeries>>> {
+        let sorted: Vec<u64> = order.sorted().collect();
+        let keep = |refs: &[u64]| -> Result<Vec<Arc<MemSeries>>> {
+            let mut out = Vec::with_capacity(refs.len());
+            for &r in refs {
+                // A series removed since the order was found is gone.
+                if let Some(s) = self.head.series.get(r) {
+                    if self.visible(&s)? {
+                        out.push(s);
+                    }
+                }
+            }
+            Ok(out)
+        };
+        if sorted.len() < PARALLEL_MATCHING || self.head.select_threads < 2 {
+            return keep(&sorted);
+        }
+        let (a, b) = sorted.split_at(sorted.len() / 2);
+        let (ra, rb) = std::thread::scope(|sc| {
+            let h = sc.spawn(|| keep(b));
+            (keep(a), h.join())
+        });
+        let mut out = ra?;
+        match rb {
+            Ok(rb) => out.extend(rb?),
+            Err(p) => std::panic::resume_unwind(p),
+        }
+        Ok(out)
+    }
+
+    /// Whether `s` has a sample in range that this querier sees.
+    fn visible(&self, s: &MemSeries) -> Result<bool> {
+        let quick = {
+            let d = s.data.lock();
+            Snapshot::quick_has_samples(&d, &self.iso, self.mint, self.maxt)
+        };
+        match quick {
+            Some(k) => Ok(k),
+            None => Ok(self.snapshot(s)?.has_samples(&self.head.chunks)),
+        }
+    }
+
     /// The series of `refs` with a visible sample in range, sorted by labels.
     fn keep_sorted(&self, refs: &[u64]) -> Result<Keyed> {
         let mut out = Vec::with_capacity(refs.len());
@@ -92,15 +178,7 @@ impl HeadQuerier<'_> {
             let Some(s) = self.head.series.get(r) else {
                 continue;
             };
-            let quick = {
-                let d = s.data.lock();
-                Snapshot::quick_has_samples(&d, &self.iso, self.mint, self.maxt)
-            };
-            let keep = match quick {
-                Some(k) => k,
-                None => self.snapshot(&s)?.has_samples(&self.head.chunks),
-            };
-            if keep {
+            if self.visible(&s)? {
                 out.push(s);
             }
         }

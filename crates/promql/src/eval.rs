@@ -41,6 +41,10 @@ pub(crate) struct Loaded {
     /// Set when the series has a metric name that does not look like a
     /// counter's (checked once, for `rate`/`increase` annotations).
     pub non_counter_name: bool,
+    /// A hash of the metric name when `non_counter_name` is set, so that
+    /// the annotation is formatted once per name without reading every
+    /// series' labels again (they are out of cache by then).
+    pub name_hash: u64,
     /// The series' values at every step of a range query, computed by the
     /// loading thread for the selector's one consumer (the instant
     /// selector itself, or the range function around it) when the columnar
@@ -50,11 +54,18 @@ pub(crate) struct Loaded {
 
 impl Loaded {
     pub(crate) fn new(labels: Labels, points: Vec<FPoint>, drop_name: bool) -> Self {
-        let non_counter_name = labels.metric_name().is_some_and(|n| {
+        let name = labels.metric_name().filter(|n| {
             !(n.ends_with("_total")
                 || n.ends_with("_sum")
                 || n.ends_with("_count")
                 || n.ends_with("_bucket"))
+        });
+        let non_counter_name = name.is_some();
+        let name_hash = name.map_or(0, |n| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            n.hash(&mut h);
+            h.finish()
         });
         Self {
             labels,
@@ -62,6 +73,7 @@ impl Loaded {
             hpoints: Vec::new(),
             drop_name,
             non_counter_name,
+            name_hash,
             row: None,
         }
     }

@@ -555,8 +555,21 @@ fn rows_state(data: &[Loaded]) -> Option<bool> {
 
 /// The infos `rate`/`increase` give for series with a value whose name
 /// does not look like a counter's, in series order.
+///
+/// A selection's series mostly share one name, so each name is formatted
+/// once: names are told apart by the hash taken at load, and only a
+/// series with a name not seen yet has its labels read here.
 fn counter_infos<'d>(ev: &mut Evaluator<'_>, flagged: impl Iterator<Item = &'d Loaded>) {
+    let mut last = None;
+    let mut done = std::collections::HashSet::new();
     for s in flagged.filter(|s| s.non_counter_name) {
+        if last == Some(s.name_hash) {
+            continue;
+        }
+        last = Some(s.name_hash);
+        if !done.insert(s.name_hash) {
+            continue;
+        }
         let m = s.labels.metric_name().unwrap_or("");
         ev.annos.info(format!(
             "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {m:?}"
@@ -685,31 +698,40 @@ fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<
         return Ok(None);
     }
     // Every (group, step) cell sees its series in input order, whatever
-    // thread owns its step: the steps are split into ranges, one thread
-    // folding all series over a range, and the ranges joined after.
+    // thread folds it. A task folds the members of one group over a range
+    // of steps: each group on its own when there are groups enough for
+    // the threads (a group's accumulators stay in cache while its members'
+    // rows stream by), each group's steps cut into ranges when there are
+    // few (`sum` without grouping).
     let ng = groups.len();
+    let threads = if input.len().saturating_mul(n) >= PARALLEL_FOLD_CELLS {
+        ev.opts.parallelism.max(1)
+    } else {
+        1
+    };
     let ranges: Vec<(usize, usize)> = {
-        let threads = if input.len().saturating_mul(n) >= PARALLEL_FOLD_CELLS {
-            ev.opts.parallelism.max(1)
-        } else {
-            1
-        };
-        let per = n.div_ceil(threads).max(1);
+        let cuts = if ng >= threads { 1 } else { threads };
+        let per = n.div_ceil(cuts).max(1);
         (0..n)
             .step_by(per)
             .map(|lo| (lo, (lo + per).min(n)))
             .collect()
     };
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); ng];
+    for (k, &g) in gid.iter().enumerate() {
+        if let (Some(m), Ok(k)) = (members.get_mut(g), u32::try_from(k)) {
+            m.push(k);
+        }
+    }
     // What the folding threads read (borrowed: `input` may hold an `Rc`).
     let (cols, rows): (&[Col], &[Loaded]) = match &input {
         AggInput::Cols(c) => (c, &[]),
         AggInput::Rows { data, .. } => (&[], data),
     };
-    let fold = |(lo, hi): (usize, usize)| -> Option<Vec<Acc>> {
-        let w = hi - lo;
-        let mut acc = vec![Acc::default(); ng * w];
-        for (k, &g) in gid.iter().enumerate() {
-            let row = acc.get_mut(g * w..(g + 1) * w)?;
+    let fold = |(g, lo, hi): (usize, usize, usize)| -> Option<Vec<Acc>> {
+        let mut acc = vec![Acc::default(); hi - lo];
+        for &k in members.get(g)? {
+            let k = k as usize;
             let (vals, oks) = match cols.get(k) {
                 Some(c) => (&c.vals, &c.ok),
                 None => {
@@ -718,7 +740,7 @@ fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<
                 }
             };
             let (vals, oks) = (vals.get(lo..hi)?, oks.get(lo..hi)?);
-            for ((c, &f), _) in row
+            for ((c, &f), _) in acc
                 .iter_mut()
                 .zip(vals.iter())
                 .zip(oks.iter())
@@ -733,21 +755,17 @@ fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<
         }
         Some(acc)
     };
-    let parts = crate::par::map_ordered(ranges.clone(), ev.opts.parallelism, 1, fold);
-    let mut acc = vec![Acc::default(); ng * n];
-    for (&(lo, hi), part) in ranges.iter().zip(parts) {
+    let tasks: Vec<(usize, usize, usize)> = (0..ng)
+        .flat_map(|g| ranges.iter().map(move |&(lo, hi)| (g, lo, hi)))
+        .collect();
+    // Tasks come back in order (group by group, steps ascending), which is
+    // the accumulators' layout: group `g`'s step `i` at `g * n + i`.
+    let mut acc = Vec::with_capacity(ng * n);
+    for part in crate::par::map_ordered(tasks, threads, 1, fold) {
         let Some(part) = part else {
             return Ok(None);
         };
-        let w = hi - lo;
-        for g in 0..ng {
-            if let (Some(dst), Some(src)) = (
-                acc.get_mut(g * n + lo..g * n + hi),
-                part.get(g * w..(g + 1) * w),
-            ) {
-                dst.copy_from_slice(src);
-            }
-        }
+        acc.extend(part);
     }
     let mut cols = Vec::with_capacity(groups.len());
     for ((labels, drop), row) in groups.into_iter().zip(acc.chunks(n.max(1))) {

@@ -145,7 +145,18 @@ pub(crate) fn signature(l: &Labels, names: &[String], on: bool) -> u64 {
         h ^= 0xff;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     };
+    // Labels come sorted by name: with `on`/`by`, none after the last
+    // listed name can count, and the rest of the set (often several cache
+    // lines not read yet) is left alone.
+    let last = if on {
+        names.iter().map(String::as_str).max()
+    } else {
+        None
+    };
     for lb in l.iter() {
+        if last.is_some_and(|m| lb.name > m) {
+            break;
+        }
         let listed = names.iter().any(|n| n == lb.name);
         let take = if on {
             listed

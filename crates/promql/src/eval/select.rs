@@ -499,47 +499,45 @@ impl<'a> Evaluator<'a> {
                 // Sources (head, blocks) are selected on several threads.
                 let list = querier.select_all(&hints, ms, self.opts.parallelism)?;
                 let consumer = consumer.as_ref();
+                // Each series' `Loaded` is built on the reading thread:
+                // it reads the labels (the metric name), in cache there.
                 let read = crate::par::map_ordered_with(
                     list,
                     self.opts.parallelism,
                     MIN_SERIES_PER_THREAD,
-                    |scratch: &mut Scratch, series| {
+                    |scratch: &mut Scratch, series| -> Result<(Loaded, usize)> {
                         if let Some(Consumer::Instant { refs, lookback }) = consumer {
                             // Filled from the raw samples: no thinning, no points.
                             if let Some((row, n)) =
                                 instant_row_raw(&*series, spec, refs, *lookback, scratch)?
                             {
-                                let row = (n > 0).then_some(row);
-                                return Ok((
-                                    series.labels().clone(),
-                                    Vec::new(),
-                                    Vec::new(),
-                                    row,
-                                    n,
-                                ));
+                                let mut l = Loaded::new(series.labels().clone(), Vec::new(), false);
+                                l.row = (n > 0).then_some(row);
+                                return Ok((l, n));
                             }
                         }
-                        read_series(&*series, spec, scratch).map(|(p, h)| {
-                            let n = p.len();
-                            match consumer {
-                                // Computed while the points are in cache;
-                                // the points themselves are not kept.
-                                Some(c) if h.is_empty() && n > 0 => {
-                                    let row = row_of(&p, c, &mut scratch.rows);
-                                    (series.labels().clone(), Vec::new(), h, Some(row), n)
-                                }
-                                _ => (series.labels().clone(), p, h, None, n),
+                        let (p, h) = read_series(&*series, spec, scratch)?;
+                        let n = p.len();
+                        let labels = series.labels().clone();
+                        Ok(match consumer {
+                            // Computed while the points are in cache;
+                            // the points themselves are not kept.
+                            Some(c) if h.is_empty() && n > 0 => {
+                                let row = row_of(&p, c, &mut scratch.rows);
+                                let mut l = Loaded::new(labels, Vec::new(), false);
+                                l.row = Some(row);
+                                (l, n)
                             }
+                            _ => (Loaded::new(labels, p, false).with_histograms(h), n),
                         })
                     },
                 );
                 for x in read {
-                    let (labels, pts, hpts, row, n) = x?;
-                    total += n + hpts.len();
+                    let (l, n) = x?;
+                    let hn = l.hpoints.len();
+                    total += n + hn;
                     sel_total += n;
-                    if n > 0 || !hpts.is_empty() {
-                        let mut l = Loaded::new(labels, pts, false).with_histograms(hpts);
-                        l.row = row;
+                    if n > 0 || hn > 0 {
                         in_order.push(l);
                     }
                 }

@@ -1,0 +1,197 @@
+//! The label order of recent selections, kept for the next query.
+//!
+//! A head selection is returned sorted by labels, but head refs follow
+//! creation order, so every selection is sorted, and sorting reads every
+//! series' labels (mostly not in cache by then). Dashboards ask for the
+//! same selections at every refresh. This cache keeps, for a set of refs,
+//! the order of those refs by labels.
+//!
+//! Contracts: an entry is keyed by the exact set of refs (ascending, as
+//! postings give them), checked in full on every hit. Refs are never
+//! reused and a series' labels never change, so an order stored for a
+//! set is right for that set for ever: a selection that gained or lost a
+//! series is another set, sorted afresh. Which series have samples in a
+//! query's range is not part of the entry (that is checked per query). The
+//! cache holds at most [`MAX_ENTRIES`] sets and [`MAX_REFS`] refs in all,
+//! and drops its oldest entries first.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// Sets held at most.
+pub(crate) const MAX_ENTRIES: usize = 256;
+/// Refs held at most, over all sets (12 bytes each).
+pub(crate) const MAX_REFS: usize = 1 << 20;
+/// Smallest set worth keeping: smaller ones sort in a few microseconds.
+pub(crate) const MIN_REFS: usize = 128;
+
+/// A set of refs and their order by labels.
+#[derive(Debug)]
+pub(crate) struct Order {
+    /// The set, ascending.
+    refs: Vec<u64>,
+    /// Positions in `refs`, in label order of their series.
+    by_labels: Vec<u32>,
+}
+
+impl Order {
+    /// The order of `refs` (ascending) given their refs in label order, or
+    /// `None` when `sorted` is not a permutation of `refs`.
+    pub(crate) fn new(refs: Vec<u64>, sorted: &[u64]) -> Option<Self> {
+        if sorted.len() != refs.len() || u32::try_from(refs.len()).is_err() {
+            return None;
+        }
+        let mut seen = vec![false; refs.len()];
+        let mut by_labels = Vec::with_capacity(sorted.len());
+        for r in sorted {
+            let i = refs.binary_search(r).ok()?;
+            let first = seen.get_mut(i).map(|s| !std::mem::replace(s, true))?;
+            if !first {
+                return None;
+            }
+            by_labels.push(i as u32);
+        }
+        Some(Self { refs, by_labels })
+    }
+
+    /// The refs in label order.
+    pub(crate) fn sorted(&self) -> impl Iterator<Item = u64> + '_ {
+        self.by_labels
+            .iter()
+            .filter_map(|&i| self.refs.get(i as usize).copied())
+    }
+
+    /// How many refs the set holds.
+    pub(crate) fn len(&self) -> usize {
+        self.refs.len()
+    }
+}
+
+/// The cache (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct SortedOrders {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    by_hash: HashMap<u64, Arc<Order>>,
+    /// Hashes in insertion order, oldest first.
+    age: VecDeque<u64>,
+    /// Refs held over all entries.
+    held: usize,
+}
+
+/// A hash of a set of refs (a multiply-xor mix; collisions are resolved by
+/// comparing the sets).
+fn hash(refs: &[u64]) -> u64 {
+    let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ refs.len() as u64;
+    for &r in refs {
+        h = (h ^ r).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 29;
+    }
+    h
+}
+
+impl SortedOrders {
+    /// The order stored for exactly the set `refs`, if any.
+    pub(crate) fn get(&self, refs: &[u64]) -> Option<Arc<Order>> {
+        let h = hash(refs);
+        let g = self.inner.lock();
+        g.by_hash
+            .get(&h)
+            .filter(|o| o.refs.as_slice() == refs)
+            .cloned()
+    }
+
+    /// Stores `order`, dropping the oldest entries to stay in bounds; an
+    /// order larger than the whole budget is not stored.
+    pub(crate) fn insert(&self, order: Arc<Order>) {
+        let n = order.len();
+        if n > MAX_REFS {
+            return;
+        }
+        let h = hash(&order.refs);
+        let mut g = self.inner.lock();
+        if let Some(old) = g.by_hash.remove(&h) {
+            g.held = g.held.saturating_sub(old.len());
+            g.age.retain(|&x| x != h);
+        }
+        while g.held + n > MAX_REFS || g.by_hash.len() >= MAX_ENTRIES {
+            let Some(oldest) = g.age.pop_front() else {
+                break;
+            };
+            if let Some(o) = g.by_hash.remove(&oldest) {
+                g.held = g.held.saturating_sub(o.len());
+            }
+        }
+        g.held += n;
+        g.age.push_back(h);
+        g.by_hash.insert(h, order);
+    }
+
+    /// Entries and refs held (for tests).
+    #[cfg(test)]
+    pub(crate) fn size(&self) -> (usize, usize) {
+        let g = self.inner.lock();
+        (g.by_hash.len(), g.held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_is_found_only_for_the_same_set() {
+        let c = SortedOrders::default();
+        let refs: Vec<u64> = (1..=300).collect();
+        let sorted: Vec<u64> = refs.iter().rev().copied().collect();
+        c.insert(Arc::new(Order::new(refs.clone(), &sorted).unwrap()));
+        let got = c.get(&refs).expect("stored");
+        assert_eq!(got.sorted().collect::<Vec<_>>(), sorted);
+        // One more, one fewer, or one other ref: not the same set.
+        let mut more = refs.clone();
+        more.push(301);
+        assert!(c.get(&more).is_none());
+        assert!(c.get(&refs[1..]).is_none());
+        let mut other = refs.clone();
+        other[5] = 1000;
+        assert!(c.get(&other).is_none());
+    }
+
+    #[test]
+    fn only_permutations_make_an_order() {
+        let refs = vec![3, 5, 9];
+        assert!(Order::new(refs.clone(), &[9, 3, 5]).is_some());
+        assert!(Order::new(refs.clone(), &[9, 3]).is_none());
+        assert!(Order::new(refs.clone(), &[9, 3, 3]).is_none());
+        assert!(Order::new(refs, &[9, 3, 4]).is_none());
+    }
+
+    #[test]
+    fn stays_in_bounds_dropping_the_oldest() {
+        let c = SortedOrders::default();
+        let per = MAX_REFS / 4 + 1;
+        let sets: Vec<Vec<u64>> = (0..6u64)
+            .map(|k| (0..per as u64).map(|i| k * 10_000_000 + i).collect())
+            .collect();
+        for s in &sets {
+            c.insert(Arc::new(Order::new(s.clone(), s).unwrap()));
+            let (_, held) = c.size();
+            assert!(held <= MAX_REFS);
+        }
+        // Only the newest three fit.
+        assert!(c.get(&sets[2]).is_none());
+        for s in &sets[3..] {
+            assert!(c.get(s).is_some());
+        }
+        for k in 0..(MAX_ENTRIES as u64 + 10) {
+            let s: Vec<u64> = vec![k * 7 + 1_000_000_000];
+            c.insert(Arc::new(Order::new(s.clone(), &s).unwrap()));
+        }
+        assert!(c.size().0 <= MAX_ENTRIES);
+    }
+}
