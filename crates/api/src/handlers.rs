@@ -766,9 +766,9 @@ fn result_json(res: QueryResult, limit: usize, threads: usize) -> Out {
 /// A range query's series: labels and (time, value) points.
 type MatrixSeries = (Labels, Vec<(i64, f64)>);
 
-/// Points from which a matrix is encoded on several threads: below it a
-/// thread costs more than it saves.
-const PARALLEL_JSON_POINTS: usize = 8192;
+/// Fewest points each thread encoding a matrix gets (about half a
+/// millisecond's work): with fewer, a thread costs more than it saves.
+const PARALLEL_JSON_POINTS: usize = 4096;
 
 /// Appends the series of `m`, comma-separated, to `out`. A large matrix is
 /// cut into contiguous parts of about equal point counts, encoded on up to
