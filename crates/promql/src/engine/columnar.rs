@@ -39,14 +39,14 @@ use promql_parser::parser::token::{
     T_STDVAR, T_SUB, T_SUM,
 };
 use promql_parser::parser::{
-    AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, VectorMatchCardinality,
-    VectorSelector,
+    value::ValueType, AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector,
+    VectorMatchCardinality, VectorSelector,
 };
 
 use super::METADATA_LABELS;
 use crate::error::{PromqlError, Result};
 use crate::eval::aggregate::FloatAgg;
-use crate::eval::binary::{elem_op, signature};
+use crate::eval::binary::{elem_op, is_comparison, signature};
 use crate::eval::rows::{instant_row, range_values, RangeSpec, Row};
 use crate::eval::select::MIN_SERIES_PER_THREAD;
 use crate::eval::{node_id, unparen, Evaluator, Loaded};
@@ -125,7 +125,13 @@ pub(super) fn supported(e: &Expr) -> bool {
                 .modifier
                 .as_ref()
                 .is_none_or(|m| matches!(m.card, VectorMatchCardinality::OneToOne));
-            is_arith(b.op.id()) && one_to_one && supported(&b.lhs) && supported(&b.rhs)
+            // Comparisons are taken with a scalar side only.
+            let scalar_side =
+                b.lhs.value_type() == ValueType::Scalar || b.rhs.value_type() == ValueType::Scalar;
+            (is_arith(b.op.id()) || (is_comparison(b.op.id()) && scalar_side))
+                && one_to_one
+                && supported(&b.lhs)
+                && supported(&b.rhs)
         }
         _ => false,
     }
@@ -796,6 +802,7 @@ fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, steps: Steps) -> Result<
 
 fn binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, steps: Steps) -> Result<Option<Val>> {
     let op = b.op.id();
+    let cmp = is_comparison(op);
     let Some(lhs) = eval(ev, &b.lhs, steps)? else {
         return Ok(None);
     };
@@ -805,30 +812,58 @@ fn binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, steps: Steps) -> Result<Option
     Ok(match (lhs, rhs) {
         (Val::Scalar(mut l), Val::Scalar(r)) => {
             for (x, &y) in l.iter_mut().zip(r.iter()) {
-                *x = elem_op(op, *x, y).0;
+                let (v, keep) = elem_op(op, *x, y);
+                // Between scalars a comparison needs `bool`: 1 or 0.
+                *x = match (cmp, keep) {
+                    (false, _) => v,
+                    (true, true) => 1.0,
+                    (true, false) => 0.0,
+                };
             }
             Some(Val::Scalar(l))
         }
         (Val::Vector(mut v), Val::Scalar(s)) => {
             for c in &mut v {
-                for (x, &y) in c.vals.iter_mut().zip(s.iter()) {
-                    *x = elem_op(op, *x, y).0;
-                }
-                c.drop = true;
+                vector_scalar_col(c, &s, op, false, b.return_bool());
             }
             Some(Val::Vector(v))
         }
         (Val::Scalar(s), Val::Vector(mut v)) => {
             for c in &mut v {
-                for (x, &y) in c.vals.iter_mut().zip(s.iter()) {
-                    *x = elem_op(op, y, *x).0;
-                }
-                c.drop = true;
+                vector_scalar_col(c, &s, op, true, b.return_bool());
             }
             Some(Val::Vector(v))
         }
+        // Comparisons between vectors are left to the step-wise evaluator.
+        (Val::Vector(_), Val::Vector(_)) if cmp => None,
         (Val::Vector(l), Val::Vector(r)) => vector_binop(b, op, l, r),
     })
+}
+
+/// `op` between column `c` and scalar `s` (the scalar on the left with
+/// `swap`), cell by cell as the step-wise evaluator does per sample:
+/// arithmetic replaces the value and drops the name; a comparison keeps
+/// the vector's value where it holds and removes the cell where it does
+/// not, or with `bool` gives 1 or 0 and drops the name.
+fn vector_scalar_col(c: &mut Col, s: &[f64], op: u16, swap: bool, return_bool: bool) {
+    let cmp = is_comparison(op);
+    for ((x, o), &y) in c.vals.iter_mut().zip(c.ok.iter_mut()).zip(s.iter()) {
+        let (v, keep) = if swap {
+            elem_op(op, y, *x)
+        } else {
+            elem_op(op, *x, y)
+        };
+        if !cmp {
+            *x = v;
+        } else if return_bool {
+            *x = if keep { 1.0 } else { 0.0 };
+        } else if !keep {
+            *o = false;
+        }
+    }
+    if !cmp || return_bool {
+        c.drop = true;
+    }
 }
 
 /// One-to-one arithmetic between two vectors. Matching keys are resolved

@@ -106,7 +106,7 @@ fn store_hosts(seed: u64, hosts: usize) -> MemStorage {
     st
 }
 
-const QUERIES: [&str; 41] = [
+const QUERIES: [&str; 53] = [
     "histogram_quantile(0.9, sum by (le) (rate(m_bucket[5m])))",
     "histogram_quantile(0.5, rate(m_bucket[5m]))",
     "histogram_quantile(1.5, sum by (host, le) (m_bucket))",
@@ -148,10 +148,22 @@ const QUERIES: [&str; 41] = [
     "m_gauge{gpu=\"1\"} + m_gauge{gpu=\"2\"}",
     "sum without (gpu) (last_over_time(m_gauge[2m]))",
     "by_host + on (host) group by (host) (m_gauge)",
+    "m_gauge > 100",
+    "m_gauge >= bool 100",
+    "100 < m_gauge",
+    "100 != bool m_gauge",
+    "rate(m_total[5m]) > 0",
+    "sum by (host) (rate(m_total[5m])) <= 2",
+    "sum by (host) (m_gauge > 50)",
+    "sum by (__name__) (m_gauge == bool 1e308)",
+    "(m_gauge < 3) * 2",
+    "1 > bool 2",
+    "m_gauge > m_other",
+    "count(m_gauge != m_gauge)",
 ];
 
 /// Queries the columnar path must take (not fall back on).
-const FAST: [&str; 8] = [
+const FAST: [&str; 10] = [
     "histogram_quantile(0.9, sum by (le) (rate(m_bucket[5m])))",
     "histogram_quantile(0.75, m_bucket)",
     "sum by (host) (m_gauge)",
@@ -160,6 +172,8 @@ const FAST: [&str; 8] = [
     "1 - avg by (host) (rate(m_total[5m]))",
     "m_gauge / on (host, gpu) m_other",
     "avg(m_gauge @ 1200)",
+    "sum by (host) (rate(m_total[5m])) > 0",
+    "100 >= bool sum by (host) (m_gauge)",
 ];
 
 fn same(a: &Result<QueryResult>, b: &Result<QueryResult>) -> bool {

@@ -127,7 +127,7 @@ pub(crate) fn value_op(
     }
 }
 
-fn is_comparison(op: u16) -> bool {
+pub(crate) fn is_comparison(op: u16) -> bool {
     matches!(op, T_EQLC | T_NEQ | T_GTR | T_LSS | T_GTE | T_LTE)
 }
 
