@@ -4,9 +4,10 @@
 //! a visible sample in range and returns them sorted by labels (refs follow
 //! creation order, so the head sorts; large selections are checked and
 //! sorted on two threads, and their label order is kept for the next query
-//! asking for the same set of series: see `sorted_order`). Each series' samples are read from a
-//! snapshot taken when its iterator is created; what a commit that finished
-//! after the querier was created wrote is never visible.
+//! asking for the same set of series: see `sorted_order`). Each series'
+//! samples are read from a snapshot taken when its iterator is created; what
+//! a commit that finished after the querier was created wrote is never
+//! visible.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
