@@ -1,9 +1,10 @@
 //! Fuzzes the XOR chunk decoder: arbitrary bytes must decode or error, never
 //! panic; whatever decodes must re-encode to a chunk that decodes the same;
-//! the bulk decoder (`xor_decode`) must yield what the iterator yields.
+//! the bulk decoders (`xor_decode`, `xor_decode_append`) must yield what the
+//! iterator yields.
 #![no_main]
 
-use cairn_codec::{decode_all, xor_decode, xor_iter, XorChunk};
+use cairn_codec::{decode_all, xor_decode, xor_decode_append, xor_iter, XorChunk};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,6 +24,14 @@ fuzz_target!(|data: &[u8]| {
     let res = xor_decode(data, |t, v| bulk.push((t, v.to_bits())));
     assert_eq!(bulk, stepped);
     assert_eq!(res.is_err(), it.err().is_some());
+    let mut appended = vec![(0i64, 0u64)];
+    let res2 = xor_decode_append(data, &mut appended, |t, v| (t, v.to_bits()));
+    assert_eq!(res2.is_err(), res.is_err());
+    let want = if res.is_ok() { bulk.len() + 1 } else { 1 };
+    assert_eq!(appended.len(), want);
+    if res.is_ok() {
+        assert_eq!(appended.get(1..), Some(bulk.as_slice()));
+    }
 
     if let Ok(samples) = decode_all(data) {
         let mut c = XorChunk::new();

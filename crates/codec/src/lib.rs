@@ -26,4 +26,4 @@ pub use crc::{crc32c, crc32c_append};
 pub use encoding::{Encoding, ENCODING_FLOAT_HISTOGRAM, ENCODING_HISTOGRAM, ENCODING_XOR};
 pub use error::CodecError;
 pub use xor::{decode_all, xor_iter, XorChunk, XorIterator, MAX_SAMPLES_PER_CHUNK};
-pub use xor_bulk::xor_decode;
+pub use xor_bulk::{xor_decode, xor_decode_append};

@@ -14,14 +14,15 @@ use std::sync::Arc;
 
 use cairn_model::{sort_key, Labels, Matcher};
 use cairn_storage::{
-    ChunkIterator, Querier, Queryable, Result, SampleIterator, SelectHints, Series, SeriesSet,
+    ChunkIterator, Prefetch, Querier, Queryable, Result, SampleIterator, SelectHints, Series,
+    SeriesSet,
 };
 
 use crate::head::Head;
 use crate::index_adapter::postings_for_matchers;
 use crate::isolation::IsoState;
 use crate::read::{SnapIter, Snapshot, VecChunks};
-use crate::series::MemSeries;
+use crate::series::{prefetch_bytes, MemSeries, Stored};
 use crate::sorted_order::{self, Order};
 
 /// A querier over the head.
@@ -367,6 +368,45 @@ impl Series for HeadSeries<'_> {
         match self.q.snapshot(&self.s) {
             Ok(snap) => Box::new(SnapIter::new(snap, &self.q.head.chunks)),
             Err(e) => Box::new(ErrIter(Some(e))),
+        }
+    }
+
+    /// `Record`: the lines of the series' record (reference counts, lock,
+    /// chunk list and open chunk headers). `Contents`: if its lock is free,
+    /// the chunk list, the open chunk's bytes and the file chunks in range.
+    fn prefetch(&self, depth: Prefetch) {
+        match depth {
+            Prefetch::Record => {
+                // The `Arc`'s counts sit just before the value.
+                let p = Arc::as_ptr(&self.s).cast::<u8>().wrapping_sub(16);
+                prefetch_bytes(p, 16 + std::mem::size_of::<MemSeries>(), 6);
+            }
+            Prefetch::Contents => {
+                let Some(d) = self.s.data.try_lock() else {
+                    return;
+                };
+                let (mint, maxt) = (self.q.mint, self.q.maxt);
+                prefetch_bytes(
+                    d.full.as_ptr().cast::<u8>(),
+                    std::mem::size_of_val(d.full.as_slice()),
+                    4,
+                );
+                if let Some(o) = &d.open {
+                    let b = o.chunk.bytes();
+                    prefetch_bytes(b.as_ptr(), b.len(), 8);
+                }
+                let refs: smallvec::SmallVec<[u64; 8]> = d
+                    .full
+                    .iter()
+                    .filter_map(|c| match c.stored {
+                        Stored::Disk(r) if c.maxt >= mint && c.mint <= maxt => Some(r),
+                        _ => None,
+                    })
+                    .collect();
+                // The chunk files' lock is not taken under the series lock.
+                drop(d);
+                self.q.head.chunks.prefetch(refs.into_iter());
+            }
         }
     }
 

@@ -211,6 +211,17 @@ pub(crate) fn prefetch_line(p: *const u8, w: bool) {
     let _ = (p, w);
 }
 
+/// Prefetches the cache lines of `len` bytes from `p`, at most `max_lines`
+/// of them (a hint: nothing is read).
+#[inline]
+pub(crate) fn prefetch_bytes(p: *const u8, len: usize, max_lines: usize) {
+    const LINE: usize = 64;
+    let lines = len.div_ceil(LINE).min(max_lines);
+    for i in 0..lines {
+        prefetch_line(p.wrapping_add(i * LINE), false);
+    }
+}
+
 impl SeriesData {
     /// Newest in-order timestamp, if any.
     pub(crate) fn max_time(&self) -> Option<i64> {

@@ -4,7 +4,7 @@
 //! [`decode_into`], [`append_decoded`] and [`encode`], so the encoding is swapped in this one
 //! file. Contract: timestamps appended to a chunk are strictly increasing.
 
-use cairn_codec::{xor_decode, XorChunk};
+use cairn_codec::{xor_decode_append, XorChunk};
 use cairn_model::Sample;
 
 use crate::error::{HeadError, Result};
@@ -24,19 +24,12 @@ pub(crate) fn decode_into(data: &[u8], out: &mut Vec<Sample>, series: u64) -> Re
 /// Appends every sample of `data`, a chunk of `series`, to `out`; on error
 /// `out` is left as it was.
 pub(crate) fn append_decoded(data: &[u8], out: &mut Vec<Sample>, series: u64) -> Result<()> {
-    let before = out.len();
-    if let [a, b, ..] = data {
-        out.reserve(usize::from(u16::from_be_bytes([*a, *b])));
-    }
-    match xor_decode(data, |t, v| out.push(Sample::new(t, v))) {
+    match xor_decode_append(data, out, Sample::new) {
         Ok(_) => Ok(()),
-        Err(e) => {
-            out.truncate(before);
-            Err(HeadError::Codec {
-                series,
-                source: e.to_string().into(),
-            })
-        }
+        Err(e) => Err(HeadError::Codec {
+            series,
+            source: e.to_string().into(),
+        }),
     }
 }
 

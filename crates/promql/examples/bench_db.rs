@@ -33,6 +33,18 @@ fn cpu_ns() -> Option<u64> {
     s.split_whitespace().next()?.parse().ok()
 }
 
+/// CPU time of the whole process so far in ms (`/proc/self/stat`, in clock
+/// ticks of 10 ms: precise over many runs, unlike a single run's figure).
+fn process_cpu_ms() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are
+    // the 14th and 15th fields of the line.
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 * 10.0)
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let dir = args.next().expect("usage: bench_db DIR [REPS] [FILTER]");
@@ -76,6 +88,7 @@ fn main() {
         let mut times = Vec::new();
         let mut cpu = Vec::new();
         let mut points = 0;
+        let p0 = process_cpu_ms();
         for _ in 0..reps {
             if let Some(b) = thrash.as_mut() {
                 // Evict the caches, as other programs running between the
@@ -111,5 +124,13 @@ fn main() {
         let med = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
         let cmed = cpu.get(cpu.len() / 2).copied().unwrap_or(f64::NAN);
         println!("{med:>8.1} ms (cpu {cmed:>6.1} ms) median of {reps}  {points:>7} points  {q}");
+        // Without COLD, the process's CPU per run (all threads) is a steadier
+        // figure than any run's wall time on a busy machine.
+        if let (Some(a), Some(b), None) = (p0, process_cpu_ms(), thrash.as_ref()) {
+            println!(
+                "         process cpu {:.2} ms per run",
+                (b - a) / reps as f64
+            );
+        }
     }
 }

@@ -13,6 +13,7 @@ mod math;
 mod misc;
 mod over_time;
 pub(crate) mod rate;
+pub(crate) mod rate_batch;
 mod time;
 
 use promql_parser::parser::{Call, Expr};

@@ -19,8 +19,18 @@ pub(crate) fn map_ordered<T: Send, R: Send>(
     min_per_thread: usize,
     f: impl Fn(T) -> R + Sync,
 ) -> Vec<R> {
-    map_ordered_with(items, threads, min_per_thread, |_: &mut (), x| f(x))
+    map_ordered_with(
+        items,
+        threads,
+        min_per_thread,
+        |_, _| {},
+        |_: &mut (), x| f(x),
+    )
 }
+
+/// How far ahead of the item being mapped `ahead` is called, farthest
+/// first: see [`map_ordered_with`].
+pub(crate) const LOOKAHEAD: [usize; 2] = [3, 1];
 
 /// [`map_ordered`] with scratch state `S`, created once per thread and
 /// handed to every call on that thread (reusable buffers).
@@ -28,17 +38,22 @@ pub(crate) fn map_ordered<T: Send, R: Send>(
 /// The items are cut into a few parts per thread that threads take in
 /// turn, so a thread that got slow parts (or the caller's, which starts
 /// last) does not hold up the rest.
+///
+/// Before mapping an item, a thread calls `ahead(item, d)` on the items
+/// `d` places further in its part, for each `d` of [`LOOKAHEAD`]: a hook
+/// for prefetching what mapping them will read.
 pub(crate) fn map_ordered_with<T: Send, R: Send, S: Default>(
     items: Vec<T>,
     threads: usize,
     min_per_thread: usize,
+    ahead: impl Fn(&T, usize) + Sync,
     f: impl Fn(&mut S, T) -> R + Sync,
 ) -> Vec<R> {
     let n = items.len();
     let k = threads.min(n / min_per_thread.max(1)).max(1);
     if k == 1 {
         let mut st = S::default();
-        return items.into_iter().map(|x| f(&mut st, x)).collect();
+        return map_part(&mut st, items, &ahead, &f);
     }
     let per = n.div_ceil(k * PARTS_PER_THREAD).max(1);
     let mut parts: Vec<Mutex<Option<Vec<T>>>> = Vec::new();
@@ -62,7 +77,7 @@ pub(crate) fn map_ordered_with<T: Send, R: Send, S: Default>(
             };
             let part = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(p) = part {
-                done.push((i, p.into_iter().map(|x| f(&mut st, x)).collect()));
+                done.push((i, map_part(&mut st, p, &ahead, &f)));
             }
         }
     };
@@ -86,6 +101,29 @@ pub(crate) fn map_ordered_with<T: Send, R: Send, S: Default>(
     out
 }
 
+/// Maps one part in order, calling `ahead` on the items coming up.
+fn map_part<T, R, S>(
+    st: &mut S,
+    part: Vec<T>,
+    ahead: &impl Fn(&T, usize),
+    f: &impl Fn(&mut S, T) -> R,
+) -> Vec<R> {
+    let mut out = Vec::with_capacity(part.len());
+    let mut rest = part.into_iter();
+    loop {
+        let upcoming = rest.as_slice();
+        for d in LOOKAHEAD {
+            if let Some(x) = upcoming.get(d) {
+                ahead(x, d);
+            }
+        }
+        let Some(x) = rest.next() else {
+            return out;
+        };
+        out.push(f(st, x));
+    }
+}
+
 /// Parts each thread's share is cut into.
 pub(crate) const PARTS_PER_THREAD: usize = 4;
 
@@ -107,18 +145,54 @@ mod tests {
     }
 
     #[test]
+    fn looks_ahead_of_each_item_within_its_part() {
+        // One thread, one part: before item i, the hook sees i + d for
+        // each lookahead distance d that is still in the part.
+        let seen = Mutex::new(Vec::new());
+        let n = 10usize;
+        let got = map_ordered_with(
+            (0..n).collect::<Vec<_>>(),
+            1,
+            1,
+            |&x, d| seen.lock().unwrap().push((x, d)),
+            |_: &mut (), x| {
+                seen.lock().unwrap().push((x, 0));
+                x
+            },
+        );
+        assert_eq!(got, (0..n).collect::<Vec<_>>());
+        let seen = seen.into_inner().unwrap();
+        let mut want = Vec::new();
+        for i in 0..n {
+            for d in LOOKAHEAD {
+                if i + d < n {
+                    want.push((i + d, d));
+                }
+            }
+            want.push((i, 0));
+        }
+        assert_eq!(seen, want);
+    }
+
+    #[test]
     fn uses_other_threads_for_large_inputs() {
         let me = std::thread::current().id();
         // Each thread waits at its first item until the other arrives, so
         // both must take part.
         let both = std::sync::Barrier::new(2);
-        let ids = map_ordered_with((0..100).collect::<Vec<_>>(), 2, 10, |seen: &mut bool, _| {
-            if !*seen {
-                *seen = true;
-                both.wait();
-            }
-            std::thread::current().id()
-        });
+        let ids = map_ordered_with(
+            (0..100).collect::<Vec<_>>(),
+            2,
+            10,
+            |_, _| {},
+            |seen: &mut bool, _| {
+                if !*seen {
+                    *seen = true;
+                    both.wait();
+                }
+                std::thread::current().id()
+            },
+        );
         assert_eq!(ids.len(), 100);
         assert!(ids.contains(&me));
         assert!(ids.iter().any(|&i| i != me));

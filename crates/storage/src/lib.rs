@@ -21,8 +21,8 @@ pub use memory::{MemStorage, VecSampleIterator, VecSeries};
 pub use merge::{merge_series_sets, ChunkEncoder, MergeQuerier, MergeSampleIterator, MergedSeries};
 pub use traits::read_floats_stepwise;
 pub use traits::{
-    Appendable, Appender, ChunkIterator, EncodedChunk, Metadata, MetricType, Querier, Queryable,
-    SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, ValueType,
+    Appendable, Appender, ChunkIterator, EncodedChunk, Metadata, MetricType, Prefetch, Querier,
+    Queryable, SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, ValueType,
 };
 
 /// Result alias for this crate.

@@ -171,6 +171,12 @@ impl Series for MergedSeries<'_> {
         ))
     }
 
+    fn prefetch(&self, depth: crate::Prefetch) {
+        for p in &self.parts {
+            p.prefetch(depth);
+        }
+    }
+
     fn chunks(&self) -> Option<Box<dyn ChunkIterator + '_>> {
         let encoder = self.encoder.clone()?;
         let mut its = Vec::with_capacity(self.parts.len());

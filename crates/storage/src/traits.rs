@@ -120,6 +120,24 @@ pub trait Series: Send {
     fn chunks(&self) -> Option<Box<dyn ChunkIterator + '_>> {
         None
     }
+    /// A hint that this series is about to be read: an implementation may
+    /// start loading into cache what reading it touches first. It never
+    /// blocks, fails or changes what a read returns. A reader going through
+    /// a list calls it with [`Prefetch::Record`] a few series ahead, then
+    /// with [`Prefetch::Contents`] on the next one.
+    fn prefetch(&self, depth: Prefetch) {
+        let _ = depth;
+    }
+}
+
+/// How far [`Series::prefetch`] reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetch {
+    /// The series' own record (what locating its data reads first).
+    Record,
+    /// What the record points to (chunk lists, chunk bytes, labels);
+    /// meant for a series whose record was prefetched a little earlier.
+    Contents,
 }
 
 /// A lazily produced, label-sorted sequence of series.

@@ -10,6 +10,7 @@
 
 use cairn_model::is_stale_nan;
 
+use crate::functions::rate_batch::CounterBatch;
 use crate::functions::RangeCtx;
 use crate::value::FPoint;
 
@@ -85,9 +86,9 @@ pub(crate) struct Row {
 }
 
 /// The range function of `spec` over one series' points `pts` at every
-/// step: `out(i, value)` for every step `i` that has a value, and each
-/// window's sample count added to `wp[i]`. Returns whether some step had a
-/// value. `drops` is scratch space.
+/// step: `out(i, value)` for every step `i` that has a value (not always
+/// in step order), and each window's sample count added to `wp[i]`.
+/// Returns whether some step had a value. `drops` is scratch space.
 fn range_row(
     pts: &[FPoint],
     spec: &RangeSpec<'_>,
@@ -111,6 +112,10 @@ fn range_row(
     }
     let (mut a, mut b) = (a0, a0);
     let mut any = false;
+    // Reset-free rate/increase windows are extrapolated in batches (see
+    // `rate_batch`); the rest one by one.
+    let is_rate = spec.name == "rate";
+    let mut batch = CounterBatch::default();
     for (k, (&(ts, hi), w)) in spec.refs.iter().zip(wp.iter_mut()).enumerate() {
         let lo = hi - range;
         while pts.get(a).is_some_and(|p| p.t <= lo) {
@@ -130,23 +135,31 @@ fn range_row(
         let no_reset = spec.counter_fn
             && matches!((drops.get(a - a0), (b - 1).checked_sub(a0).and_then(|l| drops.get(l))),
                 (Some(x), Some(y)) if x == y);
-        let val = if no_reset {
-            counter_extrapolated(win, lo, hi, range, spec.name == "rate")
-        } else {
-            let ctx = RangeCtx {
-                ts,
-                lo,
-                hi,
-                range,
-                scalars: &[],
-            };
-            (spec.f)(win, &ctx)
+        if no_reset {
+            if batch.push(k, win, lo, hi) {
+                batch.flush(range, is_rate, |k, x| {
+                    any = true;
+                    out(k, x);
+                });
+            }
+            continue;
+        }
+        let ctx = RangeCtx {
+            ts,
+            lo,
+            hi,
+            range,
+            scalars: &[],
         };
-        if let Some(x) = val {
+        if let Some(x) = (spec.f)(win, &ctx) {
             any = true;
             out(k, x);
         }
     }
+    batch.flush(range, is_rate, |k, x| {
+        any = true;
+        out(k, x);
+    });
     any
 }
 
@@ -173,29 +186,15 @@ pub(crate) fn range_values(
 /// resets as `rate` sees them; NaN never counts), `out[0] = 0`.
 pub(crate) fn counter_drops(pts: &[FPoint], out: &mut Vec<u32>) {
     out.clear();
+    out.resize(pts.len(), 0);
     let mut n = 0u32;
-    let mut prev: Option<f64> = None;
-    for p in pts {
-        if prev.is_some_and(|q| p.f < q) {
-            n += 1;
-        }
-        prev = Some(p.f);
-        out.push(n);
+    // Nothing is below NaN: the first point never counts.
+    let mut prev = f64::NAN;
+    for (o, p) in out.iter_mut().zip(pts) {
+        n += u32::from(p.f < prev);
+        prev = p.f;
+        *o = n;
     }
-}
-
-/// `rate`/`increase` of a window holding no counter reset: the same
-/// operations, in the same order, as `functions::rate`'s extrapolation
-/// with its (then empty) reset loop left out.
-pub(crate) fn counter_extrapolated(
-    w: &[FPoint],
-    lo: i64,
-    hi: i64,
-    range: i64,
-    is_rate: bool,
-) -> Option<f64> {
-    let result = w.last()?.f - w.first()?.f;
-    crate::functions::rate::extrapolate(w, result, (lo, hi), range, true, is_rate)
 }
 
 /// Who consumes a selector in a columnar range query: what a loading

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use cairn_model::{is_stale_nan, MatchType, Matcher};
-use cairn_storage::{Queryable, SelectHints, Series, ValueType};
+use cairn_storage::{Prefetch, Queryable, SelectHints, Series, ValueType};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 
@@ -505,6 +505,13 @@ impl<'a> Evaluator<'a> {
                     list,
                     self.opts.parallelism,
                     MIN_SERIES_PER_THREAD,
+                    |series, d| {
+                        series.prefetch(if d == 1 {
+                            Prefetch::Contents
+                        } else {
+                            Prefetch::Record
+                        })
+                    },
                     |scratch: &mut Scratch, series| -> Result<(Loaded, usize)> {
                         if let Some(Consumer::Instant { refs, lookback }) = consumer {
                             // Filled from the raw samples: no thinning, no points.
