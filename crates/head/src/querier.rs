@@ -372,8 +372,9 @@ impl Series for HeadSeries<'_> {
     }
 
     /// `Record`: the lines of the series' record (reference counts, lock,
-    /// chunk list and open chunk headers). `Contents`: if its lock is free,
-    /// the chunk list, the open chunk's bytes and the file chunks in range.
+    /// chunk list and open chunk headers). `Contents`: its labels and, if
+    /// its lock is free, the chunk list, the open chunk's bytes and the
+    /// file chunks in range.
     fn prefetch(&self, depth: Prefetch) {
         match depth {
             Prefetch::Record => {
@@ -382,6 +383,10 @@ impl Series for HeadSeries<'_> {
                 prefetch_bytes(p, 16 + std::mem::size_of::<MemSeries>(), 6);
             }
             Prefetch::Contents => {
+                // The labels (their `Arc`'s counts sit just before them):
+                // the reader clones them, aggregations read them.
+                let l = self.s.labels.encoded();
+                prefetch_bytes(l.as_ptr().wrapping_sub(16), l.len() + 16, 6);
                 let Some(d) = self.s.data.try_lock() else {
                     return;
                 };
