@@ -453,16 +453,18 @@ impl SampleIterator for SnapIter<'_> {
         let in_max = self.in_max();
         let lim = maxt.min(in_max);
         loop {
-            while let Some(&s) = self.buf.get(self.bi) {
+            // The decoded samples up to `lim` go over in one copy.
+            let rest = self.buf.get(self.bi..).unwrap_or(&[]);
+            let k = rest.partition_point(|s| s.t <= lim);
+            out.extend_from_slice(rest.get(..k).unwrap_or(&[]));
+            self.bi += k;
+            if let Some(&s) = self.buf.get(self.bi) {
                 self.bi += 1;
-                if s.t > lim {
-                    if s.t > in_max {
-                        return self.exhausted();
-                    }
-                    self.cur = Some(s);
-                    return ValueType::Float;
+                if s.t > in_max {
+                    return self.exhausted();
                 }
-                out.push(s);
+                self.cur = Some(s);
+                return ValueType::Float;
             }
             // Later chunks only hold samples after `cur`, so above `mint`.
             let Some(c) = self.snap.chunks.get(self.ci) else {
