@@ -107,7 +107,10 @@ fn range_row(
         .iter()
         .position(|p| p.t > first_hi - range)
         .unwrap_or(pts.len());
-    if spec.counter_fn {
+    // A counter that never drops (the usual case) needs no prefix counts:
+    // every window is reset-free.
+    let monotone = spec.counter_fn && never_drops(pts.get(a0..).unwrap_or(&[]));
+    if spec.counter_fn && !monotone {
         counter_drops(pts.get(a0..).unwrap_or(&[]), drops);
     }
     let (mut a, mut b) = (a0, a0);
@@ -132,8 +135,9 @@ fn range_row(
         *w += win.len();
         // Without a counter reset in the window the reset loop of
         // rate/increase adds nothing: skip it (O(1) per step).
-        let no_reset = spec.counter_fn
-            && matches!((drops.get(a - a0), (b - 1).checked_sub(a0).and_then(|l| drops.get(l))),
+        let no_reset = monotone
+            || spec.counter_fn
+                && matches!((drops.get(a - a0), (b - 1).checked_sub(a0).and_then(|l| drops.get(l))),
                 (Some(x), Some(y)) if x == y);
         if no_reset {
             if batch.push(k, win, lo, hi) {
@@ -180,6 +184,29 @@ pub(crate) fn range_values(
         }
     });
     Row { vals, ok, any }
+}
+
+/// Whether no point is below its predecessor (NaN never is): the test of
+/// [`counter_drops`] without the counts, eight pairs at a time and without
+/// an early exit, so that it compiles to vector compares.
+pub(crate) fn never_drops(pts: &[FPoint]) -> bool {
+    let (Some(head), Some(tail)) = (pts.get(..pts.len().saturating_sub(1)), pts.get(1..)) else {
+        return true;
+    };
+    let mut a = head.chunks_exact(8);
+    let mut b = tail.chunks_exact(8);
+    let mut dropped = false;
+    for (x, y) in a.by_ref().zip(b.by_ref()) {
+        let mut d = false;
+        for (p, q) in x.iter().zip(y) {
+            d |= q.f < p.f;
+        }
+        dropped |= d;
+    }
+    for (p, q) in a.remainder().iter().zip(b.remainder()) {
+        dropped |= q.f < p.f;
+    }
+    !dropped
 }
 
 /// `out[k]`: how many points `1..=k` are below their predecessor (counter
@@ -241,4 +268,37 @@ pub(crate) fn instant_row<P: TimeValue>(pts: &[P], refs: &[i64], lookback: i64) 
     });
     let any = held > 0;
     (Row { vals, ok, any }, held)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `never_drops` agrees with the prefix counts of `counter_drops`,
+        /// NaNs and equal values included, at every length (remainders).
+        #[test]
+        fn never_drops_agrees_with_counter_drops(
+            vals in prop::collection::vec(prop_oneof![
+                8 => (0u32..50).prop_map(f64::from),
+                1 => Just(f64::NAN),
+                1 => Just(-1.0),
+            ], 0..40),
+            sorted: bool,
+        ) {
+            let mut vals = vals;
+            if sorted {
+                vals.sort_by(f64::total_cmp);
+            }
+            let pts: Vec<FPoint> = vals
+                .iter()
+                .enumerate()
+                .map(|(i, &f)| FPoint { t: i as i64, f })
+                .collect();
+            let mut drops = Vec::new();
+            counter_drops(&pts, &mut drops);
+            prop_assert_eq!(never_drops(&pts), drops.last().is_none_or(|&n| n == 0));
+        }
+    }
 }
