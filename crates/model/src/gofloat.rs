@@ -116,6 +116,15 @@ fn push_positional(out: &mut String, s: &Shortest) {
 /// `"1000000000000000000000"`, `"-0.00000025"`, `"+Inf"`.
 pub fn push_go_f(out: &mut String, v: f64) {
     if v.is_finite() {
+        // The common case, a value zmij writes without an exponent: that
+        // is already Go's layout (the same shortest digits, `0.` before a
+        // fraction), but for the `.0` it adds to integers.
+        let mut buf = zmij::Buffer::new();
+        let s = buf.format_finite(v);
+        if !s.contains(['e', 'E']) {
+            out.push_str(s.strip_suffix(".0").unwrap_or(s));
+            return;
+        }
         push_positional(out, &Shortest::of(v));
     } else {
         push_non_finite(out, v);
@@ -167,6 +176,26 @@ pub fn format_go_g(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast path (zmij's own positional output) lays out every
+        /// finite float as the digit-by-digit layout does.
+        #[test]
+        fn fast_path_matches_the_digit_layout(
+            v in prop_oneof![
+                any::<f64>(),
+                (-1e7f64..1e7),
+                (0u64..1 << 53).prop_map(|i| i as f64),
+                (-30i32..30).prop_map(|e| 10f64.powi(e)),
+            ]
+        ) {
+            prop_assume!(v.is_finite());
+            let mut want = String::new();
+            push_positional(&mut want, &Shortest::of(v));
+            prop_assert_eq!(format_go_f(v), want);
+        }
+    }
 
     #[test]
     fn f_like_go() {
