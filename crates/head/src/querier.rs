@@ -25,6 +25,10 @@ use crate::read::{SnapIter, Snapshot, VecChunks};
 use crate::series::{prefetch_bytes, MemSeries, Stored};
 use crate::sorted_order::{self, Order};
 
+/// How many series ahead of the one being checked a cached selection
+/// prefetches series records.
+const PREFETCH_AHEAD: usize = 4;
+
 /// A querier over the head.
 pub(crate) struct HeadQuerier<'a> {
     head: &'a Head,
@@ -123,32 +127,35 @@ impl HeadQuerier<'_> {
                 Err(p) => std::panic::resume_unwind(p),
             }
         };
-        let sorted: Vec<u64> = sorted.iter().map(|s| s.r).collect();
-        let order = Arc::new(Order::new(refs.to_vec(), &sorted)?);
+        let order = Arc::new(Order::new(refs.to_vec(), sorted)?);
         self.head.orders.insert(order.clone());
         Some(order)
     }
 
     /// The series of `order` with a visible sample in range, in its order;
-    /// a large one is checked in two halves on two threads.
+    /// a large one is checked in two halves on two threads. Series the
+    /// head removed since the order was stored are empty for ever (see
+    /// `sorted_order`), so the visibility check drops them.
     fn keep_in_order(&self, order: &Order) -> Result<Vec<Arc<MemSeries>>> {
-        let sorted: Vec<u64> = order.sorted().collect();
-        let keep = |refs: &[u64]| -> Result<Vec<Arc<MemSeries>>> {
-            let mut out = Vec::with_capacity(refs.len());
-            for &r in refs {
-                // A series removed since the order was found is gone.
-                if let Some(s) = self.head.series.get(r) {
-                    if self.visible(&s)? {
-                        out.push(s);
-                    }
+        let all = order.series();
+        let keep = |part: &[Arc<MemSeries>]| -> Result<Vec<Arc<MemSeries>>> {
+            let mut out = Vec::with_capacity(part.len());
+            for (i, s) in part.iter().enumerate() {
+                // The records a few series on, while this one is checked.
+                if let Some(next) = part.get(i + PREFETCH_AHEAD) {
+                    let p = Arc::as_ptr(next).cast::<u8>().wrapping_sub(16);
+                    prefetch_bytes(p, 16 + std::mem::size_of::<MemSeries>(), 6);
+                }
+                if self.visible(s)? {
+                    out.push(s.clone());
                 }
             }
             Ok(out)
         };
-        if sorted.len() < PARALLEL_MATCHING || self.head.select_threads < 2 {
-            return keep(&sorted);
+        if all.len() < PARALLEL_MATCHING || self.head.select_threads < 2 {
+            return keep(all);
         }
-        let (a, b) = sorted.split_at(sorted.len() / 2);
+        let (a, b) = all.split_at(all.len() / 2);
         let (ra, rb) = std::thread::scope(|sc| {
             let h = sc.spawn(|| keep(b));
             (keep(a), h.join())

@@ -4,63 +4,71 @@
 //! creation order, so every selection is sorted, and sorting reads every
 //! series' labels (mostly not in cache by then). Dashboards ask for the
 //! same selections at every refresh. This cache keeps, for a set of refs,
-//! the order of those refs by labels.
+//! their series in label order, so a repeated selection neither sorts nor
+//! looks its refs up again (a lookup by ref costs a few cache misses per
+//! series; walking a vector of series lets the next ones be prefetched).
 //!
 //! Contracts: an entry is keyed by the exact set of refs (ascending, as
 //! postings give them), checked in full on every hit. Refs are never
 //! reused and a series' labels never change, so an order stored for a
 //! set is right for that set for ever: a selection that gained or lost a
 //! series is another set, sorted afresh. Which series have samples in a
-//! query's range is not part of the entry (that is checked per query). The
-//! cache holds at most [`MAX_ENTRIES`] sets and [`MAX_REFS`] refs in all,
-//! and drops its oldest entries first.
+//! query's range is not part of the entry (that is checked per query). An
+//! entry may hold a series that truncation has removed since: the head only
+//! removes series that are empty and unpinned, under both stripe locks, and
+//! nothing can reach such a series to append to it afterwards, so it stays
+//! empty and the per-query check drops it. The cache holds at most
+//! [`MAX_ENTRIES`] sets and [`MAX_REFS`] refs in all, and drops its oldest
+//! entries first.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::series::MemSeries;
+
 /// Sets held at most.
 pub(crate) const MAX_ENTRIES: usize = 256;
-/// Refs held at most, over all sets (12 bytes each).
+/// Refs held at most, over all sets (16 bytes each, and the series they
+/// keep alive).
 pub(crate) const MAX_REFS: usize = 1 << 20;
 /// Smallest set worth keeping: smaller ones sort in a few microseconds.
 pub(crate) const MIN_REFS: usize = 128;
 
-/// A set of refs and their order by labels.
+/// A set of refs and their series in label order.
 #[derive(Debug)]
 pub(crate) struct Order {
     /// The set, ascending.
     refs: Vec<u64>,
-    /// Positions in `refs`, in label order of their series.
-    by_labels: Vec<u32>,
+    /// The series of `refs`, in label order.
+    series: Vec<Arc<MemSeries>>,
 }
 
 impl Order {
-    /// The order of `refs` (ascending) given their refs in label order, or
-    /// `None` when `sorted` is not a permutation of `refs`.
-    pub(crate) fn new(refs: Vec<u64>, sorted: &[u64]) -> Option<Self> {
-        if sorted.len() != refs.len() || u32::try_from(refs.len()).is_err() {
+    /// The order of `refs` (ascending) given their series in label order,
+    /// or `None` when `sorted` is not a permutation of their series.
+    pub(crate) fn new(refs: Vec<u64>, sorted: Vec<Arc<MemSeries>>) -> Option<Self> {
+        if sorted.len() != refs.len() {
             return None;
         }
         let mut seen = vec![false; refs.len()];
-        let mut by_labels = Vec::with_capacity(sorted.len());
-        for r in sorted {
-            let i = refs.binary_search(r).ok()?;
-            let first = seen.get_mut(i).map(|s| !std::mem::replace(s, true))?;
+        for s in &sorted {
+            let i = refs.binary_search(&s.r).ok()?;
+            let first = seen.get_mut(i).map(|x| !std::mem::replace(x, true))?;
             if !first {
                 return None;
             }
-            by_labels.push(i as u32);
         }
-        Some(Self { refs, by_labels })
+        Some(Self {
+            refs,
+            series: sorted,
+        })
     }
 
-    /// The refs in label order.
-    pub(crate) fn sorted(&self) -> impl Iterator<Item = u64> + '_ {
-        self.by_labels
-            .iter()
-            .filter_map(|&i| self.refs.get(i as usize).copied())
+    /// The series in label order.
+    pub(crate) fn series(&self) -> &[Arc<MemSeries>] {
+        &self.series
     }
 
     /// How many refs the set holds.
@@ -143,15 +151,31 @@ impl SortedOrders {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_model::Labels;
+
+    fn series(refs: &[u64]) -> Vec<Arc<MemSeries>> {
+        refs.iter()
+            .map(|&r| {
+                Arc::new(MemSeries::new(
+                    r,
+                    Labels::from_pairs([("r", r.to_string())]),
+                ))
+            })
+            .collect()
+    }
+
+    fn refs_of(o: &Order) -> Vec<u64> {
+        o.series().iter().map(|s| s.r).collect()
+    }
 
     #[test]
     fn an_order_is_found_only_for_the_same_set() {
         let c = SortedOrders::default();
         let refs: Vec<u64> = (1..=300).collect();
         let sorted: Vec<u64> = refs.iter().rev().copied().collect();
-        c.insert(Arc::new(Order::new(refs.clone(), &sorted).unwrap()));
+        c.insert(Arc::new(Order::new(refs.clone(), series(&sorted)).unwrap()));
         let got = c.get(&refs).expect("stored");
-        assert_eq!(got.sorted().collect::<Vec<_>>(), sorted);
+        assert_eq!(refs_of(&got), sorted);
         // One more, one fewer, or one other ref: not the same set.
         let mut more = refs.clone();
         more.push(301);
@@ -165,10 +189,10 @@ mod tests {
     #[test]
     fn only_permutations_make_an_order() {
         let refs = vec![3, 5, 9];
-        assert!(Order::new(refs.clone(), &[9, 3, 5]).is_some());
-        assert!(Order::new(refs.clone(), &[9, 3]).is_none());
-        assert!(Order::new(refs.clone(), &[9, 3, 3]).is_none());
-        assert!(Order::new(refs, &[9, 3, 4]).is_none());
+        assert!(Order::new(refs.clone(), series(&[9, 3, 5])).is_some());
+        assert!(Order::new(refs.clone(), series(&[9, 3])).is_none());
+        assert!(Order::new(refs.clone(), series(&[9, 3, 3])).is_none());
+        assert!(Order::new(refs, series(&[9, 3, 4])).is_none());
     }
 
     #[test]
@@ -178,8 +202,15 @@ mod tests {
         let sets: Vec<Vec<u64>> = (0..6u64)
             .map(|k| (0..per as u64).map(|i| k * 10_000_000 + i).collect())
             .collect();
+        // One series object stands for every ref of a big set (the cache
+        // only compares refs); `Order::new` is checked above.
+        let one = series(&[0]).pop().unwrap();
         for s in &sets {
-            c.insert(Arc::new(Order::new(s.clone(), s).unwrap()));
+            let order = Order {
+                refs: s.clone(),
+                series: vec![one.clone(); s.len()],
+            };
+            c.insert(Arc::new(order));
             let (_, held) = c.size();
             assert!(held <= MAX_REFS);
         }
@@ -190,7 +221,7 @@ mod tests {
         }
         for k in 0..(MAX_ENTRIES as u64 + 10) {
             let s: Vec<u64> = vec![k * 7 + 1_000_000_000];
-            c.insert(Arc::new(Order::new(s.clone(), &s).unwrap()));
+            c.insert(Arc::new(Order::new(s.clone(), series(&s)).unwrap()));
         }
         assert!(c.size().0 <= MAX_ENTRIES);
     }
