@@ -7,7 +7,9 @@
 # MetricsQL differs from PromQL by design, so "NO" is expected there).
 #
 # Environment: NODES (100), HOURS (2; the issue's full workload is 24),
-# SLICE_HOURS (2), STEP (60), REPS (5), OUT (temp dir).
+# SLICE_HOURS (2), STEP (60), REPS (5), OUT (temp dir), ORDER (rounds: each
+# query's runs alternate between the servers; blocks: one server's runs, then
+# the next's; see scripts/bench_query.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODES=${NODES:-100}

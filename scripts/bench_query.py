@@ -6,9 +6,18 @@ Usage: bench_query.py START END STEP REPS NAME=URL [NAME=URL ...]
 Prints one row per query with the median latency per target (ms) and, for
 every target after the first, whether its result equals the first target's
 (Prometheus's, by convention) within a relative tolerance of 1e-9.
+
+ORDER=rounds (the default) takes the runs of one query in rounds, one run
+per target per round, so each target's runs are spread over the same span
+of time: a burst of load from elsewhere on a shared machine then lands on
+every target alike, rather than on whichever target's runs it happened to
+overlap (a fast target's few runs fit inside one burst). ORDER=blocks runs
+all of one target's repetitions before the next target's (the layout of
+runs before 2026-12-04).
 """
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -68,16 +77,18 @@ def main():
     print("| query | " + " | ".join(f"{n} (ms)" for n in names) + " | "
           + " | ".join(f"{n} = {names[0]}" for n in others) + " |")
     print("|---|" + "---|" * (len(names) + len(others)))
+    rounds = os.environ.get("ORDER", "rounds") != "blocks"
     for label, q in QUERIES:
-        meds, results = [], []
-        for _, url in targets:
-            times = []
-            res = None
-            for _ in range(reps):
-                ms, res = run(url, q, start, end, step)
-                times.append(ms)
-            meds.append(statistics.median(times))
-            results.append(res)
+        times = [[] for _ in targets]
+        results = [None] * len(targets)
+        if rounds:
+            order = [i for _ in range(reps) for i in range(len(targets))]
+        else:
+            order = [i for i in range(len(targets)) for _ in range(reps)]
+        for i in order:
+            ms, results[i] = run(targets[i][1], q, start, end, step)
+            times[i].append(ms)
+        meds = [statistics.median(t) for t in times]
         eqs = " | ".join("yes" if same(results[0], r) else "NO" for r in results[1:])
         cells = " | ".join(f"{m:.1f}" for m in meds)
         print(f"| `{label}` | {cells} | {eqs} |", flush=True)
