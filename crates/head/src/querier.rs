@@ -22,7 +22,7 @@ use crate::head::Head;
 use crate::index_adapter::postings_for_matchers;
 use crate::isolation::IsoState;
 use crate::read::{SnapIter, Snapshot, VecChunks};
-use crate::series::{prefetch_bytes, MemSeries, Stored};
+use crate::series::{prefetch_bytes, prefetch_record, MemSeries, Stored};
 use crate::sorted_order::{self, Order};
 
 /// How many series ahead of the one being checked a cached selection
@@ -143,8 +143,7 @@ impl HeadQuerier<'_> {
             for (i, s) in part.iter().enumerate() {
                 // The records a few series on, while this one is checked.
                 if let Some(next) = part.get(i + PREFETCH_AHEAD) {
-                    let p = Arc::as_ptr(next).cast::<u8>().wrapping_sub(16);
-                    prefetch_bytes(p, 16 + std::mem::size_of::<MemSeries>(), 6);
+                    prefetch_record(next);
                 }
                 if self.visible(s)? {
                     out.push(s.clone());
@@ -384,11 +383,7 @@ impl Series for HeadSeries<'_> {
     /// file chunks in range.
     fn prefetch(&self, depth: Prefetch) {
         match depth {
-            Prefetch::Record => {
-                // The `Arc`'s counts sit just before the value.
-                let p = Arc::as_ptr(&self.s).cast::<u8>().wrapping_sub(16);
-                prefetch_bytes(p, 16 + std::mem::size_of::<MemSeries>(), 6);
-            }
+            Prefetch::Record => prefetch_record(&self.s),
             Prefetch::Contents => {
                 // The labels (their `Arc`'s counts sit just before them):
                 // the reader clones them, aggregations read them.

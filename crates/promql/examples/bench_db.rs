@@ -3,7 +3,9 @@
 //! `cargo run --release -p cairn-promql --example bench_db -- DIR [REPS] [FILTER]`
 //! (`THREADS=n` sets the engine's parallelism, `QUERY=expr` times one
 //! expression instead of the dashboard set, `COLD=1` evicts the CPU caches
-//! before every run, as the other work between a benchmark's queries does).
+//! before every run, as the other work between a benchmark's queries does;
+//! without it, the process's CPU per run is printed too, a steadier figure
+//! than wall time on a busy machine).
 //! The range is the script's: from 10 minutes after the first sample (in
 //! the blocks or the head) to 15 s before the head's last, half a second
 //! off the sample grid, step 60 s.

@@ -28,9 +28,13 @@ pub(crate) fn map_ordered<T: Send, R: Send>(
     )
 }
 
+/// The distance at which `ahead` sees the item mapped next.
+pub(crate) const NEXT: usize = 1;
+/// The farther distance at which `ahead` sees an item.
+pub(crate) const FAR: usize = 3;
 /// How far ahead of the item being mapped `ahead` is called, farthest
 /// first: see [`map_ordered_with`].
-pub(crate) const LOOKAHEAD: [usize; 2] = [3, 1];
+pub(crate) const LOOKAHEAD: [usize; 2] = [FAR, NEXT];
 
 /// [`map_ordered`] with scratch state `S`, created once per thread and
 /// handed to every call on that thread (reusable buffers).

@@ -506,7 +506,7 @@ impl<'a> Evaluator<'a> {
                     self.opts.parallelism,
                     MIN_SERIES_PER_THREAD,
                     |series, d| {
-                        series.prefetch(if d == 1 {
+                        series.prefetch(if d == crate::par::NEXT {
                             Prefetch::Contents
                         } else {
                             Prefetch::Record
