@@ -412,11 +412,46 @@ impl PartialOrd for Labels {
     }
 }
 
+/// Where the PromQL parser puts a byte of a string literal that is not
+/// part of valid UTF-8 (Go strings hold bytes, `"\xc5"` among them; Rust
+/// strings cannot): the code point `RAW_BYTE_BASE + byte`, U+10FF80 to
+/// U+10FFFF. See `third_party/README.md`.
+pub const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// The byte a code point stands for under [`RAW_BYTE_BASE`], if it is one.
+pub fn raw_byte(c: char) -> Option<u8> {
+    let v = c as u32;
+    if (RAW_BYTE_BASE + 0x80..=RAW_BYTE_BASE + 0xff).contains(&v) {
+        u8::try_from(v - RAW_BYTE_BASE).ok()
+    } else {
+        None
+    }
+}
+
+/// Whether `s` would be valid UTF-8 in Go: it holds no byte that
+/// [`RAW_BYTE_BASE`] stands in for.
+pub fn is_valid_utf8(s: &str) -> bool {
+    !s.chars().any(|c| raw_byte(c).is_some())
+}
+
+/// `s` quoted the way Go's `strconv.Quote` does (`%q`).
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    // Writing to a String cannot fail.
+    let _ = write_go_quoted(&mut out, s);
+    out
+}
+
 /// Writes `s` quoted the way Go's `strconv.Quote` does, which is how
-/// Prometheus prints label values.
+/// Prometheus prints label values; a byte that is not valid UTF-8 (see
+/// [`RAW_BYTE_BASE`]) is written as `\xNN`, as Go does.
 pub fn write_go_quoted(f: &mut impl fmt::Write, s: &str) -> fmt::Result {
     f.write_char('"')?;
     for c in s.chars() {
+        if let Some(b) = raw_byte(c) {
+            write!(f, "\\x{b:02x}")?;
+            continue;
+        }
         match c {
             '"' => f.write_str("\\\"")?,
             '\\' => f.write_str("\\\\")?,
@@ -560,6 +595,23 @@ macro_rules! labels {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn raw_bytes_quote_as_go_does() {
+        let s: String = ['a', char::from_u32(RAW_BYTE_BASE + 0xc5).unwrap(), 'z']
+            .iter()
+            .collect();
+        assert!(!is_valid_utf8(&s));
+        assert_eq!(go_quote(&s), r#""a\xc5z""#);
+        assert_eq!(raw_byte('a'), None);
+        assert_eq!(
+            raw_byte(char::from_u32(RAW_BYTE_BASE + 0x7f).unwrap()),
+            None
+        );
+        assert!(is_valid_utf8("caf\u{e9} \u{fffd}"));
+        assert_eq!(go_quote("a\"b\\\n"), r#""a\"b\\\n""#);
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -16,6 +16,9 @@ pub use histogram::{
     bucket_bound, custom_bounds_match, Bucket, CombineInfo, CounterResetHint, FloatHistogram,
     IncompatibleSchemas, Span, CUSTOM_BUCKETS_SCHEMA,
 };
-pub use labels::{cmp_encoded, sort_key, Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use labels::{
+    cmp_encoded, go_quote, is_valid_utf8, raw_byte, sort_key, write_go_quoted, Label, Labels,
+    LabelsBuilder, METRIC_NAME, RAW_BYTE_BASE,
+};
 pub use matcher::{MatchType, Matcher};
 pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};

@@ -22,9 +22,10 @@ use crate::error::{eval_err, Result};
 use crate::eval::{unparen, Evaluator, RangeArg, StepVal};
 use crate::value::{FPoint, Sample, Vector};
 
-/// Prometheus 3 accepts any non-empty UTF-8 label name.
+/// Prometheus 3 accepts any non-empty UTF-8 label name (a string literal
+/// with a `\x` byte escape need not be UTF-8: see `cairn_model::RAW_BYTE_BASE`).
 pub(crate) fn is_valid_label_name(n: &str) -> bool {
-    !n.is_empty() && !n.contains('\u{fffd}')
+    !n.is_empty() && cairn_model::is_valid_utf8(n)
 }
 
 /// What a range function sees at one step besides the points.

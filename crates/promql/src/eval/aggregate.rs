@@ -317,7 +317,10 @@ pub(crate) fn eval_aggregate(
             _ => return eval_err("count_values requires a string parameter"),
         };
         if !crate::functions::is_valid_label_name(&label) {
-            return eval_err(format!("invalid label name {label:?}"));
+            return eval_err(format!(
+                "invalid label name {}",
+                cairn_model::go_quote(&label)
+            ));
         }
         let input = ev.eval_vector(&a.expr, ts)?;
         return Ok(StepVal::Vector(count_values(
