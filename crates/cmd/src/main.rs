@@ -65,7 +65,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Promql(PromqlCommand::Test { verbose, paths }) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            let summary = cairn_promql::run_paths(&paths, verbose, &mut out)?;
+            let summary = cairn_promqltest::run_paths(&paths, verbose, &mut out)?;
             if summary.failed > 0 {
                 return Ok(std::process::ExitCode::FAILURE);
             }

@@ -4,9 +4,7 @@
 //! conformance scripts check them (`expect fail msg: ...`), so `Display`
 //! of [`PromqlError::Eval`] is the bare message.
 
-use std::path::PathBuf;
-
-/// Everything that can go wrong parsing, evaluating or running scripts.
+/// Everything that can go wrong parsing or evaluating a query.
 #[derive(Debug, thiserror::Error)]
 pub enum PromqlError {
     /// The query text did not parse.
@@ -24,20 +22,6 @@ pub enum PromqlError {
     /// The storage failed.
     #[error("storage error: {0}")]
     Storage(#[from] cairn_storage::StorageError),
-    /// A test script was malformed.
-    #[error("{path}:{line}: {msg}")]
-    Script {
-        path: PathBuf,
-        line: usize,
-        msg: String,
-    },
-    /// Reading a script or writing the report failed.
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// Result alias for this crate.

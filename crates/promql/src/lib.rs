@@ -1,15 +1,15 @@
-//! The PromQL evaluator on `promql-parser`, and the `.test` script runner.
+//! The PromQL evaluator on `promql-parser`.
 //!
 //! [`Engine`] evaluates instant and range queries against any
-//! [`cairn_storage::Queryable`] with Prometheus 3 semantics; [`run_paths`]
-//! runs Prometheus's PromQL test scripts against an in-memory store.
+//! [`cairn_storage::Queryable`] with Prometheus 3 semantics. The `.test`
+//! script runner lives in its own crate, `cairn-promqltest`.
 
 mod engine;
 mod error;
 mod eval;
 mod functions;
+mod numeric;
 mod par;
-pub mod runner;
 mod value;
 
 pub use engine::{Engine, EngineOptions};
@@ -21,7 +21,7 @@ pub fn query_selects_any(query: &str, series: &[cairn_model::Labels]) -> bool {
     promql_parser::parser::parse(query).is_ok_and(|e| eval::select::selects_any(&e, series))
 }
 pub use error::{PromqlError, Result};
-pub use runner::{run_paths, FileSummary, Summary};
+pub use numeric::almost_equal;
 pub use value::{
     Annotations, FPoint, FloatHistogram, HPoint, Matrix, QueryResult, QueryValue, Sample,
     SampleValue, Series, Span, Vector,

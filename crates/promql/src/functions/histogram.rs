@@ -24,7 +24,7 @@ pub(crate) struct Bucket {
 }
 
 fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
-    crate::runner::almost_equal(a, b, eps)
+    crate::numeric::almost_equal(a, b, eps)
 }
 
 type Natives = Vec<(Labels, Arc<FloatHistogram>)>;

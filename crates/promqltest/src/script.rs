@@ -3,7 +3,7 @@
 use cairn_model::Labels;
 use regex::Regex;
 
-use super::series::{parse_number, parse_series, DescError, SeqValue};
+use crate::series::{parse_number, parse_series, DescError, SeqValue};
 
 /// An annotation or error expectation.
 #[derive(Debug, Clone)]
@@ -144,7 +144,7 @@ fn unquote(s: &str) -> Option<String> {
         return Some(r.to_owned());
     }
     let wrapped = format!("{{x={s}}}");
-    let (labels, rest) = super::series::parse_metric(&wrapped).ok()?;
+    let (labels, rest) = crate::series::parse_metric(&wrapped).ok()?;
     if !rest.trim().is_empty() {
         return None;
     }

@@ -4,11 +4,11 @@ use std::collections::HashMap;
 
 use cairn_model::Labels;
 
-use super::almost_equal;
-use super::script::{EvalCmd, Expect};
-use super::series::SeqValue;
-use crate::error::Result;
-use crate::value::{Annotations, QueryResult, QueryValue, Sample, SampleValue};
+use cairn_promql::{Annotations, QueryResult, QueryValue, Result, Sample, SampleValue};
+
+use crate::almost_equal;
+use crate::script::{EvalCmd, Expect};
+use crate::series::SeqValue;
 
 const EPSILON: f64 = 0.000001;
 

@@ -31,7 +31,7 @@ fn prometheus_conformance_scripts_stay_above_floor() {
         .and_then(|l| l.trim().parse().ok())
         .expect("the floor file holds a number");
     let mut out = Vec::new();
-    let summary = cairn_promql::run_paths(&[path], false, &mut out).expect("running scripts");
+    let summary = cairn_promqltest::run_paths(&[path], false, &mut out).expect("running scripts");
     println!("{}", String::from_utf8_lossy(&out));
     assert!(
         summary.passed > 0,
@@ -48,7 +48,7 @@ fn prometheus_conformance_scripts_stay_above_floor() {
 fn project_scripts_all_pass() {
     let dir = workspace_root().join("tests/promql");
     let mut out = Vec::new();
-    let summary = cairn_promql::run_paths(&[dir], true, &mut out).expect("running scripts");
+    let summary = cairn_promqltest::run_paths(&[dir], true, &mut out).expect("running scripts");
     let report = String::from_utf8_lossy(&out);
     println!("{report}");
     assert!(summary.passed >= 20, "too few project evals ran: {report}");

@@ -1,4 +1,10 @@
-//! The PromQL test-script runner (Prometheus's `promqltest` language).
+//! The PromQL test-script runner (Prometheus's `promqltest` language),
+//! kept apart from the engine as Prometheus keeps `promql/promqltest`: the
+//! engine does not depend on it; `cairn promql test` and the conformance
+//! test use it.
+//!
+//! Scripts run on an engine with the options Prometheus's test engine
+//! uses (delayed name removal on, `@` and negative offsets allowed).
 //!
 //! Each `eval` command is one test: it passes when the query's result (and
 //! failure, annotations, order) matches the expectations. Instant evals are
@@ -11,6 +17,7 @@
 
 mod at_modifier;
 mod compare;
+mod error;
 mod script;
 pub mod series;
 
@@ -25,32 +32,12 @@ use cairn_model::{
 };
 use cairn_storage::MemStorage;
 
-use crate::engine::{Engine, EngineOptions};
-use crate::error::{PromqlError, Result};
+use cairn_promql::{Engine, EngineOptions, PromqlError};
+
+pub use cairn_promql::almost_equal;
+pub use error::{Result, TestError};
 use script::{Command, EvalCmd};
 use series::SeqValue;
-
-/// Go's `almost.Equal`: relative tolerance, NaN equals NaN, stale markers
-/// only equal stale markers.
-pub fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
-    let (sa, sb) = (cairn_model::is_stale_nan(a), cairn_model::is_stale_nan(b));
-    if sa || sb {
-        return sa && sb;
-    }
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let min_normal = f64::from_bits(0x0010_0000_0000_0000);
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < min_normal {
-        return diff < eps * min_normal;
-    }
-    diff / abs_sum.min(f64::MAX) < eps
-}
 
 /// Results of one script file.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -74,8 +61,8 @@ pub struct Summary {
     pub native_histogram_failures: usize,
 }
 
-fn io_err(context: String) -> impl FnOnce(std::io::Error) -> PromqlError {
-    move |source| PromqlError::Io { context, source }
+fn io_err(context: String) -> impl FnOnce(std::io::Error) -> TestError {
+    move |source| TestError::Io { context, source }
 }
 
 /// Expands directories into their `*.test` files (sorted).
@@ -107,7 +94,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 pub fn run_paths(paths: &[PathBuf], verbose: bool, out: &mut dyn Write) -> Result<Summary> {
     let files = expand(paths)?;
     let mut summary = Summary::default();
-    let w = |e: std::io::Error| PromqlError::Io {
+    let w = |e: std::io::Error| TestError::Io {
         context: "writing report".into(),
         source: e,
     };
@@ -195,7 +182,7 @@ pub fn run_script(path: &Path, text: &str) -> FileSummary {
                     .expected
                     .iter()
                     .any(|(_, v)| v.iter().any(|x| matches!(x, SeqValue::Histogram(_))))
-                    || crate::query_selects_any(&ev.expr, &hist_series);
+                    || cairn_promql::query_selects_any(&ev.expr, &hist_series);
                 match run_eval(&engine, &store, &ev) {
                     Ok(()) => fs.passed += 1,
                     Err(e) => {

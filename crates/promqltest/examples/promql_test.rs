@@ -1,4 +1,4 @@
-//! Runs PromQL test scripts: `cargo run -p cairn-promql --example promql_test -- [-v] PATH...`.
+//! Runs PromQL test scripts: `cargo run -p cairn-promqltest --example promql_test -- [-v] PATH...`.
 use std::path::PathBuf;
 
 fn main() {
@@ -12,7 +12,7 @@ fn main() {
         }
     }
     let mut out = std::io::stdout();
-    match cairn_promql::run_paths(&paths, verbose, &mut out) {
+    match cairn_promqltest::run_paths(&paths, verbose, &mut out) {
         Ok(s) => std::process::exit(if s.failed == 0 { 0 } else { 1 }),
         Err(e) => {
             eprintln!("error: {e}");
