@@ -20,6 +20,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the serve variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: remote write/read receiver and Prometheus query API.
@@ -79,6 +81,11 @@ pub struct ServeArgs {
     /// Maximum number of queries executed concurrently.
     #[arg(long = "query.max-concurrency", default_value_t = 20)]
     pub query_max_concurrency: usize,
+    /// Comma-separated feature names to enable, as Prometheus's flag takes them. Cairn
+    /// knows `promql-delayed-name-removal` (remove `__name__` at the end of a query, not
+    /// where a function drops it); other names are accepted with a warning.
+    #[arg(long = "enable-feature", value_delimiter = ',')]
+    pub enable_feature: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +143,11 @@ pub enum PromqlCommand {
         /// Print every failing evaluation with expected and actual results.
         #[arg(short, long)]
         verbose: bool,
+        /// Evaluate with `cairn serve`'s engine settings (names removed at once) instead of
+        /// those of Prometheus's test engine (delayed name removal), which the scripts of
+        /// Prometheus's own test suite assume.
+        #[arg(long = "server-defaults")]
+        server_defaults: bool,
         /// Script files or directories of *.test files.
         #[arg(required = true)]
         paths: Vec<PathBuf>,

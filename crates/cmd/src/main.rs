@@ -62,10 +62,19 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
             block_id,
             limit,
         }) => tsdb_cmd::analyze(&db_path, block_id.as_deref(), limit)?,
-        Command::Promql(PromqlCommand::Test { verbose, paths }) => {
+        Command::Promql(PromqlCommand::Test {
+            verbose,
+            server_defaults,
+            paths,
+        }) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            let summary = cairn_promqltest::run_paths(&paths, verbose, &mut out)?;
+            let opts = if server_defaults {
+                cairn_promql::EngineOptions::default()
+            } else {
+                cairn_promqltest::test_engine_options()
+            };
+            let summary = cairn_promqltest::run_paths_with(&paths, &opts, verbose, &mut out)?;
             if summary.failed > 0 {
                 return Ok(std::process::ExitCode::FAILURE);
             }

@@ -293,6 +293,7 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
             "query.max-concurrency".into(),
             a.query_max_concurrency.to_string(),
         ),
+        ("enable-feature".into(), a.enable_feature.join(",")),
     ]
 }
 
@@ -331,6 +332,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
 
     std::fs::create_dir_all(&a.tsdb_path)
         .with_context(|| format!("creating {}", a.tsdb_path.display()))?;
+    let features = Features::parse(&a.enable_feature);
     let backend = Arc::new(DbBackend::default());
 
     let engine = PromqlEngine::new(
@@ -339,6 +341,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             lookback_delta: lookback,
             max_samples: a.query_max_samples,
             timeout: std::time::Duration::from_millis(timeout_ms.max(0) as u64),
+            delayed_name_removal: features.delayed_name_removal,
             ..EngineOptions::default()
         },
         a.query_max_concurrency,
@@ -468,5 +471,29 @@ mod tests {
         assert_eq!(super::utc_stamp(0), "19700101T000000Z");
         assert_eq!(super::utc_stamp(1_512_940_344), "20171210T211224Z");
         assert_eq!(super::utc_stamp(1_795_305_600), "20261122T000000Z");
+    }
+}
+
+/// The `--enable-feature` names Cairn acts on.
+#[derive(Debug, Default, Clone, Copy)]
+struct Features {
+    delayed_name_removal: bool,
+}
+
+impl Features {
+    /// Reads the flag's names; unknown ones are logged and ignored, as
+    /// Prometheus does.
+    fn parse(names: &[String]) -> Self {
+        let mut f = Self::default();
+        for n in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+            match n {
+                "promql-delayed-name-removal" => {
+                    f.delayed_name_removal = true;
+                    tracing::info!("experimental delayed name removal enabled");
+                }
+                other => tracing::warn!(option = other, "unknown option for --enable-feature"),
+            }
+        }
+        f
     }
 }

@@ -1,7 +1,8 @@
 //! Times the issue-4 dashboard queries in-process over a data directory
 //! filled by `cairn-loadgen` (e.g. the one `scripts/bench-query.sh` leaves):
 //! `cargo run --release -p cairn-promql --example bench_db -- DIR [REPS] [FILTER]`
-//! (`THREADS=n` sets the engine's parallelism, `QUERY=expr` times one
+//! (`THREADS=n` sets the engine's parallelism, `DELAYED=1` turns delayed
+//! name removal on, `QUERY=expr` times one
 //! expression instead of the dashboard set, `COLD=1` evicts the CPU caches
 //! before every run, as the other work between a benchmark's queries does;
 //! without it, the process's CPU per run is printed too, a steadier figure
@@ -74,6 +75,8 @@ fn main() {
     if let Some(n) = std::env::var("THREADS").ok().and_then(|v| v.parse().ok()) {
         eo.parallelism = n;
     }
+    // DELAYED=1 turns delayed name removal on (`--enable-feature=promql-delayed-name-removal`).
+    eo.delayed_name_removal = std::env::var("DELAYED").is_ok();
     let e = Engine::new(eo);
     // QUERY=expr times that expression instead of the dashboard set.
     let custom = std::env::var("QUERY").ok();

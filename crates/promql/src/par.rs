@@ -26,6 +26,7 @@ pub(crate) fn map_ordered<T: Send, R: Send>(
         |_, _| {},
         |_: &mut (), x| f(x),
     )
+    .0
 }
 
 /// The distance at which `ahead` sees the item mapped next.
@@ -37,7 +38,8 @@ pub(crate) const FAR: usize = 3;
 pub(crate) const LOOKAHEAD: [usize; 2] = [FAR, NEXT];
 
 /// [`map_ordered`] with scratch state `S`, created once per thread and
-/// handed to every call on that thread (reusable buffers).
+/// handed to every call on that thread (reusable buffers, or partial sums
+/// the caller combines): returns the results and every thread's state.
 ///
 /// The items are cut into a few parts per thread that threads take in
 /// turn, so a thread that got slow parts (or the caller's, which starts
@@ -46,18 +48,19 @@ pub(crate) const LOOKAHEAD: [usize; 2] = [FAR, NEXT];
 /// Before mapping an item, a thread calls `ahead(item, d)` on the items
 /// `d` places further in its part, for each `d` of [`LOOKAHEAD`]: a hook
 /// for prefetching what mapping them will read.
-pub(crate) fn map_ordered_with<T: Send, R: Send, S: Default>(
+pub(crate) fn map_ordered_with<T: Send, R: Send, S: Default + Send>(
     items: Vec<T>,
     threads: usize,
     min_per_thread: usize,
     ahead: impl Fn(&T, usize) + Sync,
     f: impl Fn(&mut S, T) -> R + Sync,
-) -> Vec<R> {
+) -> (Vec<R>, Vec<S>) {
     let n = items.len();
     let k = threads.min(n / min_per_thread.max(1)).max(1);
     if k == 1 {
         let mut st = S::default();
-        return map_part(&mut st, items, &ahead, &f);
+        let out = map_part(&mut st, items, &ahead, &f);
+        return (out, vec![st]);
     }
     let per = n.div_ceil(k * PARTS_PER_THREAD).max(1);
     let mut parts: Vec<Mutex<Option<Vec<T>>>> = Vec::new();
@@ -70,14 +73,15 @@ pub(crate) fn map_ordered_with<T: Send, R: Send, S: Default>(
         parts.push(Mutex::new(Some(p)));
     }
     let next = AtomicUsize::new(0);
-    // Takes parts until none is left; returns (part index, results).
-    let work = || -> Vec<(usize, Vec<R>)> {
+    // Takes parts until none is left; returns (part index, results) and
+    // the thread's state.
+    let work = || -> (Vec<(usize, Vec<R>)>, S) {
         let mut st = S::default();
         let mut done = Vec::new();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(slot) = parts.get(i) else {
-                return done;
+                return (done, st);
             };
             let part = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(p) = part {
@@ -86,23 +90,27 @@ pub(crate) fn map_ordered_with<T: Send, R: Send, S: Default>(
         }
     };
     let work = &work;
-    let mut all: Vec<(usize, Vec<R>)> = std::thread::scope(|s| {
+    let (mut all, states) = std::thread::scope(|s| {
         let others: Vec<_> = (1..k).map(|_| s.spawn(work)).collect();
-        let mut all = work();
+        let (mut all, st) = work();
+        let mut states = vec![st];
         for h in others {
             match h.join() {
-                Ok(v) => all.extend(v),
+                Ok((v, st)) => {
+                    all.extend(v);
+                    states.push(st);
+                }
                 Err(p) => std::panic::resume_unwind(p),
             }
         }
-        all
+        (all, states)
     });
     all.sort_unstable_by_key(|(i, _)| *i);
     let mut out = Vec::with_capacity(n);
     for (_, v) in all {
         out.extend(v);
     }
-    out
+    (out, states)
 }
 
 /// Maps one part in order, calling `ahead` on the items coming up.
@@ -163,7 +171,8 @@ mod tests {
                 seen.lock().unwrap().push((x, 0));
                 x
             },
-        );
+        )
+        .0;
         assert_eq!(got, (0..n).collect::<Vec<_>>());
         let seen = seen.into_inner().unwrap();
         let mut want = Vec::new();
@@ -196,7 +205,8 @@ mod tests {
                 }
                 std::thread::current().id()
             },
-        );
+        )
+        .0;
         assert_eq!(ids.len(), 100);
         assert!(ids.contains(&me));
         assert!(ids.iter().any(|&i| i != me));

@@ -88,10 +88,30 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Runs the scripts at `paths` (files or directories of `*.test` files),
-/// prints per-file pass counts (and failure details when `verbose`) and
-/// finally the line `N passed, M failed`.
+/// The engine settings of Prometheus's test engine, which its scripts
+/// assume: delayed name removal on.
+pub fn test_engine_options() -> EngineOptions {
+    EngineOptions {
+        delayed_name_removal: true,
+        ..EngineOptions::default()
+    }
+}
+
+/// Runs the scripts at `paths` (files or directories of `*.test` files)
+/// on an engine with [`test_engine_options`], prints per-file pass counts
+/// (and failure details when `verbose`) and finally the line
+/// `N passed, M failed`.
 pub fn run_paths(paths: &[PathBuf], verbose: bool, out: &mut dyn Write) -> Result<Summary> {
+    run_paths_with(paths, &test_engine_options(), verbose, out)
+}
+
+/// [`run_paths`] on an engine with `opts`.
+pub fn run_paths_with(
+    paths: &[PathBuf],
+    opts: &EngineOptions,
+    verbose: bool,
+    out: &mut dyn Write,
+) -> Result<Summary> {
     let files = expand(paths)?;
     let mut summary = Summary::default();
     let w = |e: std::io::Error| TestError::Io {
@@ -101,7 +121,7 @@ pub fn run_paths(paths: &[PathBuf], verbose: bool, out: &mut dyn Write) -> Resul
     for f in files {
         let text =
             std::fs::read_to_string(&f).map_err(io_err(format!("reading {}", f.display())))?;
-        let fs = run_script(&f, &text);
+        let fs = run_script_with(&f, &text, opts);
         writeln!(
             out,
             "{}: {} passed, {} failed ({} need native histograms)",
@@ -127,15 +147,21 @@ pub fn run_paths(paths: &[PathBuf], verbose: bool, out: &mut dyn Write) -> Resul
     Ok(summary)
 }
 
-/// Runs one script's text; never panics on malformed input.
+/// Runs one script's text on an engine with [`test_engine_options`];
+/// never panics on malformed input.
 pub fn run_script(path: &Path, text: &str) -> FileSummary {
+    run_script_with(path, text, &test_engine_options())
+}
+
+/// [`run_script`] on an engine with `opts`.
+pub fn run_script_with(path: &Path, text: &str, opts: &EngineOptions) -> FileSummary {
     let mut fs = FileSummary {
         path: path.to_path_buf(),
         ..Default::default()
     };
     let cmds = script::parse(text);
     let store = MemStorage::new();
-    let engine = Engine::new(EngineOptions::default());
+    let engine = Engine::new(opts.clone());
     let mut hist_series: Vec<Labels> = Vec::new();
     for cmd in cmds {
         match cmd {

@@ -1,9 +1,13 @@
-//! The columnar range path against the step-wise evaluator: the same
-//! queries over the same generated data must give bit-identical results,
-//! the same annotations and the same errors.
+//! Evaluation strategies against each other: columnar kernels and rows
+//! computed at load against step-wise kernels and kept points, range
+//! queries step by step against instant queries, one thread against
+//! several. The same queries over the same generated data must give
+//! bit-identical results, the same annotations and the same errors.
 
 use cairn_model::{labels, Sample, STALE_NAN};
 use cairn_storage::MemStorage;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
 
@@ -198,25 +202,115 @@ fn same(a: &Result<QueryResult>, b: &Result<QueryResult>) -> bool {
     }
 }
 
+const FAST_PLAN: PlanOptions = PlanOptions {
+    columnar: true,
+    rows_at_load: true,
+};
+const SLOW_PLAN: PlanOptions = PlanOptions {
+    columnar: false,
+    rows_at_load: false,
+};
+
+fn range(
+    e: &Engine,
+    st: &MemStorage,
+    q: &str,
+    (start, end, step): (i64, i64, i64),
+    p: PlanOptions,
+) -> Result<QueryResult> {
+    let expr = parse(q).unwrap();
+    e.range_with(st, &expr, start, end, step, p)
+        .map(|r| r.result)
+}
+
+const RANGES: [(i64, i64, i64); 4] = [
+    (0, 3_600_000, 60_000),
+    (600_000, 3_500_000, 15_000),
+    (7_000, 1_000_000, 37_000),
+    (1_800_000, 1_800_000, 60_000),
+];
+
 #[test]
 fn columnar_equals_stepwise() {
+    for delayed in [false, true] {
+        let e = Engine::new(EngineOptions {
+            delayed_name_removal: delayed,
+            ..EngineOptions::default()
+        });
+        for seed in 1..=4u64 {
+            let st = store(seed);
+            for r in RANGES {
+                for q in QUERIES {
+                    let fast = range(&e, &st, q, r, FAST_PLAN);
+                    for p in [
+                        SLOW_PLAN,
+                        PlanOptions {
+                            columnar: true,
+                            rows_at_load: false,
+                        },
+                        PlanOptions {
+                            columnar: false,
+                            rows_at_load: true,
+                        },
+                    ] {
+                        let slow = range(&e, &st, q, r, p);
+                        assert!(
+                            same(&fast, &slow),
+                            "seed {seed} {q} {r:?} {p:?} delayed {delayed}:\ncolumnar {fast:?}\nother {slow:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Each step of a range query equals the instant query at its time: the
+/// columnar kernels over many steps against one-step evaluation.
+#[test]
+fn range_steps_equal_instant_queries() {
     let e = Engine::default();
-    for seed in 1..=4u64 {
-        let st = store(seed);
-        for (start, end, step) in [
-            (0, 3_600_000, 60_000),
-            (600_000, 3_500_000, 15_000),
-            (7_000, 1_000_000, 37_000),
-            (1_800_000, 1_800_000, 60_000),
-        ] {
-            for q in QUERIES {
-                let expr = parse(q).unwrap();
-                let fast = e.range_query_with(&st, &expr, start, end, step, true);
-                let slow = e.range_query_with(&st, &expr, start, end, step, false);
-                assert!(
-                    same(&fast, &slow),
-                    "seed {seed} {q} [{start},{end}]/{step}:\ncolumnar {fast:?}\nstep-wise {slow:?}"
-                );
+    let st = store(5);
+    for (start, end, step) in [(600_000, 3_000_000, 240_000), (7_000, 1_000_000, 111_000)] {
+        for q in QUERIES {
+            let Ok(r) = e.range_query(&st, q, start, end, step) else {
+                continue;
+            };
+            let QueryValue::Matrix(m) = r.value else {
+                panic!("{q}: not a matrix");
+            };
+            let mut t = start;
+            while t <= end {
+                let want: Vec<(cairn_model::Labels, u64)> = match e.instant_query(&st, q, t) {
+                    Ok(QueryResult {
+                        value: QueryValue::Vector(v),
+                        ..
+                    }) => {
+                        let mut v: Vec<_> = v
+                            .into_iter()
+                            .filter_map(|s| {
+                                let f = s.f()?;
+                                Some((s.metric, f.to_bits()))
+                            })
+                            .collect();
+                        v.sort_by(|a, b| a.0.cmp(&b.0));
+                        v
+                    }
+                    Ok(QueryResult {
+                        value: QueryValue::Scalar { v, .. },
+                        ..
+                    }) => vec![(cairn_model::Labels::empty(), v.to_bits())],
+                    other => panic!("{q} at {t}: {other:?}"),
+                };
+                let got: Vec<(cairn_model::Labels, u64)> = m
+                    .iter()
+                    .filter_map(|s| {
+                        let p = s.floats.iter().find(|p| p.t == t)?;
+                        Some((s.metric.clone(), p.f.to_bits()))
+                    })
+                    .collect();
+                assert_eq!(got, want, "{q} at {t}");
+                t += step;
             }
         }
     }
@@ -225,30 +319,151 @@ fn columnar_equals_stepwise() {
 #[test]
 fn columnar_path_is_taken() {
     let st = store(7);
-    let opts = EngineOptions::default();
+    let e = Engine::default();
     for q in FAST {
-        // With points kept, and with rows computed at load (what range
-        // queries do).
-        for rows in [false, true] {
+        // With points kept, and with rows computed at load (what queries do).
+        for rows_at_load in [false, true] {
             let expr = parse(q).unwrap();
-            let mut ev = Evaluator::new(&opts, 0, 3_600_000);
-            ev.rows = rows;
-            ev.load(&st, &expr, 60_000).unwrap();
-            let m = columnar::eval_range(&mut ev, &expr, 0, 3_600_000, 60_000).unwrap();
-            assert!(
-                m.is_some_and(|m| !m.is_empty()),
-                "{q} fell back (rows {rows})"
-            );
+            let p = PlanOptions {
+                columnar: true,
+                rows_at_load,
+            };
+            let run = e.range_with(&st, &expr, 0, 3_600_000, 60_000, p).unwrap();
+            let QueryValue::Matrix(m) = &run.result.value else {
+                panic!("{q}: not a matrix");
+            };
+            assert!(!m.is_empty(), "{q}: empty");
+            for (node, ran) in run.plan.nodes.iter().zip(&run.ran) {
+                if matches!(node.kind, Kind::Binary { .. } | Kind::Aggregate { .. }) {
+                    assert_eq!(
+                        *ran,
+                        Some(Mode::Columnar),
+                        "{q} (rows {rows_at_load}): {node:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn declining_kernels_fall_back_per_node() {
+    let st = store(3);
+    let e = Engine::default();
+    // Several m_gauge series per host match one by_host series: the
+    // columnar kernel declines, the step-wise one decides (an error).
+    let expr = parse("m_gauge - ignoring (gpu) by_host").unwrap();
+    let r = e.range_with(&st, &expr, 0, 3_600_000, 60_000, FAST_PLAN);
+    assert!(r.is_err());
+    // With delayed name removal, `or` mixes series whose names are kept
+    // and series whose names are pending removal: the sum's groups mix
+    // both, its fold declines, and that node alone runs step-wise.
+    let e = Engine::new(EngineOptions {
+        delayed_name_removal: true,
+        ..EngineOptions::default()
+    });
+    let q = "sum by (host) (m_gauge or rate(m_total[5m]))";
+    let expr = parse(q).unwrap();
+    let run = e
+        .range_with(&st, &expr, 0, 3_600_000, 60_000, FAST_PLAN)
+        .unwrap();
+    let modes: Vec<_> = run
+        .plan
+        .nodes
+        .iter()
+        .zip(&run.ran)
+        .filter(|(n, _)| matches!(n.kind, Kind::Binary { .. } | Kind::Aggregate { .. }))
+        .map(|(n, m)| (n.mode, *m))
+        .collect();
+    assert_eq!(
+        modes,
+        vec![
+            (Mode::StepWise, Some(Mode::StepWise)),
+            (Mode::Columnar, Some(Mode::StepWise)),
+        ]
+    );
+    let slow = range(&e, &st, q, (0, 3_600_000, 60_000), SLOW_PLAN);
+    assert!(same(&Ok(run.result), &slow));
+}
+
+/// A queryable that counts the selections made through it.
+struct Counting<'a> {
+    inner: &'a MemStorage,
+    selects: AtomicUsize,
+}
+
+impl cairn_storage::Queryable for Counting<'_> {
+    fn querier(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> cairn_storage::Result<Box<dyn cairn_storage::Querier + '_>> {
+        Ok(Box::new(CountingQuerier {
+            inner: self.inner.querier(mint, maxt)?,
+            selects: &self.selects,
+        }))
+    }
+}
+
+struct CountingQuerier<'a> {
+    inner: Box<dyn cairn_storage::Querier + 'a>,
+    selects: &'a AtomicUsize,
+}
+
+impl cairn_storage::Querier for CountingQuerier<'_> {
+    fn select<'b>(
+        &'b self,
+        hints: &cairn_storage::SelectHints,
+        matchers: &[cairn_model::Matcher],
+    ) -> cairn_storage::Result<cairn_storage::SeriesSet<'b>> {
+        self.selects.fetch_add(1, Ordering::Relaxed);
+        self.inner.select(hints, matchers)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[cairn_model::Matcher],
+    ) -> cairn_storage::Result<Vec<String>> {
+        self.inner.label_values(name, matchers)
+    }
+
+    fn label_names(&self, matchers: &[cairn_model::Matcher]) -> cairn_storage::Result<Vec<String>> {
+        self.inner.label_names(matchers)
+    }
+}
+
+#[test]
+fn every_selection_is_read_once() {
+    let st = store(2);
+    let e = Engine::default();
+    for (q, selections) in [
+        (
+            "sum by (host) (m_gauge) / sum by (host) (m_gauge + m_other)",
+            2,
+        ),
+        ("rate(m_total[5m]) / rate(m_total[5m])", 1),
+        ("m_gauge - ignoring (gpu) by_host", 2),
+        ("topk(3, max_over_time(m_gauge[10m])) and m_gauge", 2),
+        ("max_over_time(rate(m_total[5m])[10m:1m])", 1),
+    ] {
+        for p in [FAST_PLAN, SLOW_PLAN] {
+            let c = Counting {
+                inner: &st,
+                selects: AtomicUsize::new(0),
+            };
+            let expr = parse(q).unwrap();
+            let run = e.range_with(&c, &expr, 0, 3_600_000, 60_000, p);
+            assert_eq!(c.selects.load(Ordering::Relaxed), selections, "{q} {p:?}");
+            if let Ok(run) = run {
+                assert_eq!(run.plan.selections.len(), selections, "{q}");
+            }
         }
     }
 }
 
 #[test]
 fn sample_limits_agree_around_the_boundary() {
-    // Rows do not keep per-step window counts: when a range function's
-    // series hold more samples than `max_samples`, loading reads them
-    // again with points. Either way the limit must bite exactly where the
-    // step-wise evaluator's does.
     let st = store(1);
     for max in [
         1, 10, 30, 60, 100, 200, 400, 800, 1_600, 3_200, 6_400, 100_000,
@@ -263,30 +478,15 @@ fn sample_limits_agree_around_the_boundary() {
             "max_over_time(m_gauge[10m])",
             "avg by (host) (m_gauge)",
         ] {
-            let expr = parse(q).unwrap();
-            let fast = e.range_query_with(&st, &expr, 0, 3_600_000, 60_000, true);
-            let slow = e.range_query_with(&st, &expr, 0, 3_600_000, 60_000, false);
+            let r = (0, 3_600_000, 60_000);
+            let fast = range(&e, &st, q, r, FAST_PLAN);
+            let slow = range(&e, &st, q, r, SLOW_PLAN);
             assert!(
                 same(&fast, &slow),
                 "max_samples {max} {q}:\ncolumnar {fast:?}\nstep-wise {slow:?}"
             );
         }
     }
-}
-
-#[test]
-fn duplicate_match_keys_fall_back_to_the_same_error() {
-    let st = store(3);
-    let e = Engine::default();
-    // Several m_gauge series per host match one by_host series.
-    let r = e.range_query(
-        &st,
-        "m_gauge - ignoring (gpu) by_host",
-        0,
-        3_600_000,
-        60_000,
-    );
-    assert!(r.is_err(), "{r:?}");
 }
 
 #[test]
@@ -303,24 +503,23 @@ fn parallel_reads_equal_serial_ones() {
     });
     // The last range has enough (series x step) cells for aggregations
     // to fold their steps on several threads.
-    for (start, end, step) in [
+    for r in [
         (0, 3_600_000, 60_000),
         (7_000, 1_000_000, 37_000),
         (0, 3_600_000, 5_000),
     ] {
         for q in QUERIES {
-            let expr = parse(q).unwrap();
-            for columnar in [true, false] {
-                if !columnar && step == 5_000 {
+            for p in [FAST_PLAN, SLOW_PLAN] {
+                if p.columnar != FAST_PLAN.columnar && r.2 == 5_000 {
                     // Long and step-wise only: slow, and nothing parallel
                     // that the other ranges do not cover.
                     continue;
                 }
-                let a = serial.range_query_with(&st, &expr, start, end, step, columnar);
-                let b = parallel.range_query_with(&st, &expr, start, end, step, columnar);
+                let a = range(&serial, &st, q, r, p);
+                let b = range(&parallel, &st, q, r, p);
                 assert!(
                     same(&a, &b),
-                    "{q} [{start},{end}]/{step} columnar {columnar}:\nserial {a:?}\nparallel {b:?}"
+                    "{q} {r:?} {p:?}:\nserial {a:?}\nparallel {b:?}"
                 );
             }
         }

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use cairn_model::{CounterResetHint, FloatHistogram, Labels};
 
 use super::RangeCtx;
-use crate::eval::Evaluator;
-use crate::value::{FPoint, HPoint, SampleValue};
+use crate::plan::RangeFunc;
+use crate::value::{Annotations, FPoint, HPoint, SampleValue};
 
 /// What the histogram path decided for one series.
-pub(super) enum HistOut {
+pub(crate) enum HistOut {
     /// No sample for this series.
     Nothing,
     Value(SampleValue),
@@ -27,15 +27,15 @@ fn name_of(l: &Labels) -> String {
     l.metric_name().unwrap_or("").to_owned()
 }
 
-fn mixed_warning(ev: &mut Evaluator<'_>, l: &Labels) {
-    ev.annos.warn(format!(
+fn mixed_warning(annos: &mut Annotations, l: &Labels) {
+    annos.warn(format!(
         "encountered a mix of histograms and floats for metric name {:?}",
         name_of(l)
     ));
 }
 
-fn mixed_schema_warning(ev: &mut Evaluator<'_>, l: &Labels) {
-    ev.annos.warn(format!(
+fn mixed_schema_warning(annos: &mut Annotations, l: &Labels) {
+    annos.warn(format!(
         "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {:?}",
         name_of(l)
     ));
@@ -49,69 +49,71 @@ fn float(f: f64) -> HistOut {
     HistOut::Value(SampleValue::Float(f))
 }
 
-/// Dispatches `name` for a window with histograms (`hw` non-empty).
-pub(super) fn eval(
-    name: &str,
+/// Dispatches `f` for a window with histograms (`hw` non-empty).
+pub(crate) fn eval(
+    f: RangeFunc,
     w: &[FPoint],
     hw: &[HPoint],
     c: &RangeCtx<'_>,
-    ev: &mut Evaluator<'_>,
+    annos: &mut Annotations,
     l: &Labels,
 ) -> HistOut {
-    match name {
-        "rate" | "increase" | "delta" => {
+    match f {
+        RangeFunc::Rate | RangeFunc::Increase | RangeFunc::Delta => {
             if !w.is_empty() {
-                mixed_warning(ev, l);
+                mixed_warning(annos, l);
                 return HistOut::Nothing;
             }
-            let counter = name != "delta";
-            match extrapolated(hw, c, counter, name == "rate", ev, l) {
+            let counter = f != RangeFunc::Delta;
+            match extrapolated(hw, c, counter, f == RangeFunc::Rate, annos, l) {
                 Some(h) => hist(h),
                 None => HistOut::Nothing,
             }
         }
-        "irate" | "idelta" => instant(w, hw, name == "irate", ev, l),
-        "sum_over_time" | "avg_over_time" => {
+        RangeFunc::Irate | RangeFunc::Idelta => instant(w, hw, f == RangeFunc::Irate, annos, l),
+        RangeFunc::SumOverTime | RangeFunc::AvgOverTime => {
             if !w.is_empty() {
-                mixed_warning(ev, l);
+                mixed_warning(annos, l);
                 return HistOut::Nothing;
             }
-            sum_avg(hw, name == "avg_over_time", ev, l)
+            sum_avg(hw, f == RangeFunc::AvgOverTime, annos, l)
         }
-        "count_over_time" => float((w.len() + hw.len()) as f64),
-        "present_over_time" => float(1.0),
-        "last_over_time" | "ts_of_last_over_time" => {
+        RangeFunc::CountOverTime => float((w.len() + hw.len()) as f64),
+        RangeFunc::PresentOverTime => float(1.0),
+        RangeFunc::LastOverTime | RangeFunc::TsOfLastOverTime => {
             let (t, v) = match (w.last(), hw.last()) {
                 (Some(f), Some(h)) if f.t > h.t => (f.t, SampleValue::Float(f.f)),
                 (_, Some(h)) => (h.t, SampleValue::Histogram(h.h.clone())),
                 (Some(f), None) => (f.t, SampleValue::Float(f.f)),
                 (None, None) => return HistOut::Nothing,
             };
-            if name == "last_over_time" {
+            if f == RangeFunc::LastOverTime {
                 HistOut::Value(v)
             } else {
                 float(t as f64 / 1000.0)
             }
         }
-        "first_over_time" | "ts_of_first_over_time" => {
+        RangeFunc::FirstOverTime | RangeFunc::TsOfFirstOverTime => {
             let (t, v) = match (w.first(), hw.first()) {
                 (Some(f), Some(h)) if f.t < h.t => (f.t, SampleValue::Float(f.f)),
                 (_, Some(h)) => (h.t, SampleValue::Histogram(h.h.clone())),
                 (Some(f), None) => (f.t, SampleValue::Float(f.f)),
                 (None, None) => return HistOut::Nothing,
             };
-            if name == "first_over_time" {
+            if f == RangeFunc::FirstOverTime {
                 HistOut::Value(v)
             } else {
                 float(t as f64 / 1000.0)
             }
         }
-        "resets" | "changes" => float(resets_changes(w, hw, name == "resets") as f64),
+        RangeFunc::Resets | RangeFunc::Changes => {
+            float(resets_changes(w, hw, f == RangeFunc::Resets) as f64)
+        }
         _ => {
             if w.is_empty() {
                 return HistOut::Nothing;
             }
-            ev.annos.info(format!(
+            annos.info(format!(
                 "ignored histograms in a range containing both floats and histograms for metric name {:?}",
                 name_of(l)
             ));
@@ -171,14 +173,14 @@ fn hist_equals(a: &FloatHistogram, b: &FloatHistogram) -> bool {
 fn histogram_rate(
     hw: &[HPoint],
     counter: bool,
-    ev: &mut Evaluator<'_>,
+    annos: &mut Annotations,
     l: &Labels,
 ) -> Option<FloatHistogram> {
     let first = &hw.first()?.h;
     let last = &hw.last()?.h;
     let gauge = CounterResetHint::Gauge;
     if counter && (first.counter_reset_hint == gauge || last.counter_reset_hint == gauge) {
-        ev.annos.warn(format!(
+        annos.warn(format!(
             "this native histogram metric is not a counter: {:?}",
             name_of(l)
         ));
@@ -197,7 +199,7 @@ fn histogram_rate(
     }
     let custom = prev.uses_custom_buckets();
     if last.uses_custom_buckets() != custom {
-        mixed_schema_warning(ev, l);
+        mixed_schema_warning(annos, l);
         return None;
     }
     let mut min_schema = last.schema.min(prev.schema);
@@ -206,26 +208,25 @@ fn histogram_rate(
             continue;
         }
         if p.h.counter_reset_hint == gauge {
-            ev.annos.warn(format!(
+            annos.warn(format!(
                 "this native histogram metric is not a counter: {:?}",
                 name_of(l)
             ));
         }
         min_schema = min_schema.min(p.h.schema);
         if p.h.uses_custom_buckets() != custom {
-            mixed_schema_warning(ev, l);
+            mixed_schema_warning(annos, l);
             return None;
         }
     }
     let mut h = (**last).clone();
     h.reduce_resolution(min_schema);
     let Ok((mut h, info)) = h.sub(&prev) else {
-        mixed_schema_warning(ev, l);
+        mixed_schema_warning(annos, l);
         return None;
     };
     if info.nhcb_bounds_reconciled {
-        ev.annos
-            .info("mismatched custom buckets were reconciled during subtraction");
+        annos.info("mismatched custom buckets were reconciled during subtraction");
     }
     if counter {
         let mut prev: &FloatHistogram = &prev;
@@ -235,12 +236,11 @@ fn histogram_rate(
                     Ok((sum, info)) => {
                         h = sum;
                         if info.nhcb_bounds_reconciled {
-                            ev.annos
-                                .info("mismatched custom buckets were reconciled during addition");
+                            annos.info("mismatched custom buckets were reconciled during addition");
                         }
                     }
                     Err(_) => {
-                        mixed_schema_warning(ev, l);
+                        mixed_schema_warning(annos, l);
                         return None;
                     }
                 }
@@ -248,7 +248,7 @@ fn histogram_rate(
             prev = &p.h;
         }
     } else if first.counter_reset_hint != gauge || last.counter_reset_hint != gauge {
-        ev.annos.warn(format!(
+        annos.warn(format!(
             "this native histogram metric is not a gauge: {:?}",
             name_of(l)
         ));
@@ -262,7 +262,7 @@ fn extrapolated(
     c: &RangeCtx<'_>,
     counter: bool,
     is_rate: bool,
-    ev: &mut Evaluator<'_>,
+    annos: &mut Annotations,
     l: &Labels,
 ) -> Option<FloatHistogram> {
     if hw.len() < 2 {
@@ -270,7 +270,7 @@ fn extrapolated(
     }
     let first = hw.first()?;
     let last = hw.last()?;
-    let mut result = histogram_rate(hw, counter, ev, l)?;
+    let mut result = histogram_rate(hw, counter, annos, l)?;
     let mut to_start = (first.t - c.lo) as f64 / 1000.0;
     let mut to_end = (c.hi - last.t) as f64 / 1000.0;
     let sampled = (last.t - first.t) as f64 / 1000.0;
@@ -304,7 +304,7 @@ fn instant(
     w: &[FPoint],
     hw: &[HPoint],
     is_rate: bool,
-    ev: &mut Evaluator<'_>,
+    annos: &mut Annotations,
     l: &Labels,
 ) -> HistOut {
     let all = merged(w, hw);
@@ -331,13 +331,13 @@ fn instant(
         (Err(x), Err(y)) => {
             let gauge = CounterResetHint::Gauge;
             if is_rate && (y.counter_reset_hint == gauge || x.counter_reset_hint == gauge) {
-                ev.annos.warn(format!(
+                annos.warn(format!(
                     "this native histogram metric is not a counter: {:?}",
                     name_of(l)
                 ));
             }
             if !is_rate && (y.counter_reset_hint != gauge || x.counter_reset_hint != gauge) {
-                ev.annos.warn(format!(
+                annos.warn(format!(
                     "this native histogram metric is not a gauge: {:?}",
                     name_of(l)
                 ));
@@ -348,13 +348,13 @@ fn instant(
                     Ok((d, info)) => {
                         r = d;
                         if info.nhcb_bounds_reconciled {
-                            ev.annos.info(
+                            annos.info(
                                 "mismatched custom buckets were reconciled during subtraction",
                             );
                         }
                     }
                     Err(_) => {
-                        mixed_schema_warning(ev, l);
+                        mixed_schema_warning(annos, l);
                         return HistOut::Nothing;
                     }
                 }
@@ -367,14 +367,14 @@ fn instant(
             hist(r)
         }
         _ => {
-            mixed_warning(ev, l);
+            mixed_warning(annos, l);
             HistOut::Nothing
         }
     }
 }
 
 /// `sum_over_time`/`avg_over_time` of histograms.
-fn sum_avg(hw: &[HPoint], avg: bool, ev: &mut Evaluator<'_>, l: &Labels) -> HistOut {
+fn sum_avg(hw: &[HPoint], avg: bool, annos: &mut Annotations, l: &Labels) -> HistOut {
     let Some(first) = hw.first() else {
         return HistOut::Nothing;
     };
@@ -414,16 +414,14 @@ fn sum_avg(hw: &[HPoint], avg: bool, ev: &mut Evaluator<'_>, l: &Labels) -> Hist
         }
     }
     if failed {
-        mixed_schema_warning(ev, l);
+        mixed_schema_warning(annos, l);
         return HistOut::Nothing;
     }
     if reset_seen && not_reset_seen {
-        ev.annos
-            .warn("conflicting counter resets during histogram aggregation");
+        annos.warn("conflicting counter resets during histogram aggregation");
     }
     if reconciled {
-        ev.annos
-            .info("mismatched custom buckets were reconciled during aggregation");
+        annos.info("mismatched custom buckets were reconciled during aggregation");
     }
     hist(acc)
 }

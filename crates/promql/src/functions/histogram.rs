@@ -10,11 +10,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cairn_model::{FloatHistogram, Labels, METRIC_NAME};
-use promql_parser::parser::Expr;
 
-use super::arg;
+use super::{cols_arg, scalar_arg, scalars_arg, vector_arg};
+use crate::columns::{Col, StepVal, Value};
 use crate::error::Result;
-use crate::eval::{Evaluator, StepVal};
+use crate::numeric::{almost_equal, kahan_inc};
+use crate::plan::{HistStat, Steps};
+use crate::value::{Annotations, Sample, SampleValue, Vector};
 
 /// One classic bucket: its upper bound and cumulative count.
 #[derive(Clone, Copy)]
@@ -23,24 +25,19 @@ pub(crate) struct Bucket {
     pub(crate) count: f64,
 }
 
-fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
-    crate::numeric::almost_equal(a, b, eps)
-}
-
 type Natives = Vec<(Labels, Arc<FloatHistogram>)>;
 type Groups = Vec<(Labels, Vec<Bucket>)>;
 
 /// Groups classic buckets by their labels without `le`, and returns the
 /// native histogram samples beside them.
-fn group_buckets(ev: &mut Evaluator<'_>, e: &Expr, ts: i64) -> Result<(Groups, Natives)> {
-    let v = ev.eval_vector(e, ts)?;
+fn group_buckets(v: Vector, annos: &mut Annotations) -> (Groups, Natives) {
     let mut index: HashMap<u64, usize> = HashMap::new();
     let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
     let mut natives = Vec::new();
     for s in v {
         let f = match s.value {
-            crate::value::SampleValue::Float(f) => f,
-            crate::value::SampleValue::Histogram(h) => {
+            SampleValue::Float(f) => f,
+            SampleValue::Histogram(h) => {
                 natives.push((s.metric, h));
                 continue;
             }
@@ -56,7 +53,7 @@ fn group_buckets(ev: &mut Evaluator<'_>, e: &Expr, ts: i64) -> Result<(Groups, N
                 if !name.is_empty() {
                     msg.push_str(&format!(" for metric name {name:?}"));
                 }
-                ev.annos.warn(msg);
+                annos.warn(msg);
                 continue;
             }
         };
@@ -77,13 +74,13 @@ fn group_buckets(ev: &mut Evaluator<'_>, e: &Expr, ts: i64) -> Result<(Groups, N
             if let Some(n) = l.metric_name() {
                 msg.push_str(&format!(" for metric name {n:?}"));
             }
-            ev.annos.warn(msg);
+            annos.warn(msg);
             groups.remove(pos);
             continue;
         }
         kept.push((l, h));
     }
-    Ok((groups, kept))
+    (groups, kept)
 }
 
 fn with_name(msg: &str, l: &Labels) -> String {
@@ -95,7 +92,7 @@ fn with_name(msg: &str, l: &Labels) -> String {
 
 /// The `q` quantile of a native histogram, interpolating exponentially
 /// inside exponential buckets and linearly inside custom and zero buckets.
-fn native_quantile(q: f64, h: &FloatHistogram, l: &Labels, ev: &mut Evaluator<'_>) -> f64 {
+fn native_quantile(q: f64, h: &FloatHistogram, l: &Labels, annos: &mut Annotations) -> f64 {
     if q < 0.0 {
         return f64::NEG_INFINITY;
     }
@@ -158,7 +155,7 @@ fn native_quantile(q: f64, h: &FloatHistogram, l: &Labels, ev: &mut Evaluator<'_
     }
     if count < rank {
         if h.sum.is_nan() {
-            ev.annos.info(with_name(
+            annos.info(with_name(
                 "input to histogram_quantile has NaN observations, result is NaN",
                 l,
             ));
@@ -176,7 +173,7 @@ fn native_quantile(q: f64, h: &FloatHistogram, l: &Labels, ev: &mut Evaluator<'_
             count += x.count;
         }
         if count < h.count {
-            ev.annos.info(with_name(
+            annos.info(with_name(
                 "input to histogram_quantile has NaN observations, result is skewed higher",
                 l,
             ));
@@ -200,7 +197,7 @@ fn native_fraction(
     upper: f64,
     h: &FloatHistogram,
     l: &Labels,
-    ev: &mut Evaluator<'_>,
+    annos: &mut Annotations,
 ) -> f64 {
     if h.count == 0.0 || lower.is_nan() || upper.is_nan() {
         return f64::NAN;
@@ -273,7 +270,7 @@ fn native_fraction(
             count += x.count;
         }
         if count < h.count {
-            ev.annos.info(with_name(
+            annos.info(with_name(
                 "input to histogram_fraction has NaN observations, which are excluded from all fractions",
                 l,
             ));
@@ -319,39 +316,32 @@ fn native_variance(h: &FloatHistogram) -> f64 {
     (var + c) / h.count
 }
 
-fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
-}
-
 /// `histogram_count` and friends: one float per native histogram sample.
-pub(super) fn histogram_accessor(
-    ev: &mut Evaluator<'_>,
-    name: &str,
-    args: &[&Expr],
-    ts: i64,
-) -> Result<StepVal> {
-    let v = ev.eval_vector(arg(args, 0)?, ts)?;
+pub(super) fn stat_step(stat: HistStat, args: Vec<StepVal>, ts: i64) -> Result<StepVal> {
+    let v = vector_arg(args, 0)?;
     let mut out = Vec::new();
     for s in v {
         let Some(h) = s.h() else { continue };
-        let f = match name {
-            "histogram_count" => h.count,
-            "histogram_sum" => h.sum,
-            "histogram_avg" => h.sum / h.count,
-            "histogram_stddev" => native_variance(h).sqrt(),
-            _ => native_variance(h),
+        let f = match stat {
+            HistStat::Count => h.count,
+            HistStat::Sum => h.sum,
+            HistStat::Avg => h.sum / h.count,
+            HistStat::Stddev => native_variance(h).sqrt(),
+            HistStat::Stdvar => native_variance(h),
         };
-        out.push(Evaluator::sample(s.metric, ts, f, true));
+        out.push(float_sample(s.metric, ts, f));
     }
     Ok(StepVal::Vector(out))
+}
+
+/// A float sample whose name is to be removed.
+fn float_sample(metric: Labels, ts: i64, f: f64) -> Sample {
+    Sample {
+        metric,
+        t: ts,
+        value: SampleValue::Float(f),
+        drop_name: true,
+    }
 }
 
 /// Parses a float the way Go's `strconv.ParseFloat` accepts bucket bounds.
@@ -536,20 +526,21 @@ pub(crate) fn forced_monotonic_info(labels: &Labels) -> String {
     msg
 }
 
-pub(super) fn histogram_quantile(
-    ev: &mut Evaluator<'_>,
-    args: &[&Expr],
+/// `histogram_quantile(q, v)` at one step.
+pub(super) fn quantile_step(
+    args: Vec<StepVal>,
     ts: i64,
+    annos: &mut Annotations,
 ) -> Result<StepVal> {
-    let q = ev.eval_scalar(arg(args, 0)?, ts)?;
+    let q = scalar_arg(&args, 0)?;
     if let Some(w) = quantile_range_warning(q) {
-        ev.annos.warn(w);
+        annos.warn(w);
     }
-    let (groups, natives) = group_buckets(ev, arg(args, 1)?, ts)?;
+    let (groups, natives) = group_buckets(vector_arg(args, 1)?, annos);
     let mut out = Vec::new();
     for (l, h) in natives {
-        let v = native_quantile(q, &h, &l, ev);
-        out.push(Evaluator::sample(l, ts, v, true));
+        let v = native_quantile(q, &h, &l, annos);
+        out.push(float_sample(l, ts, v));
     }
     for (labels, buckets) in groups {
         if buckets.is_empty() {
@@ -557,32 +548,130 @@ pub(super) fn histogram_quantile(
         }
         let (v, forced) = bucket_quantile(q, buckets);
         if forced {
-            ev.annos.info(forced_monotonic_info(&labels));
+            annos.info(forced_monotonic_info(&labels));
         }
-        out.push(Evaluator::sample(labels, ts, v, true));
+        out.push(float_sample(labels, ts, v));
     }
     Ok(StepVal::Vector(out))
 }
 
-pub(super) fn histogram_fraction(
-    ev: &mut Evaluator<'_>,
-    args: &[&Expr],
+/// `histogram_fraction(lower, upper, v)` at one step.
+pub(super) fn fraction_step(
+    args: Vec<StepVal>,
     ts: i64,
+    annos: &mut Annotations,
 ) -> Result<StepVal> {
-    let lower = ev.eval_scalar(arg(args, 0)?, ts)?;
-    let upper = ev.eval_scalar(arg(args, 1)?, ts)?;
-    let (groups, natives) = group_buckets(ev, arg(args, 2)?, ts)?;
+    let lower = scalar_arg(&args, 0)?;
+    let upper = scalar_arg(&args, 1)?;
+    let (groups, natives) = group_buckets(vector_arg(args, 2)?, annos);
     let mut out = Vec::new();
     for (l, h) in natives {
-        let v = native_fraction(lower, upper, &h, &l, ev);
-        out.push(Evaluator::sample(l, ts, v, true));
+        let v = native_fraction(lower, upper, &h, &l, annos);
+        out.push(float_sample(l, ts, v));
     }
     for (labels, buckets) in groups {
         if buckets.is_empty() {
             continue;
         }
         let v = bucket_fraction(lower, upper, buckets);
-        out.push(Evaluator::sample(labels, ts, v, true));
+        out.push(float_sample(labels, ts, v));
     }
     Ok(StepVal::Vector(out))
+}
+
+/// `histogram_quantile` of a literal quantile over classic buckets, all
+/// steps at once: per step, buckets grouped by their labels without `le`
+/// in order of appearance, the step-wise arithmetic. Native histogram
+/// cells and malformed `le` labels (a warning per step) are left to the
+/// step-wise kernel: the arguments come back.
+pub(super) fn quantile_columns(
+    args: Vec<Value>,
+    steps: Steps,
+    annos: &mut Annotations,
+) -> Result<std::result::Result<Value, Vec<Value>>> {
+    let q = match scalars_arg(&args, 0)?.first() {
+        Some(&q) => q,
+        None => return Ok(Ok(Value::Vector(Vec::new()))),
+    };
+    let covered = match args.get(1) {
+        Some(Value::Vector(cols)) => cols
+            .iter()
+            .all(|c| !c.has_hists() && c.labels.get("le").and_then(parse_go_float).is_some()),
+        _ => false,
+    };
+    if !covered {
+        return Ok(Err(args));
+    }
+    let cols = cols_arg(args, 1)?;
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut groups: Vec<Labels> = Vec::new();
+    let mut gid = Vec::with_capacity(cols.len());
+    let mut les = Vec::with_capacity(cols.len());
+    for c in &cols {
+        let le = c
+            .labels
+            .get("le")
+            .and_then(parse_go_float)
+            .unwrap_or(f64::NAN);
+        let labels = c.labels.without(&["le"]);
+        let g = *index.entry(labels.hash64()).or_insert_with(|| {
+            groups.push(labels);
+            groups.len() - 1
+        });
+        gid.push(g);
+        les.push(le);
+    }
+    let n = steps.n;
+    let mut vals = vec![vec![0.0; n]; groups.len()];
+    let mut oks = vec![vec![false; n]; groups.len()];
+    let mut buckets: Vec<Vec<Bucket>> = vec![Vec::new(); groups.len()];
+    let mut order: Vec<usize> = Vec::new();
+    let mut forced: Vec<usize> = Vec::new();
+    for i in 0..n {
+        order.clear();
+        for ((c, &g), &le) in cols.iter().zip(gid.iter()).zip(les.iter()) {
+            let Some(count) = c.float(i) else {
+                continue;
+            };
+            let Some(b) = buckets.get_mut(g) else {
+                continue;
+            };
+            if b.is_empty() {
+                order.push(g);
+            }
+            b.push(Bucket { le, count });
+        }
+        for &g in &order {
+            let b = buckets.get_mut(g).map(std::mem::take).unwrap_or_default();
+            let (v, f) = bucket_quantile(q, b);
+            if let (Some(x), Some(o)) = (
+                vals.get_mut(g).and_then(|r| r.get_mut(i)),
+                oks.get_mut(g).and_then(|r| r.get_mut(i)),
+            ) {
+                *x = v;
+                *o = true;
+            }
+            if f {
+                forced.push(g);
+            }
+        }
+    }
+    if n > 0 {
+        if let Some(w) = quantile_range_warning(q) {
+            annos.warn(w);
+        }
+    }
+    for g in forced {
+        if let Some(l) = groups.get(g) {
+            annos.info(forced_monotonic_info(l));
+        }
+    }
+    let out = groups
+        .into_iter()
+        .zip(vals)
+        .zip(oks)
+        .filter(|(_, ok)| ok.iter().any(|&o| o))
+        .map(|((labels, vals), ok)| Col::floats(labels, true, 0, vals, ok))
+        .collect();
+    Ok(Ok(Value::Vector(out)))
 }

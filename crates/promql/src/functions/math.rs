@@ -1,37 +1,37 @@
-//! Element-wise math: `abs`, `ceil`, `exp`, trigonometry, `clamp*`, `round`.
+//! Element-wise math: `abs`, `ceil`, `exp`, trigonometry, `clamp*`,
+//! `round`, over columns.
 
-use promql_parser::parser::Expr;
-
-use super::{arg, map_floats};
+use super::{cols_arg, scalars_arg};
+use crate::columns::Value;
 use crate::error::Result;
-use crate::eval::{Evaluator, StepVal};
+use crate::plan::{Func, MathFn, Steps};
 
-/// The float function behind a simple element-wise PromQL function.
-pub(super) fn simple(name: &str) -> Option<fn(f64) -> f64> {
-    Some(match name {
-        "abs" => f64::abs,
-        "ceil" => f64::ceil,
-        "floor" => f64::floor,
-        "exp" => f64::exp,
-        "sqrt" => f64::sqrt,
-        "ln" => f64::ln,
-        "log2" => f64::log2,
-        "log10" => f64::log10,
-        "sin" => f64::sin,
-        "cos" => f64::cos,
-        "tan" => f64::tan,
-        "asin" => f64::asin,
-        "acos" => f64::acos,
-        "atan" => f64::atan,
-        "sinh" => f64::sinh,
-        "cosh" => f64::cosh,
-        "tanh" => f64::tanh,
-        "asinh" => f64::asinh,
-        "acosh" => f64::acosh,
-        "atanh" => f64::atanh,
-        "rad" => |v| v * std::f64::consts::PI / 180.0,
-        "deg" => |v| v * 180.0 / std::f64::consts::PI,
-        "sgn" => |v| {
+/// The arithmetic of a simple element-wise function.
+pub(super) fn apply(m: MathFn, v: f64) -> f64 {
+    match m {
+        MathFn::Abs => v.abs(),
+        MathFn::Ceil => v.ceil(),
+        MathFn::Floor => v.floor(),
+        MathFn::Exp => v.exp(),
+        MathFn::Sqrt => v.sqrt(),
+        MathFn::Ln => v.ln(),
+        MathFn::Log2 => v.log2(),
+        MathFn::Log10 => v.log10(),
+        MathFn::Sin => v.sin(),
+        MathFn::Cos => v.cos(),
+        MathFn::Tan => v.tan(),
+        MathFn::Asin => v.asin(),
+        MathFn::Acos => v.acos(),
+        MathFn::Atan => v.atan(),
+        MathFn::Sinh => v.sinh(),
+        MathFn::Cosh => v.cosh(),
+        MathFn::Tanh => v.tanh(),
+        MathFn::Asinh => v.asinh(),
+        MathFn::Acosh => v.acosh(),
+        MathFn::Atanh => v.atanh(),
+        MathFn::Rad => v * std::f64::consts::PI / 180.0,
+        MathFn::Deg => v * 180.0 / std::f64::consts::PI,
+        MathFn::Sgn => {
             if v < 0.0 {
                 -1.0
             } else if v > 0.0 {
@@ -39,9 +39,8 @@ pub(super) fn simple(name: &str) -> Option<fn(f64) -> f64> {
             } else {
                 v
             }
-        },
-        _ => return None,
-    })
+        }
+    }
 }
 
 /// Go's `math.Max`: +Inf wins, then NaN propagates.
@@ -66,34 +65,63 @@ fn go_min(a: f64, b: f64) -> f64 {
     }
 }
 
-pub(super) fn clamp_round(
-    ev: &mut Evaluator<'_>,
-    name: &str,
-    args: &[&Expr],
-    ts: i64,
-) -> Result<StepVal> {
-    let mut scalars = Vec::new();
-    for a in args.iter().skip(1) {
-        scalars.push(ev.eval_scalar(a, ts)?);
-    }
-    let v = ev.eval_vector(arg(args, 0)?, ts)?;
-    let s0 = scalars.first().copied().unwrap_or(f64::NAN);
-    let s1 = scalars.get(1).copied().unwrap_or(f64::NAN);
-    let out = match name {
-        "clamp" => {
-            if s1 < s0 {
-                Vec::new()
-            } else {
-                map_floats(v, ts, |x| go_max(s0, go_min(s1, x)))
+/// Applies `f(value, step)` to every float sample of the first argument
+/// (`None` removes the sample) and marks the name for removal; histogram
+/// samples yield nothing.
+pub(super) fn map_opt(args: Vec<Value>, f: impl Fn(f64, usize) -> Option<f64>) -> Result<Value> {
+    let mut cols = cols_arg(args, 0)?;
+    for c in &mut cols {
+        let hists = std::mem::take(&mut c.hists);
+        for (k, (v, o)) in c.vals.iter_mut().zip(c.ok.iter_mut()).enumerate() {
+            if !*o {
+                continue;
+            }
+            if hists.get(k).is_some_and(Option::is_some) {
+                *o = false;
+                continue;
+            }
+            match f(*v, c.start + k) {
+                Some(x) => *v = x,
+                None => *o = false,
             }
         }
-        "clamp_min" => map_floats(v, ts, |x| go_max(s0, x)),
-        "clamp_max" => map_floats(v, ts, |x| go_min(s0, x)),
-        _ => {
-            let to_nearest = if scalars.is_empty() { 1.0 } else { s0 };
-            let inv = 1.0 / to_nearest;
-            map_floats(v, ts, |x| (x * inv + 0.5).floor() / inv)
-        }
+        c.drop = true;
+    }
+    Ok(Value::Vector(cols))
+}
+
+/// [`map_opt`] with a function that always yields a value.
+pub(super) fn map(args: Vec<Value>, _steps: Steps, f: impl Fn(f64, usize) -> f64) -> Result<Value> {
+    map_opt(args, |x, i| Some(f(x, i)))
+}
+
+/// `clamp`, `clamp_min`, `clamp_max` and `round`, whose bounds (or
+/// rounding unit) are scalars that may change from step to step.
+pub(super) fn clamp_round(f: &Func, args: Vec<Value>, steps: Steps) -> Result<Value> {
+    let at = |v: &[f64], i: usize| v.get(i).copied().unwrap_or(f64::NAN);
+    let p0: Vec<f64> = match args.get(1) {
+        Some(_) => scalars_arg(&args, 1)?.to_vec(),
+        None => vec![1.0; steps.n],
     };
-    Ok(StepVal::Vector(out))
+    let p1: Vec<f64> = match args.get(2) {
+        Some(_) => scalars_arg(&args, 2)?.to_vec(),
+        None => Vec::new(),
+    };
+    match f {
+        // No sample at a step where the bounds are crossed.
+        Func::Clamp => map_opt(args, |x, i| {
+            let (lo, hi) = (at(&p0, i), at(&p1, i));
+            if hi < lo {
+                None
+            } else {
+                Some(go_max(lo, go_min(hi, x)))
+            }
+        }),
+        Func::ClampMin => map(args, steps, |x, i| go_max(at(&p0, i), x)),
+        Func::ClampMax => map(args, steps, |x, i| go_min(at(&p0, i), x)),
+        _ => map(args, steps, |x, i| {
+            let inv = 1.0 / at(&p0, i);
+            (x * inv + 0.5).floor() / inv
+        }),
+    }
 }

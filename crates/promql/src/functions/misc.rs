@@ -1,69 +1,91 @@
-//! Vector-shaping functions: `sort*`, `timestamp`, `absent`.
+//! Vector-shaping functions: `vector`, `scalar`, `absent`, `timestamp`
+//! (columnar), and `sort*` (step-wise: order is what they compute).
 
 use std::cmp::Ordering;
 
-use cairn_model::{Labels, LabelsBuilder, METRIC_NAME};
-use promql_parser::label::MatchOp;
-use promql_parser::parser::{Expr, VectorSelector};
+use cairn_model::Labels;
 
-use super::{arg, string_arg};
+use super::{cols_arg, scalars_arg, vector_arg};
+use crate::columns::{Col, StepVal, Value};
 use crate::error::Result;
-use crate::eval::{unparen, Evaluator, StepVal};
-use crate::value::{Sample, SampleValue};
+use crate::plan::Steps;
+use crate::value::Sample;
 
-/// Labels for `absent()`: equality matchers, except names matched twice.
-pub(crate) fn absent_labels(vs: &VectorSelector) -> Labels {
-    let mut b = LabelsBuilder::new();
-    let mut seen: Vec<&str> = Vec::new();
-    for m in &vs.matchers.matchers {
-        if m.name == METRIC_NAME {
-            continue;
-        }
-        if matches!(m.op, MatchOp::Equal) && !seen.contains(&m.name.as_str()) {
-            b.set(&m.name, &m.value);
-            seen.push(&m.name);
-        } else {
-            b.del(&m.name);
-        }
-    }
-    b.build()
-}
-
-pub(super) fn absent(ev: &mut Evaluator<'_>, args: &[&Expr], ts: i64) -> Result<StepVal> {
-    let a = arg(args, 0)?;
-    let v = ev.eval_vector(a, ts)?;
-    if !v.is_empty() {
-        return Ok(StepVal::Vector(Vec::new()));
-    }
-    let labels = match unparen(a) {
-        Expr::VectorSelector(vs) => absent_labels(vs),
-        _ => Labels::empty(),
-    };
-    Ok(StepVal::Vector(vec![Evaluator::sample(
-        labels, ts, 1.0, true,
+/// `vector(s)`: the scalar as a series without labels.
+pub(super) fn vector(args: Vec<Value>) -> Result<Value> {
+    let v = scalars_arg(&args, 0)?.to_vec();
+    let ok = vec![true; v.len()];
+    Ok(Value::Vector(vec![Col::floats(
+        Labels::empty(),
+        false,
+        0,
+        v,
+        ok,
     )]))
 }
 
-pub(super) fn timestamp(ev: &mut Evaluator<'_>, args: &[&Expr], ts: i64) -> Result<StepVal> {
-    let a = arg(args, 0)?;
-    let v = match unparen(a) {
-        Expr::VectorSelector(vs) => ev.vector_selector(vs, ts, true)?,
-        _ => ev.eval_vector(a, ts)?,
-    };
-    Ok(StepVal::Vector(
-        v.into_iter()
-            .map(|s| Sample {
-                metric: s.metric,
-                t: ts,
-                value: SampleValue::Float(s.t as f64 / 1000.0),
-                drop_name: true,
-            })
-            .collect(),
-    ))
+/// `scalar(v)`: the value of the one float sample at each step, NaN when
+/// there is not exactly one.
+pub(super) fn scalar(args: Vec<Value>, steps: Steps) -> Result<Value> {
+    let cols = cols_arg(args, 0)?;
+    let mut seen = vec![0u32; steps.n];
+    let mut vals = vec![f64::NAN; steps.n];
+    for c in &cols {
+        for i in c.start..c.end() {
+            if let (Some(f), Some(n), Some(v)) = (c.float(i), seen.get_mut(i), vals.get_mut(i)) {
+                *n += 1;
+                *v = f;
+            }
+        }
+    }
+    for (v, &n) in vals.iter_mut().zip(&seen) {
+        if n != 1 {
+            *v = f64::NAN;
+        }
+    }
+    Ok(Value::Scalar(vals))
+}
+
+/// `absent(v)`: 1, labelled from the selector's equality matchers, at the
+/// steps where `v` has no sample.
+pub(super) fn absent(labels: &Labels, args: Vec<Value>, steps: Steps) -> Result<Value> {
+    let cols = cols_arg(args, 0)?;
+    let mut ok = vec![true; steps.n];
+    for c in &cols {
+        for (k, &o) in c.ok.iter().enumerate() {
+            if let (true, Some(x)) = (o, ok.get_mut(c.start + k)) {
+                *x = false;
+            }
+        }
+    }
+    Ok(Value::Vector(vec![Col::floats(
+        labels.clone(),
+        true,
+        0,
+        vec![1.0; steps.n],
+        ok,
+    )]))
+}
+
+/// `timestamp(v)`: the time of each sample in seconds. A selector's
+/// samples keep their own timestamps (the selector node already yields
+/// them); any other vector's samples carry the evaluation time.
+pub(super) fn timestamp(selector: bool, args: Vec<Value>, steps: Steps) -> Result<Value> {
+    let mut cols = cols_arg(args, 0)?;
+    for c in &mut cols {
+        if !selector {
+            for (k, v) in c.vals.iter_mut().enumerate() {
+                *v = steps.time(c.start + k) as f64 / 1000.0;
+            }
+        }
+        c.hists.clear();
+        c.drop = true;
+    }
+    Ok(Value::Vector(cols))
 }
 
 /// Natural ordering: digit runs compare as numbers.
-pub(crate) fn natural_less(a: &str, b: &str) -> bool {
+fn natural_less(a: &str, b: &str) -> bool {
     fn chunks(s: &str) -> Vec<&str> {
         let mut out = Vec::new();
         let mut start = 0;
@@ -101,66 +123,70 @@ pub(crate) fn natural_less(a: &str, b: &str) -> bool {
     ca.len() < cb.len()
 }
 
-pub(super) fn sort(ev: &mut Evaluator<'_>, name: &str, args: &[&Expr], ts: i64) -> Result<StepVal> {
-    let mut v: Vec<Sample> = ev
-        .eval_vector(arg(args, 0)?, ts)?
+/// The float samples of the argument at this step, retimed to `ts`.
+fn floats_at(args: Vec<StepVal>, ts: i64) -> Result<Vec<Sample>> {
+    Ok(vector_arg(args, 0)?
         .into_iter()
         .filter(|s| s.f().is_some())
         .map(|mut s| {
             s.t = ts;
             s
         })
-        .collect();
+        .collect())
+}
+
+/// `sort` and `sort_desc` (NaN last either way).
+pub(super) fn sort(desc: bool, args: Vec<StepVal>, ts: i64) -> Result<StepVal> {
+    let mut v = floats_at(args, ts)?;
     let fv = |s: &Sample| s.f().unwrap_or(f64::NAN);
-    match name {
-        "sort" | "sort_desc" => {
-            let desc = name == "sort_desc";
-            v.sort_by(|a, b| {
-                let (x, y) = (fv(a), fv(b));
-                match (x.is_nan(), y.is_nan()) {
-                    (true, true) => Ordering::Equal,
-                    (true, false) => Ordering::Greater,
-                    (false, true) => Ordering::Less,
-                    _ => {
-                        let o = x.partial_cmp(&y).unwrap_or(Ordering::Equal);
-                        if desc {
-                            o.reverse()
-                        } else {
-                            o
-                        }
-                    }
-                }
-            });
-        }
-        _ => {
-            let desc = name == "sort_by_label_desc";
-            let mut labels = Vec::new();
-            for i in 1..args.len() {
-                labels.push(string_arg(args, i)?);
-            }
-            v.sort_by(|a, b| {
-                for l in &labels {
-                    let x = a.metric.get(l).unwrap_or("");
-                    let y = b.metric.get(l).unwrap_or("");
-                    if x == y {
-                        continue;
-                    }
-                    let less = natural_less(x, y);
-                    let o = if less {
-                        Ordering::Less
-                    } else {
-                        Ordering::Greater
-                    };
-                    return if desc { o.reverse() } else { o };
-                }
-                let o = a.metric.cmp(&b.metric);
+    v.sort_by(|a, b| {
+        let (x, y) = (fv(a), fv(b));
+        match (x.is_nan(), y.is_nan()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            _ => {
+                let o = x.partial_cmp(&y).unwrap_or(Ordering::Equal);
                 if desc {
                     o.reverse()
                 } else {
                     o
                 }
-            });
+            }
         }
-    }
+    });
+    Ok(StepVal::Vector(v))
+}
+
+/// `sort_by_label` and `sort_by_label_desc`: by the listed labels in
+/// natural order, then by the whole label set.
+pub(super) fn sort_by_label(
+    desc: bool,
+    labels: &[String],
+    args: Vec<StepVal>,
+    ts: i64,
+) -> Result<StepVal> {
+    let mut v = floats_at(args, ts)?;
+    v.sort_by(|a, b| {
+        for l in labels {
+            let x = a.metric.get(l).unwrap_or("");
+            let y = b.metric.get(l).unwrap_or("");
+            if x == y {
+                continue;
+            }
+            let o = if natural_less(x, y) {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+            return if desc { o.reverse() } else { o };
+        }
+        let o = a.metric.cmp(&b.metric);
+        if desc {
+            o.reverse()
+        } else {
+            o
+        }
+    });
     Ok(StepVal::Vector(v))
 }

@@ -1,12 +1,8 @@
 //! `*_over_time` aggregations of each series' window, and
-//! `absent_over_time`/`present_over_time`.
+//! `present_over_time`.
 
-use promql_parser::parser::Expr;
-
-use super::{arg, RangeCtx};
-use crate::error::Result;
-use crate::eval::aggregate::{kahan_inc, quantile as quantile_of};
-use crate::eval::{unparen, Evaluator, StepVal};
+use super::RangeCtx;
+use crate::numeric::{kahan_inc, quantile as quantile_of};
 use crate::value::FPoint;
 
 pub(super) fn avg(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
@@ -140,22 +136,4 @@ pub(super) fn present(w: &[FPoint], _: &RangeCtx<'_>) -> Option<f64> {
     } else {
         Some(1.0)
     }
-}
-
-/// 1 (labelled from the selector's equality matchers) when no series has a
-/// sample in the window; nothing otherwise.
-pub(super) fn absent_over_time(ev: &mut Evaluator<'_>, args: &[&Expr], ts: i64) -> Result<StepVal> {
-    let a = arg(args, 0)?;
-    let r = ev.range_arg(a, ts)?;
-    let any = (0..r.data.len()).any(|i| !r.window(i).is_empty() || !r.hwindow(i).is_empty());
-    if any {
-        return Ok(StepVal::Vector(Vec::new()));
-    }
-    let labels = match unparen(a) {
-        Expr::MatrixSelector(ms) => super::misc::absent_labels(&ms.vs),
-        _ => cairn_model::Labels::empty(),
-    };
-    Ok(StepVal::Vector(vec![Evaluator::sample(
-        labels, ts, 1.0, true,
-    )]))
 }

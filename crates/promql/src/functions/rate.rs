@@ -8,7 +8,7 @@
 //! extrapolated below zero.
 
 use super::RangeCtx;
-use crate::eval::aggregate::kahan_inc;
+use crate::numeric::kahan_inc;
 use crate::value::FPoint;
 
 fn extrapolated(w: &[FPoint], c: &RangeCtx<'_>, is_counter: bool, is_rate: bool) -> Option<f64> {

@@ -1,10 +1,9 @@
 //! Calendar functions (`hour`, `day_of_week`, ...) in UTC, on the sample
 //! values as Unix seconds or, without an argument, on the evaluation time.
 
-use promql_parser::parser::Expr;
-
+use crate::columns::{Col, Value};
 use crate::error::Result;
-use crate::eval::{Evaluator, StepVal};
+use crate::plan::{DateFn, Steps};
 
 /// Civil date from days since 1970-01-01 (proleptic Gregorian).
 fn civil(days: i64) -> (i64, u32, u32) {
@@ -38,53 +37,51 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
-fn date_value(name: &str, secs: i64) -> f64 {
+fn date_value(f: DateFn, secs: i64) -> f64 {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil(days);
-    match name {
-        "hour" => (sod / 3600) as f64,
-        "minute" => ((sod % 3600) / 60) as f64,
-        "day_of_month" => f64::from(d),
-        "day_of_week" => (days + 4).rem_euclid(7) as f64,
-        "day_of_year" => {
+    match f {
+        DateFn::Hour => (sod / 3600) as f64,
+        DateFn::Minute => ((sod % 3600) / 60) as f64,
+        DateFn::DayOfMonth => f64::from(d),
+        DateFn::DayOfWeek => (days + 4).rem_euclid(7) as f64,
+        DateFn::DayOfYear => {
             let mut n = d;
             for mm in 1..m {
                 n += days_in_month(y, mm);
             }
             f64::from(n)
         }
-        "days_in_month" => f64::from(days_in_month(y, m)),
-        "month" => f64::from(m),
-        "year" => y as f64,
-        _ => f64::NAN,
+        DateFn::DaysInMonth => f64::from(days_in_month(y, m)),
+        DateFn::Month => f64::from(m),
+        DateFn::Year => y as f64,
     }
 }
 
-pub(super) fn date_fn(
-    ev: &mut Evaluator<'_>,
-    name: &str,
-    args: &[&Expr],
-    ts: i64,
-) -> Result<StepVal> {
-    let Some(a) = args.first() else {
-        let v = date_value(name, ts.div_euclid(1000));
-        return Ok(StepVal::Vector(vec![Evaluator::sample(
+/// A calendar function of the samples' values (Unix seconds) or, without
+/// an argument, of the evaluation time (a series without labels).
+pub(super) fn date(f: DateFn, args: Vec<Value>, steps: Steps) -> Result<Value> {
+    if args.is_empty() {
+        let vals = steps
+            .times()
+            .map(|t| date_value(f, t.div_euclid(1000)))
+            .collect();
+        return Ok(Value::Vector(vec![Col::floats(
             cairn_model::Labels::empty(),
-            ts,
-            v,
             false,
+            0,
+            vals,
+            vec![true; steps.n],
         )]));
-    };
-    let v = ev.eval_vector(a, ts)?;
-    let name = name.to_owned();
-    Ok(StepVal::Vector(super::map_floats(v, ts, move |x| {
+    }
+    super::math::map(args, steps, move |x, _| {
         if x.is_nan() || x.is_infinite() || x.abs() > 1e17 {
             // Go converts out-of-range floats to the minimum int64.
-            return date_value(&name, i64::MIN / 1000);
+            return date_value(f, i64::MIN / 1000);
         }
-        date_value(&name, x as i64)
-    })))
+        date_value(f, x as i64)
+    })
 }
 
 #[cfg(test)]
@@ -96,8 +93,8 @@ mod tests {
         assert_eq!(civil(0), (1970, 1, 1));
         assert_eq!(civil(59), (1970, 3, 1));
         assert_eq!(civil(-1), (1969, 12, 31));
-        assert_eq!(date_value("day_of_week", 0), 4.0);
-        assert_eq!(date_value("days_in_month", 86_400 * 31), 28.0);
-        assert_eq!(date_value("day_of_year", 86_400 * 365), 1.0);
+        assert_eq!(date_value(DateFn::DayOfWeek, 0), 4.0);
+        assert_eq!(date_value(DateFn::DaysInMonth, 86_400 * 31), 28.0);
+        assert_eq!(date_value(DateFn::DayOfYear, 86_400 * 365), 1.0);
     }
 }

@@ -1,179 +1,22 @@
-//! Aggregation operators (`sum`, `avg`, ..., `topk`, `count_values`,
-//! `limitk`, `limit_ratio`) over one step's input vector.
-//!
-//! Groups are formed in order of first appearance in the input, as
-//! Prometheus does; `without` always drops the metric name. Float sums use
-//! Kahan-Neumaier compensation and `avg` switches to an incremental mean
-//! when the running sum overflows, which keeps results identical to
-//! Prometheus's within the scripts' tolerance.
+//! The step-wise aggregation kernel: one step's instant vector, every
+//! operator (the folding ones for histogram samples too), `topk`/
+//! `bottomk`/`limitk` orders as Go's heap gives them.
 
 use std::collections::HashMap;
-
-use cairn_model::{Labels, METRIC_NAME};
-use promql_parser::parser::token::TokenId;
-use promql_parser::parser::token::{
-    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMITK, T_LIMIT_RATIO, T_MAX, T_MIN,
-    T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
-};
-use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
-
-use super::{binary::signature, unparen, Evaluator, StepVal};
-use crate::error::{eval_err, Result};
-use crate::value::{Sample, SampleValue, Vector};
-use cairn_model::{format_go_f, format_go_g};
-use cairn_model::{CounterResetHint, FloatHistogram};
 use std::sync::Arc;
 
-/// Kahan-Neumaier compensated addition: returns the new sum and correction.
-#[inline]
-pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    // The larger operand (by magnitude) first: picked by a select rather
-    // than a branch, which mispredicts on varied data. The arithmetic is
-    // the same either way.
-    let (big, small) = if sum.abs() >= inc.abs() {
-        (sum, inc)
-    } else {
-        (inc, sum)
-    };
-    let c = if t.is_infinite() {
-        0.0
-    } else {
-        c + ((big - t) + small)
-    };
-    (t, c)
-}
+use cairn_model::{
+    format_go_f, format_go_g, CounterResetHint, FloatHistogram, Labels, METRIC_NAME,
+};
 
-/// The running state of `sum`, `avg`, `min`, `max`, `count`, `group`,
-/// `stddev` and `stdvar` over floats, shared by the step-wise evaluator and
-/// the columnar range path so both compute bit-identical results.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct FloatAgg {
-    pub(crate) value: f64,
-    pub(crate) mean: f64,
-    pub(crate) comp: f64,
-    pub(crate) count: f64,
-    pub(crate) incremental: bool,
-}
-
-impl FloatAgg {
-    /// The aggregated value for `op` once every sample was folded in;
-    /// `None` for operators this state does not cover.
-    pub(crate) fn result(&self, op: TokenId) -> Option<f64> {
-        Some(match op {
-            T_SUM => self.value + self.comp,
-            T_AVG => {
-                if self.incremental {
-                    self.mean + self.comp
-                } else {
-                    self.value / self.count + self.comp / self.count
-                }
-            }
-            T_MAX | T_MIN => self.value,
-            T_COUNT => self.count,
-            T_GROUP => 1.0,
-            T_STDVAR => self.value / self.count,
-            T_STDDEV => (self.value / self.count).sqrt(),
-            _ => return None,
-        })
-    }
-
-    /// Folds `f` in for aggregation `op` (`first` for the group's first
-    /// sample). Returns false for operators this state does not cover.
-    pub(crate) fn add(&mut self, op: TokenId, f: f64, first: bool) -> bool {
-        match op {
-            T_SUM => {
-                if first {
-                    self.value = f;
-                    self.count = 1.0;
-                } else {
-                    (self.value, self.comp) = kahan_inc(f, self.value, self.comp);
-                }
-            }
-            T_AVG => {
-                if first {
-                    self.value = f;
-                    self.mean = f;
-                    self.count = 1.0;
-                } else {
-                    self.count += 1.0;
-                    if !self.incremental {
-                        let (nv, nc) = kahan_inc(f, self.value, self.comp);
-                        if !nv.is_infinite() {
-                            self.value = nv;
-                            self.comp = nc;
-                            return true;
-                        }
-                        self.incremental = true;
-                        self.mean = self.value / (self.count - 1.0);
-                        self.comp /= self.count - 1.0;
-                    }
-                    let q = (self.count - 1.0) / self.count;
-                    (self.mean, self.comp) =
-                        kahan_inc(f / self.count, q * self.mean, q * self.comp);
-                }
-            }
-            T_MAX => {
-                if first || self.value < f || self.value.is_nan() {
-                    self.value = f;
-                }
-                self.count = 1.0;
-            }
-            T_MIN => {
-                if first || self.value > f || self.value.is_nan() {
-                    self.value = f;
-                }
-                self.count = 1.0;
-            }
-            T_COUNT | T_GROUP => self.count += 1.0,
-            T_STDDEV | T_STDVAR => {
-                if first {
-                    self.count = 1.0;
-                    self.mean = f;
-                    self.value = if f.is_nan() || f.is_infinite() {
-                        f64::NAN
-                    } else {
-                        0.0
-                    };
-                } else {
-                    self.count += 1.0;
-                    let delta = f - self.mean;
-                    self.mean += delta / self.count;
-                    self.value += delta * (f - self.mean);
-                }
-            }
-            _ => return false,
-        }
-        true
-    }
-}
-
-/// Prometheus's quantile over a set of values (NaN sorts first).
-pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
-    if values.is_empty() || q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Less,
-        (false, true) => std::cmp::Ordering::Greater,
-        _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
-    });
-    let n = values.len() as f64;
-    let rank = q * (n - 1.0);
-    let lower = rank.floor().max(0.0);
-    let upper = (lower + 1.0).min(n - 1.0);
-    let weight = rank - rank.floor();
-    let lv = values.get(lower as usize).copied().unwrap_or(f64::NAN);
-    let uv = values.get(upper as usize).copied().unwrap_or(f64::NAN);
-    lv * (1.0 - weight) + uv * weight
-}
+use super::fold::FloatAgg;
+use super::group_labels;
+use crate::columns::StepVal;
+use crate::error::{eval_err, Result};
+use crate::grouping::signature;
+use crate::numeric::quantile;
+use crate::plan::AggOp;
+use crate::value::{Annotations, Sample, SampleValue, Vector};
 
 #[derive(Default)]
 struct Group {
@@ -192,26 +35,6 @@ struct Group {
     incompatible: bool,
     reset_seen: bool,
     not_reset_seen: bool,
-}
-
-fn grouping(a: &AggregateExpr) -> (bool, Vec<String>) {
-    match &a.modifier {
-        Some(LabelModifier::Include(ls)) => (false, ls.labels.clone()),
-        Some(LabelModifier::Exclude(ls)) => (true, ls.labels.clone()),
-        None => (false, Vec::new()),
-    }
-}
-
-fn group_labels(m: &Labels, without: bool, names: &[String]) -> Labels {
-    let mut n: Vec<&str> = names.iter().map(String::as_str).collect();
-    if without {
-        n.push(METRIC_NAME);
-        m.without(&n)
-    } else if names.is_empty() {
-        Labels::empty()
-    } else {
-        m.keep(&n)
-    }
 }
 
 /// `less(h[a], h[b])`, false when either index is out of range.
@@ -304,39 +127,44 @@ fn go_sort(h: &mut [Sample], less: &dyn Fn(&Sample, &Sample) -> bool) {
     }
 }
 
-pub(crate) fn eval_aggregate(
-    ev: &mut Evaluator<'_>,
-    a: &AggregateExpr,
+/// Aggregation `op` of one step's `input`, grouped `by`/`without`
+/// (`without`) the labels `names`, with the operator's parameter at this
+/// step (a string for `count_values`, a scalar for `topk` and friends).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn step(
+    op: AggOp,
+    without: bool,
+    names: &[String],
+    param: Option<StepVal>,
+    input: Vector,
     ts: i64,
-) -> Result<StepVal> {
-    let op = a.op.id();
-    let (without, names) = grouping(a);
-    if op == T_COUNT_VALUES {
-        let label = match a.param.as_deref().map(unparen) {
-            Some(Expr::StringLiteral(s)) => s.val.clone(),
+    annos: &mut Annotations,
+) -> Result<Vector> {
+    if op == AggOp::CountValues {
+        let label = match param {
+            Some(StepVal::String(s)) => s,
             _ => return eval_err("count_values requires a string parameter"),
         };
-        if !crate::functions::is_valid_label_name(&label) {
+        if !crate::plan::is_valid_label_name(&label) {
             return eval_err(format!(
                 "invalid label name {}",
                 cairn_model::go_quote(&label)
             ));
         }
-        let input = ev.eval_vector(&a.expr, ts)?;
-        return Ok(StepVal::Vector(count_values(
-            input, &label, without, &names, ts,
-        )));
+        return Ok(count_values(input, &label, without, names, ts));
     }
-    let param = match (&a.param, op) {
-        (Some(p), T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO | T_QUANTILE) => {
-            Some(ev.eval_scalar(p, ts)?)
+    let p = match (param, op) {
+        (
+            Some(StepVal::Scalar(p)),
+            AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio | AggOp::Quantile,
+        ) => p,
+        (Some(other), _) => {
+            return eval_err(format!("expected scalar, got {}", other.type_name()));
         }
-        _ => None,
+        _ => f64::NAN,
     };
-    let input = ev.eval_vector(&a.expr, ts)?;
-    let p = param.unwrap_or(f64::NAN);
     match op {
-        T_TOPK | T_BOTTOMK | T_LIMITK => {
+        AggOp::Topk | AggOp::Bottomk | AggOp::Limitk => {
             if p.is_nan() {
                 return eval_err("Parameter value is NaN");
             }
@@ -347,25 +175,25 @@ pub(crate) fn eval_aggregate(
                 return eval_err(format!("Scalar value {} overflows int64", format_go_g(p)));
             }
         }
-        T_LIMIT_RATIO => {
+        AggOp::LimitRatio => {
             if p.is_nan() {
                 return eval_err("Ratio value is NaN");
             }
             if p > 1.0 {
-                ev.annos.warn(format!(
+                annos.warn(format!(
                     "ratio value should be between -1 and 1, got {}, capping to 1",
                     format_go_g(p)
                 ));
             }
             if p < -1.0 {
-                ev.annos.warn(format!(
+                annos.warn(format!(
                     "ratio value should be between -1 and 1, got {}, capping to -1",
                     format_go_g(p)
                 ));
             }
         }
-        T_QUANTILE if p.is_nan() || !(0.0..=1.0).contains(&p) => {
-            ev.annos.warn(format!(
+        AggOp::Quantile if p.is_nan() || !(0.0..=1.0).contains(&p) => {
+            annos.warn(format!(
                 "quantile value should be between 0 and 1, got {}",
                 format_go_g(p)
             ));
@@ -375,31 +203,34 @@ pub(crate) fn eval_aggregate(
 
     let mut index: HashMap<u64, usize> = HashMap::new();
     let mut groups: Vec<Group> = Vec::new();
-    let k_ops = matches!(op, T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO);
-    let k = if matches!(op, T_TOPK | T_BOTTOMK | T_LIMITK) {
+    let k_ops = matches!(
+        op,
+        AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio
+    );
+    let k = if matches!(op, AggOp::Topk | AggOp::Bottomk | AggOp::Limitk) {
         let k = (p as i64).min(input.len() as i64);
         if k < 1 {
-            return Ok(StepVal::Vector(Vec::new()));
+            return Ok(Vec::new());
         }
         k as usize
     } else {
         0
     };
-    if op == T_LIMIT_RATIO && p == 0.0 {
-        return Ok(StepVal::Vector(Vec::new()));
+    if op == AggOp::LimitRatio && p == 0.0 {
+        return Ok(Vec::new());
     }
     let ratio = p.clamp(-1.0, 1.0);
     let mut remaining = usize::MAX;
-    let op_name = a.op.to_string().to_lowercase();
+    let op_name = op.name();
     for s in input {
-        let key = signature(&s.metric, &names, !without);
+        let key = signature(&s.metric, names, !without);
         let gi = match index.get(&key) {
             Some(&g) => g,
             None => {
                 let labels = if k_ops {
                     Labels::empty()
                 } else {
-                    group_labels(&s.metric, without, &names)
+                    group_labels(&s.metric, without, names)
                 };
                 groups.push(Group {
                     labels,
@@ -421,7 +252,7 @@ pub(crate) fn eval_aggregate(
         let f = match &s.value {
             SampleValue::Float(f) => *f,
             SampleValue::Histogram(h) => {
-                aggregate_histogram(ev, op, &op_name, g, h, first, &s, (k, ratio), ts);
+                aggregate_histogram(annos, op, op_name, g, h, first, &s, (k, ratio), ts);
                 continue;
             }
         };
@@ -431,9 +262,9 @@ pub(crate) fn eval_aggregate(
             continue;
         }
         match op {
-            T_QUANTILE => g.values.push(f),
-            T_TOPK | T_BOTTOMK => {
-                let less: &dyn Fn(&Sample, &Sample) -> bool = if op == T_TOPK {
+            AggOp::Quantile => g.values.push(f),
+            AggOp::Topk | AggOp::Bottomk => {
+                let less: &dyn Fn(&Sample, &Sample) -> bool = if op == AggOp::Topk {
                     &less_top
                 } else {
                     &less_bottom
@@ -444,7 +275,7 @@ pub(crate) fn eval_aggregate(
                     heap_push(&mut g.heap, s, less);
                 } else if let Some(top) = g.heap.first() {
                     let tv = fv(top);
-                    let replace = if op == T_TOPK {
+                    let replace = if op == AggOp::Topk {
                         tv < f || (tv.is_nan() && !f.is_nan())
                     } else {
                         tv > f || (tv.is_nan() && !f.is_nan())
@@ -459,7 +290,7 @@ pub(crate) fn eval_aggregate(
                     }
                 }
             }
-            T_LIMITK => {
+            AggOp::Limitk => {
                 if g.complete {
                     continue;
                 }
@@ -472,7 +303,7 @@ pub(crate) fn eval_aggregate(
                     g.complete = true;
                 }
             }
-            T_LIMIT_RATIO => {
+            AggOp::LimitRatio => {
                 let off = (s.metric.hash64() as f64) / (u64::MAX as f64);
                 let add = (ratio >= 0.0 && off < ratio) || (ratio < 0.0 && off >= 1.0 + ratio);
                 if add {
@@ -482,7 +313,7 @@ pub(crate) fn eval_aggregate(
                 }
                 g.complete = true;
             }
-            _ => return eval_err(format!("unsupported aggregation {}", a.op)),
+            _ => return eval_err(format!("unsupported aggregation {}", op.name())),
         }
     }
 
@@ -492,13 +323,11 @@ pub(crate) fn eval_aggregate(
             continue;
         }
         if g.reset_seen && g.not_reset_seen {
-            ev.annos
-                .warn("conflicting counter resets during histogram aggregation");
+            annos.warn("conflicting counter resets during histogram aggregation");
         }
-        if matches!(op, T_SUM | T_AVG) && g.has_hist {
+        if matches!(op, AggOp::Sum | AggOp::Avg) && g.has_hist {
             if g.has_float {
-                ev.annos
-                    .warn("encountered a mix of histograms and floats for aggregation");
+                annos.warn("encountered a mix of histograms and floats for aggregation");
                 continue;
             }
             if g.incompatible {
@@ -516,16 +345,21 @@ pub(crate) fn eval_aggregate(
             continue;
         }
         let v = match op {
-            T_SUM | T_AVG | T_MAX | T_MIN | T_COUNT | T_GROUP | T_STDVAR | T_STDDEV => {
-                match g.acc.result(op) {
-                    Some(v) => v,
-                    None => continue,
-                }
-            }
-            T_QUANTILE => quantile(p, &mut g.values),
-            T_TOPK | T_BOTTOMK => {
+            AggOp::Sum
+            | AggOp::Avg
+            | AggOp::Max
+            | AggOp::Min
+            | AggOp::Count
+            | AggOp::Group
+            | AggOp::Stdvar
+            | AggOp::Stddev => match g.acc.result(op) {
+                Some(v) => v,
+                None => continue,
+            },
+            AggOp::Quantile => quantile(p, &mut g.values),
+            AggOp::Topk | AggOp::Bottomk => {
                 let mut h = std::mem::take(&mut g.heap);
-                let rev: &dyn Fn(&Sample, &Sample) -> bool = if op == T_TOPK {
+                let rev: &dyn Fn(&Sample, &Sample) -> bool = if op == AggOp::Topk {
                     &|a, b| less_top(b, a)
                 } else {
                     &|a, b| less_bottom(b, a)
@@ -534,7 +368,7 @@ pub(crate) fn eval_aggregate(
                 out.extend(h);
                 continue;
             }
-            T_LIMITK | T_LIMIT_RATIO => {
+            AggOp::Limitk | AggOp::LimitRatio => {
                 out.extend(std::mem::take(&mut g.heap));
                 continue;
             }
@@ -543,16 +377,16 @@ pub(crate) fn eval_aggregate(
         // The group keeps the input's pending name removal, which only
         // matters when grouping by `__name__`.
         let drop = g.drop_name && g.labels.has(METRIC_NAME);
-        out.push(Evaluator::sample(g.labels, ts, v, drop));
+        out.push(float_sample(g.labels, ts, v, drop));
     }
-    Ok(StepVal::Vector(out))
+    Ok(out)
 }
 
 /// Folds one histogram sample into its group.
 #[allow(clippy::too_many_arguments)]
 fn aggregate_histogram(
-    ev: &mut Evaluator<'_>,
-    op: u16,
+    annos: &mut Annotations,
+    op: AggOp,
     op_name: &str,
     g: &mut Group,
     h: &Arc<FloatHistogram>,
@@ -561,14 +395,14 @@ fn aggregate_histogram(
     (k, ratio): (usize, f64),
     ts: i64,
 ) {
-    let mixed_schemas = |ev: &mut Evaluator<'_>| {
-        ev.annos.warn(format!(
+    let mixed_schemas = |annos: &mut Annotations| {
+        annos.warn(format!(
             "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {:?}",
             s.metric.metric_name().unwrap_or("")
         ));
     };
     match op {
-        T_SUM | T_AVG => {
+        AggOp::Sum | AggOp::Avg => {
             g.seen = true;
             g.has_hist = true;
             match h.counter_reset_hint {
@@ -581,14 +415,14 @@ fn aggregate_histogram(
                 g.acc.count = 1.0;
                 return;
             }
-            if op == T_AVG {
+            if op == AggOp::Avg {
                 g.acc.count += 1.0;
             }
             if g.incompatible {
                 return;
             }
             let Some(acc) = g.hist.as_ref() else { return };
-            let res = if op == T_SUM {
+            let res = if op == AggOp::Sum {
                 acc.add(h).map(|(x, i)| (x, i.nhcb_bounds_reconciled))
             } else {
                 let mut left = (**h).clone();
@@ -603,23 +437,22 @@ fn aggregate_histogram(
             match res {
                 Ok((x, reconciled)) => {
                     if reconciled {
-                        ev.annos
-                            .info("mismatched custom buckets were reconciled during aggregation");
+                        annos.info("mismatched custom buckets were reconciled during aggregation");
                     }
                     g.hist = Some(x);
                 }
                 Err(_) => {
-                    mixed_schemas(ev);
+                    mixed_schemas(annos);
                     g.incompatible = true;
                 }
             }
         }
-        T_COUNT | T_GROUP => {
+        AggOp::Count | AggOp::Group => {
             g.seen = true;
             g.acc.count += 1.0;
         }
-        T_LIMITK | T_LIMIT_RATIO => {
-            if op == T_LIMIT_RATIO {
+        AggOp::Limitk | AggOp::LimitRatio => {
+            if op == AggOp::LimitRatio {
                 let off = (s.metric.hash64() as f64) / (u64::MAX as f64);
                 let add = (ratio >= 0.0 && off < ratio) || (ratio < 0.0 && off >= 1.0 + ratio);
                 if add {
@@ -629,7 +462,7 @@ fn aggregate_histogram(
                 }
                 g.complete = true;
             }
-            if op == T_LIMITK {
+            if op == AggOp::Limitk {
                 if g.complete {
                     return;
                 }
@@ -645,8 +478,7 @@ fn aggregate_histogram(
             g.seen = true;
         }
         _ => {
-            ev.annos
-                .info(format!("ignored histogram in {op_name} aggregation"));
+            annos.info(format!("ignored histogram in {op_name} aggregation"));
         }
     }
 }
@@ -681,6 +513,16 @@ fn count_values(input: Vector, label: &str, without: bool, names: &[String], ts:
     }
     groups
         .into_iter()
-        .map(|(l, c)| Evaluator::sample(l, ts, c, false))
+        .map(|(l, c)| float_sample(l, ts, c, false))
         .collect()
+}
+
+/// A float sample of an aggregation's output.
+fn float_sample(metric: Labels, ts: i64, f: f64, drop_name: bool) -> Sample {
+    Sample {
+        metric,
+        t: ts,
+        value: SampleValue::Float(f),
+        drop_name,
+    }
 }

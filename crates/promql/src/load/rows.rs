@@ -1,17 +1,20 @@
-//! Values of one series at every step of a range query: what the
-//! columnar evaluator works with, computed by the same code whether a
-//! loading thread computes it right after decoding the series (while its
-//! points are in cache) or the evaluator does later.
+//! Values of one series at every step of a node: an instant selector's or
+//! a range function's, computed by the same code whether a loading thread
+//! computes them right after decoding the series (while its samples are
+//! in cache) or the evaluator does later from kept points.
 //!
 //! Contracts: steps are given by their reference times (after `@` and
 //! `offset`), which never decrease; windows are `(t - range, t]`, the
-//! instant lookback `(t - lookback, t]` skipping stale markers; every value
-//! is computed with exactly the step-wise evaluator's arithmetic.
+//! instant lookback `(t - lookback, t]` skipping stale markers; every
+//! value is computed with exactly the window kernels' arithmetic. A row
+//! covers only the steps that can see one of the series' samples (a
+//! series that starts late or stops early has a shorter row).
 
 use cairn_model::is_stale_nan;
 
 use crate::functions::rate_batch::CounterBatch;
-use crate::functions::RangeCtx;
+use crate::functions::{RangeCtx, RangeFn};
+use crate::plan::RangeFunc;
 use crate::value::FPoint;
 
 /// A float sample as the helpers here read it: the query's points, or the
@@ -44,10 +47,20 @@ impl TimeValue for cairn_model::Sample {
     }
 }
 
-/// Hands `out(i, value)` the instant-selector value of `pts` at each
+/// One series' values over a run of steps, from step `start` on.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Row {
+    pub(crate) start: usize,
+    pub(crate) vals: Vec<f64>,
+    pub(crate) ok: Vec<bool>,
+    /// Whether any step has a value.
+    pub(crate) any: bool,
+}
+
+/// Hands `out(i, sample)` the instant-selector sample of `pts` at each
 /// reference time `refs[i]` (non-decreasing) that has one: the newest
 /// point at or before it, inside the lookback, not a stale marker.
-fn fill_row<P: TimeValue>(pts: &[P], refs: &[i64], lookback: i64, mut out: impl FnMut(usize, f64)) {
+fn fill_row<P: TimeValue>(pts: &[P], refs: &[i64], lookback: i64, mut out: impl FnMut(usize, &P)) {
     // `j`: the first point after the reference time (found by scanning:
     // see `range_row`).
     let mut j = match refs.first() {
@@ -60,10 +73,46 @@ fn fill_row<P: TimeValue>(pts: &[P], refs: &[i64], lookback: i64, mut out: impl 
         }
         if let Some(p) = j.checked_sub(1).and_then(|k| pts.get(k)) {
             if p.t() > rt - lookback && !is_stale_nan(p.f()) {
-                out(i, p.f());
+                out(i, p);
             }
         }
     }
+}
+
+/// The row of an instant selector over one series' points or raw samples
+/// (with `time`, the samples' timestamps in seconds instead of their
+/// values), and how many values it holds (what the loaded-samples guard
+/// counts for it).
+pub(crate) fn instant_row<P: TimeValue>(
+    pts: &[P],
+    refs: &[i64],
+    lookback: i64,
+    time: bool,
+) -> (Row, usize) {
+    let (Some(first), Some(last)) = (pts.first(), pts.last()) else {
+        return (Row::default(), 0);
+    };
+    // Only the steps whose lookback can reach a point.
+    let a = refs.partition_point(|&r| r < first.t());
+    let b = refs.partition_point(|&r| r - lookback < last.t());
+    let refs = refs.get(a..b.max(a)).unwrap_or(&[]);
+    let mut vals = vec![0.0; refs.len()];
+    let mut ok = vec![false; refs.len()];
+    let mut held = 0usize;
+    fill_row(pts, refs, lookback, |i, p| {
+        if let (Some(v), Some(o)) = (vals.get_mut(i), ok.get_mut(i)) {
+            *v = if time { p.t() as f64 / 1000.0 } else { p.f() };
+            *o = true;
+            held += 1;
+        }
+    });
+    let row = Row {
+        start: a,
+        vals,
+        ok,
+        any: held > 0,
+    };
+    (row, held)
 }
 
 /// What every series of one range-function call shares.
@@ -71,33 +120,28 @@ pub(crate) struct RangeSpec<'a> {
     /// Per step: (evaluation time, reference time after `@`/`offset`).
     pub(crate) refs: &'a [(i64, i64)],
     pub(crate) range: i64,
-    pub(crate) name: &'a str,
-    pub(crate) f: crate::functions::RangeFn,
-    pub(crate) counter_fn: bool,
+    pub(crate) func: RangeFunc,
+    pub(crate) f: RangeFn,
+    /// Per scalar parameter, its value at each step.
+    pub(crate) params: &'a [Vec<f64>],
 }
 
-/// One series' values over all steps.
-#[derive(Debug, Clone)]
-pub(crate) struct Row {
-    pub(crate) vals: Vec<f64>,
-    pub(crate) ok: Vec<bool>,
-    /// Whether any step has a value.
-    pub(crate) any: bool,
-}
-
-/// The range function of `spec` over one series' points `pts` at every
-/// step: `out(i, value)` for every step `i` that has a value (not always
-/// in step order), and each window's sample count added to `wp[i]`.
-/// Returns whether some step had a value. `drops` is scratch space.
+/// The range function of `spec` over one series' points `pts` at the
+/// steps `first..first + refs.len()` (`refs` is that part of the spec's):
+/// `out(k, value)` for every step `first + k` that has a value (not always
+/// in step order), each window's sample count added to `wp[k]`. Returns
+/// whether some step had a value. `drops` is scratch space.
 fn range_row(
     pts: &[FPoint],
     spec: &RangeSpec<'_>,
+    first: usize,
+    refs: &[(i64, i64)],
     drops: &mut Vec<u32>,
     wp: &mut [usize],
     mut out: impl FnMut(usize, f64),
 ) -> bool {
     let range = spec.range;
-    let Some(&(_, first_hi)) = spec.refs.first() else {
+    let Some(&(_, first_hi)) = refs.first() else {
         return false;
     };
     // Only the points from the first window on matter. Found by a linear
@@ -107,19 +151,22 @@ fn range_row(
         .iter()
         .position(|p| p.t > first_hi - range)
         .unwrap_or(pts.len());
+    let counter_fn = spec.func.is_counter();
     // A counter that never drops (the usual case) needs no prefix counts:
     // every window is reset-free.
-    let monotone = spec.counter_fn && never_drops(pts.get(a0..).unwrap_or(&[]));
-    if spec.counter_fn && !monotone {
+    let monotone = counter_fn && never_drops(pts.get(a0..).unwrap_or(&[]));
+    if counter_fn && !monotone {
         counter_drops(pts.get(a0..).unwrap_or(&[]), drops);
     }
     let (mut a, mut b) = (a0, a0);
     let mut any = false;
     // Reset-free rate/increase windows are extrapolated in batches (see
     // `rate_batch`); the rest one by one.
-    let is_rate = spec.name == "rate";
+    let is_rate = spec.func == RangeFunc::Rate;
     let mut batch = CounterBatch::default();
-    for (k, (&(ts, hi), w)) in spec.refs.iter().zip(wp.iter_mut()).enumerate() {
+    let mut scalars = [0.0f64; 2];
+    let np = spec.params.len().min(scalars.len());
+    for (k, (&(ts, hi), w)) in refs.iter().zip(wp.iter_mut()).enumerate() {
         let lo = hi - range;
         while pts.get(a).is_some_and(|p| p.t <= lo) {
             a += 1;
@@ -136,7 +183,7 @@ fn range_row(
         // Without a counter reset in the window the reset loop of
         // rate/increase adds nothing: skip it (O(1) per step).
         let no_reset = monotone
-            || spec.counter_fn
+            || counter_fn
                 && matches!((drops.get(a - a0), (b - 1).checked_sub(a0).and_then(|l| drops.get(l))),
                 (Some(x), Some(y)) if x == y);
         if no_reset {
@@ -148,12 +195,15 @@ fn range_row(
             }
             continue;
         }
+        for (s, p) in scalars.iter_mut().zip(spec.params) {
+            *s = p.get(first + k).copied().unwrap_or(f64::NAN);
+        }
         let ctx = RangeCtx {
             ts,
             lo,
             hi,
             range,
-            scalars: &[],
+            scalars: scalars.get(..np).unwrap_or(&[]),
         };
         if let Some(x) = (spec.f)(win, &ctx) {
             any = true;
@@ -175,15 +225,32 @@ pub(crate) fn range_values(
     drops: &mut Vec<u32>,
     wp: &mut [usize],
 ) -> Row {
-    let n = spec.refs.len();
+    let (Some(first), Some(last)) = (pts.first(), pts.last()) else {
+        return Row::default();
+    };
+    // Only the steps whose window can hold a point.
+    let refs = spec.refs;
+    let a = refs.partition_point(|&(_, hi)| hi < first.t);
+    let b = refs
+        .partition_point(|&(_, hi)| hi - spec.range < last.t)
+        .max(a);
+    let (Some(sub), Some(wp)) = (refs.get(a..b), wp.get_mut(a..b)) else {
+        return Row::default();
+    };
+    let n = sub.len();
     let (mut vals, mut ok) = (vec![0.0; n], vec![false; n]);
-    let any = range_row(pts, spec, drops, wp, |i, x| {
-        if let (Some(v), Some(o)) = (vals.get_mut(i), ok.get_mut(i)) {
+    let any = range_row(pts, spec, a, sub, drops, wp, |k, x| {
+        if let (Some(v), Some(o)) = (vals.get_mut(k), ok.get_mut(k)) {
             *v = x;
             *o = true;
         }
     });
-    Row { vals, ok, any }
+    Row {
+        start: a,
+        vals,
+        ok,
+        any,
+    }
 }
 
 /// Whether no point is below its predecessor (NaN never is): the test of
@@ -224,52 +291,6 @@ pub(crate) fn counter_drops(pts: &[FPoint], out: &mut Vec<u32>) {
     }
 }
 
-/// Who consumes a selector in a columnar range query: what a loading
-/// thread computes a [`Row`] for.
-pub(crate) enum Consumer<'a> {
-    /// The instant selector itself, at these reference times.
-    Instant { refs: &'a [i64], lookback: i64 },
-    /// A range function over the selector.
-    Range(RangeSpec<'a>),
-}
-
-/// Scratch space reused by [`row_of`] from series to series.
-#[derive(Default)]
-pub(crate) struct RowScratch {
-    drops: Vec<u32>,
-    window_points: Vec<usize>,
-}
-
-/// The row of one series' points for `c`.
-pub(crate) fn row_of(pts: &[FPoint], c: &Consumer<'_>, scratch: &mut RowScratch) -> Row {
-    match c {
-        Consumer::Instant { refs, lookback } => instant_row(pts, refs, *lookback).0,
-        Consumer::Range(spec) => {
-            scratch.window_points.clear();
-            scratch.window_points.resize(spec.refs.len(), 0);
-            range_values(pts, spec, &mut scratch.drops, &mut scratch.window_points)
-        }
-    }
-}
-
-/// The row of an instant selector over one series' points or raw samples,
-/// and how many values it holds (what the loaded-samples guard counts for
-/// it).
-pub(crate) fn instant_row<P: TimeValue>(pts: &[P], refs: &[i64], lookback: i64) -> (Row, usize) {
-    let mut vals = vec![0.0; refs.len()];
-    let mut ok = vec![false; refs.len()];
-    let mut held = 0usize;
-    fill_row(pts, refs, lookback, |i, x| {
-        if let (Some(v), Some(o)) = (vals.get_mut(i), ok.get_mut(i)) {
-            *v = x;
-            *o = true;
-            held += 1;
-        }
-    });
-    let any = held > 0;
-    (Row { vals, ok, any }, held)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,6 +320,41 @@ mod tests {
             let mut drops = Vec::new();
             counter_drops(&pts, &mut drops);
             prop_assert_eq!(never_drops(&pts), drops.last().is_none_or(|&n| n == 0));
+        }
+
+        /// A trimmed row holds exactly the values a full-length
+        /// evaluation finds, at the same steps.
+        #[test]
+        fn trimmed_rows_equal_full_ones(
+            times in prop::collection::btree_set(0i64..2_000, 0..30),
+            start in -500i64..2_500, step in 1i64..200, n in 1usize..40,
+            lookback in 1i64..600, range in 1i64..600,
+        ) {
+            let pts: Vec<FPoint> = times.iter().map(|&t| FPoint { t, f: (t % 17) as f64 }).collect();
+            let refs: Vec<i64> = (0..n).map(|i| start + i as i64 * step).collect();
+            let (row, _) = instant_row(&pts, &refs, lookback, false);
+            for (i, &rt) in refs.iter().enumerate() {
+                let want = pts.iter().rev().find(|p| p.t <= rt).filter(|p| p.t > rt - lookback).map(|p| p.f);
+                let got = i.checked_sub(row.start).and_then(|k| row.ok.get(k).copied().filter(|&o| o).and(row.vals.get(k).copied()));
+                prop_assert_eq!(got, want, "instant step {}", i);
+            }
+            let pairs: Vec<(i64, i64)> = refs.iter().map(|&r| (r, r)).collect();
+            let spec = RangeSpec {
+                refs: &pairs,
+                range,
+                func: RangeFunc::SumOverTime,
+                f: crate::functions::range_fn(RangeFunc::SumOverTime),
+                params: &[],
+            };
+            let mut wp = vec![0usize; n];
+            let row = range_values(&pts, &spec, &mut Vec::new(), &mut wp);
+            for (i, &rt) in refs.iter().enumerate() {
+                let w: Vec<f64> = pts.iter().filter(|p| p.t > rt - range && p.t <= rt).map(|p| p.f).collect();
+                let want = (!w.is_empty()).then(|| w.iter().sum::<f64>());
+                let got = i.checked_sub(row.start).and_then(|k| row.ok.get(k).copied().filter(|&o| o).and(row.vals.get(k).copied()));
+                prop_assert_eq!(got, want, "range step {}", i);
+                prop_assert_eq!(wp[i], w.len());
+            }
         }
     }
 }

@@ -1,0 +1,45 @@
+//! Engine settings, shared by planning, loading and evaluation.
+
+use std::time::Duration;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample, in ms (5m).
+    pub lookback_delta: i64,
+    /// Most samples one step (or the result) may hold (50M, Prometheus's default).
+    pub max_samples: usize,
+    /// Most raw samples the selectors of one query may load.
+    pub max_loaded_samples: usize,
+    /// Wall-clock limit of one query.
+    pub timeout: Duration,
+    /// Step of subqueries written without one (`[5m:]`), in ms.
+    pub no_step_subquery_interval: i64,
+    /// Threads one query may use to read and evaluate the series of a
+    /// large selection (the machine's CPUs by default; 1 = all on the
+    /// calling thread). Results do not depend on it.
+    pub parallelism: usize,
+    /// Prometheus's `promql-delayed-name-removal` feature: functions and
+    /// operators that change a metric's meaning mark its name for removal
+    /// and the name is removed when the query finishes, so `label_replace`
+    /// can still read it and series that differ only by name do not
+    /// collide on the way. Off by default, as in a Prometheus server:
+    /// then the name goes at once, and two series that end up with the
+    /// same labels make the query fail ("vector cannot contain metrics
+    /// with the same labelset"). Prometheus's test scripts run with it on.
+    pub delayed_name_removal: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            lookback_delta: 5 * 60 * 1000,
+            max_samples: 50_000_000,
+            max_loaded_samples: 500_000_000,
+            timeout: Duration::from_secs(120),
+            no_step_subquery_interval: 60_000,
+            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            delayed_name_removal: false,
+        }
+    }
+}
