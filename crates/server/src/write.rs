@@ -679,19 +679,6 @@ fn refuse_histograms(labels: &Labels, n: usize, cfg: &ServerConfig, out: &mut Wr
     });
 }
 
-fn metric_type(t: i32) -> MetricType {
-    match t {
-        1 => MetricType::Counter,
-        2 => MetricType::Gauge,
-        3 => MetricType::Histogram,
-        4 => MetricType::GaugeHistogram,
-        5 => MetricType::Summary,
-        6 => MetricType::Info,
-        7 => MetricType::StateSet,
-        _ => MetricType::Unknown,
-    }
-}
-
 fn store_v1_metadata(md: &MetadataView<'_>, app: &mut dyn Appender, out: &mut WriteOutcome) {
     let (Ok(name), Ok(help), Ok(unit)) = (
         cairn_proto::utf8(md.metric_family_name),
@@ -707,7 +694,7 @@ fn store_v1_metadata(md: &MetadataView<'_>, app: &mut dyn Appender, out: &mut Wr
     }
     let labels = Labels::from_pairs([(cairn_model::METRIC_NAME, name)]);
     let meta = Metadata {
-        kind: metric_type(md.r#type),
+        kind: MetricType::from_code(md.r#type),
         unit: unit.to_owned(),
         help: help.to_owned(),
     };
@@ -736,7 +723,7 @@ fn store_v2_metadata(
         return;
     };
     let meta = Metadata {
-        kind: metric_type(md.r#type),
+        kind: MetricType::from_code(md.r#type),
         unit: unit.to_owned(),
         help: help.to_owned(),
     };
@@ -989,6 +976,29 @@ mod tests {
         let body = v1_body(&[s(&[("__name__", "up")], &[1, 20, 2])]);
         let (out, _) = run(WireVersion::V1, &body, true);
         assert!(out.starts_with("error storage:"), "{out}");
+    }
+
+    #[test]
+    fn metadata_types_map_by_name_from_both_protocols() {
+        use write::MetricType as V1;
+        use write_v2::MetricType as V2;
+        for (v1, v2, want) in [
+            (V1::Unknown, V2::Unspecified, MetricType::Unknown),
+            (V1::Counter, V2::Counter, MetricType::Counter),
+            (V1::Gauge, V2::Gauge, MetricType::Gauge),
+            (V1::Histogram, V2::Histogram, MetricType::Histogram),
+            (
+                V1::GaugeHistogram,
+                V2::GaugeHistogram,
+                MetricType::GaugeHistogram,
+            ),
+            (V1::Summary, V2::Summary, MetricType::Summary),
+            (V1::Info, V2::Info, MetricType::Info),
+            (V1::StateSet, V2::StateSet, MetricType::StateSet),
+        ] {
+            assert_eq!(MetricType::from_code(v1 as i32), want);
+            assert_eq!(MetricType::from_code(v2 as i32), want);
+        }
     }
 
     proptest! {
