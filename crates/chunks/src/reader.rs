@@ -4,10 +4,8 @@
 //! a [`ChunkRef`]'s segment index is the position in that order (0-based).
 //! Every chunk read checks the CRC32-Castagnoli over encoding byte + data.
 
-use crate::files::{check_header, list_numbered, map_file};
-use crate::{
-    unpack_chunk_ref, ChunkRef, ChunksError, Result, FORMAT_V1, MAGIC_CHUNKS, SEGMENT_HEADER_SIZE,
-};
+use crate::files::{list_numbered, open_segment, BLOCK_SEGMENT};
+use crate::{unpack_chunk_ref, ChunkRef, ChunksError, Result, SEGMENT_HEADER_SIZE};
 use cairn_codec::{crc32c, crc32c_append, varint};
 use memmap2::Mmap;
 use std::path::{Path, PathBuf};
@@ -38,20 +36,7 @@ impl ChunkReader {
     pub fn open(dir: &Path) -> Result<Self> {
         let mut segments = Vec::new();
         for (_, path) in list_numbered(dir)? {
-            let len = std::fs::metadata(&path)
-                .map_err(|e| ChunksError::io(&path, e))?
-                .len();
-            if len < SEGMENT_HEADER_SIZE as u64 {
-                return Err(ChunksError::corrupt(
-                    &path,
-                    0,
-                    "segment header",
-                    format!("at least {SEGMENT_HEADER_SIZE} bytes"),
-                    format!("{len} bytes"),
-                ));
-            }
-            let map = map_file(&path, None)?;
-            check_header(&path, &map, MAGIC_CHUNKS, FORMAT_V1)?;
+            let map = open_segment(&path, BLOCK_SEGMENT)?;
             segments.push(Segment { path, map });
         }
         Ok(Self { segments })
