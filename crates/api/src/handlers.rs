@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use cairn_model::exposition::push_label_set;
 use cairn_model::{is_stale_nan, Labels, Matcher};
 use cairn_storage::{Metadata, Queryable, SelectHints, ValueType};
 
@@ -625,24 +626,7 @@ impl Api {
             for (l, t, v) in list {
                 out.push_str(&name);
                 let rest = l.without(&["__name__"]);
-                if !rest.is_empty() {
-                    out.push('{');
-                    for (i, x) in rest.iter().enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        out.push_str(x.name);
-                        out.push_str("=\"");
-                        out.push_str(
-                            &x.value
-                                .replace('\\', "\\\\")
-                                .replace('"', "\\\"")
-                                .replace('\n', "\\n"),
-                        );
-                        out.push('"');
-                    }
-                    out.push('}');
-                }
+                push_label_set(&mut out, rest.iter().map(|x| (x.name, x.value)));
                 out.push(' ');
                 out.push_str(&format_float(v));
                 out.push(' ');

@@ -332,3 +332,34 @@ fn admin_api_is_gated_and_dispatches() {
         ]
     );
 }
+
+#[test]
+fn federate_prints_the_latest_samples_in_text_format() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let st = MemStorage::new();
+    st.add(
+        labels!("__name__" => "temp", "path" => "C:\\x \"y\"\nz", "gpu" => "0"),
+        [Sample::new(now - 2000, 1.5), Sample::new(now - 1000, 2.5)],
+    );
+    st.add(labels!("__name__" => "temp"), [Sample::new(now - 500, 7.0)]);
+    st.add(
+        labels!("__name__" => "old"),
+        [Sample::new(now - 3_600_000, 1.0)],
+    );
+    let st: Arc<dyn cairn_storage::Queryable> = Arc::new(st);
+    let a = Api::new(ApiConfig::default(), st);
+    let r = a
+        .handle(&req("GET", "/federate", "match[]={__name__=~\"temp|old\"}"))
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    let want = format!(
+        "# TYPE temp untyped\ntemp 7 {}\ntemp{{gpu=\"0\",path=\"C:\\\\x \\\"y\\\"\\nz\"}} 2.5 {}\n",
+        now - 500,
+        now - 1000
+    );
+    assert_eq!(String::from_utf8(r.body).unwrap(), want);
+}

@@ -6,6 +6,7 @@
 
 pub mod duration;
 mod error;
+pub mod exposition;
 mod gofloat;
 mod histogram;
 mod labels;
