@@ -4,7 +4,10 @@
 //! RFC 3339 strings. Durations are float seconds or Prometheus durations
 //! (`5m`, `1h30m`).
 
-use cairn_model::{parse_duration_or_seconds, ModelError};
+use cairn_model::{parse_duration_or_seconds, Matcher, ModelError};
+
+use crate::reply::Fail;
+use crate::selectors::parse_selector;
 
 /// Parameters of a request in arrival order (query string, then form body).
 #[derive(Debug, Clone, Default)]
@@ -32,6 +35,37 @@ impl Params {
     pub fn non_empty(&self, name: &str) -> Option<&str> {
         self.get(name).filter(|v| !v.is_empty())
     }
+}
+
+/// The time parameter `name` in ms, `default` when absent or empty.
+pub(crate) fn param_time(p: &Params, name: &str, default: i64) -> Result<i64, Fail> {
+    match p.non_empty(name) {
+        None => Ok(default),
+        Some(v) => parse_time_param(v)
+            .map_err(|e| Fail::BadData(format!("invalid parameter {name:?}: {e}"))),
+    }
+}
+
+/// The `limit` parameter; 0 (no limit) when absent or empty.
+pub(crate) fn param_limit(p: &Params) -> Result<usize, Fail> {
+    match p.non_empty("limit") {
+        None => Ok(0),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(n as usize),
+            _ => Err(Fail::BadData("limit must be non-negative".into())),
+        },
+    }
+}
+
+/// The matcher sets of every `match[]` parameter, in order.
+pub(crate) fn match_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, Fail> {
+    let mut out = Vec::new();
+    for s in p.all("match[]") {
+        let sets = parse_selector(s)
+            .map_err(|e| Fail::BadData(format!("invalid parameter \"match[]\": {e}")))?;
+        out.extend(sets);
+    }
+    Ok(out)
 }
 
 /// Prometheus's smallest and largest API timestamps, in ms.

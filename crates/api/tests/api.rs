@@ -254,18 +254,18 @@ impl AdminSource for Admin {
         m: &[Vec<cairn_model::Matcher>],
         mint: i64,
         maxt: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), AdminError> {
         self.0
             .lock()
             .unwrap()
             .push(format!("delete {} {mint} {maxt}", m.len()));
         Ok(())
     }
-    fn clean_tombstones(&self) -> Result<(), String> {
+    fn clean_tombstones(&self) -> Result<(), AdminError> {
         self.0.lock().unwrap().push("clean".into());
-        Ok(())
+        Err(AdminError::Storage(cairn_storage::StorageError::Closed))
     }
-    fn snapshot(&self, skip_head: bool) -> Result<String, String> {
+    fn snapshot(&self, skip_head: bool) -> Result<String, AdminError> {
         self.0.lock().unwrap().push(format!("snapshot {skip_head}"));
         Ok("20261122T000000Z-0123456789abcdef".into())
     }
@@ -300,11 +300,15 @@ fn admin_api_is_gated_and_dispatches() {
         .unwrap();
     assert_eq!(r.status, 204);
     assert!(r.body.is_empty());
+    // A failed admin call is a 500 `internal` with the error's text.
+    let r = on
+        .handle(&req("POST", "/api/v1/admin/tsdb/clean_tombstones", ""))
+        .unwrap();
+    assert_eq!(r.status, 500);
     assert_eq!(
-        on.handle(&req("POST", "/api/v1/admin/tsdb/clean_tombstones", ""))
-            .unwrap()
-            .status,
-        204
+        json(&r),
+        serde_json::json!({"status":"error","errorType":"internal",
+            "error": cairn_storage::StorageError::Closed.to_string()})
     );
     let r = on
         .handle(&req(
