@@ -112,6 +112,29 @@ pub(crate) fn open_segment(path: &Path, kind: SegmentKind) -> Result<Mmap> {
     Ok(map)
 }
 
+/// Checks that `sum` (4 bytes, big-endian) is the CRC32-Castagnoli of
+/// `covered`, the checksummed part of the record `what` at `off` in `path`.
+pub(crate) fn check_crc(
+    path: &Path,
+    off: usize,
+    what: &'static str,
+    covered: &[u8],
+    sum: &[u8],
+) -> Result<()> {
+    let want = <[u8; 4]>::try_from(sum).map_or(0, u32::from_be_bytes);
+    let got = cairn_codec::crc32c(covered);
+    if want != got {
+        return Err(ChunksError::corrupt(
+            path,
+            off,
+            what,
+            format!("{want:#010x}"),
+            format!("{got:#010x}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Maps `path` read-only, `len` bytes (the file's length when `None`).
 pub(crate) fn map_file(path: &Path, len: Option<usize>) -> Result<Mmap> {
     let f = File::open(path).map_err(|e| ChunksError::io(path, e))?;

@@ -7,9 +7,9 @@
 //! length or at the first run of zero bytes where a record would start
 //! (files are preallocated, so a crash leaves zero padding).
 
-use crate::files::{list_numbered, open_segment, HEAD_SEGMENT};
+use crate::files::{check_crc, list_numbered, open_segment, HEAD_SEGMENT};
 use crate::{ChunksError, HeadChunkRef, Result, SEGMENT_HEADER_SIZE};
-use cairn_codec::{crc32c, varint};
+use cairn_codec::varint;
 use memmap2::Mmap;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -95,17 +95,7 @@ pub(crate) fn parse_record<'a>(
     ) else {
         return Err(short("head chunk data"));
     };
-    let want = u32::from_be_bytes([sum[0], sum[1], sum[2], sum[3]]);
-    let got = crc32c(covered);
-    if want != got {
-        return Err(ChunksError::corrupt(
-            path,
-            off,
-            "head chunk checksum",
-            format!("{want:#010x}"),
-            format!("{got:#010x}"),
-        ));
-    }
+    check_crc(path, off, "head chunk checksum", covered, sum)?;
     let num_samples = match data {
         [a, b, ..] => u16::from_be_bytes([*a, *b]),
         _ => 0,

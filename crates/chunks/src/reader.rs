@@ -4,9 +4,9 @@
 //! a [`ChunkRef`]'s segment index is the position in that order (0-based).
 //! Every chunk read checks the CRC32-Castagnoli over encoding byte + data.
 
-use crate::files::{list_numbered, open_segment, BLOCK_SEGMENT};
+use crate::files::{check_crc, list_numbered, open_segment, BLOCK_SEGMENT};
 use crate::{unpack_chunk_ref, ChunkRef, ChunksError, Result, SEGMENT_HEADER_SIZE};
-use cairn_codec::{crc32c, crc32c_append, varint};
+use cairn_codec::varint;
 use memmap2::Mmap;
 use std::path::{Path, PathBuf};
 
@@ -114,17 +114,7 @@ fn parse_chunk<'a>(path: &Path, b: &'a [u8], off: usize) -> Result<(u8, &'a [u8]
             "out of bounds",
         ));
     };
-    let want = u32::from_be_bytes([sum[0], sum[1], sum[2], sum[3]]);
-    let got = crc32c_append(crc32c(&[]), body);
-    if got != want {
-        return Err(ChunksError::corrupt(
-            path,
-            off,
-            "chunk checksum",
-            format!("{want:#010x}"),
-            format!("{got:#010x}"),
-        ));
-    }
+    check_crc(path, off, "chunk checksum", body, sum)?;
     let (enc, data) = body.split_first().ok_or_else(|| {
         ChunksError::corrupt(path, off, "chunk record", "an encoding byte", "nothing")
     })?;

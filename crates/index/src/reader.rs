@@ -233,6 +233,19 @@ impl IndexReader {
         let body = d
             .bytes(u64::from(len))
             .map_err(|e| self.dec(what, off, e))?;
+        self.check_crc(what, off, &mut d, body)?;
+        Ok(body)
+    }
+
+    /// Reads the CRC32-Castagnoli that follows `body` in `d` (of the
+    /// structure `what` at `off`) and checks it.
+    fn check_crc(
+        &self,
+        what: &'static str,
+        off: u64,
+        d: &mut ByteCursor<'_>,
+        body: &[u8],
+    ) -> Result<()> {
         let expected = d.be32().map_err(|e| self.dec(what, off, e))?;
         let found = crc32c(body);
         if expected != found {
@@ -244,7 +257,7 @@ impl IndexReader {
                 found,
             });
         }
-        Ok(body)
+        Ok(())
     }
 
     fn dec(&self, section: &'static str, base: u64, e: CodecError) -> IndexError {
@@ -433,17 +446,7 @@ impl IndexReader {
         let len = d.uvarint().map_err(|e| self.dec(WHAT, off, e))?;
         let body_start = off + d.pos() as u64;
         let body = d.bytes(len).map_err(|e| self.dec(WHAT, off, e))?;
-        let expected = d.be32().map_err(|e| self.dec(WHAT, off, e))?;
-        let found = crc32c(body);
-        if expected != found {
-            return Err(IndexError::Checksum {
-                path: self.path.clone(),
-                section: WHAT,
-                offset: off,
-                expected,
-                found,
-            });
-        }
+        self.check_crc(WHAT, off, &mut d, body)?;
         let e = |err| self.dec(WHAT, body_start, err);
         let mut d = ByteCursor::new(body);
         let nlabels = d.uvarint().map_err(e)?;

@@ -33,20 +33,7 @@ impl Api {
                 all.insert(s?.labels().clone());
             }
         }
-        let mut warnings = Vec::new();
-        let mut out = String::from("[");
-        for (i, l) in all.iter().enumerate() {
-            if limit > 0 && i >= limit {
-                warnings.push("results truncated due to limit".to_string());
-                break;
-            }
-            if i > 0 {
-                out.push(',');
-            }
-            labels_json(l, &mut out);
-        }
-        out.push(']');
-        Ok(Out::warn(out, warnings))
+        Ok(json_list(&all, limit, |out, l| labels_json(l, out)))
     }
 
     pub(crate) fn labels(&self, p: &Params) -> R {
@@ -124,9 +111,19 @@ fn unescape_label_name(s: &str) -> String {
 }
 
 fn string_list(items: BTreeSet<String>, limit: usize) -> Out {
+    json_list(&items, limit, |out, v| push_str(out, v))
+}
+
+/// A JSON array of `items` written by `push`, at most `limit` of them (0:
+/// all) with Prometheus's warning when some were cut.
+fn json_list<'a, T: 'a>(
+    items: impl IntoIterator<Item = &'a T>,
+    limit: usize,
+    mut push: impl FnMut(&mut String, &'a T),
+) -> Out {
     let mut warnings = Vec::new();
     let mut out = String::from("[");
-    for (i, v) in items.iter().enumerate() {
+    for (i, v) in items.into_iter().enumerate() {
         if limit > 0 && i >= limit {
             warnings.push("results truncated due to limit".to_string());
             break;
@@ -134,7 +131,7 @@ fn string_list(items: BTreeSet<String>, limit: usize) -> Out {
         if i > 0 {
             out.push(',');
         }
-        push_str(&mut out, v);
+        push(&mut out, v);
     }
     out.push(']');
     Out::warn(out, warnings)

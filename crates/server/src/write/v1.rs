@@ -235,29 +235,24 @@ pub(super) fn ingest_v1(
             let rs = write::decode_series_samples(body, &mut samples)?;
             if let Some(run) = rs.labels {
                 let mut h = 0;
-                let hit = c.find_next(run).or_else(|| {
-                    h = series_cache::hash_raw(run);
-                    c.find(h, run)
-                });
-                if let Some(i) = hit {
-                    out.exemplars_received += rs.counts.exemplars as u64;
-                    let hint = c.entry(i).map_or(0, |e| e.r);
-                    plan.push_series(
-                        LabelsAt::Cache(i),
-                        hint,
-                        &samples,
-                        rs.counts.histograms,
-                        None,
-                    );
-                    continue;
-                }
-                if let Some((labels, hint)) = shared.and_then(|s| s.get(h, run)) {
-                    out.exemplars_received += rs.counts.exemplars as u64;
-                    if c.is_full() {
-                        // The insert clears the cache: append what refers to it first.
-                        plan.run(Some(&mut *c), shared, cfg, app, max_t, &mut out)?;
+                let mut hit = c
+                    .find_next(run)
+                    .or_else(|| {
+                        h = series_cache::hash_raw(run);
+                        c.find(h, run)
+                    })
+                    .map(|i| (i, c.entry(i).map_or(0, |e| e.r)));
+                if hit.is_none() {
+                    if let Some((labels, hint)) = shared.and_then(|s| s.get(h, run)) {
+                        if c.is_full() {
+                            // The insert clears the cache: append what refers to it first.
+                            plan.run(Some(&mut *c), shared, cfg, app, max_t, &mut out)?;
+                        }
+                        hit = Some((c.insert(h, run, labels, hint), hint));
                     }
-                    let i = c.insert(h, run, labels, hint);
+                }
+                if let Some((i, hint)) = hit {
+                    out.exemplars_received += rs.counts.exemplars as u64;
                     plan.push_series(
                         LabelsAt::Cache(i),
                         hint,
