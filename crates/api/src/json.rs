@@ -1,13 +1,18 @@
-//! JSON encoding in Prometheus's exact shapes.
+//! JSON encoding in Prometheus's exact shapes: the envelopes, label sets,
+//! points, and (in `result`) the four query result types.
 //!
 //! Timestamps are seconds as JSON numbers with millisecond precision
 //! (`1435781451.781`); sample values are strings in Go's shortest `'f'`
 //! formatting (`"1"`, `"0.1"`, `"NaN"`, `"+Inf"`, `"-Inf"`), never exponents.
 
+mod result;
+
 use std::fmt::Write;
 
 use cairn_model::Labels;
 use serde_json::Value;
+
+pub(crate) use result::result_json;
 
 /// Formats a sample value as Prometheus's JSON does: Go's
 /// `strconv.FormatFloat(v, 'f', -1, 64)`.

@@ -8,20 +8,30 @@
 //! `{"status":"error","errorType":"bad_data","error":"..."}` with 400 for
 //! `bad_data`, 422 for `execution`, 503 for `timeout`, 499 for `canceled`,
 //! 500 for `internal`, 404 for `not_found`.
+//!
+//! Layout: `routes` (the route table and [`Api`]), `handlers/` (one module
+//! per group of endpoints), `reply` (success and failure to status code
+//! and envelope), `params` (parameter syntax), `json` (the encoder),
+//! `sources` (what the binary plugs in besides storage and the engine),
+//! `config`.
 
+mod config;
 mod engine;
 mod handlers;
 mod json;
 mod params;
+mod reply;
+mod routes;
 mod selectors;
+mod sources;
 
+pub use config::{ApiConfig, BuildInfo};
 pub use engine::{QueryEngine, QueryError, QueryOutput, QueryResult};
-pub use handlers::{
-    AdminSource, Api, ApiConfig, BuildInfo, MetadataSource, TsdbStats, TsdbStatsSource,
-};
 pub use json::{format_float, format_time};
 pub use params::{parse_duration_param, parse_time_param, Params};
+pub use routes::Api;
 pub use selectors::parse_selector;
+pub use sources::{AdminError, AdminSource, MetadataSource, TsdbStats, TsdbStatsSource};
 
 /// The parts of an HTTP request the API looks at.
 #[derive(Debug, Clone, Default)]

@@ -4,6 +4,11 @@
 //! RFC 3339 strings. Durations are float seconds or Prometheus durations
 //! (`5m`, `1h30m`).
 
+use cairn_model::{parse_duration_or_seconds, Matcher, ModelError};
+
+use crate::reply::Fail;
+use crate::selectors::parse_selector;
+
 /// Parameters of a request in arrival order (query string, then form body).
 #[derive(Debug, Clone, Default)]
 pub struct Params(pub Vec<(String, String)>);
@@ -30,6 +35,37 @@ impl Params {
     pub fn non_empty(&self, name: &str) -> Option<&str> {
         self.get(name).filter(|v| !v.is_empty())
     }
+}
+
+/// The time parameter `name` in ms, `default` when absent or empty.
+pub(crate) fn param_time(p: &Params, name: &str, default: i64) -> Result<i64, Fail> {
+    match p.non_empty(name) {
+        None => Ok(default),
+        Some(v) => parse_time_param(v)
+            .map_err(|e| Fail::BadData(format!("invalid parameter {name:?}: {e}"))),
+    }
+}
+
+/// The `limit` parameter; 0 (no limit) when absent or empty.
+pub(crate) fn param_limit(p: &Params) -> Result<usize, Fail> {
+    match p.non_empty("limit") {
+        None => Ok(0),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(n as usize),
+            _ => Err(Fail::BadData("limit must be non-negative".into())),
+        },
+    }
+}
+
+/// The matcher sets of every `match[]` parameter, in order.
+pub(crate) fn match_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, Fail> {
+    let mut out = Vec::new();
+    for s in p.all("match[]") {
+        let sets = parse_selector(s)
+            .map_err(|e| Fail::BadData(format!("invalid parameter \"match[]\": {e}")))?;
+        out.extend(sets);
+    }
+    Ok(out)
 }
 
 /// Prometheus's smallest and largest API timestamps, in ms.
@@ -115,56 +151,13 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(secs * 1000 + ms)
 }
 
-/// Parses a duration parameter (float seconds or a Prometheus duration) into ms.
+/// Parses a duration parameter (float seconds or a Prometheus duration)
+/// into ms, with the messages of Prometheus's API.
 pub fn parse_duration_param(s: &str) -> Result<i64, String> {
-    if let Ok(f) = s.parse::<f64>() {
-        let ms = f * 1000.0;
-        if !ms.is_finite() || ms > i64::MAX as f64 || ms < i64::MIN as f64 {
-            return Err(format!(
-                "cannot parse {s:?} to a valid duration. It overflows int64"
-            ));
-        }
-        return Ok(ms.round() as i64);
-    }
-    parse_prom_duration(s).ok_or_else(|| format!("cannot parse {s:?} to a valid duration"))
-}
-
-/// Prometheus duration syntax: y w d h m s ms, descending, at least one unit.
-pub fn parse_prom_duration(s: &str) -> Option<i64> {
-    if s == "0" {
-        return Some(0);
-    }
-    let units: [(&str, i64); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("ms", 1),
-        ("m", 60_000),
-        ("s", 1_000),
-    ];
-    let mut rest = s;
-    let mut total: i64 = 0;
-    let mut last = i64::MAX;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
-            return None;
-        }
-        let v: i64 = rest.get(..n)?.parse().ok()?;
-        let tail = rest.get(n..)?;
-        let (u, mult) = units.iter().find(|(u, _)| tail.starts_with(u))?;
-        if *mult >= last {
-            return None;
-        }
-        last = *mult;
-        total = total.checked_add(v.checked_mul(*mult)?)?;
-        rest = tail.get(u.len()..)?;
-    }
-    Some(total)
+    parse_duration_or_seconds(s).map_err(|e| match e {
+        ModelError::SecondsOverflow { .. } => e.to_string(),
+        _ => format!("cannot parse {s:?} to a valid duration"),
+    })
 }
 
 #[cfg(test)]
@@ -193,7 +186,17 @@ mod tests {
         assert_eq!(parse_duration_param("15"), Ok(15_000));
         assert_eq!(parse_duration_param("0.5"), Ok(500));
         assert_eq!(parse_duration_param("1m30s"), Ok(90_000));
-        assert!(parse_duration_param("1e300").is_err());
-        assert!(parse_duration_param("x").is_err());
+        assert_eq!(
+            parse_duration_param("1e300"),
+            Err("cannot parse \"1e300\" to a valid duration. It overflows int64".into())
+        );
+        assert_eq!(
+            parse_duration_param("x"),
+            Err("cannot parse \"x\" to a valid duration".into())
+        );
+        assert_eq!(
+            parse_duration_param(""),
+            Err("cannot parse \"\" to a valid duration".into())
+        );
     }
 }

@@ -254,18 +254,18 @@ impl AdminSource for Admin {
         m: &[Vec<cairn_model::Matcher>],
         mint: i64,
         maxt: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), AdminError> {
         self.0
             .lock()
             .unwrap()
             .push(format!("delete {} {mint} {maxt}", m.len()));
         Ok(())
     }
-    fn clean_tombstones(&self) -> Result<(), String> {
+    fn clean_tombstones(&self) -> Result<(), AdminError> {
         self.0.lock().unwrap().push("clean".into());
-        Ok(())
+        Err(AdminError::Storage(cairn_storage::StorageError::Closed))
     }
-    fn snapshot(&self, skip_head: bool) -> Result<String, String> {
+    fn snapshot(&self, skip_head: bool) -> Result<String, AdminError> {
         self.0.lock().unwrap().push(format!("snapshot {skip_head}"));
         Ok("20261122T000000Z-0123456789abcdef".into())
     }
@@ -300,11 +300,15 @@ fn admin_api_is_gated_and_dispatches() {
         .unwrap();
     assert_eq!(r.status, 204);
     assert!(r.body.is_empty());
+    // A failed admin call is a 500 `internal` with the error's text.
+    let r = on
+        .handle(&req("POST", "/api/v1/admin/tsdb/clean_tombstones", ""))
+        .unwrap();
+    assert_eq!(r.status, 500);
     assert_eq!(
-        on.handle(&req("POST", "/api/v1/admin/tsdb/clean_tombstones", ""))
-            .unwrap()
-            .status,
-        204
+        json(&r),
+        serde_json::json!({"status":"error","errorType":"internal",
+            "error": cairn_storage::StorageError::Closed.to_string()})
     );
     let r = on
         .handle(&req(
@@ -331,4 +335,35 @@ fn admin_api_is_gated_and_dispatches() {
             "snapshot true".into()
         ]
     );
+}
+
+#[test]
+fn federate_prints_the_latest_samples_in_text_format() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let st = MemStorage::new();
+    st.add(
+        labels!("__name__" => "temp", "path" => "C:\\x \"y\"\nz", "gpu" => "0"),
+        [Sample::new(now - 2000, 1.5), Sample::new(now - 1000, 2.5)],
+    );
+    st.add(labels!("__name__" => "temp"), [Sample::new(now - 500, 7.0)]);
+    st.add(
+        labels!("__name__" => "old"),
+        [Sample::new(now - 3_600_000, 1.0)],
+    );
+    let st: Arc<dyn cairn_storage::Queryable> = Arc::new(st);
+    let a = Api::new(ApiConfig::default(), st);
+    let r = a
+        .handle(&req("GET", "/federate", "match[]={__name__=~\"temp|old\"}"))
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    let want = format!(
+        "# TYPE temp untyped\ntemp 7 {}\ntemp{{gpu=\"0\",path=\"C:\\\\x \\\"y\\\"\\nz\"}} 2.5 {}\n",
+        now - 500,
+        now - 1000
+    );
+    assert_eq!(String::from_utf8(r.body).unwrap(), want);
 }

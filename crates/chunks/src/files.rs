@@ -1,5 +1,5 @@
 //! Shared plumbing for numbered segment files: naming, listing, headers,
-//! mmapping and directory fsync.
+//! opening (size check, mmap, header check) and directory fsync.
 
 use crate::{ChunksError, Result, SEGMENT_HEADER_SIZE};
 use memmap2::Mmap;
@@ -38,7 +38,7 @@ pub(crate) fn header(magic: u32, version: u8) -> [u8; SEGMENT_HEADER_SIZE] {
 }
 
 /// Checks a file's header against `magic` and `version`.
-pub(crate) fn check_header(path: &Path, b: &[u8], magic: u32, version: u8) -> Result<()> {
+fn check_header(path: &Path, b: &[u8], magic: u32, version: u8) -> Result<()> {
     let Some(h) = b.get(..SEGMENT_HEADER_SIZE) else {
         return Err(ChunksError::corrupt(
             path,
@@ -65,6 +65,71 @@ pub(crate) fn check_header(path: &Path, b: &[u8], magic: u32, version: u8) -> Re
             "segment format version",
             version,
             h[4],
+        ));
+    }
+    Ok(())
+}
+
+/// Which kind of segment file [`open_segment`] opens: its magic number and
+/// how errors name its header.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SegmentKind {
+    pub magic: u32,
+    /// What a file too short for its header is called in the error.
+    pub header: &'static str,
+}
+
+/// A block's `chunks/` segment.
+pub(crate) const BLOCK_SEGMENT: SegmentKind = SegmentKind {
+    magic: crate::MAGIC_CHUNKS,
+    header: "segment header",
+};
+
+/// A `chunks_head/` file.
+pub(crate) const HEAD_SEGMENT: SegmentKind = SegmentKind {
+    magic: crate::MAGIC_HEAD_CHUNKS,
+    header: "head chunk file header",
+};
+
+/// Maps a whole segment file of `kind` read-only after checking that it
+/// holds at least a header (an empty file cannot be mapped) and that the
+/// header has the kind's magic and format version 1.
+pub(crate) fn open_segment(path: &Path, kind: SegmentKind) -> Result<Mmap> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| ChunksError::io(path, e))?
+        .len();
+    if len < SEGMENT_HEADER_SIZE as u64 {
+        return Err(ChunksError::corrupt(
+            path,
+            0,
+            kind.header,
+            format!("at least {SEGMENT_HEADER_SIZE} bytes"),
+            format!("{len} bytes"),
+        ));
+    }
+    let map = map_file(path, None)?;
+    check_header(path, &map, kind.magic, crate::FORMAT_V1)?;
+    Ok(map)
+}
+
+/// Checks that `sum` (4 bytes, big-endian) is the CRC32-Castagnoli of
+/// `covered`, the checksummed part of the record `what` at `off` in `path`.
+pub(crate) fn check_crc(
+    path: &Path,
+    off: usize,
+    what: &'static str,
+    covered: &[u8],
+    sum: &[u8],
+) -> Result<()> {
+    let want = <[u8; 4]>::try_from(sum).map_or(0, u32::from_be_bytes);
+    let got = cairn_codec::crc32c(covered);
+    if want != got {
+        return Err(ChunksError::corrupt(
+            path,
+            off,
+            what,
+            format!("{want:#010x}"),
+            format!("{got:#010x}"),
         ));
     }
     Ok(())

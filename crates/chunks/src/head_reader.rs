@@ -7,9 +7,9 @@
 //! length or at the first run of zero bytes where a record would start
 //! (files are preallocated, so a crash leaves zero padding).
 
-use crate::files::{check_header, list_numbered, map_file};
-use crate::{ChunksError, HeadChunkRef, Result, FORMAT_V1, MAGIC_HEAD_CHUNKS, SEGMENT_HEADER_SIZE};
-use cairn_codec::{crc32c, varint};
+use crate::files::{check_crc, list_numbered, open_segment, HEAD_SEGMENT};
+use crate::{ChunksError, HeadChunkRef, Result, SEGMENT_HEADER_SIZE};
+use cairn_codec::varint;
 use memmap2::Mmap;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -95,17 +95,7 @@ pub(crate) fn parse_record<'a>(
     ) else {
         return Err(short("head chunk data"));
     };
-    let want = u32::from_be_bytes([sum[0], sum[1], sum[2], sum[3]]);
-    let got = crc32c(covered);
-    if want != got {
-        return Err(ChunksError::corrupt(
-            path,
-            off,
-            "head chunk checksum",
-            format!("{want:#010x}"),
-            format!("{got:#010x}"),
-        ));
-    }
+    check_crc(path, off, "head chunk checksum", covered, sum)?;
     let num_samples = match data {
         [a, b, ..] => u16::from_be_bytes([*a, *b]),
         _ => 0,
@@ -189,20 +179,7 @@ pub(crate) fn open_files(dir: &Path, remove_empty_last: bool) -> Result<BTreeMap
     }
     let mut out = BTreeMap::new();
     for (seq, path) in listed {
-        let len = std::fs::metadata(&path)
-            .map_err(|e| ChunksError::io(&path, e))?
-            .len();
-        if len < SEGMENT_HEADER_SIZE as u64 {
-            return Err(ChunksError::corrupt(
-                &path,
-                0,
-                "head chunk file header",
-                format!("at least {SEGMENT_HEADER_SIZE} bytes"),
-                format!("{len} bytes"),
-            ));
-        }
-        let map = map_file(&path, None)?;
-        check_header(&path, &map, MAGIC_HEAD_CHUNKS, FORMAT_V1)?;
+        let map = open_segment(&path, HEAD_SEGMENT)?;
         out.insert(seq, MappedFile { path, map });
     }
     Ok(out)

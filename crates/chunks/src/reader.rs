@@ -4,11 +4,9 @@
 //! a [`ChunkRef`]'s segment index is the position in that order (0-based).
 //! Every chunk read checks the CRC32-Castagnoli over encoding byte + data.
 
-use crate::files::{check_header, list_numbered, map_file};
-use crate::{
-    unpack_chunk_ref, ChunkRef, ChunksError, Result, FORMAT_V1, MAGIC_CHUNKS, SEGMENT_HEADER_SIZE,
-};
-use cairn_codec::{crc32c, crc32c_append, varint};
+use crate::files::{check_crc, list_numbered, open_segment, BLOCK_SEGMENT};
+use crate::{unpack_chunk_ref, ChunkRef, ChunksError, Result, SEGMENT_HEADER_SIZE};
+use cairn_codec::varint;
 use memmap2::Mmap;
 use std::path::{Path, PathBuf};
 
@@ -38,20 +36,7 @@ impl ChunkReader {
     pub fn open(dir: &Path) -> Result<Self> {
         let mut segments = Vec::new();
         for (_, path) in list_numbered(dir)? {
-            let len = std::fs::metadata(&path)
-                .map_err(|e| ChunksError::io(&path, e))?
-                .len();
-            if len < SEGMENT_HEADER_SIZE as u64 {
-                return Err(ChunksError::corrupt(
-                    &path,
-                    0,
-                    "segment header",
-                    format!("at least {SEGMENT_HEADER_SIZE} bytes"),
-                    format!("{len} bytes"),
-                ));
-            }
-            let map = map_file(&path, None)?;
-            check_header(&path, &map, MAGIC_CHUNKS, FORMAT_V1)?;
+            let map = open_segment(&path, BLOCK_SEGMENT)?;
             segments.push(Segment { path, map });
         }
         Ok(Self { segments })
@@ -129,17 +114,7 @@ fn parse_chunk<'a>(path: &Path, b: &'a [u8], off: usize) -> Result<(u8, &'a [u8]
             "out of bounds",
         ));
     };
-    let want = u32::from_be_bytes([sum[0], sum[1], sum[2], sum[3]]);
-    let got = crc32c_append(crc32c(&[]), body);
-    if got != want {
-        return Err(ChunksError::corrupt(
-            path,
-            off,
-            "chunk checksum",
-            format!("{want:#010x}"),
-            format!("{got:#010x}"),
-        ));
-    }
+    check_crc(path, off, "chunk checksum", body, sum)?;
     let (enc, data) = body.split_first().ok_or_else(|| {
         ChunksError::corrupt(path, off, "chunk record", "an encoding byte", "nothing")
     })?;

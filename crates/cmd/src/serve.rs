@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cairn_api::{
-    AdminSource, Api, ApiConfig, BuildInfo, MetadataSource, TsdbStats, TsdbStatsSource,
+    AdminError, AdminSource, Api, ApiConfig, BuildInfo, MetadataSource, TsdbStats, TsdbStatsSource,
 };
 use cairn_promql::EngineOptions;
 use cairn_server::{Backend, BackendStats, ServerConfig};
@@ -192,25 +192,23 @@ impl AdminSource for DbBackend {
         sets: &[Vec<cairn_model::Matcher>],
         mint: i64,
         maxt: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), AdminError> {
         for set in sets {
-            self.db()
-                .map_err(|e| e.to_string())?
+            self.db()?
                 .delete_series(set, mint, maxt)
-                .map_err(|e| e.to_string())?;
+                .map_err(AdminError::db)?;
         }
         Ok(())
     }
 
-    fn clean_tombstones(&self) -> Result<(), String> {
-        self.db()
-            .map_err(|e| e.to_string())?
+    fn clean_tombstones(&self) -> Result<(), AdminError> {
+        self.db()?
             .clean_tombstones()
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(AdminError::db)
     }
 
-    fn snapshot(&self, skip_head: bool) -> Result<String, String> {
+    fn snapshot(&self, skip_head: bool) -> Result<String, AdminError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
@@ -219,9 +217,9 @@ impl AdminSource for DbBackend {
             utc_stamp(now.as_secs() as i64),
             now.as_nanos() as u64 ^ 0x9E37_79B9_7F4A_7C15
         );
-        let db = self.db().map_err(|e| e.to_string())?;
+        let db = self.db()?;
         let dir = db.dir().join("snapshots").join(&name);
-        db.snapshot(&dir, !skip_head).map_err(|e| e.to_string())?;
+        db.snapshot(&dir, !skip_head).map_err(AdminError::db)?;
         Ok(name)
     }
 }

@@ -15,6 +15,32 @@ pub enum CodecError {
         /// Bit offset (from the start of the decoded slice) where it failed.
         bit_offset: usize,
     },
+    /// A read wanted more bytes than were left.
+    #[error("truncated data: {need} bytes wanted at byte offset {offset}, {have} left")]
+    Truncated {
+        /// Byte offset of the read that failed.
+        offset: usize,
+        /// Bytes the read wanted.
+        need: u64,
+        /// Bytes that were left.
+        have: usize,
+    },
+    /// A length-prefixed string's bytes were not UTF-8.
+    #[error("invalid UTF-8 string at byte offset {offset}")]
+    NotUtf8 {
+        /// Byte offset of the string's first byte (after its length).
+        offset: usize,
+    },
+    /// A varint decoded to more than the field may hold.
+    #[error("value {found} at byte offset {offset} does not fit {bits} bits")]
+    ValueTooLarge {
+        /// Byte offset of the varint's first byte.
+        offset: usize,
+        /// Width of the field.
+        bits: u32,
+        /// The value read.
+        found: u64,
+    },
     /// A varint was longer than 10 bytes or overflowed 64 bits.
     #[error("varint overflows 64 bits at byte offset {offset}")]
     VarintOverflow {
@@ -43,4 +69,63 @@ pub enum CodecError {
         /// The maximum number of samples a chunk header can count.
         max: usize,
     },
+}
+
+impl CodecError {
+    /// The byte offset where a read failed, for the variants that have one.
+    pub fn byte_offset(&self) -> Option<usize> {
+        match self {
+            CodecError::Truncated { offset, .. }
+            | CodecError::NotUtf8 { offset }
+            | CodecError::ValueTooLarge { offset, .. }
+            | CodecError::VarintOverflow { offset } => Some(*offset),
+            CodecError::UnexpectedEof { bit_offset, .. } => Some(bit_offset / 8),
+            _ => None,
+        }
+    }
+
+    /// The same error with its offset moved by `base`, e.g. from a
+    /// section's start to the file's.
+    pub fn offset_by(mut self, base: usize) -> Self {
+        match &mut self {
+            CodecError::Truncated { offset, .. }
+            | CodecError::NotUtf8 { offset }
+            | CodecError::ValueTooLarge { offset, .. }
+            | CodecError::VarintOverflow { offset } => *offset = offset.saturating_add(base),
+            CodecError::UnexpectedEof { bit_offset, .. } => {
+                *bit_offset = bit_offset.saturating_add(base.saturating_mul(8));
+            }
+            _ => {}
+        }
+        self
+    }
+
+    /// `(expected, found)` wording for a corruption error built from this one.
+    pub fn expected_found(&self) -> (String, String) {
+        match self {
+            CodecError::Truncated { need, have, .. } => (
+                format!("{need} more bytes"),
+                format!("{have} bytes before the end"),
+            ),
+            CodecError::UnexpectedEof { what, .. } => (
+                format!("a complete {what}"),
+                "the end of the data".to_owned(),
+            ),
+            CodecError::VarintOverflow { .. } => (
+                "a varint of at most 64 bits".to_owned(),
+                "an overlong varint".to_owned(),
+            ),
+            CodecError::ValueTooLarge { bits, found, .. } => {
+                (format!("a value of at most {bits} bits"), found.to_string())
+            }
+            CodecError::NotUtf8 { .. } => (
+                "a UTF-8 string".to_owned(),
+                "invalid UTF-8 bytes".to_owned(),
+            ),
+            CodecError::Corruption {
+                expected, found, ..
+            } => (expected.clone(), found.clone()),
+            other => ("valid data".to_owned(), other.to_string()),
+        }
+    }
 }

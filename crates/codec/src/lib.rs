@@ -7,6 +7,9 @@
 //!   every Gorilla-style chunk encoding.
 //! * [`varint`]: Go's `encoding/binary` unsigned (LEB128) and zig-zag signed
 //!   varints, byte-for-byte compatible.
+//! * [`ByteCursor`] and the `put_*` functions of [`cursor`]: big-endian
+//!   integers, varints and length-prefixed strings, read bounds-checked with
+//!   errors that carry offsets (the index, WAL record and tombstone decoders).
 //! * [`crc32c`]: the Castagnoli CRC used by every Prometheus checksum.
 //! * [`XorChunk`] / [`xor_iter`]: Prometheus's float chunk encoding
 //!   (`chunkenc.EncXOR`), producing byte-identical chunks; [`xor_decode`]
@@ -15,6 +18,7 @@
 
 mod bits;
 mod crc;
+pub mod cursor;
 mod encoding;
 mod error;
 pub mod varint;
@@ -23,6 +27,7 @@ mod xor_bulk;
 
 pub use bits::{BitReader, BitWriter};
 pub use crc::{crc32c, crc32c_append};
+pub use cursor::ByteCursor;
 pub use encoding::{Encoding, ENCODING_FLOAT_HISTOGRAM, ENCODING_HISTOGRAM, ENCODING_XOR};
 pub use error::CodecError;
 pub use xor::{decode_all, xor_iter, XorChunk, XorIterator, MAX_SAMPLES_PER_CHUNK};

@@ -9,6 +9,7 @@
 
 mod metrics;
 
+use cairn_model::exposition::push_label_set;
 use cairn_model::{Labels, LabelsBuilder};
 
 pub use metrics::{Kind, MetricDef, DCGM_METRICS};
@@ -239,24 +240,7 @@ impl ClusterSpec {
             }
             out.push_str(name);
             let rest = s.labels.without(&["__name__", "instance", "job"]);
-            if !rest.is_empty() {
-                out.push('{');
-                for (i, l) in rest.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(l.name);
-                    out.push_str("=\"");
-                    out.push_str(
-                        &l.value
-                            .replace('\\', "\\\\")
-                            .replace('"', "\\\"")
-                            .replace('\n', "\\n"),
-                    );
-                    out.push('"');
-                }
-                out.push('}');
-            }
+            push_label_set(&mut out, rest.iter().map(|l| (l.name, l.value)));
             out.push(' ');
             out.push_str(&format_value(self.value(s, step)));
             out.push('\n');

@@ -24,7 +24,7 @@ use std::collections::hash_map::Entry;
 use std::sync::atomic::Ordering;
 
 use cairn_model::Labels;
-use cairn_storage::{Appendable, Appender, Metadata, MetricType, Result, SeriesRef, StorageError};
+use cairn_storage::{Appendable, Appender, Metadata, Result, SeriesRef, StorageError};
 
 use crate::error::HeadError;
 use crate::head::Head;
@@ -75,34 +75,6 @@ impl Appendable for Head {
             meta: Vec::new(),
             min_valid: self.appendable_min_valid_time(),
         })
-    }
-}
-
-/// Prometheus's WAL encoding of metric types.
-pub(crate) fn metric_type_to_wal(t: MetricType) -> u8 {
-    match t {
-        MetricType::Unknown => 0,
-        MetricType::Counter => 1,
-        MetricType::Gauge => 2,
-        MetricType::Histogram => 3,
-        MetricType::GaugeHistogram => 4,
-        MetricType::Summary => 5,
-        MetricType::Info => 6,
-        MetricType::StateSet => 7,
-    }
-}
-
-/// Inverse of [`metric_type_to_wal`]; unknown codes read as `Unknown`.
-pub(crate) fn metric_type_from_wal(b: u8) -> MetricType {
-    match b {
-        1 => MetricType::Counter,
-        2 => MetricType::Gauge,
-        3 => MetricType::Histogram,
-        4 => MetricType::GaugeHistogram,
-        5 => MetricType::Summary,
-        6 => MetricType::Info,
-        7 => MetricType::StateSet,
-        _ => MetricType::Unknown,
     }
 }
 
@@ -268,7 +240,7 @@ impl<'a> HeadAppender<'a> {
                         .iter()
                         .map(|(r, m)| RefMetadata {
                             r: *r,
-                            kind: metric_type_to_wal(m.kind),
+                            kind: m.kind.code(),
                             unit: m.unit.clone(),
                             help: m.help.clone(),
                         })

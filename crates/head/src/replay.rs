@@ -18,9 +18,8 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use cairn_storage::Metadata;
+use cairn_storage::{Metadata, MetricType};
 
-use crate::appender::metric_type_from_wal;
 use crate::delete;
 use crate::disk_chunks::LoadedChunk;
 use crate::error::Result;
@@ -122,7 +121,7 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
                         g.insert(
                             name.to_owned(),
                             Metadata {
-                                kind: metric_type_from_wal(m.kind),
+                                kind: MetricType::from_code(i32::from(m.kind)),
                                 unit: m.unit,
                                 help: m.help,
                             },

@@ -4,7 +4,8 @@
 //! offsets followed by the CRC32-Castagnoli of those 48 bytes. An offset of
 //! zero means the section is absent. See `docs/format/index.md`.
 
-use crate::encoding::{crc32, put_be64, Decbuf};
+use cairn_codec::cursor::put_be64;
+use cairn_codec::{crc32c, ByteCursor};
 
 /// First four bytes of every index file, big-endian.
 pub const MAGIC_INDEX: u32 = 0xBAAA_D700;
@@ -46,7 +47,7 @@ impl Toc {
         ] {
             put_be64(buf, v);
         }
-        let sum = crc32(buf.get(start..).unwrap_or_default());
+        let sum = crc32c(buf.get(start..).unwrap_or_default());
         buf.extend_from_slice(&sum.to_be_bytes());
     }
 
@@ -54,13 +55,13 @@ impl Toc {
     /// mismatch; the slice must be exactly [`TOC_LEN`] long.
     pub(crate) fn decode(b: &[u8]) -> Result<Toc, (u32, u32)> {
         let (body, sum) = b.split_at(b.len().saturating_sub(4).min(TOC_LEN - 4));
-        let mut s = Decbuf::new(sum);
+        let mut s = ByteCursor::new(sum);
         let expected = s.be32().unwrap_or(0);
-        let found = crc32(body);
+        let found = crc32c(body);
         if b.len() != TOC_LEN || expected != found {
             return Err((expected, found));
         }
-        let mut d = Decbuf::new(body);
+        let mut d = ByteCursor::new(body);
         let mut next = || d.be64().unwrap_or(0);
         Ok(Toc {
             symbols: next(),

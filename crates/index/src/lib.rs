@@ -14,7 +14,6 @@
 //! - [`postings_for_matchers`] works on anything implementing [`IndexLike`],
 //!   so the head's in-memory index shares its matcher semantics.
 
-mod encoding;
 mod error;
 mod format;
 mod postings;

@@ -20,9 +20,9 @@ use cairn_model::Labels;
 use memmap2::Mmap;
 use roaring::{MultiOps, RoaringBitmap, RoaringTreemap};
 
-use crate::encoding::{crc32, Decbuf, DecodeError};
 use crate::format::{Toc, FORMAT_V1, FORMAT_V2, HEADER_LEN, MAGIC_INDEX, SERIES_ALIGN, TOC_LEN};
 use crate::{ChunkMeta, IndexError, IndexLike, Result};
+use cairn_codec::{crc32c, ByteCursor, CodecError};
 
 enum Backing {
     Mapped(Mmap),
@@ -154,7 +154,7 @@ impl IndexReader {
                 format!("{} bytes", b.len()),
             ));
         }
-        let mut d = Decbuf::new(b);
+        let mut d = ByteCursor::new(b);
         let magic = d.be32().map_err(|e| dec_err(&path, "header", 0, e))?;
         if magic != MAGIC_INDEX {
             return Err(IndexError::BadMagic {
@@ -228,13 +228,26 @@ impl IndexReader {
                 off.to_string(),
             )
         })?;
-        let mut d = Decbuf::new(tail);
+        let mut d = ByteCursor::new(tail);
         let len = d.be32().map_err(|e| self.dec(what, off, e))?;
         let body = d
             .bytes(u64::from(len))
             .map_err(|e| self.dec(what, off, e))?;
+        self.check_crc(what, off, &mut d, body)?;
+        Ok(body)
+    }
+
+    /// Reads the CRC32-Castagnoli that follows `body` in `d` (of the
+    /// structure `what` at `off`) and checks it.
+    fn check_crc(
+        &self,
+        what: &'static str,
+        off: u64,
+        d: &mut ByteCursor<'_>,
+        body: &[u8],
+    ) -> Result<()> {
         let expected = d.be32().map_err(|e| self.dec(what, off, e))?;
-        let found = crc32(body);
+        let found = crc32c(body);
         if expected != found {
             return Err(IndexError::Checksum {
                 path: self.path.clone(),
@@ -244,10 +257,10 @@ impl IndexReader {
                 found,
             });
         }
-        Ok(body)
+        Ok(())
     }
 
-    fn dec(&self, section: &'static str, base: u64, e: DecodeError) -> IndexError {
+    fn dec(&self, section: &'static str, base: u64, e: CodecError) -> IndexError {
         dec_err(&self.path, section, base, e)
     }
 
@@ -258,7 +271,7 @@ impl IndexReader {
         }
         let base = self.toc.symbols + 4;
         let body = self.section(self.toc.symbols, WHAT)?;
-        let mut d = Decbuf::new(body);
+        let mut d = ByteCursor::new(body);
         let count = d.be32().map_err(|e| self.dec(WHAT, base, e))?;
         // Each entry takes at least one byte, which bounds the allocation.
         let mut syms = Vec::with_capacity((count as usize).min(d.remaining()));
@@ -297,7 +310,7 @@ impl IndexReader {
         let base = self.toc.postings_table + 4;
         let body = self.section(self.toc.postings_table, WHAT)?;
         let b = self.data.bytes();
-        let mut d = Decbuf::new(body);
+        let mut d = ByteCursor::new(body);
         let count = d.be32().map_err(|e| self.dec(WHAT, base, e))?;
         let mut entries: Vec<(&str, Span, u64)> =
             Vec::with_capacity((count as usize).min(body.len()));
@@ -429,23 +442,13 @@ impl IndexReader {
             .ok()
             .and_then(|o| b.get(o..))
             .ok_or_else(|| not_found("reference past the end of the file".to_owned()))?;
-        let mut d = Decbuf::new(tail);
+        let mut d = ByteCursor::new(tail);
         let len = d.uvarint().map_err(|e| self.dec(WHAT, off, e))?;
         let body_start = off + d.pos() as u64;
         let body = d.bytes(len).map_err(|e| self.dec(WHAT, off, e))?;
-        let expected = d.be32().map_err(|e| self.dec(WHAT, off, e))?;
-        let found = crc32(body);
-        if expected != found {
-            return Err(IndexError::Checksum {
-                path: self.path.clone(),
-                section: WHAT,
-                offset: off,
-                expected,
-                found,
-            });
-        }
+        self.check_crc(WHAT, off, &mut d, body)?;
         let e = |err| self.dec(WHAT, body_start, err);
-        let mut d = Decbuf::new(body);
+        let mut d = ByteCursor::new(body);
         let nlabels = d.uvarint().map_err(e)?;
         let mut pairs: Vec<(&str, &str)> =
             Vec::with_capacity((nlabels as usize).min(body.len() / 2));
@@ -488,7 +491,7 @@ impl IndexReader {
     fn read_postings(&self, off: u64) -> Result<RoaringTreemap> {
         const WHAT: &str = "postings list";
         let body = self.section(off, WHAT)?;
-        let mut d = Decbuf::new(body);
+        let mut d = ByteCursor::new(body);
         let n = d.be32().map_err(|e| self.dec(WHAT, off, e))?;
         let want = 4 * u64::from(n);
         if want != d.remaining() as u64 {
@@ -553,9 +556,10 @@ fn corrupt(
     }
 }
 
-fn dec_err(path: &Path, section: &'static str, base: u64, e: DecodeError) -> IndexError {
-    let (expected, found) = e.describe();
-    corrupt(path, section, base + e.at() as u64, expected, found)
+fn dec_err(path: &Path, section: &'static str, base: u64, e: CodecError) -> IndexError {
+    let (expected, found) = e.expected_found();
+    let at = e.byte_offset().unwrap_or(0) as u64;
+    corrupt(path, section, base + at, expected, found)
 }
 
 impl IndexLike for IndexReader {

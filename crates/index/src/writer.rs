@@ -17,9 +17,11 @@ use std::path::{Path, PathBuf};
 
 use cairn_model::Labels;
 
-use crate::encoding::{crc32, put_be32, put_uvarint, put_uvarint_str, put_varint};
 use crate::format::{Toc, ALL_POSTINGS_KEY, FORMAT_V2, MAGIC_INDEX, SERIES_ALIGN};
 use crate::{ChunkMeta, IndexError, Result};
+use cairn_codec::crc32c;
+use cairn_codec::cursor::{put_be32, put_uvarint_str};
+use cairn_codec::varint::{put_uvarint, put_varint};
 
 /// Largest series reference a 4-byte postings entry can hold.
 const MAX_SERIES_REF: u64 = u32::MAX as u64;
@@ -115,7 +117,7 @@ impl IndexWriter {
         })?;
         self.write(&len.to_be_bytes())?;
         self.write(body)?;
-        self.write(&crc32(body).to_be_bytes())
+        self.write(&crc32c(body).to_be_bytes())
     }
 
     /// Adds the next symbol. Symbols must be strictly ascending (byte order)
@@ -262,7 +264,7 @@ impl IndexWriter {
         }
         let mut head = Vec::with_capacity(10);
         put_uvarint(&mut head, body.len() as u64);
-        let sum = crc32(&body);
+        let sum = crc32c(&body);
         let written = self
             .write(&head)
             .and_then(|()| self.write(&body))

@@ -1,15 +1,19 @@
-//! Cairn's shared vocabulary: label sets, label matchers and samples.
+//! Cairn's shared vocabulary: label sets, label matchers, samples and
+//! Prometheus's duration syntax.
 //!
 //! This crate does no I/O. Every other crate speaks in these types, so they
 //! are kept small, cheap to clone and independent of any storage layout.
 
+pub mod duration;
 mod error;
+pub mod exposition;
 mod gofloat;
 mod histogram;
 mod labels;
 mod matcher;
 mod sample;
 
+pub use duration::{parse_duration, parse_duration_or_seconds};
 pub use error::ModelError;
 pub use gofloat::{format_go_f, format_go_g, push_go_f};
 pub use histogram::{

@@ -14,6 +14,7 @@
 //! mapping.
 
 mod backend;
+mod body;
 mod config;
 mod error;
 pub mod metrics;

@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 
-use crate::routes::{full_response, read_body_public, ResponseBody};
+use crate::body::{full, header, read_body, ResponseBody};
 use crate::ServerError;
 
 /// Largest form body accepted by the query API.
@@ -26,14 +26,11 @@ pub(crate) async fn handle(
     }
     let method = req.method().to_string();
     let mut params = cairn_api::parse_form(req.uri().query().unwrap_or(""));
-    let is_form = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+    let is_form = header(&req, CONTENT_TYPE)
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if method == "POST" && is_form {
         let mut buf = Vec::new();
-        if let Err(e) = read_body_public(req, MAX_FORM_BYTES, &mut buf).await {
+        if let Err(e) = read_body(req, MAX_FORM_BYTES, &mut buf).await {
             return Some(Err(e));
         }
         params.extend(cairn_api::parse_form(&String::from_utf8_lossy(&buf)));
@@ -51,7 +48,7 @@ pub(crate) async fn handle(
         Err(e) => return Some(Err(ServerError::Internal(e.to_string()))),
     };
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut r = full_response(status, Bytes::from(resp.body));
+    let mut r = full(status, Bytes::from(resp.body));
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(resp.content_type));
     Some(Ok(r))

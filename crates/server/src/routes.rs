@@ -2,30 +2,26 @@
 //!
 //! [`ROUTES`] is the one list of paths; [`handle`] dispatches, times the
 //! request and turns any [`ServerError`] into a plain-text response with the
-//! status [`ServerError::status`] picks.
+//! status [`ServerError::status`] picks. Paths it does not know go to the
+//! query API (`query_api`); bodies are read and written through `body`.
 
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Body, Frame, Incoming};
-use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::mpsc;
 
 use crate::backend::Backend;
+use crate::body::{error_response, full, header, read_body, text, ChannelBody, ResponseBody};
 use crate::metrics::{Handler, Metrics};
 use crate::read;
 use crate::write::{self, WireVersion, WriteOutcome, WriteScratch};
 use crate::{ServerConfig, ServerError};
-
-/// Response body: a full buffer or a stream.
-pub type ResponseBody = BoxBody<Bytes, std::io::Error>;
 
 /// State shared by all connections of one server.
 pub struct Shared {
@@ -152,39 +148,6 @@ async fn dispatch(
         }
         Handler::Other => Err(ServerError::NotFound),
     }
-}
-
-fn header(req: &Request<Incoming>, name: hyper::header::HeaderName) -> Option<&str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Reads the whole body into `buf`, refusing more than `limit` bytes.
-async fn read_body(
-    req: Request<Incoming>,
-    limit: usize,
-    buf: &mut Vec<u8>,
-) -> Result<(), ServerError> {
-    let too_large = ServerError::BodyTooLarge {
-        limit,
-        what: "compressed",
-    };
-    if let Some(len) = header(&req, CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok()) {
-        if len > limit as u64 {
-            return Err(too_large);
-        }
-        buf.reserve(len as usize);
-    }
-    let mut body = req.into_body();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(ServerError::BodyRead)?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(too_large);
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Ok(())
 }
 
 fn now_ms() -> i64 {
@@ -323,71 +286,4 @@ async fn remote_read(
             Ok(r)
         }
     }
-}
-
-/// A body fed by a channel; an `Err` item aborts the response.
-struct ChannelBody {
-    rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
-}
-
-impl Body for ChannelBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        self.rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
-    }
-}
-
-/// A complete response with `body`.
-pub(crate) fn full_response(status: StatusCode, body: Bytes) -> Response<ResponseBody> {
-    full(status, body)
-}
-
-/// Reads a whole request body, refusing more than `limit` bytes.
-pub(crate) async fn read_body_public(
-    req: Request<Incoming>,
-    limit: usize,
-    buf: &mut Vec<u8>,
-) -> Result<(), ServerError> {
-    read_body(req, limit, buf).await
-}
-
-fn full(status: StatusCode, body: Bytes) -> Response<ResponseBody> {
-    let mut r = Response::new(Full::new(body).map_err(|never| match never {}).boxed());
-    *r.status_mut() = status;
-    r
-}
-
-fn text(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
-    let mut r = full(status, Bytes::from_static(body.as_bytes()));
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
-}
-
-/// A plain-text error response, as Go's `http.Error` writes it.
-pub fn error_response(e: &ServerError, status: Option<StatusCode>) -> Response<ResponseBody> {
-    let status = status.unwrap_or_else(|| e.status());
-    if status.is_server_error() {
-        tracing::warn!(error = %e, %status, "request failed");
-    } else {
-        tracing::debug!(error = %e, %status, "request refused");
-    }
-    let mut r = full(status, Bytes::from(format!("{e}\n")));
-    let h = r.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    r
 }

@@ -176,6 +176,11 @@ pub trait Queryable: Send + Sync {
 }
 
 /// Prometheus's metric types, as remote write and the metadata API carry them.
+///
+/// [`MetricType::code`] / [`MetricType::from_code`] are the one mapping to
+/// the numbers on the wire: the WAL metadata record's type byte
+/// (`record.MetricType`) and the remote write 1.0 and 2.0 `MetricType`
+/// enums use the same ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum MetricType {
     #[default]
@@ -190,6 +195,37 @@ pub enum MetricType {
 }
 
 impl MetricType {
+    /// The wire number: 0 unknown, 1 counter, 2 gauge, 3 histogram,
+    /// 4 gauge histogram, 5 summary, 6 info, 7 stateset.
+    pub const fn code(self) -> u8 {
+        match self {
+            MetricType::Unknown => 0,
+            MetricType::Counter => 1,
+            MetricType::Gauge => 2,
+            MetricType::Histogram => 3,
+            MetricType::GaugeHistogram => 4,
+            MetricType::Summary => 5,
+            MetricType::Info => 6,
+            MetricType::StateSet => 7,
+        }
+    }
+
+    /// The type of a wire number (a WAL byte or a protobuf enum value);
+    /// numbers no type has (remote write 2.0's 0 "unspecified" among them)
+    /// read as [`MetricType::Unknown`].
+    pub const fn from_code(code: i32) -> Self {
+        match code {
+            1 => MetricType::Counter,
+            2 => MetricType::Gauge,
+            3 => MetricType::Histogram,
+            4 => MetricType::GaugeHistogram,
+            5 => MetricType::Summary,
+            6 => MetricType::Info,
+            7 => MetricType::StateSet,
+            _ => MetricType::Unknown,
+        }
+    }
+
     /// The name the metadata API prints.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -250,4 +286,31 @@ pub trait Appender {
 /// Something that hands out appenders.
 pub trait Appendable: Send + Sync {
     fn appender(&self) -> Box<dyn Appender + '_>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MetricType;
+
+    const ALL: [MetricType; 8] = [
+        MetricType::Unknown,
+        MetricType::Counter,
+        MetricType::Gauge,
+        MetricType::Histogram,
+        MetricType::GaugeHistogram,
+        MetricType::Summary,
+        MetricType::Info,
+        MetricType::StateSet,
+    ];
+
+    #[test]
+    fn wire_codes_round_trip_in_prometheus_order() {
+        for (i, t) in ALL.iter().enumerate() {
+            assert_eq!(usize::from(t.code()), i, "{t:?}");
+            assert_eq!(MetricType::from_code(i32::from(t.code())), *t);
+        }
+        for code in [-1, 8, 255, i32::MAX, i32::MIN] {
+            assert_eq!(MetricType::from_code(code), MetricType::Unknown);
+        }
+    }
 }

@@ -15,6 +15,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use cairn_codec::varint::{put_uvarint, put_varint};
+use cairn_codec::{ByteCursor, CodecError};
+
 use crate::fsutil::write_atomic;
 use crate::{Result, TsdbError};
 
@@ -146,8 +149,8 @@ impl Tombstones {
         for (r, ivs) in &self.by_series {
             for iv in &ivs.0 {
                 put_uvarint(&mut out, *r);
-                put_uvarint(&mut out, zigzag(iv.mint));
-                put_uvarint(&mut out, zigzag(iv.maxt));
+                put_varint(&mut out, iv.mint);
+                put_varint(&mut out, iv.maxt);
             }
         }
         let crc = crc32c::crc32c(out.get(start..).unwrap_or(&[]));
@@ -197,20 +200,22 @@ impl Tombstones {
                 format!("{got:#010x}"),
             ));
         }
+        // Offsets in errors count from the start of the file.
+        let bad_entry = |e: CodecError| {
+            let (expected, found) = e.expected_found();
+            let off = 5 + e.byte_offset().unwrap_or(0);
+            corrupt(
+                "tombstones entry",
+                format!("uvarint ref, varint mint, varint maxt ({expected})"),
+                format!("{found} at offset {off}"),
+            )
+        };
         let mut t = Tombstones::new();
-        let mut p = entries;
-        while !p.is_empty() {
-            let off = entries.len() - p.len() + 5;
-            let bad = || {
-                corrupt(
-                    "tombstones entry",
-                    "uvarint ref, varint mint, varint maxt".into(),
-                    format!("truncated varint at offset {off}"),
-                )
-            };
-            let r = take_uvarint(&mut p).ok_or_else(bad)?;
-            let mint = take_uvarint(&mut p).map(unzigzag).ok_or_else(bad)?;
-            let maxt = take_uvarint(&mut p).map(unzigzag).ok_or_else(bad)?;
+        let mut d = ByteCursor::new(entries);
+        while !d.is_empty() {
+            let r = d.uvarint().map_err(bad_entry)?;
+            let mint = d.varint().map_err(bad_entry)?;
+            let maxt = d.varint().map_err(bad_entry)?;
             t.add(r, Interval::new(mint, maxt));
         }
         Ok(t)
@@ -230,38 +235,6 @@ impl Tombstones {
     pub fn write(&self, dir: &Path) -> Result<()> {
         write_atomic(&dir.join(TOMBSTONES_FILENAME), &self.encode())
     }
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(u: u64) -> i64 {
-    ((u >> 1) as i64) ^ -((u & 1) as i64)
-}
-
-fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn take_uvarint(p: &mut &[u8]) -> Option<u64> {
-    let mut v: u64 = 0;
-    for i in 0..10 {
-        let b = *p.get(i)?;
-        if i == 9 && b > 1 {
-            return None;
-        }
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b < 0x80 {
-            *p = p.get(i + 1..)?;
-            return Some(v);
-        }
-    }
-    None
 }
 
 #[cfg(test)]

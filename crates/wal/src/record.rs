@@ -20,12 +20,12 @@
 //! Decoding never panics: malformed input yields [`WalError::RecordCorrupt`]
 //! and an unsupported type byte [`WalError::UnknownRecordType`].
 
-mod wire;
-
+use cairn_codec::cursor::{put_be64, put_uvarint_str};
+use cairn_codec::varint::{put_uvarint, put_varint};
+use cairn_codec::{ByteCursor, CodecError};
 use cairn_model::Labels;
 
 use crate::error::{Result, WalError};
-use wire::{put_be64, put_str, put_uvarint, put_varint, Dec};
 
 /// Type byte of a series record.
 pub const TYPE_SERIES: u8 = 1;
@@ -103,8 +103,8 @@ pub fn encode(rec: &Record, buf: &mut Vec<u8>) {
                 put_be64(buf, s.r);
                 put_uvarint(buf, s.labels.len() as u64);
                 for l in s.labels.iter() {
-                    put_str(buf, l.name);
-                    put_str(buf, l.value);
+                    put_uvarint_str(buf, l.name);
+                    put_uvarint_str(buf, l.value);
                 }
             }
         }
@@ -133,10 +133,10 @@ pub fn encode(rec: &Record, buf: &mut Vec<u8>) {
                 put_uvarint(buf, m.r);
                 buf.push(m.kind);
                 put_uvarint(buf, 2);
-                put_str(buf, UNIT_FIELD);
-                put_str(buf, &m.unit);
-                put_str(buf, HELP_FIELD);
-                put_str(buf, &m.help);
+                put_uvarint_str(buf, UNIT_FIELD);
+                put_uvarint_str(buf, &m.unit);
+                put_uvarint_str(buf, HELP_FIELD);
+                put_uvarint_str(buf, &m.help);
             }
         }
     }
@@ -151,8 +151,8 @@ pub fn encode_to_vec(rec: &Record) -> Vec<u8> {
 
 /// Decodes one record. See the module docs for the accepted encodings.
 pub fn decode(rec: &[u8]) -> Result<Record> {
-    let mut d = Dec::new(rec);
-    let typ = d.byte("record type")?;
+    let mut d = ByteCursor::new(rec);
+    let typ = d.byte().map_err(field("record type"))?;
     match typ {
         TYPE_SERIES => decode_series(&mut d).map(Record::Series),
         TYPE_SAMPLES => decode_samples(&mut d).map(Record::Samples),
@@ -162,36 +162,41 @@ pub fn decode(rec: &[u8]) -> Result<Record> {
     }
 }
 
-fn decode_series(d: &mut Dec<'_>) -> Result<Vec<RefSeries>> {
+fn decode_series(d: &mut ByteCursor<'_>) -> Result<Vec<RefSeries>> {
     let mut out = Vec::new();
     let mut pairs: Vec<(&str, &str)> = Vec::new();
     while !d.is_empty() {
-        let r = d.be64("series ref")?;
-        let n = d.uvarint("label count")?;
+        let r = d.be64().map_err(field("series ref"))?;
+        let n = d.uvarint().map_err(field("label count"))?;
         pairs.clear();
         for _ in 0..n {
-            let name = d.str("label name")?;
-            let value = d.str("label value")?;
+            let name = d.uvarint_str().map_err(field("label name"))?;
+            let value = d.uvarint_str().map_err(field("label value"))?;
             pairs.push((name, value));
         }
-        let labels = Labels::try_from_sorted(pairs.iter().copied())
-            .map_err(|e| d.corrupt("a valid sorted label set", e.to_string()))?;
+        let labels = Labels::try_from_sorted(pairs.iter().copied()).map_err(|e| {
+            WalError::RecordCorrupt {
+                offset: d.pos(),
+                expected: "a valid sorted label set".to_owned(),
+                found: e.to_string(),
+            }
+        })?;
         out.push(RefSeries { r, labels });
     }
     Ok(out)
 }
 
-fn decode_samples(d: &mut Dec<'_>) -> Result<Vec<RefSample>> {
+fn decode_samples(d: &mut ByteCursor<'_>) -> Result<Vec<RefSample>> {
     let mut out = Vec::new();
     if d.is_empty() {
         return Ok(out);
     }
-    let base_r = d.be64("base series ref")? as i64;
-    let base_t = d.be64("base timestamp")? as i64;
+    let base_r = d.be64().map_err(field("base series ref"))? as i64;
+    let base_t = d.be64().map_err(field("base timestamp"))? as i64;
     while !d.is_empty() {
-        let dr = d.varint("series ref delta")?;
-        let dt = d.varint("timestamp delta")?;
-        let v = f64::from_bits(d.be64("sample value")?);
+        let dr = d.varint().map_err(field("series ref delta"))?;
+        let dt = d.varint().map_err(field("timestamp delta"))?;
+        let v = f64::from_bits(d.be64().map_err(field("sample value"))?);
         out.push(RefSample {
             r: base_r.wrapping_add(dr) as u64,
             t: base_t.wrapping_add(dt),
@@ -201,12 +206,12 @@ fn decode_samples(d: &mut Dec<'_>) -> Result<Vec<RefSample>> {
     Ok(out)
 }
 
-fn decode_tombstones(d: &mut Dec<'_>) -> Result<Vec<Stone>> {
+fn decode_tombstones(d: &mut ByteCursor<'_>) -> Result<Vec<Stone>> {
     let mut out = Vec::new();
     while !d.is_empty() {
-        let r = d.be64("series ref")?;
-        let mint = d.varint("interval min time")?;
-        let maxt = d.varint("interval max time")?;
+        let r = d.be64().map_err(field("series ref"))?;
+        let mint = d.varint().map_err(field("interval min time"))?;
+        let maxt = d.varint().map_err(field("interval max time"))?;
         out.push(Stone {
             r,
             intervals: vec![(mint, maxt)],
@@ -215,12 +220,12 @@ fn decode_tombstones(d: &mut Dec<'_>) -> Result<Vec<Stone>> {
     Ok(out)
 }
 
-fn decode_metadata(d: &mut Dec<'_>) -> Result<Vec<RefMetadata>> {
+fn decode_metadata(d: &mut ByteCursor<'_>) -> Result<Vec<RefMetadata>> {
     let mut out = Vec::new();
     while !d.is_empty() {
-        let r = d.uvarint("series ref")?;
-        let kind = d.byte("metric type")?;
-        let n = d.uvarint("field count")?;
+        let r = d.uvarint().map_err(field("series ref"))?;
+        let kind = d.byte().map_err(field("metric type"))?;
+        let n = d.uvarint().map_err(field("field count"))?;
         let mut m = RefMetadata {
             r,
             kind,
@@ -228,8 +233,8 @@ fn decode_metadata(d: &mut Dec<'_>) -> Result<Vec<RefMetadata>> {
             help: String::new(),
         };
         for _ in 0..n {
-            let name = d.str("field name")?;
-            let value = d.str("field value")?;
+            let name = d.uvarint_str().map_err(field("field name"))?;
+            let value = d.uvarint_str().map_err(field("field value"))?;
             match name {
                 UNIT_FIELD => value.clone_into(&mut m.unit),
                 HELP_FIELD => value.clone_into(&mut m.help),
@@ -239,4 +244,17 @@ fn decode_metadata(d: &mut Dec<'_>) -> Result<Vec<RefMetadata>> {
         out.push(m);
     }
     Ok(out)
+}
+
+/// Turns a failed read of the field `what` into [`WalError::RecordCorrupt`]
+/// at the offset where the read failed.
+fn field(what: &'static str) -> impl FnOnce(CodecError) -> WalError {
+    move |e| {
+        let (expected, found) = e.expected_found();
+        WalError::RecordCorrupt {
+            offset: e.byte_offset().unwrap_or(0),
+            expected: format!("{what}: {expected}"),
+            found,
+        }
+    }
 }

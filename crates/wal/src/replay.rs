@@ -12,15 +12,13 @@
 //!   truncates it). Damage anywhere else is [`WalError::Corruption`].
 //! * Records of types this crate does not decode are skipped and counted.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 
 use crate::error::{Result, WalError};
-use crate::fragment::PAGE_SIZE;
-use crate::reader::{ReadError, SegmentReader};
 use crate::record::{decode, Record};
-use crate::segments::{check_consecutive, checkpoint_name, list, segment_path};
+use crate::segments::{
+    check_consecutive, checkpoint_name, damage_or_error, last_nonempty, list, open_reader,
+};
 
 /// Callback getting `(segment, offset, record bytes)`.
 pub(crate) type SegmentVisitor<'a> = dyn FnMut(u32, u64, &[u8]) -> Result<()> + 'a;
@@ -55,61 +53,40 @@ pub(crate) fn read_segments(
     tolerate_tail: bool,
     f: &mut SegmentVisitor<'_>,
 ) -> Result<Option<(u32, u64)>> {
-    let mut last_nonempty = None;
-    if tolerate_tail {
-        for &s in segs.iter().rev() {
-            let p = segment_path(dir, s);
-            if std::fs::metadata(&p)
-                .map_err(|e| WalError::io(&p, e))?
-                .len()
-                > 0
-            {
-                last_nonempty = Some(s);
-                break;
-            }
-        }
-    }
+    let last_nonempty = if tolerate_tail {
+        last_nonempty(dir, segs)?.map(|(s, _)| s)
+    } else {
+        None
+    };
     for &seg in segs {
-        let path = segment_path(dir, seg);
-        let file = File::open(&path).map_err(|e| WalError::io(&path, e))?;
-        let mut r = SegmentReader::new(BufReader::with_capacity(PAGE_SIZE, file));
+        let (path, mut r) = open_reader(dir, seg)?;
         loop {
-            match r.next_record() {
-                Ok(Some(rec)) => f(seg, r.record_offset(), &rec)?,
+            let e = match r.next_record() {
+                Ok(Some(rec)) => {
+                    f(seg, r.record_offset(), &rec)?;
+                    continue;
+                }
                 Ok(None) => break,
-                Err(ReadError::Io(e)) => return Err(WalError::io(&path, e)),
-                Err(ReadError::Unsupported { offset, what }) => {
-                    return Err(WalError::Unsupported {
-                        dir: dir.to_path_buf(),
-                        segment: seg,
-                        offset,
-                        what,
-                    })
-                }
-                Err(ReadError::Corrupt {
+                Err(e) => e,
+            };
+            let (offset, expected, found) = damage_or_error(e, dir, seg, &path)?;
+            if last_nonempty == Some(seg) {
+                tracing::warn!(
+                    segment = seg,
                     offset,
-                    expected,
-                    found,
-                }) => {
-                    if last_nonempty == Some(seg) {
-                        tracing::warn!(
-                            segment = seg,
-                            offset,
-                            expected = %expected,
-                            found = %found,
-                            "WAL replay stopped at a damaged tail of the last segment"
-                        );
-                        return Ok(Some((seg, offset)));
-                    }
-                    return Err(WalError::Corruption {
-                        dir: dir.to_path_buf(),
-                        segment: seg,
-                        offset,
-                        expected,
-                        found,
-                    });
-                }
+                    expected = %expected,
+                    found = %found,
+                    "WAL replay stopped at a damaged tail of the last segment"
+                );
+                return Ok(Some((seg, offset)));
             }
+            return Err(WalError::Corruption {
+                dir: dir.to_path_buf(),
+                segment: seg,
+                offset,
+                expected,
+                found,
+            });
         }
     }
     Ok(None)

@@ -6,10 +6,13 @@
 //! `checkpoint.NNNNNNNN.tmp` is one being written. Any other entry in the
 //! directory is ignored.
 
-use std::fs;
+use std::fs::{self, File};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, WalError};
+use crate::fragment::PAGE_SIZE;
+use crate::reader::{ReadError, SegmentReader};
 
 pub(crate) const CHECKPOINT_PREFIX: &str = "checkpoint.";
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
@@ -87,4 +90,55 @@ pub(crate) fn check_consecutive(dir: &Path, segs: &[u32]) -> Result<()> {
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let f = fs::File::open(dir).map_err(|e| WalError::io(dir, e))?;
     f.sync_all().map_err(|e| WalError::io(dir, e))
+}
+
+/// The last of `segs` in `dir` that is not empty, with its length.
+pub(crate) fn last_nonempty(dir: &Path, segs: &[u32]) -> Result<Option<(u32, u64)>> {
+    for &s in segs.iter().rev() {
+        let p = segment_path(dir, s);
+        let len = fs::metadata(&p).map_err(|e| WalError::io(&p, e))?.len();
+        if len > 0 {
+            return Ok(Some((s, len)));
+        }
+    }
+    Ok(None)
+}
+
+/// A record reader over segment `seg` of `dir`, and the segment's path.
+pub(crate) fn open_reader(
+    dir: &Path,
+    seg: u32,
+) -> Result<(PathBuf, SegmentReader<BufReader<File>>)> {
+    let path = segment_path(dir, seg);
+    let f = File::open(&path).map_err(|e| WalError::io(&path, e))?;
+    Ok((
+        path,
+        SegmentReader::new(BufReader::with_capacity(PAGE_SIZE, f)),
+    ))
+}
+
+/// Sorts a failure reading segment `seg` (file `path`) of `dir`: damage
+/// comes back as `Ok((offset, expected, found))` for the caller to judge (a
+/// damaged tail may be dropped), I/O errors and unsupported features as
+/// their [`WalError`].
+pub(crate) fn damage_or_error(
+    e: ReadError,
+    dir: &Path,
+    seg: u32,
+    path: &Path,
+) -> Result<(u64, String, String)> {
+    match e {
+        ReadError::Corrupt {
+            offset,
+            expected,
+            found,
+        } => Ok((offset, expected, found)),
+        ReadError::Unsupported { offset, what } => Err(WalError::Unsupported {
+            dir: dir.to_path_buf(),
+            segment: seg,
+            offset,
+            what,
+        }),
+        ReadError::Io(e) => Err(WalError::io(path, e)),
+    }
 }

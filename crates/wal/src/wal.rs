@@ -23,8 +23,9 @@ use parking_lot::Mutex;
 
 use crate::error::{Result, WalError};
 use crate::fragment::{DEFAULT_SEGMENT_SIZE, PAGE_SIZE};
-use crate::reader::{ReadError, SegmentReader};
-use crate::segments::{check_consecutive, list, segment_path, sync_dir};
+use crate::segments::{
+    check_consecutive, damage_or_error, last_nonempty, list, open_reader, segment_path, sync_dir,
+};
 use crate::writer::LogWriter;
 
 /// When the log forces its data to stable storage.
@@ -95,41 +96,15 @@ pub(crate) struct Repaired {
 
 /// Truncates a damaged tail of the last non-empty segment in `dir`.
 pub(crate) fn repair_tail(dir: &Path, segments: &[u32]) -> Result<Option<Repaired>> {
-    let mut last = None;
-    for &s in segments.iter().rev() {
-        let p = segment_path(dir, s);
-        let len = std::fs::metadata(&p)
-            .map_err(|e| WalError::io(&p, e))?
-            .len();
-        if len > 0 {
-            last = Some((s, len));
-            break;
-        }
-    }
-    let Some((seg, len)) = last else {
+    let Some((seg, len)) = last_nonempty(dir, segments)? else {
         return Ok(None);
     };
-    let path = segment_path(dir, seg);
-    let f = File::open(&path).map_err(|e| WalError::io(&path, e))?;
-    let mut r = SegmentReader::new(std::io::BufReader::with_capacity(PAGE_SIZE, f));
+    let (path, mut r) = open_reader(dir, seg)?;
     let (offset, expected, found) = loop {
         match r.next_record() {
             Ok(Some(_)) => {}
             Ok(None) => return Ok(None),
-            Err(ReadError::Io(e)) => return Err(WalError::io(&path, e)),
-            Err(ReadError::Unsupported { offset, what }) => {
-                return Err(WalError::Unsupported {
-                    dir: dir.to_path_buf(),
-                    segment: seg,
-                    offset,
-                    what,
-                })
-            }
-            Err(ReadError::Corrupt {
-                offset,
-                expected,
-                found,
-            }) => break (offset, expected, found),
+            Err(e) => break damage_or_error(e, dir, seg, &path)?,
         }
     };
     let keep = r.valid_prefix();

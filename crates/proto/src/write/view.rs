@@ -224,6 +224,22 @@ pub struct SeriesCounts {
     pub histograms: usize,
 }
 
+/// One encoded `Sample`: `(timestamp, value)`; absent fields are zero.
+#[inline]
+fn decode_sample(b: &[u8]) -> Result<(i64, f64)> {
+    let (mut t, mut v) = (0i64, 0f64);
+    let mut f = Fields::new(b);
+    while let Some(x) = f.next() {
+        match x? {
+            (1, Value::Fixed64(bits)) => v = f64::from_bits(bits),
+            (2, Value::Varint(x)) => t = x as i64,
+            (1 | 2, _) => return Err(err("wrong wire type in Sample")),
+            _ => {}
+        }
+    }
+    Ok((t, v))
+}
+
 /// Decodes one encoded `TimeSeries`: its labels (in wire order) into
 /// `labels` and its samples as `(timestamp, value)` into `samples`, both
 /// cleared first.
@@ -251,19 +267,7 @@ pub fn decode_series<'a>(
                 }
                 labels.push((name, value));
             }
-            (2, Value::Len(s)) => {
-                let (mut t, mut v) = (0i64, 0f64);
-                let mut sf = Fields::new(s);
-                while let Some(y) = sf.next() {
-                    match y? {
-                        (1, Value::Fixed64(bits)) => v = f64::from_bits(bits),
-                        (2, Value::Varint(x)) => t = x as i64,
-                        (1 | 2, _) => return Err(err("wrong wire type in Sample")),
-                        _ => {}
-                    }
-                }
-                samples.push((t, v));
-            }
+            (2, Value::Len(s)) => samples.push(decode_sample(s)?),
             (3, Value::Len(_)) => counts.exemplars += 1,
             (4, Value::Len(_)) => counts.histograms += 1,
             (1..=4, _) => return Err(err("wrong wire type in TimeSeries")),
@@ -313,19 +317,7 @@ pub fn decode_series_samples<'a>(
                     }
                 };
             }
-            (2, Value::Len(s)) => {
-                let (mut t, mut v) = (0i64, 0f64);
-                let mut sf = Fields::new(s);
-                while let Some(y) = sf.next() {
-                    match y? {
-                        (1, Value::Fixed64(bits)) => v = f64::from_bits(bits),
-                        (2, Value::Varint(x)) => t = x as i64,
-                        (1 | 2, _) => return Err(err("wrong wire type in Sample")),
-                        _ => {}
-                    }
-                }
-                samples.push((t, v));
-            }
+            (2, Value::Len(s)) => samples.push(decode_sample(s)?),
             (3, Value::Len(_)) => out.counts.exemplars += 1,
             (4, Value::Len(_)) => out.counts.histograms += 1,
             (1..=4, _) => return Err(err("wrong wire type in TimeSeries")),

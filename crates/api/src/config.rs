@@ -1,0 +1,51 @@
+//! The API's settings: timeouts, the federation lookback, and what the
+//! status endpoints report about the build and the flags.
+
+use std::time::Duration;
+
+/// What `/api/v1/status/buildinfo` reports.
+#[derive(Debug, Clone)]
+pub struct BuildInfo {
+    pub version: String,
+    pub revision: String,
+    pub branch: String,
+    pub build_user: String,
+    pub build_date: String,
+    pub go_version: String,
+}
+
+impl Default for BuildInfo {
+    fn default() -> Self {
+        Self {
+            version: env!("CARGO_PKG_VERSION").into(),
+            revision: String::new(),
+            branch: String::new(),
+            build_user: String::new(),
+            build_date: String::new(),
+            go_version: String::new(),
+        }
+    }
+}
+
+/// Settings of the API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Default and maximum query timeout.
+    pub query_timeout: Duration,
+    /// Lookback used by /federate.
+    pub lookback_delta_ms: i64,
+    /// Flag values for /api/v1/status/flags, as strings.
+    pub flags: Vec<(String, String)>,
+    pub build: BuildInfo,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            query_timeout: Duration::from_secs(120),
+            lookback_delta_ms: 300_000,
+            flags: Vec::new(),
+            build: BuildInfo::default(),
+        }
+    }
+}

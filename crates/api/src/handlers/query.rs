@@ -1,0 +1,105 @@
+//! `/api/v1/query`, `/api/v1/query_range`, `/api/v1/format_query` and
+//! `/api/v1/query_exemplars`: the PromQL endpoints.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::QueryEngine;
+use crate::json::push_str;
+use crate::json::result_json;
+use crate::params::{param_limit, param_time, parse_duration_param, parse_time_param, Params};
+use crate::reply::{Fail, Out, R};
+use crate::Api;
+
+use super::now_ms;
+
+impl Api {
+    fn engine(&self) -> Result<&Arc<dyn QueryEngine>, Fail> {
+        self.engine
+            .as_ref()
+            .ok_or_else(|| Fail::Internal("no query engine configured".into()))
+    }
+
+    fn timeout(&self, p: &Params) -> Result<Duration, Fail> {
+        match p.non_empty("timeout") {
+            None => Ok(self.cfg.query_timeout),
+            Some(v) => {
+                let ms = parse_duration_param(v)
+                    .map_err(|e| Fail::BadData(format!("invalid parameter \"timeout\": {e}")))?;
+                Ok(Duration::from_millis(ms.max(0) as u64).min(self.cfg.query_timeout))
+            }
+        }
+    }
+
+    pub(crate) fn query(&self, p: &Params) -> R {
+        let q = p.get("query").unwrap_or("");
+        let t = param_time(p, "time", now_ms())?;
+        let timeout = self.timeout(p)?;
+        let limit = param_limit(p)?;
+        let res = self.engine()?.instant(q, t, Some(timeout))?;
+        Ok(result_json(res, limit, self.threads))
+    }
+
+    pub(crate) fn query_range(&self, p: &Params) -> R {
+        let start = p
+            .get("start")
+            .ok_or_else(|| {
+                Fail::BadData(
+                    "invalid parameter \"start\": cannot parse \"\" to a valid timestamp".into(),
+                )
+            })
+            .and_then(|s| {
+                parse_time_param(s)
+                    .map_err(|e| Fail::BadData(format!("invalid parameter \"start\": {e}")))
+            })?;
+        let end = p
+            .get("end")
+            .ok_or_else(|| {
+                Fail::BadData(
+                    "invalid parameter \"end\": cannot parse \"\" to a valid timestamp".into(),
+                )
+            })
+            .and_then(|s| {
+                parse_time_param(s)
+                    .map_err(|e| Fail::BadData(format!("invalid parameter \"end\": {e}")))
+            })?;
+        if end < start {
+            return Err(Fail::BadData(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        let step = parse_duration_param(p.get("step").unwrap_or(""))
+            .map_err(|e| Fail::BadData(format!("invalid parameter \"step\": {e}")))?;
+        if step <= 0 {
+            return Err(Fail::BadData(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if (end - start) / step > 11_000 {
+            return Err(Fail::BadData(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+                    .into(),
+            ));
+        }
+        let timeout = self.timeout(p)?;
+        let limit = param_limit(p)?;
+        let q = p.get("query").unwrap_or("");
+        let res = self.engine()?.range(q, start, end, step, Some(timeout))?;
+        Ok(result_json(res, limit, self.threads))
+    }
+
+    pub(crate) fn exemplars(&self, p: &Params) -> R {
+        if let Some(q) = p.get("query") {
+            promql_parser::parser::parse(q).map_err(Fail::BadData)?;
+        }
+        Ok(Out::data("[]".into()))
+    }
+}
+
+pub(crate) fn format_query(p: &Params) -> R {
+    let q = p.get("query").unwrap_or("");
+    let e = promql_parser::parser::parse(q).map_err(Fail::BadData)?;
+    let mut s = String::new();
+    push_str(&mut s, &e.prettify());
+    Ok(Out::data(s))
+}

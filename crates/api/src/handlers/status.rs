@@ -1,0 +1,118 @@
+//! `/api/v1/metadata` and the `/api/v1/status/*` endpoints, and the empty
+//! listings Cairn answers for Prometheus's scrape and rule endpoints.
+
+use cairn_storage::Metadata;
+
+use crate::params::{param_limit, Params};
+use crate::reply::{Fail, Out, R};
+use crate::Api;
+
+impl Api {
+    pub(crate) fn metadata(&self, p: &Params) -> R {
+        let limit = param_limit(p)?;
+        let per_metric = match p.non_empty("limit_per_metric") {
+            None => 0,
+            Some(v) => v
+                .parse::<usize>()
+                .map_err(|_| Fail::BadData("limit_per_metric must be a number".into()))?,
+        };
+        let metric = p.non_empty("metric");
+        let mut by_name: std::collections::BTreeMap<String, Vec<Metadata>> = Default::default();
+        if let Some(src) = &self.metadata {
+            for (n, m) in src.metadata() {
+                if metric.is_some_and(|x| x != n) {
+                    continue;
+                }
+                let e = by_name.entry(n).or_default();
+                if !e.contains(&m) {
+                    e.push(m);
+                }
+            }
+        }
+        let mut out = serde_json::Map::new();
+        for (n, ms) in by_name {
+            if limit > 0 && out.len() >= limit {
+                break;
+            }
+            let list: Vec<serde_json::Value> = ms
+                .iter()
+                .take(if per_metric > 0 { per_metric } else { usize::MAX })
+                .map(|m| serde_json::json!({"type": m.kind.as_str(), "help": m.help, "unit": m.unit}))
+                .collect();
+            out.insert(n, serde_json::Value::Array(list));
+        }
+        Ok(Out::data(serde_json::Value::Object(out).to_string()))
+    }
+
+    pub(crate) fn buildinfo(&self) -> String {
+        let b = &self.cfg.build;
+        serde_json::json!({
+            "version": b.version, "revision": b.revision, "branch": b.branch,
+            "buildUser": b.build_user, "buildDate": b.build_date, "goVersion": b.go_version,
+        })
+        .to_string()
+    }
+
+    pub(crate) fn flags(&self) -> String {
+        let m: serde_json::Map<String, serde_json::Value> = self
+            .cfg
+            .flags
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        serde_json::Value::Object(m).to_string()
+    }
+
+    pub(crate) fn tsdb(&self, p: &Params) -> R {
+        let limit = match p.non_empty("limit") {
+            None => 10,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(Fail::BadData("limit must be a positive number".into())),
+            },
+        };
+        let s = self
+            .stats
+            .as_ref()
+            .map(|s| s.tsdb_stats(limit))
+            .unwrap_or_default();
+        let list = |v: &[(String, u64)]| -> Vec<serde_json::Value> {
+            v.iter()
+                .take(limit)
+                .map(|(n, c)| serde_json::json!({"name": n, "value": c}))
+                .collect()
+        };
+        Ok(Out::data(
+            serde_json::json!({
+                "headStats": {
+                    "numSeries": s.num_series, "numLabelPairs": s.num_label_pairs,
+                    "chunkCount": s.chunk_count, "minTime": s.min_time, "maxTime": s.max_time,
+                },
+                "seriesCountByMetricName": list(&s.series_count_by_metric_name),
+                "labelValueCountByLabelName": list(&s.label_value_count_by_label_name),
+                "memoryInBytesByLabelName": list(&s.memory_in_bytes_by_label_name),
+                "seriesCountByLabelValuePair": list(&s.series_count_by_label_value_pair),
+            })
+            .to_string(),
+        ))
+    }
+}
+
+pub(crate) fn runtimeinfo() -> String {
+    serde_json::json!({
+        "startTime": "", "CWD": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+        "reloadConfigSuccess": true, "lastConfigTime": "", "corruptionCount": 0, "goroutineCount": 0,
+        "GOMAXPROCS": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "GOMEMLIMIT": 0, "GOGC": "", "GODEBUG": "", "storageRetention": "",
+    })
+    .to_string()
+}
+
+pub(crate) fn empty_listing(what: &str) -> String {
+    match what {
+        "targets" => r#"{"activeTargets":[],"droppedTargets":[]}"#.into(),
+        "rules" => r#"{"groups":[]}"#.into(),
+        "alerts" => r#"{"alerts":[]}"#.into(),
+        _ => r#"{"activeAlertmanagers":[],"droppedAlertmanagers":[]}"#.into(),
+    }
+}

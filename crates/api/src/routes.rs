@@ -1,0 +1,123 @@
+//! The route table: [`Api`], its wiring, and [`Api::handle`], which maps a
+//! method and path to a handler (in `handlers/`) and its result to a
+//! response (in `reply`).
+
+use std::sync::Arc;
+
+use cairn_storage::Queryable;
+
+use crate::engine::QueryEngine;
+use crate::params::Params;
+use crate::reply::{respond, Fail, Out, Reply, R};
+use crate::{AdminSource, ApiConfig, ApiRequest, ApiResponse, MetadataSource, TsdbStatsSource};
+
+/// The admin endpoints (POST or PUT; 503 unless enabled).
+const ADMIN_PATHS: [&str; 3] = [
+    "admin/tsdb/delete_series",
+    "admin/tsdb/clean_tombstones",
+    "admin/tsdb/snapshot",
+];
+
+/// The API: storage, the engine and the sources of status information.
+pub struct Api {
+    pub(crate) cfg: ApiConfig,
+    pub(crate) storage: Arc<dyn Queryable>,
+    pub(crate) engine: Option<Arc<dyn QueryEngine>>,
+    pub(crate) metadata: Option<Arc<dyn MetadataSource>>,
+    pub(crate) stats: Option<Arc<dyn TsdbStatsSource>>,
+    /// Present only when the admin API is enabled.
+    pub(crate) admin: Option<Arc<dyn AdminSource>>,
+    /// Threads a large answer is encoded on (the CPU count, read once).
+    pub(crate) threads: usize,
+}
+
+impl Api {
+    /// An API over `storage`; attach the engine and sources with the `with_*` methods.
+    pub fn new(cfg: ApiConfig, storage: Arc<dyn Queryable>) -> Self {
+        Self {
+            cfg,
+            storage,
+            engine: None,
+            metadata: None,
+            stats: None,
+            admin: None,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
+    pub fn with_engine(mut self, e: Arc<dyn QueryEngine>) -> Self {
+        self.engine = Some(e);
+        self
+    }
+
+    pub fn with_metadata(mut self, m: Arc<dyn MetadataSource>) -> Self {
+        self.metadata = Some(m);
+        self
+    }
+
+    /// Enables the admin API (`--web.enable-admin-api`).
+    pub fn with_admin(mut self, a: Arc<dyn AdminSource>) -> Self {
+        self.admin = Some(a);
+        self
+    }
+
+    pub fn with_stats(mut self, s: Arc<dyn TsdbStatsSource>) -> Self {
+        self.stats = Some(s);
+        self
+    }
+
+    /// Handles a request; `None` when the path is not part of this API.
+    pub fn handle(&self, req: &ApiRequest) -> Option<ApiResponse> {
+        let p = Params(req.params.clone());
+        let get_post = matches!(req.method.as_str(), "GET" | "POST");
+        let get = req.method == "GET";
+        let path = req.path.as_str();
+        if path == "/federate" {
+            return Some(if get {
+                self.federate(&p)
+            } else {
+                respond(Err(Fail::MethodNotAllowed))
+            });
+        }
+        let rest = path.strip_prefix("/api/v1/")?;
+        if ADMIN_PATHS.contains(&rest) {
+            return Some(respond(if matches!(req.method.as_str(), "POST" | "PUT") {
+                self.admin_call(rest, &p)
+            } else {
+                Err(Fail::MethodNotAllowed)
+            }));
+        }
+        let res: R = match rest {
+            "query" if get_post => self.query(&p),
+            "query_range" if get_post => self.query_range(&p),
+            "series" if get_post => self.series(&p),
+            "labels" if get_post => self.labels(&p),
+            "metadata" if get => self.metadata(&p),
+            "query_exemplars" if get_post => self.exemplars(&p),
+            "format_query" if get_post => crate::handlers::format_query(&p),
+            "parse_query" if get_post => crate::handlers::format_query(&p),
+            "status/buildinfo" if get => Ok(Out::data(self.buildinfo())),
+            "status/flags" if get => Ok(Out::data(self.flags())),
+            "status/tsdb" if get => self.tsdb(&p),
+            "status/runtimeinfo" if get => Ok(Out::data(crate::handlers::runtimeinfo())),
+            "status/config" if get => Ok(Out::data("{\"yaml\":\"\"}".into())),
+            "targets" | "rules" | "alerts" | "alertmanagers" if get => {
+                Ok(Out::data(crate::handlers::empty_listing(rest)))
+            }
+            r if r.starts_with("label/") && r.ends_with("/values") => {
+                if get {
+                    let name = r.trim_start_matches("label/").trim_end_matches("/values");
+                    self.label_values(name, &p)
+                } else {
+                    Err(Fail::MethodNotAllowed)
+                }
+            }
+            "query" | "query_range" | "series" | "labels" | "metadata" | "query_exemplars"
+            | "format_query" | "status/buildinfo" | "status/flags" | "status/tsdb" => {
+                Err(Fail::MethodNotAllowed)
+            }
+            _ => return None,
+        };
+        Some(respond(res.map(Reply::Data)))
+    }
+}

@@ -1,0 +1,100 @@
+//! The remote write 2.0 path: series resolved through the request's symbol
+//! table and appended one by one, metadata per series.
+
+use cairn_model::Labels;
+use cairn_proto::write_v2;
+use cairn_storage::{Appender, Metadata, MetricType, SeriesRef};
+
+use super::labels;
+use super::outcome::{refuse_histograms, SeriesRefusals, WriteOutcome};
+use crate::metrics::RejectReason;
+use crate::{ServerConfig, ServerError};
+
+/// Appends a decoded 2.0 request through `app`; see [`super::ingest`].
+pub(super) fn ingest_v2(
+    req: &write_v2::Request,
+    cfg: &ServerConfig,
+    app: &mut dyn Appender,
+    max_t: i64,
+) -> Result<WriteOutcome, ServerError> {
+    let mut out = WriteOutcome::default();
+    let syms = write_v2::Symbols::new(&req.symbols);
+    let mut resolved = Vec::new();
+    let mut scratch = Vec::new();
+    for ts in &req.timeseries {
+        let n = (ts.samples.len() + ts.histograms.len()) as u64;
+        out.exemplars_received += ts.exemplars.len() as u64;
+        if let Err(e) = syms.resolve_pairs(&ts.labels_refs, &mut resolved) {
+            out.refuse(cfg, RejectReason::InvalidLabels, n, || {
+                format!("series with unresolvable label references: {e}")
+            });
+            continue;
+        }
+        let pairs = resolved.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes()));
+        let labels = match labels::validate(pairs, cfg, &mut scratch) {
+            Ok(l) => l,
+            Err((reason, msg)) => {
+                out.refuse(cfg, reason, n, || msg);
+                continue;
+            }
+        };
+        let samples = ts.samples.iter().map(|s| (s.timestamp, s.value));
+        let r = append_samples(&labels, 0, samples, cfg, app, max_t, &mut out)?;
+        refuse_histograms(&labels, ts.histograms.len(), cfg, &mut out);
+        if let Some(md) = &ts.metadata {
+            store_v2_metadata(md, &syms, r, &labels, app, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+/// Appends one series' samples starting from the reference hint `r` (0 for
+/// none); returns the series reference (0 if none).
+fn append_samples(
+    labels: &Labels,
+    mut r: SeriesRef,
+    samples: impl Iterator<Item = (i64, f64)>,
+    cfg: &ServerConfig,
+    app: &mut dyn Appender,
+    max_t: i64,
+    out: &mut WriteOutcome,
+) -> Result<SeriesRef, ServerError> {
+    let mut refused = SeriesRefusals::default();
+    for (t, v) in samples {
+        if refused.too_far(t, max_t, cfg) {
+            continue;
+        }
+        refused.account(app.append(r, labels, t, v), &mut r, out)?;
+    }
+    refused.emit(labels, cfg, out);
+    Ok(r)
+}
+
+fn store_v2_metadata(
+    md: &write_v2::Metadata,
+    syms: &write_v2::Symbols<'_>,
+    r: SeriesRef,
+    labels: &Labels,
+    app: &mut dyn Appender,
+    out: &mut WriteOutcome,
+) {
+    if md.r#type == 0 && md.help_ref == 0 && md.unit_ref == 0 {
+        return;
+    }
+    let (Ok(help), Ok(unit)) = (syms.get(md.help_ref), syms.get(md.unit_ref)) else {
+        out.metadata_failed += 1;
+        return;
+    };
+    let meta = Metadata {
+        kind: MetricType::from_code(md.r#type),
+        unit: unit.to_owned(),
+        help: help.to_owned(),
+    };
+    match app.update_metadata(r, labels, &meta) {
+        Ok(_) => out.metadata_stored += 1,
+        Err(e) => {
+            tracing::debug!(series = %labels, error = %e, "remote write metadata not stored");
+            out.metadata_failed += 1;
+        }
+    }
+}
