@@ -173,9 +173,10 @@ impl MemSeries {
 
 /// Whether the CPU has PREFETCHW (CPUID leaf 0x8000_0001, ECX bit 8), which
 /// fetches a line ready to be written: without it a line another core last
-/// wrote arrives shared and the first store to it waits again.
+/// wrote arrives shared and the first store to it waits again. False under
+/// Miri, which has no CPUID.
 pub(crate) fn has_prefetchw() -> bool {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     #[allow(unused_unsafe)]
     // SAFETY: every x86-64 CPU has CPUID, and leaf 0x8000_0001 is only read
     // when the highest extended leaf includes it.
@@ -183,15 +184,16 @@ pub(crate) fn has_prefetchw() -> bool {
         use std::arch::x86_64::__cpuid;
         __cpuid(0x8000_0000).eax >= 0x8000_0001 && (__cpuid(0x8000_0001).ecx >> 8) & 1 == 1
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(any(not(target_arch = "x86_64"), miri))]
     false
 }
 
-/// Prefetches the cache line holding `p` (no-op off x86-64); with `w`, for
-/// writing, which callers may only ask for when [`has_prefetchw`] is true.
+/// Prefetches the cache line holding `p` (no-op off x86-64, and under Miri,
+/// which runs no inline assembly); with `w`, for writing, which callers may
+/// only ask for when [`has_prefetchw`] is true.
 #[inline(always)]
 pub(crate) fn prefetch_line(p: *const u8, w: bool) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     if w {
         // SAFETY: a prefetch never faults and changes no memory or flags;
         // `p` need not point to anything valid. The caller checked that the
@@ -205,7 +207,7 @@ pub(crate) fn prefetch_line(p: *const u8, w: bool) {
             std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(any(not(target_arch = "x86_64"), miri))]
     let _ = (p, w);
 }
 
