@@ -355,6 +355,31 @@ fn backfilled_chunks_are_cut_where_promtool_cuts_them() {
             panic!("block {i} differs ({summary:?}); first difference in {d}");
         }
     }
+
+    // Compacting promtool's blocks copies their chunks, as Prometheus's
+    // compactor does for chunks that overlap nothing: no chunk changes.
+    let before = all_chunks(&theirs);
+    {
+        let db = Db::open(
+            &theirs,
+            DbOptions {
+                maintenance_interval: None,
+                retention_time: 0,
+                ..DbOptions::default()
+            },
+        )
+        .unwrap();
+        let merged = db.compact_now().unwrap();
+        assert!(
+            !merged.is_empty(),
+            "the first three blocks fill a 6 h window"
+        );
+        assert!(db.blocks().iter().any(|b| b.meta().compaction.level >= 2));
+        db.close();
+    }
+    if let Some(d) = first_difference(&all_chunks(&theirs), &before) {
+        panic!("compaction changed chunks; first difference in {d}");
+    }
 }
 
 /// Sends `data` in time order, scrape by scrape, as remote-write requests.
