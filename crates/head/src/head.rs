@@ -186,8 +186,10 @@ impl Head {
 
     pub(crate) fn policy(&self) -> ChunkPolicy {
         ChunkPolicy {
-            chunk_range: self.opts.chunk_range,
-            samples_per_chunk: self.opts.samples_per_chunk,
+            cut: crate::cut::CutPolicy {
+                chunk_range: self.opts.chunk_range,
+                samples_per_chunk: self.opts.samples_per_chunk,
+            },
             ooo_capacity: self.opts.ooo_capacity,
         }
     }

@@ -3,8 +3,9 @@
 //!
 //! - Series are created on first append and identified by a `u64` ref; the
 //!   series maps are lock-striped so parallel appenders rarely contend.
-//! - Samples go into an open chunk per series; full chunks (120 samples, or
-//!   at a chunk-range boundary) are moved to the head chunk files.
+//! - Samples go into an open chunk per series, cut where Prometheus cuts
+//!   (see [`cut`]: about 120 samples, never across a chunk-range boundary);
+//!   full chunks are moved to the head chunk files.
 //! - Commits are logged to the WAL before they are applied; on open the head
 //!   replays the chunk files and the WAL.
 //! - Queriers see a consistent snapshot (see [`isolation`]); out-of-order
@@ -13,6 +14,7 @@
 //! All time bounds are inclusive milliseconds. Design notes: `docs/head.md`.
 
 mod appender;
+pub mod cut;
 mod delete;
 mod disk_chunks;
 mod error;

@@ -18,7 +18,9 @@ pub struct HeadOptions {
     /// The WAL's options; `None` runs without a WAL (nothing survives a
     /// restart except the head chunk files, which are then dropped).
     pub wal: Option<WalOptions>,
-    /// Samples after which an in-order chunk is cut (Prometheus: 120).
+    /// The target number of samples per in-order chunk (Prometheus: 120):
+    /// chunks are cut on an estimate made when a chunk is a quarter full,
+    /// and at twice the target at the latest (see [`crate::cut`]).
     pub samples_per_chunk: usize,
     /// Out-of-order samples kept unencoded per series before they are cut
     /// into an encoded out-of-order chunk (Prometheus: 32).

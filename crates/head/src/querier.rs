@@ -419,13 +419,10 @@ impl Series for HeadSeries<'_> {
 
     fn chunks(&self) -> Option<Box<dyn ChunkIterator + '_>> {
         let head = self.q.head;
-        let r = self.q.snapshot(&self.s).and_then(|snap| {
-            snap.encoded_chunks(
-                &head.chunks,
-                head.opts.chunk_range,
-                head.opts.samples_per_chunk,
-            )
-        });
+        let r = self
+            .q
+            .snapshot(&self.s)
+            .and_then(|snap| snap.encoded_chunks(&head.chunks, head.policy().cut));
         Some(Box::new(VecChunks::new(r)))
     }
 }

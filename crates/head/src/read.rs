@@ -13,9 +13,10 @@ use cairn_storage::{
     ValueType,
 };
 
+use crate::cut::{CutPolicy, Cutter};
 use crate::disk_chunks::DiskChunks;
 use crate::isolation::IsoState;
-use crate::series::{range_end, MemSeries, SeriesData, Stored};
+use crate::series::{MemSeries, SeriesData, Stored};
 use crate::xor::{self, ENCODING_XOR};
 
 /// Where a snapshot chunk's bytes are.
@@ -168,8 +169,7 @@ impl Snapshot {
     pub(crate) fn encoded_chunks(
         &self,
         disk: &DiskChunks,
-        chunk_range: i64,
-        per_chunk: usize,
+        cut: CutPolicy,
     ) -> Result<Vec<EncodedChunk>> {
         let mut out = Vec::new();
         if self.ooo.is_empty() {
@@ -190,7 +190,7 @@ impl Snapshot {
                     )
                     .map_err(StorageError::from)?;
                     buf.retain(|s| s.t <= self.cut);
-                    encode_runs(&buf, chunk_range, per_chunk, &mut out);
+                    encode_runs(&buf, cut, &mut out);
                 }
             }
             return Ok(out);
@@ -204,33 +204,34 @@ impl Snapshot {
         if let Some(e) = it.err.take() {
             return Err(e);
         }
-        encode_runs(&all, chunk_range, per_chunk, &mut out);
+        encode_runs(&all, cut, &mut out);
         Ok(out)
     }
 }
 
-/// Encodes sorted samples into chunks of at most `per_chunk` samples that
-/// never cross a multiple of `chunk_range`.
-fn encode_runs(s: &[Sample], chunk_range: i64, per_chunk: usize, out: &mut Vec<EncodedChunk>) {
+/// Encodes sorted samples into chunks cut as the head cuts them (see
+/// [`crate::cut`]): a prefix of a head chunk stays one chunk, and merged
+/// out-of-order samples are cut as if they had arrived in order.
+fn encode_runs(s: &[Sample], cut: CutPolicy, out: &mut Vec<EncodedChunk>) {
+    let mut cutter = Cutter::new(cut);
     let mut start = 0;
-    while let Some(first) = s.get(start) {
-        let end_t = range_end(first.t, chunk_range);
-        let rest = s.get(start..).unwrap_or(&[]);
-        let n = rest
-            .iter()
-            .take(per_chunk.max(1))
-            .take_while(|x| x.t < end_t)
-            .count()
-            .max(1);
-        let part = rest.get(..n).unwrap_or(rest);
-        let c = xor::encode(part);
+    for (i, x) in s.iter().enumerate() {
+        if cutter.push(x.t) && i > start {
+            push_run(s.get(start..i).unwrap_or(&[]), out);
+            start = i;
+        }
+    }
+    push_run(s.get(start..).unwrap_or(&[]), out);
+}
+
+fn push_run(part: &[Sample], out: &mut Vec<EncodedChunk>) {
+    if let (Some(first), Some(last)) = (part.first(), part.last()) {
         out.push(EncodedChunk {
             min_time: first.t,
-            max_time: part.last().map_or(first.t, |x| x.t),
+            max_time: last.t,
             encoding: ENCODING_XOR,
-            data: c.bytes().to_vec(),
+            data: xor::encode(part).bytes().to_vec(),
         });
-        start += n;
     }
 }
 

@@ -4,7 +4,9 @@
 //!
 //! Contracts:
 //! - In-order chunks are sorted, do not overlap, and never cross a multiple
-//!   of the chunk range; a chunk holds at most `samples_per_chunk` samples.
+//!   of the chunk range; they are cut where Prometheus cuts them (see
+//!   [`crate::cut`]), so a chunk holds at most `2 × samples_per_chunk`
+//!   samples.
 //! - All time bounds are inclusive.
 //! - Out-of-order samples live apart (a sorted buffer with append ids, then
 //!   encoded chunks that may overlap anything); readers merge them in, and
@@ -18,6 +20,7 @@ use cairn_storage::StorageError;
 use parking_lot::Mutex;
 use smallvec::SmallVec;
 
+use crate::cut::{CutPolicy, OpenState};
 use crate::disk_chunks::DiskChunks;
 use crate::isolation::IsoState;
 use crate::xor::{self, Chunk};
@@ -45,7 +48,8 @@ pub(crate) struct OpenChunk {
     pub chunk: Chunk,
     pub mint: i64,
     pub maxt: i64,
-    /// First timestamp that belongs to the next chunk range.
+    /// First timestamp that goes into the next chunk: the end of the chunk
+    /// range at first, moved earlier by the estimate (see [`crate::cut`]).
     pub next_at: i64,
 }
 
@@ -111,8 +115,7 @@ pub(crate) struct AppendBounds {
 /// Settings a series needs to append.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ChunkPolicy {
-    pub chunk_range: i64,
-    pub samples_per_chunk: usize,
+    pub cut: CutPolicy,
     pub ooo_capacity: usize,
 }
 
@@ -128,11 +131,6 @@ pub(crate) struct Tx {
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Applied {
     pub chunks_created: u64,
-}
-
-/// First timestamp of the chunk range after the one holding `t`.
-pub(crate) fn range_end(t: i64, range: i64) -> i64 {
-    t.div_euclid(range).saturating_add(1).saturating_mul(range)
 }
 
 impl MemSeries {
@@ -175,9 +173,10 @@ impl MemSeries {
 
 /// Whether the CPU has PREFETCHW (CPUID leaf 0x8000_0001, ECX bit 8), which
 /// fetches a line ready to be written: without it a line another core last
-/// wrote arrives shared and the first store to it waits again.
+/// wrote arrives shared and the first store to it waits again. False under
+/// Miri, which has no CPUID.
 pub(crate) fn has_prefetchw() -> bool {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     #[allow(unused_unsafe)]
     // SAFETY: every x86-64 CPU has CPUID, and leaf 0x8000_0001 is only read
     // when the highest extended leaf includes it.
@@ -185,15 +184,16 @@ pub(crate) fn has_prefetchw() -> bool {
         use std::arch::x86_64::__cpuid;
         __cpuid(0x8000_0000).eax >= 0x8000_0001 && (__cpuid(0x8000_0001).ecx >> 8) & 1 == 1
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(any(not(target_arch = "x86_64"), miri))]
     false
 }
 
-/// Prefetches the cache line holding `p` (no-op off x86-64); with `w`, for
-/// writing, which callers may only ask for when [`has_prefetchw`] is true.
+/// Prefetches the cache line holding `p` (no-op off x86-64, and under Miri,
+/// which runs no inline assembly); with `w`, for writing, which callers may
+/// only ask for when [`has_prefetchw`] is true.
 #[inline(always)]
 pub(crate) fn prefetch_line(p: *const u8, w: bool) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     if w {
         // SAFETY: a prefetch never faults and changes no memory or flags;
         // `p` need not point to anything valid. The caller checked that the
@@ -207,7 +207,7 @@ pub(crate) fn prefetch_line(p: *const u8, w: bool) {
             std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(any(not(target_arch = "x86_64"), miri))]
     let _ = (p, w);
 }
 
@@ -337,7 +337,7 @@ impl SeriesData {
     }
 
     /// Appends an in-order sample (the caller checked [`Self::placement`]),
-    /// cutting a new chunk at the sample limit or a chunk-range boundary.
+    /// cutting a new chunk where Prometheus would (see [`crate::cut`]).
     /// Full chunks go to `disk`; if that fails they stay in memory.
     pub(crate) fn append_in_order(
         &mut self,
@@ -349,10 +349,17 @@ impl SeriesData {
         disk: &DiskChunks,
     ) -> Applied {
         let mut applied = Applied::default();
-        let must_cut = self
-            .open
-            .as_ref()
-            .is_some_and(|o| o.chunk.num_samples() >= policy.samples_per_chunk || t >= o.next_at);
+        let must_cut = self.open.as_mut().is_some_and(|o| {
+            let mut st = OpenState {
+                mint: o.mint,
+                maxt: o.maxt,
+                samples: o.chunk.num_samples(),
+                next_at: o.next_at,
+            };
+            let cut = policy.cut.cuts_before(&mut st, t);
+            o.next_at = st.next_at;
+            cut
+        });
         if must_cut {
             if let Some(o) = self.open.take() {
                 let stored = match disk.write(series, o.mint, o.maxt, o.chunk.bytes()) {
@@ -375,7 +382,7 @@ impl SeriesData {
                 chunk: Chunk::new(),
                 mint: t,
                 maxt: t,
-                next_at: range_end(t, policy.chunk_range),
+                next_at: policy.cut.start(t).next_at,
             }
         });
         open.chunk.append(t, v);
@@ -467,8 +474,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (disk, _) = DiskChunks::open(dir.path()).unwrap();
         let policy = ChunkPolicy {
-            chunk_range: 1000,
-            samples_per_chunk: 120,
+            cut: CutPolicy {
+                chunk_range: 1000,
+                samples_per_chunk: 120,
+            },
             ooo_capacity: 4,
         };
         let iso = Isolation::default();

@@ -324,6 +324,9 @@ impl StripeSeries {
 }
 
 #[cfg(test)]
+mod pinned_miri;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use cairn_model::labels;

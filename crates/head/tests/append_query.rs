@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use cairn_head::Head;
 use cairn_model::{labels, Labels, MatchType, Matcher};
-use cairn_storage::{Appendable, Queryable, StorageError};
+use cairn_storage::{Appendable, Queryable, SelectHints, StorageError};
 use proptest::prelude::*;
 use support::*;
 
@@ -99,7 +99,7 @@ fn uncommitted_and_rolled_back_samples_are_invisible() {
 }
 
 #[test]
-fn chunks_are_cut_at_120_samples_and_range_boundaries() {
+fn chunks_are_cut_on_the_rate_estimate_and_at_range_boundaries() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts();
     o.chunk_range = 1000;
@@ -112,10 +112,29 @@ fn chunks_are_cut_at_120_samples_and_range_boundaries() {
         want.push((t * 3, t as f64));
     }
     app.commit().unwrap();
-    // 9 ranges of 1000 ms, each 334 samples: 3 chunks per range.
+    // 9 ranges of 1000 ms, each 334 samples. A quarter of the target (30
+    // samples) spans 87 ms, so the rest of a range is estimated at two
+    // chunks: the first ends half-way, the second at the range end.
     let got = dump_chunks(&h, 0, i64::MAX, &all(), 1000);
     assert_eq!(got, vec![(l.clone(), want.clone())]);
-    assert_eq!(h.stats().num_chunks, 27);
+    assert_eq!(h.stats().num_chunks, 18);
+    let q = h.querier(0, i64::MAX).unwrap();
+    let s = q
+        .select(&SelectHints::default(), &all())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let mut it = s.chunks().unwrap();
+    let mut bounds = Vec::new();
+    while let Some(c) = it.next_chunk() {
+        let c = c.unwrap();
+        bounds.push((c.min_time, c.max_time));
+    }
+    assert_eq!(
+        &bounds[..4],
+        &[(0, 498), (501, 999), (1002, 1500), (1503, 1998)]
+    );
     assert_eq!(
         dump(&h, 0, i64::MAX, &all()),
         vec![(l.clone(), want.clone())]

@@ -128,7 +128,8 @@ pub fn dump_chunks(
             );
             prev_max = c.max_time;
             let samples = cairn_codec::decode_all(&c.data).unwrap();
-            assert!(samples.len() <= 120);
+            // The target is 120; an estimate gone wrong cuts at twice that.
+            assert!(samples.len() <= 240);
             assert_eq!(samples.first().map(|s| s.0), Some(c.min_time));
             assert_eq!(samples.last().map(|s| s.0), Some(c.max_time));
             v.extend(samples.into_iter().filter(|s| s.0 >= mint && s.0 <= maxt));

@@ -62,7 +62,8 @@ pub struct DbOptions {
     pub ooo_window: i64,
     /// WAL options; `None` runs without a WAL.
     pub wal: Option<WalOptions>,
-    /// Samples per chunk when (re-)encoding.
+    /// The head's target samples per chunk (Prometheus: 120; see
+    /// `cairn_head::cut`), also the split when a block writer re-encodes.
     pub samples_per_chunk: usize,
     /// How often the background thread runs; `None` = no thread (call
     /// [`Db::maintain`] or the `*_now` methods yourself).
@@ -268,8 +269,11 @@ impl Db {
     fn cut_range(&self, mint: i64, maxt: i64) -> Result<Option<Ulid>> {
         let meta = {
             let q = self.head.querier(mint, maxt - 1)?;
+            // The head's chunks pass through; anything re-encoded is cut
+            // as the head cuts.
             let opts = BlockWriteOptions {
                 samples_per_chunk: self.opts.samples_per_chunk,
+                head_chunk_range: Some(self.opts.block_range),
                 ..BlockWriteOptions::default()
             };
             write_block(&self.dir, &*q, mint, maxt, &opts)?
@@ -506,6 +510,7 @@ impl Db {
                 let q = self.head.querier(hmin, hmax)?;
                 let opts = BlockWriteOptions {
                     samples_per_chunk: self.opts.samples_per_chunk,
+                    head_chunk_range: Some(self.opts.block_range),
                     ..BlockWriteOptions::default()
                 };
                 if let Some(m) = write_block(dir, &*q, hmin, hmax.saturating_add(1), &opts)? {

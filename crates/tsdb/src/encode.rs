@@ -1,5 +1,8 @@
 //! The chunk encoder handed to series merging: XOR chunks of at most 120
-//! samples, so re-encoded overlaps look like what the head would cut.
+//! samples. Merging passes chunks that overlap nothing through untouched and
+//! re-encodes runs of overlapping chunks with this, which is what
+//! Prometheus's compactor does (its chunk-series merger re-encodes overlaps
+//! with a fixed split at 120 samples, not with the head's cutting policy).
 
 use std::sync::Arc;
 
@@ -7,7 +10,7 @@ use cairn_codec::{XorChunk, ENCODING_XOR};
 use cairn_model::Sample;
 use cairn_storage::{ChunkEncoder, EncodedChunk};
 
-/// Samples per chunk when re-encoding (Prometheus's target).
+/// Samples per chunk when re-encoding overlaps (Prometheus's split).
 pub const SAMPLES_PER_CHUNK: usize = 120;
 
 /// Encodes time-ordered samples into XOR chunks of `SAMPLES_PER_CHUNK`.

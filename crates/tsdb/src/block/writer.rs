@@ -6,7 +6,9 @@
 //! [`Series::chunks`] are copied as they are when they lie inside the block's
 //! `[mint, maxt)`; chunks that cross a bound, use another encoding, or
 //! series without chunks are (re-)encoded from samples, cutting a chunk every
-//! `samples_per_chunk` samples. Everything goes to `<ulid>.tmp-for-creation`,
+//! `samples_per_chunk` samples, or where the head would cut it when
+//! [`BlockWriteOptions::head_chunk_range`] is set (backfill: promtool appends
+//! through a head). Everything goes to `<ulid>.tmp-for-creation`,
 //! each file is fsynced, `meta.json` is written last, and the directory is
 //! renamed into place atomically.
 
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use cairn_chunks::ChunkWriter;
 use cairn_codec::{xor_iter, XorChunk, ENCODING_XOR};
+use cairn_head::cut::{CutPolicy, Cutter};
 use cairn_index::{ChunkMeta, IndexWriter};
 use cairn_model::{Labels, MatchType, Matcher};
 use cairn_storage::{EncodedChunk, Querier, SelectHints, Series, ValueType};
@@ -39,8 +42,14 @@ pub struct BlockWriteOptions {
     pub sources: Vec<Ulid>,
     /// Blocks merged into this one.
     pub parents: Vec<BlockDesc>,
-    /// Samples per re-encoded chunk (Prometheus: 120).
+    /// Samples per re-encoded chunk (Prometheus: 120): a fixed split, or the
+    /// head's target when `head_chunk_range` is set.
     pub samples_per_chunk: usize,
+    /// Cut re-encoded samples as the head cuts them (see
+    /// [`cairn_head::cut`]) with this chunk range, instead of every
+    /// `samples_per_chunk` samples. promtool's backfill appends through a
+    /// head whose chunk range is twice the block duration.
+    pub head_chunk_range: Option<i64>,
     /// Record the samples' own bounds (`[first, last + 1)`) in meta.json
     /// instead of the requested range, as promtool's block writer does.
     pub tight_bounds: bool,
@@ -54,6 +63,7 @@ impl Default for BlockWriteOptions {
             sources: Vec::new(),
             parents: Vec::new(),
             samples_per_chunk: 120,
+            head_chunk_range: None,
             tight_bounds: false,
         }
     }
@@ -188,7 +198,7 @@ fn write_into(
             continue;
         }
         pending.clear();
-        collect_chunks(&*s, mint, maxt, opts.samples_per_chunk, &mut pending)?;
+        collect_chunks(&*s, mint, maxt, opts, &mut pending)?;
         if pending.is_empty() {
             continue;
         }
@@ -257,10 +267,17 @@ fn collect_chunks(
     s: &dyn Series,
     mint: i64,
     maxt: i64,
-    per_chunk: usize,
+    opts: &BlockWriteOptions,
     out: &mut Vec<EncodedChunk>,
 ) -> Result<()> {
-    let mut enc = Encoder::new(per_chunk.max(1));
+    let per_chunk = opts.samples_per_chunk.max(1);
+    let mut enc = Encoder::new(match opts.head_chunk_range {
+        Some(r) => Cut::Head(Cutter::new(CutPolicy {
+            chunk_range: r.max(1),
+            samples_per_chunk: per_chunk,
+        })),
+        None => Cut::Every(per_chunk),
+    });
     if let Some(mut it) = s.chunks() {
         while let Some(ch) = it.next_chunk() {
             let ch = ch?;
@@ -320,18 +337,26 @@ fn collect_chunks(
     Ok(())
 }
 
-/// Cuts XOR chunks of at most `per_chunk` samples.
+/// Where [`Encoder`] cuts.
+enum Cut {
+    /// Every so many samples.
+    Every(usize),
+    /// Where the head would.
+    Head(Cutter),
+}
+
+/// Cuts XOR chunks from time-ordered samples.
 struct Encoder {
-    per_chunk: usize,
+    cut: Cut,
     cur: XorChunk,
     first: i64,
     last: i64,
 }
 
 impl Encoder {
-    fn new(per_chunk: usize) -> Self {
+    fn new(cut: Cut) -> Self {
         Self {
-            per_chunk,
+            cut,
             cur: XorChunk::new(),
             first: 0,
             last: i64::MIN,
@@ -346,17 +371,29 @@ impl Encoder {
         if self.cur.num_samples() > 0 && t <= self.last {
             return; // duplicates or disorder from a misbehaving source: keep the first
         }
+        let starts_chunk = match &mut self.cut {
+            Cut::Every(n) => self.cur.num_samples() >= *n,
+            Cut::Head(c) => c.push(t),
+        };
+        if starts_chunk {
+            self.emit(out);
+        }
         if self.cur.num_samples() == 0 {
             self.first = t;
         }
         self.cur.append(t, v);
         self.last = t;
-        if self.cur.num_samples() >= self.per_chunk {
-            self.flush(out);
+    }
+
+    /// Ends the current chunk: the next sample starts a new one.
+    fn flush(&mut self, out: &mut Vec<EncodedChunk>) {
+        self.emit(out);
+        if let Cut::Head(c) = &mut self.cut {
+            c.reset();
         }
     }
 
-    fn flush(&mut self, out: &mut Vec<EncodedChunk>) {
+    fn emit(&mut self, out: &mut Vec<EncodedChunk>) {
         if self.cur.num_samples() == 0 {
             return;
         }

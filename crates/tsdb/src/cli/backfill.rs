@@ -5,7 +5,11 @@
 //! block duration aligned to multiples of it (the duration is rounded down
 //! to one of 2h·3^k, never below 2h); each window with data becomes one
 //! level-1 block whose meta.json records the samples' own bounds
-//! `[first, last + 1)`. Within a window a series must be in time order: an
+//! `[first, last + 1)`. Chunks are cut as promtool's block writer cuts them:
+//! it appends each window through a head whose chunk range is twice the
+//! block duration (so that the head accepts the whole window), and the head
+//! cuts on its rate estimate and at multiples of that range (see
+//! [`cairn_head::cut`]). Within a window a series must be in time order: an
 //! older sample is an error, a repeated timestamp is dropped when its value
 //! is identical and an error otherwise (what Prometheus's appender does).
 
@@ -97,6 +101,7 @@ pub fn create_blocks_from_openmetrics_text(
         let q = mem.querier(start, end - 1)?;
         let opts = BlockWriteOptions {
             tight_bounds: true,
+            head_chunk_range: Some(bd.saturating_mul(2)),
             ..BlockWriteOptions::default()
         };
         if let Some(m) = write_block(out_dir, &*q, start, end, &opts)? {
