@@ -72,44 +72,10 @@ pub(crate) enum Command {
     },
 }
 
-/// Parses a Prometheus duration (`1h30m`, `5m`, `100ms`, `0`) to ms.
-pub(crate) fn parse_duration(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s),
-    };
-    if body == "0" {
-        return Some(0);
-    }
-    let mut total: i64 = 0;
-    let mut rest = body;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
-            return None;
-        }
-        let num: i64 = rest.get(..n)?.parse().ok()?;
-        rest = rest.get(n..)?;
-        let u = rest.bytes().take_while(|c| c.is_ascii_alphabetic()).count();
-        let unit = rest.get(..u)?;
-        rest = rest.get(u..)?;
-        let mult = match unit {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return None,
-        };
-        total = total.checked_add(num.checked_mul(mult)?)?;
-    }
-    Some(if neg { -total } else { total })
+/// Parses a Prometheus duration (`1h30m`, `5m`, `100ms`, `0`) to ms, as
+/// Prometheus's runner does with `model.ParseDuration`.
+fn parse_duration(s: &str) -> Option<i64> {
+    cairn_model::parse_duration(s).ok()
 }
 
 struct Patterns {
@@ -404,14 +370,6 @@ fn parse_eval(p: &Patterns, head: &str, block: &[&str], line: usize) -> (Command
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1h30m"), Some(5_400_000));
-        assert_eq!(parse_duration("0"), Some(0));
-        assert_eq!(parse_duration("100ms"), Some(100));
-        assert_eq!(parse_duration("x"), None);
-    }
 
     #[test]
     fn parses_commands() {
