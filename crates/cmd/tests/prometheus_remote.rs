@@ -5,6 +5,7 @@
 //! stored locally, series by series and sample by sample. Then a second
 //! Prometheus with no local data and `remote_read` pointed at Cairn must read
 //! the same samples back through its own query API.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
 
 mod support;
 

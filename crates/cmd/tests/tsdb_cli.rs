@@ -2,6 +2,7 @@
 //! blocks from `cairn tsdb create-blocks-from openmetrics` satisfy
 //! `promtool tsdb analyze` and `promtool tsdb dump`, and `cairn tsdb dump`
 //! prints exactly what `promtool tsdb dump` prints for blocks promtool wrote.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
 
 mod support;
 

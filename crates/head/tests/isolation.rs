@@ -1,4 +1,5 @@
 //! Queriers see a snapshot: commits finishing after creation are invisible.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! Helpers shared by the head's integration tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
 #![allow(dead_code)]
 
 use std::path::Path;

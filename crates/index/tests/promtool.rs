@@ -4,6 +4,7 @@
 //!
 //! These tests need `promtool` on the PATH (or in `PROMTOOL`); they fail,
 //! never skip, when it is missing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

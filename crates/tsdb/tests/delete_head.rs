@@ -1,5 +1,6 @@
 //! Deleting data still in the head through the database, and what the head
 //! replays on open when blocks already hold older data.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Frozen block fixtures (tests/fixtures/blocks): one written by promtool,
 //! two corrupt copies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
 
 mod common;
 

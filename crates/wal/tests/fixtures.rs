@@ -10,6 +10,7 @@
 //!
 //! Regenerate (only when the format deliberately changes) with
 //! `CAIRN_REGEN_FIXTURES=1 cargo test -p cairn-wal --test fixtures -- --ignored`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
 
 use std::path::{Path, PathBuf};
 

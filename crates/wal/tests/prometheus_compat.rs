@@ -2,6 +2,7 @@
 //! to exactly the samples `promtool tsdb dump` reports for it.
 //!
 //! Needs `promtool`; fails (does not skip) when it is missing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
 
 use std::collections::HashMap;
 use std::path::Path;

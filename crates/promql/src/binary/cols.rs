@@ -67,11 +67,13 @@ pub(crate) fn columns(
                 Err(back) => return Ok(Err(back)),
             }
         }
-        (l, r) => return eval_err(format!(
+        (l, r) => {
+            return eval_err(format!(
             "binary expression must contain only scalar and instant vector types, got {} and {}",
             l.type_name(),
             r.type_name()
-        )),
+        ))
+        }
     }))
 }
 
