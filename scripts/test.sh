@@ -11,6 +11,10 @@ if [ -z "${CAIRN_PROMQL_TESTS:-}" ] && [ -d ../shared/conformance/promql ]; then
   export CAIRN_PROMQL_TESTS="$(cd ../shared/conformance/promql && pwd)"
 fi
 echo "PromQL conformance scripts: ${CAIRN_PROMQL_TESTS:-<none; conformance test will say so and fail>}"
+# The code's rules: formatting, and clippy with the workspace lints
+# (no unwrap/expect/panic in library code, SAFETY comments on unsafe).
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
 # The fuzz targets (a separate cargo workspace) must keep compiling.
 cargo check --manifest-path fuzz/Cargo.toml --bins --locked

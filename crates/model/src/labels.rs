@@ -174,24 +174,35 @@ impl Labels {
 
     /// The set without the labels named in `names`.
     pub fn without(&self, names: &[&str]) -> Labels {
-        let mut b = LabelsBuilder::new();
-        for l in self.iter() {
-            if !names.contains(&l.name) {
-                b.push_sorted(l.name, l.value);
-            }
-        }
-        b.build()
+        self.filtered(|n| !names.contains(&n))
     }
 
     /// The set restricted to the labels named in `names`.
     pub fn keep(&self, names: &[&str]) -> Labels {
-        let mut b = LabelsBuilder::new();
-        for l in self.iter() {
-            if names.contains(&l.name) {
-                b.push_sorted(l.name, l.value);
+        self.filtered(|n| names.contains(&n))
+    }
+
+    /// The labels whose name passes `keep`, copied as encoded (one
+    /// allocation; none when every label passes).
+    fn filtered(&self, keep: impl Fn(&str) -> bool) -> Labels {
+        let mut buf = Vec::with_capacity(self.data.len());
+        let mut it = self.iter();
+        loop {
+            let before = it.rest;
+            let Some(l) = it.next() else {
+                break;
+            };
+            if keep(l.name) {
+                let used = before.len() - it.rest.len();
+                buf.extend_from_slice(before.get(..used).unwrap_or(&[]));
             }
         }
-        b.build()
+        if buf.len() == self.data.len() {
+            return self.clone();
+        }
+        Self {
+            data: Arc::from(buf),
+        }
     }
 
     /// Owned pairs, mostly for tests and serialisation.
@@ -530,10 +541,6 @@ impl LabelsBuilder {
         self
     }
 
-    fn push_sorted(&mut self, name: &str, value: &str) {
-        self.pairs.push((name.to_owned(), value.to_owned()));
-    }
-
     /// Deletes `name`.
     pub fn del(&mut self, name: &str) -> &mut Self {
         self.pairs.retain(|p| p.0 != name);
@@ -649,6 +656,21 @@ mod tests {
     }
 
     proptest! {
+        /// `without` and `keep` copy encoded entries: the same sets as
+        /// rebuilding from the filtered pairs.
+        #[test]
+        fn without_and_keep_equal_filtered_pairs(
+            pairs in prop::collection::btree_map("[a-e_]{1,3}", "[a-z0-9]{0,3}", 0..8),
+            names in prop::collection::vec("[a-e_]{1,3}", 0..4),
+        ) {
+            let l = Labels::from_pairs(pairs.iter());
+            let n: Vec<&str> = names.iter().map(String::as_str).collect();
+            let want_without = Labels::from_pairs(pairs.iter().filter(|(k, _)| !n.contains(&k.as_str())));
+            let want_keep = Labels::from_pairs(pairs.iter().filter(|(k, _)| n.contains(&k.as_str())));
+            prop_assert_eq!(l.without(&n), want_without);
+            prop_assert_eq!(l.keep(&n), want_keep);
+        }
+
         #[test]
         fn round_trips_any_pairs(pairs in proptest::collection::btree_map("[a-z_]{1,8}", ".{0,300}", 0..20)) {
             let l = Labels::from_pairs(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())));

@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 
 use crate::binary::METADATA_LABELS;
-use crate::columns::{merge_duplicates, Value};
+use crate::columns::{merge_duplicates, Col, Value};
 use crate::error::{eval_err, Result};
 
 /// `v` with pending names removed; `strict` for the whole-result check.
@@ -23,9 +23,22 @@ pub(super) fn settle(v: Value, strict: bool) -> Result<Value> {
     if !cols.iter().any(|c| c.drop) {
         return Ok(Value::Vector(cols));
     }
+    // Label sets that were distinct stay distinct when every series loses
+    // the same name (the usual case: one selector's series): then there is
+    // nothing to check.
+    let uniform = match cols.first() {
+        Some(f) => {
+            let first = meta(f);
+            cols.iter().all(|c| c.drop && meta(c) == first)
+        }
+        None => true,
+    };
     for c in cols.iter_mut().filter(|c| c.drop) {
         c.labels = c.labels.without(&METADATA_LABELS);
         c.drop = false;
+    }
+    if uniform {
+        return Ok(Value::Vector(cols));
     }
     if strict {
         let mut seen = HashSet::with_capacity(cols.len());
@@ -37,4 +50,9 @@ pub(super) fn settle(v: Value, strict: bool) -> Result<Value> {
         return Ok(Value::Vector(cols));
     }
     Ok(Value::Vector(merge_duplicates(cols, false)?))
+}
+
+/// The values of the metadata labels of a column's series.
+fn meta(c: &Col) -> [Option<&str>; 3] {
+    METADATA_LABELS.map(|n| c.labels.get(n))
 }
