@@ -182,6 +182,38 @@ impl Labels {
         self.filtered(|n| names.contains(&n))
     }
 
+    /// The set split in two: without the labels named in `names`, and
+    /// those labels alone (one pass over the set).
+    pub fn partition(&self, names: &[&str]) -> (Labels, Labels) {
+        let mut kept = Vec::with_capacity(self.data.len());
+        let mut taken = Vec::new();
+        let mut it = self.iter();
+        loop {
+            let before = it.rest;
+            let Some(l) = it.next() else {
+                break;
+            };
+            let used = before.len() - it.rest.len();
+            let entry = before.get(..used).unwrap_or(&[]);
+            if names.contains(&l.name) {
+                taken.extend_from_slice(entry);
+            } else {
+                kept.extend_from_slice(entry);
+            }
+        }
+        if taken.is_empty() {
+            return (self.clone(), Labels::empty());
+        }
+        (
+            Self {
+                data: Arc::from(kept),
+            },
+            Self {
+                data: Arc::from(taken),
+            },
+        )
+    }
+
     /// The labels whose name passes `keep`, copied as encoded (one
     /// allocation; none when every label passes).
     fn filtered(&self, keep: impl Fn(&str) -> bool) -> Labels {
@@ -667,8 +699,9 @@ mod tests {
             let n: Vec<&str> = names.iter().map(String::as_str).collect();
             let want_without = Labels::from_pairs(pairs.iter().filter(|(k, _)| !n.contains(&k.as_str())));
             let want_keep = Labels::from_pairs(pairs.iter().filter(|(k, _)| n.contains(&k.as_str())));
-            prop_assert_eq!(l.without(&n), want_without);
-            prop_assert_eq!(l.keep(&n), want_keep);
+            prop_assert_eq!(l.without(&n), want_without.clone());
+            prop_assert_eq!(l.keep(&n), want_keep.clone());
+            prop_assert_eq!(l.partition(&n), (want_without, want_keep));
         }
 
         #[test]

@@ -28,7 +28,7 @@ use crate::options::EngineOptions;
 use crate::plan::{Consumer, Grid, Plan, Selection};
 use crate::value::{FPoint, HPoint};
 
-pub(crate) use rows::{instant_row, range_values, RangeSpec, Row};
+pub(crate) use rows::{instant_row, range_values, RangeSpec, Row, RowScratch};
 use thin::Thinner;
 
 /// One series held in memory for the query: a selector's samples (or the
@@ -161,7 +161,7 @@ struct Scratch {
     raw: Vec<cairn_model::Sample>,
     /// Samples in the last series read in one go: the next one's likely size.
     last_len: usize,
-    drops: Vec<u32>,
+    rows: RowScratch,
     /// Per step, samples in the windows of the rows computed here.
     window_points: Vec<usize>,
 }
@@ -306,7 +306,7 @@ fn read_one(
             if scratch.window_points.len() != steps {
                 scratch.window_points = vec![0; steps];
             }
-            let row = range_values(&p, rs, &mut scratch.drops, &mut scratch.window_points);
+            let row = range_values(&p, rs, &mut scratch.rows, &mut scratch.window_points);
             let mut l = Loaded::new(labels, Vec::new(), false);
             l.row = Some(row);
             (l, n)

@@ -12,7 +12,9 @@
 use std::collections::HashSet;
 
 use crate::binary::METADATA_LABELS;
-use crate::columns::{merge_duplicates, Col, Value};
+use cairn_model::Labels;
+
+use crate::columns::{merge_duplicates, Value};
 use crate::error::{eval_err, Result};
 
 /// `v` with pending names removed; `strict` for the whole-result check.
@@ -26,16 +28,20 @@ pub(super) fn settle(v: Value, strict: bool) -> Result<Value> {
     // Label sets that were distinct stay distinct when every series loses
     // the same name (the usual case: one selector's series): then there is
     // nothing to check.
-    let uniform = match cols.first() {
-        Some(f) => {
-            let first = meta(f);
-            cols.iter().all(|c| c.drop && meta(c) == first)
+    let mut uniform = true;
+    let mut first: Option<Labels> = None;
+    for c in cols.iter_mut() {
+        if !c.drop {
+            uniform = false;
+            continue;
         }
-        None => true,
-    };
-    for c in cols.iter_mut().filter(|c| c.drop) {
-        c.labels = c.labels.without(&METADATA_LABELS);
+        let (kept, meta) = c.labels.partition(&METADATA_LABELS);
+        c.labels = kept;
         c.drop = false;
+        match &first {
+            None => first = Some(meta),
+            Some(f) => uniform &= *f == meta,
+        }
     }
     if uniform {
         return Ok(Value::Vector(cols));
@@ -50,9 +56,4 @@ pub(super) fn settle(v: Value, strict: bool) -> Result<Value> {
         return Ok(Value::Vector(cols));
     }
     Ok(Value::Vector(merge_duplicates(cols, false)?))
-}
-
-/// The values of the metadata labels of a column's series.
-fn meta(c: &Col) -> [Option<&str>; 3] {
-    METADATA_LABELS.map(|n| c.labels.get(n))
 }

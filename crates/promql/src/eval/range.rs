@@ -12,7 +12,7 @@ use super::Evaluator;
 use crate::columns::{Col, Value};
 use crate::error::{eval_err, PromqlError, Result};
 use crate::functions::{check_range_params, hist_window, range_fn, HistOut, RangeCtx};
-use crate::load::{range_values, Loaded, RangeSpec, MIN_SERIES_PER_THREAD};
+use crate::load::{range_values, Loaded, RangeSpec, RowScratch, MIN_SERIES_PER_THREAD};
 use crate::par::PARTS_PER_THREAD;
 use crate::plan::{Kind, NodeId, RangeFunc, Reach, Steps};
 use crate::value::{Annotations, SampleValue};
@@ -57,7 +57,7 @@ pub(super) fn input(ev: &mut Evaluator<'_>, id: NodeId) -> Result<RangeInput> {
 /// Per-thread scratch space and window counts.
 #[derive(Default)]
 struct Scratch {
-    drops: Vec<u32>,
+    rows: RowScratch,
     window_points: Vec<usize>,
 }
 
@@ -141,7 +141,7 @@ pub(super) fn eval(
                 part.iter()
                     .map(|&i| {
                         series_ref.get(i).map(|s| {
-                            range_values(&s.points, &spec, &mut st.drops, &mut st.window_points)
+                            range_values(&s.points, &spec, &mut st.rows, &mut st.window_points)
                         })
                     })
                     .collect::<Vec<_>>()

@@ -47,6 +47,13 @@ impl TimeValue for cairn_model::Sample {
     }
 }
 
+/// Scratch space reused by [`range_values`] from series to series.
+#[derive(Default)]
+pub(crate) struct RowScratch {
+    drops: Vec<u32>,
+    batch: CounterBatch,
+}
+
 /// One series' values over a run of steps, from step `start` on.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Row {
@@ -130,13 +137,13 @@ pub(crate) struct RangeSpec<'a> {
 /// steps `first..first + refs.len()` (`refs` is that part of the spec's):
 /// `out(k, value)` for every step `first + k` that has a value (not always
 /// in step order), each window's sample count added to `wp[k]`. Returns
-/// whether some step had a value. `drops` is scratch space.
+/// whether some step had a value.
 fn range_row(
     pts: &[FPoint],
     spec: &RangeSpec<'_>,
     first: usize,
     refs: &[(i64, i64)],
-    drops: &mut Vec<u32>,
+    scratch: &mut RowScratch,
     wp: &mut [usize],
     mut out: impl FnMut(usize, f64),
 ) -> bool {
@@ -144,6 +151,7 @@ fn range_row(
     let Some(&(_, first_hi)) = refs.first() else {
         return false;
     };
+    let RowScratch { drops, batch } = scratch;
     // Only the points from the first window on matter. Found by a linear
     // scan, not a binary search: the points are usually not in cache yet,
     // and a scan is what the hardware prefetcher follows.
@@ -163,7 +171,6 @@ fn range_row(
     // Reset-free rate/increase windows are extrapolated in batches (see
     // `rate_batch`); the rest one by one.
     let is_rate = spec.func == RangeFunc::Rate;
-    let mut batch = CounterBatch::default();
     let mut scalars = [0.0f64; 2];
     let np = spec.params.len().min(scalars.len());
     for (k, (&(ts, hi), w)) in refs.iter().zip(wp.iter_mut()).enumerate() {
@@ -222,7 +229,7 @@ fn range_row(
 pub(crate) fn range_values(
     pts: &[FPoint],
     spec: &RangeSpec<'_>,
-    drops: &mut Vec<u32>,
+    scratch: &mut RowScratch,
     wp: &mut [usize],
 ) -> Row {
     let (Some(first), Some(last)) = (pts.first(), pts.last()) else {
@@ -239,7 +246,7 @@ pub(crate) fn range_values(
     };
     let n = sub.len();
     let (mut vals, mut ok) = (vec![0.0; n], vec![false; n]);
-    let any = range_row(pts, spec, a, sub, drops, wp, |k, x| {
+    let any = range_row(pts, spec, a, sub, scratch, wp, |k, x| {
         if let (Some(v), Some(o)) = (vals.get_mut(k), ok.get_mut(k)) {
             *v = x;
             *o = true;
@@ -347,7 +354,7 @@ mod tests {
                 params: &[],
             };
             let mut wp = vec![0usize; n];
-            let row = range_values(&pts, &spec, &mut Vec::new(), &mut wp);
+            let row = range_values(&pts, &spec, &mut RowScratch::default(), &mut wp);
             for (i, &rt) in refs.iter().enumerate() {
                 let w: Vec<f64> = pts.iter().filter(|p| p.t > rt - range && p.t <= rt).map(|p| p.f).collect();
                 let want = (!w.is_empty()).then(|| w.iter().sum::<f64>());
