@@ -194,6 +194,15 @@ fn queries() -> Vec<String> {
         "2 * 3 + 4",
         "DCGM_FI_DEV_GPU_UTIL{gpu=~\"[0-3]\", Hostname=\"gpu-node-0001\"}",
         "{__name__=~\"DCGM_FI_DEV_(GPU|MEM)_TEMP\", gpu=\"1\"}",
+        // Found running generated dashboard queries against both (issue 11):
+        // a raw string, functions whose results collide once the name is
+        // gone, and a comparison of two name-less sides.
+        "DCGM_FI_DEV_POWER_USAGE{DCGM_FI_DRIVER_VERSION=~`580\\.159\\.04`, gpu=\"1\"}",
+        "stddev by (DCGM_FI_DRIVER_VERSION) (changes({__name__=~\"DCGM_FI_DEV_POWER_USAGE|DCGM_FI_DEV_MEMORY_TEMP\"}[2m]))",
+        "ceil((sum_over_time({__name__=~\"DCGM_FI_DEV_GPU_TEMP|DCGM_FI_DEV_POWER_USAGE\"}[1m]) < 71) > 60)",
+        "increase(node_cpu_seconds_total{mode=\"nice\"}[10m]) <= min_over_time(node_cpu_seconds_total{mode=\"nice\"}[5m])",
+        "abs({__name__=~\"DCGM_FI_DEV_(GPU|MEM)_TEMP\", gpu=\"1\"})",
+        "{__name__=~\"DCGM_FI_DEV_(GPU|MEM)_TEMP\", gpu=\"1\"} * 2",
     ]
     .iter()
     .map(|s| s.to_string())
