@@ -125,7 +125,7 @@ pub(crate) fn columns(
     annos: &mut Annotations,
 ) -> Result<std::result::Result<Value, Vec<Value>>> {
     Ok(Ok(match f {
-        Func::Math(m) => math::map(args, steps, |x, _| math::apply(*m, x))?,
+        Func::Math(m) => math::map(args, |x, _| math::apply(*m, x))?,
         Func::Clamp | Func::ClampMin | Func::ClampMax | Func::Round => {
             math::clamp_round(f, args, steps)?
         }

@@ -91,7 +91,7 @@ pub(super) fn map_opt(args: Vec<Value>, f: impl Fn(f64, usize) -> Option<f64>) -
 }
 
 /// [`map_opt`] with a function that always yields a value.
-pub(super) fn map(args: Vec<Value>, _steps: Steps, f: impl Fn(f64, usize) -> f64) -> Result<Value> {
+pub(super) fn map(args: Vec<Value>, f: impl Fn(f64, usize) -> f64) -> Result<Value> {
     map_opt(args, |x, i| Some(f(x, i)))
 }
 
@@ -117,9 +117,9 @@ pub(super) fn clamp_round(f: &Func, args: Vec<Value>, steps: Steps) -> Result<Va
                 Some(go_max(lo, go_min(hi, x)))
             }
         }),
-        Func::ClampMin => map(args, steps, |x, i| go_max(at(&p0, i), x)),
-        Func::ClampMax => map(args, steps, |x, i| go_min(at(&p0, i), x)),
-        _ => map(args, steps, |x, i| {
+        Func::ClampMin => map(args, |x, i| go_max(at(&p0, i), x)),
+        Func::ClampMax => map(args, |x, i| go_min(at(&p0, i), x)),
+        _ => map(args, |x, i| {
             let inv = 1.0 / at(&p0, i);
             (x * inv + 0.5).floor() / inv
         }),

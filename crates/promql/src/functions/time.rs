@@ -75,7 +75,7 @@ pub(super) fn date(f: DateFn, args: Vec<Value>, steps: Steps) -> Result<Value> {
             vec![true; steps.n],
         )]));
     }
-    super::math::map(args, steps, move |x, _| {
+    super::math::map(args, move |x, _| {
         if x.is_nan() || x.is_infinite() || x.abs() > 1e17 {
             // Go converts out-of-range floats to the minimum int64.
             return date_value(f, i64::MIN / 1000);
