@@ -33,6 +33,7 @@ use crate::plan::{Func, RangeFunc, Steps};
 use crate::value::{Annotations, FPoint};
 
 pub(crate) use hist_range::{eval as hist_window, HistOut};
+pub(crate) use misc::absent_of;
 
 /// What a window kernel sees besides the points.
 pub(crate) struct RangeCtx<'a> {

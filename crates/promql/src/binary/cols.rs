@@ -5,9 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cairn_model::LabelsBuilder;
-
-use super::{elem_op, METADATA_LABELS};
+use super::{elem_op, result_metric};
 use crate::columns::{Col, Value};
 use crate::error::{eval_err, Result};
 use crate::grouping::signature;
@@ -154,19 +152,8 @@ fn vector_vector(
                 }
             }
         }
-        let mut bld = LabelsBuilder::from(&l.labels);
-        for n in METADATA_LABELS {
-            bld.del(n);
-        }
-        if on {
-            let keep: Vec<&str> = names.iter().map(String::as_str).collect();
-            bld.keep(&keep);
-        } else {
-            for n in names {
-                bld.del(n);
-            }
-        }
-        out.push(Col::floats(bld.build(), false, a, vals, ok));
+        let labels = result_metric(&l.labels, &r.labels, op, m);
+        out.push(Col::floats(labels, false, a, vals, ok));
     }
     Ok(Value::Vector(out))
 }

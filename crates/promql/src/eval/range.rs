@@ -212,20 +212,8 @@ pub(super) fn absent_over_time(
     let Value::Vector(present) = eval(ev, RangeFunc::PresentOverTime, args, steps)? else {
         return eval_err("internal error: present_over_time gave no vector");
     };
-    let mut ok = vec![true; steps.n];
-    for c in &present {
-        for (k, &o) in c.ok.iter().enumerate() {
-            if let (true, Some(x)) = (o, ok.get_mut(c.start + k)) {
-                *x = false;
-            }
-        }
-    }
-    Ok(Value::Vector(vec![Col::floats(
-        labels.clone(),
-        true,
-        0,
-        vec![1.0; steps.n],
-        ok,
+    Ok(Value::Vector(vec![crate::functions::absent_of(
+        labels, &present, steps,
     )]))
 }
 

@@ -50,21 +50,22 @@ pub(super) fn scalar(args: Vec<Value>, steps: Steps) -> Result<Value> {
 /// steps where `v` has no sample.
 pub(super) fn absent(labels: &Labels, args: Vec<Value>, steps: Steps) -> Result<Value> {
     let cols = cols_arg(args, 0)?;
+    Ok(Value::Vector(vec![absent_of(labels, &cols, steps)]))
+}
+
+/// The answer of `absent` and `absent_over_time` over what their argument
+/// holds: a series with `labels`, 1 at the steps where no column has a
+/// sample.
+pub(crate) fn absent_of(labels: &Labels, cols: &[Col], steps: Steps) -> Col {
     let mut ok = vec![true; steps.n];
-    for c in &cols {
+    for c in cols {
         for (k, &o) in c.ok.iter().enumerate() {
             if let (true, Some(x)) = (o, ok.get_mut(c.start + k)) {
                 *x = false;
             }
         }
     }
-    Ok(Value::Vector(vec![Col::floats(
-        labels.clone(),
-        true,
-        0,
-        vec![1.0; steps.n],
-        ok,
-    )]))
+    Col::floats(labels.clone(), true, 0, vec![1.0; steps.n], ok)
 }
 
 /// `timestamp(v)`: the time of each sample in seconds. A selector's
