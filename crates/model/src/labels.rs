@@ -182,11 +182,18 @@ impl Labels {
         self.filtered(|n| names.contains(&n))
     }
 
-    /// The set split in two: without the labels named in `names`, and
-    /// those labels alone (one pass over the set).
-    pub fn partition(&self, names: &[&str]) -> (Labels, Labels) {
-        let mut kept = Vec::with_capacity(self.data.len());
-        let mut taken = Vec::new();
+    /// [`Labels::without`] for callers that do it many times: `scratch`
+    /// is reused for the result's bytes (one allocation, the result's
+    /// own), and the encoded labels left out are written to `removed`
+    /// (cleared first), for comparing without decoding.
+    pub fn without_into(
+        &self,
+        names: &[&str],
+        scratch: &mut Vec<u8>,
+        removed: &mut Vec<u8>,
+    ) -> Labels {
+        scratch.clear();
+        removed.clear();
         let mut it = self.iter();
         loop {
             let before = it.rest;
@@ -196,22 +203,25 @@ impl Labels {
             let used = before.len() - it.rest.len();
             let entry = before.get(..used).unwrap_or(&[]);
             if names.contains(&l.name) {
-                taken.extend_from_slice(entry);
+                removed.extend_from_slice(entry);
             } else {
-                kept.extend_from_slice(entry);
+                scratch.extend_from_slice(entry);
             }
         }
-        if taken.is_empty() {
-            return (self.clone(), Labels::empty());
+        if removed.is_empty() {
+            return self.clone();
         }
-        (
-            Self {
-                data: Arc::from(kept),
-            },
-            Self {
-                data: Arc::from(taken),
-            },
-        )
+        Labels::from_encoded(scratch)
+    }
+
+    /// A set from bytes this module encoded (a copy of them).
+    fn from_encoded(bytes: &[u8]) -> Labels {
+        if bytes.is_empty() {
+            return Labels::empty();
+        }
+        Self {
+            data: Arc::from(bytes),
+        }
     }
 
     /// The labels whose name passes `keep`, copied as encoded (one
@@ -701,7 +711,9 @@ mod tests {
             let want_keep = Labels::from_pairs(pairs.iter().filter(|(k, _)| n.contains(&k.as_str())));
             prop_assert_eq!(l.without(&n), want_without.clone());
             prop_assert_eq!(l.keep(&n), want_keep.clone());
-            prop_assert_eq!(l.partition(&n), (want_without, want_keep));
+            let (mut scratch, mut removed) = (Vec::new(), Vec::new());
+            prop_assert_eq!(l.without_into(&n, &mut scratch, &mut removed), want_without);
+            prop_assert_eq!(removed.as_slice(), want_keep.encoded());
         }
 
         #[test]

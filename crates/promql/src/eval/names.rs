@@ -12,8 +12,6 @@
 use std::collections::HashSet;
 
 use crate::binary::METADATA_LABELS;
-use cairn_model::Labels;
-
 use crate::columns::{merge_duplicates, Value};
 use crate::error::{eval_err, Result};
 
@@ -29,18 +27,19 @@ pub(super) fn settle(v: Value, strict: bool) -> Result<Value> {
     // the same name (the usual case: one selector's series): then there is
     // nothing to check.
     let mut uniform = true;
-    let mut first: Option<Labels> = None;
+    let (mut scratch, mut removed, mut first) = (Vec::new(), Vec::new(), None::<Vec<u8>>);
     for c in cols.iter_mut() {
         if !c.drop {
             uniform = false;
             continue;
         }
-        let (kept, meta) = c.labels.partition(&METADATA_LABELS);
-        c.labels = kept;
+        c.labels = c
+            .labels
+            .without_into(&METADATA_LABELS, &mut scratch, &mut removed);
         c.drop = false;
         match &first {
-            None => first = Some(meta),
-            Some(f) => uniform &= *f == meta,
+            None => first = Some(removed.clone()),
+            Some(f) => uniform &= *f == removed,
         }
     }
     if uniform {
