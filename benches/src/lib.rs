@@ -28,6 +28,7 @@ pub const METRICS: [&str; 20] = [
 
 /// Series `i` of a cluster of 8-GPU hosts exporting 20 DCGM metrics.
 pub fn dcgm_labels(i: usize) -> Labels {
+    #[allow(clippy::indexing_slicing)] // in bounds: `% len`
     let metric = METRICS[i % METRICS.len()];
     let gpu = (i / METRICS.len()) % 8;
     let host = i / (METRICS.len() * 8);

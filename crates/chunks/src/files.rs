@@ -31,15 +31,13 @@ pub(crate) fn list_numbered(dir: &Path) -> Result<Vec<(u32, PathBuf)>> {
 
 /// The 8-byte header: magic, version, three zero bytes.
 pub(crate) fn header(magic: u32, version: u8) -> [u8; SEGMENT_HEADER_SIZE] {
-    let mut h = [0u8; SEGMENT_HEADER_SIZE];
-    h[..4].copy_from_slice(&magic.to_be_bytes());
-    h[4] = version;
-    h
+    let [m0, m1, m2, m3] = magic.to_be_bytes();
+    [m0, m1, m2, m3, version, 0, 0, 0]
 }
 
 /// Checks a file's header against `magic` and `version`.
 fn check_header(path: &Path, b: &[u8], magic: u32, version: u8) -> Result<()> {
-    let Some(h) = b.get(..SEGMENT_HEADER_SIZE) else {
+    let Some(&[m0, m1, m2, m3, v, ..]) = b.get(..SEGMENT_HEADER_SIZE) else {
         return Err(ChunksError::corrupt(
             path,
             0,
@@ -48,7 +46,7 @@ fn check_header(path: &Path, b: &[u8], magic: u32, version: u8) -> Result<()> {
             format!("{} bytes", b.len()),
         ));
     };
-    let m = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+    let m = u32::from_be_bytes([m0, m1, m2, m3]);
     if m != magic {
         return Err(ChunksError::corrupt(
             path,
@@ -58,13 +56,13 @@ fn check_header(path: &Path, b: &[u8], magic: u32, version: u8) -> Result<()> {
             format!("{m:#010x}"),
         ));
     }
-    if h[4] != version {
+    if v != version {
         return Err(ChunksError::corrupt(
             path,
             4,
             "segment format version",
             version,
-            h[4],
+            v,
         ));
     }
     Ok(())

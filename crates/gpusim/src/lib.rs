@@ -118,6 +118,7 @@ impl ClusterSpec {
             ^ ((gpu as u64) << 12)
             ^ gen.wrapping_mul(0x1000_0001));
         let namespaces = ["ml-training", "ml-inference", "research", "batch"];
+        #[allow(clippy::indexing_slicing)] // in bounds: `% len`
         let ns = namespaces[(h % namespaces.len() as u64) as usize];
         let job = format!("job-{:05}", (h >> 8) % 100_000);
         let pod = format!("{job}-worker-{}", gpu % 4);

@@ -133,12 +133,14 @@ impl StripeSeries {
 
     fn ref_stripe(&self, r: u64) -> &RefStripe {
         let i = ((r / BLOCK) & self.mask) as usize;
-        // The mask keeps the index below the slice length.
+        // The mask keeps the index below the slice length (a power of two).
+        #[allow(clippy::indexing_slicing)] // in bounds: `% len`, and `new` makes len >= 1
         &self.by_ref[i % self.by_ref.len()]
     }
 
     fn hash_stripe(&self, h: u64) -> &RwLock<MixMap<u64, Bucket>> {
         let i = (h & self.mask) as usize;
+        #[allow(clippy::indexing_slicing)] // in bounds: `% len`, and `new` makes len >= 1
         &self.by_hash[i % self.by_hash.len()]
     }
 

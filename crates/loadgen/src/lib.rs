@@ -53,18 +53,18 @@ pub fn build(spec: &LoadSpec) -> (Vec<Shard>, u64) {
             seen.insert(h);
             let shard = (h % shards_n as u64) as usize;
             let v = spec.cluster.value(&s, step);
-            let Some(p) = pending.get_mut(shard) else {
+            let (Some(p), Some(out)) = (pending.get_mut(shard), shards.get_mut(shard)) else {
                 continue;
             };
             p.push((s.labels, t, v));
             if p.len() >= spec.batch {
-                flush(&mut shards[shard], p, &mut raw, &mut enc);
+                flush(out, p, &mut raw, &mut enc);
             }
         }
     }
-    for (i, p) in pending.iter_mut().enumerate() {
+    for (p, out) in pending.iter_mut().zip(shards.iter_mut()) {
         if !p.is_empty() {
-            flush(&mut shards[i], p, &mut raw, &mut enc);
+            flush(out, p, &mut raw, &mut enc);
         }
     }
     (shards, seen.len() as u64)

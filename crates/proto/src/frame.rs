@@ -92,11 +92,13 @@ impl<'a> FrameReader<'a> {
             });
         }
         let len = len as usize;
-        let crc = rest.get(i..i + 4).ok_or(ProtoError::FrameTruncated {
-            offset,
-            reason: "truncated checksum",
-        })?;
-        let expected = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
+        let Some(&[c0, c1, c2, c3]) = rest.get(i..i + 4) else {
+            return Err(ProtoError::FrameTruncated {
+                offset,
+                reason: "truncated checksum",
+            });
+        };
+        let expected = u32::from_be_bytes([c0, c1, c2, c3]);
         let payload = rest
             .get(i + 4..i + 4 + len)
             .ok_or(ProtoError::FrameTruncated {

@@ -93,7 +93,11 @@ impl MemStorage {
 
 fn insert(s: &mut Vec<Sample>, x: Sample) {
     match s.binary_search_by_key(&x.t, |p| p.t) {
-        Ok(i) => s[i] = x,
+        Ok(i) => {
+            if let Some(p) = s.get_mut(i) {
+                *p = x;
+            }
+        }
         Err(i) => s.insert(i, x),
     }
 }

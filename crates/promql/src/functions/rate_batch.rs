@@ -126,6 +126,7 @@ impl CounterBatch {
     /// garbage), operation for operation as `extrapolate`.
     #[inline(always)]
     #[allow(clippy::needless_range_loop)] // one index into seven columns
+    #[allow(clippy::indexing_slicing)] // in bounds: `i < LANES`, every column is `[f64; LANES]`
     fn compute_lanes(&mut self, range_s: f64, is_rate: bool) {
         for i in 0..LANES {
             let to_start0 = self.to_start[i] / 1000.0;

@@ -235,6 +235,7 @@ impl SharedSeriesCache {
         // and the top seven for tags); `new` makes at least one stripe. A
         // poisoned stripe is used as is: entries are inserted whole.
         let i = (h >> 40) as usize % self.stripes.len();
+        #[allow(clippy::indexing_slicing)] // in bounds: `% len`, and `new` makes len >= 1
         self.stripes[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
