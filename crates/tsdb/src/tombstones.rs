@@ -13,9 +13,10 @@
 //! are kept sorted, disjoint and non-adjacent (adding merges neighbours).
 //! A series is present only while it has at least one interval, as on disk,
 //! where every entry carries exactly one: an interval with `mint > maxt`
-//! deletes nothing, so adding one (or reading such an entry, which
-//! Prometheus never writes but would accept) changes nothing. Hence
-//! decode → encode → decode is the identity on everything that decodes.
+//! deletes nothing, so adding one changes nothing, and neither does reading
+//! such an entry (Prometheus writes one for a delete request whose start
+//! lies after its end). Hence decode → encode → decode is the identity on
+//! everything that decodes.
 
 use std::collections::BTreeMap;
 use std::path::Path;
