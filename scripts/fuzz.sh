@@ -14,8 +14,8 @@
 # Environment: FUZZ_TOOLCHAIN (default nightly), FUZZ_TIMEOUT (seconds one
 # input may take before it counts as a hang, default 10), FUZZ_RSS_MB
 # (memory limit, default 2048), FUZZ_ARGS (more libFuzzer flags).
-# Installs cargo-fuzz when it is missing. One process per target: the
-# machine is shared, so no -jobs/-workers.
+# Installs the toolchain and cargo-fuzz when they are missing. One process
+# per target: the machine is shared, so no -jobs/-workers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,10 @@ fi
 tc=${FUZZ_TOOLCHAIN:-nightly}
 logs=${FUZZ_LOG_DIR:-fuzz/artifacts/logs}
 
+if ! rustup run "$tc" rustc --version >/dev/null 2>&1; then
+  echo "toolchain $tc is missing; installing it"
+  rustup toolchain install "$tc" --profile minimal
+fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "cargo-fuzz is missing; installing it"
   cargo install cargo-fuzz --locked
