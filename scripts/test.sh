@@ -3,6 +3,10 @@
 # (Prometheus, promtool, VictoriaMetrics), then runs every test of the
 # workspace. PromQL conformance scripts are read from $CAIRN_PROMQL_TESTS,
 # which defaults to ../shared/conformance/promql beside the checkout.
+# After the tests: the head's raw series pointer under Miri
+# (scripts/miri.sh) and every fuzz target for CAIRN_FUZZ_SECONDS each
+# (default 20; scripts/fuzz.sh). CAIRN_FUZZ_SECONDS=0 or CAIRN_SKIP_MIRI=1
+# leaves those out for a quick local run; CI runs both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +20,13 @@ echo "PromQL conformance scripts: ${CAIRN_PROMQL_TESTS:-<none; conformance test 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
-# The fuzz targets (a separate cargo workspace) must keep compiling.
-cargo check --manifest-path fuzz/Cargo.toml --bins --locked
 cargo nextest run --workspace --locked --no-fail-fast "$@"
+if [ "${CAIRN_SKIP_MIRI:-0}" != 1 ]; then
+  bash scripts/miri.sh
+fi
+# The fuzz targets (a separate cargo workspace, nightly, AddressSanitizer)
+# are built and each run briefly from the committed seeds.
+fuzz_secs=${CAIRN_FUZZ_SECONDS:-20}
+if [ "$fuzz_secs" != 0 ]; then
+  bash scripts/fuzz.sh "$fuzz_secs"
+fi
