@@ -11,7 +11,11 @@ ORDER=rounds (the default) takes the runs of one query in rounds, one run
 per target per round, so each target's runs are spread over the same span
 of time: a burst of load from elsewhere on a shared machine then lands on
 every target alike, rather than on whichever target's runs it happened to
-overlap (a fast target's few runs fit inside one burst). ORDER=blocks runs
+overlap (a fast target's few runs fit inside one burst). Each round starts
+one target further on (round r runs target r first), so no target always
+follows the same one: a target that keeps working after it answers
+(Prometheus's and VictoriaMetrics's garbage collectors) would otherwise
+slow whichever target always came next. ORDER=blocks runs
 all of one target's repetitions before the next target's (the layout of
 runs before 2026-12-04).
 """
@@ -82,7 +86,8 @@ def main():
         times = [[] for _ in targets]
         results = [None] * len(targets)
         if rounds:
-            order = [i for _ in range(reps) for i in range(len(targets))]
+            n = len(targets)
+            order = [(r + k) % n for r in range(reps) for k in range(n)]
         else:
             order = [i for i in range(len(targets)) for _ in range(reps)]
         for i in order:
