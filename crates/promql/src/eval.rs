@@ -130,7 +130,7 @@ impl<'a> Evaluator<'a> {
                     match crate::binary::columns(*op, matching, *return_bool, l, r)? {
                         Ok(v) => {
                             self.mark(id, Mode::Columnar);
-                            return self.settle(v, false);
+                            return self.settle(v, false, node.names_read);
                         }
                         Err(back) => back,
                     }
@@ -170,7 +170,7 @@ impl<'a> Evaluator<'a> {
                         )? {
                             Ok(v) => {
                                 self.mark(id, Mode::Columnar);
-                                return self.settle(v, false);
+                                return self.settle(v, false, node.names_read);
                             }
                             Err(cols) => input = Value::Vector(cols),
                         }
@@ -210,7 +210,7 @@ impl<'a> Evaluator<'a> {
                         match crate::functions::columns(func, vals, steps, &mut self.annos)? {
                             Ok(v) => {
                                 self.mark(id, Mode::Columnar);
-                                return self.settle(v, false);
+                                return self.settle(v, false, node.names_read);
                             }
                             Err(back) => vals = back,
                         }
@@ -223,16 +223,16 @@ impl<'a> Evaluator<'a> {
                 }
             },
         };
-        self.settle(v, strict)
+        self.settle(v, strict, node.names_read)
     }
 
     /// Removes pending names at once when names are not removed late
     /// (see `names`).
-    fn settle(&self, v: Value, strict: bool) -> Result<Value> {
+    fn settle(&self, v: Value, strict: bool, names_read: bool) -> Result<Value> {
         if self.opts.delayed_name_removal {
             Ok(v)
         } else {
-            names::settle(v, strict)
+            names::settle(v, strict, names_read)
         }
     }
 

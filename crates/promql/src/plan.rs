@@ -80,6 +80,12 @@ pub(crate) struct Node {
     /// The times the node is evaluated at.
     pub(crate) steps: Steps,
     pub(crate) mode: Mode,
+    /// Whether the parent reads this node's metric name. False under an
+    /// aggregation that groups `by` labels other than `__name__`, or
+    /// `without` (which drops the name itself): a pending name removal
+    /// that cannot make two series collide is then left to the
+    /// aggregation, which never copies the input's label sets.
+    pub(crate) names_read: bool,
 }
 
 /// What a node computes.

@@ -12,15 +12,21 @@
 use std::collections::HashSet;
 
 use crate::binary::METADATA_LABELS;
-use crate::columns::{merge_duplicates, Value};
+use crate::columns::{merge_duplicates, Col, Value};
 use crate::error::{eval_err, Result};
 
 /// `v` with pending names removed; `strict` for the whole-result check.
-pub(super) fn settle(v: Value, strict: bool) -> Result<Value> {
+/// Unless `names_read` (the parent reads the input's names), series that
+/// all lose the same name keep it pending: the parent, an aggregation over
+/// other labels, drops it without copying each label set.
+pub(super) fn settle(v: Value, strict: bool, names_read: bool) -> Result<Value> {
     let Value::Vector(mut cols) = v else {
         return Ok(v);
     };
     if !cols.iter().any(|c| c.drop) {
+        return Ok(Value::Vector(cols));
+    }
+    if !names_read && all_lose_the_same(&cols) {
         return Ok(Value::Vector(cols));
     }
     // Label sets that were distinct stay distinct when every series loses
@@ -55,4 +61,17 @@ pub(super) fn settle(v: Value, strict: bool) -> Result<Value> {
         return Ok(Value::Vector(cols));
     }
     Ok(Value::Vector(merge_duplicates(cols, false)?))
+}
+
+/// Whether every series has a pending removal of the same metadata labels
+/// (so that removing them cannot make two label sets equal).
+fn all_lose_the_same(cols: &[Col]) -> bool {
+    let Some(first) = cols.first() else {
+        return true;
+    };
+    fn meta(c: &Col) -> [Option<&str>; 3] {
+        METADATA_LABELS.map(|n| c.labels.get(n))
+    }
+    let want = meta(first);
+    cols.iter().all(|c| c.drop && meta(c) == want)
 }

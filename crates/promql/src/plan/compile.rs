@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use cairn_model::Labels;
+use cairn_model::{Labels, METRIC_NAME};
 use cairn_storage::SelectHints;
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{
@@ -127,6 +127,7 @@ impl Compiler<'_> {
             ty,
             steps,
             mode,
+            names_read: true,
         });
         Ok(NodeId(id))
     }
@@ -397,6 +398,15 @@ impl Compiler<'_> {
             Some(LabelModifier::Exclude(ls)) => (true, ls.labels.clone()),
             None => (false, Vec::new()),
         };
+        // These aggregations build their output labels from the grouping
+        // alone, never from an input's name; topk, bottomk and the limits
+        // pass input label sets through.
+        let groups_only = op.folds() || matches!(op, AggOp::Quantile | AggOp::CountValues);
+        if groups_only && (without || !names.iter().any(|n| n == METRIC_NAME)) {
+            if let Some(n) = self.nodes.get_mut(expr.index()) {
+                n.names_read = false;
+            }
+        }
         let columnar = self.popts.columnar && op.folds() && param.is_none();
         self.push(
             Kind::Aggregate {
