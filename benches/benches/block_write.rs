@@ -3,7 +3,12 @@
 //! written as a complete block (chunks, index, tombstones, meta.json, with
 //! fsyncs). Reported as samples per second; also prints bytes per sample of
 //! the resulting block.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::time::Duration;
 

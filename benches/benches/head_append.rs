@@ -4,7 +4,12 @@
 //! - `1M_series`: 1,000,000 distinct DCGM-exporter-style series, created in a
 //!   first pass (reported separately), then one sample per series per
 //!   commit of 10,000 series (a remote-write batch), cycling over all 1M.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};

@@ -4,7 +4,12 @@
 //! samples each (one full chunk moved to chunks_head/ plus an open chunk),
 //! divided by the number of series. The criterion measurement itself is the
 //! time to create 100k series in a fresh head; the memory figures are printed.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};

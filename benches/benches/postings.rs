@@ -5,7 +5,12 @@
 //! (1,111 hosts × 8 GPUs = 8,888 series) against the mmapped block index
 //! and against an in-memory index like the head's, plus the bare bitmap
 //! intersection underneath.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;

@@ -11,7 +11,12 @@
 //! --toggle-collect='*Engine*_query*'`. The engine's public API is all it
 //! uses, so the same file runs against an older revision for a
 //! before/after comparison.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::time::Duration;
 

@@ -1,6 +1,11 @@
 //! The API over the in-memory store: JSON shapes, parameters, errors and
 //! status codes as Prometheus's web/api/v1 produces them.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::sync::Arc;
 use std::time::Duration;

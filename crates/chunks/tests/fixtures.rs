@@ -1,6 +1,11 @@
 //! Frozen fixtures under tests/fixtures/chunks: a promtool-written block
 //! segment, a head chunk file, and a corrupt copy of each.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use cairn_chunks::{ChunkReader, ChunksError, HeadChunkReader, HeadChunkWriter};
 use cairn_codec::{decode_all, XorChunk, ENCODING_XOR};

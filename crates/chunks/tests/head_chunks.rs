@@ -1,6 +1,11 @@
 //! Head chunk files (`chunks_head/`): write/read, startup iteration,
 //! crash leftovers, truncation, corruption.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use cairn_chunks::{
     ChunksError, HeadChunkMeta, HeadChunkOptions, HeadChunkReader, HeadChunkWriter,

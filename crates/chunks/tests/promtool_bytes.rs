@@ -7,7 +7,12 @@
 //! series come in label order (one series per metric name here, so name
 //! order) and each series' chunks in time order. Each chunk's 2-byte sample
 //! count says how many of the series' next samples it holds.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use cairn_chunks::ChunkReader;
 use cairn_codec::{decode_all, XorChunk, ENCODING_XOR};

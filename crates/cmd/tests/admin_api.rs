@@ -3,7 +3,12 @@
 //! `clean_tombstones` and `snapshot` (whose blocks the real promtool dumps
 //! with exactly the samples left); without `--web.enable-admin-api` every
 //! admin endpoint answers 503.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod support;
 

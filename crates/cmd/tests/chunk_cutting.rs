@@ -15,7 +15,12 @@
 //!   head written out as a block), and compared with promtool's backfilled
 //!   blocks over the windows where the head's chunk range (2 h) ends where
 //!   promtool's (4 h) does.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod support;
 

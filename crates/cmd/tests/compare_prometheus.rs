@@ -26,7 +26,12 @@
 //! between equal values (only continuous-valued metrics are ranked).
 //! Float sums may differ in the last bits because 3.x sums with Kahan
 //! compensation; values are compared with a relative tolerance of 1e-9.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod support;
 

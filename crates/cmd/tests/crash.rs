@@ -1,7 +1,12 @@
 //! Nothing acknowledged is lost: `cairn serve` is SIGKILLed at random points
 //! while a sender streams remote writes; after a restart every sample that
 //! got a 2xx is there, and the sender's retries fill in the rest.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod support;
 

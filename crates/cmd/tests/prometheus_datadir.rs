@@ -3,7 +3,12 @@
 //! memory-mapped head chunks. `cairn tsdb dump` must print exactly what
 //! `promtool tsdb dump` prints for the same directory, and `cairn serve` on
 //! it must answer queries over both the blocks and the head.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod support;
 

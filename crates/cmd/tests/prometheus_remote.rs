@@ -5,7 +5,12 @@
 //! stored locally, series by series and sample by sample. Then a second
 //! Prometheus with no local data and `remote_read` pointed at Cairn must read
 //! the same samples back through its own query API.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod support;
 

@@ -1,7 +1,12 @@
 //! Query limits of `cairn serve`: a query over `--query.max-samples` or
 //! `--query.timeout` fails with Prometheus's error type and message, and the
 //! server stays healthy and keeps answering other queries.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod support;
 

@@ -1,6 +1,11 @@
 //! Shared helpers for the end-to-end tests: free ports, child processes that
 //! die with the test, readiness polling and a small HTTP client.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 #![allow(dead_code)]
 
 use std::path::Path;

@@ -2,7 +2,12 @@
 //! blocks from `cairn tsdb create-blocks-from openmetrics` satisfy
 //! `promtool tsdb analyze` and `promtool tsdb dump`, and `cairn tsdb dump`
 //! prints exactly what `promtool tsdb dump` prints for blocks promtool wrote.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod support;
 

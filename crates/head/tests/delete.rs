@@ -1,7 +1,12 @@
 //! Deleting from the head: queries (samples and chunks) stop showing the
 //! deleted samples, the deletion survives a restart (WAL replay, also
 //! through a checkpoint), and a model of random appends and deletes agrees.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod support;
 

@@ -9,7 +9,12 @@
 //!   checkpoint and later segments), plus metadata for `fixture_gauge`.
 //! - `head_v1_torn_wal/`: the same directory with the last WAL segment cut
 //!   in the middle of its last record: the head opens with what precedes it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod support;
 

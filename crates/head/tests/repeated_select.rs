@@ -1,7 +1,12 @@
 //! A selection asked for again, after series came and went, is still
 //! every matching series with samples in range, sorted by labels (the head
 //! keeps the label order of recent large selections for the next query).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod support;
 

@@ -4,7 +4,12 @@
 //!
 //! These tests need `promtool` on the PATH (or in `PROMTOOL`); they fail,
 //! never skip, when it is missing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

@@ -1,6 +1,11 @@
 //! Property tests: whatever the writer writes, the reader reads back exactly,
 //! and postings for random matchers equal a brute-force filter.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::collections::{BTreeMap, BTreeSet};
 

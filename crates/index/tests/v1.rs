@@ -1,6 +1,7 @@
 //! Reading format version 1, built by hand here: symbol references are file
 //! offsets of symbol entries, series references are file offsets of series
 //! entries, and the postings offset table is deliberately unsorted.
+#![allow(clippy::indexing_slicing)] // test code: failing means panicking
 
 use cairn_codec::crc32c;
 use cairn_codec::varint::{put_uvarint, put_varint};

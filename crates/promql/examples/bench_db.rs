@@ -10,7 +10,12 @@
 //! The range is the script's: from 10 minutes after the first sample (in
 //! the blocks or the head) to 15 s before the head's last, half a second
 //! off the sample grid, step 60 s.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 use std::time::Instant;
 
 use cairn_promql::{Engine, EngineOptions, QueryValue};

@@ -1,6 +1,11 @@
 //! Times typical dashboard queries over an in-memory GPU fleet:
 //! `cargo run --release -p cairn-promql --example bench_queries`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 use std::time::Instant;
 
 use cairn_model::{labels, Sample};

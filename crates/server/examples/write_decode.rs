@@ -4,7 +4,12 @@
 //! each, as Prometheus's 1.0 sender batches them.
 //!
 //! Run: cargo run --release -p cairn-server --example write_decode
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::time::Instant;
 

@@ -4,7 +4,12 @@
 //! Prometheus's own for the overlapping window. Then a second Prometheus,
 //! with no local data and `remote_read` pointing at Cairn, must read the
 //! same samples back through its query API.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 #[path = "support/harness.rs"]
 mod harness;

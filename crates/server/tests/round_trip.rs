@@ -1,7 +1,12 @@
 //! Round trips through the HTTP server with MemStorage: remote write 1.0 and
 //! 2.0 in, remote read (both response kinds) out; plus health, metrics,
 //! storage failure mapping and graceful shutdown.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 #[path = "support/harness.rs"]
 mod harness;

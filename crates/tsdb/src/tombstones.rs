@@ -176,15 +176,19 @@ impl Tombstones {
             expected,
             found,
         };
-        if b.len() < 9 {
-            return Err(corrupt(
+        // Magic (4 bytes), version (1), entries, CRC32C (4).
+        let too_short = || {
+            corrupt(
                 "tombstones size",
                 ">= 9 bytes".into(),
                 format!("{} bytes", b.len()),
-            ));
+            )
+        };
+        if b.len() < 9 {
+            return Err(too_short());
         }
-        let (head, rest) = b.split_at(4);
-        let magic = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let (head, rest) = b.split_first_chunk::<4>().ok_or_else(too_short)?;
+        let magic = u32::from_be_bytes(*head);
         if magic != TOMBSTONES_MAGIC {
             return Err(corrupt(
                 "tombstones magic",
@@ -192,16 +196,16 @@ impl Tombstones {
                 format!("{magic:#010x}"),
             ));
         }
-        let (body, crc_bytes) = rest.split_at(rest.len() - 4);
-        let (version, entries) = body.split_at(1);
-        if version != [FORMAT_V1] {
+        let (body, crc_bytes) = rest.split_last_chunk::<4>().ok_or_else(too_short)?;
+        let (&version, entries) = body.split_first().ok_or_else(too_short)?;
+        if version != FORMAT_V1 {
             return Err(corrupt(
                 "tombstones version",
                 FORMAT_V1.to_string(),
-                format!("{version:?}"),
+                format!("{version}"),
             ));
         }
-        let want = u32::from_be_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
+        let want = u32::from_be_bytes(*crc_bytes);
         let got = crc32c::crc32c(entries);
         if want != got {
             return Err(corrupt(
@@ -366,8 +370,8 @@ mod tests {
             let mut body = Vec::new();
             for (r, mint, maxt) in &entries {
                 put_uvarint(&mut body, *r);
-                put_uvarint(&mut body, zigzag(*mint));
-                put_uvarint(&mut body, zigzag(*maxt));
+                put_varint(&mut body, *mint);
+                put_varint(&mut body, *maxt);
             }
             let t = Tombstones::decode(&framed(&body), Path::new("x")).unwrap();
             let again = Tombstones::decode(&t.encode(), Path::new("x")).unwrap();

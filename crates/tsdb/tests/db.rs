@@ -1,6 +1,11 @@
 //! Db behaviour: head cutting, compaction, retention, tombstones, restart,
 //! observed through the event channel (never by sleeping).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod common;
 

@@ -1,6 +1,11 @@
 //! Deleting data still in the head through the database, and what the head
 //! replays on open when blocks already hold older data.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod common;
 

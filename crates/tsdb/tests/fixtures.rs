@@ -1,6 +1,11 @@
 //! Frozen block fixtures (tests/fixtures/blocks): one written by promtool,
 //! two corrupt copies.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod common;
 

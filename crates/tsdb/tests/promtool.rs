@@ -1,6 +1,11 @@
 //! Interoperability with the real promtool: blocks written by Cairn are read
 //! by promtool and vice versa, with identical samples.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 mod common;
 

@@ -1,6 +1,11 @@
 //! Rough append throughput of the WAL under both fsync policies.
 //! Run: cargo run --release -p cairn-wal --example wal_bench [dir]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::sync::Arc;
 use std::time::Instant;

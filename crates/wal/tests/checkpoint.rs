@@ -1,6 +1,11 @@
 //! Checkpoints keep exactly the live series and recent samples, replay reads
 //! the newest checkpoint then the newer segments, and old checkpoints go.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::collections::BTreeSet;
 

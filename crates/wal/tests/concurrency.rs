@@ -1,6 +1,11 @@
 //! Many threads logging at once: every record lands whole, each thread's
 //! records stay in its own order, under both fsync policies.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::sync::Arc;
 

@@ -7,7 +7,12 @@
 //! checks that replay returns every acknowledged record intact. Each round
 //! reopens the same directory, so the torn tail a kill leaves behind is
 //! repaired by the next child's `Wal::open`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};

@@ -10,7 +10,12 @@
 //!
 //! Regenerate (only when the format deliberately changes) with
 //! `CAIRN_REGEN_FIXTURES=1 cargo test -p cairn-wal --test fixtures -- --ignored`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,11 @@
 //! The fragment layer end to end: records of random sizes, some spanning
 //! many pages and segments, come back byte for byte and in order.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::io::Cursor;
 

@@ -2,7 +2,12 @@
 //! to exactly the samples `promtool tsdb dump` reports for it.
 //!
 //! Needs `promtool`; fails (does not skip) when it is missing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,6 +1,11 @@
 //! Damaged tails are cut back to their last complete record (with a warning);
 //! damage in an older segment is a named error.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 
 use std::io::Cursor;
 use std::path::Path;

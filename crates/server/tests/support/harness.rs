@@ -1,6 +1,11 @@
 //! Shared test helpers: start a server, send requests, build and decode
 //! remote write/read bodies.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing means panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
