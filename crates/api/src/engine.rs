@@ -49,15 +49,20 @@ pub enum QueryError {
     Internal(String),
 }
 
+/// Per-query settings from the request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryOptions {
+    /// The request's `timeout`, if any (the engine's own limit still holds).
+    pub timeout: Option<Duration>,
+    /// Thanos's `max_source_resolution`: `raw`, `5m`, `1h`, `auto` or a
+    /// duration, already checked; `None` leaves the server's default.
+    pub max_source_resolution: Option<String>,
+}
+
 /// Evaluates PromQL. Implemented by an adapter over `cairn_promql`.
 pub trait QueryEngine: Send + Sync {
     /// An instant query at `t` (ms).
-    fn instant(
-        &self,
-        query: &str,
-        t: i64,
-        timeout: Option<Duration>,
-    ) -> Result<QueryResult, QueryError>;
+    fn instant(&self, query: &str, t: i64, opts: &QueryOptions) -> Result<QueryResult, QueryError>;
     /// A range query over `[start, end]` (ms) at `step` (ms).
     fn range(
         &self,
@@ -65,6 +70,6 @@ pub trait QueryEngine: Send + Sync {
         start: i64,
         end: i64,
         step: i64,
-        timeout: Option<Duration>,
+        opts: &QueryOptions,
     ) -> Result<QueryResult, QueryError>;
 }

@@ -8,7 +8,6 @@
 )] // test code: failing means panicking
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use cairn_api::*;
 use cairn_model::{labels, Labels, Sample};
@@ -47,7 +46,7 @@ fn json(r: &ApiResponse) -> serde_json::Value {
 /// JSON layer, not PromQL.
 struct EchoEngine;
 impl QueryEngine for EchoEngine {
-    fn instant(&self, q: &str, t: i64, _: Option<Duration>) -> Result<QueryResult, QueryError> {
+    fn instant(&self, q: &str, t: i64, _: &QueryOptions) -> Result<QueryResult, QueryError> {
         match q {
             "scalar" => Ok(QueryResult {
                 output: QueryOutput::Scalar { t, v: 2.5 },
@@ -70,7 +69,7 @@ impl QueryEngine for EchoEngine {
         start: i64,
         end: i64,
         step: i64,
-        _: Option<Duration>,
+        _: &QueryOptions,
     ) -> Result<QueryResult, QueryError> {
         let pts: Vec<(i64, f64)> = (0..)
             .map(|i| start + i * step)

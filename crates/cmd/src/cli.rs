@@ -43,7 +43,18 @@ pub struct ServeArgs {
     /// How long to retain samples in storage (e.g. 15d, 1y). 0 keeps data until the size limit.
     #[arg(long = "storage.tsdb.retention.time", default_value = "15d")]
     pub retention_time: String,
-    /// Maximum number of bytes that blocks may use (e.g. 512MB). 0 disables the size limit.
+    /// How long to keep 5-minute downsampled blocks (0 keeps them until the size limit).
+    #[arg(long = "storage.tsdb.retention.resolution-5m", default_value = "90d")]
+    pub retention_5m: String,
+    /// How long to keep 1-hour downsampled blocks (0 keeps them until the size limit).
+    #[arg(long = "storage.tsdb.retention.resolution-1h", default_value = "1y")]
+    pub retention_1h: String,
+    /// Write 5-minute and 1-hour downsampled blocks in the background (false: raw only,
+    /// a data directory that Prometheus can open).
+    #[arg(long = "storage.tsdb.downsample", default_value_t = true, action = clap::ArgAction::Set)]
+    pub downsample: bool,
+    /// Maximum number of bytes that blocks may use, all resolutions together (e.g. 512MB).
+    /// 0 disables the size limit.
     #[arg(long = "storage.tsdb.retention.size", default_value = "0")]
     pub retention_size: String,
     /// Minimum duration of a data block before being persisted.
@@ -72,6 +83,10 @@ pub struct ServeArgs {
     /// The maximum lookback duration for retrieving metrics during expression evaluations.
     #[arg(long = "query.lookback-delta", default_value = "5m")]
     pub lookback_delta: String,
+    /// Coarsest data queries read unless they ask (`max_source_resolution`): raw, 5m, 1h,
+    /// or auto (the coarsest level at most a fifth of a range query's step).
+    #[arg(long = "query.max-source-resolution", default_value = "auto")]
+    pub max_source_resolution: String,
     /// Maximum time a query may take before being aborted.
     #[arg(long = "query.timeout", default_value = "2m")]
     pub query_timeout: String,
@@ -107,6 +122,19 @@ pub enum TsdbCommand {
         /// Series selector; may be repeated. Defaults to all series.
         #[arg(long = "match")]
         matchers: Vec<String>,
+        /// Dump a downsampled level's blocks instead of raw data: 5m or 1h.
+        #[arg(long = "resolution")]
+        resolution: Option<String>,
+        /// With --resolution, which aggregate to print: avg, count, sum, min, max or counter.
+        #[arg(long = "aggregate", default_value = "avg")]
+        aggregate: String,
+    },
+    /// Downsample a stopped data directory once: every raw block gets a 5-minute block and
+    /// every 5-minute block a 1-hour block, whatever its span.
+    Downsample {
+        /// Data directory.
+        #[arg(default_value = "data/")]
+        db_path: PathBuf,
     },
     /// Analyze churn, label pair cardinality and compaction efficiency of a block.
     Analyze {

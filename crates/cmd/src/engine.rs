@@ -3,10 +3,9 @@
 //! as in Prometheus).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use cairn_api::{QueryEngine, QueryError, QueryOutput, QueryResult};
-use cairn_promql::{Engine, EngineOptions, PromqlError, QueryValue};
+use cairn_api::{QueryEngine, QueryError, QueryOptions, QueryOutput, QueryResult};
+use cairn_promql::{Engine, EngineOptions, PromqlError, QueryValue, SourceResolution};
 use cairn_storage::Queryable;
 use parking_lot::{Condvar, Mutex};
 
@@ -57,10 +56,18 @@ impl PromqlEngine {
         }
     }
 
-    fn engine(&self, timeout: Option<Duration>) -> Engine {
+    fn engine(&self, q: &QueryOptions) -> Engine {
         let mut o = self.opts.clone();
-        if let Some(t) = timeout {
+        if let Some(t) = q.timeout {
             o.timeout = o.timeout.min(t);
+        }
+        // The API checked the spelling; anything unparsable keeps the default.
+        if let Some(r) = q
+            .max_source_resolution
+            .as_deref()
+            .and_then(SourceResolution::parse)
+        {
+            o.max_source_resolution = r;
         }
         Engine::new(o)
     }
@@ -113,15 +120,10 @@ fn convert(r: cairn_promql::QueryResult) -> Result<QueryResult, QueryError> {
 }
 
 impl QueryEngine for PromqlEngine {
-    fn instant(
-        &self,
-        query: &str,
-        t: i64,
-        timeout: Option<Duration>,
-    ) -> Result<QueryResult, QueryError> {
+    fn instant(&self, query: &str, t: i64, q: &QueryOptions) -> Result<QueryResult, QueryError> {
         let _g = self.gate.enter();
         let r = self
-            .engine(timeout)
+            .engine(q)
             .instant_query(self.store.as_ref(), query, t)
             .map_err(map_err)?;
         convert(r)
@@ -133,11 +135,11 @@ impl QueryEngine for PromqlEngine {
         start: i64,
         end: i64,
         step: i64,
-        timeout: Option<Duration>,
+        q: &QueryOptions,
     ) -> Result<QueryResult, QueryError> {
         let _g = self.gate.enter();
         let r = self
-            .engine(timeout)
+            .engine(q)
             .range_query(self.store.as_ref(), query, start, end, step)
             .map_err(map_err)?;
         convert(r)

@@ -56,7 +56,17 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
             min_time,
             max_time,
             matchers,
-        }) => tsdb_cmd::dump(&db_path, min_time, max_time, &matchers)?,
+            resolution,
+            aggregate,
+        }) => tsdb_cmd::dump(
+            &db_path,
+            min_time,
+            max_time,
+            &matchers,
+            resolution.as_deref(),
+            &aggregate,
+        )?,
+        Command::Tsdb(TsdbCommand::Downsample { db_path }) => tsdb_cmd::downsample(&db_path)?,
         Command::Tsdb(TsdbCommand::Analyze {
             db_path,
             block_id,

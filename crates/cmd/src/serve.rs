@@ -12,7 +12,7 @@ use anyhow::Context;
 use cairn_api::{
     AdminError, AdminSource, Api, ApiConfig, BuildInfo, MetadataSource, TsdbStats, TsdbStatsSource,
 };
-use cairn_promql::EngineOptions;
+use cairn_promql::{EngineOptions, SourceResolution};
 use cairn_server::{Backend, BackendStats, ServerConfig};
 use cairn_storage::{Appendable, Appender, Metadata, Querier, Queryable};
 use cairn_tsdb::{Db, DbOptions};
@@ -116,6 +116,10 @@ impl Appendable for DbBackend {
 impl Queryable for DbBackend {
     fn querier(&self, mint: i64, maxt: i64) -> cairn_storage::Result<Box<dyn Querier + '_>> {
         self.db()?.querier(mint, maxt)
+    }
+
+    fn downsampled(&self) -> bool {
+        self.get().is_some_and(|(db, _)| db.downsampled())
     }
 }
 
@@ -262,6 +266,15 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
             a.retention_time.clone(),
         ),
         (
+            "storage.tsdb.retention.resolution-5m".into(),
+            a.retention_5m.clone(),
+        ),
+        (
+            "storage.tsdb.retention.resolution-1h".into(),
+            a.retention_1h.clone(),
+        ),
+        ("storage.tsdb.downsample".into(), a.downsample.to_string()),
+        (
             "storage.tsdb.retention.size".into(),
             a.retention_size.clone(),
         ),
@@ -286,6 +299,10 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
         ("web.enable-remote-write-receiver".into(), "true".into()),
         ("query.lookback-delta".into(), a.lookback_delta.clone()),
         ("query.timeout".into(), a.query_timeout.clone()),
+        (
+            "query.max-source-resolution".into(),
+            a.max_source_resolution.clone(),
+        ),
         ("query.max-samples".into(), a.query_max_samples.to_string()),
         (
             "query.max-concurrency".into(),
@@ -308,8 +325,18 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             .map(|v| dur("storage.tsdb.max-block-duration", v))
             .transpose()?,
         ooo_window: dur("storage.tsdb.out-of-order-time-window", &a.ooo_window)?,
+        downsample: a.downsample,
+        retention_5m: dur("storage.tsdb.retention.resolution-5m", &a.retention_5m)?,
+        retention_1h: dur("storage.tsdb.retention.resolution-1h", &a.retention_1h)?,
         ..DbOptions::default()
     };
+    let max_source_resolution = SourceResolution::parse(&a.max_source_resolution)
+        .with_context(|| {
+            format!(
+                "--query.max-source-resolution {:?} is not raw, auto or a duration such as 5m or 1h",
+                a.max_source_resolution
+            )
+        })?;
     if let Some(w) = opts.wal.as_mut() {
         w.fsync = match a.wal_fsync.as_str() {
             "segment" => cairn_head::FsyncPolicy::Never,
@@ -340,6 +367,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             max_samples: a.query_max_samples,
             timeout: std::time::Duration::from_millis(timeout_ms.max(0) as u64),
             delayed_name_removal: features.delayed_name_removal,
+            max_source_resolution,
             ..EngineOptions::default()
         },
         a.query_max_concurrency,

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
+use cairn_storage::Aggregate;
 
 use crate::units::parse_duration_ms;
 
@@ -19,23 +20,58 @@ pub fn create_blocks(input: &Path, output: &Path, max_block_duration: &str) -> a
     Ok(())
 }
 
-/// `cairn tsdb dump DIR [--min-time] [--max-time] [--match]...`: each
-/// `--match` selector is dumped in turn.
-pub fn dump(dir: &Path, min_time: i64, max_time: i64, matchers: &[String]) -> anyhow::Result<()> {
+/// `cairn tsdb dump DIR [--min-time] [--max-time] [--match]... [--resolution
+/// R --aggregate A]`: each `--match` selector is dumped in turn.
+pub fn dump(
+    dir: &Path,
+    min_time: i64,
+    max_time: i64,
+    matchers: &[String],
+    resolution: Option<&str>,
+    aggregate: &str,
+) -> anyhow::Result<()> {
+    let level = match resolution {
+        None | Some("raw") => None,
+        Some(r) => {
+            let ms = parse_duration_ms(r).map_err(|e| anyhow::anyhow!("--resolution: {e}"))?;
+            let a = match aggregate {
+                "avg" => Aggregate::Avg,
+                "count" => Aggregate::Count,
+                "sum" => Aggregate::Sum,
+                "min" => Aggregate::Min,
+                "max" => Aggregate::Max,
+                "counter" => Aggregate::Resets,
+                other => anyhow::bail!(
+                    "--aggregate {other:?} is not one of avg, count, sum, min, max, counter"
+                ),
+            };
+            Some((ms, a))
+        }
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if matchers.is_empty() {
-        cairn_tsdb::cli::dump(dir, min_time, max_time, &[], &mut out)
+        cairn_tsdb::cli::dump(dir, min_time, max_time, &[], level, &mut out)
             .with_context(|| format!("dumping {}", dir.display()))?;
     }
     for m in matchers {
         for set in
             cairn_api::parse_selector(m).map_err(|e| anyhow::anyhow!("--match {m:?}: {e}"))?
         {
-            cairn_tsdb::cli::dump(dir, min_time, max_time, &set, &mut out)
+            cairn_tsdb::cli::dump(dir, min_time, max_time, &set, level, &mut out)
                 .with_context(|| format!("dumping {}", dir.display()))?;
         }
     }
+    out.flush()?;
+    Ok(())
+}
+
+/// `cairn tsdb downsample DIR`.
+pub fn downsample(dir: &Path) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    cairn_tsdb::cli::downsample(dir, &mut out)
+        .with_context(|| format!("downsampling {}", dir.display()))?;
     out.flush()?;
     Ok(())
 }

@@ -14,8 +14,11 @@
 //! * [`XorChunk`] / [`xor_iter`]: Prometheus's float chunk encoding
 //!   (`chunkenc.EncXOR`), producing byte-identical chunks; [`xor_decode`]
 //!   decodes a whole chunk at once for queries.
+//! * [`aggr`]: the aggregate chunk (0xff) of downsampled blocks, framing
+//!   five XOR sub-chunks as Thanos's `AggrChunk` does.
 //! * [`Encoding`]: the chunk-encoding byte stored beside chunk data on disk.
 
+pub mod aggr;
 mod bits;
 mod crc;
 pub mod cursor;
@@ -25,6 +28,7 @@ pub mod varint;
 mod xor;
 mod xor_bulk;
 
+pub use aggr::{decode_aggr, encode_aggr, AggrKind, AggrParts, ENCODING_AGGR};
 pub use bits::{BitReader, BitWriter};
 pub use crc::{crc32c, crc32c_append};
 pub use cursor::ByteCursor;

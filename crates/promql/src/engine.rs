@@ -17,7 +17,7 @@ use crate::binary::METADATA_LABELS;
 use crate::columns::{merge_duplicates, Value};
 use crate::error::{eval_err, PromqlError, Result};
 use crate::eval::Evaluator;
-use crate::options::EngineOptions;
+use crate::options::{EngineOptions, SourceResolution};
 use crate::plan::{compile, Kind, Mode, Plan, PlanOptions, Steps};
 use crate::value::{
     FPoint, HPoint, Matrix, QueryResult, QueryValue, Sample, SampleValue, Series, Vector,
@@ -96,6 +96,19 @@ impl Engine {
         &self.opts
     }
 
+    /// The options a query against `q` is planned with: raw data only
+    /// unless the storage reads downsampled levels.
+    fn plan_options(&self, q: &dyn Queryable) -> std::borrow::Cow<'_, EngineOptions> {
+        if q.downsampled() || self.opts.max_source_resolution == SourceResolution::Raw {
+            std::borrow::Cow::Borrowed(&self.opts)
+        } else {
+            std::borrow::Cow::Owned(EngineOptions {
+                max_source_resolution: SourceResolution::Raw,
+                ..self.opts.clone()
+            })
+        }
+    }
+
     /// Evaluates `query` at `time_ms`.
     pub fn instant_query(
         &self,
@@ -125,7 +138,8 @@ impl Engine {
         time_ms: i64,
         popts: PlanOptions,
     ) -> Result<Run> {
-        let plan = compile(expr, Steps::single(time_ms), &self.opts, popts)?;
+        let opts = self.plan_options(q);
+        let plan = compile(expr, Steps::single(time_ms), &opts, popts)?;
         let data = crate::load::load(&plan, q, &self.opts)?;
         let mut ev = Evaluator::new(&plan, &self.opts, data);
         let root_is_matrix = matches!(
@@ -227,7 +241,8 @@ impl Engine {
             ));
         }
         let steps = Steps::span(start, end, step);
-        let plan = compile(expr, steps, &self.opts, popts)?;
+        let opts = self.plan_options(q);
+        let plan = compile(expr, steps, &opts, popts)?;
         let data = crate::load::load(&plan, q, &self.opts)?;
         let mut ev = Evaluator::new(&plan, &self.opts, data);
         let mut series: Matrix = match ev.eval(plan.root)? {

@@ -25,7 +25,7 @@ mod value;
 pub use engine::Engine;
 pub use error::{PromqlError, Result};
 pub use numeric::almost_equal;
-pub use options::EngineOptions;
+pub use options::{EngineOptions, SourceResolution};
 pub use value::{
     Annotations, FPoint, FloatHistogram, HPoint, Matrix, QueryResult, QueryValue, Sample,
     SampleValue, Series, Span, Vector,

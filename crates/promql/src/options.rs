@@ -28,6 +28,45 @@ pub struct EngineOptions {
     /// same labels make the query fail ("vector cannot contain metrics
     /// with the same labelset"). Prometheus's test scripts run with it on.
     pub delayed_name_removal: bool,
+    /// Which downsampled data selections may read (Thanos's
+    /// `max_source_resolution`); see [`SourceResolution`].
+    pub max_source_resolution: SourceResolution,
+}
+
+/// How coarse the data a query reads may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourceResolution {
+    /// Raw samples only.
+    #[default]
+    Raw,
+    /// Downsampled data of at most this resolution (ms) where it exists.
+    Max(i64),
+    /// At most a fifth of a range query's step (raw for instant queries).
+    Auto,
+}
+
+impl SourceResolution {
+    /// Parses Thanos's spellings: `raw` (or `0s`), `5m`, `1h`, `auto`, or
+    /// any Prometheus duration.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "raw" | "0" | "0s" => Some(Self::Raw),
+            "auto" => Some(Self::Auto),
+            other => {
+                let ms = cairn_model::duration::parse_duration(other).ok()?;
+                Some(if ms <= 0 { Self::Raw } else { Self::Max(ms) })
+            }
+        }
+    }
+
+    /// The coarsest resolution a query at `step` (0: instant) may read.
+    pub fn limit(self, step: i64) -> i64 {
+        match self {
+            Self::Raw => 0,
+            Self::Max(r) => r,
+            Self::Auto => step / 5,
+        }
+    }
 }
 
 impl Default for EngineOptions {
@@ -40,6 +79,7 @@ impl Default for EngineOptions {
             no_step_subquery_interval: 60_000,
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
             delayed_name_removal: false,
+            max_source_resolution: SourceResolution::Raw,
         }
     }
 }

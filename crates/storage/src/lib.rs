@@ -21,8 +21,9 @@ pub use memory::{MemStorage, VecSampleIterator, VecSeries};
 pub use merge::{merge_series_sets, ChunkEncoder, MergeQuerier, MergeSampleIterator, MergedSeries};
 pub use traits::read_floats_stepwise;
 pub use traits::{
-    Appendable, Appender, ChunkIterator, EncodedChunk, Metadata, MetricType, Prefetch, Querier,
-    Queryable, SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, ValueType,
+    Aggregate, Appendable, Appender, ChunkIterator, EncodedChunk, Metadata, MetricType, Prefetch,
+    Querier, Queryable, SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, ValueType,
+    RES_1H, RES_5M,
 };
 
 /// Result alias for this crate.

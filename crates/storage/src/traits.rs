@@ -23,6 +23,58 @@ pub struct SelectHints {
     pub range: i64,
     /// The function that consumes the selection, if any.
     pub func: Option<String>,
+    /// The coarsest downsampled resolution (ms) the selection may read; 0
+    /// reads raw data only. Storage without downsampled data ignores it.
+    pub resolution: i64,
+    /// Which aggregate of downsampled data stands in for the raw samples.
+    /// Storage whose [`Queryable::downsampled`] is true answers
+    /// [`Aggregate::Count`] with a resolution above 0 by counts: each
+    /// downsampled window's count, and 1 for each raw sample it reads
+    /// instead, so that summing them counts raw samples across levels.
+    pub aggregate: Aggregate,
+}
+
+/// The 5-minute downsampled resolution, in ms.
+pub const RES_5M: i64 = 5 * 60 * 1000;
+/// The 1-hour downsampled resolution, in ms.
+pub const RES_1H: i64 = 60 * 60 * 1000;
+
+/// What downsampled data a selection reads in place of raw samples
+/// (docs/format/downsample.md). Raw data is the same whatever is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Aggregate {
+    /// Each window's average (sum ÷ count): plain selectors.
+    #[default]
+    Avg,
+    /// Raw samples per window (`count_over_time`).
+    Count,
+    /// Each window's sum (`sum_over_time`).
+    Sum,
+    /// Each window's minimum (`min_over_time`).
+    Min,
+    /// Each window's maximum (`max_over_time`).
+    Max,
+    /// The counter, one point per window (its last sample), resets folded
+    /// into the values so that increases survive: `rate`, `increase`,
+    /// `irate`.
+    Counter,
+    /// The counter samples kept with both sides of every reset: `resets`.
+    Resets,
+}
+
+impl Aggregate {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Aggregate::Avg => "avg",
+            Aggregate::Count => "count",
+            Aggregate::Sum => "sum",
+            Aggregate::Min => "min",
+            Aggregate::Max => "max",
+            Aggregate::Counter => "counter",
+            Aggregate::Resets => "resets",
+        }
+    }
 }
 
 /// The kind of sample an iterator is positioned on.
@@ -173,6 +225,12 @@ pub trait Querier: Sync {
 pub trait Queryable: Send + Sync {
     /// A querier over the inclusive range `[mint, maxt]`.
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>>;
+    /// Whether its queriers honour [`SelectHints::resolution`] and
+    /// [`SelectHints::aggregate`] (see there). Queries against storage that
+    /// does not read raw data only.
+    fn downsampled(&self) -> bool {
+        false
+    }
 }
 
 /// Prometheus's metric types, as remote write and the metadata API carry them.

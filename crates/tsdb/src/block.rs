@@ -22,7 +22,9 @@ use crate::tombstones::{Interval, Tombstones};
 use crate::{Result, TsdbError};
 
 pub use querier::{BlockHandle, BlockQuerier};
-pub use writer::{write_block, BlockWriteOptions, TMP_FOR_CREATION};
+pub use writer::{
+    write_block, write_block_with, BlockWriteOptions, ChunkProducer, TMP_FOR_CREATION,
+};
 
 /// An open block.
 pub struct Block {

@@ -17,7 +17,9 @@
 //!   one lock; every change is reported on [`Db::subscribe`] channels.
 
 mod background;
+mod downsampling;
 mod events;
+mod levels;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +70,13 @@ pub struct DbOptions {
     /// How often the background thread runs; `None` = no thread (call
     /// [`Db::maintain`] or the `*_now` methods yourself).
     pub maintenance_interval: Option<Duration>,
+    /// Write 5-minute and 1-hour blocks (docs/format/downsample.md).
+    pub downsample: bool,
+    /// Delete 5-minute blocks older than this (ms) relative to the newest
+    /// block; 0 = keep.
+    pub retention_5m: i64,
+    /// Delete 1-hour blocks older than this (ms); 0 = keep.
+    pub retention_1h: i64,
 }
 
 impl Default for DbOptions {
@@ -81,6 +90,9 @@ impl Default for DbOptions {
             wal: Some(WalOptions::default()),
             samples_per_chunk: 120,
             maintenance_interval: Some(Duration::from_secs(60)),
+            downsample: true,
+            retention_5m: 90 * DAY,
+            retention_1h: 365 * DAY,
         }
     }
 }
@@ -216,11 +228,12 @@ impl Db {
         }
     }
 
-    /// One maintenance round: cut the head if it is due, compact, apply
-    /// retention. Returns the blocks created.
+    /// One maintenance round: cut the head if it is due, compact,
+    /// downsample, apply retention. Returns the blocks created.
     pub fn maintain(&self) -> Result<Vec<Ulid>> {
         let mut out = self.cut_head(false)?;
         out.extend(self.compact_now()?);
+        out.extend(self.downsample_now(false)?);
         self.apply_retention()?;
         Ok(out)
     }
@@ -331,7 +344,15 @@ impl Db {
         let ranges = compaction_ranges(self.opts.block_range, self.opts.max_block_duration());
         let mut out = Vec::new();
         loop {
-            let metas: Vec<BlockMeta> = self.blocks.read().iter().map(|b| b.meta()).collect();
+            // Compaction merges raw blocks; downsampled levels stay as
+            // written.
+            let metas: Vec<BlockMeta> = self
+                .blocks
+                .read()
+                .iter()
+                .map(|b| b.meta())
+                .filter(|m| m.resolution() == 0)
+                .collect();
             let group = plan(&metas, &ranges);
             if group.is_empty() {
                 break;
@@ -419,9 +440,13 @@ impl Db {
             .map(|b| (b.meta(), b.size()))
             .collect();
         let base = dir_size(&self.dir.join("wal")) + dir_size(&self.dir.join("chunks_head"));
-        let sel = retention::select(
+        let sel = retention::select_levels(
             &sized,
-            self.opts.retention_time,
+            &[
+                (0, self.opts.retention_time),
+                (crate::downsample::RES_5M, self.opts.retention_5m),
+                (crate::downsample::RES_1H, self.opts.retention_1h),
+            ],
             self.opts.retention_size,
             base,
         );
@@ -462,7 +487,8 @@ impl Db {
             .blocks
             .read()
             .iter()
-            .filter(|b| !b.tombstones().is_empty())
+            // Downsampled blocks keep their tombstones: queries apply them.
+            .filter(|b| !b.tombstones().is_empty() && b.meta().resolution() == 0)
             .cloned()
             .collect();
         let mut out = Vec::new();
@@ -523,6 +549,28 @@ impl Db {
     }
 }
 
+impl Db {
+    /// A querier over the blocks of one downsampled resolution only (no
+    /// gap filling; `cairn tsdb dump --resolution`). Selections read the
+    /// aggregate their hints name.
+    pub fn level_querier(&self, resolution: i64, mint: i64, maxt: i64) -> Box<dyn Querier + '_> {
+        let qs: Vec<Box<dyn Querier + '_>> = self
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| b.meta().resolution() == resolution && b.meta().overlaps_closed(mint, maxt))
+            .map(|b| {
+                Box::new(BlockQuerier::new(
+                    BlockHandle::Shared(b.clone()),
+                    mint,
+                    maxt,
+                )) as Box<dyn Querier>
+            })
+            .collect();
+        Box::new(MergeQuerier::new(qs, None))
+    }
+}
+
 impl Drop for Db {
     fn drop(&mut self) {
         self.close();
@@ -570,8 +618,11 @@ fn open_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
         }
         blocks.push(Arc::new(Block::open(&p)?));
     }
+    // Only compaction replaces its parents; a downsampled block's input
+    // stays.
     let merged: std::collections::BTreeSet<Ulid> = blocks
         .iter()
+        .filter(|b| b.meta().resolution() == 0)
         .flat_map(|b| b.meta().compaction.parents.into_iter().map(|p| p.ulid))
         .collect();
     let (stale, mut live): (Vec<_>, Vec<_>) =
@@ -593,22 +644,15 @@ impl Appendable for Db {
     }
 }
 
+/// Queries read raw data (the head and raw blocks) unless a selection's
+/// [`cairn_storage::SelectHints::resolution`] allows a downsampled level;
+/// see `db/levels.rs`.
 impl Queryable for Db {
     fn querier(&self, mint: i64, maxt: i64) -> cairn_storage::Result<Box<dyn Querier + '_>> {
-        let mut qs: Vec<Box<dyn Querier + '_>> = Vec::new();
-        let (hmin, hmax) = (self.head.min_time(), self.head.max_time());
-        if hmin <= hmax && hmin <= maxt && mint <= hmax {
-            qs.push(self.head.querier(mint, maxt)?);
-        }
-        for b in self.blocks.read().iter().rev() {
-            if b.meta().overlaps_closed(mint, maxt) {
-                qs.push(Box::new(BlockQuerier::new(
-                    BlockHandle::Shared(b.clone()),
-                    mint,
-                    maxt,
-                )));
-            }
-        }
-        Ok(Box::new(MergeQuerier::new(qs, Some(xor_encoder()))))
+        Ok(Box::new(levels::LevelQuerier::new(self, mint, maxt)?))
+    }
+
+    fn downsampled(&self) -> bool {
+        true
     }
 }

@@ -8,6 +8,7 @@
 pub mod block;
 pub mod cli;
 mod db;
+pub mod downsample;
 pub mod encode;
 mod error;
 mod fsutil;

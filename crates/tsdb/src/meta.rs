@@ -34,6 +34,33 @@ pub struct BlockMeta {
     #[serde(default)]
     pub compaction: BlockCompaction,
     pub version: u32,
+    /// Thanos's section: external labels and, for downsampled blocks, the
+    /// resolution (docs/format/downsample.md). Absent on raw blocks Cairn
+    /// writes, as Prometheus writes none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thanos: Option<ThanosMeta>,
+}
+
+/// The `thanos` section of meta.json, as far as Cairn reads and writes it
+/// (other fields Thanos adds are dropped on rewrite).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThanosMeta {
+    /// External labels of the writer.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub downsample: ThanosDownsample,
+    /// Which component wrote the block (`cairn`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+}
+
+/// `thanos.downsample`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThanosDownsample {
+    /// Window width in ms; 0 for raw data.
+    #[serde(default)]
+    pub resolution: i64,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -98,7 +125,14 @@ impl BlockMeta {
                 ..BlockCompaction::default()
             },
             version: META_VERSION,
+            thanos: None,
         }
+    }
+
+    /// The block's resolution in ms: 0 for raw data, else the window width
+    /// of a downsampled block.
+    pub fn resolution(&self) -> i64 {
+        self.thanos.as_ref().map_or(0, |t| t.downsample.resolution)
     }
 
     /// True when the block's `[min_time, max_time)` meets `[mint, maxt]`.
@@ -222,6 +256,15 @@ mod tests {
                 };
                 m.compaction.level = level;
                 m.compaction.deletable = del;
+                if level % 2 == 0 {
+                    m.thanos = Some(ThanosMeta {
+                        downsample: ThanosDownsample {
+                            resolution: 300_000 * i64::from(level),
+                        },
+                        source: "cairn".into(),
+                        ..ThanosMeta::default()
+                    });
+                }
                 m.compaction.parents = parents
                     .into_iter()
                     .map(|p| BlockDesc {

@@ -69,6 +69,36 @@ pub fn select(
     out
 }
 
+/// [`select`] for a directory holding several resolutions: each level's
+/// blocks are aged against its own retention (`(resolution, retention)`;
+/// 0 keeps the level; a level not listed is kept), relative to the newest
+/// block of any level; the size limit counts every level together.
+pub fn select_levels(
+    blocks: &[(BlockMeta, u64)],
+    times: &[(i64, i64)],
+    retention_size: u64,
+    base_bytes: u64,
+) -> Vec<(Ulid, RetentionReason)> {
+    let newest = blocks
+        .iter()
+        .filter(|(m, _)| !m.compaction.deletable)
+        .map(|(m, _)| m.max_time)
+        .max();
+    let mut out: Vec<(Ulid, RetentionReason)> = select(blocks, 0, retention_size, base_bytes);
+    let mut seen: BTreeSet<Ulid> = out.iter().map(|x| x.0).collect();
+    let Some(newest) = newest else { return out };
+    for (m, _) in blocks {
+        let keep = times
+            .iter()
+            .find(|(r, _)| *r == m.resolution())
+            .map_or(0, |x| x.1);
+        if keep > 0 && newest.saturating_sub(m.max_time) > keep && seen.insert(m.ulid) {
+            out.push((m.ulid, RetentionReason::Time));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,7 @@ fn promtool_fixture_dumps_exactly_as_promtool_did() {
     let tmp = tempfile::tempdir().unwrap();
     copy_tree(&fixtures().join("promtool"), tmp.path());
     let mut out = Vec::new();
-    dump(tmp.path(), i64::MIN, i64::MAX, &[], &mut out).unwrap();
+    dump(tmp.path(), i64::MIN, i64::MAX, &[], None, &mut out).unwrap();
     let want = std::fs::read_to_string(fixtures().join("expected_dump.txt")).unwrap();
     assert_eq!(String::from_utf8(out).unwrap(), want);
 }

@@ -72,7 +72,7 @@ fn expected_dump(data: &[(Labels, Vec<(i64, f64)>)]) -> String {
 
 fn cairn_dump(dir: &Path) -> String {
     let mut out = Vec::new();
-    dump(dir, i64::MIN, i64::MAX, &[], &mut out).unwrap();
+    dump(dir, i64::MIN, i64::MAX, &[], None, &mut out).unwrap();
     String::from_utf8(out).unwrap()
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::QueryEngine;
+use crate::engine::{QueryEngine, QueryOptions};
 use crate::json::push_str;
 use crate::json::result_json;
 use crate::params::{param_limit, param_time, parse_duration_param, parse_time_param, Params};
@@ -31,12 +31,32 @@ impl Api {
         }
     }
 
+    /// The request's per-query settings (`timeout`, `max_source_resolution`).
+    fn query_options(&self, p: &Params) -> Result<QueryOptions, Fail> {
+        let res = match p.non_empty("max_source_resolution") {
+            None => None,
+            Some(v @ ("raw" | "auto")) => Some(v.to_owned()),
+            Some(v) => match parse_duration_param(v) {
+                Ok(ms) if ms >= 0 => Some(v.to_owned()),
+                _ => {
+                    return Err(Fail::BadData(format!(
+                        "invalid parameter \"max_source_resolution\": {v:?} is not raw, auto or a duration such as 5m or 1h"
+                    )))
+                }
+            },
+        };
+        Ok(QueryOptions {
+            timeout: Some(self.timeout(p)?),
+            max_source_resolution: res,
+        })
+    }
+
     pub(crate) fn query(&self, p: &Params) -> R {
         let q = p.get("query").unwrap_or("");
         let t = param_time(p, "time", now_ms())?;
-        let timeout = self.timeout(p)?;
+        let opts = self.query_options(p)?;
         let limit = param_limit(p)?;
-        let res = self.engine()?.instant(q, t, Some(timeout))?;
+        let res = self.engine()?.instant(q, t, &opts)?;
         Ok(result_json(res, limit, self.threads))
     }
 
@@ -81,10 +101,10 @@ impl Api {
                     .into(),
             ));
         }
-        let timeout = self.timeout(p)?;
+        let opts = self.query_options(p)?;
         let limit = param_limit(p)?;
         let q = p.get("query").unwrap_or("");
-        let res = self.engine()?.range(q, start, end, step, Some(timeout))?;
+        let res = self.engine()?.range(q, start, end, step, &opts)?;
         Ok(result_json(res, limit, self.threads))
     }
 

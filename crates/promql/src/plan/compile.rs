@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use cairn_model::{Labels, METRIC_NAME};
-use cairn_storage::SelectHints;
+use cairn_storage::{Aggregate, SelectHints, RES_1H, RES_5M};
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{
     AggregateExpr, AtModifier, BinaryExpr, Call, Expr, LabelModifier, Offset, SubqueryExpr,
@@ -302,8 +302,9 @@ impl Compiler<'_> {
                 func,
             } => format!("range {steps:?} {reach:?} {range} {func:?}"),
         };
+        let aggregate = aggregate_for(range.is_some(), cx.func);
         let key = format!(
-            "{matchers:?} {mint} {maxt} {} {window} {grid:?} {} {consumer_key}",
+            "{matchers:?} {mint} {maxt} {} {window} {grid:?} {} {consumer_key} {aggregate:?}",
             range.is_some(),
             cx.stats
         );
@@ -329,6 +330,12 @@ impl Compiler<'_> {
                 step: steps.step,
                 range: range.unwrap_or(0),
                 func: cx.func.map(str::to_owned),
+                resolution: source_resolution(
+                    self.opts.max_source_resolution.limit(steps.step),
+                    window,
+                    aggregate,
+                ),
+                aggregate,
             },
         });
         self.keys.insert(key, id);
@@ -449,6 +456,21 @@ impl Compiler<'_> {
             let mi = rf.matrix_arg();
             let Some(m) = args.get(mi) else {
                 return eval_err(format!("function {name} expects a range vector argument"));
+            };
+            // Over downsampled data the selection reads counts per window
+            // (storage answers one per raw sample where it reads raw data),
+            // so counting means summing them.
+            let rf = match (rf, unparen(m)) {
+                (RangeFunc::CountOverTime, Expr::MatrixSelector(ms))
+                    if source_resolution(
+                        self.opts.max_source_resolution.limit(steps.step),
+                        ms.range.as_millis() as i64,
+                        Aggregate::Count,
+                    ) > 0 =>
+                {
+                    RangeFunc::SumOverTime
+                }
+                (rf, _) => rf,
             };
             // The matrix first, then the parameters in order.
             let rows = (rf.params() == 0).then_some(rf);
@@ -616,5 +638,39 @@ impl Compiler<'_> {
             }
         };
         self.push(Kind::Call { func, args: ids }, ty, steps, mode)
+    }
+}
+
+/// The coarsest downsampled level (ms; 0 = raw) a selection may read:
+/// at most `limit` (from `max_source_resolution` and the step), and no
+/// coarser than its window (range, or lookback for instant selectors) allows:
+/// every window must hold at least one downsampled point, and four counter
+/// points for `rate`, `increase`, `irate` and `resets` (one per level
+/// window), which keeps them within 1% of raw for steady counters.
+pub(crate) fn source_resolution(limit: i64, window: i64, aggregate: Aggregate) -> i64 {
+    let points = match aggregate {
+        Aggregate::Counter | Aggregate::Resets => 4,
+        _ => 1,
+    };
+    [RES_1H, RES_5M]
+        .into_iter()
+        .find(|&r| r <= limit && r.saturating_mul(points) <= window)
+        .unwrap_or(0)
+}
+
+/// What downsampled data stands in for a selection's samples: the
+/// aggregate that keeps its consumer's answer (docs/format/downsample.md).
+pub(crate) fn aggregate_for(matrix: bool, func: Option<&str>) -> Aggregate {
+    if !matrix {
+        return Aggregate::Avg;
+    }
+    match func {
+        Some("min_over_time") => Aggregate::Min,
+        Some("max_over_time") => Aggregate::Max,
+        Some("count_over_time") => Aggregate::Count,
+        Some("sum_over_time") => Aggregate::Sum,
+        Some("rate" | "increase" | "irate") => Aggregate::Counter,
+        Some("resets") => Aggregate::Resets,
+        _ => Aggregate::Avg,
     }
 }

@@ -10,12 +10,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use cairn_codec::{xor_decode, ENCODING_XOR};
+use cairn_codec::{xor_decode, CodecError, ENCODING_AGGR, ENCODING_XOR};
 use cairn_index::{postings_for_matchers, ChunkMeta, IndexLike};
 use cairn_model::{Labels, Matcher, Sample};
 use cairn_storage::{
-    ChunkIterator, EncodedChunk, Querier, SampleIterator, SelectHints, Series, SeriesSet,
-    StorageError, ValueType,
+    Aggregate, ChunkIterator, EncodedChunk, Querier, SampleIterator, SelectHints, Series,
+    SeriesSet, StorageError, ValueType,
 };
 
 use super::Block;
@@ -64,10 +64,11 @@ fn ix_err(b: &Block, e: cairn_index::IndexError) -> StorageError {
 impl Querier for BlockQuerier<'_> {
     fn select<'a>(
         &'a self,
-        _hints: &SelectHints,
+        hints: &SelectHints,
         matchers: &[Matcher],
     ) -> cairn_storage::Result<SeriesSet<'a>> {
         let b: &Block = &self.block;
+        let aggr = (b.meta().resolution() > 0).then_some(hints.aggregate);
         let ps = postings_for_matchers(b.index(), matchers).map_err(|e| ix_err(b, e))?;
         let (mint, maxt) = (self.mint, self.maxt);
         let tomb = b.tombstones();
@@ -92,6 +93,7 @@ impl Querier for BlockQuerier<'_> {
                 mint,
                 maxt,
                 deleted,
+                aggr,
             });
             Some(Ok(s))
         });
@@ -132,10 +134,21 @@ struct BlockSeries<'b> {
     mint: i64,
     maxt: i64,
     deleted: Option<Intervals>,
+    /// For a downsampled block, the aggregate read in place of samples.
+    aggr: Option<Aggregate>,
 }
 
 impl BlockSeries<'_> {
-    fn load(&self, c: &ChunkMeta) -> cairn_storage::Result<&[u8]> {
+    /// Decodes a loaded chunk: XOR samples, or the chosen aggregate's
+    /// points of an aggregate chunk.
+    fn decode(&self, enc: u8, data: &[u8], f: impl FnMut(i64, f64)) -> Result<usize, CodecError> {
+        match (enc, self.aggr) {
+            (ENCODING_AGGR, Some(a)) => crate::downsample::decode_aggregate(data, a, f),
+            _ => xor_decode(data, f),
+        }
+    }
+
+    fn load(&self, c: &ChunkMeta) -> cairn_storage::Result<(u8, &[u8])> {
         let (enc, data) = self.block.chunk_reader().chunk(c.chunk_ref).map_err(|e| {
             StorageError::from(TsdbError::Chunk {
                 path: self.block.dir().join("chunks"),
@@ -143,7 +156,7 @@ impl BlockSeries<'_> {
                 source: Box::new(e),
             })
         })?;
-        if enc != ENCODING_XOR {
+        if enc != ENCODING_XOR && !(enc == ENCODING_AGGR && self.aggr.is_some()) {
             return Err(TsdbError::Chunk {
                 path: self.block.dir().join("chunks"),
                 series: self.labels.to_string(),
@@ -151,7 +164,7 @@ impl BlockSeries<'_> {
             }
             .into());
         }
-        Ok(data)
+        Ok((enc, data))
     }
 }
 
@@ -195,10 +208,10 @@ impl ChunkIterator for BlockChunks<'_, '_> {
     fn next_chunk(&mut self) -> Option<cairn_storage::Result<EncodedChunk>> {
         let c = self.s.chunks.get(self.i)?;
         self.i += 1;
-        Some(self.s.load(c).map(|data| EncodedChunk {
+        Some(self.s.load(c).map(|(encoding, data)| EncodedChunk {
             min_time: c.min_time,
             max_time: c.max_time,
-            encoding: ENCODING_XOR,
+            encoding,
             data: data.to_vec(),
         }))
     }
@@ -259,7 +272,7 @@ impl BlockSampleIterator<'_, '_> {
         self.buf.clear();
         self.bi = 0;
         self.touched = !self.untouched(c);
-        let data = match s.load(c) {
+        let (enc, data) = match s.load(c) {
             Ok(d) => d,
             Err(e) => {
                 self.fail(e);
@@ -267,7 +280,7 @@ impl BlockSampleIterator<'_, '_> {
             }
         };
         let buf = &mut self.buf;
-        if let Err(e) = xor_decode(data, |t, v| buf.push(Sample::new(t, v))) {
+        if let Err(e) = s.decode(enc, data, |t, v| buf.push(Sample::new(t, v))) {
             self.pending = Some(self.chunk_err(e));
         }
         true
@@ -331,13 +344,13 @@ impl SampleIterator for BlockSampleIterator<'_, '_> {
                         break;
                     }
                     self.next_chunk += 1;
-                    let data = match s.load(c) {
+                    let (enc, data) = match s.load(c) {
                         Ok(d) => d,
                         Err(e) => return self.fail(e),
                     };
                     let before = out.len();
                     let mut last = None;
-                    if let Err(e) = xor_decode(data, |t, v| {
+                    if let Err(e) = s.decode(enc, data, |t, v| {
                         out.push(Sample::new(t, v));
                         last = Some((t, v));
                     }) {

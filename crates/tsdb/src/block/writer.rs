@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use cairn_chunks::ChunkWriter;
-use cairn_codec::{xor_iter, XorChunk, ENCODING_XOR};
+use cairn_codec::{decode_aggr, xor_iter, XorChunk, ENCODING_AGGR, ENCODING_XOR};
 use cairn_head::cut::{CutPolicy, Cutter};
 use cairn_index::{ChunkMeta, IndexWriter};
 use cairn_model::{Labels, MatchType, Matcher};
@@ -24,7 +24,7 @@ use cairn_storage::{EncodedChunk, Querier, SelectHints, Series, ValueType};
 use ulid::Ulid;
 
 use crate::fsutil::sync_dir;
-use crate::meta::{BlockDesc, BlockMeta};
+use crate::meta::{BlockDesc, BlockMeta, ThanosDownsample, ThanosMeta};
 use crate::tombstones::Tombstones;
 use crate::{Result, TsdbError};
 
@@ -53,6 +53,9 @@ pub struct BlockWriteOptions {
     /// Record the samples' own bounds (`[first, last + 1)`) in meta.json
     /// instead of the requested range, as promtool's block writer does.
     pub tight_bounds: bool,
+    /// Resolution written to meta.json's `thanos.downsample` (ms); 0 for
+    /// raw blocks, which get no `thanos` section.
+    pub resolution: i64,
 }
 
 impl Default for BlockWriteOptions {
@@ -65,6 +68,7 @@ impl Default for BlockWriteOptions {
             samples_per_chunk: 120,
             head_chunk_range: None,
             tight_bounds: false,
+            resolution: 0,
         }
     }
 }
@@ -86,6 +90,26 @@ pub fn write_block(
     maxt: i64,
     opts: &BlockWriteOptions,
 ) -> Result<Option<BlockMeta>> {
+    let mut produce =
+        |s: &dyn Series, out: &mut Vec<EncodedChunk>| collect_chunks(s, mint, maxt, opts, out);
+    write_block_with(parent, q, mint, maxt, opts, &mut produce)
+}
+
+/// Makes one series' chunks for a block: the series as the source querier
+/// yields it, and the list to append the chunks to (in time order).
+pub type ChunkProducer<'p> = dyn FnMut(&dyn Series, &mut Vec<EncodedChunk>) -> Result<()> + 'p;
+
+/// [`write_block`] with the chunks of each series made by `produce`
+/// (the downsampler writes aggregate chunks this way). A series for which
+/// `produce` makes no chunk is left out.
+pub fn write_block_with(
+    parent: &Path,
+    q: &dyn Querier,
+    mint: i64,
+    maxt: i64,
+    opts: &BlockWriteOptions,
+    produce: &mut ChunkProducer<'_>,
+) -> Result<Option<BlockMeta>> {
     if maxt <= mint {
         return Err(TsdbError::InvalidArgument(format!(
             "empty block range [{mint}, {maxt})"
@@ -97,7 +121,7 @@ pub fn write_block(
         None => Ulid::new(),
     };
     let tmp = parent.join(format!("{ulid}{TMP_FOR_CREATION}"));
-    let result = write_into(&tmp, q, mint, maxt, ulid, opts);
+    let result = write_into(&tmp, q, mint, maxt, ulid, opts, produce);
     match result {
         Ok(Some(meta)) => {
             let dst = parent.join(ulid.to_string());
@@ -128,6 +152,7 @@ fn write_into(
     maxt: i64,
     ulid: Ulid,
     opts: &BlockWriteOptions,
+    produce: &mut ChunkProducer<'_>,
 ) -> Result<Option<BlockMeta>> {
     let _ = std::fs::remove_dir_all(tmp);
     std::fs::create_dir_all(tmp).map_err(TsdbError::io("create dir", tmp))?;
@@ -198,7 +223,7 @@ fn write_into(
             continue;
         }
         pending.clear();
-        collect_chunks(&*s, mint, maxt, opts, &mut pending)?;
+        produce(&*s, &mut pending)?;
         if pending.is_empty() {
             continue;
         }
@@ -216,7 +241,7 @@ fn write_into(
                 chunk_ref: r,
             });
             c.chunks += 1;
-            c.samples += chunk_samples(&ch.data);
+            c.samples += chunk_samples(ch.encoding, &ch.data);
             c.min_t = c.min_t.min(ch.min_time);
             c.max_t = c.max_t.max(ch.max_time);
         }
@@ -248,13 +273,31 @@ fn write_into(
         meta.compaction.sources = opts.sources.clone();
     }
     meta.compaction.parents = opts.parents.clone();
+    if opts.resolution > 0 {
+        meta.thanos = Some(ThanosMeta {
+            downsample: ThanosDownsample {
+                resolution: opts.resolution,
+            },
+            source: "cairn".to_owned(),
+            ..ThanosMeta::default()
+        });
+    }
     meta.write(tmp)?;
     sync_dir(tmp)?;
     Ok(Some(meta))
 }
 
-/// Sample count from a chunk header (XOR: big-endian u16).
-fn chunk_samples(data: &[u8]) -> u64 {
+/// Sample count from a chunk header (XOR: big-endian u16); for an
+/// aggregate chunk, its count entry's (the number of windows).
+pub(crate) fn chunk_samples(encoding: u8, data: &[u8]) -> u64 {
+    let data = if encoding == ENCODING_AGGR {
+        match decode_aggr(data) {
+            Ok([Some(count), ..]) => count,
+            _ => return 0,
+        }
+    } else {
+        data
+    };
     match data {
         [a, b, ..] => u64::from(u16::from_be_bytes([*a, *b])),
         _ => 0,

@@ -18,6 +18,8 @@ pub struct BlockAnalysis {
     pub ulid: Ulid,
     pub min_time: i64,
     pub max_time: i64,
+    /// 0 for raw data, else the downsampled window width in ms.
+    pub resolution: i64,
     pub series: u64,
     pub chunks: u64,
     pub samples: u64,
@@ -77,25 +79,24 @@ pub fn analyze_block(b: &Block) -> Result<BlockAnalysis> {
             *metrics.entry(n.to_owned()).or_default() += 1;
         }
         for c in &cm {
-            let (_, data) = b
-                .chunk_reader()
-                .chunk(c.chunk_ref)
-                .map_err(|e| TsdbError::Chunk {
-                    path: b.dir().join("chunks"),
-                    series: l.to_string(),
-                    source: Box::new(e),
-                })?;
+            let (enc, data) =
+                b.chunk_reader()
+                    .chunk(c.chunk_ref)
+                    .map_err(|e| TsdbError::Chunk {
+                        path: b.dir().join("chunks"),
+                        series: l.to_string(),
+                        source: Box::new(e),
+                    })?;
             chunks += 1;
             bytes += data.len() as u64;
-            if let [a, b2, ..] = data {
-                samples += u64::from(u16::from_be_bytes([*a, *b2]));
-            }
+            samples += crate::block::writer::chunk_samples(enc, data);
         }
     }
     Ok(BlockAnalysis {
         ulid: meta.ulid,
         min_time: meta.min_time,
         max_time: meta.max_time,
+        resolution: meta.resolution(),
         series,
         chunks,
         samples,
@@ -148,10 +149,17 @@ pub fn analyze(dir: &Path, block: Option<Ulid>, out: &mut dyn Write) -> Result<B
     let mut w = |s: String| writeln!(out, "{s}").map_err(werr);
     w(format!("Block ID: {}", a.ulid))?;
     w(format!("Duration: {}ms", a.max_time - a.min_time))?;
+    w(format!("Resolution: {}", resolution_name(a.resolution)))?;
     w(format!("Series: {}", a.series))?;
     w(format!("Chunks: {}", a.chunks))?;
-    w(format!("Samples: {}", a.samples))?;
-    w(format!("Bytes per sample: {:.3}", a.bytes_per_sample))?;
+    if a.resolution > 0 {
+        // Samples of a downsampled block are windows with aggregates.
+        w(format!("Samples (windows): {}", a.samples))?;
+        w(format!("Bytes per window: {:.3}", a.bytes_per_sample))?;
+    } else {
+        w(format!("Samples: {}", a.samples))?;
+        w(format!("Bytes per sample: {:.3}", a.bytes_per_sample))?;
+    }
     w(format!("Label names: {}", a.label_names))?;
     w(format!("Postings (unique label pairs): {}", a.postings))?;
     w(format!(
@@ -173,4 +181,14 @@ pub fn analyze(dir: &Path, block: Option<Ulid>, out: &mut dyn Write) -> Result<B
         }
     }
     Ok(a)
+}
+
+/// `raw`, `5m`, `1h`, or the width in ms for other resolutions.
+pub fn resolution_name(r: i64) -> String {
+    match r {
+        0 => "raw".to_owned(),
+        crate::downsample::RES_5M => "5m".to_owned(),
+        crate::downsample::RES_1H => "1h".to_owned(),
+        other => format!("{other}ms"),
+    }
 }

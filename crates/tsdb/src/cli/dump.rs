@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 use cairn_model::Matcher;
-use cairn_storage::{Queryable, SelectHints, ValueType};
+use cairn_storage::{Aggregate, Queryable, SelectHints, ValueType};
 
 use crate::block::writer::match_all;
 use crate::{Db, DbOptions, Result, TsdbError};
@@ -17,22 +17,29 @@ use cairn_model::format_go_g;
 pub(crate) fn cli_db_options() -> DbOptions {
     DbOptions {
         retention_time: 0,
+        retention_5m: 0,
+        retention_1h: 0,
         maintenance_interval: None,
         ..DbOptions::default()
     }
 }
 
 /// Prints the samples in `[mint, maxt]` of the series matching `matchers`
-/// (every series when empty) to `out`.
+/// (every series when empty) to `out`: raw data (blocks and head), or with
+/// `level`, the chosen aggregate of that resolution's blocks only.
 pub fn dump(
     dir: &Path,
     mint: i64,
     maxt: i64,
     matchers: &[Matcher],
+    level: Option<(i64, Aggregate)>,
     out: &mut dyn Write,
 ) -> Result<()> {
     let db = Db::open(dir, cli_db_options())?;
-    let q = db.querier(mint, maxt)?;
+    let q = match level {
+        Some((res, _)) if res > 0 => db.level_querier(res, mint, maxt),
+        _ => db.querier(mint, maxt)?,
+    };
     let all = [match_all()];
     let ms = if matchers.is_empty() {
         &all[..]
@@ -48,6 +55,7 @@ pub fn dump(
         &SelectHints {
             start: mint,
             end: maxt,
+            aggregate: level.map(|l| l.1).unwrap_or_default(),
             ..SelectHints::default()
         },
         ms,

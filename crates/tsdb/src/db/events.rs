@@ -24,6 +24,13 @@ pub enum DbEvent {
         parents: Vec<Ulid>,
         level: u32,
     },
+    /// `input` (a raw or 5-minute block) was summarised at `resolution` ms
+    /// into the new block `ulid`.
+    Downsampled {
+        ulid: Ulid,
+        input: Ulid,
+        resolution: i64,
+    },
     /// A block was deleted by retention.
     RetentionDeleted { ulid: Ulid, reason: RetentionReason },
     /// A block was rewritten without its tombstones.

@@ -1,0 +1,398 @@
+//! Reading the database at a resolution: which blocks answer which part of
+//! a query's range.
+//!
+//! A [`LevelQuerier`] holds one merged querier per resolution present in
+//! the range: raw (head and raw blocks), 5m and 1h. The one for a
+//! resolution reads that level's blocks where they exist and fills the
+//! rest of the range, piece by piece, from the next finer level, down to
+//! raw data and the head. `select` picks the coarsest level no coarser than
+//! the selection's `hints.resolution` (0 = raw). Label queries read raw
+//! data (downsampled blocks hold the same series as their inputs).
+//!
+//! Ranges here are closed `[lo, hi]`; block ranges are half-open.
+
+use std::sync::Arc;
+
+use cairn_model::Matcher;
+use cairn_storage::{
+    Aggregate, MergeQuerier, Querier, Queryable, SampleIterator, SelectHints, Series, SeriesSet,
+    ValueType,
+};
+
+use crate::block::{Block, BlockHandle, BlockQuerier};
+use crate::downsample::{RES_1H, RES_5M};
+use crate::encode::xor_encoder;
+use crate::Db;
+
+/// Queriers per level over one closed range.
+pub(crate) struct LevelQuerier<'d> {
+    raw: MergeQuerier<'d>,
+    /// `(resolution, querier)`, coarsest first.
+    coarse: Vec<(i64, MergeQuerier<'d>)>,
+}
+
+impl<'d> LevelQuerier<'d> {
+    pub(crate) fn new(db: &'d Db, mint: i64, maxt: i64) -> cairn_storage::Result<Self> {
+        let blocks = db.blocks();
+        let raw = MergeQuerier::new(pieces(db, &blocks, &[], mint, maxt)?, Some(xor_encoder()));
+        let mut coarse = Vec::new();
+        for (i, res) in [RES_1H, RES_5M].into_iter().enumerate() {
+            let has = blocks
+                .iter()
+                .any(|b| b.meta().resolution() == res && b.meta().overlaps_closed(mint, maxt));
+            if has {
+                let levels = [RES_1H, RES_5M];
+                let finer = levels.get(i..).unwrap_or(&[]);
+                let qs = pieces(db, &blocks, finer, mint, maxt)?;
+                coarse.push((res, MergeQuerier::new(qs, Some(xor_encoder()))));
+            }
+        }
+        Ok(Self { raw, coarse })
+    }
+
+    /// The querier for a selection allowed `resolution`, and its level.
+    fn pick(&self, resolution: i64) -> (i64, &MergeQuerier<'d>) {
+        self.coarse
+            .iter()
+            .find(|(r, _)| *r <= resolution)
+            .map_or((0, &self.raw), |(r, q)| (*r, q))
+    }
+}
+
+/// Whether a selection reading level `res` gets its counter points
+/// adjusted (see [`CounterPoints`]).
+fn adjusts_counters(hints: &SelectHints, res: i64) -> bool {
+    hints.aggregate == Aggregate::Counter && res > 0
+}
+
+/// The queriers answering `[lo, hi]` from `levels` (coarsest first), each
+/// level's blocks where they exist and the next level in the gaps; raw
+/// blocks and the head at the bottom.
+fn pieces<'d>(
+    db: &'d Db,
+    blocks: &[Arc<Block>],
+    levels: &[i64],
+    lo: i64,
+    hi: i64,
+) -> cairn_storage::Result<Vec<Box<dyn Querier + 'd>>> {
+    let mut out: Vec<Box<dyn Querier + 'd>> = Vec::new();
+    if lo > hi {
+        return Ok(out);
+    }
+    let Some((&res, finer)) = levels.split_first() else {
+        raw_pieces(db, blocks, lo, hi, &mut out)?;
+        return Ok(out);
+    };
+    let mut mine: Vec<&Arc<Block>> = blocks
+        .iter()
+        .filter(|b| {
+            let m = b.meta();
+            m.resolution() == res && !m.compaction.deletable && m.overlaps_closed(lo, hi)
+        })
+        .collect();
+    mine.sort_by_key(|b| b.meta().min_time);
+    // Walk the level's blocks in time order; what they leave uncovered goes
+    // to the finer levels.
+    let mut cur = lo;
+    for b in mine {
+        let m = b.meta();
+        let (a, z) = (m.min_time.max(cur), (m.max_time - 1).min(hi));
+        if z < a {
+            continue;
+        }
+        if a > cur {
+            out.extend(pieces(db, blocks, finer, cur, a - 1)?);
+        }
+        out.push(Box::new(BlockQuerier::new(
+            BlockHandle::Shared(b.clone()),
+            a,
+            z,
+        )));
+        cur = z.saturating_add(1);
+        if z >= hi {
+            break;
+        }
+    }
+    if cur <= hi && cur >= lo {
+        out.extend(pieces(db, blocks, finer, cur, hi)?);
+    }
+    Ok(out)
+}
+
+/// The head and the raw blocks over `[lo, hi]`, head first (it wins on
+/// equal timestamps), then newer blocks before older ones.
+fn raw_pieces<'d>(
+    db: &'d Db,
+    blocks: &[Arc<Block>],
+    lo: i64,
+    hi: i64,
+    out: &mut Vec<Box<dyn Querier + 'd>>,
+) -> cairn_storage::Result<()> {
+    let head = db.head();
+    let (hmin, hmax) = (head.min_time(), head.max_time());
+    if hmin <= hmax && hmin <= hi && lo <= hmax {
+        out.push(Box::new(CountsFromRaw(head.querier(lo, hi)?)));
+    }
+    for b in blocks.iter().rev() {
+        let m = b.meta();
+        if m.resolution() == 0 && m.overlaps_closed(lo, hi) {
+            out.push(Box::new(CountsFromRaw(Box::new(BlockQuerier::new(
+                BlockHandle::Shared(b.clone()),
+                lo,
+                hi,
+            )))));
+        }
+    }
+    Ok(())
+}
+
+impl Querier for LevelQuerier<'_> {
+    fn select<'a>(
+        &'a self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> cairn_storage::Result<SeriesSet<'a>> {
+        let (res, q) = self.pick(hints.resolution);
+        let set = q.select(hints, matchers)?;
+        if !adjusts_counters(hints, res) {
+            return Ok(set);
+        }
+        Ok(Box::new(set.map(move |s| {
+            s.map(|inner| Box::new(CounterPoints { inner, res }) as Box<dyn Series + 'a>)
+        })))
+    }
+
+    fn select_all<'a>(
+        &'a self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+        threads: usize,
+    ) -> cairn_storage::Result<Vec<Box<dyn cairn_storage::Series + 'a>>> {
+        let (res, q) = self.pick(hints.resolution);
+        let all = q.select_all(hints, matchers, threads)?;
+        if !adjusts_counters(hints, res) {
+            return Ok(all);
+        }
+        Ok(all
+            .into_iter()
+            .map(|inner| Box::new(CounterPoints { inner, res }) as Box<dyn Series + 'a>)
+            .collect())
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> cairn_storage::Result<Vec<String>> {
+        self.raw.label_names(matchers)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> cairn_storage::Result<Vec<String>> {
+        self.raw.label_values(name, matchers)
+    }
+}
+
+/// Raw data read in place of a downsampled level's counts: a selection
+/// asking for [`Aggregate::Count`] at a resolution above 0 sees 1 for each
+/// raw sample (stale markers stay stale), so that summing counts raw
+/// samples across levels (see [`SelectHints::aggregate`]). Anything else
+/// passes through.
+struct CountsFromRaw<'d>(Box<dyn Querier + 'd>);
+
+fn wants_counts(h: &SelectHints) -> bool {
+    h.aggregate == Aggregate::Count && h.resolution > 0
+}
+
+impl Querier for CountsFromRaw<'_> {
+    fn select<'a>(
+        &'a self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> cairn_storage::Result<SeriesSet<'a>> {
+        let set = self.0.select(hints, matchers)?;
+        if !wants_counts(hints) {
+            return Ok(set);
+        }
+        Ok(Box::new(set.map(|s| {
+            s.map(|inner| Box::new(Ones(inner)) as Box<dyn Series + 'a>)
+        })))
+    }
+
+    fn select_all<'a>(
+        &'a self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+        threads: usize,
+    ) -> cairn_storage::Result<Vec<Box<dyn Series + 'a>>> {
+        let all = self.0.select_all(hints, matchers, threads)?;
+        if !wants_counts(hints) {
+            return Ok(all);
+        }
+        Ok(all
+            .into_iter()
+            .map(|inner| Box::new(Ones(inner)) as Box<dyn Series + 'a>)
+            .collect())
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> cairn_storage::Result<Vec<String>> {
+        self.0.label_names(matchers)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> cairn_storage::Result<Vec<String>> {
+        self.0.label_values(name, matchers)
+    }
+}
+
+/// A series whose float values read as 1 (stale markers kept).
+struct Ones<'a>(Box<dyn Series + 'a>);
+
+impl Series for Ones<'_> {
+    fn labels(&self) -> &cairn_model::Labels {
+        self.0.labels()
+    }
+
+    fn iter(&self) -> Box<dyn SampleIterator + '_> {
+        Box::new(OnesIter(self.0.iter()))
+    }
+
+    fn prefetch(&self, depth: cairn_storage::Prefetch) {
+        self.0.prefetch(depth);
+    }
+}
+
+struct OnesIter<'a>(Box<dyn SampleIterator + 'a>);
+
+impl SampleIterator for OnesIter<'_> {
+    fn next(&mut self) -> ValueType {
+        self.0.next()
+    }
+
+    fn seek(&mut self, t: i64) -> ValueType {
+        self.0.seek(t)
+    }
+
+    fn at(&self) -> (i64, f64) {
+        let (t, v) = self.0.at();
+        (t, if cairn_model::is_stale_nan(v) { v } else { 1.0 })
+    }
+
+    fn at_t(&self) -> i64 {
+        self.0.at_t()
+    }
+
+    fn err(&self) -> Option<&cairn_storage::StorageError> {
+        self.0.err()
+    }
+}
+
+/// A counter read at a downsampled level for `rate`, `increase` and
+/// `irate`: one point per window (its last sample), with every reset folded
+/// into the values from then on (a value below the previous one adds the
+/// previous one to everything after). The stored counter points keep both
+/// sides of each reset, which makes them unevenly spaced; PromQL's
+/// extrapolation reads uneven spacing as gaps, so the points handed to it
+/// are the evenly spaced, reset-free equivalent. Applied to the merged
+/// series, so the fold carries across blocks and into raw data that fills
+/// gaps. NaN values are skipped.
+struct CounterPoints<'a> {
+    inner: Box<dyn Series + 'a>,
+    res: i64,
+}
+
+impl Series for CounterPoints<'_> {
+    fn labels(&self) -> &cairn_model::Labels {
+        self.inner.labels()
+    }
+
+    fn iter(&self) -> Box<dyn SampleIterator + '_> {
+        Box::new(CounterPointsIter {
+            inner: self.inner.iter(),
+            res: self.res,
+            offset: 0.0,
+            prev: None,
+            pending: None,
+            cur: (i64::MIN, f64::NAN),
+            done: false,
+        })
+    }
+
+    fn prefetch(&self, depth: cairn_storage::Prefetch) {
+        self.inner.prefetch(depth);
+    }
+}
+
+struct CounterPointsIter<'a> {
+    inner: Box<dyn SampleIterator + 'a>,
+    res: i64,
+    /// Sum of the values before each reset so far.
+    offset: f64,
+    /// The previous raw value.
+    prev: Option<f64>,
+    /// The adjusted point waiting to learn whether it ends its window.
+    pending: Option<(i64, f64)>,
+    cur: (i64, f64),
+    done: bool,
+}
+
+impl SampleIterator for CounterPointsIter<'_> {
+    fn next(&mut self) -> ValueType {
+        while !self.done {
+            match self.inner.next() {
+                ValueType::Float => {}
+                ValueType::None => {
+                    self.done = true;
+                    break;
+                }
+                // Histograms have no counter points: skipped.
+                _ => continue,
+            }
+            let (t, v) = self.inner.at();
+            if v.is_nan() {
+                continue;
+            }
+            if let Some(p) = self.prev {
+                if v < p {
+                    self.offset += p;
+                }
+            }
+            self.prev = Some(v);
+            let point = (t, v + self.offset);
+            let end = crate::downsample::window_end(t, self.res);
+            match self.pending.replace(point) {
+                Some(p) if crate::downsample::window_end(p.0, self.res) != end => {
+                    self.cur = p;
+                    return ValueType::Float;
+                }
+                _ => {}
+            }
+        }
+        match self.pending.take() {
+            Some(p) => {
+                self.cur = p;
+                ValueType::Float
+            }
+            None => ValueType::None,
+        }
+    }
+
+    fn seek(&mut self, t: i64) -> ValueType {
+        // Step rather than seek: every reset on the way counts.
+        if self.cur.0 >= t && self.cur.0 != i64::MIN {
+            return ValueType::Float;
+        }
+        loop {
+            match self.next() {
+                ValueType::Float if self.cur.0 < t => {}
+                other => return other,
+            }
+        }
+    }
+
+    fn at(&self) -> (i64, f64) {
+        self.cur
+    }
+
+    fn at_t(&self) -> i64 {
+        self.cur.0
+    }
+
+    fn err(&self) -> Option<&cairn_storage::StorageError> {
+        self.inner.err()
+    }
+}

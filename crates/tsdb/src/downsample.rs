@@ -1,0 +1,234 @@
+//! Downsampling: 5-minute blocks from raw data, 1-hour blocks from 5-minute
+//! blocks (format: docs/format/downsample.md).
+//!
+//! [`downsample`] streams series by series from any querier: it holds one
+//! series' samples (or finer windows) at a time, so its memory follows the
+//! largest series, not the block. Which blocks to downsample and when is
+//! [`plan_downsampling`]'s business, a pure function over block metas; the
+//! `Db` runs both in the background, `cairn tsdb downsample` once.
+//!
+//! Contracts: output windows are `(k·r, (k+1)·r]`, stamped at their end;
+//! the output block over `[mint, maxt)` (meta.json bounds) summarises input
+//! samples in `[mint, maxt)`; for a raw block `[a, b)` the caller passes
+//! `[a + 1, b + 1)`, so windows close on the block's aligned end.
+
+mod build;
+mod window;
+
+use std::path::Path;
+
+use cairn_model::{Labels, Sample};
+use cairn_storage::{EncodedChunk, MetricType, Querier, Series, ValueType};
+use ulid::Ulid;
+
+use crate::block::{write_block_with, BlockWriteOptions};
+use crate::meta::{BlockDesc, BlockMeta};
+use crate::{Result, TsdbError};
+
+pub use build::{decode_aggregate, Kept};
+pub(crate) use window::window_end;
+use window::{CounterThin, Windows};
+
+pub use cairn_storage::{RES_1H, RES_5M};
+/// The downsampled levels, finest first, with the level each is made from.
+pub const LEVELS: [(i64, i64); 2] = [(RES_5M, 0), (RES_1H, RES_5M)];
+
+/// What one downsampling run reads and writes.
+pub struct DownsampleJob<'a> {
+    /// Input resolution: 0 for raw samples, else the input blocks'.
+    pub from: i64,
+    /// Output resolution.
+    pub to: i64,
+    /// Output bounds `[mint, maxt)`; input samples outside are ignored.
+    pub mint: i64,
+    pub maxt: i64,
+    /// Raw level-1 blocks the output summarises.
+    pub sources: Vec<Ulid>,
+    /// The input blocks.
+    pub parents: Vec<BlockDesc>,
+    /// A metric's type by name (remote-write metadata); `Unknown` keeps
+    /// every aggregate.
+    pub metric_type: &'a (dyn Fn(&str) -> MetricType + Sync),
+}
+
+/// Downsamples the series of `q` per `job` into a new block under `parent`.
+/// Returns `None` when no series had data. With `job.from > 0`, `q` must
+/// yield the input blocks' aggregate chunks through [`Series::chunks`].
+pub fn downsample(
+    parent: &Path,
+    q: &dyn Querier,
+    job: &DownsampleJob<'_>,
+) -> Result<Option<BlockMeta>> {
+    if job.to <= job.from || job.to <= 0 {
+        return Err(TsdbError::InvalidArgument(format!(
+            "cannot downsample resolution {} to {}",
+            job.from, job.to
+        )));
+    }
+    let opts = BlockWriteOptions {
+        level: 1,
+        sources: job.sources.clone(),
+        parents: job.parents.clone(),
+        resolution: job.to,
+        ..BlockWriteOptions::default()
+    };
+    let mut buf: Vec<Sample> = Vec::new();
+    let mut produce = |s: &dyn Series, out: &mut Vec<EncodedChunk>| -> Result<()> {
+        let kept = Kept::for_type(metric_type(s.labels(), job.metric_type));
+        if job.from == 0 {
+            from_raw(s, job, kept, &mut buf, out)
+        } else {
+            from_aggregates(s, job, kept, out)
+        }
+    };
+    write_block_with(parent, q, job.mint, job.maxt, &opts, &mut produce)
+}
+
+fn metric_type(l: &Labels, f: &(dyn Fn(&str) -> MetricType + Sync)) -> MetricType {
+    l.metric_name().map_or(MetricType::Unknown, f)
+}
+
+fn series_err(s: &dyn Series, e: impl std::fmt::Display) -> TsdbError {
+    TsdbError::Chunk {
+        path: std::path::PathBuf::new(),
+        series: s.labels().to_string(),
+        source: e.to_string().into(),
+    }
+}
+
+fn from_raw(
+    s: &dyn Series,
+    job: &DownsampleJob<'_>,
+    kept: Kept,
+    buf: &mut Vec<Sample>,
+    out: &mut Vec<EncodedChunk>,
+) -> Result<()> {
+    buf.clear();
+    let mut it = s.iter();
+    let mut vt = it.seek(job.mint);
+    while vt != ValueType::None {
+        if vt == ValueType::Float {
+            vt = it.read_floats(job.maxt - 1, buf);
+            if buf.last().is_some_and(|x| x.t >= job.maxt - 1) || vt == ValueType::Float {
+                break;
+            }
+        } else {
+            // Native histograms are not downsampled (yet): skipped.
+            vt = it.next();
+        }
+    }
+    if let Some(e) = it.err() {
+        return Err(series_err(s, e));
+    }
+    let mut wins = Windows::new(job.to);
+    let mut ctr = CounterThin::new(job.to);
+    for x in buf.iter().filter(|x| x.t >= job.mint && x.t < job.maxt) {
+        wins.push_raw(x.t, x.v);
+        if kept.counter {
+            ctr.push(x.t, x.v);
+        }
+    }
+    wins.finish();
+    ctr.finish();
+    build::encode_series(&wins.out, &ctr.out, job.to, kept, out);
+    Ok(())
+}
+
+fn from_aggregates(
+    s: &dyn Series,
+    job: &DownsampleJob<'_>,
+    kept: Kept,
+    out: &mut Vec<EncodedChunk>,
+) -> Result<()> {
+    let Some(mut chunks) = s.chunks() else {
+        return Err(series_err(s, "downsampled input yields no chunks"));
+    };
+    let mut wins = Windows::new(job.to);
+    let mut ctr = CounterThin::new(job.to);
+    let mut kept_in = Kept {
+        min_max: false,
+        counter: false,
+    };
+    while let Some(ch) = chunks.next_chunk() {
+        let ch = ch?;
+        if ch.encoding != cairn_codec::ENCODING_AGGR {
+            return Err(series_err(
+                s,
+                format!("chunk encoding {} in a downsampled block", ch.encoding),
+            ));
+        }
+        let (ws, cs, had) = build::decode_chunk(&ch.data).map_err(|e| series_err(s, e))?;
+        kept_in.min_max |= had.min_max;
+        kept_in.counter |= had.counter;
+        for w in ws.iter().filter(|w| w.t >= job.mint && w.t < job.maxt) {
+            wins.push_agg(w);
+        }
+        for &(t, v) in cs.iter().filter(|c| c.0 >= job.mint && c.0 < job.maxt) {
+            ctr.push(t, v);
+        }
+    }
+    wins.finish();
+    ctr.finish();
+    let kept = Kept {
+        min_max: kept.min_max && kept_in.min_max,
+        counter: kept.counter && kept_in.counter,
+    };
+    build::encode_series(&wins.out, &ctr.out, job.to, kept, out);
+    Ok(())
+}
+
+/// One downsampling to do: the input blocks (one raw block, or one block of
+/// the finer level) and the output resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub input: BlockMeta,
+    pub to: i64,
+}
+
+impl Planned {
+    /// The output block's meta.json bounds.
+    pub fn bounds(&self) -> (i64, i64) {
+        let m = &self.input;
+        if m.resolution() == 0 {
+            (m.min_time.saturating_add(1), m.max_time.saturating_add(1))
+        } else {
+            (m.min_time, m.max_time)
+        }
+    }
+}
+
+/// Which blocks to downsample: every block of resolution `from` (raw, then
+/// 5m) spanning at least `min_span[level]` ms whose sources no block of the
+/// next level already covers.
+pub fn plan_downsampling(metas: &[BlockMeta], min_span: [i64; 2]) -> Vec<Planned> {
+    let mut out = Vec::new();
+    for (i, &(to, from)) in LEVELS.iter().enumerate() {
+        let span = min_span.get(i).copied().unwrap_or(i64::MAX);
+        let done: Vec<&BlockMeta> = metas
+            .iter()
+            .filter(|m| m.resolution() == to && !m.compaction.deletable)
+            .collect();
+        // Blocks planned in this round also feed the next level next round.
+        for m in metas
+            .iter()
+            .filter(|m| m.resolution() == from && !m.compaction.deletable)
+        {
+            if m.max_time.saturating_sub(m.min_time) < span {
+                continue;
+            }
+            let covered = done.iter().any(|d| {
+                m.compaction
+                    .sources
+                    .iter()
+                    .all(|s| d.compaction.sources.contains(s))
+            });
+            if !covered {
+                out.push(Planned {
+                    input: m.clone(),
+                    to,
+                });
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,303 @@
+//! Window arithmetic and the per-window aggregates (docs/format/downsample.md).
+//!
+//! Windows are `(k·r, (k+1)·r]`, stamped at their end. [`Windows`] folds a
+//! time-ordered stream of raw samples (or of a finer level's windows) into
+//! count, sum, min and max per window; [`CounterThin`] keeps the counter
+//! samples: first and last of every window and both sides of every reset.
+//! Inputs must come in increasing time order; samples at or before the
+//! previous one are ignored (a misbehaving source never breaks an output
+//! chunk's ordering).
+
+use cairn_model::is_stale_nan;
+
+/// The end of the window `(k·r, (k+1)·r]` holding `t` (`r > 0`).
+pub(crate) fn window_end(t: i64, r: i64) -> i64 {
+    // ceil(t / r) · r, for negative times too.
+    t.saturating_neg()
+        .div_euclid(r)
+        .saturating_neg()
+        .saturating_mul(r)
+}
+
+/// One window's count, sum, min and max.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Agg {
+    /// End of the window (its timestamp).
+    pub(crate) t: i64,
+    pub(crate) count: f64,
+    pub(crate) sum: f64,
+    /// Kahan compensation of `sum`.
+    comp: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+}
+
+impl Agg {
+    fn new(t: i64) -> Self {
+        Self {
+            t,
+            count: 0.0,
+            sum: 0.0,
+            comp: 0.0,
+            min: f64::NAN,
+            max: f64::NAN,
+        }
+    }
+
+    /// The compensated sum.
+    pub(crate) fn total(&self) -> f64 {
+        if self.sum.is_infinite() {
+            self.sum
+        } else {
+            self.sum + self.comp
+        }
+    }
+
+    fn add_sum(&mut self, v: f64) {
+        // Neumaier's variant of Kahan summation, as Prometheus's kahanSumInc.
+        let t = self.sum + v;
+        if t.is_infinite() {
+            self.comp = 0.0;
+        } else if self.sum.abs() >= v.abs() {
+            self.comp += (self.sum - t) + v;
+        } else {
+            self.comp += (v - t) + self.sum;
+        }
+        self.sum = t;
+    }
+
+    /// Prometheus's `min_over_time` rule: NaN only while every value is NaN.
+    fn add_min(&mut self, v: f64) {
+        if v < self.min || self.min.is_nan() {
+            self.min = v;
+        }
+    }
+
+    fn add_max(&mut self, v: f64) {
+        if v > self.max || self.max.is_nan() {
+            self.max = v;
+        }
+    }
+
+    /// Folds in one raw sample.
+    fn add_raw(&mut self, v: f64) {
+        self.count += 1.0;
+        self.add_sum(v);
+        self.add_min(v);
+        self.add_max(v);
+    }
+
+    /// Folds in a finer window's aggregates.
+    fn add_agg(&mut self, a: &Agg) {
+        self.count += a.count;
+        self.add_sum(a.total());
+        self.add_min(a.min);
+        self.add_max(a.max);
+    }
+}
+
+/// Folds samples or finer windows into windows of width `res`.
+#[derive(Debug)]
+pub(crate) struct Windows {
+    res: i64,
+    cur: Option<Agg>,
+    last_t: i64,
+    pub(crate) out: Vec<Agg>,
+}
+
+impl Windows {
+    pub(crate) fn new(res: i64) -> Self {
+        Self {
+            res: res.max(1),
+            cur: None,
+            last_t: i64::MIN,
+            out: Vec::new(),
+        }
+    }
+
+    fn window(&mut self, t: i64) -> Option<&mut Agg> {
+        if t <= self.last_t {
+            return None;
+        }
+        self.last_t = t;
+        let end = window_end(t, self.res);
+        if self.cur.is_some_and(|c| c.t != end) {
+            self.out.extend(self.cur.take());
+        }
+        Some(self.cur.get_or_insert_with(|| Agg::new(end)))
+    }
+
+    /// Adds a raw sample; stale markers are not samples of a window.
+    pub(crate) fn push_raw(&mut self, t: i64, v: f64) {
+        if is_stale_nan(v) {
+            return;
+        }
+        if let Some(w) = self.window(t) {
+            w.add_raw(v);
+        }
+    }
+
+    /// Adds a finer level's window (stamped at its end).
+    pub(crate) fn push_agg(&mut self, a: &Agg) {
+        if let Some(w) = self.window(a.t) {
+            w.add_agg(a);
+        }
+    }
+
+    /// Closes the open window.
+    pub(crate) fn finish(&mut self) {
+        self.out.extend(self.cur.take());
+    }
+}
+
+/// Rebuilds a finer window from its stored aggregates (absent ones NaN).
+pub(crate) fn agg_from_parts(t: i64, count: f64, sum: f64, min: f64, max: f64) -> Agg {
+    Agg {
+        t,
+        count,
+        sum,
+        comp: 0.0,
+        min,
+        max,
+    }
+}
+
+/// Keeps the counter samples of the counter aggregate: the first sample,
+/// the last sample of every window, and the samples on both sides of every
+/// reset. Kept samples are about one window apart, as evenly as the raw
+/// samples allow, so that `rate`'s extrapolation treats them as it treats
+/// raw samples.
+#[derive(Debug)]
+pub(crate) struct CounterThin {
+    res: i64,
+    win: i64,
+    /// The last sample seen, and whether it is already kept.
+    last: Option<((i64, f64), bool)>,
+    pub(crate) out: Vec<(i64, f64)>,
+}
+
+impl CounterThin {
+    pub(crate) fn new(res: i64) -> Self {
+        Self {
+            res: res.max(1),
+            win: i64::MIN,
+            last: None,
+            out: Vec::new(),
+        }
+    }
+
+    /// Adds a counter sample; NaN values (stale markers included) are skipped.
+    pub(crate) fn push(&mut self, t: i64, v: f64) {
+        if v.is_nan() {
+            return;
+        }
+        let end = window_end(t, self.res);
+        match self.last {
+            Some(((lt, _), _)) if t <= lt => return,
+            Some(((lt, lv), kept)) => {
+                let reset = v < lv;
+                // The previous sample closes its window, or precedes a reset.
+                if (end != self.win || reset) && !kept {
+                    self.out.push((lt, lv));
+                }
+                if reset {
+                    self.out.push((t, v));
+                }
+                self.last = Some(((t, v), reset));
+            }
+            None => {
+                self.out.push((t, v));
+                self.last = Some(((t, v), true));
+            }
+        }
+        self.win = end;
+    }
+
+    /// Keeps the last sample.
+    pub(crate) fn finish(&mut self) {
+        if let Some((l, false)) = self.last {
+            self.out.push(l);
+        }
+        self.last = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn windows_are_left_open_and_right_closed() {
+        assert_eq!(window_end(0, 300), 0);
+        assert_eq!(window_end(1, 300), 300);
+        assert_eq!(window_end(300, 300), 300);
+        assert_eq!(window_end(301, 300), 600);
+        assert_eq!(window_end(-1, 300), 0);
+        assert_eq!(window_end(-300, 300), -300);
+        assert_eq!(window_end(-301, 300), -300);
+    }
+
+    #[test]
+    fn aggregates_follow_prometheus_rules() {
+        let mut w = Windows::new(10);
+        for (t, v) in [(1, f64::NAN), (2, 3.0), (3, -1.0), (10, 5.0), (11, 7.0)] {
+            w.push_raw(t, v);
+        }
+        w.push_raw(12, cairn_model::STALE_NAN);
+        w.push_raw(11, 100.0); // not after the previous sample: ignored
+        w.finish();
+        let a = &w.out[0];
+        assert_eq!((a.t, a.count, a.min, a.max), (10, 4.0, -1.0, 5.0));
+        assert!(a.total().is_nan());
+        let b = &w.out[1];
+        assert_eq!(
+            (b.t, b.count, b.total(), b.min, b.max),
+            (20, 1.0, 7.0, 7.0, 7.0)
+        );
+        // All-NaN window: min and max NaN.
+        let mut w = Windows::new(10);
+        w.push_raw(1, f64::NAN);
+        w.finish();
+        assert!(w.out[0].min.is_nan() && w.out[0].max.is_nan());
+    }
+
+    #[test]
+    fn counter_keeps_window_ends_and_both_sides_of_resets() {
+        let mut c = CounterThin::new(10);
+        let raw = [
+            (1, 1.0),
+            (4, 2.0),
+            (7, 3.0),
+            (10, 4.0), // window (0,10]: first 1, last 10
+            (13, 5.0),
+            (15, 1.0), // reset: keep 13 and 15
+            (18, 2.0), // last of (10,20]
+            (21, 3.0),
+            (25, f64::NAN),
+            (29, 4.0),
+        ];
+        for (t, v) in raw {
+            c.push(t, v);
+        }
+        c.finish();
+        let ts: Vec<i64> = c.out.iter().map(|p| p.0).collect();
+        // First sample; last of (0,10]; both sides of the reset; last of
+        // (10,20]; last of (20,30].
+        assert_eq!(ts, vec![1, 10, 13, 15, 18, 29]);
+        // Increases over kept samples equal the raw ones.
+        let inc = |pts: &[(i64, f64)]| {
+            pts.windows(2)
+                .map(|w| {
+                    if w[1].1 < w[0].1 {
+                        w[1].1
+                    } else {
+                        w[1].1 - w[0].1
+                    }
+                })
+                .sum::<f64>()
+        };
+        let raw_f: Vec<(i64, f64)> = raw.iter().copied().filter(|p| !p.1.is_nan()).collect();
+        assert_eq!(inc(&c.out), inc(&raw_f));
+    }
+}

@@ -1,0 +1,377 @@
+//! Downsampling end to end: raw samples appended to a `Db`, cut into
+//! blocks, compacted, downsampled to 5m and 1h, then queried through the
+//! PromQL engine at each resolution and compared with the raw answers
+//! (docs/format/downsample.md states what must be exact).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cairn_model::labels;
+use cairn_promql::{Engine, EngineOptions, QueryValue, SourceResolution};
+use cairn_storage::{Appendable, Metadata, MetricType};
+use cairn_tsdb::downsample::{RES_1H, RES_5M};
+use cairn_tsdb::{Db, DbOptions};
+
+const H: i64 = 3_600_000;
+/// A multiple of 2 h, so blocks and windows align.
+const T0: i64 = 1_700_006_400_000;
+const STEP: i64 = 30_000;
+/// Hours of data cut into blocks; three more stay in the head.
+const BLOCK_HOURS: i64 = 72;
+/// `rate`/`increase` of steady counters over windows of at least four
+/// downsampled points stay within 1% of raw, resets included.
+const RATE_TOLERANCE: f64 = 0.01;
+const SPIKE: f64 = 218_322_032.0;
+const SPIKE_AT: i64 = T0 + 30 * H + 17 * STEP;
+
+fn opts() -> DbOptions {
+    DbOptions {
+        maintenance_interval: None,
+        retention_time: 0,
+        retention_5m: 0,
+        retention_1h: 0,
+        wal: None,
+        max_block_duration: Some(54 * H),
+        ..DbOptions::default()
+    }
+}
+
+/// A deterministic pseudo-random value in [0, 1).
+fn rnd(i: i64, salt: u64) -> f64 {
+    let mut x = (i as u64) ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((x ^ (x >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Raw samples of every test series at scrape `k` (time `T0 + k·STEP`).
+fn samples_at(k: i64) -> Vec<(cairn_model::Labels, i64, f64)> {
+    let t = T0 + k * STEP;
+    let mut out = Vec::new();
+    // A gauge on aligned timestamps (every 10th sample on a 5m boundary),
+    // with six decimals and one bogus spike.
+    let util = if t == SPIKE_AT {
+        SPIKE
+    } else {
+        (rnd(k, 1) * 100.0 * 1e6).round() / 1e6
+    };
+    out.push((labels!("__name__" => "gpu_util", "gpu" => "0"), t, util));
+    // A gauge with jittered timestamps, an occasional NaN and negatives.
+    let v = if k % 997 == 5 {
+        f64::NAN
+    } else {
+        rnd(k, 2) * 50.0 - 10.0
+    };
+    out.push((labels!("__name__" => "gpu_temp", "gpu" => "1"), t + 7, v));
+    // A counter that resets: inside a 5m window, on the first sample of
+    // one, on the last sample of one, and on a block boundary.
+    let resets = [
+        7 * 120 + 3, // inside a window
+        9 * 120 + 1, // first sample of a window (t = boundary + 30 s)
+        11 * 120,    // last sample of a window (t on the boundary)
+        18 * 120,    // on a 2 h / 18 h block boundary
+        40 * 120 + 55,
+    ];
+    let since = resets
+        .iter()
+        .filter(|&&r| r <= k)
+        .max()
+        .copied()
+        .unwrap_or(0);
+    let mut c = 0.0;
+    for j in since..=k {
+        c += (rnd(j, 3) * 1000.0).round();
+    }
+    out.push((labels!("__name__" => "energy_total", "gpu" => "0"), t, c));
+    // The same resets on a steady counter.
+    out.push((
+        labels!("__name__" => "steady_resets_total"),
+        t,
+        10.0 * (k - since + 1) as f64,
+    ));
+    // A steady counter with jittered scrapes.
+    let jitter = (rnd(k, 4) * 400.0) as i64;
+    out.push((
+        labels!("__name__" => "steady_total"),
+        t + jitter,
+        10.0 * k as f64,
+    ));
+    out
+}
+
+fn build() -> (tempfile::TempDir, Arc<Db>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    let append = |from: i64, to: i64| {
+        for k in from..to {
+            let mut app = db.appender();
+            for (l, t, v) in samples_at(k) {
+                app.append(0, &l, t, v).unwrap();
+            }
+            app.commit().unwrap();
+        }
+    };
+    let per_h = H / STEP;
+    append(0, BLOCK_HOURS * per_h);
+    db.cut_head_now().unwrap();
+    // Three more hours stay in the head: raw data after the last block.
+    append(BLOCK_HOURS * per_h, (BLOCK_HOURS + 3) * per_h);
+    db.compact_now().unwrap();
+    let new = db.downsample_now(true).unwrap();
+    assert!(!new.is_empty());
+    let levels: Vec<i64> = db.blocks().iter().map(|b| b.meta().resolution()).collect();
+    assert!(
+        levels.contains(&RES_5M) && levels.contains(&RES_1H),
+        "{levels:?}"
+    );
+    (tmp, db)
+}
+
+type Answer = BTreeMap<String, Vec<(i64, f64)>>;
+
+fn range(db: &Db, q: &str, res: SourceResolution, start: i64, end: i64, step: i64) -> Answer {
+    let e = Engine::new(EngineOptions {
+        max_source_resolution: res,
+        parallelism: 1,
+        ..EngineOptions::default()
+    });
+    let r = e.range_query(db, q, start, end, step).unwrap();
+    let QueryValue::Matrix(m) = r.value else {
+        panic!("{q}: not a matrix")
+    };
+    m.into_iter()
+        .map(|s| {
+            (
+                s.metric.to_string(),
+                s.floats.iter().map(|p| (p.t, p.f)).collect(),
+            )
+        })
+        .collect()
+}
+
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= rel * a.abs().max(b.abs())
+}
+
+fn assert_close(q: &str, level: &str, raw: &Answer, got: &Answer, rel: f64) {
+    assert_eq!(
+        raw.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>(),
+        "{q} at {level}: series differ"
+    );
+    for (k, want) in raw {
+        let have = &got[k];
+        assert_eq!(
+            want.iter().map(|p| p.0).collect::<Vec<_>>(),
+            have.iter().map(|p| p.0).collect::<Vec<_>>(),
+            "{q} at {level}: steps of {k} differ"
+        );
+        for (w, h) in want.iter().zip(have) {
+            assert!(
+                close(w.1, h.1, rel),
+                "{q} at {level}: {k} at {}: raw {} downsampled {}",
+                w.0,
+                w.1,
+                h.1
+            );
+        }
+    }
+}
+
+/// A copy of the database's downsampled blocks alone (no raw blocks, no
+/// head): what answers from it can only come from downsampled data.
+fn downsampled_only(db: &Db) -> (tempfile::TempDir, Arc<Db>) {
+    let tmp = tempfile::tempdir().unwrap();
+    for b in db.blocks() {
+        if b.meta().resolution() == 0 {
+            continue;
+        }
+        let dst = tmp.path().join(b.ulid().to_string());
+        std::fs::create_dir_all(dst.join("chunks")).unwrap();
+        for f in ["index", "meta.json", "tombstones"] {
+            std::fs::copy(b.dir().join(f), dst.join(f)).unwrap();
+        }
+        for e in std::fs::read_dir(b.dir().join("chunks")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dst.join("chunks").join(e.file_name())).unwrap();
+        }
+    }
+    let copy = Db::open(tmp.path(), opts()).unwrap();
+    assert!(copy.blocks().iter().all(|b| b.meta().resolution() > 0));
+    (tmp, copy)
+}
+
+#[test]
+fn over_time_functions_and_rates_match_raw_at_aligned_times() {
+    let (_tmp, db) = build();
+    let (_tmp2, only) = downsampled_only(&db);
+    // Aligned steps, from inside the first block to three hours past the
+    // last downsampled window (raw head data fills the end).
+    let (start, end) = (T0 + 3 * H, T0 + (BLOCK_HOURS + 3) * H);
+    let exact = [
+        "min_over_time({__name__=~\"gpu_.*\"}[1h])",
+        "max_over_time({__name__=~\"gpu_.*\"}[1h])",
+        "count_over_time({__name__=~\"gpu_.*\"}[1h])",
+        "count_over_time(energy_total[1h])",
+        "max_over_time(gpu_util[3h])",
+        "min_over_time(energy_total[2h])",
+        "resets(energy_total[1h])",
+        "resets(energy_total[3h])",
+    ];
+    let summed = [
+        "sum_over_time({__name__=~\"gpu_.*\"}[1h])",
+        "avg_over_time(gpu_util[1h])",
+        "sum_over_time(gpu_util[3h])",
+    ];
+    let rates = [
+        "rate(steady_resets_total[1h])",
+        "increase(steady_resets_total[3h])",
+        "rate(steady_total[2h])",
+    ];
+    for (level, res) in [("5m", RES_5M), ("1h", RES_1H)] {
+        for (queries, rel) in [
+            (&exact[..], 0.0),
+            (&summed[..], 1e-9),
+            (&rates[..], RATE_TOLERANCE),
+        ] {
+            for q in queries {
+                let raw = range(&db, q, SourceResolution::Raw, start, end, H);
+                let got = range(&db, q, SourceResolution::Max(res), start, end, H);
+                assert!(!raw.is_empty(), "{q}: no raw answer");
+                assert_close(q, level, &raw, &got, rel);
+                // Up to the end of the blocks, the downsampled blocks alone
+                // give the same answers.
+                let end_ds = T0 + BLOCK_HOURS * H;
+                let raw = range(&db, q, SourceResolution::Raw, start, end_ds, H);
+                let alone = range(&only, q, SourceResolution::Max(res), start, end_ds, H);
+                assert_close(q, &format!("{level} alone"), &raw, &alone, rel);
+            }
+        }
+    }
+}
+
+#[test]
+fn rates_off_the_grid_stay_within_one_percent_for_steady_counters() {
+    let (_tmp, db) = build();
+    // Steps 7 minutes off the hour grid: windows cut downsampled windows.
+    // (Series start at T0: raw and downsampled rates extrapolate
+    // differently there, so windows begin after it.)
+    let (start, end) = (T0 + 5 * H + 7 * 60_000, T0 + 70 * H);
+    for (res, q) in [
+        (RES_5M, "rate(steady_total[20m])"),
+        (RES_5M, "increase(steady_resets_total[1h])"),
+        (RES_1H, "rate(steady_total[4h])"),
+        (RES_1H, "rate(steady_resets_total[5h])"),
+    ] {
+        let raw = range(&db, q, SourceResolution::Raw, start, end, H);
+        let got = range(&db, q, SourceResolution::Max(res), start, end, H);
+        assert!(!raw.is_empty());
+        assert_close(q, &format!("{res}ms off the grid"), &raw, &got, 0.01);
+    }
+}
+
+#[test]
+fn spikes_survive_every_level_and_plain_selectors_read_averages() {
+    let (_tmp, db) = build();
+    let q = "max_over_time(gpu_util[1h])";
+    let at = (SPIKE_AT / H + 1) * H;
+    for res in [
+        SourceResolution::Raw,
+        SourceResolution::Max(RES_5M),
+        SourceResolution::Max(RES_1H),
+    ] {
+        let a = range(&db, q, res, at, at, H);
+        assert_eq!(a.values().next().unwrap()[0].1, SPIKE, "{res:?}");
+    }
+    // A plain selector over 5m data is the window's average, not the last
+    // raw value: the proof that downsampled data was read.
+    let t = T0 + 20 * H;
+    let ds = range(&db, "gpu_util", SourceResolution::Max(RES_5M), t, t, H);
+    let raw = range(&db, "gpu_util", SourceResolution::Raw, t, t, H);
+    let want: f64 = (1..=10)
+        .map(|i| samples_at((t - T0) / STEP - 10 + i)[0].2)
+        .sum::<f64>()
+        / 10.0;
+    let got = ds.values().next().unwrap()[0].1;
+    assert!(close(got, want, 1e-12), "avg {got} want {want}");
+    assert_ne!(got, raw.values().next().unwrap()[0].1);
+}
+
+#[test]
+fn auto_reads_raw_for_short_steps_and_downsampled_for_long_ones() {
+    let (_tmp, db) = build();
+    let t = T0 + 20 * H;
+    let raw = range(&db, "gpu_util", SourceResolution::Raw, t, t + H, H);
+    // Step 1 m: a fifth is 12 s, finer than any level: raw.
+    let fine = range(&db, "gpu_util", SourceResolution::Auto, t, t + H, 60_000);
+    assert_eq!(
+        fine.values().next().unwrap()[0],
+        raw.values().next().unwrap()[0]
+    );
+    // Step 1 h: a fifth is 12 m: 5m data (1h is coarser than the 5m
+    // lookback of a plain selector).
+    let coarse = range(&db, "gpu_util", SourceResolution::Auto, t, t + H, H);
+    let five = range(&db, "gpu_util", SourceResolution::Max(RES_5M), t, t + H, H);
+    assert_eq!(coarse, five);
+    assert_ne!(coarse, raw);
+}
+
+#[test]
+fn known_types_drop_what_they_do_not_need_and_queries_fall_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    {
+        let mut app = db.appender();
+        let meta = |kind| Metadata {
+            kind,
+            unit: String::new(),
+            help: String::new(),
+        };
+        for c in ["energy_total", "steady_resets_total"] {
+            app.update_metadata(0, &labels!("__name__" => c), &meta(MetricType::Counter))
+                .unwrap();
+        }
+        app.update_metadata(
+            0,
+            &labels!("__name__" => "gpu_util"),
+            &meta(MetricType::Gauge),
+        )
+        .unwrap();
+        app.commit().unwrap();
+    }
+    for k in 0..(6 * H / STEP) {
+        let mut app = db.appender();
+        for (l, t, v) in samples_at(k) {
+            app.append(0, &l, t, v).unwrap();
+        }
+        app.commit().unwrap();
+    }
+    db.cut_head_now().unwrap();
+    let untyped_bytes = |db: &Db| -> u64 {
+        db.blocks()
+            .iter()
+            .filter(|b| b.meta().resolution() == RES_5M)
+            .map(|b| b.size())
+            .sum()
+    };
+    db.downsample_now(true).unwrap();
+    assert!(untyped_bytes(&db) > 0);
+    let (start, end) = (T0 + 2 * H, T0 + 5 * H);
+    // The counter kept no min/max: max_over_time reads its counter samples,
+    // which hold the true maximum of a counter between resets.
+    for q in [
+        "max_over_time(energy_total[1h])",
+        "rate(steady_resets_total[1h])",
+        "max_over_time(gpu_util[1h])",
+    ] {
+        let raw = range(&db, q, SourceResolution::Raw, start, end, H);
+        let got = range(&db, q, SourceResolution::Max(RES_5M), start, end, H);
+        assert_close(q, "5m typed", &raw, &got, 0.01);
+    }
+}
