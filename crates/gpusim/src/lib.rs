@@ -105,14 +105,44 @@ impl ClusterSpec {
         )
     }
 
+    /// How many scrapes a GPU's pod generations are shifted by, so that
+    /// GPUs do not all churn at once (`< pod_lifetime_scrapes`).
+    fn pod_stagger(&self, node: usize, gpu: usize) -> u64 {
+        match self.pod_lifetime_scrapes {
+            0 => 0,
+            l => mix((node * 131 + gpu) as u64 ^ self.seed) % l,
+        }
+    }
+
+    /// Which of a GPU's pods runs at a scrape: 0 for the first, one more at
+    /// every replacement (always 0 without churn). Never decreases with `step`.
+    pub fn pod_generation(&self, node: usize, gpu: usize, step: u64) -> u64 {
+        match self.pod_lifetime_scrapes {
+            0 => 0,
+            l => step.saturating_add(self.pod_stagger(node, gpu)) / l,
+        }
+    }
+
+    /// The scrapes the pod running on a GPU at `step` runs for, `step`
+    /// included: a half-open range of steps (the whole run without churn).
+    pub fn pod_steps(&self, node: usize, gpu: usize, step: u64) -> std::ops::Range<u64> {
+        let l = self.pod_lifetime_scrapes;
+        if l == 0 {
+            return 0..u64::MAX;
+        }
+        let gen = self.pod_generation(node, gpu, step);
+        let stagger = self.pod_stagger(node, gpu);
+        let first = gen.saturating_mul(l).saturating_sub(stagger);
+        let end = gen
+            .saturating_add(1)
+            .saturating_mul(l)
+            .saturating_sub(stagger);
+        first..end
+    }
+
     /// The pod running on a GPU at a scrape; changes every `pod_lifetime_scrapes`.
     pub fn pod(&self, node: usize, gpu: usize, step: u64) -> (String, String, String) {
-        let gen = if self.pod_lifetime_scrapes == 0 {
-            0
-        } else {
-            let stagger = mix((node * 131 + gpu) as u64 ^ self.seed) % self.pod_lifetime_scrapes;
-            (step + stagger) / self.pod_lifetime_scrapes
-        };
+        let gen = self.pod_generation(node, gpu, step);
         let h = mix(self.seed
             ^ ((node as u64) << 20)
             ^ ((gpu as u64) << 12)
@@ -134,79 +164,61 @@ impl ClusterSpec {
         out
     }
 
-    /// The series of one node at `step`.
+    /// The series of one node at `step`: [`Self::gpu_series`] of every GPU,
+    /// then [`Self::host_series`].
     pub fn node_series(&self, node: usize, step: u64, out: &mut Vec<SimSeries>) {
-        let host = self.hostname(node);
-        let mut slot = (node as u64) << 20;
         for gpu in 0..self.gpus_per_node {
-            let uuid = self.uuid(node, gpu);
-            let (ns, pod, container) = self.pod(node, gpu, step);
-            for m in DCGM_METRICS {
-                let mut b = LabelsBuilder::new();
-                b.set("__name__", m.name)
-                    .set("gpu", &gpu.to_string())
-                    .set("UUID", &uuid)
-                    .set("device", &format!("nvidia{gpu}"))
-                    .set("modelName", "NVIDIA H100 80GB HBM3")
-                    .set("Hostname", &host)
-                    .set("DCGM_FI_DRIVER_VERSION", "580.159.04")
-                    .set("container", &container)
-                    .set("namespace", &ns)
-                    .set("pod", &pod)
-                    .set("instance", &self.dcgm_instance(node))
-                    .set("job", "dcgm-exporter");
-                out.push(SimSeries {
-                    labels: b.build(),
-                    slot,
-                    kind: m.kind,
-                });
-                slot += 1;
-            }
+            self.gpu_series(node, gpu, step, out);
         }
+        self.host_series(node, out);
+    }
+
+    /// The DCGM series of one GPU at `step`, in [`DCGM_METRICS`] order. Only
+    /// their `namespace`, `pod` and `container` labels change with the step,
+    /// when the pod does (see [`Self::pod_steps`]).
+    pub fn gpu_series(&self, node: usize, gpu: usize, step: u64, out: &mut Vec<SimSeries>) {
+        let host = self.hostname(node);
+        let first_slot = ((node as u64) << 20) + (gpu * DCGM_METRICS.len()) as u64;
+        let uuid = self.uuid(node, gpu);
+        let (ns, pod, container) = self.pod(node, gpu, step);
+        for (slot, m) in (first_slot..).zip(DCGM_METRICS) {
+            let mut b = LabelsBuilder::new();
+            b.set("__name__", m.name)
+                .set("gpu", &gpu.to_string())
+                .set("UUID", &uuid)
+                .set("device", &format!("nvidia{gpu}"))
+                .set("modelName", "NVIDIA H100 80GB HBM3")
+                .set("Hostname", &host)
+                .set("DCGM_FI_DRIVER_VERSION", "580.159.04")
+                .set("container", &container)
+                .set("namespace", &ns)
+                .set("pod", &pod)
+                .set("instance", &self.dcgm_instance(node))
+                .set("job", "dcgm-exporter");
+            out.push(SimSeries {
+                labels: b.build(),
+                slot,
+                kind: m.kind,
+            });
+        }
+    }
+
+    /// The node-exporter and kubelet series of a node, which do not change
+    /// from scrape to scrape.
+    pub fn host_series(&self, node: usize, out: &mut Vec<SimSeries>) {
+        let mut slot = ((node as u64) << 20) + (self.gpus_per_node * DCGM_METRICS.len()) as u64;
         metrics::node_exporter_series(self, node, &mut slot, out);
     }
 
     /// The value of a series at a scrape. Deterministic in (slot, kind, step).
     pub fn value(&self, s: &SimSeries, step: u64) -> f64 {
-        let base = mix(self.seed ^ s.slot);
-        match s.kind {
-            Kind::Gauge { lo, hi } => {
-                // A slow wave plus noise, kept within [lo, hi].
-                let phase = unit(base) * std::f64::consts::TAU;
-                let period = 40.0 + (base % 200) as f64;
-                let wave =
-                    ((step as f64) / period * std::f64::consts::TAU + phase).sin() * 0.5 + 0.5;
-                let noise = unit(base ^ step.wrapping_mul(0x2545_F491_4F6C_DD1D)) * 0.1;
-                let x = (wave * 0.9 + noise).clamp(0.0, 1.0);
-                let v = lo + (hi - lo) * x;
-                if hi - lo >= 10.0 {
-                    v.round()
-                } else {
-                    v
-                }
-            }
-            Kind::Counter { rate } => {
-                // Grows by `per` each scrape with jitter of up to half a step,
-                // so increments vary but never go negative.
-                let per = rate * self.scrape_interval_ms as f64 / 1000.0;
-                let start = (base % 1_000_000) as f64;
-                let jitter = 0.5 * unit(base ^ step.wrapping_mul(0x2545_F491_4F6C_DD1D));
-                (start + per * (step as f64 + jitter)).floor()
-            }
-            Kind::HistPart {
-                frac,
-                count_offset,
-                rate,
-            } => {
-                let count = SimSeries {
-                    labels: Labels::empty(),
-                    slot: s.slot + count_offset,
-                    kind: Kind::Counter { rate },
-                };
-                (self.value(&count, step) * frac).floor()
-            }
-            Kind::Constant(v) => v,
-        }
+        self.sampler(s).at(step)
+    }
+
+    /// What [`Self::value`] computes once per series, for reading many
+    /// steps of one series: `sampler(s).at(step) == value(s, step)`.
+    pub fn sampler(&self, s: &SimSeries) -> Sampler {
+        Sampler::new(self, s.slot, s.kind)
     }
 
     /// Renders a node's series at `step` in the Prometheus text exposition
@@ -254,6 +266,127 @@ impl ClusterSpec {
         let mut v = Vec::new();
         self.node_series(0, 0, &mut v);
         v.len()
+    }
+}
+
+/// The values of one series, with what does not depend on the step
+/// worked out once (see [`ClusterSpec::sampler`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Sampler {
+    inner: SamplerKind,
+    /// `mix(seed ^ slot)` of the series, or of the counter a histogram part follows.
+    base: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum SamplerKind {
+    Gauge {
+        lo: f64,
+        hi: f64,
+        phase: f64,
+        period: f64,
+    },
+    Counter {
+        per: f64,
+        start: f64,
+    },
+    HistPart {
+        per: f64,
+        start: f64,
+        frac: f64,
+    },
+    Constant(f64),
+}
+
+impl Sampler {
+    fn new(spec: &ClusterSpec, slot: u64, kind: Kind) -> Self {
+        let base = mix(spec.seed ^ slot);
+        let counter = |base: u64, rate: f64| {
+            (
+                rate * spec.scrape_interval_ms as f64 / 1000.0,
+                (base % 1_000_000) as f64,
+            )
+        };
+        match kind {
+            // lo + 0 * x is lo, unless lo is -0.0.
+            Kind::Gauge { lo, hi }
+                if lo == hi && lo.is_finite() && lo.to_bits() != (-0.0f64).to_bits() =>
+            {
+                Self {
+                    inner: SamplerKind::Constant(lo),
+                    base,
+                }
+            }
+            Kind::Gauge { lo, hi } => Self {
+                inner: SamplerKind::Gauge {
+                    lo,
+                    hi,
+                    phase: unit(base) * std::f64::consts::TAU,
+                    period: 40.0 + (base % 200) as f64,
+                },
+                base,
+            },
+            Kind::Counter { rate } => {
+                let (per, start) = counter(base, rate);
+                Self {
+                    inner: SamplerKind::Counter { per, start },
+                    base,
+                }
+            }
+            Kind::HistPart {
+                frac,
+                count_offset,
+                rate,
+            } => {
+                let base = mix(spec.seed ^ (slot + count_offset));
+                let (per, start) = counter(base, rate);
+                Self {
+                    inner: SamplerKind::HistPart { per, start, frac },
+                    base,
+                }
+            }
+            Kind::Constant(v) => Self {
+                inner: SamplerKind::Constant(v),
+                base,
+            },
+        }
+    }
+
+    /// Grows by `per` each scrape with jitter of up to half a step, so
+    /// increments vary but never go negative.
+    fn counter(&self, per: f64, start: f64, step: u64) -> f64 {
+        let jitter = 0.5 * unit(self.base ^ step.wrapping_mul(0x2545_F491_4F6C_DD1D));
+        (start + per * (step as f64 + jitter)).floor()
+    }
+
+    /// The value at a scrape.
+    pub fn at(&self, step: u64) -> f64 {
+        match self.inner {
+            SamplerKind::Gauge {
+                lo,
+                hi,
+                phase,
+                period,
+            } => {
+                // A slow wave plus noise, kept within [lo, hi].
+                let wave =
+                    ((step as f64) / period * std::f64::consts::TAU + phase).sin() * 0.5 + 0.5;
+                let noise = unit(self.base ^ step.wrapping_mul(0x2545_F491_4F6C_DD1D)) * 0.1;
+                let x = (wave * 0.9 + noise).clamp(0.0, 1.0);
+                let v = lo + (hi - lo) * x;
+                if hi - lo >= 10.0 {
+                    v.round()
+                } else {
+                    v
+                }
+            }
+            SamplerKind::Counter { per, start } => self.counter(per, start, step),
+            // A fixed fraction of its count, so buckets stay cumulative.
+            SamplerKind::HistPart { per, start, frac } => {
+                (self.counter(per, start, step) * frac).floor()
+            }
+            SamplerKind::Constant(v) => v,
+        }
     }
 }
 
@@ -323,6 +456,40 @@ mod tests {
         }
         let pods: std::collections::HashSet<_> = (0..50).map(|st| spec.pod(0, 0, st).1).collect();
         assert!(pods.len() >= 4, "pods should churn: {pods:?}");
+    }
+
+    #[test]
+    fn pod_steps_cover_exactly_one_generation() {
+        let spec = ClusterSpec {
+            nodes: 2,
+            pod_lifetime_scrapes: 7,
+            ..Default::default()
+        };
+        for node in 0..spec.nodes {
+            for gpu in 0..spec.gpus_per_node {
+                for step in 0..40 {
+                    let r = spec.pod_steps(node, gpu, step);
+                    assert!(r.contains(&step), "{r:?} misses {step}");
+                    let g = spec.pod_generation(node, gpu, step);
+                    assert!(r.clone().all(|s| spec.pod_generation(node, gpu, s) == g));
+                    assert!(r.start == 0 || spec.pod_generation(node, gpu, r.start - 1) < g);
+                    assert!(spec.pod_generation(node, gpu, r.end) > g);
+                    assert_eq!(spec.pod(node, gpu, step), spec.pod(node, gpu, r.start));
+                }
+            }
+        }
+        let still = ClusterSpec {
+            pod_lifetime_scrapes: 0,
+            ..spec.clone()
+        };
+        assert_eq!(still.pod_steps(1, 3, 12345), 0..u64::MAX);
+        // Slots stay one per series, in order, node by node.
+        let all = spec.series_at(9);
+        for (i, s) in all.iter().enumerate() {
+            let node = i / spec.series_per_node();
+            let within = i % spec.series_per_node();
+            assert_eq!(s.slot, ((node as u64) << 20) + within as u64);
+        }
     }
 
     #[test]

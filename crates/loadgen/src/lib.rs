@@ -1,4 +1,6 @@
-//! Builds remote-write 1.0 requests for a simulated GPU cluster.
+//! Builds remote-write 1.0 requests for a simulated GPU cluster; the
+//! [`blocks`] module instead writes the cluster's samples straight into
+//! Prometheus-format blocks.
 //!
 //! Requests are encoded ahead of time, before any timing starts, so the
 //! generator spends no CPU on encoding while the server under test works.
@@ -6,6 +8,7 @@
 //! hash; each shard's requests are in time order and one connection sends
 //! one shard's requests sequentially, so no series ever goes out of order.
 
+pub mod blocks;
 mod encode;
 
 pub use encode::{encode_write_request, put_uvarint};

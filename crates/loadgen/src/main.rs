@@ -1,6 +1,7 @@
 //! `cairn-loadgen`: sends a simulated GPU cluster's samples to a remote-write
 //! endpoint and reports throughput; optionally verifies the receiver stored
-//! every sample, through its Prometheus query API.
+//! every sample, through its Prometheus query API. `cairn-loadgen blocks`
+//! writes the samples straight into Prometheus blocks on disk instead.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,9 +16,19 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 /// Remote-write load generator modelling a Kubernetes GPU cluster.
+///
+/// Without a subcommand it sends the cluster's samples to --url; `blocks`
+/// writes them into Prometheus blocks on disk instead.
 #[derive(Debug, Parser)]
-#[command(name = "cairn-loadgen", version)]
+#[command(
+    name = "cairn-loadgen",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Remote-write URL, e.g. http://127.0.0.1:9201/api/v1/write. Repeat it
     /// to send the same requests, encoded once, to several receivers at
     /// once; the throughput figures then cover all of them together.
@@ -66,6 +77,11 @@ struct Args {
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    Blocks(cairn_loadgen::blocks::BlocksArgs),
 }
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -200,9 +216,27 @@ fn urlencode(s: &str) -> String {
     o
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let a = Args::parse();
+    if let Some(Command::Blocks(b)) = &a.command {
+        return match cairn_loadgen::blocks::run(b, &mut std::io::stdout()) {
+            Ok(_) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cairn-loadgen blocks: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(remote_write(a)),
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn remote_write(a: Args) -> std::process::ExitCode {
     let interval_ms = a.scrape_interval * 1000;
     let scrapes = ((a.hours * 3_600_000.0) / interval_ms as f64)
         .round()
