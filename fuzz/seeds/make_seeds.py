@@ -161,7 +161,7 @@ def fixture(*path):
 
 # --- xor_chunk: chunk payloads (2-byte sample count, then the bit stream) --
 
-def chunk_segment_payloads(seg):
+def chunk_segment_payloads(seg, encoding=1):
     # Block chunk segment: magic (4), version (1), padding (3), then chunks
     # of uvarint length, encoding byte, data, CRC32C.
     p, out = 8, []
@@ -170,7 +170,7 @@ def chunk_segment_payloads(seg):
         enc = seg[q]
         data = seg[q + 1:q + 1 + ln]
         crc = struct.unpack(">I", seg[q + 1 + ln:q + 5 + ln])[0]
-        assert enc == 1 and crc == crc32c(seg[q:q + 1 + ln])
+        assert enc == encoding and crc == crc32c(seg[q:q + 1 + ln])
         out.append(data)
         p = q + 5 + ln
     return out
@@ -181,6 +181,16 @@ for i, c in enumerate(payloads):
     seed("xor_chunk", f"promtool-2.42-chunk{i}", c)
 seed("xor_chunk", "empty", b"\x00\x00")
 seed("xor_chunk", "truncated", payloads[0][: len(payloads[0]) // 2])
+
+# --- aggr_chunk: aggregate chunks (0xff) of the frozen downsampled blocks --
+# (the corrupt fixture's chunk included: its CRC is valid, its counter entry
+# is not).
+
+for level in ("5m", "1h", "corrupt-5m"):
+    seg = fixture("downsample", level, "chunks", "000001")
+    for i, c in enumerate(chunk_segment_payloads(seg, encoding=0xFF)):
+        seed("aggr_chunk", f"{level}-chunk{i}", c)
+seed("aggr_chunk", "all-absent", b"\x00" * 5)
 
 # --- index_reader ----------------------------------------------------------
 # Whole index files, and the same files without their 5-byte header: the

@@ -74,11 +74,11 @@ pub fn downsample(
     };
     let mut buf: Vec<Sample> = Vec::new();
     let mut produce = |s: &dyn Series, out: &mut Vec<EncodedChunk>| -> Result<()> {
-        let kept = Kept::for_type(metric_type(s.labels(), job.metric_type));
+        let t = metric_type(s.labels(), job.metric_type);
         if job.from == 0 {
-            from_raw(s, job, kept, &mut buf, out)
+            from_raw(s, job, t, &mut buf, out)
         } else {
-            from_aggregates(s, job, kept, out)
+            from_aggregates(s, job, Kept::for_type(t), out)
         }
     };
     write_block_with(parent, q, job.mint, job.maxt, &opts, &mut produce)
@@ -96,10 +96,40 @@ fn series_err(s: &dyn Series, e: impl std::fmt::Display) -> TsdbError {
     }
 }
 
+/// Whether a series of unknown type keeps the counter aggregate: when its
+/// name follows the counter conventions, or when it behaves like a counter
+/// (it goes down, which for a counter is a reset, in at most one window in
+/// [`RESETS_PER_WINDOW_LIMIT`]). A gauge that moves both ways would
+/// otherwise keep nearly every raw sample as the two sides of a "reset";
+/// `rate` over a gauge means nothing, and reads the averages instead.
+fn counter_like(labels: &Labels, samples: &[Sample], windows: usize) -> bool {
+    let by_name = labels.metric_name().is_some_and(|n| {
+        n.ends_with("_total")
+            || n.ends_with("_count")
+            || n.ends_with("_sum")
+            || n.ends_with("_bucket")
+    });
+    if by_name {
+        return true;
+    }
+    let mut prev = f64::NAN;
+    let mut drops = 0usize;
+    for x in samples.iter().filter(|x| !x.v.is_nan()) {
+        if x.v < prev {
+            drops += 1;
+        }
+        prev = x.v;
+    }
+    drops.saturating_mul(RESETS_PER_WINDOW_LIMIT) <= windows
+}
+
+/// See [`counter_like`].
+const RESETS_PER_WINDOW_LIMIT: usize = 10;
+
 fn from_raw(
     s: &dyn Series,
     job: &DownsampleJob<'_>,
-    kept: Kept,
+    t: MetricType,
     buf: &mut Vec<Sample>,
     out: &mut Vec<EncodedChunk>,
 ) -> Result<()> {
@@ -121,14 +151,21 @@ fn from_raw(
         return Err(series_err(s, e));
     }
     let mut wins = Windows::new(job.to);
-    let mut ctr = CounterThin::new(job.to);
-    for x in buf.iter().filter(|x| x.t >= job.mint && x.t < job.maxt) {
+    let inside = |x: &&Sample| x.t >= job.mint && x.t < job.maxt;
+    for x in buf.iter().filter(inside) {
         wins.push_raw(x.t, x.v);
-        if kept.counter {
+    }
+    wins.finish();
+    let mut kept = Kept::for_type(t);
+    if t == MetricType::Unknown {
+        kept.counter = counter_like(s.labels(), buf, wins.out.len());
+    }
+    let mut ctr = CounterThin::new(job.to);
+    if kept.counter {
+        for x in buf.iter().filter(inside) {
             ctr.push(x.t, x.v);
         }
     }
-    wins.finish();
     ctr.finish();
     build::encode_series(&wins.out, &ctr.out, job.to, kept, out);
     Ok(())
