@@ -3,6 +3,9 @@
 
 Usage: bench_query.py START END STEP REPS NAME=URL [NAME=URL ...]
 
+A URL may end in ?key=value parameters sent with every query of that target
+(max_source_resolution=raw). RANGE=1h30s replaces the queries' [5m] windows.
+
 Prints one row per query with the median latency per target (ms) and, for
 every target after the first, whether its result equals the first target's
 (Prometheus's, by convention) within a relative tolerance of 1e-9.
@@ -40,9 +43,14 @@ QUERIES = [
 
 
 def run(url, q, start, end, step):
-    data = urllib.parse.urlencode({"query": q, "start": start, "end": end, "step": step}).encode()
+    # A target URL may carry extra query parameters after "?"
+    # (max_source_resolution=raw); they go into the form.
+    base, _, extra = url.partition("?")
+    form = {"query": q, "start": start, "end": end, "step": step}
+    form.update(urllib.parse.parse_qsl(extra))
+    data = urllib.parse.urlencode(form).encode()
     t0 = time.perf_counter()
-    with urllib.request.urlopen(url + "/api/v1/query_range", data=data, timeout=600) as r:
+    with urllib.request.urlopen(base + "/api/v1/query_range", data=data, timeout=600) as r:
         body = r.read()
     return (time.perf_counter() - t0) * 1000, json.loads(body)
 
@@ -82,7 +90,12 @@ def main():
           + " | ".join(f"{n} = {names[0]}" for n in others) + " |")
     print("|---|" + "---|" * (len(names) + len(others)))
     rounds = os.environ.get("ORDER", "rounds") != "blocks"
+    # RANGE replaces the queries' [5m] windows (a dashboard's
+    # $__rate_interval at a long step, e.g. 1h30s at step 1h).
+    rng = os.environ.get("RANGE")
     for label, q in QUERIES:
+        if rng:
+            q = q.replace("[5m]", f"[{rng}]")
         times = [[] for _ in targets]
         results = [None] * len(targets)
         if rounds:

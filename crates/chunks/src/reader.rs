@@ -42,6 +42,18 @@ impl ChunkReader {
         Ok(Self { segments })
     }
 
+    /// Lets go of the pages of the mapped segments that this process has
+    /// read; see `cairn_index::IndexReader::release_pages`.
+    pub fn release_pages(&self) {
+        for s in &self.segments {
+            // SAFETY: a read-only shared mapping of an immutable segment
+            // file: MADV_DONTNEED drops this process's page-table entries
+            // only, and later reads fault in the same bytes from the file,
+            // so borrowed chunk slices stay valid and unchanged.
+            let _ = unsafe { s.map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+
     /// Number of segment files.
     pub fn num_segments(&self) -> usize {
         self.segments.len()

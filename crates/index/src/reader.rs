@@ -118,6 +118,21 @@ impl IndexReader {
         Self::parse(PathBuf::from("<memory>"), Backing::Owned(bytes))
     }
 
+    /// Lets go of the pages of the mapped file that this process has read
+    /// (they stay in the page cache and fault back in on the next read), so
+    /// that a long sequential pass (downsampling) does not hold a whole
+    /// block in its resident set. Does nothing for an in-memory index.
+    pub fn release_pages(&self) {
+        if let Backing::Mapped(m) = &self.data {
+            // SAFETY: a read-only shared mapping of an immutable file:
+            // MADV_DONTNEED only drops this process's page-table entries,
+            // and every later access faults in the same bytes from the file
+            // (unlike a private writable mapping, nothing is discarded), so
+            // slices borrowed from the map stay valid and unchanged.
+            let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+
     /// The file's format version (1 or 2).
     pub fn version(&self) -> u8 {
         self.version

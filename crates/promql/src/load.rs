@@ -193,9 +193,11 @@ fn load_one(
     };
     let rows_for = match &sel.consumer {
         Consumer::Points => None,
+        // The selection's lookback: the engine's, or the downsampled
+        // level's when that is longer (see plan/compile.rs).
         Consumer::Instant { time, .. } => Some(RowsFor::Instant {
             refs: &refs,
-            lookback: opts.lookback_delta,
+            lookback: sel.reach,
             time: *time,
         }),
         Consumer::Range { range, func, .. } => Some(RowsFor::Range(RangeSpec {

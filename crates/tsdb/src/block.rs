@@ -68,6 +68,15 @@ impl Block {
         })
     }
 
+    /// Lets go of the resident pages of the block's mapped index and chunk
+    /// files (they fault back in when read again): a long pass over the
+    /// block (downsampling) calls it now and then so that its resident
+    /// set stays bounded.
+    pub fn release_pages(&self) {
+        self.index.release_pages();
+        self.chunks.release_pages();
+    }
+
     /// The block's directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -234,6 +234,7 @@ impl Db {
         let mut out = self.cut_head(false)?;
         out.extend(self.compact_now()?);
         out.extend(self.downsample_now(false)?);
+        out.extend(self.compact_levels()?);
         self.apply_retention()?;
         Ok(out)
     }
@@ -618,12 +619,24 @@ fn open_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
         }
         blocks.push(Arc::new(Block::open(&p)?));
     }
-    // Only compaction replaces its parents; a downsampled block's input
-    // stays.
+    // Only compaction replaces its parents, which are of the same
+    // resolution; a downsampled block's input (a finer level) stays.
+    let res: std::collections::BTreeMap<Ulid, i64> = blocks
+        .iter()
+        .map(|b| (b.ulid(), b.meta().resolution()))
+        .collect();
     let merged: std::collections::BTreeSet<Ulid> = blocks
         .iter()
-        .filter(|b| b.meta().resolution() == 0)
-        .flat_map(|b| b.meta().compaction.parents.into_iter().map(|p| p.ulid))
+        .flat_map(|b| {
+            let r = b.meta().resolution();
+            b.meta()
+                .compaction
+                .parents
+                .into_iter()
+                .map(|p| p.ulid)
+                .filter(|p| res.get(p) == Some(&r))
+                .collect::<Vec<_>>()
+        })
         .collect();
     let (stale, mut live): (Vec<_>, Vec<_>) =
         blocks.into_iter().partition(|b| merged.contains(&b.ulid()));

@@ -37,7 +37,9 @@ pub const LEVELS: [(i64, i64); 2] = [(RES_5M, 0), (RES_1H, RES_5M)];
 pub struct DownsampleJob<'a> {
     /// Input resolution: 0 for raw samples, else the input blocks'.
     pub from: i64,
-    /// Output resolution.
+    /// Output resolution: coarser than `from`, or equal to it to merge
+    /// adjacent blocks of one level into one (their windows kept, their
+    /// chunks cut anew).
     pub to: i64,
     /// Output bounds `[mint, maxt)`; input samples outside are ignored.
     pub mint: i64,
@@ -49,7 +51,13 @@ pub struct DownsampleJob<'a> {
     /// A metric's type by name (remote-write metadata); `Unknown` keeps
     /// every aggregate.
     pub metric_type: &'a (dyn Fn(&str) -> MetricType + Sync),
+    /// Called every [`PROGRESS_SERIES`] series: the caller lets go of the
+    /// input blocks' resident pages there, so memory stays flat.
+    pub progress: Option<&'a dyn Fn()>,
 }
+
+/// How often (in series) [`DownsampleJob::progress`] is called.
+pub const PROGRESS_SERIES: usize = 2048;
 
 /// Downsamples the series of `q` per `job` into a new block under `parent`.
 /// Returns `None` when no series had data. With `job.from > 0`, `q` must
@@ -59,7 +67,7 @@ pub fn downsample(
     q: &dyn Querier,
     job: &DownsampleJob<'_>,
 ) -> Result<Option<BlockMeta>> {
-    if job.to <= job.from || job.to <= 0 {
+    if job.to < job.from || job.to <= 0 {
         return Err(TsdbError::InvalidArgument(format!(
             "cannot downsample resolution {} to {}",
             job.from, job.to
@@ -73,7 +81,14 @@ pub fn downsample(
         ..BlockWriteOptions::default()
     };
     let mut buf: Vec<Sample> = Vec::new();
+    let mut seen = 0usize;
     let mut produce = |s: &dyn Series, out: &mut Vec<EncodedChunk>| -> Result<()> {
+        seen += 1;
+        if seen.is_multiple_of(PROGRESS_SERIES) {
+            if let Some(p) = job.progress {
+                p();
+            }
+        }
         let t = metric_type(s.labels(), job.metric_type);
         if job.from == 0 {
             from_raw(s, job, t, &mut buf, out)
@@ -253,12 +268,13 @@ pub fn plan_downsampling(metas: &[BlockMeta], min_span: [i64; 2]) -> Vec<Planned
             if m.max_time.saturating_sub(m.min_time) < span {
                 continue;
             }
-            let covered = done.iter().any(|d| {
-                m.compaction
-                    .sources
-                    .iter()
-                    .all(|s| d.compaction.sources.contains(s))
-            });
+            // Covered when the next level's blocks together hold every
+            // source (they may have been merged differently).
+            let covered = m
+                .compaction
+                .sources
+                .iter()
+                .all(|s| done.iter().any(|d| d.compaction.sources.contains(s)));
             if !covered {
                 out.push(Planned {
                     input: m.clone(),

@@ -141,4 +141,43 @@ mod tests {
         );
         assert!(select(&bs, 0, 300, 0).is_empty());
     }
+
+    fn level(id: u128, a: i64, z: i64, size: u64, res: i64) -> (BlockMeta, u64) {
+        let (mut m, s) = b(id, a, z, size);
+        m.thanos = Some(crate::meta::ThanosMeta {
+            downsample: crate::meta::ThanosDownsample { resolution: res },
+            ..crate::meta::ThanosMeta::default()
+        });
+        (m, s)
+    }
+
+    #[test]
+    fn each_level_ages_against_its_own_retention_and_size_counts_them_all() {
+        const R5: i64 = 300_000;
+        const R1: i64 = 3_600_000;
+        let bs = vec![
+            b(1, 0, 2 * H, 10),
+            b(2, 8 * H, 10 * H, 10),
+            level(3, 1, 2 * H + 1, 5, R5),
+            level(4, 8 * H + 1, 10 * H + 1, 5, R5),
+            level(5, 1, 2 * H + 1, 1, R1),
+        ];
+        // Raw keeps 4 h, 5m keeps 6 h, 1h forever: only raw block 1 goes
+        // (8 h old), its 5m block (8 h old) goes too, the 1h block stays.
+        let got = select_levels(&bs, &[(0, 4 * H), (R5, 6 * H), (R1, 0)], 0, 0);
+        let mut ids: Vec<u128> = got.iter().map(|g| g.0 .0).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, vec![1, 3]);
+        // 5m kept longer than raw: its block survives the raw one.
+        let got = select_levels(&bs, &[(0, 4 * H), (R5, 9 * H), (R1, 0)], 0, 0);
+        assert_eq!(got, vec![(Ulid(1), RetentionReason::Time)]);
+        // Size: 31 bytes in all, newest first 5 + 10 + 1 + 5 + 10; a
+        // 20-byte limit is passed at the fourth block (21): it and every
+        // older block go, whatever their level.
+        let got = select_levels(&bs, &[], 20, 0);
+        let mut ids: Vec<u128> = got.iter().map(|g| g.0 .0).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, vec![1, 3]);
+        assert!(got.iter().all(|g| g.1 == RetentionReason::Size));
+    }
 }

@@ -187,9 +187,19 @@ fn assert_close(q: &str, level: &str, raw: &Answer, got: &Answer, rel: f64) {
 /// A copy of the database's downsampled blocks alone (no raw blocks, no
 /// head): what answers from it can only come from downsampled data.
 fn downsampled_only(db: &Db) -> (tempfile::TempDir, Arc<Db>) {
+    let (tmp, copy) = copy_blocks(db, |m| m.resolution() > 0);
+    assert!(copy.blocks().iter().all(|b| b.meta().resolution() > 0));
+    (tmp, copy)
+}
+
+/// A copy of the blocks of `db` that `keep` selects (no head).
+fn copy_blocks(
+    db: &Db,
+    keep: impl Fn(&cairn_tsdb::BlockMeta) -> bool,
+) -> (tempfile::TempDir, Arc<Db>) {
     let tmp = tempfile::tempdir().unwrap();
     for b in db.blocks() {
-        if b.meta().resolution() == 0 {
+        if !keep(&b.meta()) {
             continue;
         }
         let dst = tmp.path().join(b.ulid().to_string());
@@ -203,8 +213,111 @@ fn downsampled_only(db: &Db) -> (tempfile::TempDir, Arc<Db>) {
         }
     }
     let copy = Db::open(tmp.path(), opts()).unwrap();
-    assert!(copy.blocks().iter().all(|b| b.meta().resolution() > 0));
     (tmp, copy)
+}
+
+#[test]
+fn missing_levels_are_filled_from_finer_data() {
+    let (_tmp, db) = build();
+    // Drop the 5m and 1h blocks that cover hour 20 (those of the raw
+    // block of hours 6..60): reads fall back to finer data there.
+    let hole = |m: &cairn_tsdb::BlockMeta| {
+        m.resolution() > 0 && m.min_time <= T0 + 20 * H && m.max_time > T0 + 20 * H
+    };
+    let (_t2, holey) = copy_blocks(&db, |m| !hole(m));
+    let (_t3, only_1h_hole) = copy_blocks(&db, |m| !(hole(m) && m.resolution() == RES_1H));
+    assert!(holey.blocks().len() < db.blocks().len() - 1);
+    let (start, end) = (T0 + 3 * H, T0 + BLOCK_HOURS * H);
+    for q in [
+        "max_over_time(gpu_util[1h])",
+        "sum_over_time(gpu_temp[2h])",
+        "count_over_time(energy_total[1h])",
+        "resets(energy_total[1h])",
+    ] {
+        let raw = range(&db, q, SourceResolution::Raw, start, end, H);
+        for (what, d) in [("5m and 1h missing", &holey), ("1h missing", &only_1h_hole)] {
+            for res in [RES_5M, RES_1H] {
+                let got = range(d, q, SourceResolution::Max(res), start, end, H);
+                assert_close(q, &format!("{what}, {res}"), &raw, &got, 1e-9);
+            }
+        }
+    }
+    // Where the 5m level is missing, a plain selector at 5m reads raw
+    // values; elsewhere averages.
+    let at = |t: i64, d: &Db| range(d, "gpu_util", SourceResolution::Max(RES_5M), t, t, H);
+    let raw_at = |t: i64| range(&db, "gpu_util", SourceResolution::Raw, t, t, H);
+    assert_eq!(at(T0 + 20 * H, &holey), raw_at(T0 + 20 * H));
+    assert_ne!(at(T0 + 65 * H, &holey), raw_at(T0 + 65 * H));
+}
+
+#[test]
+fn the_background_pass_downsamples_what_compaction_finished_and_retention_ages_levels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = DbOptions {
+        // Ranges 2h, 6h: a raw block is done once it spans 6 h.
+        max_block_duration: Some(6 * H),
+        ..opts()
+    };
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    let events = db.subscribe();
+    let per_h = H / STEP;
+    for k in 0..(20 * per_h) {
+        let mut app = db.appender();
+        for (l, t, v) in samples_at(k) {
+            app.append(0, &l, t, v).unwrap();
+        }
+        app.commit().unwrap();
+        if k % per_h == 0 {
+            db.maintain().unwrap();
+        }
+    }
+    db.maintain().unwrap();
+    let got: Vec<cairn_tsdb::DbEvent> = events.try_iter().collect();
+    let downsampled: Vec<(i64, cairn_tsdb::Ulid)> = got
+        .iter()
+        .filter_map(|e| match e {
+            cairn_tsdb::DbEvent::Downsampled {
+                resolution, input, ..
+            } => Some((*resolution, *input)),
+            _ => None,
+        })
+        .collect();
+    assert!(downsampled.iter().any(|d| d.0 == RES_5M), "{got:?}");
+    assert!(downsampled.iter().any(|d| d.0 == RES_1H), "{got:?}");
+    // Every raw block of 6 h has its 5m block; none of the 2 h blocks does.
+    for b in db.blocks() {
+        let m = b.meta();
+        if m.resolution() == 0 {
+            let has = downsampled.iter().any(|d| d.1 == m.ulid);
+            assert_eq!(has, m.max_time - m.min_time >= 6 * H, "{m:?}");
+        }
+    }
+    // Retention per level: 5m data older than 4 h before the newest block
+    // goes, raw and 1h data stay.
+    drop(db);
+    let db = Db::open(
+        tmp.path(),
+        DbOptions {
+            retention_5m: 4 * H,
+            ..o
+        },
+    )
+    .unwrap();
+    let before = db.blocks().len();
+    let gone = db.apply_retention().unwrap();
+    assert!(!gone.is_empty());
+    let ids: Vec<cairn_tsdb::Ulid> = gone.iter().map(|g| g.0).collect();
+    assert_eq!(db.blocks().len(), before - gone.len());
+    let newest = db.blocks().iter().map(|b| b.meta().max_time).max().unwrap();
+    for b in db.blocks() {
+        let m = b.meta();
+        assert!(
+            !(m.resolution() == RES_5M && newest - m.max_time > 4 * H),
+            "{m:?} kept"
+        );
+        assert!(!ids.contains(&m.ulid));
+    }
+    assert!(db.blocks().iter().any(|b| b.meta().resolution() == RES_1H));
 }
 
 #[test]

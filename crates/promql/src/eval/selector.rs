@@ -20,7 +20,13 @@ pub(super) fn eval(
 ) -> Result<Value> {
     let data = ev.take_selection(sel)?;
     let refs: Vec<i64> = steps.times().map(|t| reach.ref_time(t)).collect();
-    let lookback = ev.opts.lookback_delta;
+    // The selection's lookback (longer than the engine's where it reads a
+    // downsampled level).
+    let lookback = ev
+        .plan
+        .selections
+        .get(sel.0 as usize)
+        .map_or(ev.opts.lookback_delta, |s| s.reach);
     let all_rows = data.series.iter().all(|s| s.row.is_some());
     let fill = |s: Loaded| -> Col {
         let Loaded {

@@ -283,7 +283,19 @@ impl Compiler<'_> {
     ) -> Result<SelId> {
         let matchers = matcher_sets(vs)?;
         let (lo, hi) = (reach.ref_time(steps.start), reach.ref_time(steps.last()));
-        let window = range.unwrap_or(self.opts.lookback_delta);
+        // Which downsampled data may stand in (see `source_resolution`); a
+        // plain selector reading level r looks back at least r, so that
+        // every step finds the window that ends at or before it (as
+        // Thanos's dynamic lookback delta does).
+        let aggregate = aggregate_for(range.is_some(), cx.func);
+        let limit = self.opts.max_source_resolution.limit(steps.step);
+        let (window, resolution) = match range {
+            Some(r) => (r, source_resolution(limit, r, aggregate)),
+            None => {
+                let res = source_resolution(limit, i64::MAX, aggregate);
+                (self.opts.lookback_delta.max(res), res)
+            }
+        };
         let (mint, maxt) = if steps.n == 0 {
             (1, 0)
         } else {
@@ -302,7 +314,6 @@ impl Compiler<'_> {
                 func,
             } => format!("range {steps:?} {reach:?} {range} {func:?}"),
         };
-        let aggregate = aggregate_for(range.is_some(), cx.func);
         let key = format!(
             "{matchers:?} {mint} {maxt} {} {window} {grid:?} {} {consumer_key} {aggregate:?}",
             range.is_some(),
@@ -330,11 +341,7 @@ impl Compiler<'_> {
                 step: steps.step,
                 range: range.unwrap_or(0),
                 func: cx.func.map(str::to_owned),
-                resolution: source_resolution(
-                    self.opts.max_source_resolution.limit(steps.step),
-                    window,
-                    aggregate,
-                ),
+                resolution,
                 aggregate,
             },
         });
@@ -643,10 +650,11 @@ impl Compiler<'_> {
 
 /// The coarsest downsampled level (ms; 0 = raw) a selection may read:
 /// at most `limit` (from `max_source_resolution` and the step), and no
-/// coarser than its window (range, or lookback for instant selectors) allows:
-/// every window must hold at least one downsampled point, and four counter
-/// points for `rate`, `increase`, `irate` and `resets` (one per level
-/// window), which keeps them within 1% of raw for steady counters.
+/// coarser than its window allows: every range must hold at least one
+/// downsampled point, and four counter points for `rate`, `increase`,
+/// `irate` and `resets` (one per level window), which keeps them within 1%
+/// of raw for steady counters. Plain selectors pass no window (their
+/// lookback grows to the level instead).
 pub(crate) fn source_resolution(limit: i64, window: i64, aggregate: Aggregate) -> i64 {
     let points = match aggregate {
         Aggregate::Counter | Aggregate::Resets => 4,
@@ -672,5 +680,76 @@ pub(crate) fn aggregate_for(matrix: bool, func: Option<&str>) -> Aggregate {
         Some("rate" | "increase" | "irate") => Aggregate::Counter,
         Some("resets") => Aggregate::Resets,
         _ => Aggregate::Avg,
+    }
+}
+
+#[cfg(test)]
+mod resolution_tests {
+    use super::*;
+
+    const M: i64 = 60_000;
+
+    #[test]
+    fn the_coarsest_level_the_limit_and_the_window_allow() {
+        // Plain selectors pass no window: the limit alone decides (their
+        // lookback grows to the level).
+        assert_eq!(source_resolution(12 * M, i64::MAX, Aggregate::Avg), RES_5M);
+        assert_eq!(
+            source_resolution(2 * 60 * M, i64::MAX, Aggregate::Avg),
+            RES_1H
+        );
+        // Over-time functions need one level window per range.
+        assert_eq!(
+            source_resolution(2 * 60 * M, 60 * M, Aggregate::Max),
+            RES_1H
+        );
+        assert_eq!(
+            source_resolution(2 * 60 * M, 59 * M, Aggregate::Max),
+            RES_5M
+        );
+        // Counters need four.
+        assert_eq!(
+            source_resolution(2 * 60 * M, 60 * M, Aggregate::Counter),
+            RES_5M
+        );
+        assert_eq!(
+            source_resolution(2 * 60 * M, 4 * 60 * M, Aggregate::Counter),
+            RES_1H
+        );
+        assert_eq!(source_resolution(2 * 60 * M, 19 * M, Aggregate::Resets), 0);
+        // The limit: auto at step 1h is 12 m; raw is 0.
+        assert_eq!(source_resolution(4 * M, 60 * M, Aggregate::Sum), 0);
+        assert_eq!(source_resolution(0, 60 * M, Aggregate::Sum), 0);
+    }
+
+    #[test]
+    fn each_function_reads_the_aggregate_that_keeps_it_right() {
+        assert_eq!(aggregate_for(false, None), Aggregate::Avg);
+        assert_eq!(aggregate_for(false, Some("rate")), Aggregate::Avg);
+        for (f, a) in [
+            ("min_over_time", Aggregate::Min),
+            ("max_over_time", Aggregate::Max),
+            ("count_over_time", Aggregate::Count),
+            ("sum_over_time", Aggregate::Sum),
+            ("avg_over_time", Aggregate::Avg),
+            ("rate", Aggregate::Counter),
+            ("increase", Aggregate::Counter),
+            ("irate", Aggregate::Counter),
+            ("resets", Aggregate::Resets),
+            ("quantile_over_time", Aggregate::Avg),
+        ] {
+            assert_eq!(aggregate_for(true, Some(f)), a, "{f}");
+        }
+    }
+
+    #[test]
+    fn auto_is_a_fifth_of_the_step() {
+        use crate::options::SourceResolution as S;
+        assert_eq!(S::Auto.limit(60 * M), 12 * M);
+        assert_eq!(S::Auto.limit(0), 0);
+        assert_eq!(S::parse("raw"), Some(S::Raw));
+        assert_eq!(S::parse("5m"), Some(S::Max(RES_5M)));
+        assert_eq!(S::parse("auto"), Some(S::Auto));
+        assert_eq!(S::parse("fast"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! `downsample`: the background downsampling run once over a stopped data
 //! directory: every raw block gets its 5-minute block and every 5-minute
-//! block its 1-hour block, whatever its span.
+//! block its 1-hour block, whatever its span; then each level's blocks are
+//! merged as the server merges them (ranges from the default retentions).
 
 use std::io::Write;
 use std::path::Path;
@@ -18,6 +19,8 @@ pub fn downsample(dir: &Path, out: &mut dyn Write) -> Result<usize> {
         dir,
         DbOptions {
             downsample: true,
+            retention_5m: DbOptions::default().retention_5m,
+            retention_1h: DbOptions::default().retention_1h,
             ..cli_db_options()
         },
     )?;
@@ -27,7 +30,10 @@ pub fn downsample(dir: &Path, out: &mut dyn Write) -> Result<usize> {
         source: e,
     };
     let start = std::time::Instant::now();
-    let new = db.downsample_now(true)?;
+    let mut new = db.downsample_now(true)?;
+    new.extend(db.compact_levels()?);
+    // Blocks merged away are gone; report what is left of the new ones.
+    new.retain(|u| dir.join(u.to_string()).exists());
     for u in &new {
         let b = Block::open(&dir.join(u.to_string()))?;
         let m = b.meta();

@@ -74,6 +74,122 @@ impl Db {
         Ok(out)
     }
 
+    /// Merges adjacent blocks of each downsampled level as compaction merges
+    /// raw blocks (the leveled planner of `plan.rs`, ×3 ranges up to a
+    /// tenth of the level's retention, at most 31 days), so that a level's
+    /// chunks span up to [`crate::downsample`]'s chunk length and its index
+    /// is shared by many windows. Returns the new blocks.
+    pub fn compact_levels(&self) -> Result<Vec<Ulid>> {
+        if !self.opts.downsample {
+            return Ok(Vec::new());
+        }
+        let _g = self.maint.lock();
+        let mut out = Vec::new();
+        for (res, keep) in [
+            (crate::downsample::RES_5M, self.opts.retention_5m),
+            (crate::downsample::RES_1H, self.opts.retention_1h),
+        ] {
+            let max = if keep > 0 { keep / 10 } else { i64::MAX };
+            let ranges =
+                crate::plan::compaction_ranges(self.opts.block_range, max.min(31 * super::DAY));
+            loop {
+                // Planned on the raw bounds the blocks summarise: a level's
+                // block over raw [a, b) records [a + 1, b + 1).
+                let metas: Vec<BlockMeta> = self
+                    .blocks
+                    .read()
+                    .iter()
+                    .map(|b| b.meta())
+                    .filter(|m| m.resolution() == res)
+                    .map(|mut m| {
+                        m.min_time -= 1;
+                        m.max_time -= 1;
+                        m
+                    })
+                    .collect();
+                let group = crate::plan::plan(&metas, &ranges);
+                if group.len() < 2 {
+                    break;
+                }
+                match self.merge_level(res, &group)? {
+                    Some(u) => out.push(u),
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn merge_level(&self, res: i64, ids: &[Ulid]) -> Result<Option<Ulid>> {
+        let mut parents: Vec<std::sync::Arc<crate::block::Block>> = self
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| ids.contains(&b.ulid()))
+            .cloned()
+            .collect();
+        parents.sort_by_key(|b| b.meta().min_time);
+        let metas: Vec<BlockMeta> = parents.iter().map(|b| b.meta()).collect();
+        let (Some(mint), Some(maxt)) = (
+            metas.iter().map(|m| m.min_time).min(),
+            metas.iter().map(|m| m.max_time).max(),
+        ) else {
+            return Ok(None);
+        };
+        let mut sources: Vec<Ulid> = metas
+            .iter()
+            .flat_map(|m| m.compaction.sources.iter().copied())
+            .collect();
+        sources.sort();
+        sources.dedup();
+        let no_type = |_: &str| MetricType::Unknown;
+        let job = DownsampleJob {
+            from: res,
+            to: res,
+            mint,
+            maxt,
+            sources,
+            parents: metas
+                .iter()
+                .map(|m| BlockDesc {
+                    ulid: m.ulid,
+                    min_time: m.min_time,
+                    max_time: m.max_time,
+                })
+                .collect(),
+            // The inputs already dropped what their types did not need.
+            metric_type: &no_type,
+            progress: Some(&|| parents.iter().for_each(|b| b.release_pages())),
+        };
+        let meta = {
+            // The blocks do not overlap, so the merge passes their
+            // aggregate chunks through in time order.
+            let qs: Vec<Box<dyn cairn_storage::Querier + '_>> = parents
+                .iter()
+                .map(|b| {
+                    Box::new(BlockQuerier::new(
+                        BlockHandle::Shared(b.clone()),
+                        mint,
+                        maxt - 1,
+                    )) as Box<dyn cairn_storage::Querier>
+                })
+                .collect();
+            let q = cairn_storage::MergeQuerier::new(qs, Some(crate::encode::xor_encoder()));
+            downsample(&self.dir, &q, &job)?
+        };
+        let new = meta.map(|m| m.ulid);
+        if let Some(u) = &new {
+            self.add_block(u)?;
+        }
+        self.remove_blocks(ids)?;
+        self.events.emit(DbEvent::Compacted {
+            ulid: new,
+            parents: ids.to_vec(),
+            level: 1,
+        });
+        Ok(new)
+    }
+
     fn downsample_one(
         &self,
         p: &Planned,
@@ -81,6 +197,21 @@ impl Db {
     ) -> Result<Option<Ulid>> {
         let (mint, maxt) = p.bounds();
         let m = &p.input;
+        // The blocks read: the input and whatever raw block the range
+        // reaches into (the next block's first sample).
+        let inputs: Vec<std::sync::Arc<crate::block::Block>> = self
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| {
+                b.ulid() == m.ulid
+                    || (m.resolution() == 0
+                        && b.meta().resolution() == 0
+                        && b.meta().overlaps_closed(mint, maxt - 1))
+            })
+            .cloned()
+            .collect();
+        let release = || inputs.iter().for_each(|b| b.release_pages());
         let job = DownsampleJob {
             from: m.resolution(),
             to: p.to,
@@ -93,6 +224,7 @@ impl Db {
                 max_time: m.max_time,
             }],
             metric_type,
+            progress: Some(&release),
         };
         let meta = if job.from == 0 {
             // Raw data through the database, so the sample at the block's
@@ -112,6 +244,7 @@ impl Db {
             let q = BlockQuerier::new(BlockHandle::Shared(b), mint, maxt - 1);
             downsample(&self.dir, &q, &job)?
         };
+        release();
         let Some(meta) = meta else { return Ok(None) };
         self.add_block(&meta.ulid)?;
         self.events.emit(DbEvent::Downsampled {

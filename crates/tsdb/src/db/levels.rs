@@ -302,13 +302,11 @@ impl Series for CounterPoints<'_> {
 
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
         Box::new(CounterPointsIter {
-            inner: self.inner.iter(),
+            inner: Some(self.inner.iter()),
             res: self.res,
-            offset: 0.0,
-            prev: None,
-            pending: None,
-            cur: (i64::MIN, f64::NAN),
-            done: false,
+            points: Vec::new(),
+            i: 0,
+            err: None,
         })
     }
 
@@ -317,82 +315,109 @@ impl Series for CounterPoints<'_> {
     }
 }
 
+/// Reads the whole series in bulk on first use (the merged iterator's
+/// `read_floats` hands over runs of one source at a time), then serves the
+/// folded points from memory.
 struct CounterPointsIter<'a> {
-    inner: Box<dyn SampleIterator + 'a>,
+    /// The source, until it has been read.
+    inner: Option<Box<dyn SampleIterator + 'a>>,
     res: i64,
-    /// Sum of the values before each reset so far.
-    offset: f64,
-    /// The previous raw value.
-    prev: Option<f64>,
-    /// The adjusted point waiting to learn whether it ends its window.
-    pending: Option<(i64, f64)>,
-    cur: (i64, f64),
-    done: bool,
+    points: Vec<cairn_model::Sample>,
+    /// Index of the current point plus one (0 before the first).
+    i: usize,
+    err: Option<cairn_storage::StorageError>,
+}
+
+impl CounterPointsIter<'_> {
+    fn load(&mut self) {
+        let Some(mut it) = self.inner.take() else {
+            return;
+        };
+        let mut raw: Vec<cairn_model::Sample> = Vec::new();
+        let mut vt = it.next();
+        loop {
+            match vt {
+                ValueType::Float => vt = it.read_floats(i64::MAX, &mut raw),
+                ValueType::None => break,
+                // Histograms have no counter points: skipped.
+                _ => vt = it.next(),
+            }
+        }
+        if let Some(e) = it.err() {
+            self.err = Some(cairn_storage::StorageError::Backend(e.to_string().into()));
+        }
+        // Fold resets into the values, keep each window's last point.
+        let mut offset = 0.0;
+        let mut prev: Option<f64> = None;
+        for x in raw.iter().filter(|x| !x.v.is_nan()) {
+            if let Some(p) = prev {
+                if x.v < p {
+                    offset += p;
+                }
+            }
+            prev = Some(x.v);
+            let point = cairn_model::Sample::new(x.t, x.v + offset);
+            let end = crate::downsample::window_end(x.t, self.res);
+            match self.points.last_mut() {
+                Some(last) if crate::downsample::window_end(last.t, self.res) == end => {
+                    *last = point;
+                }
+                _ => self.points.push(point),
+            }
+        }
+    }
 }
 
 impl SampleIterator for CounterPointsIter<'_> {
     fn next(&mut self) -> ValueType {
-        while !self.done {
-            match self.inner.next() {
-                ValueType::Float => {}
-                ValueType::None => {
-                    self.done = true;
-                    break;
-                }
-                // Histograms have no counter points: skipped.
-                _ => continue,
-            }
-            let (t, v) = self.inner.at();
-            if v.is_nan() {
-                continue;
-            }
-            if let Some(p) = self.prev {
-                if v < p {
-                    self.offset += p;
-                }
-            }
-            self.prev = Some(v);
-            let point = (t, v + self.offset);
-            let end = crate::downsample::window_end(t, self.res);
-            match self.pending.replace(point) {
-                Some(p) if crate::downsample::window_end(p.0, self.res) != end => {
-                    self.cur = p;
-                    return ValueType::Float;
-                }
-                _ => {}
-            }
-        }
-        match self.pending.take() {
-            Some(p) => {
-                self.cur = p;
-                ValueType::Float
-            }
-            None => ValueType::None,
+        self.load();
+        if self.i < self.points.len() {
+            self.i += 1;
+            ValueType::Float
+        } else {
+            self.i = self.points.len() + 1;
+            ValueType::None
         }
     }
 
     fn seek(&mut self, t: i64) -> ValueType {
-        // Step rather than seek: every reset on the way counts.
-        if self.cur.0 >= t && self.cur.0 != i64::MIN {
-            return ValueType::Float;
-        }
-        loop {
-            match self.next() {
-                ValueType::Float if self.cur.0 < t => {}
-                other => return other,
-            }
+        self.load();
+        let from = self.i.saturating_sub(1);
+        let rest = self.points.get(from..).unwrap_or(&[]);
+        let k = from + rest.partition_point(|p| p.t < t);
+        if k < self.points.len() {
+            self.i = self.i.max(k + 1);
+            ValueType::Float
+        } else {
+            self.i = self.points.len() + 1;
+            ValueType::None
         }
     }
 
     fn at(&self) -> (i64, f64) {
-        self.cur
+        self.points
+            .get(self.i.wrapping_sub(1))
+            .map_or((i64::MIN, f64::NAN), |p| (p.t, p.v))
     }
 
     fn at_t(&self) -> i64 {
-        self.cur.0
+        self.at().0
     }
 
     fn err(&self) -> Option<&cairn_storage::StorageError> {
-        self.inner.err()
+        self.err.as_ref()
+    }
+
+    fn read_floats(&mut self, maxt: i64, out: &mut Vec<cairn_model::Sample>) -> ValueType {
+        let from = self.i.saturating_sub(1);
+        let rest = self.points.get(from..).unwrap_or(&[]);
+        let k = rest.partition_point(|p| p.t <= maxt);
+        out.extend_from_slice(rest.get(..k).unwrap_or(&[]));
+        self.i = from + k + 1;
+        if self.i <= self.points.len() {
+            ValueType::Float
+        } else {
+            ValueType::None
+        }
     }
 }

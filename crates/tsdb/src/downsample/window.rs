@@ -301,3 +301,144 @@ mod tests {
         assert_eq!(inc(&c.out), inc(&raw_f));
     }
 }
+
+#[cfg(test)]
+mod props {
+    #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            8 => -1e6f64..1e6,
+            1 => Just(f64::NAN),
+            1 => Just(f64::INFINITY),
+            1 => Just(f64::NEG_INFINITY),
+            1 => Just(cairn_model::STALE_NAN),
+        ]
+    }
+
+    fn series() -> impl Strategy<Value = Vec<(i64, f64)>> {
+        proptest::collection::vec((1i64..700, value()), 0..200).prop_map(|v| {
+            let mut t = -5_000;
+            v.into_iter()
+                .map(|(d, x)| {
+                    t += d;
+                    (t, x)
+                })
+                .collect()
+        })
+    }
+
+    fn naive(raw: &[(i64, f64)], r: i64) -> Vec<(i64, f64, f64, f64, f64)> {
+        let mut out: Vec<(i64, Vec<f64>)> = Vec::new();
+        for &(t, v) in raw {
+            if cairn_model::is_stale_nan(v) {
+                continue;
+            }
+            let end = (t + r - 1).div_euclid(r) * r;
+            match out.last_mut() {
+                Some((e, vs)) if *e == end => vs.push(v),
+                _ => out.push((end, vec![v])),
+            }
+        }
+        out.into_iter()
+            .map(|(e, vs)| {
+                let min =
+                    vs.iter()
+                        .copied()
+                        .fold(f64::NAN, |m, x| if x < m || m.is_nan() { x } else { m });
+                let max =
+                    vs.iter()
+                        .copied()
+                        .fold(f64::NAN, |m, x| if x > m || m.is_nan() { x } else { m });
+                (e, vs.len() as f64, vs.iter().sum(), min, max)
+            })
+            .collect()
+    }
+
+    fn same(a: f64, b: f64) -> bool {
+        (a.is_nan() && b.is_nan())
+            || a == b
+            || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    /// Increase as PromQL counts it: a drop is a reset.
+    fn increase(p: &[(i64, f64)]) -> f64 {
+        p.windows(2)
+            .map(|w| {
+                if w[1].1 < w[0].1 {
+                    w[1].1
+                } else {
+                    w[1].1 - w[0].1
+                }
+            })
+            .sum()
+    }
+
+    proptest! {
+        #[test]
+        fn windows_equal_a_naive_fold_and_levels_compose(raw in series()) {
+            let mut w5 = Windows::new(300);
+            for &(t, v) in &raw {
+                w5.push_raw(t, v);
+            }
+            w5.finish();
+            let want = naive(&raw, 300);
+            prop_assert_eq!(w5.out.len(), want.len());
+            for (a, b) in w5.out.iter().zip(&want) {
+                prop_assert_eq!(a.t, b.0);
+                prop_assert!(same(a.count, b.1) && same(a.total(), b.2) && same(a.min, b.3) && same(a.max, b.4), "{a:?} vs {b:?}");
+            }
+            // 300 → 3600 from the 300 windows equals 3600 from raw.
+            let mut w60 = Windows::new(3600);
+            for a in &w5.out {
+                w60.push_agg(a);
+            }
+            w60.finish();
+            let want = naive(&raw, 3600);
+            prop_assert_eq!(w60.out.len(), want.len());
+            for (a, b) in w60.out.iter().zip(&want) {
+                prop_assert!(a.t == b.0 && same(a.count, b.1) && same(a.total(), b.2) && same(a.min, b.3) && same(a.max, b.4), "{a:?} vs {b:?}");
+            }
+        }
+
+        #[test]
+        fn counter_samples_keep_increases_and_resets_across_splits(
+            steps in proptest::collection::vec((1i64..400, 0u32..100, proptest::bool::weighted(0.05)), 1..300),
+            cut in 0usize..300,
+        ) {
+            let mut t = 0;
+            let mut v = 0.0;
+            let raw: Vec<(i64, f64)> = steps.iter().map(|&(d, inc, reset)| {
+                t += d;
+                v = if reset { f64::from(inc) } else { v + f64::from(inc) };
+                (t, v)
+            }).collect();
+            // Two blocks, split anywhere (a block boundary), thinned apart.
+            let cut = cut.min(raw.len());
+            let mut kept = Vec::new();
+            for part in [&raw[..cut], &raw[cut..]] {
+                let mut c = CounterThin::new(300);
+                for &(t, v) in part {
+                    c.push(t, v);
+                }
+                c.finish();
+                kept.extend(c.out);
+            }
+            prop_assert_eq!(kept.first(), raw.first());
+            prop_assert_eq!(kept.last(), raw.last());
+            prop_assert!(same(increase(&kept), increase(&raw)));
+            let drops = |p: &[(i64, f64)]| p.windows(2).filter(|w| w[1].1 < w[0].1).count();
+            prop_assert_eq!(drops(&kept), drops(&raw));
+            // And again from the kept samples at a coarser level.
+            let mut c = CounterThin::new(3600);
+            for &(t, v) in &kept {
+                c.push(t, v);
+            }
+            c.finish();
+            prop_assert!(same(increase(&c.out), increase(&raw)));
+            prop_assert_eq!(drops(&c.out), drops(&raw));
+        }
+    }
+}
