@@ -11,7 +11,8 @@
 # Environment: DIR (/work/bench30: data/ for Cairn, prom/ for Prometheus,
 # small/ for the 10-day memory comparison), NODES (100), DAYS (30),
 # POD_SCRAPES (2880: a GPU's pod lives a day at 30 s), END (1764979200),
-# REPS (5), PASSES (3), SKIP_GEN=1 to reuse $DIR/data. Prints Markdown
+# REPS (5), PASSES (3), SKIP_GEN=1 to reuse $DIR/data (and its levels, when
+# present). Prints Markdown
 # tables; writes nothing into the repository. Needs ~30 GB of free disk
 # for 100 nodes x 30 days (raw 16 GB, levels ~9 GB; Prometheus's copy is
 # hard links).
@@ -68,11 +69,27 @@ EOF
 }
 
 if ! grep -qs resolution "$DIR"/data/*/meta.json; then
-  echo "== downsampling (cairn tsdb downsample: one process, raw -> 5m -> 1h)"
+  echo "== downsampling (cairn tsdb downsample: one process, raw -> 5m -> 1h, then each level's blocks merged)"
   echo "| data | raw samples | seconds | M raw samples/s | peak RSS (MiB) |"
   echo "|---|---:|---:|---:|---:|"
+  rm -rf "$DIR/server10"
+  mkdir -p "$DIR/server10"
+  for b in $(raw_blocks "$DIR/small"); do cp -al "$b" "$DIR/server10/"; done
   downsample "$DIR/small" "10 days"
   downsample "$DIR/data" "$DAYS days"
+
+  echo
+  echo "== the server's background pass on the 10 days (first round after 60 s)"
+  "$BIN/cairn" serve --storage.tsdb.path "$DIR/server10" --web.listen-address=127.0.0.1:19392 \
+    --storage.tsdb.retention.time=0s --storage.tsdb.max-block-duration=24h >"$DIR/server10.log" 2>&1 &
+  spid=$!
+  t0=$(date +%s)
+  # Every raw block gets a 5m and a 1h block (20 events), then levels merge.
+  until [ "$(grep -c 'Downsampled' "$DIR/server10.log")" -ge 20 ]; do sleep 5; done
+  t1=$(date +%s)
+  sleep 90
+  echo "downsampled in $((t1 - t0 - 60)) s after the first round began; server peak RSS $(( $(sed -n 's/^VmHWM: *\([0-9]*\) kB/\1/p' /proc/$spid/status) / 1024 )) MiB"
+  kill $spid; wait $spid 2>/dev/null || true
 fi
 
 echo
@@ -106,7 +123,7 @@ echo "== queries (medians of $REPS runs per pass, $PASSES passes)"
 cport=19391; pport=19390
 "$BIN/cairn" serve --storage.tsdb.path "$DIR/data" --web.listen-address=127.0.0.1:$cport \
   --storage.tsdb.retention.time=0s --storage.tsdb.max-block-duration=24h \
-  >"$DIR/cairn.log" 2>&1 &
+  --storage.tsdb.downsample=false >"$DIR/cairn.log" 2>&1 &
 cpid=$!
 printf 'global:\n  scrape_interval: 1h\n' >"$DIR/prom/prometheus.yml"
 /usr/bin/prometheus --config.file="$DIR/prom/prometheus.yml" --storage.tsdb.path="$DIR/prom/data" \
@@ -127,7 +144,8 @@ for spec in "30 3600 1h30s" "7 600 10m30s"; do
     RANGE="$rate" python3 scripts/bench_query.py $((end_s - days * 86400)) "$end_s" "$step" "$REPS" \
       "prometheus=http://127.0.0.1:$pport" \
       "cairn-raw=http://127.0.0.1:$cport?max_source_resolution=raw" \
-      "cairn-auto=http://127.0.0.1:$cport"
+      "cairn-auto=http://127.0.0.1:$cport" \
+      "cairn-1h=http://127.0.0.1:$cport?max_source_resolution=1h"
   done
 done
 echo

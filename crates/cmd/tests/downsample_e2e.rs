@@ -139,9 +139,15 @@ fn downsampled_answers_match_raw_and_prometheus() {
     // One 5m and one 1h block per day, then each level's days merged
     // where the server's planner would merge them (aligned windows, the
     // newest block left alone): fewer blocks.
-    let (n5, n1) = (out.matches("resolution 5m").count(), out.matches("resolution 1h").count());
+    let (n5, n1) = (
+        out.matches("resolution 5m").count(),
+        out.matches("resolution 1h").count(),
+    );
     let days = DAYS as usize;
-    assert!((1..=days).contains(&n5) && (1..=days).contains(&n1) && n5 + n1 < 2 * days, "{out}");
+    assert!(
+        (1..=days).contains(&n5) && (1..=days).contains(&n1) && n5 + n1 < 2 * days,
+        "{out}"
+    );
     // The newest day's levels go: that day is raw only, as on a server
     // that has not downsampled it yet.
     let last_day = (END - 24 * H) * 1000;

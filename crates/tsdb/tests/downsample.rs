@@ -95,6 +95,10 @@ fn samples_at(k: i64) -> Vec<(cairn_model::Labels, i64, f64)> {
         t,
         10.0 * (k - since + 1) as f64,
     ));
+    // A gauge scraped irregularly: windows hold different counts.
+    if rnd(k, 5) > 0.3 {
+        out.push((labels!("__name__" => "gpu_sparse"), t + 11, rnd(k, 6) * 7.0));
+    }
     // A steady counter with jittered scrapes.
     let jitter = (rnd(k, 4) * 400.0) as i64;
     out.push((
@@ -232,6 +236,7 @@ fn missing_levels_are_filled_from_finer_data() {
         "max_over_time(gpu_util[1h])",
         "sum_over_time(gpu_temp[2h])",
         "count_over_time(energy_total[1h])",
+        "count_over_time(gpu_sparse[1h])",
         "resets(energy_total[1h])",
     ] {
         let raw = range(&db, q, SourceResolution::Raw, start, end, H);
@@ -332,6 +337,7 @@ fn over_time_functions_and_rates_match_raw_at_aligned_times() {
         "max_over_time({__name__=~\"gpu_.*\"}[1h])",
         "count_over_time({__name__=~\"gpu_.*\"}[1h])",
         "count_over_time(energy_total[1h])",
+        "count_over_time(gpu_sparse[1h])",
         "max_over_time(gpu_util[3h])",
         "min_over_time(energy_total[2h])",
         "resets(energy_total[1h])",
@@ -340,6 +346,8 @@ fn over_time_functions_and_rates_match_raw_at_aligned_times() {
     let summed = [
         "sum_over_time({__name__=~\"gpu_.*\"}[1h])",
         "avg_over_time(gpu_util[1h])",
+        "avg_over_time(gpu_sparse[1h])",
+        "avg_over_time(gpu_sparse[3h])",
         "sum_over_time(gpu_util[3h])",
     ];
     let rates = [

@@ -349,6 +349,51 @@ impl Compiler<'_> {
         Ok(id)
     }
 
+    /// `avg_over_time(m)` over downsampled data: `sum_over_time` of the
+    /// windows' sums divided by `sum_over_time` of their counts, matched on
+    /// identical labels.
+    fn downsampled_avg(&mut self, m: &Expr, steps: Steps, cx: Ctx) -> Result<NodeId> {
+        let part = |c: &mut Self, func: &'static str| -> Result<NodeId> {
+            let cx = Ctx {
+                func: Some(func),
+                ..cx
+            };
+            let sel = c.range_arg(m, steps, Some(RangeFunc::SumOverTime), cx)?;
+            c.push(
+                Kind::Call {
+                    func: Func::Range(RangeFunc::SumOverTime),
+                    args: vec![sel],
+                },
+                ValueType::Vector,
+                steps,
+                Mode::Columnar,
+            )
+        };
+        let lhs = part(self, "sum_over_time")?;
+        let rhs = part(self, "count_over_time")?;
+        let mode = if self.popts.columnar {
+            Mode::Columnar
+        } else {
+            Mode::StepWise
+        };
+        self.push(
+            Kind::Binary {
+                op: BinOp::Div,
+                lhs,
+                rhs,
+                return_bool: false,
+                matching: Matching {
+                    on: false,
+                    names: Vec::new(),
+                    card: Card::OneToOne,
+                },
+            },
+            ValueType::Vector,
+            steps,
+            mode,
+        )
+    }
+
     fn binary(&mut self, b: &BinaryExpr, steps: Steps, cx: Ctx) -> Result<NodeId> {
         let Some(op) = BinOp::from_token(b.op.id()) else {
             return eval_err(format!("unsupported binary operator {}", b.op));
@@ -464,6 +509,16 @@ impl Compiler<'_> {
             let Some(m) = args.get(mi) else {
                 return eval_err(format!("function {name} expects a range vector argument"));
             };
+            // Over downsampled data, the average of a range is the sum of
+            // its windows' sums over the sum of their counts (an average of
+            // window averages would weigh short windows as much as full
+            // ones): two selections, summed, divided.
+            if let (RangeFunc::AvgOverTime, Expr::MatrixSelector(ms)) = (rf, unparen(m)) {
+                let limit = self.opts.max_source_resolution.limit(steps.step);
+                if source_resolution(limit, ms.range.as_millis() as i64, Aggregate::Sum) > 0 {
+                    return self.downsampled_avg(m, steps, cx);
+                }
+            }
             // Over downsampled data the selection reads counts per window
             // (storage answers one per raw sample where it reads raw data),
             // so counting means summing them.
