@@ -88,7 +88,7 @@ if ! grep -qs resolution "$DIR"/data/*/meta.json; then
   until [ "$(grep -c 'Downsampled' "$DIR/server10.log")" -ge 20 ]; do sleep 5; done
   t1=$(date +%s)
   sleep 90
-  echo "downsampled in $((t1 - t0 - 60)) s after the first round began; server peak RSS $(( $(sed -n 's/^VmHWM: *\([0-9]*\) kB/\1/p' /proc/$spid/status) / 1024 )) MiB"
+  echo "downsampled in $((t1 - t0 - 60)) s after the first round began; server peak RSS $(( $(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$spid/status) / 1024 )) MiB"
   kill $spid; wait $spid 2>/dev/null || true
 fi
 
@@ -149,4 +149,4 @@ for spec in "30 3600 1h30s" "7 600 10m30s"; do
   done
 done
 echo
-echo "cairn peak RSS (MiB): $(( $(sed -n 's/^VmHWM: *\([0-9]*\) kB/\1/p' /proc/$cpid/status) / 1024 ))"
+echo "cairn peak RSS (MiB): $(( $(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$cpid/status) / 1024 ))"
