@@ -269,13 +269,18 @@ pub fn plan_downsampling(metas: &[BlockMeta], min_span: [i64; 2]) -> Vec<Planned
                 continue;
             }
             // Covered when the next level's blocks together hold every
-            // source (they may have been merged differently).
-            let covered = m
-                .compaction
-                .sources
-                .iter()
-                .all(|s| done.iter().any(|d| d.compaction.sources.contains(s)));
-            if !covered {
+            // source (they may have been merged differently). A block whose
+            // sources are covered in part was compacted with new data after
+            // its parts were downsampled (out-of-order samples, backfill):
+            // downsampling it again would overlap the level's blocks, so it
+            // is left as it is and its new samples stay raw-only.
+            let held = |s: &Ulid| done.iter().any(|d| d.compaction.sources.contains(s));
+            let n = m.compaction.sources.iter().filter(|s| held(s)).count();
+            if n > 0 && n < m.compaction.sources.len() {
+                tracing::warn!(block = %m.ulid, to, "block partly downsampled already; left as it is");
+                continue;
+            }
+            if n == 0 {
                 out.push(Planned {
                     input: m.clone(),
                     to,
@@ -284,4 +289,66 @@ pub fn plan_downsampling(metas: &[BlockMeta], min_span: [i64; 2]) -> Vec<Planned
         }
     }
     out
+}
+
+#[cfg(test)]
+mod plan_tests {
+    #![allow(clippy::indexing_slicing)]
+    use super::*;
+    use crate::meta::{ThanosDownsample, ThanosMeta};
+
+    const H: i64 = 3_600_000;
+
+    fn raw(id: u128, a: i64, b: i64, sources: &[u128]) -> BlockMeta {
+        let mut m = BlockMeta::new(Ulid(id), a, b);
+        m.compaction.sources = sources.iter().map(|s| Ulid(*s)).collect();
+        m
+    }
+
+    fn level(id: u128, res: i64, a: i64, b: i64, sources: &[u128]) -> BlockMeta {
+        let mut m = raw(id, a + 1, b + 1, sources);
+        m.thanos = Some(ThanosMeta {
+            downsample: ThanosDownsample { resolution: res },
+            ..ThanosMeta::default()
+        });
+        m
+    }
+
+    #[test]
+    fn blocks_are_planned_once_each_level_after_the_other() {
+        let metas = vec![raw(1, 0, 18 * H, &[1]), raw(2, 18 * H, 20 * H, &[2])];
+        let p = plan_downsampling(&metas, [18 * H, 18 * H]);
+        // The 2 h block is too short; 1h waits for the 5m block.
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].input.ulid, p[0].to), (Ulid(1), RES_5M));
+        assert_eq!(p[0].bounds(), (1, 18 * H + 1));
+        let mut metas = metas;
+        metas.push(level(3, RES_5M, 0, 18 * H, &[1]));
+        let p = plan_downsampling(&metas, [18 * H, 18 * H]);
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].input.ulid, p[0].to), (Ulid(3), RES_1H));
+        assert_eq!(p[0].bounds(), (1, 18 * H + 1));
+        metas.push(level(4, RES_1H, 0, 18 * H, &[1]));
+        assert!(plan_downsampling(&metas, [18 * H, 18 * H]).is_empty());
+        // Whatever the span, with a zero minimum (the offline tool).
+        assert_eq!(plan_downsampling(&metas, [0, 0]).len(), 1);
+    }
+
+    #[test]
+    fn merged_levels_cover_their_parts_and_partial_coverage_is_left_alone() {
+        let metas = vec![
+            raw(1, 0, 18 * H, &[1]),
+            raw(2, 18 * H, 36 * H, &[2]),
+            // One 5m block made of both (merged).
+            level(3, RES_5M, 0, 36 * H, &[1, 2]),
+            // A raw block compacted with new data after block 1 was
+            // downsampled: sources 1 and 9, only 1 covered.
+            raw(5, 36 * H, 54 * H, &[1, 9]),
+        ];
+        let p = plan_downsampling(&metas, [18 * H, 99 * H]);
+        assert!(p
+            .iter()
+            .all(|x| x.input.ulid != Ulid(1) && x.input.ulid != Ulid(2)));
+        assert!(p.iter().all(|x| x.input.ulid != Ulid(5)), "{p:?}");
+    }
 }

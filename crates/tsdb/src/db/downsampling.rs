@@ -111,6 +111,22 @@ impl Db {
                 if group.len() < 2 {
                     break;
                 }
+                // Merging reads aggregate chunks in time order and cannot
+                // combine two blocks' windows: overlapping blocks of a level
+                // (which the planner puts first) stay as they are.
+                let mut spans: Vec<(i64, i64)> = metas
+                    .iter()
+                    .filter(|m| group.contains(&m.ulid))
+                    .map(|m| (m.min_time, m.max_time))
+                    .collect();
+                spans.sort_unstable();
+                if spans.windows(2).any(|w| matches!(w, [a, b] if b.0 < a.1)) {
+                    tracing::warn!(
+                        resolution = res,
+                        "overlapping blocks in a downsampled level; not merged"
+                    );
+                    break;
+                }
                 match self.merge_level(res, &group)? {
                     Some(u) => out.push(u),
                     None => break,
