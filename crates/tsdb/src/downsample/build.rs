@@ -110,10 +110,17 @@ pub(crate) fn encode_series(
 
 /// Decodes one XOR sub-chunk into points.
 fn points(sub: Option<&[u8]>) -> Result<Vec<(i64, f64)>, CodecError> {
-    let mut v = Vec::new();
-    if let Some(b) = sub {
-        xor_decode(b, |t, x| v.push((t, x)))?;
-    }
+    let Some(b) = sub else {
+        return Ok(Vec::new());
+    };
+    // The header's sample count sizes the vector (a hint only: the decoder
+    // checks the data).
+    let n = match b {
+        [x, y, ..] => usize::from(u16::from_be_bytes([*x, *y])),
+        _ => 0,
+    };
+    let mut v = Vec::with_capacity(n);
+    xor_decode(b, |t, x| v.push((t, x)))?;
     Ok(v)
 }
 
@@ -186,21 +193,35 @@ pub fn decode_aggregate(
     if let Some(sub) = direct {
         return xor_decode(sub, f);
     }
-    // The average: sum ÷ count, point by point.
+    // The average: sum ÷ count, point by point, the sums decoded straight
+    // into the output.
     let c = points(count)?;
-    let s = points(sum)?;
-    if c.len() != s.len() {
-        return Err(misaligned(c.len(), s.len()));
+    let mut i = 0usize;
+    let mut bad: Option<(i64, i64)> = None;
+    let n_sum = match sum {
+        Some(b) => xor_decode(b, |ts, v| {
+            match c.get(i) {
+                Some(&(t, n)) if t == ts => f(t, v / n),
+                Some(&(t, _)) => {
+                    bad.get_or_insert((t, ts));
+                }
+                None => {
+                    bad.get_or_insert((i64::MIN, ts));
+                }
+            }
+            i += 1;
+        })?,
+        None => 0,
+    };
+    if let Some((t, ts)) = bad {
+        return Err(CodecError::Corruption {
+            what: "aggregate chunk",
+            expected: format!("sum at timestamp {t}"),
+            found: ts.to_string(),
+        });
     }
-    for (&(t, n), &(ts, v)) in c.iter().zip(&s) {
-        if t != ts {
-            return Err(CodecError::Corruption {
-                what: "aggregate chunk",
-                expected: format!("sum at timestamp {t}"),
-                found: ts.to_string(),
-            });
-        }
-        f(t, v / n);
+    if n_sum != c.len() {
+        return Err(misaligned(c.len(), n_sum));
     }
     Ok(c.len())
 }
