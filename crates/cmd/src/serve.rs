@@ -230,18 +230,8 @@ impl AdminSource for DbBackend {
 
 /// `YYYYMMDDTHHMMSSZ` for a Unix time, as Prometheus names snapshots.
 fn utc_stamp(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = cairn_model::time::civil_from_days(secs.div_euclid(86_400));
     format!(
         "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
         rem / 3600,
@@ -313,7 +303,8 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
 }
 
 /// Runs the server until a termination signal.
-pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+/// The database options and the default source resolution the flags ask for.
+fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution)> {
     let mut opts = DbOptions {
         block_range: dur("storage.tsdb.min-block-duration", &a.min_block_duration)?,
         retention_time: dur("storage.tsdb.retention.time", &a.retention_time)?,
@@ -346,6 +337,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             }
         };
     }
+    Ok((opts, max_source_resolution))
+}
+
+pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+    let (opts, max_source_resolution) = storage_options(&a)?;
     let lookback = dur("query.lookback-delta", &a.lookback_delta)?;
     let timeout_ms = dur("query.timeout", &a.query_timeout)?;
     let listen: std::net::SocketAddr = a.listen_address.parse().with_context(|| {
@@ -460,6 +456,47 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn args(extra: &[&str]) -> ServeArgs {
+        let mut argv = vec!["cairn", "serve"];
+        argv.extend_from_slice(extra);
+        match <crate::cli::Cli as clap::Parser>::try_parse_from(argv) {
+            Ok(crate::cli::Cli {
+                command: crate::cli::Command::Serve(a),
+                ..
+            }) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn downsampling_flags_reach_the_database_and_the_engine() {
+        let (o, r) = storage_options(&args(&[])).unwrap();
+        assert!(o.downsample);
+        assert_eq!(
+            (o.retention_5m, o.retention_1h),
+            (90 * 86_400_000, 365 * 86_400_000)
+        );
+        assert_eq!(r, SourceResolution::Auto);
+        let (o, r) = storage_options(&args(&[
+            "--storage.tsdb.downsample=false",
+            "--storage.tsdb.retention.resolution-5m=30d",
+            "--storage.tsdb.retention.resolution-1h=0",
+            "--query.max-source-resolution=raw",
+        ]))
+        .unwrap();
+        assert!(!o.downsample);
+        assert_eq!((o.retention_5m, o.retention_1h), (30 * 86_400_000, 0));
+        assert_eq!(r, SourceResolution::Raw);
+        let e = storage_options(&args(&["--query.max-source-resolution=fast"])).unwrap_err();
+        assert!(
+            e.to_string().contains("--query.max-source-resolution"),
+            "{e}"
+        );
+        let e =
+            storage_options(&args(&["--storage.tsdb.retention.resolution-5m=soon"])).unwrap_err();
+        assert!(e.to_string().contains("resolution-5m"), "{e}");
+    }
 
     #[test]
     fn not_ready_until_the_database_is_set() {

@@ -15,7 +15,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 
 use cairn_loadgen::blocks::{run as write_history, BlocksArgs};
@@ -90,19 +89,6 @@ fn assert_close(what: &str, want: &Answer, got: &Answer, rel: f64) {
                     || (a.1.is_nan() && b.1.is_nan())
                     || (a.1 - b.1).abs() <= rel * a.1.abs().max(b.1.abs()));
             assert!(ok, "{what}: {k}: want {a:?} got {b:?}");
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
         }
     }
 }

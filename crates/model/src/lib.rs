@@ -1,5 +1,5 @@
-//! Cairn's shared vocabulary: label sets, label matchers, samples and
-//! Prometheus's duration syntax.
+//! Cairn's shared vocabulary: label sets, label matchers, samples,
+//! Prometheus's duration syntax and RFC 3339 times.
 //!
 //! This crate does no I/O. Every other crate speaks in these types, so they
 //! are kept small, cheap to clone and independent of any storage layout.
@@ -12,6 +12,7 @@ mod histogram;
 mod labels;
 mod matcher;
 mod sample;
+pub mod time;
 
 pub use duration::{parse_duration, parse_duration_or_seconds};
 pub use error::ModelError;

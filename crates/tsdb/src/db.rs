@@ -369,64 +369,77 @@ impl Db {
     /// Merges the blocks `ids` into one (vertical merge if they overlap,
     /// tombstoned samples dropped) and removes them.
     fn compact_blocks(&self, ids: &[Ulid]) -> Result<Option<Ulid>> {
-        let parents: Vec<Arc<Block>> = self
+        let Some(m) = self.merge_inputs(ids) else {
+            return Ok(None);
+        };
+        let level = m
+            .metas
+            .iter()
+            .map(|x| x.compaction.level)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let opts = BlockWriteOptions {
+            level,
+            sources: m.sources.clone(),
+            parents: m.parents.clone(),
+            samples_per_chunk: self.opts.samples_per_chunk,
+            ..BlockWriteOptions::default()
+        };
+        let meta = write_block(&self.dir, &m.querier(), m.mint, m.maxt, &opts)?;
+        self.finish_merge(meta.map(|x| x.ulid), &m, level)
+    }
+
+    /// The open blocks `ids` and the lineage of a block merged from them;
+    /// `None` when none of them is open.
+    pub(crate) fn merge_inputs(&self, ids: &[Ulid]) -> Option<MergeInputs> {
+        let mut blocks: Vec<Arc<Block>> = self
             .blocks
             .read()
             .iter()
             .filter(|b| ids.contains(&b.ulid()))
             .cloned()
             .collect();
-        if parents.is_empty() {
-            return Ok(None);
-        }
-        let metas: Vec<BlockMeta> = parents.iter().map(|b| b.meta()).collect();
-        let mint = metas.iter().map(|m| m.min_time).min().unwrap_or(0);
-        let maxt = metas.iter().map(|m| m.max_time).max().unwrap_or(0);
+        blocks.sort_by_key(|b| {
+            let m = b.meta();
+            (m.min_time, m.ulid)
+        });
+        let metas: Vec<BlockMeta> = blocks.iter().map(|b| b.meta()).collect();
+        let mint = metas.iter().map(|m| m.min_time).min()?;
+        let maxt = metas.iter().map(|m| m.max_time).max()?;
         let mut sources: Vec<Ulid> = metas
             .iter()
             .flat_map(|m| m.compaction.sources.iter().copied())
             .collect();
         sources.sort();
         sources.dedup();
-        let opts = BlockWriteOptions {
-            level: metas.iter().map(|m| m.compaction.level).max().unwrap_or(0) + 1,
+        let parents = metas.iter().map(BlockDesc::of).collect();
+        Some(MergeInputs {
+            blocks,
+            metas,
+            mint,
+            maxt,
             sources,
-            parents: metas
-                .iter()
-                .map(|m| BlockDesc {
-                    ulid: m.ulid,
-                    min_time: m.min_time,
-                    max_time: m.max_time,
-                })
-                .collect(),
-            samples_per_chunk: self.opts.samples_per_chunk,
-            ..BlockWriteOptions::default()
-        };
-        let meta = {
-            let qs: Vec<Box<dyn Querier + '_>> = parents
-                .iter()
-                .rev()
-                .map(|b| {
-                    Box::new(BlockQuerier::new(
-                        BlockHandle::Shared(b.clone()),
-                        mint,
-                        maxt - 1,
-                    )) as Box<dyn Querier>
-                })
-                .collect();
-            let q = MergeQuerier::new(qs, Some(xor_encoder()));
-            write_block(&self.dir, &q, mint, maxt, &opts)?
-        };
-        let new = meta.as_ref().map(|m| m.ulid);
+            parents,
+        })
+    }
+
+    /// Adds the merged block, removes its inputs and reports the merge.
+    pub(crate) fn finish_merge(
+        &self,
+        new: Option<Ulid>,
+        m: &MergeInputs,
+        level: u32,
+    ) -> Result<Option<Ulid>> {
         if let Some(u) = &new {
             self.add_block(u)?;
         }
-        let pids: Vec<Ulid> = metas.iter().map(|m| m.ulid).collect();
+        let pids: Vec<Ulid> = m.metas.iter().map(|x| x.ulid).collect();
         self.remove_blocks(&pids)?;
         self.events.emit(DbEvent::Compacted {
             ulid: new,
             parents: pids,
-            level: opts.level,
+            level,
         });
         Ok(new)
     }
@@ -550,25 +563,35 @@ impl Db {
     }
 }
 
-impl Db {
-    /// A querier over the blocks of one downsampled resolution only (no
-    /// gap filling; `cairn tsdb dump --resolution`). Selections read the
-    /// aggregate their hints name.
-    pub fn level_querier(&self, resolution: i64, mint: i64, maxt: i64) -> Box<dyn Querier + '_> {
+/// What one merge of blocks reads (sorted by min time) and the lineage of
+/// the block it writes: bounds `[mint, maxt)`, the union of the inputs'
+/// sources, the inputs as parents.
+pub(crate) struct MergeInputs {
+    pub(crate) blocks: Vec<Arc<Block>>,
+    pub(crate) metas: Vec<BlockMeta>,
+    pub(crate) mint: i64,
+    pub(crate) maxt: i64,
+    pub(crate) sources: Vec<Ulid>,
+    pub(crate) parents: Vec<BlockDesc>,
+}
+
+impl MergeInputs {
+    /// The inputs merged over `[mint, maxt)`, newer blocks first (they win
+    /// on equal timestamps); chunks that overlap nothing pass through.
+    pub(crate) fn querier(&self) -> MergeQuerier<'_> {
         let qs: Vec<Box<dyn Querier + '_>> = self
             .blocks
-            .read()
             .iter()
-            .filter(|b| b.meta().resolution() == resolution && b.meta().overlaps_closed(mint, maxt))
+            .rev()
             .map(|b| {
                 Box::new(BlockQuerier::new(
                     BlockHandle::Shared(b.clone()),
-                    mint,
-                    maxt,
+                    self.mint,
+                    self.maxt - 1,
                 )) as Box<dyn Querier>
             })
             .collect();
-        Box::new(MergeQuerier::new(qs, None))
+        MergeQuerier::new(qs, Some(xor_encoder()))
     }
 }
 

@@ -250,10 +250,27 @@ impl Planned {
 }
 
 /// Which blocks to downsample: every block of resolution `from` (raw, then
-/// 5m) spanning at least `min_span[level]` ms whose sources no block of the
-/// next level already covers.
-pub fn plan_downsampling(metas: &[BlockMeta], min_span: [i64; 2]) -> Vec<Planned> {
+/// 5m) whose sources no block of the next level already covers, once it is
+/// done growing: it spans at least `min_span[level]` ms, or (with `settle`
+/// above 0) the aligned window of width `settle` (the largest compaction
+/// range) holding it ended before the newest raw block began, so
+/// compaction will never merge it again. The second rule catches blocks
+/// that never reach the span (a gap in the data, a restart): without it
+/// they would reach raw retention undownsampled.
+pub fn plan_downsampling(metas: &[BlockMeta], min_span: [i64; 2], settle: i64) -> Vec<Planned> {
     let mut out = Vec::new();
+    let newest_raw = metas
+        .iter()
+        .filter(|m| m.resolution() == 0 && !m.compaction.deletable)
+        .map(|m| m.min_time)
+        .max();
+    // A level block over raw [a, b) records [a + 1, b + 1).
+    let settled = |m: &BlockMeta| {
+        let start = m.min_time - i64::from(m.resolution() > 0);
+        settle > 0
+            && newest_raw
+                .is_some_and(|n| crate::plan::align_down(start, settle).saturating_add(settle) <= n)
+    };
     for (i, &(to, from)) in LEVELS.iter().enumerate() {
         let span = min_span.get(i).copied().unwrap_or(i64::MAX);
         let done: Vec<&BlockMeta> = metas
@@ -265,7 +282,7 @@ pub fn plan_downsampling(metas: &[BlockMeta], min_span: [i64; 2]) -> Vec<Planned
             .iter()
             .filter(|m| m.resolution() == from && !m.compaction.deletable)
         {
-            if m.max_time.saturating_sub(m.min_time) < span {
+            if m.max_time.saturating_sub(m.min_time) < span && !settled(m) {
                 continue;
             }
             // Covered when the next level's blocks together hold every
@@ -317,21 +334,47 @@ mod plan_tests {
     #[test]
     fn blocks_are_planned_once_each_level_after_the_other() {
         let metas = vec![raw(1, 0, 18 * H, &[1]), raw(2, 18 * H, 20 * H, &[2])];
-        let p = plan_downsampling(&metas, [18 * H, 18 * H]);
+        let p = plan_downsampling(&metas, [18 * H, 18 * H], 0);
         // The 2 h block is too short; 1h waits for the 5m block.
         assert_eq!(p.len(), 1);
         assert_eq!((p[0].input.ulid, p[0].to), (Ulid(1), RES_5M));
         assert_eq!(p[0].bounds(), (1, 18 * H + 1));
         let mut metas = metas;
         metas.push(level(3, RES_5M, 0, 18 * H, &[1]));
-        let p = plan_downsampling(&metas, [18 * H, 18 * H]);
+        let p = plan_downsampling(&metas, [18 * H, 18 * H], 0);
         assert_eq!(p.len(), 1);
         assert_eq!((p[0].input.ulid, p[0].to), (Ulid(3), RES_1H));
         assert_eq!(p[0].bounds(), (1, 18 * H + 1));
         metas.push(level(4, RES_1H, 0, 18 * H, &[1]));
-        assert!(plan_downsampling(&metas, [18 * H, 18 * H]).is_empty());
+        assert!(plan_downsampling(&metas, [18 * H, 18 * H], 0).is_empty());
         // Whatever the span, with a zero minimum (the offline tool).
-        assert_eq!(plan_downsampling(&metas, [0, 0]).len(), 1);
+        assert_eq!(plan_downsampling(&metas, [0, 0], 0).len(), 1);
+    }
+
+    #[test]
+    fn short_blocks_are_downsampled_once_compaction_is_done_with_them() {
+        // A 6 h block left alone in its 18 h window (a gap followed), then
+        // a 2 h block beyond the window's end: compaction will never grow
+        // the 6 h block, so it is due although shorter than the span.
+        let metas = vec![raw(1, 0, 6 * H, &[1]), raw(2, 20 * H, 22 * H, &[2])];
+        let p = plan_downsampling(&metas, [18 * H, 18 * H], 18 * H);
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].input.ulid, p[0].to), (Ulid(1), RES_5M));
+        // Still inside the newest block's window: not yet.
+        let metas = vec![raw(1, 0, 6 * H, &[1]), raw(2, 12 * H, 14 * H, &[2])];
+        assert!(plan_downsampling(&metas, [18 * H, 18 * H], 18 * H).is_empty());
+        // The newest block itself is never settled.
+        let metas = vec![raw(2, 20 * H, 22 * H, &[2])];
+        assert!(plan_downsampling(&metas, [18 * H, 18 * H], 18 * H).is_empty());
+        // Its 5m block is settled the same way.
+        let metas = vec![
+            raw(1, 0, 6 * H, &[1]),
+            raw(2, 20 * H, 22 * H, &[2]),
+            level(3, RES_5M, 0, 6 * H, &[1]),
+        ];
+        let p = plan_downsampling(&metas, [18 * H, 18 * H], 18 * H);
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].input.ulid, p[0].to), (Ulid(3), RES_1H));
     }
 
     #[test]
@@ -345,7 +388,7 @@ mod plan_tests {
             // downsampled: sources 1 and 9, only 1 covered.
             raw(5, 36 * H, 54 * H, &[1, 9]),
         ];
-        let p = plan_downsampling(&metas, [18 * H, 99 * H]);
+        let p = plan_downsampling(&metas, [18 * H, 99 * H], 0);
         assert!(p
             .iter()
             .all(|x| x.input.ulid != Ulid(1) && x.input.ulid != Ulid(2)));

@@ -111,6 +111,17 @@ pub struct BlockDesc {
     pub max_time: i64,
 }
 
+impl BlockDesc {
+    /// The identity and range of the block `m` describes.
+    pub fn of(m: &BlockMeta) -> Self {
+        Self {
+            ulid: m.ulid,
+            min_time: m.min_time,
+            max_time: m.max_time,
+        }
+    }
+}
+
 impl BlockMeta {
     /// A level-1 meta for a new block over `[min_time, max_time)`.
     pub fn new(ulid: Ulid, min_time: i64, max_time: i64) -> Self {

@@ -9,6 +9,8 @@
     clippy::indexing_slicing
 )] // test code: failing means panicking
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use cairn_promql::{Engine, EngineOptions, QueryValue, SourceResolution};
 use cairn_storage::{Appendable, Metadata, MetricType};
 use cairn_tsdb::downsample::{RES_1H, RES_5M};
 use cairn_tsdb::{Db, DbOptions};
+use common::copy_tree;
 
 const H: i64 = 3_600_000;
 /// A multiple of 2 h, so blocks and windows align.
@@ -206,15 +209,7 @@ fn copy_blocks(
         if !keep(&b.meta()) {
             continue;
         }
-        let dst = tmp.path().join(b.ulid().to_string());
-        std::fs::create_dir_all(dst.join("chunks")).unwrap();
-        for f in ["index", "meta.json", "tombstones"] {
-            std::fs::copy(b.dir().join(f), dst.join(f)).unwrap();
-        }
-        for e in std::fs::read_dir(b.dir().join("chunks")).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), dst.join("chunks").join(e.file_name())).unwrap();
-        }
+        copy_tree(b.dir(), &tmp.path().join(b.ulid().to_string()));
     }
     let copy = Db::open(tmp.path(), opts()).unwrap();
     (tmp, copy)
@@ -495,4 +490,43 @@ fn known_types_drop_what_they_do_not_need_and_queries_fall_back() {
         let got = range(&db, q, SourceResolution::Max(RES_5M), start, end, H);
         assert_close(q, "5m typed", &raw, &got, 0.01);
     }
+}
+
+#[test]
+fn downsampling_off_writes_no_levels_but_serves_existing_ones() {
+    let (tmp, db) = build();
+    let levels = db
+        .blocks()
+        .iter()
+        .filter(|b| b.meta().resolution() > 0)
+        .count();
+    drop(db);
+    let off = DbOptions {
+        downsample: false,
+        ..opts()
+    };
+    let db = Db::open(tmp.path(), off).unwrap();
+    // New raw data past the blocks, cut and compacted: no new level block.
+    for k in (BLOCK_HOURS + 3) * H / STEP..(BLOCK_HOURS + 30) * H / STEP {
+        let mut app = db.appender();
+        for (l, t, v) in samples_at(k) {
+            app.append(0, &l, t, v).unwrap();
+        }
+        app.commit().unwrap();
+    }
+    db.maintain().unwrap();
+    db.cut_head_now().unwrap();
+    assert!(db.downsample_now(true).unwrap().is_empty());
+    assert!(db.compact_levels().unwrap().is_empty());
+    let now = db
+        .blocks()
+        .iter()
+        .filter(|b| b.meta().resolution() > 0)
+        .count();
+    assert_eq!(now, levels);
+    // The levels already written still answer.
+    let t = T0 + 20 * H;
+    let ds = range(&db, "gpu_util", SourceResolution::Max(RES_5M), t, t, H);
+    let raw = range(&db, "gpu_util", SourceResolution::Raw, t, t, H);
+    assert_ne!(ds, raw);
 }

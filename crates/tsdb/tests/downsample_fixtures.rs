@@ -15,6 +15,8 @@
     clippy::indexing_slicing
 )] // test code: failing means panicking
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +25,7 @@ use cairn_storage::{Aggregate, Appendable, Querier, SelectHints, ValueType};
 use cairn_tsdb::block::{BlockHandle, BlockQuerier};
 use cairn_tsdb::downsample::{RES_1H, RES_5M};
 use cairn_tsdb::{Block, Db, DbOptions};
+use common::copy_tree;
 
 const H: i64 = 3_600_000;
 const T0: i64 = 1_700_006_400_000;
@@ -220,11 +223,11 @@ fn write_fixtures() {
             RES_5M => "5m",
             _ => "1h",
         };
-        copy_block(b.dir(), &out.join(name));
+        copy_tree(b.dir(), &out.join(name));
     }
     // The corrupt copy: the first aggregate chunk without a counter entry
     // (a gauge's) gets a counter length of 5 with nothing after it.
-    copy_block(&out.join("5m"), &out.join("corrupt-5m"));
+    copy_tree(&out.join("5m"), &out.join("corrupt-5m"));
     let seg = out.join("corrupt-5m/chunks/000001");
     let mut bytes = std::fs::read(&seg).unwrap();
     let mut at = 8; // segment header
@@ -243,15 +246,4 @@ fn write_fixtures() {
         at = crc_at + 4;
     }
     std::fs::write(&seg, bytes).unwrap();
-}
-
-fn copy_block(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst.join("chunks")).unwrap();
-    for f in ["index", "meta.json", "tombstones"] {
-        std::fs::copy(src.join(f), dst.join(f)).unwrap();
-    }
-    for e in std::fs::read_dir(src.join("chunks")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dst.join("chunks").join(e.file_name())).unwrap();
-    }
 }

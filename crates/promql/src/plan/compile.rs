@@ -349,6 +349,17 @@ impl Compiler<'_> {
         Ok(id)
     }
 
+    /// Whether the range vector `m` (a range selector) will be read from a
+    /// downsampled level for a function that reads `aggregate`: the same
+    /// choice [`Self::selection`] records in the selection's hints.
+    fn reads_levels(&self, m: &Expr, steps: Steps, aggregate: Aggregate) -> bool {
+        let Expr::MatrixSelector(ms) = unparen(m) else {
+            return false;
+        };
+        let limit = self.opts.max_source_resolution.limit(steps.step);
+        source_resolution(limit, ms.range.as_millis() as i64, aggregate) > 0
+    }
+
     /// `avg_over_time(m)` over downsampled data: `sum_over_time` of the
     /// windows' sums divided by `sum_over_time` of their counts, matched on
     /// identical labels.
@@ -513,26 +524,18 @@ impl Compiler<'_> {
             // its windows' sums over the sum of their counts (an average of
             // window averages would weigh short windows as much as full
             // ones): two selections, summed, divided.
-            if let (RangeFunc::AvgOverTime, Expr::MatrixSelector(ms)) = (rf, unparen(m)) {
-                let limit = self.opts.max_source_resolution.limit(steps.step);
-                if source_resolution(limit, ms.range.as_millis() as i64, Aggregate::Sum) > 0 {
-                    return self.downsampled_avg(m, steps, cx);
-                }
+            if rf == RangeFunc::AvgOverTime && self.reads_levels(m, steps, Aggregate::Sum) {
+                return self.downsampled_avg(m, steps, cx);
             }
             // Over downsampled data the selection reads counts per window
             // (storage answers one per raw sample where it reads raw data),
             // so counting means summing them.
-            let rf = match (rf, unparen(m)) {
-                (RangeFunc::CountOverTime, Expr::MatrixSelector(ms))
-                    if source_resolution(
-                        self.opts.max_source_resolution.limit(steps.step),
-                        ms.range.as_millis() as i64,
-                        Aggregate::Count,
-                    ) > 0 =>
-                {
-                    RangeFunc::SumOverTime
-                }
-                (rf, _) => rf,
+            let rf = if rf == RangeFunc::CountOverTime
+                && self.reads_levels(m, steps, Aggregate::Count)
+            {
+                RangeFunc::SumOverTime
+            } else {
+                rf
             };
             // The matrix first, then the parameters in order.
             let rows = (rf.params() == 0).then_some(rf);

@@ -23,12 +23,16 @@ impl Db {
     /// smaller (a block never grows past it, so waiting longer would mean
     /// never).
     pub(crate) fn downsample_min_span(&self) -> [i64; 2] {
-        let largest =
-            crate::plan::compaction_ranges(self.opts.block_range, self.opts.max_block_duration())
-                .last()
-                .copied()
-                .unwrap_or(self.opts.block_range);
+        let largest = self.largest_compaction_range();
         THANOS_MIN_SPAN.map(|t| t.min(largest))
+    }
+
+    /// The widest block raw compaction makes.
+    fn largest_compaction_range(&self) -> i64 {
+        crate::plan::compaction_ranges(self.opts.block_range, self.opts.max_block_duration())
+            .last()
+            .copied()
+            .unwrap_or(self.opts.block_range)
     }
 
     /// Downsamples every block that is due (see
@@ -47,18 +51,19 @@ impl Db {
             .map(|(k, m)| (k, m.kind))
             .collect();
         let metric_type = |name: &str| types.get(name).copied().unwrap_or_default();
-        let span = if every_block {
-            [0, 0]
+        let (span, settle) = if every_block {
+            ([0, 0], 0)
         } else {
-            self.downsample_min_span()
+            (self.downsample_min_span(), self.largest_compaction_range())
         };
         let mut out = Vec::new();
-        let mut failed: Vec<(Ulid, i64)> = Vec::new();
+        // Inputs that summarised to nothing: not planned again this round.
+        let mut empty: Vec<(Ulid, i64)> = Vec::new();
         loop {
             let metas: Vec<BlockMeta> = self.blocks.read().iter().map(|b| b.meta()).collect();
-            let todo: Vec<Planned> = plan_downsampling(&metas, span)
+            let todo: Vec<Planned> = plan_downsampling(&metas, span, settle)
                 .into_iter()
-                .filter(|p| !failed.contains(&(p.input.ulid, p.to)))
+                .filter(|p| !empty.contains(&(p.input.ulid, p.to)))
                 .collect();
             if todo.is_empty() {
                 break;
@@ -66,8 +71,7 @@ impl Db {
             for p in todo {
                 match self.downsample_one(&p, &metric_type)? {
                     Some(u) => out.push(u),
-                    // Nothing to summarise: do not plan it again this round.
-                    None => failed.push((p.input.ulid, p.to)),
+                    None => empty.push((p.input.ulid, p.to)),
                 }
             }
         }
@@ -137,73 +141,26 @@ impl Db {
     }
 
     fn merge_level(&self, res: i64, ids: &[Ulid]) -> Result<Option<Ulid>> {
-        let mut parents: Vec<std::sync::Arc<crate::block::Block>> = self
-            .blocks
-            .read()
-            .iter()
-            .filter(|b| ids.contains(&b.ulid()))
-            .cloned()
-            .collect();
-        parents.sort_by_key(|b| b.meta().min_time);
-        let metas: Vec<BlockMeta> = parents.iter().map(|b| b.meta()).collect();
-        let (Some(mint), Some(maxt)) = (
-            metas.iter().map(|m| m.min_time).min(),
-            metas.iter().map(|m| m.max_time).max(),
-        ) else {
+        let Some(m) = self.merge_inputs(ids) else {
             return Ok(None);
         };
-        let mut sources: Vec<Ulid> = metas
-            .iter()
-            .flat_map(|m| m.compaction.sources.iter().copied())
-            .collect();
-        sources.sort();
-        sources.dedup();
         let no_type = |_: &str| MetricType::Unknown;
+        let release = || m.blocks.iter().for_each(|b| b.release_pages());
         let job = DownsampleJob {
             from: res,
             to: res,
-            mint,
-            maxt,
-            sources,
-            parents: metas
-                .iter()
-                .map(|m| BlockDesc {
-                    ulid: m.ulid,
-                    min_time: m.min_time,
-                    max_time: m.max_time,
-                })
-                .collect(),
+            mint: m.mint,
+            maxt: m.maxt,
+            sources: m.sources.clone(),
+            parents: m.parents.clone(),
             // The inputs already dropped what their types did not need.
             metric_type: &no_type,
-            progress: Some(&|| parents.iter().for_each(|b| b.release_pages())),
+            progress: Some(&release),
         };
-        let meta = {
-            // The blocks do not overlap, so the merge passes their
-            // aggregate chunks through in time order.
-            let qs: Vec<Box<dyn cairn_storage::Querier + '_>> = parents
-                .iter()
-                .map(|b| {
-                    Box::new(BlockQuerier::new(
-                        BlockHandle::Shared(b.clone()),
-                        mint,
-                        maxt - 1,
-                    )) as Box<dyn cairn_storage::Querier>
-                })
-                .collect();
-            let q = cairn_storage::MergeQuerier::new(qs, Some(crate::encode::xor_encoder()));
-            downsample(&self.dir, &q, &job)?
-        };
-        let new = meta.map(|m| m.ulid);
-        if let Some(u) = &new {
-            self.add_block(u)?;
-        }
-        self.remove_blocks(ids)?;
-        self.events.emit(DbEvent::Compacted {
-            ulid: new,
-            parents: ids.to_vec(),
-            level: 1,
-        });
-        Ok(new)
+        // The blocks do not overlap, so the merge passes their aggregate
+        // chunks through in time order.
+        let meta = downsample(&self.dir, &m.querier(), &job)?;
+        self.finish_merge(meta.map(|x| x.ulid), &m, 1)
     }
 
     fn downsample_one(
@@ -234,11 +191,7 @@ impl Db {
             mint,
             maxt,
             sources: m.compaction.sources.clone(),
-            parents: vec![BlockDesc {
-                ulid: m.ulid,
-                min_time: m.min_time,
-                max_time: m.max_time,
-            }],
+            parents: vec![BlockDesc::of(m)],
             metric_type,
             progress: Some(&release),
         };

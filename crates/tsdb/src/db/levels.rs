@@ -146,6 +146,28 @@ fn raw_pieces<'d>(
     Ok(())
 }
 
+impl Db {
+    /// A querier over the blocks of one downsampled resolution only (no
+    /// gap filling; `cairn tsdb dump --resolution`). Selections read the
+    /// aggregate their hints name.
+    pub fn level_querier(&self, resolution: i64, mint: i64, maxt: i64) -> Box<dyn Querier + '_> {
+        let qs: Vec<Box<dyn Querier + '_>> = self
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| b.meta().resolution() == resolution && b.meta().overlaps_closed(mint, maxt))
+            .map(|b| {
+                Box::new(BlockQuerier::new(
+                    BlockHandle::Shared(b.clone()),
+                    mint,
+                    maxt,
+                )) as Box<dyn Querier>
+            })
+            .collect();
+        Box::new(MergeQuerier::new(qs, None))
+    }
+}
+
 impl Querier for LevelQuerier<'_> {
     fn select<'a>(
         &'a self,

@@ -125,3 +125,17 @@ pub fn gen_samples(n: usize, from: i64, to: i64, step: i64) -> Data {
         })
         .collect()
 }
+
+/// Copies the directory `src` into `dst` (created), recursively.
+pub fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
