@@ -285,10 +285,12 @@ enum SamplerKind {
         hi: f64,
         phase: f64,
         period: f64,
+        scale: f64,
     },
     Counter {
         per: f64,
         start: f64,
+        scale: f64,
     },
     HistPart {
         per: f64,
@@ -309,7 +311,7 @@ impl Sampler {
         };
         match kind {
             // lo + 0 * x is lo, unless lo is -0.0.
-            Kind::Gauge { lo, hi }
+            Kind::Gauge { lo, hi, .. }
                 if lo == hi && lo.is_finite() && lo.to_bits() != (-0.0f64).to_bits() =>
             {
                 Self {
@@ -317,19 +319,24 @@ impl Sampler {
                     base,
                 }
             }
-            Kind::Gauge { lo, hi } => Self {
+            Kind::Gauge { lo, hi, decimals } => Self {
                 inner: SamplerKind::Gauge {
                     lo,
                     hi,
                     phase: unit(base) * std::f64::consts::TAU,
                     period: 40.0 + (base % 200) as f64,
+                    scale: decimal_scale(decimals),
                 },
                 base,
             },
-            Kind::Counter { rate } => {
+            Kind::Counter { rate, decimals } => {
                 let (per, start) = counter(base, rate);
                 Self {
-                    inner: SamplerKind::Counter { per, start },
+                    inner: SamplerKind::Counter {
+                        per,
+                        start,
+                        scale: decimal_scale(decimals),
+                    },
                     base,
                 }
             }
@@ -354,9 +361,12 @@ impl Sampler {
 
     /// Grows by `per` each scrape with jitter of up to half a step, so
     /// increments vary but never go negative.
-    fn counter(&self, per: f64, start: f64, step: u64) -> f64 {
+    /// Truncated to `1 / scale`: a decimal as the exporter prints it,
+    /// and the double that parsing that decimal gives (an integer divided
+    /// by a power of ten is correctly rounded).
+    fn counter(&self, per: f64, start: f64, step: u64, scale: f64) -> f64 {
         let jitter = 0.5 * unit(self.base ^ step.wrapping_mul(0x2545_F491_4F6C_DD1D));
-        (start + per * (step as f64 + jitter)).floor()
+        ((start + per * (step as f64 + jitter)) * scale).floor() / scale
     }
 
     /// The value at a scrape.
@@ -367,6 +377,7 @@ impl Sampler {
                 hi,
                 phase,
                 period,
+                scale,
             } => {
                 // A slow wave plus noise, kept within [lo, hi].
                 let wave =
@@ -374,20 +385,21 @@ impl Sampler {
                 let noise = unit(self.base ^ step.wrapping_mul(0x2545_F491_4F6C_DD1D)) * 0.1;
                 let x = (wave * 0.9 + noise).clamp(0.0, 1.0);
                 let v = lo + (hi - lo) * x;
-                if hi - lo >= 10.0 {
-                    v.round()
-                } else {
-                    v
-                }
+                (v * scale).round() / scale
             }
-            SamplerKind::Counter { per, start } => self.counter(per, start, step),
+            SamplerKind::Counter { per, start, scale } => self.counter(per, start, step, scale),
             // A fixed fraction of its count, so buckets stay cumulative.
             SamplerKind::HistPart { per, start, frac } => {
-                (self.counter(per, start, step) * frac).floor()
+                (self.counter(per, start, step, 1.0) * frac).floor()
             }
             SamplerKind::Constant(v) => v,
         }
     }
+}
+
+/// `10^decimals`, capped at 9 places.
+fn decimal_scale(decimals: u8) -> f64 {
+    10f64.powi(i32::from(decimals.min(9)))
 }
 
 /// Which exporter of a node to render.
@@ -436,6 +448,39 @@ mod tests {
         for s in &a {
             assert!(set.insert(s.labels.clone()), "duplicate {}", s.labels);
         }
+    }
+
+    /// Values are what an exporter prints: the profiling fields carry at
+    /// most 6 decimals, power 3, CPU seconds 2, and most gauges none.
+    #[test]
+    fn values_have_the_exporters_decimals() {
+        let spec = ClusterSpec {
+            nodes: 1,
+            ..Default::default()
+        };
+        let decimals = |v: f64| format_value(v).split_once('.').map_or(0, |(_, f)| f.len());
+        let mut seen_prof = 0;
+        for x in spec.series_at(0) {
+            let name = x.labels.get("__name__").unwrap_or_default().to_owned();
+            let most = match name.as_str() {
+                n if n.starts_with("DCGM_FI_PROF_") && !n.ends_with("_BYTES") => 6,
+                "DCGM_FI_DEV_POWER_USAGE" => 3,
+                "node_cpu_seconds_total" | "node_load1" | "node_load5" | "node_load15" => 2,
+                n if n.starts_with("node_disk_") && n.contains("_seconds_") => 3,
+                _ => 0,
+            };
+            let mut widest = 0;
+            for step in 0..50 {
+                let v = spec.value(&x, step);
+                assert!(decimals(v) <= most, "{name} at {step}: {v}");
+                widest = widest.max(decimals(v));
+            }
+            if most == 6 {
+                seen_prof += 1;
+                assert!(widest >= 4, "{name} should be a fraction, widest {widest}");
+            }
+        }
+        assert!(seen_prof > 0);
     }
 
     #[test]

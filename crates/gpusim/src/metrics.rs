@@ -8,10 +8,12 @@ use crate::{ClusterSpec, SimSeries};
 /// How a series' value moves.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
-    /// Wanders within `[lo, hi]`.
-    Gauge { lo: f64, hi: f64 },
-    /// Grows by about `rate` per second.
-    Counter { rate: f64 },
+    /// Wanders within `[lo, hi]`, rounded to `decimals` decimal places as
+    /// the exporter prints it (DCGM's profiling fields: 6, power: 3).
+    Gauge { lo: f64, hi: f64, decimals: u8 },
+    /// Grows by about `rate` per second, truncated to `decimals` decimal
+    /// places (node-exporter's CPU seconds: 2).
+    Counter { rate: f64, decimals: u8 },
     /// Never changes.
     Constant(f64),
     /// A fixed fraction of the counter at `slot + count_offset` (histogram
@@ -30,16 +32,32 @@ pub struct MetricDef {
     pub kind: Kind,
 }
 
+/// A DCGM gauge: integers when its range is wide (clocks, temperatures,
+/// utilisation in percent, MiB), six decimals when it is a fraction (the
+/// profiling fields, which dcgm-exporter prints with `%f`).
 const fn g(name: &'static str, lo: f64, hi: f64) -> MetricDef {
+    let decimals = if hi - lo >= 10.0 { 0 } else { 6 };
+    gd(name, lo, hi, decimals)
+}
+const fn gd(name: &'static str, lo: f64, hi: f64, decimals: u8) -> MetricDef {
     MetricDef {
         name,
-        kind: Kind::Gauge { lo, hi },
+        kind: Kind::Gauge { lo, hi, decimals },
     }
 }
 const fn c(name: &'static str, rate: f64) -> MetricDef {
     MetricDef {
         name,
-        kind: Kind::Counter { rate },
+        kind: Kind::Counter { rate, decimals: 0 },
+    }
+}
+
+/// A node gauge printed as an integer.
+const fn gi(lo: f64, hi: f64) -> Kind {
+    Kind::Gauge {
+        lo,
+        hi,
+        decimals: 0,
     }
 }
 
@@ -49,7 +67,7 @@ pub const DCGM_METRICS: &[MetricDef] = &[
     g("DCGM_FI_DEV_MEM_CLOCK", 2619.0, 2619.0),
     g("DCGM_FI_DEV_MEMORY_TEMP", 30.0, 70.0),
     g("DCGM_FI_DEV_GPU_TEMP", 28.0, 84.0),
-    g("DCGM_FI_DEV_POWER_USAGE", 60.0, 700.0),
+    gd("DCGM_FI_DEV_POWER_USAGE", 60.0, 700.0, 3),
     c("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", 450_000.0),
     c("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", 0.001),
     g("DCGM_FI_DEV_GPU_UTIL", 0.0, 100.0),
@@ -127,7 +145,7 @@ pub(crate) fn node_exporter_series(
             push(
                 "node_cpu_seconds_total",
                 &[("cpu", &cpu), ("mode", m)],
-                Kind::Counter { rate },
+                Kind::Counter { rate, decimals: 2 },
             );
         }
     }
@@ -189,7 +207,7 @@ pub(crate) fn node_exporter_series(
     {
         let name = format!("node_memory_{m}_bytes");
         let hi = 2.0e12 / (1 + i % 7) as f64;
-        push(&name, &[], Kind::Gauge { lo: hi * 0.2, hi });
+        push(&name, &[], gi(hi * 0.2, hi));
     }
     let nets = [
         "eth0",
@@ -214,7 +232,7 @@ pub(crate) fn node_exporter_series(
             ("node_network_receive_drop_total", 0.01),
             ("node_network_transmit_drop_total", 0.0),
         ] {
-            push(m, &[("device", d)], Kind::Counter { rate });
+            push(m, &[("device", d)], Kind::Counter { rate, decimals: 0 });
         }
         push("node_network_up", &[("device", d)], Kind::Constant(1.0));
         push(
@@ -236,28 +254,10 @@ pub(crate) fn node_exporter_series(
     for (dev, mp, fs) in fss {
         for (m, kind) in [
             ("node_filesystem_size_bytes", Kind::Constant(3.8e12)),
-            (
-                "node_filesystem_free_bytes",
-                Kind::Gauge {
-                    lo: 1.0e11,
-                    hi: 3.0e12,
-                },
-            ),
-            (
-                "node_filesystem_avail_bytes",
-                Kind::Gauge {
-                    lo: 1.0e11,
-                    hi: 2.9e12,
-                },
-            ),
+            ("node_filesystem_free_bytes", gi(1.0e11, 3.0e12)),
+            ("node_filesystem_avail_bytes", gi(1.0e11, 2.9e12)),
             ("node_filesystem_files", Kind::Constant(2.4e8)),
-            (
-                "node_filesystem_files_free",
-                Kind::Gauge {
-                    lo: 1.0e8,
-                    hi: 2.3e8,
-                },
-            ),
+            ("node_filesystem_files_free", gi(1.0e8, 2.3e8)),
             ("node_filesystem_readonly", Kind::Constant(0.0)),
             ("node_filesystem_device_error", Kind::Constant(0.0)),
         ] {
@@ -283,13 +283,10 @@ pub(crate) fn node_exporter_series(
             ("node_disk_discards_completed_total", 1.0),
             ("node_disk_discarded_sectors_total", 100.0),
         ] {
-            push(m, &[("device", d)], Kind::Counter { rate });
+            let decimals = if m.contains("_seconds_") { 3 } else { 0 };
+            push(m, &[("device", d)], Kind::Counter { rate, decimals });
         }
-        push(
-            "node_disk_io_now",
-            &[("device", d)],
-            Kind::Gauge { lo: 0.0, hi: 64.0 },
-        );
+        push("node_disk_io_now", &[("device", d)], gi(0.0, 64.0));
     }
     for (i, m) in ["node_load1", "node_load5", "node_load15"]
         .iter()
@@ -301,6 +298,7 @@ pub(crate) fn node_exporter_series(
             Kind::Gauge {
                 lo: 1.0 + i as f64,
                 hi: 40.0,
+                decimals: 2,
             },
         );
     }
@@ -316,7 +314,7 @@ pub(crate) fn node_exporter_series(
         ("node_vmstat_pswpout", 0.0),
         ("node_vmstat_oom_kill", 0.0),
     ] {
-        push(m, &[], Kind::Counter { rate });
+        push(m, &[], Kind::Counter { rate, decimals: 0 });
     }
     for (m, v) in [
         ("node_boot_time_seconds", 1.7e9),
@@ -330,23 +328,16 @@ pub(crate) fn node_exporter_series(
     ] {
         push(m, &[], Kind::Constant(v));
     }
+    push("node_filefd_allocated", &[], gi(3000.0, 30000.0));
+    push("node_nf_conntrack_entries", &[], gi(100.0, 20000.0));
     push(
-        "node_filefd_allocated",
+        "node_time_seconds",
         &[],
-        Kind::Gauge {
-            lo: 3000.0,
-            hi: 30000.0,
+        Kind::Counter {
+            rate: 1.0,
+            decimals: 0,
         },
     );
-    push(
-        "node_nf_conntrack_entries",
-        &[],
-        Kind::Gauge {
-            lo: 100.0,
-            hi: 20000.0,
-        },
-    );
-    push("node_time_seconds", &[], Kind::Counter { rate: 1.0 });
     for zone in 0..8 {
         let z = zone.to_string();
         push(
@@ -355,12 +346,12 @@ pub(crate) fn node_exporter_series(
                 ("chip", "platform_coretemp_0"),
                 ("sensor", &format!("temp{z}")),
             ],
-            Kind::Gauge { lo: 35.0, hi: 90.0 },
+            gi(35.0, 90.0),
         );
         push(
             "node_thermal_zone_temp",
             &[("type", "x86_pkg_temp"), ("zone", &z)],
-            Kind::Gauge { lo: 35.0, hi: 90.0 },
+            gi(35.0, 90.0),
         );
     }
     // A classic histogram; buckets stay cumulative because every bucket of
@@ -390,5 +381,12 @@ pub(crate) fn node_exporter_series(
             rate: 0.2,
         },
     );
-    push(&format!("{HIST}_count"), &[], Kind::Counter { rate: 0.2 });
+    push(
+        &format!("{HIST}_count"),
+        &[],
+        Kind::Counter {
+            rate: 0.2,
+            decimals: 0,
+        },
+    );
 }

@@ -31,6 +31,24 @@ pub struct LoadSpec {
     pub batch: usize,
     /// Number of shards (one connection each).
     pub shards: usize,
+    /// Each target's scrape is late by a deterministic `0..=jitter_ms` ms
+    /// (every series of one scrape shares the timestamp, as in
+    /// Prometheus); 0 puts every scrape on the interval's grid.
+    pub jitter_ms: i64,
+}
+
+/// How late the scrape of the target `instance` at `step` is, in
+/// `0..=jitter_ms`: deterministic, so slices of one run agree.
+pub fn scrape_jitter(seed: u64, instance: &str, step: u64, jitter_ms: i64) -> i64 {
+    if jitter_ms <= 0 {
+        return 0;
+    }
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in instance.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let x = cairn_gpusim::mix(seed ^ cairn_gpusim::mix(h) ^ step);
+    (x % (jitter_ms as u64 + 1)) as i64
 }
 
 /// One shard's pre-encoded, snappy-compressed requests, in time order.
@@ -54,6 +72,8 @@ pub fn build(spec: &LoadSpec) -> (Vec<Shard>, u64) {
         for s in spec.cluster.series_at(step) {
             let h = s.labels.hash64();
             seen.insert(h);
+            let inst = s.labels.get("instance").unwrap_or_default();
+            let t = t + scrape_jitter(spec.cluster.seed, inst, step, spec.jitter_ms);
             let shard = (h % shards_n as u64) as usize;
             let v = spec.cluster.value(&s, step);
             let (Some(p), Some(out)) = (pending.get_mut(shard), shards.get_mut(shard)) else {
@@ -117,23 +137,31 @@ mod tests {
 
     #[test]
     fn slices_add_up_to_one_run() {
-        let spec = |first_scrape, scrapes| LoadSpec {
-            cluster: ClusterSpec {
-                nodes: 2,
-                pod_lifetime_scrapes: 3,
-                ..ClusterSpec::default()
-            },
-            scrapes,
-            first_scrape,
-            start_ms: 1_700_000_000_000,
-            batch: 500,
-            shards: 3,
-        };
-        let whole = samples(&spec(0, 8));
-        let mut parts = samples(&spec(0, 5));
-        parts.extend(samples(&spec(5, 3)));
-        parts.sort_unstable();
-        assert!(!whole.is_empty());
-        assert_eq!(whole, parts);
+        for jitter_ms in [0, 40] {
+            let spec = |first_scrape, scrapes| LoadSpec {
+                cluster: ClusterSpec {
+                    nodes: 2,
+                    pod_lifetime_scrapes: 3,
+                    ..ClusterSpec::default()
+                },
+                scrapes,
+                first_scrape,
+                start_ms: 1_700_000_000_000,
+                batch: 500,
+                shards: 3,
+                jitter_ms,
+            };
+            let whole = samples(&spec(0, 8));
+            let mut parts = samples(&spec(0, 5));
+            parts.extend(samples(&spec(5, 3)));
+            parts.sort_unstable();
+            assert!(!whole.is_empty());
+            assert_eq!(whole, parts);
+            let off_grid = whole
+                .iter()
+                .filter(|x| (x.1 - 1_700_000_000_000) % 15_000 != 0)
+                .count();
+            assert_eq!(off_grid > 0, jitter_ms > 0, "jitter {jitter_ms}");
+        }
     }
 }

@@ -49,6 +49,11 @@ struct Args {
     /// Scrape interval in seconds.
     #[arg(long, default_value_t = 15)]
     scrape_interval: i64,
+    /// Milliseconds by which each target's scrape may be late (deterministic,
+    /// every series of one scrape shares the timestamp), as real scrapes
+    /// are; 0 puts every sample on the interval's grid. Below the interval.
+    #[arg(long, default_value_t = 0)]
+    jitter_ms: i64,
     /// Scrapes after which a GPU's pod is replaced (0: no churn).
     #[arg(long, default_value_t = 240)]
     pod_lifetime: u64,
@@ -245,6 +250,13 @@ async fn remote_write(a: Args) -> std::process::ExitCode {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
+    if a.jitter_ms < 0 || a.jitter_ms >= interval_ms {
+        eprintln!(
+            "--jitter-ms {} must be at least 0 and below the scrape interval ({interval_ms} ms)",
+            a.jitter_ms
+        );
+        return std::process::ExitCode::FAILURE;
+    }
     let first_scrape = ((a.skip_hours.max(0.0) * 3_600_000.0) / interval_ms as f64).round() as u64;
     let sim_start_ms = a
         .start_ms
@@ -263,6 +275,7 @@ async fn remote_write(a: Args) -> std::process::ExitCode {
         start_ms: sim_start_ms,
         batch: a.batch,
         shards: a.connections,
+        jitter_ms: a.jitter_ms,
     };
     let t0 = Instant::now();
     let (shards, distinct) = build(&spec);
@@ -328,7 +341,8 @@ async fn remote_write(a: Args) -> std::process::ExitCode {
         .and_then(peak_rss_kib)
         .map_or(serde_json::Value::Null, |k| serde_json::json!(k));
     let rate = (total * urls.len() as u64) as f64 / secs;
-    let end_ms = start_ms + (scrapes as i64 - 1) * interval_ms;
+    // The last scrape may be late by up to the jitter.
+    let end_ms = start_ms + (scrapes as i64 - 1) * interval_ms + a.jitter_ms.max(0);
     let mut verified = serde_json::Value::Null;
     let mut ok = failures.load(Ordering::Relaxed) == 0;
     if let Some(f) = &a.flush_url {
