@@ -10,7 +10,8 @@
 # bytes per sample, and whether every sample was found again through the
 # query API.
 #
-# Disk bytes per sample: VictoriaMetrics's whole store. Cairn and Prometheus
+# Disk bytes per sample: VictoriaMetrics's whole store, after a forced merge
+# of the partitions written (/internal/force_merge) has finished. Cairn and Prometheus
 # cut their first block only once the head spans 1.5 block ranges (3 h), so
 # with SNAPSHOT=1 (the default) and no block on disk, the script asks each
 # for a snapshot through the admin API (POST /api/v1/admin/tsdb/snapshot,
@@ -21,6 +22,8 @@
 #
 # Usage: scripts/bench-ingest.sh [TARGET...]   (targets: cairn prometheus victoriametrics)
 # Environment: NODES (100), HOURS (2), CONNS (8), BATCH (2000), SNAPSHOT (1),
+# JITTER_MS (0: each target's scrapes late by up to this many ms, as real
+# scrapes are; see cairn-loadgen --jitter-ms),
 # OUT (a temp dir), PORT_BASE (ports 19201, 19090, 18428 unless set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +32,7 @@ HOURS=${HOURS:-2}
 CONNS=${CONNS:-8}
 BATCH=${BATCH:-2000}
 SNAPSHOT=${SNAPSHOT:-1}
+JITTER_MS=${JITTER_MS:-0}
 OUT=${OUT:-$(mktemp -d /tmp/cairn-bench.XXXXXX)}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(cairn prometheus victoriametrics)
@@ -85,7 +89,7 @@ for t in "${targets[@]}"; do
   verify=(--verify-url "http://127.0.0.1:$port")
   [ "$t" = victoriametrics ] && verify+=(--flush-url "http://127.0.0.1:$port/internal/force_flush")
   ./target/release/cairn-loadgen --url "http://127.0.0.1:$port/api/v1/write" --nodes "$NODES" --hours "$HOURS" \
-    --connections "$CONNS" --batch "$BATCH" --server-pid "$pid" --json "${verify[@]}" >"$dir/load.json" 2>"$dir/load.err" || true
+    --jitter-ms "$JITTER_MS" --connections "$CONNS" --batch "$BATCH" --server-pid "$pid" --json "${verify[@]}" >"$dir/load.json" 2>"$dir/load.err" || true
   samples=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["samples"])' "$dir/load.json")
   rate=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["samples_per_second"]))' "$dir/load.json")
   verified=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["verified_samples"])' "$dir/load.json")
@@ -99,6 +103,21 @@ for t in "${targets[@]}"; do
     name=$(curl -fsS -X POST "http://127.0.0.1:$port/api/v1/admin/tsdb/snapshot" |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["name"])') || name=""
     [ -n "$name" ] && snap="$dir/data/snapshots/$name"
+  fi
+  if [ "$t" = victoriametrics ]; then
+    # Its disk figure is after its background merge: force the merge of
+    # the partitions written (per month) and wait until no merge runs.
+    for m in $(date -u +%Y_%m) $(date -u -d "-$HOURS hours" +%Y_%m); do
+      curl -fsS "http://127.0.0.1:$port/internal/force_merge?partition_prefix=$m" >/dev/null || true
+    done
+    idle=0
+    for _ in $(seq 1 600); do
+      active=$(curl -fsS "http://127.0.0.1:$port/metrics" |
+        awk '/^vm_active_merges/{s+=$2} END{print s+0}')
+      if [ "$active" = 0 ]; then idle=$((idle + 1)); else idle=0; fi
+      [ "$idle" -ge 5 ] && break
+      sleep 1
+    done
   fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
   trap - EXIT

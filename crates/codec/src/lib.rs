@@ -16,12 +16,15 @@
 //!   decodes a whole chunk at once for queries.
 //! * [`aggr`]: the aggregate chunk (0xff) of downsampled blocks, framing
 //!   five XOR sub-chunks as Thanos's `AggrChunk` does.
+//! * [`dense`]: Cairn's dense chunk (0xfe) for long-term blocks: decimal
+//!   values and timestamps against the scrape interval, bit-packed.
 //! * [`Encoding`]: the chunk-encoding byte stored beside chunk data on disk.
 
 pub mod aggr;
 mod bits;
 mod crc;
 pub mod cursor;
+pub mod dense;
 mod encoding;
 mod error;
 pub mod varint;
@@ -32,6 +35,9 @@ pub use aggr::{decode_aggr, encode_aggr, AggrKind, AggrParts, ENCODING_AGGR};
 pub use bits::{BitReader, BitWriter};
 pub use crc::{crc32c, crc32c_append};
 pub use cursor::ByteCursor;
+pub use dense::{
+    dense_decode, dense_decode_append, dense_num_samples, encode_dense, ENCODING_DENSE,
+};
 pub use encoding::{Encoding, ENCODING_FLOAT_HISTOGRAM, ENCODING_HISTOGRAM, ENCODING_XOR};
 pub use error::CodecError;
 pub use xor::{decode_all, xor_iter, XorChunk, XorIterator, MAX_SAMPLES_PER_CHUNK};
