@@ -182,6 +182,17 @@ for i, c in enumerate(payloads):
 seed("xor_chunk", "empty", b"\x00\x00")
 seed("xor_chunk", "truncated", payloads[0][: len(payloads[0]) // 2])
 
+# --- xor2_chunk: XOR2 chunk data (sample count, ST header, bit stream) ------
+# Cut from tests/fixtures/xor2/, whose bytes Prometheus's own encoder wrote
+# (that folder's README.md): a few shapes of timestamps, values and start
+# timestamps, plus both corrupt chunks.
+
+for name in ["basic", "staleness", "stale_dod_nonzero", "irregular_timestamps", "large_dod",
+             "more_than_127_zero_st", "more_than_127_st_at_end", "active_st_13bit_dod_st_deltas",
+             "constant_nonzero_st", "adversarial_values", "adversarial_timestamps", "empty",
+             "corrupt-truncated", "corrupt-bad-window"]:
+    seed("xor2_chunk", name, fixture("xor2", name + ".chunk"))
+
 # --- aggr_chunk: aggregate chunks (0xff) of the frozen downsampled blocks --
 # (the corrupt fixture's chunk included: its CRC is valid, its counter entry
 # is not).

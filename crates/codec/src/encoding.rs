@@ -1,8 +1,11 @@
 //! The chunk-encoding byte that Prometheus stores beside every chunk.
 //!
 //! Values are Prometheus's `chunkenc.Encoding`: 1 = XOR floats,
-//! 2 = native histograms, 3 = float histograms. Only XOR is decoded by Cairn
-//! today; the others are recognised so readers can report a precise error.
+//! 2 = native histograms, 3 = float histograms, 4 = XOR2 floats. XOR and
+//! XOR2 are decoded by this crate (each by its own decoder); the histogram
+//! encodings are recognised so readers can report a precise error.
+//! Prometheus's 5 and 6 (histograms with start timestamps) are not known
+//! here yet and read as unknown.
 
 use crate::CodecError;
 
@@ -12,6 +15,8 @@ pub const ENCODING_XOR: u8 = 1;
 pub const ENCODING_HISTOGRAM: u8 = 2;
 /// Encoding byte of float native-histogram chunks (`chunkenc.EncFloatHistogram`).
 pub const ENCODING_FLOAT_HISTOGRAM: u8 = 3;
+/// Encoding byte of XOR2 float chunks (Prometheus `chunkenc.EncXOR2`).
+pub const ENCODING_XOR2: u8 = 4;
 
 /// A chunk encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,6 +28,10 @@ pub enum Encoding {
     Histogram = ENCODING_HISTOGRAM,
     /// Native histograms with float counts (not implemented yet).
     FloatHistogram = ENCODING_FLOAT_HISTOGRAM,
+    /// XOR with joint timestamp/value controls and optional start
+    /// timestamps (decoded by [`crate::xor2_decode`], not
+    /// [`crate::xor_decode`]).
+    Xor2 = ENCODING_XOR2,
 }
 
 impl Encoding {
@@ -31,11 +40,13 @@ impl Encoding {
         self as u8
     }
 
-    /// Errors with [`CodecError::UnsupportedEncoding`] unless Cairn can decode
-    /// this encoding.
+    /// Errors with [`CodecError::UnsupportedEncoding`] unless this crate can
+    /// decode this encoding. Each supported encoding has its own decoder:
+    /// [`Encoding::Xor`] → [`crate::xor_decode`], [`Encoding::Xor2`] →
+    /// [`crate::xor2_decode`].
     pub fn ensure_supported(self) -> Result<(), CodecError> {
         match self {
-            Encoding::Xor => Ok(()),
+            Encoding::Xor | Encoding::Xor2 => Ok(()),
             other => Err(CodecError::UnsupportedEncoding(other)),
         }
     }
@@ -49,6 +60,7 @@ impl TryFrom<u8> for Encoding {
             ENCODING_XOR => Ok(Encoding::Xor),
             ENCODING_HISTOGRAM => Ok(Encoding::Histogram),
             ENCODING_FLOAT_HISTOGRAM => Ok(Encoding::FloatHistogram),
+            ENCODING_XOR2 => Ok(Encoding::Xor2),
             other => Err(CodecError::UnknownEncoding(other)),
         }
     }
@@ -63,16 +75,22 @@ mod tests {
         assert_eq!(Encoding::Xor.as_u8(), 1);
         assert_eq!(Encoding::Histogram.as_u8(), 2);
         assert_eq!(Encoding::FloatHistogram.as_u8(), 3);
-        for b in 1..=3u8 {
+        assert_eq!(Encoding::Xor2.as_u8(), 4);
+        assert_eq!(ENCODING_XOR2, 4);
+        for b in 1..=4u8 {
             assert_eq!(Encoding::try_from(b).unwrap().as_u8(), b);
         }
         assert_eq!(Encoding::try_from(0), Err(CodecError::UnknownEncoding(0)));
         assert_eq!(Encoding::try_from(9), Err(CodecError::UnknownEncoding(9)));
+        // Prometheus's histogram-with-start-timestamp encodings are not known yet.
+        assert_eq!(Encoding::try_from(5), Err(CodecError::UnknownEncoding(5)));
+        assert_eq!(Encoding::try_from(6), Err(CodecError::UnknownEncoding(6)));
     }
 
     #[test]
     fn histograms_are_named_unsupported() {
         assert!(Encoding::Xor.ensure_supported().is_ok());
+        assert!(Encoding::Xor2.ensure_supported().is_ok());
         assert_eq!(
             Encoding::Histogram.ensure_supported(),
             Err(CodecError::UnsupportedEncoding(Encoding::Histogram))

@@ -1,4 +1,5 @@
-//! Bit streams, varints, CRC32-Castagnoli and Prometheus's XOR chunk encoding.
+//! Bit streams, varints, CRC32-Castagnoli and Prometheus's XOR and XOR2 chunk
+//! encodings.
 //!
 //! This crate is the lowest layer of Cairn's on-disk formats. Everything here
 //! is pure computation over byte slices: no I/O, no global state.
@@ -14,6 +15,10 @@
 //! * [`XorChunk`] / [`xor_iter`]: Prometheus's float chunk encoding
 //!   (`chunkenc.EncXOR`), producing byte-identical chunks; [`xor_decode`]
 //!   decodes a whole chunk at once for queries.
+//! * [`Xor2Chunk`] / [`xor2_iter`]: Prometheus's newer float chunk encoding
+//!   (`chunkenc.EncXOR2`, byte 4) with joint timestamp/value controls and
+//!   optional start timestamps, byte-identical; [`xor2_decode`] is its bulk
+//!   decoder.
 //! * [`aggr`]: the aggregate chunk (0xff) of downsampled blocks, framing
 //!   five XOR sub-chunks as Thanos's `AggrChunk` does.
 //! * [`dense`]: Cairn's dense chunk (0xfe) for long-term blocks: decimal
@@ -29,6 +34,7 @@ mod encoding;
 mod error;
 pub mod varint;
 mod xor;
+mod xor2;
 mod xor_bulk;
 
 pub use aggr::{decode_aggr, encode_aggr, AggrKind, AggrParts, ENCODING_AGGR};
@@ -38,7 +44,13 @@ pub use cursor::ByteCursor;
 pub use dense::{
     dense_decode, dense_decode_append, dense_num_samples, encode_dense, ENCODING_DENSE,
 };
-pub use encoding::{Encoding, ENCODING_FLOAT_HISTOGRAM, ENCODING_HISTOGRAM, ENCODING_XOR};
+pub use encoding::{
+    Encoding, ENCODING_FLOAT_HISTOGRAM, ENCODING_HISTOGRAM, ENCODING_XOR, ENCODING_XOR2,
+};
 pub use error::CodecError;
 pub use xor::{decode_all, xor_iter, XorChunk, XorIterator, MAX_SAMPLES_PER_CHUNK};
+pub use xor2::{
+    xor2_decode, xor2_decode_all, xor2_decode_st, xor2_iter, Xor2Chunk, Xor2Iterator,
+    STALE_NAN_BITS, XOR2_HEADER_LEN,
+};
 pub use xor_bulk::{xor_decode, xor_decode_append};
