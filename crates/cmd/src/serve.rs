@@ -265,6 +265,10 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
         ),
         ("storage.tsdb.downsample".into(), a.downsample.to_string()),
         (
+            "storage.tsdb.chunk-encoding".into(),
+            a.chunk_encoding.clone(),
+        ),
+        (
             "storage.tsdb.retention.size".into(),
             a.retention_size.clone(),
         ),
@@ -319,6 +323,10 @@ fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution
         downsample: a.downsample,
         retention_5m: dur("storage.tsdb.retention.resolution-5m", &a.retention_5m)?,
         retention_1h: dur("storage.tsdb.retention.resolution-1h", &a.retention_1h)?,
+        chunk_encoding: a
+            .chunk_encoding
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--storage.tsdb.chunk-encoding: {e}"))?,
         ..DbOptions::default()
     };
     let max_source_resolution = SourceResolution::parse(&a.max_source_resolution)
@@ -478,6 +486,11 @@ mod tests {
             (90 * 86_400_000, 365 * 86_400_000)
         );
         assert_eq!(r, SourceResolution::Auto);
+        assert_eq!(o.chunk_encoding, cairn_tsdb::FloatEncoding::Dense);
+        let (o, _) = storage_options(&args(&["--storage.tsdb.chunk-encoding=xor"])).unwrap();
+        assert_eq!(o.chunk_encoding, cairn_tsdb::FloatEncoding::Xor);
+        let e = storage_options(&args(&["--storage.tsdb.chunk-encoding=gzip"])).unwrap_err();
+        assert!(e.to_string().contains("chunk-encoding"), "{e}");
         let (o, r) = storage_options(&args(&[
             "--storage.tsdb.downsample=false",
             "--storage.tsdb.retention.resolution-5m=30d",

@@ -4,11 +4,12 @@
 //!
 //! This module only frames sub-chunks; what their points mean is the
 //! downsampler's business (`cairn_tsdb::downsample`). Contracts: an absent
-//! aggregate is a zero-length entry; every present entry is an XOR chunk;
-//! exactly five entries, nothing after them.
+//! aggregate is a zero-length entry; every present entry is a float chunk
+//! (XOR as Thanos writes them, or XOR2 or Cairn's dense chunk, each with
+//! its own encoding byte); exactly five entries, nothing after them.
 
 use crate::varint::{put_uvarint, uvarint};
-use crate::{CodecError, Encoding, ENCODING_XOR};
+use crate::{is_float_encoding, CodecError, Encoding};
 
 /// Encoding byte of aggregate chunks (Thanos's `ChunkEncAggr`).
 pub const ENCODING_AGGR: u8 = 0xff;
@@ -50,21 +51,30 @@ impl AggrKind {
     }
 }
 
-/// The XOR sub-chunks of one aggregate chunk, indexed by [`AggrKind`];
-/// `None` where the aggregate is absent.
-pub type AggrParts<'a> = [Option<&'a [u8]>; 5];
+/// One aggregate's float chunk: its encoding byte and data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubChunk<'a> {
+    /// A float encoding ([`crate::FloatEncoding`]'s bytes).
+    pub encoding: u8,
+    /// The chunk's bytes.
+    pub data: &'a [u8],
+}
 
-/// Frames XOR sub-chunks (by [`AggrKind`] index) as an aggregate chunk's
-/// data. An empty slice is written as absent.
+/// The sub-chunks of one aggregate chunk, indexed by [`AggrKind`];
+/// `None` where the aggregate is absent.
+pub type AggrParts<'a> = [Option<SubChunk<'a>>; 5];
+
+/// Frames float sub-chunks (by [`AggrKind`] index) as an aggregate
+/// chunk's data. An empty one is written as absent.
 pub fn encode_aggr(parts: &AggrParts<'_>) -> Vec<u8> {
-    let len: usize = parts.iter().flatten().map(|p| p.len() + 11).sum();
+    let len: usize = parts.iter().flatten().map(|p| p.data.len() + 11).sum();
     let mut out = Vec::with_capacity(len + 5);
     for p in parts {
         match p {
-            Some(b) if !b.is_empty() => {
-                put_uvarint(&mut out, b.len() as u64);
-                out.push(ENCODING_XOR);
-                out.extend_from_slice(b);
+            Some(b) if !b.data.is_empty() => {
+                put_uvarint(&mut out, b.data.len() as u64);
+                out.push(b.encoding);
+                out.extend_from_slice(b.data);
             }
             _ => out.push(0),
         }
@@ -73,8 +83,8 @@ pub fn encode_aggr(parts: &AggrParts<'_>) -> Vec<u8> {
 }
 
 /// Splits an aggregate chunk's data into its sub-chunks. Errors on a
-/// length running past the data, a sub-chunk that is not XOR, or bytes
-/// after the fifth entry.
+/// length running past the data, a sub-chunk that is not a float chunk,
+/// or bytes after the fifth entry.
 pub fn decode_aggr(data: &[u8]) -> Result<AggrParts<'_>, CodecError> {
     let mut parts: AggrParts<'_> = [None; 5];
     let mut off = 0usize;
@@ -90,9 +100,8 @@ pub fn decode_aggr(data: &[u8]) -> Result<AggrParts<'_>, CodecError> {
             need: 1,
             have: 0,
         })?;
-        match Encoding::try_from(enc)? {
-            Encoding::Xor => {}
-            other => return Err(CodecError::UnsupportedEncoding(other)),
+        if !is_float_encoding(enc) {
+            return Err(CodecError::UnsupportedEncoding(Encoding::try_from(enc)?));
         }
         off += 1;
         let have = data.len().saturating_sub(off);
@@ -105,7 +114,10 @@ pub fn decode_aggr(data: &[u8]) -> Result<AggrParts<'_>, CodecError> {
                 need: len,
                 have,
             })?;
-        *slot = data.get(off..end);
+        *slot = data.get(off..end).map(|d| SubChunk {
+            encoding: enc,
+            data: d,
+        });
         off = end;
     }
     if off != data.len() {
@@ -137,7 +149,7 @@ fn shift(e: CodecError, by: usize) -> CodecError {
 mod tests {
     #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
     use super::*;
-    use crate::XorChunk;
+    use crate::{XorChunk, ENCODING_XOR};
     use proptest::prelude::*;
 
     fn xor(points: &[(i64, f64)]) -> Vec<u8> {
@@ -148,10 +160,17 @@ mod tests {
         c.into_bytes()
     }
 
+    fn x(data: &[u8]) -> SubChunk<'_> {
+        SubChunk {
+            encoding: ENCODING_XOR,
+            data,
+        }
+    }
+
     #[test]
     fn layout_matches_the_spec() {
         let count = xor(&[(300_000, 10.0)]);
-        let parts: AggrParts<'_> = [Some(&count), None, None, None, None];
+        let parts: AggrParts<'_> = [Some(x(&count)), None, None, None, None];
         let data = encode_aggr(&parts);
         let mut want = vec![count.len() as u8, ENCODING_XOR];
         want.extend_from_slice(&count);
@@ -164,7 +183,7 @@ mod tests {
     fn bad_chunks_are_named_errors() {
         // Cut short inside the first sub-chunk.
         let count = xor(&[(1, 1.0), (2, 2.0)]);
-        let data = encode_aggr(&[Some(&count), None, None, None, None]);
+        let data = encode_aggr(&[Some(x(&count)), None, None, None, None]);
         assert!(matches!(
             decode_aggr(&data[..4]),
             Err(CodecError::Truncated { .. })
@@ -195,7 +214,7 @@ mod tests {
             sorted.sort_by_key(|p| p.0);
             sorted.dedup_by_key(|p| p.0);
             let sub = xor(&sorted);
-            let parts: AggrParts<'_> = std::array::from_fn(|i| present[i].then_some(sub.as_slice()));
+            let parts: AggrParts<'_> = std::array::from_fn(|i| present[i].then_some(x(&sub)));
             let data = encode_aggr(&parts);
             prop_assert_eq!(decode_aggr(&data).unwrap(), parts);
         }

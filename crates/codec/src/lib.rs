@@ -23,6 +23,9 @@
 //!   five XOR sub-chunks as Thanos's `AggrChunk` does.
 //! * [`dense`]: Cairn's dense chunk (0xfe) for long-term blocks: decimal
 //!   values and timestamps against the scrape interval, bit-packed.
+//! * [`FloatEncoding`] / [`decode_float_chunk`] / [`FloatChunkBuilder`]:
+//!   one interface over the float encodings (XOR, XOR2, dense) for block
+//!   readers and writers.
 //! * [`Encoding`]: the chunk-encoding byte stored beside chunk data on disk.
 
 pub mod aggr;
@@ -32,12 +35,13 @@ pub mod cursor;
 pub mod dense;
 mod encoding;
 mod error;
+mod float_chunk;
 pub mod varint;
 mod xor;
 mod xor2;
 mod xor_bulk;
 
-pub use aggr::{decode_aggr, encode_aggr, AggrKind, AggrParts, ENCODING_AGGR};
+pub use aggr::{decode_aggr, encode_aggr, AggrKind, AggrParts, SubChunk, ENCODING_AGGR};
 pub use bits::{BitReader, BitWriter};
 pub use crc::{crc32c, crc32c_append};
 pub use cursor::ByteCursor;
@@ -48,6 +52,9 @@ pub use encoding::{
     Encoding, ENCODING_FLOAT_HISTOGRAM, ENCODING_HISTOGRAM, ENCODING_XOR, ENCODING_XOR2,
 };
 pub use error::CodecError;
+pub use float_chunk::{
+    decode_float_chunk, float_chunk_samples, is_float_encoding, FloatChunkBuilder, FloatEncoding,
+};
 pub use xor::{decode_all, xor_iter, XorChunk, XorIterator, MAX_SAMPLES_PER_CHUNK};
 pub use xor2::{
     xor2_decode, xor2_decode_all, xor2_decode_st, xor2_iter, Xor2Chunk, Xor2Iterator,

@@ -279,13 +279,43 @@ fn stream_series(
             if c.max_time < mint || c.min_time > maxt {
                 continue;
             }
-            let chunk = Chunk {
-                min_time_ms: c.min_time,
-                max_time_ms: c.max_time,
-                r#type: i32::from(c.encoding),
-                data: Bytes::from(c.data),
-            };
-            push(chunk, w, &mut pending)?;
+            if c.encoding == cairn_codec::ENCODING_XOR {
+                let chunk = Chunk {
+                    min_time_ms: c.min_time,
+                    max_time_ms: c.max_time,
+                    r#type: i32::from(c.encoding),
+                    data: Bytes::from(c.data),
+                };
+                push(chunk, w, &mut pending)?;
+                continue;
+            }
+            // XOR2 and dense chunks are re-encoded as XOR, which every
+            // remote-read client understands, 120 samples at a time.
+            let mut cur = cairn_codec::XorChunk::new();
+            let (mut cmin, mut cmax) = (0i64, 0i64);
+            let mut full: Vec<Chunk> = Vec::new();
+            cairn_codec::decode_float_chunk(c.encoding, &c.data, |t, v| {
+                if cur.num_samples() == 0 {
+                    cmin = t;
+                }
+                cur.append(t, v);
+                cmax = t;
+                if cur.num_samples() >= SAMPLES_PER_CHUNK {
+                    full.push(xor_chunk(std::mem::take(&mut cur), cmin, cmax));
+                }
+            })
+            .map_err(|e| {
+                StreamEnd::Failed(ServerError::Internal(format!(
+                    "reading series {}: {e}",
+                    s.labels()
+                )))
+            })?;
+            if cur.num_samples() > 0 {
+                full.push(xor_chunk(cur, cmin, cmax));
+            }
+            for x in full {
+                push(x, w, &mut pending)?;
+            }
         }
     } else {
         let mut it = s.iter();

@@ -21,6 +21,7 @@ mod downsampling;
 mod events;
 mod levels;
 
+use cairn_codec::FloatEncoding;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
@@ -77,6 +78,10 @@ pub struct DbOptions {
     pub retention_5m: i64,
     /// Delete 1-hour blocks older than this (ms); 0 = keep.
     pub retention_1h: i64,
+    /// Float chunk encoding of compacted and downsampled blocks
+    /// (`--storage.tsdb.chunk-encoding`); blocks cut from the head are
+    /// always XOR, as Prometheus writes them. Reading never depends on it.
+    pub chunk_encoding: FloatEncoding,
 }
 
 impl Default for DbOptions {
@@ -93,6 +98,7 @@ impl Default for DbOptions {
             downsample: true,
             retention_5m: 90 * DAY,
             retention_1h: 365 * DAY,
+            chunk_encoding: FloatEncoding::Dense,
         }
     }
 }
@@ -384,6 +390,7 @@ impl Db {
             sources: m.sources.clone(),
             parents: m.parents.clone(),
             samples_per_chunk: self.opts.samples_per_chunk,
+            encoding: self.opts.chunk_encoding,
             ..BlockWriteOptions::default()
         };
         let meta = write_block(&self.dir, &m.querier(), m.mint, m.maxt, &opts)?;
@@ -513,6 +520,13 @@ impl Db {
                 sources: m.compaction.sources.clone(),
                 parents: m.compaction.parents.clone(),
                 samples_per_chunk: self.opts.samples_per_chunk,
+                // A head cut stays XOR; a compacted block keeps the
+                // configured encoding.
+                encoding: if m.compaction.level > 1 {
+                    self.opts.chunk_encoding
+                } else {
+                    FloatEncoding::Xor
+                },
                 ..BlockWriteOptions::default()
             };
             let meta = {

@@ -17,6 +17,7 @@ mod window;
 
 use std::path::Path;
 
+use cairn_codec::FloatEncoding;
 use cairn_model::{Labels, Sample};
 use cairn_storage::{EncodedChunk, MetricType, Querier, Series, ValueType};
 use ulid::Ulid;
@@ -54,6 +55,9 @@ pub struct DownsampleJob<'a> {
     /// Called every [`PROGRESS_SERIES`] series: the caller lets go of the
     /// input blocks' resident pages there, so memory stays flat.
     pub progress: Option<&'a dyn Fn()>,
+    /// Encoding of the aggregate chunks' sub-chunks (XOR keeps the blocks
+    /// readable by Thanos's store gateway).
+    pub encoding: FloatEncoding,
 }
 
 /// How often (in series) [`DownsampleJob::progress`] is called.
@@ -182,8 +186,8 @@ fn from_raw(
         }
     }
     ctr.finish();
-    build::encode_series(&wins.out, &ctr.out, job.to, kept, out);
-    Ok(())
+    build::encode_series(&wins.out, &ctr.out, job.to, kept, job.encoding, out)
+        .map_err(|e| series_err(s, e))
 }
 
 fn from_aggregates(
@@ -225,8 +229,8 @@ fn from_aggregates(
         min_max: kept.min_max && kept_in.min_max,
         counter: kept.counter && kept_in.counter,
     };
-    build::encode_series(&wins.out, &ctr.out, job.to, kept, out);
-    Ok(())
+    build::encode_series(&wins.out, &ctr.out, job.to, kept, job.encoding, out)
+        .map_err(|e| series_err(s, e))
 }
 
 /// One downsampling to do: the input blocks (one raw block, or one block of

@@ -18,6 +18,7 @@ pub mod retention;
 pub mod tombstones;
 
 pub use block::{write_block, Block, BlockQuerier, BlockWriteOptions};
+pub use cairn_codec::FloatEncoding;
 pub use db::{Db, DbEvent, DbOptions};
 pub use error::{BoxError, Result, TsdbError};
 pub use meta::{BlockCompaction, BlockDesc, BlockMeta, BlockStats};

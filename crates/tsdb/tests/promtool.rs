@@ -165,6 +165,8 @@ fn live_appends_cut_and_compacted_dump_identically_in_promtool() {
         DbOptions {
             maintenance_interval: None,
             retention_time: 0,
+            // promtool reads XOR only: compacted blocks are dense by default.
+            chunk_encoding: cairn_tsdb::FloatEncoding::Xor,
             ..DbOptions::default()
         },
     )

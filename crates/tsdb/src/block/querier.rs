@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use cairn_codec::{xor_decode, CodecError, ENCODING_AGGR, ENCODING_XOR};
+use cairn_codec::{decode_float_chunk, is_float_encoding, CodecError, ENCODING_AGGR};
 use cairn_index::{postings_for_matchers, ChunkMeta, IndexLike};
 use cairn_model::{Labels, Matcher, Sample};
 use cairn_storage::{
@@ -144,7 +144,7 @@ impl BlockSeries<'_> {
     fn decode(&self, enc: u8, data: &[u8], f: impl FnMut(i64, f64)) -> Result<usize, CodecError> {
         match (enc, self.aggr) {
             (ENCODING_AGGR, Some(a)) => crate::downsample::decode_aggregate(data, a, f),
-            _ => xor_decode(data, f),
+            _ => decode_float_chunk(enc, data, f),
         }
     }
 
@@ -156,7 +156,8 @@ impl BlockSeries<'_> {
                 source: Box::new(e),
             })
         })?;
-        if enc != ENCODING_XOR && !(enc == ENCODING_AGGR && self.aggr.is_some()) {
+        let readable = is_float_encoding(enc) || (enc == ENCODING_AGGR && self.aggr.is_some());
+        if !readable {
             return Err(TsdbError::Chunk {
                 path: self.block.dir().join("chunks"),
                 series: self.labels.to_string(),

@@ -16,7 +16,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use cairn_chunks::ChunkWriter;
-use cairn_codec::{decode_aggr, xor_iter, XorChunk, ENCODING_AGGR, ENCODING_XOR};
+use cairn_codec::{
+    decode_aggr, decode_float_chunk, float_chunk_samples, is_float_encoding, FloatChunkBuilder,
+    FloatEncoding, ENCODING_AGGR,
+};
 use cairn_head::cut::{CutPolicy, Cutter};
 use cairn_index::{ChunkMeta, IndexWriter};
 use cairn_model::{Labels, MatchType, Matcher};
@@ -56,6 +59,12 @@ pub struct BlockWriteOptions {
     /// Resolution written to meta.json's `thanos.downsample` (ms); 0 for
     /// raw blocks, which get no `thanos` section.
     pub resolution: i64,
+    /// Encoding of the float chunks: chunks already in it pass through,
+    /// others are re-encoded. XOR by default (head cuts, backfill);
+    /// compaction writes the configured `--storage.tsdb.chunk-encoding`.
+    /// Dense chunks are cut every [`FloatEncoding::samples_per_chunk`]
+    /// samples instead of `samples_per_chunk`.
+    pub encoding: FloatEncoding,
 }
 
 impl Default for BlockWriteOptions {
@@ -69,6 +78,7 @@ impl Default for BlockWriteOptions {
             head_chunk_range: None,
             tight_bounds: false,
             resolution: 0,
+            encoding: FloatEncoding::Xor,
         }
     }
 }
@@ -287,21 +297,16 @@ fn write_into(
     Ok(Some(meta))
 }
 
-/// Sample count from a chunk header (XOR: big-endian u16); for an
-/// aggregate chunk, its count entry's (the number of windows).
+/// Sample count from a chunk header; for an aggregate chunk, its count
+/// entry's (the number of windows).
 pub(crate) fn chunk_samples(encoding: u8, data: &[u8]) -> u64 {
-    let data = if encoding == ENCODING_AGGR {
-        match decode_aggr(data) {
-            Ok([Some(count), ..]) => count,
-            _ => return 0,
-        }
-    } else {
-        data
-    };
-    match data {
-        [a, b, ..] => u64::from(u16::from_be_bytes([*a, *b])),
-        _ => 0,
+    if encoding == ENCODING_AGGR {
+        return match decode_aggr(data) {
+            Ok([Some(count), ..]) => float_chunk_samples(count.encoding, count.data) as u64,
+            _ => 0,
+        };
     }
+    float_chunk_samples(encoding, data) as u64
 }
 
 /// The series' chunks inside `[mint, maxt)`, passing through what can be
@@ -313,14 +318,25 @@ fn collect_chunks(
     opts: &BlockWriteOptions,
     out: &mut Vec<EncodedChunk>,
 ) -> Result<()> {
-    let per_chunk = opts.samples_per_chunk.max(1);
-    let mut enc = Encoder::new(match opts.head_chunk_range {
-        Some(r) => Cut::Head(Cutter::new(CutPolicy {
-            chunk_range: r.max(1),
-            samples_per_chunk: per_chunk,
-        })),
-        None => Cut::Every(per_chunk),
-    });
+    let per_chunk = match opts.encoding {
+        FloatEncoding::Dense => opts.encoding.samples_per_chunk(),
+        _ => opts.samples_per_chunk.max(1),
+    };
+    let mut enc = Encoder::new(
+        match opts.head_chunk_range {
+            Some(r) => Cut::Head(Cutter::new(CutPolicy {
+                chunk_range: r.max(1),
+                samples_per_chunk: per_chunk,
+            })),
+            None => Cut::Every(per_chunk),
+        },
+        opts.encoding,
+    );
+    let chunk_err = |e: Box<dyn std::error::Error + Send + Sync>| TsdbError::Chunk {
+        path: PathBuf::new(),
+        series: s.labels().to_string(),
+        source: e,
+    };
     if let Some(mut it) = s.chunks() {
         while let Some(ch) = it.next_chunk() {
             let ch = ch?;
@@ -328,36 +344,32 @@ fn collect_chunks(
                 continue;
             }
             let inside = ch.min_time >= mint && ch.max_time < maxt;
-            if inside && ch.encoding == ENCODING_XOR && enc.is_empty() {
+            if inside && ch.encoding == opts.encoding.byte() && enc.is_empty() {
                 out.push(ch);
                 continue;
             }
-            if ch.encoding != ENCODING_XOR {
-                return Err(TsdbError::Chunk {
-                    path: PathBuf::new(),
-                    series: s.labels().to_string(),
-                    source: format!("unsupported chunk encoding {}", ch.encoding).into(),
-                });
+            if !is_float_encoding(ch.encoding) {
+                return Err(chunk_err(
+                    format!("unsupported chunk encoding {}", ch.encoding).into(),
+                ));
             }
-            let mut xi = xor_iter(&ch.data);
-            while xi.next() {
-                let (t, v) = xi.at();
+            decode_float_chunk(ch.encoding, &ch.data, |t, v| {
                 if t >= mint && t < maxt {
                     enc.push(t, v, out);
                 }
-            }
-            if let Some(e) = xi.err() {
-                return Err(TsdbError::Chunk {
-                    path: PathBuf::new(),
-                    series: s.labels().to_string(),
-                    source: Box::new(e.clone()),
-                });
+            })
+            .map_err(|e| chunk_err(Box::new(e)))?;
+            if let Some(e) = enc.failed.take() {
+                return Err(chunk_err(Box::new(e)));
             }
             // A partial chunk is flushed so pass-through chunks stay in order.
             enc.flush(out);
         }
         enc.flush(out);
-        return Ok(());
+        return enc
+            .failed
+            .take()
+            .map_or(Ok(()), |e| Err(chunk_err(Box::new(e))));
     }
     let mut it = s.iter();
     let mut vt = it.seek(mint);
@@ -370,14 +382,12 @@ fn collect_chunks(
         vt = it.next();
     }
     if let Some(e) = it.err() {
-        return Err(TsdbError::Chunk {
-            path: PathBuf::new(),
-            series: s.labels().to_string(),
-            source: e.to_string().into(),
-        });
+        return Err(chunk_err(e.to_string().into()));
     }
     enc.flush(out);
-    Ok(())
+    enc.failed
+        .take()
+        .map_or(Ok(()), |e| Err(chunk_err(Box::new(e))))
 }
 
 /// Where [`Encoder`] cuts.
@@ -388,43 +398,47 @@ enum Cut {
     Head(Cutter),
 }
 
-/// Cuts XOR chunks from time-ordered samples.
+/// Cuts chunks of one encoding from time-ordered samples.
 struct Encoder {
     cut: Cut,
-    cur: XorChunk,
+    cur: FloatChunkBuilder,
     first: i64,
     last: i64,
+    /// The first encoding error (dense chunks refuse malformed input);
+    /// checked by the caller after each batch.
+    failed: Option<cairn_codec::CodecError>,
 }
 
 impl Encoder {
-    fn new(cut: Cut) -> Self {
+    fn new(cut: Cut, encoding: FloatEncoding) -> Self {
         Self {
             cut,
-            cur: XorChunk::new(),
+            cur: FloatChunkBuilder::new(encoding),
             first: 0,
             last: i64::MIN,
+            failed: None,
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.cur.num_samples() == 0
+        self.cur.is_empty()
     }
 
     fn push(&mut self, t: i64, v: f64, out: &mut Vec<EncodedChunk>) {
-        if self.cur.num_samples() > 0 && t <= self.last {
+        if !self.cur.is_empty() && t <= self.last {
             return; // duplicates or disorder from a misbehaving source: keep the first
         }
         let starts_chunk = match &mut self.cut {
-            Cut::Every(n) => self.cur.num_samples() >= *n,
+            Cut::Every(n) => self.cur.len() >= *n,
             Cut::Head(c) => c.push(t),
         };
         if starts_chunk {
             self.emit(out);
         }
-        if self.cur.num_samples() == 0 {
+        if self.cur.is_empty() {
             self.first = t;
         }
-        self.cur.append(t, v);
+        self.cur.push(t, v);
         self.last = t;
     }
 
@@ -437,15 +451,19 @@ impl Encoder {
     }
 
     fn emit(&mut self, out: &mut Vec<EncodedChunk>) {
-        if self.cur.num_samples() == 0 {
+        if self.cur.is_empty() {
             return;
         }
-        let ch = std::mem::take(&mut self.cur);
-        out.push(EncodedChunk {
-            min_time: self.first,
-            max_time: self.last,
-            encoding: ENCODING_XOR,
-            data: ch.into_bytes(),
-        });
+        match self.cur.finish() {
+            Ok(data) => out.push(EncodedChunk {
+                min_time: self.first,
+                max_time: self.last,
+                encoding: self.cur.encoding().byte(),
+                data,
+            }),
+            Err(e) => {
+                self.failed.get_or_insert(e);
+            }
+        }
     }
 }

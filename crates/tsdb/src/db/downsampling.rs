@@ -156,6 +156,7 @@ impl Db {
             // The inputs already dropped what their types did not need.
             metric_type: &no_type,
             progress: Some(&release),
+            encoding: self.opts.chunk_encoding,
         };
         // The blocks do not overlap, so the merge passes their aggregate
         // chunks through in time order.
@@ -194,6 +195,7 @@ impl Db {
             parents: vec![BlockDesc::of(m)],
             metric_type,
             progress: Some(&release),
+            encoding: self.opts.chunk_encoding,
         };
         let meta = if job.from == 0 {
             // Raw data through the database, so the sample at the block's

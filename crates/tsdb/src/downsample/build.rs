@@ -4,7 +4,10 @@
 //! to the chunk whose windows hold them. Which aggregates a chunk keeps is
 //! decided per series from its metric type ([`Kept`]).
 
-use cairn_codec::{decode_aggr, encode_aggr, xor_decode, AggrKind, CodecError, XorChunk};
+use cairn_codec::{
+    decode_aggr, decode_float_chunk, encode_aggr, AggrKind, CodecError, FloatChunkBuilder,
+    FloatEncoding, SubChunk,
+};
 use cairn_storage::{EncodedChunk, MetricType};
 
 use super::window::{agg_from_parts, window_end, Agg};
@@ -40,20 +43,22 @@ impl Kept {
 }
 
 /// Encodes windows (time-ordered) and counter samples as aggregate chunks
-/// of resolution `res`, appended to `out`.
+/// of resolution `res`, appended to `out`, with sub-chunks in `encoding`.
 pub(crate) fn encode_series(
     wins: &[Agg],
     counter: &[(i64, f64)],
     res: i64,
     kept: Kept,
+    encoding: FloatEncoding,
     out: &mut Vec<EncodedChunk>,
-) {
+) -> Result<(), CodecError> {
     let mut ci = 0usize;
     for part in wins.chunks(WINDOWS_PER_CHUNK) {
         let (Some(first), Some(last)) = (part.first(), part.last()) else {
             continue;
         };
-        let mut subs: [Option<XorChunk>; 5] = Default::default();
+        let mut subs: [Option<Vec<u8>>; 5] = Default::default();
+        let mut c = FloatChunkBuilder::new(encoding);
         for (k, keep) in [
             (AggrKind::Count, true),
             (AggrKind::Sum, true),
@@ -63,7 +68,6 @@ pub(crate) fn encode_series(
             if !keep {
                 continue;
             }
-            let mut c = XorChunk::new();
             for a in part {
                 let v = match k {
                     AggrKind::Count => a.count,
@@ -71,34 +75,33 @@ pub(crate) fn encode_series(
                     AggrKind::Min => a.min,
                     _ => a.max,
                 };
-                c.append(a.t, v);
+                c.push(a.t, v);
             }
             if let Some(slot) = subs.get_mut(k as usize) {
-                *slot = Some(c);
+                *slot = Some(c.finish()?);
             }
         }
         let (mut min_t, max_t) = (first.t, last.t);
         if kept.counter {
-            let mut c = XorChunk::new();
             while let Some(&(t, v)) = counter.get(ci) {
                 if window_end(t, res) > last.t {
                     break;
                 }
                 min_t = min_t.min(t);
-                c.append(t, v);
+                c.push(t, v);
                 ci += 1;
             }
-            if c.num_samples() > 0 {
+            if !c.is_empty() {
                 let [.., slot] = &mut subs;
-                *slot = Some(c);
+                *slot = Some(c.finish()?);
             }
         }
-        let bytes: Vec<Option<Vec<u8>>> = subs
-            .into_iter()
-            .map(|c| c.map(XorChunk::into_bytes))
-            .collect();
-        let parts: [Option<&[u8]>; 5] =
-            std::array::from_fn(|i| bytes.get(i).and_then(|b| b.as_deref()));
+        let parts: [Option<SubChunk<'_>>; 5] = std::array::from_fn(|i| {
+            subs.get(i).and_then(|b| b.as_deref()).map(|data| SubChunk {
+                encoding: encoding.byte(),
+                data,
+            })
+        });
         out.push(EncodedChunk {
             min_time: min_t,
             max_time: max_t,
@@ -106,21 +109,19 @@ pub(crate) fn encode_series(
             data: encode_aggr(&parts),
         });
     }
+    Ok(())
 }
 
-/// Decodes one XOR sub-chunk into points.
-fn points(sub: Option<&[u8]>) -> Result<Vec<(i64, f64)>, CodecError> {
+/// Decodes one sub-chunk into points.
+fn points(sub: Option<SubChunk<'_>>) -> Result<Vec<(i64, f64)>, CodecError> {
     let Some(b) = sub else {
         return Ok(Vec::new());
     };
     // The header's sample count sizes the vector (a hint only: the decoder
     // checks the data).
-    let n = match b {
-        [x, y, ..] => usize::from(u16::from_be_bytes([*x, *y])),
-        _ => 0,
-    };
+    let n = cairn_codec::float_chunk_samples(b.encoding, b.data).min(1 << 16);
     let mut v = Vec::with_capacity(n);
-    xor_decode(b, |t, x| v.push((t, x)))?;
+    decode_float_chunk(b.encoding, b.data, |t, x| v.push((t, x)))?;
     Ok(v)
 }
 
@@ -191,7 +192,7 @@ pub fn decode_aggregate(
         A::Avg => None,
     };
     if let Some(sub) = direct {
-        return xor_decode(sub, f);
+        return decode_float_chunk(sub.encoding, sub.data, f);
     }
     // The average: sum ÷ count, point by point, the sums decoded straight
     // into the output.
@@ -199,7 +200,7 @@ pub fn decode_aggregate(
     let mut i = 0usize;
     let mut bad: Option<(i64, i64)> = None;
     let n_sum = match sum {
-        Some(b) => xor_decode(b, |ts, v| {
+        Some(b) => decode_float_chunk(b.encoding, b.data, |ts, v| {
             match c.get(i) {
                 Some(&(t, n)) if t == ts => f(t, v / n),
                 Some(&(t, _)) => {
