@@ -142,6 +142,53 @@ pub enum TsdbCommand {
         #[arg(default_value = "data/")]
         db_path: PathBuf,
     },
+    /// Compact a stopped data directory once, as the server does in the background: replay
+    /// the WAL and cut the whole head into 2h blocks, compact the blocks until nothing is
+    /// left to plan, then downsample and merge levels as the server would.
+    ///
+    /// Unlike the running server, which keeps the newest 1.5 block ranges in memory, the
+    /// whole head is cut: the directory is stopped, and cutting it leaves an empty WAL and
+    /// every sample in blocks. The last, partial block ends just after the newest sample,
+    /// so a restarted server accepts scrapes at once. Retention is not applied; blocks no
+    /// merge touches keep their encoding (head cuts stay XOR). Do not run it on a directory
+    /// a server is using.
+    Compact {
+        /// Chunk encoding of the compacted and downsampled blocks: dense (Cairn only,
+        /// smallest), xor (Prometheus's) or xor2.
+        #[arg(long = "chunk-encoding", default_value = "dense")]
+        chunk_encoding: String,
+        /// Largest compacted block. Defaults to what the server uses with its default
+        /// retention (10% of 15d = 36h); pass the server's
+        /// --storage.tsdb.max-block-duration if it had one.
+        #[arg(long = "max-block-duration")]
+        max_block_duration: Option<String>,
+        /// Downsample and merge 5m and 1h levels as the server does
+        /// (--storage.tsdb.downsample).
+        #[arg(long = "downsample", default_value_t = true, action = clap::ArgAction::Set)]
+        downsample: bool,
+        /// Data directory.
+        #[arg(default_value = "data/")]
+        db_path: PathBuf,
+    },
+    /// Export the blocks of a data directory (or a single block) into DST in a chunk
+    /// encoding Prometheus, promtool, Thanos and other standard readers understand.
+    ///
+    /// Each raw block keeps its ULID and meta (time range, compaction level, sources,
+    /// parents); its chunks are re-encoded where needed and deleted samples (tombstones)
+    /// are left out. Downsampled 5m/1h blocks are skipped: Prometheus cannot read their
+    /// aggregate chunks. Only blocks are exported, not the head/WAL: run `cairn tsdb
+    /// compact` first to cut it into blocks. Refuses, writing nothing, when DST already
+    /// holds one of the blocks.
+    Export {
+        /// Chunk encoding of the exported blocks: xor (every Prometheus-format reader),
+        /// xor2 (Prometheus 3.11+) or dense (Cairn only).
+        #[arg(long = "chunk-encoding", default_value = "xor")]
+        chunk_encoding: String,
+        /// Source: a data directory or one block directory. Only read.
+        src: PathBuf,
+        /// Destination directory (created if needed).
+        dst: PathBuf,
+    },
     /// Analyze churn, label pair cardinality and compaction efficiency of a block.
     Analyze {
         /// Data directory.

@@ -67,6 +67,22 @@ fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
             &aggregate,
         )?,
         Command::Tsdb(TsdbCommand::Downsample { db_path }) => tsdb_cmd::downsample(&db_path)?,
+        Command::Tsdb(TsdbCommand::Compact {
+            chunk_encoding,
+            max_block_duration,
+            downsample,
+            db_path,
+        }) => tsdb_cmd::compact(
+            &db_path,
+            &chunk_encoding,
+            max_block_duration.as_deref(),
+            downsample,
+        )?,
+        Command::Tsdb(TsdbCommand::Export {
+            chunk_encoding,
+            src,
+            dst,
+        }) => tsdb_cmd::export(&src, &dst, &chunk_encoding)?,
         Command::Tsdb(TsdbCommand::Analyze {
             db_path,
             block_id,

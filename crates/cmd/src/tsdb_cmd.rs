@@ -76,6 +76,49 @@ pub fn downsample(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `cairn tsdb compact [--chunk-encoding E] [--max-block-duration D]
+/// [--downsample B] DIR`.
+pub fn compact(
+    dir: &Path,
+    encoding: &str,
+    max_block_duration: Option<&str>,
+    downsample: bool,
+) -> anyhow::Result<()> {
+    let encoding = encoding
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--chunk-encoding: {e}"))?;
+    let max_block_duration = max_block_duration
+        .map(|d| parse_duration_ms(d).map_err(|e| anyhow::anyhow!("--max-block-duration: {e}")))
+        .transpose()?;
+    let opts = cairn_tsdb::cli::CompactOptions {
+        encoding,
+        max_block_duration,
+        downsample,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    cairn_tsdb::cli::compact_with(dir, &opts, &mut out)
+        .with_context(|| format!("compacting {}", dir.display()))?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `cairn tsdb export [--chunk-encoding E] SRC DST`.
+pub fn export(src: &Path, dst: &Path, encoding: &str) -> anyhow::Result<()> {
+    let opts = cairn_tsdb::cli::ExportOptions {
+        encoding: encoding
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--chunk-encoding: {e}"))?,
+        ..cairn_tsdb::cli::ExportOptions::default()
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    cairn_tsdb::cli::export(src, dst, &opts, &mut out)
+        .with_context(|| format!("exporting {} to {}", src.display(), dst.display()))?;
+    out.flush()?;
+    Ok(())
+}
+
 /// `cairn tsdb analyze DIR [BLOCK]`.
 pub fn analyze(dir: &Path, block: Option<&str>, _limit: usize) -> anyhow::Result<()> {
     let id = block

@@ -36,6 +36,9 @@ pub struct BlockAnalysis {
     pub highest_cardinality_metrics: Vec<(String, u64)>,
     /// Label pairs by number of series, highest first (top 20).
     pub most_common_pairs: Vec<(String, u64)>,
+    /// Chunks per encoding (`xor`, `xor2`, `dense`, `aggr`, or the
+    /// encoding byte in hex), most common first.
+    pub encodings: Vec<(String, u64)>,
 }
 
 fn top(m: impl IntoIterator<Item = (String, u64)>) -> Vec<(String, u64)> {
@@ -67,6 +70,7 @@ pub fn analyze_block(b: &Block) -> Result<BlockAnalysis> {
     let (mut series, mut chunks, mut samples, mut bytes, mut entries) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut cm: Vec<ChunkMeta> = Vec::new();
+    let mut encodings: BTreeMap<u8, u64> = BTreeMap::new();
     for r in ix.all_postings().map_err(ixe)? {
         cm.clear();
         let l = ix.series(r, &mut cm).map_err(ixe)?;
@@ -88,6 +92,7 @@ pub fn analyze_block(b: &Block) -> Result<BlockAnalysis> {
                         source: Box::new(e),
                     })?;
             chunks += 1;
+            *encodings.entry(enc).or_default() += 1;
             bytes += data.len() as u64;
             samples += crate::block::writer::chunk_samples(enc, data);
         }
@@ -111,6 +116,7 @@ pub fn analyze_block(b: &Block) -> Result<BlockAnalysis> {
         highest_cardinality_labels: top(by_name),
         highest_cardinality_metrics: top(metrics),
         most_common_pairs: top(pairs),
+        encodings: top(encodings.into_iter().map(|(e, n)| (encoding_name(e), n))),
     })
 }
 
@@ -152,6 +158,7 @@ pub fn analyze(dir: &Path, block: Option<Ulid>, out: &mut dyn Write) -> Result<B
     w(format!("Resolution: {}", resolution_name(a.resolution)))?;
     w(format!("Series: {}", a.series))?;
     w(format!("Chunks: {}", a.chunks))?;
+    w(format!("Chunk encodings: {}", encodings_line(&a.encodings)))?;
     if a.resolution > 0 {
         // Samples of a downsampled block are windows with aggregates.
         w(format!("Samples (windows): {}", a.samples))?;
@@ -181,6 +188,29 @@ pub fn analyze(dir: &Path, block: Option<Ulid>, out: &mut dyn Write) -> Result<B
         }
     }
     Ok(a)
+}
+
+/// The name of a chunk encoding byte: `xor`, `xor2`, `dense`, `aggr`
+/// (downsampled aggregates), or the byte in hex.
+pub fn encoding_name(enc: u8) -> String {
+    match cairn_codec::FloatEncoding::from_byte(enc) {
+        Some(e) => e.name().to_owned(),
+        None if enc == cairn_codec::ENCODING_AGGR => "aggr".to_owned(),
+        None => format!("0x{enc:02x}"),
+    }
+}
+
+/// `dense 12, xor 3` (or `none`): chunks per encoding as [`BlockAnalysis`]
+/// lists them.
+pub fn encodings_line(encodings: &[(String, u64)]) -> String {
+    if encodings.is_empty() {
+        return "none".to_owned();
+    }
+    encodings
+        .iter()
+        .map(|(e, n)| format!("{e} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `raw`, `5m`, `1h`, or the width in ms for other resolutions.
