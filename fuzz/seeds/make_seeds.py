@@ -193,6 +193,31 @@ for name in ["basic", "staleness", "stale_dod_nonzero", "irregular_timestamps", 
              "corrupt-truncated", "corrupt-bad-window"]:
     seed("xor2_chunk", name, fixture("xor2", name + ".chunk"))
 
+# --- dense_chunk: Cairn's dense chunks (0xfe) -------------------------------
+# Every frozen chunk of tests/fixtures/dense/ (written by Cairn's encoder,
+# see that folder's README.md): decimal mode with deltas, gaps, exceptions
+# and several packed blocks, float mode, one sample, i64-extreme
+# timestamps, and both corrupt chunks (unlike the XOR2 seeds, these bytes
+# come from Cairn's own encoder: there is no other). The target also reads
+# each input as 13-byte sample records (kind, step, payload; see
+# fuzz_targets/dense_chunk.rs); one hand-made seed of that kind.
+
+for name in sorted(os.listdir(os.path.join(FIX, "dense"))):
+    if name.endswith(".chunk"):
+        seed("dense_chunk", name[: -len(".chunk")], fixture("dense", name))
+
+
+def dense_record(kind, step, payload):
+    return bytes([kind]) + struct.pack("<i", step) + struct.pack("<Q", payload & 0xFFFFFFFFFFFFFFFF)
+
+
+seed("dense_chunk", "records-decimal-stale",
+     dense_record(0x09, 850, 1500 << 11)        # t0 = 850 << 31, 1500 / 10^2 = 15.0
+     + dense_record(0x09, 15000, 1575 << 11)    # 15.75
+     + dense_record(0x02, 15003, 0)             # stale marker
+     + dense_record(0x03, 14998, 0)             # the previous value again
+     + dense_record(0x40, 7, 0x3FF8000000000000))  # 7 << 32 ms later, raw bits of 1.5
+
 # --- aggr_chunk: aggregate chunks (0xff) of the frozen downsampled blocks --
 # (the corrupt fixture's chunk included: its CRC is valid, its counter entry
 # is not).
