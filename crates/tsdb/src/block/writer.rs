@@ -344,7 +344,10 @@ fn collect_chunks(
                 continue;
             }
             let inside = ch.min_time >= mint && ch.max_time < maxt;
-            if inside && ch.encoding == opts.encoding.byte() && enc.is_empty() {
+            if inside && ch.encoding == opts.encoding.byte() {
+                // What was re-encoded so far ends first, so chunks stay in
+                // time order.
+                enc.flush(out);
                 out.push(ch);
                 continue;
             }
@@ -362,8 +365,12 @@ fn collect_chunks(
             if let Some(e) = enc.failed.take() {
                 return Err(chunk_err(Box::new(e)));
             }
-            // A partial chunk is flushed so pass-through chunks stay in order.
-            enc.flush(out);
+            // Cut as the head cuts: a source chunk ends a chunk. Otherwise
+            // re-encoded samples run on into full-size chunks (dense chunks
+            // hold four of Prometheus's).
+            if opts.head_chunk_range.is_some() {
+                enc.flush(out);
+            }
         }
         enc.flush(out);
         return enc
@@ -418,10 +425,6 @@ impl Encoder {
             last: i64::MIN,
             failed: None,
         }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.cur.is_empty()
     }
 
     fn push(&mut self, t: i64, v: f64, out: &mut Vec<EncodedChunk>) {
