@@ -39,6 +39,9 @@ pub const ENCODING_DENSE: u8 = 0xfe;
 /// Samples a dense chunk holds at most (the writer cuts longer series).
 pub const DENSE_MAX_SAMPLES: usize = 1 << 16;
 
+/// Timestamp flag: the timestamps are another chunk's.
+const TS_SHARED: u8 = 2;
+
 /// Value modes.
 const MODE_DECIMAL: u8 = 0;
 const MODE_FLOAT: u8 = 1;
@@ -71,16 +74,36 @@ pub fn dense_num_samples(data: &[u8]) -> Result<usize, CodecError> {
     Ok(uvarint(data)?.0 as usize)
 }
 
+/// Finds the chunk a dense chunk shares its timestamps with, by chunk
+/// reference within the same block: the source chunk's data, or `None`.
+pub type SourceLookup<'r> = dyn FnMut(u64) -> Option<&'r [u8]> + 'r;
+
 /// Decodes a whole dense chunk, calling `f(t, v)` for each sample in
-/// order; returns the number of samples.
+/// order; returns the number of samples. A chunk whose timestamps are
+/// shared with another chunk of its block is an error here: read it with
+/// [`dense_decode_with`].
 pub fn dense_decode(data: &[u8], mut f: impl FnMut(i64, f64)) -> Result<usize, CodecError> {
     let mut ts = Vec::new();
-    let n = decode_into(data, &mut ts, |i, v, ts| {
+    decode_into(data, &mut ts, None, |i, v, ts| {
         if let Some(t) = ts.get(i) {
             f(*t, v);
         }
-    })?;
-    Ok(n)
+    })
+}
+
+/// [`dense_decode`] for chunks that may share their timestamps: `lookup`
+/// gives the source chunk's data by reference.
+pub fn dense_decode_with(
+    data: &[u8],
+    lookup: &mut SourceLookup<'_>,
+    mut f: impl FnMut(i64, f64),
+) -> Result<usize, CodecError> {
+    let mut ts = Vec::new();
+    decode_into(data, &mut ts, Some(lookup), |i, v, ts| {
+        if let Some(t) = ts.get(i) {
+            f(*t, v);
+        }
+    })
 }
 
 /// Decodes a whole dense chunk, appending its samples to `out` through
@@ -92,20 +115,23 @@ pub fn dense_decode_append<S>(
 ) -> Result<usize, CodecError> {
     let mut ts = Vec::new();
     out.reserve(dense_num_samples(data)?.min(DENSE_MAX_SAMPLES));
-    decode_into(data, &mut ts, |i, v, ts| {
+    decode_into(data, &mut ts, None, |i, v, ts| {
         if let Some(t) = ts.get(i) {
             out.push(make(*t, v));
         }
     })
 }
 
-/// Decodes the timestamps into `ts`, then calls `f(i, v, ts)` per value.
-fn decode_into(
-    data: &[u8],
-    ts: &mut Vec<i64>,
-    mut f: impl FnMut(usize, f64, &[i64]),
-) -> Result<usize, CodecError> {
-    let mut c = ByteCursor::new(data);
+/// The header up to the timestamp flag: sample count, `t0`, and for more
+/// than one sample `d` and the flag byte (with its offset).
+struct TsHeader {
+    n: usize,
+    t0: i64,
+    d: i64,
+    flag: Option<(u8, usize)>,
+}
+
+fn ts_header(c: &mut ByteCursor<'_>) -> Result<TsHeader, CodecError> {
     let n = c.uvarint()?;
     if n == 0 || n > DENSE_MAX_SAMPLES as u64 {
         return Err(CodecError::Corruption {
@@ -114,8 +140,78 @@ fn decode_into(
             found: n.to_string(),
         });
     }
-    let n = n as usize;
-    read_timestamps(&mut c, n, ts)?;
+    let t0 = c.varint()?;
+    if n == 1 {
+        return Ok(TsHeader {
+            n: 1,
+            t0,
+            d: 0,
+            flag: None,
+        });
+    }
+    let d = c.uvarint()? as i64;
+    let at = c.pos();
+    let flag = c.byte()?;
+    Ok(TsHeader {
+        n: n as usize,
+        t0,
+        d,
+        flag: Some((flag, at)),
+    })
+}
+
+/// The reference of the chunk whose timestamps `data` shares, if it does.
+pub fn dense_shared_source(data: &[u8]) -> Result<Option<u64>, CodecError> {
+    let mut c = ByteCursor::new(data);
+    match ts_header(&mut c)?.flag {
+        Some((TS_SHARED, _)) => Ok(Some(c.uvarint()?)),
+        _ => Ok(None),
+    }
+}
+
+/// The timestamps of a dense chunk that holds its own.
+pub fn dense_timestamps(data: &[u8]) -> Result<Vec<i64>, CodecError> {
+    let mut c = ByteCursor::new(data);
+    let h = ts_header(&mut c)?;
+    let mut ts = Vec::with_capacity(h.n);
+    read_timestamps(&mut c, &h, &mut ts, None)?;
+    Ok(ts)
+}
+
+/// Rewrites a dense chunk that holds its own timestamps into one that
+/// shares them with the chunk at `source` (same block), whose timestamps
+/// from index `start` on are this chunk's. The caller has checked that
+/// they are; readers check it again.
+pub fn dense_share(data: &[u8], source: u64, start: usize) -> Result<Vec<u8>, CodecError> {
+    let mut c = ByteCursor::new(data);
+    let h = ts_header(&mut c)?;
+    let mut ts = Vec::with_capacity(h.n);
+    read_timestamps(&mut c, &h, &mut ts, None)?;
+    let values = data.get(c.pos()..).unwrap_or(&[]);
+    let mut out = Vec::with_capacity(values.len() + 24);
+    put_uvarint(&mut out, h.n as u64);
+    put_varint(&mut out, h.t0);
+    if h.n > 1 {
+        put_uvarint(&mut out, 0);
+        out.push(TS_SHARED);
+        put_uvarint(&mut out, source);
+        put_uvarint(&mut out, start as u64);
+    }
+    out.extend_from_slice(values);
+    Ok(out)
+}
+
+/// Decodes the timestamps into `ts`, then calls `f(i, v, ts)` per value.
+fn decode_into(
+    data: &[u8],
+    ts: &mut Vec<i64>,
+    lookup: Option<&mut SourceLookup<'_>>,
+    mut f: impl FnMut(usize, f64, &[i64]),
+) -> Result<usize, CodecError> {
+    let mut c = ByteCursor::new(data);
+    let h = ts_header(&mut c)?;
+    let n = h.n;
+    read_timestamps(&mut c, &h, ts, lookup)?;
     let at = c.pos();
     match c.byte()? {
         MODE_DECIMAL => read_decimals(&mut c, n, |i, v| f(i, v, ts))?,
@@ -207,28 +303,39 @@ fn put_timestamps(ts: &[i64], out: &mut Vec<u8>) {
     pack::put_stream(&resid, out);
 }
 
-fn read_timestamps(c: &mut ByteCursor<'_>, n: usize, ts: &mut Vec<i64>) -> Result<(), CodecError> {
+/// Reads the timestamps after [`ts_header`]: inline (flag 0 or 1), or
+/// shared (flag 2) through `lookup`.
+fn read_timestamps(
+    c: &mut ByteCursor<'_>,
+    h: &TsHeader,
+    ts: &mut Vec<i64>,
+    lookup: Option<&mut SourceLookup<'_>>,
+) -> Result<(), CodecError> {
     ts.clear();
-    ts.reserve(n);
-    let t0 = c.varint()?;
-    ts.push(t0);
-    if n == 1 {
+    let (n, t0, d) = (h.n, h.t0, h.d);
+    let Some((flag, at)) = h.flag else {
+        ts.push(t0);
         return Ok(());
-    }
-    let d = c.uvarint()? as i64;
-    let at = c.pos();
+    };
+    ts.reserve(n);
     let mut gaps = Vec::new();
-    match c.byte()? {
+    match flag {
         0 => {}
         1 => pack::read_stream(c, n - 1, |g| gaps.push(g))?,
+        TS_SHARED => {
+            let src = c.uvarint()?;
+            let start = c.uvarint()?;
+            return shared_timestamps(src, start, h, ts, lookup);
+        }
         x => {
             return Err(CodecError::Corruption {
-                what: "dense chunk gap flag",
-                expected: "0 or 1".to_owned(),
+                what: "dense chunk timestamp flag",
+                expected: "0, 1 or 2".to_owned(),
                 found: format!("{x} at byte offset {at}"),
             })
         }
     }
+    ts.push(t0);
     let mut slot: i64 = 0;
     let mut i = 0;
     pack::read_stream(c, n - 1, |r| {
@@ -237,6 +344,52 @@ fn read_timestamps(c: &mut ByteCursor<'_>, n: usize, ts: &mut Vec<i64>) -> Resul
         ts.push(t0.wrapping_add(slot.wrapping_mul(d)).wrapping_add(r));
         i += 1;
     })
+}
+
+/// A shared chunk's timestamps: `n` of the source chunk's from `start`,
+/// the first of which must be the chunk's own `t0`.
+fn shared_timestamps(
+    src: u64,
+    start: u64,
+    h: &TsHeader,
+    ts: &mut Vec<i64>,
+    lookup: Option<&mut SourceLookup<'_>>,
+) -> Result<(), CodecError> {
+    let bad = |expected: String, found: String| CodecError::Corruption {
+        what: "dense chunk shared timestamps",
+        expected,
+        found,
+    };
+    let Some(lookup) = lookup else {
+        return Err(bad(
+            format!("a block to find chunk {src} in"),
+            "a chunk read on its own".to_owned(),
+        ));
+    };
+    let data = lookup(src).ok_or_else(|| {
+        bad(
+            format!("a dense chunk at reference {src}"),
+            "none".to_owned(),
+        )
+    })?;
+    let mut c = ByteCursor::new(data);
+    let sh = ts_header(&mut c)?;
+    // Sources hold their own timestamps: no chains.
+    read_timestamps(&mut c, &sh, ts, None)?;
+    let start = usize::try_from(start).unwrap_or(usize::MAX);
+    let end = start.saturating_add(h.n);
+    if end > ts.len() || ts.get(start) != Some(&h.t0) {
+        return Err(bad(
+            format!(
+                "{} timestamps from {} at index {start} of chunk {src}",
+                h.n, h.t0
+            ),
+            format!("{} timestamps there", ts.len()),
+        ));
+    }
+    ts.truncate(end);
+    ts.drain(..start);
+    Ok(())
 }
 
 /// How a mantissa stream is differenced.

@@ -6,7 +6,9 @@
 //! Contract: samples pushed to a builder have strictly increasing
 //! timestamps; decoders never panic on malformed input.
 
-use crate::dense::{dense_decode, dense_num_samples, encode_dense, ENCODING_DENSE};
+use crate::dense::{
+    dense_decode, dense_decode_with, dense_num_samples, encode_dense, SourceLookup, ENCODING_DENSE,
+};
 use crate::{
     xor2_decode, xor_decode, CodecError, Xor2Chunk, XorChunk, ENCODING_XOR, ENCODING_XOR2,
 };
@@ -105,6 +107,21 @@ pub fn decode_float_chunk(
             Err(e) => e,
         }),
     }
+}
+
+/// [`decode_float_chunk`] for chunks read from a block: a dense chunk
+/// that shares its timestamps finds them through `lookup` (the block's
+/// chunk data by reference).
+pub fn decode_float_chunk_with(
+    enc: u8,
+    data: &[u8],
+    lookup: &mut SourceLookup<'_>,
+    f: impl FnMut(i64, f64),
+) -> Result<usize, CodecError> {
+    if enc == ENCODING_DENSE {
+        return dense_decode_with(data, lookup, f);
+    }
+    decode_float_chunk(enc, data, f)
 }
 
 /// The sample count in a float chunk's header (0 when unreadable or not a

@@ -46,14 +46,16 @@ pub use bits::{BitReader, BitWriter};
 pub use crc::{crc32c, crc32c_append};
 pub use cursor::ByteCursor;
 pub use dense::{
-    dense_decode, dense_decode_append, dense_num_samples, encode_dense, ENCODING_DENSE,
+    dense_decode, dense_decode_append, dense_decode_with, dense_num_samples, dense_share,
+    dense_shared_source, dense_timestamps, encode_dense, SourceLookup, ENCODING_DENSE,
 };
 pub use encoding::{
     Encoding, ENCODING_FLOAT_HISTOGRAM, ENCODING_HISTOGRAM, ENCODING_XOR, ENCODING_XOR2,
 };
 pub use error::CodecError;
 pub use float_chunk::{
-    decode_float_chunk, float_chunk_samples, is_float_encoding, FloatChunkBuilder, FloatEncoding,
+    decode_float_chunk, decode_float_chunk_with, float_chunk_samples, is_float_encoding,
+    FloatChunkBuilder, FloatEncoding,
 };
 pub use xor::{decode_all, xor_iter, XorChunk, XorIterator, MAX_SAMPLES_PER_CHUNK};
 pub use xor2::{

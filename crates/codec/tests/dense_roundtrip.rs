@@ -162,3 +162,52 @@ fn bad_input_is_refused() {
     assert!(dense_decode(&[], |_, _| {}).is_err());
     assert!(dense_decode(&[0], |_, _| {}).is_err());
 }
+
+#[test]
+fn shared_timestamps_come_from_the_source_chunk() {
+    use cairn_codec::{dense_decode_with, dense_share, dense_shared_source, dense_timestamps};
+    let ts: Vec<i64> = (0..600)
+        .map(|k| 1_700_000_000_000 + k * 15_000 + (k * 7) % 23)
+        .collect();
+    let src = round_trip(&ts, &vec![1.5; 600]);
+    assert_eq!(dense_timestamps(&src).unwrap(), ts);
+    assert_eq!(dense_shared_source(&src).unwrap(), None);
+    // A chunk holding samples 100..400 of the same scrapes.
+    let vs: Vec<f64> = (100..400).map(|k| f64::from(k) * 0.001).collect();
+    let own = round_trip(&ts[100..400], &vs);
+    let shared = dense_share(&own, 77, 100).unwrap();
+    assert!(
+        shared.len() + 100 < own.len(),
+        "{} vs {}",
+        shared.len(),
+        own.len()
+    );
+    assert_eq!(dense_shared_source(&shared).unwrap(), Some(77));
+    let mut got = Vec::new();
+    let mut lookup = |r: u64| (r == 77).then_some(src.as_slice());
+    let n = dense_decode_with(&shared, &mut lookup, |t, v| got.push((t, v.to_bits()))).unwrap();
+    let want: Vec<(i64, u64)> = ts[100..400]
+        .iter()
+        .copied()
+        .zip(vs.iter().map(|v| v.to_bits()))
+        .collect();
+    assert_eq!((n, got), (300, want));
+    // Read alone, from a missing or wrong source, or through a chain: errors.
+    assert!(dense_decode(&shared, |_, _| {}).is_err());
+    let mut none = |_: u64| None;
+    assert!(dense_decode_with(&shared, &mut none, |_, _| {}).is_err());
+    let wrong = dense_share(&own, 77, 101).unwrap();
+    assert!(dense_decode_with(&wrong, &mut lookup, |_, _| {}).is_err());
+    let past = dense_share(&own, 77, 400).unwrap();
+    assert!(dense_decode_with(&past, &mut lookup, |_, _| {}).is_err());
+    let chained = dense_share(&src, 5, 0).unwrap();
+    let mut chain = |r: u64| match r {
+        77 => Some(chained.as_slice()),
+        _ => Some(src.as_slice()),
+    };
+    assert!(dense_decode_with(&shared, &mut chain, |_, _| {}).is_err());
+    // Inline chunks decode the same with or without a lookup.
+    let mut again = Vec::new();
+    dense_decode_with(&own, &mut none, |t, v| again.push((t, v.to_bits()))).unwrap();
+    assert_eq!(again.len(), 300);
+}

@@ -6,6 +6,7 @@
 //! whole. Only the tombstones file changes after creation (deletions).
 
 mod querier;
+mod share;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

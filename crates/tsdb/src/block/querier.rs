@@ -10,7 +10,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use cairn_codec::{decode_float_chunk, is_float_encoding, CodecError, ENCODING_AGGR};
+use cairn_codec::{
+    decode_float_chunk_with, dense_shared_source, encode_dense, is_float_encoding, CodecError,
+    ENCODING_AGGR, ENCODING_DENSE,
+};
 use cairn_index::{postings_for_matchers, ChunkMeta, IndexLike};
 use cairn_model::{Labels, Matcher, Sample};
 use cairn_storage::{
@@ -144,8 +147,42 @@ impl BlockSeries<'_> {
     fn decode(&self, enc: u8, data: &[u8], f: impl FnMut(i64, f64)) -> Result<usize, CodecError> {
         match (enc, self.aggr) {
             (ENCODING_AGGR, Some(a)) => crate::downsample::decode_aggregate(data, a, f),
-            _ => decode_float_chunk(enc, data, f),
+            _ => {
+                // A dense chunk may share its timestamps with another chunk
+                // of the block (docs/format/dense-chunk.md).
+                let cr = self.block.chunk_reader();
+                let mut lookup = |r: u64| match cr.chunk(r) {
+                    Ok((ENCODING_DENSE, d)) => Some(d),
+                    _ => None,
+                };
+                decode_float_chunk_with(enc, data, &mut lookup, f)
+            }
         }
+    }
+
+    /// A chunk as consumers of [`Series::chunks`] get it: self-contained.
+    /// A dense chunk that shares its timestamps with another chunk of the
+    /// block is rewritten with its own, since the reference means nothing
+    /// outside this block.
+    fn standalone(&self, c: &ChunkMeta, enc: u8, data: &[u8]) -> cairn_storage::Result<Vec<u8>> {
+        if enc != ENCODING_DENSE || !matches!(dense_shared_source(data), Ok(Some(_))) {
+            return Ok(data.to_vec());
+        }
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        let mut out = Vec::new();
+        self.decode(enc, data, |t, v| {
+            ts.push(t);
+            vs.push(v);
+        })
+        .and_then(|_| encode_dense(&ts, &vs, &mut out))
+        .map_err(|e| {
+            StorageError::from(TsdbError::Chunk {
+                path: self.block.dir().join("chunks"),
+                series: self.labels.to_string(),
+                source: format!("chunk at ref {}: {e}", c.chunk_ref).into(),
+            })
+        })?;
+        Ok(out)
     }
 
     fn load(&self, c: &ChunkMeta) -> cairn_storage::Result<(u8, &[u8])> {
@@ -209,11 +246,13 @@ impl ChunkIterator for BlockChunks<'_, '_> {
     fn next_chunk(&mut self) -> Option<cairn_storage::Result<EncodedChunk>> {
         let c = self.s.chunks.get(self.i)?;
         self.i += 1;
-        Some(self.s.load(c).map(|(encoding, data)| EncodedChunk {
-            min_time: c.min_time,
-            max_time: c.max_time,
-            encoding,
-            data: data.to_vec(),
+        Some(self.s.load(c).and_then(|(encoding, data)| {
+            Ok(EncodedChunk {
+                min_time: c.min_time,
+                max_time: c.max_time,
+                encoding,
+                data: self.s.standalone(c, encoding, data)?,
+            })
         }))
     }
 }

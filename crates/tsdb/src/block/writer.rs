@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 
 use cairn_chunks::ChunkWriter;
 use cairn_codec::{
-    decode_aggr, decode_float_chunk, float_chunk_samples, is_float_encoding, FloatChunkBuilder,
-    FloatEncoding, ENCODING_AGGR,
+    decode_aggr, decode_float_chunk, dense_share, dense_shared_source, dense_timestamps,
+    float_chunk_samples, is_float_encoding, FloatChunkBuilder, FloatEncoding, ENCODING_AGGR,
+    ENCODING_DENSE,
 };
 use cairn_head::cut::{CutPolicy, Cutter};
 use cairn_index::{ChunkMeta, IndexWriter};
@@ -214,6 +215,7 @@ fn write_into(
         max_t: i64::MIN,
     };
     let mut prev: Option<Labels> = None;
+    let mut share = super::share::TimestampShare::default();
     let mut metas: Vec<ChunkMeta> = Vec::new();
     let mut pending: Vec<EncodedChunk> = Vec::new();
     for s in q.select(&hints, &all)? {
@@ -239,12 +241,27 @@ fn write_into(
         }
         metas.clear();
         for ch in &pending {
+            // A dense chunk takes its timestamps from an earlier chunk of
+            // the block when they are a run of its (block/share.rs).
+            let (data, source) = match share_timestamps(&share, ch) {
+                Ok(x) => x,
+                Err(e) => {
+                    return Err(TsdbError::Chunk {
+                        path: chunks_dir.clone(),
+                        series: labels.to_string(),
+                        source: Box::new(e),
+                    })
+                }
+            };
             let r = cw
-                .write_chunk(ch.encoding, &ch.data)
+                .write_chunk(ch.encoding, data.as_deref().unwrap_or(&ch.data))
                 .map_err(|e| TsdbError::Chunks {
                     path: chunks_dir.clone(),
                     source: Box::new(e),
                 })?;
+            if let Some(ts) = source {
+                share.add(r, ts);
+            }
             metas.push(ChunkMeta {
                 min_time: ch.min_time,
                 max_time: ch.max_time,
@@ -295,6 +312,23 @@ fn write_into(
     meta.write(tmp)?;
     sync_dir(tmp)?;
     Ok(Some(meta))
+}
+
+/// For a dense chunk: its rewrite sharing an earlier chunk's timestamps,
+/// or else its timestamps, to offer as a source once written.
+#[allow(clippy::type_complexity)]
+fn share_timestamps(
+    share: &super::share::TimestampShare,
+    ch: &EncodedChunk,
+) -> std::result::Result<(Option<Vec<u8>>, Option<Vec<i64>>), cairn_codec::CodecError> {
+    if ch.encoding != ENCODING_DENSE || dense_shared_source(&ch.data)?.is_some() {
+        return Ok((None, None));
+    }
+    let ts = dense_timestamps(&ch.data)?;
+    match share.find(&ts) {
+        Some((r, i)) => Ok((Some(dense_share(&ch.data, r, i)?), None)),
+        None => Ok((None, Some(ts))),
+    }
 }
 
 /// Sample count from a chunk header; for an aggregate chunk, its count
