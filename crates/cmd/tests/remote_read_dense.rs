@@ -63,6 +63,19 @@ fn known() -> Known {
             })
             .collect(),
     ));
+    // Another GPU of the same target: the same timestamps, so its dense
+    // chunks share the first one's (timestamp flag 2) within a block, and
+    // remote read must hand them out self-contained.
+    let shared: Vec<(i64, f64)> = out[0]
+        .1
+        .iter()
+        .enumerate()
+        .map(|(i, &(t, _))| (t, 1e6 + (i % 50) as f64 * 0.5))
+        .collect();
+    out.push((
+        Labels::from_pairs([("__name__", "rr_gauge"), ("gpu", "3")]),
+        shared,
+    ));
     // A gauge every 10 s for the first 3 h (720 samples in the first block:
     // chunks of 480 and 240), decimals and a NaN, ending inside the XOR2 block.
     out.push((
