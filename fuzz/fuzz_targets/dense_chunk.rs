@@ -14,9 +14,18 @@
 //! in ±2^62) whose values kind bits 0-1 pick: 0 raw payload bits, 1 a
 //! decimal `(payload as i64 >> 11) / 10^(kind bits 2-5)`, 2 the stale
 //! marker, 3 the previous value. It must encode, and decode bit for bit.
+//!
+//! Shared timestamps: the input is also decoded with a block lookup that
+//! answers the input itself for any reference (a source that shares its
+//! own timestamps must be refused, never followed), and an encoded series
+//! rewritten to share its own timestamps from index 0 must decode the same
+//! through a lookup that answers the original.
 #![no_main]
 
-use cairn_codec::{dense_decode, dense_decode_append, dense_num_samples, encode_dense};
+use cairn_codec::{
+    dense_decode, dense_decode_append, dense_decode_with, dense_num_samples, dense_share,
+    dense_shared_source, dense_timestamps, encode_dense,
+};
 use libfuzzer_sys::fuzz_target;
 
 const STALE: u64 = 0x7ff0_0000_0000_0002;
@@ -91,8 +100,22 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
+    let mut itself = |_: u64| Some(data);
+    let _ = dense_decode_with(data, &mut itself, |_, _| {});
+    let _ = dense_shared_source(data);
+    let _ = dense_timestamps(data);
+
     let (ts, vs) = samples(data);
     if !ts.is_empty() {
         round_trip(&ts, &vs);
+        let mut own = Vec::new();
+        encode_dense(&ts, &vs, &mut own).expect("encodes");
+        let shared = dense_share(&own, 1, 0).expect("rewrites");
+        let mut lookup = |r: u64| (r == 1).then_some(own.as_slice());
+        let mut back = Vec::new();
+        dense_decode_with(&shared, &mut lookup, |t, v| back.push((t, v.to_bits())))
+            .expect("a shared chunk decodes through its source");
+        let want: Vec<(i64, u64)> = ts.iter().copied().zip(vs.iter().map(|v| v.to_bits())).collect();
+        assert_eq!(back, want);
     }
 });
