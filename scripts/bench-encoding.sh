@@ -16,9 +16,10 @@
 #     Reported: bytes per sample of the compacted blocks (level > 1) and of
 #     the whole directory's blocks, compaction seconds, samples per second
 #     per core (the compactor is single-threaded) and peak RSS.
-#  3. VictoriaMetrics: /internal/force_merge of the month, wait until no
-#     merge runs, stop; reported: data + indexdb bytes per sample, and its
-#     whole -storageDataPath (which adds its persisted caches).
+#  3. VictoriaMetrics: /internal/force_merge of the month, wait until it
+#     holds one part and no merge runs, stop; reported: data + indexdb
+#     bytes per sample, and its whole -storageDataPath (which adds its
+#     persisted caches).
 #  4. cairn serve on the dense and the XOR directory (downsampling off,
 #     so both read the same raw blocks), scripts/bench_query.py in rounds
 #     (REPS, STEP), over the whole span.
@@ -80,17 +81,24 @@ for J in $JITTERS; do
       --nodes "$NODES" --hours "$h" --skip-hours "$i" --start-ms "$start_ms" --jitter-ms "$J" \
       --connections 4 --json >"$dir/load-$i.json"
   done
-  samples=$(python3 -c "import json,glob; print(sum(json.load(open(f))['samples'] for f in glob.glob('$dir/load-*.json')) // 2)")
+  # cairn-loadgen's "samples" counts what each receiver got.
+  samples=$(python3 -c "import json,glob; print(sum(json.load(open(f))['samples'] for f in glob.glob('$dir/load-*.json')))")
   kill "$cpid"; wait "$cpid" 2>/dev/null || true
   # VictoriaMetrics: merge, wait for quiet, stop.
   curl -fsS http://127.0.0.1:18438/internal/force_flush >/dev/null || true
   curl -fsS "http://127.0.0.1:18438/internal/force_merge?partition_prefix=$(date -u -d "@$end" +%Y_%m)" >/dev/null || true
   curl -fsS "http://127.0.0.1:18438/internal/force_merge?partition_prefix=$(date -u -d "@$((end - HOURS * 3600))" +%Y_%m)" >/dev/null || true
-  idle=0
-  for _ in $(seq 1 900); do
+  # Done when every month holds one part (small and big together) and no
+  # merge runs, or after 10 minutes.
+  for _ in $(seq 1 600); do
+    parts=$(find "$dir/vm/data/small" "$dir/vm/data/big" -mindepth 2 -maxdepth 2 -type d \
+      ! -name tmp ! -name txn ! -path '*/snapshots/*' | wc -l)
     a=$(curl -fsS http://127.0.0.1:18438/metrics | awk '/^vm_active_merges/{s+=$2} END{print s+0}')
-    if [ "$a" = 0 ]; then idle=$((idle + 1)); else idle=0; fi
-    [ "$idle" -ge 5 ] && break
+    [ "$parts" -le 1 ] && [ "$a" = 0 ] && break
+    # Parts flushed after the first call need another.
+    if [ "$a" = 0 ] && [ $((SECONDS % 10)) = 0 ]; then
+      curl -fsS "http://127.0.0.1:18438/internal/force_merge?partition_prefix=$(date -u -d "@$end" +%Y_%m)" >/dev/null || true
+    fi
     sleep 1
   done
   kill "$vpid"; wait "$vpid" 2>/dev/null || true

@@ -69,6 +69,26 @@ pub fn put_stream(vals: &[i64], out: &mut Vec<u8>) {
     }
 }
 
+/// The 8 bytes of `b` from `at`, little-endian; bytes past the end read
+/// as zero.
+#[inline]
+fn load_le(b: &[u8], at: usize) -> u64 {
+    match b.get(at..at + 8) {
+        Some(s) => {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(s);
+            u64::from_le_bytes(w)
+        }
+        None => {
+            let mut w = [0u8; 8];
+            for (d, s) in w.iter_mut().zip(b.get(at..).unwrap_or(&[])) {
+                *d = *s;
+            }
+            u64::from_le_bytes(w)
+        }
+    }
+}
+
 /// Reads a stream of `n` values written by [`put_stream`], calling `f`
 /// with each in order.
 pub fn read_stream(
@@ -98,6 +118,16 @@ pub fn read_stream(
         }
         let bytes = c.bytes(((len * w as usize).div_ceil(8)) as u64)?;
         let mask = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
+        if w <= 56 {
+            // One little-endian word load per value: the value's bits start
+            // at most 7 bits into the word and end within it.
+            for k in 0..len {
+                let bit = k * w as usize;
+                let word = load_le(bytes, bit / 8);
+                f(lo.wrapping_add(((word >> (bit % 8)) & mask) as i64));
+            }
+            continue;
+        }
         let mut acc: u128 = 0;
         let mut nb = 0u32;
         let mut src = bytes.iter();
