@@ -50,7 +50,8 @@ pub struct ServeArgs {
     #[arg(long = "storage.tsdb.retention.resolution-1h", default_value = "1y")]
     pub retention_1h: String,
     /// Write 5-minute and 1-hour downsampled blocks in the background (false: raw only,
-    /// a data directory that Prometheus can open).
+    /// which with --storage.tsdb.chunk-encoding=xor keeps a data directory that Prometheus can
+    /// open).
     #[arg(long = "storage.tsdb.downsample", default_value_t = true, action = clap::ArgAction::Set)]
     pub downsample: bool,
     /// Float chunk encoding of compacted and downsampled blocks: dense (Cairn's own, about a

@@ -371,6 +371,9 @@ fn backfilled_chunks_are_cut_where_promtool_cuts_them() {
             DbOptions {
                 maintenance_interval: None,
                 retention_time: 0,
+                // Prometheus's compactor writes XOR; Cairn's default,
+                // dense, re-encodes every chunk by design.
+                chunk_encoding: cairn_tsdb::FloatEncoding::Xor,
                 ..DbOptions::default()
             },
         )
