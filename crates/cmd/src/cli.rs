@@ -156,7 +156,11 @@ pub enum TsdbCommand {
     Compact {
         /// Chunk encoding of the compacted and downsampled blocks: dense (Cairn only,
         /// smallest), xor (Prometheus's) or xor2.
-        #[arg(long = "chunk-encoding", default_value = "dense")]
+        #[arg(
+            long = "chunk-encoding",
+            visible_alias = "storage.tsdb.chunk-encoding",
+            default_value = "dense"
+        )]
         chunk_encoding: String,
         /// Largest compacted block. Defaults to what the server uses with its default
         /// retention (10% of 15d = 36h); pass the server's
