@@ -297,17 +297,6 @@ fn count(m: &BTreeMap<String, Vec<Chunk>>) -> usize {
     m.values().map(Vec::len).sum()
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn backfill_with_both(om: &Path, root: &Path) -> (PathBuf, PathBuf) {
     let (ours, theirs) = (root.join("cairn"), root.join("promtool"));
     run(Command::new(env!("CARGO_BIN_EXE_cairn"))

@@ -1,10 +1,8 @@
 //! `cairn promql test` as a user runs it on their own scripts.
 
-use std::process::Command;
+mod support;
 
-fn cairn() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-}
+use support::cairn;
 
 #[test]
 fn runs_scripts_and_reports_the_count_last() {

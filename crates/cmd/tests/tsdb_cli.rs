@@ -11,10 +11,9 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 
-use support::require_tool;
+use support::{blocks, cairn, require_tool, run, sorted_lines};
 
 fn openmetrics() -> String {
     let mut s = String::from("# HELP gpu_util GPU utilisation.\n# TYPE gpu_util gauge\n");
@@ -38,38 +37,6 @@ fn openmetrics() -> String {
     }
     s.push_str("# EOF\n");
     s
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn cairn() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-}
-
-fn blocks(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("meta.json").exists())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-fn sorted_lines(s: &str) -> Vec<String> {
-    let mut v: Vec<String> = s.lines().map(str::to_owned).collect();
-    v.sort();
-    v
 }
 
 #[test]

@@ -185,8 +185,22 @@ pub fn dense_timestamps(data: &[u8]) -> Result<Vec<i64>, CodecError> {
 pub fn dense_share(data: &[u8], source: u64, start: usize) -> Result<Vec<u8>, CodecError> {
     let mut c = ByteCursor::new(data);
     let h = ts_header(&mut c)?;
-    let mut ts = Vec::with_capacity(h.n);
-    read_timestamps(&mut c, &h, &mut ts, None)?;
+    // Past the timestamp streams without decoding them.
+    match h.flag {
+        None => {}
+        Some((0, _)) => pack::skip_stream(&mut c, h.n - 1)?,
+        Some((1, _)) => {
+            pack::skip_stream(&mut c, h.n - 1)?;
+            pack::skip_stream(&mut c, h.n - 1)?;
+        }
+        Some((x, at)) => {
+            return Err(CodecError::Corruption {
+                what: "dense chunk timestamp flag",
+                expected: "0 or 1 (a chunk holding its own timestamps)".to_owned(),
+                found: format!("{x} at byte offset {at}"),
+            })
+        }
+    }
     let values = data.get(c.pos()..).unwrap_or(&[]);
     let mut out = Vec::with_capacity(values.len() + 24);
     put_uvarint(&mut out, h.n as u64);

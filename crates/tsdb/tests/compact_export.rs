@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use cairn_model::{Labels, MatchType, Matcher, Sample};
-use cairn_storage::{Appendable, MemStorage, Queryable, SelectHints, ValueType};
+use cairn_storage::{Appendable, MemStorage, Queryable};
 use cairn_tsdb::cli::{chunk_encodings, compact, dump, export, format_go_g, ExportOptions};
 use cairn_tsdb::{write_block, Block, BlockWriteOptions, Db, DbOptions, FloatEncoding, Ulid};
 use common::*;
@@ -73,26 +73,6 @@ fn expected_samples(data: &Data, mint: i64, maxt: i64) -> Vec<(Labels, i64, u64)
                 .map(move |&(t, v)| (l.clone(), t, v.to_bits()))
         })
         .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-    v
-}
-
-/// (labels, t, bits) that `q` answers over `[mint, maxt]`, sorted. (Not
-/// `common::all_samples`, whose 1 ms bulk-read pieces take seconds over
-/// hours of data.)
-fn samples(q: &dyn Queryable, mint: i64, maxt: i64) -> Vec<(Labels, i64, u64)> {
-    let q = q.querier(mint, maxt).unwrap();
-    let m = Matcher::new(MatchType::Regex, "__name__", ".+").unwrap();
-    let mut v = Vec::new();
-    for s in q.select(&SelectHints::default(), &[m]).unwrap() {
-        let s = s.unwrap();
-        let mut it = s.iter();
-        while it.next() == ValueType::Float {
-            let (t, x) = it.at();
-            v.push((s.labels().clone(), t, x.to_bits()));
-        }
-        assert!(it.err().is_none(), "{:?}", it.err());
-    }
     v.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
     v
 }
@@ -236,11 +216,11 @@ fn mixed_encodings_are_read_and_compacted_into_one_block() {
     {
         let db = Db::open(&dir, db_opts(FloatEncoding::Dense, false)).unwrap();
         assert_eq!(
-            samples(&*db, i64::MIN, i64::MAX),
+            stepped_samples(&*db, i64::MIN, i64::MAX),
             expected_samples(&all, i64::MIN, i64::MAX)
         );
         let (a, z) = (BASE + H + 15_000, BASE + 3 * H - 1);
-        assert_eq!(samples(&*db, a, z), expected_samples(&all, a, z));
+        assert_eq!(stepped_samples(&*db, a, z), expected_samples(&all, a, z));
         db.close();
     }
     let before = cairn_dump(&dir);
@@ -263,7 +243,7 @@ fn mixed_encodings_are_read_and_compacted_into_one_block() {
     assert_eq!(cairn_dump(&dir), before);
     let db = Db::open(&dir, db_opts(FloatEncoding::Dense, false)).unwrap();
     assert_eq!(
-        samples(&*db, i64::MIN, i64::MAX),
+        stepped_samples(&*db, i64::MIN, i64::MAX),
         expected_samples(&all, i64::MIN, i64::MAX)
     );
 }
@@ -316,7 +296,7 @@ fn compact_cuts_the_wal_and_reopening_does_not_replay_it_again() {
         "head not empty"
     );
     assert_eq!(
-        samples(&*db, i64::MIN, i64::MAX),
+        stepped_samples(&*db, i64::MIN, i64::MAX),
         expected_samples(&data, i64::MIN, i64::MAX)
     );
     // ... and when it cuts the rest of the partial range, the planner
@@ -332,7 +312,7 @@ fn compact_cuts_the_wal_and_reopening_does_not_replay_it_again() {
         w.1.extend_from_slice(&m.1);
     }
     assert_eq!(
-        samples(&*db, i64::MIN, i64::MAX),
+        stepped_samples(&*db, i64::MIN, i64::MAX),
         expected_samples(&want, i64::MIN, i64::MAX)
     );
     let bs = db.blocks();

@@ -5,11 +5,14 @@
 //! come out self-contained.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code
 
+mod common;
+
 use cairn_codec::{dense_shared_source, ENCODING_DENSE};
 use cairn_index::IndexLike;
 use cairn_model::{Labels, LabelsBuilder, MatchType, Matcher, Sample};
-use cairn_storage::{MemStorage, Queryable, SelectHints, ValueType};
+use cairn_storage::{MemStorage, Queryable, SelectHints};
 use cairn_tsdb::{write_block, Block, BlockWriteOptions, FloatEncoding};
+use common::stepped_samples;
 
 const H: i64 = 3_600_000;
 
@@ -43,23 +46,6 @@ fn data() -> Vec<(Labels, Vec<(i64, f64)>)> {
         }
     }
     out
-}
-
-fn read_all(q: &dyn Queryable) -> Vec<(Labels, i64, u64)> {
-    let q = q.querier(i64::MIN, i64::MAX).unwrap();
-    let m = Matcher::new(MatchType::Regex, "__name__", ".+").unwrap();
-    let mut v = Vec::new();
-    for s in q.select(&SelectHints::default(), &[m]).unwrap() {
-        let s = s.unwrap();
-        let mut it = s.iter();
-        while it.next() == ValueType::Float {
-            let (t, x) = it.at();
-            v.push((s.labels().clone(), t, x.to_bits()));
-        }
-        assert!(it.err().is_none(), "{:?}", it.err());
-    }
-    v.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-    v
 }
 
 fn write(dir: &std::path::Path, q: &dyn Queryable, enc: FloatEncoding) -> Block {
@@ -98,9 +84,9 @@ fn a_target_pays_for_its_timestamps_once_and_every_sample_reads_back() {
     for (l, s) in &data {
         mem.add(l.clone(), s.iter().map(|&(t, v)| Sample::new(t, v)));
     }
-    let want = read_all(&mem);
+    let want = stepped_samples(&mem, i64::MIN, i64::MAX);
     let dense = write(tmp.path(), &mem, FloatEncoding::Dense);
-    assert_eq!(read_all(&dense), want);
+    assert_eq!(stepped_samples(&dense, i64::MIN, i64::MAX), want);
     let (all, shared) = shared_counts(&dense);
     // Per target, the first series' two chunks and the late pod's first
     // chunk hold their own timestamps (the late pod's second chunk starts
@@ -125,7 +111,7 @@ fn a_target_pays_for_its_timestamps_once_and_every_sample_reads_back() {
     let dir3 = tmp.path().join("again");
     std::fs::create_dir_all(&dir3).unwrap();
     let again = write(&dir3, &dense, FloatEncoding::Dense);
-    assert_eq!(read_all(&again), want);
+    assert_eq!(stepped_samples(&again, i64::MIN, i64::MAX), want);
     assert_eq!(shared_counts(&again), (all, shared));
     let q = dense.querier(i64::MIN, i64::MAX).unwrap();
     let m = Matcher::new(MatchType::Regex, "__name__", ".+").unwrap();

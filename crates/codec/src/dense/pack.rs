@@ -69,6 +69,26 @@ pub fn put_stream(vals: &[i64], out: &mut Vec<u8>) {
     }
 }
 
+/// Moves `c` past a stream of `n` values without unpacking them.
+pub fn skip_stream(c: &mut ByteCursor<'_>, n: usize) -> Result<(), CodecError> {
+    let mut left = n;
+    while left > 0 {
+        let len = left.min(BLOCK);
+        left -= len;
+        c.varint()?;
+        let w = c.byte()?;
+        if w > 64 {
+            return Err(CodecError::Corruption {
+                what: "dense chunk packed block",
+                expected: "a bit width of at most 64".to_owned(),
+                found: format!("width {w} at byte offset {}", c.pos() - 1),
+            });
+        }
+        c.bytes(((len * usize::from(w)).div_ceil(8)) as u64)?;
+    }
+    Ok(())
+}
+
 /// The 8 bytes of `b` from `at`, little-endian; bytes past the end read
 /// as zero.
 #[inline]
@@ -158,6 +178,9 @@ mod tests {
         let mut got = Vec::new();
         read_stream(&mut c, vals.len(), |v| got.push(v)).unwrap();
         assert_eq!(got, vals);
+        assert!(c.is_empty());
+        let mut c = ByteCursor::new(&out);
+        skip_stream(&mut c, vals.len()).unwrap();
         assert!(c.is_empty());
     }
 
