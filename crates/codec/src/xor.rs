@@ -43,6 +43,11 @@ pub struct XorChunk {
     trailing: u8,
 }
 
+/// The most bytes one appended sample can take: a 10-byte varint or a
+/// 68-bit delta of delta for the timestamp, and 2 + 64 bits or
+/// 2 + 5 + 6 + 64 bits for the value.
+const MAX_SAMPLE_BYTES: usize = 20;
+
 impl Default for XorChunk {
     fn default() -> Self {
         Self::new()
@@ -50,7 +55,10 @@ impl Default for XorChunk {
 }
 
 impl XorChunk {
-    /// An empty chunk (two zero header bytes).
+    /// An empty chunk (two zero header bytes). The buffer starts at 128
+    /// bytes and grows by an eighth at a time (see
+    /// [`BitWriter::reserve_slack`]), not by doubling: the head keeps one
+    /// open chunk per series, so slack is multiplied by millions.
     pub fn new() -> Self {
         let mut buf = Vec::with_capacity(128);
         buf.extend_from_slice(&[0, 0]);
@@ -131,23 +139,17 @@ impl XorChunk {
                 max: MAX_SAMPLES_PER_CHUNK,
             });
         }
+        self.w.reserve_slack(MAX_SAMPLE_BYTES);
         let mut t_delta = 0u64;
         match self.num {
             0 => {
-                let mut buf = Vec::with_capacity(crate::varint::MAX_VARINT_LEN64);
-                crate::varint::put_varint(&mut buf, t);
-                for b in buf {
-                    self.w.write_byte(b);
-                }
+                // Zig-zag, as `varint::put_varint` writes it.
+                self.write_uvarint(((t << 1) ^ (t >> 63)) as u64);
                 self.w.write_bits(v.to_bits(), 64);
             }
             1 => {
                 t_delta = t.wrapping_sub(self.t) as u64;
-                let mut buf = Vec::with_capacity(crate::varint::MAX_VARINT_LEN64);
-                crate::varint::put_uvarint(&mut buf, t_delta);
-                for b in buf {
-                    self.w.write_byte(b);
-                }
+                self.write_uvarint(t_delta);
                 self.write_value(v);
             }
             _ => {
@@ -207,6 +209,16 @@ impl XorChunk {
         }
     }
 
+    /// Writes `x` as a uvarint, byte by byte (no temporary buffer: a chunk
+    /// start is on the append path).
+    fn write_uvarint(&mut self, mut x: u64) {
+        while x >= 0x80 {
+            self.w.write_byte((x as u8) | 0x80);
+            x >>= 7;
+        }
+        self.w.write_byte(x as u8);
+    }
+
     /// Exactly the bytes Prometheus stores as this chunk's data.
     pub fn bytes(&self) -> &[u8] {
         self.w.bytes()
@@ -220,6 +232,11 @@ impl XorChunk {
     /// Number of samples in the chunk.
     pub fn num_samples(&self) -> usize {
         usize::from(self.num)
+    }
+
+    /// Bytes allocated for the chunk's buffer (for memory accounting).
+    pub fn capacity(&self) -> usize {
+        self.w.capacity()
     }
 
     /// The most recently appended sample, if any.

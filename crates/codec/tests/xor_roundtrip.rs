@@ -248,3 +248,23 @@ fn header_shorter_than_two_bytes_is_error() {
     assert!(matches!(it.err(), Some(CodecError::UnexpectedEof { .. })));
     assert!(XorChunk::from_bytes(vec![]).is_err());
 }
+
+/// An open chunk holds little more than it wrote (the head keeps one per
+/// series): growth by an eighth, not by doubling.
+#[test]
+fn open_chunk_slack_stays_small() {
+    let mut c = XorChunk::new();
+    let mut worst = 0f64;
+    let mut v = 0.0f64;
+    for i in 0..240i64 {
+        // Six-decimal gauge values: about 4-5 bytes a sample.
+        v += ((i * 7919) % 1000) as f64 / 1e6 - 0.0004;
+        c.append(i * 15_000 + (i * 37) % 11, v);
+        let len = c.bytes().len();
+        if len > 256 {
+            worst = worst.max(c.capacity() as f64 / len as f64);
+        }
+    }
+    assert!(c.bytes().len() > 600, "{}", c.bytes().len());
+    assert!(worst < 1.25, "capacity up to {worst:.2}x the bytes written");
+}
