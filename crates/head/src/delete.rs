@@ -178,6 +178,7 @@ pub(crate) fn apply(d: &mut SeriesData, r: u64, disk: &DiskChunks, a: i64, b: i6
                 Some(None) => delta -= 1,
             }
         }
+        d.full.shrink_to_fit();
     }
     let mut newest_changed = false;
     if let Some(samples) = open_new {
@@ -246,7 +247,7 @@ pub(crate) fn apply(d: &mut SeriesData, r: u64, disk: &DiskChunks, a: i64, b: i6
 fn rewritten(samples: &[Sample]) -> Option<FullChunk> {
     let (f, l) = (samples.first()?, samples.last()?);
     Some(FullChunk {
-        stored: Stored::Mem(xor::encode(samples).bytes().into()),
+        stored: Stored::mem(xor::encode(samples).bytes()),
         mint: f.t,
         maxt: l.t,
     })

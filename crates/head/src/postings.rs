@@ -104,6 +104,26 @@ impl HeadIndex {
         g.all.remove(r);
     }
 
+    /// Bytes held by the index: name and value strings, their tables and
+    /// the postings bitmaps (see `crate::memory`).
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        use crate::memory::{table_bytes, treemap_bytes};
+        use std::mem::size_of;
+        let g = self.inner.read();
+        let mut b = table_bytes(
+            g.by_name.capacity(),
+            size_of::<(String, HashMap<String, RoaringTreemap>)>(),
+        ) + treemap_bytes(&g.all);
+        for (name, vals) in &g.by_name {
+            b += name.capacity() as u64
+                + table_bytes(vals.capacity(), size_of::<(String, RoaringTreemap)>());
+            for (v, p) in vals {
+                b += v.capacity() as u64 + treemap_bytes(p);
+            }
+        }
+        b
+    }
+
     /// Every label name, sorted.
     pub fn names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.inner.read().by_name.keys().cloned().collect();

@@ -60,7 +60,7 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
                             for c in cs {
                                 head.widen(c.mint, c.maxt);
                                 chunks += 1;
-                                d.full.push(FullChunk {
+                                d.push_full(FullChunk {
                                     stored: Stored::Disk(c.chunk_ref),
                                     mint: c.mint,
                                     maxt: c.maxt,

@@ -26,15 +26,27 @@ use crate::isolation::IsoState;
 use crate::xor::{self, Chunk};
 
 /// Where a full in-order chunk's bytes are.
+///
+/// Sixteen bytes: the rare in-memory case is boxed twice so that the common
+/// one does not pay for a slice's length (see [`FullChunk`]).
 #[derive(Debug)]
 pub(crate) enum Stored {
     /// In the head chunk files, by reference.
     Disk(u64),
     /// Kept in memory because writing it to the chunk files failed.
-    Mem(Box<[u8]>),
+    Mem(Box<Box<[u8]>>),
 }
 
-/// A full in-order chunk.
+impl Stored {
+    /// Chunk bytes kept in memory.
+    pub(crate) fn mem(bytes: &[u8]) -> Self {
+        Stored::Mem(Box::new(bytes.into()))
+    }
+}
+
+/// A full in-order chunk: 32 bytes, held in a list with no spare capacity
+/// (see [`SeriesData::push_full`]), since every series of the head keeps a
+/// few of them.
 #[derive(Debug)]
 pub(crate) struct FullChunk {
     pub stored: Stored,
@@ -233,6 +245,13 @@ pub(crate) fn prefetch_record(s: &std::sync::Arc<MemSeries>) {
 }
 
 impl SeriesData {
+    /// Appends a full chunk, growing the list by exactly one: cuts are
+    /// rare (one per series every ~120 samples), slack would be per series.
+    pub(crate) fn push_full(&mut self, c: FullChunk) {
+        self.full.reserve_exact(1);
+        self.full.push(c);
+    }
+
     /// Newest in-order timestamp, if any.
     pub(crate) fn max_time(&self) -> Option<i64> {
         match &self.open {
@@ -366,10 +385,10 @@ impl SeriesData {
                     Ok(r) => Stored::Disk(r),
                     Err(e) => {
                         tracing::error!(series, error = %e, "writing a full head chunk failed; keeping it in memory");
-                        Stored::Mem(o.chunk.bytes().into())
+                        Stored::mem(o.chunk.bytes())
                     }
                 };
-                self.full.push(FullChunk {
+                self.push_full(FullChunk {
                     stored,
                     mint: o.mint,
                     maxt: o.maxt,
@@ -443,6 +462,7 @@ impl SeriesData {
     pub(crate) fn truncate(&mut self, mint: i64) -> u64 {
         let before = self.full.len();
         self.full.retain(|c| c.maxt >= mint);
+        self.full.shrink_to_fit();
         let mut dropped = (before - self.full.len()) as u64;
         if self.open.as_ref().is_some_and(|o| o.maxt < mint) {
             self.open = None;

@@ -140,6 +140,19 @@ impl SortedOrders {
         g.by_hash.insert(h, order);
     }
 
+    /// Bytes held by the cached orders (their ref and series lists).
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        let g = self.inner.lock();
+        g.by_hash
+            .values()
+            .map(|o| {
+                (o.refs.capacity() * std::mem::size_of::<u64>()
+                    + o.series.capacity() * std::mem::size_of::<Arc<MemSeries>>())
+                    as u64
+            })
+            .sum()
+    }
+
     /// Entries and refs held (for tests).
     #[cfg(test)]
     pub(crate) fn size(&self) -> (usize, usize) {

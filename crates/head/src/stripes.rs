@@ -315,6 +315,30 @@ impl StripeSeries {
         out
     }
 
+    /// Bytes of the ref side (tables and blocks) and of the hash side
+    /// (tables and collision lists); see `crate::memory`.
+    pub(crate) fn map_bytes(&self) -> (u64, u64) {
+        use crate::memory::table_bytes;
+        use std::mem::size_of;
+        let mut by_ref = 0;
+        for st in self.by_ref.iter() {
+            let g = st.read();
+            by_ref += table_bytes(g.capacity(), size_of::<(u64, Block)>())
+                + (g.len() * BLOCK as usize * size_of::<Option<Arc<MemSeries>>>()) as u64;
+        }
+        let mut by_hash = 0;
+        for st in self.by_hash.iter() {
+            let g = st.read();
+            by_hash += table_bytes(g.capacity(), size_of::<(u64, Bucket)>());
+            for b in g.values() {
+                if let Bucket::Many(v) = b {
+                    by_hash += (v.capacity() * size_of::<Arc<MemSeries>>()) as u64;
+                }
+            }
+        }
+        (by_ref, by_hash)
+    }
+
     /// Calls `f` on every series, one stripe at a time (no snapshot).
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<MemSeries>)) {
         for st in self.by_ref.iter() {

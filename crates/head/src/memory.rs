@@ -1,0 +1,189 @@
+//! Accounting of the head's memory, by what holds it: see
+//! [`Head::memory`].
+//!
+//! Why: "memory per active series" is the figure that decides how many
+//! series one machine can hold, and RSS alone does not say which structure
+//! to shrink. The figures are computed by walking the structures and adding
+//! up what each one asked the allocator for (lengths and capacities, hash
+//! tables estimated from their capacity); the allocator's own rounding and
+//! free pages are not in them, so RSS minus the total is what the allocator
+//! and everything outside the head (caches of the write path, queries,
+//! buffers) hold. `docs/head.md` describes how to use it.
+//!
+//! Contract: a walk takes each stripe lock and each series lock briefly, one
+//! at a time; it is a snapshot of nothing (series may be added meanwhile)
+//! and costs about as much as touching every series once.
+
+use std::mem::size_of;
+
+use roaring::RoaringTreemap;
+
+use crate::head::Head;
+use crate::series::{FullChunk, MemSeries, Stored};
+
+/// The head's memory by component, in bytes (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeadMemory {
+    /// Series in the head.
+    pub series: u64,
+    /// The series records (`MemSeries` and its reference counts), open
+    /// chunk state included, its buffer not.
+    pub series_records: u64,
+    /// The label sets (one shared allocation per series).
+    pub labels: u64,
+    /// Buffers of the open chunks (their capacity).
+    pub open_chunks: u64,
+    /// Bytes written into the open chunks (not a component: the part of
+    /// `open_chunks` in use; the rest is slack).
+    pub open_chunk_bytes: u64,
+    /// Lists of full chunks (references into `chunks_head/`).
+    pub chunk_refs: u64,
+    /// Full chunks kept in memory because writing them failed.
+    pub chunks_in_memory: u64,
+    /// Out-of-order buffers and chunks.
+    pub out_of_order: u64,
+    /// Append-id runs beyond the one kept inline.
+    pub isolation: u64,
+    /// The ref -> series map.
+    pub series_by_ref: u64,
+    /// The label hash -> series map.
+    pub series_by_hash: u64,
+    /// The inverted index: label names, values and postings bitmaps.
+    pub postings: u64,
+    /// The sorted-order cache of large selections.
+    pub sorted_orders: u64,
+}
+
+impl HeadMemory {
+    /// Every component with its name, in a fixed order.
+    pub fn components(&self) -> [(&'static str, u64); 11] {
+        [
+            ("series_records", self.series_records),
+            ("labels", self.labels),
+            ("open_chunks", self.open_chunks),
+            ("chunk_refs", self.chunk_refs),
+            ("chunks_in_memory", self.chunks_in_memory),
+            ("out_of_order", self.out_of_order),
+            ("isolation", self.isolation),
+            ("series_by_ref", self.series_by_ref),
+            ("series_by_hash", self.series_by_hash),
+            ("postings", self.postings),
+            ("sorted_orders", self.sorted_orders),
+        ]
+    }
+
+    /// The sum of the components.
+    pub fn total(&self) -> u64 {
+        self.components().iter().map(|(_, b)| b).sum()
+    }
+}
+
+/// Bytes of a hashbrown table that reports `capacity` for entries of
+/// `entry` bytes: buckets are a power of two, at most 7/8 full, one control
+/// byte each (plus a group of trailing control bytes).
+pub(crate) fn table_bytes(capacity: usize, entry: usize) -> u64 {
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = if capacity < 8 {
+        (capacity + 1).next_power_of_two()
+    } else {
+        (capacity * 8 / 7).next_power_of_two()
+    };
+    (buckets * (entry + 1) + 16) as u64
+}
+
+/// Bytes held by a postings bitmap: the B-tree of 32-bit halves (one node
+/// for the refs below 2^32 that the head uses) and each bitmap's containers
+/// and their stores.
+pub(crate) fn treemap_bytes(t: &RoaringTreemap) -> u64 {
+    // A B-tree leaf: 11 keys and values, a parent pointer, lengths.
+    const NODE: usize = 11 * (4 + size_of::<roaring::RoaringBitmap>()) + 16;
+    let mut b = size_of::<RoaringTreemap>() as u64 + NODE as u64;
+    for (_, bm) in t.bitmaps() {
+        let st = bm.statistics();
+        // A container: its key, length and store handle.
+        b += u64::from(st.n_containers) * 32
+            + st.n_bytes_array_containers
+            + st.n_bytes_run_containers
+            + st.n_bytes_bitset_containers;
+    }
+    b
+}
+
+impl Head {
+    /// Walks the head and adds up its memory by component (see the
+    /// module docs for what is and is not counted).
+    pub fn memory(&self) -> HeadMemory {
+        let mut m = HeadMemory::default();
+        self.series.for_each(|s| {
+            m.series += 1;
+            // The `Arc`'s two counts precede the record.
+            m.series_records += (size_of::<MemSeries>() + 16) as u64;
+            m.labels += (s.labels.encoded_len() + 16) as u64;
+            let d = s.data.lock();
+            if let Some(o) = &d.open {
+                m.open_chunks += o.chunk.capacity() as u64;
+                m.open_chunk_bytes += o.chunk.bytes().len() as u64;
+            }
+            m.chunk_refs += (d.full.capacity() * size_of::<FullChunk>()) as u64;
+            for c in &d.full {
+                if let Stored::Mem(b) = &c.stored {
+                    m.chunks_in_memory += b.len() as u64;
+                }
+            }
+            if d.txs.spilled() {
+                m.isolation += (d.txs.capacity() * size_of::<(u64, i64)>()) as u64;
+            }
+            if let Some(o) = &d.ooo {
+                m.out_of_order += (size_of::<crate::series::Ooo>()
+                    + o.buf.capacity() * size_of::<(i64, f64, u64)>())
+                    as u64;
+                for (c, _, _) in &o.chunks {
+                    m.out_of_order +=
+                        (size_of::<(crate::xor::Chunk, i64, i64)>() + c.capacity()) as u64;
+                }
+            }
+        });
+        let (by_ref, by_hash) = self.series.map_bytes();
+        m.series_by_ref = by_ref;
+        m.series_by_hash = by_hash;
+        m.postings = self.index.heap_bytes();
+        m.sorted_orders = self.orders.heap_bytes();
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_bytes_follows_hashbrown_sizing() {
+        assert_eq!(table_bytes(0, 16), 0);
+        // capacity 3 -> 4 buckets, 7 -> 8 buckets, 14 -> 16, 28 -> 32.
+        assert_eq!(table_bytes(3, 16), 4 * 17 + 16);
+        assert_eq!(table_bytes(7, 16), 8 * 17 + 16);
+        assert_eq!(table_bytes(14, 16), 16 * 17 + 16);
+        assert_eq!(table_bytes(28, 8), 32 * 9 + 16);
+    }
+
+    #[test]
+    fn hashbrown_capacities_match_the_estimate() {
+        // The estimate inverts `capacity()`: check it against the real map.
+        for n in [1usize, 3, 7, 8, 13, 14, 15, 100, 1000, 5000] {
+            let m: std::collections::HashMap<u64, u64> = (0..n as u64).map(|i| (i, i)).collect();
+            let buckets = (table_bytes(m.capacity(), 16) - 16) / 17;
+            assert!(buckets.is_power_of_two(), "{n}: {buckets}");
+            assert!(
+                buckets as usize * 7 / 8 >= m.capacity().min(buckets as usize - 1),
+                "{n}"
+            );
+            assert!(
+                (buckets as usize) < m.capacity() * 2 + 8,
+                "{n}: {buckets} for {}",
+                m.capacity()
+            );
+        }
+    }
+}
