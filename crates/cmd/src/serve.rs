@@ -156,6 +156,16 @@ impl Backend for DbBackend {
             ),
         }
     }
+
+    fn memory(&self) -> Option<cairn_server::MemoryReport> {
+        let (db, _) = self.get()?;
+        let m = db.head().memory();
+        Some(cairn_server::MemoryReport {
+            series: m.series,
+            components: m.components().to_vec(),
+            details: vec![("open_chunk_bytes", m.open_chunk_bytes)],
+        })
+    }
 }
 
 impl MetadataSource for DbBackend {

@@ -33,11 +33,29 @@ pub struct BackendStats {
     pub compactions_failed: Option<u64>,
 }
 
+/// Memory the storage holds, by component, for `/debug/memory`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryReport {
+    /// Series the figures are divided by (the head's series).
+    pub series: u64,
+    /// Component name and bytes.
+    pub components: Vec<(&'static str, u64)>,
+    /// Figures shown beside the components but not added to them (such as
+    /// the part of a component in use).
+    pub details: Vec<(&'static str, u64)>,
+}
+
 /// Storage as the server sees it.
 pub trait Backend: Appendable + Queryable + Send + Sync + 'static {
     /// Numbers for `/metrics`. Called once per scrape; must be cheap.
     fn stats(&self) -> BackendStats {
         BackendStats::default()
+    }
+
+    /// Memory by component for `/debug/memory`; may walk every series, so
+    /// it is only called on request. `None`: not known.
+    fn memory(&self) -> Option<MemoryReport> {
+        None
     }
 
     /// False while the storage is not ready to serve (WAL replay, say);

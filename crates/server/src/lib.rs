@@ -17,6 +17,7 @@ mod backend;
 mod body;
 mod config;
 mod error;
+mod memory;
 pub mod metrics;
 mod query_api;
 pub mod read;
@@ -30,7 +31,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 
-pub use backend::{Backend, BackendStats, DurationSummary};
+pub use backend::{Backend, BackendStats, DurationSummary, MemoryReport};
 pub use config::ServerConfig;
 pub use error::ServerError;
 pub use routes::ROUTES;
@@ -94,7 +95,7 @@ pub async fn serve_with_api(
                 };
                 let _ = stream.set_nodelay(true);
                 let sh = shared.clone();
-                let conn_state = Arc::new(routes::ConnState::default());
+                let conn_state = Arc::new(routes::ConnState::new(shared.metrics.clone()));
                 let svc = hyper::service::service_fn(move |req| {
                     routes::handle(sh.clone(), conn_state.clone(), req)
                 });

@@ -65,16 +65,18 @@ pub enum Handler {
     Healthy,
     Ready,
     Metrics,
+    Memory,
     Other,
 }
 
 impl Handler {
-    const ALL: [Handler; 6] = [
+    const ALL: [Handler; 7] = [
         Handler::Write,
         Handler::Read,
         Handler::Healthy,
         Handler::Ready,
         Handler::Metrics,
+        Handler::Memory,
         Handler::Other,
     ];
 
@@ -86,6 +88,7 @@ impl Handler {
             Handler::Healthy => "/-/healthy",
             Handler::Ready => "/-/ready",
             Handler::Metrics => "/metrics",
+            Handler::Memory => "/debug/memory",
             Handler::Other => "other",
         }
     }
@@ -126,6 +129,8 @@ pub struct Metrics {
     metadata_failed: AtomicU64,
     read_series: AtomicU64,
     read_frames: AtomicU64,
+    /// Bytes held by the connections' write caches (see `ConnState`).
+    conn_cache_bytes: std::sync::atomic::AtomicI64,
     durations: Vec<HistogramCell>,
 }
 
@@ -146,6 +151,7 @@ impl Metrics {
             metadata_failed: AtomicU64::new(0),
             read_series: AtomicU64::new(0),
             read_frames: AtomicU64::new(0),
+            conn_cache_bytes: std::sync::atomic::AtomicI64::new(0),
             durations: (0..Handler::ALL.len() * CODES.len())
                 .map(|_| HistogramCell::default())
                 .collect(),
@@ -170,6 +176,16 @@ impl Metrics {
     pub fn add_read(&self, series: u64, frames: u64) {
         self.read_series.fetch_add(series, Relaxed);
         self.read_frames.fetch_add(frames, Relaxed);
+    }
+
+    /// Adds `delta` to the bytes the connections' write caches hold.
+    pub fn add_conn_cache_bytes(&self, delta: i64) {
+        self.conn_cache_bytes.fetch_add(delta, Relaxed);
+    }
+
+    /// Bytes the connections' write caches hold now.
+    pub fn conn_cache_bytes(&self) -> u64 {
+        u64::try_from(self.conn_cache_bytes.load(Relaxed)).unwrap_or(0)
     }
 
     /// Samples appended so far (for tests and logs).

@@ -43,9 +43,32 @@ pub struct ConnState {
     /// Remote write scratch state (series cache, decompression buffer),
     /// taken by one write at a time like `buf`.
     write: Mutex<Option<WriteScratch>>,
+    /// Where the bytes the write state holds are reported, and how many
+    /// were reported last (taken back when the connection closes).
+    metrics: Option<Arc<Metrics>>,
+    reported: std::sync::atomic::AtomicU64,
+}
+
+impl Drop for ConnState {
+    fn drop(&mut self) {
+        if let Some(m) = &self.metrics {
+            let held = *self.reported.get_mut();
+            m.add_conn_cache_bytes(-i64::try_from(held).unwrap_or(i64::MAX));
+        }
+    }
 }
 
 impl ConnState {
+    /// State of a new connection, reporting its caches' size to `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            buf: Mutex::default(),
+            write: Mutex::default(),
+            metrics: Some(metrics),
+            reported: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
     fn take_write(&self, shared: &Arc<write::SharedSeriesCache>) -> WriteScratch {
         self.write
             .lock()
@@ -55,6 +78,13 @@ impl ConnState {
     }
 
     fn put_write(&self, w: WriteScratch) {
+        if let Some(m) = &self.metrics {
+            let now = w.heap_bytes();
+            let old = self
+                .reported
+                .swap(now, std::sync::atomic::Ordering::Relaxed);
+            m.add_conn_cache_bytes(now as i64 - old as i64);
+        }
         if let Ok(mut g) = self.write.lock() {
             *g = Some(w);
         }
@@ -84,6 +114,7 @@ pub const ROUTES: &[(&str, Handler, &[Method])] = &[
     ("/-/healthy", Handler::Healthy, &[Method::GET, Method::HEAD]),
     ("/-/ready", Handler::Ready, &[Method::GET, Method::HEAD]),
     ("/metrics", Handler::Metrics, &[Method::GET]),
+    ("/debug/memory", Handler::Memory, &[Method::GET]),
 ];
 
 /// Serves one request.
@@ -143,6 +174,22 @@ async fn dispatch(
             r.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            Ok(r)
+        }
+        Handler::Memory => {
+            let backend = shared.backend.clone();
+            let conns = shared.metrics.conn_cache_bytes();
+            let cache = shared.series_cache.clone();
+            let body = tokio::task::spawn_blocking(move || {
+                crate::memory::render(backend.memory(), conns, cache.heap_bytes())
+            })
+            .await
+            .map_err(|e| ServerError::Internal(e.to_string()))?;
+            let mut r = full(StatusCode::OK, body.into());
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
             );
             Ok(r)
         }

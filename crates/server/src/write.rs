@@ -80,6 +80,12 @@ impl WriteScratch {
     pub fn cache(&self) -> Option<&SeriesCache> {
         self.cache.as_ref()
     }
+
+    /// Bytes held between requests: the connection's series cache and
+    /// buffers (see [`SeriesCache::heap_bytes`]).
+    pub fn heap_bytes(&self) -> u64 {
+        self.raw.capacity() as u64 + self.cache.as_ref().map_or(0, SeriesCache::heap_bytes)
+    }
 }
 
 /// Decompresses and decodes a body, then appends it through `app`. On `Err`

@@ -9,13 +9,16 @@
 //! same shared allocation the head keeps, so its comparison is a pointer
 //! check) and the reference it returned.
 //!
-//! Contract: an entry is only returned when the raw label bytes are equal,
-//! byte for byte, to those it was cached under, so they decode to the same
-//! pairs: a hit never changes which series a sample goes to, and implies the
-//! pairs would pass decoding and validation again (same bytes, same server
-//! limits). Only label sets that passed validation are cached. The raw
-//! bytes are kept beside the `Labels` (the price of comparing without
-//! decoding: about the encoded label size again per cached series). The
+//! Contract: an entry is only returned when the raw label bytes, read as
+//! canonical `Label` messages (name then value, nothing else), are exactly
+//! the cached label pairs in order (see [`raw_matches`]): a hit never
+//! changes which series a sample goes to, and implies the pairs would pass
+//! decoding and validation again (the same pairs passed, under the same
+//! server limits). Only label sets that passed validation are cached. No
+//! copy of the raw bytes is kept: the comparison walks the wire bytes and
+//! the `Labels` encoding side by side, so an entry costs its table slot,
+//! a hash, a reference and a `Labels` handle (about 60 bytes with the table,
+//! against the label bytes again when raw bytes were kept). The
 //! reference is only a hint:
 //! the appender checks it against the labels and falls back to a lookup.
 //! The cache is bounded: when it holds `max_entries` it is cleared (a
@@ -24,9 +27,8 @@
 //! Senders such as Prometheus send a series over whichever pooled
 //! connection is free, so each connection's cache learns most series. A
 //! series new to a connection is first looked up in [`SharedSeriesCache`]
-//! (one per server, lock stripes by hash, no raw bytes kept: its entries are
-//! checked by decoding the raw labels and comparing them with the cached
-//! `Labels`), which skips validation and the storage's label lookup.
+//! (one per server, lock stripes by hash, checked with the same
+//! comparison), which skips validation and the storage's label lookup.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -53,19 +55,17 @@ impl Hasher for IdHasher {
     }
 }
 
-/// One cached series; its raw label bytes are `arena[off..off + len]`.
+/// One cached series.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     h: u64,
-    off: usize,
-    len: usize,
     pub labels: Labels,
     pub r: SeriesRef,
 }
 
 /// The cache; see the module docs.
 ///
-/// Entries and their raw bytes are kept in insertion order, and a lookup
+/// Entries are kept in insertion order, and a lookup
 /// first tries the entry after the previous hit: a sender repeats its
 /// series in the same order every scrape, so most lookups read memory
 /// sequentially instead of probing the hash table.
@@ -74,7 +74,6 @@ pub struct SeriesCache {
     /// Raw label bytes hash to an index into `entries`.
     map: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
     entries: Vec<Entry>,
-    arena: Vec<u8>,
     next: usize,
     max_entries: usize,
 }
@@ -91,7 +90,6 @@ impl SeriesCache {
         Self {
             map: HashMap::default(),
             entries: Vec::new(),
-            arena: Vec::new(),
             next: 0,
             max_entries: max_entries.clamp(1, u32::MAX as usize),
         }
@@ -107,19 +105,26 @@ impl SeriesCache {
         self.map.is_empty()
     }
 
-    fn matches(&self, i: usize, h: u64, raw: &[u8]) -> bool {
-        self.entries.get(i).is_some_and(|e| {
-            e.h == h && e.len == raw.len() && self.arena.get(e.off..e.off + e.len) == Some(raw)
-        })
+    /// Bytes this cache holds of its own: its table and entries (the
+    /// `Labels` values are shared with the storage, not counted).
+    pub fn heap_bytes(&self) -> u64 {
+        table_bytes(self.map.capacity(), std::mem::size_of::<(u64, u32)>())
+            + (self.entries.capacity() * std::mem::size_of::<Entry>()) as u64
     }
 
-    /// The index of the entry after the previous hit when it was cached
-    /// under exactly `raw`. Needs no hash: the common case of a sender
-    /// repeating its series in order costs one comparison of the bytes.
+    fn matches(&self, i: usize, h: u64, raw: &[u8]) -> bool {
+        self.entries
+            .get(i)
+            .is_some_and(|e| e.h == h && raw_matches(raw, &e.labels))
+    }
+
+    /// The index of the entry after the previous hit when `raw` holds
+    /// exactly its labels. Needs no hash: the common case of a sender
+    /// repeating its series in order costs one walk over the bytes.
     pub(crate) fn find_next(&mut self, raw: &[u8]) -> Option<u32> {
         let i = self.next;
         let e = self.entries.get(i)?;
-        if e.len != raw.len() || self.arena.get(e.off..e.off + e.len) != Some(raw) {
+        if !raw_matches(raw, &e.labels) {
             return None;
         }
         self.next = i + 1;
@@ -170,23 +175,15 @@ impl SeriesCache {
         self.entries.len() >= self.max_entries
     }
 
-    /// Caches `labels` and `r` under `raw` with hash `h`, replacing a
-    /// colliding entry; returns the new entry's index.
-    pub(crate) fn insert(&mut self, h: u64, raw: &[u8], labels: Labels, r: SeriesRef) -> u32 {
+    /// Caches `labels` and `r` under hash `h` of their raw bytes, replacing
+    /// a colliding entry; returns the new entry's index.
+    pub(crate) fn insert(&mut self, h: u64, labels: Labels, r: SeriesRef) -> u32 {
         if self.is_full() {
             self.map.clear();
             self.entries.clear();
-            self.arena.clear();
         }
         let i = self.entries.len();
-        self.entries.push(Entry {
-            h,
-            off: self.arena.len(),
-            len: raw.len(),
-            labels,
-            r,
-        });
-        self.arena.extend_from_slice(raw);
+        self.entries.push(Entry { h, labels, r });
         // The index fits: `max_entries` is at most `u32::MAX`.
         self.map.insert(h, i as u32);
         self.next = i + 1;
@@ -247,10 +244,7 @@ impl SharedSeriesCache {
             let e = g.get(&h)?;
             (e.labels.clone(), e.r)
         };
-        let mut pairs = Vec::with_capacity(16);
-        let mut none = Vec::new();
-        cairn_proto::write::decode_series(raw, &mut pairs, &mut none).ok()?;
-        (none.is_empty() && same_labels(&labels, &pairs)).then_some((labels, r))
+        raw_matches(raw, &labels).then_some((labels, r))
     }
 
     /// Caches `labels` and `r` under hash `h`.
@@ -274,19 +268,101 @@ impl SharedSeriesCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Bytes of the stripes' tables (the `Labels` values are shared with
+    /// the storage, not counted).
+    pub fn heap_bytes(&self) -> u64 {
+        self.stripes
+            .iter()
+            .map(|m| {
+                let cap = m
+                    .lock()
+                    .map_or_else(|e| e.into_inner().capacity(), |g| g.capacity());
+                table_bytes(cap, std::mem::size_of::<(u64, SharedEntry)>())
+            })
+            .sum()
+    }
 }
 
-/// True when `pairs` are exactly the labels of `l`, in order (a pair with an
-/// empty value never matches: validation drops those labels).
-fn same_labels(l: &Labels, pairs: &[(&[u8], &[u8])]) -> bool {
-    let mut it = l.iter();
-    for (n, v) in pairs {
-        match it.next() {
-            Some(x) if x.name.as_bytes() == *n && x.value.as_bytes() == *v => {}
-            _ => return false,
+/// Bytes of a hash table reporting `capacity` for entries of `entry` bytes
+/// (power-of-two buckets at most 7/8 full, a control byte each).
+fn table_bytes(capacity: usize, entry: usize) -> u64 {
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = if capacity < 8 {
+        (capacity + 1).next_power_of_two()
+    } else {
+        (capacity * 8 / 7).next_power_of_two()
+    };
+    (buckets * (entry + 1) + 16) as u64
+}
+
+/// Reads a protobuf varint at the start of `b`: value and bytes used.
+#[inline]
+fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut x = 0u64;
+    for (i, &c) in b.iter().enumerate().take(10) {
+        x |= u64::from(c & 0x7f) << (7 * i);
+        if c < 0x80 {
+            return Some((x, i + 1));
         }
     }
-    it.next().is_none()
+    None
+}
+
+/// Takes a length-delimited field with key `key` off the front of `b`:
+/// its payload, or `None` when `b` does not start with one.
+#[inline]
+fn take_field<'a>(b: &mut &'a [u8], key: u8) -> Option<&'a [u8]> {
+    let (&k, rest) = b.split_first()?;
+    if k != key {
+        return None;
+    }
+    let (n, used) = uvarint(rest)?;
+    let end = used.checked_add(usize::try_from(n).ok()?)?;
+    let payload = rest.get(used..end)?;
+    *b = rest.get(end..)?;
+    Some(payload)
+}
+
+/// Takes one uvarint-length-prefixed string off the front of a `Labels`
+/// encoding.
+#[inline]
+fn take_encoded<'a>(b: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let (n, used) = uvarint(b)?;
+    let end = used.checked_add(usize::try_from(n).ok()?)?;
+    let s = b.get(used..end)?;
+    *b = b.get(end..)?;
+    Some(s)
+}
+
+/// True when the raw label fields of a `TimeSeries` (field 1, as
+/// `decode_series_samples` hands them over) are, read as canonical `Label`
+/// messages (a name field, then a value field, nothing else in them),
+/// exactly the pairs of `l` in order. Anything else, including encodings
+/// that would decode to the same pairs, is `false`: the caller then decodes
+/// and validates in full.
+pub(crate) fn raw_matches(raw: &[u8], l: &Labels) -> bool {
+    let mut raw = raw;
+    let mut enc = l.encoded();
+    while !raw.is_empty() {
+        let Some(mut label) = take_field(&mut raw, 0x0a) else {
+            return false;
+        };
+        let (Some(name), Some(value)) =
+            (take_field(&mut label, 0x0a), take_field(&mut label, 0x12))
+        else {
+            return false;
+        };
+        if !label.is_empty()
+            || take_encoded(&mut enc) != Some(name)
+            || take_encoded(&mut enc) != Some(value)
+        {
+            return false;
+        }
+    }
+    enc.is_empty()
 }
 
 const K1: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -350,21 +426,94 @@ mod tests {
     use cairn_model::labels;
     use std::collections::HashSet;
 
+    fn label_field(n: &[u8], v: &[u8]) -> Vec<u8> {
+        let mut m = vec![0x0a, n.len() as u8];
+        m.extend_from_slice(n);
+        m.push(0x12);
+        m.push(v.len() as u8);
+        m.extend_from_slice(v);
+        let mut f = vec![0x0a, m.len() as u8];
+        f.extend(m);
+        f
+    }
+
+    fn raw_of(pairs: &[(&str, &str)]) -> Vec<u8> {
+        pairs
+            .iter()
+            .flat_map(|(n, v)| label_field(n.as_bytes(), v.as_bytes()))
+            .collect()
+    }
+
     #[test]
-    fn hit_only_on_equal_bytes() {
+    fn hit_only_when_raw_holds_exactly_the_labels() {
         let mut c = SeriesCache::new(16);
         let l = labels!("__name__" => "up", "job" => "a");
-        let raw = b"raw label bytes of up{job=a}";
-        let h = hash_raw(raw);
-        assert!(c.get(h, raw).is_none());
-        c.insert(h, raw, l.clone(), 7);
-        let e = c.get(h, raw).map(|e| (e.r, e.labels.clone()));
+        let raw = raw_of(&[("__name__", "up"), ("job", "a")]);
+        let h = hash_raw(&raw);
+        assert!(c.get(h, &raw).is_none());
+        c.insert(h, l.clone(), 7);
+        let e = c.get(h, &raw).map(|e| (e.r, e.labels.clone()));
         assert_eq!(e, Some((7, l)));
-        // Same hash slot but other bytes (a forced collision) never match,
+        // Same hash slot but other labels (a forced collision) never match,
         // nor does a prefix or an extension.
-        assert!(c.get(h, b"raw label bytes of up{job=b}").is_none());
-        assert!(c.get(h, b"raw label bytes").is_none());
-        assert!(c.get(h, b"raw label bytes of up{job=a}x").is_none());
+        assert!(c
+            .get(h, &raw_of(&[("__name__", "up"), ("job", "b")]))
+            .is_none());
+        assert!(c.get(h, &raw_of(&[("__name__", "up")])).is_none());
+        assert!(c
+            .get(h, &raw_of(&[("__name__", "up"), ("job", "a"), ("x", "y")]))
+            .is_none());
+    }
+
+    #[test]
+    fn raw_matches_only_canonical_label_messages() {
+        let l = labels!("__name__" => "up", "job" => "a");
+        assert!(raw_matches(
+            &raw_of(&[("__name__", "up"), ("job", "a")]),
+            &l
+        ));
+        assert!(raw_matches(&[], &Labels::empty()));
+        assert!(!raw_matches(&[], &l));
+        // Order, an empty value, a truncated or extended message, another
+        // field in a Label, value before name: all fall back to decoding.
+        assert!(!raw_matches(
+            &raw_of(&[("job", "a"), ("__name__", "up")]),
+            &l
+        ));
+        let mut empty = raw_of(&[("__name__", "up")]);
+        empty.extend(label_field(b"e", b""));
+        empty.extend(raw_of(&[("job", "a")]));
+        assert!(!raw_matches(&empty, &l));
+        let full = raw_of(&[("__name__", "up"), ("job", "a")]);
+        for cut in 0..full.len() {
+            assert!(!raw_matches(&full[..cut], &l), "cut at {cut}");
+        }
+        let mut extra = raw_of(&[("__name__", "up")]);
+        extra.extend([0x0a, 9, 0x0a, 3, b'j', b'o', b'b', 0x12, 1, b'a']);
+        assert!(!raw_matches(&extra, &l), "length past the message");
+        let mut unknown = raw_of(&[("__name__", "up")]);
+        unknown.extend([0x0a, 9, 0x0a, 3, b'j', b'o', b'b', 0x12, 1, b'a', 0x18]);
+        assert!(!raw_matches(&unknown, &l), "a third field in the Label");
+        let mut swapped = raw_of(&[("__name__", "up")]);
+        swapped.extend([0x0a, 8, 0x12, 1, b'a', 0x0a, 3, b'j', b'o', b'b']);
+        assert!(!raw_matches(&swapped, &l));
+        // A long value: two-byte lengths on both sides.
+        let long = "v".repeat(300);
+        let ll = labels!("__name__" => "up", "long" => &long);
+        let mut m = vec![0x0a, 8];
+        m.extend_from_slice(b"__name__");
+        m.extend([0x12, 2]);
+        m.extend_from_slice(b"up");
+        let mut raw = vec![0x0a, m.len() as u8];
+        raw.extend(m);
+        let mut lm = vec![0x0a, 4];
+        lm.extend_from_slice(b"long");
+        lm.extend([0x12, 0xac, 0x02]);
+        lm.extend_from_slice(long.as_bytes());
+        raw.extend([0x0a, lm.len() as u8 | 0x80, (lm.len() >> 7) as u8]);
+        raw.extend(lm);
+        assert!(raw_matches(&raw, &ll));
+        assert!(!raw_matches(&raw, &l));
     }
 
     #[test]
@@ -384,9 +533,12 @@ mod tests {
     #[test]
     fn sequential_and_random_order_hit_the_same_entries() {
         let mut c = SeriesCache::new(100);
-        let raws: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 5 + i as usize]).collect();
+        let raws: Vec<Vec<u8>> = (0..10)
+            .map(|i| raw_of(&[("__name__", "x"), ("i", &i.to_string())]))
+            .collect();
         for (i, r) in raws.iter().enumerate() {
-            c.insert(hash_raw(r), r, labels!("__name__" => "x"), i as u64 + 1);
+            let l = labels!("__name__" => "x", "i" => &i.to_string());
+            c.insert(hash_raw(r), l, i as u64 + 1);
         }
         for order in [
             [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
@@ -402,12 +554,12 @@ mod tests {
         assert!(c.get(hash_raw(&raws[1]), &raws[2]).is_none());
 
         // Without a hash: only the entry after the previous hit, only on
-        // equal bytes (a prefix, a longer run or other bytes miss, and a
-        // miss does not move on).
+        // the same labels (a prefix, a longer run or other labels miss,
+        // and a miss does not move on).
         assert_eq!(c.find(hash_raw(&raws[3]), &raws[3]), Some(3));
         assert_eq!(c.find_next(&raws[4][..4]), None);
         let mut longer = raws[4].clone();
-        longer.push(4);
+        longer.extend(label_field(b"z", b"z"));
         assert_eq!(c.find_next(&longer), None);
         assert_eq!(c.find_next(&raws[5]), None);
         assert_eq!(c.find_next(&raws[4]), Some(4));
@@ -417,17 +569,6 @@ mod tests {
             assert_eq!(c.entry(i as u32).map(|e| e.r), Some(i as u64 + 1));
         }
         assert_eq!(c.find_next(&raws[0]), None, "past the last entry");
-    }
-
-    fn label_field(n: &[u8], v: &[u8]) -> Vec<u8> {
-        let mut m = vec![0x0a, n.len() as u8];
-        m.extend_from_slice(n);
-        m.push(0x12);
-        m.push(v.len() as u8);
-        m.extend_from_slice(v);
-        let mut f = vec![0x0a, m.len() as u8];
-        f.extend(m);
-        f
     }
 
     #[test]
@@ -453,11 +594,27 @@ mod tests {
         assert_eq!(c.len(), 1);
     }
 
+    /// An entry costs its slot, hash, reference and `Labels` handle, not a
+    /// copy of the label bytes: 1,000 series with 300-byte label sets take
+    /// well under 300 KB.
+    #[test]
+    fn entries_keep_no_copy_of_the_label_bytes() {
+        let mut c = SeriesCache::new(10_000);
+        let long = "x".repeat(280);
+        for i in 0..1000u64 {
+            let raw = raw_of(&[("__name__", "m"), ("i", &i.to_string()), ("long", &long)]);
+            let l = labels!("__name__" => "m", "i" => &i.to_string(), "long" => &long);
+            c.insert(hash_raw(&raw), l, i);
+        }
+        assert_eq!(c.len(), 1000);
+        assert!(c.heap_bytes() < 1000 * 80, "{} bytes", c.heap_bytes());
+    }
+
     #[test]
     fn bounded() {
         let mut c = SeriesCache::new(2);
         for i in 0..5u64 {
-            c.insert(i, &i.to_le_bytes(), labels!("__name__" => "x"), i);
+            c.insert(i, labels!("__name__" => "x"), i);
             assert!(c.len() <= 2);
         }
         assert!(!c.is_empty());

@@ -248,7 +248,7 @@ pub(super) fn ingest_v1(
                             // The insert clears the cache: append what refers to it first.
                             plan.run(Some(&mut *c), shared, cfg, app, max_t, &mut out)?;
                         }
-                        hit = Some((c.insert(h, run, labels, hint), hint));
+                        hit = Some((c.insert(h, labels, hint), hint));
                     }
                 }
                 if let Some((i, hint)) = hit {
@@ -262,7 +262,7 @@ pub(super) fn ingest_v1(
                     );
                     continue;
                 }
-                key = Some((h, run));
+                key = Some(h);
             }
         }
         let counts = write::decode_series(body, &mut pairs, &mut samples)?;
@@ -276,14 +276,11 @@ pub(super) fn ingest_v1(
             }
         };
         let (at, share) = match (cache.as_deref_mut(), key) {
-            (Some(c), Some((h, run))) => {
+            (Some(c), Some(h)) => {
                 if c.is_full() {
                     plan.run(Some(&mut *c), shared, cfg, app, max_t, &mut out)?;
                 }
-                (
-                    LabelsAt::Cache(c.insert(h, run, labels, 0)),
-                    shared.map(|_| h),
-                )
+                (LabelsAt::Cache(c.insert(h, labels, 0)), shared.map(|_| h))
             }
             _ => {
                 let i = u32::try_from(plan.owned.len()).unwrap_or(u32::MAX);
