@@ -9,13 +9,12 @@ mod units;
 
 use clap::Parser;
 
-/// mimalloc instead of the system allocator: queries and remote-write
-/// decoding allocate many short-lived buffers from several threads, where
-/// glibc's malloc showed up at 15-20% of the CPU profile (range queries
-/// 25-35% faster with mimalloc). Built with `no_thp`: asking for
-/// transparent huge pages on its arenas doubled ingest peak RSS.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The system allocator (glibc's malloc), on purpose: the head's open
+// chunks grow a few bytes at a time in a million series at once, and
+// size-class allocators (mimalloc, jemalloc) kept the freed smaller buffers
+// in pages shared with long-lived series records, which cost 650-800 bytes
+// of resident memory per series more than glibc on the 1,000-node ingest
+// benchmark; range queries took the same time (docs/head.md, "Memory").
 
 fn init_logging(level: &str, format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
