@@ -24,6 +24,9 @@
 # Environment: NODES (100), HOURS (2), CONNS (8), BATCH (2000), SNAPSHOT (1),
 # JITTER_MS (0: each target's scrapes late by up to this many ms, as real
 # scrapes are; see cairn-loadgen --jitter-ms),
+# START_MS (unset: the data ends now; set: the first scrape's timestamp, so
+# that runs put the data at the same place in the 2 h chunk range, which
+# sets how full the open head chunks are when RSS is read; docs/head.md),
 # OUT (a temp dir), PORT_BASE (ports 19201, 19090, 18428 unless set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,7 +92,7 @@ for t in "${targets[@]}"; do
   verify=(--verify-url "http://127.0.0.1:$port")
   [ "$t" = victoriametrics ] && verify+=(--flush-url "http://127.0.0.1:$port/internal/force_flush")
   ./target/release/cairn-loadgen --url "http://127.0.0.1:$port/api/v1/write" --nodes "$NODES" --hours "$HOURS" \
-    --jitter-ms "$JITTER_MS" --connections "$CONNS" --batch "$BATCH" --server-pid "$pid" --json "${verify[@]}" >"$dir/load.json" 2>"$dir/load.err" || true
+    --jitter-ms "$JITTER_MS" ${START_MS:+--start-ms "$START_MS"} --connections "$CONNS" --batch "$BATCH" --server-pid "$pid" --json "${verify[@]}" >"$dir/load.json" 2>"$dir/load.err" || true
   samples=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["samples"])' "$dir/load.json")
   rate=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["samples_per_second"]))' "$dir/load.json")
   verified=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["verified_samples"])' "$dir/load.json")
@@ -107,7 +110,8 @@ for t in "${targets[@]}"; do
   if [ "$t" = victoriametrics ]; then
     # Its disk figure is after its background merge: force the merge of
     # the partitions written (per month) and wait until no merge runs.
-    for m in $(date -u +%Y_%m) $(date -u -d "-$HOURS hours" +%Y_%m); do
+    back=$(python3 -c "print(int($HOURS * 3600))")
+    for m in $(date -u +%Y_%m) $(date -u -d "@$(( $(date +%s) - back ))" +%Y_%m); do
       curl -fsS "http://127.0.0.1:$port/internal/force_merge?partition_prefix=$m" >/dev/null || true
     done
     idle=0
