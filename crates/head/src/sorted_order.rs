@@ -140,6 +140,14 @@ impl SortedOrders {
         g.by_hash.insert(h, order);
     }
 
+    /// Drops every cached order.
+    pub(crate) fn clear(&self) {
+        let mut g = self.inner.lock();
+        g.by_hash.clear();
+        g.age.clear();
+        g.held = 0;
+    }
+
     /// Bytes held by the cached orders (their ref and series lists).
     pub(crate) fn heap_bytes(&self) -> u64 {
         let g = self.inner.lock();

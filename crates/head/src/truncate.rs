@@ -5,6 +5,8 @@
 //! (unless an appender has staged samples for them), rejects later appends
 //! before `mint`, checkpoints the WAL (series still held, samples at or
 //! after `mint`) and drops head chunk files that only hold older chunks.
+//! Removing series also empties the sorted-order cache, whose entries
+//! hold their series: a removed series' memory is returned at once.
 
 use std::sync::atomic::Ordering;
 
@@ -38,6 +40,11 @@ impl Head {
                 self.index.remove(s.r, &s.labels);
                 removed += 1;
             }
+        }
+        if removed > 0 {
+            // Cached label orders hold the removed series alive (and would
+            // keep their memory until evicted); queries rebuild them.
+            self.orders.clear();
         }
         // Conservative bounds: the head holds nothing before `mint`, and
         // concurrent commits only widen them again.

@@ -87,3 +87,34 @@ fn open_chunks_grow_in_small_steps() {
         m.open_chunk_bytes
     );
 }
+
+/// Series that truncation removes do not stay alive in the sorted-order
+/// cache of large selections: removing series empties it.
+#[test]
+fn truncation_releases_cached_orders_of_removed_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.chunk_range = 1000;
+    let h = open(dir.path(), o);
+    let mut app = h.appender();
+    for s in 0..300usize {
+        let l = labels!("__name__" => "pod_cpu", "pod" => &s.to_string());
+        // Half the pods stop before 1000 (churn), half go on.
+        let end = if s % 2 == 0 { 900 } else { 3000 };
+        for t in (0..end).step_by(100) {
+            app.append(0, &l, t, value(s, t)).unwrap();
+        }
+    }
+    app.commit().unwrap();
+    assert_eq!(dump(&h, i64::MIN, i64::MAX, &all()).len(), 300);
+    assert!(
+        h.memory().sorted_orders > 0,
+        "a selection of 300 series is cached"
+    );
+    h.truncate(2000).unwrap();
+    let m = h.memory();
+    assert_eq!((m.series, m.sorted_orders), (150, 0), "{m:?}");
+    // Queries still answer, and cache again.
+    assert_eq!(dump(&h, i64::MIN, i64::MAX, &all()).len(), 150);
+    assert!(h.memory().sorted_orders > 0);
+}
