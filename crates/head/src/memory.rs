@@ -5,7 +5,8 @@
 //! series one machine can hold, and RSS alone does not say which structure
 //! to shrink. The figures are computed by walking the structures and adding
 //! up what each one asked the allocator for (lengths and capacities, hash
-//! tables estimated from their capacity); the allocator's own rounding and
+//! tables estimated from their capacity with
+//! [`cairn_storage::hash_table_bytes`]); the allocator's own rounding and
 //! free pages are not in them, so RSS minus the total is what the allocator
 //! and everything outside the head (caches of the write path, queries,
 //! buffers) hold. `docs/head.md` describes how to use it.
@@ -78,21 +79,6 @@ impl HeadMemory {
     }
 }
 
-/// Bytes of a hashbrown table that reports `capacity` for entries of
-/// `entry` bytes: buckets are a power of two, at most 7/8 full, one control
-/// byte each (plus a group of trailing control bytes).
-pub(crate) fn table_bytes(capacity: usize, entry: usize) -> u64 {
-    if capacity == 0 {
-        return 0;
-    }
-    let buckets = if capacity < 8 {
-        (capacity + 1).next_power_of_two()
-    } else {
-        (capacity * 8 / 7).next_power_of_two()
-    };
-    (buckets * (entry + 1) + 16) as u64
-}
-
 /// Bytes held by a postings bitmap: the B-tree of 32-bit halves (one node
 /// for the refs below 2^32 that the head uses) and each bitmap's containers
 /// and their stores.
@@ -151,39 +137,5 @@ impl Head {
         m.postings = self.index.heap_bytes();
         m.sorted_orders = self.orders.heap_bytes();
         m
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_bytes_follows_hashbrown_sizing() {
-        assert_eq!(table_bytes(0, 16), 0);
-        // capacity 3 -> 4 buckets, 7 -> 8 buckets, 14 -> 16, 28 -> 32.
-        assert_eq!(table_bytes(3, 16), 4 * 17 + 16);
-        assert_eq!(table_bytes(7, 16), 8 * 17 + 16);
-        assert_eq!(table_bytes(14, 16), 16 * 17 + 16);
-        assert_eq!(table_bytes(28, 8), 32 * 9 + 16);
-    }
-
-    #[test]
-    fn hashbrown_capacities_match_the_estimate() {
-        // The estimate inverts `capacity()`: check it against the real map.
-        for n in [1usize, 3, 7, 8, 13, 14, 15, 100, 1000, 5000] {
-            let m: std::collections::HashMap<u64, u64> = (0..n as u64).map(|i| (i, i)).collect();
-            let buckets = (table_bytes(m.capacity(), 16) - 16) / 17;
-            assert!(buckets.is_power_of_two(), "{n}: {buckets}");
-            assert!(
-                buckets as usize * 7 / 8 >= m.capacity().min(buckets as usize - 1),
-                "{n}"
-            );
-            assert!(
-                (buckets as usize) < m.capacity() * 2 + 8,
-                "{n}: {buckets} for {}",
-                m.capacity()
-            );
-        }
     }
 }

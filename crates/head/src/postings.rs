@@ -107,7 +107,8 @@ impl HeadIndex {
     /// Bytes held by the index: name and value strings, their tables and
     /// the postings bitmaps (see `crate::memory`).
     pub(crate) fn heap_bytes(&self) -> u64 {
-        use crate::memory::{table_bytes, treemap_bytes};
+        use crate::memory::treemap_bytes;
+        use cairn_storage::hash_table_bytes as table_bytes;
         use std::mem::size_of;
         let g = self.inner.read();
         let mut b = table_bytes(

@@ -318,7 +318,7 @@ impl StripeSeries {
     /// Bytes of the ref side (tables and blocks) and of the hash side
     /// (tables and collision lists); see `crate::memory`.
     pub(crate) fn map_bytes(&self) -> (u64, u64) {
-        use crate::memory::table_bytes;
+        use cairn_storage::hash_table_bytes as table_bytes;
         use std::mem::size_of;
         let mut by_ref = 0;
         for st in self.by_ref.iter() {

@@ -167,34 +167,39 @@ async fn dispatch(
         Handler::Metrics => {
             let backend = shared.backend.clone();
             let metrics = shared.metrics.clone();
-            let body = tokio::task::spawn_blocking(move || metrics.render(&backend.stats()))
-                .await
-                .map_err(|e| ServerError::Internal(e.to_string()))?;
-            let mut r = full(StatusCode::OK, body.into());
-            r.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
-            Ok(r)
+            rendered(
+                move || metrics.render(&backend.stats()),
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+            .await
         }
         Handler::Memory => {
             let backend = shared.backend.clone();
             let conns = shared.metrics.conn_cache_bytes();
             let cache = shared.series_cache.clone();
-            let body = tokio::task::spawn_blocking(move || {
-                crate::memory::render(backend.memory(), conns, cache.heap_bytes())
-            })
+            rendered(
+                move || crate::memory::render(backend.memory(), conns, cache.heap_bytes()),
+                "text/plain; charset=utf-8",
+            )
             .await
-            .map_err(|e| ServerError::Internal(e.to_string()))?;
-            let mut r = full(StatusCode::OK, body.into());
-            r.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
-            Ok(r)
         }
         Handler::Other => Err(ServerError::NotFound),
     }
+}
+
+/// A 200 with the text `render` builds off the async workers (it may walk
+/// every series), typed `content_type`.
+async fn rendered(
+    render: impl FnOnce() -> String + Send + 'static,
+    content_type: &'static str,
+) -> Result<Response<ResponseBody>, ServerError> {
+    let body = tokio::task::spawn_blocking(render)
+        .await
+        .map_err(|e| ServerError::Internal(e.to_string()))?;
+    let mut r = full(StatusCode::OK, body.into());
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(r)
 }
 
 fn now_ms() -> i64 {

@@ -11,6 +11,8 @@
     clippy::indexing_slicing
 )] // test code: failing means panicking
 
+#[path = "support/chunk_store.rs"]
+mod chunk_store;
 #[path = "support/harness.rs"]
 mod harness;
 
@@ -19,86 +21,10 @@ use std::sync::Arc;
 use cairn_codec::{FloatChunkBuilder, FloatEncoding};
 use cairn_model::{Labels, STALE_NAN};
 use cairn_proto::read::{ChunkedReadResponse, LabelMatcher, Query, ReadHints, ReadRequest};
-use cairn_server::{Backend, ServerConfig};
-use cairn_storage::{
-    Appendable, Appender, ChunkIterator, EncodedChunk, Querier, Queryable, SelectHints, Series,
-    SeriesSet,
-};
+use cairn_server::ServerConfig;
+use cairn_storage::EncodedChunk;
+use chunk_store::{ChunkStore, StoredSeries};
 use harness::*;
-
-/// One stored series: labels and its chunks (with the samples each holds).
-struct StoredSeries {
-    labels: Labels,
-    chunks: Vec<(EncodedChunk, Vec<(i64, f64)>)>,
-}
-
-/// A storage of pre-encoded chunks, like the real blocks.
-struct ChunkStore {
-    series: Vec<StoredSeries>,
-}
-
-struct ChunkSeries<'a>(&'a StoredSeries);
-
-impl Series for ChunkSeries<'_> {
-    fn labels(&self) -> &Labels {
-        &self.0.labels
-    }
-    fn iter(&self) -> Box<dyn cairn_storage::SampleIterator + '_> {
-        panic!("remote read must use the stored chunks")
-    }
-    fn chunks(&self) -> Option<Box<dyn ChunkIterator + '_>> {
-        struct It<'a>(std::slice::Iter<'a, (EncodedChunk, Vec<(i64, f64)>)>);
-        impl ChunkIterator for It<'_> {
-            fn next_chunk(&mut self) -> Option<cairn_storage::Result<EncodedChunk>> {
-                self.0.next().map(|c| Ok(c.0.clone()))
-            }
-        }
-        Some(Box::new(It(self.0.chunks.iter())))
-    }
-}
-
-impl Querier for &ChunkStore {
-    fn select<'a>(
-        &'a self,
-        _h: &SelectHints,
-        m: &[cairn_model::Matcher],
-    ) -> cairn_storage::Result<SeriesSet<'a>> {
-        let m = m.to_vec();
-        Ok(Box::new(
-            self.series
-                .iter()
-                .filter(move |s| {
-                    m.iter()
-                        .all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")))
-                })
-                .map(|s| Ok(Box::new(ChunkSeries(s)) as Box<dyn Series + 'a>)),
-        ))
-    }
-    fn label_names(&self, _m: &[cairn_model::Matcher]) -> cairn_storage::Result<Vec<String>> {
-        Ok(vec![])
-    }
-    fn label_values(
-        &self,
-        _n: &str,
-        _m: &[cairn_model::Matcher],
-    ) -> cairn_storage::Result<Vec<String>> {
-        Ok(vec![])
-    }
-}
-
-impl Queryable for ChunkStore {
-    fn querier(&self, _mint: i64, _maxt: i64) -> cairn_storage::Result<Box<dyn Querier + '_>> {
-        Ok(Box::new(self))
-    }
-}
-
-impl Appendable for ChunkStore {
-    fn appender(&self) -> Box<dyn Appender + '_> {
-        Box::new(cairn_server::write::DiscardAppender)
-    }
-}
-
-impl Backend for ChunkStore {}
 
 /// Values that exercise every corner of the encoders: decimals, integers,
 /// counters with resets, NaN, stale markers, negative and huge numbers.

@@ -8,6 +8,8 @@
     clippy::indexing_slicing
 )] // test code: failing means panicking
 
+#[path = "support/chunk_store.rs"]
+mod chunk_store;
 #[path = "support/harness.rs"]
 mod harness;
 
@@ -22,6 +24,7 @@ use cairn_storage::MemStorage;
 use cairn_storage::{
     Appendable, Appender, Metadata, MetricType, Querier, Queryable, SeriesRef, StorageError,
 };
+use chunk_store::{ChunkStore, StoredSeries};
 use harness::*;
 
 fn matcher(t: i32, n: &str, v: &str) -> LabelMatcher {
@@ -573,68 +576,6 @@ async fn shutdown_finishes_in_flight_requests_and_stops_accepting() {
     assert_eq!(f.mem.num_series(), 1);
 }
 
-/// A store whose series carry pre-encoded chunks, like the real head and
-/// blocks: remote read must send those chunks byte for byte.
-struct ChunkStore {
-    labels: Labels,
-    chunks: Vec<cairn_storage::EncodedChunk>,
-}
-
-struct ChunkSeries<'a>(&'a ChunkStore);
-
-impl cairn_storage::Series for ChunkSeries<'_> {
-    fn labels(&self) -> &Labels {
-        &self.0.labels
-    }
-    fn iter(&self) -> Box<dyn cairn_storage::SampleIterator + '_> {
-        panic!("remote read must use the stored chunks, not re-encode")
-    }
-    fn chunks(&self) -> Option<Box<dyn cairn_storage::ChunkIterator + '_>> {
-        struct It<'a>(std::slice::Iter<'a, cairn_storage::EncodedChunk>);
-        impl cairn_storage::ChunkIterator for It<'_> {
-            fn next_chunk(&mut self) -> Option<cairn_storage::Result<cairn_storage::EncodedChunk>> {
-                self.0.next().map(|c| Ok(c.clone()))
-            }
-        }
-        Some(Box::new(It(self.0.chunks.iter())))
-    }
-}
-
-impl Querier for &ChunkStore {
-    fn select<'a>(
-        &'a self,
-        _h: &cairn_storage::SelectHints,
-        _m: &[cairn_model::Matcher],
-    ) -> cairn_storage::Result<cairn_storage::SeriesSet<'a>> {
-        let s: Box<dyn cairn_storage::Series + 'a> = Box::new(ChunkSeries(self));
-        Ok(Box::new(std::iter::once(Ok(s))))
-    }
-    fn label_names(&self, _m: &[cairn_model::Matcher]) -> cairn_storage::Result<Vec<String>> {
-        Ok(vec![])
-    }
-    fn label_values(
-        &self,
-        _n: &str,
-        _m: &[cairn_model::Matcher],
-    ) -> cairn_storage::Result<Vec<String>> {
-        Ok(vec![])
-    }
-}
-
-impl Queryable for ChunkStore {
-    fn querier(&self, _mint: i64, _maxt: i64) -> cairn_storage::Result<Box<dyn Querier + '_>> {
-        Ok(Box::new(self))
-    }
-}
-
-impl Appendable for ChunkStore {
-    fn appender(&self) -> Box<dyn Appender + '_> {
-        Box::new(cairn_server::write::DiscardAppender)
-    }
-}
-
-impl Backend for ChunkStore {}
-
 #[tokio::test]
 async fn stored_chunks_are_streamed_untouched_and_out_of_range_ones_skipped() {
     let mut chunks = Vec::new();
@@ -651,9 +592,12 @@ async fn stored_chunks_are_streamed_untouched_and_out_of_range_ones_skipped() {
             data: x.bytes().to_vec(),
         });
     }
+    // Remote read must send the stored chunks byte for byte.
     let store = ChunkStore {
-        labels: Labels::from_pairs([("__name__", "stored")]),
-        chunks: chunks.clone(),
+        series: vec![StoredSeries {
+            labels: Labels::from_pairs([("__name__", "stored")]),
+            chunks: chunks.iter().map(|c| (c.clone(), Vec::new())).collect(),
+        }],
     };
     let srv = TestServer::start(Arc::new(store), ServerConfig::default()).await;
     let q = vec![query(600, 1000, vec![matcher(0, "__name__", "stored")])];

@@ -108,7 +108,7 @@ impl SeriesCache {
     /// Bytes this cache holds of its own: its table and entries (the
     /// `Labels` values are shared with the storage, not counted).
     pub fn heap_bytes(&self) -> u64 {
-        table_bytes(self.map.capacity(), std::mem::size_of::<(u64, u32)>())
+        cairn_storage::hash_table_bytes(self.map.capacity(), std::mem::size_of::<(u64, u32)>())
             + (self.entries.capacity() * std::mem::size_of::<Entry>()) as u64
     }
 
@@ -278,37 +278,10 @@ impl SharedSeriesCache {
                 let cap = m
                     .lock()
                     .map_or_else(|e| e.into_inner().capacity(), |g| g.capacity());
-                table_bytes(cap, std::mem::size_of::<(u64, SharedEntry)>())
+                cairn_storage::hash_table_bytes(cap, std::mem::size_of::<(u64, SharedEntry)>())
             })
             .sum()
     }
-}
-
-/// Bytes of a hash table reporting `capacity` for entries of `entry` bytes
-/// (power-of-two buckets at most 7/8 full, a control byte each).
-fn table_bytes(capacity: usize, entry: usize) -> u64 {
-    if capacity == 0 {
-        return 0;
-    }
-    let buckets = if capacity < 8 {
-        (capacity + 1).next_power_of_two()
-    } else {
-        (capacity * 8 / 7).next_power_of_two()
-    };
-    (buckets * (entry + 1) + 16) as u64
-}
-
-/// Reads a protobuf varint at the start of `b`: value and bytes used.
-#[inline]
-fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
-    let mut x = 0u64;
-    for (i, &c) in b.iter().enumerate().take(10) {
-        x |= u64::from(c & 0x7f) << (7 * i);
-        if c < 0x80 {
-            return Some((x, i + 1));
-        }
-    }
-    None
 }
 
 /// Takes a length-delimited field with key `key` off the front of `b`:
@@ -319,22 +292,11 @@ fn take_field<'a>(b: &mut &'a [u8], key: u8) -> Option<&'a [u8]> {
     if k != key {
         return None;
     }
-    let (n, used) = uvarint(rest)?;
+    let (n, used) = cairn_codec::varint::uvarint(rest).ok()?;
     let end = used.checked_add(usize::try_from(n).ok()?)?;
     let payload = rest.get(used..end)?;
     *b = rest.get(end..)?;
     Some(payload)
-}
-
-/// Takes one uvarint-length-prefixed string off the front of a `Labels`
-/// encoding.
-#[inline]
-fn take_encoded<'a>(b: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let (n, used) = uvarint(b)?;
-    let end = used.checked_add(usize::try_from(n).ok()?)?;
-    let s = b.get(used..end)?;
-    *b = b.get(end..)?;
-    Some(s)
 }
 
 /// True when the raw label fields of a `TimeSeries` (field 1, as
@@ -345,7 +307,7 @@ fn take_encoded<'a>(b: &mut &'a [u8]) -> Option<&'a [u8]> {
 /// and validates in full.
 pub(crate) fn raw_matches(raw: &[u8], l: &Labels) -> bool {
     let mut raw = raw;
-    let mut enc = l.encoded();
+    let mut pairs = l.iter();
     while !raw.is_empty() {
         let Some(mut label) = take_field(&mut raw, 0x0a) else {
             return false;
@@ -355,14 +317,14 @@ pub(crate) fn raw_matches(raw: &[u8], l: &Labels) -> bool {
         else {
             return false;
         };
-        if !label.is_empty()
-            || take_encoded(&mut enc) != Some(name)
-            || take_encoded(&mut enc) != Some(value)
-        {
-            return false;
+        match pairs.next() {
+            Some(p)
+                if label.is_empty() && p.name.as_bytes() == name && p.value.as_bytes() == value => {
+            }
+            _ => return false,
         }
     }
-    enc.is_empty()
+    pairs.next().is_none()
 }
 
 const K1: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -426,22 +388,17 @@ mod tests {
     use cairn_model::labels;
     use std::collections::HashSet;
 
-    fn label_field(n: &[u8], v: &[u8]) -> Vec<u8> {
-        let mut m = vec![0x0a, n.len() as u8];
-        m.extend_from_slice(n);
-        m.push(0x12);
-        m.push(v.len() as u8);
-        m.extend_from_slice(v);
-        let mut f = vec![0x0a, m.len() as u8];
-        f.extend(m);
-        f
-    }
-
+    /// The label fields of a `TimeSeries` holding `pairs`, as prost (like
+    /// Prometheus's encoder) writes them: a pair with an empty value has
+    /// no value field.
     fn raw_of(pairs: &[(&str, &str)]) -> Vec<u8> {
-        pairs
-            .iter()
-            .flat_map(|(n, v)| label_field(n.as_bytes(), v.as_bytes()))
-            .collect()
+        use cairn_proto::write::{Label, TimeSeries};
+        use cairn_proto::Message;
+        TimeSeries {
+            labels: pairs.iter().map(|(n, v)| Label::new(n, v)).collect(),
+            ..TimeSeries::default()
+        }
+        .encode_to_vec()
     }
 
     #[test]
@@ -480,10 +437,12 @@ mod tests {
             &raw_of(&[("job", "a"), ("__name__", "up")]),
             &l
         ));
-        let mut empty = raw_of(&[("__name__", "up")]);
-        empty.extend(label_field(b"e", b""));
-        empty.extend(raw_of(&[("job", "a")]));
+        let empty = raw_of(&[("__name__", "up"), ("e", ""), ("job", "a")]);
         assert!(!raw_matches(&empty, &l));
+        let mut explicit_empty = raw_of(&[("__name__", "up")]);
+        explicit_empty.extend([0x0a, 5, 0x0a, 1, b'e', 0x12, 0]);
+        explicit_empty.extend(raw_of(&[("job", "a")]));
+        assert!(!raw_matches(&explicit_empty, &l));
         let full = raw_of(&[("__name__", "up"), ("job", "a")]);
         for cut in 0..full.len() {
             assert!(!raw_matches(&full[..cut], &l), "cut at {cut}");
@@ -500,18 +459,8 @@ mod tests {
         // A long value: two-byte lengths on both sides.
         let long = "v".repeat(300);
         let ll = labels!("__name__" => "up", "long" => &long);
-        let mut m = vec![0x0a, 8];
-        m.extend_from_slice(b"__name__");
-        m.extend([0x12, 2]);
-        m.extend_from_slice(b"up");
-        let mut raw = vec![0x0a, m.len() as u8];
-        raw.extend(m);
-        let mut lm = vec![0x0a, 4];
-        lm.extend_from_slice(b"long");
-        lm.extend([0x12, 0xac, 0x02]);
-        lm.extend_from_slice(long.as_bytes());
-        raw.extend([0x0a, lm.len() as u8 | 0x80, (lm.len() >> 7) as u8]);
-        raw.extend(lm);
+        let raw = raw_of(&[("__name__", "up"), ("long", &long)]);
+        assert_eq!(raw[raw.len() - long.len() - 2..][..2], [0xac, 0x02]);
         assert!(raw_matches(&raw, &ll));
         assert!(!raw_matches(&raw, &l));
     }
@@ -559,7 +508,7 @@ mod tests {
         assert_eq!(c.find(hash_raw(&raws[3]), &raws[3]), Some(3));
         assert_eq!(c.find_next(&raws[4][..4]), None);
         let mut longer = raws[4].clone();
-        longer.extend(label_field(b"z", b"z"));
+        longer.extend(raw_of(&[("z", "z")]));
         assert_eq!(c.find_next(&longer), None);
         assert_eq!(c.find_next(&raws[5]), None);
         assert_eq!(c.find_next(&raws[4]), Some(4));
@@ -575,20 +524,16 @@ mod tests {
     fn shared_hits_only_when_raw_decodes_to_the_labels() {
         let c = SharedSeriesCache::new(4, 100);
         let l = labels!("__name__" => "up", "job" => "a");
-        let mut raw = label_field(b"__name__", b"up");
-        raw.extend(label_field(b"job", b"a"));
+        let raw = raw_of(&[("__name__", "up"), ("job", "a")]);
         let h = hash_raw(&raw);
         assert!(c.get(h, &raw).is_none());
         c.insert(h, l.clone(), 9);
         assert_eq!(c.get(h, &raw), Some((l, 9)));
         // Forced collisions: other labels, a prefix, an empty value, junk.
-        let mut other = label_field(b"__name__", b"up");
-        other.extend(label_field(b"job", b"b"));
+        let other = raw_of(&[("__name__", "up"), ("job", "b")]);
         assert!(c.get(h, &other).is_none());
-        assert!(c.get(h, &label_field(b"__name__", b"up")).is_none());
-        let mut empty = label_field(b"__name__", b"up");
-        empty.extend(label_field(b"e", b""));
-        empty.extend(label_field(b"job", b"a"));
+        assert!(c.get(h, &raw_of(&[("__name__", "up")])).is_none());
+        let empty = raw_of(&[("__name__", "up"), ("e", ""), ("job", "a")]);
         assert!(c.get(h, &empty).is_none());
         assert!(c.get(h, &[0xff, 0xff]).is_none());
         assert_eq!(c.len(), 1);
