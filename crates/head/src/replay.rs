@@ -12,11 +12,17 @@
 //! A Tombstones record removes its intervals from the series at that point
 //! of the replay, exactly as the live delete did (its intervals never reach
 //! samples logged after it; see `delete`).
+//!
+//! A long replay (minutes, with millions of series) says how far it has got:
+//! an `info!` line at most every [`PROGRESS_EVERY`] with the segments read
+//! out of those to read and the series and samples replayed so far, and one
+//! at the end with the time taken and the rates.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cairn_storage::{Metadata, MetricType};
 
@@ -25,7 +31,7 @@ use crate::disk_chunks::LoadedChunk;
 use crate::error::Result;
 use crate::head::Head;
 use crate::series::{AppendBounds, FullChunk, MemSeries, Placement, Stored, Tx};
-use crate::wal_log::{Record, WalLog};
+use crate::wal_log::{Record, ReplayProgress, WalLog};
 use crate::xor;
 
 /// Replayed samples carry append id 0, which every reader sees.
@@ -34,7 +40,82 @@ const REPLAYED: Tx = Tx {
     low_watermark: 1,
 };
 
+/// Most time between two progress lines of a replay.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// Records replayed between two looks at the clock.
+const CLOCK_EVERY: u64 = 64;
+
+/// Counts what a replay did and logs it now and then (see the module docs).
+struct Report {
+    start: Instant,
+    last: Instant,
+    records: u64,
+    series: u64,
+    samples: u64,
+    at: ReplayProgress,
+}
+
+impl Report {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            start: now,
+            last: now,
+            records: 0,
+            series: 0,
+            samples: 0,
+            at: ReplayProgress::default(),
+        }
+    }
+
+    /// Called before each record is applied.
+    fn record(&mut self, at: ReplayProgress) {
+        self.at = at;
+        self.records += 1;
+        if !self.records.is_multiple_of(CLOCK_EVERY) {
+            return;
+        }
+        let now = Instant::now();
+        if now.duration_since(self.last) < PROGRESS_EVERY {
+            return;
+        }
+        self.last = now;
+        tracing::info!(
+            segments_done = at.segments_done,
+            segments_total = at.segments_total,
+            series = self.series,
+            samples = self.samples,
+            elapsed_s = (now.duration_since(self.start).as_secs_f64() * 10.0).round() / 10.0,
+            "replaying WAL"
+        );
+    }
+
+    fn done(&self, chunks: i64, removed: usize, wal_time: Duration) {
+        let secs = self.start.elapsed().as_secs_f64();
+        let per_s = |n: u64| {
+            if secs > 0.0 {
+                (n as f64 / secs) as u64
+            } else {
+                0
+            }
+        };
+        tracing::info!(
+            segments = self.at.segments_total,
+            series = self.series,
+            samples = self.samples,
+            chunks,
+            series_dropped = removed,
+            seconds = (secs * 100.0).round() / 100.0,
+            wal_seconds = (wal_time.as_secs_f64() * 100.0).round() / 100.0,
+            series_per_s = per_s(self.series),
+            samples_per_s = per_s(self.samples),
+            "WAL replay done"
+        );
+    }
+}
+
 pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> Result<()> {
+    let mut report = Report::new();
     let min_valid = head.opts.min_valid_time;
     let mut by_series: HashMap<u64, Vec<LoadedChunk>> = HashMap::new();
     for c in loaded.into_iter().filter(|c| c.maxt >= min_valid) {
@@ -45,13 +126,15 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
     let mut unknown = 0u64;
     let mut chunks = 0i64;
     let policy = head.policy();
-    WalLog::replay(wal_dir, |rec| {
+    WalLog::replay(wal_dir, |at, rec| {
+        report.record(at);
         match rec {
             Record::Series(v) => {
                 for s in v {
                     max_ref = max_ref.max(s.r);
                     let (ms, created) = head.series.insert_replayed(s.r, &s.labels);
                     if created {
+                        report.series += 1;
                         head.index.add(ms.r, &ms.labels);
                         ms.logged.store(true, Ordering::Release);
                         if let Some(mut cs) = by_series.remove(&s.r) {
@@ -72,6 +155,7 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
                 }
             }
             Record::Samples(v) => {
+                report.samples += v.len() as u64;
                 for s in v {
                     let Some(ms) = refs.get(&s.r) else {
                         unknown += 1;
@@ -132,6 +216,7 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
         }
         Ok(())
     })?;
+    let wal_time = report.start.elapsed();
     head.next_ref.fetch_max(max_ref + 1, Ordering::AcqRel);
     head.num_chunks.fetch_add(chunks, Ordering::AcqRel);
     // Series whose newest data is a full chunk need its last value to judge
@@ -153,9 +238,11 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
         }
     }
     // Series whose samples all predate `min_valid_time` are dropped.
+    let mut removed = 0;
     for s in refs.values() {
         if let Some(gone) = head.series.remove_if(s.r, |s| s.data.lock().is_empty()) {
             head.index.remove(gone.r, &gone.labels);
+            removed += 1;
         }
     }
     if unknown > 0 {
@@ -167,5 +254,6 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
             "head chunks of series unknown to the WAL ignored"
         );
     }
+    report.done(chunks, removed, wal_time);
     Ok(())
 }

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 pub use cairn_wal::{FsyncPolicy, WalOptions};
-pub(crate) use cairn_wal::{Record, RefMetadata, RefSample, RefSeries};
+pub(crate) use cairn_wal::{Progress as ReplayProgress, Record, RefMetadata, RefSample, RefSeries};
 use cairn_wal::{Wal, WalError};
 
 use crate::error::{HeadError, Result};
@@ -89,12 +89,16 @@ impl WalLog {
             .map_err(|e| wal_err("log", &self.dir, e))
     }
 
-    /// Replays the WAL in `dir` (checkpoint first, then segments); a
-    /// missing directory replays nothing.
-    pub(crate) fn replay(dir: &Path, mut f: impl FnMut(Record) -> Result<()>) -> Result<()> {
+    /// Replays the WAL in `dir` (checkpoint first, then segments), telling
+    /// `f` how far it has got with each record; a missing directory replays
+    /// nothing.
+    pub(crate) fn replay(
+        dir: &Path,
+        mut f: impl FnMut(ReplayProgress, Record) -> Result<()>,
+    ) -> Result<()> {
         let mut failed: Option<HeadError> = None;
-        let res = cairn_wal::replay(dir, |rec| {
-            f(rec).map_err(|e| {
+        let res = cairn_wal::replay_with_progress(dir, |p, rec| {
+            f(p, rec).map_err(|e| {
                 let msg = e.to_string();
                 failed = Some(e);
                 WalError::consumer(msg)

@@ -22,8 +22,18 @@ use crate::segments::{
 
 /// Callback getting `(segment, offset, record bytes)`.
 pub(crate) type SegmentVisitor<'a> = dyn FnMut(u32, u64, &[u8]) -> Result<()> + 'a;
-/// Callback getting `((directory, segment), offset, record bytes)`.
-type LocatedVisitor<'a> = dyn FnMut((&Path, u32), u64, &[u8]) -> Result<()> + 'a;
+/// Callback getting `((directory, segment), offset, progress, record bytes)`.
+type LocatedVisitor<'a> = dyn FnMut((&Path, u32), u64, Progress, &[u8]) -> Result<()> + 'a;
+
+/// How far a replay has got, given with each record by
+/// [`replay_with_progress`]: the segments read so far out of all it reads
+/// (the newest checkpoint's segments, then the WAL's after it). While a
+/// record of the n-th segment (from 0) is handed over, `segments_done` is n.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub segments_done: u32,
+    pub segments_total: u32,
+}
 
 /// What a replay read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,15 +105,24 @@ pub(crate) fn read_segments(
 /// Replays raw record bytes: the newest checkpoint, then the segments after
 /// it. `f` gets each record's bytes. A missing `dir` replays nothing.
 pub fn replay_raw(dir: &Path, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<ReplayStats> {
-    replay_raw_located(dir, &mut |_, _, rec| f(rec))
+    replay_raw_located(dir, &mut |_, _, _, rec| f(rec))
 }
 
 /// Replays decoded records: the newest checkpoint, then the segments after
 /// it (see the module docs). Errors from `f` abort the replay and are
 /// returned as they are; wrap foreign errors with [`WalError::consumer`].
 pub fn replay(dir: &Path, mut f: impl FnMut(Record) -> Result<()>) -> Result<ReplayStats> {
+    replay_with_progress(dir, |_, rec| f(rec))
+}
+
+/// [`replay()`], telling `f` with each record how far the replay has got,
+/// for progress reports on long replays.
+pub fn replay_with_progress(
+    dir: &Path,
+    mut f: impl FnMut(Progress, Record) -> Result<()>,
+) -> Result<ReplayStats> {
     let mut counts = ReplayStats::default();
-    let mut stats = replay_raw_located(dir, &mut |seg, off, bytes| match decode(bytes) {
+    let mut stats = replay_raw_located(dir, &mut |seg, off, at, bytes| match decode(bytes) {
         Ok(rec) => {
             match &rec {
                 Record::Series(v) => counts.series += v.len() as u64,
@@ -111,7 +130,7 @@ pub fn replay(dir: &Path, mut f: impl FnMut(Record) -> Result<()>) -> Result<Rep
                 Record::Tombstones(v) => counts.tombstones += v.len() as u64,
                 Record::Metadata(v) => counts.metadata += v.len() as u64,
             }
-            f(rec)
+            f(at, rec)
         }
         Err(WalError::UnknownRecordType { .. }) => {
             counts.unknown_records += 1;
@@ -147,22 +166,38 @@ fn replay_raw_located(dir: &Path, f: &mut LocatedVisitor<'_>) -> Result<ReplaySt
     }
     let listing = list(dir)?;
     let cp = listing.checkpoints.last().copied();
-    if let Some(c) = cp {
-        let cdir = dir.join(checkpoint_name(c));
-        let inner = list(&cdir)?;
-        check_consecutive(&cdir, &inner.segments)?;
-        read_segments(&cdir, &inner.segments, false, &mut |seg, off, rec| {
-            stats.records += 1;
-            f((&cdir, seg), off, rec)
-        })?;
-        stats.checkpoint = Some(c);
-    }
     let segs: Vec<u32> = listing
         .segments
         .iter()
         .copied()
         .filter(|&s| cp.is_none_or(|c| s > c))
         .collect();
+    let cp_dir_segs = match cp {
+        Some(c) => {
+            let cdir = dir.join(checkpoint_name(c));
+            let inner = list(&cdir)?;
+            Some((c, cdir, inner.segments))
+        }
+        None => None,
+    };
+    let cp_len = cp_dir_segs.as_ref().map_or(0, |(_, _, s)| s.len());
+    let total = u32::try_from(cp_len + segs.len()).unwrap_or(u32::MAX);
+    // Segments are consecutive (checked before reading), so a segment's
+    // position is its distance from the first.
+    let at = |base: usize, first: Option<&u32>, seg: u32| Progress {
+        segments_done: u32::try_from(base)
+            .unwrap_or(u32::MAX)
+            .saturating_add(seg.saturating_sub(first.copied().unwrap_or(seg))),
+        segments_total: total,
+    };
+    if let Some((c, cdir, inner)) = &cp_dir_segs {
+        check_consecutive(cdir, inner)?;
+        read_segments(cdir, inner, false, &mut |seg, off, rec| {
+            stats.records += 1;
+            f((cdir, seg), off, at(0, inner.first(), seg), rec)
+        })?;
+        stats.checkpoint = Some(*c);
+    }
     check_consecutive(dir, &segs)?;
     if let (Some(c), Some(&first)) = (cp, segs.first()) {
         if Some(first) != c.checked_add(1) {
@@ -178,7 +213,7 @@ fn replay_raw_located(dir: &Path, f: &mut LocatedVisitor<'_>) -> Result<ReplaySt
     }
     stats.torn_tail = read_segments(dir, &segs, true, &mut |seg, off, rec| {
         stats.records += 1;
-        f((dir, seg), off, rec)
+        f((dir, seg), off, at(cp_len, segs.first(), seg), rec)
     })?;
     Ok(stats)
 }

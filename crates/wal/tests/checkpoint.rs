@@ -188,3 +188,33 @@ fn reopening_after_truncation_continues_after_the_checkpoint() {
     let (_, st) = replay_all(dir);
     assert_eq!((st.series, st.samples), (1, 2));
 }
+
+#[test]
+fn replay_reports_segments_done_out_of_total() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let wal = Wal::open(dir, WalOptions::default()).unwrap();
+    log(&wal, &[series(1), samples(1..2, 0)]);
+    wal.next_segment().unwrap();
+    log(&wal, &[samples(1..2, 1)]);
+    wal.next_segment().unwrap();
+    log(&wal, &[samples(1..2, 2)]);
+    wal.next_segment().unwrap();
+    log(&wal, &[samples(1..2, 3)]);
+    // Segments 0 and 1 go into checkpoint 1 (one segment), 2 and 3 remain.
+    checkpoint(dir, 0, 1, |_| true, 0).unwrap();
+    wal.truncate(2).unwrap();
+    let mut seen = Vec::new();
+    cairn_wal::replay_with_progress(dir, |p, r| {
+        if let Record::Samples(v) = r {
+            seen.extend(v.iter().map(|s| (p.segments_done, p.segments_total, s.t)));
+        }
+        Ok(())
+    })
+    .unwrap();
+    let cp_segs = std::fs::read_dir(dir.join(checkpoint_name(1)))
+        .unwrap()
+        .count();
+    assert_eq!(cp_segs, 1, "a checkpoint this small is one segment");
+    assert_eq!(seen, [(0, 3, 0), (0, 3, 1), (1, 3, 2), (2, 3, 3)]);
+}
