@@ -28,14 +28,31 @@
 # that runs put the data at the same place in the 2 h chunk range, which
 # sets how full the open head chunks are when RSS is read; docs/head.md),
 # OUT (a temp dir), PORT_BASE (ports 19201, 19090, 18428 unless set).
+#
+# For scripts/bench-scale.sh, off by default: DISK=0 skips the disk figure
+# (no snapshot, no forced merge; "-" in its column). RESTART=1 crashes and
+# restarts each target after the ingest figures were read (before any
+# snapshot): the series at the last sample's time (count({__name__=~".+"})),
+# kill -9, the same server started again on the same data, seconds until it
+# answers ready (at most RESTART_TIMEOUT_S, 600), its VmHWM then and the series
+# counted again (scripts/lib/bench-common.sh). RESULTS_TSV=file appends one
+# tab-separated line per target (a header first when the file is empty).
+# BUILD=0 uses the binaries in target/release as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/bench-common.sh
+. scripts/lib/bench-common.sh
 NODES=${NODES:-100}
 HOURS=${HOURS:-2}
 CONNS=${CONNS:-8}
 BATCH=${BATCH:-2000}
 SNAPSHOT=${SNAPSHOT:-1}
 JITTER_MS=${JITTER_MS:-0}
+DISK=${DISK:-1}
+RESTART=${RESTART:-0}
+RESTART_TIMEOUT_S=${RESTART_TIMEOUT_S:-600}
+RESULTS_TSV=${RESULTS_TSV:-}
+BUILD=${BUILD:-1}
 OUT=${OUT:-$(mktemp -d /tmp/cairn-bench.XXXXXX)}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(cairn prometheus victoriametrics)
@@ -43,18 +60,14 @@ targets=("$@")
 bash scripts/install-deps.sh
 pkgs=(-p cairn-loadgen)
 [[ " ${targets[*]} " == *" cairn "* ]] && pkgs+=(-p cairn)
-cargo build --release "${pkgs[@]}" >&2
+[ "$BUILD" = 0 ] || cargo build --release "${pkgs[@]}" >&2
 CLK=$(getconf CLK_TCK)
-
-peak_rss_kib() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
-wait_http() {
-  for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.2
-  done
-  echo "timed out waiting for $1" >&2
-  return 1
-}
+if [ -n "$RESULTS_TSV" ] && [ ! -s "$RESULTS_TSV" ]; then
+  printf '%s\t' target nodes hours samples series_sent samples_per_s cpu_us_per_sample \
+    ingest_peak_mib verify_peak_mib disk_b_per_sample verified_samples series_before \
+    restart_s restart_peak_mib >"$RESULTS_TSV"
+  printf 'series_after\n' >>"$RESULTS_TSV"
+fi
 
 printf '%-16s %12s %10s %11s %12s %12s %10s\n' target samples/s cpu_us/smp ingest_MiB +verify_MiB disk_B/smp verified
 for t in "${targets[@]}"; do
@@ -68,25 +81,7 @@ for t in "${targets[@]}"; do
     echo "port $port is already in use by another process; set PORT_BASE" >&2
     exit 2
   fi
-  case $t in
-    cairn)
-      ./target/release/cairn serve --storage.tsdb.path "$dir/data" --web.listen-address "127.0.0.1:$port" \
-        --web.enable-admin-api >"$dir/log" 2>&1 &
-      ready="http://127.0.0.1:$port/-/ready" ;;
-    prometheus)
-      printf 'global:\n  scrape_interval: 1h\n' >"$dir/prometheus.yml"
-      prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
-        --web.listen-address="127.0.0.1:$port" --web.enable-remote-write-receiver \
-        --web.enable-admin-api >"$dir/log" 2>&1 &
-      ready="http://127.0.0.1:$port/-/ready" ;;
-    victoriametrics)
-      victoria-metrics -storageDataPath="$dir/data" -httpListenAddr="127.0.0.1:$port" \
-        -retentionPeriod=10y -search.latencyOffset=0s -search.disableCache >"$dir/log" 2>&1 &
-      ready="http://127.0.0.1:$port/health" ;;
-    *) echo "unknown target $t" >&2; exit 2 ;;
-  esac
-
-  pid=$!
+  start_target "$t" "$dir" "$port" "$dir/log" || exit 2
   trap 'kill $pid 2>/dev/null || true' EXIT
   wait_http "$ready"
   verify=(--verify-url "http://127.0.0.1:$port")
@@ -100,14 +95,19 @@ for t in "${targets[@]}"; do
   ticks=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["server_cpu_ticks"])' "$dir/load.json")
   cpu_us=$(python3 -c "print(round($ticks/$CLK*1e6/$samples, 2))")
   ingest_rss=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["server_peak_rss_kib"] // 1024)' "$dir/load.json")
+  series_before=- restart_s=- restart_peak_mib=- series_after=-
+  if [ "$RESTART" = 1 ]; then
+    end_ms=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end_ms"])' "$dir/load.json")
+    crash_restart "$t" "$dir" "$port" "$end_ms" "$RESTART_TIMEOUT_S"
+  fi
   snap=""
-  if [ "$SNAPSHOT" = 1 ] && [ "$t" != victoriametrics ] && \
+  if [ "$DISK" = 1 ] && [ "$SNAPSHOT" = 1 ] && [ "$t" != victoriametrics ] && \
      ! ls "$dir"/data/*/meta.json >/dev/null 2>&1; then
     name=$(curl -fsS -X POST "http://127.0.0.1:$port/api/v1/admin/tsdb/snapshot" |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["name"])') || name=""
     [ -n "$name" ] && snap="$dir/data/snapshots/$name"
   fi
-  if [ "$t" = victoriametrics ]; then
+  if [ "$DISK" = 1 ] && [ "$t" = victoriametrics ]; then
     # Its disk figure is after its background merge: force the merge of
     # the partitions written (per month) and wait until no merge runs.
     back=$(python3 -c "print(int($HOURS * 3600))")
@@ -123,9 +123,10 @@ for t in "${targets[@]}"; do
       sleep 1
     done
   fi
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   trap - EXIT
-  disk=$(python3 - "${snap:-$dir/data}" "$samples" "$t" "$snap" <<'PY'
+  disk=-
+  if [ "$DISK" = 1 ]; then disk=$(python3 - "${snap:-$dir/data}" "$samples" "$t" "$snap" <<'PY'
 import json, os, sys
 d, samples, t, snap = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 def du(p):
@@ -136,7 +137,13 @@ blocks = [os.path.join(d, b) for b in os.listdir(d) if os.path.exists(os.path.jo
 n = sum(json.load(open(os.path.join(b, "meta.json")))["stats"]["numSamples"] for b in blocks)
 print(f"{sum(du(b) for b in blocks) / n:.3f}" + ("(snap)" if snap else "") if n else "no-blocks")
 PY
-)
+); fi
   printf '%-16s %12s %10s %11s %12s %12s %10s\n' "$t" "$rate" "$cpu_us" "$ingest_rss" "$((rss / 1024))" "$disk" "$verified/$samples"
+  if [ -n "$RESULTS_TSV" ]; then
+    series=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["series"])' "$dir/load.json")
+    printf '%s\t' "$t" "$NODES" "$HOURS" "$samples" "$series" "$rate" "$cpu_us" "$ingest_rss" \
+      "$((rss / 1024))" "$disk" "$verified" "$series_before" "$restart_s" "$restart_peak_mib" >>"$RESULTS_TSV"
+    printf '%s\n' "$series_after" >>"$RESULTS_TSV"
+  fi
 done
 echo "raw results in $OUT" >&2

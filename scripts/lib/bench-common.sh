@@ -1,0 +1,118 @@
+# Shell functions shared by the side-by-side benchmarks (sourced, not run):
+# starting a target server on 127.0.0.1, waiting for it, reading its peak
+# RSS, counting its series, and the crash-restart measurement.
+# shellcheck shell=bash
+
+# Microseconds since the epoch, without starting a process.
+now_us() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t)); }
+
+# VmHWM of process $1 in KiB.
+peak_rss_kib() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
+
+# Waits up to 20 s for URL $1 to answer 2xx.
+wait_http() {
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "timed out waiting for $1" >&2
+  return 1
+}
+
+# Starts target $1 (cairn, prometheus, victoriametrics) on data dir $2/data
+# and 127.0.0.1:$3, its output going to file $4 (appended). Sets `pid` and
+# `ready` (the URL that answers 200 once it serves).
+start_target() {
+  local t=$1 dir=$2 port=$3 log=$4
+  case $t in
+    cairn)
+      ./target/release/cairn serve --storage.tsdb.path "$dir/data" --web.listen-address "127.0.0.1:$port" \
+        --web.enable-admin-api >>"$log" 2>&1 &
+      ready="http://127.0.0.1:$port/-/ready" ;;
+    prometheus)
+      printf 'global:\n  scrape_interval: 1h\n' >"$dir/prometheus.yml"
+      prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+        --web.listen-address="127.0.0.1:$port" --web.enable-remote-write-receiver \
+        --web.enable-admin-api >>"$log" 2>&1 &
+      ready="http://127.0.0.1:$port/-/ready" ;;
+    victoriametrics)
+      victoria-metrics -storageDataPath="$dir/data" -httpListenAddr="127.0.0.1:$port" \
+        -retentionPeriod=10y -search.latencyOffset=0s -search.disableCache >>"$log" 2>&1 &
+      ready="http://127.0.0.1:$port/health" ;;
+    *) echo "unknown target $t" >&2; return 2 ;;
+  esac
+  pid=$!
+}
+
+# Series with a sample in the lookback window before time $2 (ms) on the
+# server at 127.0.0.1:$1, by `count({__name__=~".+"})`; "error" if the query
+# fails.
+series_count() {
+  curl -fsS --max-time 600 "http://127.0.0.1:$1/api/v1/query" \
+    --data-urlencode 'query=count({__name__=~".+"})' \
+    --data-urlencode "time=$(python3 -c "print($2 / 1000)")" 2>/dev/null |
+    python3 -c '
+import json, sys
+r = json.load(sys.stdin)["data"]["result"]
+print(int(float(r[0]["value"][1])) if r else 0)' 2>/dev/null || echo error
+}
+
+# VictoriaMetrics 1.79 keeps its newest parts in memory for a few seconds
+# (/internal/force_flush makes rows searchable, not durable), and a kill -9
+# then loses them. Waits up to $3 s until the parts on disk under
+# $2/data/data (their names start with their row count) hold every row the
+# server at 127.0.0.1:$1 reports (vm_rows).
+vm_wait_durable() {
+  local port=$1 dir=$2 limit=$3 i rows=0 disk=0
+  for ((i = 0; i < limit * 2; i++)); do
+    rows=$(curl -fsS "http://127.0.0.1:$port/metrics" |
+      awk '/^vm_rows\{type="storage\/(small|big)"\}/{s+=$2} END{print s+0}') || rows=0
+    disk=$(find "$dir/data/data/small" "$dir/data/data/big" -mindepth 2 -maxdepth 2 -type d \
+      -name '[0-9]*_*' -not -path '*/snapshots/*' -printf '%f\n' 2>/dev/null |
+      awk -F_ '{s+=$1} END{print s+0}') || disk=0
+    if [ "$rows" -gt 0 ] && [ "$disk" -ge "$rows" ]; then
+      echo "victoriametrics: every row on disk after $((i / 2)).$((i % 2 * 5)) s" >&2
+      return 0
+    fi
+    sleep 0.5
+  done
+  echo "victoriametrics: parts on disk hold $disk of $rows rows after ${limit} s" >&2
+}
+
+# Crash and restart: counts the series of target $1 (pid in `pid`, data dir
+# $2/data, port $3) at time $4 (ms), kills it with SIGKILL, starts it again
+# on the same data (VictoriaMetrics: once its rows are on disk, see
+# vm_wait_durable), times it until `ready` answers 200 (at most $5 s),
+# reads the new process's VmHWM then and counts the series again. Call it
+# in the script's own shell, not in $(...): it sets `pid` and `ready` to the
+# new process's and `series_before`, `restart_s`, `restart_peak_mib` and
+# `series_after` ("-" for what could not be measured).
+crash_restart() {
+  local t=$1 dir=$2 port=$3 at_ms=$4 limit=$5 t0 now
+  restart_s="-" restart_peak_mib="-" series_after="-"
+  [ "$t" != victoriametrics ] || vm_wait_durable "$port" "$dir" 120
+  series_before=$(series_count "$port" "$at_ms")
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  t0=$(now_us)
+  start_target "$t" "$dir" "$port" "$dir/log.restart" || return
+  while :; do
+    now=$(now_us)
+    if curl -fsS -o /dev/null --max-time 5 "$ready" 2>/dev/null; then
+      now=$(now_us)
+      restart_s=$(printf '%d.%02d' $(((now - t0) / 1000000)) $(((now - t0) % 1000000 / 10000)))
+      restart_peak_mib=$(($(peak_rss_kib "$pid" || echo 0) / 1024))
+      break
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$t exited during restart; see $dir/log.restart" >&2
+      break
+    fi
+    if [ $((now - t0)) -gt $((limit * 1000000)) ]; then
+      echo "$t not ready ${limit}s after restart" >&2
+      break
+    fi
+    sleep 0.1
+  done
+  [ "$restart_s" = - ] || series_after=$(series_count "$port" "$at_ms")
+}
