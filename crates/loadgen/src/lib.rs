@@ -103,7 +103,12 @@ fn flush(
     encode_write_request(p, raw);
     let compressed = enc.compress_vec(raw).unwrap_or_default();
     shard.samples += p.len() as u64;
-    shard.requests.push(bytes::Bytes::from(compressed));
+    // `compress_vec` leaves the vector at the worst-case capacity, more than
+    // the uncompressed request: keep an exact copy, or the requests of a run
+    // take 2.6 times their size (75 instead of 28 bytes per sample).
+    shard
+        .requests
+        .push(bytes::Bytes::copy_from_slice(&compressed));
     p.clear();
 }
 
