@@ -150,6 +150,18 @@ impl BitWriter {
     pub fn capacity(&self) -> usize {
         self.buf.capacity()
     }
+
+    /// Lowers the capacity to at least `cap` (and the length).
+    pub fn shrink_to(&mut self, cap: usize) {
+        self.buf.shrink_to(cap);
+    }
+
+    /// Removes the first `n` bytes (clamped to the length), keeping the
+    /// capacity; the bit position in the last byte is unchanged.
+    pub fn drain_front(&mut self, n: usize) {
+        let n = n.min(self.buf.len());
+        self.buf.drain(..n);
+    }
 }
 
 /// Reads bits from a borrowed byte slice (e.g. mmapped chunk data).

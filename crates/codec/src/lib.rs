@@ -57,7 +57,10 @@ pub use float_chunk::{
     decode_float_chunk, decode_float_chunk_with, float_chunk_samples, is_float_encoding,
     FloatChunkBuilder, FloatEncoding,
 };
-pub use xor::{decode_all, xor_iter, XorChunk, XorIterator, MAX_SAMPLES_PER_CHUNK};
+pub use xor::{
+    decode_all, xor_iter, XorChunk, XorIterator, INITIAL_CAPACITY as XOR_INITIAL_CAPACITY,
+    MAX_SAMPLES_PER_CHUNK, MAX_SAMPLE_BYTES as XOR_MAX_SAMPLE_BYTES,
+};
 pub use xor2::{
     xor2_decode, xor2_decode_all, xor2_decode_st, xor2_iter, Xor2Chunk, Xor2Iterator,
     STALE_NAN_BITS, XOR2_HEADER_LEN,

@@ -41,12 +41,18 @@ pub struct XorChunk {
     t_delta: u64,
     leading: u8,
     trailing: u8,
+    /// Bytes taken off the front by [`XorChunk::drain_front`] (kept
+    /// elsewhere by the owner); the buffer holds the rest.
+    drained: u32,
 }
 
 /// The most bytes one appended sample can take: a 10-byte varint or a
 /// 68-bit delta of delta for the timestamp, and 2 + 64 bits or
 /// 2 + 5 + 6 + 64 bits for the value.
-const MAX_SAMPLE_BYTES: usize = 20;
+pub const MAX_SAMPLE_BYTES: usize = 20;
+
+/// Bytes a new chunk's buffer starts with.
+pub const INITIAL_CAPACITY: usize = 128;
 
 impl Default for XorChunk {
     fn default() -> Self {
@@ -60,7 +66,13 @@ impl XorChunk {
     /// [`BitWriter::reserve_slack`]), not by doubling: the head keeps one
     /// open chunk per series, so slack is multiplied by millions.
     pub fn new() -> Self {
-        let mut buf = Vec::with_capacity(128);
+        Self::with_capacity(INITIAL_CAPACITY)
+    }
+
+    /// An empty chunk whose buffer starts at `cap` bytes (at least the two
+    /// header bytes).
+    pub fn with_capacity(cap: usize) -> Self {
+        let mut buf = Vec::with_capacity(cap.max(HEADER_LEN));
         buf.extend_from_slice(&[0, 0]);
         Self {
             w: BitWriter::from_bytes(buf, 0),
@@ -70,6 +82,7 @@ impl XorChunk {
             t_delta: 0,
             leading: NO_WINDOW,
             trailing: 0,
+            drained: 0,
         }
     }
 
@@ -122,6 +135,7 @@ impl XorChunk {
             t_delta,
             leading,
             trailing,
+            drained: 0,
         })
     }
 
@@ -177,8 +191,10 @@ impl XorChunk {
         self.v = v.to_bits();
         self.t_delta = t_delta;
         self.num += 1;
-        if let Some(h) = self.w.bytes_mut().get_mut(..HEADER_LEN) {
-            h.copy_from_slice(&self.num.to_be_bytes());
+        if self.drained == 0 {
+            if let Some(h) = self.w.bytes_mut().get_mut(..HEADER_LEN) {
+                h.copy_from_slice(&self.num.to_be_bytes());
+            }
         }
         Ok(())
     }
@@ -219,9 +235,50 @@ impl XorChunk {
         self.w.write_byte(x as u8);
     }
 
-    /// Exactly the bytes Prometheus stores as this chunk's data.
+    /// Exactly the bytes Prometheus stores as this chunk's data, as long
+    /// as nothing was drained; after [`XorChunk::drain_front`], the bytes
+    /// that follow the drained ones (see [`XorChunk::join`]).
     pub fn bytes(&self) -> &[u8] {
         self.w.bytes()
+    }
+
+    /// Bytes taken off the front so far.
+    pub fn drained(&self) -> usize {
+        self.drained as usize
+    }
+
+    /// How many bytes at the front of [`XorChunk::bytes`] no later append
+    /// changes (all but the last byte, which may be partial), except the
+    /// two header bytes, which [`XorChunk::join`] rewrites.
+    pub fn settled(&self) -> usize {
+        self.w.bytes().len().saturating_sub(1)
+    }
+
+    /// Forgets the first `n` bytes of [`XorChunk::bytes`] (at most
+    /// [`XorChunk::settled`]; more is clamped), which the caller keeps
+    /// elsewhere: an open chunk's owner moves its settled prefix out of
+    /// memory this way and appends go on into the same buffer, which keeps
+    /// its capacity.
+    pub fn drain_front(&mut self, n: usize) {
+        let n = n.min(self.settled());
+        self.w.drain_front(n);
+        self.drained = self.drained.saturating_add(n as u32);
+    }
+
+    /// Lowers the buffer's capacity to at least `cap` (and its length), e.g.
+    /// after [`XorChunk::drain_front`] emptied a large buffer.
+    pub fn shrink_to(&mut self, cap: usize) {
+        self.w.shrink_to(cap);
+    }
+
+    /// Completes the whole chunk's bytes in `out`, which holds the
+    /// [`XorChunk::drained`] bytes the owner kept: appends the buffer and
+    /// writes the sample count into the header.
+    pub fn join(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.w.bytes());
+        if let Some(h) = out.get_mut(..HEADER_LEN) {
+            h.copy_from_slice(&self.num.to_be_bytes());
+        }
     }
 
     /// Gives up the bytes.
@@ -244,7 +301,8 @@ impl XorChunk {
         (self.num > 0).then(|| (self.t, f64::from_bits(self.v)))
     }
 
-    /// Iterates the chunk's samples.
+    /// Iterates the chunk's samples (those of [`XorChunk::bytes`]: a chunk
+    /// with a drained front must be [`XorChunk::join`]ed first).
     pub fn iter(&self) -> XorIterator<'_> {
         xor_iter(self.bytes())
     }

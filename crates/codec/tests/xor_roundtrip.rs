@@ -95,6 +95,30 @@ proptest! {
     }
 
     #[test]
+    fn draining_the_front_changes_nothing_joined(samples in series(), drains in proptest::collection::vec(any::<bool>(), 300)) {
+        let mut whole = XorChunk::new();
+        let mut drained = XorChunk::new();
+        let mut kept = Vec::new();
+        for (i, &(t, v)) in samples.iter().enumerate() {
+            whole.append(t, v);
+            if drains[i] {
+                let n = drained.settled();
+                kept.extend_from_slice(&drained.bytes()[..n]);
+                drained.drain_front(n);
+            }
+            drained.append(t, v);
+            prop_assert_eq!(drained.drained(), kept.len());
+        }
+        let mut joined = kept.clone();
+        drained.join(&mut joined);
+        prop_assert_eq!(&joined[..], whole.bytes());
+        prop_assert_eq!(drained.num_samples(), whole.num_samples());
+        prop_assert_eq!(drained.last().map(|(t, v)| (t, v.to_bits())), whole.last().map(|(t, v)| (t, v.to_bits())));
+        // The buffer never keeps more than the undrained bytes.
+        prop_assert_eq!(drained.bytes().len() + kept.len(), whole.bytes().len());
+    }
+
+    #[test]
     fn seek_finds_first_at_or_after(samples in series(), probe: i64) {
         let mut c = XorChunk::new();
         for &(t, v) in &samples {
