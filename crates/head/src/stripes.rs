@@ -1,6 +1,8 @@
 //! The series maps, split into lock stripes so parallel appenders rarely
 //! contend: one set of stripes maps refs to series, another maps label-set
-//! hashes to series (a short list when hashes collide).
+//! hashes to series (16 bytes an entry; series whose hash another series
+//! already holds go to a short per-stripe list instead, so no entry pays
+//! for collisions).
 //!
 //! Refs are handed out sequentially, and a sender repeats its series in
 //! about the order they were created, so the ref side stores blocks of
@@ -95,17 +97,44 @@ impl Drop for Pinned<'_> {
     }
 }
 
-#[derive(Debug)]
-enum Bucket {
-    One(Arc<MemSeries>),
-    Many(Vec<Arc<MemSeries>>),
+/// A stripe of the hash side: the first series of each hash in a map, the
+/// rare others with the same hash (a 64-bit collision) in a list.
+#[derive(Debug, Default)]
+struct HashStripe {
+    first: MixMap<u64, Arc<MemSeries>>,
+    more: Vec<(u64, Arc<MemSeries>)>,
 }
 
-impl Bucket {
-    fn find(&self, l: &Labels) -> Option<&Arc<MemSeries>> {
-        match self {
-            Bucket::One(s) => (s.labels == *l).then_some(s),
-            Bucket::Many(v) => v.iter().find(|s| s.labels == *l),
+impl HashStripe {
+    fn find(&self, h: u64, l: &Labels) -> Option<&Arc<MemSeries>> {
+        let s = self.first.get(&h)?;
+        if s.labels == *l {
+            return Some(s);
+        }
+        self.more
+            .iter()
+            .find(|(k, s)| *k == h && s.labels == *l)
+            .map(|(_, s)| s)
+    }
+
+    fn insert(&mut self, h: u64, s: Arc<MemSeries>) {
+        match self.first.entry(h) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(s);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => self.more.push((h, s)),
+        }
+    }
+
+    fn remove(&mut self, h: u64, s: &Arc<MemSeries>) {
+        if self.first.get(&h).is_some_and(|x| Arc::ptr_eq(x, s)) {
+            self.first.remove(&h);
+            if let Some(i) = self.more.iter().position(|(k, _)| *k == h) {
+                let (_, o) = self.more.swap_remove(i);
+                self.first.insert(h, o);
+            }
+        } else {
+            self.more.retain(|(_, x)| !Arc::ptr_eq(x, s));
         }
     }
 }
@@ -117,7 +146,7 @@ pub(crate) struct StripeSeries {
     /// Whether prefetches may be for writing (see `series::has_prefetchw`).
     pub(crate) write_prefetch: bool,
     by_ref: Box<[RefStripe]>,
-    by_hash: Box<[RwLock<MixMap<u64, Bucket>>]>,
+    by_hash: Box<[RwLock<HashStripe>]>,
 }
 
 impl StripeSeries {
@@ -127,7 +156,7 @@ impl StripeSeries {
             mask: (n - 1) as u64,
             write_prefetch: crate::series::has_prefetchw(),
             by_ref: (0..n).map(|_| RwLock::new(MixMap::default())).collect(),
-            by_hash: (0..n).map(|_| RwLock::new(MixMap::default())).collect(),
+            by_hash: (0..n).map(|_| RwLock::new(HashStripe::default())).collect(),
         }
     }
 
@@ -138,7 +167,7 @@ impl StripeSeries {
         &self.by_ref[i % self.by_ref.len()]
     }
 
-    fn hash_stripe(&self, h: u64) -> &RwLock<MixMap<u64, Bucket>> {
+    fn hash_stripe(&self, h: u64) -> &RwLock<HashStripe> {
         let i = (h & self.mask) as usize;
         #[allow(clippy::indexing_slicing)] // in bounds: `% len`, and `new` makes len >= 1
         &self.by_hash[i % self.by_hash.len()]
@@ -212,13 +241,13 @@ impl StripeSeries {
         let stripe = self.hash_stripe(h);
         {
             let g = stripe.read();
-            if let Some(s) = g.get(&h).and_then(|b| b.find(l)) {
+            if let Some(s) = g.find(h, l) {
                 s.pin();
                 return (s.clone(), false);
             }
         }
         let mut g = stripe.write();
-        if let Some(s) = g.get(&h).and_then(|b| b.find(l)) {
+        if let Some(s) = g.find(h, l) {
             s.pin();
             return (s.clone(), false);
         }
@@ -233,18 +262,7 @@ impl StripeSeries {
                 *x = Some(s.clone());
             }
         }
-        match g.remove(&h) {
-            None => {
-                g.insert(h, Bucket::One(s.clone()));
-            }
-            Some(Bucket::One(o)) => {
-                g.insert(h, Bucket::Many(vec![o, s.clone()]));
-            }
-            Some(Bucket::Many(mut v)) => {
-                v.push(s.clone());
-                g.insert(h, Bucket::Many(v));
-            }
-        }
+        g.insert(h, s.clone());
         on_create(&s);
         (s, true)
     }
@@ -282,26 +300,7 @@ impl StripeSeries {
         if empty {
             rg.remove(&b);
         }
-        match hg.remove(&h) {
-            Some(Bucket::One(o)) if !Arc::ptr_eq(&o, &s) => {
-                hg.insert(h, Bucket::One(o));
-            }
-            Some(Bucket::Many(mut v)) => {
-                v.retain(|x| !Arc::ptr_eq(x, &s));
-                match v.len() {
-                    0 => {}
-                    1 => {
-                        if let Some(o) = v.pop() {
-                            hg.insert(h, Bucket::One(o));
-                        }
-                    }
-                    _ => {
-                        hg.insert(h, Bucket::Many(v));
-                    }
-                }
-            }
-            _ => {}
-        }
+        hg.remove(h, &s);
         Some(s)
     }
 
@@ -329,12 +328,8 @@ impl StripeSeries {
         let mut by_hash = 0;
         for st in self.by_hash.iter() {
             let g = st.read();
-            by_hash += table_bytes(g.capacity(), size_of::<(u64, Bucket)>());
-            for b in g.values() {
-                if let Bucket::Many(v) = b {
-                    by_hash += (v.capacity() * size_of::<Arc<MemSeries>>()) as u64;
-                }
-            }
+            by_hash += table_bytes(g.first.capacity(), size_of::<(u64, Arc<MemSeries>)>())
+                + (g.more.capacity() * size_of::<(u64, Arc<MemSeries>)>()) as u64;
         }
         (by_ref, by_hash)
     }
@@ -370,6 +365,36 @@ mod tests {
         assert_eq!(sa.pending.load(std::sync::atomic::Ordering::Relaxed), 2);
         assert_eq!(st.get(2).map(|s| s.labels.clone()), Some(b));
         assert_eq!(st.all().len(), 2);
+    }
+
+    #[test]
+    fn removing_a_colliding_series_keeps_the_others_found() {
+        let mut st = HashStripe::default();
+        let ls = [
+            labels!("a" => "1"),
+            labels!("a" => "2"),
+            labels!("a" => "3"),
+        ];
+        let ss: Vec<_> = ls
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Arc::new(MemSeries::new(i as u64, l.clone())))
+            .collect();
+        for s in &ss {
+            st.insert(7, s.clone());
+        }
+        st.insert(8, Arc::new(MemSeries::new(9, labels!("b" => "1"))));
+        assert_eq!((st.first.len(), st.more.len()), (2, 2));
+        // The map's own entry goes: one of the list takes its place.
+        st.remove(7, &ss[0]);
+        assert!(st.find(7, &ls[0]).is_none());
+        assert_eq!(st.find(7, &ls[1]).map(|s| s.r), Some(1));
+        assert_eq!(st.find(7, &ls[2]).map(|s| s.r), Some(2));
+        st.remove(7, &ss[2]);
+        st.remove(7, &ss[1]);
+        assert!(st.find(7, &ls[1]).is_none());
+        assert_eq!((st.first.len(), st.more.len()), (1, 0));
+        assert_eq!(st.find(8, &labels!("b" => "1")).map(|s| s.r), Some(9));
     }
 
     #[test]
