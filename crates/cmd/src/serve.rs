@@ -163,7 +163,14 @@ impl Backend for DbBackend {
         Some(cairn_server::MemoryReport {
             series: m.series,
             components: m.components().to_vec(),
-            details: vec![("open_chunk_bytes", m.open_chunk_bytes)],
+            details: vec![
+                ("(of which) storage.open_chunk_bytes", m.open_chunk_bytes),
+                (
+                    "(in files) storage.open_chunk_spilled",
+                    m.open_chunk_spilled,
+                ),
+                ("(in files) storage.spill_slots", m.spill_slot_bytes),
+            ],
         })
     }
 }
@@ -294,6 +301,7 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
             "storage.tsdb.out-of-order-time-window".into(),
             a.ooo_window.clone(),
         ),
+        ("storage.tsdb.head-spill".into(), a.head_spill.to_string()),
         ("storage.tsdb.wal-fsync".into(), a.wal_fsync.clone()),
         ("web.listen-address".into(), a.listen_address.clone()),
         (
@@ -331,6 +339,7 @@ fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution
             .transpose()?,
         ooo_window: dur("storage.tsdb.out-of-order-time-window", &a.ooo_window)?,
         downsample: a.downsample,
+        spill_open_chunks: a.head_spill,
         retention_5m: dur("storage.tsdb.retention.resolution-5m", &a.retention_5m)?,
         retention_1h: dur("storage.tsdb.retention.resolution-1h", &a.retention_1h)?,
         chunk_encoding: a

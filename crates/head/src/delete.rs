@@ -142,8 +142,8 @@ pub(crate) fn apply(d: &mut SeriesData, r: u64, disk: &DiskChunks, a: i64, b: i6
     }
     let mut open_new = None;
     if let Some(o) = &d.open {
-        if o.maxt >= a && o.mint <= b {
-            xor::decode_into(o.chunk.bytes(), &mut buf, r)?;
+        if o.maxt() >= a && o.mint <= b {
+            xor::decode_into(&o.to_bytes(disk)?, &mut buf, r)?;
             let n = buf.len();
             buf.retain(outside(a, b));
             if buf.len() != n {
@@ -184,16 +184,16 @@ pub(crate) fn apply(d: &mut SeriesData, r: u64, disk: &DiskChunks, a: i64, b: i6
     if let Some(samples) = open_new {
         newest_changed = true;
         match (samples.first(), samples.last()) {
-            (Some(f), Some(l)) => {
-                let (mint, maxt) = (f.t, l.t);
+            (Some(f), Some(_)) => {
+                let mint = f.t;
                 if let Some(o) = d.open.as_mut() {
+                    o.release(disk);
                     o.chunk = xor::encode(&samples);
                     o.mint = mint;
-                    o.maxt = maxt;
                 }
             }
             _ => {
-                d.open = None;
+                d.drop_open(disk);
                 delta -= 1;
             }
         }

@@ -6,6 +6,9 @@
 //! goes through [`DiskChunks`], so the backing crate is swapped in this one
 //! file.
 //!
+//! The spill files of open-chunk prefixes ([`crate::spill`]) travel with
+//! it, so that everything that reads a series' chunks has both.
+//!
 //! Contracts: [`DiskChunks::truncate`] drops only chunks whose max time is
 //! before `mint`. The files are not fsynced per chunk: the WAL keeps every
 //! sample the head still holds, so a chunk lost in a crash is rebuilt from
@@ -18,6 +21,7 @@ use cairn_chunks::{ChunksError, HeadChunkWriter};
 use parking_lot::RwLock;
 
 use crate::error::{HeadError, Result};
+use crate::spill::Spill;
 use crate::xor::ENCODING_XOR;
 
 /// A chunk found in the chunk files when the head opens.
@@ -33,6 +37,7 @@ pub(crate) struct LoadedChunk {
 pub(crate) struct DiskChunks {
     dir: PathBuf,
     w: RwLock<Option<HeadChunkWriter>>,
+    spill: Option<Spill>,
 }
 
 impl std::fmt::Debug for DiskChunks {
@@ -52,8 +57,10 @@ impl DiskChunks {
         chunks_err(&self.dir, op, e)
     }
 
-    /// Opens (creating) the store in `dir` and lists the chunks it holds.
-    pub(crate) fn open(dir: &Path) -> Result<(Self, Vec<LoadedChunk>)> {
+    /// Opens (creating) the store in `dir` and lists the chunks it holds;
+    /// with `spill_dir`, open chunks spill their settled prefixes there.
+    pub(crate) fn open(dir: &Path, spill_dir: Option<&Path>) -> Result<(Self, Vec<LoadedChunk>)> {
+        let spill = spill_dir.map(Spill::open).transpose()?;
         let mut w = HeadChunkWriter::open(dir).map_err(|e| chunks_err(dir, "open", e))?;
         let mut loaded = Vec::new();
         let res = w.iterate_all(|m| {
@@ -84,9 +91,15 @@ impl DiskChunks {
             Self {
                 dir: dir.to_path_buf(),
                 w: RwLock::new(Some(w)),
+                spill,
             },
             loaded,
         ))
+    }
+
+    /// The spill files of open-chunk prefixes, if spilling is on.
+    pub(crate) fn spill(&self) -> Option<&Spill> {
+        self.spill.as_ref()
     }
 
     /// Stores a full chunk of `series`; returns its reference.

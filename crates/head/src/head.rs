@@ -93,7 +93,9 @@ impl Head {
             });
         }
         let wal_dir = data_dir.join("wal");
-        let (chunks, loaded) = DiskChunks::open(&data_dir.join("chunks_head"))?;
+        let spill_dir = opts.spill_open_chunks.then(|| data_dir.join("head_spill"));
+        let (chunks, loaded) =
+            DiskChunks::open(&data_dir.join("chunks_head"), spill_dir.as_deref())?;
         let head = Self {
             series: StripeSeries::new(opts.stripes),
             index: HeadIndex::default(),

@@ -29,6 +29,7 @@ mod read;
 mod replay;
 mod series;
 mod sorted_order;
+mod spill;
 mod stats;
 mod stripes;
 mod truncate;

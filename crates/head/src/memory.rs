@@ -37,6 +37,11 @@ pub struct HeadMemory {
     /// Bytes written into the open chunks (not a component: the part of
     /// `open_chunks` in use; the rest is slack).
     pub open_chunk_bytes: u64,
+    /// Bytes of the open chunks moved to the spill files (not memory: the
+    /// settled fronts of open chunks, see `docs/head.md`).
+    pub open_chunk_spilled: u64,
+    /// Bytes of spill-file slots in use (not memory: the files' live part).
+    pub spill_slot_bytes: u64,
     /// Lists of full chunks (references into `chunks_head/`).
     pub chunk_refs: u64,
     /// Full chunks kept in memory because writing them failed.
@@ -111,6 +116,7 @@ impl Head {
             if let Some(o) = &d.open {
                 m.open_chunks += o.chunk.capacity() as u64;
                 m.open_chunk_bytes += o.chunk.bytes().len() as u64;
+                m.open_chunk_spilled += o.chunk.drained() as u64;
             }
             m.chunk_refs += (d.full.capacity() * size_of::<FullChunk>()) as u64;
             for c in &d.full {
@@ -136,6 +142,7 @@ impl Head {
         m.series_by_hash = by_hash;
         m.postings = self.index.heap_bytes();
         m.sorted_orders = self.orders.heap_bytes();
+        m.spill_slot_bytes = self.chunks.spill().map_or(0, |s| s.usage().1);
         m
     }
 }

@@ -31,6 +31,10 @@ pub struct HeadOptions {
     pub min_valid_time: i64,
     /// Number of lock stripes of the series maps; rounded up to a power of two.
     pub stripes: usize,
+    /// Whether open chunks move their settled bytes to spill files in
+    /// `head_spill/` and keep only a small tail in memory (see
+    /// `docs/head.md`, "Memory"). On by default.
+    pub spill_open_chunks: bool,
 }
 
 impl Default for HeadOptions {
@@ -43,6 +47,7 @@ impl Default for HeadOptions {
             ooo_capacity: 32,
             min_valid_time: i64::MIN,
             stripes: 4096,
+            spill_open_chunks: true,
         }
     }
 }

@@ -63,7 +63,7 @@ impl HeadQuerier<'_> {
 
     fn snapshot(&self, s: &MemSeries) -> Result<Snapshot> {
         let d = s.data.lock();
-        Snapshot::take(s, &d, &self.iso, self.mint, self.maxt)
+        Snapshot::take(s, &d, &self.head.chunks, &self.iso, self.mint, self.maxt)
     }
 
     /// Matching series with a visible sample in range, sorted by labels.

@@ -51,6 +51,7 @@ impl Snapshot {
     pub(crate) fn take(
         series: &MemSeries,
         d: &SeriesData,
+        disk: &DiskChunks,
         iso: &IsoState,
         mint: i64,
         maxt: i64,
@@ -73,11 +74,11 @@ impl Snapshot {
             });
         }
         if let Some(o) = &d.open {
-            if o.maxt >= mint && o.mint <= in_max {
+            if o.maxt() >= mint && o.mint <= in_max {
                 chunks.push(SnapChunk {
-                    src: Src::Mem(o.chunk.bytes().to_vec()),
+                    src: Src::Mem(o.to_bytes(disk)?),
                     mint: o.mint,
-                    maxt: o.maxt,
+                    maxt: o.maxt(),
                 });
             }
         }
@@ -128,7 +129,7 @@ impl Snapshot {
             .full
             .iter()
             .map(|c| (c.mint, c.maxt))
-            .chain(d.open.iter().map(|o| (o.mint, o.maxt)));
+            .chain(d.open.iter().map(|o| (o.mint, o.maxt())));
         let mut overlap = false;
         for (cmin, cmax) in bounds {
             if (cmin >= mint && cmin <= in_max) || (cmax >= mint && cmax <= in_max) {

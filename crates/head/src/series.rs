@@ -55,14 +55,111 @@ pub(crate) struct FullChunk {
 }
 
 /// The chunk being appended to.
+///
+/// Its settled front may live in a spill slot (see [`crate::spill`]):
+/// `chunk.drained()` bytes in `slot`, the rest in `chunk`'s buffer, which
+/// then stays within [`SPILL_TAIL`] bytes. [`OpenChunk::bytes_into`] puts
+/// the two together; [`OpenChunk::release`] frees the slot, and every path
+/// that drops an open chunk goes through it.
 #[derive(Debug)]
 pub(crate) struct OpenChunk {
     pub chunk: Chunk,
     pub mint: i64,
-    pub maxt: i64,
     /// First timestamp that goes into the next chunk: the end of the chunk
     /// range at first, moved earlier by the estimate (see [`crate::cut`]).
     pub next_at: i64,
+    /// Spill slot of the drained prefix; 0 when nothing was spilled.
+    pub slot: u64,
+}
+
+/// Bytes of an open chunk kept in memory when spilling: the settled front
+/// is spilled before an append could grow the buffer past this, its
+/// initial capacity. 104 bytes is what glibc's 112-byte block holds, so
+/// the buffer costs 112 bytes; each spill then moves about 84 bytes
+/// (20 are kept free for the next sample), one write every ~20 samples.
+pub(crate) const SPILL_TAIL: usize = 104;
+
+impl OpenChunk {
+    pub(crate) fn new(mint: i64, next_at: i64) -> Self {
+        Self {
+            chunk: Chunk::with_capacity(SPILL_TAIL),
+            mint,
+            next_at,
+            slot: 0,
+        }
+    }
+
+    /// Newest timestamp (the chunk's encoder keeps it; an open chunk always
+    /// holds a sample).
+    pub(crate) fn maxt(&self) -> i64 {
+        self.chunk.last().map_or(self.mint, |(t, _)| t)
+    }
+
+    /// The whole chunk's bytes (spilled prefix and buffer) into `out`,
+    /// replacing its contents.
+    pub(crate) fn bytes_into(&self, disk: &DiskChunks, out: &mut Vec<u8>) -> crate::Result<()> {
+        out.clear();
+        if self.chunk.drained() == 0 {
+            out.extend_from_slice(self.chunk.bytes());
+            return Ok(());
+        }
+        let spill = disk.spill().ok_or_else(|| crate::HeadError::Io {
+            context: "reading a spilled open chunk".into(),
+            source: std::io::Error::other("spilling is off"),
+        })?;
+        spill.read(self.slot, self.chunk.drained(), out)?;
+        self.chunk.join(out);
+        Ok(())
+    }
+
+    /// The whole chunk's bytes (see [`OpenChunk::bytes_into`]).
+    pub(crate) fn to_bytes(&self, disk: &DiskChunks) -> crate::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.bytes_into(disk, &mut out)?;
+        Ok(out)
+    }
+
+    /// Moves the settled front of the buffer to the spill slot when the
+    /// next append could outgrow [`SPILL_TAIL`]. `per_chunk` is the target
+    /// number of samples per chunk, to size the slot once. A failed write
+    /// keeps the bytes in memory (the buffer grows) and is reported once.
+    fn spill_if_full(&mut self, disk: &DiskChunks, series: u64, per_chunk: usize) {
+        let Some(spill) = disk.spill() else { return };
+        let len = self.chunk.bytes().len();
+        if len + cairn_codec::XOR_MAX_SAMPLE_BYTES <= SPILL_TAIL {
+            return;
+        }
+        let n = self.chunk.settled();
+        let at = self.chunk.drained();
+        let Some(bytes) = self.chunk.bytes().get(..n) else {
+            return;
+        };
+        let samples = self.chunk.num_samples().max(1);
+        let so_far = at + len;
+        // Expected final size, with an eighth to spare.
+        let want = so_far * samples.max(per_chunk) / samples * 9 / 8;
+        match spill.write(&mut self.slot, at, bytes, want) {
+            Ok(()) => {
+                self.chunk.drain_front(n);
+                // A buffer that grew (a rewritten chunk, failed spills)
+                // goes back to the tail's size.
+                if self.chunk.capacity() > 2 * SPILL_TAIL {
+                    self.chunk.shrink_to(SPILL_TAIL);
+                }
+            }
+            Err(e) => spill.report_failure(series, &e),
+        }
+    }
+
+    /// Frees the spill slot; the chunk is being dropped or replaced.
+    pub(crate) fn release(&mut self, disk: &DiskChunks) {
+        if self.slot != 0 {
+            if let Some(spill) = disk.spill() {
+                spill.free(self.slot);
+            }
+            self.slot = 0;
+        }
+    }
 }
 
 /// Out-of-order data of a series.
@@ -255,7 +352,7 @@ impl SeriesData {
     /// Newest in-order timestamp, if any.
     pub(crate) fn max_time(&self) -> Option<i64> {
         match &self.open {
-            Some(o) => Some(o.maxt),
+            Some(o) => Some(o.maxt()),
             None => self.full.last().map(|c| c.maxt),
         }
     }
@@ -371,7 +468,7 @@ impl SeriesData {
         let must_cut = self.open.as_mut().is_some_and(|o| {
             let mut st = OpenState {
                 mint: o.mint,
-                maxt: o.maxt,
+                maxt: o.maxt(),
                 samples: o.chunk.num_samples(),
                 next_at: o.next_at,
             };
@@ -380,32 +477,16 @@ impl SeriesData {
             cut
         });
         if must_cut {
-            if let Some(o) = self.open.take() {
-                let stored = match disk.write(series, o.mint, o.maxt, o.chunk.bytes()) {
-                    Ok(r) => Stored::Disk(r),
-                    Err(e) => {
-                        tracing::error!(series, error = %e, "writing a full head chunk failed; keeping it in memory");
-                        Stored::mem(o.chunk.bytes())
-                    }
-                };
-                self.push_full(FullChunk {
-                    stored,
-                    mint: o.mint,
-                    maxt: o.maxt,
-                });
+            if let Some(mut o) = self.open.take() {
+                self.cut_open(series, &mut o, disk);
             }
         }
         let open = self.open.get_or_insert_with(|| {
             applied.chunks_created += 1;
-            OpenChunk {
-                chunk: Chunk::new(),
-                mint: t,
-                maxt: t,
-                next_at: policy.cut.start(t).next_at,
-            }
+            OpenChunk::new(t, policy.cut.start(t).next_at)
         });
+        open.spill_if_full(disk, series, policy.cut.samples_per_chunk);
         open.chunk.append(t, v);
-        open.maxt = t;
         self.last_v = v;
         // Forget runs every reader can see. The current id is still open,
         // so it is never below the low watermark.
@@ -416,6 +497,41 @@ impl SeriesData {
             self.txs.push((tx.id, t));
         }
         applied
+    }
+
+    /// Moves the open chunk `o`, just taken off, to the full chunks: into
+    /// the chunk files, or kept in memory if writing them fails.
+    fn cut_open(&mut self, series: u64, o: &mut OpenChunk, disk: &DiskChunks) {
+        let bytes = o.to_bytes(disk);
+        o.release(disk);
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => {
+                // Only an unreadable spill file gets here: the WAL still has
+                // the samples, but this run cannot serve them.
+                tracing::error!(series, error = %e, "reading a spilled open chunk failed; dropping the chunk");
+                return;
+            }
+        };
+        let stored = match disk.write(series, o.mint, o.maxt(), &bytes) {
+            Ok(r) => Stored::Disk(r),
+            Err(e) => {
+                tracing::error!(series, error = %e, "writing a full head chunk failed; keeping it in memory");
+                Stored::mem(&bytes)
+            }
+        };
+        self.push_full(FullChunk {
+            stored,
+            mint: o.mint,
+            maxt: o.maxt(),
+        });
+    }
+
+    /// Drops the open chunk, freeing its spill slot.
+    pub(crate) fn drop_open(&mut self, disk: &DiskChunks) {
+        if let Some(mut o) = self.open.take() {
+            o.release(disk);
+        }
     }
 
     /// Inserts an out-of-order sample (the caller checked [`Self::placement`]).
@@ -459,13 +575,13 @@ impl SeriesData {
 
     /// Drops data older than `mint`: whole in-order chunks ending before it
     /// and out-of-order samples before it. Returns the number of chunks dropped.
-    pub(crate) fn truncate(&mut self, mint: i64) -> u64 {
+    pub(crate) fn truncate(&mut self, mint: i64, disk: &DiskChunks) -> u64 {
         let before = self.full.len();
         self.full.retain(|c| c.maxt >= mint);
         self.full.shrink_to_fit();
         let mut dropped = (before - self.full.len()) as u64;
-        if self.open.as_ref().is_some_and(|o| o.maxt < mint) {
-            self.open = None;
+        if self.open.as_ref().is_some_and(|o| o.maxt() < mint) {
+            self.drop_open(disk);
             self.txs.clear();
             dropped += 1;
         }
@@ -492,7 +608,7 @@ mod tests {
     #[test]
     fn visible_cut_follows_the_first_invisible_run() {
         let dir = tempfile::tempdir().unwrap();
-        let (disk, _) = DiskChunks::open(dir.path()).unwrap();
+        let (disk, _) = DiskChunks::open(dir.path(), None).unwrap();
         let policy = ChunkPolicy {
             cut: CutPolicy {
                 chunk_range: 1000,
@@ -595,12 +711,7 @@ mod tests {
             Err(StorageError::OutOfBounds { .. })
         ));
         assert_eq!(d.placement(100, 1.0, &b, None).unwrap(), Placement::InOrder);
-        d.open = Some(OpenChunk {
-            chunk: Chunk::new(),
-            mint: 500,
-            maxt: 500,
-            next_at: 1000,
-        });
+        d.open = Some(OpenChunk::new(500, 1000));
         d.last_v = 2.0;
         assert!(matches!(
             d.placement(400, 1.0, &b, None),

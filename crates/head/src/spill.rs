@@ -80,7 +80,7 @@ fn slot_ref(class: usize, idx: u32) -> u64 {
 
 fn split(slot: u64) -> Option<(usize, u32)> {
     let c = (slot >> 32) as usize;
-    (c >= 1 && c <= CLASSES).then(|| (c - 1, slot as u32))
+    (1..=CLASSES).contains(&c).then(|| (c - 1, slot as u32))
 }
 
 /// The smallest class whose slots hold `n` bytes.
@@ -156,7 +156,8 @@ impl Spill {
             }
         };
         self.live.fetch_add(1, Ordering::Relaxed);
-        self.live_bytes.fetch_add(1 << class.shift, Ordering::Relaxed);
+        self.live_bytes
+            .fetch_add(1 << class.shift, Ordering::Relaxed);
         Some(slot_ref(c, idx))
     }
 
@@ -189,7 +190,10 @@ impl Spill {
             return Err(self.io(
                 "write",
                 *slot,
-                std::io::Error::new(std::io::ErrorKind::FileTooLarge, "prefix larger than a slot"),
+                std::io::Error::new(
+                    std::io::ErrorKind::FileTooLarge,
+                    "prefix larger than a slot",
+                ),
             ));
         }
         let fits = self.locate(*slot).is_some_and(|(c, _)| end <= 1 << c.shift);
@@ -287,9 +291,7 @@ mod tests {
         // Reading past a slot or from no slot is an error, not a panic.
         assert!(s.read(c, 257, &mut out).is_err());
         assert!(s.read(0, 1, &mut out).is_err());
-        assert!(s
-            .write(&mut c, 0, &vec![0; MAX_SLOT + 1], 0)
-            .is_err());
+        assert!(s.write(&mut c, 0, &vec![0; MAX_SLOT + 1], 0).is_err());
     }
 
     #[test]

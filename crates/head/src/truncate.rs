@@ -23,7 +23,7 @@ impl Head {
         let mut new_max = i64::MIN;
         self.series.for_each(|s| {
             let mut d = s.data.lock();
-            dropped_chunks += d.truncate(mint) as i64;
+            dropped_chunks += d.truncate(mint, &self.chunks) as i64;
             if d.is_empty() {
                 empty.push(s.r);
             } else if let Some(m) = d.max_time_all() {

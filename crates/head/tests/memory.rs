@@ -3,6 +3,7 @@
 
 mod support;
 
+use cairn_head::HeadOptions;
 use cairn_model::labels;
 use cairn_storage::Appendable;
 use support::*;
@@ -43,6 +44,25 @@ fn accounting_counts_every_series_and_its_parts() {
     );
 }
 
+/// The label-hash map holds one 16-byte entry per series (hash and
+/// pointer); series whose hash is taken live in a side list, so no entry
+/// pays for a collision list.
+#[test]
+fn hash_map_entries_are_two_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = open(dir.path(), opts());
+    let mut app = h.appender();
+    for s in 0..10_000usize {
+        let l = labels!("__name__" => "gpu_util", "gpu" => &s.to_string());
+        app.append(0, &l, 0, 1.0).unwrap();
+    }
+    app.commit().unwrap();
+    let m = h.memory();
+    // 16 stripes of 625 series: 1,024 buckets of 17 bytes each (entry and
+    // control byte), 28 bytes a series; 32-byte entries took 54.
+    assert!(m.series_by_hash < 10_000 * 40, "{m:?}");
+}
+
 /// Full chunks are listed with no spare capacity: one 32-byte entry per
 /// chunk, not a list grown by doubling (4 entries for the first cut).
 #[test]
@@ -68,7 +88,13 @@ fn full_chunk_lists_hold_no_slack() {
 #[test]
 fn open_chunks_grow_in_small_steps() {
     let dir = tempfile::tempdir().unwrap();
-    let h = open(dir.path(), opts());
+    let h = open(
+        dir.path(),
+        HeadOptions {
+            spill_open_chunks: false,
+            ..opts()
+        },
+    );
     let mut app = h.appender();
     for s in 0..20usize {
         let l = labels!("__name__" => "gpu_util", "gpu" => &s.to_string());
@@ -117,4 +143,76 @@ fn truncation_releases_cached_orders_of_removed_series() {
     // Queries still answer, and cache again.
     assert_eq!(dump(&h, i64::MIN, i64::MAX, &all()).len(), 150);
     assert!(h.memory().sorted_orders > 0);
+}
+
+/// Open chunks keep only a small tail in memory: the settled front goes
+/// to the spill files, and reads (samples and encoded chunks, open and
+/// cut) are the same as without spilling.
+#[test]
+fn open_chunks_spill_their_settled_bytes() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let spilled = open(a.path(), opts());
+    let kept = open(
+        b.path(),
+        HeadOptions {
+            spill_open_chunks: false,
+            ..opts()
+        },
+    );
+    // 100 samples: open chunks of about 450 bytes; then 200 more: cuts.
+    for h in [&spilled, &kept] {
+        fill(h, 20, 100, value);
+    }
+    let m = spilled.memory();
+    assert!(
+        m.open_chunks <= 20 * 104 && m.open_chunk_spilled > 20 * 300,
+        "{m:?}"
+    );
+    assert!(m.spill_slot_bytes >= m.open_chunk_spilled, "{m:?}");
+    assert_eq!(kept.memory().open_chunk_spilled, 0);
+    assert_eq!(dump_raw_chunks(&spilled), dump_raw_chunks(&kept));
+    assert_eq!(
+        dump(&spilled, i64::MIN, i64::MAX, &all()),
+        dump(&kept, i64::MIN, i64::MAX, &all())
+    );
+    for h in [&spilled, &kept] {
+        let mut app = h.appender();
+        for s in 0..20usize {
+            let l = labels!("__name__" => "gpu_util", "gpu" => &s.to_string());
+            for i in 100..300i64 {
+                app.append(0, &l, i * 15_000 + (i * 37) % 11, value(s, i))
+                    .unwrap();
+            }
+        }
+        app.commit().unwrap();
+    }
+    let chunks = dump_raw_chunks(&spilled);
+    assert!(chunks.iter().all(|(_, c)| c.len() >= 2), "chunks were cut");
+    assert_eq!(chunks, dump_raw_chunks(&kept));
+}
+
+/// Cutting a chunk and truncating the head free the spill slots: the
+/// slots in use follow the open chunks, not the samples ever written.
+#[test]
+fn spill_slots_are_freed_by_cuts_and_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = open(dir.path(), opts());
+    fill(&h, 20, 100, value);
+    let one_chunk = h.memory().spill_slot_bytes;
+    assert!(one_chunk > 0);
+    // Eight chunks' worth: each cut frees its slot for the next chunk.
+    let mut app = h.appender();
+    for s in 0..20usize {
+        let l = labels!("__name__" => "gpu_util", "gpu" => &s.to_string());
+        for i in 100..1000i64 {
+            app.append(0, &l, i * 15_000 + (i * 37) % 11, value(s, i))
+                .unwrap();
+        }
+    }
+    app.commit().unwrap();
+    let m = h.memory();
+    assert!(m.spill_slot_bytes <= 2 * one_chunk, "{m:?} vs {one_chunk}");
+    h.truncate(i64::MAX).unwrap();
+    let m = h.memory();
+    assert_eq!((m.series, m.spill_slot_bytes), (0, 0), "{m:?}");
 }

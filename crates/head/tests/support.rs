@@ -11,7 +11,7 @@ use std::path::Path;
 
 use cairn_head::{Head, HeadOptions};
 use cairn_model::{Labels, MatchType, Matcher};
-use cairn_storage::{Queryable, SelectHints, Series, ValueType};
+use cairn_storage::{Appendable, Queryable, SelectHints, Series, ValueType};
 
 /// Options with a small chunk range and no OOO window.
 pub fn opts() -> HeadOptions {
@@ -145,4 +145,38 @@ pub fn dump_chunks(
         }
     }
     out
+}
+
+/// Chunks of a series: bounds and encoded bytes.
+pub type RawChunks = Vec<(i64, i64, Vec<u8>)>;
+
+/// Every chunk of every selected series, as encoded bytes with bounds.
+pub fn dump_raw_chunks(h: &Head) -> Vec<(Labels, RawChunks)> {
+    let q = h.querier(i64::MIN, i64::MAX).unwrap();
+    let set = q.select(&SelectHints::default(), &all()).unwrap();
+    set.map(|s| {
+        let s = s.unwrap();
+        let mut it = s.chunks().unwrap();
+        let mut v = Vec::new();
+        while let Some(c) = it.next_chunk() {
+            let c = c.unwrap();
+            v.push((c.min_time, c.max_time, c.data));
+        }
+        (s.labels().clone(), v)
+    })
+    .collect()
+}
+
+/// `samples` samples, 15 s apart with a few ms of jitter, of `series`
+/// series `gpu_util{gpu="<i>"}`, valued by `value(series, sample)`.
+pub fn fill(h: &Head, series: usize, samples: i64, value: impl Fn(usize, i64) -> f64) {
+    let mut app = h.appender();
+    for s in 0..series {
+        let l = cairn_model::labels!("__name__" => "gpu_util", "gpu" => &s.to_string());
+        for i in 0..samples {
+            app.append(0, &l, i * 15_000 + (i * 37) % 11, value(s, i))
+                .unwrap();
+        }
+    }
+    app.commit().unwrap();
 }

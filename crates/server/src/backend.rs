@@ -40,8 +40,10 @@ pub struct MemoryReport {
     pub series: u64,
     /// Component name and bytes.
     pub components: Vec<(&'static str, u64)>,
-    /// Figures shown beside the components but not added to them (such as
-    /// the part of a component in use).
+    /// Figures shown beside the components but not added to them, named
+    /// with what they are: `(of which) storage.x` for the part of a
+    /// component in use, `(in files) storage.x` for what the storage keeps
+    /// in files instead of memory.
     pub details: Vec<(&'static str, u64)>,
 }
 

@@ -50,7 +50,7 @@ pub(crate) fn render(storage: Option<MemoryReport>, conn_caches: u64, shared_cac
         counted += b;
     }
     for (name, b) in &report.details {
-        line(&format!("  (of which) storage.{name}"), *b);
+        line(&format!("  {name}"), *b);
     }
     line("write.connection_caches", conn_caches);
     line("write.shared_cache", shared_cache);
@@ -74,7 +74,7 @@ mod tests {
             Some(MemoryReport {
                 series: 4,
                 components: vec![("labels", 400), ("open_chunks", 800)],
-                details: vec![("open_chunk_bytes", 600)],
+                details: vec![("(of which) storage.open_chunk_bytes", 600)],
             }),
             40,
             8,

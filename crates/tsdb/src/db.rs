@@ -82,6 +82,9 @@ pub struct DbOptions {
     /// (`--storage.tsdb.chunk-encoding`); blocks cut from the head are
     /// always XOR, as Prometheus writes them. Reading never depends on it.
     pub chunk_encoding: FloatEncoding,
+    /// Open head chunks keep only a small tail in memory and the rest in
+    /// `head_spill/` (see `cairn_head::HeadOptions::spill_open_chunks`).
+    pub spill_open_chunks: bool,
 }
 
 impl Default for DbOptions {
@@ -98,6 +101,7 @@ impl Default for DbOptions {
             downsample: true,
             retention_5m: 90 * DAY,
             retention_1h: 365 * DAY,
+            spill_open_chunks: true,
             chunk_encoding: FloatEncoding::Dense,
         }
     }
@@ -165,6 +169,7 @@ impl Db {
             wal: opts.wal,
             samples_per_chunk: opts.samples_per_chunk,
             min_valid_time: persisted.unwrap_or(i64::MIN),
+            spill_open_chunks: opts.spill_open_chunks,
             ..HeadOptions::default()
         };
         let head = Head::open(dir, head_opts).map_err(head_err)?;
