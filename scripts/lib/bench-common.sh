@@ -37,7 +37,8 @@ start_target() {
       ready="http://127.0.0.1:$port/-/ready" ;;
     victoriametrics)
       victoria-metrics -storageDataPath="$dir/data" -httpListenAddr="127.0.0.1:$port" \
-        -retentionPeriod=10y -search.latencyOffset=0s -search.disableCache >>"$log" 2>&1 &
+        -retentionPeriod=10y -search.latencyOffset=0s -search.disableCache \
+        -search.maxUniqueTimeseries=100000000 >>"$log" 2>&1 &
       ready="http://127.0.0.1:$port/health" ;;
     *) echo "unknown target $t" >&2; return 2 ;;
   esac

@@ -35,6 +35,10 @@ pub struct HeadOptions {
     /// `head_spill/` and keep only a small tail in memory (see
     /// `docs/head.md`, "Memory"). On by default.
     pub spill_open_chunks: bool,
+    /// Threads that apply the WAL on open (the reading thread decodes and
+    /// hands each series' records to one of them by label hash); 1 replays
+    /// on the opening thread. Default: the available cores, at most 8.
+    pub replay_threads: usize,
 }
 
 impl Default for HeadOptions {
@@ -48,6 +52,7 @@ impl Default for HeadOptions {
             min_valid_time: i64::MIN,
             stripes: 4096,
             spill_open_chunks: true,
+            replay_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
         }
     }
 }

@@ -13,6 +13,18 @@
 //! of the replay, exactly as the live delete did (its intervals never reach
 //! samples logged after it; see `delete`).
 //!
+//! Replay runs on [`HeadOptions::replay_threads`](crate::HeadOptions)
+//! threads: this thread reads and decodes the WAL and splits each record
+//! among shards by the label hash of its series (every ref a label set
+//! ever had lands in one shard, so each series' records keep their WAL
+//! order); each shard applies its parts on its own thread. Records of
+//! different series may then apply in another order than logged, which
+//! changes nothing a series holds; what is head-wide and order-dependent
+//! (metadata of one metric name logged for two series in different shards,
+//! the head's max time that an out-of-order sample is judged against) may
+//! differ from a one-thread replay in those edge cases. One thread replays
+//! without splitting.
+//!
 //! A long replay (minutes, with millions of series) says how far it has got:
 //! an `info!` line at most every [`PROGRESS_EVERY`] with the segments read
 //! out of those to read and the series and samples replayed so far, and one
@@ -28,10 +40,12 @@ use cairn_storage::{Metadata, MetricType};
 
 use crate::delete;
 use crate::disk_chunks::LoadedChunk;
+use crate::error::HeadError;
 use crate::error::Result;
 use crate::head::Head;
-use crate::series::{AppendBounds, FullChunk, MemSeries, Placement, Stored, Tx};
-use crate::wal_log::{Record, ReplayProgress, WalLog};
+use crate::series::{AppendBounds, ChunkPolicy, FullChunk, MemSeries, Placement, Stored, Tx};
+use crate::stripes::MixMap;
+use crate::wal_log::{Record, RefMetadata, RefSample, RefSeries, ReplayProgress, Stone, WalLog};
 use crate::xor;
 
 /// Replayed samples carry append id 0, which every reader sees.
@@ -114,35 +128,38 @@ impl Report {
     }
 }
 
-pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> Result<()> {
-    let mut report = Report::new();
-    let min_valid = head.opts.min_valid_time;
-    let mut by_series: HashMap<u64, Vec<LoadedChunk>> = HashMap::new();
-    for c in loaded.into_iter().filter(|c| c.maxt >= min_valid) {
-        by_series.entry(c.series).or_default().push(c);
-    }
-    let mut refs: HashMap<u64, Arc<MemSeries>> = HashMap::new();
-    let mut max_ref = 0u64;
-    let mut unknown = 0u64;
-    let mut chunks = 0i64;
-    let policy = head.policy();
-    WalLog::replay(wal_dir, |at, rec| {
-        report.record(at);
+/// One replay worker's share of the series (those whose label hash falls
+/// to it) and what it has rebuilt.
+struct Shard<'h> {
+    head: &'h Head,
+    policy: ChunkPolicy,
+    min_valid: i64,
+    /// Chunks from `chunks_head/` of the shard's series, by ref, until
+    /// their Series record attaches them.
+    by_series: HashMap<u64, Vec<LoadedChunk>>,
+    refs: HashMap<u64, Arc<MemSeries>>,
+    chunks: i64,
+    /// Samples of refs no Series record named before them.
+    unknown: u64,
+}
+
+impl Shard<'_> {
+    /// Applies a record whose refs all belong to this shard.
+    fn apply(&mut self, rec: Record) -> Result<()> {
+        let head = self.head;
         match rec {
             Record::Series(v) => {
                 for s in v {
-                    max_ref = max_ref.max(s.r);
                     let (ms, created) = head.series.insert_replayed(s.r, &s.labels);
                     if created {
-                        report.series += 1;
                         head.index.add(ms.r, &ms.labels);
                         ms.logged.store(true, Ordering::Release);
-                        if let Some(mut cs) = by_series.remove(&s.r) {
+                        if let Some(mut cs) = self.by_series.remove(&s.r) {
                             cs.sort_by_key(|c| c.mint);
                             let mut d = ms.data.lock();
                             for c in cs {
                                 head.widen(c.mint, c.maxt);
-                                chunks += 1;
+                                self.chunks += 1;
                                 d.push_full(FullChunk {
                                     stored: Stored::Disk(c.chunk_ref),
                                     mint: c.mint,
@@ -151,17 +168,17 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
                             }
                         }
                     }
-                    refs.insert(s.r, ms);
+                    self.refs.insert(s.r, ms);
                 }
             }
             Record::Samples(v) => {
-                report.samples += v.len() as u64;
+                let (mut lo, mut hi) = (i64::MAX, i64::MIN);
                 for s in v {
-                    let Some(ms) = refs.get(&s.r) else {
-                        unknown += 1;
+                    let Some(ms) = self.refs.get(&s.r) else {
+                        self.unknown += 1;
                         continue;
                     };
-                    if s.t < min_valid {
+                    if s.t < self.min_valid {
                         continue;
                     }
                     let mut d = ms.data.lock();
@@ -171,29 +188,32 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
                     let b = AppendBounds {
                         min_valid: i64::MIN,
                         truncated_before: i64::MIN,
-                        head_max: head.max_time(),
+                        head_max: head.max_time().max(hi),
                         ooo_window: head.opts.ooo_window,
                     };
                     let a = match d.placement(s.t, s.v, &b, None) {
                         Ok(Placement::InOrder) => {
-                            d.append_in_order(ms.r, s.t, s.v, REPLAYED, &policy, &head.chunks)
+                            d.append_in_order(ms.r, s.t, s.v, REPLAYED, &self.policy, &head.chunks)
                         }
-                        Ok(Placement::Ooo) => d.insert_ooo(s.t, s.v, REPLAYED, &policy),
+                        Ok(Placement::Ooo) => d.insert_ooo(s.t, s.v, REPLAYED, &self.policy),
                         Ok(Placement::Duplicate) | Err(_) => continue,
                     };
-                    chunks += a.chunks_created as i64;
-                    head.widen(s.t, s.t);
+                    self.chunks += a.chunks_created as i64;
+                    lo = lo.min(s.t);
+                    hi = hi.max(s.t);
                 }
+                head.widen(lo, hi);
             }
             // Deletions apply where they stand in the WAL: to the samples
             // replayed so far and to the attached chunks (see `delete`).
             Record::Tombstones(v) => {
                 for st in v {
-                    let Some(ms) = refs.get(&st.r) else {
+                    let Some(ms) = self.refs.get(&st.r) else {
                         continue;
                     };
                     for (a, b) in st.intervals {
-                        chunks += delete::apply(&mut ms.data.lock(), ms.r, &head.chunks, a, b)?;
+                        self.chunks +=
+                            delete::apply(&mut ms.data.lock(), ms.r, &head.chunks, a, b)?;
                         head.tombstones.add(ms.r, a, b);
                     }
                 }
@@ -201,7 +221,7 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
             Record::Metadata(v) => {
                 let mut g = head.metadata.write();
                 for m in v {
-                    if let Some(name) = refs.get(&m.r).and_then(|s| s.labels.metric_name()) {
+                    if let Some(name) = self.refs.get(&m.r).and_then(|s| s.labels.metric_name()) {
                         g.insert(
                             name.to_owned(),
                             Metadata {
@@ -215,7 +235,267 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
             }
         }
         Ok(())
-    })?;
+    }
+}
+
+/// Splits records among the shards: a series goes to the shard of its
+/// label hash (so every ref a label set ever had lands in one shard, and
+/// its samples stay in WAL order), its samples, tombstones and metadata
+/// follow its ref. Refs no Series record named yet are counted as
+/// unknown and skipped, as a sequential replay would.
+struct Router {
+    owner: Owners,
+    shards: u32,
+    unknown: u64,
+    max_ref: u64,
+}
+
+/// Ref to shard: a byte per ref for the dense refs heads hand out (one
+/// lookup per sample stays in the cache), a map for the rest.
+#[derive(Default)]
+struct Owners {
+    dense: Vec<u8>,
+    sparse: MixMap<u64, u32>,
+}
+
+/// Refs below this are kept in [`Owners::dense`] (at most 256 MiB).
+const DENSE_REFS: u64 = 1 << 28;
+const NO_OWNER: u8 = u8::MAX;
+
+impl Owners {
+    fn insert(&mut self, r: u64, w: u32) {
+        match u8::try_from(w) {
+            Ok(w) if r < DENSE_REFS && w != NO_OWNER => {
+                let i = r as usize;
+                if self.dense.len() <= i {
+                    self.dense.resize((i + 1).next_power_of_two(), NO_OWNER);
+                }
+                if let Some(x) = self.dense.get_mut(i) {
+                    *x = w;
+                }
+            }
+            _ => {
+                self.sparse.insert(r, w);
+            }
+        }
+    }
+
+    fn get(&self, r: u64) -> Option<u32> {
+        if r < DENSE_REFS {
+            if let Some(&w) = self.dense.get(r as usize) {
+                if w != NO_OWNER {
+                    return Some(u32::from(w));
+                }
+            }
+        }
+        self.sparse.get(&r).copied()
+    }
+}
+
+impl Router {
+    /// The parts of `rec` for each shard (empty ones left out).
+    fn route(&mut self, rec: Record, out: &mut Vec<(u32, Record)>) {
+        out.clear();
+        let n = self.shards as usize;
+        match rec {
+            Record::Series(v) => {
+                let mut parts: Vec<Vec<RefSeries>> = (0..n).map(|_| Vec::new()).collect();
+                for s in v {
+                    self.max_ref = self.max_ref.max(s.r);
+                    let w = (s.labels.hash64() % u64::from(self.shards)) as u32;
+                    self.owner.insert(s.r, w);
+                    if let Some(p) = parts.get_mut(w as usize) {
+                        p.push(s);
+                    }
+                }
+                out.extend(
+                    parts
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, p)| !p.is_empty())
+                        .map(|(w, p)| (w as u32, Record::Series(p))),
+                );
+            }
+            Record::Samples(v) => {
+                let mut parts: Vec<Vec<RefSample>> = (0..n).map(|_| Vec::new()).collect();
+                for s in v {
+                    match self.owner.get(s.r).and_then(|w| parts.get_mut(w as usize)) {
+                        Some(p) => p.push(s),
+                        None => self.unknown += 1,
+                    }
+                }
+                out.extend(
+                    parts
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, p)| !p.is_empty())
+                        .map(|(w, p)| (w as u32, Record::Samples(p))),
+                );
+            }
+            Record::Tombstones(v) => {
+                let mut parts: Vec<Vec<Stone>> = (0..n).map(|_| Vec::new()).collect();
+                for st in v {
+                    if let Some(p) = self.owner.get(st.r).and_then(|w| parts.get_mut(w as usize)) {
+                        p.push(st);
+                    }
+                }
+                out.extend(
+                    parts
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, p)| !p.is_empty())
+                        .map(|(w, p)| (w as u32, Record::Tombstones(p))),
+                );
+            }
+            Record::Metadata(v) => {
+                let mut parts: Vec<Vec<RefMetadata>> = (0..n).map(|_| Vec::new()).collect();
+                for m in v {
+                    if let Some(p) = self.owner.get(m.r).and_then(|w| parts.get_mut(w as usize)) {
+                        p.push(m);
+                    }
+                }
+                out.extend(
+                    parts
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, p)| !p.is_empty())
+                        .map(|(w, p)| (w as u32, Record::Metadata(p))),
+                );
+            }
+        }
+    }
+}
+
+/// Records queued per worker before the reader waits.
+const QUEUE: usize = 16;
+
+pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> Result<()> {
+    let mut report = Report::new();
+    let min_valid = head.opts.min_valid_time;
+    let workers = head.opts.replay_threads.clamp(1, 64);
+    let policy = head.policy();
+    let mut shards: Vec<Shard<'_>> = (0..workers)
+        .map(|_| Shard {
+            head,
+            policy,
+            min_valid,
+            by_series: HashMap::new(),
+            refs: HashMap::new(),
+            chunks: 0,
+            unknown: 0,
+        })
+        .collect();
+    // Chunks go to the shard that will see their series: found by the
+    // series' labels, which only the WAL knows, so they are handed over
+    // when the router first sees the ref.
+    let mut pending: HashMap<u64, Vec<LoadedChunk>> = HashMap::new();
+    for c in loaded.into_iter().filter(|c| c.maxt >= min_valid) {
+        pending.entry(c.series).or_default().push(c);
+    }
+    let mut router = Router {
+        owner: Owners::default(),
+        shards: workers as u32,
+        unknown: 0,
+        max_ref: 0,
+    };
+    let mut parts = Vec::new();
+    // The reader (this thread) decodes and routes; one thread per shard
+    // applies. With one shard everything runs here.
+    let count = |report: &mut Report, rec: &Record| match rec {
+        Record::Series(v) => report.series += v.len() as u64,
+        Record::Samples(v) => report.samples += v.len() as u64,
+        _ => {}
+    };
+    let hand_over = |rec: &Record,
+                     pending: &mut HashMap<u64, Vec<LoadedChunk>>|
+     -> Vec<(u64, Vec<LoadedChunk>)> {
+        match rec {
+            Record::Series(v) if !pending.is_empty() => v
+                .iter()
+                .filter_map(|s| pending.remove(&s.r).map(|c| (s.r, c)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    if workers == 1 {
+        let Some(shard) = shards.first_mut() else {
+            return Ok(());
+        };
+        // No routing: the one shard takes every record as it is.
+        WalLog::replay(wal_dir, |at, rec| {
+            report.record(at);
+            count(&mut report, &rec);
+            if let Record::Series(v) = &rec {
+                router.max_ref = v.iter().map(|s| s.r).fold(router.max_ref, u64::max);
+            }
+            shard.by_series.extend(hand_over(&rec, &mut pending));
+            shard.apply(rec)
+        })?;
+    } else {
+        shards = std::thread::scope(|sc| -> Result<Vec<Shard<'_>>> {
+            let mut txs = Vec::with_capacity(workers);
+            let mut handles = Vec::with_capacity(workers);
+            for mut shard in shards {
+                let (tx, rx) =
+                    std::sync::mpsc::sync_channel::<(Vec<(u64, Vec<LoadedChunk>)>, Record)>(QUEUE);
+                txs.push(tx);
+                handles.push(sc.spawn(move || -> Result<Shard<'_>> {
+                    for (chunks, rec) in rx {
+                        shard.by_series.extend(chunks);
+                        shard.apply(rec)?;
+                    }
+                    Ok(shard)
+                }));
+            }
+            let read = WalLog::replay(wal_dir, |at, rec| {
+                report.record(at);
+                count(&mut report, &rec);
+                let mut chunks = hand_over(&rec, &mut pending);
+                router.route(rec, &mut parts);
+                for (w, r) in parts.drain(..) {
+                    let mine: Vec<_> = if chunks.is_empty() {
+                        Vec::new()
+                    } else {
+                        let (m, rest): (Vec<_>, Vec<_>) = chunks
+                            .into_iter()
+                            .partition(|(r, _)| router.owner.get(*r) == Some(w));
+                        chunks = rest;
+                        m
+                    };
+                    let sent = txs
+                        .get(w as usize)
+                        .is_some_and(|tx| tx.send((mine, r)).is_ok());
+                    if !sent {
+                        // The worker stopped on an error, reported below.
+                        return Err(worker_gone(wal_dir));
+                    }
+                }
+                Ok(())
+            });
+            drop(txs);
+            let mut done = Vec::with_capacity(workers);
+            let mut failed = None;
+            for h in handles {
+                match h.join() {
+                    Ok(Ok(shard)) => done.push(shard),
+                    Ok(Err(e)) => failed = failed.or(Some(e)),
+                    Err(_) => failed = failed.or(Some(worker_panicked(wal_dir))),
+                }
+            }
+            match (failed, read) {
+                (Some(e), _) | (None, Err(e)) => Err(e),
+                (None, Ok(())) => Ok(done),
+            }
+        })?;
+    }
+    let unknown = router.unknown + shards.iter().map(|s| s.unknown).sum::<u64>();
+    let max_ref = router.max_ref;
+    let chunks: i64 = shards.iter().map(|s| s.chunks).sum();
+    let unattached: usize = pending.len() + shards.iter().map(|s| s.by_series.len()).sum::<usize>();
+    let mut refs: HashMap<u64, Arc<MemSeries>> = HashMap::new();
+    for s in shards {
+        refs.extend(s.refs);
+    }
     let wal_time = report.start.elapsed();
     head.next_ref.fetch_max(max_ref + 1, Ordering::AcqRel);
     head.num_chunks.fetch_add(chunks, Ordering::AcqRel);
@@ -248,12 +528,50 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
     if unknown > 0 {
         tracing::warn!(unknown, "WAL samples of unknown series skipped");
     }
-    if !by_series.is_empty() {
+    if unattached > 0 {
         tracing::warn!(
-            series = by_series.len(),
+            series = unattached,
             "head chunks of series unknown to the WAL ignored"
         );
     }
     report.done(chunks, removed, wal_time);
     Ok(())
+}
+
+fn worker_gone(dir: &Path) -> HeadError {
+    HeadError::Wal {
+        op: "replay",
+        dir: dir.display().to_string(),
+        source: "a replay worker stopped".into(),
+    }
+}
+
+fn worker_panicked(dir: &Path) -> HeadError {
+    HeadError::Wal {
+        op: "replay",
+        dir: dir.display().to_string(),
+        source: "a replay worker panicked".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_keep_dense_and_sparse_refs() {
+        let mut o = Owners::default();
+        o.insert(1, 0);
+        o.insert(1000, 3);
+        o.insert(DENSE_REFS + 5, 2);
+        o.insert(7, 300);
+        assert_eq!(o.get(1), Some(0));
+        assert_eq!(o.get(1000), Some(3));
+        assert_eq!(o.get(DENSE_REFS + 5), Some(2));
+        assert_eq!(o.get(7), Some(300));
+        assert_eq!(o.get(2), None);
+        assert_eq!(o.get(u64::MAX), None);
+        o.insert(1, 1);
+        assert_eq!(o.get(1), Some(1));
+    }
 }
