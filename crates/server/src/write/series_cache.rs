@@ -208,9 +208,14 @@ pub struct SharedSeriesCache {
 }
 
 impl Default for SharedSeriesCache {
-    /// 256 stripes, about two million series in all.
+    /// 256 stripes, about 16 million series in all. A stripe is cleared when
+    /// full, so a bound below the series a server receives makes nearly
+    /// every lookup miss (senders cycle through all their series every
+    /// scrape); the tables only grow with the series actually seen (about
+    /// 40 bytes each), so the bound is set above the ten million series one
+    /// Cairn is sized for.
     fn default() -> Self {
-        Self::new(256, 1 << 21)
+        Self::new(256, 1 << 24)
     }
 }
 
