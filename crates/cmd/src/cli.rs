@@ -71,9 +71,9 @@ pub struct ServeArgs {
     #[arg(long = "storage.tsdb.max-block-duration")]
     pub max_block_duration: Option<String>,
     /// Keep only the last ~128 bytes of each series' open head chunk in memory and the rest in
-    /// files under head_spill/ (rebuilt from the WAL after a restart). Takes about 330 of the
-    /// 850 bytes per active series off the resident memory of a GPU-cluster load; false keeps
-    /// whole open chunks in memory, as Prometheus does.
+    /// files under head_spill/ (rebuilt from the WAL after a restart). Takes about 330 bytes
+    /// per active series off the resident memory of a GPU-cluster load; false keeps whole open
+    /// chunks in memory, as Prometheus does.
     #[arg(long = "storage.tsdb.head-spill", default_value_t = true, action = clap::ArgAction::Set)]
     pub head_spill: bool,
     /// How far back in time samples may arrive out of order and still be accepted (0s disables).

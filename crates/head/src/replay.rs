@@ -45,7 +45,7 @@ use crate::error::Result;
 use crate::head::Head;
 use crate::series::{AppendBounds, ChunkPolicy, FullChunk, MemSeries, Placement, Stored, Tx};
 use crate::stripes::MixMap;
-use crate::wal_log::{Record, RefMetadata, RefSample, RefSeries, ReplayProgress, Stone, WalLog};
+use crate::wal_log::{Record, ReplayProgress, WalLog};
 use crate::xor;
 
 /// Replayed samples carry append id 0, which every reader sees.
@@ -299,71 +299,56 @@ impl Router {
         let n = self.shards as usize;
         match rec {
             Record::Series(v) => {
-                let mut parts: Vec<Vec<RefSeries>> = (0..n).map(|_| Vec::new()).collect();
-                for s in v {
+                let shards = u64::from(self.shards);
+                for s in &v {
                     self.max_ref = self.max_ref.max(s.r);
-                    let w = (s.labels.hash64() % u64::from(self.shards)) as u32;
-                    self.owner.insert(s.r, w);
-                    if let Some(p) = parts.get_mut(w as usize) {
-                        p.push(s);
-                    }
+                    self.owner.insert(s.r, (s.labels.hash64() % shards) as u32);
                 }
-                out.extend(
-                    parts
-                        .into_iter()
-                        .enumerate()
-                        .filter(|(_, p)| !p.is_empty())
-                        .map(|(w, p)| (w as u32, Record::Series(p))),
-                );
+                let owner = &self.owner;
+                split(v, n, |s| owner.get(s.r), Record::Series, out);
             }
             Record::Samples(v) => {
-                let mut parts: Vec<Vec<RefSample>> = (0..n).map(|_| Vec::new()).collect();
-                for s in v {
-                    match self.owner.get(s.r).and_then(|w| parts.get_mut(w as usize)) {
-                        Some(p) => p.push(s),
-                        None => self.unknown += 1,
-                    }
-                }
-                out.extend(
-                    parts
-                        .into_iter()
-                        .enumerate()
-                        .filter(|(_, p)| !p.is_empty())
-                        .map(|(w, p)| (w as u32, Record::Samples(p))),
-                );
+                let owner = &self.owner;
+                self.unknown += split(v, n, |s| owner.get(s.r), Record::Samples, out);
             }
             Record::Tombstones(v) => {
-                let mut parts: Vec<Vec<Stone>> = (0..n).map(|_| Vec::new()).collect();
-                for st in v {
-                    if let Some(p) = self.owner.get(st.r).and_then(|w| parts.get_mut(w as usize)) {
-                        p.push(st);
-                    }
-                }
-                out.extend(
-                    parts
-                        .into_iter()
-                        .enumerate()
-                        .filter(|(_, p)| !p.is_empty())
-                        .map(|(w, p)| (w as u32, Record::Tombstones(p))),
-                );
+                let owner = &self.owner;
+                split(v, n, |s| owner.get(s.r), Record::Tombstones, out);
             }
             Record::Metadata(v) => {
-                let mut parts: Vec<Vec<RefMetadata>> = (0..n).map(|_| Vec::new()).collect();
-                for m in v {
-                    if let Some(p) = self.owner.get(m.r).and_then(|w| parts.get_mut(w as usize)) {
-                        p.push(m);
-                    }
-                }
-                out.extend(
-                    parts
-                        .into_iter()
-                        .enumerate()
-                        .filter(|(_, p)| !p.is_empty())
-                        .map(|(w, p)| (w as u32, Record::Metadata(p))),
-                );
+                let owner = &self.owner;
+                split(v, n, |s| owner.get(s.r), Record::Metadata, out);
             }
         }
     }
+}
+
+/// Splits `items` among `n` shards by `shard_of`, appending each shard's
+/// non-empty part to `out` as a record made by `wrap`; returns how many
+/// items had no shard (they are dropped).
+fn split<T>(
+    items: Vec<T>,
+    n: usize,
+    shard_of: impl Fn(&T) -> Option<u32>,
+    wrap: impl Fn(Vec<T>) -> Record,
+    out: &mut Vec<(u32, Record)>,
+) -> u64 {
+    let mut parts: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
+    let mut orphans = 0;
+    for it in items {
+        match shard_of(&it).and_then(|w| parts.get_mut(w as usize)) {
+            Some(p) => p.push(it),
+            None => orphans += 1,
+        }
+    }
+    out.extend(
+        parts
+            .into_iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(w, p)| (w as u32, wrap(p))),
+    );
+    orphans
 }
 
 /// Records queued per worker before the reader waits.

@@ -41,19 +41,6 @@ fn value(i: usize, t: i64) -> f64 {
 const END: i64 = 4 * 3600 * 1000 + 40 * 60 * 1000;
 const TRUNC: i64 = 3600 * 1000;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 /// Rewrites the fixtures. Run by hand only: `cargo test -p cairn-head --test fixture -- --ignored`.
 #[test]
 #[ignore]

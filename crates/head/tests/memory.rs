@@ -161,7 +161,7 @@ fn open_chunks_spill_their_settled_bytes() {
     );
     // 100 samples: open chunks of about 450 bytes; then 200 more: cuts.
     for h in [&spilled, &kept] {
-        fill(h, 20, 100, value);
+        fill(h, 20, 0..100, value);
     }
     let m = spilled.memory();
     assert!(
@@ -176,15 +176,7 @@ fn open_chunks_spill_their_settled_bytes() {
         dump(&kept, i64::MIN, i64::MAX, &all())
     );
     for h in [&spilled, &kept] {
-        let mut app = h.appender();
-        for s in 0..20usize {
-            let l = labels!("__name__" => "gpu_util", "gpu" => &s.to_string());
-            for i in 100..300i64 {
-                app.append(0, &l, i * 15_000 + (i * 37) % 11, value(s, i))
-                    .unwrap();
-            }
-        }
-        app.commit().unwrap();
+        fill(h, 20, 100..300, value);
     }
     let chunks = dump_raw_chunks(&spilled);
     assert!(chunks.iter().all(|(_, c)| c.len() >= 2), "chunks were cut");
@@ -197,19 +189,11 @@ fn open_chunks_spill_their_settled_bytes() {
 fn spill_slots_are_freed_by_cuts_and_truncation() {
     let dir = tempfile::tempdir().unwrap();
     let h = open(dir.path(), opts());
-    fill(&h, 20, 100, value);
+    fill(&h, 20, 0..100, value);
     let one_chunk = h.memory().spill_slot_bytes;
     assert!(one_chunk > 0);
     // Eight chunks' worth: each cut frees its slot for the next chunk.
-    let mut app = h.appender();
-    for s in 0..20usize {
-        let l = labels!("__name__" => "gpu_util", "gpu" => &s.to_string());
-        for i in 100..1000i64 {
-            app.append(0, &l, i * 15_000 + (i * 37) % 11, value(s, i))
-                .unwrap();
-        }
-    }
-    app.commit().unwrap();
+    fill(&h, 20, 100..1000, value);
     let m = h.memory();
     assert!(m.spill_slot_bytes <= 2 * one_chunk, "{m:?} vs {one_chunk}");
     h.truncate(i64::MAX).unwrap();

@@ -216,19 +216,6 @@ fn damaged_head_chunk_file_is_refilled_from_the_wal() {
     );
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
-
 /// Replay split among threads (series by label hash) rebuilds the same head
 /// as replay on one thread: samples, chunks, out-of-order data, deletions,
 /// a series that came back with a new ref, metadata and bounds.

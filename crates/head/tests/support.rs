@@ -21,6 +21,20 @@ pub fn opts() -> HeadOptions {
     }
 }
 
+/// Copies the directory `from` into `to` (created), recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
 pub fn open(dir: &Path, o: HeadOptions) -> Head {
     Head::open(dir, o).unwrap()
 }
@@ -167,13 +181,18 @@ pub fn dump_raw_chunks(h: &Head) -> Vec<(Labels, RawChunks)> {
     .collect()
 }
 
-/// `samples` samples, 15 s apart with a few ms of jitter, of `series`
-/// series `gpu_util{gpu="<i>"}`, valued by `value(series, sample)`.
-pub fn fill(h: &Head, series: usize, samples: i64, value: impl Fn(usize, i64) -> f64) {
+/// Samples `samples` (indices), 15 s apart with a few ms of jitter, of
+/// `series` series `gpu_util{gpu="<i>"}`, valued by `value(series, sample)`.
+pub fn fill(
+    h: &Head,
+    series: usize,
+    samples: std::ops::Range<i64>,
+    value: impl Fn(usize, i64) -> f64,
+) {
     let mut app = h.appender();
     for s in 0..series {
         let l = cairn_model::labels!("__name__" => "gpu_util", "gpu" => &s.to_string());
-        for i in 0..samples {
+        for i in samples.clone() {
             app.append(0, &l, i * 15_000 + (i * 37) % 11, value(s, i))
                 .unwrap();
         }
