@@ -103,7 +103,9 @@ pub struct ServeArgs {
     /// Maximum time a query may take before being aborted.
     #[arg(long = "query.timeout", default_value = "2m")]
     pub query_timeout: String,
-    /// Maximum number of samples a single query can load into memory.
+    /// Maximum number of samples a single query can load into memory,
+    /// counted as Prometheus counts them: the results a query holds at a
+    /// time, plus one series' window for range functions.
     #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
     pub query_max_samples: usize,
     /// Maximum number of queries executed concurrently.

@@ -231,8 +231,6 @@ pub(crate) struct ColBuilder {
     /// steps usually list the same series in the same order, so the
     /// column at the same position is tried before hashing.
     prev: Vec<usize>,
-    /// Samples pushed so far.
-    pub(crate) total: usize,
 }
 
 impl ColBuilder {
@@ -301,7 +299,6 @@ impl ColBuilder {
             }
         }
         col.ok.push(true);
-        self.total += 1;
         Ok(())
     }
 

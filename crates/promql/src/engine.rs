@@ -148,8 +148,18 @@ impl Engine {
         );
         let value = if root_is_matrix {
             let mut m = ev.matrix_at(plan.root, time_ms)?;
-            // A range vector result holds every sample it selected at once.
-            let points: usize = m.iter().map(|s| s.floats.len() + s.histograms.len()).sum();
+            // A range vector result holds every sample it selected at once
+            // (a subquery's were counted when it was evaluated).
+            let points: usize = m
+                .iter()
+                .map(|s| {
+                    s.floats.len()
+                        + s.histograms
+                            .iter()
+                            .map(|p| crate::eval::hist_size(&p.h))
+                            .sum::<usize>()
+                })
+                .sum();
             if points > self.opts.max_samples {
                 return Err(PromqlError::TooManySamples);
             }
@@ -260,7 +270,6 @@ impl Engine {
                 drop_name: false,
             }],
             Value::Vector(cols) => {
-                let mut total = 0usize;
                 let mut out = Vec::new();
                 for c in merge_duplicates(cols, true)? {
                     let mut floats = Vec::new();
@@ -278,10 +287,6 @@ impl Engine {
                             }),
                             None => {}
                         }
-                    }
-                    total += floats.len() + histograms.len();
-                    if total > self.opts.max_samples {
-                        return Err(PromqlError::TooManySamples);
                     }
                     out.push(Series {
                         metric: c.labels,

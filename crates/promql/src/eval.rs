@@ -19,11 +19,14 @@
 //!   its parent reads it; series that then share a label set fail the
 //!   query where Prometheus's do (see `names`).
 
+mod limit;
 mod names;
 mod range;
 mod selector;
 mod stepwise;
 mod subquery;
+
+pub(crate) use limit::hist_size;
 
 use std::time::Instant;
 
@@ -31,7 +34,7 @@ use crate::columns::{Col, StepVal, Value};
 use crate::error::{eval_err, PromqlError, Result};
 use crate::load::Selected;
 use crate::options::EngineOptions;
-use crate::plan::{Func, Kind, Mode, NodeId, Plan, SelId};
+use crate::plan::{AggOp, Func, Kind, Mode, NodeId, Plan, SelId};
 use crate::value::{Annotations, Matrix};
 
 /// The per-query evaluation state.
@@ -47,6 +50,13 @@ pub(crate) struct Evaluator<'a> {
     /// The mode each node ran in (a columnar kernel that declined shows
     /// as step-wise).
     pub(crate) ran: Vec<Option<Mode>>,
+    /// Samples held by results not yet consumed, as Prometheus counts
+    /// them for the sample limit (see `limit`).
+    held: usize,
+    /// The nodes Prometheus evaluates once and copies to every step.
+    wraps: Vec<bool>,
+    /// Inside such a node: samples are counted at the first step only.
+    one_step: bool,
 }
 
 impl<'a> Evaluator<'a> {
@@ -67,6 +77,9 @@ impl<'a> Evaluator<'a> {
             annos: Annotations::default(),
             deadline: Instant::now().checked_add(opts.timeout),
             ran: vec![None; plan.nodes.len()],
+            held: 0,
+            wraps: limit::wraps(plan),
+            one_step: false,
         }
     }
 
@@ -102,22 +115,51 @@ impl<'a> Evaluator<'a> {
 
     /// Evaluates node `id` over its steps.
     pub(crate) fn eval(&mut self, id: NodeId) -> Result<Value> {
+        let invariant = !self.one_step
+            && self.wraps.get(id.index()).copied().unwrap_or(false)
+            && self.plan.node(id).is_some_and(|n| n.steps.n > 1);
+        if invariant {
+            self.eval_invariant(id)
+        } else {
+            self.eval_node(id)
+        }
+    }
+
+    /// Evaluates node `id` over its steps, counting its samples as
+    /// `one_step` says.
+    fn eval_node(&mut self, id: NodeId) -> Result<Value> {
         self.check_deadline()?;
         let plan = self.plan;
         let Some(node) = plan.node(id) else {
             return eval_err("internal error: unknown plan node");
         };
         let steps = node.steps;
+        let base = self.held;
         let (v, strict) = match &node.kind {
-            Kind::Number(x) => (Value::Scalar(vec![*x; steps.n]), false),
+            Kind::Number(x) => {
+                let v = Value::Scalar(vec![*x; steps.n]);
+                self.count_steps(base, &vec![0; steps.n], &v)?;
+                (v, false)
+            }
             Kind::String(s) => (Value::String(s.clone()), false),
             Kind::Selector { sel, reach, time } => {
-                (selector::eval(self, *sel, *reach, *time, steps)?, false)
+                let v = selector::eval(self, *sel, *reach, *time, steps)?;
+                if *time {
+                    // Read by `timestamp()` at each step, never held.
+                    self.held = base;
+                } else {
+                    self.count_result(base, &v)?;
+                }
+                (v, false)
             }
             Kind::Matrix { .. } | Kind::Subquery { .. } => {
                 return eval_err("range vectors are only allowed as function arguments");
             }
-            Kind::Negate(a) => (negate(self.eval(*a)?), true),
+            Kind::Negate(a) => {
+                let v = negate(self.eval(*a)?);
+                self.replace_result(base, &v);
+                (v, true)
+            }
             Kind::Binary {
                 op,
                 lhs,
@@ -126,25 +168,38 @@ impl<'a> Evaluator<'a> {
                 matching,
             } => {
                 let (l, r) = (self.eval(*lhs)?, self.eval(*rhs)?);
+                let gathered = limit::gathered(&[&l, &r], steps.n);
+                let mut columnar = None;
                 let (l, r) = if node.mode == Mode::Columnar {
                     match crate::binary::columns(*op, matching, *return_bool, l, r)? {
                         Ok(v) => {
-                            self.mark(id, Mode::Columnar);
-                            return self.settle(v, false, node.names_read);
+                            columnar = Some(v);
+                            (Value::Scalar(Vec::new()), Value::Scalar(Vec::new()))
                         }
                         Err(back) => back,
                     }
                 } else {
                     (l, r)
                 };
-                self.mark(id, Mode::StepWise);
-                let v = self.stepwise(steps, vec![l, r], |annos, args, ts| {
-                    let mut it = args.into_iter();
-                    let (Some(l), Some(r)) = (it.next(), it.next()) else {
-                        return eval_err("internal error: binary operator without operands");
-                    };
-                    crate::binary::step(*op, matching, *return_bool, l, r, ts, annos)
-                })?;
+                let v = match columnar {
+                    Some(v) => {
+                        self.mark(id, Mode::Columnar);
+                        v
+                    }
+                    None => {
+                        self.mark(id, Mode::StepWise);
+                        self.stepwise(steps, vec![l, r], |annos, args, ts| {
+                            let mut it = args.into_iter();
+                            let (Some(l), Some(r)) = (it.next(), it.next()) else {
+                                return eval_err(
+                                    "internal error: binary operator without operands",
+                                );
+                            };
+                            crate::binary::step(*op, matching, *return_bool, l, r, ts, annos)
+                        })?
+                    }
+                };
+                self.count_steps(base, &gathered, &v)?;
                 (v, false)
             }
             Kind::Aggregate {
@@ -159,6 +214,10 @@ impl<'a> Evaluator<'a> {
                     None => None,
                 };
                 let mut input = self.eval(*expr)?;
+                // `count_values` goes step by step in Prometheus too.
+                let gathered =
+                    (*op == AggOp::CountValues).then(|| limit::gathered(&[&input], steps.n));
+                let mut columnar = None;
                 if node.mode == Mode::Columnar && p.is_none() {
                     if let Value::Vector(cols) = input {
                         match crate::aggregate::columns(
@@ -169,31 +228,53 @@ impl<'a> Evaluator<'a> {
                             self.opts.parallelism,
                         )? {
                             Ok(v) => {
-                                self.mark(id, Mode::Columnar);
-                                return self.settle(v, false, node.names_read);
+                                columnar = Some(v);
+                                input = Value::Vector(Vec::new());
                             }
                             Err(cols) => input = Value::Vector(cols),
                         }
                     }
                 }
-                self.mark(id, Mode::StepWise);
-                let mut inputs = vec![input];
-                inputs.extend(p);
-                let v = self.stepwise(steps, inputs, |annos, args, ts| {
-                    let mut it = args.into_iter();
-                    let vector = match it.next() {
-                        Some(StepVal::Vector(v)) => v,
-                        Some(other) => {
-                            return eval_err(format!(
-                                "expected instant vector, got {}",
-                                other.type_name()
-                            ))
-                        }
-                        None => return eval_err("internal error: aggregation without input"),
-                    };
-                    crate::aggregate::step(*op, *without, names, it.next(), vector, ts, annos)
-                        .map(StepVal::Vector)
-                })?;
+                let v = match columnar {
+                    Some(v) => {
+                        self.mark(id, Mode::Columnar);
+                        v
+                    }
+                    None => {
+                        self.mark(id, Mode::StepWise);
+                        let mut inputs = vec![input];
+                        inputs.extend(p);
+                        self.stepwise(steps, inputs, |annos, args, ts| {
+                            let mut it = args.into_iter();
+                            let vector = match it.next() {
+                                Some(StepVal::Vector(v)) => v,
+                                Some(other) => {
+                                    return eval_err(format!(
+                                        "expected instant vector, got {}",
+                                        other.type_name()
+                                    ))
+                                }
+                                None => {
+                                    return eval_err("internal error: aggregation without input")
+                                }
+                            };
+                            crate::aggregate::step(
+                                *op,
+                                *without,
+                                names,
+                                it.next(),
+                                vector,
+                                ts,
+                                annos,
+                            )
+                            .map(StepVal::Vector)
+                        })?
+                    }
+                };
+                match gathered {
+                    Some(g) => self.count_steps(base, &g, &v)?,
+                    None => self.count_aggregation(base, &v)?,
+                }
                 (v, false)
             }
             Kind::Call { func, args } => match func {
@@ -206,19 +287,37 @@ impl<'a> Evaluator<'a> {
                     for a in args {
                         vals.push(self.eval(*a)?);
                     }
+                    // Prometheus relabels these in place, without a
+                    // step-by-step pass.
+                    let relabels = matches!(func, Func::LabelReplace(_) | Func::LabelJoin { .. });
+                    let gathered = (!relabels)
+                        .then(|| limit::gathered(&vals.iter().collect::<Vec<_>>(), steps.n));
+                    let mut columnar = None;
                     if node.mode == Mode::Columnar {
                         match crate::functions::columns(func, vals, steps, &mut self.annos)? {
                             Ok(v) => {
-                                self.mark(id, Mode::Columnar);
-                                return self.settle(v, false, node.names_read);
+                                columnar = Some(v);
+                                vals = Vec::new();
                             }
                             Err(back) => vals = back,
                         }
                     }
-                    self.mark(id, Mode::StepWise);
-                    let v = self.stepwise(steps, vals, |annos, args, ts| {
-                        crate::functions::step(func, args, ts, annos)
-                    })?;
+                    let v = match columnar {
+                        Some(v) => {
+                            self.mark(id, Mode::Columnar);
+                            v
+                        }
+                        None => {
+                            self.mark(id, Mode::StepWise);
+                            self.stepwise(steps, vals, |annos, args, ts| {
+                                crate::functions::step(func, args, ts, annos)
+                            })?
+                        }
+                    };
+                    match gathered {
+                        Some(g) => self.count_steps(base, &g, &v)?,
+                        None => self.replace_result(base, &v),
+                    }
                     (v, false)
                 }
             },

@@ -28,7 +28,7 @@ use crate::options::EngineOptions;
 use crate::plan::{Consumer, Grid, Plan, Selection};
 use crate::value::{FPoint, HPoint};
 
-pub(crate) use rows::{instant_row, range_values, RangeSpec, Row, RowScratch};
+pub(crate) use rows::{instant_row, range_values, RangeSpec, Row, RowScratch, Windows};
 use thin::Thinner;
 
 /// One series held in memory for the query: a selector's samples (or the
@@ -90,10 +90,6 @@ impl Loaded {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Selected {
     pub(crate) series: Vec<Loaded>,
-    /// For a range-function consumer: per step, how many samples the
-    /// windows of the series with rows held (those without rows are
-    /// counted by the evaluator).
-    pub(crate) window_points: Vec<usize>,
 }
 
 /// Fewest series worth a thread of their own when loading a selection.
@@ -162,8 +158,6 @@ struct Scratch {
     /// Samples in the last series read in one go: the next one's likely size.
     last_len: usize,
     rows: RowScratch,
-    /// Per step, samples in the windows of the rows computed here.
-    window_points: Vec<usize>,
 }
 
 fn load_one(
@@ -208,9 +202,7 @@ fn load_one(
             params: &[],
         })),
     };
-    let steps = range_refs.len();
     let mut series: Vec<Loaded> = Vec::new();
-    let mut window_points = vec![0usize; steps];
     if let [ms] = sel.matchers.as_slice() {
         // Sources (head, blocks) are selected on several threads.
         let list = querier.select_all(&sel.hints, ms, opts.parallelism)?;
@@ -229,7 +221,7 @@ fn load_one(
                 })
             },
             |scratch: &mut Scratch, series| -> Result<(Loaded, usize)> {
-                read_one(&*series, spec, rows_for, steps, scratch)
+                read_one(&*series, spec, rows_for, scratch)
             },
         );
         for x in read {
@@ -240,11 +232,7 @@ fn load_one(
                 series.push(l);
             }
         }
-        for s in scratches {
-            for (a, b) in window_points.iter_mut().zip(s.window_points) {
-                *a += b;
-            }
-        }
+        drop(scratches);
     } else {
         let mut by_labels: BTreeMap<cairn_model::Labels, (Vec<FPoint>, Vec<HPoint>)> =
             BTreeMap::new();
@@ -269,10 +257,7 @@ fn load_one(
     if *total > opts.max_loaded_samples {
         return Err(PromqlError::TooManySamples);
     }
-    Ok(Selected {
-        series,
-        window_points,
-    })
+    Ok(Selected { series })
 }
 
 /// Reads one series for its selection: the row its consumer needs when
@@ -282,7 +267,6 @@ fn read_one(
     series: &dyn Series,
     spec: ReadSpec,
     rows_for: Option<&RowsFor<'_>>,
-    steps: usize,
     scratch: &mut Scratch,
 ) -> Result<(Loaded, usize)> {
     if let Some(RowsFor::Instant {
@@ -305,10 +289,7 @@ fn read_one(
         // Computed while the points are in cache; the points themselves
         // are not kept.
         Some(RowsFor::Range(rs)) if h.is_empty() && n > 0 => {
-            if scratch.window_points.len() != steps {
-                scratch.window_points = vec![0; steps];
-            }
-            let row = range_values(&p, rs, &mut scratch.rows, &mut scratch.window_points);
+            let row = range_values(&p, rs, &mut scratch.rows);
             let mut l = Loaded::new(labels, Vec::new(), false);
             l.row = Some(row);
             (l, n)

@@ -7,7 +7,8 @@ use std::time::Duration;
 pub struct EngineOptions {
     /// How far back an instant selector looks for a sample, in ms (5m).
     pub lookback_delta: i64,
-    /// Most samples one step (or the result) may hold (50M, Prometheus's default).
+    /// Most samples a query may hold at a time, counted as Prometheus
+    /// counts them (see `eval/limit.rs`; 50M, Prometheus's default).
     pub max_samples: usize,
     /// Most raw samples the selectors of one query may load.
     pub max_loaded_samples: usize,

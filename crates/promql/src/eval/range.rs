@@ -8,11 +8,12 @@
 
 use cairn_model::Labels;
 
+use super::limit::{col_size, hist_size, SeriesCount};
 use super::Evaluator;
 use crate::columns::{Col, Value};
-use crate::error::{eval_err, PromqlError, Result};
+use crate::error::{eval_err, Result};
 use crate::functions::{check_range_params, hist_window, range_fn, HistOut, RangeCtx};
-use crate::load::{range_values, Loaded, RangeSpec, RowScratch, MIN_SERIES_PER_THREAD};
+use crate::load::{range_values, Loaded, RangeSpec, RowScratch, Windows, MIN_SERIES_PER_THREAD};
 use crate::par::PARTS_PER_THREAD;
 use crate::plan::{Kind, NodeId, RangeFunc, Reach, Steps};
 use crate::value::{Annotations, SampleValue};
@@ -20,9 +21,6 @@ use crate::value::{Annotations, SampleValue};
 /// A range vector argument: its series, where it reads and how far back.
 pub(super) struct RangeInput {
     pub(super) series: Vec<Loaded>,
-    /// Per step, samples in the windows of the series whose rows loading
-    /// computed (empty when none did).
-    pub(super) window_points: Vec<usize>,
     pub(super) reach: Reach,
     pub(super) range: i64,
 }
@@ -35,7 +33,6 @@ pub(super) fn input(ev: &mut Evaluator<'_>, id: NodeId) -> Result<RangeInput> {
             let s = ev.take_selection(*sel)?;
             Ok(RangeInput {
                 series: s.series,
-                window_points: s.window_points,
                 reach: *reach,
                 range: *range,
             })
@@ -46,19 +43,11 @@ pub(super) fn input(ev: &mut Evaluator<'_>, id: NodeId) -> Result<RangeInput> {
             range,
         }) => Ok(RangeInput {
             series: super::subquery::points(ev, *inner)?,
-            window_points: Vec::new(),
             reach: *reach,
             range: *range,
         }),
         _ => eval_err("expected range vector"),
     }
-}
-
-/// Per-thread scratch space and window counts.
-#[derive(Default)]
-struct Scratch {
-    rows: RowScratch,
-    window_points: Vec<usize>,
 }
 
 /// Range function `f` over `args` (the range vector, then the scalar
@@ -72,6 +61,7 @@ pub(super) fn eval(
     let Some((&m, rest)) = args.split_first() else {
         return eval_err("internal error: range function without a range vector");
     };
+    let base = ev.held;
     let mut params: Vec<Vec<f64>> = Vec::with_capacity(rest.len());
     for &p in rest {
         match ev.eval(p)? {
@@ -92,6 +82,8 @@ pub(super) fn eval(
             &mut ev.annos,
         )?;
     }
+    // Prometheus keeps its parameters counted to the end.
+    let params_held = ev.held - base;
     let input = input(ev, m)?;
     let refs: Vec<(i64, i64)> = steps
         .times()
@@ -103,12 +95,6 @@ pub(super) fn eval(
         func: f,
         f: range_fn(f),
         params: &params,
-    };
-    let n = steps.n;
-    let mut window_points = if input.window_points.len() == n {
-        input.window_points
-    } else {
-        vec![0; n]
     };
     // Float series without a row are evaluated on all cores, in
     // contiguous parts a few per thread; histogram series one by one here
@@ -129,29 +115,21 @@ pub(super) fn eval(
             .max(1);
         let parts: Vec<&[usize]> = floats.chunks(per).collect();
         let series_ref = &series;
-        let (rows, scratches) = crate::par::map_ordered_with(
+        let (rows, _) = crate::par::map_ordered_with(
             parts,
             threads,
             PARTS_PER_THREAD,
             |_, _| {},
-            |st: &mut Scratch, part: &[usize]| {
-                if st.window_points.len() != n {
-                    st.window_points = vec![0; n];
-                }
+            |rows: &mut RowScratch, part: &[usize]| {
                 part.iter()
                     .map(|&i| {
-                        series_ref.get(i).map(|s| {
-                            range_values(&s.points, &spec, &mut st.rows, &mut st.window_points)
-                        })
+                        series_ref
+                            .get(i)
+                            .map(|s| range_values(&s.points, &spec, rows))
                     })
                     .collect::<Vec<_>>()
             },
         );
-        for st in scratches {
-            for (a, b) in window_points.iter_mut().zip(st.window_points) {
-                *a += b;
-            }
-        }
         for (&i, row) in floats.iter().zip(rows.into_iter().flatten()) {
             if let (Some(s), Some(row)) = (series.get_mut(i), row) {
                 s.points = Vec::new();
@@ -161,16 +139,14 @@ pub(super) fn eval(
     }
     let mut cols = Vec::with_capacity(series.len());
     let mut flagged: Vec<&Loaded> = Vec::new();
-    let mut hist_cols: Vec<(usize, Col, bool)> = Vec::new();
+    let mut hist_cols: Vec<(usize, Col, bool, Windows)> = Vec::new();
     for (i, s) in series.iter().enumerate() {
         if s.row.is_none() {
-            let (c, any_float) = hist_series(s, &spec, &mut window_points, &mut ev.annos);
-            hist_cols.push((i, c, any_float));
+            let (c, any_float, w) = hist_series(s, &spec, &mut ev.annos);
+            hist_cols.push((i, c, any_float, w));
         }
     }
-    if window_points.iter().any(|&w| w > ev.opts.max_samples) {
-        return Err(PromqlError::TooManySamples);
-    }
+    let mut counts = Vec::with_capacity(series.len());
     let keep_name = f.keeps_name();
     let mut hist_cols = hist_cols.into_iter().peekable();
     for (i, s) in series.iter_mut().enumerate() {
@@ -179,6 +155,14 @@ pub(super) fn eval(
             if row.any {
                 flagged.push(s);
             }
+            counts.push(SeriesCount {
+                windows: row.windows,
+                out: match (ev.one_step, row.start) {
+                    (true, 0) => usize::from(row.ok.first().copied().unwrap_or(false)),
+                    (true, _) => 0,
+                    (false, _) => row.ok.iter().filter(|&&o| o).count(),
+                },
+            });
             cols.push(Col::floats(
                 s.labels.clone(),
                 drop,
@@ -186,15 +170,22 @@ pub(super) fn eval(
                 row.vals,
                 row.ok,
             ));
-        } else if let Some((_, mut c, any_float)) = hist_cols.next_if(|(k, _, _)| *k == i) {
+        } else if let Some((_, mut c, any_float, windows)) =
+            hist_cols.next_if(|(k, _, _, _)| *k == i)
+        {
             if any_float {
                 flagged.push(s);
             }
+            counts.push(SeriesCount {
+                windows,
+                out: col_size(&c, ev.one_step),
+            });
             c.labels = s.labels.clone();
             c.drop = drop;
             cols.push(c);
         }
     }
+    ev.count_range(base, params_held, counts.into_iter())?;
     if f.is_counter() {
         counter_infos(&mut ev.annos, flagged.into_iter());
     }
@@ -218,13 +209,9 @@ pub(super) fn absent_over_time(
 }
 
 /// A series with native histograms, window by window; also whether a
-/// float window gave a value (for the counter infos).
-fn hist_series(
-    s: &Loaded,
-    spec: &RangeSpec<'_>,
-    wp: &mut [usize],
-    annos: &mut Annotations,
-) -> (Col, bool) {
+/// float window gave a value (for the counter infos), and what its
+/// windows held (a histogram weighs its size).
+fn hist_series(s: &Loaded, spec: &RangeSpec<'_>, annos: &mut Annotations) -> (Col, bool, Windows) {
     let n = spec.refs.len();
     let mut c = Col {
         vals: vec![0.0; n],
@@ -235,6 +222,9 @@ fn hist_series(
     let (pts, hpts) = (&s.points, &s.hpoints);
     let (mut a, mut b, mut ha, mut hb) = (0usize, 0usize, 0usize, 0usize);
     let mut any_float = false;
+    let mut windows = Windows::default();
+    // The summed sizes of the histograms in `ha..hb`.
+    let mut hsize = 0usize;
     let mut scalars = [0.0f64; 2];
     let np = spec.params.len().min(scalars.len());
     for (i, &(ts, hi)) in spec.refs.iter().enumerate() {
@@ -246,20 +236,26 @@ fn hist_series(
         while pts.get(b).is_some_and(|p| p.t <= hi) {
             b += 1;
         }
-        while hpts.get(ha).is_some_and(|p| p.t <= lo) {
+        while let Some(p) = hpts.get(ha).filter(|p| p.t <= lo) {
+            if ha < hb {
+                hsize -= hist_size(&p.h);
+            }
             ha += 1;
         }
         hb = hb.max(ha);
-        while hpts.get(hb).is_some_and(|p| p.t <= hi) {
+        while let Some(p) = hpts.get(hb).filter(|p| p.t <= hi) {
+            hsize += hist_size(&p.h);
             hb += 1;
         }
         let w = pts.get(a..b).unwrap_or(&[]);
         let hw = hpts.get(ha..hb).unwrap_or(&[]);
+        let held = w.len() + hsize;
+        windows.max = windows.max.max(held);
+        if i + 1 == n {
+            windows.last = held;
+        }
         if w.is_empty() && hw.is_empty() {
             continue;
-        }
-        if let Some(x) = wp.get_mut(i) {
-            *x += w.len() + hw.len();
         }
         for (x, p) in scalars.iter_mut().zip(spec.params) {
             *x = p.get(i).copied().unwrap_or(f64::NAN);
@@ -300,7 +296,7 @@ fn hist_series(
     if !c.has_hists() {
         c.hists.clear();
     }
-    (c, any_float)
+    (c, any_float, windows)
 }
 
 /// The infos `rate`/`increase` give for series with a value whose name

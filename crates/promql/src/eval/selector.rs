@@ -5,7 +5,7 @@ use cairn_model::is_stale_nan;
 
 use super::Evaluator;
 use crate::columns::{Col, Value};
-use crate::error::{PromqlError, Result};
+use crate::error::Result;
 use crate::load::{instant_row, Loaded, MIN_SERIES_PER_THREAD};
 use crate::plan::{Reach, SelId, Steps};
 
@@ -59,20 +59,6 @@ pub(super) fn eval(
             fill,
         )
     };
-    // No step can hold more samples than there are series.
-    if cols.len() > ev.opts.max_samples {
-        let mut per_step = vec![0usize; steps.n];
-        for c in &cols {
-            for (k, &o) in c.ok.iter().enumerate() {
-                if let (true, Some(n)) = (o, per_step.get_mut(c.start + k)) {
-                    *n += 1;
-                }
-            }
-        }
-        if per_step.iter().any(|&n| n > ev.opts.max_samples) {
-            return Err(PromqlError::TooManySamples);
-        }
-    }
     Ok(Value::Vector(cols))
 }
 

@@ -4,15 +4,15 @@
 
 use super::Evaluator;
 use crate::columns::{vector_at, ColBuilder, StepVal, Value};
-use crate::error::{eval_err, PromqlError, Result};
+use crate::error::{eval_err, Result};
 use crate::plan::Steps;
 use crate::value::Annotations;
 
 impl Evaluator<'_> {
     /// Runs `kernel(annotations, arguments at the step, step time)` at
-    /// every step of `steps` over `inputs`. A step's vector, and all steps'
-    /// samples together, may hold at most `max_samples` samples; two
-    /// samples with one label set at one step fail the query.
+    /// every step of `steps` over `inputs`; two samples with one label
+    /// set at one step fail the query. (The sample limit is counted by
+    /// the caller, see `limit`.)
     pub(super) fn stepwise(
         &mut self,
         steps: Steps,
@@ -21,7 +21,6 @@ impl Evaluator<'_> {
     ) -> Result<Value> {
         let mut cols = ColBuilder::default();
         let mut scalars: Option<Vec<f64>> = None;
-        let max = self.opts.max_samples;
         for i in 0..steps.n {
             if i % 64 == 0 {
                 self.check_deadline()?;
@@ -37,14 +36,8 @@ impl Evaluator<'_> {
                 .collect();
             match kernel(&mut self.annos, args, ts)? {
                 StepVal::Vector(v) => {
-                    if v.len() > max {
-                        return Err(PromqlError::TooManySamples);
-                    }
                     for (pos, s) in v.into_iter().enumerate() {
                         cols.push(i, pos, s)?;
-                    }
-                    if cols.total > max {
-                        return Err(PromqlError::TooManySamples);
                     }
                 }
                 StepVal::Scalar(f) => {

@@ -8,7 +8,7 @@ use cairn_model::{CounterResetHint, Labels};
 
 use super::Evaluator;
 use crate::columns::{merge_duplicates, Value};
-use crate::error::{eval_err, PromqlError, Result};
+use crate::error::{eval_err, Result};
 use crate::load::Loaded;
 use crate::plan::NodeId;
 use crate::value::{FPoint, HPoint};
@@ -18,13 +18,11 @@ pub(super) fn points(ev: &mut Evaluator<'_>, inner: NodeId) -> Result<Vec<Loaded
     let Some(steps) = ev.plan.node(inner).map(|n| n.steps) else {
         return eval_err("internal error: unknown plan node");
     };
-    let v = ev.eval(inner)?;
-    let max = ev.opts.max_samples;
+    // The inner result is counted by its own evaluation, and held until
+    // the range function over it is done.
+    let v = ev.eval_body(inner)?;
     let mut out = match v {
         Value::Scalar(vals) => {
-            if vals.len() > max {
-                return Err(PromqlError::TooManySamples);
-            }
             let points = vals
                 .iter()
                 .enumerate()
@@ -39,7 +37,6 @@ pub(super) fn points(ev: &mut Evaluator<'_>, inner: NodeId) -> Result<Vec<Loaded
             // One series per label set: two samples with one label set at
             // one step are an error.
             let cols = merge_duplicates(cols, false)?;
-            let mut total = 0usize;
             let mut out = Vec::with_capacity(cols.len());
             for c in cols {
                 let mut points = Vec::new();
@@ -66,10 +63,6 @@ pub(super) fn points(ev: &mut Evaluator<'_>, inner: NodeId) -> Result<Vec<Loaded
                         }
                         _ => points.push(FPoint { t, f }),
                     }
-                }
-                total += points.len() + hpoints.len();
-                if total > max {
-                    return Err(PromqlError::TooManySamples);
                 }
                 out.push(Loaded::new(c.labels, points, c.drop).with_histograms(hpoints));
             }

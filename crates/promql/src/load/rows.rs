@@ -62,6 +62,18 @@ pub(crate) struct Row {
     pub(crate) ok: Vec<bool>,
     /// Whether any step has a value.
     pub(crate) any: bool,
+    /// For a range function's row: the samples its windows held (see
+    /// [`Windows`]); zero for an instant selector's.
+    pub(crate) windows: Windows,
+}
+
+/// What one series' windows held, in samples, for the query sample limit:
+/// the largest window at any step, and the window at the last step (what
+/// Prometheus still holds when it adds the series' results).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Windows {
+    pub(crate) max: usize,
+    pub(crate) last: usize,
 }
 
 /// Hands `out(i, sample)` the instant-selector sample of `pts` at each
@@ -118,6 +130,7 @@ pub(crate) fn instant_row<P: TimeValue>(
         vals,
         ok,
         any: held > 0,
+        windows: Windows::default(),
     };
     (row, held)
 }
@@ -136,15 +149,15 @@ pub(crate) struct RangeSpec<'a> {
 /// The range function of `spec` over one series' points `pts` at the
 /// steps `first..first + refs.len()` (`refs` is that part of the spec's):
 /// `out(k, value)` for every step `first + k` that has a value (not always
-/// in step order), each window's sample count added to `wp[k]`. Returns
-/// whether some step had a value.
+/// in step order); the largest window's sample count goes into `max`.
+/// Returns whether some step had a value.
 fn range_row(
     pts: &[FPoint],
     spec: &RangeSpec<'_>,
     first: usize,
     refs: &[(i64, i64)],
     scratch: &mut RowScratch,
-    wp: &mut [usize],
+    max: &mut usize,
     mut out: impl FnMut(usize, f64),
 ) -> bool {
     let range = spec.range;
@@ -173,7 +186,7 @@ fn range_row(
     let is_rate = spec.func == RangeFunc::Rate;
     let mut scalars = [0.0f64; 2];
     let np = spec.params.len().min(scalars.len());
-    for (k, (&(ts, hi), w)) in refs.iter().zip(wp.iter_mut()).enumerate() {
+    for (k, &(ts, hi)) in refs.iter().enumerate() {
         let lo = hi - range;
         while pts.get(a).is_some_and(|p| p.t <= lo) {
             a += 1;
@@ -186,7 +199,7 @@ fn range_row(
         if win.is_empty() {
             continue;
         }
-        *w += win.len();
+        *max = (*max).max(win.len());
         // Without a counter reset in the window the reset loop of
         // rate/increase adds nothing: skip it (O(1) per step).
         let no_reset = monotone
@@ -224,14 +237,9 @@ fn range_row(
     any
 }
 
-/// The row of range function `spec` over one series' points; each
-/// window's sample count is added to `wp` (one entry per step).
-pub(crate) fn range_values(
-    pts: &[FPoint],
-    spec: &RangeSpec<'_>,
-    scratch: &mut RowScratch,
-    wp: &mut [usize],
-) -> Row {
+/// The row of range function `spec` over one series' points, with what
+/// its windows held.
+pub(crate) fn range_values(pts: &[FPoint], spec: &RangeSpec<'_>, scratch: &mut RowScratch) -> Row {
     let (Some(first), Some(last)) = (pts.first(), pts.last()) else {
         return Row::default();
     };
@@ -241,12 +249,18 @@ pub(crate) fn range_values(
     let b = refs
         .partition_point(|&(_, hi)| hi - spec.range < last.t)
         .max(a);
-    let (Some(sub), Some(wp)) = (refs.get(a..b), wp.get_mut(a..b)) else {
+    let Some(sub) = refs.get(a..b) else {
         return Row::default();
     };
     let n = sub.len();
     let (mut vals, mut ok) = (vec![0.0; n], vec![false; n]);
-    let any = range_row(pts, spec, a, sub, scratch, wp, |k, x| {
+    let mut windows = Windows {
+        max: 0,
+        last: refs
+            .last()
+            .map_or(0, |&(_, hi)| window_len(pts, |p| p.t, hi - spec.range, hi)),
+    };
+    let any = range_row(pts, spec, a, sub, scratch, &mut windows.max, |k, x| {
         if let (Some(v), Some(o)) = (vals.get_mut(k), ok.get_mut(k)) {
             *v = x;
             *o = true;
@@ -257,7 +271,15 @@ pub(crate) fn range_values(
         vals,
         ok,
         any,
+        windows,
     }
+}
+
+/// How many of the points `pts` (sorted by time) lie in `(lo, hi]`.
+pub(crate) fn window_len<P>(pts: &[P], t: impl Fn(&P) -> i64, lo: i64, hi: i64) -> usize {
+    let a = pts.partition_point(|p| t(p) <= lo);
+    let b = pts.partition_point(|p| t(p) <= hi);
+    b.saturating_sub(a)
 }
 
 /// Whether no point is below its predecessor (NaN never is): the test of
@@ -353,15 +375,19 @@ mod tests {
                 f: crate::functions::range_fn(RangeFunc::SumOverTime),
                 params: &[],
             };
-            let mut wp = vec![0usize; n];
-            let row = range_values(&pts, &spec, &mut RowScratch::default(), &mut wp);
+            let row = range_values(&pts, &spec, &mut RowScratch::default());
+            let mut max = 0;
             for (i, &rt) in refs.iter().enumerate() {
                 let w: Vec<f64> = pts.iter().filter(|p| p.t > rt - range && p.t <= rt).map(|p| p.f).collect();
                 let want = (!w.is_empty()).then(|| w.iter().sum::<f64>());
                 let got = i.checked_sub(row.start).and_then(|k| row.ok.get(k).copied().filter(|&o| o).and(row.vals.get(k).copied()));
                 prop_assert_eq!(got, want, "range step {}", i);
-                prop_assert_eq!(wp[i], w.len());
+                max = max.max(w.len());
+                if i + 1 == n {
+                    prop_assert_eq!(row.windows.last, w.len());
+                }
             }
+            prop_assert_eq!(row.windows.max, max);
         }
     }
 }
