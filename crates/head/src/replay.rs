@@ -30,10 +30,11 @@
 //! out of those to read and the series and samples replayed so far, and one
 //! at the end with the time taken and the rates.
 
+mod refs;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_storage::{Metadata, MetricType};
@@ -43,10 +44,11 @@ use crate::disk_chunks::LoadedChunk;
 use crate::error::HeadError;
 use crate::error::Result;
 use crate::head::Head;
-use crate::series::{AppendBounds, ChunkPolicy, FullChunk, MemSeries, Placement, Stored, Tx};
+use crate::series::{AppendBounds, ChunkPolicy, FullChunk, Placement, Stored, Tx};
 use crate::stripes::MixMap;
 use crate::wal_log::{Record, ReplayProgress, WalLog};
 use crate::xor;
+use refs::SeriesByRef;
 
 /// Replayed samples carry append id 0, which every reader sees.
 const REPLAYED: Tx = Tx {
@@ -137,7 +139,7 @@ struct Shard<'h> {
     /// Chunks from `chunks_head/` of the shard's series, by ref, until
     /// their Series record attaches them.
     by_series: HashMap<u64, Vec<LoadedChunk>>,
-    refs: HashMap<u64, Arc<MemSeries>>,
+    refs: SeriesByRef,
     chunks: i64,
     /// Samples of refs no Series record named before them.
     unknown: u64,
@@ -174,7 +176,7 @@ impl Shard<'_> {
             Record::Samples(v) => {
                 let (mut lo, mut hi) = (i64::MAX, i64::MIN);
                 for s in v {
-                    let Some(ms) = self.refs.get(&s.r) else {
+                    let Some(ms) = self.refs.get(s.r) else {
                         self.unknown += 1;
                         continue;
                     };
@@ -208,7 +210,7 @@ impl Shard<'_> {
             // replayed so far and to the attached chunks (see `delete`).
             Record::Tombstones(v) => {
                 for st in v {
-                    let Some(ms) = self.refs.get(&st.r) else {
+                    let Some(ms) = self.refs.get(st.r) else {
                         continue;
                     };
                     for (a, b) in st.intervals {
@@ -221,7 +223,7 @@ impl Shard<'_> {
             Record::Metadata(v) => {
                 let mut g = head.metadata.write();
                 for m in v {
-                    if let Some(name) = self.refs.get(&m.r).and_then(|s| s.labels.metric_name()) {
+                    if let Some(name) = self.refs.get(m.r).and_then(|s| s.labels.metric_name()) {
                         g.insert(
                             name.to_owned(),
                             Metadata {
@@ -365,7 +367,7 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
             policy,
             min_valid,
             by_series: HashMap::new(),
-            refs: HashMap::new(),
+            refs: SeriesByRef::default(),
             chunks: 0,
             unknown: 0,
         })
@@ -477,17 +479,14 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
     let max_ref = router.max_ref;
     let chunks: i64 = shards.iter().map(|s| s.chunks).sum();
     let unattached: usize = pending.len() + shards.iter().map(|s| s.by_series.len()).sum::<usize>();
-    let mut refs: HashMap<u64, Arc<MemSeries>> = HashMap::new();
-    for s in shards {
-        refs.extend(s.refs);
-    }
+    let refs: Vec<SeriesByRef> = shards.into_iter().map(|s| s.refs).collect();
     let wal_time = report.start.elapsed();
     head.next_ref.fetch_max(max_ref + 1, Ordering::AcqRel);
     head.num_chunks.fetch_add(chunks, Ordering::AcqRel);
     // Series whose newest data is a full chunk need its last value to judge
     // a later append at the same timestamp.
     let mut buf = Vec::new();
-    for s in refs.values() {
+    for s in refs.iter().flat_map(SeriesByRef::values) {
         let mut d = s.data.lock();
         if d.open.is_some() {
             continue;
@@ -504,7 +503,7 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
     }
     // Series whose samples all predate `min_valid_time` are dropped.
     let mut removed = 0;
-    for s in refs.values() {
+    for s in refs.iter().flat_map(SeriesByRef::values) {
         if let Some(gone) = head.series.remove_if(s.r, |s| s.data.lock().is_empty()) {
             head.index.remove(gone.r, &gone.labels);
             removed += 1;
