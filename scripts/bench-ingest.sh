@@ -21,7 +21,10 @@
 # snapshot is taken after CPU and peak RSS were read.
 #
 # Usage: scripts/bench-ingest.sh [TARGET...]   (targets: cairn prometheus victoriametrics)
-# Environment: NODES (100), HOURS (2), CONNS (8), BATCH (2000), SNAPSHOT (1),
+# Environment: NODES (100), HOURS (2), CONNS (8), BATCH (2000), SLICE_MIB
+# (256: cairn-loadgen --slice-mib, the requests encoded at a time; each
+# slice is encoded before it is sent, and the rate and CPU figures cover
+# the sending), SNAPSHOT (1),
 # JITTER_MS (0: each target's scrapes late by up to this many ms, as real
 # scrapes are; see cairn-loadgen --jitter-ms),
 # START_MS (unset: the data ends now; set: the first scrape's timestamp, so
@@ -46,6 +49,7 @@ NODES=${NODES:-100}
 HOURS=${HOURS:-2}
 CONNS=${CONNS:-8}
 BATCH=${BATCH:-2000}
+SLICE_MIB=${SLICE_MIB:-256}
 SNAPSHOT=${SNAPSHOT:-1}
 JITTER_MS=${JITTER_MS:-0}
 DISK=${DISK:-1}
@@ -87,7 +91,7 @@ for t in "${targets[@]}"; do
   verify=(--verify-url "http://127.0.0.1:$port")
   [ "$t" = victoriametrics ] && verify+=(--flush-url "http://127.0.0.1:$port/internal/force_flush")
   ./target/release/cairn-loadgen --url "http://127.0.0.1:$port/api/v1/write" --nodes "$NODES" --hours "$HOURS" \
-    --jitter-ms "$JITTER_MS" ${START_MS:+--start-ms "$START_MS"} --connections "$CONNS" --batch "$BATCH" --server-pid "$pid" --json "${verify[@]}" >"$dir/load.json" 2>"$dir/load.err" || true
+    --jitter-ms "$JITTER_MS" ${START_MS:+--start-ms "$START_MS"} --connections "$CONNS" --batch "$BATCH" --slice-mib "$SLICE_MIB" --server-pid "$pid" --json "${verify[@]}" >"$dir/load.json" 2>"$dir/load.err" || true
   samples=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["samples"])' "$dir/load.json")
   rate=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["samples_per_second"]))' "$dir/load.json")
   verified=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["verified_samples"])' "$dir/load.json")

@@ -16,18 +16,18 @@
 #
 # A target runs only where it fits: the estimate, ~KiB per active series for
 # the server (cairn 1.4, victoriametrics 1.2, prometheus 4) plus the load
-# generator, which holds every request of the run encoded at once (peak RSS
-# ~33 bytes per sample + 64 MiB, measured at 20-100 nodes; 789 samples per
-# node and scrape, 240 scrapes an hour), must be below MemAvailable minus
-# 2 GiB, read just before the target starts; otherwise a "skipped" line says
-# why.
+# generator, which encodes and sends the run in slices of at most SLICE_MIB
+# of requests (peak RSS ~one slice + 32 bytes per distinct series + 64 MiB,
+# whatever HOURS; 208 of a node's 809 series are replaced every hour by pod
+# churn), must be below MemAvailable minus 2 GiB, read just before the
+# target starts; otherwise a "skipped" line says why.
 #
 # Usage: scripts/bench-scale.sh
 # Environment: NODES_LIST ("1000 5000 12500"), HOURS (0.5), CONNS (4),
 # START_MS (1796567820000: the same point of the 2 h chunk range in every
 # run, so open chunks are equally full when RSS is read), TARGETS ("cairn
-# victoriametrics"; prometheus also works), OUT (a temp dir), PORT_BASE (as
-# bench-ingest.sh), RESTART_TIMEOUT_S (600: longest wait for a restart),
+# victoriametrics"; prometheus also works), SLICE_MIB (256: cairn-loadgen
+# --slice-mib), OUT (a temp dir), PORT_BASE (as bench-ingest.sh), RESTART_TIMEOUT_S (600: longest wait for a restart),
 # TIME_LIMIT_S (21600: the whole run; a target still running then is
 # stopped, and no further one starts).
 set -euo pipefail
@@ -40,9 +40,15 @@ TARGETS=${TARGETS:-"cairn victoriametrics"}
 OUT=${OUT:-$(mktemp -d /tmp/cairn-scale.XXXXXX)}
 RESTART_TIMEOUT_S=${RESTART_TIMEOUT_S:-600}
 TIME_LIMIT_S=${TIME_LIMIT_S:-21600}
+SLICE_MIB=${SLICE_MIB:-256}
 SERIES_PER_NODE=809
 SAMPLES_PER_NODE_SCRAPE=789
-LOADGEN_BYTES_PER_SAMPLE=33
+# Series a node's pods add per hour (8 GPUs x 26 DCGM series, a new pod each
+# hour at cairn-loadgen's default --pod-lifetime).
+CHURN_SERIES_PER_NODE_HOUR=208
+# The load generator's set of the distinct series seen (8-byte label hashes
+# in a hash table: 12-18 bytes a series, up to 32 while the table doubles).
+LOADGEN_BYTES_PER_SERIES=32
 HEADROOM_KIB=$((2 * 1024 * 1024))
 mkdir -p "$OUT"
 RAW=$OUT/raw.tsv
@@ -82,7 +88,8 @@ deadline=$((SECONDS + TIME_LIMIT_S))
 for n in $NODES_LIST; do
   series=$((SERIES_PER_NODE * n))
   samples=$(python3 -c "print(round($SAMPLES_PER_NODE_SCRAPE * $n * max(1, round($HOURS * 240))))")
-  loadgen_kib=$(((samples * LOADGEN_BYTES_PER_SAMPLE >> 10) + 65536))
+  distinct=$(python3 -c "print(round($n * ($SERIES_PER_NODE + $CHURN_SERIES_PER_NODE_HOUR * $HOURS)))")
+  loadgen_kib=$((SLICE_MIB * 1024 + (distinct * LOADGEN_BYTES_PER_SERIES >> 10) + 65536))
   mkdir -p "$OUT/nodes-$n"
   lines=()
   for t in $TARGETS; do
@@ -106,7 +113,7 @@ for n in $NODES_LIST; do
     rows=0
     [ -s "$RAW" ] && rows=$(($(wc -l <"$RAW") - 1))
     rc=0
-    NODES=$n HOURS=$HOURS CONNS=$CONNS START_MS=$START_MS SNAPSHOT=0 DISK=0 RESTART=1 BUILD=0 \
+    NODES=$n HOURS=$HOURS CONNS=$CONNS START_MS=$START_MS SLICE_MIB=$SLICE_MIB SNAPSHOT=0 DISK=0 RESTART=1 BUILD=0 \
       RESTART_TIMEOUT_S=$RESTART_TIMEOUT_S RESULTS_TSV=$RAW OUT=$OUT/nodes-$n \
       timeout -k 30 "$left" bash scripts/bench-ingest.sh "$t" \
       >"$OUT/nodes-$n/$t.out" 2>"$OUT/nodes-$n/$t.err" &

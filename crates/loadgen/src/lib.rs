@@ -2,16 +2,23 @@
 //! [`blocks`] module instead writes the cluster's samples straight into
 //! Prometheus-format blocks.
 //!
-//! Requests are encoded ahead of time, before any timing starts, so the
-//! generator spends no CPU on encoding while the server under test works.
 //! Like Prometheus's queue manager, series are split into shards by label
 //! hash; each shard's requests are in time order and one connection sends
 //! one shard's requests sequentially, so no series ever goes out of order.
+//! A run is encoded in slices of a bounded size ([`slices`]), so memory
+//! holds one or two slices' requests however long the run is; by default
+//! a slice is encoded before it is sent, while the connections are idle,
+//! so the generator spends no CPU on encoding while the server under test
+//! works ([`producer`] can encode the next slice on a thread instead).
 
 pub mod blocks;
 mod encode;
+pub mod producer;
+pub mod slices;
 
 pub use encode::{encode_write_request, put_uvarint};
+pub use producer::{EncodeStats, Producer, ProducerError};
+pub use slices::{Slice, SliceEncoder};
 
 use cairn_gpusim::ClusterSpec;
 
@@ -22,8 +29,7 @@ pub struct LoadSpec {
     /// Number of scrapes per series to send.
     pub scrapes: u64,
     /// Index of the first scrape to send: a long span can be sent in
-    /// slices (bounded memory for the pre-encoded requests) that together
-    /// are the same data as one run.
+    /// parts, by several runs, that together are the same data as one run.
     pub first_scrape: u64,
     /// Timestamp of scrape 0, ms.
     pub start_ms: i64,
@@ -58,58 +64,15 @@ pub struct Shard {
     pub samples: u64,
 }
 
-/// Encodes all requests. Returns the shards and the number of distinct
-/// series generated (pod churn included).
+/// Encodes all requests at once, as one slice. Returns the shards and the
+/// number of distinct series generated (pod churn included).
 pub fn build(spec: &LoadSpec) -> (Vec<Shard>, u64) {
-    let shards_n = spec.shards.max(1);
-    let mut shards: Vec<Shard> = (0..shards_n).map(|_| Shard::default()).collect();
-    let mut pending: Vec<Vec<(cairn_model::Labels, i64, f64)>> = vec![Vec::new(); shards_n];
-    let mut seen = std::collections::HashSet::new();
-    let mut raw = Vec::new();
-    let mut enc = snap::raw::Encoder::new();
-    for step in spec.first_scrape..spec.first_scrape.saturating_add(spec.scrapes) {
-        let t = spec.start_ms + step as i64 * spec.cluster.scrape_interval_ms;
-        for s in spec.cluster.series_at(step) {
-            let h = s.labels.hash64();
-            seen.insert(h);
-            let inst = s.labels.get("instance").unwrap_or_default();
-            let t = t + scrape_jitter(spec.cluster.seed, inst, step, spec.jitter_ms);
-            let shard = (h % shards_n as u64) as usize;
-            let v = spec.cluster.value(&s, step);
-            let (Some(p), Some(out)) = (pending.get_mut(shard), shards.get_mut(shard)) else {
-                continue;
-            };
-            p.push((s.labels, t, v));
-            if p.len() >= spec.batch {
-                flush(out, p, &mut raw, &mut enc);
-            }
-        }
-    }
-    for (p, out) in pending.iter_mut().zip(shards.iter_mut()) {
-        if !p.is_empty() {
-            flush(out, p, &mut raw, &mut enc);
-        }
-    }
-    (shards, seen.len() as u64)
-}
-
-fn flush(
-    shard: &mut Shard,
-    p: &mut Vec<(cairn_model::Labels, i64, f64)>,
-    raw: &mut Vec<u8>,
-    enc: &mut snap::raw::Encoder,
-) {
-    raw.clear();
-    encode_write_request(p, raw);
-    let compressed = enc.compress_vec(raw).unwrap_or_default();
-    shard.samples += p.len() as u64;
-    // `compress_vec` leaves the vector at the worst-case capacity, more than
-    // the uncompressed request: keep an exact copy, or the requests of a run
-    // take 2.6 times their size (75 instead of 28 bytes per sample).
-    shard
-        .requests
-        .push(bytes::Bytes::copy_from_slice(&compressed));
-    p.clear();
+    let mut encoder = SliceEncoder::new(spec.clone());
+    let shards = match encoder.next_slice(usize::MAX) {
+        Some(slice) => slice.shards,
+        None => (0..encoder.shards()).map(|_| Shard::default()).collect(),
+    };
+    (shards, encoder.distinct_series())
 }
 
 #[cfg(test)]

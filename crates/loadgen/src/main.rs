@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cairn_gpusim::ClusterSpec;
-use cairn_loadgen::{build, LoadSpec};
+use cairn_loadgen::{EncodeStats, LoadSpec, Producer, Slice, SliceEncoder};
 use clap::Parser;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -19,6 +19,20 @@ use hyper_util::rt::TokioExecutor;
 ///
 /// Without a subcommand it sends the cluster's samples to --url; `blocks`
 /// writes them into Prometheus blocks on disk instead.
+///
+/// The run is encoded and sent in slices of at most --slice-mib of
+/// compressed requests, so memory does not grow with --hours. By default
+/// each slice is encoded while nothing is sent, and the rate reported
+/// (samples_per_second = samples / seconds) covers only the time spent
+/// sending, as when the whole run was encoded first; `wall_seconds` adds
+/// the pauses for encoding the slices after the first. The server's CPU
+/// time (server_cpu_ticks) is read from the first request sent to the last
+/// answered, pauses included (work the server defers runs in them too);
+/// server_cpu_ticks_sending sums it over the sending only. With
+/// --encode-ahead the next slice is encoded on a thread while the current
+/// one is sent: shorter runs, but the encoding then competes with the
+/// server for CPU, and the rate includes that (the summary's `rate_covers`
+/// says which).
 #[derive(Debug, Parser)]
 #[command(
     name = "cairn-loadgen",
@@ -41,9 +55,8 @@ struct Args {
     #[arg(long, default_value_t = 2.0)]
     hours: f64,
     /// Hours of the simulation to skip before the data sent: a long span
-    /// sent in slices (`--skip-hours 0 --hours 2`, `--skip-hours 2 --hours
-    /// 2`, ... with one `--start-ms`) is the same data as one run, with
-    /// the pre-encoded requests of only one slice in memory at a time.
+    /// sent in parts (`--skip-hours 0 --hours 2`, `--skip-hours 2 --hours
+    /// 2`, ... with one `--start-ms`) is the same data as one run.
     #[arg(long, default_value_t = 0.0)]
     skip_hours: f64,
     /// Scrape interval in seconds.
@@ -63,6 +76,21 @@ struct Args {
     /// Samples per request.
     #[arg(long, default_value_t = 2000)]
     batch: usize,
+    /// Most MiB of compressed requests encoded at a time (one slice; a
+    /// single larger request is a slice of its own). Memory holds one
+    /// slice, two with --encode-ahead, plus 16-32 bytes per distinct series
+    /// (pod churn adds some every hour) and a few MiB, whatever --hours;
+    /// requests take about 29 bytes per sample at the defaults. The
+    /// requests sent are the same for any slice size.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    slice_mib: u64,
+    /// Encode the next slice on another thread while the current one is
+    /// sent, instead of between slices: the run takes less time, but the
+    /// encoding competes with the server under test for CPU (one core
+    /// while encoding, which is slower than sending) and the rate reflects
+    /// that.
+    #[arg(long)]
+    encode_ahead: bool,
     /// Timestamp in ms of the simulation's first scrape, before any skipped
     /// hours (default: the data sent ends now).
     #[arg(long)]
@@ -233,7 +261,7 @@ fn main() -> std::process::ExitCode {
         };
     }
     match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt.block_on(remote_write(a)),
+        Ok(rt) => remote_write(a, &rt),
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
             std::process::ExitCode::FAILURE
@@ -241,7 +269,54 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn remote_write(a: Args) -> std::process::ExitCode {
+/// Sends a slice: one task per shard and receiver, each sending its
+/// shard's requests in order over its own client (connection); returns
+/// once every request has been answered or given up on.
+async fn send_slice(
+    clients: &[Vec<(HttpClient, hyper::Uri)>],
+    slice: Slice,
+    retries: &Arc<AtomicU64>,
+    failures: &Arc<AtomicU64>,
+) {
+    let mut tasks = Vec::new();
+    // The encoded bodies are shared between the receivers.
+    for (shard, receivers) in slice.shards.into_iter().zip(clients) {
+        for (client, url) in receivers {
+            let (client, url) = (client.clone(), url.clone());
+            let requests = shard.requests.clone();
+            let retries = retries.clone();
+            let failures = failures.clone();
+            tasks.push(tokio::spawn(async move {
+                for r in requests {
+                    if let Err(e) = send_one(&client, &url, r, &retries).await {
+                        if failures.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("request failed: {e}");
+                        }
+                    }
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// What was sent, over all slices.
+#[derive(Debug, Default)]
+struct Sent {
+    samples: u64,
+    requests: usize,
+    bytes: usize,
+    slices: u64,
+    /// Time spent sending, summed over the slices.
+    sending: Duration,
+    /// The server's CPU ticks while sending, summed over the slices; None
+    /// once a reading failed.
+    server_ticks: Option<u64>,
+}
+
+fn remote_write(a: Args, rt: &tokio::runtime::Runtime) -> std::process::ExitCode {
     let interval_ms = a.scrape_interval * 1000;
     let scrapes = ((a.hours * 3_600_000.0) / interval_ms as f64)
         .round()
@@ -277,20 +352,6 @@ async fn remote_write(a: Args) -> std::process::ExitCode {
         shards: a.connections,
         jitter_ms: a.jitter_ms,
     };
-    let t0 = Instant::now();
-    let (shards, distinct) = build(&spec);
-    let encode_s = t0.elapsed().as_secs_f64();
-    let total: u64 = shards.iter().map(|s| s.samples).sum();
-    let requests: usize = shards.iter().map(|s| s.requests.len()).sum();
-    let bytes: usize = shards
-        .iter()
-        .flat_map(|s| s.requests.iter())
-        .map(|r| r.len())
-        .sum();
-    eprintln!(
-        "encoded {total} samples of {distinct} series in {requests} requests ({} MiB compressed) in {encode_s:.1}s",
-        bytes >> 20
-    );
     let mut urls: Vec<hyper::Uri> = Vec::new();
     for u in &a.url {
         match u.parse() {
@@ -301,60 +362,115 @@ async fn remote_write(a: Args) -> std::process::ExitCode {
             }
         }
     }
+    let encoder = SliceEncoder::new(spec);
+    // One client, and so one connection, per shard and receiver, kept
+    // from slice to slice.
+    let clients: Vec<Vec<(HttpClient, hyper::Uri)>> = (0..encoder.shards())
+        .map(|_| {
+            urls.iter()
+                .map(|u| {
+                    let client: HttpClient = Client::builder(TokioExecutor::new())
+                        .pool_max_idle_per_host(1)
+                        .build_http();
+                    (client, u.clone())
+                })
+                .collect()
+        })
+        .collect();
+    let max_bytes = usize::try_from(a.slice_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    let mut producer = if a.encode_ahead {
+        match Producer::ahead(encoder, max_bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    } else {
+        Producer::inline(encoder, max_bytes)
+    };
     let retries = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
-    let cpu0 = a.server_pid.and_then(cpu_ticks);
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    // One task per shard and receiver; the encoded bodies are shared.
-    for shard in &shards {
-        for url in &urls {
-            let client: HttpClient = Client::builder(TokioExecutor::new())
-                .pool_max_idle_per_host(1)
-                .build_http();
-            let url = url.clone();
-            let requests = shard.requests.clone();
-            let retries = retries.clone();
-            let failures = failures.clone();
-            tasks.push(tokio::spawn(async move {
-                for r in requests {
-                    if let Err(e) = send_one(&client, &url, r, &retries).await {
-                        if failures.fetch_add(1, Ordering::Relaxed) < 5 {
-                            eprintln!("request failed: {e}");
-                        }
-                    }
-                }
-            }));
+    let mut sent = Sent {
+        server_ticks: Some(0),
+        ..Sent::default()
+    };
+    let mut first: Option<(Instant, Option<u64>)> = None;
+    while let Some(slice) = producer.next_slice() {
+        // The server's CPU time and the wall time count from the first
+        // request sent, once the first slice is encoded.
+        if first.is_none() {
+            first = Some((Instant::now(), a.server_pid.and_then(cpu_ticks)));
         }
+        sent.samples += slice.samples();
+        sent.requests += slice.requests();
+        sent.bytes += slice.bytes();
+        sent.slices += 1;
+        let c0 = a.server_pid.and_then(cpu_ticks);
+        let t = Instant::now();
+        rt.block_on(send_slice(&clients, slice, &retries, &failures));
+        sent.sending += t.elapsed();
+        let c1 = a.server_pid.and_then(cpu_ticks);
+        sent.server_ticks = match (sent.server_ticks, c0, c1) {
+            (Some(n), Some(c0), Some(c1)) => Some(n + c1.saturating_sub(c0)),
+            _ => None,
+        };
     }
-    drop(shards);
-    for t in tasks {
-        let _ = t.await;
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let wall = first.map_or(0.0, |(t0, _)| t0.elapsed().as_secs_f64());
+    let cpu0 = first.and_then(|(_, c)| c);
     let server_cpu = match (cpu0, a.server_pid.and_then(cpu_ticks)) {
         (Some(c0), Some(c1)) => serde_json::json!(c1.saturating_sub(c0)),
+        _ => serde_json::Value::Null,
+    };
+    let server_cpu_sending = match (a.server_pid, sent.server_ticks) {
+        (Some(_), Some(n)) => serde_json::json!(n),
         _ => serde_json::Value::Null,
     };
     let peak_rss = a
         .server_pid
         .and_then(peak_rss_kib)
         .map_or(serde_json::Value::Null, |k| serde_json::json!(k));
-    let rate = (total * urls.len() as u64) as f64 / secs;
+    let mut ok = failures.load(Ordering::Relaxed) == 0;
+    let stats = producer.finish().unwrap_or_else(|e| {
+        eprintln!("{e}");
+        ok = false;
+        EncodeStats {
+            distinct_series: 0,
+            encode: Duration::ZERO,
+        }
+    });
+    let (total, requests, distinct) = (sent.samples, sent.requests, stats.distinct_series);
+    let encode_s = stats.encode.as_secs_f64();
+    eprintln!(
+        "encoded {total} samples of {distinct} series in {requests} requests ({} MiB compressed, {} slices of at most {} MiB) in {encode_s:.1}s",
+        sent.bytes >> 20,
+        sent.slices,
+        a.slice_mib,
+    );
+    let secs = sent.sending.as_secs_f64();
+    let rate = if secs > 0.0 {
+        (total * urls.len() as u64) as f64 / secs
+    } else {
+        0.0
+    };
+    let rate_covers = if a.encode_ahead {
+        "sending, while the next slice was encoded on another thread"
+    } else {
+        "sending only: each slice was encoded before it was sent"
+    };
     // The last scrape may be late by up to the jitter.
     let end_ms = start_ms + (scrapes as i64 - 1) * interval_ms + a.jitter_ms.max(0);
     let mut verified = serde_json::Value::Null;
-    let mut ok = failures.load(Ordering::Relaxed) == 0;
     if let Some(f) = &a.flush_url {
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
         if let Ok(uri) = f.parse::<hyper::Uri>() {
             if let Ok(req) = hyper::Request::get(uri).body(Full::new(Bytes::new())) {
-                let _ = client.request(req).await;
+                let _ = rt.block_on(client.request(req));
             }
         }
     }
     if let Some(base) = &a.verify_url {
-        match verify(base, start_ms, end_ms).await {
+        match rt.block_on(verify(base, start_ms, end_ms)) {
             Ok(n) => {
                 verified = serde_json::json!(n);
                 if n as u64 != total {
@@ -373,6 +489,9 @@ async fn remote_write(a: Args) -> std::process::ExitCode {
         "samples_per_second": rate, "server_cpu_ticks": server_cpu, "server_peak_rss_kib": peak_rss, "retries": retries.load(Ordering::Relaxed),
         "failed_requests": failures.load(Ordering::Relaxed), "verified_samples": verified,
         "start_ms": start_ms, "end_ms": end_ms,
+        "slices": sent.slices, "slice_mib": a.slice_mib, "encode_ahead": a.encode_ahead,
+        "encode_seconds": encode_s, "wall_seconds": wall, "rate_covers": rate_covers,
+        "server_cpu_ticks_sending": server_cpu_sending,
     });
     if a.json {
         println!("{out}");
@@ -383,6 +502,10 @@ async fn remote_write(a: Args) -> std::process::ExitCode {
                 .unwrap_or(&serde_json::Value::Null),
         );
         println!("sent {total} samples in {secs:.2}s: {rate:.0} samples/s ({retries} retries, {failed} failed requests)");
+        println!(
+            "  {} slices, {wall:.2}s from the first request to the last answer; the rate covers {rate_covers} ({encode_s:.1}s encoding)",
+            sent.slices
+        );
     }
     if ok {
         std::process::ExitCode::SUCCESS
