@@ -38,7 +38,9 @@
 # snapshot): the series at the last sample's time (count({__name__=~".+"})),
 # kill -9, the same server started again on the same data, seconds until it
 # answers ready (at most RESTART_TIMEOUT_S, 600), its VmHWM then and the series
-# counted again (scripts/lib/bench-common.sh). RESULTS_TSV=file appends one
+# counted again; then a graceful restart (SIGTERM timed until the process
+# exits, started again, timed until ready, series counted: Cairn's head
+# snapshot) (scripts/lib/bench-common.sh). RESULTS_TSV=file appends one
 # tab-separated line per target (a header first when the file is empty).
 # BUILD=0 uses the binaries in target/release as they are.
 set -euo pipefail
@@ -69,8 +71,8 @@ CLK=$(getconf CLK_TCK)
 if [ -n "$RESULTS_TSV" ] && [ ! -s "$RESULTS_TSV" ]; then
   printf '%s\t' target nodes hours samples series_sent samples_per_s cpu_us_per_sample \
     ingest_peak_mib verify_peak_mib disk_b_per_sample verified_samples series_before \
-    restart_s restart_peak_mib >"$RESULTS_TSV"
-  printf 'series_after\n' >>"$RESULTS_TSV"
+    restart_s restart_peak_mib series_after stop_s graceful_restart_s graceful_peak_mib >"$RESULTS_TSV"
+  printf 'series_graceful\n' >>"$RESULTS_TSV"
 fi
 
 printf '%-16s %12s %10s %11s %12s %12s %10s\n' target samples/s cpu_us/smp ingest_MiB +verify_MiB disk_B/smp verified
@@ -100,9 +102,11 @@ for t in "${targets[@]}"; do
   cpu_us=$(python3 -c "print(round($ticks/$CLK*1e6/$samples, 2))")
   ingest_rss=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["server_peak_rss_kib"] // 1024)' "$dir/load.json")
   series_before=- restart_s=- restart_peak_mib=- series_after=-
+  stop_s=- graceful_s=- graceful_peak_mib=- series_graceful=-
   if [ "$RESTART" = 1 ]; then
     end_ms=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end_ms"])' "$dir/load.json")
     crash_restart "$t" "$dir" "$port" "$end_ms" "$RESTART_TIMEOUT_S"
+    graceful_restart "$t" "$dir" "$port" "$end_ms" "$RESTART_TIMEOUT_S"
   fi
   snap=""
   if [ "$DISK" = 1 ] && [ "$SNAPSHOT" = 1 ] && [ "$t" != victoriametrics ] && \
@@ -146,8 +150,9 @@ PY
   if [ -n "$RESULTS_TSV" ]; then
     series=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["series"])' "$dir/load.json")
     printf '%s\t' "$t" "$NODES" "$HOURS" "$samples" "$series" "$rate" "$cpu_us" "$ingest_rss" \
-      "$((rss / 1024))" "$disk" "$verified" "$series_before" "$restart_s" "$restart_peak_mib" >>"$RESULTS_TSV"
-    printf '%s\n' "$series_after" >>"$RESULTS_TSV"
+      "$((rss / 1024))" "$disk" "$verified" "$series_before" "$restart_s" "$restart_peak_mib" \
+      "$series_after" "$stop_s" "$graceful_s" "$graceful_peak_mib" >>"$RESULTS_TSV"
+    printf '%s\n' "$series_graceful" >>"$RESULTS_TSV"
   fi
 done
 echo "raw results in $OUT" >&2

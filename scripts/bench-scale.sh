@@ -80,10 +80,11 @@ mem_available_kib() { awk '/^MemAvailable:/{print $2}' /proc/meminfo; }
 gib() { python3 -c "print(f'{$1 / 1048576:.1f}')"; }
 
 printf '%s\t' nodes target status active_series samples_per_s cpu_us_per_sample ingest_peak_mib \
-  verify_peak_mib kib_per_active_series restart_s restart_peak_mib series_after_restart >"$TSV"
+  verify_peak_mib kib_per_active_series restart_s restart_peak_mib series_after_restart \
+  stop_s graceful_restart_s graceful_peak_mib series_after_graceful >"$TSV"
 printf 'verified_samples\n' >>"$TSV"
 
-fmt='%-16s %10s %11s %10s %10s %11s %10s %9s %11s %14s\n'
+fmt='%-16s %10s %11s %10s %10s %11s %10s %9s %11s %14s %7s %10s %10s %14s\n'
 deadline=$((SECONDS + TIME_LIMIT_S))
 for n in $NODES_LIST; do
   series=$((SERIES_PER_NODE * n))
@@ -99,14 +100,14 @@ for n in $NODES_LIST; do
       msg="skipped (needs ~$(gib "$need_kib") GiB, MemAvailable $(gib "$avail") GiB; load generator ~$(gib "$loadgen_kib") GiB of it)"
       echo "$n nodes, $t: $msg" >&2
       lines+=("$(printf '%-16s %s' "$t" "$msg")")
-      printf '%s\t%s\tskipped\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n' "$n" "$t" >>"$TSV"
+      printf '%s\t%s\tskipped\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n' "$n" "$t" >>"$TSV"
       continue
     fi
     left=$((deadline - SECONDS))
     if [ "$left" -lt 60 ]; then
       echo "$n nodes, $t: not started, TIME_LIMIT_S ($TIME_LIMIT_S) reached" >&2
       lines+=("$(printf '%-16s %s' "$t" "not run: time limit reached")")
-      printf '%s\t%s\ttime-limit\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n' "$n" "$t" >>"$TSV"
+      printf '%s\t%s\ttime-limit\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n' "$n" "$t" >>"$TSV"
       continue
     fi
     echo "$n nodes, $t: running (~$series active series, ~$samples samples; log in $OUT/nodes-$n/$t.err)" >&2
@@ -127,18 +128,22 @@ for n in $NODES_LIST; do
       [ "$rc" = 124 ] && why="stopped at TIME_LIMIT_S"
       echo "$n nodes, $t: $why" >&2
       lines+=("$(printf '%-16s %s' "$t" "$why")")
-      printf '%s\t%s\tfailed\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n' "$n" "$t" >>"$TSV"
+      printf '%s\t%s\tfailed\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n' "$n" "$t" >>"$TSV"
       continue
     fi
     row=$(tail -n 1 "$RAW")
-    IFS=$'\t' read -r _ _ _ sent _ rate cpu ingest verify _ verified before restart rpeak after <<<"$row"
+    IFS=$'\t' read -r _ _ _ sent _ rate cpu ingest verify _ verified before restart rpeak after \
+      stop graceful gpeak gafter <<<"$row"
     active=$before kib="-"
     if [[ $before =~ ^[0-9]+$ ]] && [ "$before" -gt 0 ]; then
       kib=$(python3 -c "print(f'{$ingest * 1024 / $before:.2f}')")
     fi
     if [[ $before =~ ^[0-9]+$ ]] && [ "$after" = "$before" ]; then ok=OK; else ok="FAIL($after)"; fi
-    lines+=("$(printf "$fmt" "$t" "$active" "$rate" "$cpu" "$ingest" "$verify" "$kib" "$restart" "$rpeak" "$ok")")
-    printf '%s\t' "$n" "$t" ran "$active" "$rate" "$cpu" "$ingest" "$verify" "$kib" "$restart" "$rpeak" "$ok" >>"$TSV"
+    if [[ $before =~ ^[0-9]+$ ]] && [ "$gafter" = "$before" ]; then gok=OK; else gok="FAIL($gafter)"; fi
+    lines+=("$(printf "$fmt" "$t" "$active" "$rate" "$cpu" "$ingest" "$verify" "$kib" "$restart" "$rpeak" "$ok" \
+      "$stop" "$graceful" "$gpeak" "$gok")")
+    printf '%s\t' "$n" "$t" ran "$active" "$rate" "$cpu" "$ingest" "$verify" "$kib" "$restart" "$rpeak" "$ok" \
+      "$stop" "$graceful" "$gpeak" "$gok" >>"$TSV"
     printf '%s\n' "${verified%.*}/$sent" >>"$TSV"
     if [ "${verified%.*}" != "$sent" ]; then
       lines+=("  (only $verified of $sent samples read back; see $OUT/nodes-$n/$t.err)")
@@ -147,7 +152,8 @@ for n in $NODES_LIST; do
   echo
   echo "== $n nodes (~$series active series), $HOURS h from $START_MS, $CONNS connections"
   # shellcheck disable=SC2059
-  printf "$fmt" target active_ser samples/s cpu_us/smp ingest_MiB +verify_MiB KiB/series restart_s restart_MiB series_after
+  printf "$fmt" target active_ser samples/s cpu_us/smp ingest_MiB +verify_MiB KiB/series restart_s restart_MiB series_after \
+    stop_s graceful_s graceful_MiB series_graceful
   printf '%s\n' "${lines[@]}"
 done
 echo

@@ -117,3 +117,51 @@ crash_restart() {
   done
   [ "$restart_s" = - ] || series_after=$(series_count "$port" "$at_ms")
 }
+
+# Graceful restart, after crash_restart: SIGTERM to target $1 (pid in
+# `pid`), timed until it exits (at most $5 s; Cairn writes its head
+# snapshot then), started again on data dir $2/data, port $3, timed until
+# `ready` answers 200; its VmHWM then and the series at time $4 (ms).
+# Sets `stop_s`, `graceful_s`, `graceful_peak_mib`, `series_graceful`
+# ("-" for what could not be measured).
+graceful_restart() {
+  local t=$1 dir=$2 port=$3 at_ms=$4 limit=$5 t0 now
+  stop_s="-" graceful_s="-" graceful_peak_mib="-" series_graceful="-"
+  kill -0 "$pid" 2>/dev/null || return 0
+  t0=$(now_us)
+  kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do
+    now=$(now_us)
+    if [ $((now - t0)) -gt $((limit * 1000000)) ]; then
+      echo "$t still running ${limit}s after SIGTERM; killing it" >&2
+      kill -9 "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      return 0
+    fi
+    sleep 0.05
+  done
+  wait "$pid" 2>/dev/null || true
+  now=$(now_us)
+  stop_s=$(printf '%d.%02d' $(((now - t0) / 1000000)) $(((now - t0) % 1000000 / 10000)))
+  t0=$(now_us)
+  start_target "$t" "$dir" "$port" "$dir/log.graceful" || return 0
+  while :; do
+    now=$(now_us)
+    if curl -fsS -o /dev/null --max-time 5 "$ready" 2>/dev/null; then
+      now=$(now_us)
+      graceful_s=$(printf '%d.%02d' $(((now - t0) / 1000000)) $(((now - t0) % 1000000 / 10000)))
+      graceful_peak_mib=$(($(peak_rss_kib "$pid" || echo 0) / 1024))
+      break
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$t exited during graceful restart; see $dir/log.graceful" >&2
+      break
+    fi
+    if [ $((now - t0)) -gt $((limit * 1000000)) ]; then
+      echo "$t not ready ${limit}s after a graceful restart" >&2
+      break
+    fi
+    sleep 0.1
+  done
+  [ "$graceful_s" = - ] || series_graceful=$(series_count "$port" "$at_ms")
+}

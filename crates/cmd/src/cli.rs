@@ -76,6 +76,13 @@ pub struct ServeArgs {
     /// chunks in memory, as Prometheus does.
     #[arg(long = "storage.tsdb.head-spill", default_value_t = true, action = clap::ArgAction::Set)]
     pub head_spill: bool,
+    /// On a graceful shutdown (SIGTERM, SIGINT), seal the head's open chunks into chunks_head/
+    /// and write head_snapshot (series, newest values, metadata), so that the next start
+    /// attaches the chunk files instead of replaying the WAL. The WAL stays the truth: a
+    /// snapshot that does not match it is ignored. Like Prometheus's
+    /// memory-snapshot-on-shutdown, in Cairn's own format.
+    #[arg(long = "storage.tsdb.head-snapshot", default_value_t = true, action = clap::ArgAction::Set)]
+    pub head_snapshot: bool,
     /// How far back in time samples may arrive out of order and still be accepted (0s disables).
     #[arg(long = "storage.tsdb.out-of-order-time-window", default_value = "0s")]
     pub ooo_window: String,

@@ -302,6 +302,10 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
             a.ooo_window.clone(),
         ),
         ("storage.tsdb.head-spill".into(), a.head_spill.to_string()),
+        (
+            "storage.tsdb.head-snapshot".into(),
+            a.head_snapshot.to_string(),
+        ),
         ("storage.tsdb.wal-fsync".into(), a.wal_fsync.clone()),
         ("web.listen-address".into(), a.listen_address.clone()),
         (
@@ -369,6 +373,7 @@ fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     let (opts, max_source_resolution) = storage_options(&a)?;
+    let head_snapshot = a.head_snapshot;
     let lookback = dur("query.lookback-delta", &a.lookback_delta)?;
     let timeout_ms = dur("query.timeout", &a.query_timeout)?;
     let listen: std::net::SocketAddr = a.listen_address.parse().with_context(|| {
@@ -476,6 +481,13 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     if let Some((db, _)) = backend.get() {
         tracing::info!("closing storage");
         db.close();
+        if head_snapshot {
+            // Requests are drained and maintenance has stopped: nothing
+            // appends any more.
+            if let Err(e) = db.head().write_snapshot() {
+                tracing::warn!(error = %e, "head snapshot failed; the next start replays the WAL");
+            }
+        }
     }
     result
 }

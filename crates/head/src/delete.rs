@@ -57,6 +57,11 @@ impl Tombstones {
         *iv = merge(std::mem::take(iv));
     }
 
+    /// Whether no deletion is recorded.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.lock().is_empty()
+    }
+
     /// Forgets series for which `alive` is false and intervals ending
     /// before `min_valid` (that data is gone from the head anyway).
     fn prune(&self, alive: impl Fn(u64) -> bool, min_valid: i64) {

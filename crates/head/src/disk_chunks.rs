@@ -149,6 +149,13 @@ impl DiskChunks {
         Ok(())
     }
 
+    /// fsyncs the chunk files written so far.
+    pub(crate) fn sync(&self) -> Result<()> {
+        let mut g = self.w.write();
+        let w = g.as_mut().ok_or_else(|| closed(&self.dir))?;
+        w.sync().map_err(|e| self.err("sync", e))
+    }
+
     /// Deletes every chunk file (used when there is no WAL to tie chunks to series).
     pub(crate) fn clear(&self) -> Result<()> {
         let mut g = self.w.write();

@@ -49,6 +49,25 @@ pub enum HeadError {
         #[source]
         source: cairn_index::IndexError,
     },
+    /// The head snapshot's bytes are damaged.
+    #[error(
+        "head snapshot {path} is damaged at byte {offset}: expected {expected}, found {found}"
+    )]
+    SnapshotCorrupt {
+        path: String,
+        offset: u64,
+        expected: String,
+        found: String,
+    },
+    /// The head snapshot does not describe the chunk files beside it.
+    #[error(
+        "head snapshot {path} does not match the chunk files: expected {expected}, found {found}"
+    )]
+    SnapshotMismatch {
+        path: String,
+        expected: String,
+        found: String,
+    },
     /// A series without any label cannot be stored.
     #[error("empty label set")]
     EmptyLabels,

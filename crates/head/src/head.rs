@@ -18,7 +18,7 @@ use cairn_model::Labels;
 use cairn_storage::Metadata;
 use parking_lot::{Mutex, RwLock};
 
-use crate::disk_chunks::DiskChunks;
+use crate::disk_chunks::{DiskChunks, LoadedChunk};
 use crate::error::{HeadError, Result};
 use crate::isolation::Isolation;
 use crate::options::HeadOptions;
@@ -52,6 +52,8 @@ pub struct Head {
     pub(crate) select_threads: usize,
     /// The label order of recent large selections.
     pub(crate) orders: crate::sorted_order::SortedOrders,
+    /// Whether opening loaded a head snapshot instead of replaying the WAL.
+    pub(crate) from_snapshot: bool,
 }
 
 impl std::fmt::Debug for Head {
@@ -93,6 +95,43 @@ impl Head {
             });
         }
         let wal_dir = data_dir.join("wal");
+        let (head, mut loaded) = Self::empty(data_dir, opts)?;
+        let mut head = head;
+        if let Some(wo) = head.opts.wal {
+            let snap = data_dir.join(crate::snapshot::FILE);
+            let mut from_snapshot = false;
+            if snap.exists() {
+                match crate::snapshot::load(&head, &snap, &wal_dir, &mut loaded) {
+                    Ok(used) => from_snapshot = used,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "head snapshot not used; replaying the WAL");
+                        // It may be partly built: start again.
+                        let opts = head.opts.clone();
+                        drop(head);
+                        (head, loaded) = Self::empty(data_dir, opts)?;
+                    }
+                }
+                // It describes one moment, now past.
+                std::fs::remove_file(&snap).map_err(|e| HeadError::Io {
+                    context: format!("removing {}", snap.display()),
+                    source: e,
+                })?;
+            }
+            if from_snapshot {
+                head.from_snapshot = true;
+            } else {
+                crate::replay::replay(&head, &wal_dir, loaded)?;
+            }
+            head.wal = Some(WalLog::open(&wal_dir, &wo)?);
+        } else {
+            // Without a WAL the chunk files cannot be tied to series: start empty.
+            head.chunks.clear()?;
+        }
+        Ok(head)
+    }
+
+    /// A head with nothing loaded, and the chunks `chunks_head/` holds.
+    fn empty(data_dir: &Path, opts: HeadOptions) -> Result<(Self, Vec<LoadedChunk>)> {
         let spill_dir = opts.spill_open_chunks.then(|| data_dir.join("head_spill"));
         let (chunks, loaded) =
             DiskChunks::open(&data_dir.join("chunks_head"), spill_dir.as_deref())?;
@@ -112,18 +151,17 @@ impl Head {
             tombstones: Default::default(),
             select_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             orders: Default::default(),
+            from_snapshot: false,
             dir: data_dir.to_path_buf(),
             opts,
         };
-        let mut head = head;
-        if let Some(wo) = head.opts.wal {
-            crate::replay::replay(&head, &wal_dir, loaded)?;
-            head.wal = Some(WalLog::open(&wal_dir, &wo)?);
-        } else {
-            // Without a WAL the chunk files cannot be tied to series: start empty.
-            head.chunks.clear()?;
-        }
-        Ok(head)
+        Ok((head, loaded))
+    }
+
+    /// Whether opening loaded the head snapshot (`head_snapshot`, written
+    /// on the last graceful shutdown) instead of replaying the WAL.
+    pub fn opened_from_snapshot(&self) -> bool {
+        self.from_snapshot
     }
 
     /// Inclusive lower bound of the samples held; `i64::MAX` when empty.

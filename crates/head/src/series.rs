@@ -527,6 +527,14 @@ impl SeriesData {
         });
     }
 
+    /// Writes the open chunk to the chunk files as a full chunk, as if it
+    /// had filled up (the head snapshot needs every sample in a file).
+    pub(crate) fn seal_open(&mut self, series: u64, disk: &DiskChunks) {
+        if let Some(mut o) = self.open.take() {
+            self.cut_open(series, &mut o, disk);
+        }
+    }
+
     /// Drops the open chunk, freeing its spill slot.
     pub(crate) fn drop_open(&mut self, disk: &DiskChunks) {
         if let Some(mut o) = self.open.take() {

@@ -305,7 +305,6 @@ impl StripeSeries {
     }
 
     /// Every series (a snapshot of the maps, stripe by stripe).
-    #[cfg(test)]
     pub(crate) fn all(&self) -> Vec<Arc<MemSeries>> {
         let mut out = Vec::new();
         for st in self.by_ref.iter() {

@@ -63,6 +63,11 @@ impl WalLog {
         })
     }
 
+    /// fsyncs everything logged so far.
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.wal.sync().map_err(|e| wal_err("sync", &self.dir, e))
+    }
+
     /// fsyncs so far and their total duration in seconds.
     pub(crate) fn fsync_durations(&self) -> (u64, f64) {
         self.wal.fsync_durations()

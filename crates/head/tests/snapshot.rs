@@ -1,0 +1,312 @@
+//! The head snapshot written on a graceful shutdown: the next open uses
+//! it instead of replaying the WAL and builds the head a replay builds;
+//! a stale, damaged or mismatching one is set aside and the WAL replayed;
+//! a head holding what the file cannot carry writes none.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
+
+mod support;
+
+use std::path::Path;
+
+use cairn_head::snapshot::{self, Entry, Header, MetaEntry};
+use cairn_head::{Head, HeadOptions};
+use cairn_model::{labels, Labels};
+use cairn_storage::{Appendable, Metadata, MetricType};
+use support::*;
+
+const SNAP: &str = "head_snapshot";
+
+fn series(n: usize) -> Vec<Labels> {
+    (0..n)
+        .map(|i| {
+            labels!(
+                "__name__" => if i % 3 == 0 { "DCGM_FI_DEV_POWER_USAGE" } else { "node_cpu_seconds_total" }.to_string(),
+                "gpu" => (i % 8).to_string(),
+                "Hostname" => format!("node-{}", i / 8)
+            )
+        })
+        .collect()
+}
+
+/// Appends samples `from..to` (15 s apart) to every series; series `k`
+/// gets samples only every `k % 4 + 1`-th step so chunk fills differ,
+/// and the last one ends on a stale marker.
+fn fill(h: &Head, ls: &[Labels], from: i64, to: i64) {
+    for batch in (from..to).step_by(40) {
+        let mut app = h.appender();
+        for (k, l) in ls.iter().enumerate() {
+            for i in batch..(batch + 40).min(to) {
+                if i % (k as i64 % 4 + 1) != 0 {
+                    continue;
+                }
+                let v = if k + 1 == ls.len() && i + 1 == to {
+                    f64::from_bits(cairn_model::STALE_NAN_BITS)
+                } else {
+                    (i as f64 * 0.37 + k as f64).sin() * 250.0
+                };
+                app.append(0, l, i * 15_000, v).unwrap();
+            }
+        }
+        app.commit().unwrap();
+    }
+}
+
+fn meta(h: &Head, l: &Labels) {
+    let mut app = h.appender();
+    app.update_metadata(
+        0,
+        l,
+        &Metadata {
+            kind: MetricType::Gauge,
+            unit: "watts".into(),
+            help: "GPU power".into(),
+        },
+    )
+    .unwrap();
+    app.commit().unwrap();
+}
+
+/// Samples (values by bits), series count, time bounds, metadata.
+type Observed = (
+    Vec<(Labels, Vec<(i64, u64)>)>,
+    u64,
+    i64,
+    i64,
+    Vec<(String, Metadata)>,
+);
+
+/// Everything a reader can observe of a head.
+fn observe(h: &Head) -> Observed {
+    let data: Vec<(Labels, Vec<(i64, u64)>)> = dump_stepwise(h, i64::MIN, i64::MAX, &all())
+        .into_iter()
+        .map(|(l, v)| (l, v.into_iter().map(|(t, f)| (t, f.to_bits())).collect()))
+        .collect();
+    let s = h.stats();
+    (data, s.num_series, s.min_time, s.max_time, h.metadata())
+}
+
+/// A head written, shut down with a snapshot, in `dir`; returns what a
+/// head built by WAL replay of the same directory looks like.
+fn written(dir: &Path, o: &HeadOptions) -> Vec<Labels> {
+    let ls = series(40);
+    let h = open(dir, o.clone());
+    // 300 samples: full chunks in chunks_head/ and open ones of every fill.
+    fill(&h, &ls, 0, 300);
+    meta(&h, &ls[0]);
+    let st = h.write_snapshot().unwrap().expect("a snapshot is written");
+    assert_eq!(st.series, 40);
+    assert!(st.sealed > 0, "open chunks are sealed");
+    assert!(dir.join(SNAP).exists());
+    ls
+}
+
+#[test]
+fn snapshot_builds_the_head_a_replay_builds() {
+    let o = opts();
+    let dir = tempfile::tempdir().unwrap();
+    let ls = written(dir.path(), &o);
+    let plain = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), plain.path());
+    std::fs::remove_file(plain.path().join(SNAP)).unwrap();
+
+    let a = open(dir.path(), o.clone());
+    let b = open(plain.path(), o.clone());
+    assert!(a.opened_from_snapshot());
+    assert!(!b.opened_from_snapshot());
+    assert!(
+        !dir.path().join(SNAP).exists(),
+        "a used snapshot is deleted"
+    );
+    assert_eq!(observe(&a), observe(&b));
+
+    // Both judge the next appends alike: the same timestamp with the same
+    // value is a duplicate, with another value an error; a new series gets
+    // the same ref; later samples are taken.
+    // (Series 0 has a sample at every step, the last at `t`.)
+    let t = 299 * 15_000;
+    for h in [&a, &b] {
+        let at_t = dump_stepwise(h, t, t, &all());
+        let same = at_t.iter().find(|(l, _)| *l == ls[0]).unwrap().1[0].1;
+        let mut app = h.appender();
+        app.append(0, &ls[0], t, same).unwrap();
+        app.commit().unwrap();
+        let mut app = h.appender();
+        assert!(app.append(0, &ls[0], t, same + 1.0).is_err());
+        app.rollback().unwrap();
+    }
+    let new = labels!("__name__" => "new_series".to_string());
+    let refs: Vec<u64> = [&a, &b]
+        .iter()
+        .map(|h| {
+            let mut app = h.appender();
+            let r = app.append(0, &new, 300 * 15_000, 1.0).unwrap();
+            app.commit().unwrap();
+            r
+        })
+        .collect();
+    assert_eq!(refs[0], refs[1]);
+    fill(&a, &ls, 300, 340);
+    fill(&b, &ls, 300, 340);
+    assert_eq!(observe(&a), observe(&b));
+
+    // And the next restart, from the WAL this time (no snapshot written),
+    // still holds everything.
+    let want = observe(&a);
+    drop(a);
+    let c = open(dir.path(), o);
+    assert!(!c.opened_from_snapshot());
+    assert_eq!(observe(&c), want);
+}
+
+/// Opens `dir` and checks that the WAL was replayed and everything is
+/// there, as in a head that never had a snapshot.
+fn replays_all(dir: &Path, o: &HeadOptions, want: &Observed) {
+    let h = open(dir, o.clone());
+    assert!(!h.opened_from_snapshot());
+    assert!(
+        !dir.join(SNAP).exists(),
+        "a snapshot not used is deleted too"
+    );
+    assert_eq!(&observe(&h), want);
+}
+
+#[test]
+fn stale_damaged_or_mismatching_snapshots_are_set_aside() {
+    let o = opts();
+    let dir = tempfile::tempdir().unwrap();
+    let ls = written(dir.path(), &o);
+    let saved = std::fs::read(dir.path().join(SNAP)).unwrap();
+
+    // Damaged: one byte changed.
+    let d1 = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), d1.path());
+    let mut bad = saved.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x40;
+    std::fs::write(d1.path().join(SNAP), &bad).unwrap();
+    let plain = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), plain.path());
+    std::fs::remove_file(plain.path().join(SNAP)).unwrap();
+    let want = observe(&open(plain.path(), o.clone()));
+    replays_all(d1.path(), &o, &want);
+
+    // Stale: samples arrived after it was written (a crash later, say).
+    let d2 = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), d2.path());
+    let want2 = {
+        let h = open(d2.path(), o.clone());
+        assert!(h.opened_from_snapshot());
+        fill(&h, &ls, 300, 320);
+        observe(&h)
+    };
+    std::fs::write(d2.path().join(SNAP), &saved).unwrap();
+    replays_all(d2.path(), &o, &want2);
+
+    // Mismatch: a chunk file is gone (the WAL still has its samples).
+    let d3 = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), d3.path());
+    let chunks = d3.path().join("chunks_head");
+    let mut files: Vec<_> = std::fs::read_dir(&chunks)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    std::fs::remove_file(files.last().unwrap()).unwrap();
+    replays_all(d3.path(), &o, &want);
+}
+
+#[test]
+fn nothing_written_when_the_head_holds_what_it_cannot_carry() {
+    let ls = series(4);
+    // Out-of-order samples not yet in a chunk file.
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.ooo_window = 3_600_000;
+    let h = open(dir.path(), o);
+    fill(&h, &ls, 0, 50);
+    let mut app = h.appender();
+    app.append(0, &ls[0], 15_000 * 10 + 1, 1.0).unwrap();
+    app.commit().unwrap();
+    assert_eq!(h.write_snapshot().unwrap(), None);
+    assert!(!dir.path().join(SNAP).exists());
+
+    // Deletions.
+    let dir = tempfile::tempdir().unwrap();
+    let h = open(dir.path(), opts());
+    fill(&h, &ls, 0, 50);
+    h.delete(&all(), 0, 15_000).unwrap();
+    assert_eq!(h.write_snapshot().unwrap(), None);
+    assert!(!dir.path().join(SNAP).exists());
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/snapshot")
+        .join(name)
+}
+
+fn fixture_contents() -> (Header, Vec<Entry>, Vec<MetaEntry>) {
+    let entries = vec![
+        Entry {
+            r: 1,
+            labels: labels!("__name__" => "DCGM_FI_DEV_GPU_TEMP".to_string(), "gpu" => "0".to_string()),
+            chunks: 2,
+            last_v: 61.0,
+        },
+        Entry {
+            r: 7,
+            labels: labels!("__name__" => "DCGM_FI_DEV_GPU_TEMP".to_string(), "gpu" => "1".to_string()),
+            chunks: 1,
+            last_v: f64::from_bits(cairn_model::STALE_NAN_BITS),
+        },
+    ];
+    let h = Header {
+        wal_files: vec![("00000000".into(), 32768), ("00000001".into(), 0)],
+        chunks: 3,
+        next_ref: 8,
+        series: 2,
+    };
+    let meta = vec![MetaEntry {
+        name: "DCGM_FI_DEV_GPU_TEMP".into(),
+        kind: 2,
+        unit: "celsius".into(),
+        help: "GPU temperature".into(),
+    }];
+    (h, entries, meta)
+}
+
+#[test]
+fn frozen_fixtures_decode_forever() {
+    let (h, entries, meta) = fixture_contents();
+    let bytes = std::fs::read(fixture("v1.snap")).unwrap();
+    assert_eq!(
+        snapshot::decode(&bytes).unwrap(),
+        (h.clone(), entries.clone(), meta.clone())
+    );
+    // Written today, the same bytes.
+    assert_eq!(snapshot::encode(&h, &entries, &meta).unwrap(), bytes);
+    let bad = std::fs::read(fixture("v1-corrupt.snap")).unwrap();
+    let e = snapshot::decode(&bad).unwrap_err().to_string();
+    assert!(e.contains("checksum"), "{e}");
+}
+
+/// Writes the fixtures (run once, by hand, when the format version
+/// changes: `cargo test -p cairn-head --test snapshot -- --ignored`).
+#[test]
+#[ignore]
+fn write_fixtures() {
+    let (h, entries, meta) = fixture_contents();
+    let bytes = snapshot::encode(&h, &entries, &meta).unwrap();
+    std::fs::create_dir_all(fixture("")).unwrap();
+    std::fs::write(fixture("v1.snap"), &bytes).unwrap();
+    let mut bad = bytes;
+    // A label value's byte: the structure still parses, the checksum fails.
+    let i = bad.len() - 30;
+    bad[i] ^= 0x01;
+    std::fs::write(fixture("v1-corrupt.snap"), &bad).unwrap();
+}
