@@ -61,24 +61,31 @@ fn top(mut v: Vec<NameCount>, limit: usize) -> Vec<NameCount> {
 impl HeadIndex {
     /// Indexes series `r`.
     pub(crate) fn add(&self, r: u64, labels: &Labels) {
+        self.add_all([(r, labels)]);
+    }
+
+    /// Indexes several series under one lock (loading a head snapshot).
+    pub(crate) fn add_all<'a>(&self, series: impl IntoIterator<Item = (u64, &'a Labels)>) {
         let mut g = self.inner.write();
-        for l in labels.iter() {
-            let vals = match g.by_name.get_mut(l.name) {
-                Some(v) => v,
-                None => g.by_name.entry(l.name.to_owned()).or_default(),
-            };
-            match vals.get_mut(l.value) {
-                Some(p) => {
-                    p.insert(r);
-                }
-                None => {
-                    let mut p = RoaringTreemap::new();
-                    p.insert(r);
-                    vals.insert(l.value.to_owned(), p);
+        for (r, labels) in series {
+            for l in labels.iter() {
+                let vals = match g.by_name.get_mut(l.name) {
+                    Some(v) => v,
+                    None => g.by_name.entry(l.name.to_owned()).or_default(),
+                };
+                match vals.get_mut(l.value) {
+                    Some(p) => {
+                        p.insert(r);
+                    }
+                    None => {
+                        let mut p = RoaringTreemap::new();
+                        p.insert(r);
+                        vals.insert(l.value.to_owned(), p);
+                    }
                 }
             }
+            g.all.insert(r);
         }
-        g.all.insert(r);
     }
 
     /// Removes series `r`, dropping values and names left without series.

@@ -25,6 +25,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use cairn_storage::{Metadata, MetricType};
@@ -231,8 +232,9 @@ fn builder_gone(path: &Path) -> HeadError {
     mismatch(path, "builder threads running", "one stopped early")
 }
 
-/// Creates one series with its chunks; returns how many it attached.
-fn build(head: &Head, path: &Path, b: Built) -> Result<i64> {
+/// Creates one series with its chunks (not yet indexed); returns it and
+/// how many chunks it attached.
+fn build(head: &Head, path: &Path, b: Built) -> Result<(Arc<MemSeries>, i64)> {
     let Built { e, chunks } = b;
     let (ms, created) = head.series.insert_replayed(e.r, &e.labels);
     if !created || ms.r != e.r {
@@ -242,7 +244,6 @@ fn build(head: &Head, path: &Path, b: Built) -> Result<i64> {
             format!("labels {:?} already at ref {}", e.labels, ms.r),
         ));
     }
-    head.index.add(ms.r, &ms.labels);
     ms.logged.store(true, Ordering::Release);
     let mut d = ms.data.lock();
     for c in &chunks {
@@ -254,7 +255,8 @@ fn build(head: &Head, path: &Path, b: Built) -> Result<i64> {
         });
     }
     d.last_v = e.last_v;
-    Ok(chunks.len() as i64)
+    drop(d);
+    Ok((ms, chunks.len() as i64))
 }
 
 /// Builds the head from the snapshot at `path` and the chunks `loaded`
@@ -310,11 +312,17 @@ pub(crate) fn load(
             txs.push(tx);
             handles.push(sc.spawn(move || -> Result<(u64, i64)> {
                 let (mut series, mut chunks) = (0u64, 0i64);
+                let mut built = Vec::with_capacity(BATCH);
                 for batch in rx {
                     for b in batch {
-                        chunks += build(head, path, b)?;
+                        let (ms, n) = build(head, path, b)?;
+                        chunks += n;
                         series += 1;
+                        built.push(ms);
                     }
+                    // The index has one lock: taken once per batch.
+                    head.index.add_all(built.iter().map(|s| (s.r, &s.labels)));
+                    built.clear();
                 }
                 Ok((series, chunks))
             }));
