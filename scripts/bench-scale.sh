@@ -17,8 +17,8 @@
 # A target runs only where it fits: the estimate, ~KiB per active series for
 # the server (cairn 1.4, victoriametrics 1.2, prometheus 4) plus the load
 # generator, which encodes and sends the run in slices of at most SLICE_MIB
-# of requests (peak RSS ~one slice + 32 bytes per distinct series + 64 MiB,
-# whatever HOURS; 208 of a node's 809 series are replaced every hour by pod
+# of requests (peak RSS ~one slice + 32 bytes per distinct series + 6 MiB
+# per CPU, one encoding thread each, + 64 MiB, whatever HOURS; 208 of a node's 809 series are replaced every hour by pod
 # churn), must be below MemAvailable minus 2 GiB, read just before the
 # target starts; otherwise a "skipped" line says why.
 #
@@ -49,6 +49,9 @@ CHURN_SERIES_PER_NODE_HOUR=208
 # The load generator's set of the distinct series seen (8-byte label hashes
 # in a hash table: 12-18 bytes a series, up to 32 while the table doubles).
 LOADGEN_BYTES_PER_SERIES=32
+# Each encoding thread's round of nodes (cairn-loadgen --encode-threads,
+# one per CPU by default).
+LOADGEN_KIB_PER_THREAD=6144
 HEADROOM_KIB=$((2 * 1024 * 1024))
 mkdir -p "$OUT"
 RAW=$OUT/raw.tsv
@@ -90,7 +93,7 @@ for n in $NODES_LIST; do
   series=$((SERIES_PER_NODE * n))
   samples=$(python3 -c "print(round($SAMPLES_PER_NODE_SCRAPE * $n * max(1, round($HOURS * 240))))")
   distinct=$(python3 -c "print(round($n * ($SERIES_PER_NODE + $CHURN_SERIES_PER_NODE_HOUR * $HOURS)))")
-  loadgen_kib=$((SLICE_MIB * 1024 + (distinct * LOADGEN_BYTES_PER_SERIES >> 10) + 65536))
+  loadgen_kib=$((SLICE_MIB * 1024 + (distinct * LOADGEN_BYTES_PER_SERIES >> 10) + $(nproc) * LOADGEN_KIB_PER_THREAD + 65536))
   mkdir -p "$OUT/nodes-$n"
   lines=()
   for t in $TARGETS; do

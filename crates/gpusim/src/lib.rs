@@ -10,7 +10,7 @@
 mod metrics;
 
 use cairn_model::exposition::push_label_set;
-use cairn_model::{Labels, LabelsBuilder};
+use cairn_model::Labels;
 
 pub use metrics::{Kind, MetricDef, DCGM_METRICS};
 
@@ -60,6 +60,25 @@ pub fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
+}
+
+/// The label set a [`cairn_model::LabelsBuilder`] builds from `pairs` set in this
+/// order (later duplicates win, empty values are dropped), without
+/// allocating each name and value as the builder does: the simulator makes
+/// a label set per series and scrape, and that was most of its time.
+fn labels_from(pairs: &[(&str, &str)]) -> Labels {
+    let mut sorted = [("", ""); 16];
+    let Some(sorted) = sorted.get_mut(..pairs.len()) else {
+        return Labels::from_pairs(pairs.iter().copied());
+    };
+    sorted.copy_from_slice(pairs);
+    // Stable, so that duplicates keep their order for the fallback.
+    if !pairs.is_sorted_by(|a, b| a.0 < b.0) {
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    // Fails only for duplicate or empty names, which the builder handles.
+    Labels::try_from_sorted(sorted.iter().copied())
+        .unwrap_or_else(|_| Labels::from_pairs(pairs.iter().copied()))
 }
 
 fn unit(x: u64) -> f64 {
@@ -181,22 +200,34 @@ impl ClusterSpec {
         let first_slot = ((node as u64) << 20) + (gpu * DCGM_METRICS.len()) as u64;
         let uuid = self.uuid(node, gpu);
         let (ns, pod, container) = self.pod(node, gpu, step);
+        let (gpu_s, device, instance) = (
+            gpu.to_string(),
+            format!("nvidia{gpu}"),
+            self.dcgm_instance(node),
+        );
+        let mut pairs = [
+            ("__name__", ""),
+            ("gpu", gpu_s.as_str()),
+            ("UUID", uuid.as_str()),
+            ("device", device.as_str()),
+            ("modelName", "NVIDIA H100 80GB HBM3"),
+            ("Hostname", host.as_str()),
+            ("DCGM_FI_DRIVER_VERSION", "580.159.04"),
+            ("container", container.as_str()),
+            ("namespace", ns.as_str()),
+            ("pod", pod.as_str()),
+            ("instance", instance.as_str()),
+            ("job", "dcgm-exporter"),
+        ];
+        // Sorted once: only the name changes from metric to metric.
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        let name_at = pairs.iter().position(|p| p.0 == "__name__");
         for (slot, m) in (first_slot..).zip(DCGM_METRICS) {
-            let mut b = LabelsBuilder::new();
-            b.set("__name__", m.name)
-                .set("gpu", &gpu.to_string())
-                .set("UUID", &uuid)
-                .set("device", &format!("nvidia{gpu}"))
-                .set("modelName", "NVIDIA H100 80GB HBM3")
-                .set("Hostname", &host)
-                .set("DCGM_FI_DRIVER_VERSION", "580.159.04")
-                .set("container", &container)
-                .set("namespace", &ns)
-                .set("pod", &pod)
-                .set("instance", &self.dcgm_instance(node))
-                .set("job", "dcgm-exporter");
+            if let Some(p) = name_at.and_then(|i| pairs.get_mut(i)) {
+                p.1 = m.name;
+            }
             out.push(SimSeries {
-                labels: b.build(),
+                labels: labels_from(&pairs),
                 slot,
                 kind: m.kind,
             });
@@ -425,6 +456,53 @@ pub fn format_value(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_model::LabelsBuilder;
+
+    #[test]
+    fn labels_from_builds_what_the_builder_builds() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[],
+            &[("b", "1"), ("a", "2"), ("__name__", "m")],
+            &[("a", "1"), ("b", ""), ("c", "3")],
+            &[("a", "1"), ("b", "2"), ("a", "3")],
+            &[("", "x"), ("a", "1")],
+            &[("a", "1"); 20],
+        ];
+        for pairs in cases {
+            let mut b = LabelsBuilder::new();
+            for (n, v) in *pairs {
+                b.set(n, v);
+            }
+            assert_eq!(labels_from(pairs), b.build(), "{pairs:?}");
+        }
+    }
+
+    /// The DCGM series' labels as they were built before `labels_from`.
+    #[test]
+    fn gpu_series_labels_are_unchanged() {
+        let spec = ClusterSpec::default();
+        let (node, gpu, step) = (300, 5, 1234);
+        let mut got = Vec::new();
+        spec.gpu_series(node, gpu, step, &mut got);
+        let (ns, pod, container) = spec.pod(node, gpu, step);
+        assert_eq!(got.len(), DCGM_METRICS.len());
+        for (s, m) in got.iter().zip(DCGM_METRICS) {
+            let mut b = LabelsBuilder::new();
+            b.set("__name__", m.name)
+                .set("gpu", &gpu.to_string())
+                .set("UUID", &spec.uuid(node, gpu))
+                .set("device", &format!("nvidia{gpu}"))
+                .set("modelName", "NVIDIA H100 80GB HBM3")
+                .set("Hostname", &spec.hostname(node))
+                .set("DCGM_FI_DRIVER_VERSION", "580.159.04")
+                .set("container", &container)
+                .set("namespace", &ns)
+                .set("pod", &pod)
+                .set("instance", &spec.dcgm_instance(node))
+                .set("job", "dcgm-exporter");
+            assert_eq!(s.labels, b.build());
+        }
+    }
 
     #[test]
     fn cluster_has_realistic_size_and_is_deterministic() {

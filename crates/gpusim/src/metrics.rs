@@ -1,9 +1,9 @@
 //! The metric catalogue: DCGM exporter fields per GPU, node-exporter
 //! families per node and one kubelet histogram per node.
 
-use cairn_model::LabelsBuilder;
+use cairn_model::Labels;
 
-use crate::{ClusterSpec, SimSeries};
+use crate::{labels_from, ClusterSpec, SimSeries};
 
 /// How a series' value moves.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -115,15 +115,23 @@ pub(crate) fn node_exporter_series(
 ) {
     let inst = spec.node_instance(node);
     let mut push = |name: &str, extra: &[(&str, &str)], kind: Kind| {
-        let mut b = LabelsBuilder::new();
-        b.set("__name__", name)
-            .set("instance", &inst)
-            .set("job", "node-exporter");
-        for (k, v) in extra {
-            b.set(k, v);
+        let mut pairs = [("", ""); 6];
+        let all = [
+            ("__name__", name),
+            ("instance", inst.as_str()),
+            ("job", "node-exporter"),
+        ];
+        let mut n = 0;
+        for (p, x) in pairs.iter_mut().zip(all.iter().chain(extra)) {
+            *p = *x;
+            n += 1;
         }
+        let labels = match pairs.get(..n) {
+            Some(p) if n == all.len() + extra.len() => labels_from(p),
+            _ => Labels::from_pairs(all.iter().chain(extra).copied()),
+        };
         out.push(SimSeries {
-            labels: b.build(),
+            labels,
             slot: *slot,
             kind,
         });

@@ -9,14 +9,17 @@
 //! holds one or two slices' requests however long the run is; by default
 //! a slice is encoded before it is sent, while the connections are idle,
 //! so the generator spends no CPU on encoding while the server under test
-//! works ([`producer`] can encode the next slice on a thread instead).
+//! works ([`producer`] can encode the next slice on a thread instead). A
+//! slice can be encoded on several threads
+//! ([`SliceEncoder::with_threads`]), into the same requests.
 
 pub mod blocks;
 mod encode;
 pub mod producer;
+mod round;
 pub mod slices;
 
-pub use encode::{encode_write_request, put_uvarint};
+pub use encode::{encode_series, encode_write_request, put_uvarint};
 pub use producer::{EncodeStats, Producer, ProducerError};
 pub use slices::{Slice, SliceEncoder};
 

@@ -7,15 +7,14 @@
 //! shard's partly filled batch is carried from one slice into the next
 //! rather than sent short, so slicing changes neither the requests nor
 //! their order within a shard (the order the target sees a series' samples
-//! in), only where the run pauses between them.
+//! in), only where the run pauses between them. Nodes are encoded a round
+//! of several at a time, on one thread or more (see `round.rs`), into
+//! the same requests.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
-use bytes::Bytes;
-use cairn_gpusim::SimSeries;
-use cairn_model::Labels;
-
-use crate::{encode_write_request, scrape_jitter, LoadSpec, Shard};
+use crate::round::{Ready, Rounds};
+use crate::{LoadSpec, Shard};
 
 /// The requests of one slice of a run, per shard, each shard's in time order.
 #[derive(Debug)]
@@ -50,111 +49,69 @@ impl Slice {
     }
 }
 
-/// A request encoded but not yet handed out: its shard, body and samples.
-type Ready = (usize, Bytes, u64);
-
-/// Samples waiting for a full batch, per shard, and the requests encoded
-/// from them but not yet in a slice.
-struct Batches {
-    pending: Vec<Vec<(Labels, i64, f64)>>,
-    /// In the order they were completed; at most one node's worth once a
-    /// slice is full.
-    ready: VecDeque<Ready>,
-    raw: Vec<u8>,
-    enc: snap::raw::Encoder,
-}
-
-impl Batches {
-    /// Adds a sample to shard `shard`'s batch, encoding the batch once it
-    /// holds `batch` samples.
-    fn push(&mut self, shard: usize, sample: (Labels, i64, f64), batch: usize) {
-        let Some(p) = self.pending.get_mut(shard) else {
-            return;
-        };
-        p.push(sample);
-        if p.len() >= batch {
-            self.flush(shard);
-        }
-    }
-
-    /// Encodes shard `shard`'s pending samples, if any, as one request.
-    fn flush(&mut self, shard: usize) {
-        let Some(p) = self.pending.get_mut(shard) else {
-            return;
-        };
-        if p.is_empty() {
-            return;
-        }
-        self.raw.clear();
-        encode_write_request(p, &mut self.raw);
-        let compressed = self.enc.compress_vec(&self.raw).unwrap_or_default();
-        // `compress_vec` leaves the vector at the worst-case capacity, more
-        // than the uncompressed request: keep an exact copy, or the
-        // requests take 2.6 times their size (75 instead of 28 bytes per
-        // sample).
-        self.ready
-            .push_back((shard, Bytes::copy_from_slice(&compressed), p.len() as u64));
-        p.clear();
-    }
-}
-
 /// Encodes a run's requests slice by slice; see the module docs.
 pub struct SliceEncoder {
-    spec: LoadSpec,
-    shards: usize,
+    rounds: Rounds,
     /// The scrape round and node encoded next.
     step: u64,
     node: usize,
     end: u64,
-    batches: Batches,
+    /// Requests encoded but not yet in a slice, in the order they filled
+    /// up; at most one round's once a slice is full.
+    ready: VecDeque<Ready>,
     /// Whether the last, partly filled batches have been encoded.
     flushed: bool,
-    seen: HashSet<u64>,
-    series: Vec<SimSeries>,
+    units: Vec<(u64, usize)>,
 }
 
 impl SliceEncoder {
+    /// Encodes on this thread alone.
     pub fn new(spec: LoadSpec) -> Self {
+        Self::with_threads(spec, 1)
+    }
+
+    /// Encodes on `threads` threads (this one and `threads - 1` more,
+    /// started for each round of nodes); the requests are the same for
+    /// any number of threads.
+    pub fn with_threads(spec: LoadSpec, threads: usize) -> Self {
         let shards = spec.shards.max(1);
         let end = spec.first_scrape.saturating_add(spec.scrapes);
         SliceEncoder {
-            shards,
             step: spec.first_scrape,
             node: 0,
             end,
-            batches: Batches {
-                pending: vec![Vec::new(); shards],
-                ready: VecDeque::new(),
-                raw: Vec::new(),
-                enc: snap::raw::Encoder::new(),
-            },
+            ready: VecDeque::new(),
             flushed: false,
-            seen: HashSet::new(),
-            series: Vec::new(),
-            spec,
+            units: Vec::new(),
+            rounds: Rounds::new(spec, shards, threads),
         }
+    }
+
+    /// Number of threads encoding.
+    pub fn threads(&self) -> usize {
+        self.rounds.threads()
     }
 
     /// Number of shards (connections) the requests are split into.
     pub fn shards(&self) -> usize {
-        self.shards
+        self.rounds.shards()
     }
 
     /// Distinct series encoded so far (pod churn included).
     pub fn distinct_series(&self) -> u64 {
-        self.seen.len() as u64
+        self.rounds.distinct_series()
     }
 
     /// The next slice: requests whose compressed bytes add up to at most
     /// `max_bytes` (a single request larger than that makes a slice of its
     /// own). `None` once the run's every request has been handed out.
     pub fn next_slice(&mut self, max_bytes: usize) -> Option<Slice> {
-        let mut slice = Slice::new(self.shards);
+        let mut slice = Slice::new(self.shards());
         let mut bytes = 0usize;
         loop {
-            while let Some((shard, body, samples)) = self.batches.ready.pop_front() {
+            while let Some((shard, body, samples)) = self.ready.pop_front() {
                 if bytes > 0 && bytes.saturating_add(body.len()) > max_bytes {
-                    self.batches.ready.push_front((shard, body, samples));
+                    self.ready.push_front((shard, body, samples));
                     return Some(slice);
                 }
                 bytes += body.len();
@@ -170,45 +127,31 @@ impl SliceEncoder {
         (bytes > 0).then_some(slice)
     }
 
-    /// Encodes the next node's samples of the current scrape round, or at
-    /// the end the partly filled batches. False when nothing is left.
+    /// Encodes the next round of nodes (see [`crate::round`]), or at the
+    /// end the partly filled batches. False when nothing is left.
     fn encode_next(&mut self) -> bool {
-        if self.step < self.end && self.node < self.spec.cluster.nodes {
-            self.encode_node();
+        let nodes = self.rounds.spec().cluster.nodes;
+        self.units.clear();
+        while self.units.len() < self.rounds.units_per_round()
+            && self.step < self.end
+            && self.node < nodes
+        {
+            self.units.push((self.step, self.node));
             self.node += 1;
-            if self.node >= self.spec.cluster.nodes {
+            if self.node >= nodes {
                 self.node = 0;
                 self.step += 1;
             }
+        }
+        if !self.units.is_empty() {
+            self.rounds.encode(&self.units, &mut self.ready);
             return true;
         }
         if self.flushed {
             return false;
         }
         self.flushed = true;
-        for shard in 0..self.shards {
-            self.batches.flush(shard);
-        }
+        self.rounds.flush(&mut self.ready);
         true
-    }
-
-    /// One node's series at the current step, in the order of
-    /// [`cairn_gpusim::ClusterSpec::series_at`] (node after node), into
-    /// their shards' batches.
-    fn encode_node(&mut self) {
-        let step = self.step;
-        let cluster = &self.spec.cluster;
-        let t0 = self.spec.start_ms + step as i64 * cluster.scrape_interval_ms;
-        self.series.clear();
-        cluster.node_series(self.node, step, &mut self.series);
-        for s in self.series.drain(..) {
-            let h = s.labels.hash64();
-            self.seen.insert(h);
-            let inst = s.labels.get("instance").unwrap_or_default();
-            let t = t0 + scrape_jitter(cluster.seed, inst, step, self.spec.jitter_ms);
-            let shard = (h % self.shards as u64) as usize;
-            let v = cluster.value(&s, step);
-            self.batches.push(shard, (s.labels, t, v), self.spec.batch);
-        }
     }
 }

@@ -79,6 +79,14 @@ fn slices(spec: &LoadSpec, max_bytes: usize) -> Vec<Slice> {
     std::iter::from_fn(|| enc.next_slice(max_bytes)).collect()
 }
 
+/// [`slices`] encoded on `threads` threads, and the distinct series.
+fn slices_on(spec: &LoadSpec, max_bytes: usize, threads: usize) -> (Vec<Slice>, u64) {
+    let mut enc = SliceEncoder::with_threads(spec.clone(), threads);
+    assert_eq!(enc.threads(), threads);
+    let all = std::iter::from_fn(|| enc.next_slice(max_bytes)).collect();
+    (all, enc.distinct_series())
+}
+
 /// Each shard's requests over all slices, in the order they are sent.
 fn per_shard(slices: &[Slice], shards: usize) -> Vec<Vec<Bytes>> {
     let mut out = vec![Vec::new(); shards];
@@ -233,4 +241,62 @@ fn encoding_ahead_stops_when_the_sender_does() {
     // The thread is waiting to hand over the next slice: it must end.
     let stats = ahead.finish().unwrap();
     assert!(stats.distinct_series > 0);
+}
+
+#[test]
+fn encoding_on_several_threads_hands_out_the_same_slices() {
+    // 3 nodes by 9 scrapes: one thread encodes 16 nodes a round, so a
+    // round ends inside a scrape round and batches are carried across
+    // rounds; more threads take the run in one round. Batches of 7 fill
+    // several times within a node, those of 5000 span the whole run.
+    for (jitter_ms, batch) in [(40, 300), (0, 7), (40, 5000), (0, 0)] {
+        let spec = LoadSpec {
+            batch,
+            ..spec(jitter_ms)
+        };
+        let want = reference(&spec);
+        for max_bytes in [usize::MAX, 20_000, 1] {
+            let (one, series) = slices_on(&spec, max_bytes, 1);
+            assert_eq!(per_shard(&one, spec.shards), want, "batch {batch}");
+            for threads in [2, 3, 5] {
+                let (many, n) = slices_on(&spec, max_bytes, threads);
+                let what = format!("batch {batch}, {max_bytes} bytes, {threads} threads");
+                assert_eq!(n, series, "{what}");
+                assert_eq!(many.len(), one.len(), "{what}");
+                for (i, (a, b)) in one.iter().zip(&many).enumerate() {
+                    let shards = |s: &Slice| -> Vec<(Vec<Bytes>, u64)> {
+                        s.shards
+                            .iter()
+                            .map(|x| (x.requests.clone(), x.samples))
+                            .collect()
+                    };
+                    assert_eq!(shards(a), shards(b), "{what}: slice {i}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn encoding_on_more_threads_than_nodes_and_no_nodes() {
+    let spec = LoadSpec {
+        cluster: ClusterSpec {
+            nodes: 1,
+            ..ClusterSpec::default()
+        },
+        scrapes: 2,
+        ..spec(0)
+    };
+    let (got, _) = slices_on(&spec, usize::MAX, 8);
+    assert_eq!(per_shard(&got, spec.shards), reference(&spec));
+    let none = LoadSpec {
+        cluster: ClusterSpec {
+            nodes: 0,
+            ..ClusterSpec::default()
+        },
+        ..spec
+    };
+    let (got, series) = slices_on(&none, usize::MAX, 4);
+    assert!(got.is_empty());
+    assert_eq!(series, 0);
 }
