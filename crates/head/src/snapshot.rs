@@ -133,6 +133,12 @@ impl Head {
             tracing::info!(series = s.r, "head snapshot not written: a series holds out-of-order samples or a chunk in memory; the next start replays the WAL");
             return Ok(None);
         }
+        // Truncation leaves chunks ending before this in files it keeps
+        // for newer ones: the counts are of chunks at or after it.
+        let min_valid = self.min_valid.load(Ordering::Acquire);
+        let live = |d: &crate::series::SeriesData| {
+            d.full.iter().filter(|c| c.maxt >= min_valid).count() as u64
+        };
         let mut sealed = 0u64;
         let mut chunks = 0u64;
         for s in &all {
@@ -142,7 +148,7 @@ impl Head {
                 sealed += 1;
                 self.num_chunks.fetch_add(1, Ordering::AcqRel);
             }
-            chunks += d.full.len() as u64;
+            chunks += live(&d);
         }
         // A chunk that could not be written stays in memory: not carried.
         if let Some(s) = all.iter().find(|s| !carried(s)) {
@@ -154,6 +160,7 @@ impl Head {
         let header = Header {
             wal_files: wal_listing(&self.dir.join("wal"))?,
             chunks,
+            min_valid,
             next_ref: self.next_ref.load(Ordering::Acquire),
             series: all.len() as u64,
         };
@@ -161,7 +168,7 @@ impl Head {
             .iter()
             .map(|s| {
                 let d = s.data.lock();
-                (d.full.len() as u64, d.last_v)
+                (live(&d), d.last_v)
             })
             .collect();
         let meta: Vec<MetaEntry> = self
@@ -289,15 +296,22 @@ pub(crate) fn load(
         );
         return Ok(false);
     }
-    if h.chunks != loaded.len() as u64 {
+    // Chunks the head had truncated away may remain in the files.
+    let live = loaded.iter().filter(|c| c.maxt >= h.min_valid).count();
+    if h.chunks != live as u64 {
         return Err(mismatch(
             path,
-            format!("{} chunks in chunks_head", h.chunks),
-            loaded.len().to_string(),
+            format!(
+                "{} chunks in chunks_head ending at or after {}",
+                h.chunks, h.min_valid
+            ),
+            live.to_string(),
         ));
     }
-    loaded.sort_unstable_by_key(|c| (c.series, c.mint));
-    let min_valid = head.opts.min_valid_time;
+    // The live chunks first, by series and time; the truncated ones after.
+    loaded.sort_unstable_by_key(|c| (c.maxt < h.min_valid, c.series, c.mint));
+    let loaded = loaded.get(..live).unwrap_or_default();
+    let min_valid = head.opts.min_valid_time.max(h.min_valid);
     let workers = head.opts.replay_threads.clamp(1, 64);
     let mut at = 0usize;
     let mut dropped = 0u64;
@@ -437,6 +451,7 @@ pub(crate) fn load(
         }
     }
     head.next_ref.fetch_max(h.next_ref, Ordering::AcqRel);
+    head.min_valid.fetch_max(h.min_valid, Ordering::AcqRel);
     head.num_chunks.fetch_add(chunks, Ordering::AcqRel);
     tracing::info!(
         series,

@@ -163,6 +163,41 @@ fn snapshot_builds_the_head_a_replay_builds() {
     assert_eq!(observe(&c), want);
 }
 
+#[test]
+fn truncated_chunks_left_in_the_files_do_not_spoil_it() {
+    let ls = series(12);
+    let dir = tempfile::tempdir().unwrap();
+    let h = open(dir.path(), opts());
+    fill(&h, &ls, 0, 400);
+    // Drops the first full chunks of the busiest series; the chunk file
+    // holding them stays (it also holds newer chunks).
+    let mint = 2_000 * 1_000;
+    h.truncate(mint).unwrap();
+    h.write_snapshot().unwrap().expect("a snapshot is written");
+    drop(h);
+    let plain = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), plain.path());
+    std::fs::remove_file(plain.path().join(SNAP)).unwrap();
+    // As the database opens it: the head starts where the blocks end.
+    let o = HeadOptions {
+        min_valid_time: mint,
+        ..opts()
+    };
+    let a = open(dir.path(), o.clone());
+    let b = open(plain.path(), o);
+    assert!(a.opened_from_snapshot());
+    assert_eq!(observe(&a), observe(&b));
+    // The truncation did drop something: series 0 (a sample every step)
+    // lost its first chunk, samples 0 to 119.
+    let first = observe(&a)
+        .0
+        .into_iter()
+        .find(|(l, _)| *l == ls[0])
+        .unwrap()
+        .1;
+    assert_eq!(first.first().map(|x| x.0), Some(120 * 15_000));
+}
+
 /// Opens `dir` and checks that the WAL was replayed and everything is
 /// there, as in a head that never had a snapshot.
 fn replays_all(dir: &Path, o: &HeadOptions, want: &Observed) {
@@ -268,6 +303,7 @@ fn fixture_contents() -> (Header, Vec<Entry>, Vec<MetaEntry>) {
     let h = Header {
         wal_files: vec![("00000000".into(), 32768), ("00000001".into(), 0)],
         chunks: 3,
+        min_valid: 1_796_567_820_000,
         next_ref: 8,
         series: 2,
     };

@@ -25,8 +25,12 @@ pub struct Header {
     /// The WAL directory's entries, sorted by name: (name, size in bytes;
     /// 0 for a directory).
     pub wal_files: Vec<(String, u64)>,
-    /// Full chunks in `chunks_head/` that the entries own.
+    /// Full chunks in `chunks_head/` that the entries own: those ending at
+    /// or after `min_valid` (older ones may still sit in the files).
     pub chunks: u64,
+    /// The head's lower bound when written: samples before it were
+    /// truncated away.
+    pub min_valid: i64,
     /// The ref the head hands out next.
     pub next_ref: u64,
     /// How many series entries follow.
@@ -136,6 +140,7 @@ impl<'a, W: Write> Writer<'a, W> {
             w.uvarint(*size)?;
         }
         w.uvarint(h.chunks)?;
+        w.put(&h.min_valid.to_le_bytes())?;
         w.uvarint(h.next_ref)?;
         w.uvarint(h.series)?;
         Ok(Self {
@@ -292,6 +297,9 @@ impl<R: Read> Reader<R> {
             wal_files.push((name, size));
         }
         let chunks = r.uvarint()?;
+        let mut mv = [0u8; 8];
+        r.bytes(&mut mv)?;
+        let min_valid = i64::from_le_bytes(mv);
         let next_ref = r.uvarint()?;
         let series = r.count("series entries", 12)?;
         r.series_left = series;
@@ -300,6 +308,7 @@ impl<R: Read> Reader<R> {
             Header {
                 wal_files,
                 chunks,
+                min_valid,
                 next_ref,
                 series,
             },
@@ -550,11 +559,11 @@ mod tests {
         fn round_trips_and_damage_is_found(
             es in entries(),
             wal in prop::collection::vec(("[0-9]{8}", 0u64..1 << 40), 0..4),
-            chunks: u64, next_ref: u64,
+            chunks: u64, min_valid: i64, next_ref: u64,
             meta in prop::collection::vec(("[a-z_]{1,8}", 0u8..8, "[a-z]{0,3}", "[ -~]{0,10}"), 0..3),
             flip in any::<prop::sample::Index>(),
         ) {
-            let h = Header { wal_files: wal, chunks, next_ref, series: es.len() as u64 };
+            let h = Header { wal_files: wal, chunks, min_valid, next_ref, series: es.len() as u64 };
             let meta: Vec<MetaEntry> = meta
                 .into_iter()
                 .map(|(name, kind, unit, help)| MetaEntry { name, kind, unit, help })
