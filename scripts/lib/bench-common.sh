@@ -80,6 +80,34 @@ vm_wait_durable() {
   echo "victoriametrics: parts on disk hold $disk of $rows rows after ${limit} s" >&2
 }
 
+# Starts target $1 on data dir $2/data, port $3, log $4, and waits until
+# `ready` answers 200 (at most $5 s). Sets `ready_s` (seconds, "-" if it
+# never got ready) and `ready_peak_mib` (the new process's VmHWM then).
+start_and_time_ready() {
+  local t=$1 dir=$2 port=$3 log=$4 limit=$5 t0 now
+  ready_s="-" ready_peak_mib="-"
+  t0=$(now_us)
+  start_target "$t" "$dir" "$port" "$log" || return 0
+  while :; do
+    now=$(now_us)
+    if curl -fsS -o /dev/null --max-time 5 "$ready" 2>/dev/null; then
+      now=$(now_us)
+      ready_s=$(printf '%d.%02d' $(((now - t0) / 1000000)) $(((now - t0) % 1000000 / 10000)))
+      ready_peak_mib=$(($(peak_rss_kib "$pid" || echo 0) / 1024))
+      break
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$t exited while starting; see $log" >&2
+      break
+    fi
+    if [ $((now - t0)) -gt $((limit * 1000000)) ]; then
+      echo "$t not ready ${limit}s after starting" >&2
+      break
+    fi
+    sleep 0.1
+  done
+}
+
 # Crash and restart: counts the series of target $1 (pid in `pid`, data dir
 # $2/data, port $3) at time $4 (ms), kills it with SIGKILL, starts it again
 # on the same data (VictoriaMetrics: once its rows are on disk, see
@@ -89,32 +117,14 @@ vm_wait_durable() {
 # new process's and `series_before`, `restart_s`, `restart_peak_mib` and
 # `series_after` ("-" for what could not be measured).
 crash_restart() {
-  local t=$1 dir=$2 port=$3 at_ms=$4 limit=$5 t0 now
+  local t=$1 dir=$2 port=$3 at_ms=$4 limit=$5
   restart_s="-" restart_peak_mib="-" series_after="-"
   [ "$t" != victoriametrics ] || vm_wait_durable "$port" "$dir" 120
   series_before=$(series_count "$port" "$at_ms")
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  t0=$(now_us)
-  start_target "$t" "$dir" "$port" "$dir/log.restart" || return
-  while :; do
-    now=$(now_us)
-    if curl -fsS -o /dev/null --max-time 5 "$ready" 2>/dev/null; then
-      now=$(now_us)
-      restart_s=$(printf '%d.%02d' $(((now - t0) / 1000000)) $(((now - t0) % 1000000 / 10000)))
-      restart_peak_mib=$(($(peak_rss_kib "$pid" || echo 0) / 1024))
-      break
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "$t exited during restart; see $dir/log.restart" >&2
-      break
-    fi
-    if [ $((now - t0)) -gt $((limit * 1000000)) ]; then
-      echo "$t not ready ${limit}s after restart" >&2
-      break
-    fi
-    sleep 0.1
-  done
+  start_and_time_ready "$t" "$dir" "$port" "$dir/log.restart" "$limit"
+  restart_s=$ready_s restart_peak_mib=$ready_peak_mib
   [ "$restart_s" = - ] || series_after=$(series_count "$port" "$at_ms")
 }
 
@@ -143,25 +153,7 @@ graceful_restart() {
   wait "$pid" 2>/dev/null || true
   now=$(now_us)
   stop_s=$(printf '%d.%02d' $(((now - t0) / 1000000)) $(((now - t0) % 1000000 / 10000)))
-  t0=$(now_us)
-  start_target "$t" "$dir" "$port" "$dir/log.graceful" || return 0
-  while :; do
-    now=$(now_us)
-    if curl -fsS -o /dev/null --max-time 5 "$ready" 2>/dev/null; then
-      now=$(now_us)
-      graceful_s=$(printf '%d.%02d' $(((now - t0) / 1000000)) $(((now - t0) % 1000000 / 10000)))
-      graceful_peak_mib=$(($(peak_rss_kib "$pid" || echo 0) / 1024))
-      break
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "$t exited during graceful restart; see $dir/log.graceful" >&2
-      break
-    fi
-    if [ $((now - t0)) -gt $((limit * 1000000)) ]; then
-      echo "$t not ready ${limit}s after a graceful restart" >&2
-      break
-    fi
-    sleep 0.1
-  done
+  start_and_time_ready "$t" "$dir" "$port" "$dir/log.graceful" "$limit"
+  graceful_s=$ready_s graceful_peak_mib=$ready_peak_mib
   [ "$graceful_s" = - ] || series_graceful=$(series_count "$port" "$at_ms")
 }
