@@ -167,11 +167,21 @@ impl Sender {
             }
         }
         for (shard_i, recv_i, t) in tasks {
-            if let (Ok(ack), Some(slot)) = (
-                t.await,
-                acks.get_mut(shard_i).and_then(|a| a.get_mut(recv_i)),
-            ) {
-                *slot = ack;
+            let Some(slot) = acks.get_mut(shard_i).and_then(|a| a.get_mut(recv_i)) else {
+                continue;
+            };
+            match t.await {
+                Ok(ack) => *slot = ack,
+                Err(e) => {
+                    // What the connection got acknowledged is lost with
+                    // the task: claim nothing for it.
+                    eprintln!("connection {shard_i}: {e}");
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    *slot = ConnAck {
+                        gap_step: Some(0),
+                        ..ConnAck::default()
+                    };
+                }
             }
         }
     }
