@@ -12,12 +12,21 @@
 //! works ([`producer`] can encode the next slice on a thread instead). A
 //! slice can be encoded on several threads
 //! ([`SliceEncoder::with_threads`]), into the same requests.
+//!
+//! [`send`] sends them and records which requests each connection got
+//! acknowledged; [`ack`] turns that into a time up to which every sample
+//! was acknowledged, which [`verify_acked`] checks a server still holds
+//! after it was killed during ingest and restarted.
 
+pub mod ack;
 pub mod blocks;
 mod encode;
 pub mod producer;
+pub mod query;
 mod round;
+pub mod send;
 pub mod slices;
+pub mod verify_acked;
 
 pub use encode::{encode_series, encode_write_request, put_uvarint};
 pub use producer::{EncodeStats, Producer, ProducerError};
@@ -64,7 +73,20 @@ pub fn scrape_jitter(seed: u64, instance: &str, step: u64, jitter_ms: i64) -> i6
 #[derive(Debug, Default)]
 pub struct Shard {
     pub requests: Vec<bytes::Bytes>,
+    /// What each request holds, one per request, in the same order.
+    pub meta: Vec<RequestMeta>,
     pub samples: u64,
+}
+
+/// What one request holds: its samples, and the scrape rounds (steps) of
+/// its first and last sample. A shard's samples go out scrape round after
+/// scrape round, so a request's samples are of steps `first_step..=last_step`,
+/// and the next request of the shard starts at `last_step` or later.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RequestMeta {
+    pub samples: u64,
+    pub first_step: u64,
+    pub last_step: u64,
 }
 
 /// Encodes all requests at once, as one slice. Returns the shards and the

@@ -1,24 +1,43 @@
 //! `cairn-loadgen`: sends a simulated GPU cluster's samples to a remote-write
 //! endpoint and reports throughput; optionally verifies the receiver stored
-//! every sample, through its Prometheus query API. `cairn-loadgen blocks`
-//! writes the samples straight into Prometheus blocks on disk instead.
+//! every sample, through its Prometheus query API, or records which
+//! requests were acknowledged (`--ack-out`). `cairn-loadgen blocks` writes
+//! the samples straight into Prometheus blocks on disk instead;
+//! `cairn-loadgen verify-acked` checks a restarted server against an
+//! acknowledgement report.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cairn_gpusim::ClusterSpec;
-use cairn_loadgen::{EncodeStats, LoadSpec, Producer, Slice, SliceEncoder};
+use cairn_loadgen::ack::{AckReport, ConnAck};
+use cairn_loadgen::query::QueryClient;
+use cairn_loadgen::send::{HttpClient, Retry, Sender};
+use cairn_loadgen::{EncodeStats, LoadSpec, Producer, SliceEncoder};
 use clap::Parser;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+
+/// The exit status of a run that stopped on a request that kept failing
+/// (`--stop-on-failure-after`), its report written.
+const EXIT_STOPPED: u8 = 3;
 
 /// Remote-write load generator modelling a Kubernetes GPU cluster.
 ///
 /// Without a subcommand it sends the cluster's samples to --url; `blocks`
-/// writes them into Prometheus blocks on disk instead.
+/// writes them into Prometheus blocks on disk instead; `verify-acked`
+/// checks that a server killed during a run and restarted holds what the
+/// run's --ack-out report says was acknowledged.
+///
+/// Each connection sends its shard's requests one at a time, in order. A
+/// request that fails (no connection, 5xx, 429) is retried with a backoff
+/// from 30 ms doubling up to 2 s: at most 20 attempts, after which it
+/// counts as failed and the connection goes on with its next request; with
+/// --stop-on-failure-after, until it has failed for that long, and then
+/// the run stops. A 4xx answer other than 429 fails a request at once.
 ///
 /// The run is encoded and sent in slices of at most --slice-mib of
 /// compressed requests, so memory does not grow with --hours. By default
@@ -116,50 +135,34 @@ struct Args {
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Retry a failing request until it has failed for this many seconds
+    /// without a success (instead of 20 attempts). A request that fails
+    /// for good (that long, or on a 4xx answer other than 429) stops the
+    /// run: every connection stops before its next attempt, the report is
+    /// written (--ack-out) and the exit status is 3. For a server killed
+    /// during the run (scripts/bench-crash.sh).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    stop_on_failure_after: Option<Duration>,
+    /// Write which requests each connection got acknowledged (2xx) to
+    /// FILE, as JSON, when the run ends or stops: per connection the
+    /// requests and samples sent and acknowledged, and the last scrape
+    /// time up to which every one of its samples was acknowledged; and
+    /// T_ack, the smallest of those, up to which every sample of the run
+    /// was (every series goes over one connection, whose requests are in
+    /// scrape order: see `cairn_loadgen::ack`). With one --url only.
+    #[arg(long, value_name = "FILE")]
+    ack_out: Option<PathBuf>,
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let x: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    Duration::try_from_secs_f64(x).map_err(|e| format!("{e}"))
 }
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     Blocks(cairn_loadgen::blocks::BlocksArgs),
-}
-
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
-
-async fn send_one(
-    client: &HttpClient,
-    url: &hyper::Uri,
-    body: Bytes,
-    retries: &AtomicU64,
-) -> Result<(), String> {
-    let mut backoff = Duration::from_millis(30);
-    for _ in 0..20 {
-        let req = hyper::Request::post(url.clone())
-            .header("Content-Type", "application/x-protobuf")
-            .header("Content-Encoding", "snappy")
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-            .header("User-Agent", "cairn-loadgen")
-            .body(Full::new(body.clone()))
-            .map_err(|e| e.to_string())?;
-        if let Ok(resp) = client.request(req).await {
-            let status = resp.status();
-            let text = resp
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            if status.is_success() {
-                return Ok(());
-            }
-            if status.is_client_error() && status.as_u16() != 429 {
-                return Err(format!("{status}: {}", String::from_utf8_lossy(&text)));
-            }
-        }
-        retries.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
-    }
-    Err("gave up after 20 attempts".into())
+    VerifyAcked(cairn_loadgen::verify_acked::VerifyAckedArgs),
 }
 
 /// VmHWM of process `pid` in KiB, from /proc/PID/status.
@@ -180,81 +183,6 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
-async fn get_json(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-    uri: String,
-    form: Option<String>,
-) -> Result<serde_json::Value, String> {
-    let uri: hyper::Uri = uri.parse().map_err(|e| format!("{e}"))?;
-    let req = match form {
-        Some(body) => hyper::Request::post(uri)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(Full::new(Bytes::from(body))),
-        None => hyper::Request::get(uri).body(Full::new(Bytes::new())),
-    }
-    .map_err(|e| e.to_string())?;
-    let resp = client.request(req).await.map_err(|e| e.to_string())?;
-    let b = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    serde_json::from_slice(&b).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&b)))
-}
-
-/// Counts the samples the receiver holds in the sent window, metric by
-/// metric (a query over all names at once would collide once
-/// `count_over_time` drops the names).
-// Indexing a `serde_json::Value` yields Null for what is missing; it never panics.
-#[allow(clippy::indexing_slicing)]
-async fn verify(base: &str, start_ms: i64, end_ms: i64) -> Result<f64, String> {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let names = get_json(
-        &client,
-        format!("{base}/api/v1/label/__name__/values"),
-        None,
-    )
-    .await?;
-    let names = names["data"]
-        .as_array()
-        .ok_or_else(|| format!("unexpected answer: {names}"))?
-        .clone();
-    let range_ms = end_ms - start_ms + 1;
-    let mut total = 0.0;
-    for n in names {
-        let n = n.as_str().unwrap_or_default();
-        let q = format!("sum(count_over_time({n}[{range_ms}ms]))");
-        let body = format!("query={}&time={}", urlencode(&q), end_ms as f64 / 1000.0);
-        let v = get_json(&client, format!("{base}/api/v1/query"), Some(body)).await?;
-        match v["data"]["result"].as_array() {
-            Some(r) if r.is_empty() => {}
-            Some(r) => {
-                total += r
-                    .first()
-                    .map_or(&serde_json::Value::Null, |x| &x["value"][1])
-                    .as_str()
-                    .and_then(|s| s.parse::<f64>().ok())
-                    .ok_or_else(|| format!("unexpected answer: {v}"))?
-            }
-            None => return Err(format!("unexpected answer for {q}: {v}")),
-        }
-    }
-    Ok(total)
-}
-
-fn urlencode(s: &str) -> String {
-    let mut o = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            o.push(b as char);
-        } else {
-            o.push_str(&format!("%{b:02X}"));
-        }
-    }
-    o
-}
-
 fn main() -> std::process::ExitCode {
     let a = Args::parse();
     if let Some(Command::Blocks(b)) = &a.command {
@@ -266,46 +194,47 @@ fn main() -> std::process::ExitCode {
             }
         };
     }
-    match tokio::runtime::Runtime::new() {
-        Ok(rt) => remote_write(a, &rt),
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match &a.command {
+        Some(Command::VerifyAcked(v)) => verify_acked(v, &rt),
+        _ => remote_write(a, &rt),
+    }
+}
+
+fn verify_acked(
+    v: &cairn_loadgen::verify_acked::VerifyAckedArgs,
+    rt: &tokio::runtime::Runtime,
+) -> std::process::ExitCode {
+    match rt.block_on(cairn_loadgen::verify_acked::run(v)) {
+        Ok(verdict) => {
+            println!("{}", verdict.summary);
+            if verdict.ok {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("cairn-loadgen verify-acked: {e}");
             std::process::ExitCode::FAILURE
         }
     }
 }
 
-/// Sends a slice: one task per shard and receiver, each sending its
-/// shard's requests in order over its own client (connection); returns
-/// once every request has been answered or given up on.
-async fn send_slice(
-    clients: &[Vec<(HttpClient, hyper::Uri)>],
-    slice: Slice,
-    retries: &Arc<AtomicU64>,
-    failures: &Arc<AtomicU64>,
-) {
-    let mut tasks = Vec::new();
-    // The encoded bodies are shared between the receivers.
-    for (shard, receivers) in slice.shards.into_iter().zip(clients) {
-        for (client, url) in receivers {
-            let (client, url) = (client.clone(), url.clone());
-            let requests = shard.requests.clone();
-            let retries = retries.clone();
-            let failures = failures.clone();
-            tasks.push(tokio::spawn(async move {
-                for r in requests {
-                    if let Err(e) = send_one(&client, &url, r, &retries).await {
-                        if failures.fetch_add(1, Ordering::Relaxed) < 5 {
-                            eprintln!("request failed: {e}");
-                        }
-                    }
-                }
-            }));
-        }
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
+/// Writes the report to `path` (through a temporary file, renamed: a
+/// reader never sees half of it).
+fn write_report(path: &Path, report: &AckReport) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, format!("{}\n", report.to_json()))?;
+    std::fs::rename(&tmp, path)
 }
 
 /// What was sent, over all slices.
@@ -358,6 +287,10 @@ fn remote_write(a: Args, rt: &tokio::runtime::Runtime) -> std::process::ExitCode
         shards: a.connections,
         jitter_ms: a.jitter_ms,
     };
+    if a.ack_out.is_some() && a.url.len() != 1 {
+        eprintln!("--ack-out takes one --url");
+        return std::process::ExitCode::FAILURE;
+    }
     let mut urls: Vec<hyper::Uri> = Vec::new();
     for u in &a.url {
         match u.parse() {
@@ -372,7 +305,7 @@ fn remote_write(a: Args, rt: &tokio::runtime::Runtime) -> std::process::ExitCode
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| usize::try_from(n).unwrap_or(1),
     );
-    let encoder = SliceEncoder::with_threads(spec, threads);
+    let encoder = SliceEncoder::with_threads(spec.clone(), threads);
     // One client, and so one connection, per shard and receiver, kept
     // from slice to slice.
     let clients: Vec<Vec<(HttpClient, hyper::Uri)>> = (0..encoder.shards())
@@ -399,18 +332,39 @@ fn remote_write(a: Args, rt: &tokio::runtime::Runtime) -> std::process::ExitCode
     } else {
         Producer::inline(encoder, max_bytes)
     };
-    let retries = Arc::new(AtomicU64::new(0));
-    let failures = Arc::new(AtomicU64::new(0));
+    let sender = Sender::new(match a.stop_on_failure_after {
+        Some(d) => Retry::StopAfter(d),
+        None => Retry::Attempts(20),
+    });
+    let mut acks: Vec<Vec<ConnAck>> = clients
+        .iter()
+        .map(|r| vec![ConnAck::default(); r.len()])
+        .collect();
     let mut sent = Sent {
         server_ticks: Some(0),
         ..Sent::default()
     };
     let mut first: Option<(Instant, Option<u64>)> = None;
-    while let Some(slice) = producer.next_slice() {
+    // Every request of the run was handed out to its connection.
+    let mut complete = false;
+    while !sender.stopped() {
+        let Some(slice) = producer.next_slice() else {
+            complete = true;
+            break;
+        };
         // The server's CPU time and the wall time count from the first
         // request sent, once the first slice is encoded.
         if first.is_none() {
             first = Some((Instant::now(), a.server_pid.and_then(cpu_ticks)));
+        }
+        if a.stop_on_failure_after.is_some() {
+            // Progress, for scripts that kill the server during the run.
+            eprintln!(
+                "sending slice {} ({} requests, {} samples)",
+                sent.slices + 1,
+                slice.requests(),
+                slice.samples()
+            );
         }
         sent.samples += slice.samples();
         sent.requests += slice.requests();
@@ -418,7 +372,7 @@ fn remote_write(a: Args, rt: &tokio::runtime::Runtime) -> std::process::ExitCode
         sent.slices += 1;
         let c0 = a.server_pid.and_then(cpu_ticks);
         let t = Instant::now();
-        rt.block_on(send_slice(&clients, slice, &retries, &failures));
+        rt.block_on(sender.send_slice(&clients, slice, &mut acks));
         sent.sending += t.elapsed();
         let c1 = a.server_pid.and_then(cpu_ticks);
         sent.server_ticks = match (sent.server_ticks, c0, c1) {
@@ -440,7 +394,22 @@ fn remote_write(a: Args, rt: &tokio::runtime::Runtime) -> std::process::ExitCode
         .server_pid
         .and_then(peak_rss_kib)
         .map_or(serde_json::Value::Null, |k| serde_json::json!(k));
-    let mut ok = failures.load(Ordering::Relaxed) == 0;
+    let stopped = sender.stopped();
+    let failures = sender.failures.load(Ordering::Relaxed);
+    let mut ok = failures == 0 && !stopped;
+    let report = AckReport {
+        spec,
+        url: a.url.first().cloned().unwrap_or_default(),
+        complete: complete && !stopped,
+        stopped,
+        connections: acks.iter().filter_map(|r| r.first().cloned()).collect(),
+    };
+    if let Some(path) = &a.ack_out {
+        if let Err(e) = write_report(path, &report) {
+            eprintln!("cannot write {}: {e}", path.display());
+            ok = false;
+        }
+    }
     let stats = producer.finish().unwrap_or_else(|e| {
         eprintln!("{e}");
         ok = false;
@@ -479,11 +448,11 @@ fn remote_write(a: Args, rt: &tokio::runtime::Runtime) -> std::process::ExitCode
             }
         }
     }
-    if let Some(base) = &a.verify_url {
-        match rt.block_on(verify(base, start_ms, end_ms)) {
+    if let (Some(base), false) = (&a.verify_url, stopped) {
+        match rt.block_on(QueryClient::new(base).count_all(start_ms, end_ms)) {
             Ok(n) => {
                 verified = serde_json::json!(n);
-                if n as u64 != total {
+                if n != total {
                     eprintln!("verification: receiver holds {n} samples, {total} were sent");
                     ok = false;
                 }
@@ -496,8 +465,9 @@ fn remote_write(a: Args, rt: &tokio::runtime::Runtime) -> std::process::ExitCode
     }
     let out = serde_json::json!({
         "samples": total, "series": distinct, "requests": requests, "seconds": secs,
-        "samples_per_second": rate, "server_cpu_ticks": server_cpu, "server_peak_rss_kib": peak_rss, "retries": retries.load(Ordering::Relaxed),
-        "failed_requests": failures.load(Ordering::Relaxed), "verified_samples": verified,
+        "samples_per_second": rate, "server_cpu_ticks": server_cpu, "server_peak_rss_kib": peak_rss, "retries": sender.retries.load(Ordering::Relaxed),
+        "failed_requests": failures, "verified_samples": verified,
+        "stopped": stopped, "samples_acked": report.samples_acked(), "t_ack_ms": report.t_ack_ms(),
         "start_ms": start_ms, "end_ms": end_ms,
         "slices": sent.slices, "slice_mib": a.slice_mib, "encode_ahead": a.encode_ahead,
         "encode_threads": threads,
@@ -518,7 +488,16 @@ fn remote_write(a: Args, rt: &tokio::runtime::Runtime) -> std::process::ExitCode
             sent.slices
         );
     }
-    if ok {
+    if stopped {
+        eprintln!(
+            "stopped: {} of the {total} samples handed out acknowledged; every sample up to {} was",
+            report.samples_acked(),
+            report
+                .t_ack_ms()
+                .map_or("no time".to_string(), |t| format!("{t} ms"))
+        );
+        std::process::ExitCode::from(EXIT_STOPPED)
+    } else if ok {
         std::process::ExitCode::SUCCESS
     } else {
         std::process::ExitCode::FAILURE

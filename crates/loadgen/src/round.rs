@@ -31,15 +31,16 @@ use bytes::Bytes;
 use cairn_gpusim::SimSeries;
 
 use crate::encode::encode_series;
-use crate::{scrape_jitter, LoadSpec};
+use crate::{scrape_jitter, LoadSpec, RequestMeta};
 
 /// Units a round gives each thread: enough that threads finishing a unit
 /// apart wait little at the end of a round, few enough that a round's
 /// messages (about 150 KiB a unit) stay small.
 const UNITS_PER_THREAD: usize = 16;
 
-/// A request encoded but not yet handed out: its shard, body and samples.
-pub(crate) type Ready = (usize, Bytes, u64);
+/// A request encoded but not yet handed out: its shard, body, and its
+/// samples and scrape rounds.
+pub(crate) type Ready = (usize, Bytes, RequestMeta);
 
 /// Where a sample is in a round: its unit, and its index among the unit's
 /// samples of its shard.
@@ -83,6 +84,9 @@ struct Open {
     carried: Vec<u8>,
     /// Its samples so far, carried ones included.
     samples: u64,
+    /// The scrape rounds of its first and latest sample.
+    first_step: u64,
+    last_step: u64,
     /// Where its samples in this round start.
     from: Pos,
     /// How many of the current unit's samples of the shard have been seen.
@@ -97,7 +101,8 @@ struct Job {
     /// Its samples in this round, `from` up to `to`.
     from: Pos,
     to: Pos,
-    samples: u64,
+    /// Its samples and their scrape rounds (a request's).
+    meta: RequestMeta,
     request: bool,
 }
 
@@ -233,7 +238,11 @@ impl Rounds {
                 carried: std::mem::take(&mut o.carried),
                 from: (0, 0),
                 to: (0, 0),
-                samples: std::mem::take(&mut o.samples),
+                meta: RequestMeta {
+                    samples: std::mem::take(&mut o.samples),
+                    first_step: o.first_step,
+                    last_step: o.last_step,
+                },
                 request: true,
             })
             .collect();
@@ -370,6 +379,10 @@ fn split(round: &[Unit], open: &mut [Open], batch: usize) -> Vec<Job> {
                 continue;
             };
             o.seen += 1;
+            if o.samples == 0 {
+                o.first_step = unit.step;
+            }
+            o.last_step = unit.step;
             o.samples += 1;
             if o.samples >= batch as u64 {
                 jobs.push(Job {
@@ -377,7 +390,11 @@ fn split(round: &[Unit], open: &mut [Open], batch: usize) -> Vec<Job> {
                     carried: std::mem::take(&mut o.carried),
                     from: o.from,
                     to: (u, o.seen),
-                    samples: std::mem::take(&mut o.samples),
+                    meta: RequestMeta {
+                        samples: std::mem::take(&mut o.samples),
+                        first_step: o.first_step,
+                        last_step: o.last_step,
+                    },
                     request: true,
                 });
                 o.from = (u, o.seen);
@@ -396,7 +413,7 @@ fn split(round: &[Unit], open: &mut [Open], batch: usize) -> Vec<Job> {
                 carried: std::mem::take(&mut o.carried),
                 from: o.from,
                 to: (last, end),
-                samples: o.samples,
+                meta: RequestMeta::default(),
                 request: false,
             });
         }
@@ -444,5 +461,5 @@ fn run(job: Job, round: &[Unit], w: &mut Worker) -> Done {
     if raw.capacity() > w.raw.capacity() {
         w.raw = raw;
     }
-    Done::Request((job.shard, body, job.samples))
+    Done::Request((job.shard, body, job.meta))
 }

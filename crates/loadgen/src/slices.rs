@@ -109,15 +109,16 @@ impl SliceEncoder {
         let mut slice = Slice::new(self.shards());
         let mut bytes = 0usize;
         loop {
-            while let Some((shard, body, samples)) = self.ready.pop_front() {
+            while let Some((shard, body, meta)) = self.ready.pop_front() {
                 if bytes > 0 && bytes.saturating_add(body.len()) > max_bytes {
-                    self.ready.push_front((shard, body, samples));
+                    self.ready.push_front((shard, body, meta));
                     return Some(slice);
                 }
                 bytes += body.len();
                 if let Some(out) = slice.shards.get_mut(shard) {
-                    out.samples += samples;
+                    out.samples += meta.samples;
                     out.requests.push(body);
+                    out.meta.push(meta);
                 }
             }
             if !self.encode_next() {

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use cairn_gpusim::ClusterSpec;
-use cairn_loadgen::{encode_write_request, scrape_jitter, LoadSpec, Producer, Slice, SliceEncoder};
+use cairn_loadgen::{
+    encode_write_request, scrape_jitter, LoadSpec, Producer, RequestMeta, Slice, SliceEncoder,
+};
 use cairn_model::Labels;
 
 /// A small cluster over a short time, with pod churn inside it, small
@@ -264,10 +266,10 @@ fn encoding_on_several_threads_hands_out_the_same_slices() {
                 assert_eq!(n, series, "{what}");
                 assert_eq!(many.len(), one.len(), "{what}");
                 for (i, (a, b)) in one.iter().zip(&many).enumerate() {
-                    let shards = |s: &Slice| -> Vec<(Vec<Bytes>, u64)> {
+                    let shards = |s: &Slice| -> Vec<(Vec<Bytes>, Vec<RequestMeta>, u64)> {
                         s.shards
                             .iter()
-                            .map(|x| (x.requests.clone(), x.samples))
+                            .map(|x| (x.requests.clone(), x.meta.clone(), x.samples))
                             .collect()
                     };
                     assert_eq!(shards(a), shards(b), "{what}: slice {i}");
@@ -299,4 +301,51 @@ fn encoding_on_more_threads_than_nodes_and_no_nodes() {
     let (got, series) = slices_on(&none, usize::MAX, 4);
     assert!(got.is_empty());
     assert_eq!(series, 0);
+}
+
+#[test]
+fn each_request_says_its_samples_and_scrape_rounds() {
+    for (jitter_ms, batch, threads) in [(40, 300, 1), (0, 7, 3), (40, 5000, 2)] {
+        let spec = LoadSpec {
+            batch,
+            ..spec(jitter_ms)
+        };
+        let interval = spec.cluster.scrape_interval_ms;
+        for max_bytes in [usize::MAX, 20_000] {
+            let (all, _) = slices_on(&spec, max_bytes, threads);
+            let mut dec = snap::raw::Decoder::new();
+            for shard in 0..spec.shards {
+                let mut last_step = spec.first_scrape;
+                for slice in &all {
+                    let s = &slice.shards[shard];
+                    assert_eq!(s.meta.len(), s.requests.len());
+                    assert_eq!(s.meta.iter().map(|m| m.samples).sum::<u64>(), s.samples);
+                    for (r, m) in s.requests.iter().zip(&s.meta) {
+                        let raw = dec.decompress_vec(r).unwrap();
+                        let req =
+                            <cairn_proto::write::WriteRequest as cairn_proto::Message>::decode(
+                                &raw[..],
+                            )
+                            .unwrap();
+                        // The jitter is below the interval: a sample's step
+                        // is its offset from the start, rounded down.
+                        let steps: Vec<u64> = req
+                            .timeseries
+                            .iter()
+                            .flat_map(|ts| &ts.samples)
+                            .map(|x| ((x.timestamp - spec.start_ms) / interval) as u64)
+                            .collect();
+                        let what = format!("shard {shard}, batch {batch}, {threads} threads");
+                        assert_eq!(steps.len() as u64, m.samples, "{what}");
+                        assert_eq!(steps.first(), Some(&m.first_step), "{what}");
+                        assert_eq!(steps.iter().max(), Some(&m.last_step), "{what}");
+                        assert!(steps.windows(2).all(|w| w[0] <= w[1]), "{what}");
+                        // In scrape order across requests, slices included.
+                        assert!(m.first_step >= last_step, "{what}");
+                        last_step = m.last_step;
+                    }
+                }
+            }
+        }
+    }
 }
