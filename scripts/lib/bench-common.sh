@@ -38,7 +38,7 @@ start_target() {
     victoriametrics)
       victoria-metrics -storageDataPath="$dir/data" -httpListenAddr="127.0.0.1:$port" \
         -retentionPeriod=10y -search.latencyOffset=0s -search.disableCache \
-        -search.maxUniqueTimeseries=100000000 >>"$log" 2>&1 &
+        -search.maxUniqueTimeseries=100000000 -search.maxQueryDuration=2m >>"$log" 2>&1 &
       ready="http://127.0.0.1:$port/health" ;;
     *) echo "unknown target $t" >&2; return 2 ;;
   esac
