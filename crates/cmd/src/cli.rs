@@ -70,7 +70,7 @@ pub struct ServeArgs {
     /// Maximum duration compacted blocks may span. Defaults to 10% of the retention period, at most 31d.
     #[arg(long = "storage.tsdb.max-block-duration")]
     pub max_block_duration: Option<String>,
-    /// Keep only the last ~128 bytes of each series' open head chunk in memory and the rest in
+    /// Keep only the last ~104 bytes of each series' open head chunk in memory and the rest in
     /// files under head_spill/ (rebuilt from the WAL after a restart). Takes about 330 bytes
     /// per active series off the resident memory of a GPU-cluster load; false keeps whole open
     /// chunks in memory, as Prometheus does.

@@ -10,6 +10,8 @@
     clippy::indexing_slicing
 )] // test code: failing means panicking
 
+mod support;
+
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use cairn_gpusim::ClusterSpec;
 use cairn_loadgen::ack::{expected_by_name, run_steps, step_end_ms, AckReport};
 use cairn_loadgen::{build, LoadSpec};
+use support::{decode_request, series_key};
 
 /// A sample: its series' labels (`name=value,` pairs), timestamp, value bits.
 type Sample = (String, i64, u64);
@@ -26,23 +29,9 @@ type Sample = (String, i64, u64);
 /// Every sample in remote-write request bodies.
 fn decode(bodies: &[Vec<u8>]) -> Vec<Sample> {
     let mut out = Vec::new();
-    let mut dec = snap::raw::Decoder::new();
     for b in bodies {
-        let raw = dec.decompress_vec(b).unwrap();
-        let req =
-            <cairn_proto::write::WriteRequest as cairn_proto::Message>::decode(&raw[..]).unwrap();
-        for ts in req.timeseries {
-            let key: String = ts
-                .labels
-                .iter()
-                .map(|l| {
-                    format!(
-                        "{}={},",
-                        String::from_utf8_lossy(&l.name),
-                        String::from_utf8_lossy(&l.value)
-                    )
-                })
-                .collect();
+        for ts in decode_request(b).timeseries {
+            let key = series_key(&ts);
             for x in ts.samples {
                 out.push((key.clone(), x.timestamp, x.value.to_bits()));
             }

@@ -10,6 +10,8 @@
     clippy::indexing_slicing
 )] // test code: failing means panicking
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -18,6 +20,7 @@ use cairn_loadgen::{
     encode_write_request, scrape_jitter, LoadSpec, Producer, RequestMeta, Slice, SliceEncoder,
 };
 use cairn_model::Labels;
+use support::{decode_request, series_key};
 
 /// A small cluster over a short time, with pod churn inside it, small
 /// batches (many requests) and three shards.
@@ -104,24 +107,9 @@ fn per_shard(slices: &[Slice], shards: usize) -> Vec<Vec<Bytes>> {
 /// Each series' samples (t, value bits) in the order they are sent.
 fn per_series(shards: &[Vec<Bytes>]) -> BTreeMap<String, Vec<(i64, u64)>> {
     let mut out: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
-    let mut dec = snap::raw::Decoder::new();
     for r in shards.iter().flatten() {
-        let raw = dec.decompress_vec(r).unwrap();
-        let req =
-            <cairn_proto::write::WriteRequest as cairn_proto::Message>::decode(&raw[..]).unwrap();
-        for ts in req.timeseries {
-            let key: String = ts
-                .labels
-                .iter()
-                .map(|l| {
-                    format!(
-                        "{}={},",
-                        String::from_utf8_lossy(&l.name),
-                        String::from_utf8_lossy(&l.value)
-                    )
-                })
-                .collect();
-            let samples = out.entry(key).or_default();
+        for ts in decode_request(r).timeseries {
+            let samples = out.entry(series_key(&ts)).or_default();
             samples.extend(ts.samples.iter().map(|x| (x.timestamp, x.value.to_bits())));
         }
     }
@@ -313,7 +301,6 @@ fn each_request_says_its_samples_and_scrape_rounds() {
         let interval = spec.cluster.scrape_interval_ms;
         for max_bytes in [usize::MAX, 20_000] {
             let (all, _) = slices_on(&spec, max_bytes, threads);
-            let mut dec = snap::raw::Decoder::new();
             for shard in 0..spec.shards {
                 let mut last_step = spec.first_scrape;
                 for slice in &all {
@@ -321,12 +308,7 @@ fn each_request_says_its_samples_and_scrape_rounds() {
                     assert_eq!(s.meta.len(), s.requests.len());
                     assert_eq!(s.meta.iter().map(|m| m.samples).sum::<u64>(), s.samples);
                     for (r, m) in s.requests.iter().zip(&s.meta) {
-                        let raw = dec.decompress_vec(r).unwrap();
-                        let req =
-                            <cairn_proto::write::WriteRequest as cairn_proto::Message>::decode(
-                                &raw[..],
-                            )
-                            .unwrap();
+                        let req = decode_request(r);
                         // The jitter is below the interval: a sample's step
                         // is its offset from the start, rounded down.
                         let steps: Vec<u64> = req

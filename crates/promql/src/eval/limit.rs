@@ -288,9 +288,10 @@ impl Evaluator<'_> {
     }
 
     /// A range function over series counted by `series` (in Prometheus's
-    /// order, by labels), with `params` samples of scalar parameters held
-    /// (they stay counted) and `input` samples of a subquery's result
-    /// (released at the end).
+    /// order, by labels). What is held now (its scalar parameters, a
+    /// subquery's result) must fit beside each window; at the end the
+    /// parameters (`params` samples: they stay counted, as in Prometheus)
+    /// and the output replace it, a subquery's result being released.
     pub(super) fn count_range(
         &mut self,
         base: usize,
@@ -300,13 +301,16 @@ impl Evaluator<'_> {
         let held = self.held;
         let mut done = 0usize;
         for s in series {
-            self.over(held + done + s.windows.max)?;
+            self.over(held.saturating_add(done).saturating_add(s.windows.max))?;
             if s.out > 0 {
-                self.over(held + done + s.windows.last + s.out)?;
+                self.over(
+                    held.saturating_add(done)
+                        .saturating_add(s.windows.last + s.out),
+                )?;
                 done += s.out;
             }
         }
-        self.held = base + params + done;
+        self.held = base.saturating_add(params).saturating_add(done);
         Ok(())
     }
 }

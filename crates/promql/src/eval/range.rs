@@ -83,7 +83,7 @@ pub(super) fn eval(
         )?;
     }
     // Prometheus keeps its parameters counted to the end.
-    let params_held = ev.held - base;
+    let params_held = ev.held.saturating_sub(base);
     let input = input(ev, m)?;
     let refs: Vec<(i64, i64)> = steps
         .times()
