@@ -307,6 +307,10 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
             a.head_snapshot.to_string(),
         ),
         ("storage.tsdb.wal-fsync".into(), a.wal_fsync.clone()),
+        (
+            "storage.tsdb.wal-compression".into(),
+            a.wal_compression.to_string(),
+        ),
         ("web.listen-address".into(), a.listen_address.clone()),
         (
             "web.enable-admin-api".into(),
@@ -360,6 +364,7 @@ fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution
             )
         })?;
     if let Some(w) = opts.wal.as_mut() {
+        w.compress = a.wal_compression;
         w.fsync = match a.wal_fsync.as_str() {
             "segment" => cairn_head::FsyncPolicy::Never,
             "always" => cairn_head::FsyncPolicy::Always,
@@ -506,6 +511,14 @@ mod tests {
             }) => a,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn wal_compression_is_on_unless_turned_off() {
+        let (o, _) = storage_options(&args(&[])).unwrap();
+        assert!(o.wal.unwrap().compress);
+        let (o, _) = storage_options(&args(&["--storage.tsdb.wal-compression=false"])).unwrap();
+        assert!(!o.wal.unwrap().compress);
     }
 
     #[test]

@@ -135,8 +135,15 @@ impl WalLog {
         if cur == 0 || first > to {
             return Ok(());
         }
-        cairn_wal::checkpoint(&self.dir, first, to, keep, mint)
-            .map_err(|e| wal_err("checkpoint", &self.dir, e))?;
+        cairn_wal::checkpoint(
+            &self.dir,
+            first,
+            to,
+            keep,
+            mint,
+            self.wal.options().compress,
+        )
+        .map_err(|e| wal_err("checkpoint", &self.dir, e))?;
         self.wal
             .truncate(cur)
             .map_err(|e| wal_err("truncate", &self.dir, e))

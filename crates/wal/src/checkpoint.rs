@@ -37,13 +37,15 @@ fn bad(dir: &Path, reason: String) -> WalError {
 }
 
 /// Writes `checkpoint.{to:08}` in `dir`; see the module docs. Does nothing
-/// when a checkpoint at or after `to` already exists.
+/// when a checkpoint at or after `to` already exists. `compress`: snappy
+/// records, as [`crate::WalOptions::compress`] does for the log.
 pub fn checkpoint(
     dir: &Path,
     from: u32,
     to: u32,
     keep: impl Fn(u64) -> bool,
     mint: i64,
+    compress: bool,
 ) -> Result<()> {
     if from > to {
         return Err(bad(dir, format!("from {from} is after to {to}")));
@@ -81,7 +83,13 @@ pub fn checkpoint(
     let tmp_dir = dir.join(format!("{}{TMP_SUFFIX}", checkpoint_name(to)));
     std::fs::create_dir(&tmp_dir).map_err(|e| WalError::io(&tmp_dir, e))?;
     let mut out = Filter {
-        w: LogWriter::create(&tmp_dir, 0, DEFAULT_SEGMENT_SIZE, Default::default())?,
+        w: LogWriter::create(
+            &tmp_dir,
+            0,
+            DEFAULT_SEGMENT_SIZE,
+            Default::default(),
+            compress,
+        )?,
         keep: &keep,
         mint,
         batch: Vec::new(),

@@ -37,7 +37,8 @@ pub(crate) static ZEROS: [u8; PAGE_SIZE] = [0u8; PAGE_SIZE];
 /// Cuts `rec` into fragments appended to `buf`, where `buf[0]` sits at byte
 /// `base` of the segment: fragments never cross a page boundary, and a page
 /// with no room for a header plus one data byte is zero-padded first.
-pub(crate) fn append_fragments(buf: &mut Vec<u8>, base: u64, rec: &[u8]) {
+/// `flag` ([`SNAPPY_FLAG`] or 0) is set on every fragment's type byte.
+pub(crate) fn append_fragments(buf: &mut Vec<u8>, base: u64, rec: &[u8], flag: u8) {
     let mut rest = rec;
     let mut first = true;
     loop {
@@ -55,7 +56,7 @@ pub(crate) fn append_fragments(buf: &mut Vec<u8>, base: u64, rec: &[u8]) {
             (false, false) => MIDDLE,
             (false, true) => LAST,
         };
-        put_fragment(buf, typ, part);
+        put_fragment(buf, typ | flag, part);
         rest = tail;
         first = false;
         if rest.is_empty() {
@@ -70,7 +71,7 @@ pub(crate) fn append_fragments(buf: &mut Vec<u8>, base: u64, rec: &[u8]) {
 pub fn frame_segment(recs: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
     for r in recs {
-        append_fragments(&mut out, 0, r);
+        append_fragments(&mut out, 0, r, 0);
     }
     out
 }

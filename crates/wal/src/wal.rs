@@ -46,6 +46,10 @@ pub struct WalOptions {
     /// Nominal segment size in bytes: a positive multiple of 32 KiB.
     pub segment_size: usize,
     pub fsync: FsyncPolicy,
+    /// Snappy-compress records that shrink (Prometheus's
+    /// `--storage.tsdb.wal-compression`, on by default there and here).
+    /// Reading never depends on it.
+    pub compress: bool,
 }
 
 impl Default for WalOptions {
@@ -53,6 +57,7 @@ impl Default for WalOptions {
         Self {
             segment_size: DEFAULT_SEGMENT_SIZE,
             fsync: FsyncPolicy::Never,
+            compress: true,
         }
     }
 }
@@ -149,7 +154,13 @@ impl Wal {
         let after_cp = listing.checkpoints.last().map(|c| c.saturating_add(1));
         let next = after_seg.max(after_cp).unwrap_or(0);
         let fsync_stats = Arc::new(crate::writer::FsyncStats::default());
-        let w = LogWriter::create(dir, next, opts.segment_size, fsync_stats.clone())?;
+        let w = LogWriter::create(
+            dir,
+            next,
+            opts.segment_size,
+            fsync_stats.clone(),
+            opts.compress,
+        )?;
         Ok(Self {
             dir: dir.to_path_buf(),
             opts,

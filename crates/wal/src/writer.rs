@@ -8,6 +8,11 @@
 //! old segment's last page is zero-padded, the file fsynced and closed.
 //! A record larger than a whole segment gets a segment of its own, which
 //! grows past the nominal size.
+//!
+//! With compression on, each record is snappy-compressed (block format) on
+//! its own and written compressed, with [`SNAPPY_FLAG`] on every fragment,
+//! when that is shorter; otherwise as is. This is what Prometheus writes
+//! with `--storage.tsdb.wal-compression`, so either reads the other's log.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -15,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Result, WalError};
-use crate::fragment::{append_fragments, HEADER_SIZE, PAGE_SIZE, ZEROS};
+use crate::fragment::{append_fragments, HEADER_SIZE, PAGE_SIZE, SNAPPY_FLAG, ZEROS};
 use crate::segments::{segment_path, sync_dir};
 
 const PAGE: u64 = PAGE_SIZE as u64;
@@ -51,6 +56,11 @@ pub(crate) struct LogWriter {
     /// Bytes of the current call not yet written.
     buf: Vec<u8>,
     stats: Arc<FsyncStats>,
+    /// Snappy-compress records (see the module docs).
+    compress: bool,
+    /// The compressed record being written.
+    scratch: Vec<u8>,
+    enc: snap::raw::Encoder,
 }
 
 fn create_segment(dir: &Path, i: u32) -> Result<File> {
@@ -73,6 +83,7 @@ impl LogWriter {
         seg: u32,
         segment_size: usize,
         stats: Arc<FsyncStats>,
+        compress: bool,
     ) -> Result<Self> {
         let file = create_segment(dir, seg)?;
         Ok(Self {
@@ -83,6 +94,9 @@ impl LogWriter {
             off: 0,
             buf: Vec::new(),
             stats,
+            compress,
+            scratch: Vec::new(),
+            enc: snap::raw::Encoder::new(),
         })
     }
 
@@ -124,12 +138,31 @@ impl LogWriter {
     }
 
     fn append(&mut self, rec: &[u8]) -> Result<()> {
-        let room = self.room();
-        if self.pos() > 0 && (room == 0 || rec.len() as u64 > room) {
-            self.roll()?;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut flag = 0;
+        if self.compress && !rec.is_empty() {
+            scratch.resize(snap::raw::max_compress_len(rec.len()), 0);
+            match self.enc.compress(rec, &mut scratch) {
+                Ok(n) if n < rec.len() => {
+                    scratch.truncate(n);
+                    flag = SNAPPY_FLAG;
+                }
+                // Incompressible (or too large for snappy): stored as is.
+                _ => {}
+            }
         }
-        append_fragments(&mut self.buf, self.off, rec);
-        Ok(())
+        let data = if flag == 0 { rec } else { scratch.as_slice() };
+        let room = self.room();
+        let res = if self.pos() > 0 && (room == 0 || data.len() as u64 > room) {
+            self.roll().map(|_| ())
+        } else {
+            Ok(())
+        };
+        if res.is_ok() {
+            append_fragments(&mut self.buf, self.off, data, flag);
+        }
+        self.scratch = scratch;
+        res
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -100,7 +100,7 @@ fn checkpoint_then_replay() {
     log(&wal, &[series(11), samples(11..12, 100)]);
 
     let keep = |r: u64| r.is_multiple_of(2) || r == 11;
-    checkpoint(dir, 0, 1, keep, 60).unwrap();
+    checkpoint(dir, 0, 1, keep, 60, true).unwrap();
     assert!(dir.join(checkpoint_name(1)).is_dir());
     wal.truncate(2).unwrap();
     assert_eq!(wal.segment_range().unwrap(), (2, 2));
@@ -143,7 +143,7 @@ fn checkpoint_then_replay() {
     // A second checkpoint folds the first in and replaces it.
     wal.next_segment().unwrap();
     log(&wal, &[samples(11..12, 101)]);
-    checkpoint(dir, 2, 2, keep, 60).unwrap();
+    checkpoint(dir, 2, 2, keep, 60, true).unwrap();
     assert!(!dir.join(checkpoint_name(1)).exists());
     assert!(dir.join(checkpoint_name(2)).is_dir());
     wal.truncate(3).unwrap();
@@ -160,9 +160,9 @@ fn checkpoint_then_replay() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     // Checkpointing an already covered range is a no-op; leaving a hole is refused.
-    checkpoint(dir, 0, 2, keep, 60).unwrap();
+    checkpoint(dir, 0, 2, keep, 60, true).unwrap();
     assert!(matches!(
-        checkpoint(dir, 4, 4, keep, 60),
+        checkpoint(dir, 4, 4, keep, 60, true),
         Err(WalError::Checkpoint { .. })
     ));
 }
@@ -175,7 +175,7 @@ fn reopening_after_truncation_continues_after_the_checkpoint() {
         let wal = Wal::open(dir, WalOptions::default()).unwrap();
         log(&wal, &[series(1), samples(1..2, 5)]);
         wal.next_segment().unwrap();
-        checkpoint(dir, 0, 0, |_| true, 0).unwrap();
+        checkpoint(dir, 0, 0, |_| true, 0, true).unwrap();
         wal.truncate(1).unwrap();
     }
     // Remove even the active segment: the next one must still be numbered
@@ -202,7 +202,7 @@ fn replay_reports_segments_done_out_of_total() {
     wal.next_segment().unwrap();
     log(&wal, &[samples(1..2, 3)]);
     // Segments 0 and 1 go into checkpoint 1 (one segment), 2 and 3 remain.
-    checkpoint(dir, 0, 1, |_| true, 0).unwrap();
+    checkpoint(dir, 0, 1, |_| true, 0, true).unwrap();
     wal.truncate(2).unwrap();
     let mut seen = Vec::new();
     cairn_wal::replay_with_progress(dir, |p, r| {

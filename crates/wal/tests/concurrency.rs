@@ -29,6 +29,7 @@ fn run(policy: FsyncPolicy, per_thread: u64) {
     let opts = WalOptions {
         segment_size: 4 * PAGE_SIZE,
         fsync: policy,
+        compress: true,
     };
     let wal = Arc::new(Wal::open(dir.path(), opts).unwrap());
     let handles: Vec<_> = (0..THREADS)

@@ -60,6 +60,7 @@ fn options(policy: &str) -> WalOptions {
         } else {
             FsyncPolicy::Never
         },
+        compress: true,
     }
 }
 

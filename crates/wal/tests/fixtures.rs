@@ -7,6 +7,9 @@
 //!   of segment 0; replay must fail naming segment 0 and the record's offset.
 //! * `torn-tail/`: the same with segment 1 cut short in the middle of a
 //!   record; replay must return the records before it and report the tear.
+//! * `two-segments-snappy/`: the same records written with compression on
+//!   (`WalOptions::compress`, as Prometheus's `--storage.tsdb.wal-compression`):
+//!   snappy-compressed records flagged on every fragment.
 //!
 //! Regenerate (only when the format deliberately changes) with
 //! `CAIRN_REGEN_FIXTURES=1 cargo test -p cairn-wal --test fixtures -- --ignored`.
@@ -97,9 +100,14 @@ fn fixture_records() -> [Vec<Record>; 2] {
 }
 
 fn write_fixture(dir: &Path) {
+    write_fixture_with(dir, false);
+}
+
+fn write_fixture_with(dir: &Path, compress: bool) {
     let [seg0, seg1] = fixture_records();
     let opts = WalOptions {
         segment_size: 2 * PAGE_SIZE,
+        compress,
         ..WalOptions::default()
     };
     let wal = Wal::open(dir, opts).unwrap();
@@ -133,11 +141,17 @@ fn regenerate_fixtures() {
         return;
     }
     let root = fixtures();
-    for d in ["two-segments", "corrupt-older-segment", "torn-tail"] {
+    for d in [
+        "two-segments",
+        "corrupt-older-segment",
+        "torn-tail",
+        "two-segments-snappy",
+    ] {
         let _ = std::fs::remove_dir_all(root.join(d));
     }
     let good = root.join("two-segments");
     write_fixture(&good);
+    write_fixture_with(&root.join("two-segments-snappy"), true);
     for name in ["corrupt-older-segment", "torn-tail"] {
         let d = root.join(name);
         std::fs::create_dir_all(&d).unwrap();
@@ -187,6 +201,38 @@ fn two_segment_fixture_replays_exactly() {
     // The writer still produces these exact bytes.
     let tmp = tempfile::tempdir().unwrap();
     write_fixture(tmp.path());
+    for s in 0..2 {
+        assert_eq!(
+            std::fs::read(segment_path(tmp.path(), s)).unwrap(),
+            std::fs::read(segment_path(&dir, s)).unwrap(),
+            "segment {s} bytes changed"
+        );
+    }
+}
+
+#[test]
+fn snappy_fixture_replays_exactly_and_is_smaller() {
+    let dir = fixtures().join("two-segments-snappy");
+    let (got, st) = replay_all(&dir).unwrap();
+    let [a, b] = fixture_records();
+    let want: Vec<Record> = a.into_iter().chain(b).collect();
+    assert_same(&got, &want);
+    assert_eq!(st.segments, Some((0, 1)));
+    assert_eq!(st.torn_tail, None);
+    // Every record of segment 0 shrinks, so its first fragment is flagged.
+    let seg0 = std::fs::read(segment_path(&dir, 0)).unwrap();
+    assert_eq!(seg0[0] & 0x08, 0x08, "type byte {:#x}", seg0[0]);
+    let plain = std::fs::read(segment_path(&fixtures().join("two-segments"), 0)).unwrap();
+    let used = |b: &[u8]| b.iter().rposition(|&x| x != 0).unwrap_or(0);
+    assert!(
+        used(&seg0) < used(&plain) * 9 / 10,
+        "{} vs {}",
+        used(&seg0),
+        used(&plain)
+    );
+    // The writer still produces these exact bytes.
+    let tmp = tempfile::tempdir().unwrap();
+    write_fixture_with(tmp.path(), true);
     for s in 0..2 {
         assert_eq!(
             std::fs::read(segment_path(tmp.path(), s)).unwrap(),

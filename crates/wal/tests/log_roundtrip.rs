@@ -13,14 +13,17 @@ use cairn_wal::fragment::PAGE_SIZE;
 use cairn_wal::{replay_raw, segment_path, FsyncPolicy, SegmentReader, Wal, WalOptions};
 use proptest::prelude::*;
 
+/// Pseudo-random bytes; by `seed % 3` incompressible, or drawn from 16 or
+/// 4 values so that snappy shrinks them (both paths of a compressing log).
 fn payload(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mask = [0xff, 0x0f, 0x03][(seed % 3) as usize];
     (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            x as u8
+            x as u8 & mask
         })
         .collect()
 }
@@ -51,9 +54,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
-    fn records_of_random_sizes_round_trip(sizes in sizes(), batch in 1usize..5, pages in 1usize..4) {
+    fn records_of_random_sizes_round_trip(sizes in sizes(), batch in 1usize..5, pages in 1usize..4, compress in any::<bool>()) {
         let dir = tempfile::tempdir().unwrap();
-        let opts = WalOptions { segment_size: pages * PAGE_SIZE, fsync: FsyncPolicy::Never };
+        let opts = WalOptions { segment_size: pages * PAGE_SIZE, fsync: FsyncPolicy::Never, compress };
         let recs: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, &n)| payload(i as u64, n)).collect();
         {
             let wal = Wal::open(dir.path(), opts).unwrap();
@@ -108,6 +111,7 @@ fn closed_segments_are_whole_pages_and_records_stay_inside_one_segment() {
     let opts = WalOptions {
         segment_size: 2 * PAGE_SIZE,
         fsync: FsyncPolicy::Never,
+        compress: false,
     };
     let wal = Wal::open(dir.path(), opts).unwrap();
     for i in 0..30u64 {
@@ -152,12 +156,42 @@ fn next_segment_and_truncate() {
 }
 
 #[test]
+fn compression_flags_records_that_shrink_and_keeps_the_rest_as_is() {
+    for compress in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = WalOptions {
+            compress,
+            ..WalOptions::default()
+        };
+        let wal = Wal::open(dir.path(), opts).unwrap();
+        // Seed 2 draws from four byte values (shrinks); seed 3 does not.
+        let (small, random) = (payload(2, 1000), payload(3, 1000));
+        wal.log(&[&small]).unwrap();
+        wal.log(&[&random]).unwrap();
+        drop(wal);
+        let b = std::fs::read(segment_path(dir.path(), 0)).unwrap();
+        let len = |at: usize| usize::from(u16::from_be_bytes([b[at + 1], b[at + 2]]));
+        assert_eq!(b[0] & 0x08 != 0, compress, "type {:#x}", b[0]);
+        assert_eq!(len(0) < 1000, compress, "{}", len(0));
+        let second = 7 + len(0);
+        assert_eq!(
+            b[second] & 0x08,
+            0,
+            "an incompressible record is stored as is"
+        );
+        assert_eq!(len(second), 1000);
+        assert_eq!(read_all(dir.path()), vec![small, random]);
+    }
+}
+
+#[test]
 fn bad_segment_size_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     for size in [0, 1000, PAGE_SIZE + 1] {
         let opts = WalOptions {
             segment_size: size,
             fsync: FsyncPolicy::Never,
+            compress: true,
         };
         assert!(Wal::open(dir.path(), opts).is_err());
     }

@@ -101,6 +101,16 @@ fn prometheus_written_wal_matches_promtool_dump() {
 
 #[test]
 fn promtool_reads_a_cairn_written_wal() {
+    // Compressed (the default, as in Prometheus) and not.
+    let (compressed, c_segs) = promtool_reads_a_cairn_written_wal_with(true);
+    let (plain, p_segs) = promtool_reads_a_cairn_written_wal_with(false);
+    assert!(c_segs > 1 && p_segs > 2, "{c_segs} {p_segs}");
+    assert!(compressed < plain * 3 / 4, "{compressed} vs {plain} bytes");
+}
+
+/// Writes a WAL, has promtool dump it, compares; returns the WAL's bytes
+/// and entries.
+fn promtool_reads_a_cairn_written_wal_with(compress: bool) -> (u64, usize) {
     use cairn_model::Labels;
     use cairn_wal::fragment::PAGE_SIZE;
     use cairn_wal::record::encode_to_vec;
@@ -109,6 +119,7 @@ fn promtool_reads_a_cairn_written_wal() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = WalOptions {
         segment_size: 2 * PAGE_SIZE,
+        compress,
         ..WalOptions::default()
     };
     let wal = Wal::open(&tmp.path().join("wal"), opts).unwrap();
@@ -145,10 +156,22 @@ fn promtool_reads_a_cairn_written_wal() {
         wal.log(&[&encode_to_vec(&Record::Samples(batch))]).unwrap();
     }
     drop(wal);
-    assert!(std::fs::read_dir(tmp.path().join("wal")).unwrap().count() > 2);
+    let entries: Vec<_> = std::fs::read_dir(tmp.path().join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .collect();
+    // Written bytes: the last page of each closed segment is padded.
+    let used: u64 = std::fs::read_dir(tmp.path().join("wal"))
+        .unwrap()
+        .map(|e| {
+            let b = std::fs::read(e.unwrap().path()).unwrap();
+            b.iter().rposition(|&x| x != 0).map_or(0, |i| i as u64 + 1)
+        })
+        .sum();
     let mut got = promtool_rows(tmp.path());
     got.sort();
     want.sort();
     assert_eq!(got.len(), want.len());
     assert_eq!(got, want);
+    (used, entries.len())
 }
