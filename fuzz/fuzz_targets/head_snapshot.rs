@@ -6,12 +6,14 @@
 //! structure past it.
 #![no_main]
 
-use cairn_head::snapshot::{decode, encode};
+use cairn_head::snapshot::{decode, encode, MAGIC};
 use libfuzzer_sys::fuzz_target;
 
 fn round_trip(b: &[u8]) {
     if let Ok((h, entries, meta)) = decode(b) {
         assert_eq!(h.series, entries.len() as u64);
+        let listed: u64 = entries.iter().map(|e| e.chunks.len() as u64).sum();
+        assert_eq!(h.chunks, listed);
         assert!(entries.windows(2).all(|w| w[0].r < w[1].r));
         let again = encode(&h, &entries, &meta).expect("decoded snapshots encode");
         let (h2, e2, m2) = decode(&again).expect("re-encoded snapshots decode");
@@ -21,7 +23,7 @@ fn round_trip(b: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     round_trip(data);
-    let mut framed = b"CAIRNHS\x01".to_vec();
+    let mut framed = MAGIC.to_vec();
     framed.extend_from_slice(data);
     let crc = cairn_codec::crc32c(&framed);
     framed.extend_from_slice(&crc.to_le_bytes());

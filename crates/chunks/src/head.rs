@@ -109,6 +109,37 @@ impl HeadChunkWriter {
         self.files.keys().copied().collect()
     }
 
+    /// Every file as (number, mapped length in bytes, newest chunk maxt
+    /// known for it: from writes, [`HeadChunkWriter::iterate_all`] or
+    /// [`HeadChunkWriter::set_file_maxt`]; `i64::MIN` when none), ascending.
+    /// Finalize the open file first ([`HeadChunkWriter::finish_file`]) for
+    /// lengths that stay what they are on disk.
+    pub fn file_listing(&self) -> Vec<(u32, u64, i64)> {
+        self.files
+            .iter()
+            .map(|(&seq, mf)| {
+                let maxt = self.maxt.get(&seq).copied().unwrap_or(i64::MIN);
+                (seq, mf.map.len() as u64, maxt)
+            })
+            .collect()
+    }
+
+    /// Records the newest chunk maxt of file `seq` without reading it (its
+    /// chunks are known from elsewhere, e.g. a head snapshot), so that
+    /// [`HeadChunkWriter::truncate`] can delete it in time.
+    pub fn set_file_maxt(&mut self, seq: u32, maxt: i64) {
+        if self.files.contains_key(&seq) {
+            let m = self.maxt.entry(seq).or_insert(i64::MIN);
+            *m = (*m).max(maxt);
+        }
+    }
+
+    /// Finalizes the open file (shrinks it to its written length and
+    /// fsyncs it); the next write starts a new file.
+    pub fn finish_file(&mut self) -> Result<()> {
+        self.finalize_current()
+    }
+
     /// Appends one chunk; `[mint, maxt]` is its inclusive time range.
     pub fn write(
         &mut self,

@@ -57,23 +57,34 @@ impl DiskChunks {
         chunks_err(&self.dir, op, e)
     }
 
-    /// Opens (creating) the store in `dir` and lists the chunks it holds;
-    /// with `spill_dir`, open chunks spill their settled prefixes there.
-    pub(crate) fn open(dir: &Path, spill_dir: Option<&Path>) -> Result<(Self, Vec<LoadedChunk>)> {
+    /// Opens (creating) the store in `dir` and, with `scan`, lists the
+    /// chunks it holds (reading every file); with `spill_dir`, open chunks
+    /// spill their settled prefixes there. Without `scan` the caller knows
+    /// the chunks from elsewhere (a head snapshot) and must tell each
+    /// file's newest maxt with [`DiskChunks::set_file_maxt`].
+    pub(crate) fn open(
+        dir: &Path,
+        spill_dir: Option<&Path>,
+        scan: bool,
+    ) -> Result<(Self, Vec<LoadedChunk>)> {
         let spill = spill_dir.map(Spill::open).transpose()?;
         let mut w = HeadChunkWriter::open(dir).map_err(|e| chunks_err(dir, "open", e))?;
         let mut loaded = Vec::new();
-        let res = w.iterate_all(|m| {
-            if m.encoding == ENCODING_XOR {
-                loaded.push(LoadedChunk {
-                    series: m.series_ref,
-                    chunk_ref: m.chunk_ref,
-                    mint: m.min_time,
-                    maxt: m.max_time,
-                });
-            }
+        let res = if !scan {
             Ok(())
-        });
+        } else {
+            w.iterate_all(|m| {
+                if m.encoding == ENCODING_XOR {
+                    loaded.push(LoadedChunk {
+                        series: m.series_ref,
+                        chunk_ref: m.chunk_ref,
+                        mint: m.min_time,
+                        maxt: m.max_time,
+                    });
+                }
+                Ok(())
+            })
+        };
         if let Err(e) = res {
             let bad = match &e {
                 ChunksError::Corruption { path, .. } => file_seq(path),
@@ -154,6 +165,33 @@ impl DiskChunks {
         let mut g = self.w.write();
         let w = g.as_mut().ok_or_else(|| closed(&self.dir))?;
         w.sync().map_err(|e| self.err("sync", e))
+    }
+
+    /// Every chunk file as (number, length, newest chunk maxt), after
+    /// finalizing the open one so that the lengths stay as listed.
+    pub(crate) fn finish_and_list(&self) -> Result<Vec<(u32, u64, i64)>> {
+        let mut g = self.w.write();
+        let w = g.as_mut().ok_or_else(|| closed(&self.dir))?;
+        w.finish_file().map_err(|e| self.err("finish file", e))?;
+        Ok(w.file_listing())
+    }
+
+    /// Every chunk file as (number, length), as opened.
+    pub(crate) fn listing(&self) -> Result<Vec<(u32, u64)>> {
+        let g = self.w.read();
+        let w = g.as_ref().ok_or_else(|| closed(&self.dir))?;
+        Ok(w.file_listing()
+            .into_iter()
+            .map(|(s, n, _)| (s, n))
+            .collect())
+    }
+
+    /// See [`DiskChunks::open`] without `scan`.
+    pub(crate) fn set_file_maxt(&self, seq: u32, maxt: i64) -> Result<()> {
+        let mut g = self.w.write();
+        let w = g.as_mut().ok_or_else(|| closed(&self.dir))?;
+        w.set_file_maxt(seq, maxt);
+        Ok(())
     }
 
     /// Deletes every chunk file (used when there is no WAL to tie chunks to series).

@@ -95,21 +95,27 @@ impl Head {
             });
         }
         let wal_dir = data_dir.join("wal");
-        let (head, mut loaded) = Self::empty(data_dir, opts)?;
-        let mut head = head;
+        let snap = data_dir.join(crate::snapshot::FILE);
+        // With a snapshot to use, the chunk files are not read: it lists
+        // every chunk. Without one (or when it cannot be used), they are
+        // scanned and the WAL replayed.
+        let try_snapshot = opts.wal.is_some() && snap.exists();
+        let (mut head, mut loaded) = Self::empty(data_dir, opts, !try_snapshot)?;
         if let Some(wo) = head.opts.wal {
-            let snap = data_dir.join(crate::snapshot::FILE);
             let mut from_snapshot = false;
-            if snap.exists() {
-                match crate::snapshot::load(&head, &snap, &wal_dir, &mut loaded) {
+            if try_snapshot {
+                match crate::snapshot::load(&head, &snap, &wal_dir) {
                     Ok(used) => from_snapshot = used,
                     Err(e) => {
                         tracing::warn!(error = %e, "head snapshot not used; replaying the WAL");
-                        // It may be partly built: start again.
-                        let opts = head.opts.clone();
-                        drop(head);
-                        (head, loaded) = Self::empty(data_dir, opts)?;
                     }
+                }
+                if !from_snapshot {
+                    // It may be partly built, and the chunk files were
+                    // not read: start again.
+                    let opts = head.opts.clone();
+                    drop(head);
+                    (head, loaded) = Self::empty(data_dir, opts, true)?;
                 }
                 // It describes one moment, now past.
                 std::fs::remove_file(&snap).map_err(|e| HeadError::Io {
@@ -120,7 +126,7 @@ impl Head {
             if from_snapshot {
                 head.from_snapshot = true;
             } else {
-                crate::replay::replay(&head, &wal_dir, loaded)?;
+                crate::replay::replay(&head, &wal_dir, std::mem::take(&mut loaded))?;
             }
             head.wal = Some(WalLog::open(&wal_dir, &wo)?);
         } else {
@@ -130,11 +136,12 @@ impl Head {
         Ok(head)
     }
 
-    /// A head with nothing loaded, and the chunks `chunks_head/` holds.
-    fn empty(data_dir: &Path, opts: HeadOptions) -> Result<(Self, Vec<LoadedChunk>)> {
+    /// A head with nothing loaded, and (with `scan`) the chunks
+    /// `chunks_head/` holds.
+    fn empty(data_dir: &Path, opts: HeadOptions, scan: bool) -> Result<(Self, Vec<LoadedChunk>)> {
         let spill_dir = opts.spill_open_chunks.then(|| data_dir.join("head_spill"));
         let (chunks, loaded) =
-            DiskChunks::open(&data_dir.join("chunks_head"), spill_dir.as_deref())?;
+            DiskChunks::open(&data_dir.join("chunks_head"), spill_dir.as_deref(), scan)?;
         let head = Self {
             series: StripeSeries::new(opts.stripes),
             index: HeadIndex::default(),

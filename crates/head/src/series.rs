@@ -616,7 +616,7 @@ mod tests {
     #[test]
     fn visible_cut_follows_the_first_invisible_run() {
         let dir = tempfile::tempdir().unwrap();
-        let (disk, _) = DiskChunks::open(dir.path(), None).unwrap();
+        let (disk, _) = DiskChunks::open(dir.path(), None, true).unwrap();
         let policy = ChunkPolicy {
             cut: CutPolicy {
                 chunk_range: 1000,

@@ -10,7 +10,10 @@
 //!   It writes nothing when the head holds what the file cannot carry
 //!   (out-of-order samples, deletions, chunks kept in memory).
 //! - [`load`] uses a snapshot only if the WAL directory and the chunk
-//!   files are exactly as they were when it was written; it returns
+//!   files are exactly as they were when it was written (names and
+//!   lengths: the chunk files are not read, the snapshot lists every
+//!   chunk, and a chunk's checksum is checked when a query reads it, as
+//!   for every head chunk); it returns
 //!   `Ok(false)` for a stale snapshot (nothing was changed) and an error
 //!   for a damaged or mismatching one, after which the caller must set
 //!   the head aside (it may be partly built) and replay the WAL. The WAL
@@ -22,7 +25,7 @@
 mod format;
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::BufWriter;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -31,11 +34,10 @@ use std::time::Instant;
 use cairn_storage::{Metadata, MetricType};
 
 pub use format::{
-    check, decode, encode, Entry, FormatError, Header, MetaEntry, Reader, SnapshotIoError, Writer,
-    MAGIC,
+    build_labels, check, decode, encode, Entry, FormatError, Header, MetaEntry, RawEntry, Reader,
+    SnapChunk, SnapshotIoError, Writer, MAGIC,
 };
 
-use crate::disk_chunks::LoadedChunk;
 use crate::error::{HeadError, Result};
 use crate::head::Head;
 use crate::series::{FullChunk, MemSeries, Stored};
@@ -64,12 +66,16 @@ fn snap_err(path: &Path, e: SnapshotIoError) -> HeadError {
             context: format!("head snapshot {}", path.display()),
             source,
         },
-        SnapshotIoError::Format(f) => HeadError::SnapshotCorrupt {
-            path: path.display().to_string(),
-            offset: f.offset,
-            expected: f.expected,
-            found: f.found,
-        },
+        SnapshotIoError::Format(f) => format_err(path, f),
+    }
+}
+
+fn format_err(path: &Path, f: FormatError) -> HeadError {
+    HeadError::SnapshotCorrupt {
+        path: path.display().to_string(),
+        offset: f.offset,
+        expected: f.expected,
+        found: f.found,
     }
 }
 
@@ -134,10 +140,21 @@ impl Head {
             return Ok(None);
         }
         // Truncation leaves chunks ending before this in files it keeps
-        // for newer ones: the counts are of chunks at or after it.
+        // for newer ones: only chunks at or after it are listed.
         let min_valid = self.min_valid.load(Ordering::Acquire);
-        let live = |d: &crate::series::SeriesData| {
-            d.full.iter().filter(|c| c.maxt >= min_valid).count() as u64
+        let live = |d: &crate::series::SeriesData| -> Vec<SnapChunk> {
+            d.full
+                .iter()
+                .filter(|c| c.maxt >= min_valid)
+                .filter_map(|c| match c.stored {
+                    Stored::Disk(chunk_ref) => Some(SnapChunk {
+                        chunk_ref,
+                        mint: c.mint,
+                        maxt: c.maxt,
+                    }),
+                    _ => None,
+                })
+                .collect()
         };
         let mut sealed = 0u64;
         let mut chunks = 0u64;
@@ -148,29 +165,26 @@ impl Head {
                 sealed += 1;
                 self.num_chunks.fetch_add(1, Ordering::AcqRel);
             }
-            chunks += live(&d);
+            chunks += live(&d).len() as u64;
         }
         // A chunk that could not be written stays in memory: not carried.
         if let Some(s) = all.iter().find(|s| !carried(s)) {
             tracing::warn!(series = s.r, "head snapshot not written: sealing an open chunk into the chunk files failed; the next start replays the WAL");
             return Ok(None);
         }
+        // Finalized, the files keep the lengths listed here.
+        let chunk_files = self.chunks.finish_and_list()?;
         self.chunks.sync()?;
         wal.sync()?;
         let header = Header {
             wal_files: wal_listing(&self.dir.join("wal"))?,
+            chunk_files,
             chunks,
             min_valid,
             next_ref: self.next_ref.load(Ordering::Acquire),
             series: all.len() as u64,
         };
-        let values: Vec<(u64, f64)> = all
-            .iter()
-            .map(|s| {
-                let d = s.data.lock();
-                (live(&d), d.last_v)
-            })
-            .collect();
+
         let meta: Vec<MetaEntry> = self
             .metadata()
             .into_iter()
@@ -185,8 +199,12 @@ impl Head {
         let f = File::create(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
         let mut w = Writer::new(BufWriter::with_capacity(1 << 20, f), &header)
             .map_err(|e| snap_err(&tmp, e))?;
-        for (s, &(n, last_v)) in all.iter().zip(&values) {
-            w.series(s.r, &s.labels, n, last_v)
+        for s in &all {
+            let (listed, last_v) = {
+                let d = s.data.lock();
+                (live(&d), d.last_v)
+            };
+            w.series(s.r, &s.labels, &listed, last_v)
                 .map_err(|e| snap_err(&tmp, e))?;
         }
         let f = w
@@ -229,65 +247,113 @@ const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// Series handed to a builder thread at a time.
 const BATCH: usize = 4096;
 
-/// One series to create, with its chunks still in range.
-struct Built {
-    e: Entry,
-    chunks: Vec<LoadedChunk>,
+/// Entries read but not yet built: label pairs borrowed from the file's
+/// bytes, chunks, and where each entry's pairs and chunks end.
+#[derive(Default)]
+struct Batch<'a> {
+    entries: Vec<(RawEntry, usize, usize)>,
+    pairs: Vec<(&'a str, &'a str)>,
+    chunks: Vec<SnapChunk>,
 }
 
 fn builder_gone(path: &Path) -> HeadError {
     mismatch(path, "builder threads running", "one stopped early")
 }
 
-/// Creates one series with its chunks (not yet indexed); returns it and
-/// how many chunks it attached.
-fn build(head: &Head, path: &Path, b: Built) -> Result<(Arc<MemSeries>, i64)> {
-    let Built { e, chunks } = b;
-    let (ms, created) = head.series.insert_replayed(e.r, &e.labels);
-    if !created || ms.r != e.r {
-        return Err(mismatch(
-            path,
-            format!("one entry per series (ref {})", e.r),
-            format!("labels {:?} already at ref {}", e.labels, ms.r),
-        ));
-    }
-    ms.logged.store(true, Ordering::Release);
-    let mut d = ms.data.lock();
-    for c in &chunks {
-        head.widen(c.mint, c.maxt);
-        d.push_full(FullChunk {
-            stored: Stored::Disk(c.chunk_ref),
-            mint: c.mint,
-            maxt: c.maxt,
-        });
-    }
-    d.last_v = e.last_v;
-    drop(d);
-    Ok((ms, chunks.len() as i64))
+/// What one builder did.
+#[derive(Default)]
+struct Built {
+    series: u64,
+    chunks: i64,
+    dropped: u64,
 }
 
-/// Builds the head from the snapshot at `path` and the chunks `loaded`
-/// from `chunks_head/` (see the module contract). `Ok(false)`: the
-/// snapshot is stale and nothing was done.
-pub(crate) fn load(
+/// Creates the series of one batch with their chunks still in range
+/// (`min_valid`) and indexes them; every chunk must lie in a listed file.
+fn build(
     head: &Head,
     path: &Path,
-    wal_dir: &Path,
-    loaded: &mut [LoadedChunk],
-) -> Result<bool> {
+    b: &Batch<'_>,
+    files: &[(u32, u64, i64)],
+    min_valid: i64,
+    out: &mut Built,
+    made: &mut Vec<Arc<MemSeries>>,
+) -> Result<()> {
+    let (mut p0, mut c0) = (0usize, 0usize);
+    for &(e, p1, c1) in &b.entries {
+        let pairs = b.pairs.get(p0..p1).unwrap_or_default();
+        let chunks = b.chunks.get(c0..c1).unwrap_or_default();
+        (p0, c0) = (p1, c1);
+        for c in chunks {
+            let seq = (c.chunk_ref >> 32) as u32;
+            let off = c.chunk_ref & 0xffff_ffff;
+            let inside = files
+                .binary_search_by_key(&seq, |f| f.0)
+                .ok()
+                .and_then(|i| files.get(i))
+                .is_some_and(|f| off < f.1);
+            if !inside {
+                return Err(mismatch(
+                    path,
+                    format!("chunks of series {} inside the listed chunk files", e.r),
+                    format!("file {seq} offset {off}"),
+                ));
+            }
+        }
+        if !chunks.iter().any(|c| c.maxt >= min_valid) {
+            // All its samples predate the blocks' end: a replay drops it too.
+            out.dropped += 1;
+            continue;
+        }
+        let labels = build_labels(e.offset, pairs).map_err(|f| format_err(path, f))?;
+        let (ms, created) = head.series.insert_replayed(e.r, &labels);
+        if !created || ms.r != e.r {
+            return Err(mismatch(
+                path,
+                format!("one entry per series (ref {})", e.r),
+                format!("labels {labels:?} already at ref {}", ms.r),
+            ));
+        }
+        ms.logged.store(true, Ordering::Release);
+        let mut d = ms.data.lock();
+        for c in chunks.iter().filter(|c| c.maxt >= min_valid) {
+            head.widen(c.mint, c.maxt);
+            d.push_full(FullChunk {
+                stored: Stored::Disk(c.chunk_ref),
+                mint: c.mint,
+                maxt: c.maxt,
+            });
+            out.chunks += 1;
+        }
+        d.last_v = e.last_v;
+        drop(d);
+        out.series += 1;
+        made.push(ms);
+    }
+    // The index has one lock: taken once per batch.
+    head.index.add_all(made.iter().map(|s| (s.r, &s.labels)));
+    made.clear();
+    Ok(())
+}
+
+/// Maps the snapshot file.
+fn map(path: &Path) -> Result<memmap2::Mmap> {
+    let f = File::open(path).map_err(io_err(format!("opening {}", path.display())))?;
+    // SAFETY: read-only mapping of a file in the data directory, which this
+    // process owns; nothing writes or truncates it while it is mapped (it
+    // is deleted only after loading). External modification of the data
+    // directory is outside the contract, as for every database.
+    unsafe { memmap2::Mmap::map(&f) }.map_err(io_err(format!("mapping {}", path.display())))
+}
+
+/// Builds the head from the snapshot at `path` (see the module contract);
+/// the head's chunk files were opened without being read. `Ok(false)`: the
+/// snapshot is stale and nothing was done.
+pub(crate) fn load(head: &Head, path: &Path, wal_dir: &Path) -> Result<bool> {
     let started = Instant::now();
-    let open = || -> Result<(BufReader<File>, u64)> {
-        let f = File::open(path).map_err(io_err(format!("opening {}", path.display())))?;
-        let len = f
-            .metadata()
-            .map_err(io_err(format!("stat {}", path.display())))?
-            .len();
-        Ok((BufReader::with_capacity(1 << 20, f), len))
-    };
-    let (src, len) = open()?;
-    check(src, len).map_err(|e| snap_err(path, e))?;
-    let (src, len) = open()?;
-    let (mut rd, h) = Reader::open(src, len).map_err(|e| snap_err(path, e))?;
+    let bytes = map(path)?;
+    check(&bytes).map_err(|e| format_err(path, e))?;
+    let (mut rd, h) = Reader::open(&bytes).map_err(|e| format_err(path, e))?;
     let listing = wal_listing(wal_dir)?;
     if listing != h.wal_files {
         tracing::info!(
@@ -296,88 +362,52 @@ pub(crate) fn load(
         );
         return Ok(false);
     }
-    // Chunks the head had truncated away may remain in the files.
-    let live = loaded.iter().filter(|c| c.maxt >= h.min_valid).count();
-    if h.chunks != live as u64 {
-        return Err(mismatch(
-            path,
-            format!(
-                "{} chunks in chunks_head ending at or after {}",
-                h.chunks, h.min_valid
-            ),
-            live.to_string(),
-        ));
+    let on_disk = head.chunks.listing()?;
+    let listed: Vec<(u32, u64)> = h.chunk_files.iter().map(|&(s, n, _)| (s, n)).collect();
+    if on_disk != listed {
+        tracing::info!(
+            path = %path.display(),
+            "head snapshot does not match the chunk files; replaying the WAL"
+        );
+        return Ok(false);
     }
-    // The live chunks first, by series and time; the truncated ones after.
-    loaded.sort_unstable_by_key(|c| (c.maxt < h.min_valid, c.series, c.mint));
-    let loaded = loaded.get(..live).unwrap_or_default();
+    let files = &h.chunk_files;
     let min_valid = head.opts.min_valid_time.max(h.min_valid);
     let workers = head.opts.replay_threads.clamp(1, 64);
-    let mut at = 0usize;
-    let mut dropped = 0u64;
-    // The reading thread checks each entry against the chunk files and
-    // hands batches of series to the builders (one per core): series are
-    // independent, so any builder may take any batch.
-    let totals = std::thread::scope(|sc| -> Result<(u64, i64)> {
+    // The reading thread only parses (label strings are borrowed from the
+    // mapping); builders, one per core, make the label sets, series and
+    // index entries: series are independent, so any builder may take any
+    // batch.
+    let totals = std::thread::scope(|sc| -> Result<Built> {
         let mut txs = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for _ in 0..workers {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Built>>(4);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch<'_>>(4);
             txs.push(tx);
-            handles.push(sc.spawn(move || -> Result<(u64, i64)> {
-                let (mut series, mut chunks) = (0u64, 0i64);
-                let mut built = Vec::with_capacity(BATCH);
+            handles.push(sc.spawn(move || -> Result<Built> {
+                let mut out = Built::default();
+                let mut made = Vec::with_capacity(BATCH);
                 for batch in rx {
-                    for b in batch {
-                        let (ms, n) = build(head, path, b)?;
-                        chunks += n;
-                        series += 1;
-                        built.push(ms);
-                    }
-                    // The index has one lock: taken once per batch.
-                    head.index.add_all(built.iter().map(|s| (s.r, &s.labels)));
-                    built.clear();
+                    build(head, path, &batch, files, min_valid, &mut out, &mut made)?;
                 }
-                Ok((series, chunks))
+                Ok(out)
             }));
         }
-        let mut batch = Vec::with_capacity(BATCH);
         let mut next = 0usize;
         let mut logged = Instant::now();
         let read = (|| -> Result<()> {
-            while let Some(e) = rd.next_series().map_err(|e| snap_err(path, e))? {
-                if let Some(c) = loaded.get(at).filter(|c| c.series < e.r) {
-                    return Err(mismatch(
-                        path,
-                        "every chunk owned by a listed series",
-                        format!("a chunk of series {}", c.series),
-                    ));
+            let mut batch = Batch::default();
+            loop {
+                let e = rd
+                    .next_raw(&mut batch.pairs, &mut batch.chunks)
+                    .map_err(|e| format_err(path, e))?;
+                let done = e.is_none();
+                if let Some(e) = e {
+                    batch
+                        .entries
+                        .push((e, batch.pairs.len(), batch.chunks.len()));
                 }
-                let first = at;
-                while loaded.get(at).is_some_and(|c| c.series == e.r) {
-                    at += 1;
-                }
-                let mine = loaded.get(first..at).unwrap_or_default();
-                if mine.len() as u64 != e.chunks {
-                    return Err(mismatch(
-                        path,
-                        format!("{} chunks of series {}", e.chunks, e.r),
-                        mine.len().to_string(),
-                    ));
-                }
-                let kept: Vec<LoadedChunk> = mine
-                    .iter()
-                    .filter(|c| c.maxt >= min_valid)
-                    .cloned()
-                    .collect();
-                if kept.is_empty() {
-                    // All its samples predate the blocks' end: a replay
-                    // drops it too.
-                    dropped += 1;
-                    continue;
-                }
-                batch.push(Built { e, chunks: kept });
-                if batch.len() == BATCH {
+                if batch.entries.len() == BATCH || (done && !batch.entries.is_empty()) {
                     if logged.elapsed() >= PROGRESS_EVERY {
                         logged = Instant::now();
                         tracing::info!(
@@ -387,33 +417,28 @@ pub(crate) fn load(
                             "loading the head snapshot"
                         );
                     }
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                     if txs
                         .get(next % workers)
-                        .is_none_or(|tx| tx.send(full).is_err())
+                        .is_none_or(|tx| tx.send(std::mem::take(&mut batch)).is_err())
                     {
                         return Err(builder_gone(path));
                     }
                     next += 1;
                 }
+                if done {
+                    return Ok(());
+                }
             }
-            if !batch.is_empty()
-                && txs
-                    .get(next % workers)
-                    .is_none_or(|tx| tx.send(std::mem::take(&mut batch)).is_err())
-            {
-                return Err(builder_gone(path));
-            }
-            Ok(())
         })();
         drop(txs);
-        let (mut series, mut chunks) = (0u64, 0i64);
+        let mut total = Built::default();
         let mut failed = None;
         for h in handles {
             match h.join() {
-                Ok(Ok((s, c))) => {
-                    series += s;
-                    chunks += c;
+                Ok(Ok(b)) => {
+                    total.series += b.series;
+                    total.chunks += b.chunks;
+                    total.dropped += b.dropped;
                 }
                 Ok(Err(e)) => failed = failed.or(Some(e)),
                 Err(_) => failed = failed.or(Some(mismatch(path, "a builder thread", "a panic"))),
@@ -421,22 +446,10 @@ pub(crate) fn load(
         }
         match (failed, read) {
             (Some(e), _) | (None, Err(e)) => Err(e),
-            (None, Ok(())) => Ok((series, chunks)),
+            (None, Ok(())) => Ok(total),
         }
     })?;
-    let (series, chunks) = totals;
-    if at != loaded.len() {
-        return Err(mismatch(
-            path,
-            "every chunk owned by a listed series",
-            format!(
-                "{} chunks of unlisted series, the first of series {}",
-                loaded.len() - at,
-                loaded.get(at).map_or(0, |c| c.series)
-            ),
-        ));
-    }
-    let meta = rd.metadata().map_err(|e| snap_err(path, e))?;
+    let meta = rd.metadata().map_err(|e| format_err(path, e))?;
     {
         let mut g = head.metadata.write();
         for m in meta {
@@ -450,13 +463,16 @@ pub(crate) fn load(
             );
         }
     }
+    for &(seq, _, maxt) in files {
+        head.chunks.set_file_maxt(seq, maxt)?;
+    }
     head.next_ref.fetch_max(h.next_ref, Ordering::AcqRel);
     head.min_valid.fetch_max(h.min_valid, Ordering::AcqRel);
-    head.num_chunks.fetch_add(chunks, Ordering::AcqRel);
+    head.num_chunks.fetch_add(totals.chunks, Ordering::AcqRel);
     tracing::info!(
-        series,
-        chunks,
-        series_dropped = dropped,
+        series = totals.series,
+        chunks = totals.chunks,
+        series_dropped = totals.dropped,
         seconds = started.elapsed().as_secs_f64(),
         "head loaded from its snapshot; WAL not replayed"
     );

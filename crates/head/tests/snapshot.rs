@@ -13,7 +13,7 @@ mod support;
 
 use std::path::Path;
 
-use cairn_head::snapshot::{self, Entry, Header, MetaEntry};
+use cairn_head::snapshot::{self, Entry, Header, MetaEntry, SnapChunk};
 use cairn_head::{Head, HeadOptions};
 use cairn_model::{labels, Labels};
 use cairn_storage::{Appendable, Metadata, MetricType};
@@ -253,6 +253,19 @@ fn stale_damaged_or_mismatching_snapshots_are_set_aside() {
     files.sort();
     std::fs::remove_file(files.last().unwrap()).unwrap();
     replays_all(d3.path(), &o, &want);
+
+    // Mismatch: a chunk file's length changed (the snapshot does not read
+    // the files, so their lengths are what it checks).
+    let d4 = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), d4.path());
+    let first = d4
+        .path()
+        .join("chunks_head")
+        .join(files[0].file_name().unwrap());
+    let mut b = std::fs::read(&first).unwrap();
+    b.extend_from_slice(&[0u8; 64]);
+    std::fs::write(&first, b).unwrap();
+    replays_all(d4.path(), &o, &want);
 }
 
 #[test]
@@ -290,18 +303,34 @@ fn fixture_contents() -> (Header, Vec<Entry>, Vec<MetaEntry>) {
         Entry {
             r: 1,
             labels: labels!("__name__" => "DCGM_FI_DEV_GPU_TEMP".to_string(), "gpu" => "0".to_string()),
-            chunks: 2,
+            chunks: vec![
+                SnapChunk {
+                    chunk_ref: (1 << 32) | 8,
+                    mint: 1_796_567_820_000,
+                    maxt: 1_796_569_605_000,
+                },
+                SnapChunk {
+                    chunk_ref: (2 << 32) | 8,
+                    mint: 1_796_569_620_000,
+                    maxt: 1_796_570_000_000,
+                },
+            ],
             last_v: 61.0,
         },
         Entry {
             r: 7,
             labels: labels!("__name__" => "DCGM_FI_DEV_GPU_TEMP".to_string(), "gpu" => "1".to_string()),
-            chunks: 1,
+            chunks: vec![SnapChunk {
+                chunk_ref: (1 << 32) | 312,
+                mint: 1_796_567_835_000,
+                maxt: 1_796_569_590_000,
+            }],
             last_v: f64::from_bits(cairn_model::STALE_NAN_BITS),
         },
     ];
     let h = Header {
         wal_files: vec![("00000000".into(), 32768), ("00000001".into(), 0)],
+        chunk_files: vec![(1, 616, 1_796_569_605_000), (2, 312, 1_796_570_000_000)],
         chunks: 3,
         min_valid: 1_796_567_820_000,
         next_ref: 8,
@@ -319,16 +348,35 @@ fn fixture_contents() -> (Header, Vec<Entry>, Vec<MetaEntry>) {
 #[test]
 fn frozen_fixtures_decode_forever() {
     let (h, entries, meta) = fixture_contents();
-    let bytes = std::fs::read(fixture("v1.snap")).unwrap();
+    let bytes = std::fs::read(fixture("v2.snap")).unwrap();
     assert_eq!(
         snapshot::decode(&bytes).unwrap(),
         (h.clone(), entries.clone(), meta.clone())
     );
     // Written today, the same bytes.
     assert_eq!(snapshot::encode(&h, &entries, &meta).unwrap(), bytes);
-    let bad = std::fs::read(fixture("v1-corrupt.snap")).unwrap();
+    let bad = std::fs::read(fixture("v2-corrupt.snap")).unwrap();
     let e = snapshot::decode(&bad).unwrap_err().to_string();
     assert!(e.contains("checksum"), "{e}");
+    // Version 1 (chunk counts, not lists; written by Cairn before the
+    // chunk files were listed) is refused by its magic: a start that
+    // finds one replays the WAL.
+    let v1 = std::fs::read(fixture("v1.snap")).unwrap();
+    let e = snapshot::decode(&v1).unwrap_err().to_string();
+    assert!(e.contains("magic"), "{e}");
+}
+
+#[test]
+fn a_version_1_snapshot_left_by_an_older_cairn_is_set_aside() {
+    let o = opts();
+    let dir = tempfile::tempdir().unwrap();
+    written(dir.path(), &o);
+    let plain = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), plain.path());
+    std::fs::remove_file(plain.path().join(SNAP)).unwrap();
+    let want = observe(&open(plain.path(), o.clone()));
+    std::fs::copy(fixture("v1.snap"), dir.path().join(SNAP)).unwrap();
+    replays_all(dir.path(), &o, &want);
 }
 
 /// Writes the fixtures (run once, by hand, when the format version
@@ -339,10 +387,10 @@ fn write_fixtures() {
     let (h, entries, meta) = fixture_contents();
     let bytes = snapshot::encode(&h, &entries, &meta).unwrap();
     std::fs::create_dir_all(fixture("")).unwrap();
-    std::fs::write(fixture("v1.snap"), &bytes).unwrap();
+    std::fs::write(fixture("v2.snap"), &bytes).unwrap();
     let mut bad = bytes;
     // A label value's byte: the structure still parses, the checksum fails.
     let i = bad.len() - 30;
     bad[i] ^= 0x01;
-    std::fs::write(fixture("v1-corrupt.snap"), &bad).unwrap();
+    std::fs::write(fixture("v2-corrupt.snap"), &bad).unwrap();
 }

@@ -1,23 +1,26 @@
 //! The bytes of the head snapshot (docs/format/head_snapshot.md).
 //!
 //! [`Writer`] streams a header, the series entries and the metadata into
-//! any `Write`, computing the checksum as it goes. [`check`] verifies a
-//! source's checksum; [`Reader`] then reads the header and hands out the
-//! series entries one at a time, so loading ten million series never
-//! holds them all. Contracts: entries come back in file order, refs
-//! strictly increasing, label sets valid (sorted, unique names, no empty
-//! value); whatever [`Writer`] writes, [`Reader`] reads back equal; every
-//! length and count is checked against the bytes left before anything is
-//! allocated for it, so damaged input fails with a [`FormatError`], never
-//! a panic or a huge allocation.
+//! any `Write`, computing the checksum as it goes. [`check`] verifies the
+//! checksum of the file's bytes (mapped or read); [`Reader`] then reads the
+//! header and hands out the series entries one at a time, borrowing label
+//! strings from those bytes, so loading ten million series never holds
+//! them all and copies nothing it does not keep. Contracts: entries come
+//! back in file order, refs strictly increasing; whatever [`Writer`]
+//! writes, [`Reader`] reads back equal; every length and count is checked
+//! against the bytes left before anything is allocated for it, so damaged
+//! input fails with a [`FormatError`], never a panic or a huge
+//! allocation. [`Reader::next_raw`] leaves checking a label set (sorted,
+//! unique names, no empty value) to whoever builds it ([`build_labels`]);
+//! [`Reader::next_series`] does it.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use cairn_model::Labels;
 
 /// The first eight bytes; the last one is the format version.
-pub const MAGIC: [u8; 8] = *b"CAIRNHS\x01";
+pub const MAGIC: [u8; 8] = *b"CAIRNHS\x02";
 
 /// What the snapshot was written against.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -25,8 +28,10 @@ pub struct Header {
     /// The WAL directory's entries, sorted by name: (name, size in bytes;
     /// 0 for a directory).
     pub wal_files: Vec<(String, u64)>,
-    /// Full chunks in `chunks_head/` that the entries own: those ending at
-    /// or after `min_valid` (older ones may still sit in the files).
+    /// Every file of `chunks_head/`: (number, length in bytes, newest chunk
+    /// maxt in it, `i64::MIN` when unknown), numbers increasing.
+    pub chunk_files: Vec<(u32, u64, i64)>,
+    /// The chunks the entries list, all together.
     pub chunks: u64,
     /// The head's lower bound when written: samples before it were
     /// truncated away.
@@ -37,13 +42,23 @@ pub struct Header {
     pub series: u64,
 }
 
+/// One chunk of a series in `chunks_head/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapChunk {
+    /// `(file number << 32) | offset` of its record.
+    pub chunk_ref: u64,
+    /// First and last sample's timestamps (inclusive).
+    pub mint: i64,
+    pub maxt: i64,
+}
+
 /// One series.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub r: u64,
     pub labels: Labels,
-    /// Its chunks in `chunks_head/`.
-    pub chunks: u64,
+    /// Its chunks in `chunks_head/`, oldest first.
+    pub chunks: Vec<SnapChunk>,
     /// The newest sample's value.
     pub last_v: f64,
 }
@@ -87,6 +102,14 @@ pub enum SnapshotIoError {
     Format(#[from] FormatError),
 }
 
+fn zigzag(x: i64) -> u64 {
+    ((x << 1) ^ (x >> 63)) as u64
+}
+
+fn unzigzag(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
+}
+
 /// A `Write` that counts and checksums what passes through.
 struct CrcWrite<W> {
     inner: W,
@@ -114,6 +137,10 @@ impl<W: Write> CrcWrite<W> {
         self.put(buf.get(..n).unwrap_or_default())
     }
 
+    fn varint(&mut self, x: i64) -> io::Result<()> {
+        self.uvarint(zigzag(x))
+    }
+
     fn string(&mut self, s: &str) -> io::Result<()> {
         self.uvarint(s.len() as u64)?;
         self.put(s.as_bytes())
@@ -122,12 +149,16 @@ impl<W: Write> CrcWrite<W> {
 
 /// Streams a snapshot out: [`Writer::new`] with the header, then exactly
 /// `header.series` calls of [`Writer::series`] in increasing ref order,
-/// then [`Writer::finish`] with the metadata.
+/// listing `header.chunks` chunks in all, then [`Writer::finish`] with the
+/// metadata.
 pub struct Writer<'a, W: Write> {
     w: CrcWrite<W>,
     strings: HashMap<&'a str, u64>,
     prev: u64,
     left: u64,
+    chunks_left: u64,
+    /// The previous entry's first chunk mint (the base of the next one's).
+    base_mint: i64,
 }
 
 impl<'a, W: Write> Writer<'a, W> {
@@ -139,6 +170,12 @@ impl<'a, W: Write> Writer<'a, W> {
             w.string(name)?;
             w.uvarint(*size)?;
         }
+        w.uvarint(h.chunk_files.len() as u64)?;
+        for &(seq, size, maxt) in &h.chunk_files {
+            w.uvarint(u64::from(seq))?;
+            w.uvarint(size)?;
+            w.put(&maxt.to_le_bytes())?;
+        }
         w.uvarint(h.chunks)?;
         w.put(&h.min_valid.to_le_bytes())?;
         w.uvarint(h.next_ref)?;
@@ -148,6 +185,8 @@ impl<'a, W: Write> Writer<'a, W> {
             strings: HashMap::new(),
             prev: 0,
             left: h.series,
+            chunks_left: h.chunks,
+            base_mint: 0,
         })
     }
 
@@ -163,23 +202,25 @@ impl<'a, W: Write> Writer<'a, W> {
         }
     }
 
-    /// Writes one series; refs must increase and the label set must not
-    /// be empty.
+    /// Writes one series; refs must increase, the label set must not be
+    /// empty, and the chunks must fit in what the header promised.
     pub fn series(
         &mut self,
         r: u64,
         labels: &'a Labels,
-        chunks: u64,
+        chunks: &[SnapChunk],
         last_v: f64,
     ) -> Result<(), SnapshotIoError> {
-        if r <= self.prev || self.left == 0 || labels.is_empty() {
+        let n = chunks.len() as u64;
+        if r <= self.prev || self.left == 0 || labels.is_empty() || n > self.chunks_left {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "series {r}: refs must increase (previous {}), {} entries left, labels {}",
+                    "series {r}: refs must increase (previous {}), {} entries left, labels {}, {n} chunks of {} left",
                     self.prev,
                     self.left,
-                    labels.len()
+                    labels.len(),
+                    self.chunks_left
                 ),
             )
             .into());
@@ -187,22 +228,37 @@ impl<'a, W: Write> Writer<'a, W> {
         self.w.uvarint(r - self.prev)?;
         self.prev = r;
         self.left -= 1;
+        self.chunks_left -= n;
         self.w.uvarint(labels.len() as u64)?;
         for l in labels.iter() {
             self.string_ref(l.name)?;
             self.string_ref(l.value)?;
         }
-        self.w.uvarint(chunks)?;
+        self.w.uvarint(n)?;
+        let (mut prev_ref, mut prev_t) = (0u64, self.base_mint);
+        if let Some(c) = chunks.first() {
+            self.base_mint = c.mint;
+        }
+        for c in chunks {
+            self.w.varint(c.chunk_ref.wrapping_sub(prev_ref) as i64)?;
+            self.w.varint(c.mint.wrapping_sub(prev_t))?;
+            self.w.varint(c.maxt.wrapping_sub(c.mint))?;
+            prev_ref = c.chunk_ref;
+            prev_t = c.maxt;
+        }
         self.w.put(&last_v.to_bits().to_le_bytes())?;
         Ok(())
     }
 
     /// Writes the metadata and the checksum; returns the sink.
     pub fn finish(mut self, meta: &[MetaEntry]) -> Result<W, SnapshotIoError> {
-        if self.left != 0 {
+        if self.left != 0 || self.chunks_left != 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("{} series entries promised but not written", self.left),
+                format!(
+                    "{} series entries and {} chunks promised but not written",
+                    self.left, self.chunks_left
+                ),
             )
             .into());
         }
@@ -227,86 +283,119 @@ fn corrupt(offset: u64, expected: impl Into<String>, found: impl Into<String>) -
     }
 }
 
-/// Checks the checksum of a source of `len` bytes (the whole file).
-pub fn check(mut src: impl Read, len: u64) -> Result<(), SnapshotIoError> {
-    let Some(body) = len.checked_sub(4).filter(|&b| b >= MAGIC.len() as u64) else {
-        return Err(corrupt(0, "at least 12 bytes", format!("{len} bytes")).into());
+/// Checks the checksum of a whole file's bytes.
+pub fn check(b: &[u8]) -> Result<(), FormatError> {
+    let len = b.len();
+    let Some(body) = len.checked_sub(4).filter(|&n| n >= MAGIC.len()) else {
+        return Err(corrupt(0, "at least 12 bytes", format!("{len} bytes")));
     };
-    let mut crc = 0u32;
-    let mut left = body;
-    let mut buf = vec![0u8; 1 << 16];
-    while left > 0 {
-        let n = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
-        let chunk = buf.get_mut(..n).unwrap_or_default();
-        src.read_exact(chunk)?;
-        crc = cairn_codec::crc32c_append(crc, chunk);
-        left -= n as u64;
-    }
+    let (data, tail) = b.split_at(body);
+    let crc = cairn_codec::crc32c(data);
     let mut stored = [0u8; 4];
-    src.read_exact(&mut stored)?;
+    stored.copy_from_slice(tail);
     let stored = u32::from_le_bytes(stored);
     if stored != crc {
         return Err(corrupt(
-            body,
+            body as u64,
             format!("checksum {crc:#010x}"),
             format!("{stored:#010x}"),
-        )
-        .into());
+        ));
     }
     Ok(())
 }
 
-/// Reads a snapshot whose checksum [`check`] accepted: the header at
-/// [`Reader::open`], then the series with [`Reader::next_series`], then
-/// [`Reader::metadata`].
-pub struct Reader<R: Read> {
-    src: R,
-    /// Bytes read so far.
-    off: u64,
-    /// Body bytes left (the checksum excluded).
-    left: u64,
-    strings: Vec<String>,
-    prev: u64,
-    series_left: u64,
-    /// Label string indexes of the entry being read.
-    pairs: Vec<(usize, usize)>,
+/// Builds a label set from an entry's pairs, checking it (sorted, unique
+/// names, no empty value); `at` is the entry's offset for the error.
+pub fn build_labels<'s>(at: u64, pairs: &[(&'s str, &'s str)]) -> Result<Labels, FormatError> {
+    if pairs.is_empty() {
+        return Err(corrupt(at, "at least one label", "none"));
+    }
+    if pairs.iter().any(|&(_, v)| v.is_empty()) {
+        return Err(corrupt(
+            at,
+            "label values that are not empty",
+            "an empty one",
+        ));
+    }
+    Labels::try_from_sorted(pairs.iter().copied())
+        .map_err(|e| corrupt(at, "sorted, unique, non-empty label names", e.to_string()))
 }
 
-impl<R: Read> Reader<R> {
-    /// Reads the magic and the header of a source of `len` bytes.
-    pub fn open(src: R, len: u64) -> Result<(Self, Header), SnapshotIoError> {
+/// One entry as [`Reader::next_raw`] returns it: its labels and chunks
+/// went to the caller's buffers.
+#[derive(Debug, Clone, Copy)]
+pub struct RawEntry {
+    pub r: u64,
+    pub last_v: f64,
+    /// Where the entry starts in the file (for errors).
+    pub offset: u64,
+}
+
+/// Reads a snapshot's bytes whose checksum [`check`] accepted: the header
+/// at [`Reader::open`], then the series with [`Reader::next_raw`] or
+/// [`Reader::next_series`], then [`Reader::metadata`].
+pub struct Reader<'a> {
+    b: &'a [u8],
+    /// Bytes read so far.
+    off: usize,
+    /// End of the body (the checksum excluded).
+    end: usize,
+    strings: Vec<&'a str>,
+    prev: u64,
+    series_left: u64,
+    chunks_left: u64,
+    base_mint: i64,
+}
+
+impl<'a> Reader<'a> {
+    /// Reads the magic and the header of a whole file's bytes.
+    pub fn open(b: &'a [u8]) -> Result<(Self, Header), FormatError> {
         let mut r = Self {
-            src,
+            b,
             off: 0,
-            left: len.saturating_sub(4),
+            end: b.len().saturating_sub(4),
             strings: Vec::new(),
             prev: 0,
             series_left: 0,
-            pairs: Vec::new(),
+            chunks_left: 0,
+            base_mint: 0,
         };
-        let mut magic = [0u8; 8];
-        r.bytes(&mut magic)?;
+        let magic = r.bytes(MAGIC.len())?;
         if magic != MAGIC {
-            return Err(corrupt(0, format!("magic {MAGIC:02x?}"), format!("{magic:02x?}")).into());
+            return Err(corrupt(
+                0,
+                format!("magic {MAGIC:02x?}"),
+                format!("{magic:02x?}"),
+            ));
         }
         let n = r.count("WAL entries", 2)?;
         let mut wal_files = Vec::new();
         for _ in 0..n {
-            let name = r.string()?;
+            let name = r.string()?.to_owned();
             let size = r.uvarint()?;
             wal_files.push((name, size));
         }
-        let chunks = r.uvarint()?;
-        let mut mv = [0u8; 8];
-        r.bytes(&mut mv)?;
-        let min_valid = i64::from_le_bytes(mv);
+        let n = r.count("chunk files", 10)?;
+        let mut chunk_files = Vec::new();
+        for _ in 0..n {
+            let at = r.off;
+            let seq = u32::try_from(r.uvarint()?)
+                .map_err(|_| corrupt(at as u64, "a 32-bit file number", "a larger one"))?;
+            let size = r.uvarint()?;
+            let maxt = r.i64()?;
+            chunk_files.push((seq, size, maxt));
+        }
+        let chunks = r.count("chunks", 4)?;
+        let min_valid = r.i64()?;
         let next_ref = r.uvarint()?;
         let series = r.count("series entries", 12)?;
         r.series_left = series;
+        r.chunks_left = chunks;
         Ok((
             r,
             Header {
                 wal_files,
+                chunk_files,
                 chunks,
                 min_valid,
                 next_ref,
@@ -315,33 +404,39 @@ impl<R: Read> Reader<R> {
         ))
     }
 
-    fn bytes(&mut self, out: &mut [u8]) -> Result<(), SnapshotIoError> {
-        let n = out.len() as u64;
-        if n > self.left {
-            return Err(corrupt(
-                self.off,
+    fn left(&self) -> usize {
+        self.end.saturating_sub(self.off)
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], FormatError> {
+        let b = self.b;
+        match b.get(self.off..self.end).and_then(|r| r.get(..n)) {
+            Some(s) => {
+                self.off += n;
+                Ok(s)
+            }
+            None => Err(corrupt(
+                self.off as u64,
                 format!("{n} more bytes"),
-                format!("{} left", self.left),
-            )
-            .into());
+                format!("{} left", self.left()),
+            )),
         }
-        self.src.read_exact(out)?;
-        self.off += n;
-        self.left -= n;
-        Ok(())
     }
 
-    fn byte(&mut self) -> Result<u8, SnapshotIoError> {
-        let mut b = [0u8; 1];
-        self.bytes(&mut b)?;
-        Ok(b[0])
+    fn i64(&mut self) -> Result<i64, FormatError> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.bytes(8)?);
+        Ok(i64::from_le_bytes(a))
     }
 
-    fn uvarint(&mut self) -> Result<u64, SnapshotIoError> {
+    fn uvarint(&mut self) -> Result<u64, FormatError> {
         let at = self.off;
         let mut x = 0u64;
         for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
+            let Some(&b) = self.b.get(self.off).filter(|_| self.off < self.end) else {
+                return Err(corrupt(self.off as u64, "a varint byte", "the end"));
+            };
+            self.off += 1;
             x |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
                 if shift == 63 && b > 1 {
@@ -350,70 +445,83 @@ impl<R: Read> Reader<R> {
                 return Ok(x);
             }
         }
-        Err(corrupt(at, "a varint of at most 64 bits", "a longer one").into())
+        Err(corrupt(
+            at as u64,
+            "a varint of at most 64 bits",
+            "a longer one",
+        ))
+    }
+
+    fn varint(&mut self) -> Result<i64, FormatError> {
+        self.uvarint().map(unzigzag)
     }
 
     /// A count of items that take at least `min_bytes` each: more than
     /// the bytes left can hold is damage.
-    fn count(&mut self, what: &str, min_bytes: u64) -> Result<u64, SnapshotIoError> {
+    fn count(&mut self, what: &str, min_bytes: u64) -> Result<u64, FormatError> {
         let at = self.off;
         let n = self.uvarint()?;
-        if n.saturating_mul(min_bytes) > self.left {
+        if n.saturating_mul(min_bytes) > self.left() as u64 {
             return Err(corrupt(
-                at,
-                format!("{what} that fit in {} bytes", self.left),
+                at as u64,
+                format!("{what} that fit in {} bytes", self.left()),
                 n.to_string(),
-            )
-            .into());
+            ));
         }
         Ok(n)
     }
 
-    fn string(&mut self) -> Result<String, SnapshotIoError> {
+    fn string(&mut self) -> Result<&'a str, FormatError> {
         let at = self.off;
         let n = self.uvarint()?;
-        if n > self.left {
-            return Err(corrupt(
-                at,
-                format!("a string of at most {} bytes", self.left),
-                format!("length {n}"),
-            )
-            .into());
-        }
-        let mut b = vec![0u8; usize::try_from(n).unwrap_or(0)];
-        self.bytes(&mut b)?;
-        String::from_utf8(b).map_err(|_| corrupt(at, "UTF-8", "other bytes").into())
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|&n| n <= self.left())
+            .ok_or_else(|| {
+                corrupt(
+                    at as u64,
+                    format!("a string of at most {} bytes", self.left()),
+                    format!("length {n}"),
+                )
+            })?;
+        let b = self.bytes(n)?;
+        std::str::from_utf8(b).map_err(|_| corrupt(at as u64, "UTF-8", "other bytes"))
     }
 
-    fn string_ref(&mut self) -> Result<usize, SnapshotIoError> {
+    fn string_ref(&mut self) -> Result<&'a str, FormatError> {
         let at = self.off;
         match self.uvarint()? {
             0 => {
                 let s = self.string()?;
                 self.strings.push(s);
-                Ok(self.strings.len() - 1)
+                Ok(s)
             }
-            k => {
-                let i = usize::try_from(k - 1).unwrap_or(usize::MAX);
-                if i >= self.strings.len() {
-                    return Err(corrupt(
-                        at,
+            k => usize::try_from(k - 1)
+                .ok()
+                .and_then(|i| self.strings.get(i))
+                .copied()
+                .ok_or_else(|| {
+                    corrupt(
+                        at as u64,
                         format!("a string reference up to {}", self.strings.len()),
                         k.to_string(),
                     )
-                    .into());
-                }
-                Ok(i)
-            }
+                }),
         }
     }
 
-    /// The next series entry, `None` after the last one.
-    pub fn next_series(&mut self) -> Result<Option<Entry>, SnapshotIoError> {
+    /// The next series entry, `None` after the last one: its label pairs
+    /// are appended to `pairs` (not yet checked: see [`build_labels`]) and
+    /// its chunks to `chunks`.
+    pub fn next_raw(
+        &mut self,
+        pairs: &mut Vec<(&'a str, &'a str)>,
+        chunks: &mut Vec<SnapChunk>,
+    ) -> Result<Option<RawEntry>, FormatError> {
         if self.series_left == 0 {
             return Ok(None);
         }
-        let at = self.off;
+        let offset = self.off as u64;
         let delta = self.uvarint()?;
         let r = self
             .prev
@@ -421,59 +529,91 @@ impl<R: Read> Reader<R> {
             .filter(|_| delta > 0)
             .ok_or_else(|| {
                 corrupt(
-                    at,
+                    offset,
                     format!("a ref above {}", self.prev),
                     format!("delta {delta}"),
                 )
             })?;
         self.prev = r;
         self.series_left -= 1;
-        let at = self.off;
         let n = self.count("labels", 2)?;
-        if n == 0 {
-            return Err(corrupt(at, "at least one label", "none").into());
-        }
-        self.pairs.clear();
         for _ in 0..n {
             let name = self.string_ref()?;
             let value = self.string_ref()?;
-            self.pairs.push((name, value));
+            pairs.push((name, value));
         }
-        let strings = &self.strings;
-        let get = |i: usize| strings.get(i).map_or("", String::as_str);
-        if self.pairs.iter().any(|&(_, v)| get(v).is_empty()) {
-            return Err(corrupt(at, "label values that are not empty", "an empty one").into());
+        let at = self.off as u64;
+        let n = self.count("chunks", 3)?;
+        if n > self.chunks_left {
+            return Err(corrupt(
+                at,
+                format!(
+                    "at most the {} chunks the header has left",
+                    self.chunks_left
+                ),
+                n.to_string(),
+            ));
         }
-        let labels = Labels::try_from_sorted(self.pairs.iter().map(|&(n, v)| (get(n), get(v))))
-            .map_err(|e| corrupt(at, "sorted, unique, non-empty label names", e.to_string()))?;
-        let chunks = self.uvarint()?;
-        let mut v = [0u8; 8];
-        self.bytes(&mut v)?;
+        self.chunks_left -= n;
+        let (mut prev_ref, mut prev_t) = (0u64, self.base_mint);
+        for k in 0..n {
+            let chunk_ref = prev_ref.wrapping_add(self.varint()? as u64);
+            let mint = prev_t.wrapping_add(self.varint()?);
+            let maxt = mint.wrapping_add(self.varint()?);
+            if k == 0 {
+                self.base_mint = mint;
+            }
+            chunks.push(SnapChunk {
+                chunk_ref,
+                mint,
+                maxt,
+            });
+            prev_ref = chunk_ref;
+            prev_t = maxt;
+        }
+        let last_v = f64::from_bits(self.i64()? as u64);
+        Ok(Some(RawEntry { r, last_v, offset }))
+    }
+
+    /// The next series entry with its label set built and checked, `None`
+    /// after the last one.
+    pub fn next_series(&mut self) -> Result<Option<Entry>, FormatError> {
+        let mut pairs = Vec::new();
+        let mut chunks = Vec::new();
+        let Some(e) = self.next_raw(&mut pairs, &mut chunks)? else {
+            return Ok(None);
+        };
         Ok(Some(Entry {
-            r,
-            labels,
+            r: e.r,
+            labels: build_labels(e.offset, &pairs)?,
             chunks,
-            last_v: f64::from_bits(u64::from_le_bytes(v)),
+            last_v: e.last_v,
         }))
     }
 
     /// The metadata, after the last series; the body must end there.
-    pub fn metadata(mut self) -> Result<Vec<MetaEntry>, SnapshotIoError> {
+    pub fn metadata(mut self) -> Result<Vec<MetaEntry>, FormatError> {
         if self.series_left > 0 {
             return Err(corrupt(
-                self.off,
+                self.off as u64,
                 "the metadata after every series",
                 format!("{} series left", self.series_left),
-            )
-            .into());
+            ));
+        }
+        if self.chunks_left > 0 {
+            return Err(corrupt(
+                self.off as u64,
+                "as many chunks in the entries as the header says",
+                format!("{} fewer", self.chunks_left),
+            ));
         }
         let n = self.count("metadata entries", 4)?;
         let mut out = Vec::new();
         for _ in 0..n {
-            let name = self.string()?;
-            let kind = self.byte()?;
-            let unit = self.string()?;
-            let help = self.string()?;
+            let name = self.string()?.to_owned();
+            let kind = self.bytes(1)?.first().copied().unwrap_or(0);
+            let unit = self.string()?.to_owned();
+            let help = self.string()?.to_owned();
             out.push(MetaEntry {
                 name,
                 kind,
@@ -481,22 +621,21 @@ impl<R: Read> Reader<R> {
                 help,
             });
         }
-        if self.left != 0 {
+        if self.left() != 0 {
             return Err(corrupt(
-                self.off,
+                self.off as u64,
                 "the checksum",
-                format!("{} more bytes", self.left),
-            )
-            .into());
+                format!("{} more bytes", self.left()),
+            ));
         }
         Ok(out)
     }
 }
 
 /// Decodes a whole snapshot held in memory (the checksum first).
-pub fn decode(b: &[u8]) -> Result<(Header, Vec<Entry>, Vec<MetaEntry>), SnapshotIoError> {
-    check(b, b.len() as u64)?;
-    let (mut r, h) = Reader::open(b, b.len() as u64)?;
+pub fn decode(b: &[u8]) -> Result<(Header, Vec<Entry>, Vec<MetaEntry>), FormatError> {
+    check(b)?;
+    let (mut r, h) = Reader::open(b)?;
     let mut entries = Vec::new();
     while let Some(e) = r.next_series()? {
         entries.push(e);
@@ -512,11 +651,12 @@ pub fn encode(
 ) -> Result<Vec<u8>, SnapshotIoError> {
     let header = Header {
         series: entries.len() as u64,
+        chunks: entries.iter().map(|e| e.chunks.len() as u64).sum(),
         ..h.clone()
     };
     let mut w = Writer::new(Vec::new(), &header)?;
     for e in entries {
-        w.series(e.r, &e.labels, e.chunks, e.last_v)?;
+        w.series(e.r, &e.labels, &e.chunks, e.last_v)?;
     }
     w.finish(meta)
 }
@@ -531,7 +671,7 @@ mod tests {
             (
                 1u64..1000,
                 prop::collection::btree_map("[a-c_]{1,3}", "[x-z0-9]{1,3}", 1..4),
-                0u64..5,
+                prop::collection::vec((any::<u64>(), any::<i64>(), any::<i64>()), 0..5),
                 any::<f64>(),
             ),
             0..20,
@@ -544,7 +684,14 @@ mod tests {
                     Entry {
                         r,
                         labels: Labels::from_pairs(labels),
-                        chunks,
+                        chunks: chunks
+                            .into_iter()
+                            .map(|(chunk_ref, mint, maxt)| SnapChunk {
+                                chunk_ref,
+                                mint,
+                                maxt,
+                            })
+                            .collect(),
                         last_v,
                     }
                 })
@@ -559,11 +706,13 @@ mod tests {
         fn round_trips_and_damage_is_found(
             es in entries(),
             wal in prop::collection::vec(("[0-9]{8}", 0u64..1 << 40), 0..4),
-            chunks: u64, min_valid: i64, next_ref: u64,
+            chunk_files in prop::collection::vec((any::<u32>(), any::<u64>(), any::<i64>()), 0..4),
+            min_valid: i64, next_ref: u64,
             meta in prop::collection::vec(("[a-z_]{1,8}", 0u8..8, "[a-z]{0,3}", "[ -~]{0,10}"), 0..3),
             flip in any::<prop::sample::Index>(),
         ) {
-            let h = Header { wal_files: wal, chunks, min_valid, next_ref, series: es.len() as u64 };
+            let chunks = es.iter().map(|e| e.chunks.len() as u64).sum();
+            let h = Header { wal_files: wal, chunk_files, chunks, min_valid, next_ref, series: es.len() as u64 };
             let meta: Vec<MetaEntry> = meta
                 .into_iter()
                 .map(|(name, kind, unit, help)| MetaEntry { name, kind, unit, help })
@@ -589,8 +738,15 @@ mod tests {
             ..Header::default()
         };
         let mut w = Writer::new(Vec::new(), &h).unwrap();
-        w.series(5, &l, 0, 0.0).unwrap();
-        assert!(w.series(5, &l, 0, 0.0).is_err());
+        w.series(5, &l, &[], 0.0).unwrap();
+        assert!(w.series(5, &l, &[], 0.0).is_err());
+        // More chunks than the header promised.
+        let c = SnapChunk {
+            chunk_ref: 1,
+            mint: 0,
+            maxt: 1,
+        };
+        assert!(w.series(6, &l, &[c], 0.0).is_err());
         assert!(w.finish(&[]).is_err());
     }
 }
