@@ -16,7 +16,16 @@
 //! (now by default) so that the head is recent.
 //!
 //! Usage: `fill_head --dir DIR [--nodes N] [--hours H] [--threads T]
-//! [--end-ms MS] [--no-snapshot] [--no-spill] [--drop-wal]`.
+//! [--end-ms MS] [--no-snapshot] [--no-spill] [--drop-wal]
+//! [--scrape-interval-s S] [--pod-lifetime-scrapes L] [--maintain-every-hours M]`.
+//!
+//! `--maintain-every-hours M` runs the database's maintenance (cut the head
+//! into blocks once it spans 3 h, truncate it, checkpoint the WAL, compact)
+//! after every M simulated hours, all threads paused at the same step, and
+//! prints one JSON line per round with the head's series and the process's
+//! resident memory: issue 14's "memory stays flat over a day of churn"
+//! (`--hours 24 --scrape-interval-s 300 --pod-lifetime-scrapes 31`: pods
+//! live 2.6 h, so a tenth of all series are replaced every hour).
 //!
 //! `--no-spill` keeps open chunks in memory (`--storage.tsdb.head-spill=false`)
 //! to save disk. `--drop-wal` deletes all but the newest two WAL segments
@@ -45,6 +54,9 @@ struct Args {
     snapshot: bool,
     spill: bool,
     drop_wal: bool,
+    scrape_s: f64,
+    pod_lifetime: Option<u64>,
+    maintain_hours: f64,
 }
 
 fn parse() -> Result<Args, String> {
@@ -57,6 +69,9 @@ fn parse() -> Result<Args, String> {
         snapshot: true,
         spill: true,
         drop_wal: false,
+        scrape_s: 15.0,
+        pod_lifetime: None,
+        maintain_hours: 0.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -70,6 +85,23 @@ fn parse() -> Result<Args, String> {
             "--no-snapshot" => a.snapshot = false,
             "--no-spill" => a.spill = false,
             "--drop-wal" => a.drop_wal = true,
+            "--scrape-interval-s" => {
+                a.scrape_s = val()?
+                    .parse()
+                    .map_err(|e| format!("--scrape-interval-s: {e}"))?
+            }
+            "--pod-lifetime-scrapes" => {
+                a.pod_lifetime = Some(
+                    val()?
+                        .parse()
+                        .map_err(|e| format!("--pod-lifetime-scrapes: {e}"))?,
+                )
+            }
+            "--maintain-every-hours" => {
+                a.maintain_hours = val()?
+                    .parse()
+                    .map_err(|e| format!("--maintain-every-hours: {e}"))?
+            }
             _ => return Err(format!("unknown argument {k}")),
         }
     }
@@ -123,6 +155,49 @@ fn drop_old_segments(wal: &std::path::Path) {
     }
 }
 
+/// Maintenance rounds: every `every` steps all threads meet at `barrier`;
+/// the leader runs [`maintain`] in between.
+struct Rounds<'a> {
+    every: u64,
+    barrier: &'a std::sync::Barrier,
+    started: Instant,
+}
+
+/// Resident memory of this process from /proc/self/status, in KiB:
+/// (VmRSS, RssAnon, RssFile, VmHWM).
+fn memory() -> (u64, u64, u64, u64) {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let get = |k: &str| {
+        s.lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (get("VmRSS:"), get("RssAnon:"), get("RssFile:"), get("VmHWM:"))
+}
+
+/// One maintenance round; prints what it did and the memory after it.
+fn maintain(db: &Db, spec: &ClusterSpec, step: u64, started: Instant) -> Result<(), String> {
+    let t = Instant::now();
+    let blocks = db.maintain().map_err(|e| format!("maintenance: {e}"))?;
+    let (rss, anon, file, hwm) = memory();
+    println!(
+        r#"{{"hour":{:.2},"series":{},"blocks_made":{},"blocks":{},"maintain_s":{:.1},"rss_mib":{},"anon_mib":{},"file_mib":{},"hwm_mib":{},"elapsed_s":{:.0}}}"#,
+        step as f64 * spec.scrape_interval_ms as f64 / 3_600_000.0,
+        db.head().num_series(),
+        blocks.len(),
+        db.blocks().len(),
+        t.elapsed().as_secs_f64(),
+        rss / 1024,
+        anon / 1024,
+        file / 1024,
+        hwm / 1024,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn fill(
     db: &Db,
     spec: &ClusterSpec,
@@ -130,6 +205,7 @@ fn fill(
     t0: i64,
     steps: u64,
     drop_wal: bool,
+    rounds: Option<&Rounds<'_>>,
 ) -> Result<u64, String> {
     let head = db.head();
     let mut state: Vec<Node> = nodes
@@ -142,6 +218,16 @@ fn fill(
         .collect();
     let mut appended = 0u64;
     for step in 0..steps {
+        if let Some(r) = rounds.filter(|r| step > 0 && step % r.every == 0) {
+            let leader = r.barrier.wait().is_leader();
+            let res = if leader {
+                maintain(db, spec, step, r.started)
+            } else {
+                Ok(())
+            };
+            r.barrier.wait();
+            res?;
+        }
         if drop_wal && step % 8 == 0 {
             drop_old_segments(&db.dir().join("wal"));
         }
@@ -209,10 +295,14 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let spec = ClusterSpec {
+    let mut spec = ClusterSpec {
         nodes: a.nodes,
+        scrape_interval_ms: (a.scrape_s * 1000.0).round() as i64,
         ..ClusterSpec::default()
     };
+    if let Some(l) = a.pod_lifetime {
+        spec.pod_lifetime_scrapes = l;
+    }
     let steps = (a.hours * 3_600_000.0 / spec.scrape_interval_ms as f64).round() as u64;
     let end = a.end_ms.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -236,13 +326,28 @@ fn main() -> std::process::ExitCode {
         }
     };
     let started = Instant::now();
+    let barrier = std::sync::Barrier::new(a.threads);
+    let every = (a.maintain_hours * 3_600_000.0 / spec.scrape_interval_ms as f64).round() as u64;
+    let rounds = (every > 0).then_some(Rounds {
+        every,
+        barrier: &barrier,
+        started,
+    });
     let result = std::thread::scope(|sc| {
         let handles: Vec<_> = (0..a.threads)
             .map(|k| {
                 let nodes: Vec<usize> = (k..a.nodes).step_by(a.threads).collect();
-                let (db, spec) = (&db, &spec);
+                let (db, spec, rounds) = (&db, &spec, rounds.as_ref());
                 let drop_wal = a.drop_wal && k == 0;
-                sc.spawn(move || fill(db, spec, nodes, t0, steps, drop_wal))
+                sc.spawn(move || {
+                    let r = fill(db, spec, nodes, t0, steps, drop_wal, rounds);
+                    if let Err(e) = &r {
+                        // The others may be waiting at a maintenance round.
+                        eprintln!("fill_head: {e}");
+                        std::process::exit(1);
+                    }
+                    r
+                })
             })
             .collect();
         let mut total = 0u64;
