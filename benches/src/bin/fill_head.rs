@@ -174,7 +174,12 @@ fn memory() -> (u64, u64, u64, u64) {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    (get("VmRSS:"), get("RssAnon:"), get("RssFile:"), get("VmHWM:"))
+    (
+        get("VmRSS:"),
+        get("RssAnon:"),
+        get("RssFile:"),
+        get("VmHWM:"),
+    )
 }
 
 /// One maintenance round; prints what it did and the memory after it.
@@ -378,10 +383,11 @@ fn main() -> std::process::ExitCode {
         }
     }
     println!(
-        "{{\"nodes\":{},\"hours\":{},\"steps\":{steps},\"samples\":{samples},\"series\":{},\"seconds\":{secs:.1},\"samples_per_s\":{:.0},\"snapshot_s\":{:.1}}}",
+        r#"{{"nodes":{},"hours":{},"steps":{steps},"end_ms":{end},"samples":{samples},"series":{},"active":{},"seconds":{secs:.1},"samples_per_s":{:.0},"snapshot_s":{:.1}}}"#,
         a.nodes,
         a.hours,
         db.head().num_series(),
+        a.nodes * spec.series_per_node(),
         samples as f64 / secs,
         snap.elapsed().as_secs_f64()
     );

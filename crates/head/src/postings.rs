@@ -9,6 +9,11 @@
 
 use std::collections::HashMap;
 
+/// Label names and values hash with foldhash (randomly seeded, several
+/// times faster than SipHash on short strings): every series created looks
+/// up each of its labels here.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 use cairn_model::Labels;
 use parking_lot::RwLock;
 use roaring::RoaringTreemap;
@@ -19,7 +24,7 @@ type IxResult<T> = Result<T, IndexError>;
 
 #[derive(Debug, Default)]
 struct Inner {
-    by_name: HashMap<String, HashMap<String, RoaringTreemap>>,
+    by_name: FastMap<String, FastMap<String, RoaringTreemap>>,
     all: RoaringTreemap,
 }
 
@@ -120,7 +125,7 @@ impl HeadIndex {
         let g = self.inner.read();
         let mut b = table_bytes(
             g.by_name.capacity(),
-            size_of::<(String, HashMap<String, RoaringTreemap>)>(),
+            size_of::<(String, FastMap<String, RoaringTreemap>)>(),
         ) + treemap_bytes(&g.all);
         for (name, vals) in &g.by_name {
             b += name.capacity() as u64

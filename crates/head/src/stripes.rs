@@ -160,6 +160,19 @@ impl StripeSeries {
         }
     }
 
+    /// Makes room for `n` more series, so that loading millions of them
+    /// does not rehash the maps again and again.
+    pub(crate) fn reserve(&self, n: usize) {
+        let per = n / self.by_hash.len().max(1) + 1;
+        for s in &self.by_hash {
+            s.write().first.reserve(per);
+        }
+        let blocks = n / BLOCK as usize / self.by_ref.len().max(1) + 1;
+        for s in &self.by_ref {
+            s.write().reserve(blocks);
+        }
+    }
+
     fn ref_stripe(&self, r: u64) -> &RefStripe {
         let i = ((r / BLOCK) & self.mask) as usize;
         // The mask keeps the index below the slice length (a power of two).
