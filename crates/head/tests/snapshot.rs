@@ -368,7 +368,7 @@ fn frozen_fixtures_decode_forever() {
 
 #[test]
 fn a_start_from_the_snapshot_reads_no_chunk_file_and_a_damaged_chunk_fails_its_read() {
-    use cairn_storage::{Queryable, SelectHints, Series, ValueType};
+    use cairn_storage::{Queryable, SelectHints, ValueType};
     let o = opts();
     let dir = tempfile::tempdir().unwrap();
     written(dir.path(), &o);
