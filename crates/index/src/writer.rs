@@ -10,8 +10,9 @@
 //! dropped without `finish` leaves an incomplete file without a TOC, which
 //! every reader rejects.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::hash::BuildHasher;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,13 @@ pub struct IndexWriter {
     toc: Toc,
     /// Every symbol, in table order (ascending).
     symbols: Vec<String>,
+    /// A symbol's hash to its table index, for the first symbol of each
+    /// hash (a lookup that misses here, or finds another string, falls back
+    /// to a binary search): ten million series of a dozen labels each would
+    /// otherwise make hundreds of millions of binary searches over millions
+    /// of strings.
+    symbol_index: HashMap<u64, u32, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
     /// Encoded symbol entries, written out when the first series arrives.
     symbol_buf: Vec<u8>,
     last_series: Option<Labels>,
@@ -69,6 +77,8 @@ impl IndexWriter {
             stage: Stage::Symbols,
             toc: Toc::default(),
             symbols: Vec::new(),
+            symbol_index: HashMap::default(),
+            hasher: foldhash::fast::RandomState::default(),
             symbol_buf: Vec::new(),
             last_series: None,
             postings: BTreeMap::new(),
@@ -143,6 +153,10 @@ impl IndexWriter {
             return Err(self.invalid("symbol", "more than 2^32-1 symbols".to_owned()));
         }
         put_uvarint_str(&mut self.symbol_buf, s);
+        let i = self.symbols.len() as u32;
+        self.symbol_index
+            .entry(self.hasher.hash_one(s))
+            .or_insert(i);
         self.symbols.push(s.to_owned());
         Ok(())
     }
@@ -162,6 +176,11 @@ impl IndexWriter {
     }
 
     fn symbol_ref(&self, s: &str, series: &Labels) -> Result<u32> {
+        if let Some(&i) = self.symbol_index.get(&self.hasher.hash_one(s)) {
+            if self.symbols.get(i as usize).is_some_and(|x| x == s) {
+                return Ok(i);
+            }
+        }
         self.symbols
             .binary_search_by(|x| x.as_str().cmp(s))
             .map(|i| i as u32)
@@ -400,4 +419,39 @@ fn sync_dir(path: &Path) -> Result<()> {
         op: "fsync directory",
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code
+
+    use super::*;
+    use cairn_model::Labels;
+
+    /// A symbol whose hash entry names another symbol (as when two
+    /// symbols share a hash) is still found, by the binary search.
+    #[test]
+    fn symbols_sharing_a_hash_entry_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = IndexWriter::create(&dir.path().join("index")).unwrap();
+        for s in ["a", "b", "job", "x"] {
+            w.add_symbol(s).unwrap();
+        }
+        let l = Labels::from_pairs([("a", "x"), ("job", "b")]);
+        let want: Vec<u32> = ["a", "x", "job", "b"]
+            .iter()
+            .map(|s| w.symbol_ref(s, &l).unwrap())
+            .collect();
+        assert_eq!(want, [0, 3, 2, 1]);
+        // Every entry now points at symbol 0.
+        for v in w.symbol_index.values_mut() {
+            *v = 0;
+        }
+        for (s, i) in ["a", "x", "job", "b"].iter().zip(&want) {
+            assert_eq!(w.symbol_ref(s, &l).unwrap(), *i);
+        }
+        w.symbol_index.clear();
+        assert_eq!(w.symbol_ref("job", &l).unwrap(), 2);
+        assert!(w.symbol_ref("missing", &l).is_err());
+    }
 }

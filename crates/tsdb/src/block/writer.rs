@@ -12,7 +12,7 @@
 //! each file is fsynced, `meta.json` is written last, and the directory is
 //! renamed into place atomically.
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use cairn_chunks::ChunkWriter;
@@ -174,19 +174,23 @@ fn write_into(
     };
     let all = [match_all()];
 
-    // Pass 1: symbols.
-    let mut symbols = BTreeSet::new();
+    // Pass 1: symbols, gathered in a hash set (a B-tree made ten million
+    // series of a dozen labels cost billions of string comparisons), then
+    // sorted once.
+    let mut seen: HashSet<String, foldhash::fast::RandomState> = HashSet::default();
     for s in q.select(&hints, &all)? {
         let s = s?;
         for l in s.labels() {
-            if !symbols.contains(l.name) {
-                symbols.insert(l.name.to_owned());
+            if !seen.contains(l.name) {
+                seen.insert(l.name.to_owned());
             }
-            if !symbols.contains(l.value) {
-                symbols.insert(l.value.to_owned());
+            if !seen.contains(l.value) {
+                seen.insert(l.value.to_owned());
             }
         }
     }
+    let mut sorted: Vec<&str> = seen.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
 
     let index_path = tmp.join("index");
     let chunks_dir = tmp.join("chunks");
@@ -202,7 +206,7 @@ fn write_into(
         source: Box::new(e),
     })?;
     let mut ix = IndexWriter::create(&index_path).map_err(ix_err(&index_path))?;
-    for s in &symbols {
+    for s in sorted {
         ix.add_symbol(s).map_err(ix_err(&index_path))?;
     }
 
@@ -229,7 +233,7 @@ fn write_into(
         }
         if labels
             .iter()
-            .any(|l| !symbols.contains(l.name) || !symbols.contains(l.value))
+            .any(|l| !seen.contains(l.name) || !seen.contains(l.value))
         {
             tracing::warn!(series = %labels, "series appeared after the symbol pass; left out of the block");
             continue;
