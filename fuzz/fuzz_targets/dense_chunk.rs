@@ -115,7 +115,11 @@ fuzz_target!(|data: &[u8]| {
         let mut back = Vec::new();
         dense_decode_with(&shared, &mut lookup, |t, v| back.push((t, v.to_bits())))
             .expect("a shared chunk decodes through its source");
-        let want: Vec<(i64, u64)> = ts.iter().copied().zip(vs.iter().map(|v| v.to_bits())).collect();
+        let want: Vec<(i64, u64)> = ts
+            .iter()
+            .copied()
+            .zip(vs.iter().map(|v| v.to_bits()))
+            .collect();
         assert_eq!(back, want);
     }
 });

@@ -30,6 +30,12 @@ fuzz_target!(|data: &[u8]| {
         rest
     };
     let _ = cairn_server::write::check_write_body(Some(ct), Some("snappy"), body, &cfg);
+    // The 1.0 reader's exemplar decoder on every series of the body.
+    let mut view = cairn_proto::write::WriteRequestView::new(rest);
+    let mut exs = Vec::new();
+    while let Some(Ok(cairn_proto::write::Item::Series(b))) = view.next() {
+        let _ = cairn_proto::write::decode_series_exemplars(b, &mut exs);
+    }
     // Streamed read frames share the decoder crate.
     let mut r = cairn_proto::frame::FrameReader::new(rest, 1 << 20);
     while let Some(Ok(_)) = r.next() {}

@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// about a fifth less WAL on a GPU-cluster load. Either setting reads both kinds of record.
     #[arg(long = "storage.tsdb.wal-compression", default_value_t = true, action = clap::ArgAction::Set)]
     pub wal_compression: bool,
+    /// How many exemplars the head keeps, of all series together: the newest this many, in a
+    /// ring (about 100 bytes each). 0 keeps none. Prometheus's exemplar-storage limit.
+    #[arg(long = "storage.exemplars.exemplars-limit", default_value_t = 100_000)]
+    pub exemplars_limit: usize,
     /// Address to listen on for the API, remote write/read and telemetry.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     pub listen_address: String,

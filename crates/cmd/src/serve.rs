@@ -121,6 +121,15 @@ impl Queryable for DbBackend {
     fn downsampled(&self) -> bool {
         self.get().is_some_and(|(db, _)| db.downsampled())
     }
+
+    fn exemplars(
+        &self,
+        start: i64,
+        end: i64,
+        selectors: &[Vec<cairn_model::Matcher>],
+    ) -> cairn_storage::Result<Vec<cairn_storage::SeriesExemplars>> {
+        self.db()?.exemplars(start, end, selectors)
+    }
 }
 
 impl Backend for DbBackend {
@@ -311,6 +320,10 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
             "storage.tsdb.wal-compression".into(),
             a.wal_compression.to_string(),
         ),
+        (
+            "storage.exemplars.exemplars-limit".into(),
+            a.exemplars_limit.to_string(),
+        ),
         ("web.listen-address".into(), a.listen_address.clone()),
         (
             "web.enable-admin-api".into(),
@@ -348,6 +361,7 @@ fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution
         ooo_window: dur("storage.tsdb.out-of-order-time-window", &a.ooo_window)?,
         downsample: a.downsample,
         spill_open_chunks: a.head_spill,
+        max_exemplars: a.exemplars_limit,
         retention_5m: dur("storage.tsdb.retention.resolution-5m", &a.retention_5m)?,
         retention_1h: dur("storage.tsdb.retention.resolution-1h", &a.retention_1h)?,
         chunk_encoding: a

@@ -144,6 +144,8 @@ pub fn wait_ready(url: &str, timeout: Duration) {
 pub struct Resp {
     pub status: u16,
     pub body: Vec<u8>,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Resp {
@@ -154,17 +156,38 @@ impl Resp {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 fn read(mut r: ureq::http::Response<ureq::Body>) -> Resp {
     let status = r.status().as_u16();
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
     let body = r
         .body_mut()
         .with_config()
         .limit(1 << 30)
         .read_to_vec()
         .unwrap_or_default();
-    Resp { status, body }
+    Resp {
+        status,
+        body,
+        headers,
+    }
 }
 
 /// GET `url`.

@@ -4,12 +4,16 @@
 //! Staging checks each sample against the series as committed plus what
 //! this appender staged before, and reports Prometheus's errors at once.
 //! Commit logs, in one WAL write, a Series record for every series whose
-//! record is not in the WAL yet, then the Samples and Metadata records; only
+//! record is not in the WAL yet, then the Samples, Metadata and Exemplars
+//! records; only
 //! after that write returns are samples applied and made visible (all of a
 //! commit becomes visible at once, see [`crate::isolation`]). A sample that
 //! a concurrent commit made invalid in between is dropped at apply time, as
 //! Prometheus does (replay may keep it when the two commits reached the WAL
-//! in the other order).
+//! in the other order). Exemplars are checked when staged (duplicates of a
+//! series' newest are skipped, older ones refused) and added to the
+//! exemplar store after the samples; one a concurrent commit made out of
+//! order in between is dropped there.
 //!
 //! Speed: the cost per sample is mostly cache misses on series memory (a
 //! remote-write request touches about 2000 different series). Staged series
@@ -23,14 +27,14 @@
 use std::collections::hash_map::Entry;
 use std::sync::atomic::Ordering;
 
-use cairn_model::Labels;
+use cairn_model::{Exemplar, Labels};
 use cairn_storage::{Appendable, Appender, Metadata, Result, SeriesRef, StorageError};
 
 use crate::error::HeadError;
 use crate::head::Head;
 use crate::series::{prefetch_line, AppendBounds, Placement, Tx};
 use crate::stripes::{MixMap, Pinned};
-use crate::wal_log::{Record, RefMetadata, RefSample, RefSeries};
+use crate::wal_log::{Record, RefExemplar, RefMetadata, RefSample, RefSeries};
 
 struct Staged<'a> {
     series: Pinned<'a>,
@@ -59,6 +63,8 @@ pub(crate) struct HeadAppender<'a> {
     /// Index into `staged` of each sample's series (parallel to `samples`).
     owners: Vec<u32>,
     meta: Vec<(u64, Metadata)>,
+    /// Staged exemplars with the index into `staged` of their series.
+    exemplars: Vec<(u32, Exemplar)>,
     min_valid: i64,
 }
 
@@ -73,6 +79,7 @@ impl Appendable for Head {
             samples: Vec::with_capacity(STAGED_CAPACITY),
             owners: Vec::with_capacity(STAGED_CAPACITY),
             meta: Vec::new(),
+            exemplars: Vec::new(),
             min_valid: self.appendable_min_valid_time(),
         })
     }
@@ -82,6 +89,12 @@ impl<'a> HeadAppender<'a> {
     /// The index in `staged` of the series `r`/`labels`, pinning it on
     /// first use.
     fn series_for(&mut self, r: SeriesRef, labels: &Labels) -> Result<usize> {
+        self.find_series(r, labels, true)
+    }
+
+    /// [`Self::series_for`]; with `create` false, a series the head does
+    /// not hold is [`StorageError::SeriesNotFound`] instead of created.
+    fn find_series(&mut self, r: SeriesRef, labels: &Labels, create: bool) -> Result<usize> {
         if r != 0 {
             match self.index.entry(r) {
                 Entry::Occupied(e) => {
@@ -107,6 +120,14 @@ impl<'a> HeadAppender<'a> {
         if labels.is_empty() {
             return Err(HeadError::EmptyLabels.into());
         }
+        if !create {
+            let s = self
+                .head
+                .series
+                .get_pinned_by_labels(labels)
+                .ok_or(StorageError::SeriesNotFound { series: r })?;
+            return Ok(self.remember(s));
+        }
         let (s, _) = self.head.get_or_create_pinned(labels);
         // SAFETY: `get_or_create_pinned` returns a series of the head's
         // maps, pinned for us.
@@ -129,6 +150,7 @@ impl<'a> HeadAppender<'a> {
         self.samples.clear();
         self.owners.clear();
         self.meta.clear();
+        self.exemplars.clear();
     }
 
     /// The head's bounds for applying: the in-order bound as of the
@@ -209,7 +231,7 @@ impl<'a> HeadAppender<'a> {
 
     fn do_commit(&mut self) -> Result<()> {
         let head = self.head;
-        if self.samples.is_empty() && self.meta.is_empty() {
+        if self.samples.is_empty() && self.meta.is_empty() && self.exemplars.is_empty() {
             return Ok(());
         }
         let new_series: Vec<&Staged> = self
@@ -218,7 +240,7 @@ impl<'a> HeadAppender<'a> {
             .filter(|st| !st.series.logged.load(Ordering::Acquire))
             .collect();
         if let Some(wal) = &head.wal {
-            let mut recs = Vec::with_capacity(3);
+            let mut recs = Vec::with_capacity(4);
             if !new_series.is_empty() {
                 let mut v: Vec<RefSeries> = new_series
                     .iter()
@@ -247,6 +269,22 @@ impl<'a> HeadAppender<'a> {
                         .collect(),
                 ));
             }
+            if !self.exemplars.is_empty() {
+                recs.push(Record::Exemplars(
+                    self.exemplars
+                        .iter()
+                        .filter_map(|(i, e)| {
+                            let st = self.staged.get(*i as usize)?;
+                            Some(RefExemplar {
+                                r: st.series.r,
+                                t: e.ts,
+                                v: e.value,
+                                labels: e.labels.clone(),
+                            })
+                        })
+                        .collect(),
+                ));
+            }
             let logged = wal.log(&recs);
             for r in recs {
                 if let Record::Samples(v) = r {
@@ -263,6 +301,14 @@ impl<'a> HeadAppender<'a> {
         head.iso.close_append(id);
         if dropped > 0 {
             tracing::debug!(dropped, "samples invalidated by concurrent commits");
+        }
+        for (i, e) in self.exemplars.drain(..) {
+            let Some(st) = self.staged.get(i as usize) else {
+                continue;
+            };
+            if let Err(err) = head.exemplars.add(&st.series.labels, e) {
+                tracing::debug!(series = st.series.r, error = %err, "exemplar dropped at commit");
+            }
         }
         if !self.meta.is_empty() {
             let mut g = head.metadata.write();
@@ -383,6 +429,38 @@ impl Appender for HeadAppender<'_> {
             .map(|st| st.series.r)
             .ok_or(StorageError::SeriesNotFound { series: r })?;
         self.meta.push((r, meta.clone()));
+        Ok(r)
+    }
+
+    /// Stages an exemplar; see [`Appender::append_exemplar`] and the module
+    /// docs. With the store disabled, this is
+    /// [`StorageError::ExemplarStorageDisabled`]. The series must exist (in
+    /// the head, or staged by this appender): an exemplar does not create
+    /// one, as in Prometheus.
+    fn append_exemplar(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        e: &Exemplar,
+    ) -> Result<SeriesRef> {
+        let i = self.find_series(r, labels, false)?;
+        let Some(st) = self.staged.get(i) else {
+            return Err(StorageError::SeriesNotFound { series: r });
+        };
+        let r = st.series.r;
+        if !self.head.exemplars.validate(&st.series.labels, e)? {
+            return Ok(r);
+        }
+        // Staged in this appender already: the same rules against it.
+        if let Some((_, last)) = self.exemplars.iter().rev().find(|(j, _)| *j as usize == i) {
+            if last.same_as(e) {
+                return Ok(r);
+            }
+            if e.ts <= last.ts {
+                return Err(StorageError::OutOfOrderExemplar { ts: e.ts });
+            }
+        }
+        self.exemplars.push((staged_index(i), e.clone()));
         Ok(r)
     }
 

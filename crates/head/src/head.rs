@@ -54,6 +54,8 @@ pub struct Head {
     pub(crate) orders: crate::sorted_order::SortedOrders,
     /// Whether opening loaded a head snapshot instead of replaying the WAL.
     pub(crate) from_snapshot: bool,
+    /// The newest exemplars (see `exemplars`).
+    pub(crate) exemplars: crate::exemplars::ExemplarStore,
 }
 
 impl std::fmt::Debug for Head {
@@ -159,6 +161,7 @@ impl Head {
             select_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             orders: Default::default(),
             from_snapshot: false,
+            exemplars: crate::exemplars::ExemplarStore::new(opts.max_exemplars),
             dir: data_dir.to_path_buf(),
             opts,
         };
@@ -179,6 +182,11 @@ impl Head {
     /// Inclusive upper bound of the samples held; `i64::MIN` when empty.
     pub fn max_time(&self) -> i64 {
         self.max_time.load(Ordering::Acquire)
+    }
+
+    /// The exemplar store's counters.
+    pub fn exemplar_stats(&self) -> crate::ExemplarStats {
+        self.exemplars.stats()
     }
 
     /// The options the head runs with.

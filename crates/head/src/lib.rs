@@ -18,6 +18,7 @@ pub mod cut;
 mod delete;
 mod disk_chunks;
 mod error;
+mod exemplars;
 mod head;
 mod index_adapter;
 pub mod isolation;
@@ -38,6 +39,7 @@ mod wal_log;
 mod xor;
 
 pub use error::{HeadError, Result};
+pub use exemplars::{ExemplarStats, DEFAULT_MAX_EXEMPLARS};
 pub use head::Head;
 pub use index_adapter::IndexLike;
 pub use memory::HeadMemory;

@@ -58,11 +58,13 @@ pub struct HeadMemory {
     pub postings: u64,
     /// The sorted-order cache of large selections.
     pub sorted_orders: u64,
+    /// The exemplar ring, its index and the exemplars' label sets.
+    pub exemplars: u64,
 }
 
 impl HeadMemory {
     /// Every component with its name, in a fixed order.
-    pub fn components(&self) -> [(&'static str, u64); 11] {
+    pub fn components(&self) -> [(&'static str, u64); 12] {
         [
             ("series_records", self.series_records),
             ("labels", self.labels),
@@ -75,6 +77,7 @@ impl HeadMemory {
             ("series_by_hash", self.series_by_hash),
             ("postings", self.postings),
             ("sorted_orders", self.sorted_orders),
+            ("exemplars", self.exemplars),
         ]
     }
 
@@ -142,6 +145,7 @@ impl Head {
         m.series_by_hash = by_hash;
         m.postings = self.index.heap_bytes();
         m.sorted_orders = self.orders.heap_bytes();
+        m.exemplars = self.exemplars.heap_bytes();
         m.spill_slot_bytes = self.chunks.spill().map_or(0, |s| s.usage().1);
         m
     }

@@ -39,6 +39,10 @@ pub struct HeadOptions {
     /// hands each series' records to one of them by label hash); 1 replays
     /// on the opening thread. Default: the available cores, at most 8.
     pub replay_threads: usize,
+    /// Capacity of the exemplar ring (see `exemplars`): the newest this
+    /// many exemplars of all series are kept; 0 keeps none. Prometheus's
+    /// `storage.exemplars.max_exemplars`, default 100,000.
+    pub max_exemplars: usize,
 }
 
 impl Default for HeadOptions {
@@ -53,6 +57,7 @@ impl Default for HeadOptions {
             stripes: 4096,
             spill_open_chunks: true,
             replay_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            max_exemplars: crate::exemplars::DEFAULT_MAX_EXEMPLARS,
         }
     }
 }

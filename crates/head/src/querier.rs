@@ -15,7 +15,7 @@ use std::sync::Arc;
 use cairn_model::{sort_key, Labels, Matcher};
 use cairn_storage::{
     ChunkIterator, Prefetch, Querier, Queryable, Result, SampleIterator, SelectHints, Series,
-    SeriesSet,
+    SeriesExemplars, SeriesSet,
 };
 
 use crate::head::Head;
@@ -45,6 +45,15 @@ impl Queryable for Head {
             maxt,
             iso: self.iso.reader(),
         }))
+    }
+
+    fn exemplars(
+        &self,
+        start: i64,
+        end: i64,
+        selectors: &[Vec<Matcher>],
+    ) -> Result<Vec<SeriesExemplars>> {
+        Ok(self.exemplars.select(start, end, selectors))
     }
 }
 

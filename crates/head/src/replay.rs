@@ -37,6 +37,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use cairn_model::Exemplar;
 use cairn_storage::{Metadata, MetricType};
 
 use crate::delete;
@@ -220,6 +221,22 @@ impl Shard<'_> {
                     }
                 }
             }
+            // Errors (out of order against what the store holds, the
+            // store disabled) drop the exemplar, as at commit.
+            Record::Exemplars(v) => {
+                for e in v {
+                    if let Some(ms) = self.refs.get(e.r) {
+                        let _ = head.exemplars.add(
+                            &ms.labels,
+                            Exemplar {
+                                labels: e.labels,
+                                value: e.v,
+                                ts: e.t,
+                            },
+                        );
+                    }
+                }
+            }
             Record::Metadata(v) => {
                 let mut g = head.metadata.write();
                 for m in v {
@@ -320,6 +337,10 @@ impl Router {
             Record::Metadata(v) => {
                 let owner = &self.owner;
                 split(v, n, |s| owner.get(s.r), Record::Metadata, out);
+            }
+            Record::Exemplars(v) => {
+                let owner = &self.owner;
+                split(v, n, |s| owner.get(s.r), Record::Exemplars, out);
             }
         }
     }

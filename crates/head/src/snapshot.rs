@@ -125,6 +125,10 @@ impl Head {
             }
             _ => {}
         }
+        if !self.exemplars.is_empty() {
+            tracing::info!("head snapshot not written: the head holds exemplars; the next start replays the WAL");
+            return Ok(None);
+        }
         if !self.tombstones.is_empty() {
             tracing::info!("head snapshot not written: the head holds deletions; the next start replays the WAL");
             return Ok(None);

@@ -202,6 +202,19 @@ impl StripeSeries {
         })
     }
 
+    /// The series with labels `l`, pinned for an appender; `None` when the
+    /// head has no such series (nothing is created).
+    pub(crate) fn get_pinned_by_labels(&self, l: &Labels) -> Option<Pinned<'_>> {
+        let h = l.hash64();
+        let g = self.hash_stripe(h).read();
+        let s = g.find(h, l)?;
+        s.pin();
+        Some(Pinned {
+            ptr: NonNull::from(&**s),
+            _maps: PhantomData,
+        })
+    }
+
     /// Takes over the pin of `s`, dropping the extra reference count.
     ///
     /// # Safety

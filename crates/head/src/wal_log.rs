@@ -13,7 +13,9 @@
 use std::path::{Path, PathBuf};
 
 pub use cairn_wal::{FsyncPolicy, WalOptions};
-pub(crate) use cairn_wal::{Progress as ReplayProgress, Record, RefMetadata, RefSample, RefSeries};
+pub(crate) use cairn_wal::{
+    Progress as ReplayProgress, Record, RefExemplar, RefMetadata, RefSample, RefSeries,
+};
 use cairn_wal::{Wal, WalError};
 
 use crate::error::{HeadError, Result};

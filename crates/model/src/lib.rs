@@ -26,4 +26,6 @@ pub use labels::{
     LabelsBuilder, METRIC_NAME, RAW_BYTE_BASE,
 };
 pub use matcher::{MatchType, Matcher};
-pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};
+pub use sample::{
+    is_stale_nan, Exemplar, Sample, EXEMPLAR_MAX_LABEL_SET_LENGTH, STALE_NAN, STALE_NAN_BITS,
+};

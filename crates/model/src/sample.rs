@@ -29,6 +29,32 @@ impl Sample {
     }
 }
 
+/// An exemplar: one observation behind a sample (a trace id, say), as
+/// OpenMetrics and remote write carry it next to a series' samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemplar {
+    /// The exemplar's own labels (not the series'); may be empty.
+    pub labels: crate::Labels,
+    /// The observed value.
+    pub value: f64,
+    /// Milliseconds since the Unix epoch.
+    pub ts: i64,
+}
+
+impl Exemplar {
+    /// Prometheus's equality for duplicate detection: same labels, same
+    /// timestamp and the same value bits.
+    pub fn same_as(&self, other: &Exemplar) -> bool {
+        self.ts == other.ts
+            && self.value.to_bits() == other.value.to_bits()
+            && self.labels == other.labels
+    }
+}
+
+/// Most UTF-8 code points an exemplar's label names and values may hold
+/// together (OpenMetrics; Prometheus's `ExemplarMaxLabelSetLength`).
+pub const EXEMPLAR_MAX_LABEL_SET_LENGTH: usize = 128;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use cairn_proto::histogram::Histogram;
 use cairn_proto::write::{
-    decode_series, decode_series_samples, Exemplar, Item, Label, MetricMetadata, Sample,
-    TimeSeries, WriteRequest, WriteRequestView,
+    decode_series, decode_series_exemplars, decode_series_samples, Exemplar, Item, Label,
+    MetricMetadata, Sample, TimeSeries, WriteRequest, WriteRequestView,
 };
 use cairn_proto::Message;
 use proptest::prelude::*;
@@ -14,7 +14,14 @@ fn series_strategy() -> impl Strategy<Value = TimeSeries> {
     (
         proptest::collection::vec(("[a-z_]{0,6}", ".{0,10}"), 0..6),
         proptest::collection::vec((any::<i64>(), any::<u64>()), 0..6),
-        0usize..3,
+        proptest::collection::vec(
+            (
+                proptest::collection::vec(("[a-z_]{0,6}", ".{0,10}"), 0..3),
+                any::<u64>(),
+                any::<i64>(),
+            ),
+            0..3,
+        ),
         0usize..2,
     )
         .prop_map(|(labels, samples, ex, hist)| TimeSeries {
@@ -26,11 +33,12 @@ fn series_strategy() -> impl Strategy<Value = TimeSeries> {
                     timestamp,
                 })
                 .collect(),
-            exemplars: (0..ex)
-                .map(|i| Exemplar {
-                    labels: vec![Label::new("trace_id", "x")],
-                    value: i as f64,
-                    timestamp: 1,
+            exemplars: ex
+                .into_iter()
+                .map(|(labels, bits, timestamp)| Exemplar {
+                    labels: labels.iter().map(|(n, v)| Label::new(n, v)).collect(),
+                    value: f64::from_bits(bits),
+                    timestamp,
                 })
                 .collect(),
             histograms: (0..hist)
@@ -86,6 +94,15 @@ proptest! {
                     let gs: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
                     prop_assert_eq!(gs, ws);
                     prop_assert_eq!(c.exemplars, want.exemplars.len());
+                    let mut exs = Vec::new();
+                    decode_series_exemplars(b, &mut exs).unwrap();
+                    prop_assert_eq!(exs.len(), want.exemplars.len());
+                    for (g, w) in exs.iter().zip(&want.exemplars) {
+                        let wl: Vec<(&[u8], &[u8])> = w.labels.iter().map(|l| (&l.name[..], &l.value[..])).collect();
+                        prop_assert_eq!(&g.labels, &wl);
+                        prop_assert_eq!(g.value.to_bits(), w.value.to_bits());
+                        prop_assert_eq!(g.timestamp, w.timestamp);
+                    }
                     prop_assert_eq!(c.histograms, want.histograms.len());
                     si += 1;
                 }
@@ -116,6 +133,12 @@ proptest! {
                     let lazy = decode_series_samples(b, &mut samples);
                     // Whatever the full decoder accepts, the lazy one does.
                     prop_assert!(full.is_err() || lazy.is_ok());
+                    // The exemplar decoder answers, and accepts what prost does.
+                    let mut exs = Vec::new();
+                    let ex = decode_series_exemplars(b, &mut exs);
+                    if prost_ok {
+                        prop_assert!(ex.is_ok(), "prost accepted exemplars the view refused");
+                    }
                     if full.is_err() {
                         ok = false;
                     }

@@ -125,6 +125,8 @@ pub struct Metrics {
     samples_appended: AtomicU64,
     rejected: [AtomicU64; RejectReason::ALL.len()],
     exemplars_received: AtomicU64,
+    exemplars_stored: AtomicU64,
+    exemplars_failed: AtomicU64,
     metadata_received: AtomicU64,
     metadata_failed: AtomicU64,
     read_series: AtomicU64,
@@ -147,6 +149,8 @@ impl Metrics {
             samples_appended: AtomicU64::new(0),
             rejected: Default::default(),
             exemplars_received: AtomicU64::new(0),
+            exemplars_stored: AtomicU64::new(0),
+            exemplars_failed: AtomicU64::new(0),
             metadata_received: AtomicU64::new(0),
             metadata_failed: AtomicU64::new(0),
             read_series: AtomicU64::new(0),
@@ -166,8 +170,10 @@ impl Metrics {
             c.fetch_add(n, Relaxed);
         }
     }
-    pub fn add_exemplars(&self, n: u64) {
-        self.exemplars_received.fetch_add(n, Relaxed);
+    pub fn add_exemplars(&self, received: u64, stored: u64, failed: u64) {
+        self.exemplars_received.fetch_add(received, Relaxed);
+        self.exemplars_stored.fetch_add(stored, Relaxed);
+        self.exemplars_failed.fetch_add(failed, Relaxed);
     }
     pub fn add_metadata(&self, ok: u64, failed: u64) {
         self.metadata_received.fetch_add(ok, Relaxed);
@@ -236,8 +242,20 @@ impl Metrics {
         counter(
             &mut o,
             "cairn_remote_write_exemplars_received_total",
-            "Exemplars received through remote write (not stored).",
+            "Exemplars received through remote write.",
             self.exemplars_received.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "cairn_remote_write_exemplars_stored_total",
+            "Exemplars received through remote write and stored (duplicates of a series' newest included, as Prometheus counts them).",
+            self.exemplars_stored.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "cairn_remote_write_exemplars_failed_total",
+            "Exemplars received through remote write and not stored: invalid labels, out of order, the series had no stored sample, or exemplar storage off.",
+            self.exemplars_failed.load(Relaxed),
         );
         counter(
             &mut o,

@@ -17,13 +17,15 @@
 //! sender's fault rolls the whole request back and answers 5xx so the sender
 //! retries. The `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written`
 //! headers report what was stored, on every response that got that far.
-//! Exemplars are counted but not stored (the storage traits have no
-//! exemplar API), so `Exemplars-Written` is 0.
+//! Exemplars are appended after their series' samples in the same
+//! appender; one that cannot be stored is counted, never refused (see
+//! `exemplars`).
 //!
 //! Layout: `http` (content type and encoding), `v1` (the plan path), `v2`
 //! (series by series), `outcome` (what was stored and refused, and the
 //! refusal rules both share), `labels` (label validation), `series_cache`.
 
+mod exemplars;
 mod http;
 mod labels;
 mod outcome;

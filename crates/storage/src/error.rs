@@ -20,6 +20,12 @@ pub enum StorageError {
     DuplicateSampleForTimestamp { t: i64 },
     #[error("invalid labels: {0}")]
     InvalidLabels(#[from] ModelError),
+    #[error("out of order exemplar at {ts}")]
+    OutOfOrderExemplar { ts: i64 },
+    #[error("exemplar labels have {len} UTF-8 characters, exceeding the limit of 128")]
+    ExemplarLabelsTooLong { len: usize },
+    #[error("exemplar storage is disabled")]
+    ExemplarStorageDisabled,
     #[error("series {series} not found")]
     SeriesNotFound { series: u64 },
     #[error("storage is closed")]
@@ -49,6 +55,8 @@ impl StorageError {
                 | StorageError::TooOldSample { .. }
                 | StorageError::DuplicateSampleForTimestamp { .. }
                 | StorageError::InvalidLabels(_)
+                | StorageError::OutOfOrderExemplar { .. }
+                | StorageError::ExemplarLabelsTooLong { .. }
         )
     }
 }

@@ -24,8 +24,8 @@ pub use merge::{merge_series_sets, ChunkEncoder, MergeQuerier, MergeSampleIterat
 pub use traits::read_floats_stepwise;
 pub use traits::{
     Aggregate, Appendable, Appender, ChunkIterator, EncodedChunk, Metadata, MetricType, Prefetch,
-    Querier, Queryable, SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, ValueType,
-    RES_1H, RES_5M,
+    Querier, Queryable, SampleIterator, SelectHints, Series, SeriesExemplars, SeriesRef, SeriesSet,
+    ValueType, RES_1H, RES_5M,
 };
 
 /// Result alias for this crate.

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use cairn_model::{FloatHistogram, Labels, Matcher, Sample};
+use cairn_model::{Exemplar, FloatHistogram, Labels, Matcher, Sample};
+
+use crate::StorageError;
 
 use crate::Result;
 
@@ -231,6 +233,26 @@ pub trait Queryable: Send + Sync {
     fn downsampled(&self) -> bool {
         false
     }
+    /// The exemplars of the series matching any of `selectors` (each a
+    /// list of matchers that must all match) with timestamps in the
+    /// inclusive range `[start, end]`: one entry per series that has any,
+    /// sorted by series labels, each series' exemplars oldest first.
+    /// Storage that keeps no exemplars (blocks) holds none.
+    fn exemplars(
+        &self,
+        _start: i64,
+        _end: i64,
+        _selectors: &[Vec<Matcher>],
+    ) -> Result<Vec<SeriesExemplars>> {
+        Ok(Vec::new())
+    }
+}
+
+/// A series' exemplars, as [`Queryable::exemplars`] answers them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesExemplars {
+    pub labels: Labels,
+    pub exemplars: Vec<Exemplar>,
 }
 
 /// Prometheus's metric types, as remote write and the metadata API carry them.
@@ -327,6 +349,19 @@ pub trait Appender {
         for &(r, labels, t, v) in batch {
             out.push(self.append(r, labels, t, v));
         }
+    }
+    /// Stages an exemplar of the series `r`/`labels`, logged and stored on
+    /// commit as Prometheus's head does. An exemplar equal to the series'
+    /// newest is skipped (`Ok`); one not newer than it is
+    /// [`StorageError::OutOfOrderExemplar`]. Storage that keeps no
+    /// exemplars answers [`StorageError::ExemplarStorageDisabled`].
+    fn append_exemplar(
+        &mut self,
+        _r: SeriesRef,
+        _labels: &Labels,
+        _e: &Exemplar,
+    ) -> Result<SeriesRef> {
+        Err(StorageError::ExemplarStorageDisabled)
     }
     /// Records metadata for the series' metric.
     fn update_metadata(

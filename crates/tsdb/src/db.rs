@@ -85,6 +85,9 @@ pub struct DbOptions {
     /// Open head chunks keep only a small tail in memory and the rest in
     /// `head_spill/` (see `cairn_head::HeadOptions::spill_open_chunks`).
     pub spill_open_chunks: bool,
+    /// Capacity of the head's exemplar ring (0 keeps none; see
+    /// `cairn_head::HeadOptions::max_exemplars`).
+    pub max_exemplars: usize,
 }
 
 impl Default for DbOptions {
@@ -103,6 +106,7 @@ impl Default for DbOptions {
             retention_1h: 365 * DAY,
             spill_open_chunks: true,
             chunk_encoding: FloatEncoding::Dense,
+            max_exemplars: cairn_head::DEFAULT_MAX_EXEMPLARS,
         }
     }
 }
@@ -170,6 +174,7 @@ impl Db {
             samples_per_chunk: opts.samples_per_chunk,
             min_valid_time: persisted.unwrap_or(i64::MIN),
             spill_open_chunks: opts.spill_open_chunks,
+            max_exemplars: opts.max_exemplars,
             ..HeadOptions::default()
         };
         let head = Head::open(dir, head_opts).map_err(head_err)?;
@@ -709,5 +714,16 @@ impl Queryable for Db {
 
     fn downsampled(&self) -> bool {
         true
+    }
+
+    /// Exemplars live in the head only (blocks hold none, as in
+    /// Prometheus).
+    fn exemplars(
+        &self,
+        start: i64,
+        end: i64,
+        selectors: &[Vec<cairn_model::Matcher>],
+    ) -> cairn_storage::Result<Vec<cairn_storage::SeriesExemplars>> {
+        self.head.exemplars(start, end, selectors)
     }
 }

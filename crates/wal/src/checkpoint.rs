@@ -166,6 +166,10 @@ impl<K: Fn(u64) -> bool> Filter<'_, K> {
                 });
                 (!v.is_empty()).then_some(Record::Tombstones(v))
             }
+            Record::Exemplars(mut v) => {
+                v.retain(|e| e.t >= mint && keep(e.r));
+                (!v.is_empty()).then_some(Record::Exemplars(v))
+            }
             Record::Metadata(v) => {
                 for m in v.into_iter().filter(|m| keep(m.r)) {
                     self.metadata.insert(m.r, m);

@@ -1,5 +1,5 @@
 //! The records the head writes into the WAL, byte-compatible with
-//! Prometheus's `tsdb/record` package (types 1, 2, 3 and 6).
+//! Prometheus's `tsdb/record` package (types 1, 2, 3, 4 and 6).
 //!
 //! The first byte of every record is its type. The rest, per type:
 //!
@@ -13,6 +13,10 @@
 //!   one entry per interval. Decoding yields one [`Stone`] per entry, so a
 //!   stone with several intervals comes back as several stones, and a stone
 //!   with no interval is not written at all.
+//! * exemplars (4): empty, or `base_ref <be64> · base_t <be64>` taken from
+//!   the first exemplar, then per exemplar `ref - base_ref <varint> · t -
+//!   base_t <varint> · value bits <be64> · n <uvarint> · (name, value)*n`
+//!   (the exemplar's own labels, sorted by name; may be empty).
 //! * metadata (6): repeated `ref <uvarint> · kind <1 byte> · nfields
 //!   <uvarint> · (name, value)*nfields`; this crate writes the fields `UNIT`
 //!   and `HELP`, and skips unknown fields when reading.
@@ -33,6 +37,8 @@ pub const TYPE_SERIES: u8 = 1;
 pub const TYPE_SAMPLES: u8 = 2;
 /// Type byte of a tombstones record.
 pub const TYPE_TOMBSTONES: u8 = 3;
+/// Type byte of an exemplars record.
+pub const TYPE_EXEMPLARS: u8 = 4;
 /// Type byte of a metadata record.
 pub const TYPE_METADATA: u8 = 6;
 
@@ -62,6 +68,16 @@ pub struct Stone {
     pub intervals: Vec<(i64, i64)>,
 }
 
+/// One exemplar of the series `r`: its own labels (a trace id, say), value
+/// and timestamp.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefExemplar {
+    pub r: u64,
+    pub t: i64,
+    pub v: f64,
+    pub labels: Labels,
+}
+
 /// Metadata of the series `r`. `kind` is Prometheus's metric type number
 /// (0 unknown, 1 counter, 2 gauge, 3 histogram, 4 gauge histogram,
 /// 5 summary, 6 info, 7 stateset).
@@ -80,6 +96,7 @@ pub enum Record {
     Samples(Vec<RefSample>),
     Tombstones(Vec<Stone>),
     Metadata(Vec<RefMetadata>),
+    Exemplars(Vec<RefExemplar>),
 }
 
 impl Record {
@@ -90,6 +107,7 @@ impl Record {
             Record::Samples(_) => TYPE_SAMPLES,
             Record::Tombstones(_) => TYPE_TOMBSTONES,
             Record::Metadata(_) => TYPE_METADATA,
+            Record::Exemplars(_) => TYPE_EXEMPLARS,
         }
     }
 }
@@ -101,11 +119,7 @@ pub fn encode(rec: &Record, buf: &mut Vec<u8>) {
         Record::Series(series) => {
             for s in series {
                 put_be64(buf, s.r);
-                put_uvarint(buf, s.labels.len() as u64);
-                for l in s.labels.iter() {
-                    put_uvarint_str(buf, l.name);
-                    put_uvarint_str(buf, l.value);
-                }
+                put_labels(buf, &s.labels);
             }
         }
         Record::Samples(samples) => {
@@ -128,6 +142,18 @@ pub fn encode(rec: &Record, buf: &mut Vec<u8>) {
                 }
             }
         }
+        Record::Exemplars(exemplars) => {
+            if let Some(first) = exemplars.first() {
+                put_be64(buf, first.r);
+                put_be64(buf, first.t as u64);
+                for e in exemplars {
+                    put_varint(buf, (e.r as i64).wrapping_sub(first.r as i64));
+                    put_varint(buf, e.t.wrapping_sub(first.t));
+                    put_be64(buf, e.v.to_bits());
+                    put_labels(buf, &e.labels);
+                }
+            }
+        }
         Record::Metadata(metas) => {
             for m in metas {
                 put_uvarint(buf, m.r);
@@ -139,6 +165,16 @@ pub fn encode(rec: &Record, buf: &mut Vec<u8>) {
                 put_uvarint_str(buf, &m.help);
             }
         }
+    }
+}
+
+/// A label set as the series and exemplar records hold it: the count, then
+/// each name and value.
+fn put_labels(buf: &mut Vec<u8>, labels: &Labels) {
+    put_uvarint(buf, labels.len() as u64);
+    for l in labels.iter() {
+        put_uvarint_str(buf, l.name);
+        put_uvarint_str(buf, l.value);
     }
 }
 
@@ -158,6 +194,7 @@ pub fn decode(rec: &[u8]) -> Result<Record> {
         TYPE_SAMPLES => decode_samples(&mut d).map(Record::Samples),
         TYPE_TOMBSTONES => decode_tombstones(&mut d).map(Record::Tombstones),
         TYPE_METADATA => decode_metadata(&mut d).map(Record::Metadata),
+        TYPE_EXEMPLARS => decode_exemplars(&mut d).map(Record::Exemplars),
         other => Err(WalError::UnknownRecordType { found: other }),
     }
 }
@@ -167,21 +204,50 @@ fn decode_series(d: &mut ByteCursor<'_>) -> Result<Vec<RefSeries>> {
     let mut pairs: Vec<(&str, &str)> = Vec::new();
     while !d.is_empty() {
         let r = d.be64().map_err(field("series ref"))?;
-        let n = d.uvarint().map_err(field("label count"))?;
-        pairs.clear();
-        for _ in 0..n {
-            let name = d.uvarint_str().map_err(field("label name"))?;
-            let value = d.uvarint_str().map_err(field("label value"))?;
-            pairs.push((name, value));
-        }
-        let labels = Labels::try_from_sorted(pairs.iter().copied()).map_err(|e| {
-            WalError::RecordCorrupt {
-                offset: d.pos(),
-                expected: "a valid sorted label set".to_owned(),
-                found: e.to_string(),
-            }
-        })?;
+        let labels = decode_labels(d, &mut pairs)?;
         out.push(RefSeries { r, labels });
+    }
+    Ok(out)
+}
+
+/// A label set written by `put_labels`; `pairs` is scratch space.
+fn decode_labels<'b>(
+    d: &mut ByteCursor<'b>,
+    pairs: &mut Vec<(&'b str, &'b str)>,
+) -> Result<Labels> {
+    let n = d.uvarint().map_err(field("label count"))?;
+    pairs.clear();
+    for _ in 0..n {
+        let name = d.uvarint_str().map_err(field("label name"))?;
+        let value = d.uvarint_str().map_err(field("label value"))?;
+        pairs.push((name, value));
+    }
+    Labels::try_from_sorted(pairs.iter().copied()).map_err(|e| WalError::RecordCorrupt {
+        offset: d.pos(),
+        expected: "a valid sorted label set".to_owned(),
+        found: e.to_string(),
+    })
+}
+
+fn decode_exemplars(d: &mut ByteCursor<'_>) -> Result<Vec<RefExemplar>> {
+    let mut out = Vec::new();
+    if d.is_empty() {
+        return Ok(out);
+    }
+    let base_r = d.be64().map_err(field("base series ref"))? as i64;
+    let base_t = d.be64().map_err(field("base timestamp"))? as i64;
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    while !d.is_empty() {
+        let dr = d.varint().map_err(field("series ref delta"))?;
+        let dt = d.varint().map_err(field("timestamp delta"))?;
+        let v = f64::from_bits(d.be64().map_err(field("exemplar value"))?);
+        let labels = decode_labels(d, &mut pairs)?;
+        out.push(RefExemplar {
+            r: base_r.wrapping_add(dr) as u64,
+            t: base_t.wrapping_add(dt),
+            v,
+            labels,
+        });
     }
     Ok(out)
 }

@@ -48,6 +48,7 @@ pub struct ReplayStats {
     pub samples: u64,
     pub tombstones: u64,
     pub metadata: u64,
+    pub exemplars: u64,
     /// Records of unsupported types that were skipped.
     pub unknown_records: u64,
     /// Segment and offset where a torn tail stopped the replay.
@@ -129,6 +130,7 @@ pub fn replay_with_progress(
                 Record::Samples(v) => counts.samples += v.len() as u64,
                 Record::Tombstones(v) => counts.tombstones += v.len() as u64,
                 Record::Metadata(v) => counts.metadata += v.len() as u64,
+                Record::Exemplars(v) => counts.exemplars += v.len() as u64,
             }
             f(at, rec)
         }
@@ -153,6 +155,7 @@ pub fn replay_with_progress(
     stats.samples = counts.samples;
     stats.tombstones = counts.tombstones;
     stats.metadata = counts.metadata;
+    stats.exemplars = counts.exemplars;
     stats.unknown_records = counts.unknown_records;
     Ok(stats)
 }

@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use cairn_model::Labels;
 use cairn_wal::record::encode_to_vec;
 use cairn_wal::{
-    checkpoint, checkpoint_name, replay, Record, RefMetadata, RefSample, RefSeries, Stone, Wal,
-    WalError, WalOptions,
+    checkpoint, checkpoint_name, replay, Record, RefExemplar, RefMetadata, RefSample, RefSeries,
+    Stone, Wal, WalError, WalOptions,
 };
 
 fn series(r: u64) -> Record {
@@ -69,6 +69,21 @@ fn checkpoint_then_replay() {
             help: "h".into(),
         }])],
     );
+    // Exemplars of kept and dropped series, before and after mint.
+    log(
+        &wal,
+        &[Record::Exemplars(
+            [(2, 10), (2, 70), (3, 70), (4, 80)]
+                .into_iter()
+                .map(|(r, t)| RefExemplar {
+                    r,
+                    t,
+                    v: 0.5,
+                    labels: Labels::from_pairs([("trace_id", format!("{r}-{t}"))]),
+                })
+                .collect(),
+        )],
+    );
     wal.next_segment().unwrap();
     // Segment 1: more samples, a tombstone, newer metadata.
     for t in 50..100 {
@@ -112,6 +127,7 @@ fn checkpoint_then_replay() {
     let mut sample_count = 0;
     let mut stones = Vec::new();
     let mut metas = Vec::new();
+    let mut exemplars = Vec::new();
     for r in &recs {
         match r {
             Record::Series(v) => series_refs.extend(v.iter().map(|s| s.r)),
@@ -125,8 +141,11 @@ fn checkpoint_then_replay() {
             }
             Record::Tombstones(v) => stones.extend(v.iter().cloned()),
             Record::Metadata(v) => metas.extend(v.iter().cloned()),
+            Record::Exemplars(v) => exemplars.extend(v.iter().map(|e| (e.r, e.t))),
         }
     }
+    // Kept series (even refs), at or after mint (60).
+    assert_eq!(exemplars, vec![(2, 70), (4, 80)]);
     assert_eq!(series_refs, [0, 2, 4, 6, 8, 11].into_iter().collect());
     // Five kept series with t in 60..100, plus series 11's sample.
     assert_eq!(sample_count, 5 * 40 + 1);

@@ -2,8 +2,8 @@
 //! layout, and arbitrary input to the decoder.
 
 use cairn_model::Labels;
-use cairn_wal::record::{decode, encode_to_vec, TYPE_SAMPLES};
-use cairn_wal::{Record, RefMetadata, RefSample, RefSeries, Stone, WalError};
+use cairn_wal::record::{decode, encode_to_vec, TYPE_EXEMPLARS, TYPE_SAMPLES};
+use cairn_wal::{Record, RefExemplar, RefMetadata, RefSample, RefSeries, Stone, WalError};
 use proptest::prelude::*;
 
 fn labels() -> impl Strategy<Value = Labels> {
@@ -57,7 +57,22 @@ fn metadata() -> impl Strategy<Value = Record> {
     .prop_map(Record::Metadata)
 }
 
-/// Samples compare by value bits so NaNs (and the stale marker) count.
+fn exemplars() -> impl Strategy<Value = Record> {
+    proptest::collection::vec(
+        (any::<u64>(), any::<i64>(), any::<u64>(), labels()).prop_map(|(r, t, v, labels)| {
+            RefExemplar {
+                r,
+                t,
+                v: f64::from_bits(v),
+                labels,
+            }
+        }),
+        0..12,
+    )
+    .prop_map(Record::Exemplars)
+}
+
+/// Samples and exemplars compare by value bits so NaNs (and the stale marker) count.
 fn same(a: &Record, b: &Record) -> bool {
     match (a, b) {
         (Record::Samples(x), Record::Samples(y)) => {
@@ -66,13 +81,22 @@ fn same(a: &Record, b: &Record) -> bool {
                     .zip(y)
                     .all(|(p, q)| p.r == q.r && p.t == q.t && p.v.to_bits() == q.v.to_bits())
         }
+        (Record::Exemplars(x), Record::Exemplars(y)) => {
+            x.len() == y.len()
+                && x.iter().zip(y).all(|(p, q)| {
+                    p.r == q.r
+                        && p.t == q.t
+                        && p.v.to_bits() == q.v.to_bits()
+                        && p.labels == q.labels
+                })
+        }
         _ => a == b,
     }
 }
 
 proptest! {
     #[test]
-    fn every_record_type_round_trips(rec in prop_oneof![series(), samples(), tombstones(), metadata()]) {
+    fn every_record_type_round_trips(rec in prop_oneof![series(), samples(), tombstones(), metadata(), exemplars()]) {
         let bytes = encode_to_vec(&rec);
         prop_assert_eq!(bytes.first().copied(), Some(rec.type_byte()));
         let back = decode(&bytes).unwrap();
@@ -96,7 +120,7 @@ proptest! {
     }
 
     #[test]
-    fn truncated_records_are_errors(rec in prop_oneof![series(), samples(), metadata()], cut in any::<prop::sample::Index>()) {
+    fn truncated_records_are_errors(rec in prop_oneof![series(), samples(), metadata(), exemplars()], cut in any::<prop::sample::Index>()) {
         let bytes = encode_to_vec(&rec);
         let n = cut.index(bytes.len());
         // Cutting anywhere inside an entry must fail; cutting on an entry
@@ -131,6 +155,40 @@ fn samples_layout_matches_prometheus() {
     want.extend_from_slice(&[1, 2]); // zig-zag(-1) = 1, zig-zag(1) = 2
     want.extend_from_slice(&(-2.0f64).to_bits().to_be_bytes());
     assert_eq!(encode_to_vec(&rec), want);
+}
+
+#[test]
+fn exemplars_layout_matches_prometheus() {
+    // As samples, each entry followed by the exemplar's labels.
+    let rec = Record::Exemplars(vec![
+        RefExemplar {
+            r: 10,
+            t: 1000,
+            v: 1.5,
+            labels: Labels::from_pairs([("trace_id", "ab")]),
+        },
+        RefExemplar {
+            r: 12,
+            t: 999,
+            v: 2.0,
+            labels: Labels::default(),
+        },
+    ]);
+    let mut want = vec![TYPE_EXEMPLARS];
+    want.extend_from_slice(&10u64.to_be_bytes());
+    want.extend_from_slice(&1000u64.to_be_bytes());
+    want.extend_from_slice(&[0, 0]);
+    want.extend_from_slice(&1.5f64.to_bits().to_be_bytes());
+    want.push(1);
+    for s in ["trace_id", "ab"] {
+        want.push(s.len() as u8);
+        want.extend_from_slice(s.as_bytes());
+    }
+    want.extend_from_slice(&[4, 1]); // zig-zag(2) = 4, zig-zag(-1) = 1
+    want.extend_from_slice(&2.0f64.to_bits().to_be_bytes());
+    want.push(0);
+    assert_eq!(encode_to_vec(&rec), want);
+    assert!(same(&decode(&want).unwrap(), &rec));
 }
 
 #[test]
@@ -173,8 +231,8 @@ fn unsorted_labels_and_unknown_types_are_rejected() {
     }
     assert!(matches!(decode(&b), Err(WalError::RecordCorrupt { .. })));
     assert!(matches!(
-        decode(&[4, 0, 0]),
-        Err(WalError::UnknownRecordType { found: 4 })
+        decode(&[5, 0, 0]),
+        Err(WalError::UnknownRecordType { found: 5 })
     ));
     assert!(matches!(decode(&[]), Err(WalError::RecordCorrupt { .. })));
 }

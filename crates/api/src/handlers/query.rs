@@ -5,10 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::{QueryEngine, QueryOptions};
-use crate::json::push_str;
 use crate::json::result_json;
-use crate::params::{param_limit, param_time, parse_duration_param, parse_time_param, Params};
+use crate::json::{format_time, labels_json, push_str};
+use crate::params::{
+    param_limit, param_time, parse_duration_param, parse_time_param, Params, MAX_TIME, MIN_TIME,
+};
 use crate::reply::{Fail, Out, R};
+use crate::selectors::extract_selectors;
 use crate::Api;
 
 use super::now_ms;
@@ -108,12 +111,55 @@ impl Api {
         Ok(result_json(res, limit, self.threads))
     }
 
+    /// Prometheus's `/api/v1/query_exemplars`: the exemplars of every
+    /// series any selector of `query` matches, with timestamps in
+    /// `[start, end]` (default: all time), series sorted by labels.
     pub(crate) fn exemplars(&self, p: &Params) -> R {
-        if let Some(q) = p.get("query") {
-            promql_parser::parser::parse(q).map_err(Fail::BadData)?;
+        let start = param_time(p, "start", MIN_TIME)?;
+        let end = param_time(p, "end", MAX_TIME)?;
+        if end < start {
+            return Err(Fail::BadData(
+                "end timestamp must not be before start time".into(),
+            ));
         }
-        Ok(Out::data("[]".into()))
+        let q = p.get("query").unwrap_or("");
+        let expr = promql_parser::parser::parse(q).map_err(Fail::BadData)?;
+        let selectors = extract_selectors(&expr).map_err(Fail::BadData)?;
+        let found = self
+            .storage
+            .exemplars(start, end, &selectors)
+            .map_err(|e| Fail::Internal(e.to_string()))?;
+        Ok(Out::data(exemplars_json(&found)))
     }
+}
+
+/// `[{"seriesLabels":{..},"exemplars":[{"labels":{..},"value":"v","timestamp":s}]}]`:
+/// values as strings, timestamps as seconds (Prometheus's JSON).
+fn exemplars_json(found: &[cairn_storage::SeriesExemplars]) -> String {
+    let mut s = String::from("[");
+    for (i, se) in found.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str("{\"seriesLabels\":");
+        labels_json(&se.labels, &mut s);
+        s.push_str(",\"exemplars\":[");
+        for (j, e) in se.exemplars.iter().enumerate() {
+            if j > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"labels\":");
+            labels_json(&e.labels, &mut s);
+            s.push_str(",\"value\":\"");
+            cairn_model::push_go_f(&mut s, e.value);
+            s.push_str("\",\"timestamp\":");
+            format_time(e.ts, &mut s);
+            s.push('}');
+        }
+        s.push_str("]}");
+    }
+    s.push(']');
+    s
 }
 
 pub(crate) fn format_query(p: &Params) -> R {

@@ -277,6 +277,51 @@ pub fn decode_series<'a>(
     Ok(counts)
 }
 
+/// One encoded `Exemplar`, its labels borrowed in wire order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExemplarView<'a> {
+    pub labels: Vec<(&'a [u8], &'a [u8])>,
+    pub value: f64,
+    pub timestamp: i64,
+}
+
+/// Decodes the exemplars of one encoded `TimeSeries` into `out` (cleared
+/// first). The series' other fields are skipped, not checked: this is the
+/// second look at a series that [`decode_series`] or
+/// [`decode_series_samples`] counted exemplars in.
+pub fn decode_series_exemplars<'a>(b: &'a [u8], out: &mut Vec<ExemplarView<'a>>) -> Result<()> {
+    out.clear();
+    let mut f = Fields::new(b);
+    while let Some(x) = f.next() {
+        let (3, Value::Len(e)) = x? else { continue };
+        let mut ex = ExemplarView::default();
+        let mut ef = Fields::new(e);
+        while let Some(y) = ef.next() {
+            match y? {
+                (1, Value::Len(l)) => {
+                    let (mut name, mut value): (&[u8], &[u8]) = (&[], &[]);
+                    let mut lf = Fields::new(l);
+                    while let Some(z) = lf.next() {
+                        match z? {
+                            (1, Value::Len(s)) => name = s,
+                            (2, Value::Len(s)) => value = s,
+                            (1 | 2, _) => return Err(err("wrong wire type in Label")),
+                            _ => {}
+                        }
+                    }
+                    ex.labels.push((name, value));
+                }
+                (2, Value::Fixed64(bits)) => ex.value = f64::from_bits(bits),
+                (3, Value::Varint(t)) => ex.timestamp = t as i64,
+                (1..=3, _) => return Err(err("wrong wire type in Exemplar")),
+                _ => {}
+            }
+        }
+        out.push(ex);
+    }
+    Ok(())
+}
+
 /// A series decoded without its labels: see [`decode_series_samples`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RawSeries<'a> {

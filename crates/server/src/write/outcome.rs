@@ -19,6 +19,8 @@ pub struct WriteOutcome {
     pub histograms_written: u64,
     pub exemplars_written: u64,
     pub exemplars_received: u64,
+    /// Exemplars that could not be stored (counted, never refused).
+    pub exemplars_failed: u64,
     pub samples_refused: u64,
     pub metadata_stored: u64,
     pub metadata_failed: u64,
@@ -85,7 +87,11 @@ impl WriteOutcome {
         for (r, n) in &self.refused_by {
             m.add_rejected(*r, *n);
         }
-        m.add_exemplars(self.exemplars_received);
+        m.add_exemplars(
+            self.exemplars_received,
+            self.exemplars_written,
+            self.exemplars_failed,
+        );
         m.add_metadata(self.metadata_stored, self.metadata_failed);
     }
 }

@@ -4,13 +4,13 @@
 //! [`Appender::append_batch`] call, which lets the storage overlap its work
 //! across series.
 
-use cairn_model::Labels;
-use cairn_proto::write::{self, Item, MetadataView, WriteRequestView};
+use cairn_model::{Exemplar, Labels};
+use cairn_proto::write::{self, ExemplarView, Item, MetadataView, WriteRequestView};
 use cairn_storage::{Appender, Metadata, MetricType, SeriesRef};
 
-use super::labels;
 use super::outcome::{refuse_histograms, SeriesRefusals, WriteOutcome};
 use super::series_cache::{self, SeriesCache, SharedSeriesCache};
+use super::{exemplars, labels};
 use crate::metrics::RejectReason;
 use crate::{ServerConfig, ServerError};
 
@@ -55,6 +55,9 @@ pub(super) struct Plan {
     samples: Vec<(i64, f64)>,
     owned: Vec<Labels>,
     results: Vec<cairn_storage::Result<SeriesRef>>,
+    /// Exemplars with the index in `steps` of their series; `None` for
+    /// one that did not decode to valid labels.
+    exemplars: Vec<(usize, Option<Exemplar>)>,
 }
 
 impl Plan {
@@ -125,7 +128,10 @@ impl Plan {
         }
         let mut res = results.drain(..);
         let mut updates: Vec<(LabelsAt, SeriesRef, Option<u64>)> = Vec::new();
+        // Each step's series reference (0 for refusals), for its exemplars.
+        let mut refs: Vec<SeriesRef> = Vec::with_capacity(self.steps.len());
         for step in &self.steps {
+            refs.push(0);
             match step {
                 Step::Refuse { reason, n, msg } => out.refuse(cfg, *reason, *n, || msg.clone()),
                 Step::Series {
@@ -143,10 +149,20 @@ impl Plan {
                     let r = account_samples(labels, *hint, samples, &mut res, cfg, max_t, out)?;
                     refuse_histograms(labels, *histograms, cfg, out);
                     updates.push((*at, r, *share));
+                    if let Some(x) = refs.last_mut() {
+                        *x = r;
+                    }
                 }
             }
         }
         drop(res);
+        for (si, e) in std::mem::take(&mut self.exemplars) {
+            if let (Some(Step::Series { at, .. }), Some(&r)) = (self.steps.get(si), refs.get(si)) {
+                if let Some(labels) = self.labels(cache.as_deref(), *at) {
+                    exemplars::append(app, r, labels, e.as_ref(), out);
+                }
+            }
+        }
         for (at, r, share) in updates {
             if let (Some(s), Some(h)) = (shared, share) {
                 if let Some(l) = self.labels(cache.as_deref(), at) {
@@ -170,6 +186,25 @@ impl Plan {
         self.samples.clear();
         self.owned.clear();
         self.results.clear();
+        self.exemplars.clear();
+    }
+
+    /// Decodes the exemplars of the series just pushed (the last step)
+    /// from its encoded `body`; `n` were counted there.
+    fn push_exemplars<'a>(&mut self, body: &'a [u8], n: usize, views: &mut Vec<ExemplarView<'a>>) {
+        let Some(si) = self.steps.len().checked_sub(1) else {
+            return;
+        };
+        match write::decode_series_exemplars(body, views) {
+            Ok(()) => {
+                for v in views.drain(..) {
+                    let pairs = v.labels.iter().copied();
+                    self.exemplars
+                        .push((si, exemplars::from_raw(pairs, v.value, v.timestamp)));
+                }
+            }
+            Err(_) => self.exemplars.extend((0..n).map(|_| (si, None))),
+        }
     }
 }
 
@@ -219,6 +254,7 @@ pub(super) fn ingest_v1(
     let mut scratch = Vec::new();
     let mut pairs = Vec::new();
     let mut samples = Vec::new();
+    let mut exemplar_views = Vec::new();
     let mut view = WriteRequestView::new(raw);
     while let Some(item) = view.next() {
         let body = match item? {
@@ -260,6 +296,9 @@ pub(super) fn ingest_v1(
                         rs.counts.histograms,
                         None,
                     );
+                    if rs.counts.exemplars > 0 {
+                        plan.push_exemplars(body, rs.counts.exemplars, &mut exemplar_views);
+                    }
                     continue;
                 }
                 key = Some(h);
@@ -272,6 +311,7 @@ pub(super) fn ingest_v1(
             Ok(l) => l,
             Err((reason, msg)) => {
                 plan.steps.push(Step::Refuse { reason, n, msg });
+                out.exemplars_failed += counts.exemplars as u64;
                 continue;
             }
         };
@@ -289,6 +329,9 @@ pub(super) fn ingest_v1(
             }
         };
         plan.push_series(at, 0, &samples, counts.histograms, share);
+        if counts.exemplars > 0 {
+            plan.push_exemplars(body, counts.exemplars, &mut exemplar_views);
+        }
     }
     plan.run(cache, shared, cfg, app, max_t, &mut out)?;
     Ok(out)

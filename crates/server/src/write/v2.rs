@@ -5,8 +5,8 @@ use cairn_model::Labels;
 use cairn_proto::write_v2;
 use cairn_storage::{Appender, Metadata, MetricType, SeriesRef};
 
-use super::labels;
 use super::outcome::{refuse_histograms, SeriesRefusals, WriteOutcome};
+use super::{exemplars, labels};
 use crate::metrics::RejectReason;
 use crate::{ServerConfig, ServerError};
 
@@ -28,6 +28,7 @@ pub(super) fn ingest_v2(
             out.refuse(cfg, RejectReason::InvalidLabels, n, || {
                 format!("series with unresolvable label references: {e}")
             });
+            out.exemplars_failed += ts.exemplars.len() as u64;
             continue;
         }
         let pairs = resolved.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes()));
@@ -35,11 +36,22 @@ pub(super) fn ingest_v2(
             Ok(l) => l,
             Err((reason, msg)) => {
                 out.refuse(cfg, reason, n, || msg);
+                out.exemplars_failed += ts.exemplars.len() as u64;
                 continue;
             }
         };
         let samples = ts.samples.iter().map(|s| (s.timestamp, s.value));
         let r = append_samples(&labels, 0, samples, cfg, app, max_t, &mut out)?;
+        for e in &ts.exemplars {
+            let ex = syms
+                .resolve_pairs(&e.labels_refs, &mut resolved)
+                .ok()
+                .and_then(|()| {
+                    let pairs = resolved.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes()));
+                    exemplars::from_raw(pairs, e.value, e.timestamp)
+                });
+            exemplars::append(app, r, &labels, ex.as_ref(), &mut out);
+        }
         refuse_histograms(&labels, ts.histograms.len(), cfg, &mut out);
         if let Some(md) = &ts.metadata {
             store_v2_metadata(md, &syms, r, &labels, app, &mut out);
