@@ -10,14 +10,14 @@ use cairn_head::snapshot::{decode, encode, MAGIC};
 use libfuzzer_sys::fuzz_target;
 
 fn round_trip(b: &[u8]) {
-    if let Ok((h, entries, meta)) = decode(b) {
-        assert_eq!(h.series, entries.len() as u64);
-        let listed: u64 = entries.iter().map(|e| e.chunks.len() as u64).sum();
-        assert_eq!(h.chunks, listed);
-        assert!(entries.windows(2).all(|w| w[0].r < w[1].r));
-        let again = encode(&h, &entries, &meta).expect("decoded snapshots encode");
-        let (h2, e2, m2) = decode(&again).expect("re-encoded snapshots decode");
-        assert_eq!((h2, e2, m2), (h, entries, meta));
+    if let Ok(s) = decode(b) {
+        assert_eq!(s.header.series, s.entries.len() as u64);
+        let listed: u64 = s.entries.iter().map(|e| e.chunks.len() as u64).sum();
+        assert_eq!(s.header.chunks, listed);
+        assert!(s.entries.windows(2).all(|w| w[0].r < w[1].r));
+        let again = encode(&s).expect("decoded snapshots encode");
+        let s2 = decode(&again).expect("re-encoded snapshots decode");
+        assert_eq!(s2, s);
     }
 }
 

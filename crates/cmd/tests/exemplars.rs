@@ -228,11 +228,14 @@ fn remote_write_exemplars_are_served_and_survive_restarts() {
     p.kill9();
     let mut p = start_cairn(&dir, port, &[]);
     assert_eq!(query_exemplars(&url, NAME, s - 60, s + 60), want);
-    // A graceful stop writes no head snapshot while exemplars are held
-    // (it does not carry them): the next start replays the WAL.
+    // A graceful stop writes the head snapshot, which carries them.
     assert!(p.terminate(Duration::from_secs(60)), "cairn did not stop");
-    assert!(!dir.join("head_snapshot").exists());
+    assert!(dir.join("head_snapshot").exists());
     let _p = start_cairn(&dir, port, &[]);
+    assert!(
+        !dir.join("head_snapshot").exists(),
+        "the snapshot was not read"
+    );
     assert_eq!(query_exemplars(&url, NAME, s - 60, s + 60), want);
 }
 

@@ -145,7 +145,6 @@ impl ExemplarStore {
     }
 
     /// Every exemplar held, oldest first, with its series.
-    #[cfg(test)]
     pub(crate) fn all(&self) -> Vec<(Labels, Exemplar)> {
         let ring = self.ring.lock();
         let n = ring.slots.len();
@@ -155,10 +154,6 @@ impl ExemplarStore {
             .filter_map(|i| ring.slots.get((start + i) % n.max(1)))
             .map(|s| (s.series.clone(), s.e.clone()))
             .collect()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.ring.lock().slots.is_empty()
     }
 
     /// See the module contracts.

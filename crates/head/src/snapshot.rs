@@ -8,7 +8,8 @@
 //!   `chunks_head/`, fsyncs the chunk files and the WAL, and writes the
 //!   file atomically (temporary file, fsync, rename, directory fsync).
 //!   It writes nothing when the head holds what the file cannot carry
-//!   (out-of-order samples, deletions, chunks kept in memory).
+//!   (out-of-order samples, deletions, chunks kept in memory). The
+//!   exemplar ring is carried whole.
 //! - [`load`] uses a snapshot only if the WAL directory and the chunk
 //!   files are exactly as they were when it was written (names and
 //!   lengths: the chunk files are not read, the snapshot lists every
@@ -19,7 +20,8 @@
 //!   the head aside (it may be partly built) and replay the WAL. The WAL
 //!   is never touched: it stays the truth either way.
 //! - The head a snapshot builds holds the same series, chunks, newest
-//!   values and metadata as a WAL replay of the same directory would
+//!   values, metadata and exemplars as a WAL replay of the same directory
+//!   would
 //!   (`tests/snapshot.rs` compares them).
 
 mod format;
@@ -34,8 +36,8 @@ use std::time::Instant;
 use cairn_storage::{Metadata, MetricType};
 
 pub use format::{
-    build_labels, check, decode, encode, Entry, FormatError, Header, MetaEntry, RawEntry, Reader,
-    SnapChunk, SnapshotIoError, Writer, MAGIC,
+    build_labels, check, decode, encode, Entry, ExemplarEntry, FormatError, Header, MetaEntry,
+    RawEntry, Reader, SnapChunk, Snapshot, SnapshotIoError, Writer, MAGIC, MAGIC_V2,
 };
 
 use crate::error::{HeadError, Result};
@@ -125,10 +127,6 @@ impl Head {
             }
             _ => {}
         }
-        if !self.exemplars.is_empty() {
-            tracing::info!("head snapshot not written: the head holds exemplars; the next start replays the WAL");
-            return Ok(None);
-        }
         if !self.tombstones.is_empty() {
             tracing::info!("head snapshot not written: the head holds deletions; the next start replays the WAL");
             return Ok(None);
@@ -199,6 +197,17 @@ impl Head {
                 help: m.help,
             })
             .collect();
+        let exemplars: Vec<ExemplarEntry> = self
+            .exemplars
+            .all()
+            .into_iter()
+            .map(|(series, e)| ExemplarEntry {
+                series,
+                ts: e.ts,
+                value: e.value,
+                labels: e.labels,
+            })
+            .collect();
         let tmp = self.dir.join(format!("{FILE}.tmp"));
         let f = File::create(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
         let mut w = Writer::new(BufWriter::with_capacity(1 << 20, f), &header)
@@ -212,7 +221,7 @@ impl Head {
                 .map_err(|e| snap_err(&tmp, e))?;
         }
         let f = w
-            .finish(&meta)
+            .finish(&meta, &exemplars)
             .map_err(|e| snap_err(&tmp, e))?
             .into_inner()
             .map_err(|e| io_err(format!("writing {}", tmp.display()))(e.into_error()))?;
@@ -455,7 +464,18 @@ pub(crate) fn load(head: &Head, path: &Path, wal_dir: &Path) -> Result<bool> {
             (None, Ok(())) => Ok(total),
         }
     })?;
-    let meta = rd.metadata().map_err(|e| format_err(path, e))?;
+    let (meta, exemplars) = rd.finish().map_err(|e| format_err(path, e))?;
+    // Oldest first, as the ring held them: a smaller ring keeps the newest.
+    for e in exemplars {
+        let ex = cairn_model::Exemplar {
+            labels: e.labels,
+            value: e.value,
+            ts: e.ts,
+        };
+        if let Err(err) = head.exemplars.add(&e.series, ex) {
+            tracing::debug!(error = %err, "snapshot exemplar not kept");
+        }
+    }
     {
         let mut g = head.metadata.write();
         for m in meta {

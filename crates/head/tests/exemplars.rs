@@ -100,11 +100,15 @@ fn exemplars_are_stored_on_commit_and_survive_a_restart() {
     app.rollback().unwrap();
     assert_eq!(held(&h), before);
 
-    // The head snapshot does not carry exemplars: none is written, and
-    // the restart replays the WAL.
-    assert!(h.write_snapshot().unwrap().is_none());
+    // The head snapshot carries them; so does a WAL replay.
+    let plain = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), plain.path());
+    assert!(h.write_snapshot().unwrap().is_some());
     drop(h);
     let h = open(dir.path(), opts());
+    assert!(h.opened_from_snapshot());
+    assert_eq!(held(&h), before);
+    let h = open(plain.path(), opts());
     assert!(!h.opened_from_snapshot());
     assert_eq!(held(&h), before);
 }
@@ -186,15 +190,29 @@ fn the_ring_keeps_the_newest_and_a_replay_keeps_the_same() {
             ("p2".to_owned(), 80_000)
         ]
     );
+    let plain = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), plain.path());
+    assert!(h.write_snapshot().unwrap().is_some());
     drop(h);
     let h = open(
-        dir.path(),
+        plain.path(),
         HeadOptions {
             replay_threads: 1,
-            ..o
+            ..o.clone()
         },
     );
     assert_eq!(held(&h), got);
+    // From the snapshot, with a smaller ring: the newest two.
+    let h = open(
+        dir.path(),
+        HeadOptions {
+            max_exemplars: 2,
+            ..o
+        },
+    );
+    assert!(h.opened_from_snapshot());
+    let t: Vec<i64> = held(&h).iter().map(|(_, t, ..)| *t).collect();
+    assert_eq!(t, vec![80_000, 80_000]);
 }
 
 #[test]
@@ -214,8 +232,6 @@ fn disabled_storage_refuses_and_keeps_nothing() {
     ));
     app.commit().unwrap();
     assert!(held(&h).is_empty());
-    // Without exemplars, the snapshot is written as before.
-    assert!(h.write_snapshot().unwrap().is_some());
 }
 
 #[test]

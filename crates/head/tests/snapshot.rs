@@ -13,7 +13,7 @@ mod support;
 
 use std::path::Path;
 
-use cairn_head::snapshot::{self, Entry, Header, MetaEntry, SnapChunk};
+use cairn_head::snapshot::{self, Entry, ExemplarEntry, Header, MetaEntry, SnapChunk, Snapshot};
 use cairn_head::{Head, HeadOptions};
 use cairn_model::{labels, Labels};
 use cairn_storage::{Appendable, Metadata, MetricType};
@@ -298,7 +298,8 @@ fn fixture(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
-fn fixture_contents() -> (Header, Vec<Entry>, Vec<MetaEntry>) {
+/// What `v3.snap` holds; `v2.snap` holds the same without exemplars.
+fn fixture_contents() -> Snapshot {
     let entries = vec![
         Entry {
             r: 1,
@@ -342,22 +343,50 @@ fn fixture_contents() -> (Header, Vec<Entry>, Vec<MetaEntry>) {
         unit: "celsius".into(),
         help: "GPU temperature".into(),
     }];
-    (h, entries, meta)
+    let exemplars = vec![
+        ExemplarEntry {
+            series: entries[0].labels.clone(),
+            ts: 1_796_569_990_000,
+            value: 61.5,
+            labels: labels!("trace_id" => "4bf92f3577b34da6".to_string()),
+        },
+        ExemplarEntry {
+            // A series no longer in the head.
+            series: labels!("__name__" => "DCGM_FI_DEV_GPU_TEMP".to_string(), "gpu" => "9".to_string()),
+            ts: 1_796_569_995_000,
+            value: 70.0,
+            labels: Labels::default(),
+        },
+    ];
+    Snapshot {
+        header: h,
+        entries,
+        meta,
+        exemplars,
+    }
 }
 
 #[test]
 fn frozen_fixtures_decode_forever() {
-    let (h, entries, meta) = fixture_contents();
-    let bytes = std::fs::read(fixture("v2.snap")).unwrap();
-    assert_eq!(
-        snapshot::decode(&bytes).unwrap(),
-        (h.clone(), entries.clone(), meta.clone())
-    );
+    let want = fixture_contents();
+    let bytes = std::fs::read(fixture("v3.snap")).unwrap();
+    assert_eq!(snapshot::decode(&bytes).unwrap(), want);
     // Written today, the same bytes.
-    assert_eq!(snapshot::encode(&h, &entries, &meta).unwrap(), bytes);
-    let bad = std::fs::read(fixture("v2-corrupt.snap")).unwrap();
-    let e = snapshot::decode(&bad).unwrap_err().to_string();
-    assert!(e.contains("checksum"), "{e}");
+    assert_eq!(snapshot::encode(&want).unwrap(), bytes);
+    // Version 2 (no exemplars) is still read.
+    let v2 = std::fs::read(fixture("v2.snap")).unwrap();
+    assert_eq!(
+        snapshot::decode(&v2).unwrap(),
+        Snapshot {
+            exemplars: vec![],
+            ..want
+        }
+    );
+    for bad in ["v2-corrupt.snap", "v3-corrupt.snap"] {
+        let bad = std::fs::read(fixture(bad)).unwrap();
+        let e = snapshot::decode(&bad).unwrap_err().to_string();
+        assert!(e.contains("checksum"), "{e}");
+    }
     // Version 1 (chunk counts, not lists; written by Cairn before the
     // chunk files were listed) is refused by its magic: a start that
     // finds one replays the WAL.
@@ -435,13 +464,13 @@ fn a_version_1_snapshot_left_by_an_older_cairn_is_set_aside() {
 #[test]
 #[ignore]
 fn write_fixtures() {
-    let (h, entries, meta) = fixture_contents();
-    let bytes = snapshot::encode(&h, &entries, &meta).unwrap();
+    let bytes = snapshot::encode(&fixture_contents()).unwrap();
     std::fs::create_dir_all(fixture("")).unwrap();
-    std::fs::write(fixture("v2.snap"), &bytes).unwrap();
+    std::fs::write(fixture("v3.snap"), &bytes).unwrap();
     let mut bad = bytes;
-    // A label value's byte: the structure still parses, the checksum fails.
-    let i = bad.len() - 30;
+    // A byte of the first exemplar's trace id: the structure still parses,
+    // the checksum fails.
+    let i = bad.len() - 40;
     bad[i] ^= 0x01;
-    std::fs::write(fixture("v2-corrupt.snap"), &bad).unwrap();
+    std::fs::write(fixture("v3-corrupt.snap"), &bad).unwrap();
 }

@@ -1,6 +1,7 @@
 //! The bytes of the head snapshot (docs/format/head_snapshot.md).
 //!
-//! [`Writer`] streams a header, the series entries and the metadata into
+//! [`Writer`] streams a header, the series entries, the metadata and the
+//! exemplars into
 //! any `Write`, computing the checksum as it goes. [`check`] verifies the
 //! checksum of the file's bytes (mapped or read); [`Reader`] then reads the
 //! header and hands out the series entries one at a time, borrowing label
@@ -19,8 +20,12 @@ use std::io::{self, Write};
 
 use cairn_model::Labels;
 
-/// The first eight bytes; the last one is the format version.
-pub const MAGIC: [u8; 8] = *b"CAIRNHS\x02";
+/// The first eight bytes; the last one is the format version. Version 3
+/// added the exemplars after the metadata.
+pub const MAGIC: [u8; 8] = *b"CAIRNHS\x03";
+
+/// Version 2's magic: read (it has no exemplars), no longer written.
+pub const MAGIC_V2: [u8; 8] = *b"CAIRNHS\x02";
 
 /// What the snapshot was written against.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -81,6 +86,26 @@ pub struct MetaEntry {
     pub kind: u8,
     pub unit: String,
     pub help: String,
+}
+
+/// One exemplar of the head's ring: its series' labels (the series may
+/// have left the head), timestamp, value and own labels.
+#[derive(Debug, Clone)]
+pub struct ExemplarEntry {
+    pub series: Labels,
+    pub ts: i64,
+    pub value: f64,
+    pub labels: Labels,
+}
+
+impl PartialEq for ExemplarEntry {
+    /// Values compare by bits.
+    fn eq(&self, o: &Self) -> bool {
+        self.series == o.series
+            && self.ts == o.ts
+            && self.value.to_bits() == o.value.to_bits()
+            && self.labels == o.labels
+    }
 }
 
 /// Damaged or truncated snapshot bytes: where, and what was expected
@@ -150,7 +175,7 @@ impl<W: Write> CrcWrite<W> {
 /// Streams a snapshot out: [`Writer::new`] with the header, then exactly
 /// `header.series` calls of [`Writer::series`] in increasing ref order,
 /// listing `header.chunks` chunks in all, then [`Writer::finish`] with the
-/// metadata.
+/// metadata and the exemplars.
 pub struct Writer<'a, W: Write> {
     w: CrcWrite<W>,
     strings: HashMap<&'a str, u64>,
@@ -202,6 +227,16 @@ impl<'a, W: Write> Writer<'a, W> {
         }
     }
 
+    /// A label set as a count and string references.
+    fn labels(&mut self, l: &'a Labels) -> io::Result<()> {
+        self.w.uvarint(l.len() as u64)?;
+        for p in l.iter() {
+            self.string_ref(p.name)?;
+            self.string_ref(p.value)?;
+        }
+        Ok(())
+    }
+
     /// Writes one series; refs must increase, the label set must not be
     /// empty, and the chunks must fit in what the header promised.
     pub fn series(
@@ -229,11 +264,7 @@ impl<'a, W: Write> Writer<'a, W> {
         self.prev = r;
         self.left -= 1;
         self.chunks_left -= n;
-        self.w.uvarint(labels.len() as u64)?;
-        for l in labels.iter() {
-            self.string_ref(l.name)?;
-            self.string_ref(l.value)?;
-        }
+        self.labels(labels)?;
         self.w.uvarint(n)?;
         let (mut prev_ref, mut prev_t) = (0u64, self.base_mint);
         if let Some(c) = chunks.first() {
@@ -250,8 +281,13 @@ impl<'a, W: Write> Writer<'a, W> {
         Ok(())
     }
 
-    /// Writes the metadata and the checksum; returns the sink.
-    pub fn finish(mut self, meta: &[MetaEntry]) -> Result<W, SnapshotIoError> {
+    /// Writes the metadata, the exemplars (oldest first) and the checksum;
+    /// returns the sink.
+    pub fn finish(
+        mut self,
+        meta: &[MetaEntry],
+        exemplars: &'a [ExemplarEntry],
+    ) -> Result<W, SnapshotIoError> {
         if self.left != 0 || self.chunks_left != 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -268,6 +304,13 @@ impl<'a, W: Write> Writer<'a, W> {
             self.w.put(&[m.kind])?;
             self.w.string(&m.unit)?;
             self.w.string(&m.help)?;
+        }
+        self.w.uvarint(exemplars.len() as u64)?;
+        for e in exemplars {
+            self.labels(&e.series)?;
+            self.w.put(&e.ts.to_le_bytes())?;
+            self.w.put(&e.value.to_bits().to_le_bytes())?;
+            self.labels(&e.labels)?;
         }
         let crc = self.w.crc;
         self.w.inner.write_all(&crc.to_le_bytes())?;
@@ -333,7 +376,8 @@ pub struct RawEntry {
 
 /// Reads a snapshot's bytes whose checksum [`check`] accepted: the header
 /// at [`Reader::open`], then the series with [`Reader::next_raw`] or
-/// [`Reader::next_series`], then [`Reader::metadata`].
+/// [`Reader::next_series`], then [`Reader::finish`] (metadata and
+/// exemplars).
 pub struct Reader<'a> {
     b: &'a [u8],
     /// Bytes read so far.
@@ -345,6 +389,8 @@ pub struct Reader<'a> {
     series_left: u64,
     chunks_left: u64,
     base_mint: i64,
+    /// The format version (2 or 3).
+    version: u8,
 }
 
 impl<'a> Reader<'a> {
@@ -359,12 +405,15 @@ impl<'a> Reader<'a> {
             series_left: 0,
             chunks_left: 0,
             base_mint: 0,
+            version: 3,
         };
         let magic = r.bytes(MAGIC.len())?;
-        if magic != MAGIC {
+        if magic == MAGIC_V2 {
+            r.version = 2;
+        } else if magic != MAGIC {
             return Err(corrupt(
                 0,
-                format!("magic {MAGIC:02x?}"),
+                format!("magic {MAGIC:02x?} or {MAGIC_V2:02x?}"),
                 format!("{magic:02x?}"),
             ));
         }
@@ -591,8 +640,28 @@ impl<'a> Reader<'a> {
         }))
     }
 
-    /// The metadata, after the last series; the body must end there.
-    pub fn metadata(mut self) -> Result<Vec<MetaEntry>, FormatError> {
+    /// A label set written by `Writer::labels`, checked.
+    fn label_set(&mut self, what: &str) -> Result<Labels, FormatError> {
+        let at = self.off as u64;
+        let n = self.count("labels", 2)?;
+        let mut pairs = Vec::new();
+        for _ in 0..n {
+            let name = self.string_ref()?;
+            let value = self.string_ref()?;
+            pairs.push((name, value));
+        }
+        Labels::try_from_sorted(pairs.iter().copied()).map_err(|e| {
+            corrupt(
+                at,
+                format!("{what}: sorted, unique label names"),
+                e.to_string(),
+            )
+        })
+    }
+
+    /// The metadata and (version 3) the exemplars, after the last series;
+    /// the body must end there.
+    pub fn finish(mut self) -> Result<(Vec<MetaEntry>, Vec<ExemplarEntry>), FormatError> {
         if self.series_left > 0 {
             return Err(corrupt(
                 self.off as u64,
@@ -621,6 +690,22 @@ impl<'a> Reader<'a> {
                 help,
             });
         }
+        let mut exemplars = Vec::new();
+        if self.version >= 3 {
+            let n = self.count("exemplars", 18)?;
+            for _ in 0..n {
+                let series = self.label_set("an exemplar's series")?;
+                let ts = self.i64()?;
+                let value = f64::from_bits(self.i64()? as u64);
+                let labels = self.label_set("an exemplar's labels")?;
+                exemplars.push(ExemplarEntry {
+                    series,
+                    ts,
+                    value,
+                    labels,
+                });
+            }
+        }
         if self.left() != 0 {
             return Err(corrupt(
                 self.off as u64,
@@ -628,37 +713,49 @@ impl<'a> Reader<'a> {
                 format!("{} more bytes", self.left()),
             ));
         }
-        Ok(out)
+        Ok((out, exemplars))
     }
 }
 
+/// A whole snapshot, as [`decode`] returns it and [`encode`] takes it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Snapshot {
+    pub header: Header,
+    pub entries: Vec<Entry>,
+    pub meta: Vec<MetaEntry>,
+    pub exemplars: Vec<ExemplarEntry>,
+}
+
 /// Decodes a whole snapshot held in memory (the checksum first).
-pub fn decode(b: &[u8]) -> Result<(Header, Vec<Entry>, Vec<MetaEntry>), FormatError> {
+pub fn decode(b: &[u8]) -> Result<Snapshot, FormatError> {
     check(b)?;
-    let (mut r, h) = Reader::open(b)?;
+    let (mut r, header) = Reader::open(b)?;
     let mut entries = Vec::new();
     while let Some(e) = r.next_series()? {
         entries.push(e);
     }
-    Ok((h, entries, r.metadata()?))
+    let (meta, exemplars) = r.finish()?;
+    Ok(Snapshot {
+        header,
+        entries,
+        meta,
+        exemplars,
+    })
 }
 
-/// Encodes a whole snapshot in memory.
-pub fn encode(
-    h: &Header,
-    entries: &[Entry],
-    meta: &[MetaEntry],
-) -> Result<Vec<u8>, SnapshotIoError> {
+/// Encodes a whole snapshot in memory (the header's counts are taken
+/// from the entries).
+pub fn encode(s: &Snapshot) -> Result<Vec<u8>, SnapshotIoError> {
     let header = Header {
-        series: entries.len() as u64,
-        chunks: entries.iter().map(|e| e.chunks.len() as u64).sum(),
-        ..h.clone()
+        series: s.entries.len() as u64,
+        chunks: s.entries.iter().map(|e| e.chunks.len() as u64).sum(),
+        ..s.header.clone()
     };
     let mut w = Writer::new(Vec::new(), &header)?;
-    for e in entries {
+    for e in &s.entries {
         w.series(e.r, &e.labels, &e.chunks, e.last_v)?;
     }
-    w.finish(meta)
+    w.finish(&s.meta, &s.exemplars)
 }
 
 #[cfg(test)]
@@ -709,6 +806,15 @@ mod tests {
             chunk_files in prop::collection::vec((any::<u32>(), any::<u64>(), any::<i64>()), 0..4),
             min_valid: i64, next_ref: u64,
             meta in prop::collection::vec(("[a-z_]{1,8}", 0u8..8, "[a-z]{0,3}", "[ -~]{0,10}"), 0..3),
+            exemplars in prop::collection::vec(
+                (
+                    prop::collection::btree_map("[a-c_]{1,3}", "[x-z0-9]{1,3}", 1..3),
+                    any::<i64>(),
+                    any::<u64>(),
+                    prop::collection::btree_map("[a-z_]{1,8}", "[ -~]{1,10}", 0..3),
+                ),
+                0..4,
+            ),
             flip in any::<prop::sample::Index>(),
         ) {
             let chunks = es.iter().map(|e| e.chunks.len() as u64).sum();
@@ -717,11 +823,18 @@ mod tests {
                 .into_iter()
                 .map(|(name, kind, unit, help)| MetaEntry { name, kind, unit, help })
                 .collect();
-            let b = encode(&h, &es, &meta).unwrap();
-            let (h2, es2, meta2) = decode(&b).unwrap();
-            prop_assert_eq!(h2, h);
-            prop_assert_eq!(es2, es);
-            prop_assert_eq!(meta2, meta);
+            let exemplars: Vec<ExemplarEntry> = exemplars
+                .into_iter()
+                .map(|(s, ts, bits, l)| ExemplarEntry {
+                    series: Labels::from_pairs(s),
+                    ts,
+                    value: f64::from_bits(bits),
+                    labels: Labels::from_pairs(l),
+                })
+                .collect();
+            let snap = Snapshot { header: h, entries: es, meta, exemplars };
+            let b = encode(&snap).unwrap();
+            prop_assert_eq!(decode(&b).unwrap(), snap);
             let mut bad = b.clone();
             let i = flip.index(bad.len());
             bad[i] ^= 0x01;
@@ -747,6 +860,6 @@ mod tests {
             maxt: 1,
         };
         assert!(w.series(6, &l, &[c], 0.0).is_err());
-        assert!(w.finish(&[]).is_err());
+        assert!(w.finish(&[], &[]).is_err());
     }
 }
