@@ -163,6 +163,16 @@ impl Backend for DbBackend {
                     .compactions_failed
                     .load(std::sync::atomic::Ordering::Relaxed),
             ),
+            exemplars: Some({
+                let e = db.head().exemplar_stats();
+                cairn_server::ExemplarCounts {
+                    max: e.max_exemplars,
+                    held: e.exemplars,
+                    series: e.series,
+                    appended_total: e.appended_total,
+                    out_of_order_total: e.out_of_order_total,
+                }
+            }),
         }
     }
 

@@ -223,6 +223,15 @@ fn remote_write_exemplars_are_served_and_survive_restarts() {
         m.contains("cairn_remote_write_exemplars_failed_total 2\n"),
         "{m}"
     );
+    for line in [
+        "cairn_exemplar_max_exemplars 100000\n",
+        "cairn_exemplar_exemplars_in_storage 5\n",
+        "cairn_exemplar_series_with_exemplars_in_storage 3\n",
+        "cairn_exemplar_exemplars_appended_total 5\n",
+        "cairn_exemplar_out_of_order_exemplars_total 1\n",
+    ] {
+        assert!(m.contains(line), "{line} not in {m}");
+    }
 
     // kill -9: the WAL brings them back.
     p.kill9();

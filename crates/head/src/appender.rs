@@ -457,6 +457,7 @@ impl Appender for HeadAppender<'_> {
                 return Ok(r);
             }
             if e.ts <= last.ts {
+                self.head.exemplars.count_out_of_order();
                 return Err(StorageError::OutOfOrderExemplar { ts: e.ts });
             }
         }

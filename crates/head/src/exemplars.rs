@@ -117,8 +117,12 @@ impl ExemplarStore {
             return Err(StorageError::ExemplarStorageDisabled);
         }
         check_labels(e)?;
-        let ring = self.ring.lock();
-        ring.check_order(series, e)
+        let mut ring = self.ring.lock();
+        let res = ring.check_order(series, e);
+        if matches!(res, Err(StorageError::OutOfOrderExemplar { .. })) {
+            ring.out_of_order += 1;
+        }
+        res
     }
 
     /// Adds `e` for `series` (see the module contracts); `Ok(false)` when it
@@ -142,6 +146,12 @@ impl ExemplarStore {
         ring.insert(self.cap, series, e);
         ring.appended += 1;
         Ok(true)
+    }
+
+    /// Counts an exemplar refused as out of order before it reached the
+    /// store (against one an appender staged).
+    pub(crate) fn count_out_of_order(&self) {
+        self.ring.lock().out_of_order += 1;
     }
 
     /// Every exemplar held, oldest first, with its series.

@@ -31,6 +31,21 @@ pub struct BackendStats {
     /// Compactions run and failed.
     pub compactions: Option<u64>,
     pub compactions_failed: Option<u64>,
+    /// The exemplar store, when the storage keeps one.
+    pub exemplars: Option<ExemplarCounts>,
+}
+
+/// What the storage's exemplar store holds and has done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExemplarCounts {
+    /// Capacity (`--storage.exemplars.exemplars-limit`).
+    pub max: u64,
+    /// Exemplars held, and series they belong to.
+    pub held: u64,
+    pub series: u64,
+    /// Added since start, and refused as out of order.
+    pub appended_total: u64,
+    pub out_of_order_total: u64,
 }
 
 /// Memory the storage holds, by component, for `/debug/memory`.

@@ -400,6 +400,38 @@ fn render_stats(o: &mut String, s: &BackendStats) {
             v,
         );
     }
+    if let Some(e) = s.exemplars {
+        gauge(
+            o,
+            "cairn_exemplar_max_exemplars",
+            "Capacity of the exemplar ring (--storage.exemplars.exemplars-limit).",
+            e.max as f64,
+        );
+        gauge(
+            o,
+            "cairn_exemplar_exemplars_in_storage",
+            "Exemplars held in the ring.",
+            e.held as f64,
+        );
+        gauge(
+            o,
+            "cairn_exemplar_series_with_exemplars_in_storage",
+            "Series with at least one exemplar in the ring.",
+            e.series as f64,
+        );
+        counter(
+            o,
+            "cairn_exemplar_exemplars_appended_total",
+            "Exemplars added to the ring (replayed ones included).",
+            e.appended_total,
+        );
+        counter(
+            o,
+            "cairn_exemplar_out_of_order_exemplars_total",
+            "Exemplars refused as not newer than their series' newest.",
+            e.out_of_order_total,
+        );
+    }
 }
 
 #[cfg(test)]
