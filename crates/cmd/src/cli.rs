@@ -128,7 +128,9 @@ pub struct ServeArgs {
     pub query_max_concurrency: usize,
     /// Comma-separated feature names to enable, as Prometheus's flag takes them. Cairn
     /// knows `promql-delayed-name-removal` (remove `__name__` at the end of a query, not
-    /// where a function drops it); other names are accepted with a warning.
+    /// where a function drops it) and `created-timestamp-zero-ingestion` (a remote write 2.0
+    /// sample's start timestamp also goes in as a zero sample at that time, where it lands
+    /// in order); other names are accepted with a warning.
     #[arg(long = "enable-feature", value_delimiter = ',')]
     pub enable_feature: Vec<String>,
 }

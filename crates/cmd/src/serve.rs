@@ -458,6 +458,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
 
     let cfg = ServerConfig {
         listen,
+        ingest_start_zero: features.start_zero,
         ..ServerConfig::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -622,6 +623,7 @@ mod tests {
 #[derive(Debug, Default, Clone, Copy)]
 struct Features {
     delayed_name_removal: bool,
+    start_zero: bool,
 }
 
 impl Features {
@@ -634,6 +636,10 @@ impl Features {
                 "promql-delayed-name-removal" => {
                     f.delayed_name_removal = true;
                     tracing::info!("experimental delayed name removal enabled");
+                }
+                "created-timestamp-zero-ingestion" => {
+                    f.start_zero = true;
+                    tracing::info!("remote write 2.0 start timestamps ingested as zero samples");
                 }
                 other => tracing::warn!(option = other, "unknown option for --enable-feature"),
             }

@@ -43,25 +43,6 @@ fn post_v1(url: &str, req: &WriteRequest) -> Resp {
     .unwrap()
 }
 
-fn post_v2(url: &str, req: &write_v2::Request) -> Resp {
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&req.encode_to_vec())
-        .unwrap();
-    post(
-        &format!("{url}/api/v1/write"),
-        &[
-            (
-                "Content-Type",
-                "application/x-protobuf;proto=io.prometheus.write.v2.Request",
-            ),
-            ("Content-Encoding", "snappy"),
-            ("X-Prometheus-Remote-Write-Version", "2.0.0"),
-        ],
-        &body,
-    )
-    .unwrap()
-}
-
 fn ex(trace: &str, value: f64, timestamp: i64) -> Exemplar {
     Exemplar {
         labels: vec![Label::new("trace_id", trace)],
@@ -165,8 +146,8 @@ fn remote_write_exemplars_are_served_and_survive_restarts() {
     };
     let t05 = mk(s05, base + 30_000, 4.0, "ee", &mut b);
     let t2 = mk(s2, base + 30_000, 5.0, "ff", &mut b);
-    let r = post_v2(
-        &url,
+    let r = remote_write_v2(
+        &format!("{url}/api/v1/write"),
         &write_v2::Request {
             symbols: b.build(),
             timeseries: vec![t05, t2],

@@ -258,6 +258,27 @@ pub fn remote_write(
     )
 }
 
+/// Sends one remote-write 2.0 request.
+pub fn remote_write_v2(url: &str, req: &cairn_proto::write_v2::Request) -> Resp {
+    use prost::Message;
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .unwrap_or_else(|e| panic!("snappy: {e}"));
+    post(
+        url,
+        &[
+            (
+                "Content-Type",
+                "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+            ),
+            ("Content-Encoding", "snappy"),
+            ("X-Prometheus-Remote-Write-Version", "2.0.0"),
+        ],
+        &body,
+    )
+    .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+}
+
 /// Copies the directory `from` into `to` (created), recursively.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -382,6 +382,49 @@ impl Appender for HeadAppender<'_> {
         Ok(r)
     }
 
+    /// See [`Appender::append_start_zero`]: the zero is staged only where
+    /// it lands in order (a commit applies it like any sample, as
+    /// Prometheus's `AppendCTZeroSample` does).
+    fn append_start_zero(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        st: i64,
+    ) -> Result<SeriesRef> {
+        if st >= t {
+            return Err(StorageError::StartTimestampNotBefore { st, t });
+        }
+        if st < self.min_valid {
+            return Err(StorageError::OutOfBounds {
+                t: st,
+                min_valid: self.min_valid,
+            });
+        }
+        let i = self.series_for(r, labels)?;
+        let Some(s) = self.staged.get_mut(i) else {
+            return Err(StorageError::SeriesNotFound { series: r });
+        };
+        let r = s.series.r;
+        let mut b = self.head.bounds();
+        b.min_valid = b.min_valid.max(self.min_valid);
+        let p = s.series.data.lock().placement(st, 0.0, &b, s.last);
+        match p {
+            Ok(Placement::InOrder) => {
+                s.last = Some((st, 0.0));
+                self.samples.push(RefSample { r, t: st, v: 0.0 });
+                self.owners.push(staged_index(i));
+                Ok(r)
+            }
+            Ok(Placement::Duplicate) => Ok(r),
+            Ok(Placement::Ooo)
+            | Err(StorageError::OutOfOrderSample { .. } | StorageError::TooOldSample { .. }) => {
+                Err(StorageError::OutOfOrderStart { st })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Appends sample by sample, prefetching the series of the sample
     /// [`AHEAD`] positions on (by its reference hint), so that the cache
     /// misses on series memory overlap instead of coming one at a time.

@@ -32,6 +32,10 @@ pub struct ServerConfig {
     /// HTTP/1: a connection that does not finish sending request headers
     /// within this many ms is closed.
     pub header_read_timeout_ms: u64,
+    /// Remote write 2.0: a sample's start timestamp is also ingested as a
+    /// zero sample at that time (`--enable-feature=created-timestamp-zero-ingestion`,
+    /// Prometheus's name); off, start timestamps are accepted and not kept.
+    pub ingest_start_zero: bool,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +53,7 @@ impl Default for ServerConfig {
             read_max_bytes_per_frame: 1 << 20,
             read_stream_buffer_frames: 4,
             header_read_timeout_ms: 30_000,
+            ingest_start_zero: false,
         }
     }
 }

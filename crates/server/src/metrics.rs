@@ -127,6 +127,7 @@ pub struct Metrics {
     exemplars_received: AtomicU64,
     exemplars_stored: AtomicU64,
     exemplars_failed: AtomicU64,
+    start_zeros: AtomicU64,
     metadata_received: AtomicU64,
     metadata_failed: AtomicU64,
     read_series: AtomicU64,
@@ -151,6 +152,7 @@ impl Metrics {
             exemplars_received: AtomicU64::new(0),
             exemplars_stored: AtomicU64::new(0),
             exemplars_failed: AtomicU64::new(0),
+            start_zeros: AtomicU64::new(0),
             metadata_received: AtomicU64::new(0),
             metadata_failed: AtomicU64::new(0),
             read_series: AtomicU64::new(0),
@@ -174,6 +176,9 @@ impl Metrics {
         self.exemplars_received.fetch_add(received, Relaxed);
         self.exemplars_stored.fetch_add(stored, Relaxed);
         self.exemplars_failed.fetch_add(failed, Relaxed);
+    }
+    pub fn add_start_zeros(&self, n: u64) {
+        self.start_zeros.fetch_add(n, Relaxed);
     }
     pub fn add_metadata(&self, ok: u64, failed: u64) {
         self.metadata_received.fetch_add(ok, Relaxed);
@@ -256,6 +261,12 @@ impl Metrics {
             "cairn_remote_write_exemplars_failed_total",
             "Exemplars received through remote write and not stored: invalid labels, out of order, the series had no stored sample, or exemplar storage off.",
             self.exemplars_failed.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "cairn_remote_write_start_zero_samples_total",
+            "Zero samples appended for remote write 2.0 start timestamps (created-timestamp-zero-ingestion).",
+            self.start_zeros.load(Relaxed),
         );
         counter(
             &mut o,

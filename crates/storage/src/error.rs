@@ -20,6 +20,12 @@ pub enum StorageError {
     DuplicateSampleForTimestamp { t: i64 },
     #[error("invalid labels: {0}")]
     InvalidLabels(#[from] ModelError),
+    #[error("start timestamp {st} is not before its sample's timestamp {t}")]
+    StartTimestampNotBefore { st: i64, t: i64 },
+    #[error("start timestamp {st} is not after the series' newest sample")]
+    OutOfOrderStart { st: i64 },
+    #[error("this storage does not ingest start timestamps as zero samples")]
+    StartZeroUnsupported,
     #[error("out of order exemplar at {ts}")]
     OutOfOrderExemplar { ts: i64 },
     #[error("exemplar labels have {len} UTF-8 characters, exceeding the limit of 128")]

@@ -350,6 +350,25 @@ pub trait Appender {
             out.push(self.append(r, labels, t, v));
         }
     }
+    /// Appends the zero sample that a start (created) timestamp `st` of a
+    /// sample at `t` stands for, as Prometheus's created-timestamp zero
+    /// ingestion does: only when `st` is before `t` and after the series'
+    /// newest sample (never out of order, whatever the storage's
+    /// out-of-order window); at an existing sample's timestamp it is a
+    /// duplicate and skipped. Errors:
+    /// [`StorageError::StartTimestampNotBefore`],
+    /// [`StorageError::OutOfOrderStart`], or what an append would give.
+    /// Storage that cannot tell answers
+    /// [`StorageError::StartZeroUnsupported`].
+    fn append_start_zero(
+        &mut self,
+        _r: SeriesRef,
+        _labels: &Labels,
+        _t: i64,
+        _st: i64,
+    ) -> Result<SeriesRef> {
+        Err(StorageError::StartZeroUnsupported)
+    }
     /// Stages an exemplar of the series `r`/`labels`, logged and stored on
     /// commit as Prometheus's head does. An exemplar equal to the series'
     /// newest is skipped (`Ok`); one not newer than it is

@@ -21,6 +21,8 @@ pub struct WriteOutcome {
     pub exemplars_received: u64,
     /// Exemplars that could not be stored (counted, never refused).
     pub exemplars_failed: u64,
+    /// Start timestamps staged as zero samples (not in `samples_written`).
+    pub start_zeros_written: u64,
     pub samples_refused: u64,
     pub metadata_stored: u64,
     pub metadata_failed: u64,
@@ -84,6 +86,7 @@ impl WriteOutcome {
     /// Adds the counts to the server's metrics.
     pub fn record(&self, m: &Metrics) {
         m.add_appended(self.samples_written);
+        m.add_start_zeros(self.start_zeros_written);
         for (r, n) in &self.refused_by {
             m.add_rejected(*r, *n);
         }

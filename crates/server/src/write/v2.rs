@@ -40,7 +40,10 @@ pub(super) fn ingest_v2(
                 continue;
             }
         };
-        let samples = ts.samples.iter().map(|s| (s.timestamp, s.value));
+        let samples = ts
+            .samples
+            .iter()
+            .map(|s| (s.start_timestamp, s.timestamp, s.value));
         let r = append_samples(&labels, 0, samples, cfg, app, max_t, &mut out)?;
         for e in &ts.exemplars {
             let ex = syms
@@ -60,21 +63,35 @@ pub(super) fn ingest_v2(
     Ok(out)
 }
 
-/// Appends one series' samples starting from the reference hint `r` (0 for
-/// none); returns the series reference (0 if none).
+/// Appends one series' samples `(start timestamp, timestamp, value)`
+/// starting from the reference hint `r` (0 for none); returns the series
+/// reference (0 if none). With [`ServerConfig::ingest_start_zero`], a
+/// start timestamp (non-zero) first goes in as a zero sample where it lands
+/// in order; as in Prometheus, one that does not is skipped, never refused.
 fn append_samples(
     labels: &Labels,
     mut r: SeriesRef,
-    samples: impl Iterator<Item = (i64, f64)>,
+    samples: impl Iterator<Item = (i64, i64, f64)>,
     cfg: &ServerConfig,
     app: &mut dyn Appender,
     max_t: i64,
     out: &mut WriteOutcome,
 ) -> Result<SeriesRef, ServerError> {
     let mut refused = SeriesRefusals::default();
-    for (t, v) in samples {
+    for (st, t, v) in samples {
         if refused.too_far(t, max_t, cfg) {
             continue;
+        }
+        if cfg.ingest_start_zero && st != 0 {
+            match app.append_start_zero(r, labels, t, st) {
+                Ok(x) => {
+                    r = x;
+                    out.start_zeros_written += 1;
+                }
+                Err(e) => {
+                    tracing::debug!(series = %labels, error = %e, "start timestamp not ingested as a zero sample");
+                }
+            }
         }
         refused.account(app.append(r, labels, t, v), &mut r, out)?;
     }
