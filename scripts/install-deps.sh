@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Cairn's tests and benchmarks talk to: Debian's Prometheus 2.42
-# (prometheus and promtool) and VictoriaMetrics, plus cargo-nextest when absent.
+# (prometheus and promtool) and VictoriaMetrics, OpenTelemetry's Python SDK
+# with its OTLP/HTTP exporter (a real OTLP sender, in a virtual environment
+# at $CAIRN_OTEL_VENV, default ~/.cache/cairn/otel-venv), plus cargo-nextest
+# when absent.
 # Safe to run again; does nothing that is already done.
 set -euo pipefail
 
@@ -16,6 +19,17 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # Debian's package may start a system Prometheus on :9090; tests use their own ports.
+otel_venv=${CAIRN_OTEL_VENV:-$HOME/.cache/cairn/otel-venv}
+if ! "$otel_venv/bin/python" -c 'import opentelemetry.exporter.otlp.proto.http.metric_exporter' >/dev/null 2>&1; then
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  python3 -m venv "$otel_venv"
+  "$otel_venv/bin/pip" install -q 'opentelemetry-sdk>=1.20,<2' 'opentelemetry-exporter-otlp-proto-http>=1.20,<2'
+fi
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi

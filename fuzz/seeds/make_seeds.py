@@ -14,6 +14,7 @@ input layout (what a first byte selects, which variant stamps a header) is
 described in its fuzz_targets/<target>.rs.
 """
 
+import gzip
 import json
 import os
 import shutil
@@ -421,6 +422,51 @@ seed("tombstones", "entries-several", entries(many))
 seed("tombstones", "file-several", tomb_file(entries(many)))
 # The first failure the fuzzer found: an empty interval (mint 10 > maxt 5).
 seed("tombstones", "entries-inverted", entries([(3, 10, 5)]))
+
+# --- otlp ------------------------------------------------------------------
+# The first byte picks gzip (odd) or none; the rest is an
+# ExportMetricsServiceRequest (field numbers: proto/otlp.md).
+
+
+def pb_fixed64(field, v):
+    return pb_key(field, 1) + struct.pack("<Q", v)
+
+
+def otlp_kv(k, v):
+    any_value = pb_bytes(1, v) if isinstance(v, str) else pb_uint(3, v)
+    return pb_bytes(1, k) + pb_bytes(2, any_value)
+
+
+def otlp_number_point(attrs, t, v, flags=0):
+    b = b"".join(pb_bytes(7, otlp_kv(k, x)) for k, x in attrs)
+    b += pb_fixed64(2, t - 60 * 10**9) + pb_fixed64(3, t) + pb_double(4, v)
+    if flags:
+        b += pb_uint(8, flags)
+    return b
+
+
+T = 1_700_000_000_123_000_000
+gauge = pb_bytes(1, "gpu.temperature") + pb_bytes(3, "Cel") + pb_bytes(
+    5, pb_bytes(1, otlp_number_point([("gpu", "0")], T, 61.5)) + pb_bytes(1, otlp_number_point([("gpu", 1)], T, 0.0, 1))
+)
+counter = pb_bytes(1, "http.server.requests") + pb_bytes(
+    7, pb_bytes(1, otlp_number_point([("http.method", "GET")], T, 42.0)) + pb_uint(2, 2) + pb_uint(3, 1)
+)
+delta = pb_bytes(1, "delta.events") + pb_bytes(7, pb_bytes(1, otlp_number_point([], T, 3.0)) + pb_uint(2, 1) + pb_uint(3, 1))
+hist_point = (
+    pb_fixed64(2, T - 60 * 10**9) + pb_fixed64(3, T) + pb_fixed64(4, 10) + pb_double(5, 4.25)
+    + pb_bytes(6, b"".join(struct.pack("<Q", c) for c in [2, 5, 3]))
+    + pb_bytes(7, b"".join(struct.pack("<d", x) for x in [0.1, 1.0]))
+)
+hist = pb_bytes(1, "http.server.duration") + pb_bytes(3, "s") + pb_bytes(9, pb_bytes(1, hist_point) + pb_uint(2, 2))
+summary_point = pb_fixed64(3, T) + pb_fixed64(4, 7) + pb_double(5, 70.0) + pb_bytes(6, pb_double(1, 0.5) + pb_double(2, 9.0))
+summary = pb_bytes(1, "rpc.latency") + pb_bytes(3, "ms") + pb_bytes(11, pb_bytes(1, summary_point))
+resource = pb_bytes(1, otlp_kv("service.name", "dcgm")) + pb_bytes(1, otlp_kv("service.instance.id", "node-7")) + pb_bytes(1, otlp_kv("host.name", "node-7"))
+scope = pb_bytes(1, pb_bytes(1, "cairn")) + b"".join(pb_bytes(2, m) for m in [gauge, counter, delta, hist, summary])
+request = pb_bytes(1, pb_bytes(1, resource) + pb_bytes(2, scope))
+seed("otlp", "request", b"\x00" + request)
+seed("otlp", "request-gzip", b"\x01" + gzip.compress(request, mtime=0))
+seed("otlp", "empty", b"\x00")
 
 # --- write -----------------------------------------------------------------
 

@@ -6,6 +6,8 @@
 //!   strings live once in a symbol table and are referenced by index.
 //! - [`read`]: remote read requests and both response kinds (`SAMPLES` and
 //!   `STREAMED_XOR_CHUNKS`).
+//! - [`otlp`]: OpenTelemetry's OTLP metrics export request (the receiver's
+//!   subset).
 //! - [`frame`]: the length + CRC32C framing of streamed read responses.
 //! - [`snappy`]: block-format snappy with a decompressed-size limit checked
 //!   before any allocation.
@@ -20,6 +22,7 @@
 mod error;
 pub mod frame;
 pub mod histogram;
+pub mod otlp;
 pub mod read;
 pub mod snappy;
 pub mod write;

@@ -19,6 +19,7 @@ mod config;
 mod error;
 mod memory;
 pub mod metrics;
+pub mod otlp;
 mod query_api;
 pub mod read;
 mod routes;

@@ -61,6 +61,7 @@ impl RejectReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handler {
     Write,
+    Otlp,
     Read,
     Healthy,
     Ready,
@@ -70,8 +71,9 @@ pub enum Handler {
 }
 
 impl Handler {
-    const ALL: [Handler; 7] = [
+    const ALL: [Handler; 8] = [
         Handler::Write,
+        Handler::Otlp,
         Handler::Read,
         Handler::Healthy,
         Handler::Ready,
@@ -84,6 +86,7 @@ impl Handler {
     pub fn as_str(self) -> &'static str {
         match self {
             Handler::Write => "/api/v1/write",
+            Handler::Otlp => crate::otlp::PATH,
             Handler::Read => "/api/v1/read",
             Handler::Healthy => "/-/healthy",
             Handler::Ready => "/-/ready",
@@ -125,6 +128,8 @@ pub struct Metrics {
     samples_appended: AtomicU64,
     rejected: [AtomicU64; RejectReason::ALL.len()],
     exemplars_received: AtomicU64,
+    otlp_samples: AtomicU64,
+    otlp_rejected: AtomicU64,
     exemplars_stored: AtomicU64,
     exemplars_failed: AtomicU64,
     start_zeros: AtomicU64,
@@ -150,6 +155,8 @@ impl Metrics {
             samples_appended: AtomicU64::new(0),
             rejected: Default::default(),
             exemplars_received: AtomicU64::new(0),
+            otlp_samples: AtomicU64::new(0),
+            otlp_rejected: AtomicU64::new(0),
             exemplars_stored: AtomicU64::new(0),
             exemplars_failed: AtomicU64::new(0),
             start_zeros: AtomicU64::new(0),
@@ -176,6 +183,10 @@ impl Metrics {
         self.exemplars_received.fetch_add(received, Relaxed);
         self.exemplars_stored.fetch_add(stored, Relaxed);
         self.exemplars_failed.fetch_add(failed, Relaxed);
+    }
+    pub fn add_otlp(&self, samples: u64, rejected_points: u64) {
+        self.otlp_samples.fetch_add(samples, Relaxed);
+        self.otlp_rejected.fetch_add(rejected_points, Relaxed);
     }
     pub fn add_start_zeros(&self, n: u64) {
         self.start_zeros.fetch_add(n, Relaxed);
@@ -261,6 +272,18 @@ impl Metrics {
             "cairn_remote_write_exemplars_failed_total",
             "Exemplars received through remote write and not stored: invalid labels, out of order, the series had no stored sample, or exemplar storage off.",
             self.exemplars_failed.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "cairn_otlp_samples_appended_total",
+            "Samples appended through the OTLP receiver (target_info included).",
+            self.otlp_samples.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "cairn_otlp_data_points_rejected_total",
+            "OTLP data points rejected (delta temporality, exponential histograms, invalid names, out of order).",
+            self.otlp_rejected.load(Relaxed),
         );
         counter(
             &mut o,

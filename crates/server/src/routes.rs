@@ -110,6 +110,7 @@ impl ConnState {
 /// Every route: path, handler, allowed methods.
 pub const ROUTES: &[(&str, Handler, &[Method])] = &[
     ("/api/v1/write", Handler::Write, &[Method::POST]),
+    (crate::otlp::PATH, Handler::Otlp, &[Method::POST]),
     ("/api/v1/read", Handler::Read, &[Method::POST]),
     ("/-/healthy", Handler::Healthy, &[Method::GET, Method::HEAD]),
     ("/-/ready", Handler::Ready, &[Method::GET, Method::HEAD]),
@@ -157,6 +158,7 @@ async fn dispatch(
 ) -> Result<Response<ResponseBody>, ServerError> {
     match h {
         Handler::Write => remote_write(shared, conn, req).await,
+        Handler::Otlp => otlp_write(shared, conn, req).await,
         Handler::Read => remote_read(shared, conn, req).await,
         Handler::Healthy => Ok(text(StatusCode::OK, "Prometheus Server is Healthy.\n")),
         Handler::Ready => Ok(if shared.backend.ready() {
@@ -266,6 +268,57 @@ async fn remote_write(
         h.insert(name, HeaderValue::from(v));
     }
     Ok(resp)
+}
+
+async fn otlp_write(
+    shared: &Arc<Shared>,
+    conn: &Arc<ConnState>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, ServerError> {
+    let ct = header(&req, CONTENT_TYPE).map(str::to_owned);
+    let ce = header(&req, CONTENT_ENCODING).map(str::to_owned);
+    let mut buf = conn.take();
+    if let Err(e) = read_body(req, shared.cfg.max_compressed_body_bytes, &mut buf).await {
+        conn.put(buf);
+        return Err(e);
+    }
+    let sh = shared.clone();
+    let (buf, result) = tokio::task::spawn_blocking(move || {
+        let r = crate::otlp::decode_request(ct.as_deref(), ce.as_deref(), &buf, &sh.cfg).and_then(
+            |rq| {
+                let mut app = sh.backend.appender();
+                match crate::otlp::ingest(&rq, &sh.cfg, &mut *app, now_ms()) {
+                    Ok(out) => {
+                        app.commit()?;
+                        Ok(out)
+                    }
+                    Err(e) => {
+                        if let Err(re) = app.rollback() {
+                            tracing::warn!(error = %re, "rollback after failed OTLP write");
+                        }
+                        Err(e)
+                    }
+                }
+            },
+        );
+        (buf, r)
+    })
+    .await
+    .map_err(|e| ServerError::Internal(e.to_string()))?;
+    conn.put(buf);
+    let out = result?;
+    shared
+        .metrics
+        .add_otlp(out.samples_written, out.rejected_points);
+    if out.rejected_points > 0 {
+        tracing::warn!(rejected = out.rejected_points, reasons = %out.messages.join("; "), "OTLP data points rejected");
+    }
+    let mut r = full(StatusCode::OK, crate::otlp::response(&out).into());
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-protobuf"),
+    );
+    Ok(r)
 }
 
 /// Decode, append, commit (or roll back on a retryable failure).

@@ -1,0 +1,194 @@
+//! OTLP through a real `cairn serve`, sent by a real OpenTelemetry SDK
+//! (the Python SDK with its OTLP/HTTP exporter, installed by
+//! `scripts/install-deps.sh`): a counter, an up-down counter, a histogram
+//! with the SDK's default buckets and an observable gauge come back under
+//! the names and labels Prometheus gives them, with `target_info`
+//! carrying the other resource attributes; a delta counter is rejected
+//! and reported in the response's partial success, not stored.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use support::*;
+
+fn otel_python() -> PathBuf {
+    let venv = std::env::var_os("CAIRN_OTEL_VENV").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/cairn/otel-venv")
+        },
+        PathBuf::from,
+    );
+    let py = venv.join("bin/python");
+    require_tool(py.to_str().unwrap());
+    py
+}
+
+const SCRIPT: &str = r#"
+import sys
+from opentelemetry.sdk.metrics import MeterProvider, Counter
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader, AggregationTemporality
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.metrics import Observation
+
+def provider(url, temporality=None):
+    kw = {}
+    if temporality is not None:
+        kw["preferred_temporality"] = {Counter: temporality}
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=url, **kw), export_interval_millis=3_600_000)
+    res = Resource.create({"service.name": "trainer", "service.instance.id": "gpu-node-3", "k8s.namespace.name": "ml"})
+    return MeterProvider(resource=res, metric_readers=[reader])
+
+url = sys.argv[1]
+p = provider(url)
+m = p.get_meter("cairn-test")
+c = m.create_counter("training.steps", unit="{step}", description="Steps done")
+c.add(5, {"model": "llama"})
+c.add(7, {"model": "llama"})
+ud = m.create_up_down_counter("queue.size")
+ud.add(4)
+ud.add(-1)
+h = m.create_histogram("step.duration", unit="s")
+for v in [0.003, 0.02, 0.4, 3.0, 7.5]:
+    h.record(v, {"model": "llama"})
+m.create_observable_gauge("gpu.utilization", callbacks=[lambda o: [Observation(0.87, {"gpu": "0"})]], unit="1")
+assert p.force_flush(), "export failed"
+p.shutdown()
+
+d = provider(url, AggregationTemporality.DELTA)
+d.get_meter("cairn-test").create_counter("delta.events").add(3)
+d.force_flush()
+d.shutdown()
+print("sent")
+"#;
+
+fn value(url: &str, q: &str) -> Option<f64> {
+    let r = post_form(&format!("{url}/api/v1/query"), &[("query", q)]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let res = v["data"]["result"].as_array().cloned().unwrap_or_default();
+    assert!(res.len() <= 1, "{q}: {res:?}");
+    res.first()
+        .and_then(|s| s["value"][1].as_str().and_then(|x| x.parse().ok()))
+}
+
+#[test]
+fn the_opentelemetry_sdk_sends_and_cairn_stores_what_prometheus_would() {
+    let py = otel_python();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let _p = start_cairn(&tmp.path().join("data"), port, &[]);
+    let script = tmp.path().join("send.py");
+    std::fs::write(&script, SCRIPT).unwrap();
+    let out = Command::new(&py)
+        .arg(&script)
+        .arg(format!("{url}/api/v1/otlp/v1/metrics"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let id = r#"job="trainer",instance="gpu-node-3""#;
+    for (q, want) in [
+        (
+            format!(r#"training_steps_total{{{id},model="llama"}}"#),
+            12.0,
+        ),
+        (format!(r#"queue_size{{{id}}}"#), 3.0),
+        (
+            format!(r#"step_duration_seconds_bucket{{{id},model="llama",le="0"}}"#),
+            0.0,
+        ),
+        (
+            format!(r#"step_duration_seconds_bucket{{{id},model="llama",le="5"}}"#),
+            4.0,
+        ),
+        (
+            format!(r#"step_duration_seconds_bucket{{{id},model="llama",le="10"}}"#),
+            5.0,
+        ),
+        (
+            format!(r#"step_duration_seconds_bucket{{{id},model="llama",le="+Inf"}}"#),
+            5.0,
+        ),
+        (
+            format!(r#"step_duration_seconds_count{{{id},model="llama"}}"#),
+            5.0,
+        ),
+        (
+            format!(r#"step_duration_seconds_sum{{{id},model="llama"}}"#),
+            10.923,
+        ),
+        (format!(r#"gpu_utilization_ratio{{{id},gpu="0"}}"#), 0.87),
+        (
+            format!(
+                r#"target_info{{{id},k8s_namespace_name="ml",telemetry_sdk_language="python"}}"#
+            ),
+            1.0,
+        ),
+    ] {
+        let got = value(&url, &q);
+        let ok = got.is_some_and(|g| (g - want).abs() < 1e-9);
+        assert!(ok, "{q}: got {got:?}, want {want}");
+    }
+    // The delta counter was refused (counted, and reported in the
+    // response's partial success), and nothing of it was stored.
+    assert_eq!(value(&url, "delta_events_total"), None);
+    let m = get(&format!("{url}/metrics")).text();
+    assert!(
+        m.contains("cairn_otlp_data_points_rejected_total 1\n"),
+        "{m}"
+    );
+    let md = get(&format!(
+        "{url}/api/v1/metadata?metric=training_steps_total"
+    ))
+    .json();
+    assert_eq!(
+        md["data"]["training_steps_total"][0]["type"], "counter",
+        "{md}"
+    );
+    assert_eq!(
+        md["data"]["training_steps_total"][0]["help"], "Steps done",
+        "{md}"
+    );
+}
+
+#[test]
+fn wrong_content_type_and_malformed_bodies_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/api/v1/otlp/v1/metrics");
+    let _p = start_cairn(&tmp.path().join("data"), port, &[]);
+    let r = post(&url, &[("Content-Type", "application/json")], b"{}").unwrap();
+    assert_eq!(r.status, 415, "{}", r.text());
+    assert!(r.text().contains("OTLP/JSON"), "{}", r.text());
+    let r = post(
+        &url,
+        &[("Content-Type", "application/x-protobuf")],
+        &[0xff, 0xff, 0xff],
+    )
+    .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = post(
+        &url,
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "gzip"),
+        ],
+        b"not gzip",
+    )
+    .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    // An empty request is fine.
+    let r = post(&url, &[("Content-Type", "application/x-protobuf")], b"").unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+}

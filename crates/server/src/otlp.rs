@@ -1,0 +1,111 @@
+//! The OTLP metrics receiver: `POST /api/v1/otlp/v1/metrics`, as
+//! Prometheus's (`--web.enable-otlp-receiver` there; always on here).
+//!
+//! Accepts an `ExportMetricsServiceRequest` as binary protobuf
+//! (`Content-Type: application/x-protobuf`), uncompressed or gzip
+//! (`Content-Encoding: gzip`, decompressed to at most
+//! `ServerConfig::max_body_bytes`). JSON-encoded OTLP is answered 415 with
+//! a message. The metrics are translated as `translate` describes and
+//! appended in one commit; the answer is 200 with an
+//! `ExportMetricsServiceResponse` whose partial success counts the
+//! rejected data points and says why (OTLP's way of reporting what will
+//! never be accepted, so the sender does not retry it). A storage failure
+//! that is not the sender's fault rolls the request back and answers 5xx.
+
+mod names;
+mod translate;
+
+use std::io::Read;
+
+use cairn_proto::otlp::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use cairn_proto::Message;
+
+pub use translate::OtlpOutcome;
+
+use crate::{ServerConfig, ServerError};
+
+/// The receiver's path.
+pub const PATH: &str = "/api/v1/otlp/v1/metrics";
+
+/// Checks the headers and decodes the body into a request.
+pub fn decode_request(
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    body: &[u8],
+    cfg: &ServerConfig,
+) -> Result<ExportMetricsServiceRequest, ServerError> {
+    let ct = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|c| c.trim().to_ascii_lowercase());
+    match ct.as_deref() {
+        Some("application/x-protobuf") | Some("application/protobuf") => {}
+        Some("application/json") => return Err(ServerError::UnsupportedMediaType(
+            "OTLP/JSON is not supported: send OTLP/HTTP with Content-Type application/x-protobuf"
+                .into(),
+        )),
+        other => {
+            return Err(ServerError::UnsupportedMediaType(format!(
+                "unsupported Content-Type {:?} for OTLP: expected application/x-protobuf",
+                other.unwrap_or("")
+            )))
+        }
+    }
+    let mut inflated = Vec::new();
+    let raw: &[u8] = match content_encoding
+        .map(|e| e.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") | Some("identity") => body,
+        Some("gzip") => {
+            let limit = cfg.max_body_bytes;
+            flate2::read::GzDecoder::new(body)
+                .take(limit as u64 + 1)
+                .read_to_end(&mut inflated)
+                .map_err(|e| ServerError::BadRequest(format!("gzip body: {e}")))?;
+            if inflated.len() > limit {
+                return Err(ServerError::BodyTooLarge {
+                    limit,
+                    what: "decompressed",
+                });
+            }
+            &inflated
+        }
+        Some(other) => {
+            return Err(ServerError::UnsupportedMediaType(format!(
+                "unsupported Content-Encoding {other:?} for OTLP: expected gzip or none"
+            )))
+        }
+    };
+    if raw.len() > cfg.max_body_bytes {
+        return Err(ServerError::BodyTooLarge {
+            limit: cfg.max_body_bytes,
+            what: "decompressed",
+        });
+    }
+    ExportMetricsServiceRequest::decode(raw)
+        .map_err(|e| ServerError::BadRequest(format!("malformed OTLP request: {e}")))
+}
+
+/// Translates and appends `req` through `app` (not committed here).
+pub fn ingest(
+    req: &ExportMetricsServiceRequest,
+    cfg: &ServerConfig,
+    app: &mut dyn cairn_storage::Appender,
+    now_ms: i64,
+) -> Result<OtlpOutcome, ServerError> {
+    translate::ingest(req, cfg, app, now_ms)
+}
+
+/// The response body for `out`.
+pub fn response(out: &OtlpOutcome) -> Vec<u8> {
+    let partial_success = (out.rejected_points > 0).then(|| ExportMetricsPartialSuccess {
+        rejected_data_points: i64::try_from(out.rejected_points).unwrap_or(i64::MAX),
+        error_message: out.messages.join("; "),
+    });
+    ExportMetricsServiceResponse { partial_success }.encode_to_vec()
+}
+
+#[cfg(test)]
+mod tests;
