@@ -99,6 +99,52 @@ pub struct ServeArgs {
     /// ring (about 100 bytes each). 0 keeps none. Prometheus's exemplar-storage limit.
     #[arg(long = "storage.exemplars.exemplars-limit", default_value_t = 100_000)]
     pub exemplars_limit: usize,
+    /// Most series the head may hold: a write that would create one more is refused (400,
+    /// reason series_limit), existing series still take samples. 0: no limit. Guards the
+    /// machine's memory against a label explosion (about 0.8 KiB per series).
+    #[arg(long = "storage.tsdb.max-series", default_value_t = 0)]
+    pub max_series: u64,
+    /// Most series of one metric name in the head: stops one runaway metric (a mislabelled
+    /// exporter) without stopping the rest. 0: no limit.
+    #[arg(long = "storage.tsdb.max-series-per-metric", default_value_t = 0)]
+    pub max_series_per_metric: u64,
+    /// Remote write and OTLP: most labels one series may carry.
+    #[arg(
+        long = "web.remote-write-receiver.max-labels-per-series",
+        default_value_t = 128
+    )]
+    pub max_labels_per_series: usize,
+    /// Remote write and OTLP: longest label name, in bytes.
+    #[arg(
+        long = "web.remote-write-receiver.max-label-name-length",
+        default_value_t = 1024
+    )]
+    pub max_label_name_length: usize,
+    /// Remote write and OTLP: longest label value, in bytes.
+    #[arg(
+        long = "web.remote-write-receiver.max-label-value-length",
+        default_value_t = 16384
+    )]
+    pub max_label_value_length: usize,
+    /// Remote write: most samples one request may carry (a larger one is refused whole). 0: no
+    /// limit. Prometheus sends at most queue_config.max_samples_per_send (2000) per request.
+    #[arg(
+        long = "web.remote-write-receiver.max-samples-per-request",
+        default_value_t = 0
+    )]
+    pub max_samples_per_request: usize,
+    /// Largest request body accepted as sent (compressed), for remote write, remote read and OTLP.
+    #[arg(
+        long = "web.remote-write-receiver.max-body-size",
+        default_value = "16MB"
+    )]
+    pub max_body_size: String,
+    /// Largest request body after decompression.
+    #[arg(
+        long = "web.remote-write-receiver.max-decompressed-body-size",
+        default_value = "32MB"
+    )]
+    pub max_decompressed_body_size: String,
     /// Address to listen on for the API, remote write/read and telemetry.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     pub listen_address: String,

@@ -26,9 +26,15 @@ use crate::units::{parse_bytes, parse_duration_ms};
 #[derive(Default)]
 pub struct DbBackend {
     db: std::sync::OnceLock<(Arc<Db>, Arc<DbCounters>)>,
+    /// The ingestion limits the flags set, for `/metrics`.
+    limits: std::sync::OnceLock<Vec<(&'static str, u64)>>,
 }
 
 impl DbBackend {
+    fn set_limits(&self, limits: Vec<(&'static str, u64)>) {
+        let _ = self.limits.set(limits);
+    }
+
     fn get(&self) -> Option<&(Arc<Db>, Arc<DbCounters>)> {
         self.db.get()
     }
@@ -163,6 +169,7 @@ impl Backend for DbBackend {
                     .compactions_failed
                     .load(std::sync::atomic::Ordering::Relaxed),
             ),
+            limits: self.limits.get().cloned().unwrap_or_default(),
             exemplars: Some({
                 let e = db.head().exemplar_stats();
                 cairn_server::ExemplarCounts {
@@ -334,6 +341,35 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
             "storage.exemplars.exemplars-limit".into(),
             a.exemplars_limit.to_string(),
         ),
+        ("storage.tsdb.max-series".into(), a.max_series.to_string()),
+        (
+            "storage.tsdb.max-series-per-metric".into(),
+            a.max_series_per_metric.to_string(),
+        ),
+        (
+            "web.remote-write-receiver.max-labels-per-series".into(),
+            a.max_labels_per_series.to_string(),
+        ),
+        (
+            "web.remote-write-receiver.max-label-name-length".into(),
+            a.max_label_name_length.to_string(),
+        ),
+        (
+            "web.remote-write-receiver.max-label-value-length".into(),
+            a.max_label_value_length.to_string(),
+        ),
+        (
+            "web.remote-write-receiver.max-samples-per-request".into(),
+            a.max_samples_per_request.to_string(),
+        ),
+        (
+            "web.remote-write-receiver.max-body-size".into(),
+            a.max_body_size.clone(),
+        ),
+        (
+            "web.remote-write-receiver.max-decompressed-body-size".into(),
+            a.max_decompressed_body_size.clone(),
+        ),
         ("web.listen-address".into(), a.listen_address.clone()),
         (
             "web.enable-admin-api".into(),
@@ -372,6 +408,8 @@ fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution
         downsample: a.downsample,
         spill_open_chunks: a.head_spill,
         max_exemplars: a.exemplars_limit,
+        max_series: a.max_series,
+        max_series_per_metric: a.max_series_per_metric,
         retention_5m: dur("storage.tsdb.retention.resolution-5m", &a.retention_5m)?,
         retention_1h: dur("storage.tsdb.retention.resolution-1h", &a.retention_1h)?,
         chunk_encoding: a
@@ -456,11 +494,38 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         api
     };
 
+    let size = |flag: &str, v: &str| -> anyhow::Result<usize> {
+        let n = parse_bytes(v).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))?;
+        usize::try_from(n).map_err(|_| anyhow::anyhow!("--{flag}: {v} is too large"))
+    };
     let cfg = ServerConfig {
         listen,
         ingest_start_zero: features.start_zero,
+        max_labels_per_series: a.max_labels_per_series,
+        max_label_name_bytes: a.max_label_name_length,
+        max_label_value_bytes: a.max_label_value_length,
+        max_samples_per_request: a.max_samples_per_request,
+        max_compressed_body_bytes: size(
+            "web.remote-write-receiver.max-body-size",
+            &a.max_body_size,
+        )?,
+        max_body_bytes: size(
+            "web.remote-write-receiver.max-decompressed-body-size",
+            &a.max_decompressed_body_size,
+        )?,
         ..ServerConfig::default()
     };
+    backend.set_limits(vec![
+        ("max_series", a.max_series),
+        ("max_series_per_metric", a.max_series_per_metric),
+        ("max_labels_per_series", a.max_labels_per_series as u64),
+        ("max_label_name_length", a.max_label_name_length as u64),
+        ("max_label_value_length", a.max_label_value_length as u64),
+        ("max_samples_per_request", a.max_samples_per_request as u64),
+        ("max_body_size", cfg.max_compressed_body_bytes as u64),
+        ("max_decompressed_body_size", cfg.max_body_bytes as u64),
+        ("exemplars_limit", a.exemplars_limit as u64),
+    ]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

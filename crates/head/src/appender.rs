@@ -120,13 +120,15 @@ impl<'a> HeadAppender<'a> {
         if labels.is_empty() {
             return Err(HeadError::EmptyLabels.into());
         }
-        if !create {
-            let s = self
-                .head
-                .series
-                .get_pinned_by_labels(labels)
-                .ok_or(StorageError::SeriesNotFound { series: r })?;
-            return Ok(self.remember(s));
+        let limited = self.head.opts.max_series > 0 || self.head.opts.max_series_per_metric > 0;
+        if !create || limited {
+            if let Some(s) = self.head.series.get_pinned_by_labels(labels) {
+                return Ok(self.remember(s));
+            }
+            if !create {
+                return Err(StorageError::SeriesNotFound { series: r });
+            }
+            self.head.check_series_limits(labels)?;
         }
         let (s, _) = self.head.get_or_create_pinned(labels);
         // SAFETY: `get_or_create_pinned` returns a series of the head's

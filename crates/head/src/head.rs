@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use cairn_model::Labels;
-use cairn_storage::Metadata;
+use cairn_storage::{Metadata, StorageError};
 use parking_lot::{Mutex, RwLock};
 
 use crate::disk_chunks::{DiskChunks, LoadedChunk};
@@ -258,6 +258,30 @@ impl Head {
     }
 
     /// The series with `labels`, pinned, created (and indexed) when absent.
+    /// Whether creating the series `labels` stays within the limits of
+    /// [`HeadOptions::max_series`] and [`HeadOptions::max_series_per_metric`].
+    pub(crate) fn check_series_limits(
+        &self,
+        labels: &Labels,
+    ) -> std::result::Result<(), StorageError> {
+        let limit = self.opts.max_series;
+        if limit > 0 && self.index.num_series() >= limit {
+            return Err(StorageError::SeriesLimit { limit });
+        }
+        let limit = self.opts.max_series_per_metric;
+        if limit > 0 {
+            if let Some(name) = labels.metric_name() {
+                if self.index.series_with(cairn_model::METRIC_NAME, name) >= limit {
+                    return Err(StorageError::MetricSeriesLimit {
+                        metric: name.to_owned(),
+                        limit,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn get_or_create_pinned(&self, labels: &Labels) -> (Arc<MemSeries>, bool) {
         self.series.get_or_create_pinned(
             labels,

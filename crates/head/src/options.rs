@@ -43,6 +43,14 @@ pub struct HeadOptions {
     /// many exemplars of all series are kept; 0 keeps none. Prometheus's
     /// `storage.exemplars.max_exemplars`, default 100,000.
     pub max_exemplars: usize,
+    /// Most series the head holds: an append that would create one more is
+    /// [`cairn_storage::StorageError::SeriesLimit`] (existing series still
+    /// take samples). 0: no limit. Checked when a series is created, so
+    /// concurrent creations may pass it by a few.
+    pub max_series: u64,
+    /// Most series of one metric name (`__name__`), likewise
+    /// ([`cairn_storage::StorageError::MetricSeriesLimit`]); 0: no limit.
+    pub max_series_per_metric: u64,
 }
 
 impl Default for HeadOptions {
@@ -58,6 +66,8 @@ impl Default for HeadOptions {
             spill_open_chunks: true,
             replay_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
             max_exemplars: crate::exemplars::DEFAULT_MAX_EXEMPLARS,
+            max_series: 0,
+            max_series_per_metric: 0,
         }
     }
 }

@@ -156,6 +156,16 @@ impl HeadIndex {
         v
     }
 
+    /// Number of series with label `name`=`value`.
+    pub fn series_with(&self, name: &str, value: &str) -> u64 {
+        self.inner
+            .read()
+            .by_name
+            .get(name)
+            .and_then(|m| m.get(value))
+            .map_or(0, RoaringTreemap::len)
+    }
+
     /// Number of indexed series.
     pub fn num_series(&self) -> u64 {
         self.inner.read().all.len()

@@ -33,6 +33,9 @@ pub struct BackendStats {
     pub compactions_failed: Option<u64>,
     /// The exemplar store, when the storage keeps one.
     pub exemplars: Option<ExemplarCounts>,
+    /// Configured ingestion limits by name (0: none), shown as
+    /// `cairn_limit{limit="..."}`.
+    pub limits: Vec<(&'static str, u64)>,
 }
 
 /// What the storage's exemplar store holds and has done.

@@ -24,10 +24,12 @@ pub enum RejectReason {
     Duplicate,
     TooFarInFuture,
     NativeHistogram,
+    SeriesLimit,
+    MetricSeriesLimit,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 8] = [
+    pub const ALL: [RejectReason; 10] = [
         RejectReason::InvalidLabels,
         RejectReason::LabelLimits,
         RejectReason::OutOfOrder,
@@ -36,6 +38,8 @@ impl RejectReason {
         RejectReason::Duplicate,
         RejectReason::TooFarInFuture,
         RejectReason::NativeHistogram,
+        RejectReason::SeriesLimit,
+        RejectReason::MetricSeriesLimit,
     ];
 
     /// The label value.
@@ -49,6 +53,8 @@ impl RejectReason {
             RejectReason::Duplicate => "duplicate",
             RejectReason::TooFarInFuture => "too_far_in_future",
             RejectReason::NativeHistogram => "native_histogram",
+            RejectReason::SeriesLimit => "series_limit",
+            RejectReason::MetricSeriesLimit => "series_per_metric_limit",
         }
     }
 
@@ -433,6 +439,17 @@ fn render_stats(o: &mut String, s: &BackendStats) {
             "Compactions that failed.",
             v,
         );
+    }
+    if !s.limits.is_empty() {
+        header(
+            o,
+            "cairn_limit",
+            "Configured ingestion limits (0: none); refusals are counted in cairn_remote_write_samples_rejected_total by reason.",
+            "gauge",
+        );
+        for (name, v) in &s.limits {
+            let _ = writeln!(o, "cairn_limit{{limit=\"{name}\"}} {v}");
+        }
     }
     if let Some(e) = s.exemplars {
         gauge(

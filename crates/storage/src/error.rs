@@ -26,6 +26,10 @@ pub enum StorageError {
     OutOfOrderStart { st: i64 },
     #[error("this storage does not ingest start timestamps as zero samples")]
     StartZeroUnsupported,
+    #[error("the limit of {limit} series is reached: new series are refused (existing ones still accepted)")]
+    SeriesLimit { limit: u64 },
+    #[error("the limit of {limit} series per metric is reached for {metric:?}: its new series are refused")]
+    MetricSeriesLimit { metric: String, limit: u64 },
     #[error("out of order exemplar at {ts}")]
     OutOfOrderExemplar { ts: i64 },
     #[error("exemplar labels have {len} UTF-8 characters, exceeding the limit of 128")]
@@ -62,6 +66,8 @@ impl StorageError {
                 | StorageError::DuplicateSampleForTimestamp { .. }
                 | StorageError::InvalidLabels(_)
                 | StorageError::OutOfOrderExemplar { .. }
+                | StorageError::SeriesLimit { .. }
+                | StorageError::MetricSeriesLimit { .. }
                 | StorageError::ExemplarLabelsTooLong { .. }
         )
     }

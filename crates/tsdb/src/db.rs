@@ -88,6 +88,10 @@ pub struct DbOptions {
     /// Capacity of the head's exemplar ring (0 keeps none; see
     /// `cairn_head::HeadOptions::max_exemplars`).
     pub max_exemplars: usize,
+    /// Series limits of the head (`cairn_head::HeadOptions::max_series`,
+    /// `max_series_per_metric`); 0: none.
+    pub max_series: u64,
+    pub max_series_per_metric: u64,
 }
 
 impl Default for DbOptions {
@@ -107,6 +111,8 @@ impl Default for DbOptions {
             spill_open_chunks: true,
             chunk_encoding: FloatEncoding::Dense,
             max_exemplars: cairn_head::DEFAULT_MAX_EXEMPLARS,
+            max_series: 0,
+            max_series_per_metric: 0,
         }
     }
 }
@@ -175,6 +181,8 @@ impl Db {
             min_valid_time: persisted.unwrap_or(i64::MIN),
             spill_open_chunks: opts.spill_open_chunks,
             max_exemplars: opts.max_exemplars,
+            max_series: opts.max_series,
+            max_series_per_metric: opts.max_series_per_metric,
             ..HeadOptions::default()
         };
         let head = Head::open(dir, head_opts).map_err(head_err)?;

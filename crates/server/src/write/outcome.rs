@@ -99,6 +99,24 @@ impl WriteOutcome {
     }
 }
 
+/// Adds `n` to the request's sample count `total`; past
+/// [`ServerConfig::max_samples_per_request`] the whole request is refused
+/// (the caller rolls back what was appended).
+pub(super) fn count_samples(
+    total: &mut usize,
+    n: usize,
+    cfg: &ServerConfig,
+) -> Result<(), ServerError> {
+    *total = total.saturating_add(n);
+    let limit = cfg.max_samples_per_request;
+    if limit > 0 && *total > limit {
+        return Err(ServerError::BadRequest(format!(
+            "request refused: it holds more than {limit} samples (--web.remote-write-receiver.max-samples-per-request); send smaller batches (queue_config.max_samples_per_send)"
+        )));
+    }
+    Ok(())
+}
+
 /// One series' refused samples, one entry per reason: the first refused
 /// sample's message and how many were refused.
 #[derive(Default)]
@@ -169,6 +187,8 @@ fn reject_reason(e: &StorageError) -> RejectReason {
         StorageError::OutOfBounds { .. } => RejectReason::OutOfBounds,
         StorageError::TooOldSample { .. } => RejectReason::TooOld,
         StorageError::DuplicateSampleForTimestamp { .. } => RejectReason::Duplicate,
+        StorageError::SeriesLimit { .. } => RejectReason::SeriesLimit,
+        StorageError::MetricSeriesLimit { .. } => RejectReason::MetricSeriesLimit,
         _ => RejectReason::InvalidLabels,
     }
 }

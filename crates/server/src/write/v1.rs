@@ -8,7 +8,7 @@ use cairn_model::{Exemplar, Labels};
 use cairn_proto::write::{self, ExemplarView, Item, MetadataView, WriteRequestView};
 use cairn_storage::{Appender, Metadata, MetricType, SeriesRef};
 
-use super::outcome::{refuse_histograms, SeriesRefusals, WriteOutcome};
+use super::outcome::{count_samples, refuse_histograms, SeriesRefusals, WriteOutcome};
 use super::series_cache::{self, SeriesCache, SharedSeriesCache};
 use super::{exemplars, labels};
 use crate::metrics::RejectReason;
@@ -255,6 +255,7 @@ pub(super) fn ingest_v1(
     let mut pairs = Vec::new();
     let mut samples = Vec::new();
     let mut exemplar_views = Vec::new();
+    let mut total = 0usize;
     let mut view = WriteRequestView::new(raw);
     while let Some(item) = view.next() {
         let body = match item? {
@@ -288,6 +289,7 @@ pub(super) fn ingest_v1(
                     }
                 }
                 if let Some((i, hint)) = hit {
+                    count_samples(&mut total, samples.len() + rs.counts.histograms, cfg)?;
                     out.exemplars_received += rs.counts.exemplars as u64;
                     plan.push_series(
                         LabelsAt::Cache(i),
@@ -305,6 +307,7 @@ pub(super) fn ingest_v1(
             }
         }
         let counts = write::decode_series(body, &mut pairs, &mut samples)?;
+        count_samples(&mut total, samples.len() + counts.histograms, cfg)?;
         let n = (samples.len() + counts.histograms) as u64;
         out.exemplars_received += counts.exemplars as u64;
         let labels = match labels::validate(pairs.iter().copied(), cfg, &mut scratch) {

@@ -5,7 +5,7 @@ use cairn_model::Labels;
 use cairn_proto::write_v2;
 use cairn_storage::{Appender, Metadata, MetricType, SeriesRef};
 
-use super::outcome::{refuse_histograms, SeriesRefusals, WriteOutcome};
+use super::outcome::{count_samples, refuse_histograms, SeriesRefusals, WriteOutcome};
 use super::{exemplars, labels};
 use crate::metrics::RejectReason;
 use crate::{ServerConfig, ServerError};
@@ -21,7 +21,9 @@ pub(super) fn ingest_v2(
     let syms = write_v2::Symbols::new(&req.symbols);
     let mut resolved = Vec::new();
     let mut scratch = Vec::new();
+    let mut total = 0usize;
     for ts in &req.timeseries {
+        count_samples(&mut total, ts.samples.len() + ts.histograms.len(), cfg)?;
         let n = (ts.samples.len() + ts.histograms.len()) as u64;
         out.exemplars_received += ts.exemplars.len() as u64;
         if let Err(e) = syms.resolve_pairs(&ts.labels_refs, &mut resolved) {
