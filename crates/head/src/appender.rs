@@ -63,6 +63,9 @@ pub(crate) struct HeadAppender<'a> {
     /// Index into `staged` of each sample's series (parallel to `samples`).
     owners: Vec<u32>,
     meta: Vec<(u64, Metadata)>,
+    /// Metadata by metric name alone for which the head has no series yet
+    /// (kept in memory, not logged: see `update_metadata`).
+    name_meta: Vec<(String, Metadata)>,
     /// Staged exemplars with the index into `staged` of their series.
     exemplars: Vec<(u32, Exemplar)>,
     min_valid: i64,
@@ -79,6 +82,7 @@ impl Appendable for Head {
             samples: Vec::with_capacity(STAGED_CAPACITY),
             owners: Vec::with_capacity(STAGED_CAPACITY),
             meta: Vec::new(),
+            name_meta: Vec::new(),
             exemplars: Vec::new(),
             min_valid: self.appendable_min_valid_time(),
         })
@@ -152,6 +156,7 @@ impl<'a> HeadAppender<'a> {
         self.samples.clear();
         self.owners.clear();
         self.meta.clear();
+        self.name_meta.clear();
         self.exemplars.clear();
     }
 
@@ -233,6 +238,12 @@ impl<'a> HeadAppender<'a> {
 
     fn do_commit(&mut self) -> Result<()> {
         let head = self.head;
+        if !self.name_meta.is_empty() {
+            let mut g = head.metadata.write();
+            for (name, m) in self.name_meta.drain(..) {
+                g.insert(name, m);
+            }
+        }
         if self.samples.is_empty() && self.meta.is_empty() && self.exemplars.is_empty() {
             return Ok(());
         }
@@ -467,7 +478,32 @@ impl Appender for HeadAppender<'_> {
         labels: &Labels,
         meta: &Metadata,
     ) -> Result<SeriesRef> {
-        let i = self.series_for(r, labels)?;
+        // A metric family's metadata (remote write 1.0 sends it apart from
+        // the series, under `__name__` alone): logged under one of the
+        // family's series, never creating a series of its own; kept in
+        // memory only while the family has none (the sender resends it).
+        let by_name = if r == 0 && labels.len() == 1 {
+            labels.metric_name()
+        } else {
+            None
+        };
+        let i = match by_name {
+            Some(name) => {
+                let found = self
+                    .head
+                    .index
+                    .first_with(cairn_model::METRIC_NAME, name)
+                    .and_then(|x| self.find_series(x, &Labels::empty(), false).ok());
+                match found {
+                    Some(i) => i,
+                    None => {
+                        self.name_meta.push((name.to_owned(), meta.clone()));
+                        return Ok(0);
+                    }
+                }
+            }
+            None => self.series_for(r, labels)?,
+        };
         let r = self
             .staged
             .get(i)

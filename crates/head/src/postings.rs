@@ -166,6 +166,16 @@ impl HeadIndex {
             .map_or(0, RoaringTreemap::len)
     }
 
+    /// One series with label `name`=`value` (the lowest ref), if any.
+    pub fn first_with(&self, name: &str, value: &str) -> Option<u64> {
+        self.inner
+            .read()
+            .by_name
+            .get(name)
+            .and_then(|m| m.get(value))
+            .and_then(RoaringTreemap::min)
+    }
+
     /// Number of indexed series.
     pub fn num_series(&self) -> u64 {
         self.inner.read().all.len()
