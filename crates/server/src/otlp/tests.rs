@@ -361,3 +361,28 @@ fn rejected_points_are_reported_in_the_partial_success() {
             .is_none()
     );
 }
+
+#[test]
+fn label_limits_apply_to_translated_series() {
+    let cfg = ServerConfig {
+        max_labels_per_series: 4,
+        ..ServerConfig::default()
+    };
+    let mut rec = Rec::default();
+    let out = ingest(&request(), &cfg, &mut rec, T_MS).unwrap();
+    // Series with more than 4 labels (the first gauge point has 5, the
+    // target_info 5) are rejected point by point; the rest is stored.
+    assert!(
+        rec.samples.keys().all(|k| k.matches('=').count() <= 4),
+        "{:?}",
+        rec.samples.keys()
+    );
+    assert!(out.rejected_points >= 3 + 2, "{out:?}");
+    assert!(
+        out.messages
+            .iter()
+            .any(|m| m.contains("more than the limit of 4")),
+        "{:?}",
+        out.messages
+    );
+}

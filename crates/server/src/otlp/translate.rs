@@ -266,6 +266,10 @@ impl Writer<'_> {
         v: f64,
         start: Option<i64>,
     ) -> Result<Option<SeriesRef>, ServerError> {
+        if let Err(msg) = label_limits(labels, self.cfg) {
+            self.out.reject(self.cfg, 1, || format!("{labels}: {msg}"));
+            return Ok(None);
+        }
         if t > self.max_t.saturating_add(self.cfg.max_future_ms) {
             self.out.reject(self.cfg, 1, || {
                 format!("{labels}: sample at {t} is too far in the future")
@@ -314,6 +318,33 @@ impl Writer<'_> {
             tracing::debug!(metric = family, error = %e, "OTLP metadata not stored");
         }
     }
+}
+
+/// The remote-write receiver's label limits, applied to a translated
+/// series.
+fn label_limits(l: &Labels, cfg: &ServerConfig) -> Result<(), String> {
+    if l.len() > cfg.max_labels_per_series {
+        return Err(format!(
+            "{} labels, more than the limit of {}",
+            l.len(),
+            cfg.max_labels_per_series
+        ));
+    }
+    for p in l.iter() {
+        if p.name.len() > cfg.max_label_name_bytes {
+            return Err(format!(
+                "label name {:?} longer than the limit of {} bytes",
+                p.name, cfg.max_label_name_bytes
+            ));
+        }
+        if p.value.len() > cfg.max_label_value_bytes {
+            return Err(format!(
+                "value of label {:?} longer than the limit of {} bytes",
+                p.name, cfg.max_label_value_bytes
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn value_of(p: &otlp::NumberDataPoint) -> f64 {
