@@ -386,3 +386,22 @@ fn label_limits_apply_to_translated_series() {
         out.messages
     );
 }
+
+#[test]
+fn far_apart_points_do_not_make_target_info_explode() {
+    // The fuzzer's find: points a year apart made a sample every 150 s.
+    let mut req = request();
+    if let Some(MetricData::Gauge(g)) =
+        &mut req.resource_metrics[0].scope_metrics[0].metrics[0].data
+    {
+        g.data_points[1].time_unix_nano = T - 365 * 86_400 * 1_000_000_000;
+    }
+    let mut rec = Rec::default();
+    ingest(&req, &ServerConfig::default(), &mut rec, T_MS).unwrap();
+    let n = rec
+        .samples
+        .iter()
+        .find(|(k, _)| k.contains("target_info"))
+        .map_or(0, |(_, v)| v.len());
+    assert_eq!(n, 25);
+}

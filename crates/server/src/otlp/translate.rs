@@ -4,8 +4,8 @@
 //! Per resource: `job` is `service.namespace/service.name` (or the name
 //! alone), `instance` is `service.instance.id`; the other resource
 //! attributes go to one `target_info` series (value 1, a sample every 150 s
-//! from the resource's earliest to its latest point, and one at the
-//! latest), not onto every series. Per point: the attributes become labels
+//! from the resource's earliest to its latest point, at most an hour back,
+//! and one at the latest), not onto every series. Per point: the attributes become labels
 //! (names as `names` makes them; two attributes that make the same name
 //! are joined with `;` in key order), the resource's `job` and `instance`
 //! win over attributes of those names.
@@ -40,6 +40,11 @@ use crate::{ServerConfig, ServerError};
 
 /// Interval of `target_info` samples: half of the default lookback delta.
 const TARGET_INFO_EVERY_MS: i64 = 150_000;
+/// Most `target_info` samples before the latest one: a request whose
+/// points span more than this many intervals (an hour) gets `target_info`
+/// over its last hour only, so that far-apart timestamps cannot make it
+/// write millions of samples.
+const TARGET_INFO_MAX_STEPS: i64 = 24;
 
 /// What one request stored and rejected.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -425,7 +430,7 @@ fn target_info(
         return Ok(());
     }
     let l = labels_with(&base, "target_info", None);
-    let mut t = earliest;
+    let mut t = earliest.max(latest.saturating_sub(TARGET_INFO_MAX_STEPS * TARGET_INFO_EVERY_MS));
     while t < latest {
         w.sample(&l, t, 1.0, None)?;
         t = t.saturating_add(TARGET_INFO_EVERY_MS);
