@@ -298,6 +298,7 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 }
 
 /// Iterator over a [`Labels`] value.
+#[derive(Clone)]
 pub struct LabelsIter<'a> {
     rest: &'a [u8],
 }

@@ -27,7 +27,7 @@
 
 mod exemplars;
 mod http;
-mod labels;
+pub(crate) mod labels;
 mod outcome;
 mod series_cache;
 #[cfg(test)]

@@ -272,7 +272,7 @@ impl Writer<'_> {
         start: Option<i64>,
     ) -> Result<Option<SeriesRef>, ServerError> {
         if let Err(msg) = label_limits(labels, self.cfg) {
-            self.out.reject(self.cfg, 1, || format!("{labels}: {msg}"));
+            self.out.reject(self.cfg, 1, || msg);
             return Ok(None);
         }
         if t > self.max_t.saturating_add(self.cfg.max_future_ms) {
@@ -326,30 +326,10 @@ impl Writer<'_> {
 }
 
 /// The remote-write receiver's label limits, applied to a translated
-/// series.
+/// series (the same check and messages as remote write's).
 fn label_limits(l: &Labels, cfg: &ServerConfig) -> Result<(), String> {
-    if l.len() > cfg.max_labels_per_series {
-        return Err(format!(
-            "{} labels, more than the limit of {}",
-            l.len(),
-            cfg.max_labels_per_series
-        ));
-    }
-    for p in l.iter() {
-        if p.name.len() > cfg.max_label_name_bytes {
-            return Err(format!(
-                "label name {:?} longer than the limit of {} bytes",
-                p.name, cfg.max_label_name_bytes
-            ));
-        }
-        if p.value.len() > cfg.max_label_value_bytes {
-            return Err(format!(
-                "value of label {:?} longer than the limit of {} bytes",
-                p.name, cfg.max_label_value_bytes
-            ));
-        }
-    }
-    Ok(())
+    let pairs = l.iter().map(|p| (p.name.as_bytes(), p.value.as_bytes()));
+    crate::write::labels::check_limits(l.len(), pairs, cfg).map_err(|(_, msg)| msg)
 }
 
 fn value_of(p: &otlp::NumberDataPoint) -> f64 {

@@ -23,7 +23,41 @@ pub(crate) fn validate<'a>(
     scratch: &mut Vec<(&'a str, &'a str)>,
 ) -> Result<Labels, LabelError> {
     scratch.clear();
-    let n = pairs.len();
+    check_limits(pairs.len(), pairs.clone(), cfg)?;
+    for (name, value) in pairs.clone() {
+        let (Ok(n), Ok(v)) = (std::str::from_utf8(name), std::str::from_utf8(value)) else {
+            return Err((
+                RejectReason::InvalidLabels,
+                format!(
+                    "series {}: label name or value is not valid UTF-8",
+                    preview(pairs)
+                ),
+            ));
+        };
+        scratch.push((n, v));
+    }
+    let labels = Labels::try_from_sorted(scratch.iter().copied()).map_err(|e| {
+        (
+            RejectReason::InvalidLabels,
+            format!("invalid labels for series {}: {e}", preview(pairs.clone())),
+        )
+    })?;
+    if labels.metric_name().is_none() {
+        return Err((
+            RejectReason::InvalidLabels,
+            format!("series {} has no metric name ({METRIC_NAME})", labels),
+        ));
+    }
+    Ok(labels)
+}
+
+/// The receiver's label limits (count, name and value lengths) on the `n`
+/// pairs of `pairs`; shared by remote write and OTLP.
+pub(crate) fn check_limits<'a>(
+    n: usize,
+    pairs: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    cfg: &ServerConfig,
+) -> Result<(), LabelError> {
     if n > cfg.max_labels_per_series {
         return Err((
             RejectReason::LabelLimits,
@@ -58,30 +92,8 @@ pub(crate) fn validate<'a>(
                 ),
             ));
         }
-        let (Ok(n), Ok(v)) = (std::str::from_utf8(name), std::str::from_utf8(value)) else {
-            return Err((
-                RejectReason::InvalidLabels,
-                format!(
-                    "series {}: label name or value is not valid UTF-8",
-                    preview(pairs)
-                ),
-            ));
-        };
-        scratch.push((n, v));
     }
-    let labels = Labels::try_from_sorted(scratch.iter().copied()).map_err(|e| {
-        (
-            RejectReason::InvalidLabels,
-            format!("invalid labels for series {}: {e}", preview(pairs.clone())),
-        )
-    })?;
-    if labels.metric_name().is_none() {
-        return Err((
-            RejectReason::InvalidLabels,
-            format!("series {} has no metric name ({METRIC_NAME})", labels),
-        ));
-    }
-    Ok(labels)
+    Ok(())
 }
 
 /// A short rendering of a label set for messages: at most 8 labels and

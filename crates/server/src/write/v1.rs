@@ -128,10 +128,14 @@ impl Plan {
         }
         let mut res = results.drain(..);
         let mut updates: Vec<(LabelsAt, SeriesRef, Option<u64>)> = Vec::new();
-        // Each step's series reference (0 for refusals), for its exemplars.
-        let mut refs: Vec<SeriesRef> = Vec::with_capacity(self.steps.len());
+        // Each step's series reference (0 for refusals), for its exemplars;
+        // kept only when the request has exemplars (most have none).
+        let want_refs = !self.exemplars.is_empty();
+        let mut refs: Vec<SeriesRef> = Vec::new();
         for step in &self.steps {
-            refs.push(0);
+            if want_refs {
+                refs.push(0);
+            }
             match step {
                 Step::Refuse { reason, n, msg } => out.refuse(cfg, *reason, *n, || msg.clone()),
                 Step::Series {
