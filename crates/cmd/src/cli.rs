@@ -83,9 +83,14 @@ pub struct ServeArgs {
     /// memory-snapshot-on-shutdown, in Cairn's own format.
     #[arg(long = "storage.tsdb.head-snapshot", default_value_t = true, action = clap::ArgAction::Set)]
     pub head_snapshot: bool,
-    /// How far back in time samples may arrive out of order and still be accepted (0s disables).
-    #[arg(long = "storage.tsdb.out-of-order-time-window", default_value = "0s")]
-    pub ooo_window: String,
+    /// How far behind the newest sample a sample may arrive out of order and still be
+    /// accepted, as in Prometheus (0s refuses out-of-order samples). Default: the raw
+    /// retention (--storage.tsdb.retention.time; any age when that is 0), so a lagging
+    /// remote-write shard or a sender catching up after an outage loses nothing Cairn would
+    /// keep. Samples older than the head's range are logged to wbl/ and written to blocks
+    /// of their own that compaction merges (docs/head.md, "Late samples").
+    #[arg(long = "storage.tsdb.out-of-order-time-window")]
+    pub ooo_window: Option<String>,
     /// When the WAL is fsynced: `segment` (on segment close and shutdown; an acknowledged
     /// write survives a crash of Cairn but not of the machine) or `always` (before every
     /// acknowledgement; survives power loss, slower).

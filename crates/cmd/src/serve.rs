@@ -170,6 +170,15 @@ impl Backend for DbBackend {
                     .load(std::sync::atomic::Ordering::Relaxed),
             ),
             limits: self.limits.get().cloned().unwrap_or_default(),
+            out_of_order: Some({
+                let l = db.head().late_stats();
+                cairn_server::OutOfOrderCounts {
+                    late_held: l.held,
+                    late_appended_total: l.appended_total,
+                    late_flushed_total: l.flushed_total,
+                    conflicts_total: l.conflicts_total,
+                }
+            }),
             exemplars: Some({
                 let e = db.head().exemplar_stats();
                 cairn_server::ExemplarCounts {
@@ -325,7 +334,9 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
         ),
         (
             "storage.tsdb.out-of-order-time-window".into(),
-            a.ooo_window.clone(),
+            a.ooo_window
+                .clone()
+                .unwrap_or_else(|| a.retention_time.clone()),
         ),
         ("storage.tsdb.head-spill".into(), a.head_spill.to_string()),
         (
@@ -391,6 +402,17 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
     ]
 }
 
+/// The out-of-order window: the flag's value, or by default the raw
+/// retention (any sample Cairn would still keep is taken; no time retention:
+/// any age).
+fn ooo_window(a: &ServeArgs) -> anyhow::Result<i64> {
+    if let Some(v) = &a.ooo_window {
+        return dur("storage.tsdb.out-of-order-time-window", v);
+    }
+    let r = dur("storage.tsdb.retention.time", &a.retention_time)?;
+    Ok(if r > 0 { r } else { i64::MAX })
+}
+
 /// Runs the server until a termination signal.
 /// The database options and the default source resolution the flags ask for.
 fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution)> {
@@ -404,7 +426,7 @@ fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution
             .as_deref()
             .map(|v| dur("storage.tsdb.max-block-duration", v))
             .transpose()?,
-        ooo_window: dur("storage.tsdb.out-of-order-time-window", &a.ooo_window)?,
+        ooo_window: ooo_window(a)?,
         downsample: a.downsample,
         spill_open_chunks: a.head_spill,
         max_exemplars: a.exemplars_limit,

@@ -68,6 +68,10 @@ pub(crate) struct HeadAppender<'a> {
     name_meta: Vec<(String, Metadata)>,
     /// Staged exemplars with the index into `staged` of their series.
     exemplars: Vec<(u32, Exemplar)>,
+    /// Late samples (see `late`), logged to `wbl/`, and the index into
+    /// `staged` of each one's series.
+    late: Vec<RefSample>,
+    late_owners: Vec<u32>,
     min_valid: i64,
 }
 
@@ -84,6 +88,8 @@ impl Appendable for Head {
             meta: Vec::new(),
             name_meta: Vec::new(),
             exemplars: Vec::new(),
+            late: Vec::new(),
+            late_owners: Vec::new(),
             min_valid: self.appendable_min_valid_time(),
         })
     }
@@ -158,6 +164,8 @@ impl<'a> HeadAppender<'a> {
         self.meta.clear();
         self.name_meta.clear();
         self.exemplars.clear();
+        self.late.clear();
+        self.late_owners.clear();
     }
 
     /// The head's bounds for applying: the in-order bound as of the
@@ -213,6 +221,21 @@ impl<'a> HeadAppender<'a> {
                         chunks += a.chunks_created as i64;
                     }
                     Ok(Placement::Duplicate) => continue,
+                    Ok(Placement::Conflict) => {
+                        head.note_conflict();
+                        continue;
+                    }
+                    // Staged inside the head's range, which a truncation
+                    // cut since: it is in the WAL, not in `wbl/`.
+                    Ok(Placement::Late) => {
+                        tracing::debug!(
+                            series = r,
+                            t = s.t,
+                            "sample dropped at commit: its range was cut"
+                        );
+                        dropped += 1;
+                        continue;
+                    }
                     Err(e) => {
                         tracing::debug!(series = r, error = %e, "sample dropped at commit");
                         dropped += 1;
@@ -231,6 +254,22 @@ impl<'a> HeadAppender<'a> {
                 }
             }
         }
+        let (mut late, mut late_min) = (0u64, i64::MAX);
+        for (s, &owner) in self.late.iter().zip(&self.late_owners) {
+            let Some(st) = self.staged.get(owner as usize) else {
+                continue;
+            };
+            let a = st.series.data.lock().insert_ooo(s.t, s.v, tx, &policy);
+            chunks += a.chunks_created as i64;
+            if a.inserted {
+                late += 1;
+                late_min = late_min.min(s.t);
+            }
+        }
+        if late > 0 {
+            head.widen(late_min, late_min);
+        }
+        head.note_late(late);
         head.num_chunks.fetch_add(chunks, Ordering::AcqRel);
         head.widen(mint, maxt);
         dropped
@@ -244,9 +283,16 @@ impl<'a> HeadAppender<'a> {
                 g.insert(name, m);
             }
         }
-        if self.samples.is_empty() && self.meta.is_empty() && self.exemplars.is_empty() {
+        if self.samples.is_empty()
+            && self.meta.is_empty()
+            && self.exemplars.is_empty()
+            && self.late.is_empty()
+        {
             return Ok(());
         }
+        // A late flush must not miss samples logged before it began: late
+        // commits log and apply under this lock, a flush takes it alone.
+        let _late = (!self.late.is_empty()).then(|| head.late.lock.read());
         let new_series: Vec<&Staged> = self
             .staged
             .iter()
@@ -305,6 +351,15 @@ impl<'a> HeadAppender<'a> {
                 }
             }
             logged?;
+            if let (Some(wbl), false) = (&head.wbl, self.late.is_empty()) {
+                let rec = [Record::Samples(std::mem::take(&mut self.late))];
+                let logged = wbl.log(&rec);
+                let [Record::Samples(v)] = rec else {
+                    return logged.map_err(Into::into);
+                };
+                self.late = v;
+                logged?;
+            }
         }
         for st in &new_series {
             st.series.logged.store(true, Ordering::Release);
@@ -383,12 +438,19 @@ impl Appender for HeadAppender<'_> {
             (d.placement(t, v, &b, st.last), d.append_hint())
         };
         st.tail = tail;
-        let p = p?;
-        if p == Placement::Duplicate {
-            return Ok(r);
-        }
-        if p == Placement::InOrder {
-            st.last = Some((t, v));
+        match p? {
+            Placement::Duplicate => return Ok(r),
+            Placement::Conflict => {
+                self.head.note_conflict();
+                return Ok(r);
+            }
+            Placement::Late => {
+                self.late.push(RefSample { r, t, v });
+                self.late_owners.push(staged_index(i));
+                return Ok(r);
+            }
+            Placement::InOrder => st.last = Some((t, v)),
+            Placement::Ooo => {}
         }
         self.samples.push(RefSample { r, t, v });
         self.owners.push(staged_index(i));
@@ -430,7 +492,7 @@ impl Appender for HeadAppender<'_> {
                 Ok(r)
             }
             Ok(Placement::Duplicate) => Ok(r),
-            Ok(Placement::Ooo)
+            Ok(Placement::Ooo | Placement::Late | Placement::Conflict)
             | Err(StorageError::OutOfOrderSample { .. } | StorageError::TooOldSample { .. }) => {
                 Err(StorageError::OutOfOrderStart { st })
             }

@@ -35,6 +35,10 @@ pub struct Head {
     pub(crate) index: HeadIndex,
     pub(crate) iso: Isolation,
     pub(crate) wal: Option<WalLog>,
+    /// The out-of-order log of late samples (see `late`).
+    pub(crate) wbl: Option<WalLog>,
+    /// Late-sample lock and counters (see `late`).
+    pub(crate) late: crate::late::Late,
     pub(crate) chunks: DiskChunks,
     pub(crate) min_time: AtomicI64,
     pub(crate) max_time: AtomicI64,
@@ -125,12 +129,25 @@ impl Head {
                     source: e,
                 })?;
             }
-            if from_snapshot {
+            let wbl_dir = data_dir.join(crate::late::WBL_DIR);
+            let relog = if from_snapshot {
                 head.from_snapshot = true;
+                head.replay_wbl(&wbl_dir)?
             } else {
-                crate::replay::replay(&head, &wal_dir, std::mem::take(&mut loaded))?;
+                crate::replay::replay(&head, &wal_dir, std::mem::take(&mut loaded), &wbl_dir)?
+            };
+            let wal = WalLog::open(&wal_dir, &wo)?;
+            if !relog.is_empty() {
+                // Samples of a Prometheus log that the head's range covers
+                // belong in the WAL: the out-of-order log holds late
+                // samples only.
+                wal.log(&[crate::wal_log::Record::Samples(relog)])?;
+                wal.sync()?;
             }
-            head.wal = Some(WalLog::open(&wal_dir, &wo)?);
+            if head.opts.ooo_window > 0 || wbl_dir.exists() {
+                head.wbl = Some(WalLog::open(&wbl_dir, &wo)?);
+            }
+            head.wal = Some(wal);
         } else {
             // Without a WAL the chunk files cannot be tied to series: start empty.
             head.chunks.clear()?;
@@ -149,6 +166,8 @@ impl Head {
             index: HeadIndex::default(),
             iso: Isolation::default(),
             wal: None,
+            wbl: None,
+            late: Default::default(),
             chunks,
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),

@@ -10,6 +10,8 @@
 //!   replays the chunk files and the WAL.
 //! - Queriers see a consistent snapshot (see [`isolation`]); out-of-order
 //!   samples within [`HeadOptions::ooo_window`] are merged in on read.
+//!   Those older than the last truncation (late samples) are logged to
+//!   `wbl/` and flushed to blocks of their own (see `late`).
 //!
 //! All time bounds are inclusive milliseconds. Design notes: `docs/head.md`.
 
@@ -22,6 +24,7 @@ mod exemplars;
 mod head;
 mod index_adapter;
 pub mod isolation;
+mod late;
 mod memory;
 mod options;
 mod postings;
@@ -42,6 +45,7 @@ pub use error::{HeadError, Result};
 pub use exemplars::{ExemplarStats, DEFAULT_MAX_EXEMPLARS};
 pub use head::Head;
 pub use index_adapter::IndexLike;
+pub use late::{LateFlush, LateStats};
 pub use memory::HeadMemory;
 pub use options::{HeadOptions, DEFAULT_CHUNK_RANGE};
 pub use postings::{CardinalityStats, HeadIndex, NameCount};

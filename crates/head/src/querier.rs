@@ -35,6 +35,8 @@ pub(crate) struct HeadQuerier<'a> {
     mint: i64,
     maxt: i64,
     iso: IsoState,
+    /// Only the late samples, those older than this (see `late`).
+    late_below: Option<i64>,
 }
 
 impl Queryable for Head {
@@ -44,6 +46,7 @@ impl Queryable for Head {
             mint,
             maxt,
             iso: self.iso.reader(),
+            late_below: None,
         }))
     }
 
@@ -54,6 +57,20 @@ impl Queryable for Head {
         selectors: &[Vec<Matcher>],
     ) -> Result<Vec<SeriesExemplars>> {
         Ok(self.exemplars.select(start, end, selectors))
+    }
+}
+
+impl Head {
+    /// A querier over the late samples alone (out-of-order samples older
+    /// than `below`) in `[mint, maxt]`: what a late flush writes.
+    pub(crate) fn late_querier(&self, mint: i64, maxt: i64, below: i64) -> HeadQuerier<'_> {
+        HeadQuerier {
+            head: self,
+            mint,
+            maxt,
+            iso: self.iso.reader(),
+            late_below: Some(below),
+        }
     }
 }
 
@@ -72,7 +89,15 @@ impl HeadQuerier<'_> {
 
     fn snapshot(&self, s: &MemSeries) -> Result<Snapshot> {
         let d = s.data.lock();
-        Snapshot::take(s, &d, &self.head.chunks, &self.iso, self.mint, self.maxt)
+        Snapshot::take(
+            s,
+            &d,
+            &self.head.chunks,
+            &self.iso,
+            self.mint,
+            self.maxt,
+            self.late_below,
+        )
     }
 
     /// Matching series with a visible sample in range, sorted by labels.
@@ -180,7 +205,7 @@ impl HeadQuerier<'_> {
     fn visible(&self, s: &MemSeries) -> Result<bool> {
         let quick = {
             let d = s.data.lock();
-            Snapshot::quick_has_samples(&d, &self.iso, self.mint, self.maxt)
+            Snapshot::quick_has_samples(&d, &self.iso, self.mint, self.maxt, self.late_below)
         };
         match quick {
             Some(k) => Ok(k),

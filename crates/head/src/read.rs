@@ -19,6 +19,39 @@ use crate::isolation::IsoState;
 use crate::series::{MemSeries, SeriesData, Stored};
 use crate::xor::{self, ENCODING_XOR};
 
+/// The out-of-order samples of `d` in `[mint, maxt]` visible under `iso`,
+/// sorted, one per timestamp.
+fn ooo_samples(
+    series: u64,
+    d: &SeriesData,
+    iso: &IsoState,
+    mint: i64,
+    maxt: i64,
+) -> Result<Vec<Sample>> {
+    let mut ooo = Vec::new();
+    let Some(o) = &d.ooo else {
+        return Ok(ooo);
+    };
+    let mut buf = Vec::new();
+    for (c, cmin, cmax) in &o.chunks {
+        if *cmax < mint || *cmin > maxt {
+            continue;
+        }
+        xor::decode_into(c.bytes(), &mut buf, series).map_err(StorageError::from)?;
+        ooo.extend(buf.iter().filter(|s| s.t >= mint && s.t <= maxt));
+    }
+    ooo.extend(
+        o.buf
+            .iter()
+            .filter(|s| s.0 >= mint && s.0 <= maxt && iso.visible(s.2))
+            .map(|s| Sample::new(s.0, s.1)),
+    );
+    // Stable: among equal timestamps the older (chunked) sample stays first.
+    ooo.sort_by_key(|s| s.t);
+    ooo.dedup_by_key(|s| s.t);
+    Ok(ooo)
+}
+
 /// Where a snapshot chunk's bytes are.
 #[derive(Debug, Clone)]
 enum Src {
@@ -47,7 +80,9 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    /// Takes a snapshot of `d` for `[mint, maxt]` under `iso`.
+    /// Takes a snapshot of `d` for `[mint, maxt]` under `iso`. With
+    /// `late_below`, only the out-of-order samples older than it (late
+    /// samples, see `late`) are in it.
     pub(crate) fn take(
         series: &MemSeries,
         d: &SeriesData,
@@ -55,8 +90,20 @@ impl Snapshot {
         iso: &IsoState,
         mint: i64,
         maxt: i64,
+        late_below: Option<i64>,
     ) -> Result<Self> {
         let cut = d.visible_cut(iso);
+        if let Some(below) = late_below {
+            let maxt = maxt.min(below.saturating_sub(1));
+            return Ok(Self {
+                series: series.r,
+                chunks: Vec::new(),
+                ooo: ooo_samples(series.r, d, iso, mint, maxt)?,
+                mint,
+                maxt,
+                cut,
+            });
+        }
         let in_max = maxt.min(cut);
         let mut chunks = Vec::new();
         for c in &d.full {
@@ -82,30 +129,10 @@ impl Snapshot {
                 });
             }
         }
-        let mut ooo = Vec::new();
-        if let Some(o) = &d.ooo {
-            let mut buf = Vec::new();
-            for (c, cmin, cmax) in &o.chunks {
-                if *cmax < mint || *cmin > maxt {
-                    continue;
-                }
-                xor::decode_into(c.bytes(), &mut buf, series.r).map_err(StorageError::from)?;
-                ooo.extend(buf.iter().filter(|s| s.t >= mint && s.t <= maxt));
-            }
-            ooo.extend(
-                o.buf
-                    .iter()
-                    .filter(|s| s.0 >= mint && s.0 <= maxt && iso.visible(s.2))
-                    .map(|s| Sample::new(s.0, s.1)),
-            );
-            // Stable: among equal timestamps the older (chunked) sample stays first.
-            ooo.sort_by_key(|s| s.t);
-            ooo.dedup_by_key(|s| s.t);
-        }
         Ok(Self {
             series: series.r,
             chunks,
-            ooo,
+            ooo: ooo_samples(series.r, d, iso, mint, maxt)?,
             mint,
             maxt,
             cut,
@@ -120,9 +147,13 @@ impl Snapshot {
         iso: &IsoState,
         mint: i64,
         maxt: i64,
+        late_below: Option<i64>,
     ) -> Option<bool> {
         if d.ooo.is_some() {
             return None;
+        }
+        if late_below.is_some() {
+            return Some(false);
         }
         let in_max = maxt.min(d.visible_cut(iso));
         let bounds = d

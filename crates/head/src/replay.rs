@@ -199,7 +199,8 @@ impl Shard<'_> {
                             d.append_in_order(ms.r, s.t, s.v, REPLAYED, &self.policy, &head.chunks)
                         }
                         Ok(Placement::Ooo) => d.insert_ooo(s.t, s.v, REPLAYED, &self.policy),
-                        Ok(Placement::Duplicate) | Err(_) => continue,
+                        Ok(Placement::Duplicate | Placement::Late | Placement::Conflict)
+                        | Err(_) => continue,
                     };
                     self.chunks += a.chunks_created as i64;
                     lo = lo.min(s.t);
@@ -237,6 +238,7 @@ impl Shard<'_> {
                     }
                 }
             }
+            Record::MmapMarkers(_) => {}
             Record::Metadata(v) => {
                 let mut g = head.metadata.write();
                 for m in v {
@@ -342,6 +344,8 @@ impl Router {
                 let owner = &self.owner;
                 split(v, n, |s| owner.get(s.r), Record::Exemplars, out);
             }
+            // Only Prometheus's out-of-order log holds markers.
+            Record::MmapMarkers(_) => {}
         }
     }
 }
@@ -377,7 +381,14 @@ fn split<T>(
 /// Records queued per worker before the reader waits.
 const QUEUE: usize = 16;
 
-pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> Result<()> {
+/// Replays the WAL in `wal_dir`, then the out-of-order log in `wbl_dir`
+/// (see `late`); returns the samples of the latter to log to the WAL.
+pub(crate) fn replay(
+    head: &Head,
+    wal_dir: &Path,
+    loaded: Vec<LoadedChunk>,
+    wbl_dir: &Path,
+) -> Result<Vec<crate::wal_log::RefSample>> {
     let mut report = Report::new();
     let min_valid = head.opts.min_valid_time;
     let workers = head.opts.replay_threads.clamp(1, 64);
@@ -427,7 +438,7 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
     };
     if workers == 1 {
         let Some(shard) = shards.first_mut() else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         // No routing: the one shard takes every record as it is.
         WalLog::replay(wal_dir, |at, rec| {
@@ -522,6 +533,8 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
             d.last_v = last.v;
         }
     }
+    // Late samples first: a series may hold nothing else.
+    let relog = head.replay_wbl(wbl_dir)?;
     // Series whose samples all predate `min_valid_time` are dropped.
     let mut removed = 0;
     for s in refs.iter().flat_map(SeriesByRef::values) {
@@ -540,7 +553,7 @@ pub(crate) fn replay(head: &Head, wal_dir: &Path, loaded: Vec<LoadedChunk>) -> R
         );
     }
     report.done(chunks, removed, wal_time);
-    Ok(())
+    Ok(relog)
 }
 
 fn worker_gone(dir: &Path) -> HeadError {

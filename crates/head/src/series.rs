@@ -206,8 +206,16 @@ pub(crate) struct MemSeries {
 pub(crate) enum Placement {
     InOrder,
     Ooo,
+    /// Out of order and older than the last truncation (a range already
+    /// in blocks): kept with the out-of-order data, logged to the
+    /// out-of-order log, and written to blocks of its own (see `late`).
+    Late,
     /// Same timestamp and value as a stored sample: nothing to do.
     Duplicate,
+    /// Out of order, with the timestamp of a buffered out-of-order sample
+    /// but another value: dropped and counted, as Prometheus drops it at
+    /// commit (only the newest in-order sample refuses a conflict).
+    Conflict,
 }
 
 /// The head-wide figures an append is judged against.
@@ -240,6 +248,9 @@ pub(crate) struct Tx {
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Applied {
     pub chunks_created: u64,
+    /// Whether an out-of-order insert added the sample (false: a sample
+    /// with its timestamp was buffered already).
+    pub inserted: bool,
 }
 
 impl MemSeries {
@@ -422,26 +433,24 @@ impl SeriesData {
             }
         }
         if b.ooo_window > 0 {
-            if t < b.truncated_before {
-                return Err(StorageError::OutOfBounds {
-                    t,
-                    min_valid: b.truncated_before,
-                });
-            }
             if t < b.head_max.saturating_sub(b.ooo_window) {
                 return Err(StorageError::TooOldSample { t });
             }
             if let Some(o) = &self.ooo {
                 if let Ok(i) = o.buf.binary_search_by_key(&t, |s| s.0) {
                     let same = o.buf.get(i).is_some_and(|s| s.1.to_bits() == v.to_bits());
-                    return if same {
-                        Ok(Placement::Duplicate)
+                    return Ok(if same {
+                        Placement::Duplicate
                     } else {
-                        Err(StorageError::DuplicateSampleForTimestamp { t })
-                    };
+                        Placement::Conflict
+                    });
                 }
             }
-            return Ok(Placement::Ooo);
+            return Ok(if t < b.truncated_before {
+                Placement::Late
+            } else {
+                Placement::Ooo
+            });
         }
         if t < b.min_valid {
             return Err(StorageError::OutOfBounds {
@@ -552,6 +561,7 @@ impl SeriesData {
             Ok(_) => return applied,
             Err(i) => o.buf.insert(i, (t, v, tx.id)),
         }
+        applied.inserted = true;
         if o.buf.len() >= policy.ooo_capacity {
             // Encode the samples every reader sees; samples of commits still
             // being applied keep their append ids in the buffer.
@@ -582,8 +592,16 @@ impl SeriesData {
     }
 
     /// Drops data older than `mint`: whole in-order chunks ending before it
-    /// and out-of-order samples before it. Returns the number of chunks dropped.
-    pub(crate) fn truncate(&mut self, mint: i64, disk: &DiskChunks) -> u64 {
+    /// and out-of-order samples in `[late_below, mint)` (those older than
+    /// `late_below`, the previous truncation point, are late samples not
+    /// yet in blocks: they stay). Returns the number of chunks dropped.
+    pub(crate) fn truncate(
+        &mut self,
+        series: u64,
+        mint: i64,
+        late_below: i64,
+        disk: &DiskChunks,
+    ) -> u64 {
         let before = self.full.len();
         self.full.retain(|c| c.maxt >= mint);
         self.full.shrink_to_fit();
@@ -593,18 +611,93 @@ impl SeriesData {
             self.txs.clear();
             dropped += 1;
         }
-        let mut drop_ooo = false;
-        if let Some(o) = self.ooo.as_mut() {
-            o.buf.retain(|s| s.0 >= mint);
-            let n = o.chunks.len();
-            o.chunks.retain(|c| c.2 >= mint);
-            dropped += (n - o.chunks.len()) as u64;
-            drop_ooo = o.buf.is_empty() && o.chunks.is_empty();
+        dropped += self.drop_ooo(series, late_below, mint).1;
+        dropped
+    }
+
+    /// Drops the out-of-order samples in `[lo, hi)`, re-encoding chunks
+    /// that hold samples on both sides. Returns the samples and the chunks
+    /// dropped. A chunk that fails to decode is kept whole (and logged).
+    pub(crate) fn drop_ooo(&mut self, series: u64, lo: i64, hi: i64) -> (u64, u64) {
+        let Some(o) = self.ooo.as_mut() else {
+            return (0, 0);
+        };
+        if lo >= hi {
+            return (0, 0);
         }
-        if drop_ooo {
+        let n = o.buf.len();
+        o.buf.retain(|s| s.0 < lo || s.0 >= hi);
+        let mut samples = (n - o.buf.len()) as u64;
+        let mut chunks = 0u64;
+        let mut kept = Vec::with_capacity(o.chunks.len());
+        for (c, cmin, cmax) in std::mem::take(&mut o.chunks) {
+            if cmax < lo || cmin >= hi {
+                kept.push((c, cmin, cmax));
+                continue;
+            }
+            let mut all = Vec::new();
+            match xor::decode_into(c.bytes(), &mut all, series) {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::error!(series, error = %e, "undecodable out-of-order chunk kept");
+                    kept.push((c, cmin, cmax));
+                    continue;
+                }
+            };
+            let rest: Vec<Sample> = all
+                .iter()
+                .copied()
+                .filter(|s| s.t < lo || s.t >= hi)
+                .collect();
+            samples += (all.len() - rest.len()) as u64;
+            match (rest.first(), rest.last()) {
+                (Some(a), Some(b)) => {
+                    let (a, b) = (a.t, b.t);
+                    kept.push((xor::encode(&rest), a, b));
+                }
+                _ => chunks += 1,
+            }
+        }
+        o.chunks = kept;
+        if o.buf.is_empty() && o.chunks.is_empty() {
             self.ooo = None;
         }
-        dropped
+        (samples, chunks)
+    }
+
+    /// Oldest timestamp held, in order or not.
+    pub(crate) fn min_time_all(&self) -> Option<i64> {
+        let a = self
+            .full
+            .first()
+            .map(|c| c.mint)
+            .or(self.open.as_ref().map(|o| o.mint));
+        let b = self.ooo.as_ref().and_then(|o| {
+            let x = o.buf.first().map(|s| s.0);
+            let y = o.chunks.iter().map(|c| c.1).min();
+            match (x, y) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            }
+        });
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Time spans `(mint, maxt)`, inclusive, that hold the out-of-order
+    /// samples older than `below` (a chunk's span may include gaps).
+    pub(crate) fn late_spans(&self, below: i64, out: &mut Vec<(i64, i64)>) {
+        let Some(o) = &self.ooo else { return };
+        for s in o.buf.iter().take_while(|s| s.0 < below) {
+            out.push((s.0, s.0));
+        }
+        for (_, cmin, cmax) in &o.chunks {
+            if *cmin < below {
+                out.push((*cmin, (*cmax).min(below.saturating_sub(1))));
+            }
+        }
     }
 }
 
@@ -748,17 +841,68 @@ mod tests {
             d.placement(399, 1.0, &w, None),
             Err(StorageError::TooOldSample { t: 399 })
         ));
-        assert!(matches!(
-            d.placement(
-                40,
-                1.0,
-                &AppendBounds {
-                    ooo_window: 10_000,
-                    ..b
-                },
-                None
-            ),
-            Err(StorageError::OutOfBounds { t: 40, .. })
-        ));
+        // Older than the last truncation, within the window: late.
+        let wide = AppendBounds {
+            ooo_window: 10_000,
+            ..b
+        };
+        assert_eq!(d.placement(40, 1.0, &wide, None).unwrap(), Placement::Late);
+        assert_eq!(d.placement(50, 1.0, &wide, None).unwrap(), Placement::Ooo);
+        // A buffered out-of-order timestamp: the same value is a no-op,
+        // another value a conflict (dropped, not refused).
+        let policy = ChunkPolicy {
+            cut: CutPolicy {
+                chunk_range: 1000,
+                samples_per_chunk: 120,
+            },
+            ooo_capacity: 32,
+        };
+        let tx = Tx {
+            id: 1,
+            low_watermark: 1,
+        };
+        assert!(d.insert_ooo(40, 1.0, tx, &policy).inserted);
+        assert!(!d.insert_ooo(40, 5.0, tx, &policy).inserted);
+        assert_eq!(
+            d.placement(40, 1.0, &wide, None).unwrap(),
+            Placement::Duplicate
+        );
+        assert_eq!(
+            d.placement(40, 2.0, &wide, None).unwrap(),
+            Placement::Conflict
+        );
+    }
+
+    #[test]
+    fn dropping_out_of_order_ranges_reencodes_straddling_chunks() {
+        let mut d = SeriesData::default();
+        let policy = ChunkPolicy {
+            cut: CutPolicy {
+                chunk_range: 1000,
+                samples_per_chunk: 120,
+            },
+            ooo_capacity: 4,
+        };
+        let tx = Tx {
+            id: 0,
+            low_watermark: 1,
+        };
+        for t in [10, 20, 30, 40, 50, 60] {
+            d.insert_ooo(t, t as f64, tx, &policy);
+        }
+        // One chunk of 10..40, 50 and 60 buffered.
+        assert_eq!(d.ooo.as_ref().map(|o| o.chunks.len()), Some(1));
+        let mut spans = Vec::new();
+        d.late_spans(35, &mut spans);
+        assert_eq!(spans, vec![(10, 34)]);
+        assert_eq!(d.drop_ooo(7, 20, 35), (2, 0));
+        let o = d.ooo.as_ref().unwrap();
+        assert_eq!((o.chunks[0].1, o.chunks[0].2), (10, 40));
+        let mut got = Vec::new();
+        xor::decode_into(o.chunks[0].0.bytes(), &mut got, 7).unwrap();
+        assert_eq!(got.iter().map(|s| s.t).collect::<Vec<_>>(), vec![10, 40]);
+        assert_eq!(d.min_time_all(), Some(10));
+        assert_eq!(d.drop_ooo(7, i64::MIN, 100), (4, 1));
+        assert!(d.ooo.is_none());
     }
 }

@@ -121,6 +121,21 @@ impl WalLog {
         }
     }
 
+    /// Closes the current segment and starts the next; returns its number.
+    /// Everything logged before is in earlier segments.
+    pub(crate) fn next_segment(&self) -> Result<u32> {
+        self.wal
+            .next_segment()
+            .map_err(|e| wal_err("next segment", &self.dir, e))
+    }
+
+    /// Deletes the segments before `before`.
+    pub(crate) fn truncate(&self, before: u32) -> Result<()> {
+        self.wal
+            .truncate(before)
+            .map_err(|e| wal_err("truncate", &self.dir, e))
+    }
+
     /// Closes the current segment, writes a checkpoint of every segment
     /// before it keeping the series for which `keep` is true and samples at
     /// or after `mint`, then deletes those segments.

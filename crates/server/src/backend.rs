@@ -33,6 +33,8 @@ pub struct BackendStats {
     pub compactions_failed: Option<u64>,
     /// The exemplar store, when the storage keeps one.
     pub exemplars: Option<ExemplarCounts>,
+    /// Late and out-of-order samples, when the storage takes them.
+    pub out_of_order: Option<OutOfOrderCounts>,
     /// Configured ingestion limits by name (0: none), shown as
     /// `cairn_limit{limit="..."}`.
     pub limits: Vec<(&'static str, u64)>,
@@ -49,6 +51,18 @@ pub struct ExemplarCounts {
     /// Added since start, and refused as out of order.
     pub appended_total: u64,
     pub out_of_order_total: u64,
+}
+
+/// Late samples (older than the head's range) and out-of-order conflicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutOfOrderCounts {
+    /// Late samples held in memory, not yet in blocks.
+    pub late_held: u64,
+    /// Late samples accepted, and written to blocks, since start.
+    pub late_appended_total: u64,
+    pub late_flushed_total: u64,
+    /// Out-of-order samples dropped for a buffered timestamp with another value.
+    pub conflicts_total: u64,
 }
 
 /// Memory the storage holds, by component, for `/debug/memory`.

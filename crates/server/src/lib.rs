@@ -32,7 +32,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 
-pub use backend::{Backend, BackendStats, DurationSummary, ExemplarCounts, MemoryReport};
+pub use backend::{
+    Backend, BackendStats, DurationSummary, ExemplarCounts, MemoryReport, OutOfOrderCounts,
+};
 pub use config::ServerConfig;
 pub use error::ServerError;
 pub use routes::ROUTES;

@@ -451,6 +451,32 @@ fn render_stats(o: &mut String, s: &BackendStats) {
             let _ = writeln!(o, "cairn_limit{{limit=\"{name}\"}} {v}");
         }
     }
+    if let Some(l) = s.out_of_order {
+        gauge(
+            o,
+            "cairn_tsdb_late_samples",
+            "Late samples (older than the head's range) held in memory until they are written to blocks.",
+            l.late_held as f64,
+        );
+        counter(
+            o,
+            "cairn_tsdb_late_samples_appended_total",
+            "Late samples accepted (logged to wbl/).",
+            l.late_appended_total,
+        );
+        counter(
+            o,
+            "cairn_tsdb_late_samples_flushed_total",
+            "Late samples written to blocks.",
+            l.late_flushed_total,
+        );
+        counter(
+            o,
+            "cairn_tsdb_out_of_order_conflicts_total",
+            "Out-of-order samples dropped because a buffered out-of-order sample had their timestamp and another value (as Prometheus drops them at commit).",
+            l.conflicts_total,
+        );
+    }
     if let Some(e) = s.exemplars {
         gauge(
             o,

@@ -92,6 +92,10 @@ pub struct DbOptions {
     /// `max_series_per_metric`); 0: none.
     pub max_series: u64,
     pub max_series_per_metric: u64,
+    /// A maintenance round flushes the head's late samples (see
+    /// [`Db::flush_late`]) when it cut the head, or when at least this many
+    /// are held.
+    pub late_flush_samples: u64,
 }
 
 impl Default for DbOptions {
@@ -113,6 +117,7 @@ impl Default for DbOptions {
             max_exemplars: cairn_head::DEFAULT_MAX_EXEMPLARS,
             max_series: 0,
             max_series_per_metric: 0,
+            late_flush_samples: 10_000_000,
         }
     }
 }
@@ -256,6 +261,10 @@ impl Db {
     /// downsample, apply retention. Returns the blocks created.
     pub fn maintain(&self) -> Result<Vec<Ulid>> {
         let mut out = self.cut_head(false)?;
+        let cut = !out.is_empty();
+        if cut || self.head.late_stats().held >= self.opts.late_flush_samples {
+            out.extend(self.flush_late()?);
+        }
         out.extend(self.compact_now()?);
         out.extend(self.downsample_now(false)?);
         out.extend(self.compact_levels()?);
@@ -273,7 +282,10 @@ impl Db {
         let mut out = Vec::new();
         let mut last_mint = i64::MIN;
         loop {
-            let (hmin, hmax) = (self.head.min_time(), self.head.max_time());
+            // Late samples, older than the last truncation, are not the
+            // head's range: `flush_late` writes them.
+            let hmin = self.head.min_time().max(self.head.truncated_before());
+            let hmax = self.head.max_time();
             if hmin > hmax {
                 break;
             }
@@ -299,9 +311,48 @@ impl Db {
         Ok(out)
     }
 
-    /// [`Db::cut_head`] with `force`: persists the whole head now.
+    /// [`Db::cut_head`] with `force`, then [`Db::flush_late`]: persists
+    /// the whole head now.
     pub fn cut_head_now(&self) -> Result<Vec<Ulid>> {
-        self.cut_head(true)
+        let mut out = self.cut_head(true)?;
+        out.extend(self.flush_late()?);
+        Ok(out)
+    }
+
+    /// Writes the head's late samples (out-of-order samples older than its
+    /// last truncation) into one block per aligned `block_range` they fall
+    /// in, then drops them from the head and its out-of-order log. The new
+    /// blocks overlap older ones; compaction merges them. Returns the new
+    /// blocks.
+    pub fn flush_late(&self) -> Result<Vec<Ulid>> {
+        let _g = self.maint.lock();
+        let Some(f) = self.head.begin_late_flush().map_err(head_err)? else {
+            return Ok(Vec::new());
+        };
+        let r = self.opts.block_range;
+        let opts = BlockWriteOptions {
+            samples_per_chunk: self.opts.samples_per_chunk,
+            head_chunk_range: Some(r),
+            ..BlockWriteOptions::default()
+        };
+        let mut out = Vec::new();
+        for mint in f.ranges(r) {
+            let maxt = mint.saturating_add(r);
+            let meta = {
+                let q = f.querier(mint, maxt - 1);
+                write_block(&self.dir, &*q, mint, maxt, &opts)?
+            };
+            if let Some(m) = meta {
+                self.add_block(&m.ulid)?;
+                out.push(m.ulid);
+            }
+        }
+        let samples = f.finish().map_err(head_err)?;
+        self.events.emit(DbEvent::LateFlushed {
+            blocks: out.clone(),
+            samples,
+        });
+        Ok(out)
     }
 
     fn cut_range(&self, mint: i64, maxt: i64) -> Result<Option<Ulid>> {

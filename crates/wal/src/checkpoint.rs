@@ -170,6 +170,8 @@ impl<K: Fn(u64) -> bool> Filter<'_, K> {
                 v.retain(|e| e.t >= mint && keep(e.r));
                 (!v.is_empty()).then_some(Record::Exemplars(v))
             }
+            // Only Prometheus's out-of-order log holds markers.
+            Record::MmapMarkers(_) => None,
             Record::Metadata(v) => {
                 for m in v.into_iter().filter(|m| keep(m.r)) {
                     self.metadata.insert(m.r, m);

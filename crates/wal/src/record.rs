@@ -1,5 +1,5 @@
 //! The records the head writes into the WAL, byte-compatible with
-//! Prometheus's `tsdb/record` package (types 1, 2, 3, 4 and 6).
+//! Prometheus's `tsdb/record` package (types 1 to 6).
 //!
 //! The first byte of every record is its type. The rest, per type:
 //!
@@ -17,6 +17,10 @@
 //!   the first exemplar, then per exemplar `ref - base_ref <varint> · t -
 //!   base_t <varint> · value bits <be64> · n <uvarint> · (name, value)*n`
 //!   (the exemplar's own labels, sorted by name; may be empty).
+//! * m-map markers (5), found only in Prometheus's out-of-order log
+//!   (`wbl/`): repeated `ref <be64> · chunk ref <be64>`. Cairn never writes
+//!   them (its out-of-order chunks stay in memory) and reads them only to
+//!   skip them: the samples they stand for are still in the log.
 //! * metadata (6): repeated `ref <uvarint> · kind <1 byte> · nfields
 //!   <uvarint> · (name, value)*nfields`; this crate writes the fields `UNIT`
 //!   and `HELP`, and skips unknown fields when reading.
@@ -39,6 +43,8 @@ pub const TYPE_SAMPLES: u8 = 2;
 pub const TYPE_TOMBSTONES: u8 = 3;
 /// Type byte of an exemplars record.
 pub const TYPE_EXEMPLARS: u8 = 4;
+/// Type byte of an m-map marker record (Prometheus's `wbl/` only).
+pub const TYPE_MMAP_MARKERS: u8 = 5;
 /// Type byte of a metadata record.
 pub const TYPE_METADATA: u8 = 6;
 
@@ -97,6 +103,9 @@ pub enum Record {
     Tombstones(Vec<Stone>),
     Metadata(Vec<RefMetadata>),
     Exemplars(Vec<RefExemplar>),
+    /// `(series ref, chunk ref)` pairs: an out-of-order chunk Prometheus
+    /// wrote to `chunks_head/` (see the module docs).
+    MmapMarkers(Vec<(u64, u64)>),
 }
 
 impl Record {
@@ -108,6 +117,7 @@ impl Record {
             Record::Tombstones(_) => TYPE_TOMBSTONES,
             Record::Metadata(_) => TYPE_METADATA,
             Record::Exemplars(_) => TYPE_EXEMPLARS,
+            Record::MmapMarkers(_) => TYPE_MMAP_MARKERS,
         }
     }
 }
@@ -154,6 +164,12 @@ pub fn encode(rec: &Record, buf: &mut Vec<u8>) {
                 }
             }
         }
+        Record::MmapMarkers(markers) => {
+            for &(r, c) in markers {
+                put_be64(buf, r);
+                put_be64(buf, c);
+            }
+        }
         Record::Metadata(metas) => {
             for m in metas {
                 put_uvarint(buf, m.r);
@@ -195,6 +211,7 @@ pub fn decode(rec: &[u8]) -> Result<Record> {
         TYPE_TOMBSTONES => decode_tombstones(&mut d).map(Record::Tombstones),
         TYPE_METADATA => decode_metadata(&mut d).map(Record::Metadata),
         TYPE_EXEMPLARS => decode_exemplars(&mut d).map(Record::Exemplars),
+        TYPE_MMAP_MARKERS => decode_markers(&mut d).map(Record::MmapMarkers),
         other => Err(WalError::UnknownRecordType { found: other }),
     }
 }
@@ -268,6 +285,16 @@ fn decode_samples(d: &mut ByteCursor<'_>) -> Result<Vec<RefSample>> {
             t: base_t.wrapping_add(dt),
             v,
         });
+    }
+    Ok(out)
+}
+
+fn decode_markers(d: &mut ByteCursor<'_>) -> Result<Vec<(u64, u64)>> {
+    let mut out = Vec::new();
+    while !d.is_empty() {
+        let r = d.be64().map_err(field("marker series ref"))?;
+        let c = d.be64().map_err(field("marker chunk ref"))?;
+        out.push((r, c));
     }
     Ok(out)
 }

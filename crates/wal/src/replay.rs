@@ -131,6 +131,7 @@ pub fn replay_with_progress(
                 Record::Tombstones(v) => counts.tombstones += v.len() as u64,
                 Record::Metadata(v) => counts.metadata += v.len() as u64,
                 Record::Exemplars(v) => counts.exemplars += v.len() as u64,
+                Record::MmapMarkers(_) => {}
             }
             f(at, rec)
         }

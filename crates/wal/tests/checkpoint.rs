@@ -142,6 +142,7 @@ fn checkpoint_then_replay() {
             Record::Tombstones(v) => stones.extend(v.iter().cloned()),
             Record::Metadata(v) => metas.extend(v.iter().cloned()),
             Record::Exemplars(v) => exemplars.extend(v.iter().map(|e| (e.r, e.t))),
+            Record::MmapMarkers(_) => panic!("a checkpoint holds no markers"),
         }
     }
     // Kept series (even refs), at or after mint (60).

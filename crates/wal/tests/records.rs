@@ -2,7 +2,7 @@
 //! layout, and arbitrary input to the decoder.
 
 use cairn_model::Labels;
-use cairn_wal::record::{decode, encode_to_vec, TYPE_EXEMPLARS, TYPE_SAMPLES};
+use cairn_wal::record::{decode, encode_to_vec, TYPE_EXEMPLARS, TYPE_MMAP_MARKERS, TYPE_SAMPLES};
 use cairn_wal::{Record, RefExemplar, RefMetadata, RefSample, RefSeries, Stone, WalError};
 use proptest::prelude::*;
 
@@ -72,6 +72,10 @@ fn exemplars() -> impl Strategy<Value = Record> {
     .prop_map(Record::Exemplars)
 }
 
+fn markers() -> impl Strategy<Value = Record> {
+    proptest::collection::vec((any::<u64>(), any::<u64>()), 0..10).prop_map(Record::MmapMarkers)
+}
+
 /// Samples and exemplars compare by value bits so NaNs (and the stale marker) count.
 fn same(a: &Record, b: &Record) -> bool {
     match (a, b) {
@@ -96,7 +100,7 @@ fn same(a: &Record, b: &Record) -> bool {
 
 proptest! {
     #[test]
-    fn every_record_type_round_trips(rec in prop_oneof![series(), samples(), tombstones(), metadata(), exemplars()]) {
+    fn every_record_type_round_trips(rec in prop_oneof![series(), samples(), tombstones(), metadata(), exemplars(), markers()]) {
         let bytes = encode_to_vec(&rec);
         prop_assert_eq!(bytes.first().copied(), Some(rec.type_byte()));
         let back = decode(&bytes).unwrap();
@@ -120,7 +124,7 @@ proptest! {
     }
 
     #[test]
-    fn truncated_records_are_errors(rec in prop_oneof![series(), samples(), metadata(), exemplars()], cut in any::<prop::sample::Index>()) {
+    fn truncated_records_are_errors(rec in prop_oneof![series(), samples(), metadata(), exemplars(), markers()], cut in any::<prop::sample::Index>()) {
         let bytes = encode_to_vec(&rec);
         let n = cut.index(bytes.len());
         // Cutting anywhere inside an entry must fail; cutting on an entry
@@ -155,6 +159,27 @@ fn samples_layout_matches_prometheus() {
     want.extend_from_slice(&[1, 2]); // zig-zag(-1) = 1, zig-zag(1) = 2
     want.extend_from_slice(&(-2.0f64).to_bits().to_be_bytes());
     assert_eq!(encode_to_vec(&rec), want);
+}
+
+#[test]
+fn mmap_markers_layout_matches_prometheus() {
+    // Prometheus's `Encoder.MmapMarkers`: be64 series ref, be64 chunk ref.
+    let mut b = vec![TYPE_MMAP_MARKERS];
+    b.extend_from_slice(&3u64.to_be_bytes());
+    b.extend_from_slice(&((1u64 << 32) | 8).to_be_bytes());
+    assert_eq!(
+        decode(&b).unwrap(),
+        Record::MmapMarkers(vec![(3, (1 << 32) | 8)])
+    );
+    assert_eq!(
+        encode_to_vec(&Record::MmapMarkers(vec![(3, (1 << 32) | 8)])),
+        b
+    );
+    // Half an entry is corrupt.
+    assert!(matches!(
+        decode(&b[..12]),
+        Err(WalError::RecordCorrupt { .. })
+    ));
 }
 
 #[test]
@@ -231,8 +256,8 @@ fn unsorted_labels_and_unknown_types_are_rejected() {
     }
     assert!(matches!(decode(&b), Err(WalError::RecordCorrupt { .. })));
     assert!(matches!(
-        decode(&[5, 0, 0]),
-        Err(WalError::UnknownRecordType { found: 5 })
+        decode(&[7, 0, 0]),
+        Err(WalError::UnknownRecordType { found: 7 })
     ));
     assert!(matches!(decode(&[]), Err(WalError::RecordCorrupt { .. })));
 }

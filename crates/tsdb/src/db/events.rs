@@ -17,6 +17,11 @@ pub enum DbEvent {
         min_time: i64,
         max_time: i64,
     },
+    /// Late samples (older than the head's range; see
+    /// `cairn_head::LateFlush`) were written into `blocks`, one per
+    /// block range they fall in; compaction merges each with the blocks it
+    /// overlaps.
+    LateFlushed { blocks: Vec<Ulid>, samples: u64 },
     /// `parents` were merged into `ulid` (`None` when nothing survived
     /// tombstones) and removed.
     Compacted {
