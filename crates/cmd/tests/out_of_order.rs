@@ -1,6 +1,7 @@
 //! `--storage.tsdb.out-of-order-time-window`: late samples inside the window
-//! are stored and queryable; without the window they are refused with a 400
-//! that says why, and the rest of the request is stored.
+//! (by default the raw retention) are stored and queryable; with the window
+//! set to 0s they are refused with a 400 that says why, and the rest of the
+//! request is stored.
 
 mod support;
 
@@ -54,8 +55,34 @@ fn late_samples_inside_the_window_are_kept() {
         "{v}"
     );
 
+    // The default window is the retention: taken too.
+    let port3 = free_port();
+    let _c3 = start_cairn(&tmp.path().join("default"), port3, &[]);
+    let w3 = format!("http://127.0.0.1:{port3}/api/v1/write");
+    for (t, v) in [(t, 1.0), (t - 600_000, 2.0), (t - 6 * 3_600_000, 3.0)] {
+        let r = remote_write(&w3, &[(series("late"), t, v)]).unwrap();
+        assert_eq!(r.status, 204, "{}", r.text());
+    }
+    let v = post_form(
+        &format!("http://127.0.0.1:{port3}/api/v1/query"),
+        &[
+            ("query", "late[7h]"),
+            ("time", &((t / 1000) + 1).to_string()),
+        ],
+    )
+    .json();
+    assert_eq!(
+        v["data"]["result"][0]["values"].as_array().map(Vec::len),
+        Some(3),
+        "{v}"
+    );
+
     let port2 = free_port();
-    let _c2 = start_cairn(&tmp.path().join("without"), port2, &[]);
+    let _c2 = start_cairn(
+        &tmp.path().join("without"),
+        port2,
+        &["--storage.tsdb.out-of-order-time-window=0s"],
+    );
     let w2 = format!("http://127.0.0.1:{port2}/api/v1/write");
     assert_eq!(
         remote_write(&w2, &[(series("late"), t, 1.0)])

@@ -72,6 +72,10 @@ pub(crate) struct HeadAppender<'a> {
     /// `staged` of each one's series.
     late: Vec<RefSample>,
     late_owners: Vec<u32>,
+    /// Copies of the staged out-of-order samples inside the head's range:
+    /// they go to the WAL with the rest and, as in Prometheus, to `wbl/`
+    /// too (Prometheus's replay takes out-of-order samples from there).
+    ooo: Vec<RefSample>,
     min_valid: i64,
 }
 
@@ -90,6 +94,7 @@ impl Appendable for Head {
             exemplars: Vec::new(),
             late: Vec::new(),
             late_owners: Vec::new(),
+            ooo: Vec::new(),
             min_valid: self.appendable_min_valid_time(),
         })
     }
@@ -166,6 +171,7 @@ impl<'a> HeadAppender<'a> {
         self.exemplars.clear();
         self.late.clear();
         self.late_owners.clear();
+        self.ooo.clear();
     }
 
     /// The head's bounds for applying: the in-order bound as of the
@@ -351,14 +357,12 @@ impl<'a> HeadAppender<'a> {
                 }
             }
             logged?;
-            if let (Some(wbl), false) = (&head.wbl, self.late.is_empty()) {
-                let rec = [Record::Samples(std::mem::take(&mut self.late))];
-                let logged = wbl.log(&rec);
-                let [Record::Samples(v)] = rec else {
-                    return logged.map_err(Into::into);
-                };
-                self.late = v;
-                logged?;
+            if let Some(wbl) = &head.wbl {
+                if !self.late.is_empty() || !self.ooo.is_empty() {
+                    let mut v = std::mem::take(&mut self.ooo);
+                    v.extend_from_slice(&self.late);
+                    wbl.log(&[Record::Samples(v)])?;
+                }
             }
         }
         for st in &new_series {
@@ -450,7 +454,11 @@ impl Appender for HeadAppender<'_> {
                 return Ok(r);
             }
             Placement::InOrder => st.last = Some((t, v)),
-            Placement::Ooo => {}
+            Placement::Ooo => {
+                if self.head.wbl.is_some() {
+                    self.ooo.push(RefSample { r, t, v });
+                }
+            }
         }
         self.samples.push(RefSample { r, t, v });
         self.owners.push(staged_index(i));

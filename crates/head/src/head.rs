@@ -130,20 +130,13 @@ impl Head {
                 })?;
             }
             let wbl_dir = data_dir.join(crate::late::WBL_DIR);
-            let relog = if from_snapshot {
+            if from_snapshot {
                 head.from_snapshot = true;
-                head.replay_wbl(&wbl_dir)?
+                head.replay_wbl(&wbl_dir)?;
             } else {
-                crate::replay::replay(&head, &wal_dir, std::mem::take(&mut loaded), &wbl_dir)?
-            };
-            let wal = WalLog::open(&wal_dir, &wo)?;
-            if !relog.is_empty() {
-                // Samples of a Prometheus log that the head's range covers
-                // belong in the WAL: the out-of-order log holds late
-                // samples only.
-                wal.log(&[crate::wal_log::Record::Samples(relog)])?;
-                wal.sync()?;
+                crate::replay::replay(&head, &wal_dir, std::mem::take(&mut loaded), &wbl_dir)?;
             }
+            let wal = WalLog::open(&wal_dir, &wo)?;
             if head.opts.ooo_window > 0 || wbl_dir.exists() {
                 head.wbl = Some(WalLog::open(&wbl_dir, &wo)?);
             }

@@ -11,10 +11,11 @@
 //! - **Durability.** A commit logs its late samples to the out-of-order
 //!   log `wbl/` (Prometheus's write-behind log: the same segment format,
 //!   Samples records whose refs are series of the WAL), after the WAL
-//!   records of the same commit. Opening replays `wbl/` after the WAL; a
-//!   sample of it that is not late (a Prometheus directory's log holds
-//!   every out-of-order sample) is logged to the WAL again, so that the
-//!   out-of-order log only ever holds late samples.
+//!   records of the same commit. Its out-of-order samples inside the head's
+//!   range go to both logs, as Prometheus writes them (its replay drops
+//!   out-of-order samples of the WAL and takes them from `wbl/`). Opening
+//!   replays `wbl/` after the WAL and takes from it only the late samples;
+//!   the others are in the WAL.
 //! - **Flush.** [`Head::begin_late_flush`] stops late commits (one lock,
 //!   taken shared by every commit with late samples), starts a new log
 //!   segment, and hands out [`LateFlush::ranges`] and a querier per range
@@ -23,7 +24,11 @@
 //!   them). [`LateFlush::finish`] then drops those samples from the series
 //!   and deletes the log segments before the new one. A crash between the
 //!   blocks and `finish` replays samples that are also in a block; they are
-//!   written again and merged away (same timestamp, same value).
+//!   written again and merged away (same timestamp, same value). The
+//!   database flushes after every head cut, so the log never keeps
+//!   in-range samples of ranges already cut for longer than a cut (a crash
+//!   between the cut and the flush replays them as late: written again and
+//!   merged away likewise).
 //! - Truncation keeps late samples: it drops out-of-order samples only
 //!   between the previous truncation point and the new one.
 //!
@@ -39,7 +44,7 @@ use parking_lot::RwLockWriteGuard;
 use crate::error::Result;
 use crate::head::Head;
 use crate::series::Tx;
-use crate::wal_log::{Record, RefSample, WalLog};
+use crate::wal_log::{Record, WalLog};
 
 /// The out-of-order log's directory in the data directory (Prometheus's name).
 pub(crate) const WBL_DIR: &str = "wbl";
@@ -69,6 +74,8 @@ pub struct LateStats {
 pub struct LateFlush<'h> {
     head: &'h Head,
     below: i64,
+    /// No late sample is held.
+    empty: bool,
     /// The log segment started for commits after the flush.
     segment: Option<u32>,
     _stop: RwLockWriteGuard<'h, ()>,
@@ -100,24 +107,23 @@ impl Head {
         }
     }
 
-    /// Starts flushing the late samples; `None` when the head holds none.
-    /// Commits with late samples wait until the flush is dropped or
-    /// finished.
-    pub fn begin_late_flush(&self) -> Result<Option<LateFlush<'_>>> {
+    /// Starts flushing the late samples (with none held, a flush only
+    /// starts a new log segment and deletes the older ones: what they hold
+    /// beside late samples is in the WAL). Commits with late samples wait
+    /// until the flush is dropped or finished.
+    pub fn begin_late_flush(&self) -> Result<LateFlush<'_>> {
         let stop = self.late.lock.write();
-        if self.late.held.load(Ordering::Acquire) == 0 {
-            return Ok(None);
-        }
         let segment = match &self.wbl {
             Some(w) => Some(w.next_segment()?),
             None => None,
         };
-        Ok(Some(LateFlush {
+        Ok(LateFlush {
             head: self,
             below: self.truncated_before(),
+            empty: self.late.held.load(Ordering::Acquire) == 0,
             segment,
             _stop: stop,
-        }))
+        })
     }
 
     /// Counts an out-of-order conflict (see [`LateStats::conflicts_total`]).
@@ -133,22 +139,25 @@ impl Head {
         }
     }
 
-    /// Replays `wbl/` after the WAL (see the module docs). Samples of
-    /// series the WAL does not know are counted and skipped; those that
-    /// are not late are returned, to be logged to the WAL.
-    pub(crate) fn replay_wbl(&self, dir: &std::path::Path) -> Result<Vec<RefSample>> {
-        let mut relog = Vec::new();
+    /// Replays the late samples of `wbl/` after the WAL (see the module
+    /// docs). Samples of series the WAL does not know are counted and
+    /// skipped.
+    pub(crate) fn replay_wbl(&self, dir: &std::path::Path) -> Result<()> {
         if !dir.exists() {
-            return Ok(relog);
+            return Ok(());
         }
         let policy = self.policy();
         let below = self.truncated_before();
-        let (mut late, mut unknown, mut markers) = (0u64, 0u64, 0u64);
+        let (mut late, mut in_range, mut unknown, mut markers) = (0u64, 0u64, 0u64, 0u64);
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         WalLog::replay(dir, |_, rec| {
             match rec {
                 Record::Samples(v) => {
                     for s in v {
+                        if s.t >= below {
+                            in_range += 1;
+                            continue;
+                        }
                         let Some(ms) = self.series.get(s.r) else {
                             unknown += 1;
                             continue;
@@ -162,11 +171,7 @@ impl Head {
                         }
                         lo = lo.min(s.t);
                         hi = hi.max(s.t);
-                        if s.t < below {
-                            late += 1;
-                        } else {
-                            relog.push(s);
-                        }
+                        late += 1;
                     }
                 }
                 Record::MmapMarkers(v) => markers += v.len() as u64,
@@ -179,12 +184,12 @@ impl Head {
         tracing::info!(
             dir = %dir.display(),
             late,
-            in_range = relog.len(),
+            in_range_skipped = in_range,
             unknown_series = unknown,
             markers_skipped = markers,
             "out-of-order log replayed"
         );
-        Ok(relog)
+        Ok(())
     }
 }
 
@@ -198,6 +203,9 @@ impl LateFlush<'_> {
     /// samples, ascending (a range may turn out empty: chunk spans can
     /// hold gaps).
     pub fn ranges(&self, width: i64) -> Vec<i64> {
+        if self.empty {
+            return Vec::new();
+        }
         let mut spans = Vec::new();
         let mut starts = std::collections::BTreeSet::new();
         self.head.series.for_each(|s| {
@@ -224,11 +232,13 @@ impl LateFlush<'_> {
     pub fn finish(self) -> Result<u64> {
         let head = self.head;
         let (mut samples, mut chunks) = (0u64, 0u64);
-        head.series.for_each(|s| {
-            let (n, c) = s.data.lock().drop_ooo(s.r, i64::MIN, self.below);
-            samples += n;
-            chunks += c;
-        });
+        if !self.empty {
+            head.series.for_each(|s| {
+                let (n, c) = s.data.lock().drop_ooo(s.r, i64::MIN, self.below);
+                samples += n;
+                chunks += c;
+            });
+        }
         head.num_chunks.fetch_sub(chunks as i64, Ordering::AcqRel);
         head.late.held.store(0, Ordering::Release);
         head.late.flushed.fetch_add(samples, Ordering::AcqRel);
@@ -238,7 +248,9 @@ impl LateFlush<'_> {
         if let (Some(w), Some(seg)) = (&head.wbl, self.segment) {
             w.truncate(seg)?;
         }
-        tracing::info!(samples, below = self.below, "late samples flushed");
+        if samples > 0 {
+            tracing::info!(samples, below = self.below, "late samples flushed");
+        }
         Ok(samples)
     }
 }

@@ -382,13 +382,13 @@ fn split<T>(
 const QUEUE: usize = 16;
 
 /// Replays the WAL in `wal_dir`, then the out-of-order log in `wbl_dir`
-/// (see `late`); returns the samples of the latter to log to the WAL.
+/// (see `late`).
 pub(crate) fn replay(
     head: &Head,
     wal_dir: &Path,
     loaded: Vec<LoadedChunk>,
     wbl_dir: &Path,
-) -> Result<Vec<crate::wal_log::RefSample>> {
+) -> Result<()> {
     let mut report = Report::new();
     let min_valid = head.opts.min_valid_time;
     let workers = head.opts.replay_threads.clamp(1, 64);
@@ -438,7 +438,7 @@ pub(crate) fn replay(
     };
     if workers == 1 {
         let Some(shard) = shards.first_mut() else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         // No routing: the one shard takes every record as it is.
         WalLog::replay(wal_dir, |at, rec| {
@@ -534,7 +534,7 @@ pub(crate) fn replay(
         }
     }
     // Late samples first: a series may hold nothing else.
-    let relog = head.replay_wbl(wbl_dir)?;
+    head.replay_wbl(wbl_dir)?;
     // Series whose samples all predate `min_valid_time` are dropped.
     let mut removed = 0;
     for s in refs.iter().flat_map(SeriesByRef::values) {
@@ -553,7 +553,7 @@ pub(crate) fn replay(
         );
     }
     report.done(chunks, removed, wal_time);
-    Ok(relog)
+    Ok(())
 }
 
 fn worker_gone(dir: &Path) -> HeadError {

@@ -88,33 +88,48 @@ fn late_samples_are_taken_read_and_replayed() {
     assert_eq!(h.late_stats().conflicts_total, 1);
     assert_eq!(samples(&h, 1500, 1500), vec![(1500, -1500.0)]);
 
-    // Truncation keeps late samples; it drops the out-of-order samples it
-    // cut (between the previous truncation point and the new one).
+    // An out-of-order sample inside the head's range, then a kill before
+    // any truncation: the WAL and wbl/ bring everything back, and only the
+    // samples older than the truncation point count as late.
     let mut app = h.appender();
     app.append(0, &m(), 3550, -3550.0).unwrap();
     app.commit().unwrap();
+    drop(h);
+    let h = open(
+        dir.path(),
+        HeadOptions {
+            min_valid_time: 3050,
+            ..late_opts()
+        },
+    );
+    assert_eq!(h.late_stats().held, 3);
+    assert_eq!(
+        samples(&h, 0, 3599),
+        vec![
+            (1500, -1500.0),
+            (1550, -1550.0),
+            // Kept in the in-order chunk that starts at 3000.
+            (3000, 3000.0),
+            (3020, -3020.0),
+            (3100, 3100.0),
+            (3200, 3200.0),
+            (3300, 3300.0),
+            (3400, 3400.0),
+            (3500, 3500.0),
+            (3550, -3550.0)
+        ]
+    );
+    assert_eq!(samples(&h, 3600, 5000).len(), 15);
+
+    // Truncation keeps late samples; it drops the out-of-order samples it
+    // cut (between the previous truncation point and the new one).
     h.truncate(4000).unwrap();
     assert_eq!(
         samples(&h, 0, 3999),
         vec![(1500, -1500.0), (1550, -1550.0), (3020, -3020.0)]
     );
     assert!(h.min_time() <= 1500);
-
-    // Killed (dropped without a flush): the WAL and wbl/ bring them back.
-    drop(h);
-    let h = open(
-        dir.path(),
-        HeadOptions {
-            min_valid_time: 4000,
-            ..late_opts()
-        },
-    );
-    assert_eq!(
-        samples(&h, 0, 3999),
-        vec![(1500, -1500.0), (1550, -1550.0), (3020, -3020.0)]
-    );
     assert_eq!(h.late_stats().held, 3);
-    assert_eq!(samples(&h, 4000, 5000).len(), 11);
 }
 
 #[test]
@@ -127,7 +142,7 @@ fn a_flush_reads_late_samples_alone_and_drops_them() {
         app.append(0, &m(), t, -(t as f64)).unwrap();
     }
     app.commit().unwrap();
-    let f = h.begin_late_flush().unwrap().unwrap();
+    let f = h.begin_late_flush().unwrap();
     assert_eq!(f.below(), 3050);
     assert_eq!(f.ranges(1000), vec![1000, 3000]);
     // Only the late samples: not the in-order 3000 below 3050, not 3500.
@@ -142,7 +157,9 @@ fn a_flush_reads_late_samples_alone_and_drops_them() {
     assert_eq!(f.finish().unwrap(), 2);
     let st = h.late_stats();
     assert_eq!((st.held, st.flushed_total), (0, 2));
-    assert!(h.begin_late_flush().unwrap().is_none());
+    let f = h.begin_late_flush().unwrap();
+    assert!(f.ranges(1000).is_empty());
+    assert_eq!(f.finish().unwrap(), 0);
     // The head's range starts at its truncation point again.
     assert_eq!(h.min_time(), 3050);
     assert_eq!(samples(&h, 0, 3049), vec![]);
@@ -206,17 +223,14 @@ fn outside_the_window_is_too_old_and_without_a_window_out_of_bounds() {
     assert!(!dir.path().join("wbl").exists());
 }
 
-/// A Prometheus out-of-order log holds every out-of-order sample, and
-/// m-map markers: late ones stay late, the others move to the WAL, and
-/// markers are skipped.
+/// A Prometheus out-of-order log holds every out-of-order sample (they are
+/// in its WAL too) and m-map markers: the late ones are taken from it, the
+/// others left to the WAL, markers skipped, unknown refs counted.
 #[test]
-fn a_prometheus_style_wbl_is_replayed_and_in_range_samples_move_to_the_wal() {
+fn a_prometheus_style_wbl_gives_its_late_samples() {
     use cairn_wal::{Record, RefSample, Wal, WalOptions};
     let dir = tempfile::tempdir().unwrap();
-    {
-        let h = filled(dir.path());
-        drop(h);
-    }
+    drop(filled(dir.path()));
     // The series' ref: the first one handed out.
     let r = 1u64;
     {
@@ -235,7 +249,7 @@ fn a_prometheus_style_wbl_is_replayed_and_in_range_samples_move_to_the_wal() {
                 },
                 RefSample {
                     r: 999,
-                    t: 4560,
+                    t: 1560,
                     v: -3.0,
                 },
             ]),
@@ -246,20 +260,50 @@ fn a_prometheus_style_wbl_is_replayed_and_in_range_samples_move_to_the_wal() {
         w.log(&refs).unwrap();
         w.close().unwrap();
     }
-    let o = HeadOptions {
-        min_valid_time: 3050,
-        ..late_opts()
-    };
-    let h = open(dir.path(), o.clone());
+    let h = open(
+        dir.path(),
+        HeadOptions {
+            min_valid_time: 3050,
+            ..late_opts()
+        },
+    );
     assert_eq!(samples(&h, 1500, 1500), vec![(1500, -1.0)]);
-    assert_eq!(samples(&h, 4550, 4550), vec![(4550, -2.0)]);
+    assert_eq!(samples(&h, 4550, 4550), vec![]);
     assert_eq!(h.late_stats().held, 1);
-    // The in-range sample is in the WAL now: without wbl/ it is still there.
+}
+
+/// Out-of-order samples inside the head's range go to `wbl/` as well as to
+/// the WAL, as Prometheus logs them; a replay does not apply them twice.
+#[test]
+fn in_range_out_of_order_samples_are_logged_to_both() {
+    use cairn_wal::Record;
+    let dir = tempfile::tempdir().unwrap();
+    let h = filled(dir.path());
+    let mut app = h.appender();
+    app.append(0, &m(), 4550, -4550.0).unwrap();
+    app.append(0, &m(), 1000, -1000.0).unwrap();
+    app.commit().unwrap();
     drop(h);
-    std::fs::remove_dir_all(dir.path().join("wbl")).unwrap();
-    let h = open(dir.path(), o);
-    assert_eq!(samples(&h, 4550, 4550), vec![(4550, -2.0)]);
-    assert_eq!(samples(&h, 1500, 1500), vec![]);
+    let mut logged = Vec::new();
+    cairn_wal::replay(&dir.path().join("wbl"), |r| {
+        if let Record::Samples(v) = r {
+            logged.extend(v.into_iter().map(|s| s.t));
+        }
+        Ok(())
+    })
+    .unwrap();
+    logged.sort_unstable();
+    assert_eq!(logged, vec![1000, 4550]);
+    let h = open(
+        dir.path(),
+        HeadOptions {
+            min_valid_time: 3050,
+            ..late_opts()
+        },
+    );
+    assert_eq!(samples(&h, 4550, 4550), vec![(4550, -4550.0)]);
+    assert_eq!(samples(&h, 1000, 1000), vec![(1000, -1000.0)]);
+    assert_eq!(h.late_stats().held, 1);
 }
 
 /// Every series the querier selects, with its samples.

@@ -321,14 +321,13 @@ impl Db {
 
     /// Writes the head's late samples (out-of-order samples older than its
     /// last truncation) into one block per aligned `block_range` they fall
-    /// in, then drops them from the head and its out-of-order log. The new
+    /// in, then drops them from the head and its out-of-order log (`wbl/`,
+    /// whose older segments go even with no late sample held). The new
     /// blocks overlap older ones; compaction merges them. Returns the new
     /// blocks.
     pub fn flush_late(&self) -> Result<Vec<Ulid>> {
         let _g = self.maint.lock();
-        let Some(f) = self.head.begin_late_flush().map_err(head_err)? else {
-            return Ok(Vec::new());
-        };
+        let f = self.head.begin_late_flush().map_err(head_err)?;
         let r = self.opts.block_range;
         let opts = BlockWriteOptions {
             samples_per_chunk: self.opts.samples_per_chunk,
@@ -348,10 +347,12 @@ impl Db {
             }
         }
         let samples = f.finish().map_err(head_err)?;
-        self.events.emit(DbEvent::LateFlushed {
-            blocks: out.clone(),
-            samples,
-        });
+        if samples > 0 || !out.is_empty() {
+            self.events.emit(DbEvent::LateFlushed {
+                blocks: out.clone(),
+                samples,
+            });
+        }
         Ok(out)
     }
 

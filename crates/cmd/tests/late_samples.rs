@@ -1,0 +1,214 @@
+//! Late samples end to end, with the real Prometheus 2.42 on both sides:
+//! - `cairn serve` with its default window takes a sample older than its
+//!   newest block (a lagging shard) with a 204, answers it at once merged
+//!   with the block, keeps it across `kill -9` (through `wbl/`), and
+//!   Prometheus started on a copy of that directory answers it too (it
+//!   replays Cairn's out-of-order log);
+//! - Cairn started on a directory in which Prometheus took out-of-order
+//!   samples answers every one of them. Prometheus logs them to its WAL
+//!   and to `wbl/` (with an m-map marker once 32 of a series fill a
+//!   chunk); Cairn takes the in-range ones from the WAL and reads `wbl/`
+//!   for late ones, skipping the markers.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use cairn_model::Labels;
+use support::*;
+
+const OOO_CONFIG: &str =
+    "global:\n  scrape_interval: 1h\nstorage:\n  tsdb:\n    out_of_order_time_window: 1d\n";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn gpu(g: &str) -> Labels {
+    Labels::from_pairs([("__name__", "gpu_util"), ("gpu", g), ("job", "dcgm")])
+}
+
+/// `{gpu: [(t ms, value)]}` of `gpu_util[<range>]` at `at_s`.
+fn range_values(base: &str, range: &str, at_s: i64) -> Vec<(String, Vec<(i64, f64)>)> {
+    let r = post_form(
+        &format!("{base}/api/v1/query"),
+        &[
+            ("query", &format!("gpu_util[{range}]")),
+            ("time", &at_s.to_string()),
+        ],
+    );
+    let v = r.json();
+    assert_eq!(v["status"], "success", "{v}");
+    let mut out: Vec<(String, Vec<(i64, f64)>)> = v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let vals = s["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    let t = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
+                    (t, p[1].as_str().unwrap().parse::<f64>().unwrap())
+                })
+                .collect();
+            (s["metric"]["gpu"].as_str().unwrap().to_owned(), vals)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn metric(base: &str, name: &str) -> f64 {
+    get(&format!("{base}/metrics"))
+        .text()
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+#[test]
+fn cairn_keeps_samples_older_than_its_blocks_and_prometheus_reads_them() {
+    require_tool("/usr/bin/prometheus");
+    require_tool("/usr/bin/promtool");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cairn");
+    std::fs::create_dir_all(&dir).unwrap();
+    let now = now_ms();
+    // Blocks (written by promtool) with a sample a minute from 5 h ago to
+    // 3 h ago: Cairn's head then starts where they end.
+    let start = (now - 5 * 3_600_000) / 60_000 * 60_000;
+    let mut om = String::from("# TYPE gpu_util gauge\n");
+    let mut block = Vec::new();
+    for i in 0..120i64 {
+        let t = start + i * 60_000;
+        om.push_str(&format!(
+            "gpu_util{{gpu=\"0\",job=\"dcgm\"}} {} {}\n",
+            i,
+            t / 1000
+        ));
+        block.push((t, i as f64));
+    }
+    om.push_str("# EOF\n");
+    let om_path = tmp.path().join("blocks.om");
+    std::fs::write(&om_path, om).unwrap();
+    run(Command::new("/usr/bin/promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&om_path)
+        .arg(&dir));
+    assert!(!blocks(&dir).is_empty());
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut c = start_cairn(&dir, port, &[]);
+    let w = format!("{base}/api/v1/write");
+    // The shard that keeps up writes now; the lagging one writes samples
+    // between the block's, and a GPU the blocks do not know.
+    let r = remote_write(&w, &[(gpu("0"), now, 500.0)]).unwrap();
+    assert_eq!(r.status, 204, "{}", r.text());
+    let late = [
+        (gpu("0"), start + 30_000, -1.0),
+        (gpu("0"), start + 90 * 60_000 + 30_000, -2.0),
+        (gpu("7"), start + 60 * 60_000, 7.0),
+    ];
+    let r = remote_write(&w, &late).unwrap();
+    assert_eq!(r.status, 204, "late samples are taken: {}", r.text());
+    assert_eq!(metric(&base, "cairn_tsdb_late_samples"), 3.0);
+
+    let mut want0 = block.clone();
+    want0.push((start + 30_000, -1.0));
+    want0.push((start + 90 * 60_000 + 30_000, -2.0));
+    want0.push((now, 500.0));
+    want0.sort_by_key(|s| s.0);
+    let want = vec![
+        ("0".to_owned(), want0),
+        ("7".to_owned(), vec![(start + 60 * 60_000, 7.0)]),
+    ];
+    let at = now / 1000 + 1;
+    assert_eq!(range_values(&base, "6h", at), want, "readable at once");
+
+    // kill -9: the WAL and wbl/ bring them back.
+    c.kill9();
+    let copy = tmp.path().join("for-prometheus");
+    copy_dir(&dir, &copy);
+    let _c = start_cairn(&dir, port, &[]);
+    assert_eq!(range_values(&base, "6h", at), want, "after kill -9");
+    assert_eq!(metric(&base, "cairn_tsdb_late_samples"), 3.0);
+
+    // Prometheus 2.42 on a copy of the killed directory replays Cairn's
+    // WAL and out-of-order log and answers the same.
+    let pport = free_port();
+    let pdir = tmp.path().join("prom");
+    std::fs::create_dir_all(&pdir).unwrap();
+    std::fs::rename(&copy, pdir.join("data")).unwrap();
+    let _p = start_prometheus(&pdir, pport, OOO_CONFIG, &[]);
+    assert_eq!(
+        range_values(&format!("http://127.0.0.1:{pport}"), "6h", at),
+        want,
+        "Prometheus reads Cairn's wbl/"
+    );
+}
+
+#[test]
+fn cairn_replays_the_out_of_order_log_of_prometheus() {
+    require_tool("/usr/bin/prometheus");
+    let tmp = tempfile::tempdir().unwrap();
+    let pdir = tmp.path().join("prom");
+    let pport = free_port();
+    let pbase = format!("http://127.0.0.1:{pport}");
+    let now = now_ms() / 1000 * 1000;
+    let mut p = start_prometheus(
+        &pdir,
+        pport,
+        OOO_CONFIG,
+        &["--web.enable-remote-write-receiver"],
+    );
+    let w = format!("{pbase}/api/v1/write");
+    let r = remote_write(&w, &[(gpu("0"), now, 1000.0), (gpu("1"), now, 1001.0)]).unwrap();
+    assert_eq!(r.status / 100, 2, "{}", r.text());
+    // 40 out-of-order samples for GPU 0 (more than Prometheus's 32 per
+    // out-of-order chunk: one is m-mapped and marked in wbl/), 3 for GPU 1.
+    let mut want0: Vec<(i64, f64)> = (0..40i64).map(|i| (now - 3_600_000 + i * 60_000, i as f64)).collect();
+    let want1: Vec<(i64, f64)> = (0..3i64).map(|i| (now - 1_800_000 + i * 15_000, -(i as f64))).collect();
+    for chunk in want0.chunks(10) {
+        let batch: Vec<_> = chunk.iter().map(|&(t, v)| (gpu("0"), t, v)).collect();
+        let r = remote_write(&w, &batch).unwrap();
+        assert_eq!(r.status / 100, 2, "{}", r.text());
+    }
+    let batch: Vec<_> = want1.iter().map(|&(t, v)| (gpu("1"), t, v)).collect();
+    assert_eq!(remote_write(&w, &batch).unwrap().status / 100, 2);
+    want0.push((now, 1000.0));
+    let mut want1 = want1;
+    want1.push((now, 1001.0));
+    let want = vec![("0".to_owned(), want0), ("1".to_owned(), want1)];
+    let at = now / 1000 + 1;
+    assert_eq!(range_values(&pbase, "2h", at), want, "Prometheus's answer");
+    p.kill9();
+    let data = pdir.join("data");
+    assert!(data.join("wbl").exists(), "Prometheus wrote an out-of-order log");
+
+    let cdir = tmp.path().join("cairn");
+    copy_dir(&data, &cdir);
+    let cport = free_port();
+    let cbase = format!("http://127.0.0.1:{cport}");
+    let mut c = start_cairn(&cdir, cport, &[]);
+    assert_eq!(range_values(&cbase, "2h", at), want, "Cairn reads Prometheus's wbl/");
+    // They come from the WAL: a restart without the log still has them.
+    assert!(c.terminate(Duration::from_secs(60)));
+    std::fs::remove_dir_all(cdir.join("wbl")).unwrap();
+    let _c = start_cairn(&cdir, cport, &[]);
+    assert_eq!(range_values(&cbase, "2h", at), want, "after a restart");
+}
