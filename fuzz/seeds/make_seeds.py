@@ -314,6 +314,8 @@ seed(
 )
 comp = snappy_literal(small_recs[-1])
 seed("wal_reader", "hand-snappy-split", fragment(0x0A, comp[:4]) + fragment(0x0C, comp[4:]))
+# M-map markers (type 5, Prometheus's wbl/ only): series ref, chunk ref.
+seed("wal_reader", "records-mmap-markers", bytes([5]) + struct.pack(">QQQQ", 3, (1 << 32) | 8, 4, (2 << 32) | 16))
 
 # --- remote_write --------------------------------------------------------------
 # First byte: bits 0-1 pick the content type (0 default 1.0, 1 2.0,

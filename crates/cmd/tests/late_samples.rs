@@ -181,8 +181,12 @@ fn cairn_replays_the_out_of_order_log_of_prometheus() {
     assert_eq!(r.status / 100, 2, "{}", r.text());
     // 40 out-of-order samples for GPU 0 (more than Prometheus's 32 per
     // out-of-order chunk: one is m-mapped and marked in wbl/), 3 for GPU 1.
-    let mut want0: Vec<(i64, f64)> = (0..40i64).map(|i| (now - 3_600_000 + i * 60_000, i as f64)).collect();
-    let want1: Vec<(i64, f64)> = (0..3i64).map(|i| (now - 1_800_000 + i * 15_000, -(i as f64))).collect();
+    let mut want0: Vec<(i64, f64)> = (0..40i64)
+        .map(|i| (now - 3_600_000 + i * 60_000, i as f64))
+        .collect();
+    let want1: Vec<(i64, f64)> = (0..3i64)
+        .map(|i| (now - 1_800_000 + i * 15_000, -(i as f64)))
+        .collect();
     for chunk in want0.chunks(10) {
         let batch: Vec<_> = chunk.iter().map(|&(t, v)| (gpu("0"), t, v)).collect();
         let r = remote_write(&w, &batch).unwrap();
@@ -198,14 +202,21 @@ fn cairn_replays_the_out_of_order_log_of_prometheus() {
     assert_eq!(range_values(&pbase, "2h", at), want, "Prometheus's answer");
     p.kill9();
     let data = pdir.join("data");
-    assert!(data.join("wbl").exists(), "Prometheus wrote an out-of-order log");
+    assert!(
+        data.join("wbl").exists(),
+        "Prometheus wrote an out-of-order log"
+    );
 
     let cdir = tmp.path().join("cairn");
     copy_dir(&data, &cdir);
     let cport = free_port();
     let cbase = format!("http://127.0.0.1:{cport}");
     let mut c = start_cairn(&cdir, cport, &[]);
-    assert_eq!(range_values(&cbase, "2h", at), want, "Cairn reads Prometheus's wbl/");
+    assert_eq!(
+        range_values(&cbase, "2h", at),
+        want,
+        "Cairn reads Prometheus's wbl/"
+    );
     // They come from the WAL: a restart without the log still has them.
     assert!(c.terminate(Duration::from_secs(60)));
     std::fs::remove_dir_all(cdir.join("wbl")).unwrap();
