@@ -67,6 +67,11 @@ pub struct ServeArgs {
     /// Minimum duration of a data block before being persisted.
     #[arg(long = "storage.tsdb.min-block-duration", default_value = "2h")]
     pub min_block_duration: String,
+    /// How often the background maintenance round runs: cutting the head into blocks, writing
+    /// late samples to blocks, compaction, downsampling, retention (Prometheus: every minute,
+    /// fixed). Cairn's own flag.
+    #[arg(long = "storage.tsdb.maintenance-interval", default_value = "1m")]
+    pub maintenance_interval: String,
     /// Maximum duration compacted blocks may span. Defaults to 10% of the retention period, at most 31d.
     #[arg(long = "storage.tsdb.max-block-duration")]
     pub max_block_duration: Option<String>,

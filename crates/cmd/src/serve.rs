@@ -329,6 +329,10 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
             a.min_block_duration.clone(),
         ),
         (
+            "storage.tsdb.maintenance-interval".into(),
+            a.maintenance_interval.clone(),
+        ),
+        (
             "storage.tsdb.max-block-duration".into(),
             a.max_block_duration.clone().unwrap_or_default(),
         ),
@@ -402,6 +406,18 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
     ]
 }
 
+/// The maintenance round's period (positive).
+fn maintenance_interval(a: &ServeArgs) -> anyhow::Result<std::time::Duration> {
+    let ms = dur("storage.tsdb.maintenance-interval", &a.maintenance_interval)?;
+    if ms <= 0 {
+        anyhow::bail!(
+            "--storage.tsdb.maintenance-interval {:?} must be positive",
+            a.maintenance_interval
+        );
+    }
+    Ok(std::time::Duration::from_millis(ms as u64))
+}
+
 /// The out-of-order window: the flag's value, or by default the raw
 /// retention (any sample Cairn would still keep is taken; no time retention:
 /// any age).
@@ -427,6 +443,7 @@ fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution
             .map(|v| dur("storage.tsdb.max-block-duration", v))
             .transpose()?,
         ooo_window: ooo_window(a)?,
+        maintenance_interval: Some(maintenance_interval(a)?),
         downsample: a.downsample,
         spill_open_chunks: a.head_spill,
         max_exemplars: a.exemplars_limit,
@@ -598,6 +615,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     if let Some((db, _)) = backend.get() {
         tracing::info!("closing storage");
         db.close();
+        // Late samples into blocks now: the next start need not replay
+        // them from wbl/ (and a head holding them writes no snapshot).
+        if let Err(e) = db.flush_late() {
+            tracing::warn!(error = %e, "writing late samples to blocks failed; wbl/ keeps them");
+        }
         if head_snapshot {
             // Requests are drained and maintenance has stopped: nothing
             // appends any more.

@@ -223,3 +223,108 @@ fn cairn_replays_the_out_of_order_log_of_prometheus() {
     let _c = start_cairn(&cdir, cport, &[]);
     assert_eq!(range_values(&cbase, "2h", at), want, "after a restart");
 }
+
+/// The shape of a lagging setup: shard A up to date, shard B six
+/// hours behind it, shard C three days behind, all through remote write
+/// into one Cairn whose head A has already cut into blocks.
+#[test]
+fn shards_six_hours_and_three_days_behind_lose_nothing() {
+    require_tool("/usr/bin/promtool");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cairn");
+    std::fs::create_dir_all(&dir).unwrap();
+    // XOR chunks, no levels: promtool reads every block.
+    let flags = [
+        "--storage.tsdb.maintenance-interval=1s",
+        "--storage.tsdb.chunk-encoding=xor",
+        "--storage.tsdb.downsample=false",
+    ];
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let w = format!("{base}/api/v1/write");
+    let now = now_ms() / 60_000 * 60_000;
+    let shard = |name: &str, g: usize| {
+        Labels::from_pairs([
+            ("__name__", "gpu_util"),
+            ("gpu", &format!("{name}{g}")),
+            ("job", "dcgm"),
+        ])
+    };
+    // Eight hours of a sample a minute per series, ending `lag` before now.
+    let mut model: Vec<(String, Vec<(i64, f64)>)> = Vec::new();
+    let write_shard = |name: &str, lag: i64, model: &mut Vec<(String, Vec<(i64, f64)>)>| {
+        let end = now - lag;
+        for g in 0..4 {
+            let pts: Vec<(i64, f64)> = (0..=480i64)
+                .map(|i| (end - 8 * 3_600_000 + i * 60_000, (i * 3 + g as i64) as f64))
+                .collect();
+            for part in pts.chunks(120) {
+                let batch: Vec<_> = part.iter().map(|&(t, v)| (shard(name, g), t, v)).collect();
+                let r = remote_write(&w, &batch).unwrap();
+                assert_eq!(r.status, 204, "shard {name}: {}", r.text());
+            }
+            model.push((format!("{name}{g}"), pts));
+        }
+    };
+    let mut c = start_cairn(&dir, port, &flags);
+    write_shard("a", 0, &mut model);
+    // Shard A's first hours are cut into blocks.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while metric(&base, "cairn_head_min_time_milliseconds") < (now - 4 * 3_600_000) as f64 {
+        assert!(std::time::Instant::now() < deadline, "the head was not cut");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!blocks(&dir).is_empty());
+    write_shard("b", 6 * 3_600_000, &mut model);
+    write_shard("c", 3 * 86_400_000, &mut model);
+    model.sort_by(|a, b| a.0.cmp(&b.0));
+    let at = now / 1000;
+    let range = "4d";
+    assert_eq!(range_values(&base, range, at), model, "queryable at once");
+
+    c.kill9();
+    let mut c = start_cairn(&dir, port, &flags);
+    assert_eq!(range_values(&base, range, at), model, "after kill -9");
+
+    // A graceful stop writes the late samples into blocks; the next start
+    // merges them into the blocks they overlap.
+    assert!(c.terminate(Duration::from_secs(60)));
+    let mut c = start_cairn(&dir, port, &flags);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while overlapping(&dir) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "overlapping blocks were not merged"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(metric(&base, "cairn_tsdb_late_samples"), 0.0);
+    assert_eq!(range_values(&base, range, at), model, "after compaction");
+    assert!(c.terminate(Duration::from_secs(60)));
+
+    // promtool and Cairn dump the same samples, and they are the model's.
+    let for_promtool = tmp.path().join("for-promtool");
+    let for_cairn = tmp.path().join("for-cairn");
+    copy_dir(&dir, &for_promtool);
+    copy_dir(&dir, &for_cairn);
+    let theirs = run(Command::new("/usr/bin/promtool")
+        .args(["tsdb", "dump"])
+        .arg(&for_promtool));
+    let ours = run(cairn().args(["tsdb", "dump"]).arg(&for_cairn));
+    assert_eq!(sorted_lines(&ours), sorted_lines(&theirs));
+    assert_eq!(theirs.lines().count(), 12 * 481);
+}
+
+/// Pairs of blocks (by min time) of `dir` that overlap.
+fn overlapping(dir: &std::path::Path) -> usize {
+    let mut spans: Vec<(i64, i64)> = blocks(dir)
+        .iter()
+        .filter_map(|b| {
+            let m: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join(b).join("meta.json")).ok()?).ok()?;
+            Some((m["minTime"].as_i64()?, m["maxTime"].as_i64()?))
+        })
+        .collect();
+    spans.sort_unstable();
+    spans.windows(2).filter(|w| w[1].0 < w[0].1).count()
+}
