@@ -158,6 +158,12 @@ pub struct ServeArgs {
     /// Address to listen on for the API, remote write/read and telemetry.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     pub listen_address: String,
+    /// Prometheus's web configuration file: TLS (tls_server_config: certificate, key, client
+    /// CA and client-auth type, TLS versions), basic authentication of every endpoint
+    /// (basic_auth_users with bcrypt hashes) and response headers (http_server_config). Read
+    /// at startup; an error names the line.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<std::path::PathBuf>,
     /// Enable the admin API endpoints (delete_series, clean_tombstones, snapshot).
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,

@@ -329,6 +329,13 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
             a.min_block_duration.clone(),
         ),
         (
+            "web.config.file".into(),
+            a.web_config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        (
             "storage.tsdb.maintenance-interval".into(),
             a.maintenance_interval.clone(),
         ),
@@ -479,6 +486,13 @@ fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     let (opts, max_source_resolution) = storage_options(&a)?;
+    let web = match &a.web_config_file {
+        None => None,
+        Some(p) => Some(std::sync::Arc::new(
+            cairn_server::web_config::WebConfig::load(p)
+                .map_err(|e| anyhow::anyhow!("--web.config.file: {e}"))?,
+        )),
+    };
     let head_snapshot = a.head_snapshot;
     let lookback = dur("query.lookback-delta", &a.lookback_delta)?;
     let timeout_ms = dur("query.timeout", &a.query_timeout)?;
@@ -552,6 +566,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             "web.remote-write-receiver.max-decompressed-body-size",
             &a.max_decompressed_body_size,
         )?,
+        web,
         ..ServerConfig::default()
     };
     backend.set_limits(vec![

@@ -39,6 +39,8 @@ pub struct ServerConfig {
     /// Most samples (and histogram samples) one remote-write request may
     /// carry; a larger one is refused whole with a 400. 0: no limit.
     pub max_samples_per_request: usize,
+    /// `--web.config.file`: TLS, basic authentication, response headers.
+    pub web: Option<std::sync::Arc<crate::web_config::WebConfig>>,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +60,7 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 30_000,
             ingest_start_zero: false,
             max_samples_per_request: 0,
+            web: None,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! failed and the sender should retry. [`ServerError::status`] is the one
 //! mapping.
 
+mod auth;
 mod backend;
 mod body;
 mod config;
@@ -23,6 +24,8 @@ pub mod otlp;
 mod query_api;
 pub mod read;
 mod routes;
+pub mod tls;
+pub mod web_config;
 pub mod write;
 
 use std::future::Future;
@@ -74,7 +77,13 @@ pub async fn serve_with_api(
         context: "reading the listener's address".into(),
         source: e,
     })?;
-    tracing::info!(addr = %local, "HTTP server listening");
+    let web = Arc::new(WebLayer::new(shared.cfg.web.as_deref()));
+    tracing::info!(
+        addr = %local,
+        tls = web.tls.is_some(),
+        basic_auth = web.auth.is_some(),
+        "HTTP server listening"
+    );
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that never finishes its request headers must not hold a
@@ -99,13 +108,36 @@ pub async fn serve_with_api(
                 let _ = stream.set_nodelay(true);
                 let sh = shared.clone();
                 let conn_state = Arc::new(routes::ConnState::new(shared.metrics.clone()));
+                let w = web.clone();
                 let svc = hyper::service::service_fn(move |req| {
-                    routes::handle(sh.clone(), conn_state.clone(), req)
+                    let (sh, cs, w) = (sh.clone(), conn_state.clone(), w.clone());
+                    async move { w.handle(sh, cs, req).await }
                 });
-                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                let fut = graceful.watch(conn);
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                let tls = web.tls.clone();
+                let metrics = shared.metrics.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = fut.await {
+                    let res = match tls {
+                        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned()).await,
+                        Some(acceptor) => {
+                            let hs = tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                            match hs {
+                                Ok(Ok(s)) => watcher.watch(builder.serve_connection(TokioIo::new(s), svc).into_owned()).await,
+                                Ok(Err(e)) => {
+                                    metrics.add_tls_handshake_failure();
+                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    metrics.add_tls_handshake_failure();
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            }
+                        }
+                    };
+                    if let Err(e) = res {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                 });
@@ -117,6 +149,78 @@ pub async fn serve_with_api(
     tracing::info!("HTTP server shutting down; waiting for in-flight requests");
     graceful.shutdown().await;
     Ok(())
+}
+
+/// What the web configuration adds around the routes: TLS, basic
+/// authentication and response headers.
+struct WebLayer {
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    auth: Option<Arc<auth::BasicAuth>>,
+    headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
+}
+
+impl WebLayer {
+    fn new(cfg: Option<&web_config::WebConfig>) -> Self {
+        match cfg {
+            None => Self {
+                tls: None,
+                auth: None,
+                headers: Vec::new(),
+            },
+            Some(c) => Self {
+                tls: c.tls.clone().map(tokio_rustls::TlsAcceptor::from),
+                auth: (!c.users.is_empty())
+                    .then(|| Arc::new(auth::BasicAuth::new(c.users.clone()))),
+                headers: c.headers.clone(),
+            },
+        }
+    }
+
+    /// Checks the credentials (bcrypt off the async threads), then routes.
+    async fn handle(
+        &self,
+        sh: Arc<routes::Shared>,
+        cs: Arc<routes::ConnState>,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> std::result::Result<hyper::Response<body::ResponseBody>, std::convert::Infallible> {
+        if let Some(a) = &self.auth {
+            let header = req
+                .headers()
+                .get(hyper::header::AUTHORIZATION)
+                .map(|v| v.as_bytes().to_vec());
+            let ok = match a.remembered(header.as_deref()) {
+                true => true,
+                false => {
+                    let a = a.clone();
+                    tokio::task::spawn_blocking(move || a.check(header.as_deref()))
+                        .await
+                        .unwrap_or(false)
+                }
+            };
+            if !ok {
+                sh.metrics.add_unauthorized();
+                let mut r = body::full(
+                    hyper::StatusCode::UNAUTHORIZED,
+                    bytes::Bytes::from_static(b"Unauthorized\n"),
+                );
+                r.headers_mut().insert(
+                    hyper::header::WWW_AUTHENTICATE,
+                    hyper::header::HeaderValue::from_static("Basic"),
+                );
+                self.add_headers(&mut r);
+                return Ok(r);
+            }
+        }
+        let mut r = routes::handle(sh, cs, req).await?;
+        self.add_headers(&mut r);
+        Ok(r)
+    }
+
+    fn add_headers(&self, r: &mut hyper::Response<body::ResponseBody>) {
+        for (k, v) in &self.headers {
+            r.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
 }
 
 fn cfg_header_timeout(cfg: &ServerConfig) -> std::time::Duration {

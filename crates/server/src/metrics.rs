@@ -143,6 +143,8 @@ pub struct Metrics {
     metadata_failed: AtomicU64,
     read_series: AtomicU64,
     read_frames: AtomicU64,
+    unauthorized: AtomicU64,
+    tls_handshake_failures: AtomicU64,
     /// Bytes held by the connections' write caches (see `ConnState`).
     conn_cache_bytes: std::sync::atomic::AtomicI64,
     durations: Vec<HistogramCell>,
@@ -161,6 +163,8 @@ impl Metrics {
             samples_appended: AtomicU64::new(0),
             rejected: Default::default(),
             exemplars_received: AtomicU64::new(0),
+            unauthorized: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
             otlp_samples: AtomicU64::new(0),
             otlp_rejected: AtomicU64::new(0),
             exemplars_stored: AtomicU64::new(0),
@@ -227,6 +231,16 @@ impl Metrics {
     }
 
     /// Records one request's duration.
+    /// Counts a request refused for missing or wrong credentials.
+    pub fn add_unauthorized(&self) {
+        self.unauthorized.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a TLS handshake that failed or timed out.
+    pub fn add_tls_handshake_failure(&self) {
+        self.tls_handshake_failures.fetch_add(1, Relaxed);
+    }
+
     pub fn observe_request(&self, h: Handler, code: u16, d: Duration) {
         let hi = Handler::ALL.iter().position(|x| *x == h).unwrap_or(0);
         let ci = CODES
@@ -320,6 +334,18 @@ impl Metrics {
             "cairn_remote_read_frames_total",
             "Frames sent in streamed remote read responses.",
             self.read_frames.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "cairn_http_requests_unauthorized_total",
+            "Requests refused with 401 for missing or wrong basic-auth credentials (--web.config.file).",
+            self.unauthorized.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "cairn_http_tls_handshake_failures_total",
+            "TLS handshakes that failed or timed out (--web.config.file).",
+            self.tls_handshake_failures.load(Relaxed),
         );
         self.render_durations(&mut o);
         render_stats(&mut o, stats);
