@@ -10,6 +10,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What a bare machine needs first, said plainly instead of failing deep in
+# a build: a Rust toolchain at the workspace's rust-version (from rustup;
+# Debian's rustc is older) and a C compiler (ring and a few -sys crates).
+need_rust=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+if ! command -v cargo >/dev/null 2>&1 || ! command -v rustc >/dev/null 2>&1; then
+  echo "scripts/test.sh: cargo/rustc not found. Install Rust $need_rust or newer with rustup:" >&2
+  echo "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y && . \"\$HOME/.cargo/env\"" >&2
+  exit 1
+fi
+have_rust=$(rustc --version | awk '{print $2}')
+if [ "$(printf '%s\n%s\n' "$need_rust" "$have_rust" | sort -V | head -1)" != "$need_rust" ]; then
+  echo "scripts/test.sh: rustc $have_rust is older than the workspace's rust-version $need_rust." >&2
+  echo "  rustup update stable   (Debian's packaged Rust is too old; use rustup)" >&2
+  exit 1
+fi
+if ! command -v cc >/dev/null 2>&1; then
+  echo "scripts/test.sh: no C compiler (cc) found; install one, e.g. sudo apt-get install build-essential" >&2
+  exit 1
+fi
+
 bash scripts/install-deps.sh
 if [ -z "${CAIRN_PROMQL_TESTS:-}" ] && [ -d ../shared/conformance/promql ]; then
   export CAIRN_PROMQL_TESTS="$(cd ../shared/conformance/promql && pwd)"
