@@ -3,6 +3,7 @@
 
 mod cli;
 mod engine;
+mod logfmt;
 mod serve;
 mod tsdb_cmd;
 mod units;
@@ -16,22 +17,26 @@ use clap::Parser;
 // of resident memory per series more than glibc on the 1,000-node ingest
 // benchmark; range queries took the same time (docs/head.md, "Memory").
 
-fn init_logging(level: &str, format: &str) {
+fn init_logging(level: &str, format: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if format == "json" {
-        b.json().init();
-    } else {
-        b.init();
+    match format {
+        "json" => b.json().init(),
+        "logfmt" => b.event_format(logfmt::Logfmt).init(),
+        other => anyhow::bail!("--log.format {other:?} is not one of logfmt, json"),
     }
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    init_logging(&cli.log_level, &cli.log_format);
+    if let Err(e) = init_logging(&cli.log_level, &cli.log_format) {
+        eprintln!("error: {e:#}");
+        return std::process::ExitCode::FAILURE;
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

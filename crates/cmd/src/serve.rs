@@ -80,6 +80,10 @@ impl Appender for NotReadyAppender {
 pub struct DbCounters {
     pub compactions: std::sync::atomic::AtomicU64,
     pub compactions_failed: std::sync::atomic::AtomicU64,
+    pub head_cuts: std::sync::atomic::AtomicU64,
+    pub downsamplings: std::sync::atomic::AtomicU64,
+    /// Retention deletions by time, size, and of deletable blocks.
+    pub retention: [std::sync::atomic::AtomicU64; 3],
 }
 
 impl DbCounters {
@@ -95,9 +99,24 @@ impl DbCounters {
                 use std::sync::atomic::Ordering::Relaxed;
                 while let Ok(e) = rx.recv() {
                     match e {
-                        cairn_tsdb::DbEvent::BlockCut { .. }
-                        | cairn_tsdb::DbEvent::Compacted { .. } => {
+                        cairn_tsdb::DbEvent::BlockCut { .. } => {
+                            counters.head_cuts.fetch_add(1, Relaxed);
+                        }
+                        cairn_tsdb::DbEvent::Compacted { .. } => {
                             counters.compactions.fetch_add(1, Relaxed);
+                        }
+                        cairn_tsdb::DbEvent::Downsampled { .. } => {
+                            counters.downsamplings.fetch_add(1, Relaxed);
+                        }
+                        cairn_tsdb::DbEvent::RetentionDeleted { reason, .. } => {
+                            let i = match reason {
+                                cairn_tsdb::RetentionReason::Time => 0,
+                                cairn_tsdb::RetentionReason::Size => 1,
+                                cairn_tsdb::RetentionReason::Deletable => 2,
+                            };
+                            if let Some(c) = counters.retention.get(i) {
+                                c.fetch_add(1, Relaxed);
+                            }
                         }
                         cairn_tsdb::DbEvent::Failed { .. } => {
                             counters.compactions_failed.fetch_add(1, Relaxed);
@@ -169,6 +188,45 @@ impl Backend for DbBackend {
                     .compactions_failed
                     .load(std::sync::atomic::Ordering::Relaxed),
             ),
+            head_cuts: Some(
+                counters
+                    .head_cuts
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            downsamplings: Some(
+                counters
+                    .downsamplings
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            retention_deletions: ["time", "size", "deletable"]
+                .into_iter()
+                .zip(&counters.retention)
+                .map(|(r, c)| (r, c.load(std::sync::atomic::Ordering::Relaxed)))
+                .collect(),
+            block_bytes: {
+                let mut by = [("raw", 0u64), ("5m", 0), ("1h", 0)];
+                for b in db.blocks() {
+                    let i = match b.meta().resolution() {
+                        0 => 0,
+                        r if r <= 300_000 => 1,
+                        _ => 2,
+                    };
+                    if let Some(x) = by.get_mut(i) {
+                        x.1 += b.size();
+                    }
+                }
+                by.to_vec()
+            },
+            build_info: vec![
+                ("version", env!("CARGO_PKG_VERSION").to_owned()),
+                (
+                    "revision",
+                    option_env!("CAIRN_GIT_REVISION")
+                        .unwrap_or("unknown")
+                        .to_owned(),
+                ),
+                ("branch", "main".to_owned()),
+            ],
             limits: self.limits.get().cloned().unwrap_or_default(),
             out_of_order: Some({
                 let l = db.head().late_stats();

@@ -28,9 +28,19 @@ pub struct BackendStats {
     pub blocks: Option<u64>,
     /// WAL fsync durations.
     pub wal_fsync: Option<DurationSummary>,
-    /// Compactions run and failed.
+    /// Compactions run (merges of blocks; head cuts apart) and failed
+    /// maintenance rounds.
     pub compactions: Option<u64>,
     pub compactions_failed: Option<u64>,
+    /// Head cuts into blocks, and downsampled blocks written.
+    pub head_cuts: Option<u64>,
+    pub downsamplings: Option<u64>,
+    /// Blocks deleted by retention, by reason (`time`, `size`, ...).
+    pub retention_deletions: Vec<(&'static str, u64)>,
+    /// Bytes of the blocks on disk by resolution (`raw`, `5m`, `1h`).
+    pub block_bytes: Vec<(&'static str, u64)>,
+    /// `cairn_build_info` labels (version, revision, ...).
+    pub build_info: Vec<(&'static str, String)>,
     /// The exemplar store, when the storage keeps one.
     pub exemplars: Option<ExemplarCounts>,
     /// Late and out-of-order samples, when the storage takes them.

@@ -21,6 +21,7 @@ mod error;
 mod memory;
 pub mod metrics;
 pub mod otlp;
+mod process;
 mod query_api;
 pub mod read;
 mod routes;

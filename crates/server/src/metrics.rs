@@ -64,6 +64,7 @@ impl RejectReason {
 }
 
 /// The HTTP handlers, as the `handler` label names them.
+/// The `handler` label of an HTTP request, as Prometheus names its routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handler {
     Write,
@@ -73,22 +74,70 @@ pub enum Handler {
     Ready,
     Metrics,
     Memory,
+    /// A path of the query API: an index into [`API_HANDLERS`].
+    Api(u8),
     Other,
 }
 
-impl Handler {
-    const ALL: [Handler; 8] = [
-        Handler::Write,
-        Handler::Otlp,
-        Handler::Read,
-        Handler::Healthy,
-        Handler::Ready,
-        Handler::Metrics,
-        Handler::Memory,
-        Handler::Other,
-    ];
+/// The query API's routes, labelled as Prometheus labels them.
+pub const API_HANDLERS: [&str; 22] = [
+    "/api/v1/query",
+    "/api/v1/query_range",
+    "/api/v1/series",
+    "/api/v1/labels",
+    "/api/v1/label/:name/values",
+    "/api/v1/metadata",
+    "/api/v1/query_exemplars",
+    "/api/v1/format_query",
+    "/api/v1/parse_query",
+    "/api/v1/status/buildinfo",
+    "/api/v1/status/flags",
+    "/api/v1/status/tsdb",
+    "/api/v1/status/runtimeinfo",
+    "/api/v1/status/config",
+    "/api/v1/targets",
+    "/api/v1/rules",
+    "/api/v1/alerts",
+    "/api/v1/alertmanagers",
+    "/api/v1/admin/tsdb/delete_series",
+    "/api/v1/admin/tsdb/clean_tombstones",
+    "/api/v1/admin/tsdb/snapshot",
+    "/federate",
+];
 
-    /// The label value (the route's path).
+/// Handlers with a label of their own, before the API's.
+const FIXED: [Handler; 8] = [
+    Handler::Write,
+    Handler::Otlp,
+    Handler::Read,
+    Handler::Healthy,
+    Handler::Ready,
+    Handler::Metrics,
+    Handler::Memory,
+    Handler::Other,
+];
+
+/// Every handler's slot in the duration table.
+const SLOTS: usize = FIXED.len() + API_HANDLERS.len();
+
+impl Handler {
+    /// The handler of a query-API `path` (`Other` for paths it does not serve).
+    pub fn for_api_path(path: &str) -> Handler {
+        if let Some(i) = API_HANDLERS.iter().position(|p| *p == path) {
+            return Handler::Api(i as u8);
+        }
+        let label_values = path
+            .strip_prefix("/api/v1/label/")
+            .is_some_and(|r| r.ends_with("/values"));
+        match API_HANDLERS
+            .iter()
+            .position(|p| *p == "/api/v1/label/:name/values")
+        {
+            Some(i) if label_values => Handler::Api(i as u8),
+            _ => Handler::Other,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Handler::Write => "/api/v1/write",
@@ -98,7 +147,22 @@ impl Handler {
             Handler::Ready => "/-/ready",
             Handler::Metrics => "/metrics",
             Handler::Memory => "/debug/memory",
+            Handler::Api(i) => API_HANDLERS.get(usize::from(i)).copied().unwrap_or("other"),
             Handler::Other => "other",
+        }
+    }
+
+    fn slot(self) -> usize {
+        match self {
+            Handler::Api(i) => FIXED.len() + usize::from(i),
+            h => FIXED.iter().position(|x| *x == h).unwrap_or(0),
+        }
+    }
+
+    fn of_slot(i: usize) -> Handler {
+        match FIXED.get(i) {
+            Some(h) => *h,
+            None => Handler::Api((i - FIXED.len()) as u8),
         }
     }
 }
@@ -175,7 +239,7 @@ impl Metrics {
             read_series: AtomicU64::new(0),
             read_frames: AtomicU64::new(0),
             conn_cache_bytes: std::sync::atomic::AtomicI64::new(0),
-            durations: (0..Handler::ALL.len() * CODES.len())
+            durations: (0..SLOTS * CODES.len())
                 .map(|_| HistogramCell::default())
                 .collect(),
         }
@@ -230,7 +294,6 @@ impl Metrics {
         self.rejected.get(r.index()).map_or(0, |c| c.load(Relaxed))
     }
 
-    /// Records one request's duration.
     /// Counts a request refused for missing or wrong credentials.
     pub fn add_unauthorized(&self) {
         self.unauthorized.fetch_add(1, Relaxed);
@@ -241,8 +304,9 @@ impl Metrics {
         self.tls_handshake_failures.fetch_add(1, Relaxed);
     }
 
+    /// Records one request's duration.
     pub fn observe_request(&self, h: Handler, code: u16, d: Duration) {
-        let hi = Handler::ALL.iter().position(|x| *x == h).unwrap_or(0);
+        let hi = h.slot();
         let ci = CODES
             .iter()
             .position(|c| *c == code)
@@ -349,6 +413,7 @@ impl Metrics {
         );
         self.render_durations(&mut o);
         render_stats(&mut o, stats);
+        crate::process::render(&mut o);
         o
     }
 
@@ -359,7 +424,8 @@ impl Metrics {
             "Time to produce an HTTP response (streamed bodies: until the first byte), by handler and code.",
             "histogram",
         );
-        for (hi, h) in Handler::ALL.iter().enumerate() {
+        for hi in 0..SLOTS {
+            let h = Handler::of_slot(hi);
             for (ci, code) in CODES.iter().enumerate() {
                 let Some(cell) = self.durations.get(hi * CODES.len() + ci) else {
                     continue;
@@ -397,6 +463,13 @@ impl Metrics {
             }
         }
     }
+}
+
+/// A label value escaped for the text format.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn header(o: &mut String, name: &str, help: &str, kind: &str) {
@@ -456,7 +529,67 @@ fn render_stats(o: &mut String, s: &BackendStats) {
         let _ = writeln!(o, "cairn_wal_fsync_duration_seconds_count {}", d.count);
     }
     if let Some(v) = s.compactions {
-        counter(o, "cairn_compactions_total", "Compactions run.", v);
+        counter(
+            o,
+            "cairn_compactions_total",
+            "Compactions run (merges of blocks; head cuts are cairn_tsdb_head_cuts_total).",
+            v,
+        );
+    }
+    if let Some(v) = s.head_cuts {
+        counter(
+            o,
+            "cairn_tsdb_head_cuts_total",
+            "Blocks cut from the head.",
+            v,
+        );
+    }
+    if let Some(v) = s.downsamplings {
+        counter(
+            o,
+            "cairn_tsdb_downsamplings_total",
+            "Downsampled (5m, 1h) blocks written.",
+            v,
+        );
+    }
+    if !s.retention_deletions.is_empty() {
+        header(
+            o,
+            "cairn_tsdb_retention_deletions_total",
+            "Blocks deleted by retention, by reason.",
+            "counter",
+        );
+        for (reason, v) in &s.retention_deletions {
+            let _ = writeln!(
+                o,
+                "cairn_tsdb_retention_deletions_total{{reason=\"{reason}\"}} {v}"
+            );
+        }
+    }
+    if !s.block_bytes.is_empty() {
+        header(
+            o,
+            "cairn_tsdb_blocks_bytes",
+            "Bytes of the blocks on disk, by resolution.",
+            "gauge",
+        );
+        for (res, v) in &s.block_bytes {
+            let _ = writeln!(o, "cairn_tsdb_blocks_bytes{{resolution=\"{res}\"}} {v}");
+        }
+    }
+    if !s.build_info.is_empty() {
+        header(
+            o,
+            "cairn_build_info",
+            "A metric with a constant '1' value labeled by version, revision and branch.",
+            "gauge",
+        );
+        let labels: Vec<String> = s
+            .build_info
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+            .collect();
+        let _ = writeln!(o, "cairn_build_info{{{}}} 1", labels.join(","));
     }
     if let Some(v) = s.compactions_failed {
         counter(
@@ -567,5 +700,58 @@ mod tests {
         ));
         assert!(text.contains("cairn_head_series 7\n"));
         assert!(!text.contains("cairn_wal_fsync"));
+    }
+
+    #[test]
+    fn query_api_paths_get_prometheus_handler_labels() {
+        for (path, label) in [
+            ("/api/v1/query", "/api/v1/query"),
+            ("/api/v1/query_range", "/api/v1/query_range"),
+            ("/api/v1/label/job/values", "/api/v1/label/:name/values"),
+            ("/api/v1/label//values", "/api/v1/label/:name/values"),
+            ("/api/v1/status/tsdb", "/api/v1/status/tsdb"),
+            ("/federate", "/federate"),
+            ("/api/v1/nope", "other"),
+            ("/", "other"),
+        ] {
+            assert_eq!(Handler::for_api_path(path).as_str(), label, "{path}");
+        }
+        let m = Metrics::new();
+        m.observe_request(
+            Handler::for_api_path("/api/v1/query_range"),
+            200,
+            Duration::from_millis(20),
+        );
+        m.observe_request(Handler::Other, 404, Duration::from_millis(1));
+        let text = m.render(&BackendStats::default());
+        assert!(text.contains(
+            "cairn_http_request_duration_seconds_count{handler=\"/api/v1/query_range\",code=\"200\"} 1\n"
+        ), "{text}");
+        assert!(text.contains(
+            "cairn_http_request_duration_seconds_count{handler=\"other\",code=\"404\"} 1\n"
+        ));
+    }
+
+    #[test]
+    fn maintenance_disk_and_build_figures() {
+        let text = Metrics::new().render(&BackendStats {
+            head_cuts: Some(2),
+            compactions: Some(1),
+            downsamplings: Some(3),
+            retention_deletions: vec![("time", 4), ("size", 0)],
+            block_bytes: vec![("raw", 100), ("5m", 10)],
+            build_info: vec![("version", "0.1.0".into()), ("revision", "a\"b".into())],
+            ..Default::default()
+        });
+        for line in [
+            "cairn_tsdb_head_cuts_total 2\n",
+            "cairn_compactions_total 1\n",
+            "cairn_tsdb_downsamplings_total 3\n",
+            "cairn_tsdb_retention_deletions_total{reason=\"time\"} 4\n",
+            "cairn_tsdb_blocks_bytes{resolution=\"5m\"} 10\n",
+            "cairn_build_info{version=\"0.1.0\",revision=\"a\\\"b\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

@@ -126,7 +126,7 @@ pub async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let start = Instant::now();
     let route = ROUTES.iter().find(|(p, _, _)| *p == req.uri().path());
-    let handler = route.map_or(Handler::Other, |r| r.1);
+    let handler = route.map_or_else(|| Handler::for_api_path(req.uri().path()), |r| r.1);
     let result = match route {
         None => match &shared.api {
             Some(api) => match crate::query_api::handle(api, req).await {
@@ -185,7 +185,7 @@ async fn dispatch(
             )
             .await
         }
-        Handler::Other => Err(ServerError::NotFound),
+        Handler::Other | Handler::Api(_) => Err(ServerError::NotFound),
     }
 }
 
