@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Cairn's tests and benchmarks talk to: Debian's Prometheus 2.42
-# (prometheus and promtool) and VictoriaMetrics, OpenTelemetry's Python SDK
+# (prometheus and promtool), Alertmanager, VictoriaMetrics, OpenTelemetry's Python SDK
 # with its OTLP/HTTP exporter (a real OTLP sender, in a virtual environment
 # at $CAIRN_OTEL_VENV, default ~/.cache/cairn/otel-venv), plus cargo-nextest
 # when absent.
@@ -11,6 +11,7 @@ need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

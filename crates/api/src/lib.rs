@@ -31,7 +31,9 @@ pub use json::{format_float, format_time};
 pub use params::{parse_duration_param, parse_time_param, Params};
 pub use routes::Api;
 pub use selectors::parse_selector;
-pub use sources::{AdminError, AdminSource, MetadataSource, TsdbStats, TsdbStatsSource};
+pub use sources::{
+    AdminError, AdminSource, MetadataSource, RulesSource, TsdbStats, TsdbStatsSource,
+};
 
 /// The parts of an HTTP request the API looks at.
 #[derive(Debug, Clone, Default)]

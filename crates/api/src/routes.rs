@@ -27,6 +27,8 @@ pub struct Api {
     pub(crate) stats: Option<Arc<dyn TsdbStatsSource>>,
     /// Present only when the admin API is enabled.
     pub(crate) admin: Option<Arc<dyn AdminSource>>,
+    /// Recording and alerting rules, when any are loaded.
+    pub(crate) rules: Option<Arc<dyn crate::sources::RulesSource>>,
     /// Threads a large answer is encoded on (the CPU count, read once).
     pub(crate) threads: usize,
 }
@@ -41,6 +43,7 @@ impl Api {
             metadata: None,
             stats: None,
             admin: None,
+            rules: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -58,6 +61,12 @@ impl Api {
     /// Enables the admin API (`--web.enable-admin-api`).
     pub fn with_admin(mut self, a: Arc<dyn AdminSource>) -> Self {
         self.admin = Some(a);
+        self
+    }
+
+    /// Serves `/api/v1/rules` and `/api/v1/alerts` from `r`.
+    pub fn with_rules(mut self, r: Arc<dyn crate::sources::RulesSource>) -> Self {
+        self.rules = Some(r);
         self
     }
 
@@ -101,7 +110,25 @@ impl Api {
             "status/tsdb" if get => self.tsdb(&p),
             "status/runtimeinfo" if get => Ok(Out::data(crate::handlers::runtimeinfo())),
             "status/config" if get => Ok(Out::data("{\"yaml\":\"\"}".into())),
-            "targets" | "rules" | "alerts" | "alertmanagers" if get => {
+            "rules" if get => Ok(Out::data(match &self.rules {
+                Some(r) => {
+                    let kind = p.non_empty("type");
+                    match kind {
+                        None | Some("alert") | Some("record") => r.rules(kind),
+                        Some(other) => {
+                            return Some(respond(Err(Fail::BadData(format!(
+                                "invalid rule type {other:?}"
+                            )))))
+                        }
+                    }
+                }
+                None => crate::handlers::empty_listing(rest),
+            })),
+            "alerts" if get => Ok(Out::data(match &self.rules {
+                Some(r) => r.alerts(),
+                None => crate::handlers::empty_listing(rest),
+            })),
+            "targets" | "alertmanagers" if get => {
                 Ok(Out::data(crate::handlers::empty_listing(rest)))
             }
             r if r.starts_with("label/") && r.ends_with("/values") => {

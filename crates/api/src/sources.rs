@@ -64,3 +64,12 @@ pub trait AdminSource: Send + Sync {
     /// Writes a snapshot and returns its directory name (under `<data>/snapshots/`).
     fn snapshot(&self, skip_head: bool) -> Result<String, AdminError>;
 }
+
+/// The rule manager's view for `/api/v1/rules` and `/api/v1/alerts`.
+pub trait RulesSource: Send + Sync {
+    /// The `data` of `/api/v1/rules` (`{"groups": [...]}`); `kind` is the
+    /// `type` parameter (`alert` or `record`).
+    fn rules(&self, kind: Option<&str>) -> String;
+    /// The `data` of `/api/v1/alerts` (`{"alerts": [...]}`).
+    fn alerts(&self) -> String;
+}

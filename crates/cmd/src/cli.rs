@@ -167,6 +167,35 @@ pub struct ServeArgs {
     /// Enable the admin API endpoints (delete_series, clean_tombstones, snapshot).
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,
+    /// Enable POST /-/reload (reloads the rule files, as SIGHUP does).
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+    /// The URL under which Cairn is reached (used in alerts' generator URLs). Default:
+    /// http:// and the listen address.
+    #[arg(long = "web.external-url")]
+    pub external_url: Option<String>,
+    /// Rule files in Prometheus's format (repeatable; globs allowed). Recording rules append
+    /// their results like any write; alerting rules write ALERTS and ALERTS_FOR_STATE and
+    /// notify --alertmanager.url. Reloaded on SIGHUP and POST /-/reload.
+    #[arg(long = "rule.file")]
+    pub rule_files: Vec<String>,
+    /// Evaluation interval of rule groups that set none.
+    #[arg(long = "rule.evaluation-interval", default_value = "1m")]
+    pub rule_evaluation_interval: String,
+    /// Alertmanager to send alerts to, through its v2 API (repeatable), e.g.
+    /// http://alertmanager:9093.
+    #[arg(long = "alertmanager.url")]
+    pub alertmanager_urls: Vec<String>,
+    /// Max time to tolerate Cairn being down when restoring the 'for' state of alerts.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h")]
+    pub for_outage_tolerance: String,
+    /// Minimum duration between an alert's restart and its firing, when its 'for' would
+    /// otherwise end sooner.
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m")]
+    pub for_grace_period: String,
+    /// Minimum time to wait before resending a firing alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m")]
+    pub resend_delay: String,
     /// Accepted for compatibility with Prometheus's flags: Cairn always receives remote writes.
     #[arg(long = "web.enable-remote-write-receiver")]
     pub enable_remote_write_receiver: bool,

@@ -26,6 +26,8 @@ use crate::units::{parse_bytes, parse_duration_ms};
 #[derive(Default)]
 pub struct DbBackend {
     db: std::sync::OnceLock<(Arc<Db>, Arc<DbCounters>)>,
+    /// The rule manager, when rule files are given.
+    rules: std::sync::OnceLock<Arc<cairn_rules::RuleManager>>,
     /// The ingestion limits the flags set, for `/metrics`.
     limits: std::sync::OnceLock<Vec<(&'static str, u64)>>,
 }
@@ -157,9 +159,26 @@ impl Queryable for DbBackend {
     }
 }
 
+/// The rule manager as the API sees it.
+struct RulesView(Arc<cairn_rules::RuleManager>);
+
+impl cairn_api::RulesSource for RulesView {
+    fn rules(&self, kind: Option<&str>) -> String {
+        self.0.rules_json(kind)
+    }
+    fn alerts(&self) -> String {
+        self.0.alerts_json()
+    }
+}
+
 impl Backend for DbBackend {
     fn ready(&self) -> bool {
         self.get().is_some()
+    }
+
+    fn reload(&self) -> Option<Result<(), String>> {
+        let m = self.rules.get()?;
+        Some(m.reload().map_err(|e| e.to_string()))
     }
 
     fn stats(&self) -> BackendStats {
@@ -217,6 +236,7 @@ impl Backend for DbBackend {
                 }
                 by.to_vec()
             },
+            notifications: self.rules.get().and_then(|m| m.notifier_counts()),
             build_info: vec![
                 ("version", env!("CARGO_PKG_VERSION").to_owned()),
                 (
@@ -604,6 +624,43 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     } else {
         api
     };
+    // Rule files are checked now: a wrong one stops the start.
+    let api = if a.rule_files.is_empty() {
+        api
+    } else {
+        let m = Arc::new(
+            cairn_rules::RuleManager::new(
+                cairn_rules::RulesOptions {
+                    files: a.rule_files.clone(),
+                    default_interval: dur("rule.evaluation-interval", &a.rule_evaluation_interval)?,
+                    engine: EngineOptions {
+                        lookback_delta: lookback,
+                        max_samples: a.query_max_samples,
+                        timeout: std::time::Duration::from_millis(timeout_ms.max(0) as u64),
+                        delayed_name_removal: features.delayed_name_removal,
+                        ..EngineOptions::default()
+                    },
+                    outage_tolerance: dur(
+                        "rules.alert.for-outage-tolerance",
+                        &a.for_outage_tolerance,
+                    )?,
+                    grace_period: dur("rules.alert.for-grace-period", &a.for_grace_period)?,
+                    resend_delay: dur("rules.alert.resend-delay", &a.resend_delay)?,
+                    alertmanagers: a.alertmanager_urls.clone(),
+                    external_url: a
+                        .external_url
+                        .clone()
+                        .unwrap_or_else(|| format!("http://{listen}")),
+                    external_labels: Default::default(),
+                },
+                backend.clone(),
+                backend.clone(),
+            )
+            .map_err(|e| anyhow::anyhow!("--rule.file: {e}"))?,
+        );
+        let _ = backend.rules.set(m.clone());
+        api.with_rules(Arc::new(RulesView(m)))
+    };
 
     let size = |flag: &str, v: &str| -> anyhow::Result<usize> {
         let n = parse_bytes(v).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))?;
@@ -625,6 +682,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             &a.max_decompressed_body_size,
         )?,
         web,
+        enable_lifecycle: a.enable_lifecycle,
         ..ServerConfig::default()
     };
     backend.set_limits(vec![
@@ -645,6 +703,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     let path = a.tsdb_path.clone();
     let shared = backend.clone();
     let server_backend = backend.clone();
+    let backend_for_hup = backend.clone();
     let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -659,12 +718,33 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                     let counters = DbCounters::watch(&db);
                     let _ = shared.db.set((db, counters));
                     tracing::info!("storage ready");
+                    if let Some(m) = shared.rules.get() {
+                        if let Err(e) = m.start() {
+                            tracing::error!(error = %e, "starting rule evaluation failed");
+                        }
+                    }
                 }
                 Err(e) => {
                     let _ = failed_tx.send(anyhow::Error::new(e).context(format!("opening {}", path.display())));
                 }
             }
         });
+        // SIGHUP reloads the rule files, as in Prometheus.
+        if let Some(m) = backend_for_hup.rules.get().cloned() {
+            if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        let m = m.clone();
+                        let r = tokio::task::spawn_blocking(move || m.reload()).await;
+                        match r {
+                            Ok(Ok(())) => tracing::info!("rule files reloaded on SIGHUP"),
+                            Ok(Err(e)) => tracing::error!(error = %e, "reloading rule files failed; the previous rules stay"),
+                            Err(e) => tracing::error!(error = %e, "reloading rule files failed"),
+                        }
+                    }
+                });
+            }
+        }
         let (err_tx, mut err_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
         let shutdown = async move {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -685,6 +765,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         }
         served
     });
+    if let Some(m) = backend.rules.get() {
+        m.stop();
+    }
     if let Some((db, _)) = backend.get() {
         tracing::info!("closing storage");
         db.close();

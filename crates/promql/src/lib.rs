@@ -31,6 +31,12 @@ pub use value::{
     SampleValue, Series, Span, Vector,
 };
 
+/// Checks that `query` parses (rule files are checked with it when they
+/// load); the error is the parser's message.
+pub fn check_expr(query: &str) -> std::result::Result<(), String> {
+    promql_parser::parser::parse(query).map(|_| ())
+}
+
 /// True when `query` parses and one of its selectors would select a series
 /// with one of the label sets `series` (the script runner uses it to tell
 /// which evals touch native-histogram series).

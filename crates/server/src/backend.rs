@@ -39,6 +39,9 @@ pub struct BackendStats {
     pub retention_deletions: Vec<(&'static str, u64)>,
     /// Bytes of the blocks on disk by resolution (`raw`, `5m`, `1h`).
     pub block_bytes: Vec<(&'static str, u64)>,
+    /// Alerts sent to Alertmanager, failed sends, alerts dropped from a
+    /// full queue; `None` without an Alertmanager.
+    pub notifications: Option<(u64, u64, u64)>,
     /// `cairn_build_info` labels (version, revision, ...).
     pub build_info: Vec<(&'static str, String)>,
     /// The exemplar store, when the storage keeps one.
@@ -106,6 +109,12 @@ pub trait Backend: Appendable + Queryable + Send + Sync + 'static {
     /// `/-/ready` then answers 503.
     fn ready(&self) -> bool {
         true
+    }
+
+    /// `POST /-/reload`: reloads configuration (rule files). `None`:
+    /// nothing to reload; `Some(Err(message))`: the reload failed.
+    fn reload(&self) -> Option<Result<(), String>> {
+        None
     }
 }
 

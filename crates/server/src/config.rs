@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub max_samples_per_request: usize,
     /// `--web.config.file`: TLS, basic authentication, response headers.
     pub web: Option<std::sync::Arc<crate::web_config::WebConfig>>,
+    /// `--web.enable-lifecycle`: `POST /-/reload` is served (else 403).
+    pub enable_lifecycle: bool,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +63,7 @@ impl Default for ServerConfig {
             ingest_start_zero: false,
             max_samples_per_request: 0,
             web: None,
+            enable_lifecycle: false,
         }
     }
 }

@@ -74,6 +74,7 @@ pub enum Handler {
     Ready,
     Metrics,
     Memory,
+    Reload,
     /// A path of the query API: an index into [`API_HANDLERS`].
     Api(u8),
     Other,
@@ -106,7 +107,7 @@ pub const API_HANDLERS: [&str; 22] = [
 ];
 
 /// Handlers with a label of their own, before the API's.
-const FIXED: [Handler; 8] = [
+const FIXED: [Handler; 9] = [
     Handler::Write,
     Handler::Otlp,
     Handler::Read,
@@ -114,6 +115,7 @@ const FIXED: [Handler; 8] = [
     Handler::Ready,
     Handler::Metrics,
     Handler::Memory,
+    Handler::Reload,
     Handler::Other,
 ];
 
@@ -147,6 +149,7 @@ impl Handler {
             Handler::Ready => "/-/ready",
             Handler::Metrics => "/metrics",
             Handler::Memory => "/debug/memory",
+            Handler::Reload => "/-/reload",
             Handler::Api(i) => API_HANDLERS.get(usize::from(i)).copied().unwrap_or("other"),
             Handler::Other => "other",
         }
@@ -576,6 +579,26 @@ fn render_stats(o: &mut String, s: &BackendStats) {
         for (res, v) in &s.block_bytes {
             let _ = writeln!(o, "cairn_tsdb_blocks_bytes{{resolution=\"{res}\"}} {v}");
         }
+    }
+    if let Some((sent, errors, dropped)) = s.notifications {
+        counter(
+            o,
+            "cairn_notifications_sent_total",
+            "Alerts sent to Alertmanager.",
+            sent,
+        );
+        counter(
+            o,
+            "cairn_notifications_errors_total",
+            "Requests to Alertmanager that failed.",
+            errors,
+        );
+        counter(
+            o,
+            "cairn_notifications_dropped_total",
+            "Alerts dropped because the queue was full.",
+            dropped,
+        );
     }
     if !s.build_info.is_empty() {
         header(

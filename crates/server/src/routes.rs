@@ -116,6 +116,7 @@ pub const ROUTES: &[(&str, Handler, &[Method])] = &[
     ("/-/ready", Handler::Ready, &[Method::GET, Method::HEAD]),
     ("/metrics", Handler::Metrics, &[Method::GET]),
     ("/debug/memory", Handler::Memory, &[Method::GET]),
+    ("/-/reload", Handler::Reload, &[Method::POST, Method::PUT]),
 ];
 
 /// Serves one request.
@@ -184,6 +185,25 @@ async fn dispatch(
                 "text/plain; charset=utf-8",
             )
             .await
+        }
+        Handler::Reload => {
+            if !shared.cfg.enable_lifecycle {
+                return Ok(text(
+                    StatusCode::FORBIDDEN,
+                    "Lifecycle API is not enabled.\n",
+                ));
+            }
+            let b = shared.backend.clone();
+            let r = tokio::task::spawn_blocking(move || b.reload())
+                .await
+                .unwrap_or_else(|e| Some(Err(e.to_string())));
+            Ok(match r {
+                None | Some(Ok(())) => text(StatusCode::OK, ""),
+                Some(Err(m)) => crate::body::full(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    bytes::Bytes::from(format!("failed to reload config: {m}\n")),
+                ),
+            })
         }
         Handler::Other | Handler::Api(_) => Err(ServerError::NotFound),
     }
