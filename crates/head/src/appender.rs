@@ -68,14 +68,11 @@ pub(crate) struct HeadAppender<'a> {
     name_meta: Vec<(String, Metadata)>,
     /// Staged exemplars with the index into `staged` of their series.
     exemplars: Vec<(u32, Exemplar)>,
-    /// Late samples (see `late`), logged to `wbl/`, and the index into
+    /// Out-of-order samples, late or inside the head's range (see `late`):
+    /// logged to `wbl/` only, never to the WAL, and the index into
     /// `staged` of each one's series.
-    late: Vec<RefSample>,
-    late_owners: Vec<u32>,
-    /// Copies of the staged out-of-order samples inside the head's range:
-    /// they go to the WAL with the rest and, as in Prometheus, to `wbl/`
-    /// too (Prometheus's replay takes out-of-order samples from there).
     ooo: Vec<RefSample>,
+    ooo_owners: Vec<u32>,
     min_valid: i64,
 }
 
@@ -92,9 +89,8 @@ impl Appendable for Head {
             meta: Vec::new(),
             name_meta: Vec::new(),
             exemplars: Vec::new(),
-            late: Vec::new(),
-            late_owners: Vec::new(),
             ooo: Vec::new(),
+            ooo_owners: Vec::new(),
             min_valid: self.appendable_min_valid_time(),
         })
     }
@@ -169,9 +165,8 @@ impl<'a> HeadAppender<'a> {
         self.meta.clear();
         self.name_meta.clear();
         self.exemplars.clear();
-        self.late.clear();
-        self.late_owners.clear();
         self.ooo.clear();
+        self.ooo_owners.clear();
     }
 
     /// The head's bounds for applying: the in-order bound as of the
@@ -195,6 +190,7 @@ impl<'a> HeadAppender<'a> {
         let mut chunks = 0i64;
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
         let mut b = self.apply_bounds();
+        let mut moved: Vec<(u32, RefSample)> = Vec::new();
         let mut i = 0;
         while let (Some(first), Some(&owner)) = (self.samples.get(i), self.owners.get(i)) {
             let r = first.r;
@@ -222,9 +218,11 @@ impl<'a> HeadAppender<'a> {
                         let a = d.append_in_order(r, s.t, s.v, tx, &policy, &head.chunks);
                         chunks += a.chunks_created as i64;
                     }
+                    // Staged in order, out of order now (a concurrent
+                    // commit went first): inserted below, with the rest.
                     Ok(Placement::Ooo) => {
-                        let a = d.insert_ooo(s.t, s.v, tx, &policy);
-                        chunks += a.chunks_created as i64;
+                        moved.push((owner, *s));
+                        continue;
                     }
                     Ok(Placement::Duplicate) => continue,
                     Ok(Placement::Conflict) => {
@@ -260,22 +258,54 @@ impl<'a> HeadAppender<'a> {
                 }
             }
         }
-        let (mut late, mut late_min) = (0u64, i64::MAX);
-        for (s, &owner) in self.late.iter().zip(&self.late_owners) {
-            let Some(st) = self.staged.get(owner as usize) else {
-                continue;
+        // Out-of-order samples under the flush lock, so that a flush never
+        // drops one it did not write.
+        let (mut held, mut late, mut ooo_min) = (0u64, 0u64, i64::MAX);
+        if !self.ooo.is_empty() || !moved.is_empty() {
+            let _flush = (self.ooo.is_empty()).then(|| head.late.lock.read());
+            let below = head.truncated_before();
+            // The window as of now: staging judged against the committed
+            // head max, which this commit may have moved.
+            let oldest = if head.opts.ooo_window > 0 {
+                head.max_time().saturating_sub(head.opts.ooo_window)
+            } else {
+                i64::MIN
             };
-            let a = st.series.data.lock().insert_ooo(s.t, s.v, tx, &policy);
-            chunks += a.chunks_created as i64;
-            if a.inserted {
-                late += 1;
-                late_min = late_min.min(s.t);
+            let all = self
+                .ooo
+                .iter()
+                .zip(&self.ooo_owners)
+                .map(|(s, o)| (*o, *s))
+                .chain(moved);
+            for (owner, s) in all {
+                let Some(st) = self.staged.get(owner as usize) else {
+                    continue;
+                };
+                if s.t < oldest {
+                    tracing::debug!(
+                        series = s.r,
+                        t = s.t,
+                        "out-of-order sample dropped at commit: too old"
+                    );
+                    dropped += 1;
+                    continue;
+                }
+                let a = st.series.data.lock().insert_ooo(s.t, s.v, tx, &policy);
+                chunks += a.chunks_created as i64;
+                if a.conflict {
+                    head.note_conflict();
+                }
+                if a.inserted {
+                    held += 1;
+                    late += u64::from(s.t < below);
+                    ooo_min = ooo_min.min(s.t);
+                }
             }
         }
-        if late > 0 {
-            head.widen(late_min, late_min);
+        if held > 0 {
+            head.widen(ooo_min, ooo_min);
         }
-        head.note_late(late);
+        head.note_ooo(held, late);
         head.num_chunks.fetch_add(chunks, Ordering::AcqRel);
         head.widen(mint, maxt);
         dropped
@@ -292,13 +322,14 @@ impl<'a> HeadAppender<'a> {
         if self.samples.is_empty()
             && self.meta.is_empty()
             && self.exemplars.is_empty()
-            && self.late.is_empty()
+            && self.ooo.is_empty()
         {
             return Ok(());
         }
-        // A late flush must not miss samples logged before it began: late
-        // commits log and apply under this lock, a flush takes it alone.
-        let _late = (!self.late.is_empty()).then(|| head.late.lock.read());
+        // A flush must not miss out-of-order samples logged before it
+        // began: such commits log and apply under this lock, a flush takes
+        // it alone.
+        let _flush = (!self.ooo.is_empty()).then(|| head.late.lock.read());
         let new_series: Vec<&Staged> = self
             .staged
             .iter()
@@ -358,10 +389,13 @@ impl<'a> HeadAppender<'a> {
             }
             logged?;
             if let Some(wbl) = &head.wbl {
-                if !self.late.is_empty() || !self.ooo.is_empty() {
-                    let mut v = std::mem::take(&mut self.ooo);
-                    v.extend_from_slice(&self.late);
-                    wbl.log(&[Record::Samples(v)])?;
+                if !self.ooo.is_empty() {
+                    let rec = [Record::Samples(std::mem::take(&mut self.ooo))];
+                    let logged = wbl.log(&rec);
+                    if let [Record::Samples(v)] = rec {
+                        self.ooo = v;
+                    }
+                    logged?;
                 }
             }
         }
@@ -448,17 +482,12 @@ impl Appender for HeadAppender<'_> {
                 self.head.note_conflict();
                 return Ok(r);
             }
-            Placement::Late => {
-                self.late.push(RefSample { r, t, v });
-                self.late_owners.push(staged_index(i));
+            Placement::Late | Placement::Ooo => {
+                self.ooo.push(RefSample { r, t, v });
+                self.ooo_owners.push(staged_index(i));
                 return Ok(r);
             }
             Placement::InOrder => st.last = Some((t, v)),
-            Placement::Ooo => {
-                if self.head.wbl.is_some() {
-                    self.ooo.push(RefSample { r, t, v });
-                }
-            }
         }
         self.samples.push(RefSample { r, t, v });
         self.owners.push(staged_index(i));

@@ -284,13 +284,18 @@ impl Head {
             return Ok(0);
         }
         if let Some(wal) = &self.wal {
-            let stones = hit
+            let stones: Vec<Stone> = hit
                 .iter()
                 .map(|(s, a, b)| Stone {
                     r: s.r,
                     intervals: vec![(*a, *b)],
                 })
                 .collect();
+            // Out-of-order samples are replayed from wbl/: the deletion
+            // goes there too, in its place among them (see `late`).
+            if let Some(wbl) = &self.wbl {
+                wbl.log(&[Record::Tombstones(stones.clone())])?;
+            }
             wal.log(&[Record::Tombstones(stones)])?;
         }
         let mut delta = 0i64;

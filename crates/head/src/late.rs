@@ -1,40 +1,39 @@
-//! Late samples: out-of-order samples older than the last truncation, in a
-//! time range the head has already cut into blocks.
+//! Out-of-order samples, late ones included: how they are kept durable and
+//! how they reach blocks.
 //!
 //! Prometheus accepts any sample within the out-of-order window, however
 //! far behind the head's cut it falls; a lagging remote-write shard or a
-//! sender catching up after an outage depends on that. The head keeps such
-//! a sample with the series' other out-of-order data (reads see it at
-//! once) but, unlike an out-of-order sample inside the head's range, a
-//! head cut will not write it: its range is behind the cut. Instead:
+//! sender catching up after an outage depends on that. A *late* sample is
+//! one older than the head's last truncation, in a range already cut into
+//! blocks; the head keeps it with the series' other out-of-order data, so
+//! reads see it at once.
 //!
-//! - **Durability.** A commit logs its late samples to the out-of-order
-//!   log `wbl/` (Prometheus's write-behind log: the same segment format,
-//!   Samples records whose refs are series of the WAL), after the WAL
-//!   records of the same commit. Its out-of-order samples inside the head's
-//!   range go to both logs, as Prometheus writes them (its replay drops
-//!   out-of-order samples of the WAL and takes them from `wbl/`). Opening
-//!   replays `wbl/` after the WAL and takes from it only the late samples;
-//!   the others are in the WAL.
-//! - **Flush.** [`Head::begin_late_flush`] stops late commits (one lock,
-//!   taken shared by every commit with late samples), starts a new log
-//!   segment, and hands out [`LateFlush::ranges`] and a querier per range
-//!   that reads the late samples alone; the database writes one block per
-//!   range (they overlap blocks it already has, and compaction merges
-//!   them). [`LateFlush::finish`] then drops those samples from the series
-//!   and deletes the log segments before the new one. A crash between the
-//!   blocks and `finish` replays samples that are also in a block; they are
-//!   written again and merged away (same timestamp, same value). The
-//!   database flushes after every head cut, so the log never keeps
-//!   in-range samples of ranges already cut for longer than a cut (a crash
-//!   between the cut and the flush replays them as late: written again and
-//!   merged away likewise).
-//! - Truncation keeps late samples: it drops out-of-order samples only
-//!   between the previous truncation point and the new one.
-//!
-//! An out-of-order sample staged in the head's range whose range a
-//! concurrent truncation cut before the commit applied it is dropped at
-//! apply time, as before (it is in the WAL, not in `wbl/`).
+//! - **Durability: `wbl/`.** Every out-of-order sample (late or inside the
+//!   head's range) is logged to the out-of-order log `wbl/` (Prometheus's
+//!   write-behind log: the same segment format, Samples records whose refs
+//!   are series of the WAL), after the WAL records of its commit, and never
+//!   to the WAL. The WAL then holds in-order samples only, which replay
+//!   needs: it skips WAL samples older than a series' newest chunk in
+//!   `chunks_head/`, where only in-order samples are. (Prometheus writes
+//!   out-of-order samples to both logs and skips them when replaying its
+//!   WAL; Cairn reads such a WAL too, and its `wbl/`.) Opening replays
+//!   `wbl/` after the WAL, every sample to its series' out-of-order data;
+//!   m-map markers are skipped.
+//! - **Flush.** [`Head::begin_late_flush`] stops out-of-order commits (one
+//!   lock, taken shared by every commit with out-of-order samples), starts
+//!   a new log segment, and hands out [`LateFlush::ranges`] and a querier
+//!   per range that reads the late samples alone; the database writes one
+//!   block per range, never past the truncation point (they overlap blocks
+//!   it has, and compaction merges them). [`LateFlush::finish`] then drops
+//!   the late samples from the series, logs the out-of-order samples that
+//!   stay (inside the head's range: a head cut writes them) into the new
+//!   segment, and deletes the segments before it: the log's checkpoint. A
+//!   crash between the blocks and `finish` replays samples that are also in
+//!   a block; they are written again and merged away (same timestamp, same
+//!   value).
+//! - Truncation drops out-of-order samples only between the previous
+//!   truncation point and the new one (a head cut wrote them); older ones
+//!   are late and wait for the flush.
 
 use std::sync::atomic::Ordering;
 
@@ -44,7 +43,11 @@ use parking_lot::RwLockWriteGuard;
 use crate::error::Result;
 use crate::head::Head;
 use crate::series::Tx;
-use crate::wal_log::{Record, WalLog};
+use crate::wal_log::{Record, RefSample, WalLog};
+
+/// Samples per record when a flush logs the remaining out-of-order
+/// samples again.
+const RELOG_BATCH: usize = 10_000;
 
 /// The out-of-order log's directory in the data directory (Prometheus's name).
 pub(crate) const WBL_DIR: &str = "wbl";
@@ -55,14 +58,14 @@ const REPLAYED: Tx = Tx {
     low_watermark: 1,
 };
 
-/// Figures of the late samples and out-of-order conflicts, for `/metrics`.
+/// Figures of the out-of-order and late samples, for `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LateStats {
-    /// Late samples held now (accepted, not yet flushed to blocks).
+    /// Out-of-order samples (late or not) held now, not yet flushed to blocks.
     pub held: u64,
     /// Late samples accepted since the head opened.
     pub appended_total: u64,
-    /// Late samples flushed to blocks since the head opened.
+    /// Out-of-order samples flushed to blocks since the head opened.
     pub flushed_total: u64,
     /// Out-of-order samples dropped because a buffered sample had their
     /// timestamp and another value.
@@ -131,33 +134,31 @@ impl Head {
         self.late.conflicts.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Counts `n` late samples applied.
-    pub(crate) fn note_late(&self, n: u64) {
-        if n > 0 {
-            self.late.held.fetch_add(n, Ordering::AcqRel);
-            self.late.appended.fetch_add(n, Ordering::AcqRel);
+    /// Counts `held` out-of-order samples applied, `late` of them late.
+    pub(crate) fn note_ooo(&self, held: u64, late: u64) {
+        if held > 0 {
+            self.late.held.fetch_add(held, Ordering::AcqRel);
+        }
+        if late > 0 {
+            self.late.appended.fetch_add(late, Ordering::AcqRel);
         }
     }
 
-    /// Replays the late samples of `wbl/` after the WAL (see the module
-    /// docs). Samples of series the WAL does not know are counted and
-    /// skipped.
+    /// Replays `wbl/` after the WAL (see the module docs): every sample
+    /// goes to its series' out-of-order data. Samples of series the WAL
+    /// does not know are counted and skipped.
     pub(crate) fn replay_wbl(&self, dir: &std::path::Path) -> Result<()> {
         if !dir.exists() {
             return Ok(());
         }
         let policy = self.policy();
         let below = self.truncated_before();
-        let (mut late, mut in_range, mut unknown, mut markers) = (0u64, 0u64, 0u64, 0u64);
+        let (mut held, mut late, mut unknown, mut markers) = (0u64, 0u64, 0u64, 0u64);
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         WalLog::replay(dir, |_, rec| {
             match rec {
                 Record::Samples(v) => {
                     for s in v {
-                        if s.t >= below {
-                            in_range += 1;
-                            continue;
-                        }
                         let Some(ms) = self.series.get(s.r) else {
                             unknown += 1;
                             continue;
@@ -171,20 +172,36 @@ impl Head {
                         }
                         lo = lo.min(s.t);
                         hi = hi.max(s.t);
-                        late += 1;
+                        held += 1;
+                        late += u64::from(s.t < below);
                     }
                 }
                 Record::MmapMarkers(v) => markers += v.len() as u64,
+                // A deletion, where it stands among the out-of-order
+                // samples (the WAL's copy applied to the rest).
+                Record::Tombstones(v) => {
+                    for st in v {
+                        let Some(ms) = self.series.get(st.r) else {
+                            continue;
+                        };
+                        let mut d = ms.data.lock();
+                        for (a, b) in st.intervals {
+                            let (n, c) = d.drop_ooo(ms.r, a, b.saturating_add(1));
+                            held = held.saturating_sub(n);
+                            self.num_chunks.fetch_sub(c as i64, Ordering::AcqRel);
+                        }
+                    }
+                }
                 _ => {}
             }
             Ok(())
         })?;
         self.widen(lo, hi);
-        self.note_late(late);
+        self.note_ooo(held, late);
         tracing::info!(
             dir = %dir.display(),
+            samples = held,
             late,
-            in_range_skipped = in_range,
             unknown_series = unknown,
             markers_skipped = markers,
             "out-of-order log replayed"
@@ -194,13 +211,13 @@ impl Head {
 }
 
 impl LateFlush<'_> {
-    /// Late samples are older than this.
+    /// Late samples are older than this: the head's truncation point.
     pub fn below(&self) -> i64 {
         self.below
     }
 
-    /// The starts of the aligned ranges of width `width` that hold late
-    /// samples, ascending (a range may turn out empty: chunk spans can
+    /// The starts of the aligned ranges of width `width` that hold
+    /// out-of-order samples, ascending (a range may turn out empty: chunk spans can
     /// hold gaps).
     pub fn ranges(&self, width: i64) -> Vec<i64> {
         if self.empty {
@@ -222,34 +239,71 @@ impl LateFlush<'_> {
         starts.into_iter().collect()
     }
 
-    /// A querier over the late samples in `[mint, maxt]`.
+    /// A querier over the out-of-order samples alone in `[mint, maxt]`.
     pub fn querier(&self, mint: i64, maxt: i64) -> Box<dyn Querier + '_> {
         Box::new(self.head.late_querier(mint, maxt, self.below))
     }
 
-    /// Drops the late samples from the series (they are in blocks now) and
-    /// the log segments that held them. Returns the samples dropped.
+    /// Drops the out-of-order samples from the series (they are in blocks
+    /// now) and the log segments that held them. Returns the samples
+    /// dropped.
     pub fn finish(self) -> Result<u64> {
         let head = self.head;
         let (mut samples, mut chunks) = (0u64, 0u64);
+        // The out-of-order samples that stay (inside the head's range) are
+        // logged again, into the segment this flush started, so that the
+        // older segments can go: the log's checkpoint.
+        let mut keep: Vec<RefSample> = Vec::new();
+        let mut kept = 0u64;
+        let mut relog_err = None;
         if !self.empty {
             head.series.for_each(|s| {
-                let (n, c) = s.data.lock().drop_ooo(s.r, i64::MIN, self.below);
+                let mut d = s.data.lock();
+                let (n, c) = d.drop_ooo(s.r, i64::MIN, self.below);
                 samples += n;
                 chunks += c;
+                for x in d.ooo_from(s.r, self.below) {
+                    keep.push(RefSample {
+                        r: s.r,
+                        t: x.t,
+                        v: x.v,
+                    });
+                }
+                drop(d);
+                if keep.len() >= RELOG_BATCH {
+                    kept += keep.len() as u64;
+                    if let Some(w) = &head.wbl {
+                        if let Err(e) = w.log(&[Record::Samples(std::mem::take(&mut keep))]) {
+                            relog_err.get_or_insert(e);
+                        }
+                    }
+                    keep.clear();
+                }
             });
         }
+        kept += keep.len() as u64;
+        if let (Some(w), false) = (&head.wbl, keep.is_empty()) {
+            if let Err(e) = w.log(&[Record::Samples(keep)]) {
+                relog_err.get_or_insert(e);
+            }
+        }
         head.num_chunks.fetch_sub(chunks as i64, Ordering::AcqRel);
-        head.late.held.store(0, Ordering::Release);
+        head.late.held.store(kept, Ordering::Release);
         head.late.flushed.fetch_add(samples, Ordering::AcqRel);
-        if head.min_time() < self.below {
-            head.min_time.fetch_max(self.below, Ordering::AcqRel);
+        let truncated = head.truncated_before();
+        if head.min_time() < truncated {
+            head.min_time.fetch_max(truncated, Ordering::AcqRel);
+        }
+        if let Some(e) = relog_err {
+            // The older segments still hold everything: keep them.
+            return Err(e);
         }
         if let (Some(w), Some(seg)) = (&head.wbl, self.segment) {
+            w.sync()?;
             w.truncate(seg)?;
         }
         if samples > 0 {
-            tracing::info!(samples, below = self.below, "late samples flushed");
+            tracing::info!(samples, "out-of-order samples flushed");
         }
         Ok(samples)
     }

@@ -251,6 +251,8 @@ pub(crate) struct Applied {
     /// Whether an out-of-order insert added the sample (false: a sample
     /// with its timestamp was buffered already).
     pub inserted: bool,
+    /// Not added, and the buffered sample has another value.
+    pub conflict: bool,
 }
 
 impl MemSeries {
@@ -558,7 +560,10 @@ impl SeriesData {
         let mut applied = Applied::default();
         let o = self.ooo.get_or_insert_with(Default::default);
         match o.buf.binary_search_by_key(&t, |s| s.0) {
-            Ok(_) => return applied,
+            Ok(i) => {
+                applied.conflict = o.buf.get(i).is_some_and(|s| s.1.to_bits() != v.to_bits());
+                return applied;
+            }
             Err(i) => o.buf.insert(i, (t, v, tx.id)),
         }
         applied.inserted = true;
@@ -663,6 +668,32 @@ impl SeriesData {
             self.ooo = None;
         }
         (samples, chunks)
+    }
+
+    /// Every out-of-order sample at or after `from`, sorted, one per
+    /// timestamp (a chunk that fails to decode is skipped and logged).
+    pub(crate) fn ooo_from(&self, series: u64, from: i64) -> Vec<Sample> {
+        let mut out = Vec::new();
+        let Some(o) = &self.ooo else { return out };
+        let mut buf = Vec::new();
+        for (c, _, cmax) in &o.chunks {
+            if *cmax < from {
+                continue;
+            }
+            match xor::decode_into(c.bytes(), &mut buf, series) {
+                Ok(()) => out.extend(buf.iter().filter(|s| s.t >= from)),
+                Err(e) => tracing::error!(series, error = %e, "undecodable out-of-order chunk"),
+            }
+        }
+        out.extend(
+            o.buf
+                .iter()
+                .filter(|s| s.0 >= from)
+                .map(|s| Sample::new(s.0, s.1)),
+        );
+        out.sort_by_key(|s| s.t);
+        out.dedup_by_key(|s| s.t);
+        out
     }
 
     /// Oldest timestamp held, in order or not.

@@ -66,13 +66,14 @@ pub struct ExemplarCounts {
     pub out_of_order_total: u64,
 }
 
-/// Late samples (older than the head's range) and out-of-order conflicts.
+/// Out-of-order samples (late ones included) and their conflicts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutOfOrderCounts {
-    /// Late samples held in memory, not yet in blocks.
+    /// Out-of-order samples held in memory, not yet in blocks.
     pub late_held: u64,
-    /// Late samples accepted, and written to blocks, since start.
+    /// Late samples accepted since start.
     pub late_appended_total: u64,
+    /// Out-of-order samples written to blocks since start.
     pub late_flushed_total: u64,
     /// Out-of-order samples dropped for a buffered timestamp with another value.
     pub conflicts_total: u64,

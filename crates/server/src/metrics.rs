@@ -636,20 +636,20 @@ fn render_stats(o: &mut String, s: &BackendStats) {
     if let Some(l) = s.out_of_order {
         gauge(
             o,
-            "cairn_tsdb_late_samples",
-            "Late samples (older than the head's range) held in memory until they are written to blocks.",
+            "cairn_tsdb_out_of_order_samples",
+            "Out-of-order samples (late ones included) held in memory until they are written to blocks.",
             l.late_held as f64,
         );
         counter(
             o,
             "cairn_tsdb_late_samples_appended_total",
-            "Late samples accepted (logged to wbl/).",
+            "Late samples (older than the head's range) accepted.",
             l.late_appended_total,
         );
         counter(
             o,
-            "cairn_tsdb_late_samples_flushed_total",
-            "Late samples written to blocks.",
+            "cairn_tsdb_out_of_order_samples_flushed_total",
+            "Out-of-order samples written to blocks.",
             l.late_flushed_total,
         );
         counter(

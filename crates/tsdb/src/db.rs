@@ -175,9 +175,16 @@ impl Db {
         }
         std::fs::create_dir_all(dir).map_err(TsdbError::io("create dir", dir))?;
         let blocks = open_blocks(dir)?;
-        // Replay skips what the newest block already holds (its max time is
-        // exclusive, so samples at it are still the head's).
-        let persisted = blocks.iter().map(|b| b.meta().max_time).max();
+        // Replay skips what the newest block cut from the head already
+        // holds (its max time is exclusive, so samples at it are still the
+        // head's). Blocks of flushed out-of-order samples do not count:
+        // they may lie in the head's range, as in Prometheus.
+        let persisted = blocks
+            .iter()
+            .map(|b| b.meta())
+            .filter(|m| !m.from_out_of_order())
+            .map(|m| m.max_time)
+            .max();
         let head_opts = HeadOptions {
             chunk_range: opts.block_range,
             ooo_window: opts.ooo_window,
@@ -332,11 +339,15 @@ impl Db {
         let opts = BlockWriteOptions {
             samples_per_chunk: self.opts.samples_per_chunk,
             head_chunk_range: Some(r),
+            hints: vec![crate::meta::HINT_FROM_OOO.to_owned()],
             ..BlockWriteOptions::default()
         };
         let mut out = Vec::new();
         for mint in f.ranges(r) {
-            let maxt = mint.saturating_add(r);
+            // Never past the truncation point: what follows it is the
+            // head's, and blocks there would hide it from a reader that
+            // starts the head at the newest block's end (promtool does).
+            let maxt = mint.saturating_add(r).min(f.below());
             let meta = {
                 let q = f.querier(mint, maxt - 1);
                 write_block(&self.dir, &*q, mint, maxt, &opts)?
@@ -455,12 +466,19 @@ impl Db {
             .max()
             .unwrap_or(0)
             + 1;
+        // Only out-of-order blocks merged together stay out-of-order.
+        let ooo = m.metas.iter().all(BlockMeta::from_out_of_order);
         let opts = BlockWriteOptions {
             level,
             sources: m.sources.clone(),
             parents: m.parents.clone(),
             samples_per_chunk: self.opts.samples_per_chunk,
             encoding: self.opts.chunk_encoding,
+            hints: if ooo {
+                vec![crate::meta::HINT_FROM_OOO.to_owned()]
+            } else {
+                Vec::new()
+            },
             ..BlockWriteOptions::default()
         };
         let meta = write_block(&self.dir, &m.querier(), m.mint, m.maxt, &opts)?;

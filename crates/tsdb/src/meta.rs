@@ -122,6 +122,9 @@ impl BlockDesc {
     }
 }
 
+/// Prometheus's compaction hint of blocks written from out-of-order data.
+pub const HINT_FROM_OOO: &str = "from-out-of-order";
+
 impl BlockMeta {
     /// A level-1 meta for a new block over `[min_time, max_time)`.
     pub fn new(ulid: Ulid, min_time: i64, max_time: i64) -> Self {
@@ -138,6 +141,13 @@ impl BlockMeta {
             version: META_VERSION,
             thanos: None,
         }
+    }
+
+    /// Whether the block holds only out-of-order samples flushed from the
+    /// head (Prometheus's `from-out-of-order` hint): its range says nothing
+    /// about what the head has cut.
+    pub fn from_out_of_order(&self) -> bool {
+        self.compaction.hints.iter().any(|h| h == HINT_FROM_OOO)
     }
 
     /// The block's resolution in ms: 0 for raw data, else the window width

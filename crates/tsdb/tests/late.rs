@@ -221,3 +221,31 @@ fn the_out_of_order_log_is_emptied_at_every_cut() {
     assert!(max <= 2 * sizes[0], "wbl/ grows: {sizes:?}");
     assert_eq!(read_all(&db), expected(&model));
 }
+
+/// An out-of-order sample inside the head's range stays in the head
+/// through a flush (a head cut writes it), and survives a crash after the
+/// flush deleted the log segment it was first written to.
+#[test]
+fn in_range_out_of_order_samples_survive_a_flush_and_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    in_order(&db, &mut model, 0, 8 * H);
+    db.maintain().unwrap();
+    let cut = db.head().truncated_before();
+    append(&db, &mut model, &[(series(1), cut + 30 * MIN + 1, -5.0)]);
+    assert!(db.flush_late().unwrap().is_empty(), "nothing late to write");
+    assert!(db.blocks().iter().all(|b| b.meta().max_time <= cut));
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(db.head().truncated_before(), cut);
+    assert_eq!(read_all(&db), expected(&model));
+    // Cutting that range writes it with the in-order samples.
+    in_order(&db, &mut model, 8 * H, 10 * H);
+    db.maintain().unwrap();
+    assert_eq!(overlapping_blocks(&db), 0);
+    assert_eq!(db.head().late_stats().held, 0);
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(read_all(&db), expected(&model));
+}

@@ -66,6 +66,8 @@ pub struct BlockWriteOptions {
     /// Dense chunks are cut every [`FloatEncoding::samples_per_chunk`]
     /// samples instead of `samples_per_chunk`.
     pub encoding: FloatEncoding,
+    /// meta.json `compaction.hints` (Prometheus's `from-out-of-order`).
+    pub hints: Vec<String>,
 }
 
 impl Default for BlockWriteOptions {
@@ -80,6 +82,7 @@ impl Default for BlockWriteOptions {
             tight_bounds: false,
             resolution: 0,
             encoding: FloatEncoding::Xor,
+            hints: Vec::new(),
         }
     }
 }
@@ -304,6 +307,7 @@ fn write_into(
         meta.compaction.sources = opts.sources.clone();
     }
     meta.compaction.parents = opts.parents.clone();
+    meta.compaction.hints = opts.hints.clone();
     if opts.resolution > 0 {
         meta.thanos = Some(ThanosMeta {
             downsample: ThanosDownsample {
