@@ -263,7 +263,9 @@ fn check_tail(data: &[u8], used_bits: usize) -> Result<u32, CodecError> {
             what: "histogram chunk length",
             expected: format!(
                 "at most {} bytes",
-                HISTOGRAM_HEADER_LEN + used_bits.div_ceil(8) + usize::from(used_bits.is_multiple_of(8))
+                HISTOGRAM_HEADER_LEN
+                    + used_bits.div_ceil(8)
+                    + usize::from(used_bits.is_multiple_of(8))
             ),
             found: format!("{} bytes", data.len()),
         });

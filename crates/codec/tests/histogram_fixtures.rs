@@ -186,6 +186,26 @@ fn reencoding_and_reopening_give_the_same_bytes() {
 }
 
 #[test]
+fn seeking_finds_the_first_sample_at_or_after() {
+    let data = read("int_stale_markers.0.chunk");
+    let mut it = histogram_iter(&data);
+    assert!(it.seek(1500));
+    assert_eq!(it.at_t(), 2000);
+    assert!(it.seek(0)); // never backwards
+    assert_eq!(it.at_t(), 2000);
+    assert!(it.seek(4000));
+    assert_eq!(it.at().1.sum.to_bits(), STALE);
+    assert!(!it.seek(4001));
+    assert!(it.err().is_none());
+    let data = read("float_special_values.0.chunk");
+    let mut it = float_histogram_iter(&data);
+    assert!(it.seek(i64::MIN));
+    assert_eq!(it.at_t(), 1000);
+    assert!(it.seek(6000));
+    assert!(!it.seek(7000));
+}
+
+#[test]
 fn headers_of_the_cut_chunks() {
     use CounterResetHeader::*;
     let headers = |name: &str| -> Vec<CounterResetHeader> {

@@ -714,6 +714,21 @@ impl HistogramIterator<'_> {
         }
     }
 
+    /// Advances to the first sample with timestamp `>= t`, staying put if
+    /// the current one already qualifies (Prometheus's `Seek`); never moves
+    /// backwards. False if there is none or on error.
+    pub fn seek(&mut self, t: i64) -> bool {
+        if self.err.is_some() {
+            return false;
+        }
+        while self.read == 0 || self.st.t < t {
+            if !self.next() {
+                return false;
+            }
+        }
+        true
+    }
+
     /// The current sample's timestamp.
     pub fn at_t(&self) -> i64 {
         self.st.t
