@@ -58,7 +58,13 @@ fn same_float(a: &FloatHistogram, b: &FloatHistogram) -> bool {
 }
 
 fn refused_after_stale(e: &CodecError) -> bool {
-    matches!(e, CodecError::InvalidHistogram { what: "sample after a stale marker", .. })
+    matches!(
+        e,
+        CodecError::InvalidHistogram {
+            what: "sample after a stale marker",
+            ..
+        }
+    )
 }
 
 fn check_int(data: &[u8]) {
@@ -161,10 +167,16 @@ fn check_float(data: &[u8]) {
         if let Some((t, h)) = stepped.last() {
             match c.append(None, t.wrapping_add(15_000), h, false) {
                 Ok(AppendOutcome::Appended | AppendOutcome::Recoded) => {
-                    assert_eq!(float_histogram_decode(c.bytes()).expect("appended").len(), n + 1);
+                    assert_eq!(
+                        float_histogram_decode(c.bytes()).expect("appended").len(),
+                        n + 1
+                    );
                 }
                 Ok(AppendOutcome::NewChunk(nc)) => {
-                    assert_eq!(float_histogram_decode(nc.bytes()).expect("new chunk").len(), 1);
+                    assert_eq!(
+                        float_histogram_decode(nc.bytes()).expect("new chunk").len(),
+                        1
+                    );
                 }
                 Err(CodecError::ChunkFull { .. }) => {}
                 Err(e) => panic!("{e}"),
