@@ -194,6 +194,21 @@ for name in ["basic", "staleness", "stale_dod_nonzero", "irregular_timestamps", 
              "corrupt-truncated", "corrupt-bad-window"]:
     seed("xor2_chunk", name, fixture("xor2", name + ".chunk"))
 
+# --- histogram_chunk: native-histogram chunk data (encodings 2 and 3) -------
+# Cut from tests/fixtures/histogram-chunk/, whose bytes Prometheus v3.8.1's
+# own appenders wrote (that folder's README.md): recoded layouts, resets,
+# stale markers, special values, gauges, custom buckets, both encodings
+# (the target decodes every input as both), plus both corrupt chunks.
+
+for name in ["int_prometheus_bucket_changes.0", "int_stale_markers.0", "int_stale_markers.2",
+             "int_gauge.0", "int_custom_buckets.0", "int_resets_and_headers.0",
+             "float_prometheus_bucket_changes.0", "float_special_values.0", "float_gauge.0",
+             "float_custom_buckets.0", "float_hand_two_samples.0",
+             "corrupt-int-truncated", "corrupt-float-bad-window"]:
+    seed("histogram_chunk", name.replace(".0", "").replace(".2", "-2"),
+         fixture("histogram-chunk", name + ".chunk"))
+seed("histogram_chunk", "empty-gauge", b"\x00\x00\xc0")
+
 # --- dense_chunk: Cairn's dense chunks (0xfe) -------------------------------
 # Every frozen chunk of tests/fixtures/dense/ (written by Cairn's encoder,
 # see that folder's README.md): decimal mode with deltas, gaps, exceptions

@@ -107,6 +107,20 @@ impl BitWriter {
         }
     }
 
+    /// Drops the wholly unused last byte that an aligned byte write leaves
+    /// (the "8 free bits" state), if there is one. What remains is the
+    /// stream of Prometheus 3.x, whose `writeByte` on an aligned stream
+    /// appends only the byte itself: the bytes are the same as long as
+    /// anything follows, and differ only in whether a stream that ends
+    /// aligned after a byte write carries that spare zero byte (2.x) or
+    /// not (3.x). Later writes go on exactly as without the trim.
+    pub fn trim_spare_byte(&mut self) {
+        if self.free == 8 {
+            self.buf.pop();
+            self.free = 0;
+        }
+    }
+
     /// The bytes written so far (the last one possibly partial or unused,
     /// zero-padded).
     pub fn bytes(&self) -> &[u8] {
@@ -332,6 +346,28 @@ mod tests {
         let mut w = BitWriter::new();
         w.write_bits(0xffff, 16);
         assert_eq!(w.bytes(), [0xff, 0xff, 0x00]);
+    }
+
+    #[test]
+    fn trimming_the_spare_byte_gives_prometheus_3_streams() {
+        let mut w = BitWriter::new();
+        w.write_bits(0xabcd, 16);
+        assert_eq!(w.bytes(), [0xab, 0xcd, 0x00]);
+        w.trim_spare_byte();
+        assert_eq!(w.bytes(), [0xab, 0xcd]);
+        assert_eq!(w.free_bits(), 0);
+        assert_eq!(w.len_bits(), 16);
+        // Writing on gives the same bytes as without the trim.
+        let mut u = BitWriter::new();
+        u.write_bits(0xabcd, 16);
+        for x in [&mut w, &mut u] {
+            x.write_bit(true);
+            x.write_byte(0x55);
+        }
+        assert_eq!(w.bytes(), u.bytes());
+        // Nothing to trim in a partial byte.
+        w.trim_spare_byte();
+        assert_eq!(w.bytes(), u.bytes());
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The chunk-encoding byte that Prometheus stores beside every chunk.
 //!
 //! Values are Prometheus's `chunkenc.Encoding`: 1 = XOR floats,
-//! 2 = native histograms, 3 = float histograms, 4 = XOR2 floats. XOR and
-//! XOR2 are decoded by this crate (each by its own decoder); the histogram
-//! encodings are recognised so readers can report a precise error.
+//! 2 = native histograms, 3 = float histograms, 4 = XOR2 floats. Each has
+//! its own decoder in this crate ([`crate::xor_decode`],
+//! [`crate::xor2_decode`], [`crate::histogram_decode`],
+//! [`crate::float_histogram_decode`]); [`Encoding::ensure_supported`]
+//! names the ones a float-sample reader can take, so readers that do not
+//! handle histograms yet report a precise error.
 //! Prometheus's 5 and 6 (histograms with start timestamps) are not known
 //! here yet and read as unknown.
 
@@ -24,9 +27,9 @@ pub const ENCODING_XOR2: u8 = 4;
 pub enum Encoding {
     /// Gorilla-style XOR float samples.
     Xor = ENCODING_XOR,
-    /// Native histograms with integer counts (not implemented yet).
+    /// Native histograms with integer counts ([`crate::HistogramChunk`]).
     Histogram = ENCODING_HISTOGRAM,
-    /// Native histograms with float counts (not implemented yet).
+    /// Native histograms with float counts ([`crate::FloatHistogramChunk`]).
     FloatHistogram = ENCODING_FLOAT_HISTOGRAM,
     /// XOR with joint timestamp/value controls and optional start
     /// timestamps (decoded by [`crate::xor2_decode`], not
@@ -40,10 +43,12 @@ impl Encoding {
         self as u8
     }
 
-    /// Errors with [`CodecError::UnsupportedEncoding`] unless this crate can
-    /// decode this encoding. Each supported encoding has its own decoder:
-    /// [`Encoding::Xor`] → [`crate::xor_decode`], [`Encoding::Xor2`] →
-    /// [`crate::xor2_decode`].
+    /// Errors with [`CodecError::UnsupportedEncoding`] unless this is a
+    /// float-sample encoding: [`Encoding::Xor`] → [`crate::xor_decode`],
+    /// [`Encoding::Xor2`] → [`crate::xor2_decode`]. The histogram
+    /// encodings have their own decoders and sample types
+    /// ([`crate::histogram_decode`], [`crate::float_histogram_decode`])
+    /// and are refused here.
     pub fn ensure_supported(self) -> Result<(), CodecError> {
         match self {
             Encoding::Xor | Encoding::Xor2 => Ok(()),

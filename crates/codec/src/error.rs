@@ -63,6 +63,26 @@ pub enum CodecError {
     /// The encoding is a valid Prometheus encoding that Cairn does not decode yet.
     #[error("chunk encoding {0:?} is not supported yet")]
     UnsupportedEncoding(crate::Encoding),
+    /// A histogram handed to an encoder cannot be written as asked: its
+    /// bucket counts do not match its spans or the chunk's layout, or it
+    /// would follow a stale marker in the same chunk.
+    #[error("invalid histogram {what}: expected {expected}, found {found}")]
+    InvalidHistogram {
+        /// What is wrong with it.
+        what: &'static str,
+        /// What the encoder needs.
+        expected: String,
+        /// What it was given.
+        found: String,
+    },
+    /// An append-only histogram append needs a new chunk or a recoded one
+    /// (Prometheus's `appendOnly` errors: a counter reset, a schema change,
+    /// a layout change).
+    #[error("histogram not appendable: {reason}")]
+    NotAppendable {
+        /// Why, in Prometheus's words.
+        reason: String,
+    },
     /// The chunk already holds the maximum number of samples.
     #[error("chunk is full ({max} samples)")]
     ChunkFull {

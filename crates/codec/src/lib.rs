@@ -1,5 +1,5 @@
-//! Bit streams, varints, CRC32-Castagnoli and Prometheus's XOR and XOR2 chunk
-//! encodings.
+//! Bit streams, varints, CRC32-Castagnoli and Prometheus's XOR, XOR2 and
+//! native-histogram chunk encodings.
 //!
 //! This crate is the lowest layer of Cairn's on-disk formats. Everything here
 //! is pure computation over byte slices: no I/O, no global state.
@@ -19,6 +19,13 @@
 //!   (`chunkenc.EncXOR2`, byte 4) with joint timestamp/value controls and
 //!   optional start timestamps, byte-identical; [`xor2_decode`] is its bulk
 //!   decoder.
+//! * [`histogram`]: Prometheus's native-histogram chunks, byte-identical:
+//!   [`HistogramChunk`] (`chunkenc.EncHistogram`, byte 2: integer counts,
+//!   varbit delta-of-delta) and [`FloatHistogramChunk`]
+//!   (`chunkenc.EncFloatHistogram`, byte 3: XOR-encoded float counts), with
+//!   Prometheus's appenders (appendability, recoding to wider bucket
+//!   layouts, counter-reset headers, gauges), iterators and the bulk
+//!   decoders [`histogram_decode`] / [`float_histogram_decode`].
 //! * [`aggr`]: the aggregate chunk (0xff) of downsampled blocks, framing
 //!   five XOR sub-chunks as Thanos's `AggrChunk` does.
 //! * [`dense`]: Cairn's dense chunk (0xfe) for long-term blocks: decimal
@@ -36,6 +43,7 @@ pub mod dense;
 mod encoding;
 mod error;
 mod float_chunk;
+pub mod histogram;
 pub mod varint;
 mod xor;
 mod xor2;
@@ -56,6 +64,12 @@ pub use error::CodecError;
 pub use float_chunk::{
     decode_float_chunk, decode_float_chunk_with, float_chunk_samples, is_float_encoding,
     FloatChunkBuilder, FloatEncoding,
+};
+pub use histogram::{
+    float_histogram_decode, float_histogram_iter, histogram_chunk_header, histogram_decode,
+    histogram_iter, AppendOutcome, Appendable, CounterResetHeader, FloatHistogramChunk,
+    FloatHistogramIterator, GaugeAppendable, HistogramChunk, HistogramIterator,
+    HISTOGRAM_HEADER_LEN,
 };
 pub use xor::{
     decode_all, xor_iter, XorChunk, XorIterator, INITIAL_CAPACITY as XOR_INITIAL_CAPACITY,

@@ -1,4 +1,6 @@
-//! Native histograms with float counts, as PromQL computes with them.
+//! Native histograms: [`FloatHistogram`] with float counts, as PromQL
+//! computes with them, and [`Histogram`] with integer counts and
+//! delta-encoded buckets, as Prometheus ingests and stores them.
 //!
 //! A histogram has a schema: exponential schemas `-4..=8` put bucket `i`'s
 //! upper bound at `2^(i * 2^-schema)` (buckets are left-open, right-closed,
@@ -57,6 +59,87 @@ pub struct FloatHistogram {
     pub negative_buckets: Vec<f64>,
     /// Upper bounds of the custom buckets (schema -53), without the final +Inf.
     pub custom_values: Vec<f64>,
+}
+
+/// A native histogram with integer counts, as Prometheus ingests and stores
+/// it (`model/histogram.Histogram`).
+///
+/// Counts are `u64`; bucket counts are stored **delta-encoded**, as in
+/// Prometheus: the first bucket of each side holds its absolute count, every
+/// following one the difference to the bucket before it (across span gaps),
+/// so `positive_buckets = [6, -3, 0]` means absolute counts `6, 3, 3`. The
+/// spans, zero bucket, schema and custom values mean what they mean in
+/// [`FloatHistogram`]. A stale marker is a histogram whose `sum` carries the
+/// bits of [`crate::STALE_NAN`]; its other fields are meaningless.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Histogram {
+    pub counter_reset_hint: CounterResetHint,
+    pub schema: i32,
+    pub zero_threshold: f64,
+    pub zero_count: u64,
+    pub count: u64,
+    pub sum: f64,
+    pub positive_spans: Vec<Span>,
+    pub negative_spans: Vec<Span>,
+    /// Delta-encoded counts of the positive buckets, in span order.
+    pub positive_buckets: Vec<i64>,
+    /// Delta-encoded counts of the negative buckets, in span order.
+    pub negative_buckets: Vec<i64>,
+    /// Upper bounds of the custom buckets (schema -53), without the final +Inf.
+    pub custom_values: Vec<f64>,
+}
+
+impl Histogram {
+    /// True for schema -53.
+    pub fn uses_custom_buckets(&self) -> bool {
+        self.schema == CUSTOM_BUCKETS_SCHEMA
+    }
+
+    /// The same histogram with float counts, bucket deltas summed up to
+    /// absolute counts, exactly as Prometheus's `Histogram.ToFloat`: each
+    /// delta is converted to `f64` and the running total kept in `f64`; a
+    /// custom-buckets histogram keeps no zero bucket and no negative
+    /// buckets, an exponential one no custom values.
+    pub fn to_float(&self) -> FloatHistogram {
+        let custom = self.uses_custom_buckets();
+        FloatHistogram {
+            counter_reset_hint: self.counter_reset_hint,
+            schema: self.schema,
+            zero_threshold: if custom { 0.0 } else { self.zero_threshold },
+            zero_count: if custom { 0.0 } else { self.zero_count as f64 },
+            count: self.count as f64,
+            sum: self.sum,
+            positive_spans: self.positive_spans.clone(),
+            positive_buckets: absolute_counts(&self.positive_buckets),
+            negative_spans: if custom {
+                Vec::new()
+            } else {
+                self.negative_spans.clone()
+            },
+            negative_buckets: if custom {
+                Vec::new()
+            } else {
+                absolute_counts(&self.negative_buckets)
+            },
+            custom_values: if custom {
+                self.custom_values.clone()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+/// Running totals of delta-encoded bucket counts, summed as floats.
+fn absolute_counts(deltas: &[i64]) -> Vec<f64> {
+    let mut current = 0.0;
+    deltas
+        .iter()
+        .map(|&d| {
+            current += d as f64;
+            current
+        })
+        .collect()
 }
 
 /// One bucket with its bounds, as iteration yields it.
@@ -802,6 +885,61 @@ mod tests {
         };
         x.from_indexed(pos, &[]);
         x
+    }
+
+    #[test]
+    fn integer_histogram_to_float_sums_the_deltas() {
+        let h = Histogram {
+            counter_reset_hint: CounterResetHint::NotCounterReset,
+            schema: 1,
+            zero_threshold: 0.001,
+            zero_count: 2,
+            count: 17,
+            sum: 42.5,
+            positive_spans: vec![
+                Span {
+                    offset: 0,
+                    length: 2,
+                },
+                Span {
+                    offset: 1,
+                    length: 1,
+                },
+            ],
+            positive_buckets: vec![6, -3, 0],
+            negative_spans: vec![Span {
+                offset: -1,
+                length: 2,
+            }],
+            negative_buckets: vec![1, 2],
+            custom_values: vec![],
+        };
+        let f = h.to_float();
+        assert_eq!(f.positive_buckets, vec![6.0, 3.0, 3.0]);
+        assert_eq!(f.negative_buckets, vec![1.0, 3.0]);
+        assert_eq!((f.count, f.zero_count, f.sum), (17.0, 2.0, 42.5));
+        assert_eq!(f.positive_spans, h.positive_spans);
+        assert_eq!(f.negative_spans, h.negative_spans);
+        assert_eq!(f.counter_reset_hint, CounterResetHint::NotCounterReset);
+        assert_eq!((f.schema, f.zero_threshold), (1, 0.001));
+        assert_eq!(f.positive_indexed(), vec![(0, 6.0), (1, 3.0), (3, 3.0)]);
+
+        let nhcb = Histogram {
+            schema: CUSTOM_BUCKETS_SCHEMA,
+            count: 3,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 3,
+            }],
+            positive_buckets: vec![1, 0, -1],
+            custom_values: vec![0.5, 1.0],
+            ..Default::default()
+        };
+        assert!(nhcb.uses_custom_buckets());
+        let f = nhcb.to_float();
+        assert_eq!(f.positive_buckets, vec![1.0, 1.0, 0.0]);
+        assert_eq!(f.custom_values, vec![0.5, 1.0]);
+        assert!(f.uses_custom_buckets());
     }
 
     #[test]

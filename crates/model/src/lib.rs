@@ -19,7 +19,7 @@ pub use error::ModelError;
 pub use gofloat::{format_go_f, format_go_g, push_go_f};
 pub use histogram::{
     bucket_bound, custom_bounds_match, Bucket, CombineInfo, CounterResetHint, FloatHistogram,
-    IncompatibleSchemas, Span, CUSTOM_BUCKETS_SCHEMA,
+    Histogram, IncompatibleSchemas, Span, CUSTOM_BUCKETS_SCHEMA,
 };
 pub use labels::{
     cmp_encoded, go_quote, is_valid_utf8, raw_byte, sort_key, write_go_quoted, Label, Labels,
