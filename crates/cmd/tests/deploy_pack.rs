@@ -1,9 +1,11 @@
-//! The GPU-cluster pack's rules (`deploy/rules/`): `promtool check rules`
-//! accepts them, and every expression, run against Cairn and against
-//! Prometheus 2.42 holding the same simulated GPU-cluster hour (plus a
-//! faulty node and unhealthy Cairn and Prometheus metrics, so that every
-//! alert has something to say), succeeds on both, returns something, and
-//! gives the same answer.
+//! The GPU-cluster pack (`deploy/`): `promtool check rules` accepts its
+//! rules, and every rule expression and every dashboard query (Grafana's
+//! variables set to "All"), run against Cairn and against Prometheus 2.42
+//! holding the same simulated GPU-cluster hour, succeeds on both, returns
+//! something, and gives the same answer. The hour has a faulty node and
+//! unhealthy Cairn and Prometheus series (so that every alert has something
+//! to say) and Cairn's own /metrics, scraped while the data went in (for
+//! the Cairn dashboard).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -208,24 +210,77 @@ fn close(a: f64, b: f64) -> bool {
     a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) || (a.is_nan() && b.is_nan())
 }
 
-#[test]
-fn every_rule_of_the_pack_runs_and_agrees_with_prometheus() {
-    require_tool("/usr/bin/promtool");
-    require_tool("/usr/bin/prometheus");
-    let mut check = Command::new("/usr/bin/promtool");
-    check.args(["check", "rules"]).args(rule_files());
-    let out = run(&mut check);
-    assert!(out.contains("SUCCESS"), "{out}");
+/// Cairn and Prometheus holding the same data, and a query time near its end.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    _prom: Proc,
+    _cairn: Proc,
+    cairn: String,
+    prom: String,
+    at: f64,
+}
 
+/// Parses the text exposition format into (labels, value), adding `extra`.
+fn exposition(text: &str, extra: &[(&str, &str)]) -> Vec<(Labels, f64)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let Ok(v) = value.parse::<f64>() else {
+            continue;
+        };
+        let (name, labels) = match series.split_once('{') {
+            Some((n, rest)) => (n, rest.strip_suffix('}').unwrap()),
+            None => (series, ""),
+        };
+        let mut pairs: Vec<(String, String)> = vec![("__name__".into(), name.into())];
+        let mut rest = labels;
+        while !rest.is_empty() {
+            let (k, after) = rest.split_once("=\"").unwrap();
+            let mut val = String::new();
+            let mut chars = after.char_indices();
+            let mut end = after.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, e)) = chars.next() {
+                            val.push(match e {
+                                'n' => '\n',
+                                o => o,
+                            });
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => val.push(c),
+                }
+            }
+            pairs.push((k.trim_start_matches(',').to_owned(), val));
+            rest = after[end..].trim_start_matches(',');
+        }
+        for (k, v) in extra {
+            pairs.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        out.push((Labels::from_pairs(pairs), v));
+    }
+    out
+}
+
+fn fixture() -> Fixture {
+    require_tool("/usr/bin/prometheus");
     let dir = tempfile::tempdir().unwrap();
     let (pp, cp) = (free_port(), free_port());
-    let _prom = start_prometheus(
+    let prom = start_prometheus(
         &dir.path().join("prom"),
         pp,
         "global:\n  scrape_interval: 1h\n",
         &["--web.enable-remote-write-receiver"],
     );
-    let _cairn = start_cairn(&dir.path().join("cairn"), cp, &[]);
+    let cairn = start_cairn(&dir.path().join("cairn"), cp, &[]);
     let spec = ClusterSpec {
         nodes: 2,
         pod_lifetime_scrapes: 80,
@@ -253,6 +308,14 @@ fn every_rule_of_the_pack_runs_and_agrees_with_prometheus() {
         for (l, v) in faults(step, base_t) {
             batch.push((l, base_t + 500, v));
         }
+        // Cairn's own metrics, as a Prometheus scraping it every 15 s
+        // would store them.
+        {
+            let text = get(&format!("http://127.0.0.1:{cp}/metrics")).text();
+            for (l, v) in exposition(&text, &[("instance", "cairn-1:9090"), ("job", "cairn")]) {
+                batch.push((l, base_t + 700, v));
+            }
+        }
         if batch.len() >= 2000 {
             send(&mut batch);
         }
@@ -262,23 +325,110 @@ fn every_rule_of_the_pack_runs_and_agrees_with_prometheus() {
     }
     // A whole second 7 s past a whole minute, near the end of the data.
     let at = ((start + SCRAPES as i64 * STEP_MS) / 1000 - 60) as f64;
-    let (cairn, prom) = (
-        format!("http://127.0.0.1:{cp}"),
-        format!("http://127.0.0.1:{pp}"),
-    );
+    Fixture {
+        _dir: dir,
+        _prom: prom,
+        _cairn: cairn,
+        cairn: format!("http://127.0.0.1:{cp}"),
+        prom: format!("http://127.0.0.1:{pp}"),
+        at,
+    }
+}
+
+/// Runs `expr` on both at `at`: it must work, return something, and agree.
+fn same_answer(f: &Fixture, name: &str, expr: &str) -> usize {
+    let ours = answer(&f.cairn, expr, f.at).unwrap_or_else(|e| panic!("{name}: Cairn: {e}"));
+    let theirs = answer(&f.prom, expr, f.at).unwrap_or_else(|e| panic!("{name}: Prometheus: {e}"));
+    assert!(!ours.is_empty(), "{name} ({expr}) returns nothing");
+    assert_eq!(ours.len(), theirs.len(), "{name}: {ours:?} vs {theirs:?}");
+    for ((lo, vo), (lt, vt)) in ours.iter().zip(&theirs) {
+        assert_eq!(lo, lt, "{name}");
+        assert!(close(*vo, *vt), "{name} {lo}: Cairn {vo}, Prometheus {vt}");
+    }
+    ours.len()
+}
+
+#[test]
+fn every_rule_of_the_pack_runs_and_agrees_with_prometheus() {
+    require_tool("/usr/bin/promtool");
+    let mut check = Command::new("/usr/bin/promtool");
+    check.args(["check", "rules"]).args(rule_files());
+    let out = run(&mut check);
+    assert!(out.contains("SUCCESS"), "{out}");
+    let f = fixture();
     let rules = rule_exprs();
     assert!(rules.len() >= 27, "{}", rules.len());
     let mut report = BTreeMap::new();
     for (name, expr, alert) in &rules {
-        let ours = answer(&cairn, expr, at).unwrap_or_else(|e| panic!("{name}: Cairn: {e}"));
-        let theirs = answer(&prom, expr, at).unwrap_or_else(|e| panic!("{name}: Prometheus: {e}"));
-        assert!(!ours.is_empty(), "{name} ({expr}) returns nothing");
-        assert_eq!(ours.len(), theirs.len(), "{name}: {ours:?} vs {theirs:?}");
-        for ((lo, vo), (lt, vt)) in ours.iter().zip(&theirs) {
-            assert_eq!(lo, lt, "{name}");
-            assert!(close(*vo, *vt), "{name} {lo}: Cairn {vo}, Prometheus {vt}");
-        }
-        report.insert(name.clone(), (ours.len(), *alert));
+        let n = same_answer(&f, name, expr);
+        report.insert(name.clone(), (n, *alert));
     }
     eprintln!("rules checked: {report:?}");
+}
+
+/// Every query of every dashboard, variables set to "All" (`.*`) and
+/// Grafana's `$__rate_interval` to one minute.
+fn dashboard_queries() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(deploy().join("grafana/dashboards"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        let d: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+        assert!(
+            d["uid"].is_string() && d["title"].is_string(),
+            "{}",
+            f.display()
+        );
+        for p in d["panels"].as_array().unwrap() {
+            for t in p["targets"].as_array().unwrap() {
+                let e = t["expr"]
+                    .as_str()
+                    .unwrap()
+                    .replace("$__rate_interval", "1m")
+                    .replace("$namespace", ".*")
+                    .replace("$Hostname", ".*")
+                    .replace("$instance", ".*");
+                assert!(!e.contains('$'), "unknown variable in {e}");
+                out.push((format!("{} / {}", d["title"], p["title"]), e));
+            }
+        }
+        // Variable queries must name a label of a metric that exists.
+        for v in d["templating"]["list"].as_array().unwrap() {
+            if v["type"] == "query" {
+                let q = v["definition"].as_str().unwrap();
+                assert!(q.starts_with("label_values("), "{q}");
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_dashboard_query_runs_and_agrees_with_prometheus() {
+    let queries = dashboard_queries();
+    assert!(queries.len() >= 40, "{}", queries.len());
+    let f = fixture();
+    for (name, expr) in &queries {
+        same_answer(&f, name, expr);
+    }
+    // The variables' values exist in Cairn.
+    for (metric, label) in [
+        ("DCGM_FI_DEV_GPU_UTIL", "namespace"),
+        ("DCGM_FI_DEV_GPU_UTIL", "Hostname"),
+        ("node_cpu_seconds_total", "instance"),
+    ] {
+        let v = get(&format!(
+            "{}/api/v1/label/{label}/values?match[]={metric}",
+            f.cairn
+        ))
+        .json();
+        assert!(
+            !v["data"].as_array().unwrap().is_empty(),
+            "{metric} {label}"
+        );
+    }
+    eprintln!("dashboard queries checked: {}", queries.len());
 }
