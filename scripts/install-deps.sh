@@ -2,7 +2,8 @@
 # Installs what Cairn's tests and benchmarks talk to: Debian's Prometheus 2.42
 # (prometheus and promtool), Alertmanager, VictoriaMetrics, OpenTelemetry's Python SDK
 # with its OTLP/HTTP exporter (a real OTLP sender, in a virtual environment
-# at $CAIRN_OTEL_VENV, default ~/.cache/cairn/otel-venv), plus cargo-nextest
+# at $CAIRN_OTEL_VENV, default ~/.cache/cairn/otel-venv), kubernetes-validate
+# (at $CAIRN_K8S_VENV, default ~/.cache/cairn/k8s-venv), plus cargo-nextest
 # when absent.
 # Safe to run again; does nothing that is already done.
 set -euo pipefail
@@ -12,6 +13,8 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v buildah >/dev/null 2>&1 || need+=(buildah)
+command -v podman >/dev/null 2>&1 || need+=(podman)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -30,6 +33,13 @@ if ! "$otel_venv/bin/python" -c 'import opentelemetry.exporter.otlp.proto.http.m
   fi
   python3 -m venv "$otel_venv"
   "$otel_venv/bin/pip" install -q 'opentelemetry-sdk>=1.20,<2' 'opentelemetry-exporter-otlp-proto-http>=1.20,<2'
+fi
+# kubernetes-validate (the Kubernetes OpenAPI schemas, offline) checks the
+# pack's manifests; PyYAML writes its PrometheusRule from deploy/rules/.
+k8s_venv=${CAIRN_K8S_VENV:-$HOME/.cache/cairn/k8s-venv}
+if ! "$k8s_venv/bin/kubernetes-validate" --version >/dev/null 2>&1; then
+  python3 -m venv "$k8s_venv"
+  "$k8s_venv/bin/pip" install -q 'kubernetes-validate==1.31.0' 'PyYAML>=6,<7'
 fi
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest

@@ -1,0 +1,229 @@
+//! The pack's Kubernetes side (`deploy/kubernetes/`):
+//! - `kubernetes-validate` (the Kubernetes 1.31 OpenAPI schemas, offline)
+//!   accepts the StatefulSet, Service and ConfigMap, and refuses a broken
+//!   copy (so the check can fail);
+//! - the Prometheus Operator resources, which that validator has no schema
+//!   for, are checked for what ties them together: the ServiceMonitor
+//!   selects the Service and its port, the Prometheus writes to and reads
+//!   from the Service, the PrometheusRule holds exactly `deploy/rules/`;
+//! - every flag the StatefulSet gives `cairn serve` exists;
+//! - the image (`scripts/build-image.sh`, no base image pulled) builds with
+//!   buildah, has the entry point, user and port it should, and the binary
+//!   inside it starts with the loader and libraries inside it and answers
+//!   `/-/ready`. The container itself is not started: this machine's
+//!   runtime (crun) may not set resource limits ("setrlimit RLIMIT_NPROC:
+//!   Operation not permitted").
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_yaml_ng::Value;
+use support::*;
+
+fn deploy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+fn docs(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.split("\n---\n")
+        .map(|d| serde_yaml_ng::from_str::<Value>(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn kind<'a>(ds: &'a [Value], k: &str) -> &'a Value {
+    ds.iter()
+        .find(|d| d["kind"].as_str() == Some(k))
+        .unwrap_or_else(|| panic!("no {k}"))
+}
+
+fn validator() -> PathBuf {
+    let venv = std::env::var_os("CAIRN_K8S_VENV").map_or_else(
+        || PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/cairn/k8s-venv"),
+        PathBuf::from,
+    );
+    let v = venv.join("bin/kubernetes-validate");
+    assert!(
+        v.exists(),
+        "{} is missing: run scripts/install-deps.sh",
+        v.display()
+    );
+    v
+}
+
+#[test]
+fn manifests_validate_and_fit_together() {
+    let k8s = deploy().join("kubernetes");
+    let cairn_yaml = k8s.join("cairn.yaml");
+    let out = Command::new(validator())
+        .args(["--kubernetes-version", "1.31", "--strict"])
+        .arg(&cairn_yaml)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.matches("passed").count(), 3, "{text}");
+    // A broken copy is refused: the validator really checks.
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        std::fs::read_to_string(&cairn_yaml)
+            .unwrap()
+            .replace("replicas: 1", "replicas: one"),
+    )
+    .unwrap();
+    let out = Command::new(validator())
+        .args(["--kubernetes-version", "1.31", "--strict"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a broken StatefulSet passed");
+
+    let core = docs(&cairn_yaml);
+    let svc = kind(&core, "Service");
+    let sts = kind(&core, "StatefulSet");
+    let mon = docs(&k8s.join("monitoring.yaml"));
+    let sm = kind(&mon, "ServiceMonitor");
+    let prom = kind(&mon, "Prometheus");
+    for d in [sm, prom] {
+        assert_eq!(d["apiVersion"].as_str(), Some("monitoring.coreos.com/v1"));
+    }
+    // The ServiceMonitor selects the Service by its labels and port name.
+    let want = &svc["metadata"]["labels"];
+    for (k, v) in sm["spec"]["selector"]["matchLabels"].as_mapping().unwrap() {
+        assert_eq!(&want[k.as_str().unwrap()], v);
+    }
+    assert_eq!(
+        sm["spec"]["endpoints"][0]["port"],
+        svc["spec"]["ports"][0]["name"]
+    );
+    assert_eq!(
+        svc["spec"]["selector"],
+        sts["spec"]["template"]["metadata"]["labels"]
+    );
+    // The Prometheus writes to and reads from the Service.
+    let host = format!(
+        "http://{}.{}.svc:{}",
+        svc["metadata"]["name"].as_str().unwrap(),
+        svc["metadata"]["namespace"].as_str().unwrap(),
+        svc["spec"]["ports"][0]["port"].as_u64().unwrap()
+    );
+    assert_eq!(
+        prom["spec"]["remoteWrite"][0]["url"].as_str(),
+        Some(format!("{host}/api/v1/write").as_str())
+    );
+    assert_eq!(
+        prom["spec"]["remoteRead"][0]["url"].as_str(),
+        Some(format!("{host}/api/v1/read").as_str())
+    );
+    // The PrometheusRule holds exactly the pack's rules.
+    let rule = docs(&k8s.join("prometheusrule.yaml"));
+    let rule = kind(&rule, "PrometheusRule");
+    let mut groups = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(deploy().join("rules"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        let d = &docs(&f)[0];
+        groups.extend(d["groups"].as_sequence().unwrap().iter().cloned());
+    }
+    assert_eq!(
+        rule["spec"]["groups"].as_sequence().unwrap(),
+        &groups,
+        "run deploy/kubernetes/make_prometheusrule.py"
+    );
+    for (k, v) in prom["spec"]["ruleSelector"]["matchLabels"]
+        .as_mapping()
+        .unwrap()
+    {
+        assert_eq!(&rule["metadata"]["labels"][k.as_str().unwrap()], v);
+    }
+    // Every flag given to `cairn serve` exists.
+    let help = run(cairn().args(["serve", "--help"]));
+    let args = sts["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(args[0].as_str(), Some("serve"));
+    for a in &args[1..] {
+        let flag = a.as_str().unwrap().split('=').next().unwrap();
+        assert!(help.contains(flag), "{flag} is not a flag of cairn serve");
+    }
+}
+
+#[test]
+fn the_image_builds_and_its_binary_runs() {
+    for tool in ["/usr/bin/buildah", "/usr/bin/podman"] {
+        require_tool(tool);
+    }
+    let tag = format!("localhost/cairn-test:{}", std::process::id());
+    let out = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-image.sh"))
+        .arg(&tag)
+        .env("BIN", env!("CARGO_BIN_EXE_cairn"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inspect = run(Command::new("podman").args(["image", "inspect", &tag]));
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    let cfg = &v[0]["Config"];
+    assert_eq!(cfg["Entrypoint"], serde_json::json!(["/cairn"]));
+    assert_eq!(cfg["User"], "65534:65534");
+    assert!(cfg["ExposedPorts"].get("9090/tcp").is_some(), "{cfg}");
+    // The image's file system, exported from a created (not started)
+    // container.
+    let cid = run(Command::new("podman").args(["create", &tag]));
+    let cid = cid.trim().to_owned();
+    let root = tempfile::tempdir().unwrap();
+    let tar = root.path().join("rootfs.tar");
+    run(Command::new("podman")
+        .args(["export", &cid, "-o"])
+        .arg(&tar));
+    run(Command::new("podman").args(["rm", &cid]));
+    let _ = Command::new("podman").args(["rmi", &tag]).output();
+    let fs = root.path().join("fs");
+    std::fs::create_dir_all(&fs).unwrap();
+    run(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&fs));
+    let loader = fs.join("lib64/ld-linux-x86-64.so.2");
+    assert!(loader.exists(), "the image has no loader");
+    // Started with the image's own loader and libraries only.
+    let port = free_port();
+    let data = root.path().join("data");
+    let child = Command::new(&loader)
+        .arg("--library-path")
+        .arg(fs.join("lib/x86_64-linux-gnu"))
+        .arg(fs.join("cairn"))
+        .args(["serve", "--storage.tsdb.path"])
+        .arg(&data)
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _p = Proc {
+        child,
+        name: "cairn from the image".into(),
+    };
+    wait_ready(
+        &format!("http://127.0.0.1:{port}/-/ready"),
+        Duration::from_secs(60),
+    );
+}
