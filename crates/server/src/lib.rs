@@ -26,6 +26,7 @@ mod query_api;
 pub mod read;
 mod routes;
 pub mod tls;
+mod ui;
 pub mod web_config;
 pub mod write;
 

@@ -75,6 +75,8 @@ pub enum Handler {
     Metrics,
     Memory,
     Reload,
+    /// The web UI's pages and assets.
+    Ui,
     /// A path of the query API: an index into [`API_HANDLERS`].
     Api(u8),
     Other,
@@ -107,7 +109,7 @@ pub const API_HANDLERS: [&str; 22] = [
 ];
 
 /// Handlers with a label of their own, before the API's.
-const FIXED: [Handler; 9] = [
+const FIXED: [Handler; 10] = [
     Handler::Write,
     Handler::Otlp,
     Handler::Read,
@@ -116,6 +118,7 @@ const FIXED: [Handler; 9] = [
     Handler::Metrics,
     Handler::Memory,
     Handler::Reload,
+    Handler::Ui,
     Handler::Other,
 ];
 
@@ -150,6 +153,7 @@ impl Handler {
             Handler::Metrics => "/metrics",
             Handler::Memory => "/debug/memory",
             Handler::Reload => "/-/reload",
+            Handler::Ui => "/graph",
             Handler::Api(i) => API_HANDLERS.get(usize::from(i)).copied().unwrap_or("other"),
             Handler::Other => "other",
         }

@@ -128,6 +128,14 @@ pub async fn handle(
     let start = Instant::now();
     let route = ROUTES.iter().find(|(p, _, _)| *p == req.uri().path());
     let handler = route.map_or_else(|| Handler::for_api_path(req.uri().path()), |r| r.1);
+    if route.is_none() && matches!(*req.method(), Method::GET | Method::HEAD) {
+        if let Some(resp) = crate::ui::serve(req.uri().path()) {
+            shared
+                .metrics
+                .observe_request(Handler::Ui, resp.status().as_u16(), start.elapsed());
+            return Ok(resp);
+        }
+    }
     let result = match route {
         None => match &shared.api {
             Some(api) => match crate::query_api::handle(api, req).await {
@@ -205,7 +213,7 @@ async fn dispatch(
                 ),
             })
         }
-        Handler::Other | Handler::Api(_) => Err(ServerError::NotFound),
+        Handler::Other | Handler::Api(_) | Handler::Ui => Err(ServerError::NotFound),
     }
 }
 
