@@ -238,7 +238,8 @@ impl Shard<'_> {
                     }
                 }
             }
-            Record::MmapMarkers(_) => {}
+            Record::MmapMarkers(_) | Record::Histograms { .. } | Record::FloatHistograms { .. } => {
+            }
             Record::Metadata(v) => {
                 let mut g = head.metadata.write();
                 for m in v {
@@ -344,8 +345,10 @@ impl Router {
                 let owner = &self.owner;
                 split(v, n, |s| owner.get(s.r), Record::Exemplars, out);
             }
-            // Only Prometheus's out-of-order log holds markers.
-            Record::MmapMarkers(_) => {}
+            // Only Prometheus's out-of-order log holds markers; the head
+            // keeps no native histograms yet (remote write refuses them).
+            Record::MmapMarkers(_) | Record::Histograms { .. } | Record::FloatHistograms { .. } => {
+            }
         }
     }
 }

@@ -172,6 +172,20 @@ impl<K: Fn(u64) -> bool> Filter<'_, K> {
             }
             // Only Prometheus's out-of-order log holds markers.
             Record::MmapMarkers(_) => None,
+            Record::Histograms {
+                custom,
+                mut samples,
+            } => {
+                samples.retain(|s| s.t >= mint && keep(s.r));
+                (!samples.is_empty()).then_some(Record::Histograms { custom, samples })
+            }
+            Record::FloatHistograms {
+                custom,
+                mut samples,
+            } => {
+                samples.retain(|s| s.t >= mint && keep(s.r));
+                (!samples.is_empty()).then_some(Record::FloatHistograms { custom, samples })
+            }
             Record::Metadata(v) => {
                 for m in v.into_iter().filter(|m| keep(m.r)) {
                     self.metadata.insert(m.r, m);

@@ -26,7 +26,10 @@ mod writer;
 pub use checkpoint::checkpoint;
 pub use error::{Result, WalError};
 pub use reader::{ReadError, SegmentReader};
-pub use record::{Record, RefExemplar, RefMetadata, RefSample, RefSeries, Stone};
+pub use record::{
+    Record, RefExemplar, RefFloatHistogramSample, RefHistogramSample, RefMetadata, RefSample,
+    RefSeries, Stone,
+};
 pub use replay::{replay, replay_raw, replay_with_progress, Progress, ReplayStats};
 pub use segments::{checkpoint_name, segment_name, segment_path};
 pub use wal::{FsyncPolicy, Wal, WalOptions};

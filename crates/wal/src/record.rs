@@ -1,5 +1,5 @@
 //! The records the head writes into the WAL, byte-compatible with
-//! Prometheus's `tsdb/record` package (types 1 to 6).
+//! Prometheus's `tsdb/record` package (types 1 to 10).
 //!
 //! The first byte of every record is its type. The rest, per type:
 //!
@@ -25,6 +25,9 @@
 //!   <uvarint> · (name, value)*nfields`; this crate writes the fields `UNIT`
 //!   and `HELP`, and skips unknown fields when reading.
 //!
+//! * native-histogram samples (7 integer, 8 float, 9 and 10 the same with
+//!   custom buckets): see [`histogram`].
+//!
 //! Decoding never panics: malformed input yields [`WalError::RecordCorrupt`]
 //! and an unsupported type byte [`WalError::UnknownRecordType`].
 
@@ -47,6 +50,14 @@ pub const TYPE_EXEMPLARS: u8 = 4;
 pub const TYPE_MMAP_MARKERS: u8 = 5;
 /// Type byte of a metadata record.
 pub const TYPE_METADATA: u8 = 6;
+/// Type bytes of the native-histogram sample records.
+pub const TYPE_HISTOGRAMS: u8 = 7;
+pub const TYPE_FLOAT_HISTOGRAMS: u8 = 8;
+pub const TYPE_CUSTOM_HISTOGRAMS: u8 = 9;
+pub const TYPE_CUSTOM_FLOAT_HISTOGRAMS: u8 = 10;
+
+pub mod histogram;
+pub use histogram::{RefFloatHistogramSample, RefHistogramSample};
 
 const UNIT_FIELD: &str = "UNIT";
 const HELP_FIELD: &str = "HELP";
@@ -106,6 +117,17 @@ pub enum Record {
     /// `(series ref, chunk ref)` pairs: an out-of-order chunk Prometheus
     /// wrote to `chunks_head/` (see the module docs).
     MmapMarkers(Vec<(u64, u64)>),
+    /// Integer histogram samples; `custom` for the record of custom-bucket
+    /// histograms (type 9, else 7).
+    Histograms {
+        custom: bool,
+        samples: Vec<RefHistogramSample>,
+    },
+    /// Float histogram samples (type 10 with `custom`, else 8).
+    FloatHistograms {
+        custom: bool,
+        samples: Vec<RefFloatHistogramSample>,
+    },
 }
 
 impl Record {
@@ -118,6 +140,10 @@ impl Record {
             Record::Metadata(_) => TYPE_METADATA,
             Record::Exemplars(_) => TYPE_EXEMPLARS,
             Record::MmapMarkers(_) => TYPE_MMAP_MARKERS,
+            Record::Histograms { custom: false, .. } => TYPE_HISTOGRAMS,
+            Record::Histograms { custom: true, .. } => TYPE_CUSTOM_HISTOGRAMS,
+            Record::FloatHistograms { custom: false, .. } => TYPE_FLOAT_HISTOGRAMS,
+            Record::FloatHistograms { custom: true, .. } => TYPE_CUSTOM_FLOAT_HISTOGRAMS,
         }
     }
 }
@@ -170,6 +196,18 @@ pub fn encode(rec: &Record, buf: &mut Vec<u8>) {
                 put_be64(buf, c);
             }
         }
+        Record::Histograms { samples, .. } => histogram::put_samples(
+            buf,
+            samples,
+            |s| (s.r, s.t),
+            |b, s| histogram::put_histogram(b, &s.h),
+        ),
+        Record::FloatHistograms { samples, .. } => histogram::put_samples(
+            buf,
+            samples,
+            |s| (s.r, s.t),
+            |b, s| histogram::put_float_histogram(b, &s.h),
+        ),
         Record::Metadata(metas) => {
             for m in metas {
                 put_uvarint(buf, m.r);
@@ -212,6 +250,32 @@ pub fn decode(rec: &[u8]) -> Result<Record> {
         TYPE_METADATA => decode_metadata(&mut d).map(Record::Metadata),
         TYPE_EXEMPLARS => decode_exemplars(&mut d).map(Record::Exemplars),
         TYPE_MMAP_MARKERS => decode_markers(&mut d).map(Record::MmapMarkers),
+        TYPE_HISTOGRAMS | TYPE_CUSTOM_HISTOGRAMS => {
+            let samples = histogram::read_samples(&mut d, |d, r, t| {
+                Ok(RefHistogramSample {
+                    r,
+                    t,
+                    h: histogram::read_histogram(d)?,
+                })
+            })?;
+            Ok(Record::Histograms {
+                custom: typ == TYPE_CUSTOM_HISTOGRAMS,
+                samples,
+            })
+        }
+        TYPE_FLOAT_HISTOGRAMS | TYPE_CUSTOM_FLOAT_HISTOGRAMS => {
+            let samples = histogram::read_samples(&mut d, |d, r, t| {
+                Ok(RefFloatHistogramSample {
+                    r,
+                    t,
+                    h: histogram::read_float_histogram(d)?,
+                })
+            })?;
+            Ok(Record::FloatHistograms {
+                custom: typ == TYPE_CUSTOM_FLOAT_HISTOGRAMS,
+                samples,
+            })
+        }
         other => Err(WalError::UnknownRecordType { found: other }),
     }
 }
@@ -341,7 +405,7 @@ fn decode_metadata(d: &mut ByteCursor<'_>) -> Result<Vec<RefMetadata>> {
 
 /// Turns a failed read of the field `what` into [`WalError::RecordCorrupt`]
 /// at the offset where the read failed.
-fn field(what: &'static str) -> impl FnOnce(CodecError) -> WalError {
+pub(crate) fn field(what: &'static str) -> impl FnOnce(CodecError) -> WalError {
     move |e| {
         let (expected, found) = e.expected_found();
         WalError::RecordCorrupt {

@@ -49,6 +49,8 @@ pub struct ReplayStats {
     pub tombstones: u64,
     pub metadata: u64,
     pub exemplars: u64,
+    /// Native-histogram samples, integer and float.
+    pub histograms: u64,
     /// Records of unsupported types that were skipped.
     pub unknown_records: u64,
     /// Segment and offset where a torn tail stopped the replay.
@@ -132,6 +134,10 @@ pub fn replay_with_progress(
                 Record::Metadata(v) => counts.metadata += v.len() as u64,
                 Record::Exemplars(v) => counts.exemplars += v.len() as u64,
                 Record::MmapMarkers(_) => {}
+                Record::Histograms { samples, .. } => counts.histograms += samples.len() as u64,
+                Record::FloatHistograms { samples, .. } => {
+                    counts.histograms += samples.len() as u64
+                }
             }
             f(at, rec)
         }

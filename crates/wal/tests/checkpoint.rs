@@ -84,6 +84,36 @@ fn checkpoint_then_replay() {
                 .collect(),
         )],
     );
+    // Histogram samples (integer and float) of kept and dropped series,
+    // before and after mint.
+    log(
+        &wal,
+        &[
+            Record::Histograms {
+                custom: false,
+                samples: [(2, 10), (2, 70), (3, 70)]
+                    .into_iter()
+                    .map(|(r, t)| cairn_wal::RefHistogramSample {
+                        r,
+                        t,
+                        h: cairn_model::Histogram::default(),
+                    })
+                    .collect(),
+            },
+            Record::FloatHistograms {
+                custom: true,
+                samples: vec![cairn_wal::RefFloatHistogramSample {
+                    r: 4,
+                    t: 90,
+                    h: cairn_model::FloatHistogram {
+                        schema: cairn_model::CUSTOM_BUCKETS_SCHEMA,
+                        custom_values: vec![1.0],
+                        ..cairn_model::FloatHistogram::default()
+                    },
+                }],
+            },
+        ],
+    );
     wal.next_segment().unwrap();
     // Segment 1: more samples, a tombstone, newer metadata.
     for t in 50..100 {
@@ -128,6 +158,7 @@ fn checkpoint_then_replay() {
     let mut stones = Vec::new();
     let mut metas = Vec::new();
     let mut exemplars = Vec::new();
+    let mut hists = Vec::new();
     for r in &recs {
         match r {
             Record::Series(v) => series_refs.extend(v.iter().map(|s| s.r)),
@@ -143,8 +174,17 @@ fn checkpoint_then_replay() {
             Record::Metadata(v) => metas.extend(v.iter().cloned()),
             Record::Exemplars(v) => exemplars.extend(v.iter().map(|e| (e.r, e.t))),
             Record::MmapMarkers(_) => panic!("a checkpoint holds no markers"),
+            Record::Histograms { custom, samples } => {
+                assert!(!custom);
+                hists.extend(samples.iter().map(|s| (s.r, s.t)));
+            }
+            Record::FloatHistograms { custom, samples } => {
+                assert!(custom, "kept in its custom-bucket record");
+                hists.extend(samples.iter().map(|s| (s.r, s.t)));
+            }
         }
     }
+    assert_eq!(hists, vec![(2, 70), (4, 90)]);
     // Kept series (even refs), at or after mint (60).
     assert_eq!(exemplars, vec![(2, 70), (4, 80)]);
     assert_eq!(series_refs, [0, 2, 4, 6, 8, 11].into_iter().collect());

@@ -256,8 +256,8 @@ fn unsorted_labels_and_unknown_types_are_rejected() {
     }
     assert!(matches!(decode(&b), Err(WalError::RecordCorrupt { .. })));
     assert!(matches!(
-        decode(&[7, 0, 0]),
-        Err(WalError::UnknownRecordType { found: 7 })
+        decode(&[11, 0, 0]),
+        Err(WalError::UnknownRecordType { found: 11 })
     ));
     assert!(matches!(decode(&[]), Err(WalError::RecordCorrupt { .. })));
 }
