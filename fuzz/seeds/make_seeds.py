@@ -329,6 +329,13 @@ seed(
 )
 comp = snappy_literal(small_recs[-1])
 seed("wal_reader", "hand-snappy-split", fragment(0x0A, comp[:4]) + fragment(0x0C, comp[4:]))
+# Native-histogram samples (type 7): one sample of schema 3 with one span
+# and two delta buckets; type 10: a float histogram with custom bounds.
+hist = bytes([7]) + struct.pack(">QQ", 7, 1000) + bytes([0, 0, 2, 6]) + struct.pack(">d", 0.001)
+hist += bytes([2, 10]) + struct.pack(">d", 18.4) + bytes([1, 1, 2, 0, 2, 10, 3, 0])
+fhist = bytes([10]) + struct.pack(">QQ", 3, 5) + bytes([0, 0, 0, 105]) + struct.pack(">dddd", 0.0, 0.0, 3.0, 1.5)
+fhist += bytes([1, 0, 2, 0, 2]) + struct.pack(">dd", 1.0, 2.0) + bytes([0, 1]) + struct.pack(">d", 0.5)
+seed("wal_reader", "records-histograms", hist + b"\xff" + fhist)
 # M-map markers (type 5, Prometheus's wbl/ only): series ref, chunk ref.
 seed("wal_reader", "records-mmap-markers", bytes([5]) + struct.pack(">QQQQ", 3, (1 << 32) | 8, 4, (2 << 32) | 16))
 
