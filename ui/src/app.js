@@ -160,6 +160,15 @@ async function status(main, page) {
         for (const e of j.data[k] || []) t.append($("tr", {}, $("td", { text: e.name }), $("td", { text: String(e.value) })));
         main.append($("h2", { text: title }), t);
       }
+    } else if (page === "blocks") {
+      const j = await api("/api/v1/status/blocks");
+      const iso = (ms) => new Date(ms).toISOString().replace(".000Z", "Z");
+      const t = $("table", { id: "blocks" }, $("tr", {}, ...["Block", "From", "To", "Samples", "Series", "Chunks", "Level", "Resolution", "Bytes", "Hints"].map((h) => $("th", { text: h }))));
+      for (const b of j.data.blocks) {
+        t.append($("tr", {}, ...[b.ulid, iso(b.minTime), iso(b.maxTime), b.numSamples, b.numSeries, b.numChunks, b.level, b.resolution ? `${b.resolution / 1000}s` : "raw", b.bytes, b.hints.join(", ")].map((v) => $("td", { text: String(v) }))));
+      }
+      if (!j.data.blocks.length) t.append($("tr", {}, $("td", { class: "muted", text: "No blocks yet: the head holds everything." })));
+      main.append($("h2", { text: "Blocks" }), t);
     } else if (page === "flags") {
       const j = await api("/api/v1/status/flags");
       main.append($("h2", { text: "Flags" }), kv(j.data));

@@ -32,7 +32,7 @@ pub use params::{parse_duration_param, parse_time_param, Params};
 pub use routes::Api;
 pub use selectors::parse_selector;
 pub use sources::{
-    AdminError, AdminSource, MetadataSource, RulesSource, TsdbStats, TsdbStatsSource,
+    AdminError, AdminSource, BlockInfo, MetadataSource, RulesSource, TsdbStats, TsdbStatsSource,
 };
 
 /// The parts of an HTTP request the API looks at.

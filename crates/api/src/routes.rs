@@ -108,6 +108,13 @@ impl Api {
             "status/buildinfo" if get => Ok(Out::data(self.buildinfo())),
             "status/flags" if get => Ok(Out::data(self.flags())),
             "status/tsdb" if get => self.tsdb(&p),
+            // Cairn's own: the blocks on disk (the UI's blocks page).
+            "status/blocks" if get => Ok(Out::data(
+                serde_json::json!({
+                    "blocks": self.stats.as_ref().map(|s| s.blocks()).unwrap_or_default()
+                })
+                .to_string(),
+            )),
             "status/runtimeinfo" if get => Ok(Out::data(crate::handlers::runtimeinfo())),
             "status/config" if get => Ok(Out::data("{\"yaml\":\"\"}".into())),
             "rules" if get => Ok(Out::data(match &self.rules {

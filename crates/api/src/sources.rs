@@ -25,10 +25,35 @@ pub struct TsdbStats {
     pub series_count_by_label_value_pair: Vec<(String, u64)>,
 }
 
-/// Supplies /api/v1/status/tsdb.
+/// One persisted block, for `/api/v1/status/blocks` (Cairn's own).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockInfo {
+    pub ulid: String,
+    /// `[min_time, max_time)`, ms.
+    pub min_time: i64,
+    pub max_time: i64,
+    pub num_samples: u64,
+    pub num_series: u64,
+    pub num_chunks: u64,
+    /// Compaction level (1 for head cuts).
+    pub level: u32,
+    /// Downsampling resolution in ms; 0 for raw blocks.
+    pub resolution: i64,
+    /// Bytes on disk.
+    pub bytes: u64,
+    /// meta.json's compaction hints (`from-out-of-order`).
+    pub hints: Vec<String>,
+}
+
+/// Supplies /api/v1/status/tsdb (and Cairn's /api/v1/status/blocks).
 pub trait TsdbStatsSource: Send + Sync {
     /// Statistics with each top list cut to `limit` entries.
     fn tsdb_stats(&self, limit: usize) -> TsdbStats;
+    /// The persisted blocks, oldest first.
+    fn blocks(&self) -> Vec<BlockInfo> {
+        Vec::new()
+    }
 }
 
 /// Why an admin operation failed. Every kind answers 500 `internal` with

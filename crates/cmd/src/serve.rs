@@ -297,6 +297,30 @@ impl MetadataSource for DbBackend {
 }
 
 impl TsdbStatsSource for DbBackend {
+    fn blocks(&self) -> Vec<cairn_api::BlockInfo> {
+        let Some((db, _)) = self.get() else {
+            return Vec::new();
+        };
+        db.blocks()
+            .iter()
+            .map(|b| {
+                let m = b.meta();
+                cairn_api::BlockInfo {
+                    ulid: m.ulid.to_string(),
+                    min_time: m.min_time,
+                    max_time: m.max_time,
+                    num_samples: m.stats.num_samples,
+                    num_series: m.stats.num_series,
+                    num_chunks: m.stats.num_chunks,
+                    level: m.compaction.level,
+                    resolution: m.resolution(),
+                    bytes: b.size(),
+                    hints: m.compaction.hints.clone(),
+                }
+            })
+            .collect()
+    }
+
     fn tsdb_stats(&self, limit: usize) -> TsdbStats {
         let Some((db, _)) = self.get() else {
             return TsdbStats::default();

@@ -78,7 +78,11 @@ fn pages_load_and_a_query_draws_a_graph() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let _c = start_cairn(&tmp.path().join("data"), port, &[]);
+    let _c = start_cairn(
+        &tmp.path().join("data"),
+        port,
+        &["--storage.tsdb.maintenance-interval=1s"],
+    );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -90,9 +94,10 @@ fn pages_load_and_a_query_draws_a_graph() {
             ("Hostname", "gpu-node-1"),
             ("gpu", &gpu.to_string()),
         ]);
-        for i in 0..240i64 {
+        // Five hours: the oldest are cut into a block.
+        for i in 0..1200i64 {
             let v = ((i * 7 + gpu * 13) % 100) as f64;
-            batch.push((l.clone(), now - 3_600_000 + i * 15_000, v));
+            batch.push((l.clone(), now - 5 * 3_600_000 + i * 15_000, v));
         }
     }
     assert_eq!(
@@ -106,7 +111,18 @@ fn pages_load_and_a_query_draws_a_graph() {
     let r = get(&format!("{base}/"));
     assert_eq!(r.status, 200, "redirected to /graph");
 
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let first_block = loop {
+        let v = get(&format!("{base}/api/v1/status/blocks")).json();
+        if let Some(u) = v["data"]["blocks"][0]["ulid"].as_str() {
+            break u.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no block cut: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let blocks_page = "/status/blocks";
     let pages = [
+        (blocks_page, first_block.as_str()),
         ("/graph?expr=DCGM_FI_DEV_GPU_UTIL&range=1h", "canvas"),
         ("/graph?expr=DCGM_FI_DEV_GPU_UTIL&tab=table", "result-table"),
         ("/status/tsdb", "Series by metric"),
@@ -141,4 +157,5 @@ fn pages_load_and_a_query_draws_a_graph() {
         "ui-graph.png",
     );
     screenshot(&format!("{base}/status/tsdb"), "ui-tsdb.png");
+    screenshot(&format!("{base}/status/blocks"), "ui-blocks.png");
 }

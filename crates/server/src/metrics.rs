@@ -83,7 +83,7 @@ pub enum Handler {
 }
 
 /// The query API's routes, labelled as Prometheus labels them.
-pub const API_HANDLERS: [&str; 22] = [
+pub const API_HANDLERS: [&str; 23] = [
     "/api/v1/query",
     "/api/v1/query_range",
     "/api/v1/series",
@@ -98,6 +98,7 @@ pub const API_HANDLERS: [&str; 22] = [
     "/api/v1/status/tsdb",
     "/api/v1/status/runtimeinfo",
     "/api/v1/status/config",
+    "/api/v1/status/blocks",
     "/api/v1/targets",
     "/api/v1/rules",
     "/api/v1/alerts",

@@ -19,9 +19,10 @@ const APP_CSS: &[u8] = include_bytes!("../../../ui/dist/app.css");
 const UPLOT_CSS: &[u8] = include_bytes!("../../../ui/dist/uplot.css");
 
 /// The pages the UI answers with its one HTML page.
-const PAGES: [&str; 5] = [
+const PAGES: [&str; 6] = [
     "/graph",
     "/status/tsdb",
+    "/status/blocks",
     "/status/flags",
     "/status/rules",
     "/status/alerts",
