@@ -1,8 +1,9 @@
 //! `--web.config.file`: TLS with client certificates, basic authentication
-//! of every endpoint and response headers, in Prometheus's format, with
-//! real clients: curl, and Prometheus 2.42 remote-writing and
-//! remote-reading over TLS with basic auth. A wrong password is refused
-//! and counted; a bad file stops the start with an error naming its line.
+//! of every endpoint and response headers, in Prometheus's format, plus
+//! Cairn's bearer tokens, with real clients: curl, and Prometheus 2.42
+//! remote-writing (with basic auth, and with a bearer token) and
+//! remote-reading over TLS. A wrong password is refused and counted; a bad
+//! file stops the start with an error naming its line.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use support::*;
 
 const PASSWORD: &str = "s3cret-pass";
+const TOKEN: &str = "bearer-token-42";
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, all
 /// written to `dir`.
@@ -119,10 +121,11 @@ fn tls_and_basic_auth_with_prometheus_as_the_client() {
     let dir = tmp.path().to_path_buf();
     pki(&dir);
     let hash = bcrypt::hash(PASSWORD, 6).unwrap();
+    let token_hash = bcrypt::hash(TOKEN, 6).unwrap();
     std::fs::write(
         dir.join("web.yml"),
         format!(
-            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\nbasic_auth_users:\n  prometheus: {hash}\n"
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\nbasic_auth_users:\n  prometheus: {hash}\nbearer_tokens:\n  agent: {token_hash}\n"
         ),
     )
     .unwrap();
@@ -177,7 +180,22 @@ fn tls_and_basic_auth_with_prometheus_as_the_client() {
             );
         }
     }
-    assert!(curl.metric("cairn_http_requests_unauthorized_total") >= 9.0);
+    // Bearer tokens: the configured one opens, another is refused.
+    for (tok, want) in [(TOKEN, "200"), ("wrong-token", "401")] {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(dir.join("ca.crt"))
+            .arg("--cert")
+            .arg(dir.join("client.crt"))
+            .arg("--key")
+            .arg(dir.join("client.key"))
+            .args(["-H", &format!("Authorization: Bearer {tok}")])
+            .arg(format!("https://127.0.0.1:{port}/-/healthy"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "token {tok}");
+    }
+    assert!(curl.metric("cairn_http_requests_unauthorized_total") >= 10.0);
     // No client certificate: the handshake fails, nothing is answered.
     let (exit, code, _) = curl.get("/-/healthy", false, Some(&curl.auth()));
     assert_ne!(exit, 0);
@@ -243,6 +261,26 @@ fn tls_and_basic_auth_with_prometheus_as_the_client() {
         text.contains("\"result\":[]"),
         "nothing of the refused writer: {text}"
     );
+
+    // A Prometheus with a bearer token (Cairn's `bearer_tokens`) writes too.
+    let tport = free_port();
+    let d = dir.display();
+    let _bearer = start_prometheus(
+        &dir.join("prom-bearer"),
+        tport,
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: bearer\n    static_configs:\n      - targets: ['127.0.0.1:{tport}']\nremote_write:\n  - url: https://127.0.0.1:{port}/api/v1/write\n    authorization:\n      type: Bearer\n      credentials: {TOKEN}\n    tls_config:\n      ca_file: {d}/ca.crt\n      cert_file: {d}/client.crt\n      key_file: {d}/client.key\n"
+        ),
+        &[],
+    );
+    wait_for("samples written with a bearer token", || {
+        let (_, code, text) = curl.get(
+            "/api/v1/query?query=count(up%7Bjob%3D%22bearer%22%7D)",
+            true,
+            Some(&curl.auth()),
+        );
+        code == 200 && text.contains("\"result\":[{")
+    });
 
     // A Prometheus with no data of its own reads Cairn's over TLS.
     let rport = free_port();

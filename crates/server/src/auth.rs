@@ -1,11 +1,13 @@
-//! HTTP basic authentication against `basic_auth_users` of the web
-//! configuration (bcrypt hashes), as Prometheus's exporter toolkit does it.
+//! HTTP authentication against `basic_auth_users` of the web
+//! configuration (bcrypt hashes), as Prometheus's exporter toolkit does it,
+//! and against Cairn's `bearer_tokens` (also bcrypt hashes).
 //!
 //! Contracts:
 //! - A request passes when its `Authorization: Basic` header names a
-//!   configured user and the password matches that user's bcrypt hash.
-//!   Anything else fails: the caller answers 401 with
-//!   `WWW-Authenticate: Basic`.
+//!   configured user and the password matches that user's bcrypt hash, or
+//!   when its `Authorization: Bearer` token matches one of the tokens'
+//!   hashes. Anything else fails: the caller answers 401 with
+//!   `WWW-Authenticate` (`Basic` when users are configured, else `Bearer`).
 //! - bcrypt is slow on purpose (tens of milliseconds per check), and a
 //!   remote-write sender authenticates every request: a successful
 //!   (user, password, hash) is remembered, keyed by a hash under a random
@@ -26,6 +28,8 @@ pub const CACHE_MAX: usize = 1024;
 /// The configured users and what has been checked.
 pub(crate) struct BasicAuth {
     users: BTreeMap<String, String>,
+    /// Token name to bcrypt hash of the token.
+    tokens: BTreeMap<String, String>,
     ok: Mutex<HashSet<u64>>,
     key: std::collections::hash_map::RandomState,
     dummy: String,
@@ -40,16 +44,19 @@ impl std::fmt::Debug for BasicAuth {
 }
 
 impl BasicAuth {
-    /// `users`: user name to bcrypt hash (checked by the web config).
-    pub(crate) fn new(users: BTreeMap<String, String>) -> Self {
+    /// `users`: user name to bcrypt hash; `tokens`: token name to bcrypt
+    /// hash of the token (both checked by the web config).
+    pub(crate) fn new(users: BTreeMap<String, String>, tokens: BTreeMap<String, String>) -> Self {
         // The cost of the configured hashes, so a dummy check takes as long.
         let cost = users
             .values()
+            .chain(tokens.values())
             .find_map(|h| h.parse::<bcrypt::HashParts>().ok())
             .map_or(bcrypt::DEFAULT_COST, |p| p.get_cost());
         let dummy = bcrypt::hash("cairn-dummy-password", cost).unwrap_or_default();
         Self {
             users,
+            tokens,
             ok: Mutex::new(HashSet::new()),
             key: Default::default(),
             dummy,
@@ -61,9 +68,22 @@ impl BasicAuth {
         self.key.hash_one((user, password, hash))
     }
 
-    /// Whether `authorization` holds a user and password already checked
-    /// (cheap: no bcrypt); false says nothing.
+    /// The `WWW-Authenticate` challenge of a refusal.
+    pub(crate) fn challenge(&self) -> &'static str {
+        if self.users.is_empty() {
+            "Bearer"
+        } else {
+            "Basic"
+        }
+    }
+
+    /// Whether `authorization` holds a user and password (or a token)
+    /// already checked (cheap: no bcrypt); false says nothing.
     pub(crate) fn remembered(&self, authorization: Option<&[u8]>) -> bool {
+        if let Some(tok) = authorization.and_then(parse_bearer) {
+            let k = self.key("", &tok, "bearer");
+            return self.ok.lock().contains(&k);
+        }
         let Some((user, password)) = authorization.and_then(parse_basic) else {
             return false;
         };
@@ -77,6 +97,9 @@ impl BasicAuth {
     /// Whether `authorization` (the header's value) holds a valid user and
     /// password. Runs bcrypt unless remembered: call it off async threads.
     pub(crate) fn check(&self, authorization: Option<&[u8]>) -> bool {
+        if let Some(tok) = authorization.and_then(parse_bearer) {
+            return self.check_token(&tok);
+        }
         let Some((user, password)) = authorization.and_then(parse_basic) else {
             return false;
         };
@@ -98,6 +121,41 @@ impl BasicAuth {
         g.insert(k);
         true
     }
+}
+
+impl BasicAuth {
+    fn check_token(&self, tok: &str) -> bool {
+        let k = self.key("", tok, "bearer");
+        if self.ok.lock().contains(&k) {
+            return true;
+        }
+        if self.tokens.is_empty() {
+            let _ = bcrypt::verify(tok, &self.dummy);
+            return false;
+        }
+        let ok = self
+            .tokens
+            .values()
+            .any(|h| bcrypt::verify(tok, h).unwrap_or(false));
+        if ok {
+            let mut g = self.ok.lock();
+            if g.len() >= CACHE_MAX {
+                g.clear();
+            }
+            g.insert(k);
+        }
+        ok
+    }
+}
+
+/// `Bearer token` → the token.
+fn parse_bearer(v: &[u8]) -> Option<String> {
+    let v = std::str::from_utf8(v).ok()?.trim();
+    let (scheme, rest) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim().to_owned())
+        .filter(|t| !t.is_empty())
 }
 
 /// `Basic base64(user:password)` → (user, password).
@@ -127,7 +185,10 @@ mod tests {
     #[test]
     fn users_passwords_and_the_cache() {
         let hash = bcrypt::hash("s3cret", 4).unwrap();
-        let a = BasicAuth::new(BTreeMap::from([("alice".to_owned(), hash)]));
+        let a = BasicAuth::new(
+            BTreeMap::from([("alice".to_owned(), hash)]),
+            BTreeMap::new(),
+        );
         assert!(a.check(Some(&header("alice", "s3cret"))));
         // Remembered now; a wrong password still fails.
         assert!(a.remembered(Some(&header("alice", "s3cret"))));
@@ -143,7 +204,28 @@ mod tests {
         assert_eq!(a.ok.lock().len(), 1, "failures are not remembered");
         // A password may contain colons; the user may not.
         let hash = bcrypt::hash("a:b", 4).unwrap();
-        let a = BasicAuth::new(BTreeMap::from([("u".to_owned(), hash)]));
+        let a = BasicAuth::new(BTreeMap::from([("u".to_owned(), hash)]), BTreeMap::new());
         assert!(a.check(Some(&header("u", "a:b"))));
+        // No tokens configured: a bearer token is refused.
+        assert!(!a.check(Some(b"Bearer abc")));
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let hash = bcrypt::hash("tok-123", 4).unwrap();
+        let a = BasicAuth::new(
+            BTreeMap::new(),
+            BTreeMap::from([("prometheus".to_owned(), hash)]),
+        );
+        assert_eq!(a.challenge(), "Bearer");
+        assert!(!a.remembered(Some(b"Bearer tok-123")));
+        assert!(a.check(Some(b"Bearer tok-123")));
+        assert!(a.remembered(Some(b"Bearer tok-123")));
+        assert!(!a.check(Some(b"Bearer tok-124")));
+        assert!(!a.check(Some(b"Bearer ")));
+        assert!(
+            !a.check(Some(&header("prometheus", "tok-123"))),
+            "not a password"
+        );
     }
 }

@@ -171,8 +171,8 @@ impl WebLayer {
             },
             Some(c) => Self {
                 tls: c.tls.clone().map(tokio_rustls::TlsAcceptor::from),
-                auth: (!c.users.is_empty())
-                    .then(|| Arc::new(auth::BasicAuth::new(c.users.clone()))),
+                auth: (!c.users.is_empty() || !c.tokens.is_empty())
+                    .then(|| Arc::new(auth::BasicAuth::new(c.users.clone(), c.tokens.clone()))),
                 headers: c.headers.clone(),
             },
         }
@@ -207,7 +207,7 @@ impl WebLayer {
                 );
                 r.headers_mut().insert(
                     hyper::header::WWW_AUTHENTICATE,
-                    hyper::header::HeaderValue::from_static("Basic"),
+                    hyper::header::HeaderValue::from_static(a.challenge()),
                 );
                 self.add_headers(&mut r);
                 return Ok(r);

@@ -15,6 +15,8 @@
 //!     Strict-Transport-Security: max-age=31536000
 //! basic_auth_users:
 //!   alice: $2y$10$...               # bcrypt hash
+//! bearer_tokens:                    # Cairn's own: name to bcrypt hash of the token
+//!   prometheus: $2y$10$...
 //! ```
 //!
 //! Contracts:
@@ -76,6 +78,9 @@ struct RawConfig {
     http_server_config: Option<RawHttp>,
     #[serde(default)]
     basic_auth_users: Option<BTreeMap<String, String>>,
+    /// Cairn's own: token name to bcrypt hash of a bearer token.
+    #[serde(default)]
+    bearer_tokens: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,8 +116,11 @@ pub struct WebConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Response headers added to every response.
     pub headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
-    /// User name to bcrypt hash; empty: no authentication.
+    /// User name to bcrypt hash.
     pub users: BTreeMap<String, String>,
+    /// Bearer token name to bcrypt hash of the token (Cairn's own key).
+    /// With neither users nor tokens, no authentication.
+    pub tokens: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -176,6 +184,12 @@ impl WebConfig {
                 ));
             }
         }
+        let tokens = raw.bearer_tokens.unwrap_or_default();
+        for (name, hash) in &tokens {
+            if hash.parse::<bcrypt::HashParts>().is_err() {
+                return Err(p.invalid(name, format!("bearer token {name:?} is not a bcrypt hash")));
+            }
+        }
         let tls = match raw.tls_server_config {
             None => None,
             Some(t) => Some(Arc::new(p.tls(t, http.http2.unwrap_or(true))?)),
@@ -184,6 +198,7 @@ impl WebConfig {
             tls,
             headers,
             users,
+            tokens,
         })
     }
 }
@@ -430,6 +445,7 @@ mod tests {
     fn empty_means_plain_http_without_auth() {
         let c = parse("", Path::new(".")).unwrap();
         assert!(c.tls.is_none() && c.users.is_empty() && c.headers.is_empty());
+        assert!(c.tokens.is_empty());
     }
 
     #[test]
