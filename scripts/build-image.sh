@@ -17,7 +17,7 @@ fi
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 root="$ctx/rootfs"
-mkdir -p "$root/data" "$root/tmp"
+mkdir -p "$root/tmp" "$ctx/data"
 cp "$bin" "$root/cairn"
 ldd "$bin" | awk '/=>/ {print $3} !/=>/ && /^[[:space:]]*\// {print $1}' | while read -r lib; do
   [ -f "$lib" ] || continue
@@ -25,7 +25,7 @@ ldd "$bin" | awk '/=>/ {print $3} !/=>/ && /^[[:space:]]*\// {print $1}' | while
   cp -L "$lib" "$root$lib"
 done
 chmod 1777 "$root/tmp"
-chown -R 65534:65534 "$root/data" 2>/dev/null || chmod 777 "$root/data"
+touch "$ctx/data/.keep"
 cp deploy/kubernetes/Containerfile "$ctx/Containerfile"
 if command -v buildah >/dev/null 2>&1; then
   buildah bud --quiet -f "$ctx/Containerfile" -t "$tag" "$ctx"

@@ -8,11 +8,9 @@
 //!   from the Service, the PrometheusRule holds exactly `deploy/rules/`;
 //! - every flag the StatefulSet gives `cairn serve` exists;
 //! - the image (`scripts/build-image.sh`, no base image pulled) builds with
-//!   buildah, has the entry point, user and port it should, and the binary
-//!   inside it starts with the loader and libraries inside it and answers
-//!   `/-/ready`. The container itself is not started: this machine's
-//!   runtime (crun) may not set resource limits ("setrlimit RLIMIT_NPROC:
-//!   Operation not permitted").
+//!   buildah, has the entry point, user and port it should, and starts as a
+//!   container with podman: it answers `/-/ready`, takes a remote write into
+//!   its data directory and answers a query for it.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -23,7 +21,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_yaml_ng::Value;
@@ -165,7 +163,7 @@ fn manifests_validate_and_fit_together() {
 }
 
 #[test]
-fn the_image_builds_and_its_binary_runs() {
+fn the_image_builds_and_runs_as_a_container() {
     for tool in ["/usr/bin/buildah", "/usr/bin/podman"] {
         require_tool(tool);
     }
@@ -188,42 +186,50 @@ fn the_image_builds_and_its_binary_runs() {
     assert_eq!(cfg["Entrypoint"], serde_json::json!(["/cairn"]));
     assert_eq!(cfg["User"], "65534:65534");
     assert!(cfg["ExposedPorts"].get("9090/tcp").is_some(), "{cfg}");
-    // The image's file system, exported from a created (not started)
-    // container.
-    let cid = run(Command::new("podman").args(["create", &tag]));
-    let cid = cid.trim().to_owned();
-    let root = tempfile::tempdir().unwrap();
-    let tar = root.path().join("rootfs.tar");
-    run(Command::new("podman")
-        .args(["export", &cid, "-o"])
-        .arg(&tar));
-    run(Command::new("podman").args(["rm", &cid]));
-    let _ = Command::new("podman").args(["rmi", &tag]).output();
-    let fs = root.path().join("fs");
-    std::fs::create_dir_all(&fs).unwrap();
-    run(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&fs));
-    let loader = fs.join("lib64/ld-linux-x86-64.so.2");
-    assert!(loader.exists(), "the image has no loader");
-    // Started with the image's own loader and libraries only.
-    let port = free_port();
-    let data = root.path().join("data");
-    let child = Command::new(&loader)
-        .arg("--library-path")
-        .arg(fs.join("lib/x86_64-linux-gnu"))
-        .arg(fs.join("cairn"))
-        .args(["serve", "--storage.tsdb.path"])
-        .arg(&data)
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _p = Proc {
-        child,
-        name: "cairn from the image".into(),
+    // Started as a container. This machine's defaults do not let crun
+    // start one (it may not set resource limits, nor use hybrid cgroups):
+    // runc with cgroupfs and no default ulimits does.
+    let conf = tempfile::tempdir().unwrap();
+    let conf_file = conf.path().join("containers.conf");
+    std::fs::write(&conf_file, "[containers]\ndefault_ulimits = []\n").unwrap();
+    let podman = || {
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", &conf_file);
+        if Path::new("/usr/sbin/runc").exists() {
+            c.args(["--runtime=runc", "--cgroup-manager=cgroupfs"]);
+        }
+        c
     };
-    wait_ready(
-        &format!("http://127.0.0.1:{port}/-/ready"),
-        Duration::from_secs(60),
-    );
+    let port = free_port();
+    let name = format!("cairn-test-{}", std::process::id());
+    run(podman()
+        .args(["run", "-d", "--network", "host", "--name", &name, &tag])
+        .args(["serve", "--storage.tsdb.path=/data"])
+        .arg(format!("--web.listen-address=127.0.0.1:{port}")));
+    struct Gone<F: FnMut()>(F);
+    impl<F: FnMut()> Drop for Gone<F> {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    let _gone = Gone(|| {
+        let _ = podman().args(["rm", "-f", &name]).output();
+        let _ = Command::new("podman").args(["rmi", &tag]).output();
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&format!("{base}/-/ready"), Duration::from_secs(60));
+    // It takes a write into its data volume and answers it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let l = cairn_model::Labels::from_pairs([("__name__", "in_container"), ("job", "t")]);
+    let r = remote_write(&format!("{base}/api/v1/write"), &[(l, now, 42.0)]).unwrap();
+    assert_eq!(r.status, 204, "{}", r.text());
+    let v = post_form(
+        &format!("{base}/api/v1/query"),
+        &[("query", "in_container")],
+    )
+    .json();
+    assert_eq!(v["data"]["result"][0]["value"][1], "42", "{v}");
 }
