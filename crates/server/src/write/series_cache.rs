@@ -22,7 +22,10 @@
 //! reference is only a hint:
 //! the appender checks it against the labels and falls back to a lookup.
 //! The cache is bounded: when it holds `max_entries` it is cleared (a
-//! replaced colliding entry still counts until then).
+//! replaced colliding entry still counts until then). A series the storage
+//! refused (a series limit) is forgotten after the request: its labels are
+//! not kept, so a sender that creates series without bound past the limit
+//! does not fill the caches with label sets nobody stores.
 //!
 //! Senders such as Prometheus send a series over whichever pooled
 //! connection is free, so each connection's cache learns most series. A
@@ -115,7 +118,7 @@ impl SeriesCache {
     fn matches(&self, i: usize, h: u64, raw: &[u8]) -> bool {
         self.entries
             .get(i)
-            .is_some_and(|e| e.h == h && raw_matches(raw, &e.labels))
+            .is_some_and(|e| e.h == h && !e.labels.is_empty() && raw_matches(raw, &e.labels))
     }
 
     /// The index of the entry after the previous hit when `raw` holds
@@ -124,7 +127,7 @@ impl SeriesCache {
     pub(crate) fn find_next(&mut self, raw: &[u8]) -> Option<u32> {
         let i = self.next;
         let e = self.entries.get(i)?;
-        if !raw_matches(raw, &e.labels) {
+        if e.labels.is_empty() || !raw_matches(raw, &e.labels) {
             return None;
         }
         self.next = i + 1;
@@ -159,6 +162,27 @@ impl SeriesCache {
     pub(crate) fn set_ref(&mut self, i: u32, r: SeriesRef) {
         if let Some(e) = self.entries.get_mut(i as usize) {
             e.r = r;
+        }
+    }
+
+    /// Forgets the entry at index `i` (a series the storage refused): its
+    /// labels are dropped and it never matches again. Indices stay valid;
+    /// [`Self::drop_forgotten_tail`] returns the slots at the end.
+    pub(crate) fn forget(&mut self, i: u32) {
+        if let Some(e) = self.entries.get_mut(i as usize) {
+            if self.map.get(&e.h) == Some(&i) {
+                self.map.remove(&e.h);
+            }
+            e.labels = Labels::default();
+            e.r = 0;
+        }
+    }
+
+    /// Removes forgotten entries from the end (those of the last request's
+    /// refused series), invalidating their indices.
+    pub(crate) fn drop_forgotten_tail(&mut self) {
+        while self.entries.last().is_some_and(|e| e.labels.is_empty()) {
+            self.entries.pop();
         }
     }
 
@@ -568,5 +592,33 @@ mod tests {
             assert!(c.len() <= 2);
         }
         assert!(!c.is_empty());
+    }
+
+    /// A forgotten entry (a refused series) never matches again, by hash or
+    /// by position, keeps no labels, and the slots at the end are returned.
+    #[test]
+    fn forgotten_entries_never_match_and_leave_the_tail() {
+        let mut c = SeriesCache::new(100);
+        let raws: Vec<_> = (0..4)
+            .map(|i| raw_of(&[("__name__", "m"), ("i", &i.to_string())]))
+            .collect();
+        for (i, raw) in raws.iter().enumerate() {
+            let l = labels!("__name__" => "m", "i" => &i.to_string());
+            c.insert(hash_raw(raw), l, i as u64 + 1);
+        }
+        c.forget(1);
+        c.forget(2);
+        c.forget(3);
+        assert_eq!(c.find(hash_raw(&raws[1]), &raws[1]), None);
+        assert_eq!(c.find(hash_raw(&raws[0]), &raws[0]), Some(0));
+        assert_eq!(c.find_next(&raws[1]), None, "not by position either");
+        assert!(c.entry(2).is_some_and(|e| e.labels.is_empty() && e.r == 0));
+        // An empty label set does not match a forgotten slot.
+        c.next = 1;
+        assert_eq!(c.find_next(&[]), None);
+        c.drop_forgotten_tail();
+        assert_eq!(c.entries.len(), 1);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.find(hash_raw(&raws[0]), &raws[0]), Some(0));
     }
 }

@@ -168,16 +168,24 @@ impl Plan {
             }
         }
         for (at, r, share) in updates {
+            if r == 0 {
+                // Refused (or nothing stored): keep no labels for it.
+                if let (Some(c), LabelsAt::Cache(i)) = (cache.as_deref_mut(), at) {
+                    c.forget(i);
+                }
+                continue;
+            }
             if let (Some(s), Some(h)) = (shared, share) {
                 if let Some(l) = self.labels(cache.as_deref(), at) {
                     s.insert(h, l.clone(), r);
                 }
             }
             if let (Some(c), LabelsAt::Cache(i)) = (cache.as_deref_mut(), at) {
-                if r != 0 {
-                    c.set_ref(i, r);
-                }
+                c.set_ref(i, r);
             }
+        }
+        if let Some(c) = cache {
+            c.drop_forgotten_tail();
         }
         self.results = results;
         self.clear();
