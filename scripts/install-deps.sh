@@ -3,7 +3,9 @@
 # (prometheus and promtool), Alertmanager, VictoriaMetrics, OpenTelemetry's Python SDK
 # with its OTLP/HTTP exporter (a real OTLP sender, in a virtual environment
 # at $CAIRN_OTEL_VENV, default ~/.cache/cairn/otel-venv), kubernetes-validate
-# (at $CAIRN_K8S_VENV, default ~/.cache/cairn/k8s-venv), plus cargo-nextest
+# (at $CAIRN_K8S_VENV, default ~/.cache/cairn/k8s-venv), the Prometheus
+# Operator's CRD schemas for Node (deploy/kubernetes/check, installed at
+# $CAIRN_K8S_NODE, default ~/.cache/cairn/k8s-node), plus cargo-nextest
 # when absent.
 # Safe to run again; does nothing that is already done.
 set -euo pipefail
@@ -17,6 +19,8 @@ command -v buildah >/dev/null 2>&1 || need+=(buildah)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -42,6 +46,16 @@ k8s_venv=${CAIRN_K8S_VENV:-$HOME/.cache/cairn/k8s-venv}
 if ! "$k8s_venv/bin/kubernetes-validate" --version >/dev/null 2>&1; then
   python3 -m venv "$k8s_venv"
   "$k8s_venv/bin/pip" install -q 'kubernetes-validate==1.31.0' 'PyYAML>=6,<7'
+fi
+# The Operator's resources (ServiceMonitor, Prometheus, PrometheusRule) are
+# validated against its CRD schemas, from npm (pinned by the lock file).
+k8s_node=${CAIRN_K8S_NODE:-$HOME/.cache/cairn/k8s-node}
+check_dir=$(cd "$(dirname "$0")/../deploy/kubernetes/check" && pwd)
+if ! cmp -s "$check_dir/package-lock.json" "$k8s_node/package-lock.json" \
+  || [ ! -d "$k8s_node/node_modules/@kubernetes-models/prometheus-operator" ]; then
+  mkdir -p "$k8s_node"
+  cp "$check_dir/package.json" "$check_dir/package-lock.json" "$k8s_node/"
+  (cd "$k8s_node" && npm ci --no-audit --no-fund --silent)
 fi
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest

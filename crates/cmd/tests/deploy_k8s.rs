@@ -2,8 +2,11 @@
 //! - `kubernetes-validate` (the Kubernetes 1.31 OpenAPI schemas, offline)
 //!   accepts the StatefulSet, Service and ConfigMap, and refuses a broken
 //!   copy (so the check can fail);
-//! - the Prometheus Operator resources, which that validator has no schema
-//!   for, are checked for what ties them together: the ServiceMonitor
+//! - the Prometheus Operator resources (ServiceMonitor, Prometheus,
+//!   PrometheusRule) pass the Operator's CRD schemas
+//!   (`deploy/kubernetes/check/validate.mjs`, npm's
+//!   `@kubernetes-models/prometheus-operator`), and broken copies do not;
+//!   they are also checked for what ties them together: the ServiceMonitor
 //!   selects the Service and its port, the Prometheus writes to and reads
 //!   from the Service, the PrometheusRule holds exactly `deploy/rules/`;
 //! - every flag the StatefulSet gives `cairn serve` exists;
@@ -59,6 +62,33 @@ fn validator() -> PathBuf {
     v
 }
 
+/// Runs `deploy/kubernetes/check/validate.mjs` (the Operator's CRD schemas,
+/// installed from npm by `scripts/install-deps.sh`) on `files`.
+fn validate_operator(files: &[&Path]) -> std::process::Output {
+    let home = std::env::var_os("CAIRN_K8S_NODE").map_or_else(
+        || PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/cairn/k8s-node"),
+        PathBuf::from,
+    );
+    let modules = home.join("node_modules");
+    assert!(
+        modules
+            .join("@kubernetes-models/prometheus-operator")
+            .exists(),
+        "{} is missing: run scripts/install-deps.sh",
+        modules.display()
+    );
+    // The script beside the installed modules, so that Node finds them.
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&modules, dir.path().join("node_modules")).unwrap();
+    let script = dir.path().join("validate.mjs");
+    std::fs::copy(deploy().join("kubernetes/check/validate.mjs"), &script).unwrap();
+    Command::new("node")
+        .arg(&script)
+        .args(files)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn manifests_validate_and_fit_together() {
     let k8s = deploy().join("kubernetes");
@@ -88,6 +118,49 @@ fn manifests_validate_and_fit_together() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "a broken StatefulSet passed");
+
+    // The Operator's resources against its CRD schemas.
+    let monitoring = k8s.join("monitoring.yaml");
+    let rule_yaml = k8s.join("prometheusrule.yaml");
+    let out = validate_operator(&[&monitoring, &rule_yaml]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    for r in [
+        "ServiceMonitor/cairn",
+        "Prometheus/gpu-cluster",
+        "PrometheusRule/gpu-cluster",
+    ] {
+        assert!(
+            text.contains(&format!("{r}: valid")),
+            "{r} not validated: {text}"
+        );
+    }
+    // Broken copies are refused: the schemas really check.
+    let text = std::fs::read_to_string(&monitoring).unwrap();
+    assert!(text.contains("shards: 4"), "{text}");
+    std::fs::write(&broken, text.replace("shards: 4", "shards: four")).unwrap();
+    let out = validate_operator(&[&broken]);
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stdout).contains("shards must be integer"),
+        "a broken Prometheus passed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = std::fs::read_to_string(&rule_yaml).unwrap();
+    assert!(text.contains("- alert: CairnDown"), "{text}");
+    std::fs::write(
+        &broken,
+        text.replacen("- alert: CairnDown", "- alert: [CairnDown]", 1),
+    )
+    .unwrap();
+    let out = validate_operator(&[&broken]);
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stdout).contains("alert must be string"),
+        "a broken PrometheusRule passed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let core = docs(&cairn_yaml);
     let svc = kind(&core, "Service");
