@@ -34,6 +34,12 @@ pub enum StorageError {
     OutOfOrderExemplar { ts: i64 },
     #[error("exemplar labels have {len} UTF-8 characters, exceeding the limit of 128")]
     ExemplarLabelsTooLong { len: usize },
+    #[error("this storage does not keep native histograms")]
+    HistogramsUnsupported,
+    #[error("invalid native histogram: {reason}")]
+    InvalidHistogram { reason: String },
+    #[error("duplicate sample for timestamp {t} with a different histogram")]
+    DuplicateHistogramForTimestamp { t: i64 },
     #[error("exemplar storage is disabled")]
     ExemplarStorageDisabled,
     #[error("series {series} not found")]
@@ -69,6 +75,8 @@ impl StorageError {
                 | StorageError::SeriesLimit { .. }
                 | StorageError::MetricSeriesLimit { .. }
                 | StorageError::ExemplarLabelsTooLong { .. }
+                | StorageError::InvalidHistogram { .. }
+                | StorageError::DuplicateHistogramForTimestamp { .. }
         )
     }
 }

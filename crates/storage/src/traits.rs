@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cairn_model::{Exemplar, FloatHistogram, Labels, Matcher, Sample};
+use cairn_model::{Exemplar, FloatHistogram, Histogram, Labels, Matcher, Sample};
 
 use crate::StorageError;
 
@@ -368,6 +368,36 @@ pub trait Appender {
         _st: i64,
     ) -> Result<SeriesRef> {
         Err(StorageError::StartZeroUnsupported)
+    }
+    /// Appends a native histogram sample with integer counts (Prometheus's
+    /// `AppendHistogram` with a `*Histogram`). `r` and the result mean what
+    /// they mean for [`Appender::append`]; a series may hold floats and
+    /// histograms at different timestamps, in one time line. A stale marker
+    /// is a histogram whose `sum` is [`cairn_model::STALE_NAN`]. Errors:
+    /// what [`Appender::append`] gives,
+    /// [`StorageError::InvalidHistogram`] (spans that do not fit the
+    /// buckets, negative counts, a count below the buckets' sum, …),
+    /// [`StorageError::DuplicateHistogramForTimestamp`], and
+    /// [`StorageError::HistogramsUnsupported`] from storage without them.
+    fn append_histogram(
+        &mut self,
+        _r: SeriesRef,
+        _labels: &Labels,
+        _t: i64,
+        _h: &Histogram,
+    ) -> Result<SeriesRef> {
+        Err(StorageError::HistogramsUnsupported)
+    }
+    /// Appends a native histogram sample with float counts; see
+    /// [`Appender::append_histogram`].
+    fn append_float_histogram(
+        &mut self,
+        _r: SeriesRef,
+        _labels: &Labels,
+        _t: i64,
+        _h: &FloatHistogram,
+    ) -> Result<SeriesRef> {
+        Err(StorageError::HistogramsUnsupported)
     }
     /// Stages an exemplar of the series `r`/`labels`, logged and stored on
     /// commit as Prometheus's head does. An exemplar equal to the series'
