@@ -27,11 +27,14 @@
 use std::collections::hash_map::Entry;
 use std::sync::atomic::Ordering;
 
-use cairn_model::{Exemplar, Labels};
+use std::sync::Arc;
+
+use cairn_model::{Exemplar, FloatHistogram, Histogram, Labels};
 use cairn_storage::{Appendable, Appender, Metadata, Result, SeriesRef, StorageError};
 
 use crate::error::HeadError;
 use crate::head::Head;
+use crate::hist::HistValue;
 use crate::series::{prefetch_line, AppendBounds, Placement, Tx};
 use crate::stripes::{MixMap, Pinned};
 use crate::wal_log::{Record, RefExemplar, RefMetadata, RefSample, RefSeries};
@@ -40,6 +43,8 @@ struct Staged<'a> {
     series: Pinned<'a>,
     /// Newest staged sample of the series, if any.
     last: Option<(i64, f64)>,
+    /// Timestamp of the newest staged histogram of the series, if any.
+    last_hist: Option<i64>,
     /// Where the series' next in-order sample was to be written when last
     /// staged (see `SeriesData::append_hint`), prefetched before applying.
     tail: usize,
@@ -73,6 +78,10 @@ pub(crate) struct HeadAppender<'a> {
     /// `staged` of each one's series.
     ooo: Vec<RefSample>,
     ooo_owners: Vec<u32>,
+    /// Staged native histograms: the index into `staged` of their series,
+    /// and how many float samples were staged before them (a commit
+    /// applies both kinds in the order they were staged).
+    hists: Vec<StagedHist>,
     min_valid: i64,
 }
 
@@ -91,6 +100,7 @@ impl Appendable for Head {
             exemplars: Vec::new(),
             ooo: Vec::new(),
             ooo_owners: Vec::new(),
+            hists: Vec::new(),
             min_valid: self.appendable_min_valid_time(),
         })
     }
@@ -167,6 +177,7 @@ impl<'a> HeadAppender<'a> {
         self.exemplars.clear();
         self.ooo.clear();
         self.ooo_owners.clear();
+        self.hists.clear();
     }
 
     /// The head's bounds for applying: the in-order bound as of the
@@ -192,7 +203,31 @@ impl<'a> HeadAppender<'a> {
         let mut b = self.apply_bounds();
         let mut moved: Vec<(u32, RefSample)> = Vec::new();
         let mut i = 0;
+        // The next staged histogram: applied when the floats staged
+        // before it are.
+        let mut j = 0;
+        // Applies the histograms staged before float sample `$i`.
+        macro_rules! hists_before {
+            ($i:expr) => {
+                while let Some(x) = self.hists.get(j).filter(|x| x.after <= $i) {
+                    j += 1;
+                    match self.apply_hist(x, tx, &policy, &b) {
+                        Some(n) => {
+                            chunks += n as i64;
+                            mint = mint.min(x.t);
+                            if x.t > maxt {
+                                maxt = x.t;
+                                head.widen(x.t, x.t);
+                                b = self.apply_bounds();
+                            }
+                        }
+                        None => dropped += 1,
+                    }
+                }
+            };
+        }
         while let (Some(first), Some(&owner)) = (self.samples.get(i), self.owners.get(i)) {
+            hists_before!(i);
             let r = first.r;
             if let Some(&ahead) = self.owners.get(i + AHEAD) {
                 if let Some(st) = self.staged.get(ahead as usize) {
@@ -207,11 +242,9 @@ impl<'a> HeadAppender<'a> {
             };
             let mut d = st.series.data.lock();
             // Apply this series' consecutive samples under one lock.
-            while let Some(s) = self
-                .samples
-                .get(i)
-                .filter(|_| self.owners.get(i) == Some(&owner))
-            {
+            while let Some(s) = self.samples.get(i).filter(|_| {
+                self.owners.get(i) == Some(&owner) && self.hists.get(j).is_none_or(|x| x.after > i)
+            }) {
                 i += 1;
                 match d.placement(s.t, s.v, &b, None) {
                     Ok(Placement::InOrder) => {
@@ -258,6 +291,7 @@ impl<'a> HeadAppender<'a> {
                 }
             }
         }
+        hists_before!(usize::MAX);
         // Out-of-order samples under the flush lock, so that a flush never
         // drops one it did not write.
         let (mut held, mut late, mut ooo_min) = (0u64, 0u64, i64::MAX);
@@ -323,6 +357,7 @@ impl<'a> HeadAppender<'a> {
             && self.meta.is_empty()
             && self.exemplars.is_empty()
             && self.ooo.is_empty()
+            && self.hists.is_empty()
         {
             return Ok(());
         }
@@ -348,9 +383,38 @@ impl<'a> HeadAppender<'a> {
                 v.sort_by_key(|s| s.r);
                 recs.push(Record::Series(v));
             }
-            if !self.samples.is_empty() {
-                // Lent to the record and taken back below: no copy.
-                recs.push(Record::Samples(std::mem::take(&mut self.samples)));
+            if self.hists.is_empty() {
+                if !self.samples.is_empty() {
+                    // Lent to the record and taken back below: no copy.
+                    recs.push(Record::Samples(std::mem::take(&mut self.samples)));
+                }
+            } else {
+                // Floats and histograms in the order they were staged, so
+                // that replay applies them as the commit does.
+                let mut from = 0;
+                let mut k = 0;
+                while k < self.hists.len() {
+                    let at = self.hists.get(k).map_or(usize::MAX, |x| x.after);
+                    let run = self
+                        .hists
+                        .get(k..)
+                        .map_or(0, |rest| rest.iter().take_while(|x| x.after == at).count());
+                    if let Some(part) = self.samples.get(from..at.min(self.samples.len())) {
+                        if !part.is_empty() {
+                            recs.push(Record::Samples(part.to_vec()));
+                        }
+                    }
+                    from = at.min(self.samples.len()).max(from);
+                    if let Some(part) = self.hists.get(k..k + run) {
+                        recs.extend(hist_records(part, &self.staged));
+                    }
+                    k += run.max(1);
+                }
+                if let Some(part) = self.samples.get(from..) {
+                    if !part.is_empty() {
+                        recs.push(Record::Samples(part.to_vec()));
+                    }
+                }
             }
             if !self.meta.is_empty() {
                 recs.push(Record::Metadata(
@@ -382,9 +446,11 @@ impl<'a> HeadAppender<'a> {
                 ));
             }
             let logged = wal.log(&recs);
-            for r in recs {
-                if let Record::Samples(v) = r {
-                    self.samples = v;
+            if self.hists.is_empty() {
+                for r in recs {
+                    if let Record::Samples(v) = r {
+                        self.samples = v;
+                    }
                 }
             }
             logged?;
@@ -433,6 +499,175 @@ impl<'a> HeadAppender<'a> {
     }
 }
 
+/// A staged native histogram (see `HeadAppender::hists`).
+struct StagedHist {
+    owner: u32,
+    t: i64,
+    h: HistValue,
+    /// Float samples staged before it.
+    after: usize,
+}
+
+impl HeadAppender<'_> {
+    /// Applies a staged histogram; returns the chunks it created, or
+    /// `None` when it was dropped (a concurrent commit went first).
+    fn apply_hist(
+        &self,
+        x: &StagedHist,
+        tx: Tx,
+        policy: &crate::series::ChunkPolicy,
+        b: &AppendBounds,
+    ) -> Option<u64> {
+        let st = self.staged.get(x.owner as usize)?;
+        let r = st.series.r;
+        let mut d = st.series.data.lock();
+        match d.hist_placement(x.t, &x.h, b, None) {
+            Ok(true) => {}
+            Ok(false) => return Some(0),
+            Err(e) => {
+                tracing::debug!(series = r, error = %e, "histogram dropped at commit");
+                return None;
+            }
+        }
+        match d.append_hist(r, x.t, &x.h, tx, policy, &self.head.chunks) {
+            Ok(a) => Some(a.chunks_created),
+            Err(e) => {
+                tracing::warn!(series = r, error = %e, "histogram dropped at commit");
+                None
+            }
+        }
+    }
+
+    /// Stages a native histogram: checked against the series as committed
+    /// and what this appender staged for it, in order only (see `hist`).
+    fn stage_hist(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        h: HistValue,
+    ) -> Result<SeriesRef> {
+        validate(&h)?;
+        if t < self.min_valid {
+            return Err(StorageError::OutOfBounds {
+                t,
+                min_valid: self.min_valid,
+            });
+        }
+        let i = self.series_for(r, labels)?;
+        let Some(st) = self.staged.get_mut(i) else {
+            return Err(StorageError::SeriesNotFound { series: r });
+        };
+        let r = st.series.r;
+        let mut b = self.head.bounds();
+        b.min_valid = b.min_valid.max(self.min_valid);
+        let staged = st.last.map(|l| l.0).max(st.last_hist);
+        if !st.series.data.lock().hist_placement(t, &h, &b, staged)? {
+            return Ok(r);
+        }
+        st.last_hist = Some(t);
+        self.hists.push(StagedHist {
+            owner: staged_index(i),
+            t,
+            h,
+            after: self.samples.len(),
+        });
+        Ok(r)
+    }
+}
+
+/// Refuses a histogram whose bucket counts do not fit its spans, or with
+/// a schema Prometheus does not know (stale markers pass).
+fn validate(h: &HistValue) -> Result<()> {
+    let bad = |reason: String| Err(StorageError::InvalidHistogram { reason });
+    let (schema, sum, pos, neg, npos, nneg) = match h {
+        HistValue::Int(h) => (
+            h.schema,
+            h.sum,
+            &h.positive_spans,
+            &h.negative_spans,
+            h.positive_buckets.len(),
+            h.negative_buckets.len(),
+        ),
+        HistValue::Float(h) => (
+            h.schema,
+            h.sum,
+            &h.positive_spans,
+            &h.negative_spans,
+            h.positive_buckets.len(),
+            h.negative_buckets.len(),
+        ),
+    };
+    if cairn_model::is_stale_nan(sum) {
+        return Ok(());
+    }
+    if !(-4..=8).contains(&schema) && schema != cairn_model::CUSTOM_BUCKETS_SCHEMA {
+        return bad(format!("schema {schema} is not between -4 and 8, nor -53"));
+    }
+    for (side, spans, n) in [("positive", pos, npos), ("negative", neg, nneg)] {
+        let want: u64 = spans.iter().map(|s| u64::from(s.length)).sum();
+        if want != n as u64 {
+            return bad(format!("{side} side: spans need {want} buckets, found {n}"));
+        }
+    }
+    Ok(())
+}
+
+/// The WAL records of staged histograms: integer and float, exponential
+/// and custom buckets apart (record types 7 to 10), as Prometheus logs them.
+fn hist_records(hists: &[StagedHist], staged: &[Staged<'_>]) -> Vec<Record> {
+    use crate::wal_log::{RefFloatHistogramSample, RefHistogramSample};
+    if hists.is_empty() {
+        return Vec::new();
+    }
+    let (mut ints, mut int_custom, mut floats, mut float_custom) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for StagedHist { owner, t, h, .. } in hists {
+        let Some(st) = staged.get(*owner as usize) else {
+            continue;
+        };
+        let r = st.series.r;
+        match h {
+            HistValue::Int(h) => {
+                let s = RefHistogramSample {
+                    r,
+                    t: *t,
+                    h: (**h).clone(),
+                };
+                if h.uses_custom_buckets() {
+                    int_custom.push(s);
+                } else {
+                    ints.push(s);
+                }
+            }
+            HistValue::Float(h) => {
+                let s = RefFloatHistogramSample {
+                    r,
+                    t: *t,
+                    h: (**h).clone(),
+                };
+                if h.uses_custom_buckets() {
+                    float_custom.push(s);
+                } else {
+                    floats.push(s);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (custom, samples) in [(false, ints), (true, int_custom)] {
+        if !samples.is_empty() {
+            out.push(Record::Histograms { custom, samples });
+        }
+    }
+    for (custom, samples) in [(false, floats), (true, float_custom)] {
+        if !samples.is_empty() {
+            out.push(Record::FloatHistograms { custom, samples });
+        }
+    }
+    out
+}
+
 /// An index into `staged` as stored in the maps. An appender stages fewer
 /// than `u32::MAX` series (each costs far more memory than 4 GiB / 2^32).
 /// Stages a series not staged yet: appends it to `staged` and records its
@@ -446,6 +681,7 @@ fn stage<'a>(
     staged.push(Staged {
         series: s,
         last: None,
+        last_hist: None,
         tail: 0,
     });
     e.insert(staged_index(i));
@@ -469,6 +705,13 @@ impl Appender for HeadAppender<'_> {
             return Err(StorageError::SeriesNotFound { series: r });
         };
         let r = st.series.r;
+        if let Some(h) = st.last_hist.filter(|&h| t <= h) {
+            return Err(if h == t {
+                StorageError::DuplicateSampleForTimestamp { t }
+            } else {
+                StorageError::OutOfOrderSample { t }
+            });
+        }
         let mut b = self.head.bounds();
         b.min_valid = b.min_valid.max(self.min_valid);
         let (p, tail) = {
@@ -492,6 +735,26 @@ impl Appender for HeadAppender<'_> {
         self.samples.push(RefSample { r, t, v });
         self.owners.push(staged_index(i));
         Ok(r)
+    }
+
+    fn append_histogram(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        h: &Histogram,
+    ) -> Result<SeriesRef> {
+        self.stage_hist(r, labels, t, HistValue::Int(Arc::new(h.clone())))
+    }
+
+    fn append_float_histogram(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        h: &FloatHistogram,
+    ) -> Result<SeriesRef> {
+        self.stage_hist(r, labels, t, HistValue::Float(Arc::new(h.clone())))
     }
 
     /// See [`Appender::append_start_zero`]: the zero is staged only where

@@ -22,6 +22,7 @@ mod disk_chunks;
 mod error;
 mod exemplars;
 mod head;
+mod hist;
 mod index_adapter;
 pub mod isolation;
 mod late;

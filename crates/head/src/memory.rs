@@ -139,6 +139,9 @@ impl Head {
                         (size_of::<(crate::xor::Chunk, i64, i64)>() + c.capacity()) as u64;
                 }
             }
+            if let Some(h) = &d.hist {
+                m.chunks_in_memory += (size_of::<crate::hist::HistData>() + h.heap_bytes()) as u64;
+            }
         });
         let (by_ref, by_hash) = self.series.map_bytes();
         m.series_by_ref = by_ref;

@@ -406,7 +406,15 @@ impl Series for HeadSeries<'_> {
 
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
         match self.q.snapshot(&self.s) {
-            Ok(snap) => Box::new(SnapIter::new(snap, &self.q.head.chunks)),
+            Ok(snap) => {
+                let hists = snap.hist_samples();
+                let it = SnapIter::new(snap, &self.q.head.chunks);
+                if hists.is_empty() {
+                    Box::new(it)
+                } else {
+                    Box::new(cairn_storage::WithHistograms::new(it, hists))
+                }
+            }
             Err(e) => Box::new(ErrIter(Some(e))),
         }
     }

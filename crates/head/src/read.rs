@@ -7,7 +7,9 @@
 //! largest in-order timestamp the querier may see. Samples are bounded to
 //! the querier's inclusive `[mint, maxt]`.
 
-use cairn_model::Sample;
+use std::sync::Arc;
+
+use cairn_model::{FloatHistogram, Sample};
 use cairn_storage::{
     read_floats_stepwise, ChunkIterator, EncodedChunk, Result, SampleIterator, StorageError,
     ValueType,
@@ -15,6 +17,7 @@ use cairn_storage::{
 
 use crate::cut::{CutPolicy, Cutter};
 use crate::disk_chunks::DiskChunks;
+use crate::hist;
 use crate::isolation::IsoState;
 use crate::series::{MemSeries, SeriesData, Stored};
 use crate::xor::{self, ENCODING_XOR};
@@ -72,6 +75,8 @@ pub(crate) struct Snapshot {
     series: u64,
     chunks: Vec<SnapChunk>,
     ooo: Vec<Sample>,
+    /// Native histogram chunks overlapping the range (copies; see `hist`).
+    hist: Vec<EncodedChunk>,
     /// Inclusive bounds, with the isolation cut applied to `maxt` for
     /// in-order data.
     mint: i64,
@@ -99,6 +104,7 @@ impl Snapshot {
                 series: series.r,
                 chunks: Vec::new(),
                 ooo: ooo_samples(series.r, d, iso, mint, maxt)?,
+                hist: Vec::new(),
                 mint,
                 maxt,
                 cut,
@@ -129,10 +135,16 @@ impl Snapshot {
                 });
             }
         }
+        let hist = d
+            .hist
+            .as_ref()
+            .map(|h| h.chunks_in(mint, in_max))
+            .unwrap_or_default();
         Ok(Self {
             series: series.r,
             chunks,
             ooo: ooo_samples(series.r, d, iso, mint, maxt)?,
+            hist,
             mint,
             maxt,
             cut,
@@ -149,7 +161,7 @@ impl Snapshot {
         maxt: i64,
         late_below: Option<i64>,
     ) -> Option<bool> {
-        if d.ooo.is_some() {
+        if d.ooo.is_some() || d.hist.is_some() {
             return None;
         }
         if late_below.is_some() {
@@ -182,6 +194,13 @@ impl Snapshot {
             return true;
         }
         let in_max = self.maxt.min(self.cut);
+        if self.hist.iter().any(|c| {
+            (c.min_time >= self.mint && c.min_time <= in_max)
+                || (c.max_time >= self.mint && c.max_time <= in_max)
+        }) || !self.hist_samples().is_empty()
+        {
+            return true;
+        }
         let sure = self.chunks.iter().any(|c| {
             (c.mint >= self.mint && c.mint <= in_max) || (c.maxt >= self.mint && c.maxt <= in_max)
         });
@@ -203,6 +222,62 @@ impl Snapshot {
         disk: &DiskChunks,
         cut: CutPolicy,
     ) -> Result<Vec<EncodedChunk>> {
+        let mut out = self.float_chunks(disk, cut)?;
+        if !self.hist.is_empty() {
+            out.extend(self.hist_chunks(cut)?);
+            out.sort_by_key(|c| c.min_time);
+        }
+        Ok(out)
+    }
+
+    /// The histogram samples in range and visible, decoded, oldest first.
+    pub(crate) fn hist_samples(&self) -> Vec<(i64, Arc<FloatHistogram>)> {
+        let in_max = self.maxt.min(self.cut);
+        let mut out = Vec::new();
+        for c in &self.hist {
+            match hist::decode_floats(c.encoding, &c.data) {
+                Ok(v) => out.extend(
+                    v.into_iter()
+                        .filter(|(t, _)| *t >= self.mint && *t <= in_max),
+                ),
+                // Chunks the head wrote itself: not expected to fail.
+                Err(e) => {
+                    tracing::error!(series = self.series, error = %e, "undecodable histogram chunk skipped")
+                }
+            }
+        }
+        out
+    }
+
+    /// The histogram chunks, as stored when wholly visible; a chunk the
+    /// isolation cut falls in is re-encoded up to the cut.
+    fn hist_chunks(&self, cut: CutPolicy) -> Result<Vec<EncodedChunk>> {
+        let mut out = Vec::new();
+        for c in &self.hist {
+            if c.max_time <= self.cut {
+                out.push(c.clone());
+                continue;
+            }
+            let mut d = hist::HistData::default();
+            let codec = |e: cairn_codec::CodecError| {
+                StorageError::from(crate::HeadError::Codec {
+                    series: self.series,
+                    source: Box::new(e),
+                })
+            };
+            for (t, v) in hist::decode_values(c.encoding, &c.data).map_err(codec)? {
+                if t <= self.cut {
+                    d.append(t, &v, &cut).map_err(codec)?;
+                }
+            }
+            d.close_open();
+            out.extend(d.chunks_in(i64::MIN, i64::MAX));
+        }
+        Ok(out)
+    }
+
+    /// The float samples as encoded chunks (see [`Self::encoded_chunks`]).
+    fn float_chunks(&self, disk: &DiskChunks, cut: CutPolicy) -> Result<Vec<EncodedChunk>> {
         let mut out = Vec::new();
         if self.ooo.is_empty() {
             for c in &self.chunks {

@@ -35,6 +35,7 @@ mod refs;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_model::Exemplar;
@@ -45,6 +46,7 @@ use crate::disk_chunks::LoadedChunk;
 use crate::error::HeadError;
 use crate::error::Result;
 use crate::head::Head;
+use crate::hist::HistValue;
 use crate::series::{AppendBounds, ChunkPolicy, FullChunk, Placement, Stored, Tx};
 use crate::stripes::MixMap;
 use crate::wal_log::{Record, ReplayProgress, WalLog};
@@ -238,8 +240,17 @@ impl Shard<'_> {
                     }
                 }
             }
-            Record::MmapMarkers(_) | Record::Histograms { .. } | Record::FloatHistograms { .. } => {
+            Record::Histograms { samples, .. } => {
+                for s in samples {
+                    self.replay_hist(s.r, s.t, HistValue::Int(Arc::new(s.h)));
+                }
             }
+            Record::FloatHistograms { samples, .. } => {
+                for s in samples {
+                    self.replay_hist(s.r, s.t, HistValue::Float(Arc::new(s.h)));
+                }
+            }
+            Record::MmapMarkers(_) => {}
             Record::Metadata(v) => {
                 let mut g = head.metadata.write();
                 for m in v {
@@ -345,10 +356,57 @@ impl Router {
                 let owner = &self.owner;
                 split(v, n, |s| owner.get(s.r), Record::Exemplars, out);
             }
-            // Only Prometheus's out-of-order log holds markers; the head
-            // keeps no native histograms yet (remote write refuses them).
-            Record::MmapMarkers(_) | Record::Histograms { .. } | Record::FloatHistograms { .. } => {
+            Record::Histograms { custom, samples } => {
+                let owner = &self.owner;
+                self.unknown += split(
+                    samples,
+                    n,
+                    |s| owner.get(s.r),
+                    |samples| Record::Histograms { custom, samples },
+                    out,
+                );
             }
+            Record::FloatHistograms { custom, samples } => {
+                let owner = &self.owner;
+                self.unknown += split(
+                    samples,
+                    n,
+                    |s| owner.get(s.r),
+                    |samples| Record::FloatHistograms { custom, samples },
+                    out,
+                );
+            }
+            // Only Prometheus's out-of-order log holds markers.
+            Record::MmapMarkers(_) => {}
+        }
+    }
+}
+
+impl Shard<'_> {
+    /// Replays one histogram sample: in order against the series'
+    /// histograms (floats from the chunk files may be newer: the WAL holds
+    /// each series' samples in time order, so these are not), dropped
+    /// when older than the head's lower bound or already held.
+    fn replay_hist(&mut self, r: u64, t: i64, h: HistValue) {
+        let Some(ms) = self.refs.get(r) else {
+            self.unknown += 1;
+            return;
+        };
+        if t < self.min_valid {
+            return;
+        }
+        let head = self.head;
+        let mut d = ms.data.lock();
+        if d.hist_max_time().is_some_and(|m| t <= m) {
+            return;
+        }
+        match d.replay_hist(ms.r, t, &h, &self.policy, &head.chunks) {
+            Ok(n) => {
+                self.chunks += n as i64;
+                drop(d);
+                head.widen(t, t);
+            }
+            Err(e) => tracing::warn!(series = r, t, error = %e, "histogram dropped in replay"),
         }
     }
 }

@@ -22,6 +22,7 @@ use smallvec::SmallVec;
 
 use crate::cut::{CutPolicy, OpenState};
 use crate::disk_chunks::DiskChunks;
+use crate::hist::HistData;
 use crate::isolation::IsoState;
 use crate::xor::{self, Chunk};
 
@@ -181,6 +182,8 @@ pub(crate) struct SeriesData {
     /// Runs of recent in-order samples: (append id, first timestamp).
     pub txs: SmallVec<[(u64, i64); 1]>,
     pub ooo: Option<Box<Ooo>>,
+    /// Native histogram chunks, for the few series that have them.
+    pub hist: Option<Box<HistData>>,
 }
 
 /// A series of the head.
@@ -362,12 +365,26 @@ impl SeriesData {
         self.full.push(c);
     }
 
-    /// Newest in-order timestamp, if any.
+    /// Newest in-order timestamp, float or histogram, if any.
     pub(crate) fn max_time(&self) -> Option<i64> {
+        let f = self.float_max_time();
+        match &self.hist {
+            Some(h) => f.max(h.max_time()),
+            None => f,
+        }
+    }
+
+    /// Newest in-order float timestamp, if any.
+    pub(crate) fn float_max_time(&self) -> Option<i64> {
         match &self.open {
             Some(o) => Some(o.maxt()),
             None => self.full.last().map(|c| c.maxt),
         }
+    }
+
+    /// Newest histogram timestamp, if any.
+    pub(crate) fn hist_max_time(&self) -> Option<i64> {
+        self.hist.as_ref().and_then(|h| h.max_time())
     }
 
     /// The address of the open chunk's last byte (0 without one): where
@@ -400,6 +417,7 @@ impl SeriesData {
                 .ooo
                 .as_ref()
                 .is_none_or(|o| o.buf.is_empty() && o.chunks.is_empty())
+            && self.hist.as_ref().is_none_or(|h| h.is_empty())
     }
 
     /// Decides where a sample goes, following Prometheus's rules: newer
@@ -414,8 +432,14 @@ impl SeriesData {
         b: &AppendBounds,
         staged: Option<(i64, f64)>,
     ) -> Result<Placement, StorageError> {
-        if t >= b.min_valid {
-            let mut newest = self.max_time().map(|m| (m, self.last_v));
+        // A histogram at or after `t`: the float is a duplicate of a
+        // histogram's timestamp, or out of order.
+        let hist_newer = self.hist_max_time().is_some_and(|h| t <= h);
+        if hist_newer && self.hist_max_time() == Some(t) {
+            return Err(StorageError::DuplicateSampleForTimestamp { t });
+        }
+        if t >= b.min_valid && !hist_newer {
+            let mut newest = self.float_max_time().map(|m| (m, self.last_v));
             if let Some((st, sv)) = staged {
                 if newest.is_none_or(|(m, _)| st > m) {
                     newest = Some((st, sv));
@@ -476,6 +500,10 @@ impl SeriesData {
         disk: &DiskChunks,
     ) -> Applied {
         let mut applied = Applied::default();
+        if let Some(h) = &mut self.hist {
+            // The kind changed: the histogram chunk ends here.
+            h.close_open();
+        }
         let must_cut = self.open.as_mut().is_some_and(|o| {
             let mut st = OpenState {
                 mint: o.mint,
@@ -512,7 +540,7 @@ impl SeriesData {
 
     /// Moves the open chunk `o`, just taken off, to the full chunks: into
     /// the chunk files, or kept in memory if writing them fails.
-    fn cut_open(&mut self, series: u64, o: &mut OpenChunk, disk: &DiskChunks) {
+    pub(crate) fn cut_open(&mut self, series: u64, o: &mut OpenChunk, disk: &DiskChunks) {
         let bytes = o.to_bytes(disk);
         o.release(disk);
         let bytes = match bytes {
@@ -617,6 +645,12 @@ impl SeriesData {
             dropped += 1;
         }
         dropped += self.drop_ooo(series, late_below, mint).1;
+        if let Some(h) = &mut self.hist {
+            dropped += h.truncate_before(mint) as u64;
+            if h.is_empty() {
+                self.hist = None;
+            }
+        }
         dropped
     }
 

@@ -8,7 +8,8 @@
 //!   `chunks_head/`, fsyncs the chunk files and the WAL, and writes the
 //!   file atomically (temporary file, fsync, rename, directory fsync).
 //!   It writes nothing when the head holds what the file cannot carry
-//!   (out-of-order samples, deletions, chunks kept in memory). The
+//!   (out-of-order samples, native histograms, deletions, chunks kept in
+//!   memory). The
 //!   exemplar ring is carried whole.
 //! - [`load`] uses a snapshot only if the WAL directory and the chunk
 //!   files are exactly as they were when it was written (names and
@@ -135,10 +136,12 @@ impl Head {
         all.sort_unstable_by_key(|s| s.r);
         let carried = |s: &MemSeries| {
             let d = s.data.lock();
-            d.ooo.is_none() && d.full.iter().all(|c| matches!(c.stored, Stored::Disk(_)))
+            d.ooo.is_none()
+                && d.hist.is_none()
+                && d.full.iter().all(|c| matches!(c.stored, Stored::Disk(_)))
         };
         if let Some(s) = all.iter().find(|s| !carried(s)) {
-            tracing::info!(series = s.r, "head snapshot not written: a series holds out-of-order samples or a chunk in memory; the next start replays the WAL");
+            tracing::info!(series = s.r, "head snapshot not written: a series holds out-of-order samples, native histograms or a chunk in memory; the next start replays the WAL");
             return Ok(None);
         }
         // Truncation leaves chunks ending before this in files it keeps

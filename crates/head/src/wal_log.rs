@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 pub use cairn_wal::{FsyncPolicy, WalOptions};
 pub(crate) use cairn_wal::{
-    Progress as ReplayProgress, Record, RefExemplar, RefMetadata, RefSample, RefSeries,
+    Progress as ReplayProgress, Record, RefExemplar, RefFloatHistogramSample, RefHistogramSample,
+    RefMetadata, RefSample, RefSeries,
 };
 use cairn_wal::{Wal, WalError};
 

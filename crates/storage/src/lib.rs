@@ -13,12 +13,14 @@
 
 mod error;
 mod heap_size;
+mod hist_merge;
 mod memory;
 mod merge;
 mod traits;
 
 pub use error::StorageError;
 pub use heap_size::hash_table_bytes;
+pub use hist_merge::WithHistograms;
 pub use memory::{MemStorage, VecSampleIterator, VecSeries};
 pub use merge::{merge_series_sets, ChunkEncoder, MergeQuerier, MergeSampleIterator, MergedSeries};
 pub use traits::read_floats_stepwise;

@@ -1,0 +1,441 @@
+//! Native histogram samples of a head series, kept beside its float chunks.
+//!
+//! Why a store of its own: the float path is tuned to the byte (32-byte
+//! chunk entries, spill slots, the snapshot format), and histogram series
+//! are few (a GPU cluster's series are nearly all floats). A series that
+//! receives histograms gets a boxed [`HistData`]; every other series pays
+//! one pointer for the possibility.
+//!
+//! Contracts:
+//! - One time line per series: floats and histograms never share a
+//!   timestamp, and in-order appends of either kind must be newer than the
+//!   newest sample of both kinds (see `SeriesData::placement`). When the
+//!   kind changes, the open chunk of the other kind is closed, as
+//!   Prometheus cuts a chunk when the encoding changes, so chunks of the
+//!   two kinds never overlap in time.
+//! - Chunks are Prometheus's histogram encodings (2: integer counts, 3:
+//!   float counts), appended with `cairn_codec`'s appenders, which recode
+//!   for new buckets and start a new chunk, with the right counter-reset
+//!   header, where Prometheus would (a reset, a schema change, a
+//!   gauge/counter switch, a stale marker). Chunks never cross a multiple
+//!   of the chunk range, are cut at twice the target sample count as float
+//!   chunks are, and once they hold 1 KiB and at least 10 samples
+//!   (Prometheus v3's `TargetBytesPerHistogramChunk` and
+//!   `MinSamplesPerHistogramChunk`).
+//! - Histogram chunks stay in memory (not in the chunk files), and only
+//!   in-order histograms are accepted: an older one is refused as
+//!   out of order, whatever the out-of-order window.
+//! - All time bounds are inclusive.
+
+use std::sync::Arc;
+
+use cairn_codec::{
+    float_histogram_decode, histogram_decode, AppendOutcome, CodecError, FloatHistogramChunk,
+    HistogramChunk, ENCODING_FLOAT_HISTOGRAM, ENCODING_HISTOGRAM,
+};
+use cairn_model::{FloatHistogram, Histogram};
+use cairn_storage::{EncodedChunk, StorageError};
+
+use crate::cut::{CutPolicy, OpenState};
+use crate::disk_chunks::DiskChunks;
+use crate::series::{AppendBounds, Applied, ChunkPolicy, SeriesData, Tx};
+
+/// Bytes after which a histogram chunk is cut (with [`MIN_SAMPLES`]).
+const TARGET_BYTES: usize = 1024;
+/// Samples a histogram chunk holds at least before [`TARGET_BYTES`] cuts it.
+const MIN_SAMPLES: usize = 10;
+
+/// A histogram sample's value, integer or float counts.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum HistValue {
+    Int(Arc<Histogram>),
+    Float(Arc<FloatHistogram>),
+}
+
+impl HistValue {
+    /// The chunk encoding that holds it.
+    pub(crate) fn encoding(&self) -> u8 {
+        match self {
+            HistValue::Int(_) => ENCODING_HISTOGRAM,
+            HistValue::Float(_) => ENCODING_FLOAT_HISTOGRAM,
+        }
+    }
+}
+
+/// A closed histogram chunk.
+#[derive(Debug)]
+pub(crate) struct HistFull {
+    pub encoding: u8,
+    pub bytes: Box<[u8]>,
+    pub mint: i64,
+    pub maxt: i64,
+}
+
+#[derive(Debug)]
+enum OpenKind {
+    Int(HistogramChunk),
+    Float(FloatHistogramChunk),
+}
+
+impl OpenKind {
+    fn encoding(&self) -> u8 {
+        match self {
+            OpenKind::Int(_) => ENCODING_HISTOGRAM,
+            OpenKind::Float(_) => ENCODING_FLOAT_HISTOGRAM,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            OpenKind::Int(c) => c.bytes(),
+            OpenKind::Float(c) => c.bytes(),
+        }
+    }
+
+    fn num_samples(&self) -> usize {
+        match self {
+            OpenKind::Int(c) => c.num_samples(),
+            OpenKind::Float(c) => c.num_samples(),
+        }
+    }
+}
+
+/// The histogram chunk being appended to.
+#[derive(Debug)]
+pub(crate) struct HistOpen {
+    kind: OpenKind,
+    pub mint: i64,
+    pub maxt: i64,
+    next_at: i64,
+}
+
+/// A series' histogram chunks, oldest first, not overlapping.
+#[derive(Debug, Default)]
+pub(crate) struct HistData {
+    pub full: Vec<HistFull>,
+    pub open: Option<HistOpen>,
+}
+
+impl HistData {
+    /// Newest timestamp held.
+    pub(crate) fn max_time(&self) -> Option<i64> {
+        match &self.open {
+            Some(o) => Some(o.maxt),
+            None => self.full.last().map(|c| c.maxt),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.full.is_empty() && self.open.is_none()
+    }
+
+    /// Heap bytes held (chunk bytes and list slots).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let full: usize = self.full.iter().map(|c| c.bytes.len()).sum();
+        full + self.full.capacity() * std::mem::size_of::<HistFull>()
+            + self.open.as_ref().map_or(0, |o| o.kind.bytes().len())
+    }
+
+    /// Closes the open chunk (the next sample, of either kind, starts a new
+    /// one).
+    pub(crate) fn close_open(&mut self) {
+        if let Some(o) = self.open.take() {
+            let encoding = o.kind.encoding();
+            let bytes = match o.kind {
+                OpenKind::Int(c) => c.into_bytes(),
+                OpenKind::Float(c) => c.into_bytes(),
+            };
+            self.full.reserve_exact(1);
+            self.full.push(HistFull {
+                encoding,
+                bytes: bytes.into_boxed_slice(),
+                mint: o.mint,
+                maxt: o.maxt,
+            });
+        }
+    }
+
+    /// The newest sample, decoded (for duplicate checks; rare).
+    pub(crate) fn last(&self) -> Option<(i64, HistValue)> {
+        let (enc, bytes) = match &self.open {
+            Some(o) => (o.kind.encoding(), o.kind.bytes()),
+            None => {
+                let c = self.full.last()?;
+                (c.encoding, &*c.bytes)
+            }
+        };
+        decode_values(enc, bytes).ok()?.pop()
+    }
+
+    /// Appends `h` at `t`, newer than every sample of the series (the
+    /// caller checked). Returns the number of chunks created. A histogram
+    /// whose buckets do not fit its spans is refused and changes nothing.
+    pub(crate) fn append(
+        &mut self,
+        t: i64,
+        h: &HistValue,
+        policy: &CutPolicy,
+    ) -> Result<u64, CodecError> {
+        if let Some(o) = &mut self.open {
+            let mut st = OpenState {
+                mint: o.mint,
+                maxt: o.maxt,
+                samples: o.kind.num_samples(),
+                next_at: o.next_at,
+            };
+            let cut = o.kind.encoding() != h.encoding()
+                || policy.cuts_before(&mut st, t)
+                || (o.kind.bytes().len() >= TARGET_BYTES && o.kind.num_samples() >= MIN_SAMPLES);
+            o.next_at = st.next_at;
+            if cut {
+                self.close_open();
+            }
+        }
+        let Some(o) = &mut self.open else {
+            // A new chunk; its counter-reset header is judged against the
+            // chunk before it when that one holds the same encoding.
+            let prev = self
+                .full
+                .last()
+                .filter(|c| c.encoding == h.encoding() && c.maxt < t);
+            let kind = match h {
+                HistValue::Int(h) => {
+                    let prev = prev
+                        .map(|c| HistogramChunk::from_bytes(c.bytes.to_vec()))
+                        .transpose()?;
+                    let mut c = HistogramChunk::new();
+                    c.append(prev.as_ref(), t, h, false)?;
+                    OpenKind::Int(c)
+                }
+                HistValue::Float(h) => {
+                    let prev = prev
+                        .map(|c| FloatHistogramChunk::from_bytes(c.bytes.to_vec()))
+                        .transpose()?;
+                    let mut c = FloatHistogramChunk::new();
+                    c.append(prev.as_ref(), t, h, false)?;
+                    OpenKind::Float(c)
+                }
+            };
+            self.open = Some(HistOpen {
+                kind,
+                mint: t,
+                maxt: t,
+                next_at: policy.start(t).next_at,
+            });
+            return Ok(1);
+        };
+        let next = match (&mut o.kind, h) {
+            (OpenKind::Int(c), HistValue::Int(h)) => match c.append(None, t, h, false)? {
+                AppendOutcome::NewChunk(n) => Some(OpenKind::Int(n)),
+                AppendOutcome::Appended | AppendOutcome::Recoded => None,
+            },
+            (OpenKind::Float(c), HistValue::Float(h)) => match c.append(None, t, h, false)? {
+                AppendOutcome::NewChunk(n) => Some(OpenKind::Float(n)),
+                AppendOutcome::Appended | AppendOutcome::Recoded => None,
+            },
+            // Closed above when the encoding differs.
+            _ => {
+                return Err(CodecError::NotAppendable {
+                    reason: "histogram encoding changed".into(),
+                })
+            }
+        };
+        match next {
+            None => {
+                o.maxt = t;
+                Ok(0)
+            }
+            Some(kind) => {
+                self.close_open();
+                self.open = Some(HistOpen {
+                    kind,
+                    mint: t,
+                    maxt: t,
+                    next_at: policy.start(t).next_at,
+                });
+                Ok(1)
+            }
+        }
+    }
+
+    /// Drops the chunks that end before `t`; returns how many.
+    pub(crate) fn truncate_before(&mut self, t: i64) -> usize {
+        let before = self.full.len() + usize::from(self.open.is_some());
+        self.full.retain(|c| c.maxt >= t);
+        if self.open.as_ref().is_some_and(|o| o.maxt < t) {
+            self.open = None;
+        }
+        before - self.full.len() - usize::from(self.open.is_some())
+    }
+
+    /// The chunks overlapping `[mint, maxt]`, as stored (copies), oldest
+    /// first: `(encoding, bytes, mint, maxt)`.
+    pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<EncodedChunk> {
+        let full = self
+            .full
+            .iter()
+            .map(|c| (c.encoding, &*c.bytes, c.mint, c.maxt));
+        let open = self
+            .open
+            .iter()
+            .map(|o| (o.kind.encoding(), o.kind.bytes(), o.mint, o.maxt));
+        full.chain(open)
+            .filter(|c| c.3 >= mint && c.2 <= maxt)
+            .map(|(encoding, data, min_time, max_time)| EncodedChunk {
+                min_time,
+                max_time,
+                encoding,
+                data: data.to_vec(),
+            })
+            .collect()
+    }
+}
+
+/// Decodes a histogram chunk of encoding `enc` into its samples.
+pub(crate) fn decode_values(enc: u8, data: &[u8]) -> Result<Vec<(i64, HistValue)>, CodecError> {
+    Ok(match enc {
+        ENCODING_HISTOGRAM => histogram_decode(data)?
+            .into_iter()
+            .map(|(t, h)| (t, HistValue::Int(Arc::new(h))))
+            .collect(),
+        ENCODING_FLOAT_HISTOGRAM => float_histogram_decode(data)?
+            .into_iter()
+            .map(|(t, h)| (t, HistValue::Float(Arc::new(h))))
+            .collect(),
+        _ => return Err(CodecError::UnknownEncoding(enc)),
+    })
+}
+
+/// Decodes a histogram chunk into float histograms, as queries read them.
+pub(crate) fn decode_floats(
+    enc: u8,
+    data: &[u8],
+) -> Result<Vec<(i64, Arc<FloatHistogram>)>, CodecError> {
+    Ok(decode_values(enc, data)?
+        .into_iter()
+        .map(|(t, v)| match v {
+            HistValue::Int(h) => (t, Arc::new(h.to_float())),
+            HistValue::Float(h) => (t, h),
+        })
+        .collect())
+}
+
+/// The same value, the counter-reset hint aside (a decoded sample's hint
+/// comes from its chunk, not from what was appended).
+fn same_value(a: &HistValue, b: &HistValue) -> bool {
+    use cairn_model::CounterResetHint as Hint;
+    match (a, b) {
+        (HistValue::Int(a), HistValue::Int(b)) => {
+            Histogram {
+                counter_reset_hint: Hint::Unknown,
+                ..(**a).clone()
+            } == Histogram {
+                counter_reset_hint: Hint::Unknown,
+                ..(**b).clone()
+            }
+        }
+        (HistValue::Float(a), HistValue::Float(b)) => {
+            FloatHistogram {
+                counter_reset_hint: Hint::Unknown,
+                ..(**a).clone()
+            } == FloatHistogram {
+                counter_reset_hint: Hint::Unknown,
+                ..(**b).clone()
+            }
+        }
+        _ => false,
+    }
+}
+
+impl SeriesData {
+    /// Whether a histogram at `t` goes in: `Ok(true)` in order,
+    /// `Ok(false)` a duplicate of the newest sample (same timestamp, same
+    /// histogram: nothing to do). `staged` is the newest timestamp the
+    /// caller staged for the series already. Histograms are only taken in
+    /// order: older ones are out of bounds or out of order.
+    pub(crate) fn hist_placement(
+        &self,
+        t: i64,
+        h: &HistValue,
+        b: &AppendBounds,
+        staged: Option<i64>,
+    ) -> Result<bool, StorageError> {
+        if t < b.min_valid {
+            return Err(StorageError::OutOfBounds {
+                t,
+                min_valid: b.min_valid,
+            });
+        }
+        if staged.is_some_and(|s| t <= s) {
+            return Err(StorageError::OutOfOrderSample { t });
+        }
+        let newest = self.max_time();
+        match newest {
+            None => Ok(true),
+            Some(m) if t > m => Ok(true),
+            Some(m) if t == m => {
+                let last = self.hist.as_ref().and_then(|d| d.last());
+                match last {
+                    Some((lt, v)) if lt == t && same_value(&v, h) => Ok(false),
+                    _ => Err(StorageError::DuplicateHistogramForTimestamp { t }),
+                }
+            }
+            Some(_) => Err(StorageError::OutOfOrderSample { t }),
+        }
+    }
+
+    /// Appends a histogram that [`Self::hist_placement`] let in; the
+    /// float chunk being filled, if any, is closed first.
+    pub(crate) fn append_hist(
+        &mut self,
+        series: u64,
+        t: i64,
+        h: &HistValue,
+        tx: Tx,
+        policy: &ChunkPolicy,
+        disk: &DiskChunks,
+    ) -> Result<Applied, CodecError> {
+        let mut applied = Applied::default();
+        let hist = self.hist.get_or_insert_with(Default::default);
+        // Appended before the float chunk is closed: a refused histogram
+        // changes nothing.
+        let probe_ok = hist.max_time().is_none_or(|m| m < t);
+        if !probe_ok {
+            return Err(CodecError::NotAppendable {
+                reason: format!("histogram at {t} is not newer than the series' newest"),
+            });
+        }
+        applied.chunks_created = hist.append(t, h, &policy.cut)?;
+        if let Some(mut o) = self.open.take() {
+            self.cut_open(series, &mut o, disk);
+        }
+        while self.txs.first().is_some_and(|x| x.0 < tx.low_watermark) {
+            self.txs.remove(0);
+        }
+        if self.txs.last().is_none_or(|x| x.0 != tx.id) {
+            self.txs.push((tx.id, t));
+        }
+        Ok(applied)
+    }
+
+    /// Appends a replayed histogram (see `replay`): newer than the series'
+    /// histograms, whatever its floats hold; the float chunk being filled
+    /// is closed when it ends before `t`. Returns the chunks created.
+    pub(crate) fn replay_hist(
+        &mut self,
+        series: u64,
+        t: i64,
+        h: &HistValue,
+        policy: &ChunkPolicy,
+        disk: &DiskChunks,
+    ) -> Result<u64, CodecError> {
+        let hist = self.hist.get_or_insert_with(Default::default);
+        let n = hist.append(t, h, &policy.cut)?;
+        if self.open.as_ref().is_some_and(|o| o.maxt() < t) {
+            if let Some(mut o) = self.open.take() {
+                self.cut_open(series, &mut o, disk);
+            }
+        }
+        Ok(n)
+    }
+}

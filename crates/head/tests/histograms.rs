@@ -1,0 +1,329 @@
+//! Native histograms in the head: appended beside floats in one time line,
+//! read back by sample and by chunk (Prometheus's encodings 2 and 3, the
+//! chunks the codec's appenders make), refused with Prometheus's errors
+//! where they do not fit, logged to the WAL and replayed after a restart,
+//! dropped by truncation.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
+
+mod support;
+
+use cairn_codec::{
+    float_histogram_decode, histogram_chunk_header, histogram_decode, AppendOutcome,
+    CounterResetHeader, HistogramChunk, ENCODING_HISTOGRAM,
+};
+use cairn_head::Head;
+use cairn_model::{labels, CounterResetHint, FloatHistogram, Histogram, Labels, Span};
+use cairn_storage::{Appendable, Queryable, SelectHints, StorageError, ValueType};
+use support::*;
+
+fn m() -> Labels {
+    labels!("__name__" => "gpu_latency_seconds", "gpu" => "0")
+}
+
+/// A counter histogram at step `i`: two buckets growing by `i`.
+fn hist(i: u64) -> Histogram {
+    Histogram {
+        schema: 0,
+        zero_threshold: 1e-128,
+        zero_count: i,
+        count: 3 * i + 2,
+        sum: 1.5 * i as f64,
+        positive_spans: vec![Span {
+            offset: 0,
+            length: 2,
+        }],
+        // Delta-encoded: absolute counts i + 1 and i + 1.
+        positive_buckets: vec![i as i64 + 1, 0],
+        ..Default::default()
+    }
+}
+
+fn fhist(count: f64) -> FloatHistogram {
+    FloatHistogram {
+        schema: 1,
+        zero_threshold: 1e-128,
+        count,
+        sum: count * 2.0,
+        positive_spans: vec![Span {
+            offset: -1,
+            length: 1,
+        }],
+        positive_buckets: vec![count],
+        ..Default::default()
+    }
+}
+
+/// A sample as read: a float, or a histogram's count and sum.
+#[derive(Debug, Clone, PartialEq)]
+enum Got {
+    F(f64),
+    H(f64, f64),
+}
+
+fn read(h: &Head, mint: i64, maxt: i64) -> Vec<(i64, Got)> {
+    let q = h.querier(mint, maxt).unwrap();
+    let set = q.select(&SelectHints::default(), &all()).unwrap();
+    let mut out = Vec::new();
+    for s in set {
+        let s = s.unwrap();
+        let mut it = s.iter();
+        loop {
+            match it.next() {
+                ValueType::Float => {
+                    let (t, v) = it.at();
+                    out.push((t, Got::F(v)));
+                }
+                ValueType::FloatHistogram => {
+                    let (t, x) = it.at_float_histogram().unwrap();
+                    assert_eq!(t, it.at_t());
+                    out.push((t, Got::H(x.count, x.sum)));
+                }
+                _ => break,
+            }
+        }
+        assert!(it.err().is_none(), "{:?}", it.err());
+    }
+    out
+}
+
+/// `(encoding, mint, maxt, bytes)` of the series' chunks.
+fn chunks(h: &Head) -> Vec<(u8, i64, i64, Vec<u8>)> {
+    let q = h.querier(i64::MIN, i64::MAX).unwrap();
+    let set = q.select(&SelectHints::default(), &all()).unwrap();
+    let mut out = Vec::new();
+    for s in set {
+        let s = s.unwrap();
+        let mut it = s.chunks().unwrap();
+        while let Some(c) = it.next_chunk() {
+            let c = c.unwrap();
+            out.push((c.encoding, c.min_time, c.max_time, c.data));
+        }
+    }
+    out
+}
+
+/// Floats at 0..5 s, integer histograms at 5..10 s, floats at 10..13 s.
+fn mixed(h: &Head) {
+    let mut app = h.appender();
+    for i in 0..5 {
+        app.append(0, &m(), i * 1000, i as f64).unwrap();
+    }
+    for i in 5..10 {
+        app.append_histogram(0, &m(), i * 1000, &hist(i as u64))
+            .unwrap();
+    }
+    for i in 10..13 {
+        app.append(0, &m(), i * 1000, i as f64).unwrap();
+    }
+    app.commit().unwrap();
+}
+
+fn mixed_expected() -> Vec<(i64, Got)> {
+    let mut want = Vec::new();
+    for i in 0..13 {
+        let t = i * 1000;
+        if (5..10).contains(&i) {
+            let x = hist(i as u64);
+            want.push((t, Got::H(x.count as f64, x.sum)));
+        } else {
+            want.push((t, Got::F(i as f64)));
+        }
+    }
+    want
+}
+
+#[test]
+fn floats_and_histograms_share_one_time_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = open(dir.path(), opts());
+    mixed(&h);
+    assert_eq!(read(&h, i64::MIN, i64::MAX), mixed_expected());
+    assert_eq!(read(&h, 4500, 10_000), mixed_expected()[5..=10].to_vec());
+    assert!(h.min_time() <= 0 && h.max_time() >= 12_000);
+
+    // Three chunks, the kind changing twice, in time order, not overlapping.
+    let cs = chunks(&h);
+    let shape: Vec<(u8, i64, i64)> = cs.iter().map(|c| (c.0, c.1, c.2)).collect();
+    assert_eq!(
+        shape,
+        vec![
+            (1, 0, 4000),
+            (ENCODING_HISTOGRAM, 5000, 9000),
+            (1, 10_000, 12_000)
+        ]
+    );
+    // The histogram chunk is the codec's chunk for the same appends
+    // (byte-identical to Prometheus's: see cairn-codec's tests).
+    let mut want = HistogramChunk::new();
+    for i in 5..10u64 {
+        let r = want.append(None, i as i64 * 1000, &hist(i), false).unwrap();
+        assert_eq!(r, AppendOutcome::Appended);
+    }
+    assert_eq!(cs[1].3, want.bytes());
+    let decoded = histogram_decode(&cs[1].3).unwrap();
+    assert_eq!(decoded.len(), 5);
+    assert_eq!(decoded[2].1.positive_buckets, hist(7).positive_buckets);
+}
+
+#[test]
+fn histograms_are_refused_where_prometheus_refuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = open(dir.path(), opts());
+    mixed(&h);
+    let mut app = h.appender();
+    // Older than the newest sample.
+    assert!(matches!(
+        app.append_histogram(0, &m(), 3000, &hist(3)),
+        Err(StorageError::OutOfOrderSample { t: 3000 })
+    ));
+    // At a float's timestamp.
+    assert!(matches!(
+        app.append_histogram(0, &m(), 12_000, &hist(12)),
+        Err(StorageError::DuplicateHistogramForTimestamp { t: 12_000 })
+    ));
+    // Buckets that do not fit the spans.
+    let mut bad = hist(20);
+    bad.positive_buckets.push(1);
+    assert!(matches!(
+        app.append_histogram(0, &m(), 20_000, &bad),
+        Err(StorageError::InvalidHistogram { .. })
+    ));
+    let mut bad = hist(20);
+    bad.schema = 9;
+    assert!(matches!(
+        app.append_histogram(0, &m(), 20_000, &bad),
+        Err(StorageError::InvalidHistogram { .. })
+    ));
+    // Staged in this appender: a float at the staged histogram's time is a
+    // duplicate, an earlier one out of order.
+    app.append_histogram(0, &m(), 13_000, &hist(13)).unwrap();
+    assert!(matches!(
+        app.append(0, &m(), 13_000, 1.0),
+        Err(StorageError::DuplicateSampleForTimestamp { t: 13_000 })
+    ));
+    assert!(matches!(
+        app.append(0, &m(), 12_500, 1.0),
+        Err(StorageError::OutOfOrderSample { .. })
+    ));
+    app.commit().unwrap();
+    let mut app = h.appender();
+    // The same histogram again at the newest timestamp: nothing to do.
+    app.append_histogram(0, &m(), 13_000, &hist(13)).unwrap();
+    // Another one there: refused.
+    assert!(matches!(
+        app.append_histogram(0, &m(), 13_000, &hist(14)),
+        Err(StorageError::DuplicateHistogramForTimestamp { t: 13_000 })
+    ));
+    // A float at a committed histogram's timestamp.
+    assert!(matches!(
+        app.append(0, &m(), 13_000, 1.0),
+        Err(StorageError::DuplicateSampleForTimestamp { t: 13_000 })
+    ));
+    app.commit().unwrap();
+    let mut want = mixed_expected();
+    want.push((13_000, Got::H(41.0, 19.5)));
+    assert_eq!(read(&h, i64::MIN, i64::MAX), want);
+}
+
+#[test]
+fn float_histograms_cut_on_a_counter_reset_and_keep_the_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = open(dir.path(), opts());
+    let mut app = h.appender();
+    for (i, c) in [1.0, 2.0, 4.0, 1.0, 3.0].iter().enumerate() {
+        app.append_float_histogram(0, &m(), i as i64 * 1000, &fhist(*c))
+            .unwrap();
+    }
+    app.commit().unwrap();
+    let cs = chunks(&h);
+    let shape: Vec<(u8, i64, i64)> = cs.iter().map(|c| (c.0, c.1, c.2)).collect();
+    assert_eq!(shape, vec![(3, 0, 2000), (3, 3000, 4000)]);
+    // The second chunk's header says it starts with a reset (its first
+    // sample reads back with an unknown hint, as in Prometheus).
+    assert_eq!(
+        histogram_chunk_header(&cs[1].3).unwrap(),
+        CounterResetHeader::CounterReset
+    );
+    assert_eq!(
+        histogram_chunk_header(&cs[0].3).unwrap(),
+        CounterResetHeader::Unknown
+    );
+    let second = float_histogram_decode(&cs[1].3).unwrap();
+    assert_eq!(second[0].1.counter_reset_hint, CounterResetHint::Unknown);
+    assert_eq!(
+        second[1].1.counter_reset_hint,
+        CounterResetHint::NotCounterReset
+    );
+    assert_eq!(second[1].1.count, 3.0);
+}
+
+#[test]
+fn histograms_survive_a_restart_through_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let before;
+    {
+        let h = open(dir.path(), opts());
+        mixed(&h);
+        let mut app = h.appender();
+        let mut custom = fhist(5.0);
+        custom.schema = cairn_model::CUSTOM_BUCKETS_SCHEMA;
+        custom.zero_threshold = 0.0;
+        custom.positive_spans = vec![Span {
+            offset: 0,
+            length: 1,
+        }];
+        custom.custom_values = vec![0.5, 1.0];
+        app.append_float_histogram(0, &labels!("__name__" => "nhcb"), 1000, &custom)
+            .unwrap();
+        app.commit().unwrap();
+        before = chunks(&h);
+        // A graceful stop writes no snapshot while histograms are held:
+        // the next start replays the WAL.
+        assert_eq!(h.write_snapshot().unwrap(), None);
+    }
+    let h = open(dir.path(), opts());
+    let got = read(&h, i64::MIN, i64::MAX);
+    // Series in label order: gpu_latency_seconds, then nhcb.
+    let mut want = mixed_expected();
+    want.push((1000, Got::H(5.0, 10.0)));
+    assert_eq!(got, want);
+    // And the same chunks, byte for byte, as before the restart: the
+    // WAL replays floats and histograms in the order they were committed.
+    let cs = chunks(&h);
+    assert_eq!(cs, before);
+    assert_eq!(cs[1].0, ENCODING_HISTOGRAM);
+    assert_eq!(cs.last().unwrap().0, 3);
+    // Appending goes on after the replayed samples.
+    let mut app = h.appender();
+    app.append_histogram(0, &m(), 14_000, &hist(14)).unwrap();
+    app.commit().unwrap();
+}
+
+#[test]
+fn truncation_drops_old_histogram_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = open(
+        dir.path(),
+        cairn_head::HeadOptions {
+            chunk_range: 4000,
+            ..opts()
+        },
+    );
+    let mut app = h.appender();
+    for i in 0..12u64 {
+        app.append_histogram(0, &m(), i as i64 * 1000, &hist(i))
+            .unwrap();
+    }
+    app.commit().unwrap();
+    let shape: Vec<(i64, i64)> = chunks(&h).iter().map(|c| (c.1, c.2)).collect();
+    assert_eq!(shape, vec![(0, 3000), (4000, 7000), (8000, 11_000)]);
+    h.truncate(4000).unwrap();
+    let shape: Vec<(i64, i64)> = chunks(&h).iter().map(|c| (c.1, c.2)).collect();
+    assert_eq!(shape, vec![(4000, 7000), (8000, 11_000)]);
+    assert_eq!(read(&h, i64::MIN, i64::MAX).len(), 8);
+}
