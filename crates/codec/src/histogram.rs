@@ -50,8 +50,14 @@ pub mod spans;
 pub mod varbit;
 mod xor_value;
 
+mod encode;
 mod float;
 mod int;
+
+pub use encode::{
+    encode_float_histograms, encode_histograms, HistChunkBytes,
+    MIN_SAMPLES as HISTOGRAM_CHUNK_MIN_SAMPLES, TARGET_BYTES as HISTOGRAM_CHUNK_TARGET_BYTES,
+};
 
 pub use float::{
     float_histogram_decode, float_histogram_iter, FloatHistogramChunk, FloatHistogramIterator,

@@ -22,7 +22,9 @@ pub use error::StorageError;
 pub use heap_size::hash_table_bytes;
 pub use hist_merge::WithHistograms;
 pub use memory::{MemStorage, VecSampleIterator, VecSeries};
-pub use merge::{merge_series_sets, ChunkEncoder, MergeQuerier, MergeSampleIterator, MergedSeries};
+pub use merge::{
+    merge_series_sets, ChunkEncoder, EncodeInput, MergeQuerier, MergeSampleIterator, MergedSeries,
+};
 pub use traits::read_floats_stepwise;
 pub use traits::{
     Aggregate, Appendable, Appender, ChunkIterator, EncodedChunk, Metadata, MetricType, Prefetch,

@@ -29,14 +29,22 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
-use cairn_model::{Labels, Matcher, Sample};
+use cairn_model::{FloatHistogram, Labels, Matcher, Sample};
 
 use crate::traits::*;
 use crate::{Result, StorageError};
 
-/// Builds encoded chunks from time-ordered, deduplicated samples. Injected
-/// by the caller because this crate knows no chunk encoding.
-pub type ChunkEncoder = Arc<dyn Fn(&[Sample]) -> Result<Vec<EncodedChunk>> + Send + Sync>;
+/// A run of time-ordered, deduplicated samples of one kind, to encode.
+#[derive(Debug, Clone, Copy)]
+pub enum EncodeInput<'a> {
+    Floats(&'a [Sample]),
+    /// Native histograms, as iterators give them (float counts).
+    Histograms(&'a [(i64, Arc<FloatHistogram>)]),
+}
+
+/// Builds encoded chunks from a run of samples. Injected by the caller
+/// because this crate knows no chunk encoding.
+pub type ChunkEncoder = Arc<dyn Fn(EncodeInput<'_>) -> Result<Vec<EncodedChunk>> + Send + Sync>;
 
 /// Merges label-sorted sets; see the module docs. `encoder` re-encodes
 /// overlapping chunks; without one, a combined series offers no chunks.
@@ -202,6 +210,8 @@ pub struct MergeSampleIterator<'a> {
     its: Vec<Box<dyn SampleIterator + 'a>>,
     /// Whether each iterator is positioned on a sample.
     live: Vec<bool>,
+    /// What each iterator is positioned on.
+    kinds: Vec<ValueType>,
     cur: Option<usize>,
     started: bool,
     err_at: Option<usize>,
@@ -211,9 +221,11 @@ impl<'a> MergeSampleIterator<'a> {
     /// Merges `its`, which must all be unstarted.
     pub fn new(its: Vec<Box<dyn SampleIterator + 'a>>) -> Self {
         let live = vec![false; its.len()];
+        let kinds = vec![ValueType::None; its.len()];
         Self {
             its,
             live,
+            kinds,
             cur: None,
             started: false,
             err_at: None,
@@ -224,6 +236,9 @@ impl<'a> MergeSampleIterator<'a> {
         let on = vt != ValueType::None;
         if let Some(l) = self.live.get_mut(i) {
             *l = on;
+        }
+        if let Some(k) = self.kinds.get_mut(i) {
+            *k = vt;
         }
         if !on && self.err_at.is_none() && self.its.get(i).is_some_and(|it| it.err().is_some()) {
             self.err_at = Some(i);
@@ -246,10 +261,14 @@ impl<'a> MergeSampleIterator<'a> {
             }
         }
         self.cur = best.map(|b| b.0);
-        match best {
-            Some(_) => ValueType::Float,
-            None => ValueType::None,
-        }
+        self.kind()
+    }
+
+    /// What the current iterator is positioned on.
+    fn kind(&self) -> ValueType {
+        self.cur
+            .and_then(|c| self.kinds.get(c).copied())
+            .unwrap_or(ValueType::None)
     }
 }
 
@@ -289,7 +308,7 @@ impl SampleIterator for MergeSampleIterator<'_> {
                 None => return ValueType::None,
                 Some(c) => {
                     if self.its.get(c).is_some_and(|it| it.at_t() >= t) {
-                        return ValueType::Float;
+                        return self.kind();
                     }
                 }
             }
@@ -317,7 +336,15 @@ impl SampleIterator for MergeSampleIterator<'_> {
     }
 
     fn at_t(&self) -> i64 {
-        self.at().0
+        self.cur
+            .and_then(|c| self.its.get(c))
+            .map_or(i64::MIN, |it| it.at_t())
+    }
+
+    fn at_float_histogram(&self) -> Option<(i64, Arc<FloatHistogram>)> {
+        self.cur
+            .and_then(|c| self.its.get(c))
+            .and_then(|it| it.at_float_histogram())
     }
 
     fn err(&self) -> Option<&StorageError> {
@@ -336,8 +363,9 @@ impl SampleIterator for MergeSampleIterator<'_> {
                 return ValueType::None;
             };
             let t = self.at_t();
-            if t > maxt {
-                return ValueType::Float;
+            let kind = self.kind();
+            if t > maxt || kind != ValueType::Float {
+                return kind;
             }
             let mut bound = i64::MAX;
             for (i, it) in self.its.iter().enumerate() {
@@ -350,10 +378,9 @@ impl SampleIterator for MergeSampleIterator<'_> {
                 if let Some(it) = self.its.get_mut(c) {
                     let vt = it.read_floats(limit, out);
                     self.note(c, vt);
-                    let hist = matches!(vt, ValueType::Histogram | ValueType::FloatHistogram);
-                    if self.pick() == ValueType::None || !hist || self.cur != Some(c) {
-                        continue;
-                    }
+                    // A histogram next ends the read at the loop's top.
+                    self.pick();
+                    continue;
                 }
             }
             let (t, v) = self.at();
@@ -434,21 +461,50 @@ impl MergeChunkIterator<'_, '_> {
         if !overlapped {
             return Ok(Some(first));
         }
+        // Runs of floats and of histograms, each encoded on its own so
+        // that the chunks of the two kinds do not overlap.
         let mut it = self.series.iter();
         let mut samples = Vec::new();
+        let mut hists = Vec::new();
         let mut vt = it.seek(gmin);
         while vt != ValueType::None {
-            let (t, v) = it.at();
-            if t > gmax {
+            if it.at_t() > gmax {
                 break;
             }
-            samples.push(Sample::new(t, v));
+            match vt {
+                ValueType::Histogram | ValueType::FloatHistogram => {
+                    if let Some(h) = it.at_float_histogram() {
+                        if !samples.is_empty() {
+                            self.pending
+                                .extend((self.encoder)(EncodeInput::Floats(&samples))?);
+                            samples.clear();
+                        }
+                        hists.push(h);
+                    }
+                }
+                _ => {
+                    if !hists.is_empty() {
+                        self.pending
+                            .extend((self.encoder)(EncodeInput::Histograms(&hists))?);
+                        hists.clear();
+                    }
+                    let (t, v) = it.at();
+                    samples.push(Sample::new(t, v));
+                }
+            }
             vt = it.next();
         }
         if let Some(e) = it.err() {
             return Err(StorageError::Backend(e.to_string().into()));
         }
-        self.pending.extend((self.encoder)(&samples)?);
+        if !samples.is_empty() {
+            self.pending
+                .extend((self.encoder)(EncodeInput::Floats(&samples))?);
+        }
+        if !hists.is_empty() {
+            self.pending
+                .extend((self.encoder)(EncodeInput::Histograms(&hists))?);
+        }
         Ok(self.pending.pop_front())
     }
 }
@@ -585,6 +641,13 @@ mod tests {
     const FAKE: u8 = 0xEE;
 
     /// Test encoding: 16 bytes per sample, little endian.
+    fn fake_encode_input(i: EncodeInput<'_>) -> Result<Vec<EncodedChunk>> {
+        match i {
+            EncodeInput::Floats(s) => fake_encode(s),
+            EncodeInput::Histograms(_) => Ok(Vec::new()),
+        }
+    }
+
     fn fake_encode(s: &[Sample]) -> Result<Vec<EncodedChunk>> {
         let mut out = Vec::new();
         for part in s.chunks(3) {
@@ -730,7 +793,7 @@ mod tests {
     fn non_overlapping_chunks_pass_through_untouched() {
         let a: Src = vec![("x".into(), vec![(1, 1.0), (2, 2.0)])];
         let b: Src = vec![("x".into(), vec![(10, 1.0), (11, 2.0)])];
-        let enc: ChunkEncoder = Arc::new(|_: &[Sample]| panic!("must not re-encode"));
+        let enc: ChunkEncoder = Arc::new(|_: EncodeInput<'_>| panic!("must not re-encode"));
         let mut m = merge_series_sets(vec![make_set(&a, true), make_set(&b, true)], Some(enc));
         let s = m.next().unwrap().unwrap();
         let mut ci = s.chunks().unwrap();
@@ -777,7 +840,7 @@ mod tests {
         fn merge_matches_a_model(srcs in proptest::collection::vec(arb_src(), 1..4), chunked in any::<bool>(), seek_to in 0i64..70) {
             let want = model(&srcs);
             let sets = srcs.iter().map(|s| make_set(s, chunked)).collect();
-            let enc: ChunkEncoder = Arc::new(fake_encode);
+            let enc: ChunkEncoder = Arc::new(fake_encode_input);
             let merged: Vec<Box<dyn Series>> = merge_series_sets(sets, Some(enc)).map(|s| s.unwrap()).collect();
             let got_labels: Vec<Labels> = merged.iter().map(|s| s.labels().clone()).collect();
             let want_labels: Vec<Labels> = want.keys().cloned().collect();
@@ -826,5 +889,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Histogram samples of the merged iterators come through with their
+    /// kind, time and value, and end a bulk float read.
+    #[test]
+    fn merging_keeps_histograms() {
+        use crate::{VecSampleIterator, WithHistograms};
+        let a = [Sample::new(1, 1.0), Sample::new(3, 3.0)];
+        let b = [Sample::new(4, 4.0)];
+        let h = Arc::new(FloatHistogram {
+            count: 7.0,
+            ..Default::default()
+        });
+        let mk = || {
+            MergeSampleIterator::new(vec![
+                Box::new(WithHistograms::new(
+                    VecSampleIterator::new(&a),
+                    vec![(2, h.clone())],
+                )),
+                Box::new(VecSampleIterator::new(&b)),
+            ])
+        };
+        let mut it = mk();
+        let mut got = Vec::new();
+        loop {
+            match it.next() {
+                ValueType::Float => got.push((it.at_t(), it.at().1)),
+                ValueType::FloatHistogram => {
+                    let (t, x) = it.at_float_histogram().unwrap();
+                    assert_eq!(t, it.at_t());
+                    got.push((t, -x.count));
+                }
+                _ => break,
+            }
+        }
+        assert_eq!(got, vec![(1, 1.0), (2, -7.0), (3, 3.0), (4, 4.0)]);
+        let mut it = mk();
+        assert_eq!(it.next(), ValueType::Float);
+        let mut out = Vec::new();
+        assert_eq!(it.read_floats(10, &mut out), ValueType::FloatHistogram);
+        assert_eq!(out, vec![Sample::new(1, 1.0)]);
+        assert_eq!(it.seek(2), ValueType::FloatHistogram);
+        assert_eq!(it.seek(3), ValueType::Float);
+        out.clear();
+        assert_eq!(it.read_floats(10, &mut out), ValueType::None);
+        assert_eq!(out, vec![Sample::new(3, 3.0), Sample::new(4, 4.0)]);
     }
 }

@@ -5,6 +5,8 @@
 //! through postings and decode chunks lazily, so a block is never loaded
 //! whole. Only the tombstones file changes after creation (deletions).
 
+mod hist;
+pub(crate) use hist::encode_merged as encode_merged_histograms;
 mod querier;
 mod share;
 pub mod writer;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use cairn_codec::{XorChunk, ENCODING_XOR};
 use cairn_model::Sample;
-use cairn_storage::{ChunkEncoder, EncodedChunk};
+use cairn_storage::{ChunkEncoder, EncodeInput, EncodedChunk, StorageError};
 
 /// Samples per chunk when re-encoding overlaps (Prometheus's split).
 pub const SAMPLES_PER_CHUNK: usize = 120;
@@ -33,7 +33,12 @@ pub fn encode_xor(samples: &[Sample]) -> Vec<EncodedChunk> {
         .collect()
 }
 
-/// [`encode_xor`] as a [`ChunkEncoder`].
+/// [`encode_xor`] as a [`ChunkEncoder`]; native histograms become
+/// float-histogram chunks (see `block::hist`).
 pub fn xor_encoder() -> ChunkEncoder {
-    Arc::new(|s: &[Sample]| Ok(encode_xor(s)))
+    Arc::new(|i: EncodeInput<'_>| match i {
+        EncodeInput::Floats(s) => Ok(encode_xor(s)),
+        EncodeInput::Histograms(h) => crate::block::encode_merged_histograms(h)
+            .map_err(|e| StorageError::Backend(Box::new(e))),
+    })
 }

@@ -72,12 +72,32 @@ fn is_zero(v: &u64) -> bool {
 pub struct BlockStats {
     #[serde(rename = "numSamples", default, skip_serializing_if = "is_zero")]
     pub num_samples: u64,
+    /// Float samples (Prometheus v3 writes it; older writers do not).
+    #[serde(rename = "numFloatSamples", default, skip_serializing_if = "is_zero")]
+    pub num_float_samples: u64,
+    /// Native histogram samples (Prometheus v3 writes it when non-zero).
+    #[serde(
+        rename = "numHistogramSamples",
+        default,
+        skip_serializing_if = "is_zero"
+    )]
+    pub num_histogram_samples: u64,
     #[serde(rename = "numSeries", default, skip_serializing_if = "is_zero")]
     pub num_series: u64,
     #[serde(rename = "numChunks", default, skip_serializing_if = "is_zero")]
     pub num_chunks: u64,
     #[serde(rename = "numTombstones", default, skip_serializing_if = "is_zero")]
     pub num_tombstones: u64,
+}
+
+impl BlockStats {
+    /// Whether the block may hold native histogram chunks: it counts some,
+    /// or its writer did not count floats apart (Prometheus before v3,
+    /// Cairn before it kept histograms), so nobody can tell without
+    /// reading its chunks.
+    pub fn may_hold_histograms(&self) -> bool {
+        self.num_histogram_samples > 0 || (self.num_float_samples == 0 && self.num_samples > 0)
+    }
 }
 
 /// Where the block came from.
@@ -262,7 +282,7 @@ mod tests {
             any::<u128>(),
             any::<i64>(),
             0i64..1 << 40,
-            any::<[u64; 4]>(),
+            any::<[u64; 6]>(),
             1u32..8,
             any::<bool>(),
             proptest::collection::vec(any::<u128>(), 0..3),
@@ -274,6 +294,8 @@ mod tests {
                     num_series: st[1],
                     num_chunks: st[2],
                     num_tombstones: st[3],
+                    num_float_samples: st[4],
+                    num_histogram_samples: st[5],
                 };
                 m.compaction.level = level;
                 m.compaction.deletable = del;

@@ -15,7 +15,7 @@ use cairn_codec::{
     ENCODING_AGGR, ENCODING_DENSE,
 };
 use cairn_index::{postings_for_matchers, ChunkMeta, IndexLike};
-use cairn_model::{Labels, Matcher, Sample};
+use cairn_model::{FloatHistogram, Labels, Matcher, Sample};
 use cairn_storage::{
     Aggregate, ChunkIterator, EncodedChunk, Querier, SampleIterator, SelectHints, Series,
     SeriesSet, StorageError, ValueType,
@@ -71,7 +71,9 @@ impl Querier for BlockQuerier<'_> {
         matchers: &[Matcher],
     ) -> cairn_storage::Result<SeriesSet<'a>> {
         let b: &Block = &self.block;
-        let aggr = (b.meta().resolution() > 0).then_some(hints.aggregate);
+        let meta = b.meta();
+        let aggr = (meta.resolution() > 0).then_some(hints.aggregate);
+        let hists = aggr.is_none() && meta.stats.may_hold_histograms();
         let ps = postings_for_matchers(b.index(), matchers).map_err(|e| ix_err(b, e))?;
         let (mint, maxt) = (self.mint, self.maxt);
         let tomb = b.tombstones();
@@ -97,6 +99,7 @@ impl Querier for BlockQuerier<'_> {
                 maxt,
                 deleted,
                 aggr,
+                hists,
             });
             Some(Ok(s))
         });
@@ -139,6 +142,10 @@ struct BlockSeries<'b> {
     deleted: Option<Intervals>,
     /// For a downsampled block, the aggregate read in place of samples.
     aggr: Option<Aggregate>,
+    /// Whether the block may hold histogram chunks (see
+    /// `BlockStats::may_hold_histograms`): only then are the series'
+    /// chunks checked for them.
+    hists: bool,
 }
 
 impl BlockSeries<'_> {
@@ -146,6 +153,8 @@ impl BlockSeries<'_> {
     /// points of an aggregate chunk.
     fn decode(&self, enc: u8, data: &[u8], f: impl FnMut(i64, f64)) -> Result<usize, CodecError> {
         match (enc, self.aggr) {
+            // Histogram chunks hold no floats: `hist_samples` reads them.
+            (e, _) if super::hist::is_histogram_encoding(e) => Ok(0),
             (ENCODING_AGGR, Some(a)) => crate::downsample::decode_aggregate(data, a, f),
             _ => {
                 // A dense chunk may share its timestamps with another chunk
@@ -185,6 +194,46 @@ impl BlockSeries<'_> {
         Ok(out)
     }
 
+    /// The float samples' iterator (histogram chunks skipped).
+    fn float_iter(&self) -> BlockSampleIterator<'_, '_> {
+        BlockSampleIterator {
+            s: self,
+            next_chunk: 0,
+            buf: Vec::new(),
+            bi: 0,
+            touched: false,
+            pending: None,
+            at: (i64::MIN, f64::NAN),
+            done: false,
+            err: None,
+        }
+    }
+
+    /// The histogram samples in the querier's bounds, decoded, without
+    /// those deleted; empty when the series has no histogram chunk.
+    fn hist_samples(&self) -> cairn_storage::Result<Vec<(i64, Arc<FloatHistogram>)>> {
+        let mut out = Vec::new();
+        for c in &self.chunks {
+            let (enc, data) = self.load(c)?;
+            if !super::hist::is_histogram_encoding(enc) {
+                continue;
+            }
+            let v = super::hist::decode_floats(enc, data).map_err(|e| {
+                StorageError::from(TsdbError::Chunk {
+                    path: self.block.dir().join("chunks"),
+                    series: self.labels.to_string(),
+                    source: format!("chunk at ref {}: {e}", c.chunk_ref).into(),
+                })
+            })?;
+            out.extend(v.into_iter().filter(|(t, _)| {
+                *t >= self.mint
+                    && *t <= self.maxt
+                    && !self.deleted.as_ref().is_some_and(|d| d.contains(*t))
+            }));
+        }
+        Ok(out)
+    }
+
     fn load(&self, c: &ChunkMeta) -> cairn_storage::Result<(u8, &[u8])> {
         let (enc, data) = self.block.chunk_reader().chunk(c.chunk_ref).map_err(|e| {
             StorageError::from(TsdbError::Chunk {
@@ -193,7 +242,9 @@ impl BlockSeries<'_> {
                 source: Box::new(e),
             })
         })?;
-        let readable = is_float_encoding(enc) || (enc == ENCODING_AGGR && self.aggr.is_some());
+        let readable = is_float_encoding(enc)
+            || super::hist::is_histogram_encoding(enc)
+            || (enc == ENCODING_AGGR && self.aggr.is_some());
         if !readable {
             return Err(TsdbError::Chunk {
                 path: self.block.dir().join("chunks"),
@@ -212,17 +263,20 @@ impl Series for BlockSeries<'_> {
     }
 
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
-        Box::new(BlockSampleIterator {
-            s: self,
-            next_chunk: 0,
-            buf: Vec::new(),
-            bi: 0,
-            touched: false,
-            pending: None,
-            at: (i64::MIN, f64::NAN),
-            done: false,
-            err: None,
-        })
+        if self.hists {
+            match self.hist_samples() {
+                Ok(h) if !h.is_empty() => {
+                    return Box::new(cairn_storage::WithHistograms::new(self.float_iter(), h));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let mut it = self.float_iter();
+                    it.fail(e);
+                    return Box::new(it);
+                }
+            }
+        }
+        Box::new(self.float_iter())
     }
 
     fn chunks(&self) -> Option<Box<dyn ChunkIterator + '_>> {

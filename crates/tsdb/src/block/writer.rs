@@ -155,6 +155,7 @@ struct Counts {
     series: u64,
     chunks: u64,
     samples: u64,
+    hist_samples: u64,
     min_t: i64,
     max_t: i64,
 }
@@ -218,6 +219,7 @@ fn write_into(
         series: 0,
         chunks: 0,
         samples: 0,
+        hist_samples: 0,
         min_t: i64::MAX,
         max_t: i64::MIN,
     };
@@ -275,7 +277,11 @@ fn write_into(
                 chunk_ref: r,
             });
             c.chunks += 1;
-            c.samples += chunk_samples(ch.encoding, &ch.data);
+            let n = chunk_samples(ch.encoding, &ch.data);
+            c.samples += n;
+            if super::hist::is_histogram_encoding(ch.encoding) {
+                c.hist_samples += n;
+            }
             c.min_t = c.min_t.min(ch.min_time);
             c.max_t = c.max_t.max(ch.max_time);
         }
@@ -302,6 +308,8 @@ fn write_into(
     meta.stats.num_series = c.series;
     meta.stats.num_chunks = c.chunks;
     meta.stats.num_samples = c.samples;
+    meta.stats.num_histogram_samples = c.hist_samples;
+    meta.stats.num_float_samples = c.samples - c.hist_samples;
     meta.compaction.level = opts.level;
     if !opts.sources.is_empty() {
         meta.compaction.sources = opts.sources.clone();
@@ -342,6 +350,9 @@ fn share_timestamps(
 /// Sample count from a chunk header; for an aggregate chunk, its count
 /// entry's (the number of windows).
 pub(crate) fn chunk_samples(encoding: u8, data: &[u8]) -> u64 {
+    if super::hist::is_histogram_encoding(encoding) {
+        return super::hist::histogram_chunk_samples(data);
+    }
     if encoding == ENCODING_AGGR {
         return match decode_aggr(data) {
             Ok([Some(count), ..]) => float_chunk_samples(count.encoding, count.data) as u64,
@@ -386,6 +397,20 @@ fn collect_chunks(
                 continue;
             }
             let inside = ch.min_time >= mint && ch.max_time < maxt;
+            if super::hist::is_histogram_encoding(ch.encoding) {
+                // Histogram chunks pass through; one crossing a bound is
+                // re-encoded, in its own encoding, for its part inside.
+                enc.flush(out);
+                if inside {
+                    out.push(ch);
+                } else {
+                    out.extend(
+                        super::hist::reencode_range(&ch, mint, maxt)
+                            .map_err(|e| chunk_err(Box::new(e)))?,
+                    );
+                }
+                continue;
+            }
             if inside && ch.encoding == opts.encoding.byte() {
                 // What was re-encoded so far ends first, so chunks stay in
                 // time order.
@@ -422,13 +447,34 @@ fn collect_chunks(
     }
     let mut it = s.iter();
     let mut vt = it.seek(mint);
+    // Histograms of a run between floats, encoded when the run ends.
+    let mut hists: Vec<(i64, std::sync::Arc<cairn_model::FloatHistogram>)> = Vec::new();
     while vt != ValueType::None {
-        let (t, v) = it.at();
-        if t >= maxt {
+        if it.at_t() >= maxt {
             break;
         }
-        enc.push(t, v, out);
+        match vt {
+            ValueType::Histogram | ValueType::FloatHistogram => {
+                if let Some(h) = it.at_float_histogram() {
+                    enc.flush(out);
+                    hists.push(h);
+                }
+            }
+            _ => {
+                if !hists.is_empty() {
+                    out.extend(
+                        super::hist::encode_merged(&hists).map_err(|e| chunk_err(Box::new(e)))?,
+                    );
+                    hists.clear();
+                }
+                let (t, v) = it.at();
+                enc.push(t, v, out);
+            }
+        }
         vt = it.next();
+    }
+    if !hists.is_empty() {
+        out.extend(super::hist::encode_merged(&hists).map_err(|e| chunk_err(Box::new(e)))?);
     }
     if let Some(e) = it.err() {
         return Err(chunk_err(e.to_string().into()));

@@ -1,0 +1,97 @@
+//! Native histogram chunks (Prometheus's encodings 2 and 3) in blocks:
+//! counting their samples, re-encoding the part of one inside a range,
+//! decoding them for queries, and encoding merged samples.
+//!
+//! Blocks keep histogram chunks as they were written (the head's chunks
+//! pass through, as float chunks do); only a chunk that crosses a block
+//! boundary, or overlapping chunks being merged, are re-encoded. Merged
+//! samples come from iterators as float histograms, so a merge writes
+//! float-histogram chunks (encoding 3) whatever the source encodings
+//! were. All ranges here are `[mint, maxt)`, as block ranges are.
+
+use std::sync::Arc;
+
+use cairn_codec::{
+    encode_float_histograms, encode_histograms, float_histogram_decode, histogram_decode,
+    CodecError, ENCODING_FLOAT_HISTOGRAM, ENCODING_HISTOGRAM,
+};
+use cairn_model::FloatHistogram;
+use cairn_storage::EncodedChunk;
+
+/// Whether `encoding` is one of the histogram encodings.
+pub(crate) fn is_histogram_encoding(encoding: u8) -> bool {
+    encoding == ENCODING_HISTOGRAM || encoding == ENCODING_FLOAT_HISTOGRAM
+}
+
+/// The sample count a histogram chunk's header gives (0 when too short).
+pub(crate) fn histogram_chunk_samples(data: &[u8]) -> u64 {
+    match data {
+        [a, b, ..] => u64::from(u16::from_be_bytes([*a, *b])),
+        _ => 0,
+    }
+}
+
+fn chunks(v: Vec<cairn_codec::histogram::HistChunkBytes>, encoding: u8) -> Vec<EncodedChunk> {
+    v.into_iter()
+        .map(|(min_time, max_time, data)| EncodedChunk {
+            min_time,
+            max_time,
+            encoding,
+            data,
+        })
+        .collect()
+}
+
+/// The samples of histogram chunk `c` inside `[mint, maxt)`, re-encoded
+/// in its own encoding.
+pub(crate) fn reencode_range(
+    c: &EncodedChunk,
+    mint: i64,
+    maxt: i64,
+) -> Result<Vec<EncodedChunk>, CodecError> {
+    let inside = |t: &i64| *t >= mint && *t < maxt;
+    Ok(match c.encoding {
+        ENCODING_HISTOGRAM => {
+            let s: Vec<_> = histogram_decode(&c.data)?
+                .into_iter()
+                .filter(|(t, _)| inside(t))
+                .collect();
+            chunks(encode_histograms(&s)?, ENCODING_HISTOGRAM)
+        }
+        _ => {
+            let s: Vec<_> = float_histogram_decode(&c.data)?
+                .into_iter()
+                .filter(|(t, _)| inside(t))
+                .collect();
+            chunks(encode_float_histograms(&s)?, ENCODING_FLOAT_HISTOGRAM)
+        }
+    })
+}
+
+/// Float histogram samples (sorted) as float-histogram chunks.
+pub(crate) fn encode_merged(
+    s: &[(i64, Arc<FloatHistogram>)],
+) -> Result<Vec<EncodedChunk>, CodecError> {
+    let owned: Vec<(i64, FloatHistogram)> = s.iter().map(|(t, h)| (*t, (**h).clone())).collect();
+    Ok(chunks(
+        encode_float_histograms(&owned)?,
+        ENCODING_FLOAT_HISTOGRAM,
+    ))
+}
+
+/// A histogram chunk's samples as float histograms, as queries read them.
+pub(crate) fn decode_floats(
+    encoding: u8,
+    data: &[u8],
+) -> Result<Vec<(i64, Arc<FloatHistogram>)>, CodecError> {
+    Ok(match encoding {
+        ENCODING_HISTOGRAM => histogram_decode(data)?
+            .into_iter()
+            .map(|(t, h)| (t, Arc::new(h.to_float())))
+            .collect(),
+        _ => float_histogram_decode(data)?
+            .into_iter()
+            .map(|(t, h)| (t, Arc::new(h)))
+            .collect(),
+    })
+}
