@@ -114,8 +114,60 @@ fn cairn_opens_a_prometheus_directory_with_native_histograms() {
     copy_dir(&prom_dir.join("data"), &data);
     let cport = free_port();
     let cbase = format!("http://127.0.0.1:{cport}");
-    let _c = start_cairn(&data, cport, &[]);
+    {
+        let mut c = start_cairn(&data, cport, &[]);
+        for (q, w) in QUERIES.iter().zip(&want) {
+            assert_eq!(&answer(&cbase, q, t), w, "{q} at {t}");
+        }
+        assert!(c.terminate(Duration::from_secs(60)));
+    }
+    // `cairn tsdb compact` cuts the head into blocks: their histogram
+    // chunks are what the head held, and `cairn tsdb dump` prints them.
+    run(cairn().args(["tsdb", "compact"]).arg(&data));
+    assert!(!blocks(&data).is_empty(), "no block cut");
+    let dump = run(cairn().args(["tsdb", "dump"]).arg(&data));
+    let lines: Vec<&str> = dump
+        .lines()
+        .filter(|l| l.starts_with("{__name__=\"gpu_kernel_latency_seconds\""))
+        .collect();
+    assert!(lines.len() >= 36, "{dump}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(" {count:") && l.contains(", sum:")),
+        "{dump}"
+    );
+    // Prometheus 2.42 opens Cairn's directory, blocks with histogram
+    // chunks included, and gives the same answers.
+    let back = tmp.path().join("back");
+    std::fs::create_dir_all(&back).unwrap();
+    copy_dir(&data, &back.join("data"));
+    // From the blocks alone: no WAL, no head chunks.
+    for d in ["wal", "chunks_head", "wbl"] {
+        let _ = std::fs::remove_dir_all(back.join("data").join(d));
+    }
+    let hist_blocks = blocks(&data)
+        .iter()
+        .filter(|b| {
+            std::fs::read_to_string(data.join(b).join("meta.json"))
+                .unwrap()
+                .contains("\"numHistogramSamples\"")
+        })
+        .count();
+    assert!(hist_blocks > 0, "no block counts histogram samples");
+    let pport = free_port();
+    let _p = start_prometheus(
+        &back,
+        pport,
+        "global:\n  scrape_interval: 1h\n",
+        &["--enable-feature=native-histograms"],
+    );
+    let pbase = format!("http://127.0.0.1:{pport}");
     for (q, w) in QUERIES.iter().zip(&want) {
-        assert_eq!(&answer(&cbase, q, t), w, "{q} at {t}");
+        assert_eq!(
+            &answer(&pbase, q, t),
+            w,
+            "Prometheus on Cairn's blocks: {q} at {t}"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! `dump`: every sample of a data directory, one line each, as
 //! `promtool tsdb dump` prints them: `{labels} value timestamp_ms`, series
-//! in label order (merged across blocks and the head), values in Go's `%g`.
+//! in label order (merged across blocks and the head), values in Go's `%g`;
+//! native histograms in their display form (`{count:N, sum:S, buckets}`),
+//! as promtool since v2.44 prints them.
 
 use std::io::Write;
 use std::path::Path;
@@ -63,9 +65,21 @@ pub fn dump(
         let s = s?;
         let labels = s.labels().to_string();
         let mut it = s.iter();
-        while it.next() == ValueType::Float {
-            let (t, v) = it.at();
-            writeln!(out, "{labels} {} {t}", format_go_g(v)).map_err(werr)?;
+        loop {
+            match it.next() {
+                ValueType::Float => {
+                    let (t, v) = it.at();
+                    writeln!(out, "{labels} {} {t}", format_go_g(v)).map_err(werr)?;
+                }
+                // As promtool (v2.44 and later) prints them: the
+                // histogram's display form.
+                ValueType::Histogram | ValueType::FloatHistogram => {
+                    if let Some((t, h)) = it.at_float_histogram() {
+                        writeln!(out, "{labels} {} {t}", h.display_string()).map_err(werr)?;
+                    }
+                }
+                ValueType::None => break,
+            }
         }
         if let Some(e) = it.err() {
             return Err(TsdbError::InvalidArgument(format!("reading {labels}: {e}")));
