@@ -35,7 +35,7 @@ use cairn_model::{Labels, Matcher, Sample};
 use parking_lot::Mutex;
 
 use crate::disk_chunks::DiskChunks;
-use crate::error::Result;
+use crate::error::{HeadError, Result};
 use crate::head::Head;
 use crate::index_adapter::postings_for_matchers;
 use crate::series::{FullChunk, SeriesData, Stored};
@@ -170,6 +170,13 @@ pub(crate) fn apply(d: &mut SeriesData, r: u64, disk: &DiskChunks, a: i64, b: i6
             }
         }
     }
+    let hist_new = match &d.hist {
+        Some(h) => h.without(a, b).map_err(|e| HeadError::Codec {
+            series: r,
+            source: Box::new(e),
+        })?,
+        None => None,
+    };
 
     // Nothing below fails: refreshing `last_v` only logs a read error.
     let mut delta = 0i64;
@@ -184,6 +191,10 @@ pub(crate) fn apply(d: &mut SeriesData, r: u64, disk: &DiskChunks, a: i64, b: i6
             }
         }
         d.full.shrink_to_fit();
+    }
+    if let Some((h, n)) = hist_new {
+        delta += n;
+        d.hist = (!h.is_empty()).then(|| Box::new(h));
     }
     let mut newest_changed = false;
     if let Some(samples) = open_new {

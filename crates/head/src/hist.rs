@@ -268,6 +268,85 @@ impl HistData {
         before - self.full.len() - usize::from(self.open.is_some())
     }
 
+    /// The same chunks without the samples in `[a, b]` (inclusive): chunks
+    /// that hold some are re-encoded (those left empty go), the rest kept
+    /// as they are; the open chunk, if rewritten, is closed. `None` when
+    /// nothing is in range. Returns the new data and the change in the
+    /// number of chunks.
+    pub(crate) fn without(&self, a: i64, b: i64) -> Result<Option<(HistData, i64)>, CodecError> {
+        use cairn_codec::{encode_float_histograms, encode_histograms};
+        let touched = |mint: i64, maxt: i64| maxt >= a && mint <= b;
+        if !self.full.iter().any(|c| touched(c.mint, c.maxt))
+            && !self.open.as_ref().is_some_and(|o| touched(o.mint, o.maxt))
+        {
+            return Ok(None);
+        }
+        let keep = |t: &i64| *t < a || *t > b;
+        let rewrite = |enc: u8, bytes: &[u8]| -> Result<Vec<HistFull>, CodecError> {
+            let parts = match enc {
+                ENCODING_HISTOGRAM => {
+                    let s: Vec<_> = histogram_decode(bytes)?
+                        .into_iter()
+                        .filter(|(t, _)| keep(t))
+                        .collect();
+                    encode_histograms(&s)?
+                }
+                _ => {
+                    let s: Vec<_> = float_histogram_decode(bytes)?
+                        .into_iter()
+                        .filter(|(t, _)| keep(t))
+                        .collect();
+                    encode_float_histograms(&s)?
+                }
+            };
+            Ok(parts
+                .into_iter()
+                .map(|(mint, maxt, b)| HistFull {
+                    encoding: enc,
+                    bytes: b.into_boxed_slice(),
+                    mint,
+                    maxt,
+                })
+                .collect())
+        };
+        let mut out = HistData::default();
+        let before = self.full.len() + usize::from(self.open.is_some());
+        for c in &self.full {
+            if touched(c.mint, c.maxt) {
+                out.full.extend(rewrite(c.encoding, &c.bytes)?);
+            } else {
+                out.full.push(HistFull {
+                    encoding: c.encoding,
+                    bytes: c.bytes.clone(),
+                    mint: c.mint,
+                    maxt: c.maxt,
+                });
+            }
+        }
+        if let Some(o) = &self.open {
+            if touched(o.mint, o.maxt) {
+                out.full.extend(rewrite(o.kind.encoding(), o.kind.bytes())?);
+            } else {
+                let kind = match &o.kind {
+                    OpenKind::Int(c) => {
+                        OpenKind::Int(HistogramChunk::from_bytes(c.bytes().to_vec())?)
+                    }
+                    OpenKind::Float(c) => {
+                        OpenKind::Float(FloatHistogramChunk::from_bytes(c.bytes().to_vec())?)
+                    }
+                };
+                out.open = Some(HistOpen {
+                    kind,
+                    mint: o.mint,
+                    maxt: o.maxt,
+                    next_at: o.next_at,
+                });
+            }
+        }
+        let after = out.full.len() + usize::from(out.open.is_some());
+        Ok(Some((out, after as i64 - before as i64)))
+    }
+
     /// The chunks overlapping `[mint, maxt]`, as stored (copies), oldest
     /// first: `(encoding, bytes, mint, maxt)`.
     pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<EncodedChunk> {

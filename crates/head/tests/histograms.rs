@@ -327,3 +327,36 @@ fn truncation_drops_old_histogram_chunks() {
     assert_eq!(shape, vec![(4000, 7000), (8000, 11_000)]);
     assert_eq!(read(&h, i64::MIN, i64::MAX).len(), 8);
 }
+
+#[test]
+fn deletions_remove_histogram_samples_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let want: Vec<(i64, Got)> = mixed_expected()
+        .into_iter()
+        .filter(|(t, _)| !(6000..=7000).contains(t))
+        .collect();
+    {
+        let h = open(dir.path(), opts());
+        mixed(&h);
+        h.delete(&all(), 6000, 7000).unwrap();
+        assert_eq!(read(&h, i64::MIN, i64::MAX), want);
+        // The histogram chunk was split around the hole, in time order.
+        let shape: Vec<(u8, i64, i64)> = chunks(&h).iter().map(|c| (c.0, c.1, c.2)).collect();
+        assert_eq!(
+            shape,
+            vec![
+                (1, 0, 4000),
+                (ENCODING_HISTOGRAM, 5000, 9000),
+                (1, 10_000, 12_000)
+            ]
+        );
+        // Appending goes on.
+        let mut app = h.appender();
+        app.append_histogram(0, &m(), 13_000, &hist(13)).unwrap();
+        app.commit().unwrap();
+    }
+    let h = open(dir.path(), opts());
+    let mut want = want;
+    want.push((13_000, Got::H(41.0, 19.5)));
+    assert_eq!(read(&h, i64::MIN, i64::MAX), want);
+}

@@ -279,7 +279,14 @@ fn stream_series(
             if c.max_time < mint || c.min_time > maxt {
                 continue;
             }
-            if c.encoding == cairn_codec::ENCODING_XOR {
+            // XOR and native-histogram chunks go out as stored (the
+            // protocol's chunk types 1, 2 and 3 are the encoding bytes).
+            if matches!(
+                c.encoding,
+                cairn_codec::ENCODING_XOR
+                    | cairn_codec::ENCODING_HISTOGRAM
+                    | cairn_codec::ENCODING_FLOAT_HISTOGRAM
+            ) {
                 let chunk = Chunk {
                     min_time_ms: c.min_time,
                     max_time_ms: c.max_time,
