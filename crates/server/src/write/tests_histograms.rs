@@ -137,10 +137,7 @@ type Ingested = (WriteOutcome, Vec<(Labels, i64, Rec)>);
 
 /// Ingests `series` through both protocols (1.0 with and without the
 /// series cache) into fresh recorders; the three must agree.
-fn ingest_all(
-    series: &[TimeSeries],
-    no_histograms: bool,
-) -> Ingested {
+fn ingest_all(series: &[TimeSeries], no_histograms: bool) -> Ingested {
     let cfg = ServerConfig::default();
     let mut got: Vec<Ingested> = Vec::new();
     for (v, body) in bodies(series) {
