@@ -1,8 +1,37 @@
 //! The seam between the API and the PromQL engine.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_model::Labels;
+use cairn_model::{FloatHistogram, Labels};
+
+/// The value of one instant-vector sample: a float or a native histogram.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SampleValue {
+    Float(f64),
+    Histogram(Arc<FloatHistogram>),
+}
+
+/// One series of a range result: its float points and its histogram
+/// points, each sorted by time (a series may have both, at different
+/// timestamps).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RangeSeries {
+    pub labels: Labels,
+    pub floats: Vec<(i64, f64)>,
+    pub histograms: Vec<(i64, Arc<FloatHistogram>)>,
+}
+
+impl RangeSeries {
+    /// A series of float points only.
+    pub fn floats(labels: Labels, floats: Vec<(i64, f64)>) -> Self {
+        Self {
+            labels,
+            floats,
+            histograms: Vec::new(),
+        }
+    }
+}
 
 /// A query's value, in the four PromQL result types.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,9 +45,9 @@ pub enum QueryOutput {
         s: String,
     },
     /// Instant vector: labels, timestamp, value.
-    Vector(Vec<(Labels, i64, f64)>),
-    /// Range vector / range query result: labels and points.
-    Matrix(Vec<(Labels, Vec<(i64, f64)>)>),
+    Vector(Vec<(Labels, i64, SampleValue)>),
+    /// Range vector / range query result.
+    Matrix(Vec<RangeSeries>),
 }
 
 /// A result with its annotations.

@@ -5,6 +5,7 @@
 //! (`1435781451.781`); sample values are strings in Go's shortest `'f'`
 //! formatting (`"1"`, `"0.1"`, `"NaN"`, `"+Inf"`, `"-Inf"`), never exponents.
 
+mod histogram;
 mod result;
 
 use std::fmt::Write;

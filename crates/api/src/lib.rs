@@ -26,7 +26,9 @@ mod selectors;
 mod sources;
 
 pub use config::{ApiConfig, BuildInfo};
-pub use engine::{QueryEngine, QueryError, QueryOptions, QueryOutput, QueryResult};
+pub use engine::{
+    QueryEngine, QueryError, QueryOptions, QueryOutput, QueryResult, RangeSeries, SampleValue,
+};
 pub use json::{format_float, format_time};
 pub use params::{parse_duration_param, parse_time_param, Params};
 pub use routes::Api;

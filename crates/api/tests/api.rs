@@ -54,7 +54,11 @@ impl QueryEngine for EchoEngine {
                 infos: vec!["i".into()],
             }),
             "vector" => Ok(QueryResult {
-                output: QueryOutput::Vector(vec![(labels!("a" => "1"), t, f64::INFINITY)]),
+                output: QueryOutput::Vector(vec![(
+                    labels!("a" => "1"),
+                    t,
+                    SampleValue::Float(f64::INFINITY),
+                )]),
                 warnings: vec!["w".into()],
                 infos: vec![],
             }),
@@ -77,7 +81,7 @@ impl QueryEngine for EchoEngine {
             .map(|t| (t, 1.0))
             .collect();
         Ok(QueryResult {
-            output: QueryOutput::Matrix(vec![(Labels::empty(), pts)]),
+            output: QueryOutput::Matrix(vec![RangeSeries::floats(Labels::empty(), pts)]),
             warnings: vec![],
             infos: vec![],
         })

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use cairn_api::{QueryEngine, QueryError, QueryOptions, QueryOutput, QueryResult};
+use cairn_api::{
+    QueryEngine, QueryError, QueryOptions, QueryOutput, QueryResult, RangeSeries, SampleValue,
+};
 use cairn_promql::{Engine, EngineOptions, PromqlError, QueryValue, SourceResolution};
 use cairn_storage::Queryable;
 use parking_lot::{Condvar, Mutex};
@@ -89,28 +91,26 @@ fn convert(r: cairn_promql::QueryResult) -> Result<QueryResult, QueryError> {
     let output = match r.value {
         QueryValue::Scalar { t, v } => QueryOutput::Scalar { t, v },
         QueryValue::String { t, v } => QueryOutput::String { t, s: v },
-        QueryValue::Vector(v) => {
-            let mut out = Vec::with_capacity(v.len());
-            for s in v {
-                let f = s.f().ok_or_else(|| {
-                    QueryError::Execution("native histogram results are not supported yet".into())
-                })?;
-                out.push((s.metric, s.t, f));
-            }
-            QueryOutput::Vector(out)
-        }
-        QueryValue::Matrix(m) => {
-            let mut out = Vec::with_capacity(m.len());
-            for s in m {
-                if !s.histograms.is_empty() {
-                    return Err(QueryError::Execution(
-                        "native histogram results are not supported yet".into(),
-                    ));
-                }
-                out.push((s.metric, s.floats.iter().map(|p| (p.t, p.f)).collect()));
-            }
-            QueryOutput::Matrix(out)
-        }
+        QueryValue::Vector(v) => QueryOutput::Vector(
+            v.into_iter()
+                .map(|s| {
+                    let value = match s.value {
+                        cairn_promql::SampleValue::Float(f) => SampleValue::Float(f),
+                        cairn_promql::SampleValue::Histogram(h) => SampleValue::Histogram(h),
+                    };
+                    (s.metric, s.t, value)
+                })
+                .collect(),
+        ),
+        QueryValue::Matrix(m) => QueryOutput::Matrix(
+            m.into_iter()
+                .map(|s| RangeSeries {
+                    labels: s.metric,
+                    floats: s.floats.iter().map(|p| (p.t, p.f)).collect(),
+                    histograms: s.histograms.into_iter().map(|p| (p.t, p.h)).collect(),
+                })
+                .collect(),
+        ),
     };
     Ok(QueryResult {
         output,
@@ -149,6 +149,43 @@ impl QueryEngine for PromqlEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_model::{FloatHistogram, Labels, Sample};
+    use cairn_storage::MemStorage;
+
+    /// Histogram results reach the API as histograms (they were refused
+    /// before), next to floats of the same series.
+    #[test]
+    fn histogram_results_are_carried_through() {
+        let st = MemStorage::new();
+        let l = Labels::from_pairs([("__name__", "h".to_string())]);
+        let h = Arc::new(FloatHistogram {
+            count: 2.0,
+            sum: 1.5,
+            zero_count: 2.0,
+            zero_threshold: 0.001,
+            ..Default::default()
+        });
+        st.add(l.clone(), [Sample::new(10_000, 1.0)]);
+        st.add_float_histograms(l.clone(), [(20_000, h.clone()), (30_000, h.clone())]);
+        let e = PromqlEngine::new(Arc::new(st), EngineOptions::default(), 1);
+        let q = QueryOptions::default();
+        let r = e.instant("h", 30_000, &q).expect("instant query");
+        assert_eq!(
+            r.output,
+            QueryOutput::Vector(vec![(l.clone(), 30_000, SampleValue::Histogram(h.clone()))])
+        );
+        let r = e
+            .range("h", 10_000, 30_000, 10_000, &q)
+            .expect("range query");
+        assert_eq!(
+            r.output,
+            QueryOutput::Matrix(vec![RangeSeries {
+                labels: l,
+                floats: vec![(10_000, 1.0)],
+                histograms: vec![(20_000, h.clone()), (30_000, h)],
+            }])
+        );
+    }
 
     #[test]
     fn queries_beyond_max_concurrency_wait_for_a_free_slot() {

@@ -9,6 +9,7 @@ mod error;
 pub mod exposition;
 mod gofloat;
 mod histogram;
+mod histogram_check;
 mod labels;
 mod matcher;
 mod sample;
@@ -20,6 +21,10 @@ pub use gofloat::{format_go_f, format_go_g, push_go_f};
 pub use histogram::{
     bucket_bound, custom_bounds_match, Bucket, CombineInfo, CounterResetHint, FloatHistogram,
     Histogram, IncompatibleSchemas, Span, CUSTOM_BUCKETS_SCHEMA,
+};
+pub use histogram_check::{
+    HistogramValidationError, Side as HistogramSide, EXPONENTIAL_SCHEMA_MAX,
+    EXPONENTIAL_SCHEMA_MAX_RESERVED, EXPONENTIAL_SCHEMA_MIN,
 };
 pub use labels::{
     cmp_encoded, go_quote, is_valid_utf8, raw_byte, sort_key, write_go_quoted, Label, Labels,

@@ -1,9 +1,11 @@
 //! The native histogram message, identical in remote write 1.0
 //! (`prometheus.Histogram`) and 2.0 (`io.prometheus.write.v2.Histogram`).
 //!
-//! Cairn does not store native histograms yet; the server decodes them only
-//! to count and refuse them with a clear message, so the fields are kept
-//! complete to avoid misreading a request that carries them.
+//! The `count` oneof decides the kind: `count_int` (or no count at all)
+//! makes an integer histogram whose buckets are the delta-encoded
+//! `*_deltas`, `count_float` a float histogram whose buckets are the
+//! absolute `*_counts`; the `zero_count` oneof is expected to be of the
+//! same kind. Remote read answers float histograms with `count_float`.
 
 /// A native histogram sample.
 #[derive(Clone, PartialEq, prost::Message)]

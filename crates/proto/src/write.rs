@@ -12,8 +12,8 @@ use bytes::Bytes;
 
 pub use crate::histogram::Histogram;
 pub use view::{
-    decode_series, decode_series_exemplars, decode_series_samples, ExemplarView, Item,
-    MetadataView, RawSeries, SeriesCounts, WriteRequestView,
+    decode_series, decode_series_exemplars, decode_series_histograms, decode_series_samples,
+    ExemplarView, Item, MetadataView, RawSeries, SeriesCounts, WriteRequestView,
 };
 
 /// The body of a remote write 1.0 request (after snappy).

@@ -23,13 +23,16 @@ pub enum RejectReason {
     TooOld,
     Duplicate,
     TooFarInFuture,
+    /// Native histograms the storage does not keep.
     NativeHistogram,
+    /// Native histograms that are not valid (Prometheus's `Validate`).
+    InvalidHistogram,
     SeriesLimit,
     MetricSeriesLimit,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 10] = [
+    pub const ALL: [RejectReason; 11] = [
         RejectReason::InvalidLabels,
         RejectReason::LabelLimits,
         RejectReason::OutOfOrder,
@@ -38,6 +41,7 @@ impl RejectReason {
         RejectReason::Duplicate,
         RejectReason::TooFarInFuture,
         RejectReason::NativeHistogram,
+        RejectReason::InvalidHistogram,
         RejectReason::SeriesLimit,
         RejectReason::MetricSeriesLimit,
     ];
@@ -53,6 +57,7 @@ impl RejectReason {
             RejectReason::Duplicate => "duplicate",
             RejectReason::TooFarInFuture => "too_far_in_future",
             RejectReason::NativeHistogram => "native_histogram",
+            RejectReason::InvalidHistogram => "invalid_histogram",
             RejectReason::SeriesLimit => "series_limit",
             RejectReason::MetricSeriesLimit => "series_per_metric_limit",
         }
@@ -204,6 +209,7 @@ impl HistogramCell {
 /// All counters of one server.
 pub struct Metrics {
     samples_appended: AtomicU64,
+    histograms_appended: AtomicU64,
     rejected: [AtomicU64; RejectReason::ALL.len()],
     exemplars_received: AtomicU64,
     otlp_samples: AtomicU64,
@@ -233,6 +239,7 @@ impl Metrics {
     pub fn new() -> Self {
         Self {
             samples_appended: AtomicU64::new(0),
+            histograms_appended: AtomicU64::new(0),
             rejected: Default::default(),
             exemplars_received: AtomicU64::new(0),
             unauthorized: AtomicU64::new(0),
@@ -255,6 +262,9 @@ impl Metrics {
 
     pub fn add_appended(&self, n: u64) {
         self.samples_appended.fetch_add(n, Relaxed);
+    }
+    pub fn add_histograms_appended(&self, n: u64) {
+        self.histograms_appended.fetch_add(n, Relaxed);
     }
     pub fn add_rejected(&self, r: RejectReason, n: u64) {
         if let Some(c) = self.rejected.get(r.index()) {
@@ -332,6 +342,12 @@ impl Metrics {
             "cairn_remote_write_samples_appended_total",
             "Float samples appended through remote write.",
             self.samples_appended.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "cairn_remote_write_histograms_appended_total",
+            "Native histogram samples appended through remote write.",
+            self.histograms_appended.load(Relaxed),
         );
         header(
             &mut o,

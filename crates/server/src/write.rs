@@ -12,26 +12,32 @@
 //! Partial writes follow remote write 2.0's rule for both protocols: samples
 //! that can be stored are stored and committed, and the response is a 400
 //! whose body lists what was refused (bad labels, limits, out-of-order or
-//! out-of-bounds samples, native histograms), so the sender does not retry
+//! out-of-bounds samples, invalid native histograms, or any native
+//! histogram when the storage keeps none), so the sender does not retry
 //! data that can never be accepted. A storage failure that is not the
 //! sender's fault rolls the whole request back and answers 5xx so the sender
 //! retries. The `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written`
 //! headers report what was stored, on every response that got that far.
-//! Exemplars are appended after their series' samples in the same
-//! appender; one that cannot be stored is counted, never refused (see
-//! `exemplars`).
+//! Native histograms are decoded, validated as Prometheus does and appended
+//! after their series' float samples (see `histograms`). Exemplars are
+//! appended after their series' samples in the same appender; one that
+//! cannot be stored is counted, never refused (see `exemplars`).
 //!
 //! Layout: `http` (content type and encoding), `v1` (the plan path), `v2`
 //! (series by series), `outcome` (what was stored and refused, and the
-//! refusal rules both share), `labels` (label validation), `series_cache`.
+//! refusal rules both share), `histograms` (wire histograms to Cairn's,
+//! validation), `labels` (label validation), `series_cache`.
 
 mod exemplars;
+mod histograms;
 mod http;
 pub(crate) mod labels;
 mod outcome;
 mod series_cache;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_histograms;
 mod v1;
 mod v2;
 
@@ -42,7 +48,7 @@ pub use series_cache::{SeriesCache, SharedSeriesCache};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cairn_model::Labels;
+use cairn_model::{FloatHistogram, Histogram, Labels};
 use cairn_proto::{write_v2, Message};
 use cairn_storage::{Appender, Metadata, SeriesRef};
 
@@ -155,6 +161,24 @@ impl Appender for DiscardAppender {
         l: &Labels,
         _t: i64,
         _v: f64,
+    ) -> cairn_storage::Result<SeriesRef> {
+        Ok(l.hash64() | 1)
+    }
+    fn append_histogram(
+        &mut self,
+        _r: SeriesRef,
+        l: &Labels,
+        _t: i64,
+        _h: &Histogram,
+    ) -> cairn_storage::Result<SeriesRef> {
+        Ok(l.hash64() | 1)
+    }
+    fn append_float_histogram(
+        &mut self,
+        _r: SeriesRef,
+        l: &Labels,
+        _t: i64,
+        _h: &FloatHistogram,
     ) -> cairn_storage::Result<SeriesRef> {
         Ok(l.hash64() | 1)
     }

@@ -46,8 +46,10 @@ fn cases(now: i64) -> Vec<Case> {
         name: bytes::Bytes::from_static(b"job"),
         value: bytes::Bytes::from_static(b"\xff\xfe"),
     });
+    // Count 1, but no observation in any bucket.
     let mut hist = series(&[("__name__", "hist")], &[]);
     hist.histograms.push(cairn_proto::histogram::Histogram {
+        count: Some(cairn_proto::histogram::Count::CountInt(1)),
         timestamp: now,
         ..Default::default()
     });
@@ -172,7 +174,7 @@ fn cases(now: i64) -> Vec<Case> {
             message: "too far in the future",
         },
         Case {
-            name: "native histogram",
+            name: "invalid native histogram",
             ct: V1_CT,
             encoding: "snappy",
             body: raw_v1(WriteRequest {
@@ -180,7 +182,7 @@ fn cases(now: i64) -> Vec<Case> {
                 metadata: vec![],
             }),
             status: 400,
-            message: "native histograms are not supported",
+            message: "invalid native histogram at",
         },
         Case {
             name: "NaN and stale NaN values are valid",

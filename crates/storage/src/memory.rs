@@ -5,13 +5,14 @@
 //! timestamp that already exists replace the old value (the PromQL test
 //! scripts rely on that); otherwise samples may arrive in any order.
 //! Native histogram samples (added with
-//! [`MemStorage::add_float_histograms`]) live in the same time line as
+//! [`MemStorage::add_float_histograms`], or appended: validated, integer
+//! ones kept as their float conversion) live in the same time line as
 //! floats: a float and a histogram at the same timestamp replace each other.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use cairn_model::{FloatHistogram, Labels, Matcher, Sample};
+use cairn_model::{FloatHistogram, Histogram, Labels, Matcher, Sample};
 use parking_lot::RwLock;
 
 use crate::traits::*;
@@ -276,7 +277,9 @@ impl SampleIterator for VecSampleIterator<'_> {
 
 struct MemAppender<'a> {
     store: &'a MemStorage,
-    staged: Vec<(Labels, Sample)>,
+    /// Staged samples in append order; a histogram's sample value is a
+    /// NaN placeholder.
+    staged: Vec<(Labels, Sample, Option<Arc<FloatHistogram>>)>,
     meta: Vec<(String, Metadata)>,
 }
 
@@ -292,7 +295,36 @@ impl Appendable for MemStorage {
 
 impl Appender for MemAppender<'_> {
     fn append(&mut self, _r: SeriesRef, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef> {
-        self.staged.push((labels.clone(), Sample::new(t, v)));
+        self.staged.push((labels.clone(), Sample::new(t, v), None));
+        Ok(labels.hash64() | 1)
+    }
+    fn append_histogram(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        h: &Histogram,
+    ) -> Result<SeriesRef> {
+        h.validate()
+            .map_err(|e| crate::StorageError::InvalidHistogram {
+                reason: e.to_string(),
+            })?;
+        self.append_float_histogram(r, labels, t, &h.to_float())
+    }
+    fn append_float_histogram(
+        &mut self,
+        _r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        h: &FloatHistogram,
+    ) -> Result<SeriesRef> {
+        h.validate()
+            .map_err(|e| crate::StorageError::InvalidHistogram {
+                reason: e.to_string(),
+            })?;
+        let placeholder = Sample::new(t, f64::NAN);
+        self.staged
+            .push((labels.clone(), placeholder, Some(Arc::new(h.clone()))));
         Ok(labels.hash64() | 1)
     }
     fn update_metadata(
@@ -308,9 +340,16 @@ impl Appender for MemAppender<'_> {
     }
     fn commit(self: Box<Self>) -> Result<()> {
         let mut g = self.store.inner.write();
-        for (l, s) in self.staged {
-            if let Some(h) = g.hists.get_mut(&l) {
-                h.remove(&s.t);
+        for (l, s, hist) in self.staged {
+            match hist {
+                Some(h) => {
+                    g.hists.entry(l.clone()).or_default().insert(s.t, h);
+                }
+                None => {
+                    if let Some(h) = g.hists.get_mut(&l) {
+                        h.remove(&s.t);
+                    }
+                }
             }
             insert(g.series.entry(l).or_default(), s);
         }
@@ -389,6 +428,51 @@ mod tests {
         assert_eq!(it.at_float_histogram().map(|x| x.0), Some(10));
         assert_eq!(it.seek(15), ValueType::FloatHistogram);
         assert_eq!(it.at_t(), 20);
+        assert_eq!(it.next(), ValueType::None);
+    }
+
+    #[test]
+    fn appended_histograms_are_validated_and_replace_floats_in_order() {
+        let st = MemStorage::new();
+        let l = labels!("__name__" => "h");
+        let int = Histogram {
+            count: 3,
+            sum: 1.0,
+            positive_spans: vec![cairn_model::Span {
+                offset: 0,
+                length: 2,
+            }],
+            positive_buckets: vec![1, 1],
+            ..Default::default()
+        };
+        let mut app = st.appender();
+        app.append(0, &l, 10, 1.0).unwrap();
+        app.append_histogram(0, &l, 10, &int).unwrap();
+        app.append_histogram(0, &l, 20, &int).unwrap();
+        app.append(0, &l, 20, 2.0).unwrap();
+        let bad = Histogram {
+            count: 4,
+            ..int.clone()
+        };
+        assert!(matches!(
+            app.append_histogram(0, &l, 30, &bad),
+            Err(crate::StorageError::InvalidHistogram { .. })
+        ));
+        assert_eq!(st.num_series(), 0);
+        app.commit().unwrap();
+        let q = st.querier(0, 100).unwrap();
+        let s = q
+            .select(&SelectHints::default(), &[Matcher::equal("__name__", "h")])
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let mut it = s.iter();
+        assert_eq!(it.next(), ValueType::FloatHistogram);
+        let (t, h) = it.at_float_histogram().unwrap();
+        assert_eq!((t, &*h), (10, &int.to_float()));
+        assert_eq!(it.next(), ValueType::Float);
+        assert_eq!(it.at(), (20, 2.0));
         assert_eq!(it.next(), ValueType::None);
     }
 

@@ -1,11 +1,14 @@
 //! The `data` of a query answer: the four result types, with the `limit`
 //! parameter's truncation, and large matrices encoded on several threads.
+//! A vector sample holding a native histogram has `"histogram"` instead of
+//! `"value"`; a range series has `"values"` for its floats and
+//! `"histograms"` for its histograms, each only when it has any (a series
+//! with neither keeps `"values":[]`), as Prometheus writes them.
 
-use cairn_model::Labels;
-
-use crate::engine::{QueryOutput, QueryResult};
+use crate::engine::{QueryOutput, QueryResult, RangeSeries, SampleValue};
 use crate::reply::Out;
 
+use super::histogram::histogram_point;
 use super::{format_time, labels_json, point, push_str};
 
 /// The `data` of a query answer, keeping at most `limit` series (0: all)
@@ -37,8 +40,16 @@ pub(crate) fn result_json(res: QueryResult, limit: usize, threads: usize) -> Out
                 }
                 out.push_str("{\"metric\":");
                 labels_json(l, &mut out);
-                out.push_str(",\"value\":");
-                point(&mut out, *t, *x);
+                match x {
+                    SampleValue::Float(v) => {
+                        out.push_str(",\"value\":");
+                        point(&mut out, *t, *v);
+                    }
+                    SampleValue::Histogram(h) => {
+                        out.push_str(",\"histogram\":");
+                        histogram_point(&mut out, *t, h);
+                    }
+                }
                 out.push('}');
             }
             out.push(']');
@@ -64,8 +75,14 @@ pub(crate) fn result_json(res: QueryResult, limit: usize, threads: usize) -> Out
     }
 }
 
-/// A range query's series: labels and (time, value) points.
-type MatrixSeries = (Labels, Vec<(i64, f64)>);
+/// A range query's series.
+type MatrixSeries = RangeSeries;
+
+/// Points of a series, for splitting the work (a histogram counts as
+/// several: it takes about that much text).
+fn weight(s: &MatrixSeries) -> usize {
+    s.floats.len() + 8 * s.histograms.len()
+}
 
 /// Fewest points each thread encoding a matrix gets (about half a
 /// millisecond's work): with fewer, a thread costs more than it saves.
@@ -80,27 +97,40 @@ fn matrix_json(m: &[MatrixSeries], threads: usize, out: &mut String) {
     // large answer is not copied as it grows.
     let size = |m: &[MatrixSeries]| -> usize {
         m.iter()
-            .map(|(l, pts)| 2 * l.encoded_len() + 32 + 28 * pts.len())
+            .map(|s| 2 * s.labels.encoded_len() + 32 + 28 * weight(s))
             .sum()
     };
     let encode = |m: &[MatrixSeries], out: &mut String| {
-        for (i, (l, pts)) in m.iter().enumerate() {
+        for (i, s) in m.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             out.push_str("{\"metric\":");
-            labels_json(l, out);
-            out.push_str(",\"values\":[");
-            for (j, (t, x)) in pts.iter().enumerate() {
-                if j > 0 {
-                    out.push(',');
+            labels_json(&s.labels, out);
+            if !s.floats.is_empty() || s.histograms.is_empty() {
+                out.push_str(",\"values\":[");
+                for (j, (t, x)) in s.floats.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    point(out, *t, *x);
                 }
-                point(out, *t, *x);
+                out.push(']');
             }
-            out.push_str("]}");
+            if !s.histograms.is_empty() {
+                out.push_str(",\"histograms\":[");
+                for (j, (t, h)) in s.histograms.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    histogram_point(out, *t, h);
+                }
+                out.push(']');
+            }
+            out.push('}');
         }
     };
-    let points: usize = m.iter().map(|(_, p)| p.len()).sum();
+    let points: usize = m.iter().map(weight).sum();
     let k = threads
         .min(points / PARALLEL_JSON_POINTS)
         .min(m.len())
@@ -113,8 +143,8 @@ fn matrix_json(m: &[MatrixSeries], threads: usize, out: &mut String) {
     // Cut where the running point count passes each k-th of the total.
     let mut parts: Vec<&[MatrixSeries]> = Vec::with_capacity(k);
     let (mut from, mut seen) = (0usize, 0usize);
-    for (i, (_, p)) in m.iter().enumerate() {
-        seen += p.len();
+    for (i, s) in m.iter().enumerate() {
+        seen += weight(s);
         if seen * k >= points * (parts.len() + 1) && parts.len() + 1 < k {
             parts.extend(m.get(from..=i));
             from = i + 1;
@@ -159,6 +189,8 @@ fn matrix_json(m: &[MatrixSeries], threads: usize, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_model::{FloatHistogram, Labels};
+    use std::sync::Arc;
 
     /// A matrix of `n` series, series `i` with `len(i)` points.
     fn matrix(n: usize, len: impl Fn(usize) -> usize) -> Vec<MatrixSeries> {
@@ -168,7 +200,7 @@ mod tests {
                 let pts = (0..len(i))
                     .map(|j| (j as i64 * 1500 + 7, (i * 31 + j) as f64 / 7.0))
                     .collect();
-                (l, pts)
+                RangeSeries::floats(l, pts)
             })
             .collect()
     }
@@ -195,6 +227,88 @@ mod tests {
                 matrix_json(m, threads, &mut par);
                 assert_eq!(par, serial, "{threads} threads, {} series", m.len());
             }
+        }
+    }
+
+    fn hist(c: f64) -> Arc<FloatHistogram> {
+        Arc::new(FloatHistogram {
+            count: c,
+            sum: 2.5,
+            zero_threshold: 0.001,
+            zero_count: c,
+            ..Default::default()
+        })
+    }
+
+    /// Shapes from Prometheus's `marshalSampleJSON` / `marshalSeriesJSON`:
+    /// `"histogram"` replaces `"value"`, `"histograms"` follows (or
+    /// replaces) `"values"`.
+    #[test]
+    fn histograms_in_vectors_and_matrices() {
+        let l = Labels::from_pairs([("__name__", "h".to_string())]);
+        let res = QueryResult {
+            output: QueryOutput::Vector(vec![
+                (l.clone(), 1_000, SampleValue::Float(0.5)),
+                (l.clone(), 1_500, SampleValue::Histogram(hist(3.0))),
+            ]),
+            warnings: vec![],
+            infos: vec![],
+        };
+        assert_eq!(
+            result_json(res, 0, 1).data,
+            concat!(
+                r#"{"resultType":"vector","result":["#,
+                r#"{"metric":{"__name__":"h"},"value":[1,"0.5"]},"#,
+                r#"{"metric":{"__name__":"h"},"histogram":[1.5,{"count":"3","sum":"2.5","buckets":[[3,"-0.001","0.001","3"]]}]}"#,
+                r#"]}"#
+            )
+        );
+        let m = vec![
+            RangeSeries {
+                labels: l.clone(),
+                floats: vec![(1_000, 1.0)],
+                histograms: vec![(2_000, hist(1.0))],
+            },
+            RangeSeries {
+                labels: l.clone(),
+                floats: vec![],
+                histograms: vec![(2_000, hist(0.0)), (3_000, hist(2.0))],
+            },
+        ];
+        let res = QueryResult {
+            output: QueryOutput::Matrix(m),
+            warnings: vec![],
+            infos: vec![],
+        };
+        assert_eq!(
+            result_json(res, 0, 1).data,
+            concat!(
+                r#"{"resultType":"matrix","result":["#,
+                r#"{"metric":{"__name__":"h"},"values":[[1,"1"]],"histograms":[[2,{"count":"1","sum":"2.5","buckets":[[3,"-0.001","0.001","1"]]}]]},"#,
+                r#"{"metric":{"__name__":"h"},"histograms":[[2,{"count":"0","sum":"2.5"}],[3,{"count":"2","sum":"2.5","buckets":[[3,"-0.001","0.001","2"]]}]]}"#,
+                r#"]}"#
+            )
+        );
+    }
+
+    #[test]
+    fn histogram_matrices_encode_the_same_on_any_thread_count() {
+        let m: Vec<MatrixSeries> = (0..40)
+            .map(|i| RangeSeries {
+                labels: Labels::from_pairs([("i", i.to_string())]),
+                floats: (0..i * 20).map(|j| (j as i64, j as f64)).collect(),
+                histograms: (0..i * 10).map(|j| (j as i64, hist(j as f64))).collect(),
+            })
+            .collect();
+        let mut serial = String::new();
+        matrix_json(&m, 1, &mut serial);
+        let parsed: serde_json::Value =
+            serde_json::from_str(&format!("[{serial}]")).expect("valid JSON");
+        assert_eq!(parsed.as_array().map(Vec::len), Some(40));
+        for threads in [2, 5] {
+            let mut par = String::new();
+            matrix_json(&m, threads, &mut par);
+            assert_eq!(par, serial, "{threads} threads");
         }
     }
 }

@@ -9,8 +9,11 @@
 //! It accepts what `prost` accepts for these messages (proto3 rules: fields
 //! in any order, the last occurrence of a scalar wins, unknown fields are
 //! skipped, deprecated groups included), with one deliberate difference:
-//! exemplars and histograms are only counted, not parsed, so a malformed
-//! one does not fail the request.
+//! exemplars and histograms are only counted on the first pass, not parsed,
+//! so a malformed one does not fail the request; a series that has any is
+//! looked at a second time ([`decode_series_exemplars`],
+//! [`decode_series_histograms`]), where a malformed histogram is reported
+//! on its own.
 
 use crate::{ProtoError, Result};
 
@@ -320,6 +323,31 @@ pub fn decode_series_exemplars<'a>(b: &'a [u8], out: &mut Vec<ExemplarView<'a>>)
         out.push(ex);
     }
     Ok(())
+}
+
+/// Decodes the histograms of one encoded `TimeSeries` into `out` (cleared
+/// first), in wire order: each is decoded on its own, so one malformed
+/// histogram is an `Err` in its place and the others still decode. The
+/// series' other fields are skipped, not checked (see
+/// [`decode_series_exemplars`]).
+pub fn decode_series_histograms(b: &[u8], out: &mut Vec<Result<crate::histogram::Histogram>>) {
+    use prost::Message as _;
+    out.clear();
+    let mut f = Fields::new(b);
+    while let Some(x) = f.next() {
+        match x {
+            Ok((4, Value::Len(h))) => {
+                out.push(crate::histogram::Histogram::decode(h).map_err(ProtoError::from));
+            }
+            Ok(_) => {}
+            // The first pass decoded this series; a failure here cannot
+            // happen, but must not pass silently.
+            Err(e) => {
+                out.push(Err(e));
+                return;
+            }
+        }
+    }
 }
 
 /// A series decoded without its labels: see [`decode_series_samples`].

@@ -86,6 +86,7 @@ impl WriteOutcome {
     /// Adds the counts to the server's metrics.
     pub fn record(&self, m: &Metrics) {
         m.add_appended(self.samples_written);
+        m.add_histograms_appended(self.histograms_written);
         m.add_start_zeros(self.start_zeros_written);
         for (r, n) in &self.refused_by {
             m.add_rejected(*r, *n);
@@ -160,7 +161,37 @@ impl SeriesRefusals {
         Ok(())
     }
 
-    fn note(&mut self, r: RejectReason, msg: impl FnOnce() -> String) {
+    /// [`Self::account`] for a histogram sample: a stored one counts in
+    /// `histograms_written`; storage that keeps no native histograms
+    /// refuses them (reason `native_histogram`) instead of failing the
+    /// request, since retrying cannot help.
+    pub(super) fn account_histogram(
+        &mut self,
+        res: cairn_storage::Result<SeriesRef>,
+        r: &mut SeriesRef,
+        out: &mut WriteOutcome,
+    ) -> Result<(), ServerError> {
+        match res {
+            Ok(x) => {
+                *r = x;
+                out.histograms_written += 1;
+            }
+            Err(StorageError::HistogramsUnsupported) => {
+                self.note(RejectReason::NativeHistogram, || {
+                    "native histograms are not supported by this storage".to_owned()
+                });
+            }
+            Err(e) if e.is_client_error() => {
+                self.note(reject_reason(&e), || e.to_string());
+            }
+            Err(e) => return Err(ServerError::Storage(e)),
+        }
+        Ok(())
+    }
+
+    /// Notes one refused sample for reason `r`; `msg` makes the message
+    /// when it is the first for that reason.
+    pub(super) fn note(&mut self, r: RejectReason, msg: impl FnOnce() -> String) {
         match self.0.iter_mut().find(|(x, _, _)| *x == r) {
             Some((_, n, _)) => *n += 1,
             None => self.0.push((r, 1, msg())),
@@ -186,23 +217,12 @@ fn reject_reason(e: &StorageError) -> RejectReason {
         StorageError::OutOfOrderSample { .. } => RejectReason::OutOfOrder,
         StorageError::OutOfBounds { .. } => RejectReason::OutOfBounds,
         StorageError::TooOldSample { .. } => RejectReason::TooOld,
-        StorageError::DuplicateSampleForTimestamp { .. } => RejectReason::Duplicate,
+        StorageError::DuplicateSampleForTimestamp { .. }
+        | StorageError::DuplicateHistogramForTimestamp { .. } => RejectReason::Duplicate,
+        StorageError::InvalidHistogram { .. } => RejectReason::InvalidHistogram,
+        StorageError::HistogramsUnsupported => RejectReason::NativeHistogram,
         StorageError::SeriesLimit { .. } => RejectReason::SeriesLimit,
         StorageError::MetricSeriesLimit { .. } => RejectReason::MetricSeriesLimit,
         _ => RejectReason::InvalidLabels,
     }
-}
-
-pub(super) fn refuse_histograms(
-    labels: &Labels,
-    n: usize,
-    cfg: &ServerConfig,
-    out: &mut WriteOutcome,
-) {
-    if n == 0 {
-        return;
-    }
-    out.refuse(cfg, RejectReason::NativeHistogram, n as u64, || {
-        format!("native histograms are not supported: {n} histogram samples refused for series {labels}")
-    });
 }

@@ -1,17 +1,43 @@
 //! The 1.0 path appends a whole request through `append_batch`; the 2.0
-//! path still appends sample by sample. Fed the same series, both must
-//! store the same samples and report the same outcome, messages and
-//! their order included.
+//! path still appends sample by sample. Fed the same series, float samples
+//! and native histograms, both must store the same samples in the same
+//! order and report the same outcome, messages and their order included.
+//! The histogram cases themselves are in `tests_histograms`.
 
 use super::*;
+use cairn_proto::histogram::{self as wire, BucketSpan, Count, ZeroCount};
 use cairn_proto::write::{self, Label, Sample, TimeSeries, WriteRequest};
 use cairn_storage::{MetricType, StorageError};
 use proptest::prelude::*;
 
-/// Records appends; refuses negative timestamps (out of order) and 13
-/// (duplicate); fails for good at 20.
+/// One append the [`Recorder`] took: a float's bits or a histogram.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Rec {
+    Float(u64),
+    Int(Histogram),
+    Float2(FloatHistogram),
+}
+
+/// Records appends, in order; refuses negative timestamps (out of order)
+/// and 13 (duplicate); fails for good at 20. With `no_histograms` it is a
+/// storage without native histograms (the trait's default answers).
 #[derive(Default)]
-struct Recorder(Vec<(Labels, i64, u64)>);
+pub(super) struct Recorder {
+    pub(super) log: Vec<(Labels, i64, Rec)>,
+    pub(super) no_histograms: bool,
+}
+
+impl Recorder {
+    fn check(t: i64, histogram: bool) -> cairn_storage::Result<()> {
+        match t {
+            20 => Err(StorageError::Closed),
+            13 if histogram => Err(StorageError::DuplicateHistogramForTimestamp { t }),
+            13 => Err(StorageError::DuplicateSampleForTimestamp { t }),
+            t if t < 0 => Err(StorageError::OutOfOrderSample { t }),
+            _ => Ok(()),
+        }
+    }
+}
 
 impl Appender for Recorder {
     fn append(
@@ -21,13 +47,36 @@ impl Appender for Recorder {
         t: i64,
         v: f64,
     ) -> cairn_storage::Result<SeriesRef> {
-        match t {
-            20 => return Err(StorageError::Closed),
-            13 => return Err(StorageError::DuplicateSampleForTimestamp { t }),
-            t if t < 0 => return Err(StorageError::OutOfOrderSample { t }),
-            _ => {}
+        Self::check(t, false)?;
+        self.log.push((l.clone(), t, Rec::Float(v.to_bits())));
+        Ok(l.hash64() | 1)
+    }
+    fn append_histogram(
+        &mut self,
+        _r: SeriesRef,
+        l: &Labels,
+        t: i64,
+        h: &Histogram,
+    ) -> cairn_storage::Result<SeriesRef> {
+        if self.no_histograms {
+            return Err(StorageError::HistogramsUnsupported);
         }
-        self.0.push((l.clone(), t, v.to_bits()));
+        Self::check(t, true)?;
+        self.log.push((l.clone(), t, Rec::Int(h.clone())));
+        Ok(l.hash64() | 1)
+    }
+    fn append_float_histogram(
+        &mut self,
+        _r: SeriesRef,
+        l: &Labels,
+        t: i64,
+        h: &FloatHistogram,
+    ) -> cairn_storage::Result<SeriesRef> {
+        if self.no_histograms {
+            return Err(StorageError::HistogramsUnsupported);
+        }
+        Self::check(t, true)?;
+        self.log.push((l.clone(), t, Rec::Float2(h.clone())));
         Ok(l.hash64() | 1)
     }
     fn update_metadata(
@@ -46,22 +95,57 @@ impl Appender for Recorder {
     }
 }
 
-type Series = (Vec<(String, String)>, Vec<i64>);
+/// Labels, float sample timestamps, histogram timestamps.
+type Series = (Vec<(String, String)>, Vec<i64>, Vec<i64>);
+
+/// The histogram the generated requests carry at `t`: a float one at
+/// multiples of 3, an integer one otherwise, and at 7 an invalid one (its
+/// count does not match its buckets).
+fn wire_hist(t: i64) -> wire::Histogram {
+    let mut h = wire::Histogram {
+        sum: t as f64,
+        schema: 0,
+        zero_threshold: 0.001,
+        positive_spans: vec![BucketSpan {
+            offset: 0,
+            length: 2,
+        }],
+        reset_hint: 2,
+        timestamp: t,
+        ..Default::default()
+    };
+    if t % 3 == 0 {
+        h.count = Some(Count::CountFloat(4.5));
+        h.zero_count = Some(ZeroCount::ZeroCountFloat(0.5));
+        h.positive_counts = vec![1.0, 3.0];
+    } else {
+        let count = if t == 7 { 5 } else { 6 };
+        h.count = Some(Count::CountInt(count));
+        h.zero_count = Some(ZeroCount::ZeroCountInt(1));
+        h.positive_deltas = vec![2, 1];
+    }
+    h
+}
+
+pub(super) fn v1_series(ls: &[(String, String)], ts: &[i64], hs: &[i64]) -> TimeSeries {
+    TimeSeries {
+        labels: ls.iter().map(|(n, v)| Label::new(n, v)).collect(),
+        samples: ts
+            .iter()
+            .map(|&t| Sample {
+                value: t as f64 * 0.5,
+                timestamp: t,
+            })
+            .collect(),
+        histograms: hs.iter().map(|&t| wire_hist(t)).collect(),
+        ..TimeSeries::default()
+    }
+}
 
 fn v1_body(series: &[Series]) -> Vec<u8> {
     let ts = series
         .iter()
-        .map(|(ls, ts)| TimeSeries {
-            labels: ls.iter().map(|(n, v)| Label::new(n, v)).collect(),
-            samples: ts
-                .iter()
-                .map(|&t| Sample {
-                    value: t as f64 * 0.5,
-                    timestamp: t,
-                })
-                .collect(),
-            ..TimeSeries::default()
-        })
+        .map(|(ls, ts, hs)| v1_series(ls, ts, hs))
         .collect();
     let raw = WriteRequest {
         timeseries: ts,
@@ -84,8 +168,9 @@ fn v2_body(series: &[Series]) -> Vec<u8> {
     };
     let ts: Vec<write_v2::TimeSeries> = series
         .iter()
-        .map(|(ls, ts)| write_v2::TimeSeries {
+        .map(|(ls, ts, hs)| write_v2::TimeSeries {
             labels_refs: ls.iter().flat_map(|(n, v)| [sym(n), sym(v)]).collect(),
+            histograms: hs.iter().map(|&t| wire_hist(t)).collect(),
             samples: ts
                 .iter()
                 .map(|&t| write_v2::Sample {
@@ -114,10 +199,22 @@ fn series_strategy() -> impl Strategy<Value = Series> {
             prop_oneof![8 => -2i64..50, 1 => Just(13i64), 1 => Just(100i64)],
             0..4,
         ),
+        prop_oneof![
+            3 => Just(Vec::new()),
+            1 => proptest::collection::vec(
+                prop_oneof![
+                    8 => -2i64..50,
+                    1 => Just(13i64),
+                    1 => Just(7i64),
+                    1 => Just(100i64)
+                ],
+                1..3,
+            ),
+        ],
     )
 }
 
-fn run(version: WireVersion, body: &[u8], cached: bool) -> (String, Vec<(Labels, i64, u64)>) {
+fn run(version: WireVersion, body: &[u8], cached: bool) -> (String, Vec<(Labels, i64, Rec)>) {
     let cfg = ServerConfig {
         max_error_messages: 3,
         ..ServerConfig::default()
@@ -139,14 +236,15 @@ fn run(version: WireVersion, body: &[u8], cached: bool) -> (String, Vec<(Labels,
     };
     let res = match res {
         Ok(o) => format!(
-            "{} {} {}",
+            "{} {} {} {}",
             o.samples_written,
+            o.histograms_written,
             o.samples_refused,
             o.refusal_message().unwrap_or_default()
         ),
         Err(e) => format!("error {e}"),
     };
-    (res, app.0)
+    (res, app.log)
 }
 
 #[test]
@@ -157,6 +255,7 @@ fn batch_refusals_in_request_order() {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
             ts.to_vec(),
+            Vec::new(),
         )
     };
     let req = vec![
@@ -169,7 +268,7 @@ fn batch_refusals_in_request_order() {
     let (out, stored) = run(WireVersion::V1, &body, true);
     assert_eq!(stored.len(), 4, "{stored:?}");
     let msg = out.split("\n  ").collect::<Vec<_>>();
-    assert_eq!(msg[0], "4 4 refused 4 samples (4 written):", "{out}");
+    assert_eq!(msg[0], "4 0 4 refused 4 samples (4 written):", "{out}");
     assert!(msg[1].contains("sorted"), "{out}");
     assert!(msg[2].starts_with("out of order"), "{out}");
     assert!(msg[3].contains("duplicate"), "{out}");

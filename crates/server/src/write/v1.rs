@@ -3,14 +3,22 @@
 //! samples, refusals in request order) and then appended in one
 //! [`Appender::append_batch`] call, which lets the storage overlap its work
 //! across series.
+//!
+//! Native histograms are rare and take the slow road: a series that has
+//! any is decoded a second time for them, and the plan is appended right
+//! after it, the series' histograms after its samples. Each series' floats
+//! and histograms thus reach the appender in the order Prometheus's handler
+//! appends them (earlier series, the series' samples, its histograms), even
+//! when a series comes several times in one request.
 
 use cairn_model::{Exemplar, Labels};
+use cairn_proto::histogram::Histogram as WireHistogram;
 use cairn_proto::write::{self, ExemplarView, Item, MetadataView, WriteRequestView};
 use cairn_storage::{Appender, Metadata, MetricType, SeriesRef};
 
-use super::outcome::{count_samples, refuse_histograms, SeriesRefusals, WriteOutcome};
+use super::outcome::{count_samples, SeriesRefusals, WriteOutcome};
 use super::series_cache::{self, SeriesCache, SharedSeriesCache};
-use super::{exemplars, labels};
+use super::{exemplars, histograms, labels};
 use crate::metrics::RejectReason;
 use crate::{ServerConfig, ServerError};
 
@@ -34,7 +42,6 @@ enum Step {
         /// The series' samples are `Plan::samples[start..end]`.
         start: usize,
         end: usize,
-        histograms: usize,
         /// Raw-label hash to enter the series' reference under in the
         /// shared cache (a series new to both caches).
         share: Option<u64>,
@@ -58,6 +65,11 @@ pub(super) struct Plan {
     /// Exemplars with the index in `steps` of their series; `None` for
     /// one that did not decode to valid labels.
     exemplars: Vec<(usize, Option<Exemplar>)>,
+    /// Histograms with the index in `steps` of their series (in step
+    /// order), or the error that kept one from decoding.
+    histograms: Vec<(usize, cairn_proto::Result<WireHistogram>)>,
+    /// Scratch for decoding one series' histograms.
+    hist_scratch: Vec<cairn_proto::Result<WireHistogram>>,
 }
 
 impl Plan {
@@ -66,7 +78,6 @@ impl Plan {
         at: LabelsAt,
         hint: SeriesRef,
         samples: &[(i64, f64)],
-        histograms: usize,
         share: Option<u64>,
     ) {
         let start = self.samples.len();
@@ -76,7 +87,6 @@ impl Plan {
             hint,
             start,
             end: self.samples.len(),
-            histograms,
             share,
         });
     }
@@ -132,7 +142,8 @@ impl Plan {
         // kept only when the request has exemplars (most have none).
         let want_refs = !self.exemplars.is_empty();
         let mut refs: Vec<SeriesRef> = Vec::new();
-        for step in &self.steps {
+        let mut hists = self.histograms.iter().peekable();
+        for (si, step) in self.steps.iter().enumerate() {
             if want_refs {
                 refs.push(0);
             }
@@ -143,15 +154,38 @@ impl Plan {
                     hint,
                     start,
                     end,
-                    histograms,
                     share,
                 } => {
                     let Some(labels) = self.labels(cache.as_deref(), *at) else {
                         continue;
                     };
                     let samples = self.samples.get(*start..*end).unwrap_or_default();
-                    let r = account_samples(labels, *hint, samples, &mut res, cfg, max_t, out)?;
-                    refuse_histograms(labels, *histograms, cfg, out);
+                    let mut refused = SeriesRefusals::default();
+                    let mut r = account_samples(
+                        labels,
+                        *hint,
+                        samples,
+                        &mut res,
+                        cfg,
+                        max_t,
+                        &mut refused,
+                        out,
+                    )?;
+                    if hists.peek().is_some_and(|(i, _)| *i == si) {
+                        let mine = std::iter::from_fn(|| hists.next_if(|(i, _)| *i == si))
+                            .map(|(_, h)| h.as_ref());
+                        r = histograms::append(
+                            labels,
+                            r,
+                            mine,
+                            cfg,
+                            app,
+                            max_t,
+                            &mut refused,
+                            out,
+                        )?;
+                    }
+                    refused.emit(labels, cfg, out);
                     updates.push((*at, r, *share));
                     if let Some(x) = refs.last_mut() {
                         *x = r;
@@ -199,6 +233,18 @@ impl Plan {
         self.owned.clear();
         self.results.clear();
         self.exemplars.clear();
+        self.histograms.clear();
+    }
+
+    /// Decodes the histograms of the series just pushed (the last step)
+    /// from its encoded `body`.
+    fn push_histograms(&mut self, body: &[u8]) {
+        let Some(si) = self.steps.len().checked_sub(1) else {
+            return;
+        };
+        write::decode_series_histograms(body, &mut self.hist_scratch);
+        self.histograms
+            .extend(self.hist_scratch.drain(..).map(|h| (si, h)));
     }
 
     /// Decodes the exemplars of the series just pushed (the last step)
@@ -221,8 +267,9 @@ impl Plan {
 }
 
 /// Accounts for one series' samples given the results of appending those
-/// not past `max_t`, in order; returns the series reference (the `hint`
-/// when no sample was stored).
+/// not past `max_t`, in order, noting refusals in `refused`; returns the
+/// series reference (the `hint` when no sample was stored).
+#[allow(clippy::too_many_arguments)]
 fn account_samples(
     labels: &Labels,
     hint: SeriesRef,
@@ -230,10 +277,10 @@ fn account_samples(
     results: &mut impl Iterator<Item = cairn_storage::Result<SeriesRef>>,
     cfg: &ServerConfig,
     max_t: i64,
+    refused: &mut SeriesRefusals,
     out: &mut WriteOutcome,
 ) -> Result<SeriesRef, ServerError> {
     let mut r = hint;
-    let mut refused = SeriesRefusals::default();
     for &(t, _) in samples {
         if refused.too_far(t, max_t, cfg) {
             continue;
@@ -245,7 +292,6 @@ fn account_samples(
         };
         refused.account(res, &mut r, out)?;
     }
-    refused.emit(labels, cfg, out);
     Ok(r)
 }
 
@@ -303,15 +349,13 @@ pub(super) fn ingest_v1(
                 if let Some((i, hint)) = hit {
                     count_samples(&mut total, samples.len() + rs.counts.histograms, cfg)?;
                     out.exemplars_received += rs.counts.exemplars as u64;
-                    plan.push_series(
-                        LabelsAt::Cache(i),
-                        hint,
-                        &samples,
-                        rs.counts.histograms,
-                        None,
-                    );
+                    plan.push_series(LabelsAt::Cache(i), hint, &samples, None);
                     if rs.counts.exemplars > 0 {
                         plan.push_exemplars(body, rs.counts.exemplars, &mut exemplar_views);
+                    }
+                    if rs.counts.histograms > 0 {
+                        plan.push_histograms(body);
+                        plan.run(Some(&mut *c), shared, cfg, app, max_t, &mut out)?;
                     }
                     continue;
                 }
@@ -343,9 +387,13 @@ pub(super) fn ingest_v1(
                 (LabelsAt::Owned(i), None)
             }
         };
-        plan.push_series(at, 0, &samples, counts.histograms, share);
+        plan.push_series(at, 0, &samples, share);
         if counts.exemplars > 0 {
             plan.push_exemplars(body, counts.exemplars, &mut exemplar_views);
+        }
+        if counts.histograms > 0 {
+            plan.push_histograms(body);
+            plan.run(cache.as_deref_mut(), shared, cfg, app, max_t, &mut out)?;
         }
     }
     plan.run(cache, shared, cfg, app, max_t, &mut out)?;

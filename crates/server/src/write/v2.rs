@@ -1,12 +1,13 @@
 //! The remote write 2.0 path: series resolved through the request's symbol
-//! table and appended one by one, metadata per series.
+//! table and appended one by one (samples, histograms, exemplars, in
+//! Prometheus's order), metadata per series.
 
 use cairn_model::Labels;
 use cairn_proto::write_v2;
 use cairn_storage::{Appender, Metadata, MetricType, SeriesRef};
 
-use super::outcome::{count_samples, refuse_histograms, SeriesRefusals, WriteOutcome};
-use super::{exemplars, labels};
+use super::outcome::{count_samples, SeriesRefusals, WriteOutcome};
+use super::{exemplars, histograms, labels};
 use crate::metrics::RejectReason;
 use crate::{ServerConfig, ServerError};
 
@@ -46,7 +47,11 @@ pub(super) fn ingest_v2(
             .samples
             .iter()
             .map(|s| (s.start_timestamp, s.timestamp, s.value));
-        let r = append_samples(&labels, 0, samples, cfg, app, max_t, &mut out)?;
+        let mut refused = SeriesRefusals::default();
+        let r = append_samples(&labels, 0, samples, cfg, app, max_t, &mut refused, &mut out)?;
+        let hists = ts.histograms.iter().map(Ok);
+        let r = histograms::append(&labels, r, hists, cfg, app, max_t, &mut refused, &mut out)?;
+        refused.emit(&labels, cfg, &mut out);
         for e in &ts.exemplars {
             let ex = syms
                 .resolve_pairs(&e.labels_refs, &mut resolved)
@@ -57,7 +62,6 @@ pub(super) fn ingest_v2(
                 });
             exemplars::append(app, r, &labels, ex.as_ref(), &mut out);
         }
-        refuse_histograms(&labels, ts.histograms.len(), cfg, &mut out);
         if let Some(md) = &ts.metadata {
             store_v2_metadata(md, &syms, r, &labels, app, &mut out);
         }
@@ -67,9 +71,10 @@ pub(super) fn ingest_v2(
 
 /// Appends one series' samples `(start timestamp, timestamp, value)`
 /// starting from the reference hint `r` (0 for none); returns the series
-/// reference (0 if none). With [`ServerConfig::ingest_start_zero`], a
+/// reference (0 if none); refusals are noted in `refused`. With [`ServerConfig::ingest_start_zero`], a
 /// start timestamp (non-zero) first goes in as a zero sample where it lands
 /// in order; as in Prometheus, one that does not is skipped, never refused.
+#[allow(clippy::too_many_arguments)]
 fn append_samples(
     labels: &Labels,
     mut r: SeriesRef,
@@ -77,9 +82,9 @@ fn append_samples(
     cfg: &ServerConfig,
     app: &mut dyn Appender,
     max_t: i64,
+    refused: &mut SeriesRefusals,
     out: &mut WriteOutcome,
 ) -> Result<SeriesRef, ServerError> {
-    let mut refused = SeriesRefusals::default();
     for (st, t, v) in samples {
         if refused.too_far(t, max_t, cfg) {
             continue;
@@ -97,7 +102,6 @@ fn append_samples(
         }
         refused.account(app.append(r, labels, t, v), &mut r, out)?;
     }
-    refused.emit(labels, cfg, out);
     Ok(r)
 }
 
