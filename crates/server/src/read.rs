@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cairn_model::{Labels, MatchType, Matcher};
+use cairn_model::{FloatHistogram, Labels, MatchType, Matcher};
 use cairn_proto::read::{
     Chunk, ChunkEncoding, ChunkedReadResponse, ChunkedSeries, Label, Query, QueryResult,
     ReadRequest, ReadResponse, ResponseType, Sample, TimeSeries,
@@ -107,6 +107,41 @@ fn proto_labels(l: &Labels) -> Vec<Label> {
     l.iter().map(|x| Label::new(x.name, x.value)).collect()
 }
 
+/// A native histogram as remote read's `Histogram` message: float counts
+/// (queries read histograms with float counts), absolute bucket counts.
+fn histogram_proto(t: i64, h: &FloatHistogram) -> cairn_proto::histogram::Histogram {
+    use cairn_model::CounterResetHint as H;
+    use cairn_proto::histogram::{BucketSpan, Count, ResetHint, ZeroCount};
+    let spans = |v: &[cairn_model::Span]| -> Vec<BucketSpan> {
+        v.iter()
+            .map(|s| BucketSpan {
+                offset: s.offset,
+                length: s.length,
+            })
+            .collect()
+    };
+    cairn_proto::histogram::Histogram {
+        count: Some(Count::CountFloat(h.count)),
+        sum: h.sum,
+        schema: h.schema,
+        zero_threshold: h.zero_threshold,
+        zero_count: Some(ZeroCount::ZeroCountFloat(h.zero_count)),
+        negative_spans: spans(&h.negative_spans),
+        negative_counts: h.negative_buckets.clone(),
+        positive_spans: spans(&h.positive_spans),
+        positive_counts: h.positive_buckets.clone(),
+        reset_hint: match h.counter_reset_hint {
+            H::Unknown => ResetHint::Unknown,
+            H::CounterReset => ResetHint::Yes,
+            H::NotCounterReset => ResetHint::No,
+            H::Gauge => ResetHint::Gauge,
+        } as i32,
+        timestamp: t,
+        custom_values: h.custom_values.clone(),
+        ..Default::default()
+    }
+}
+
 /// Answers all queries with raw samples; returns the uncompressed
 /// `ReadResponse` bytes.
 pub fn samples_response(
@@ -125,6 +160,7 @@ pub fn samples_response(
         for s in querier.select(&hints(q), &ms)? {
             let s = s?;
             let mut samples = Vec::new();
+            let mut histograms = Vec::new();
             let mut it = s.iter();
             loop {
                 match it.next() {
@@ -138,9 +174,14 @@ pub fn samples_response(
                             timestamp: t,
                         });
                     }
+                    ValueType::Histogram | ValueType::FloatHistogram => {
+                        if let Some((t, h)) = it.at_float_histogram() {
+                            if t >= q.start_timestamp_ms && t <= q.end_timestamp_ms {
+                                histograms.push(histogram_proto(t, &h));
+                            }
+                        }
+                    }
                     ValueType::None => break,
-                    // Native histograms are not stored; skip anything else.
-                    _ => continue,
                 }
             }
             if let Some(e) = it.err() {
@@ -149,7 +190,7 @@ pub fn samples_response(
                     s.labels()
                 )));
             }
-            total += samples.len();
+            total += samples.len() + histograms.len();
             if total > cfg.read_sample_limit {
                 return Err(ServerError::BadRequest(format!(
                     "exceeded sample limit ({})",
@@ -160,6 +201,7 @@ pub fn samples_response(
             result.timeseries.push(TimeSeries {
                 labels: proto_labels(s.labels()),
                 samples,
+                histograms,
                 ..TimeSeries::default()
             });
         }
@@ -328,12 +370,51 @@ fn stream_series(
         let mut it = s.iter();
         let mut cur = cairn_codec::XorChunk::new();
         let (mut cmin, mut cmax) = (0i64, 0i64);
+        // A run of histograms, sent as float-histogram chunks when floats
+        // resume or the series ends.
+        let mut hists: Vec<(i64, FloatHistogram)> = Vec::new();
+        let hist_chunks = |hs: &mut Vec<(i64, FloatHistogram)>| -> Result<Vec<Chunk>, StreamEnd> {
+            let cs = cairn_codec::encode_float_histograms(hs).map_err(|e| {
+                StreamEnd::Failed(ServerError::Internal(format!(
+                    "encoding the histograms of series {}: {e}",
+                    s.labels()
+                )))
+            })?;
+            hs.clear();
+            Ok(cs
+                .into_iter()
+                .map(|(min, max, data)| Chunk {
+                    min_time_ms: min,
+                    max_time_ms: max,
+                    r#type: ChunkEncoding::FloatHistogram as i32,
+                    data: Bytes::from(data),
+                })
+                .collect())
+        };
         loop {
             match it.next() {
+                ValueType::Histogram | ValueType::FloatHistogram => {
+                    let Some((t, h)) = it.at_float_histogram() else {
+                        continue;
+                    };
+                    if t < mint || t > maxt {
+                        continue;
+                    }
+                    if cur.num_samples() > 0 {
+                        let full = std::mem::take(&mut cur);
+                        push(xor_chunk(full, cmin, cmax), w, &mut pending)?;
+                    }
+                    hists.push((t, (*h).clone()));
+                }
                 ValueType::Float => {
                     let (t, v) = it.at();
                     if t < mint || t > maxt {
                         continue;
+                    }
+                    if !hists.is_empty() {
+                        for c in hist_chunks(&mut hists)? {
+                            push(c, w, &mut pending)?;
+                        }
                     }
                     if cur.num_samples() == 0 {
                         cmin = t;
@@ -346,7 +427,6 @@ fn stream_series(
                     }
                 }
                 ValueType::None => break,
-                _ => continue,
             }
         }
         if let Some(e) = it.err() {
@@ -357,6 +437,11 @@ fn stream_series(
         }
         if cur.num_samples() > 0 {
             push(xor_chunk(cur, cmin, cmax), w, &mut pending)?;
+        }
+        if !hists.is_empty() {
+            for c in hist_chunks(&mut hists)? {
+                push(c, w, &mut pending)?;
+            }
         }
     }
     if !pending.is_empty() {
