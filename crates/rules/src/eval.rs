@@ -178,7 +178,7 @@ impl Group {
     pub fn eval(&mut self, ts: i64, cx: &Context<'_>) -> Vec<Notification> {
         let start = Instant::now();
         let qt = ts - self.spec.query_offset;
-        let mut out: Vec<(Labels, f64)> = Vec::new();
+        let mut out: Vec<(Labels, SampleValue)> = Vec::new();
         let mut notes = Vec::new();
         let interval = self.spec.interval;
         let limit = self.spec.limit;
@@ -207,7 +207,7 @@ impl Group {
             // Stale markers for what this rule wrote last time and not now.
             let now: HashSet<Labels> = produced.iter().map(|s| s.0.clone()).collect();
             for gone in r.written.difference(&now) {
-                out.push((gone.clone(), STALE_NAN));
+                out.push((gone.clone(), SampleValue::Float(STALE_NAN)));
             }
             r.written = now;
             out.extend(produced);
@@ -224,14 +224,18 @@ impl Group {
     }
 }
 
-fn append(app: &dyn Appendable, out: &[(Labels, f64)], ts: i64, group: &str) {
+fn append(app: &dyn Appendable, out: &[(Labels, SampleValue)], ts: i64, group: &str) {
     if out.is_empty() {
         return;
     }
     let mut a = app.appender();
     let mut refused = 0usize;
     for (l, v) in out {
-        match a.append(0, l, ts, *v) {
+        let r = match v {
+            SampleValue::Float(f) => a.append(0, l, ts, *f),
+            SampleValue::Histogram(h) => a.append_float_histogram(0, l, ts, h),
+        };
+        match r {
             Ok(_) => {}
             // Out of order or duplicates (a restart re-evaluating a time
             // already written): Prometheus ignores them too.
@@ -253,22 +257,14 @@ fn append(app: &dyn Appendable, out: &[(Labels, f64)], ts: i64, group: &str) {
 
 /// The expression's instant vector at `t` (a scalar becomes one sample
 /// without labels, as Prometheus's rule query function makes it).
-fn query(cx: &Context<'_>, expr: &str, t: i64) -> Result<Vec<(Labels, f64)>, String> {
+fn query(cx: &Context<'_>, expr: &str, t: i64) -> Result<Vec<(Labels, SampleValue)>, String> {
     let r = cx
         .engine
         .instant_query(cx.store, expr, t)
         .map_err(|e| e.to_string())?;
     match r.value {
-        QueryValue::Vector(v) => v
-            .into_iter()
-            .map(|s| match s.value {
-                SampleValue::Float(f) => Ok((s.metric, f)),
-                SampleValue::Histogram(_) => {
-                    Err("native histogram results cannot be stored by rules yet".to_owned())
-                }
-            })
-            .collect(),
-        QueryValue::Scalar { v, .. } => Ok(vec![(Labels::default(), v)]),
+        QueryValue::Vector(v) => Ok(v.into_iter().map(|s| (s.metric, s.value)).collect()),
+        QueryValue::Scalar { v, .. } => Ok(vec![(Labels::default(), SampleValue::Float(v))]),
         other => Err(format!(
             "rule result is a {}, not an instant vector or scalar",
             other.type_name()
@@ -282,7 +278,7 @@ fn eval_recording(
     t: i64,
     limit: usize,
     cx: &Context<'_>,
-) -> Result<Vec<(Labels, f64)>, String> {
+) -> Result<Vec<(Labels, SampleValue)>, String> {
     let v = query(cx, &r.spec.expr, t)?;
     let mut seen = HashSet::with_capacity(v.len());
     let mut out = Vec::with_capacity(v.len());
@@ -316,7 +312,7 @@ fn eval_alerting(
     t: i64,
     limit: usize,
     cx: &Context<'_>,
-) -> Result<Vec<(Labels, f64)>, String> {
+) -> Result<Vec<(Labels, SampleValue)>, String> {
     let RuleKind::Alerting {
         alert,
         hold,
@@ -331,7 +327,13 @@ fn eval_alerting(
     let annotations = annotations.clone();
     let v = query(cx, &r.spec.expr, t)?;
     let mut now: HashMap<Labels, (f64, BTreeMap<String, String>)> = HashMap::new();
-    for (l, f) in v {
+    for (l, v) in v {
+        // A histogram result's value is 0, as Prometheus's alert value is
+        // the sample's float.
+        let f = match v {
+            SampleValue::Float(f) => f,
+            SampleValue::Histogram(_) => 0.0,
+        };
         let sample: BTreeMap<String, String> = l
             .iter()
             .filter(|x| x.name != "__name__")
@@ -446,11 +448,11 @@ fn eval_alerting(
         let mut b = a.labels.builder();
         b.set("__name__", "ALERTS");
         b.set("alertstate", a.state.as_str());
-        out.push((b.build(), 1.0));
+        out.push((b.build(), SampleValue::Float(1.0)));
         if hold > 0 {
             let mut b = a.labels.builder();
             b.set("__name__", "ALERTS_FOR_STATE");
-            out.push((b.build(), a.active_at as f64 / 1000.0));
+            out.push((b.build(), SampleValue::Float(a.active_at as f64 / 1000.0)));
         }
     }
     Ok(out)

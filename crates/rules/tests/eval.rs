@@ -278,3 +278,67 @@ fn errors_mark_the_rule_unhealthy() {
         g.rules[1].last_error
     );
 }
+
+/// A recording rule whose result is a native histogram stores a histogram
+/// series (Prometheus records them too).
+#[test]
+fn recording_rules_store_native_histogram_results() {
+    let s = MemStorage::new();
+    for gpu in ["0", "1"] {
+        let l = Labels::from_pairs([("__name__", "gpu_latency"), ("gpu", gpu), ("job", "dcgm")]);
+        s.add_float_histograms(
+            l,
+            (0..10).map(|i| {
+                (
+                    i * M,
+                    Arc::new(cairn_model::FloatHistogram {
+                        count: 2.0 * i as f64,
+                        sum: i as f64,
+                        zero_count: 2.0 * i as f64,
+                        zero_threshold: 0.001,
+                        ..Default::default()
+                    }),
+                )
+            }),
+        );
+    }
+    let engine = Engine::new(EngineOptions::default());
+    let mut g = group(
+        "groups:
+  - name: g
+    rules:
+      - record: job:gpu_latency:sum
+        expr: sum by (job) (gpu_latency)
+",
+    );
+    for i in 0..10 {
+        g.eval(i * M, &cx(&engine, &s));
+    }
+    assert_eq!(
+        g.rules[0].health.as_str(),
+        "ok",
+        "{}",
+        g.rules[0].last_error
+    );
+    let q = s.querier(i64::MIN, i64::MAX).unwrap();
+    let m = cairn_model::Matcher::new(
+        cairn_model::MatchType::Equal,
+        "__name__",
+        "job:gpu_latency:sum",
+    )
+    .unwrap();
+    let set: Vec<_> = q
+        .select(&SelectHints::default(), &[m])
+        .unwrap()
+        .map(|x| x.unwrap())
+        .collect();
+    assert_eq!(set.len(), 1);
+    let mut it = set[0].iter();
+    let mut got = Vec::new();
+    while it.next() == ValueType::FloatHistogram {
+        let (t, h) = it.at_float_histogram().unwrap();
+        got.push((t, h.count));
+    }
+    let want: Vec<(i64, f64)> = (0..10).map(|i| (i * M, 4.0 * i as f64)).collect();
+    assert_eq!(got, want);
+}
