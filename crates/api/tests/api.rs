@@ -376,3 +376,31 @@ fn federate_prints_the_latest_samples_in_text_format() {
     );
     assert_eq!(String::from_utf8(r.body).unwrap(), want);
 }
+
+/// The text format cannot hold native histograms: a series whose newest
+/// sample is one is left out, not shown with an older float.
+#[test]
+fn federate_leaves_out_series_whose_newest_sample_is_a_histogram() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let st = MemStorage::new();
+    let h = Arc::new(cairn_model::FloatHistogram {
+        count: 3.0,
+        sum: 1.0,
+        ..Default::default()
+    });
+    let mixed = labels!("__name__" => "lat", "gpu" => "0");
+    st.add(mixed.clone(), [Sample::new(now - 2000, 1.0)]);
+    st.add_float_histograms(mixed, [(now - 1000, h.clone())]);
+    let back = labels!("__name__" => "lat", "gpu" => "1");
+    st.add_float_histograms(back.clone(), [(now - 2000, h)]);
+    st.add(back, [Sample::new(now - 1000, 4.0)]);
+    let st: Arc<dyn cairn_storage::Queryable> = Arc::new(st);
+    let a = Api::new(ApiConfig::default(), st);
+    let r = a.handle(&req("GET", "/federate", "match[]=lat")).unwrap();
+    assert_eq!(r.status, 200);
+    let want = format!("# TYPE lat untyped\nlat{{gpu=\"1\"}} 4 {}\n", now - 1000);
+    assert_eq!(String::from_utf8(r.body).unwrap(), want);
+}

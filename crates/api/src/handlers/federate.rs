@@ -1,5 +1,6 @@
 //! `/federate`: the latest sample of every matching series within the
-//! lookback, in the text exposition format.
+//! lookback, in the text exposition format. Native histograms have no
+//! place in it: a series whose latest sample is one is left out.
 
 use cairn_model::exposition::push_label_set;
 use cairn_model::{is_stale_nan, Labels};
@@ -32,10 +33,18 @@ impl Api {
             for ms in &sets {
                 for s in q.select(&hints, ms)? {
                     let s = s?;
+                    // The newest sample, of either kind: the text format
+                    // has no native histograms, so a series whose newest
+                    // sample is one is left out (not shown with an older
+                    // float).
                     let mut it = s.iter();
                     let mut last = None;
-                    while it.next() == ValueType::Float {
-                        last = Some(it.at());
+                    loop {
+                        match it.next() {
+                            ValueType::Float => last = Some(it.at()),
+                            ValueType::None => break,
+                            _ => last = None,
+                        }
                     }
                     if let Some((t, v)) = last {
                         if !is_stale_nan(v) {
