@@ -1,7 +1,8 @@
 //! OTLP through a real `cairn serve`, sent by a real OpenTelemetry SDK
 //! (the Python SDK with its OTLP/HTTP exporter, installed by
 //! `scripts/install-deps.sh`): a counter, an up-down counter, a histogram
-//! with the SDK's default buckets and an observable gauge come back under
+//! with the SDK's default buckets, an exponential histogram (a native
+//! histogram in Cairn) and an observable gauge come back under
 //! the names and labels Prometheus gives them, with `target_info`
 //! carrying the other resource attributes; a delta counter is rejected
 //! and reported in the response's partial success, not stored.
@@ -39,6 +40,7 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader, Aggr
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.metrics import Observation
+from opentelemetry.sdk.metrics.view import View, ExponentialBucketHistogramAggregation
 
 def provider(url, temporality=None):
     kw = {}
@@ -46,7 +48,8 @@ def provider(url, temporality=None):
         kw["preferred_temporality"] = {Counter: temporality}
     reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=url, **kw), export_interval_millis=3_600_000)
     res = Resource.create({"service.name": "trainer", "service.instance.id": "gpu-node-3", "k8s.namespace.name": "ml"})
-    return MeterProvider(resource=res, metric_readers=[reader])
+    views = [View(instrument_name="kernel.latency", aggregation=ExponentialBucketHistogramAggregation())]
+    return MeterProvider(resource=res, metric_readers=[reader], views=views)
 
 url = sys.argv[1]
 p = provider(url)
@@ -60,6 +63,9 @@ ud.add(-1)
 h = m.create_histogram("step.duration", unit="s")
 for v in [0.003, 0.02, 0.4, 3.0, 7.5]:
     h.record(v, {"model": "llama"})
+e = m.create_histogram("kernel.latency", unit="s")
+for v in [0.003, 0.02, 0.4, 3.0, 7.5]:
+    e.record(v, {"gpu": "1"})
 m.create_observable_gauge("gpu.utilization", callbacks=[lambda o: [Observation(0.87, {"gpu": "0"})]], unit="1")
 assert p.force_flush(), "export failed"
 p.shutdown()
@@ -129,6 +135,20 @@ fn the_opentelemetry_sdk_sends_and_cairn_stores_what_prometheus_would() {
             10.923,
         ),
         (format!(r#"gpu_utilization_ratio{{{id},gpu="0"}}"#), 0.87),
+        // The exponential histogram is a native histogram (of the scale
+        // the SDK chose to fit its 160 buckets).
+        (
+            format!(r#"histogram_count(kernel_latency_seconds{{{id},gpu="1"}})"#),
+            5.0,
+        ),
+        (
+            format!(r#"histogram_sum(kernel_latency_seconds{{{id},gpu="1"}})"#),
+            10.923,
+        ),
+        (
+            format!(r#"histogram_fraction(0, 1, kernel_latency_seconds{{{id},gpu="1"}})"#),
+            0.6,
+        ),
         (
             format!(
                 r#"target_info{{{id},k8s_namespace_name="ml",telemetry_sdk_language="python"}}"#

@@ -7,8 +7,7 @@
 //!
 //! Only what a receiver reads is declared: unknown fields (entity refs,
 //! string-table indexes of the profiles signal, dropped-attribute counts)
-//! are skipped by `prost` as by any proto3 reader. Exponential histogram
-//! points are decoded for their count and time only.
+//! are skipped by `prost` as by any proto3 reader.
 
 /// The request body of `POST /v1/metrics`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -194,15 +193,43 @@ pub struct HistogramDataPoint {
     pub flags: u32,
 }
 
-/// Decoded for its attributes and time only (see the module docs).
+/// A point of an exponential histogram: bucket `i` of `positive` counts
+/// values in `(base^(offset+i), base^(offset+i+1)]`, `base = 2^(2^-scale)`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ExponentialHistogramDataPoint {
     #[prost(message, repeated, tag = "1")]
     pub attributes: Vec<KeyValue>,
+    #[prost(fixed64, tag = "2")]
+    pub start_time_unix_nano: u64,
     #[prost(fixed64, tag = "3")]
     pub time_unix_nano: u64,
     #[prost(fixed64, tag = "4")]
     pub count: u64,
+    #[prost(double, optional, tag = "5")]
+    pub sum: Option<f64>,
+    #[prost(sint32, tag = "6")]
+    pub scale: i32,
+    #[prost(fixed64, tag = "7")]
+    pub zero_count: u64,
+    #[prost(message, optional, tag = "8")]
+    pub positive: Option<ExponentialBuckets>,
+    #[prost(message, optional, tag = "9")]
+    pub negative: Option<ExponentialBuckets>,
+    #[prost(uint32, tag = "10")]
+    pub flags: u32,
+    #[prost(message, repeated, tag = "11")]
+    pub exemplars: Vec<Exemplar>,
+    #[prost(double, tag = "14")]
+    pub zero_threshold: f64,
+}
+
+/// `ExponentialHistogramDataPoint.Buckets`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExponentialBuckets {
+    #[prost(sint32, tag = "1")]
+    pub offset: i32,
+    #[prost(uint64, repeated, tag = "2")]
+    pub bucket_counts: Vec<u64>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

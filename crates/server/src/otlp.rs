@@ -12,6 +12,7 @@
 //! never be accepted, so the sender does not retry it). A storage failure
 //! that is not the sender's fault rolls the request back and answers 5xx.
 
+mod exponential;
 mod names;
 mod translate;
 

@@ -15,11 +15,12 @@
 //! - explicit-bucket histograms become `_bucket{le}` (cumulative counts,
 //!   `+Inf` = the count), `_sum` (when sent) and `_count`;
 //! - summaries become `{quantile}`, `_sum` and `_count`;
+//! - exponential histograms become native histograms (see `exponential`);
 //! - a point flagged "no recorded value" is a stale marker;
-//! - delta sums and histograms, and exponential histograms (native
-//!   histograms: not stored yet), are rejected and reported in the
-//!   response's partial success, as are points whose names normalise to
-//!   nothing; everything else in the request is stored.
+//! - delta sums and histograms (exponential ones too) are rejected and
+//!   reported in the response's partial success, as are points whose
+//!   names normalise to nothing and exponential histograms of scale below
+//!   -4; everything else in the request is stored.
 //!
 //! Exemplars go with their point (to the first bucket whose bound holds
 //! the value, for histograms), with `trace_id` and `span_id` in hex. With
@@ -33,7 +34,7 @@ use cairn_proto::otlp::{
     self, AggregationTemporality, AnyValue, ExemplarValue, ExportMetricsServiceRequest, KeyValue,
     MetricData, NumberValue, Value, FLAG_NO_RECORDED_VALUE,
 };
-use cairn_storage::{Appender, Metadata, MetricType, SeriesRef};
+use cairn_storage::{Appender, Metadata, MetricType, SeriesRef, StorageError};
 
 use super::names::{self, Kind};
 use crate::{ServerConfig, ServerError};
@@ -300,6 +301,36 @@ impl Writer<'_> {
         }
     }
 
+    /// Appends one native histogram sample; refusals as for [`Self::sample`].
+    fn histogram(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        h: &cairn_model::Histogram,
+    ) -> Result<Option<SeriesRef>, ServerError> {
+        if let Err(msg) = label_limits(labels, self.cfg) {
+            self.out.reject(self.cfg, 1, || msg);
+            return Ok(None);
+        }
+        if t > self.max_t.saturating_add(self.cfg.max_future_ms) {
+            self.out.reject(self.cfg, 1, || {
+                format!("{labels}: sample at {t} is too far in the future")
+            });
+            return Ok(None);
+        }
+        match self.app.append_histogram(0, labels, t, h) {
+            Ok(r) => {
+                self.out.samples_written += 1;
+                Ok(Some(r))
+            }
+            Err(e) if e.is_client_error() || matches!(e, StorageError::HistogramsUnsupported) => {
+                self.out.reject(self.cfg, 1, || format!("{labels}: {e}"));
+                Ok(None)
+            }
+            Err(e) => Err(ServerError::Storage(e)),
+        }
+    }
+
     fn exemplars(&mut self, r: Option<SeriesRef>, labels: &Labels, es: &[otlp::Exemplar]) {
         let Some(r) = r else { return };
         for e in es {
@@ -527,14 +558,26 @@ fn metric(
                 seen(t);
             }
         }
-        MetricData::ExponentialHistogram(_) => {
-            w.out.reject(cfg, points, || {
-                format!(
-                    "metric {:?}: exponential histograms (native histograms) are not stored yet",
-                    m.name
-                )
-            });
-            return Ok(None);
+        MetricData::ExponentialHistogram(h) => {
+            if !cumulative(h.aggregation_temporality) {
+                w.out.reject(cfg, points, || {
+                    format!("metric {:?}: delta or unspecified temporality is not supported for exponential histograms", m.name)
+                });
+                return Ok(None);
+            }
+            w.metadata(&name, MetricType::Histogram, m);
+            for p in &h.data_points {
+                let l = labels_with(&base_labels(&p.attributes, job, instance), &name, None);
+                let t = ms(p.time_unix_nano);
+                match super::exponential::to_native(p) {
+                    Ok(nh) => {
+                        let r = w.histogram(&l, t, &nh)?;
+                        w.exemplars(r, &l, &p.exemplars);
+                    }
+                    Err(msg) => w.out.reject(cfg, 1, || format!("{l}: {msg}")),
+                }
+                seen(t);
+            }
         }
     }
     Ok(span)
