@@ -1,8 +1,8 @@
 //! `--web.config.file`: TLS with client certificates, basic authentication
 //! of every endpoint and response headers, in Prometheus's format, plus
 //! Cairn's bearer tokens, with real clients: curl, and Prometheus 2.42
-//! remote-writing (with basic auth, and with a bearer token) and
-//! remote-reading over TLS. A wrong password is refused and counted; a bad
+//! remote-writing and remote-reading over TLS (with basic auth, and with a
+//! bearer token). A wrong password is refused and counted; a bad
 //! file stops the start with an error naming its line.
 #![allow(
     clippy::unwrap_used,
@@ -296,6 +296,23 @@ fn tls_and_basic_auth_with_prometheus_as_the_client() {
     let v = post_form(
         &format!("http://127.0.0.1:{rport}/api/v1/query"),
         &[("query", "count(prometheus_build_info{job=\"self\"})")],
+    )
+    .json();
+    assert_eq!(v["data"]["result"][0]["value"][1], "1", "{v}");
+    // And one that reads with the bearer token.
+    let bport = free_port();
+    let d = dir.display();
+    let _bearer_reader = start_prometheus(
+        &dir.join("prom-bearer-reader"),
+        bport,
+        &format!(
+            "global:\n  scrape_interval: 1h\nremote_read:\n  - url: https://127.0.0.1:{port}/api/v1/read\n    read_recent: true\n    authorization:\n      type: Bearer\n      credentials: {TOKEN}\n    tls_config:\n      ca_file: {d}/ca.crt\n      cert_file: {d}/client.crt\n      key_file: {d}/client.key\n"
+        ),
+        &[],
+    );
+    let v = post_form(
+        &format!("http://127.0.0.1:{bport}/api/v1/query"),
+        &[("query", "count(up{job=\"bearer\"})")],
     )
     .json();
     assert_eq!(v["data"]["result"][0]["value"][1], "1", "{v}");
