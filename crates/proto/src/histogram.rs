@@ -6,6 +6,8 @@
 //! `*_deltas`, `count_float` a float histogram whose buckets are the
 //! absolute `*_counts`; the `zero_count` oneof is expected to be of the
 //! same kind. Remote read answers float histograms with `count_float`.
+//! Field 17, `start_timestamp`, exists in 2.0 only (rc.4); a 1.0 message
+//! never carries it.
 
 /// A native histogram sample.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -41,6 +43,10 @@ pub struct Histogram {
     pub timestamp: i64,
     #[prost(double, repeated, tag = "16")]
     pub custom_values: Vec<f64>,
+    /// Remote write 2.0 only (rc.4, Prometheus 3.8+): when the counter
+    /// behind this histogram started, in ms; 0 when unknown.
+    #[prost(int64, tag = "17")]
+    pub start_timestamp: i64,
 }
 
 /// `Histogram.count`.

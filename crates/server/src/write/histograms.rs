@@ -153,6 +153,61 @@ fn lower_reserved_schema(d: Decoded) -> Decoded {
     }
 }
 
+/// With start-timestamp zero ingestion, the empty histogram that start
+/// time `st` of the histogram `d` at `t` stands for, as Prometheus's
+/// `AppendHistogramCTZeroSample` makes it: a counter reset with `d`'s
+/// schema, zero threshold and custom bounds, and nothing counted. Only
+/// before `t`; one that does not go in (not newer than the series' newest
+/// sample) is skipped, never refused.
+fn start_zero(
+    labels: &Labels,
+    r: &mut SeriesRef,
+    st: i64,
+    t: i64,
+    d: &Decoded,
+    app: &mut dyn Appender,
+    out: &mut WriteOutcome,
+) {
+    if st >= t {
+        return;
+    }
+    let res = match d {
+        Decoded::Int(h) => app.append_histogram(
+            *r,
+            labels,
+            st,
+            &Histogram {
+                counter_reset_hint: CounterResetHint::CounterReset,
+                schema: h.schema,
+                zero_threshold: h.zero_threshold,
+                custom_values: h.custom_values.clone(),
+                ..Histogram::default()
+            },
+        ),
+        Decoded::Float(h) => app.append_float_histogram(
+            *r,
+            labels,
+            st,
+            &FloatHistogram {
+                counter_reset_hint: CounterResetHint::CounterReset,
+                schema: h.schema,
+                zero_threshold: h.zero_threshold,
+                custom_values: h.custom_values.clone(),
+                ..FloatHistogram::default()
+            },
+        ),
+    };
+    match res {
+        Ok(x) => {
+            *r = x;
+            out.start_zeros_written += 1;
+        }
+        Err(e) => {
+            tracing::debug!(series = %labels, error = %e, "start timestamp not ingested as a zero histogram");
+        }
+    }
+}
+
 /// Appends one series' histograms (each decoded, or the error that kept it
 /// from decoding) from the reference hint `r`, noting refusals in
 /// `refused`; returns the series reference. A storage failure that is not
@@ -182,7 +237,11 @@ pub(super) fn append<'h>(
         if refused.too_far(t, max_t, cfg) {
             continue;
         }
-        let res = match decode(h) {
+        let d = decode(h);
+        if let (true, Ok(d)) = (cfg.ingest_start_zero && h.start_timestamp != 0, &d) {
+            start_zero(labels, &mut r, h.start_timestamp, t, d, app, out);
+        }
+        let res = match d {
             Ok(Decoded::Int(x)) => app.append_histogram(r, labels, t, &x),
             Ok(Decoded::Float(x)) => app.append_float_histogram(r, labels, t, &x),
             Err(e) => {
