@@ -46,6 +46,9 @@ pub struct ApiRequest {
     pub path: String,
     /// Parameters from the query string and, for form posts, the body, in order.
     pub params: Vec<(String, String)>,
+    /// The `Accept` header ("" when absent): `/federate` answers in the
+    /// protobuf exposition format when it asks for it.
+    pub accept: String,
 }
 
 /// What the API answers.

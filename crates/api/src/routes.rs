@@ -83,7 +83,7 @@ impl Api {
         let path = req.path.as_str();
         if path == "/federate" {
             return Some(if get {
-                self.federate(&p)
+                self.federate(&p, &req.accept)
             } else {
                 respond(Err(Fail::MethodNotAllowed))
             });

@@ -35,6 +35,7 @@ fn req(method: &str, path: &str, q: &str) -> ApiRequest {
         method: method.into(),
         path: path.into(),
         params: parse_form(q),
+        accept: String::new(),
     }
 }
 
@@ -403,4 +404,86 @@ fn federate_leaves_out_series_whose_newest_sample_is_a_histogram() {
     assert_eq!(r.status, 200);
     let want = format!("# TYPE lat untyped\nlat{{gpu=\"1\"}} 4 {}\n", now - 1000);
     assert_eq!(String::from_utf8(r.body).unwrap(), want);
+}
+
+/// Asked for the protobuf exposition format, `/federate` sends native
+/// histograms too: one `HISTOGRAM` family beside the `UNTYPED` family of
+/// the same name's floats, with float counts and the sample's timestamp.
+#[test]
+fn federate_sends_native_histograms_in_the_protobuf_format() {
+    use cairn_proto::exposition as pb;
+    use prost::Message;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let st = MemStorage::new();
+    let h = Arc::new(cairn_model::FloatHistogram {
+        count: 5.0,
+        sum: 2.5,
+        schema: 1,
+        zero_threshold: 0.001,
+        zero_count: 1.0,
+        positive_spans: vec![cairn_model::Span {
+            offset: 0,
+            length: 2,
+        }],
+        positive_buckets: vec![3.0, 1.0],
+        ..Default::default()
+    });
+    st.add_float_histograms(
+        labels!("__name__" => "lat", "gpu" => "0"),
+        [(now - 1000, h)],
+    );
+    st.add(
+        labels!("__name__" => "lat", "gpu" => "1"),
+        [Sample::new(now - 500, 4.0)],
+    );
+    let st: Arc<dyn cairn_storage::Queryable> = Arc::new(st);
+    let a = Api::new(ApiConfig::default(), st);
+    let mut r = req("GET", "/federate", "match[]=lat");
+    r.accept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3".into();
+    let resp = a.handle(&r).unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.content_type, pb::CONTENT_TYPE);
+    let mut buf = &resp.body[..];
+    let mut fams = Vec::new();
+    while !buf.is_empty() {
+        fams.push(pb::MetricFamily::decode_length_delimited(&mut buf).unwrap());
+    }
+    assert_eq!(fams.len(), 2, "{fams:?}");
+    assert_eq!(
+        (fams[0].name.as_str(), fams[0].r#type),
+        ("lat", pb::MetricType::Untyped as i32)
+    );
+    assert_eq!(fams[0].metric[0].untyped.as_ref().unwrap().value, 4.0);
+    assert_eq!(fams[0].metric[0].timestamp_ms, now - 500);
+    assert_eq!(fams[1].r#type, pb::MetricType::Histogram as i32);
+    let m = &fams[1].metric[0];
+    assert_eq!(m.timestamp_ms, now - 1000);
+    assert_eq!(
+        m.label,
+        vec![pb::LabelPair {
+            name: "gpu".into(),
+            value: "0".into()
+        }]
+    );
+    let got = m.histogram.as_ref().unwrap();
+    assert_eq!(
+        (
+            got.sample_count_float,
+            got.sample_sum,
+            got.schema,
+            got.zero_count_float
+        ),
+        (5.0, 2.5, 1, 1.0)
+    );
+    assert_eq!(got.positive_count, vec![3.0, 1.0]);
+    assert_eq!(got.positive_span.len(), 1);
+    // The text format still leaves the histogram out.
+    let resp = a.handle(&req("GET", "/federate", "match[]=lat")).unwrap();
+    assert_eq!(
+        String::from_utf8(resp.body).unwrap(),
+        format!("# TYPE lat untyped\nlat{{gpu=\"1\"}} 4 {}\n", now - 500)
+    );
 }

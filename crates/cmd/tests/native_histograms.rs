@@ -213,7 +213,8 @@ fn bounds(v: &[serde_json::Value]) -> Vec<f64> {
 
 /// Prometheus 2.42 remote-writes the histograms it scrapes to Cairn, which
 /// answers the same queries with the same numbers and the same histogram
-/// JSON; a second Prometheus remote-reads them back from Cairn.
+/// JSON; remote read gives them back in both response types, and a second
+/// Prometheus federates them from Cairn.
 #[test]
 fn prometheus_remote_writes_and_reads_native_histograms() {
     let target = nh_target::start();
@@ -311,6 +312,69 @@ fn prometheus_remote_writes_and_reads_native_histograms() {
         want,
         "STREAMED_XOR_CHUNKS"
     );
+
+    // Prometheus 2.42 federates them from Cairn: with native histograms on
+    // it asks for the protobuf exposition format, which carries them.
+    let fport = free_port();
+    let fbase = format!("http://127.0.0.1:{fport}");
+    let _fed = start_prometheus(
+        &tmp.path().join("fed"),
+        fport,
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: federate\n    honor_labels: true\n    metrics_path: /federate\n    params:\n      'match[]': ['{{__name__=\"gpu_kernel_latency_seconds\"}}']\n    static_configs:\n      - targets: ['127.0.0.1:{cport}']\n"
+        ),
+        &["--enable-feature=native-histograms"],
+    );
+    let histograms = |base: &str, at: f64| -> Vec<(i64, serde_json::Value)> {
+        let r = post_form(
+            &format!("{base}/api/v1/query"),
+            &[("query", &format!("{sel}[2m]")), ("time", &at.to_string())],
+        )
+        .json();
+        r["data"]["result"][0]["histograms"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                (
+                    (p[0].as_f64().unwrap() * 1000.0).round() as i64,
+                    p[1].clone(),
+                )
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let fed = loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let f = histograms(&fbase, now);
+        if f.len() >= 3 {
+            break (now, f);
+        }
+        assert!(Instant::now() < deadline, "nothing federated: {f:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let ours: std::collections::HashMap<i64, serde_json::Value> =
+        histograms(&cbase, fed.0).into_iter().collect();
+    for (ts, h) in &fed.1 {
+        let mine = ours
+            .get(ts)
+            .unwrap_or_else(|| panic!("federated sample at {ts} is not Cairn's"));
+        let blank = |v: &serde_json::Value| {
+            let mut v = v.clone();
+            if let Some(bs) = v["buckets"].as_array_mut() {
+                for b in bs {
+                    b[1] = serde_json::Value::Null;
+                    b[2] = serde_json::Value::Null;
+                }
+            }
+            v
+        };
+        assert_eq!(blank(h), blank(mine), "federated histogram at {ts}");
+    }
 }
 
 fn read_request(mint: i64, maxt: i64, kind: cairn_proto::read::ResponseType) -> Vec<u8> {

@@ -20,6 +20,7 @@
 //! check UTF-8 with [`utf8`].
 
 mod error;
+pub mod exposition;
 pub mod frame;
 pub mod histogram;
 pub mod otlp;

@@ -26,6 +26,9 @@ pub(crate) async fn handle(
     }
     let method = req.method().to_string();
     let mut params = cairn_api::parse_form(req.uri().query().unwrap_or(""));
+    let accept = header(&req, hyper::header::ACCEPT)
+        .unwrap_or_default()
+        .to_owned();
     let is_form = header(&req, CONTENT_TYPE)
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if method == "POST" && is_form {
@@ -40,6 +43,7 @@ pub(crate) async fn handle(
         method,
         path,
         params,
+        accept,
     };
     let answer = tokio::task::spawn_blocking(move || api.handle(&areq)).await;
     let resp = match answer {
