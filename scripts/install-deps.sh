@@ -5,8 +5,9 @@
 # at $CAIRN_OTEL_VENV, default ~/.cache/cairn/otel-venv), kubernetes-validate
 # (at $CAIRN_K8S_VENV, default ~/.cache/cairn/k8s-venv), the Prometheus
 # Operator's CRD schemas for Node (deploy/kubernetes/check, installed at
-# $CAIRN_K8S_NODE, default ~/.cache/cairn/k8s-node), plus cargo-nextest
-# when absent.
+# $CAIRN_K8S_NODE, default ~/.cache/cairn/k8s-node), the OpenTelemetry JS
+# SDK (tests/otlp-js, at $CAIRN_OTLP_JS, default ~/.cache/cairn/otlp-js),
+# plus cargo-nextest when absent.
 # Safe to run again; does nothing that is already done.
 set -euo pipefail
 
@@ -56,6 +57,16 @@ if ! cmp -s "$check_dir/package-lock.json" "$k8s_node/package-lock.json" \
   mkdir -p "$k8s_node"
   cp "$check_dir/package.json" "$check_dir/package-lock.json" "$k8s_node/"
   (cd "$k8s_node" && npm ci --no-audit --no-fund --silent)
+fi
+# The OpenTelemetry JS SDK, whose OTLP/HTTP exporter sends OTLP/JSON
+# (tests/otlp-js, pinned by its lock file).
+otlp_js=${CAIRN_OTLP_JS:-$HOME/.cache/cairn/otlp-js}
+js_dir=$(cd "$(dirname "$0")/../tests/otlp-js" && pwd)
+if ! cmp -s "$js_dir/package-lock.json" "$otlp_js/package-lock.json" \
+  || [ ! -d "$otlp_js/node_modules/@opentelemetry/sdk-metrics" ]; then
+  mkdir -p "$otlp_js"
+  cp "$js_dir/package.json" "$js_dir/package-lock.json" "$otlp_js/"
+  (cd "$otlp_js" && npm ci --no-audit --no-fund --silent)
 fi
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest

@@ -1,7 +1,7 @@
 //! Fuzzes the OTLP receiver: header checks, gzip, the protobuf decoder and
 //! the translation to Prometheus series, with storage replaced by a
-//! discarding appender. The first input byte picks gzip (odd) or none; the
-//! rest is the body. Any input must produce `Ok` or `Err`, never a panic.
+//! discarding appender. The first input byte picks gzip (bit 0) and
+//! OTLP/JSON (bit 1) or protobuf; the rest is the body. Any input must produce `Ok` or `Err`, never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -15,9 +15,12 @@ fuzz_target!(|data: &[u8]| {
         ..cairn_server::ServerConfig::default()
     };
     let enc = (sel & 1 == 1).then_some("gzip");
-    if let Ok(req) =
-        cairn_server::otlp::decode_request(Some("application/x-protobuf"), enc, body, &cfg)
-    {
+    let ct = if sel & 2 == 2 {
+        "application/json"
+    } else {
+        "application/x-protobuf"
+    };
+    if let Ok(req) = cairn_server::otlp::decode_request(Some(ct), enc, body, &cfg) {
         let mut app = cairn_server::write::DiscardAppender;
         let _ = cairn_server::otlp::ingest(&req, &cfg, &mut app, 1_700_000_000_000);
     }

@@ -5,7 +5,8 @@
 //! histogram in Cairn) and an observable gauge come back under
 //! the names and labels Prometheus gives them, with `target_info`
 //! carrying the other resource attributes; a delta counter is rejected
-//! and reported in the response's partial success, not stored.
+//! and reported in the response's partial success, not stored. The
+//! OpenTelemetry JS SDK sends OTLP/JSON, stored the same way.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -182,15 +183,103 @@ fn the_opentelemetry_sdk_sends_and_cairn_stores_what_prometheus_would() {
     );
 }
 
+/// The OpenTelemetry JS SDK (`tests/otlp-js`, installed by
+/// `scripts/install-deps.sh`), whose OTLP/HTTP exporter sends OTLP/JSON:
+/// a counter, a histogram, an exponential histogram and an observable
+/// gauge arrive as the protobuf ones do.
+#[test]
+fn the_opentelemetry_js_sdk_sends_otlp_json() {
+    let home = std::env::var_os("CAIRN_OTLP_JS").map_or_else(
+        || std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/cairn/otlp-js"),
+        std::path::PathBuf::from,
+    );
+    let modules = home.join("node_modules");
+    assert!(
+        modules.join("@opentelemetry/sdk-metrics").exists(),
+        "{} is missing: run scripts/install-deps.sh",
+        modules.display()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    // The script beside the installed modules, so that Node finds them.
+    std::os::unix::fs::symlink(&modules, tmp.path().join("node_modules")).unwrap();
+    let script = tmp.path().join("send.mjs");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/otlp-js/send.mjs"),
+        &script,
+    )
+    .unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let _p = start_cairn(&tmp.path().join("data"), port, &[]);
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(format!("{url}/api/v1/otlp/v1/metrics"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = r#"job="inference",instance="gpu-node-9""#;
+    for (q, want) in [
+        (format!(r#"requests_total{{{id},route="/v1/chat"}}"#), 10.0),
+        (
+            format!(r#"request_duration_seconds_count{{{id},route="/v1/chat"}}"#),
+            4.0,
+        ),
+        (
+            format!(r#"request_duration_seconds_sum{{{id},route="/v1/chat"}}"#),
+            3.95,
+        ),
+        (
+            format!(r#"histogram_count(kernel_latency_seconds{{{id},gpu="1"}})"#),
+            5.0,
+        ),
+        (
+            format!(r#"histogram_sum(kernel_latency_seconds{{{id},gpu="1"}})"#),
+            10.923,
+        ),
+        (format!(r#"gpu_temperature_celsius{{{id},gpu="1"}}"#), 71.5),
+        (
+            format!(r#"target_info{{{id},telemetry_sdk_language="nodejs"}}"#),
+            1.0,
+        ),
+    ] {
+        let got = value(&url, &q);
+        let ok = got.is_some_and(|g| (g - want).abs() < 1e-9);
+        assert!(ok, "{q}: got {got:?}, want {want}");
+    }
+    let m = get(&format!("{url}/metrics")).text();
+    assert!(
+        m.contains("cairn_otlp_data_points_rejected_total 0\n"),
+        "{m}"
+    );
+}
+
 #[test]
 fn wrong_content_type_and_malformed_bodies_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/api/v1/otlp/v1/metrics");
     let _p = start_cairn(&tmp.path().join("data"), port, &[]);
-    let r = post(&url, &[("Content-Type", "application/json")], b"{}").unwrap();
+    let r = post(&url, &[("Content-Type", "text/plain")], b"{}").unwrap();
     assert_eq!(r.status, 415, "{}", r.text());
-    assert!(r.text().contains("OTLP/JSON"), "{}", r.text());
+    assert!(r.text().contains("application/json"), "{}", r.text());
+    // OTLP/JSON: a malformed body names the field; an empty request is
+    // answered in JSON.
+    let r = post(
+        &url,
+        &[("Content-Type", "application/json")],
+        br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"x","gauge":{"dataPoints":[{"asInt":"seven"}]}}]}]}]}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("dataPoints[0].asInt"), "{}", r.text());
+    let r = post(&url, &[("Content-Type", "application/json")], b"{}").unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.text(), "{}");
     let r = post(
         &url,
         &[("Content-Type", "application/x-protobuf")],

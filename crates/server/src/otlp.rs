@@ -2,10 +2,11 @@
 //! Prometheus's (`--web.enable-otlp-receiver` there; always on here).
 //!
 //! Accepts an `ExportMetricsServiceRequest` as binary protobuf
-//! (`Content-Type: application/x-protobuf`), uncompressed or gzip
+//! (`Content-Type: application/x-protobuf`) or OTLP/JSON
+//! (`application/json`, see `json`), uncompressed or gzip
 //! (`Content-Encoding: gzip`, decompressed to at most
-//! `ServerConfig::max_body_bytes`). JSON-encoded OTLP is answered 415 with
-//! a message. The metrics are translated as `translate` describes and
+//! `ServerConfig::max_body_bytes`); the response is in the request's
+//! encoding. The metrics are translated as `translate` describes and
 //! appended in one commit; the answer is 200 with an
 //! `ExportMetricsServiceResponse` whose partial success counts the
 //! rejected data points and says why (OTLP's way of reporting what will
@@ -13,6 +14,7 @@
 //! that is not the sender's fault rolls the request back and answers 5xx.
 
 mod exponential;
+mod json;
 mod names;
 mod translate;
 
@@ -40,19 +42,16 @@ pub fn decode_request(
     let ct = content_type
         .and_then(|c| c.split(';').next())
         .map(|c| c.trim().to_ascii_lowercase());
-    match ct.as_deref() {
-        Some("application/x-protobuf") | Some("application/protobuf") => {}
-        Some("application/json") => return Err(ServerError::UnsupportedMediaType(
-            "OTLP/JSON is not supported: send OTLP/HTTP with Content-Type application/x-protobuf"
-                .into(),
-        )),
+    let is_json = match ct.as_deref() {
+        Some("application/x-protobuf") | Some("application/protobuf") => false,
+        Some("application/json") => true,
         other => {
             return Err(ServerError::UnsupportedMediaType(format!(
-                "unsupported Content-Type {:?} for OTLP: expected application/x-protobuf",
+                "unsupported Content-Type {:?} for OTLP: expected application/x-protobuf or application/json",
                 other.unwrap_or("")
             )))
         }
-    }
+    };
     let mut inflated = Vec::new();
     let raw: &[u8] = match content_encoding
         .map(|e| e.trim().to_ascii_lowercase())
@@ -85,8 +84,18 @@ pub fn decode_request(
             what: "decompressed",
         });
     }
+    if is_json {
+        return json::decode(raw);
+    }
     ExportMetricsServiceRequest::decode(raw)
         .map_err(|e| ServerError::BadRequest(format!("malformed OTLP request: {e}")))
+}
+
+/// Whether `content_type` names OTLP/JSON (the response then is JSON too).
+pub fn is_json(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|c| c.split(';').next())
+        .is_some_and(|c| c.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Translates and appends `req` through `app` (not committed here).
@@ -97,6 +106,11 @@ pub fn ingest(
     now_ms: i64,
 ) -> Result<OtlpOutcome, ServerError> {
     translate::ingest(req, cfg, app, now_ms)
+}
+
+/// The OTLP/JSON response body for `out`.
+pub fn response_json(out: &OtlpOutcome) -> Vec<u8> {
+    json::response(out.rejected_points, &out.messages.join("; "))
 }
 
 /// The response body for `out`.

@@ -305,6 +305,7 @@ async fn otlp_write(
 ) -> Result<Response<ResponseBody>, ServerError> {
     let ct = header(&req, CONTENT_TYPE).map(str::to_owned);
     let ce = header(&req, CONTENT_ENCODING).map(str::to_owned);
+    let json = crate::otlp::is_json(ct.as_deref());
     let mut buf = conn.take();
     if let Err(e) = read_body(req, shared.cfg.max_compressed_body_bytes, &mut buf).await {
         conn.put(buf);
@@ -341,11 +342,14 @@ async fn otlp_write(
     if out.rejected_points > 0 {
         tracing::warn!(rejected = out.rejected_points, reasons = %out.messages.join("; "), "OTLP data points rejected");
     }
-    let mut r = full(StatusCode::OK, crate::otlp::response(&out).into());
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/x-protobuf"),
-    );
+    let (body, ct) = if json {
+        (crate::otlp::response_json(&out), "application/json")
+    } else {
+        (crate::otlp::response(&out), "application/x-protobuf")
+    };
+    let mut r = full(StatusCode::OK, body.into());
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
     Ok(r)
 }
 
