@@ -221,7 +221,8 @@ pub struct ServeArgs {
     /// knows `promql-delayed-name-removal` (remove `__name__` at the end of a query, not
     /// where a function drops it) and `created-timestamp-zero-ingestion` (a remote write 2.0
     /// sample's start timestamp also goes in as a zero sample at that time, where it lands
-    /// in order); other names are accepted with a warning.
+    /// in order) and `otlp-deltatocumulative` (OTLP delta sums and histograms are converted
+    /// to cumulative ones instead of refused); other names are accepted with a warning.
     #[arg(long = "enable-feature", value_delimiter = ',')]
     pub enable_feature: Vec<String>,
 }

@@ -693,6 +693,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     let cfg = ServerConfig {
         listen,
         ingest_start_zero: features.start_zero,
+        otlp_delta_to_cumulative: features.otlp_delta,
         max_labels_per_series: a.max_labels_per_series,
         max_label_name_bytes: a.max_label_name_length,
         max_label_value_bytes: a.max_label_value_length,
@@ -913,6 +914,7 @@ mod tests {
 struct Features {
     delayed_name_removal: bool,
     start_zero: bool,
+    otlp_delta: bool,
 }
 
 impl Features {
@@ -929,6 +931,10 @@ impl Features {
                 "created-timestamp-zero-ingestion" => {
                     f.start_zero = true;
                     tracing::info!("remote write 2.0 start timestamps ingested as zero samples");
+                }
+                "otlp-deltatocumulative" => {
+                    f.otlp_delta = true;
+                    tracing::info!("OTLP delta sums and histograms converted to cumulative");
                 }
                 other => tracing::warn!(option = other, "unknown option for --enable-feature"),
             }

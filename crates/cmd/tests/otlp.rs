@@ -4,8 +4,9 @@
 //! with the SDK's default buckets, an exponential histogram (a native
 //! histogram in Cairn) and an observable gauge come back under
 //! the names and labels Prometheus gives them, with `target_info`
-//! carrying the other resource attributes; a delta counter is rejected
-//! and reported in the response's partial success, not stored. The
+//! carrying the other resource attributes; a delta counter is refused
+//! with a 400 and not stored, or converted to a counter with
+//! `--enable-feature=otlp-deltatocumulative`. The
 //! OpenTelemetry JS SDK sends OTLP/JSON, stored the same way.
 #![allow(
     clippy::unwrap_used,
@@ -161,12 +162,39 @@ fn the_opentelemetry_sdk_sends_and_cairn_stores_what_prometheus_would() {
         let ok = got.is_some_and(|g| (g - want).abs() < 1e-9);
         assert!(ok, "{q}: got {got:?}, want {want}");
     }
-    // The delta counter was refused (counted, and reported in the
-    // response's partial success), and nothing of it was stored.
+    // The delta counter was refused (counted, and answered with a 400),
+    // and nothing of it was stored.
     assert_eq!(value(&url, "delta_events_total"), None);
     let m = get(&format!("{url}/metrics")).text();
     assert!(
         m.contains("cairn_otlp_data_points_rejected_total 1\n"),
+        "{m}"
+    );
+    // With Prometheus's opt-in conversion, it is a counter.
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let _p2 = start_cairn(
+        &tmp.path().join("data2"),
+        port,
+        &["--enable-feature=otlp-deltatocumulative"],
+    );
+    let out = Command::new(&py)
+        .arg(&script)
+        .arg(format!("{url}/api/v1/otlp/v1/metrics"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        value(&url, &format!(r#"delta_events_total{{{id}}}"#)),
+        Some(3.0)
+    );
+    let m = get(&format!("{url}/metrics")).text();
+    assert!(
+        m.contains("cairn_otlp_data_points_rejected_total 0\n"),
         "{m}"
     );
     let md = get(&format!(
@@ -280,6 +308,29 @@ fn wrong_content_type_and_malformed_bodies_are_refused() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(r.text(), "{}");
+    // Delta temporality: a 400 that says so, and the rest of the request
+    // is stored.
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let body = format!(
+        r#"{{"resourceMetrics":[{{"scopeMetrics":[{{"metrics":[
+          {{"name":"d","sum":{{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[{{"asInt":"2","timeUnixNano":"{now_ns}"}}]}}}},
+          {{"name":"g","gauge":{{"dataPoints":[{{"asDouble":7,"timeUnixNano":"{now_ns}"}}]}}}}]}}]}}]}}"#
+    );
+    let r = post(
+        &url,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("delta"), "{}", r.text());
+    assert!(r.text().contains("otlp-deltatocumulative"), "{}", r.text());
+    let base = url.trim_end_matches("/api/v1/otlp/v1/metrics");
+    assert_eq!(value(base, "g"), Some(7.0));
+    assert_eq!(value(base, "d_total"), None);
     let r = post(
         &url,
         &[("Content-Type", "application/x-protobuf")],

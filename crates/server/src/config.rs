@@ -36,6 +36,10 @@ pub struct ServerConfig {
     /// zero sample at that time (`--enable-feature=created-timestamp-zero-ingestion`,
     /// Prometheus's name); off, start timestamps are accepted and not kept.
     pub ingest_start_zero: bool,
+    /// OTLP: delta sums and explicit-bucket histograms are converted to
+    /// cumulative ones (`--enable-feature=otlp-deltatocumulative`,
+    /// Prometheus's name); off, delta points are refused with a 400.
+    pub otlp_delta_to_cumulative: bool,
     /// Most samples (and histogram samples) one remote-write request may
     /// carry; a larger one is refused whole with a 400. 0: no limit.
     pub max_samples_per_request: usize,
@@ -61,6 +65,7 @@ impl Default for ServerConfig {
             read_stream_buffer_frames: 4,
             header_read_timeout_ms: 30_000,
             ingest_start_zero: false,
+            otlp_delta_to_cumulative: false,
             max_samples_per_request: 0,
             web: None,
             enable_lifecycle: false,

@@ -59,6 +59,9 @@ pub async fn serve(
     serve_with_api(listener, cfg, backend, None, shutdown).await
 }
 
+/// Most OTLP delta streams whose running totals the receiver keeps.
+const OTLP_DELTA_STREAMS: usize = 1 << 20;
+
 /// [`serve`], with the Prometheus query API (`/api/v1/query`, `/series`,
 /// `/federate`, ...) answering every path the server's own routes don't.
 pub async fn serve_with_api(
@@ -68,8 +71,12 @@ pub async fn serve_with_api(
     api: Option<Arc<cairn_api::Api>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    let otlp_delta = cfg
+        .otlp_delta_to_cumulative
+        .then(|| Arc::new(otlp::DeltaState::new(OTLP_DELTA_STREAMS)));
     let shared = Arc::new(routes::Shared {
         cfg,
+        otlp_delta,
         backend,
         metrics: Arc::new(metrics::Metrics::new()),
         api,

@@ -13,6 +13,7 @@
 //! never be accepted, so the sender does not retry it). A storage failure
 //! that is not the sender's fault rolls the request back and answers 5xx.
 
+mod delta;
 mod exponential;
 mod json;
 mod names;
@@ -25,6 +26,7 @@ use cairn_proto::otlp::{
 };
 use cairn_proto::Message;
 
+pub use delta::{DeltaState, Dropped};
 pub use translate::OtlpOutcome;
 
 use crate::{ServerConfig, ServerError};

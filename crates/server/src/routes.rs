@@ -32,6 +32,8 @@ pub struct Shared {
     pub api: Option<Arc<cairn_api::Api>>,
     /// Remote write's server-wide series cache, behind each connection's.
     pub series_cache: Arc<write::SharedSeriesCache>,
+    /// OTLP delta-to-cumulative running totals, when that is on.
+    pub otlp_delta: Option<Arc<crate::otlp::DeltaState>>,
 }
 
 /// Per-connection state: a body buffer reused across the connection's
@@ -314,11 +316,18 @@ async fn otlp_write(
     let sh = shared.clone();
     let (buf, result) = tokio::task::spawn_blocking(move || {
         let r = crate::otlp::decode_request(ct.as_deref(), ce.as_deref(), &buf, &sh.cfg).and_then(
-            |rq| {
+            |mut rq| {
+                let dropped = sh
+                    .otlp_delta
+                    .as_ref()
+                    .map(|d| d.convert(&mut rq))
+                    .unwrap_or_default();
                 let mut app = sh.backend.appender();
                 match crate::otlp::ingest(&rq, &sh.cfg, &mut *app, now_ms()) {
-                    Ok(out) => {
+                    Ok(mut out) => {
                         app.commit()?;
+                        out.rejected_points += dropped.points;
+                        out.messages.extend(dropped.messages);
                         Ok(out)
                     }
                     Err(e) => {
@@ -341,6 +350,14 @@ async fn otlp_write(
         .add_otlp(out.samples_written, out.rejected_points);
     if out.rejected_points > 0 {
         tracing::warn!(rejected = out.rejected_points, reasons = %out.messages.join("; "), "OTLP data points rejected");
+    }
+    if out.delta_refused {
+        // What else the request held is stored; the sender must not retry.
+        return Err(ServerError::BadRequest(format!(
+            "{} data points refused: {}",
+            out.rejected_points,
+            out.messages.join("; ")
+        )));
     }
     let (body, ct) = if json {
         (crate::otlp::response_json(&out), "application/json")

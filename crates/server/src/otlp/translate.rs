@@ -17,10 +17,12 @@
 //! - summaries become `{quantile}`, `_sum` and `_count`;
 //! - exponential histograms become native histograms (see `exponential`);
 //! - a point flagged "no recorded value" is a stale marker;
-//! - delta sums and histograms (exponential ones too) are rejected and
-//!   reported in the response's partial success, as are points whose
-//!   names normalise to nothing and exponential histograms of scale below
-//!   -4; everything else in the request is stored.
+//! - delta sums and histograms (exponential ones too) are refused, and the
+//!   request answered 400 (after everything else in it is stored), unless
+//!   `delta` converted them before; points whose names normalise to
+//!   nothing and exponential histograms of scale below -4 are rejected and
+//!   reported in the response's partial success; everything else in the
+//!   request is stored.
 //!
 //! Exemplars go with their point (to the first bucket whose bound holds
 //! the value, for histograms), with `trace_id` and `span_id` in hex. With
@@ -56,6 +58,8 @@ pub struct OtlpOutcome {
     pub rejected_points: u64,
     /// The first few reasons, for the partial-success message.
     pub messages: Vec<String>,
+    /// Delta points were refused (conversion is off): the answer is a 400.
+    pub delta_refused: bool,
 }
 
 impl OtlpOutcome {
@@ -500,8 +504,9 @@ fn metric(
         MetricData::Sum(s) => {
             if s.is_monotonic && !cumulative(s.aggregation_temporality) {
                 w.out.reject(cfg, points, || {
-                    format!("metric {:?}: delta or unspecified temporality is not supported for monotonic sums", m.name)
+                    format!("metric {:?}: delta or unspecified temporality is not supported for monotonic sums (--enable-feature=otlp-deltatocumulative converts delta ones)", m.name)
                 });
+                w.out.delta_refused = true;
                 return Ok(None);
             }
             let kind = if s.is_monotonic {
@@ -525,8 +530,9 @@ fn metric(
         MetricData::Histogram(h) => {
             if !cumulative(h.aggregation_temporality) {
                 w.out.reject(cfg, points, || {
-                    format!("metric {:?}: delta or unspecified temporality is not supported for histograms", m.name)
+                    format!("metric {:?}: delta or unspecified temporality is not supported for histograms (--enable-feature=otlp-deltatocumulative converts delta ones)", m.name)
                 });
+                w.out.delta_refused = true;
                 return Ok(None);
             }
             w.metadata(&name, MetricType::Histogram, m);
@@ -563,6 +569,7 @@ fn metric(
                 w.out.reject(cfg, points, || {
                     format!("metric {:?}: delta or unspecified temporality is not supported for exponential histograms", m.name)
                 });
+                w.out.delta_refused = true;
                 return Ok(None);
             }
             w.metadata(&name, MetricType::Histogram, m);
