@@ -11,7 +11,11 @@
 //! (utime + stime of `--pid`, from /proc) are measured. Prints one line:
 //! `mode floats histograms seconds samples_per_s cpu_us_per_sample`.
 //!
-//! Usage: nh_ingest --url URL --pid PID --mode classic|native
+//! With `--protocol otlp` (and `--mode classic`), the same floats go to an
+//! OTLP receiver as gauge points instead (uncompressed protobuf), for
+//! comparing data points per second with remote write's samples per second.
+//!
+//! Usage: nh_ingest --url URL --pid PID --mode classic|native [--protocol rw|otlp]
 //!        [--nodes 100] [--scrapes 60] [--conns 4] [--batch 2000]
 #![allow(
     clippy::unwrap_used,
@@ -70,11 +74,81 @@ fn counts(gpu_slot: u64, step: u64) -> Vec<u64> {
     FRACS.iter().map(|f| (n as f64 * f) as u64).collect()
 }
 
+/// One request's body: remote write 1.0 with snappy, or an OTLP export
+/// request (floats as gauge points, labels as point attributes, the metric
+/// name as the metric's) without compression.
+fn encode(series: Vec<TimeSeries>, otlp: bool) -> Vec<u8> {
+    use cairn_proto::otlp as o;
+    if !otlp {
+        let raw = WriteRequest {
+            timeseries: series,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        return snap::raw::Encoder::new().compress_vec(&raw).unwrap();
+    }
+    let mut by_name: std::collections::BTreeMap<String, Vec<o::NumberDataPoint>> =
+        std::collections::BTreeMap::new();
+    for ts in series {
+        let mut name = String::new();
+        let mut attributes = Vec::new();
+        for l in &ts.labels {
+            let (k, v) = (
+                String::from_utf8_lossy(&l.name).into_owned(),
+                String::from_utf8_lossy(&l.value).into_owned(),
+            );
+            if k == "__name__" {
+                name = v;
+            } else {
+                attributes.push(o::KeyValue {
+                    key: k,
+                    value: Some(o::AnyValue {
+                        value: Some(o::Value::StringValue(v)),
+                    }),
+                });
+            }
+        }
+        for smp in ts.samples {
+            by_name
+                .entry(name.clone())
+                .or_default()
+                .push(o::NumberDataPoint {
+                    attributes: attributes.clone(),
+                    time_unix_nano: smp.timestamp as u64 * 1_000_000,
+                    value: Some(o::NumberValue::AsDouble(smp.value)),
+                    ..Default::default()
+                });
+        }
+    }
+    o::ExportMetricsServiceRequest {
+        resource_metrics: vec![o::ResourceMetrics {
+            scope_metrics: vec![o::ScopeMetrics {
+                metrics: by_name
+                    .into_iter()
+                    .map(|(name, data_points)| o::Metric {
+                        name,
+                        data: Some(o::MetricData::Gauge(o::Gauge { data_points })),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let url = arg(&args, "--url", "");
     let pid: u32 = arg(&args, "--pid", "0").parse().unwrap();
     let native = arg(&args, "--mode", "classic") == "native";
+    let otlp = arg(&args, "--protocol", "rw") == "otlp";
+    assert!(
+        !(native && otlp),
+        "--protocol otlp sends floats only (--mode classic)"
+    );
     let nodes: usize = arg(&args, "--nodes", "100").parse().unwrap();
     let scrapes: u64 = arg(&args, "--scrapes", "60").parse().unwrap();
     let conns: usize = arg(&args, "--conns", "4").parse().unwrap();
@@ -112,12 +186,7 @@ fn main() {
         let c = shard(&ts.labels);
         cur[c].push(ts);
         if cur[c].len() >= batch {
-            let raw = WriteRequest {
-                timeseries: std::mem::take(&mut cur[c]),
-                ..Default::default()
-            }
-            .encode_to_vec();
-            bodies[c].push(snap::raw::Encoder::new().compress_vec(&raw).unwrap());
+            bodies[c].push(encode(std::mem::take(&mut cur[c]), otlp));
         }
     };
     for step in 0..scrapes {
@@ -219,12 +288,7 @@ fn main() {
     // What is left of each connection's series.
     for (c, rest) in cur.iter_mut().enumerate() {
         if !rest.is_empty() {
-            let raw = WriteRequest {
-                timeseries: std::mem::take(rest),
-                ..Default::default()
-            }
-            .encode_to_vec();
-            bodies[c].push(snap::raw::Encoder::new().compress_vec(&raw).unwrap());
+            bodies[c].push(encode(std::mem::take(rest), otlp));
         }
     }
 
@@ -240,13 +304,16 @@ fn main() {
             let url = &url;
             sc.spawn(move || {
                 for (i, b) in mine.iter().enumerate() {
-                    let mut r = agent
+                    let req = agent
                         .post(url)
-                        .header("Content-Type", "application/x-protobuf")
-                        .header("Content-Encoding", "snappy")
-                        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-                        .send(&b[..])
-                        .unwrap();
+                        .header("Content-Type", "application/x-protobuf");
+                    let req = if otlp {
+                        req
+                    } else {
+                        req.header("Content-Encoding", "snappy")
+                            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                    };
+                    let mut r = req.send(&b[..]).unwrap();
                     let status = r.status().as_u16();
                     if status / 100 != 2 {
                         let body = r.body_mut().read_to_string().unwrap_or_default();
@@ -261,7 +328,13 @@ fn main() {
     let n = (floats + hists) as f64;
     println!(
         "{} {floats} {hists} {secs:.3} {:.0} {:.3}",
-        if native { "native" } else { "classic" },
+        if native {
+            "native"
+        } else if otlp {
+            "otlp"
+        } else {
+            "classic"
+        },
         n / secs,
         cpu * 1e6 / n
     );
