@@ -521,7 +521,11 @@ impl HeadAppender<'_> {
         let st = self.staged.get(x.owner as usize)?;
         let r = st.series.r;
         let mut d = st.series.data.lock();
-        match d.hist_placement(x.t, &x.h, b, None) {
+        let store = crate::hist::Store {
+            disk: &self.head.chunks,
+            series: r,
+        };
+        match d.hist_placement(x.t, &x.h, b, None, store) {
             Ok(true) => {}
             Ok(false) => return Some(0),
             Err(e) => {
@@ -562,7 +566,16 @@ impl HeadAppender<'_> {
         let mut b = self.head.bounds();
         b.min_valid = b.min_valid.max(self.min_valid);
         let staged = st.last.map(|l| l.0).max(st.last_hist);
-        if !st.series.data.lock().hist_placement(t, &h, &b, staged)? {
+        let store = crate::hist::Store {
+            disk: &self.head.chunks,
+            series: r,
+        };
+        if !st
+            .series
+            .data
+            .lock()
+            .hist_placement(t, &h, &b, staged, store)?
+        {
             return Ok(r);
         }
         st.last_hist = Some(t);

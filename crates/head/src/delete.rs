@@ -35,7 +35,7 @@ use cairn_model::{Labels, Matcher, Sample};
 use parking_lot::Mutex;
 
 use crate::disk_chunks::DiskChunks;
-use crate::error::{HeadError, Result};
+use crate::error::Result;
 use crate::head::Head;
 use crate::index_adapter::postings_for_matchers;
 use crate::series::{FullChunk, SeriesData, Stored};
@@ -171,10 +171,7 @@ pub(crate) fn apply(d: &mut SeriesData, r: u64, disk: &DiskChunks, a: i64, b: i6
         }
     }
     let hist_new = match &d.hist {
-        Some(h) => h.without(a, b).map_err(|e| HeadError::Codec {
-            series: r,
-            source: Box::new(e),
-        })?,
+        Some(h) => h.without(a, b, crate::hist::Store { disk, series: r })?,
         None => None,
     };
 

@@ -28,6 +28,8 @@ use crate::xor::ENCODING_XOR;
 #[derive(Debug, Clone)]
 pub(crate) struct LoadedChunk {
     pub series: u64,
+    /// XOR, or a native-histogram encoding (2, 3).
+    pub encoding: u8,
     pub chunk_ref: u64,
     pub mint: i64,
     pub maxt: i64,
@@ -74,9 +76,15 @@ impl DiskChunks {
             Ok(())
         } else {
             w.iterate_all(|m| {
-                if m.encoding == ENCODING_XOR {
+                if matches!(
+                    m.encoding,
+                    ENCODING_XOR
+                        | cairn_codec::ENCODING_HISTOGRAM
+                        | cairn_codec::ENCODING_FLOAT_HISTOGRAM
+                ) {
                     loaded.push(LoadedChunk {
                         series: m.series_ref,
+                        encoding: m.encoding,
                         chunk_ref: m.chunk_ref,
                         mint: m.min_time,
                         maxt: m.max_time,
@@ -113,11 +121,24 @@ impl DiskChunks {
         self.spill.as_ref()
     }
 
-    /// Stores a full chunk of `series`; returns its reference.
+    /// Stores a full XOR chunk of `series`; returns its reference.
     pub(crate) fn write(&self, series: u64, mint: i64, maxt: i64, data: &[u8]) -> Result<u64> {
+        self.write_encoded(series, mint, maxt, ENCODING_XOR, data)
+    }
+
+    /// Stores a full chunk of `series` in `encoding` (XOR or a histogram
+    /// encoding); returns its reference.
+    pub(crate) fn write_encoded(
+        &self,
+        series: u64,
+        mint: i64,
+        maxt: i64,
+        encoding: u8,
+        data: &[u8],
+    ) -> Result<u64> {
         let mut g = self.w.write();
         let w = g.as_mut().ok_or_else(|| closed(&self.dir))?;
-        w.write(series, mint, maxt, ENCODING_XOR, data)
+        w.write(series, mint, maxt, encoding, data)
             .map_err(|e| self.err("write", e))
     }
 

@@ -22,11 +22,14 @@
 //!   chunks are, and once they hold 1 KiB and at least 10 samples
 //!   (Prometheus v3's `TargetBytesPerHistogramChunk` and
 //!   `MinSamplesPerHistogramChunk`).
-//! - Histogram chunks stay in memory (not in the chunk files), and only
-//!   in-order histograms are accepted: an older one is refused as
-//!   out of order, whatever the out-of-order window.
+//! - Closed histogram chunks go to the head chunk files (`chunks_head/`,
+//!   with their encoding byte, as Prometheus writes them), or stay in
+//!   memory when writing fails; the open one is in memory. Only in-order
+//!   histograms are accepted: an older one is refused as out of order,
+//!   whatever the out-of-order window.
 //! - All time bounds are inclusive.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use cairn_codec::{
@@ -38,6 +41,7 @@ use cairn_storage::{EncodedChunk, StorageError};
 
 use crate::cut::{CutPolicy, OpenState};
 use crate::disk_chunks::DiskChunks;
+use crate::error::{HeadError, Result};
 use crate::series::{AppendBounds, Applied, ChunkPolicy, SeriesData, Tx};
 
 /// Bytes after which a histogram chunk is cut (with [`MIN_SAMPLES`]).
@@ -62,13 +66,49 @@ impl HistValue {
     }
 }
 
+/// Where closed chunks go and are read from: the head's chunk files, as
+/// chunks of `series`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Store<'a> {
+    pub disk: &'a DiskChunks,
+    pub series: u64,
+}
+
+impl Store<'_> {
+    fn codec(&self, e: CodecError) -> HeadError {
+        HeadError::Codec {
+            series: self.series,
+            source: Box::new(e),
+        }
+    }
+}
+
+/// Where a closed histogram chunk's bytes are.
+#[derive(Debug, Clone)]
+pub(crate) enum HistBytes {
+    /// In the head chunk files, by reference.
+    Disk(u64),
+    /// In memory: writing them failed, or a deletion rewrote them.
+    Mem(Box<[u8]>),
+}
+
 /// A closed histogram chunk.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct HistFull {
     pub encoding: u8,
-    pub bytes: Box<[u8]>,
+    pub stored: HistBytes,
     pub mint: i64,
     pub maxt: i64,
+}
+
+impl HistFull {
+    /// The chunk's bytes (read from the chunk files when there).
+    pub(crate) fn bytes<'a>(&'a self, st: Store<'_>) -> Result<Cow<'a, [u8]>> {
+        match &self.stored {
+            HistBytes::Mem(b) => Ok(Cow::Borrowed(b)),
+            HistBytes::Disk(r) => Ok(Cow::Owned(st.disk.read(st.series, *r)?)),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -129,26 +169,43 @@ impl HistData {
         self.full.is_empty() && self.open.is_none()
     }
 
-    /// Heap bytes held (chunk bytes and list slots).
+    /// Heap bytes held (chunk bytes kept in memory and list slots).
     pub(crate) fn heap_bytes(&self) -> usize {
-        let full: usize = self.full.iter().map(|c| c.bytes.len()).sum();
+        let full: usize = self
+            .full
+            .iter()
+            .map(|c| match &c.stored {
+                HistBytes::Mem(b) => b.len(),
+                HistBytes::Disk(_) => 0,
+            })
+            .sum();
         full + self.full.capacity() * std::mem::size_of::<HistFull>()
             + self.open.as_ref().map_or(0, |o| o.kind.bytes().len())
     }
 
     /// Closes the open chunk (the next sample, of either kind, starts a new
-    /// one).
-    pub(crate) fn close_open(&mut self) {
+    /// one): its bytes go to the chunk files (kept in memory if that fails).
+    pub(crate) fn close_open(&mut self, st: Store<'_>) {
         if let Some(o) = self.open.take() {
             let encoding = o.kind.encoding();
             let bytes = match o.kind {
                 OpenKind::Int(c) => c.into_bytes(),
                 OpenKind::Float(c) => c.into_bytes(),
             };
+            let stored = match st
+                .disk
+                .write_encoded(st.series, o.mint, o.maxt, encoding, &bytes)
+            {
+                Ok(r) => HistBytes::Disk(r),
+                Err(e) => {
+                    tracing::warn!(series = st.series, error = %e, "histogram chunk kept in memory: writing it to the chunk files failed");
+                    HistBytes::Mem(bytes.into_boxed_slice())
+                }
+            };
             self.full.reserve_exact(1);
             self.full.push(HistFull {
                 encoding,
-                bytes: bytes.into_boxed_slice(),
+                stored,
                 mint: o.mint,
                 maxt: o.maxt,
             });
@@ -156,15 +213,15 @@ impl HistData {
     }
 
     /// The newest sample, decoded (for duplicate checks; rare).
-    pub(crate) fn last(&self) -> Option<(i64, HistValue)> {
-        let (enc, bytes) = match &self.open {
-            Some(o) => (o.kind.encoding(), o.kind.bytes()),
+    pub(crate) fn last(&self, st: Store<'_>) -> Option<(i64, HistValue)> {
+        match &self.open {
+            Some(o) => decode_values(o.kind.encoding(), o.kind.bytes()).ok()?.pop(),
             None => {
                 let c = self.full.last()?;
-                (c.encoding, &*c.bytes)
+                let b = c.bytes(st).ok()?;
+                decode_values(c.encoding, &b).ok()?.pop()
             }
-        };
-        decode_values(enc, bytes).ok()?.pop()
+        }
     }
 
     /// Appends `h` at `t`, newer than every sample of the series (the
@@ -175,20 +232,21 @@ impl HistData {
         t: i64,
         h: &HistValue,
         policy: &CutPolicy,
-    ) -> Result<u64, CodecError> {
+        st: Store<'_>,
+    ) -> Result<u64> {
         if let Some(o) = &mut self.open {
-            let mut st = OpenState {
+            let mut os = OpenState {
                 mint: o.mint,
                 maxt: o.maxt,
                 samples: o.kind.num_samples(),
                 next_at: o.next_at,
             };
             let cut = o.kind.encoding() != h.encoding()
-                || policy.cuts_before(&mut st, t)
+                || policy.cuts_before(&mut os, t)
                 || (o.kind.bytes().len() >= TARGET_BYTES && o.kind.num_samples() >= MIN_SAMPLES);
-            o.next_at = st.next_at;
+            o.next_at = os.next_at;
             if cut {
-                self.close_open();
+                self.close_open(st);
             }
         }
         let Some(o) = &mut self.open else {
@@ -198,21 +256,25 @@ impl HistData {
                 .full
                 .last()
                 .filter(|c| c.encoding == h.encoding() && c.maxt < t);
+            let prev = prev.map(|c| c.bytes(st)).transpose()?;
+            let codec = |e| st.codec(e);
             let kind = match h {
                 HistValue::Int(h) => {
                     let prev = prev
-                        .map(|c| HistogramChunk::from_bytes(c.bytes.to_vec()))
-                        .transpose()?;
+                        .map(|b| HistogramChunk::from_bytes(b.to_vec()))
+                        .transpose()
+                        .map_err(codec)?;
                     let mut c = HistogramChunk::new();
-                    c.append(prev.as_ref(), t, h, false)?;
+                    c.append(prev.as_ref(), t, h, false).map_err(codec)?;
                     OpenKind::Int(c)
                 }
                 HistValue::Float(h) => {
                     let prev = prev
-                        .map(|c| FloatHistogramChunk::from_bytes(c.bytes.to_vec()))
-                        .transpose()?;
+                        .map(|b| FloatHistogramChunk::from_bytes(b.to_vec()))
+                        .transpose()
+                        .map_err(codec)?;
                     let mut c = FloatHistogramChunk::new();
-                    c.append(prev.as_ref(), t, h, false)?;
+                    c.append(prev.as_ref(), t, h, false).map_err(codec)?;
                     OpenKind::Float(c)
                 }
             };
@@ -224,20 +286,25 @@ impl HistData {
             });
             return Ok(1);
         };
+        let codec = |e| st.codec(e);
         let next = match (&mut o.kind, h) {
-            (OpenKind::Int(c), HistValue::Int(h)) => match c.append(None, t, h, false)? {
-                AppendOutcome::NewChunk(n) => Some(OpenKind::Int(n)),
-                AppendOutcome::Appended | AppendOutcome::Recoded => None,
-            },
-            (OpenKind::Float(c), HistValue::Float(h)) => match c.append(None, t, h, false)? {
-                AppendOutcome::NewChunk(n) => Some(OpenKind::Float(n)),
-                AppendOutcome::Appended | AppendOutcome::Recoded => None,
-            },
+            (OpenKind::Int(c), HistValue::Int(h)) => {
+                match c.append(None, t, h, false).map_err(codec)? {
+                    AppendOutcome::NewChunk(n) => Some(OpenKind::Int(n)),
+                    AppendOutcome::Appended | AppendOutcome::Recoded => None,
+                }
+            }
+            (OpenKind::Float(c), HistValue::Float(h)) => {
+                match c.append(None, t, h, false).map_err(codec)? {
+                    AppendOutcome::NewChunk(n) => Some(OpenKind::Float(n)),
+                    AppendOutcome::Appended | AppendOutcome::Recoded => None,
+                }
+            }
             // Closed above when the encoding differs.
             _ => {
-                return Err(CodecError::NotAppendable {
+                return Err(codec(CodecError::NotAppendable {
                     reason: "histogram encoding changed".into(),
-                })
+                }))
             }
         };
         match next {
@@ -246,7 +313,7 @@ impl HistData {
                 Ok(0)
             }
             Some(kind) => {
-                self.close_open();
+                self.close_open(st);
                 self.open = Some(HistOpen {
                     kind,
                     mint: t,
@@ -273,7 +340,7 @@ impl HistData {
     /// as they are; the open chunk, if rewritten, is closed. `None` when
     /// nothing is in range. Returns the new data and the change in the
     /// number of chunks.
-    pub(crate) fn without(&self, a: i64, b: i64) -> Result<Option<(HistData, i64)>, CodecError> {
+    pub(crate) fn without(&self, a: i64, b: i64, st: Store<'_>) -> Result<Option<(HistData, i64)>> {
         use cairn_codec::{encode_float_histograms, encode_histograms};
         let touched = |mint: i64, maxt: i64| maxt >= a && mint <= b;
         if !self.full.iter().any(|c| touched(c.mint, c.maxt))
@@ -282,7 +349,7 @@ impl HistData {
             return Ok(None);
         }
         let keep = |t: &i64| *t < a || *t > b;
-        let rewrite = |enc: u8, bytes: &[u8]| -> Result<Vec<HistFull>, CodecError> {
+        let rewrite = |enc: u8, bytes: &[u8]| -> std::result::Result<Vec<HistFull>, CodecError> {
             let parts = match enc {
                 ENCODING_HISTOGRAM => {
                     let s: Vec<_> = histogram_decode(bytes)?
@@ -303,7 +370,7 @@ impl HistData {
                 .into_iter()
                 .map(|(mint, maxt, b)| HistFull {
                     encoding: enc,
-                    bytes: b.into_boxed_slice(),
+                    stored: HistBytes::Mem(b.into_boxed_slice()),
                     mint,
                     maxt,
                 })
@@ -311,29 +378,27 @@ impl HistData {
         };
         let mut out = HistData::default();
         let before = self.full.len() + usize::from(self.open.is_some());
+        let codec = |e| st.codec(e);
         for c in &self.full {
             if touched(c.mint, c.maxt) {
-                out.full.extend(rewrite(c.encoding, &c.bytes)?);
+                out.full
+                    .extend(rewrite(c.encoding, &c.bytes(st)?).map_err(codec)?);
             } else {
-                out.full.push(HistFull {
-                    encoding: c.encoding,
-                    bytes: c.bytes.clone(),
-                    mint: c.mint,
-                    maxt: c.maxt,
-                });
+                out.full.push(c.clone());
             }
         }
         if let Some(o) = &self.open {
             if touched(o.mint, o.maxt) {
-                out.full.extend(rewrite(o.kind.encoding(), o.kind.bytes())?);
+                out.full
+                    .extend(rewrite(o.kind.encoding(), o.kind.bytes()).map_err(codec)?);
             } else {
                 let kind = match &o.kind {
-                    OpenKind::Int(c) => {
-                        OpenKind::Int(HistogramChunk::from_bytes(c.bytes().to_vec())?)
-                    }
-                    OpenKind::Float(c) => {
-                        OpenKind::Float(FloatHistogramChunk::from_bytes(c.bytes().to_vec())?)
-                    }
+                    OpenKind::Int(c) => OpenKind::Int(
+                        HistogramChunk::from_bytes(c.bytes().to_vec()).map_err(codec)?,
+                    ),
+                    OpenKind::Float(c) => OpenKind::Float(
+                        FloatHistogramChunk::from_bytes(c.bytes().to_vec()).map_err(codec)?,
+                    ),
                 };
                 out.open = Some(HistOpen {
                     kind,
@@ -347,27 +412,87 @@ impl HistData {
         Ok(Some((out, after as i64 - before as i64)))
     }
 
-    /// The chunks overlapping `[mint, maxt]`, as stored (copies), oldest
-    /// first: `(encoding, bytes, mint, maxt)`.
-    pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<EncodedChunk> {
-        let full = self
+    /// The chunks overlapping `[mint, maxt]`, as stored (copies; those in
+    /// the chunk files read back), oldest first.
+    pub(crate) fn chunks_in(
+        &self,
+        mint: i64,
+        maxt: i64,
+        st: Store<'_>,
+    ) -> Result<Vec<EncodedChunk>> {
+        let mut out = Vec::new();
+        for c in self
             .full
             .iter()
-            .map(|c| (c.encoding, &*c.bytes, c.mint, c.maxt));
-        let open = self
+            .filter(|c| c.maxt >= mint && c.mint <= maxt)
+        {
+            out.push(EncodedChunk {
+                min_time: c.mint,
+                max_time: c.maxt,
+                encoding: c.encoding,
+                data: c.bytes(st)?.into_owned(),
+            });
+        }
+        if let Some(o) = self
             .open
-            .iter()
-            .map(|o| (o.kind.encoding(), o.kind.bytes(), o.mint, o.maxt));
-        full.chain(open)
-            .filter(|c| c.3 >= mint && c.2 <= maxt)
-            .map(|(encoding, data, min_time, max_time)| EncodedChunk {
-                min_time,
-                max_time,
-                encoding,
-                data: data.to_vec(),
-            })
-            .collect()
+            .as_ref()
+            .filter(|o| o.maxt >= mint && o.mint <= maxt)
+        {
+            out.push(EncodedChunk {
+                min_time: o.mint,
+                max_time: o.maxt,
+                encoding: o.kind.encoding(),
+                data: o.kind.bytes().to_vec(),
+            });
+        }
+        Ok(out)
     }
+
+    /// Attaches a chunk found in the chunk files when the head opens
+    /// (older than everything the series holds; the caller sorts them).
+    pub(crate) fn attach(&mut self, encoding: u8, chunk_ref: u64, mint: i64, maxt: i64) {
+        self.full.push(HistFull {
+            encoding,
+            stored: HistBytes::Disk(chunk_ref),
+            mint,
+            maxt,
+        });
+    }
+}
+
+/// The samples of a histogram chunk up to `cut` (inclusive), re-encoded
+/// in its encoding: what a reader that may not see the newer ones gets.
+pub(crate) fn reencode_until(
+    enc: u8,
+    data: &[u8],
+    cut: i64,
+) -> std::result::Result<Vec<EncodedChunk>, CodecError> {
+    use cairn_codec::{encode_float_histograms, encode_histograms};
+    let parts = match enc {
+        ENCODING_HISTOGRAM => {
+            let s: Vec<_> = histogram_decode(data)?
+                .into_iter()
+                .filter(|(t, _)| *t <= cut)
+                .collect();
+            encode_histograms(&s)?
+        }
+        _ => {
+            let s: Vec<_> = float_histogram_decode(data)?
+                .into_iter()
+                .filter(|(t, _)| *t <= cut)
+                .collect();
+            encode_float_histograms(&s)?
+        }
+    };
+    Ok(parts
+        .into_iter()
+        .map(|(min_time, max_time, data)| EncodedChunk {
+            min_time,
+            max_time,
+            encoding: enc,
+            data,
+        })
+        .collect())
 }
 
 /// Decodes a histogram chunk of encoding `enc` into its samples.
@@ -438,6 +563,7 @@ impl SeriesData {
         h: &HistValue,
         b: &AppendBounds,
         staged: Option<i64>,
+        st: Store<'_>,
     ) -> Result<bool, StorageError> {
         if t < b.min_valid {
             return Err(StorageError::OutOfBounds {
@@ -453,7 +579,7 @@ impl SeriesData {
             None => Ok(true),
             Some(m) if t > m => Ok(true),
             Some(m) if t == m => {
-                let last = self.hist.as_ref().and_then(|d| d.last());
+                let last = self.hist.as_ref().and_then(|d| d.last(st));
                 match last {
                     Some((lt, v)) if lt == t && same_value(&v, h) => Ok(false),
                     _ => Err(StorageError::DuplicateHistogramForTimestamp { t }),
@@ -473,18 +599,19 @@ impl SeriesData {
         tx: Tx,
         policy: &ChunkPolicy,
         disk: &DiskChunks,
-    ) -> Result<Applied, CodecError> {
+    ) -> Result<Applied> {
         let mut applied = Applied::default();
+        let st = Store { disk, series };
         let hist = self.hist.get_or_insert_with(Default::default);
         // Appended before the float chunk is closed: a refused histogram
         // changes nothing.
         let probe_ok = hist.max_time().is_none_or(|m| m < t);
         if !probe_ok {
-            return Err(CodecError::NotAppendable {
+            return Err(st.codec(CodecError::NotAppendable {
                 reason: format!("histogram at {t} is not newer than the series' newest"),
-            });
+            }));
         }
-        applied.chunks_created = hist.append(t, h, &policy.cut)?;
+        applied.chunks_created = hist.append(t, h, &policy.cut, st)?;
         if let Some(mut o) = self.open.take() {
             self.cut_open(series, &mut o, disk);
         }
@@ -507,9 +634,9 @@ impl SeriesData {
         h: &HistValue,
         policy: &ChunkPolicy,
         disk: &DiskChunks,
-    ) -> Result<u64, CodecError> {
+    ) -> Result<u64> {
         let hist = self.hist.get_or_insert_with(Default::default);
-        let n = hist.append(t, h, &policy.cut)?;
+        let n = hist.append(t, h, &policy.cut, Store { disk, series })?;
         if self.open.as_ref().is_some_and(|o| o.maxt() < t) {
             if let Some(mut o) = self.open.take() {
                 self.cut_open(series, &mut o, disk);

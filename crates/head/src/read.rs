@@ -138,7 +138,17 @@ impl Snapshot {
         let hist = d
             .hist
             .as_ref()
-            .map(|h| h.chunks_in(mint, in_max))
+            .map(|h| {
+                h.chunks_in(
+                    mint,
+                    in_max,
+                    hist::Store {
+                        disk,
+                        series: series.r,
+                    },
+                )
+            })
+            .transpose()?
             .unwrap_or_default();
         Ok(Self {
             series: series.r,
@@ -224,7 +234,7 @@ impl Snapshot {
     ) -> Result<Vec<EncodedChunk>> {
         let mut out = self.float_chunks(disk, cut)?;
         if !self.hist.is_empty() {
-            out.extend(self.hist_chunks(cut)?);
+            out.extend(self.hist_chunks()?);
             out.sort_by_key(|c| c.min_time);
         }
         Ok(out)
@@ -251,27 +261,20 @@ impl Snapshot {
 
     /// The histogram chunks, as stored when wholly visible; a chunk the
     /// isolation cut falls in is re-encoded up to the cut.
-    fn hist_chunks(&self, cut: CutPolicy) -> Result<Vec<EncodedChunk>> {
+    fn hist_chunks(&self) -> Result<Vec<EncodedChunk>> {
         let mut out = Vec::new();
         for c in &self.hist {
             if c.max_time <= self.cut {
                 out.push(c.clone());
                 continue;
             }
-            let mut d = hist::HistData::default();
-            let codec = |e: cairn_codec::CodecError| {
+            let chunks = hist::reencode_until(c.encoding, &c.data, self.cut).map_err(|e| {
                 StorageError::from(crate::HeadError::Codec {
                     series: self.series,
                     source: Box::new(e),
                 })
-            };
-            for (t, v) in hist::decode_values(c.encoding, &c.data).map_err(codec)? {
-                if t <= self.cut {
-                    d.append(t, &v, &cut).map_err(codec)?;
-                }
-            }
-            d.close_open();
-            out.extend(d.chunks_in(i64::MIN, i64::MAX));
+            })?;
+            out.extend(chunks);
         }
         Ok(out)
     }

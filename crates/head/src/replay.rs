@@ -165,11 +165,22 @@ impl Shard<'_> {
                             for c in cs {
                                 head.widen(c.mint, c.maxt);
                                 self.chunks += 1;
-                                d.push_full(FullChunk {
-                                    stored: Stored::Disk(c.chunk_ref),
-                                    mint: c.mint,
-                                    maxt: c.maxt,
-                                });
+                                if c.encoding == crate::xor::ENCODING_XOR {
+                                    d.push_full(FullChunk {
+                                        stored: Stored::Disk(c.chunk_ref),
+                                        mint: c.mint,
+                                        maxt: c.maxt,
+                                    });
+                                } else {
+                                    // A histogram chunk: the WAL's histogram
+                                    // samples up to its end are skipped.
+                                    d.hist.get_or_insert_with(Default::default).attach(
+                                        c.encoding,
+                                        c.chunk_ref,
+                                        c.mint,
+                                        c.maxt,
+                                    );
+                                }
                             }
                         }
                     }

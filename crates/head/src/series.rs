@@ -502,7 +502,7 @@ impl SeriesData {
         let mut applied = Applied::default();
         if let Some(h) = &mut self.hist {
             // The kind changed: the histogram chunk ends here.
-            h.close_open();
+            h.close_open(crate::hist::Store { disk, series });
         }
         let must_cut = self.open.as_mut().is_some_and(|o| {
             let mut st = OpenState {
