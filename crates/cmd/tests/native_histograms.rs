@@ -375,6 +375,56 @@ fn prometheus_remote_writes_and_reads_native_histograms() {
         };
         assert_eq!(blank(h), blank(mine), "federated histogram at {ts}");
     }
+
+    // The chunk bytes: Prometheus 2.42 serves its own head chunks through
+    // streamed remote read too. Once the target is gone (Prometheus
+    // writes its stale markers and sends everything), Cairn's chunks of
+    // the series, made from the samples Prometheus sent, equal Prometheus's
+    // byte for byte.
+    drop(target);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (lo, hi) = (maxt - 600_000, maxt + 600_000);
+    loop {
+        let theirs = raw_chunks(&base, lo, hi);
+        let ours = raw_chunks(&cbase, lo, hi);
+        if !theirs.is_empty() && theirs == ours {
+            assert!(
+                theirs.iter().any(|c| c.0 == 2),
+                "no integer-histogram chunk: {theirs:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chunks differ:\nPrometheus {theirs:?}\nCairn      {ours:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// `(type, min, max, bytes)` of the chunks of `gpu_kernel_latency_seconds{gpu="0"}`
+/// in a streamed remote-read answer.
+fn raw_chunks(base: &str, mint: i64, maxt: i64) -> Vec<(i32, i64, i64, Vec<u8>)> {
+    use prost::Message;
+    let body = post_read(
+        base,
+        &read_request(
+            mint,
+            maxt,
+            cairn_proto::read::ResponseType::StreamedXorChunks,
+        ),
+    );
+    let mut out = Vec::new();
+    let mut frames = cairn_proto::frame::FrameReader::new(&body, 1 << 24);
+    while let Some(f) = frames.next() {
+        let msg = cairn_proto::read::ChunkedReadResponse::decode(f.unwrap()).unwrap();
+        for s in msg.chunked_series {
+            for c in s.chunks {
+                out.push((c.r#type, c.min_time_ms, c.max_time_ms, c.data.to_vec()));
+            }
+        }
+    }
+    out
 }
 
 fn read_request(mint: i64, maxt: i64, kind: cairn_proto::read::ResponseType) -> Vec<u8> {
