@@ -378,44 +378,42 @@ fn prometheus_remote_writes_and_reads_native_histograms() {
 
     // The chunk bytes: Prometheus 2.42 serves its own head chunks through
     // streamed remote read too. Once the target is gone (Prometheus
-    // writes its stale markers and sends everything), Cairn's chunks of
-    // the series, made from the samples Prometheus sent, equal Prometheus's
-    // byte for byte.
+    // writes its stale markers and sends everything), Cairn's streamed
+    // answer for the series, made from the samples Prometheus sent, equals
+    // Prometheus's byte for byte: framing, checksums, labels, chunk
+    // metadata and histogram chunk data. No decoder is involved, so this
+    // also checks Cairn's message layout against Prometheus's own
+    // generated code.
     drop(target);
     let deadline = Instant::now() + Duration::from_secs(60);
     let (lo, hi) = (maxt - 600_000, maxt + 600_000);
+    let streamed = cairn_proto::read::ResponseType::StreamedXorChunks;
     loop {
-        let theirs = raw_chunks(&base, lo, hi);
-        let ours = raw_chunks(&cbase, lo, hi);
-        if !theirs.is_empty() && theirs == ours {
+        let theirs = post_read(&base, &read_request(lo, hi, streamed));
+        let ours = post_read(&cbase, &read_request(lo, hi, streamed));
+        if theirs == ours {
+            let chunks = raw_chunks(&theirs);
             assert!(
-                theirs.iter().any(|c| c.0 == 2),
-                "no integer-histogram chunk: {theirs:?}"
+                chunks.iter().any(|c| c.0 == 2),
+                "no integer-histogram chunk: {chunks:?}"
             );
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "chunks differ:\nPrometheus {theirs:?}\nCairn      {ours:?}"
+            "streamed answers differ:\nPrometheus {:?}\nCairn      {:?}",
+            raw_chunks(&theirs),
+            raw_chunks(&ours)
         );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
 
-/// `(type, min, max, bytes)` of the chunks of `gpu_kernel_latency_seconds{gpu="0"}`
-/// in a streamed remote-read answer.
-fn raw_chunks(base: &str, mint: i64, maxt: i64) -> Vec<(i32, i64, i64, Vec<u8>)> {
+/// `(type, min, max, bytes)` of the chunks in a streamed remote-read body.
+fn raw_chunks(body: &[u8]) -> Vec<(i32, i64, i64, Vec<u8>)> {
     use prost::Message;
-    let body = post_read(
-        base,
-        &read_request(
-            mint,
-            maxt,
-            cairn_proto::read::ResponseType::StreamedXorChunks,
-        ),
-    );
     let mut out = Vec::new();
-    let mut frames = cairn_proto::frame::FrameReader::new(&body, 1 << 24);
+    let mut frames = cairn_proto::frame::FrameReader::new(body, 1 << 24);
     while let Some(f) = frames.next() {
         let msg = cairn_proto::read::ChunkedReadResponse::decode(f.unwrap()).unwrap();
         for s in msg.chunked_series {
@@ -464,7 +462,7 @@ fn post_read(base: &str, body: &[u8]) -> Vec<u8> {
     r.body
 }
 
-/// `(t, count)` of the histograms a SAMPLES response holds.
+/// `(t, count)` of the integer histograms a SAMPLES response holds.
 fn read_samples(base: &str, mint: i64, maxt: i64) -> Vec<(i64, f64)> {
     use cairn_proto::histogram::Count;
     use prost::Message;
@@ -481,11 +479,16 @@ fn read_samples(base: &str, mint: i64, maxt: i64) -> Vec<(i64, f64)> {
         .histograms
         .iter()
         .map(|h| {
-            let c = match h.count {
-                Some(Count::CountFloat(c)) => c,
-                Some(Count::CountInt(c)) => c as f64,
-                None => f64::NAN,
+            // The series has integer counts: as Prometheus v3's
+            // `ToQueryResult`, they go out as integers with bucket deltas.
+            let c = match &h.count {
+                Some(Count::CountInt(c)) => *c as f64,
+                other => panic!("integer histogram sent as {other:?}: {h:?}"),
             };
+            assert!(
+                h.positive_counts.is_empty() && !h.positive_deltas.is_empty(),
+                "{h:?}"
+            );
             (h.timestamp, c)
         })
         .collect()

@@ -412,7 +412,7 @@ impl Series for HeadSeries<'_> {
                 if hists.is_empty() {
                     Box::new(it)
                 } else {
-                    Box::new(cairn_storage::WithHistograms::new(it, hists))
+                    Box::new(cairn_storage::WithHistograms::with_forms(it, hists))
                 }
             }
             Err(e) => Box::new(ErrIter(Some(e))),

@@ -7,9 +7,7 @@
 //! largest in-order timestamp the querier may see. Samples are bounded to
 //! the querier's inclusive `[mint, maxt]`.
 
-use std::sync::Arc;
-
-use cairn_model::{FloatHistogram, Sample};
+use cairn_model::Sample;
 use cairn_storage::{
     read_floats_stepwise, ChunkIterator, EncodedChunk, Result, SampleIterator, StorageError,
     ValueType,
@@ -241,14 +239,14 @@ impl Snapshot {
     }
 
     /// The histogram samples in range and visible, decoded, oldest first.
-    pub(crate) fn hist_samples(&self) -> Vec<(i64, Arc<FloatHistogram>)> {
+    pub(crate) fn hist_samples(&self) -> Vec<cairn_storage::DecodedHistogram> {
         let in_max = self.maxt.min(self.cut);
         let mut out = Vec::new();
         for c in &self.hist {
-            match hist::decode_floats(c.encoding, &c.data) {
+            match hist::decode_for_query(c.encoding, &c.data) {
                 Ok(v) => out.extend(
                     v.into_iter()
-                        .filter(|(t, _)| *t >= self.mint && *t <= in_max),
+                        .filter(|(t, _, _)| *t >= self.mint && *t <= in_max),
                 ),
                 // Chunks the head wrote itself: not expected to fail.
                 Err(e) => {

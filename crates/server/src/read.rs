@@ -107,19 +107,52 @@ fn proto_labels(l: &Labels) -> Vec<Label> {
     l.iter().map(|x| Label::new(x.name, x.value)).collect()
 }
 
-/// A native histogram as remote read's `Histogram` message: float counts
-/// (queries read histograms with float counts), absolute bucket counts.
-fn histogram_proto(t: i64, h: &FloatHistogram) -> cairn_proto::histogram::Histogram {
+fn proto_spans(v: &[cairn_model::Span]) -> Vec<cairn_proto::histogram::BucketSpan> {
+    v.iter()
+        .map(|s| cairn_proto::histogram::BucketSpan {
+            offset: s.offset,
+            length: s.length,
+        })
+        .collect()
+}
+
+fn proto_reset_hint(h: cairn_model::CounterResetHint) -> i32 {
     use cairn_model::CounterResetHint as H;
-    use cairn_proto::histogram::{BucketSpan, Count, ResetHint, ZeroCount};
-    let spans = |v: &[cairn_model::Span]| -> Vec<BucketSpan> {
-        v.iter()
-            .map(|s| BucketSpan {
-                offset: s.offset,
-                length: s.length,
-            })
-            .collect()
-    };
+    use cairn_proto::histogram::ResetHint;
+    (match h {
+        H::Unknown => ResetHint::Unknown,
+        H::CounterReset => ResetHint::Yes,
+        H::NotCounterReset => ResetHint::No,
+        H::Gauge => ResetHint::Gauge,
+    }) as i32
+}
+
+/// An integer native histogram as remote read's `Histogram` message:
+/// integer counts, delta-encoded buckets (Prometheus's `FromIntHistogram`).
+fn int_histogram_proto(t: i64, h: &cairn_model::Histogram) -> cairn_proto::histogram::Histogram {
+    use cairn_proto::histogram::{Count, ZeroCount};
+    cairn_proto::histogram::Histogram {
+        count: Some(Count::CountInt(h.count)),
+        sum: h.sum,
+        schema: h.schema,
+        zero_threshold: h.zero_threshold,
+        zero_count: Some(ZeroCount::ZeroCountInt(h.zero_count)),
+        negative_spans: proto_spans(&h.negative_spans),
+        negative_deltas: h.negative_buckets.clone(),
+        positive_spans: proto_spans(&h.positive_spans),
+        positive_deltas: h.positive_buckets.clone(),
+        reset_hint: proto_reset_hint(h.counter_reset_hint),
+        timestamp: t,
+        custom_values: h.custom_values.clone(),
+        ..Default::default()
+    }
+}
+
+/// A float native histogram as remote read's `Histogram` message: float
+/// counts, absolute bucket counts (Prometheus's `FromFloatHistogram`).
+fn histogram_proto(t: i64, h: &FloatHistogram) -> cairn_proto::histogram::Histogram {
+    use cairn_proto::histogram::{Count, ZeroCount};
+    let spans = proto_spans;
     cairn_proto::histogram::Histogram {
         count: Some(Count::CountFloat(h.count)),
         sum: h.sum,
@@ -130,12 +163,7 @@ fn histogram_proto(t: i64, h: &FloatHistogram) -> cairn_proto::histogram::Histog
         negative_counts: h.negative_buckets.clone(),
         positive_spans: spans(&h.positive_spans),
         positive_counts: h.positive_buckets.clone(),
-        reset_hint: match h.counter_reset_hint {
-            H::Unknown => ResetHint::Unknown,
-            H::CounterReset => ResetHint::Yes,
-            H::NotCounterReset => ResetHint::No,
-            H::Gauge => ResetHint::Gauge,
-        } as i32,
+        reset_hint: proto_reset_hint(h.counter_reset_hint),
         timestamp: t,
         custom_values: h.custom_values.clone(),
         ..Default::default()
@@ -175,10 +203,17 @@ pub fn samples_response(
                         });
                     }
                     ValueType::Histogram | ValueType::FloatHistogram => {
-                        if let Some((t, h)) = it.at_float_histogram() {
-                            if t >= q.start_timestamp_ms && t <= q.end_timestamp_ms {
-                                histograms.push(histogram_proto(t, &h));
-                            }
+                        // Integer histograms go out with integer counts
+                        // and bucket deltas, float ones with float counts,
+                        // as Prometheus's `ToQueryResult` sends them.
+                        let t = it.at_t();
+                        if t < q.start_timestamp_ms || t > q.end_timestamp_ms {
+                            continue;
+                        }
+                        if let Some((t, h)) = it.at_histogram() {
+                            histograms.push(int_histogram_proto(t, &h));
+                        } else if let Some((t, h)) = it.at_float_histogram() {
+                            histograms.push(histogram_proto(t, &h));
                         }
                     }
                     ValueType::None => break,

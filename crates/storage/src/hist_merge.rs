@@ -7,13 +7,17 @@
 //! histogram samples, decoded, to [`WithHistograms`], which interleaves
 //! them by time.
 //!
+//! A storage that decoded integer-count chunks may add each sample's
+//! integer form ([`WithHistograms::with_forms`]), which
+//! [`SampleIterator::at_histogram`] then gives.
+//!
 //! Contract: `hists` is sorted by time; samples of the two kinds do not
 //! share a timestamp (storages keep one time line per series). If they do,
 //! the float is yielded and the histogram skipped.
 
 use std::sync::Arc;
 
-use cairn_model::{FloatHistogram, Sample};
+use cairn_model::{FloatHistogram, Histogram, Sample};
 
 use crate::traits::{SampleIterator, ValueType};
 use crate::StorageError;
@@ -26,12 +30,18 @@ enum Cur {
     Done,
 }
 
+/// A decoded native-histogram sample: its time, the float form queries
+/// read, and the integer form when it was stored with integer counts.
+pub type DecodedHistogram = (i64, Arc<FloatHistogram>, Option<Arc<Histogram>>);
+
 /// A float iterator merged with decoded histogram samples.
 pub struct WithHistograms<I> {
     floats: I,
     /// What `floats` is positioned on (`Float` or `None`).
     fv: ValueType,
     hists: Vec<(i64, Arc<FloatHistogram>)>,
+    /// Empty, or one entry per `hists` entry: its integer form if any.
+    ints: Vec<Option<Arc<Histogram>>>,
     hi: usize,
     cur: Cur,
 }
@@ -43,9 +53,24 @@ impl<I: SampleIterator> WithHistograms<I> {
             floats,
             fv: ValueType::None,
             hists,
+            ints: Vec::new(),
             hi: 0,
             cur: Cur::Start,
         }
+    }
+
+    /// Merges `floats` with decoded histograms that may carry their
+    /// integer form (sorted by time).
+    pub fn with_forms(floats: I, decoded: Vec<DecodedHistogram>) -> Self {
+        let mut ints = Vec::with_capacity(decoded.len());
+        let mut hists = Vec::with_capacity(decoded.len());
+        for (t, h, i) in decoded {
+            hists.push((t, h));
+            ints.push(i);
+        }
+        let mut it = Self::new(floats, hists);
+        it.ints = ints;
+        it
     }
 
     fn pick(&mut self) -> ValueType {
@@ -117,6 +142,17 @@ impl<I: SampleIterator> SampleIterator for WithHistograms<I> {
     fn at_float_histogram(&self) -> Option<(i64, Arc<FloatHistogram>)> {
         match self.cur {
             Cur::Hist => self.hists.get(self.hi).cloned(),
+            _ => None,
+        }
+    }
+
+    fn at_histogram(&self) -> Option<(i64, Arc<Histogram>)> {
+        match self.cur {
+            Cur::Hist => {
+                let t = self.hists.get(self.hi)?.0;
+                let h = self.ints.get(self.hi)?.clone()?;
+                Some((t, h))
+            }
             _ => None,
         }
     }

@@ -20,7 +20,7 @@ mod traits;
 
 pub use error::StorageError;
 pub use heap_size::hash_table_bytes;
-pub use hist_merge::WithHistograms;
+pub use hist_merge::{DecodedHistogram, WithHistograms};
 pub use memory::{MemStorage, VecSampleIterator, VecSeries};
 pub use merge::{
     merge_series_sets, ChunkEncoder, EncodeInput, MergeQuerier, MergeSampleIterator, MergedSeries,

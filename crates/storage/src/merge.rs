@@ -347,6 +347,12 @@ impl SampleIterator for MergeSampleIterator<'_> {
             .and_then(|it| it.at_float_histogram())
     }
 
+    fn at_histogram(&self) -> Option<(i64, Arc<cairn_model::Histogram>)> {
+        self.cur
+            .and_then(|c| self.its.get(c))
+            .and_then(|it| it.at_histogram())
+    }
+
     fn err(&self) -> Option<&StorageError> {
         self.err_at
             .and_then(|i| self.its.get(i))

@@ -109,6 +109,16 @@ pub trait SampleIterator {
     fn at_float_histogram(&self) -> Option<(i64, Arc<FloatHistogram>)> {
         None
     }
+    /// The current native histogram in the integer form it was stored in
+    /// (Prometheus's encoding 2), when it was; `None` for float-count
+    /// histograms, floats, and storages that keep no integer form. The
+    /// value type `next`/`seek` report stays `FloatHistogram` either way,
+    /// so readers that want floats need not look here: remote read's
+    /// `SAMPLES` answer does, to send integer histograms as integers as
+    /// Prometheus does.
+    fn at_histogram(&self) -> Option<(i64, Arc<cairn_model::Histogram>)> {
+        None
+    }
     /// The error that ended iteration, if any.
     fn err(&self) -> Option<&crate::StorageError> {
         None

@@ -63,7 +63,8 @@ fn fhist(i: u64) -> FloatHistogram {
     }
 }
 
-/// What a read gives: `(series, t, float value or histogram count)`.
+/// What a read gives: `(series, t, kind, float value or histogram count)`;
+/// kind `f` float, `h` float histogram, `i` histogram with its integer form.
 type Got = Vec<(String, i64, char, f64)>;
 
 /// Every 5 minutes over 5 hours: `ints()` takes floats for the first hour,
@@ -78,7 +79,7 @@ fn fill(db: &Db) -> Got {
             want.push((ints().to_string(), t, 'f', k as f64));
         } else {
             app.append_histogram(0, &ints(), t, &hist(k)).unwrap();
-            want.push((ints().to_string(), t, 'h', hist(k).count as f64));
+            want.push((ints().to_string(), t, 'i', hist(k).count as f64));
         }
         app.append_float_histogram(0, &floats(), t, &fhist(k))
             .unwrap();
@@ -104,7 +105,14 @@ fn read(db: &Db, mint: i64, maxt: i64) -> Got {
                 }
                 ValueType::FloatHistogram => {
                     let (t, h) = it.at_float_histogram().unwrap();
-                    out.push((s.labels().to_string(), t, 'h', h.count));
+                    // Integer histograms keep their integer form ('i').
+                    match it.at_histogram() {
+                        Some((ti, ih)) => {
+                            assert_eq!((ti, ih.to_float()), (t, (*h).clone()));
+                            out.push((s.labels().to_string(), t, 'i', ih.count as f64));
+                        }
+                        None => out.push((s.labels().to_string(), t, 'h', h.count)),
+                    }
                 }
                 _ => break,
             }

@@ -79,19 +79,20 @@ pub(crate) fn encode_merged(
     ))
 }
 
-/// A histogram chunk's samples as float histograms, as queries read them.
-pub(crate) fn decode_floats(
+/// A histogram chunk's samples as queries read them: the float form, and
+/// the integer form for integer chunks.
+pub(crate) fn decode_for_query(
     encoding: u8,
     data: &[u8],
-) -> Result<Vec<(i64, Arc<FloatHistogram>)>, CodecError> {
+) -> Result<Vec<cairn_storage::DecodedHistogram>, CodecError> {
     Ok(match encoding {
         ENCODING_HISTOGRAM => histogram_decode(data)?
             .into_iter()
-            .map(|(t, h)| (t, Arc::new(h.to_float())))
+            .map(|(t, h)| (t, Arc::new(h.to_float()), Some(Arc::new(h))))
             .collect(),
         _ => float_histogram_decode(data)?
             .into_iter()
-            .map(|(t, h)| (t, Arc::new(h)))
+            .map(|(t, h)| (t, Arc::new(h), None))
             .collect(),
     })
 }

@@ -15,7 +15,7 @@ use cairn_codec::{
     ENCODING_AGGR, ENCODING_DENSE,
 };
 use cairn_index::{postings_for_matchers, ChunkMeta, IndexLike};
-use cairn_model::{FloatHistogram, Labels, Matcher, Sample};
+use cairn_model::{Labels, Matcher, Sample};
 use cairn_storage::{
     Aggregate, ChunkIterator, EncodedChunk, Querier, SampleIterator, SelectHints, Series,
     SeriesSet, StorageError, ValueType,
@@ -211,21 +211,21 @@ impl BlockSeries<'_> {
 
     /// The histogram samples in the querier's bounds, decoded, without
     /// those deleted; empty when the series has no histogram chunk.
-    fn hist_samples(&self) -> cairn_storage::Result<Vec<(i64, Arc<FloatHistogram>)>> {
+    fn hist_samples(&self) -> cairn_storage::Result<Vec<cairn_storage::DecodedHistogram>> {
         let mut out = Vec::new();
         for c in &self.chunks {
             let (enc, data) = self.load(c)?;
             if !super::hist::is_histogram_encoding(enc) {
                 continue;
             }
-            let v = super::hist::decode_floats(enc, data).map_err(|e| {
+            let v = super::hist::decode_for_query(enc, data).map_err(|e| {
                 StorageError::from(TsdbError::Chunk {
                     path: self.block.dir().join("chunks"),
                     series: self.labels.to_string(),
                     source: format!("chunk at ref {}: {e}", c.chunk_ref).into(),
                 })
             })?;
-            out.extend(v.into_iter().filter(|(t, _)| {
+            out.extend(v.into_iter().filter(|(t, _, _)| {
                 *t >= self.mint
                     && *t <= self.maxt
                     && !self.deleted.as_ref().is_some_and(|d| d.contains(*t))
@@ -266,7 +266,10 @@ impl Series for BlockSeries<'_> {
         if self.hists {
             match self.hist_samples() {
                 Ok(h) if !h.is_empty() => {
-                    return Box::new(cairn_storage::WithHistograms::new(self.float_iter(), h));
+                    return Box::new(cairn_storage::WithHistograms::with_forms(
+                        self.float_iter(),
+                        h,
+                    ));
                 }
                 Ok(_) => {}
                 Err(e) => {
