@@ -66,9 +66,9 @@ pub use float_chunk::{
     FloatChunkBuilder, FloatEncoding,
 };
 pub use histogram::{
-    encode_float_histograms, encode_histograms, float_histogram_decode, float_histogram_iter,
-    histogram_chunk_header, histogram_decode, histogram_iter, AppendOutcome, Appendable,
-    CounterResetHeader, FloatHistogramChunk, FloatHistogramIterator, GaugeAppendable,
+    encode_float_histograms, encode_histogram_runs, encode_histograms, float_histogram_decode,
+    float_histogram_iter, histogram_chunk_header, histogram_decode, histogram_iter, AppendOutcome,
+    Appendable, CounterResetHeader, FloatHistogramChunk, FloatHistogramIterator, GaugeAppendable,
     HistogramChunk, HistogramIterator, HISTOGRAM_HEADER_LEN,
 };
 pub use xor::{

@@ -82,6 +82,9 @@ pub(crate) struct HeadAppender<'a> {
     /// and how many float samples were staged before them (a commit
     /// applies both kinds in the order they were staged).
     hists: Vec<StagedHist>,
+    /// Out-of-order native histograms (see `hist_ooo`): logged to `wbl/`
+    /// only, applied with the out-of-order floats.
+    ooo_hists: Vec<StagedHist>,
     min_valid: i64,
 }
 
@@ -101,6 +104,7 @@ impl Appendable for Head {
             ooo: Vec::new(),
             ooo_owners: Vec::new(),
             hists: Vec::new(),
+            ooo_hists: Vec::new(),
             min_valid: self.appendable_min_valid_time(),
         })
     }
@@ -178,6 +182,7 @@ impl<'a> HeadAppender<'a> {
         self.ooo.clear();
         self.ooo_owners.clear();
         self.hists.clear();
+        self.ooo_hists.clear();
     }
 
     /// The head's bounds for applying: the in-order bound as of the
@@ -202,6 +207,7 @@ impl<'a> HeadAppender<'a> {
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
         let mut b = self.apply_bounds();
         let mut moved: Vec<(u32, RefSample)> = Vec::new();
+        let mut moved_hists: Vec<&StagedHist> = Vec::new();
         let mut i = 0;
         // The next staged histogram: applied when the floats staged
         // before it are.
@@ -212,7 +218,7 @@ impl<'a> HeadAppender<'a> {
                 while let Some(x) = self.hists.get(j).filter(|x| x.after <= $i) {
                     j += 1;
                     match self.apply_hist(x, tx, &policy, &b) {
-                        Some(n) => {
+                        HistApplied::InOrder(n) => {
                             chunks += n as i64;
                             mint = mint.min(x.t);
                             if x.t > maxt {
@@ -221,7 +227,9 @@ impl<'a> HeadAppender<'a> {
                                 b = self.apply_bounds();
                             }
                         }
-                        None => dropped += 1,
+                        HistApplied::Nothing => {}
+                        HistApplied::Moved => moved_hists.push(x),
+                        HistApplied::Dropped => dropped += 1,
                     }
                 }
             };
@@ -295,8 +303,15 @@ impl<'a> HeadAppender<'a> {
         // Out-of-order samples under the flush lock, so that a flush never
         // drops one it did not write.
         let (mut held, mut late, mut ooo_min) = (0u64, 0u64, i64::MAX);
-        if !self.ooo.is_empty() || !moved.is_empty() {
-            let _flush = (self.ooo.is_empty()).then(|| head.late.lock.read());
+        if !self.ooo.is_empty()
+            || !moved.is_empty()
+            || !self.ooo_hists.is_empty()
+            || !moved_hists.is_empty()
+        {
+            // Taken by `do_commit` already when this commit logged
+            // out-of-order data.
+            let _flush =
+                (self.ooo.is_empty() && self.ooo_hists.is_empty()).then(|| head.late.lock.read());
             let below = head.truncated_before();
             // The window as of now: staging judged against the committed
             // head max, which this commit may have moved.
@@ -335,6 +350,29 @@ impl<'a> HeadAppender<'a> {
                     ooo_min = ooo_min.min(s.t);
                 }
             }
+            for x in self.ooo_hists.iter().chain(moved_hists) {
+                let Some(st) = self.staged.get(x.owner as usize) else {
+                    continue;
+                };
+                if x.t < oldest {
+                    tracing::debug!(
+                        series = st.series.r,
+                        t = x.t,
+                        "out-of-order histogram dropped at commit: too old"
+                    );
+                    dropped += 1;
+                    continue;
+                }
+                let a = st.series.data.lock().insert_ooo_hist(x.t, &x.h, tx);
+                if a.conflict {
+                    head.note_conflict();
+                }
+                if a.inserted {
+                    held += 1;
+                    late += u64::from(x.t < below);
+                    ooo_min = ooo_min.min(x.t);
+                }
+            }
         }
         if held > 0 {
             head.widen(ooo_min, ooo_min);
@@ -358,13 +396,15 @@ impl<'a> HeadAppender<'a> {
             && self.exemplars.is_empty()
             && self.ooo.is_empty()
             && self.hists.is_empty()
+            && self.ooo_hists.is_empty()
         {
             return Ok(());
         }
         // A flush must not miss out-of-order samples logged before it
         // began: such commits log and apply under this lock, a flush takes
         // it alone.
-        let _flush = (!self.ooo.is_empty()).then(|| head.late.lock.read());
+        let _flush =
+            (!self.ooo.is_empty() || !self.ooo_hists.is_empty()).then(|| head.late.lock.read());
         let new_series: Vec<&Staged> = self
             .staged
             .iter()
@@ -463,6 +503,9 @@ impl<'a> HeadAppender<'a> {
                     }
                     logged?;
                 }
+                if !self.ooo_hists.is_empty() {
+                    wbl.log(&hist_records(&self.ooo_hists, &self.staged))?;
+                }
             }
         }
         for st in &new_series {
@@ -499,6 +542,18 @@ impl<'a> HeadAppender<'a> {
     }
 }
 
+/// What applying a staged in-order histogram did.
+enum HistApplied {
+    /// Appended; the chunks it created.
+    InOrder(u64),
+    /// A duplicate or a counted conflict: nothing to do.
+    Nothing,
+    /// Out of order now: goes to the out-of-order data.
+    Moved,
+    /// Dropped (logged).
+    Dropped,
+}
+
 /// A staged native histogram (see `HeadAppender::hists`).
 struct StagedHist {
     owner: u32,
@@ -509,16 +564,17 @@ struct StagedHist {
 }
 
 impl HeadAppender<'_> {
-    /// Applies a staged histogram; returns the chunks it created, or
-    /// `None` when it was dropped (a concurrent commit went first).
+    /// Applies a staged in-order histogram (see [`HistApplied`]).
     fn apply_hist(
         &self,
         x: &StagedHist,
         tx: Tx,
         policy: &crate::series::ChunkPolicy,
         b: &AppendBounds,
-    ) -> Option<u64> {
-        let st = self.staged.get(x.owner as usize)?;
+    ) -> HistApplied {
+        let Some(st) = self.staged.get(x.owner as usize) else {
+            return HistApplied::Dropped;
+        };
         let r = st.series.r;
         let mut d = st.series.data.lock();
         let store = crate::hist::Store {
@@ -526,18 +582,35 @@ impl HeadAppender<'_> {
             series: r,
         };
         match d.hist_placement(x.t, &x.h, b, None, store) {
-            Ok(true) => {}
-            Ok(false) => return Some(0),
+            Ok(Placement::InOrder) => {}
+            Ok(Placement::Duplicate) => return HistApplied::Nothing,
+            // Staged in order, out of order now (a concurrent commit went
+            // first): inserted with the out-of-order data.
+            Ok(Placement::Ooo) => return HistApplied::Moved,
+            Ok(Placement::Conflict) => {
+                self.head.note_conflict();
+                return HistApplied::Nothing;
+            }
+            // Its range was cut since it was staged: it is in the WAL, not
+            // in `wbl/`.
+            Ok(Placement::Late) => {
+                tracing::debug!(
+                    series = r,
+                    t = x.t,
+                    "histogram dropped at commit: its range was cut"
+                );
+                return HistApplied::Dropped;
+            }
             Err(e) => {
                 tracing::debug!(series = r, error = %e, "histogram dropped at commit");
-                return None;
+                return HistApplied::Dropped;
             }
         }
         match d.append_hist(r, x.t, &x.h, tx, policy, &self.head.chunks) {
-            Ok(a) => Some(a.chunks_created),
+            Ok(a) => HistApplied::InOrder(a.chunks_created),
             Err(e) => {
                 tracing::warn!(series = r, error = %e, "histogram dropped at commit");
-                None
+                HistApplied::Dropped
             }
         }
     }
@@ -552,7 +625,7 @@ impl HeadAppender<'_> {
         h: HistValue,
     ) -> Result<SeriesRef> {
         validate(&h)?;
-        if t < self.min_valid {
+        if self.head.opts.ooo_window == 0 && t < self.min_valid {
             return Err(StorageError::OutOfBounds {
                 t,
                 min_valid: self.min_valid,
@@ -570,13 +643,27 @@ impl HeadAppender<'_> {
             disk: &self.head.chunks,
             series: r,
         };
-        if !st
+        let p = st
             .series
             .data
             .lock()
-            .hist_placement(t, &h, &b, staged, store)?
-        {
-            return Ok(r);
+            .hist_placement(t, &h, &b, staged, store)?;
+        match p {
+            Placement::InOrder => {}
+            Placement::Duplicate => return Ok(r),
+            Placement::Conflict => {
+                self.head.note_conflict();
+                return Ok(r);
+            }
+            Placement::Ooo | Placement::Late => {
+                self.ooo_hists.push(StagedHist {
+                    owner: staged_index(i),
+                    t,
+                    h,
+                    after: 0,
+                });
+                return Ok(r);
+            }
         }
         st.last_hist = Some(t);
         self.hists.push(StagedHist {
@@ -612,56 +699,10 @@ fn validate(h: &HistValue) -> Result<()> {
 /// The WAL records of staged histograms: integer and float, exponential
 /// and custom buckets apart (record types 7 to 10), as Prometheus logs them.
 fn hist_records(hists: &[StagedHist], staged: &[Staged<'_>]) -> Vec<Record> {
-    use crate::wal_log::{RefFloatHistogramSample, RefHistogramSample};
-    if hists.is_empty() {
-        return Vec::new();
-    }
-    let (mut ints, mut int_custom, mut floats, mut float_custom) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for StagedHist { owner, t, h, .. } in hists {
-        let Some(st) = staged.get(*owner as usize) else {
-            continue;
-        };
-        let r = st.series.r;
-        match h {
-            HistValue::Int(h) => {
-                let s = RefHistogramSample {
-                    r,
-                    t: *t,
-                    h: (**h).clone(),
-                };
-                if h.uses_custom_buckets() {
-                    int_custom.push(s);
-                } else {
-                    ints.push(s);
-                }
-            }
-            HistValue::Float(h) => {
-                let s = RefFloatHistogramSample {
-                    r,
-                    t: *t,
-                    h: (**h).clone(),
-                };
-                if h.uses_custom_buckets() {
-                    float_custom.push(s);
-                } else {
-                    floats.push(s);
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for (custom, samples) in [(false, ints), (true, int_custom)] {
-        if !samples.is_empty() {
-            out.push(Record::Histograms { custom, samples });
-        }
-    }
-    for (custom, samples) in [(false, floats), (true, float_custom)] {
-        if !samples.is_empty() {
-            out.push(Record::FloatHistograms { custom, samples });
-        }
-    }
-    out
+    crate::hist::records(hists.iter().filter_map(|x| {
+        let st = staged.get(x.owner as usize)?;
+        Some((st.series.r, x.t, &x.h))
+    }))
 }
 
 /// An index into `staged` as stored in the maps. An appender stages fewer
@@ -702,17 +743,25 @@ impl Appender for HeadAppender<'_> {
         };
         let r = st.series.r;
         if let Some(h) = st.last_hist.filter(|&h| t <= h) {
-            return Err(if h == t {
-                StorageError::DuplicateSampleForTimestamp { t }
-            } else {
-                StorageError::OutOfOrderSample { t }
-            });
+            if h == t {
+                return Err(StorageError::DuplicateSampleForTimestamp { t });
+            }
+            if self.head.opts.ooo_window == 0 {
+                return Err(StorageError::OutOfOrderSample { t });
+            }
         }
+        // The newest staged sample of either kind (a histogram's value
+        // never equals a float's).
+        let staged = match (st.last, st.last_hist) {
+            (Some(l), Some(h)) if h > l.0 => Some((h, f64::NAN)),
+            (None, Some(h)) => Some((h, f64::NAN)),
+            (l, _) => l,
+        };
         let mut b = self.head.bounds();
         b.min_valid = b.min_valid.max(self.min_valid);
         let (p, tail) = {
             let d = st.series.data.lock();
-            (d.placement(t, v, &b, st.last), d.append_hint())
+            (d.placement(t, v, &b, staged), d.append_hint())
         };
         st.tail = tail;
         match p? {

@@ -101,10 +101,14 @@ fn series_min_time(d: &SeriesData) -> Option<i64> {
             (x, y) => x.or(y),
         }
     });
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    let c = d.ooo_hist_bounds().map(|x| x.1);
+    let h = d.hist.as_ref().and_then(|h| {
+        h.full
+            .first()
+            .map(|c| c.mint)
+            .or(h.open.as_ref().map(|o| o.mint))
+    });
+    [a, b, c, h].into_iter().flatten().min()
 }
 
 /// `[mint, maxt]` clamped to the time span of `d`; `None` when they do not meet.
@@ -232,6 +236,7 @@ pub(crate) fn apply(d: &mut SeriesData, r: u64, disk: &DiskChunks, a: i64, b: i6
     if drop_ooo {
         d.ooo = None;
     }
+    d.drop_ooo_hist(a, b.saturating_add(1));
     // Keep the newest in-order value (used to judge a duplicate timestamp).
     if let Some(o) = &d.open {
         if let Some((_, v)) = o.chunk.last() {

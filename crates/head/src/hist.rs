@@ -24,9 +24,12 @@
 //!   `MinSamplesPerHistogramChunk`).
 //! - Closed histogram chunks go to the head chunk files (`chunks_head/`,
 //!   with their encoding byte, as Prometheus writes them), or stay in
-//!   memory when writing fails; the open one is in memory. Only in-order
-//!   histograms are accepted: an older one is refused as out of order,
-//!   whatever the out-of-order window.
+//!   memory when writing fails; the open one is in memory.
+//! - Histograms older than the series' newest sample (or than the head's
+//!   in-order bound) are out of order: within the out-of-order window they
+//!   are kept decoded beside the chunks (`HistData::ooo`, see `hist_ooo`),
+//!   logged to `wbl/`, and reach blocks as late floats do; outside it they
+//!   are refused, as Prometheus v3 does.
 //! - All time bounds are inclusive.
 
 use std::borrow::Cow;
@@ -42,7 +45,7 @@ use cairn_storage::{EncodedChunk, StorageError};
 use crate::cut::{CutPolicy, OpenState};
 use crate::disk_chunks::DiskChunks;
 use crate::error::{HeadError, Result};
-use crate::series::{AppendBounds, Applied, ChunkPolicy, SeriesData, Tx};
+use crate::series::{AppendBounds, Applied, ChunkPolicy, Placement, SeriesData, Tx};
 
 /// Bytes after which a histogram chunk is cut (with [`MIN_SAMPLES`]).
 const TARGET_BYTES: usize = 1024;
@@ -149,11 +152,15 @@ pub(crate) struct HistOpen {
     next_at: i64,
 }
 
-/// A series' histogram chunks, oldest first, not overlapping.
+/// A series' histogram chunks, oldest first, not overlapping, and its
+/// out-of-order histograms (see `hist_ooo`).
 #[derive(Debug, Default)]
 pub(crate) struct HistData {
     pub full: Vec<HistFull>,
     pub open: Option<HistOpen>,
+    /// Out-of-order histograms, sorted by time, one per timestamp: time,
+    /// value and the append id of their commit.
+    pub ooo: Vec<(i64, HistValue, u64)>,
 }
 
 impl HistData {
@@ -165,11 +172,13 @@ impl HistData {
         }
     }
 
+    /// True when it holds no histogram, in order or not.
     pub(crate) fn is_empty(&self) -> bool {
-        self.full.is_empty() && self.open.is_none()
+        self.full.is_empty() && self.open.is_none() && self.ooo.is_empty()
     }
 
-    /// Heap bytes held (chunk bytes kept in memory and list slots).
+    /// Heap bytes held by chunks (chunk bytes kept in memory and list
+    /// slots; the out-of-order histograms are counted apart).
     pub(crate) fn heap_bytes(&self) -> usize {
         let full: usize = self
             .full
@@ -376,7 +385,12 @@ impl HistData {
                 })
                 .collect())
         };
-        let mut out = HistData::default();
+        // Out-of-order histograms are carried over whole: the caller
+        // drops those in range (`SeriesData::drop_ooo_hist`).
+        let mut out = HistData {
+            ooo: self.ooo.clone(),
+            ..HistData::default()
+        };
         let before = self.full.len() + usize::from(self.open.is_some());
         let codec = |e| st.codec(e);
         for c in &self.full {
@@ -495,6 +509,73 @@ pub(crate) fn reencode_until(
         .collect())
 }
 
+/// WAL records of histograms `(series, t, value)`: integer and float,
+/// exponential and custom-bucket ones in records of their own, each in
+/// the order given.
+pub(crate) fn records<'a>(
+    items: impl IntoIterator<Item = (u64, i64, &'a HistValue)>,
+) -> Vec<crate::wal_log::Record> {
+    use crate::wal_log::{Record, RefFloatHistogramSample, RefHistogramSample};
+    let (mut ints, mut int_custom, mut floats, mut float_custom) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (r, t, h) in items {
+        match h {
+            HistValue::Int(h) => {
+                let s = RefHistogramSample {
+                    r,
+                    t,
+                    h: (**h).clone(),
+                };
+                if h.uses_custom_buckets() {
+                    int_custom.push(s);
+                } else {
+                    ints.push(s);
+                }
+            }
+            HistValue::Float(h) => {
+                let s = RefFloatHistogramSample {
+                    r,
+                    t,
+                    h: (**h).clone(),
+                };
+                if h.uses_custom_buckets() {
+                    float_custom.push(s);
+                } else {
+                    floats.push(s);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (custom, samples) in [(false, ints), (true, int_custom)] {
+        if !samples.is_empty() {
+            out.push(Record::Histograms { custom, samples });
+        }
+    }
+    for (custom, samples) in [(false, floats), (true, float_custom)] {
+        if !samples.is_empty() {
+            out.push(Record::FloatHistograms { custom, samples });
+        }
+    }
+    out
+}
+
+/// Decoded histograms (sorted) as chunks, each run of integer or float
+/// ones in its own encoding (`cairn_codec::encode_histogram_runs`).
+pub(crate) fn encode_decoded(
+    s: &[cairn_storage::DecodedHistogram],
+) -> Result<Vec<EncodedChunk>, CodecError> {
+    Ok(cairn_codec::encode_histogram_runs(s)?
+        .into_iter()
+        .map(|(encoding, (min_time, max_time, data))| EncodedChunk {
+            min_time,
+            max_time,
+            encoding,
+            data,
+        })
+        .collect())
+}
+
 /// Decodes a histogram chunk of encoding `enc` into its samples.
 pub(crate) fn decode_values(enc: u8, data: &[u8]) -> Result<Vec<(i64, HistValue)>, CodecError> {
     Ok(match enc {
@@ -527,7 +608,7 @@ pub(crate) fn decode_for_query(
 
 /// The same value, the counter-reset hint aside (a decoded sample's hint
 /// comes from its chunk, not from what was appended).
-fn same_value(a: &HistValue, b: &HistValue) -> bool {
+pub(crate) fn same_value(a: &HistValue, b: &HistValue) -> bool {
     use cairn_model::CounterResetHint as Hint;
     match (a, b) {
         (HistValue::Int(a), HistValue::Int(b)) => {
@@ -553,11 +634,13 @@ fn same_value(a: &HistValue, b: &HistValue) -> bool {
 }
 
 impl SeriesData {
-    /// Whether a histogram at `t` goes in: `Ok(true)` in order,
-    /// `Ok(false)` a duplicate of the newest sample (same timestamp, same
-    /// histogram: nothing to do). `staged` is the newest timestamp the
-    /// caller staged for the series already. Histograms are only taken in
-    /// order: older ones are out of bounds or out of order.
+    /// Where a histogram at `t` goes, following Prometheus's rules as
+    /// [`SeriesData::placement`] does for floats: newer than the series'
+    /// newest sample (of either kind) and than what the caller `staged`
+    /// for it already, in order; the newest histogram's timestamp again is
+    /// a duplicate (same histogram: nothing to do) or an error; older ones
+    /// go out of order when the window is on (see `hist_ooo`), else are
+    /// out of bounds or out of order.
     pub(crate) fn hist_placement(
         &self,
         t: i64,
@@ -565,29 +648,34 @@ impl SeriesData {
         b: &AppendBounds,
         staged: Option<i64>,
         st: Store<'_>,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<Placement, StorageError> {
+        if t >= b.min_valid {
+            match self.max_time().max(staged) {
+                None => return Ok(Placement::InOrder),
+                Some(m) if t > m => return Ok(Placement::InOrder),
+                Some(_) if staged == Some(t) => {
+                    return Err(StorageError::OutOfOrderSample { t });
+                }
+                Some(m) if t == m => {
+                    let last = self.hist.as_ref().and_then(|d| d.last(st));
+                    return match last {
+                        Some((lt, v)) if lt == t && same_value(&v, h) => Ok(Placement::Duplicate),
+                        _ => Err(StorageError::DuplicateHistogramForTimestamp { t }),
+                    };
+                }
+                Some(_) => {}
+            }
+        }
+        if b.ooo_window > 0 {
+            return self.hist_ooo_placement(t, h, b);
+        }
         if t < b.min_valid {
             return Err(StorageError::OutOfBounds {
                 t,
                 min_valid: b.min_valid,
             });
         }
-        if staged.is_some_and(|s| t <= s) {
-            return Err(StorageError::OutOfOrderSample { t });
-        }
-        let newest = self.max_time();
-        match newest {
-            None => Ok(true),
-            Some(m) if t > m => Ok(true),
-            Some(m) if t == m => {
-                let last = self.hist.as_ref().and_then(|d| d.last(st));
-                match last {
-                    Some((lt, v)) if lt == t && same_value(&v, h) => Ok(false),
-                    _ => Err(StorageError::DuplicateHistogramForTimestamp { t }),
-                }
-            }
-            Some(_) => Err(StorageError::OutOfOrderSample { t }),
-        }
+        Err(StorageError::OutOfOrderSample { t })
     }
 
     /// Appends a histogram that [`Self::hist_placement`] let in; the

@@ -144,8 +144,18 @@ impl Head {
         }
     }
 
+    /// Inserts an out-of-order histogram replayed from `wbl/`; false when
+    /// the series is unknown or the timestamp held already.
+    fn replay_ooo_hist(&self, r: u64, t: i64, h: &crate::hist::HistValue) -> bool {
+        let Some(ms) = self.series.get(r) else {
+            return false;
+        };
+        let inserted = ms.data.lock().insert_ooo_hist(t, h, REPLAYED).inserted;
+        inserted
+    }
+
     /// Replays `wbl/` after the WAL (see the module docs): every sample
-    /// goes to its series' out-of-order data. Samples of series the WAL
+    /// and histogram goes to its series' out-of-order data. Samples of series the WAL
     /// does not know are counted and skipped.
     pub(crate) fn replay_wbl(&self, dir: &std::path::Path) -> Result<()> {
         if !dir.exists() {
@@ -176,6 +186,32 @@ impl Head {
                         late += u64::from(s.t < below);
                     }
                 }
+                Record::Histograms { samples, .. } => {
+                    for s in samples {
+                        let h = crate::hist::HistValue::Int(std::sync::Arc::new(s.h));
+                        if self.replay_ooo_hist(s.r, s.t, &h) {
+                            lo = lo.min(s.t);
+                            hi = hi.max(s.t);
+                            held += 1;
+                            late += u64::from(s.t < below);
+                        } else {
+                            unknown += u64::from(self.series.get(s.r).is_none());
+                        }
+                    }
+                }
+                Record::FloatHistograms { samples, .. } => {
+                    for s in samples {
+                        let h = crate::hist::HistValue::Float(std::sync::Arc::new(s.h));
+                        if self.replay_ooo_hist(s.r, s.t, &h) {
+                            lo = lo.min(s.t);
+                            hi = hi.max(s.t);
+                            held += 1;
+                            late += u64::from(s.t < below);
+                        } else {
+                            unknown += u64::from(self.series.get(s.r).is_none());
+                        }
+                    }
+                }
                 Record::MmapMarkers(v) => markers += v.len() as u64,
                 // A deletion, where it stands among the out-of-order
                 // samples (the WAL's copy applied to the rest).
@@ -187,7 +223,8 @@ impl Head {
                         let mut d = ms.data.lock();
                         for (a, b) in st.intervals {
                             let (n, c) = d.drop_ooo(ms.r, a, b.saturating_add(1));
-                            held = held.saturating_sub(n);
+                            let nh = d.drop_ooo_hist(a, b.saturating_add(1));
+                            held = held.saturating_sub(n + nh);
                             self.num_chunks.fetch_sub(c as i64, Ordering::AcqRel);
                         }
                     }
@@ -260,7 +297,7 @@ impl LateFlush<'_> {
             head.series.for_each(|s| {
                 let mut d = s.data.lock();
                 let (n, c) = d.drop_ooo(s.r, i64::MIN, self.below);
-                samples += n;
+                samples += n + d.drop_ooo_hist(i64::MIN, self.below);
                 chunks += c;
                 for x in d.ooo_from(s.r, self.below) {
                     keep.push(RefSample {
@@ -269,7 +306,17 @@ impl LateFlush<'_> {
                         v: x.v,
                     });
                 }
+                let hists = d.ooo_hists_from(self.below);
                 drop(d);
+                if !hists.is_empty() {
+                    kept += hists.len() as u64;
+                    let recs = crate::hist::records(hists.iter().map(|(t, h)| (s.r, *t, h)));
+                    if let Some(w) = &head.wbl {
+                        if let Err(e) = w.log(&recs) {
+                            relog_err.get_or_insert(e);
+                        }
+                    }
+                }
                 if keep.len() >= RELOG_BATCH {
                     kept += keep.len() as u64;
                     if let Some(w) = &head.wbl {

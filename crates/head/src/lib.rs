@@ -23,6 +23,7 @@ mod error;
 mod exemplars;
 mod head;
 mod hist;
+mod hist_ooo;
 mod index_adapter;
 pub mod isolation;
 mod late;

@@ -141,6 +141,7 @@ impl Head {
             }
             if let Some(h) = &d.hist {
                 m.chunks_in_memory += (size_of::<crate::hist::HistData>() + h.heap_bytes()) as u64;
+                m.out_of_order += crate::hist_ooo::heap_bytes(&h.ooo) as u64;
             }
         });
         let (by_ref, by_hash) = self.series.map_bytes();

@@ -75,6 +75,8 @@ pub(crate) struct Snapshot {
     ooo: Vec<Sample>,
     /// Native histogram chunks overlapping the range (copies; see `hist`).
     hist: Vec<EncodedChunk>,
+    /// The visible out-of-order histograms in range, sorted (see `hist_ooo`).
+    ooo_hist: Vec<cairn_storage::DecodedHistogram>,
     /// Inclusive bounds, with the isolation cut applied to `maxt` for
     /// in-order data.
     mint: i64,
@@ -103,6 +105,7 @@ impl Snapshot {
                 chunks: Vec::new(),
                 ooo: ooo_samples(series.r, d, iso, mint, maxt)?,
                 hist: Vec::new(),
+                ooo_hist: d.ooo_hists_visible(iso, mint, maxt),
                 mint,
                 maxt,
                 cut,
@@ -153,6 +156,7 @@ impl Snapshot {
             chunks,
             ooo: ooo_samples(series.r, d, iso, mint, maxt)?,
             hist,
+            ooo_hist: d.ooo_hists_visible(iso, mint, maxt),
             mint,
             maxt,
             cut,
@@ -198,7 +202,7 @@ impl Snapshot {
     /// True when the snapshot may hold no sample in range; cheap check
     /// first (chunk bounds are real samples), decoding only when unsure.
     pub(crate) fn has_samples(&self, disk: &DiskChunks) -> bool {
-        if !self.ooo.is_empty() {
+        if !self.ooo.is_empty() || !self.ooo_hist.is_empty() {
             return true;
         }
         let in_max = self.maxt.min(self.cut);
@@ -231,14 +235,27 @@ impl Snapshot {
         cut: CutPolicy,
     ) -> Result<Vec<EncodedChunk>> {
         let mut out = self.float_chunks(disk, cut)?;
-        if !self.hist.is_empty() {
+        if !self.ooo_hist.is_empty() {
+            // Out-of-order histograms merged in: re-encoded, each run of
+            // integer or float histograms in its own encoding.
+            let merged = hist::encode_decoded(&self.hist_samples()).map_err(|e| {
+                StorageError::from(crate::HeadError::Codec {
+                    series: self.series,
+                    source: Box::new(e),
+                })
+            })?;
+            out.extend(merged);
+            out.sort_by_key(|c| c.min_time);
+        } else if !self.hist.is_empty() {
             out.extend(self.hist_chunks()?);
             out.sort_by_key(|c| c.min_time);
         }
         Ok(out)
     }
 
-    /// The histogram samples in range and visible, decoded, oldest first.
+    /// The histogram samples in range and visible, decoded, oldest first,
+    /// in-order and out-of-order ones merged (the in-order one kept where
+    /// both have a timestamp).
     pub(crate) fn hist_samples(&self) -> Vec<cairn_storage::DecodedHistogram> {
         let in_max = self.maxt.min(self.cut);
         let mut out = Vec::new();
@@ -253,6 +270,12 @@ impl Snapshot {
                     tracing::error!(series = self.series, error = %e, "undecodable histogram chunk skipped")
                 }
             }
+        }
+        if !self.ooo_hist.is_empty() {
+            out.extend(self.ooo_hist.iter().cloned());
+            // Stable: the in-order sample, first in, stays.
+            out.sort_by_key(|x| x.0);
+            out.dedup_by_key(|x| x.0);
         }
         out
     }

@@ -408,7 +408,26 @@ impl Shard<'_> {
         }
         let head = self.head;
         let mut d = ms.data.lock();
+        // Covered by the histogram chunks attached from `chunks_head/`.
+        if d.hist
+            .as_ref()
+            .is_some_and(|x| x.open.is_none() && x.full.last().is_some_and(|c| t <= c.maxt))
+        {
+            return;
+        }
         if d.hist_max_time().is_some_and(|m| t <= m) {
+            // Older than the replayed histograms: a commit put it with the
+            // out-of-order data (it was staged in order, then overtaken),
+            // or Prometheus's WAL holds its out-of-order histograms too
+            // (its `wbl/` has them again; the timestamp is kept once).
+            let oldest = head.max_time().saturating_sub(head.opts.ooo_window);
+            if head.opts.ooo_window > 0
+                && t >= oldest
+                && d.insert_ooo_hist(t, &h, REPLAYED).inserted
+            {
+                drop(d);
+                head.widen(t, t);
+            }
             return;
         }
         match d.replay_hist(ms.r, t, &h, &self.policy, &head.chunks) {

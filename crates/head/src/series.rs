@@ -406,7 +406,7 @@ impl SeriesData {
             let y = o.chunks.iter().map(|c| c.2).max();
             x.max(y)
         });
-        a.max(b)
+        a.max(b).max(self.ooo_hist_bounds().map(|x| x.2))
     }
 
     /// True when the series holds no sample.
@@ -645,6 +645,7 @@ impl SeriesData {
             dropped += 1;
         }
         dropped += self.drop_ooo(series, late_below, mint).1;
+        self.drop_ooo_hist(late_below, mint);
         if let Some(h) = &mut self.hist {
             dropped += h.truncate_before(mint) as u64;
             if h.is_empty() {
@@ -745,15 +746,14 @@ impl SeriesData {
                 (x, y) => x.or(y),
             }
         });
-        match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let c = self.ooo_hist_bounds().map(|x| x.1);
+        [a, b, c].into_iter().flatten().min()
     }
 
     /// Time spans `(mint, maxt)`, inclusive, that hold the out-of-order
     /// samples older than `below` (a chunk's span may include gaps).
     pub(crate) fn late_spans(&self, below: i64, out: &mut Vec<(i64, i64)>) {
+        self.late_hist_spans(below, out);
         let Some(o) = &self.ooo else { return };
         for s in o.buf.iter().take_while(|s| s.0 < below) {
             out.push((s.0, s.0));

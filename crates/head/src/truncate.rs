@@ -31,7 +31,7 @@ impl Head {
                 empty.push(s.r);
             } else if let Some(m) = d.max_time_all() {
                 new_max = new_max.max(m);
-                if d.ooo.is_some() {
+                if d.ooo.is_some() || d.ooo_hist_bounds().is_some() {
                     if let Some(m) = d.min_time_all() {
                         late_min = late_min.min(m);
                     }

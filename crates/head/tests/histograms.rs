@@ -402,3 +402,159 @@ fn closed_histogram_chunks_are_in_the_head_chunk_files() {
     app.commit().unwrap();
     assert_eq!(read(&h, i64::MIN, i64::MAX).len(), 13);
 }
+
+/// Out-of-order and late histograms (older than the last truncation) are
+/// taken within the window, as Prometheus v3 takes them: readable at once
+/// beside the in-order ones (integer form kept), in the chunks a reader
+/// gets, logged to `wbl/` and back after a kill, a conflicting one dropped
+/// and counted, one outside the window refused, deleted by a deletion,
+/// kept by a truncation when late and dropped with the flush.
+#[test]
+fn out_of_order_histograms_are_taken_within_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = cairn_head::HeadOptions {
+        chunk_range: 10_000,
+        ooo_window: 1_000_000,
+        ..opts()
+    };
+    let h = open(dir.path(), o.clone());
+    mixed(&h);
+    // Drops the float chunk of 0..4 s.
+    h.truncate(4500).unwrap();
+    let mut app = h.appender();
+    // In range but older than the newest (12 s): out of order; 1500 and
+    // 2000 older than the truncation: late. A float between histograms too.
+    app.append_histogram(0, &m(), 7500, &hist(75)).unwrap();
+    app.append_float_histogram(0, &m(), 2000, &fhist(2.5))
+        .unwrap();
+    app.append_histogram(0, &m(), 1500, &hist(15)).unwrap();
+    app.append(0, &m(), 6500, -6.5).unwrap();
+    app.commit().unwrap();
+    let mut want: Vec<(i64, Got)> = mixed_expected()
+        .into_iter()
+        .filter(|x| x.0 >= 5000)
+        .collect();
+    let extra = [
+        (1500, Got::H(47.0, 22.5)),
+        (2000, Got::H(2.5, 5.0)),
+        (6500, Got::F(-6.5)),
+        (7500, Got::H(227.0, 112.5)),
+    ];
+    want.extend(extra.iter().cloned());
+    want.sort_by_key(|x| x.0);
+    assert_eq!(read(&h, i64::MIN, i64::MAX), want);
+    assert_eq!(h.late_stats().held, 4);
+    // The integer form of an out-of-order integer histogram is kept.
+    {
+        let q = h.querier(7500, 7500).unwrap();
+        let s = q
+            .select(&SelectHints::default(), &all())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let mut it = s.iter();
+        assert_eq!(it.next(), ValueType::FloatHistogram);
+        assert_eq!(it.at_histogram().map(|x| x.1.count), Some(227));
+    }
+    // Chunks carry them: re-encoded, integer runs as integer chunks.
+    let got: Vec<(i64, Got)> = chunks(&h)
+        .into_iter()
+        .flat_map(|(enc, _, _, data)| match enc {
+            1 => Vec::new(),
+            2 => histogram_decode(&data)
+                .unwrap()
+                .into_iter()
+                .map(|(t, x)| (t, Got::H(x.count as f64, x.sum)))
+                .collect(),
+            _ => float_histogram_decode(&data)
+                .unwrap()
+                .into_iter()
+                .map(|(t, x)| (t, Got::H(x.count, x.sum)))
+                .collect(),
+        })
+        .collect();
+    let want_h: Vec<(i64, Got)> = want
+        .iter()
+        .filter(|x| matches!(x.1, Got::H(..)))
+        .cloned()
+        .collect();
+    let mut got = got;
+    got.sort_by_key(|x| x.0);
+    assert_eq!(got, want_h);
+
+    let mut app = h.appender();
+    // Another histogram at a held out-of-order timestamp: dropped and
+    // counted; the same one again: nothing to do.
+    app.append_histogram(0, &m(), 7500, &hist(1)).unwrap();
+    app.append_histogram(0, &m(), 1500, &hist(15)).unwrap();
+    // Outside the window.
+    assert!(matches!(
+        app.append_histogram(0, &m(), 12_000 - 1_000_001, &hist(1)),
+        Err(StorageError::TooOldSample { .. })
+    ));
+    app.commit().unwrap();
+    assert_eq!(h.late_stats().conflicts_total, 1);
+    assert_eq!(read(&h, i64::MIN, i64::MAX), want);
+
+    // A kill: the WAL and wbl/ bring them all back.
+    drop(h);
+    let h = open(
+        dir.path(),
+        cairn_head::HeadOptions {
+            min_valid_time: 4500,
+            ..o.clone()
+        },
+    );
+    assert_eq!(read(&h, i64::MIN, i64::MAX), want);
+
+    // A deletion takes out-of-order histograms too, and holds after a kill.
+    h.delete(&all(), 7400, 7600).unwrap();
+    want.retain(|x| x.0 != 7500);
+    assert_eq!(read(&h, i64::MIN, i64::MAX), want);
+    drop(h);
+    let h = open(
+        dir.path(),
+        cairn_head::HeadOptions {
+            min_valid_time: 4500,
+            ..o.clone()
+        },
+    );
+    assert_eq!(read(&h, i64::MIN, i64::MAX), want);
+
+    // A truncation keeps the late ones (it drops the histogram chunk of
+    // 5..9 s and the out-of-order float); the flush reads them alone and
+    // drops them.
+    h.truncate(9500).unwrap();
+    want.retain(|x| x.0 < 4500 || x.0 >= 10_000);
+    assert_eq!(read(&h, i64::MIN, i64::MAX), want);
+    let f = h.begin_late_flush().unwrap();
+    assert_eq!(f.ranges(1000), vec![1000, 2000]);
+    let q = f.querier(0, 9999);
+    let late: Vec<i64> = {
+        let set = q.select(&SelectHints::default(), &all()).unwrap();
+        let mut v = Vec::new();
+        for s in set {
+            let s = s.unwrap();
+            let mut it = s.iter();
+            while it.next() != ValueType::None {
+                v.push(it.at_t());
+            }
+        }
+        v
+    };
+    drop(q);
+    assert_eq!(late, vec![1500, 2000]);
+    assert_eq!(f.finish().unwrap(), 2);
+    want.retain(|x| x.0 >= 10_000);
+    assert_eq!(read(&h, i64::MIN, i64::MAX), want);
+    drop(h);
+    let h = open(
+        dir.path(),
+        cairn_head::HeadOptions {
+            min_valid_time: 9500,
+            ..o
+        },
+    );
+    assert_eq!(read(&h, i64::MIN, i64::MAX), want);
+}

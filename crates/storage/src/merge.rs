@@ -38,8 +38,9 @@ use crate::{Result, StorageError};
 #[derive(Debug, Clone, Copy)]
 pub enum EncodeInput<'a> {
     Floats(&'a [Sample]),
-    /// Native histograms, as iterators give them (float counts).
-    Histograms(&'a [(i64, Arc<FloatHistogram>)]),
+    /// Native histograms, as iterators give them (float form, and the
+    /// integer form where they have one).
+    Histograms(&'a [crate::DecodedHistogram]),
 }
 
 /// Builds encoded chunks from a run of samples. Injected by the caller
@@ -479,13 +480,13 @@ impl MergeChunkIterator<'_, '_> {
             }
             match vt {
                 ValueType::Histogram | ValueType::FloatHistogram => {
-                    if let Some(h) = it.at_float_histogram() {
+                    if let Some((t, h)) = it.at_float_histogram() {
                         if !samples.is_empty() {
                             self.pending
                                 .extend((self.encoder)(EncodeInput::Floats(&samples))?);
                             samples.clear();
                         }
-                        hists.push(h);
+                        hists.push((t, h, it.at_histogram().map(|x| x.1)));
                     }
                 }
                 _ => {

@@ -34,7 +34,7 @@ pub fn encode_xor(samples: &[Sample]) -> Vec<EncodedChunk> {
 }
 
 /// [`encode_xor`] as a [`ChunkEncoder`]; native histograms become
-/// float-histogram chunks (see `block::hist`).
+/// histogram chunks of their kind (see `block::hist`).
 pub fn xor_encoder() -> ChunkEncoder {
     Arc::new(|i: EncodeInput<'_>| match i {
         EncodeInput::Floats(s) => Ok(encode_xor(s)),

@@ -225,3 +225,71 @@ fn a_histogram_chunk_crossing_a_block_boundary_is_clipped() {
     }
     assert_eq!(total, 20);
 }
+
+/// Histograms of a shard that lags behind (older than the head, already
+/// cut into blocks) are taken within the out-of-order window, as
+/// Prometheus v3 takes them: readable at once, written into blocks of
+/// their own by the late flush, merged with the blocks they overlap by
+/// compaction, and read back after a restart.
+#[test]
+fn late_histograms_reach_blocks_and_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = DbOptions {
+        ooo_window: 30 * 24 * H,
+        ..opts()
+    };
+    let db = Db::open(dir.path(), o.clone()).unwrap();
+    let mut want = fill(&db);
+    db.cut_head_now().unwrap();
+    // A newer in-order sample, so that the late ones are behind the head.
+    let mut app = db.appender();
+    app.append(0, &floats(), 8 * H, 1.0).unwrap();
+    want.push((floats().to_string(), 8 * H, 'f', 1.0));
+    // Late: between the blocks' samples (every 5 minutes) and before them.
+    for k in 0..24u64 {
+        let t = k as i64 * 10 * MIN + 2 * MIN;
+        app.append_histogram(0, &ints(), t, &hist(k + 100)).unwrap();
+        want.push((ints().to_string(), t, 'i', hist(k + 100).count as f64));
+    }
+    app.append_float_histogram(0, &floats(), -H, &fhist(7))
+        .unwrap();
+    want.push((floats().to_string(), -H, 'h', fhist(7).count));
+    app.commit().unwrap();
+    want.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    assert_eq!(read(&db, i64::MIN, i64::MAX), want, "read at once");
+    let late = db.flush_late().unwrap();
+    assert_eq!(late.len(), 3, "one block per 2 h range: {late:?}");
+    assert_eq!(read(&db, i64::MIN, i64::MAX), want, "from the late blocks");
+    let n: u64 = db
+        .blocks()
+        .iter()
+        .filter(|b| late.contains(&b.meta().ulid))
+        .map(|b| b.meta().stats.num_histogram_samples)
+        .sum();
+    assert_eq!(n, 25);
+    db.close();
+    let db = Db::open(dir.path(), o).unwrap();
+    assert_eq!(read(&db, i64::MIN, i64::MAX), want, "after a restart");
+    db.compact_now().unwrap();
+    // Those overlapping older blocks were merged into them (the one before
+    // 0, alone in its range, stays).
+    let mut spans: Vec<(i64, i64)> = db
+        .blocks()
+        .iter()
+        .map(|b| (b.meta().min_time, b.meta().max_time))
+        .collect();
+    spans.sort_unstable();
+    assert!(
+        spans.windows(2).all(|w| w[0].1 <= w[1].0),
+        "overlapping blocks left: {spans:?}"
+    );
+    assert_eq!(
+        db.blocks()
+            .iter()
+            .filter(|b| late.contains(&b.meta().ulid))
+            .count(),
+        1
+    );
+    assert_eq!(read(&db, i64::MIN, i64::MAX), want, "after compaction");
+    db.close();
+}

@@ -70,6 +70,48 @@ macro_rules! encode_fn {
 encode_fn!(encode_histograms, HistogramChunk, Histogram);
 encode_fn!(encode_float_histograms, FloatHistogramChunk, FloatHistogram);
 
+/// A histogram sample as readers hold it: time, float form, and the
+/// integer form when it has integer counts.
+pub type HistSample = (
+    i64,
+    std::sync::Arc<FloatHistogram>,
+    Option<std::sync::Arc<Histogram>>,
+);
+
+/// Encodes sorted samples of either kind: each run of samples with an
+/// integer form into integer chunks (encoding 2), each run without into
+/// float-histogram chunks (encoding 3), so that merging keeps integer
+/// histograms integer. Returns `(encoding, chunk)` pairs in time order.
+pub fn encode_histogram_runs(s: &[HistSample]) -> Result<Vec<(u8, HistChunkBytes)>, CodecError> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(first) = rest.first() {
+        let int = first.2.is_some();
+        let n = rest.iter().take_while(|x| x.2.is_some() == int).count();
+        let (run, tail) = rest.split_at(n);
+        if int {
+            let v: Vec<(i64, Histogram)> = run
+                .iter()
+                .filter_map(|x| x.2.as_ref().map(|h| (x.0, (**h).clone())))
+                .collect();
+            out.extend(
+                encode_histograms(&v)?
+                    .into_iter()
+                    .map(|c| (crate::ENCODING_HISTOGRAM, c)),
+            );
+        } else {
+            let v: Vec<(i64, FloatHistogram)> = run.iter().map(|x| (x.0, (*x.1).clone())).collect();
+            out.extend(
+                encode_float_histograms(&v)?
+                    .into_iter()
+                    .map(|c| (crate::ENCODING_FLOAT_HISTOGRAM, c)),
+            );
+        }
+        rest = tail;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -91,6 +133,25 @@ mod tests {
             positive_buckets: vec![n as i64],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn runs_keep_their_kind() {
+        use std::sync::Arc;
+        let int = |t: i64, n: u64| (t, Arc::new(h(n).to_float()), Some(Arc::new(h(n))));
+        let float = |t: i64, n: u64| (t, Arc::new(h(n).to_float()), None);
+        let s = vec![int(1, 1), int(2, 2), float(3, 3), int(4, 4)];
+        let cs = encode_histogram_runs(&s).unwrap();
+        let kinds: Vec<(u8, i64, i64)> = cs.iter().map(|(e, c)| (*e, c.0, c.1)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (crate::ENCODING_HISTOGRAM, 1, 2),
+                (crate::ENCODING_FLOAT_HISTOGRAM, 3, 3),
+                (crate::ENCODING_HISTOGRAM, 4, 4)
+            ]
+        );
+        assert!(encode_histogram_runs(&[]).unwrap().is_empty());
     }
 
     #[test]

@@ -5,9 +5,9 @@
 //! Blocks keep histogram chunks as they were written (the head's chunks
 //! pass through, as float chunks do); only a chunk that crosses a block
 //! boundary, or overlapping chunks being merged, are re-encoded. Merged
-//! samples come from iterators as float histograms, so a merge writes
-//! float-histogram chunks (encoding 3) whatever the source encodings
-//! were. All ranges here are `[mint, maxt)`, as block ranges are.
+//! samples come from iterators with their integer form where they had
+//! one, so a merge writes runs of integer histograms as integer chunks
+//! (encoding 2) and the rest as float-histogram chunks (encoding 3). All ranges here are `[mint, maxt)`, as block ranges are.
 
 use std::sync::Arc;
 
@@ -15,7 +15,6 @@ use cairn_codec::{
     encode_float_histograms, encode_histograms, float_histogram_decode, histogram_decode,
     CodecError, ENCODING_FLOAT_HISTOGRAM, ENCODING_HISTOGRAM,
 };
-use cairn_model::FloatHistogram;
 use cairn_storage::EncodedChunk;
 
 /// Whether `encoding` is one of the histogram encodings.
@@ -68,15 +67,20 @@ pub(crate) fn reencode_range(
     })
 }
 
-/// Float histogram samples (sorted) as float-histogram chunks.
+/// Merged histogram samples (sorted) as chunks: runs of integer ones as
+/// integer chunks, runs of float ones as float-histogram chunks.
 pub(crate) fn encode_merged(
-    s: &[(i64, Arc<FloatHistogram>)],
+    s: &[cairn_storage::DecodedHistogram],
 ) -> Result<Vec<EncodedChunk>, CodecError> {
-    let owned: Vec<(i64, FloatHistogram)> = s.iter().map(|(t, h)| (*t, (**h).clone())).collect();
-    Ok(chunks(
-        encode_float_histograms(&owned)?,
-        ENCODING_FLOAT_HISTOGRAM,
-    ))
+    Ok(cairn_codec::encode_histogram_runs(s)?
+        .into_iter()
+        .map(|(encoding, (min_time, max_time, data))| EncodedChunk {
+            min_time,
+            max_time,
+            encoding,
+            data,
+        })
+        .collect())
 }
 
 /// A histogram chunk's samples as queries read them: the float form, and

@@ -448,16 +448,16 @@ fn collect_chunks(
     let mut it = s.iter();
     let mut vt = it.seek(mint);
     // Histograms of a run between floats, encoded when the run ends.
-    let mut hists: Vec<(i64, std::sync::Arc<cairn_model::FloatHistogram>)> = Vec::new();
+    let mut hists: Vec<cairn_storage::DecodedHistogram> = Vec::new();
     while vt != ValueType::None {
         if it.at_t() >= maxt {
             break;
         }
         match vt {
             ValueType::Histogram | ValueType::FloatHistogram => {
-                if let Some(h) = it.at_float_histogram() {
+                if let Some((t, h)) = it.at_float_histogram() {
                     enc.flush(out);
-                    hists.push(h);
+                    hists.push((t, h, it.at_histogram().map(|x| x.1)));
                 }
             }
             _ => {
