@@ -2,8 +2,11 @@
 //! points, and (in `result`) the four query result types.
 //!
 //! Timestamps are seconds as JSON numbers with millisecond precision
-//! (`1435781451.781`); sample values are strings in Go's shortest `'f'`
-//! formatting (`"1"`, `"0.1"`, `"NaN"`, `"+Inf"`, `"-Inf"`), never exponents.
+//! (`1435781451.781`); sample values are strings as Prometheus v3's
+//! `jsonutil.MarshalFloat` writes them: Go's shortest `'f'` formatting
+//! (`"1"`, `"0.1"`, `"NaN"`, `"+Inf"`, `"-Inf"`), with an exponent only
+//! when `0 < |v| < 1e-6` or `|v| >= 1e21` (`"2.5e-07"`, `"1e+21"`).
+//! Prometheus 2.x wrote `'f'` throughout; the numbers are the same.
 
 mod histogram;
 mod result;
@@ -15,10 +18,24 @@ use serde_json::Value;
 
 pub(crate) use result::result_json;
 
-/// Formats a sample value as Prometheus's JSON does: Go's
-/// `strconv.FormatFloat(v, 'f', -1, 64)`.
+/// Formats a sample value as Prometheus's JSON does (see the module docs).
 pub fn format_float(v: f64) -> String {
-    cairn_model::format_go_f(v)
+    let mut s = String::new();
+    push_value(&mut s, v);
+    s
+}
+
+/// Appends `v` as Prometheus v3's `jsonutil.MarshalFloat` writes it
+/// (without the quotes): Go's `strconv.FormatFloat(v, 'f', -1, 64)`, but
+/// with an exponent (`'e'`, the same text as Go's shortest `'g'` in that
+/// range) when `0 < |v| < 1e-6` or `|v| >= 1e21`.
+pub(crate) fn push_value(out: &mut String, v: f64) {
+    let a = v.abs();
+    if a != 0.0 && a.is_finite() && !(1e-6..1e21).contains(&a) {
+        out.push_str(&cairn_model::format_go_g(v));
+    } else {
+        cairn_model::push_go_f(out, v);
+    }
 }
 
 /// Writes a millisecond timestamp as a JSON number of seconds.
@@ -100,8 +117,8 @@ pub(crate) fn point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     format_time(t, out);
     out.push_str(",\"");
-    // Same text as format_float, written in place (no allocation).
-    cairn_model::push_go_f(out, v);
+    // Same text as format_float, written in place.
+    push_value(out, v);
     out.push_str("\"]");
 }
 
@@ -157,8 +174,11 @@ mod tests {
         for (v, want) in [
             (0.0, "0"),
             (-0.0, "-0"),
-            (1e21, "1000000000000000000000"),
-            (-2.5e-7, "-0.00000025"),
+            (1e21, "1e+21"),
+            (999999999999999900000.0, "999999999999999900000"),
+            (-2.5e-7, "-2.5e-07"),
+            (1e-6, "0.000001"),
+            (1.5e300, "1.5e+300"),
             (6854787109267825.0 / 4.0, "1713696777316956.2"),
             (f64::NAN, "NaN"),
             (f64::INFINITY, "+Inf"),

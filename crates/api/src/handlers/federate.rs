@@ -20,7 +20,6 @@ use cairn_proto::exposition as pb;
 use cairn_storage::{SelectHints, ValueType};
 use prost::Message;
 
-use crate::json::format_float;
 use crate::params::{match_sets, Params};
 use crate::reply::{respond, Fail};
 use crate::{Api, ApiResponse};
@@ -116,7 +115,9 @@ fn text(series: BTreeMap<Labels, Latest>) -> ApiResponse {
             let rest = l.without(&["__name__"]);
             push_label_set(&mut out, rest.iter().map(|x| (x.name, x.value)));
             out.push(' ');
-            out.push_str(&format_float(v));
+            // The text exposition's number format (Go's shortest `'g'`,
+            // as `expfmt` writes it).
+            out.push_str(&cairn_model::format_go_g(v));
             out.push(' ');
             out.push_str(&t.to_string());
             out.push('\n');

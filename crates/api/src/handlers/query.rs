@@ -151,7 +151,7 @@ fn exemplars_json(found: &[cairn_storage::SeriesExemplars]) -> String {
             s.push_str("{\"labels\":");
             labels_json(&e.labels, &mut s);
             s.push_str(",\"value\":\"");
-            cairn_model::push_go_f(&mut s, e.value);
+            crate::json::push_value(&mut s, e.value);
             s.push_str("\",\"timestamp\":");
             format_time(e.ts, &mut s);
             s.push('}');

@@ -21,17 +21,9 @@
 use cairn_model::{bucket_bound, FloatHistogram};
 
 /// Appends `v` as Prometheus's `jsonutil.MarshalFloat` writes it (without
-/// the quotes): Go's `strconv.FormatFloat(v, 'f', -1, 64)`, but with an
-/// exponent (`'e'`, the same text as Go's shortest `'g'` in that range)
-/// when `0 < |v| < 1e-6` or `|v| >= 1e21`: `"1e+21"`, `"2.5e-07"`,
-/// `"+Inf"`.
+/// the quotes; see `json::push_value`).
 pub(crate) fn push_json_float(out: &mut String, v: f64) {
-    let a = v.abs();
-    if a != 0.0 && !(1e-6..1e21).contains(&a) {
-        out.push_str(&cairn_model::format_go_g(v));
-    } else {
-        cairn_model::push_go_f(out, v);
-    }
+    super::push_value(out, v);
 }
 
 fn quoted(out: &mut String, v: f64) {
