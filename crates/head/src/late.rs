@@ -144,6 +144,50 @@ impl Head {
         }
     }
 
+    /// Logs every out-of-order sample and histogram the head holds into
+    /// `wbl/` again, so that the log alone has them all (a sample
+    /// overtaken at commit was logged to the WAL only): what a head
+    /// snapshot, which replaces the WAL but not `wbl/`, needs. Replay keeps
+    /// one per timestamp, so the copies cost nothing but log space until
+    /// the next flush. Does not sync the log.
+    pub(crate) fn relog_ooo(&self) -> Result<()> {
+        let Some(w) = &self.wbl else {
+            return Ok(());
+        };
+        let mut keep: Vec<RefSample> = Vec::new();
+        let mut err = None;
+        self.series.for_each(|s| {
+            let d = s.data.lock();
+            if d.ooo.is_none() && d.ooo_hist_bounds().is_none() {
+                return;
+            }
+            for x in d.ooo_from(s.r, i64::MIN) {
+                keep.push(RefSample {
+                    r: s.r,
+                    t: x.t,
+                    v: x.v,
+                });
+            }
+            let hists = d.ooo_hists_from(i64::MIN);
+            drop(d);
+            if !hists.is_empty() {
+                let recs = crate::hist::records(hists.iter().map(|(t, h)| (s.r, *t, h)));
+                if let Err(e) = w.log(&recs) {
+                    err.get_or_insert(e);
+                }
+            }
+            if keep.len() >= RELOG_BATCH {
+                if let Err(e) = w.log(&[Record::Samples(std::mem::take(&mut keep))]) {
+                    err.get_or_insert(e);
+                }
+            }
+        });
+        if !keep.is_empty() {
+            w.log(&[Record::Samples(keep)])?;
+        }
+        err.map_or(Ok(()), Err)
+    }
+
     /// Inserts an out-of-order histogram replayed from `wbl/`; false when
     /// the series is unknown or the timestamp held already.
     fn replay_ooo_hist(&self, r: u64, t: i64, h: &crate::hist::HistValue) -> bool {

@@ -8,8 +8,11 @@
 //!   `chunks_head/`, fsyncs the chunk files and the WAL, and writes the
 //!   file atomically (temporary file, fsync, rename, directory fsync).
 //!   It writes nothing when the head holds what the file cannot carry
-//!   (out-of-order samples, native histograms, deletions, chunks kept in
-//!   memory). The
+//!   (deletions, chunks kept in memory). Native-histogram chunks are
+//!   listed with their encoding; out-of-order samples and histograms stay
+//!   in `wbl/` (all of them are logged there again first, since a sample
+//!   overtaken at commit is in the WAL only), which loading replays after
+//!   the snapshot, and their series are listed even without a chunk. The
 //!   exemplar ring is carried whole.
 //! - [`load`] uses a snapshot only if the WAL directory and the chunk
 //!   files are exactly as they were when it was written (names and
@@ -38,7 +41,8 @@ use cairn_storage::{Metadata, MetricType};
 
 pub use format::{
     build_labels, check, decode, encode, Entry, ExemplarEntry, FormatError, Header, MetaEntry,
-    RawEntry, Reader, SnapChunk, Snapshot, SnapshotIoError, Writer, MAGIC, MAGIC_V2,
+    RawEntry, Reader, SnapChunk, Snapshot, SnapshotIoError, Writer, FLAG_OOO, MAGIC, MAGIC_V2,
+    MAGIC_V3,
 };
 
 use crate::error::{HeadError, Result};
@@ -136,14 +140,21 @@ impl Head {
         all.sort_unstable_by_key(|s| s.r);
         let carried = |s: &MemSeries| {
             let d = s.data.lock();
-            d.ooo.is_none()
-                && d.hist.is_none()
-                && d.full.iter().all(|c| matches!(c.stored, Stored::Disk(_)))
+            d.full.iter().all(|c| matches!(c.stored, Stored::Disk(_)))
+                && d.hist.as_ref().is_none_or(|h| {
+                    h.full
+                        .iter()
+                        .all(|c| matches!(c.stored, crate::hist::HistBytes::Disk(_)))
+                })
         };
         if let Some(s) = all.iter().find(|s| !carried(s)) {
-            tracing::info!(series = s.r, "head snapshot not written: a series holds out-of-order samples, native histograms or a chunk in memory; the next start replays the WAL");
+            tracing::info!(series = s.r, "head snapshot not written: a series holds a chunk in memory; the next start replays the WAL");
             return Ok(None);
         }
+        // Out-of-order data stays in `wbl/`, which loading replays: all of
+        // it is logged there again (a sample overtaken at commit went to
+        // the WAL only), then the log is synced below.
+        self.relog_ooo()?;
         // Truncation leaves chunks ending before this in files it keeps
         // for newer ones: only chunks at or after it are listed.
         let min_valid = self.min_valid.load(Ordering::Acquire);
@@ -161,6 +172,25 @@ impl Head {
                 })
                 .collect()
         };
+        let live_hist = |d: &crate::series::SeriesData| -> Vec<(u8, SnapChunk)> {
+            d.hist.as_ref().map_or_else(Vec::new, |h| {
+                h.full
+                    .iter()
+                    .filter(|c| c.maxt >= min_valid)
+                    .filter_map(|c| match c.stored {
+                        crate::hist::HistBytes::Disk(chunk_ref) => Some((
+                            c.encoding,
+                            SnapChunk {
+                                chunk_ref,
+                                mint: c.mint,
+                                maxt: c.maxt,
+                            },
+                        )),
+                        crate::hist::HistBytes::Mem(_) => None,
+                    })
+                    .collect()
+            })
+        };
         let mut sealed = 0u64;
         let mut chunks = 0u64;
         for s in &all {
@@ -170,7 +200,14 @@ impl Head {
                 sealed += 1;
                 self.num_chunks.fetch_add(1, Ordering::AcqRel);
             }
-            chunks += live(&d).len() as u64;
+            if let Some(h) = d.hist.as_mut().filter(|h| h.open.is_some()) {
+                h.close_open(crate::hist::Store {
+                    disk: &self.chunks,
+                    series: s.r,
+                });
+                sealed += 1;
+            }
+            chunks += (live(&d).len() + live_hist(&d).len()) as u64;
         }
         // A chunk that could not be written stays in memory: not carried.
         if let Some(s) = all.iter().find(|s| !carried(s)) {
@@ -181,6 +218,9 @@ impl Head {
         let chunk_files = self.chunks.finish_and_list()?;
         self.chunks.sync()?;
         wal.sync()?;
+        if let Some(w) = &self.wbl {
+            w.sync()?;
+        }
         let header = Header {
             wal_files: wal_listing(&self.dir.join("wal"))?,
             chunk_files,
@@ -216,11 +256,12 @@ impl Head {
         let mut w = Writer::new(BufWriter::with_capacity(1 << 20, f), &header)
             .map_err(|e| snap_err(&tmp, e))?;
         for s in &all {
-            let (listed, last_v) = {
+            let (listed, last_v, hist, ooo) = {
                 let d = s.data.lock();
-                (live(&d), d.last_v)
+                let ooo = d.ooo.is_some() || d.ooo_hist_bounds().is_some();
+                (live(&d), d.last_v, live_hist(&d), ooo)
             };
-            w.series(s.r, &s.labels, &listed, last_v)
+            w.series(s.r, &s.labels, &listed, last_v, &hist, ooo)
                 .map_err(|e| snap_err(&tmp, e))?;
         }
         let f = w
@@ -264,12 +305,14 @@ const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 const BATCH: usize = 4096;
 
 /// Entries read but not yet built: label pairs borrowed from the file's
-/// bytes, chunks, and where each entry's pairs and chunks end.
+/// bytes, chunks, histogram chunks, and where each entry's pairs, chunks
+/// and histogram chunks end.
 #[derive(Default)]
 struct Batch<'a> {
-    entries: Vec<(RawEntry, usize, usize)>,
+    entries: Vec<(RawEntry, usize, usize, usize)>,
     pairs: Vec<(&'a str, &'a str)>,
     chunks: Vec<SnapChunk>,
+    hist: Vec<(u8, SnapChunk)>,
 }
 
 fn builder_gone(path: &Path) -> HeadError {
@@ -295,12 +338,13 @@ fn build(
     out: &mut Built,
     made: &mut Vec<Arc<MemSeries>>,
 ) -> Result<()> {
-    let (mut p0, mut c0) = (0usize, 0usize);
-    for &(e, p1, c1) in &b.entries {
+    let (mut p0, mut c0, mut h0) = (0usize, 0usize, 0usize);
+    for &(e, p1, c1, h1) in &b.entries {
         let pairs = b.pairs.get(p0..p1).unwrap_or_default();
         let chunks = b.chunks.get(c0..c1).unwrap_or_default();
-        (p0, c0) = (p1, c1);
-        for c in chunks {
+        let hist = b.hist.get(h0..h1).unwrap_or_default();
+        (p0, c0, h0) = (p1, c1, h1);
+        for c in chunks.iter().chain(hist.iter().map(|x| &x.1)) {
             let seq = (c.chunk_ref >> 32) as u32;
             let off = c.chunk_ref & 0xffff_ffff;
             let inside = files
@@ -316,8 +360,14 @@ fn build(
                 ));
             }
         }
-        if !chunks.iter().any(|c| c.maxt >= min_valid) {
+        if !chunks
+            .iter()
+            .chain(hist.iter().map(|x| &x.1))
+            .any(|c| c.maxt >= min_valid)
+            && !e.ooo
+        {
             // All its samples predate the blocks' end: a replay drops it too.
+            // (A series with out-of-order data gets it back from `wbl/`.)
             out.dropped += 1;
             continue;
         }
@@ -339,6 +389,13 @@ fn build(
                 mint: c.mint,
                 maxt: c.maxt,
             });
+            out.chunks += 1;
+        }
+        for (enc, c) in hist.iter().filter(|x| x.1.maxt >= min_valid) {
+            head.widen(c.mint, c.maxt);
+            d.hist
+                .get_or_insert_with(Default::default)
+                .attach(*enc, c.chunk_ref, c.mint, c.maxt);
             out.chunks += 1;
         }
         d.last_v = e.last_v;
@@ -417,13 +474,16 @@ pub(crate) fn load(head: &Head, path: &Path, wal_dir: &Path) -> Result<bool> {
             let mut batch = Batch::default();
             loop {
                 let e = rd
-                    .next_raw(&mut batch.pairs, &mut batch.chunks)
+                    .next_raw(&mut batch.pairs, &mut batch.chunks, &mut batch.hist)
                     .map_err(|e| format_err(path, e))?;
                 let done = e.is_none();
                 if let Some(e) = e {
-                    batch
-                        .entries
-                        .push((e, batch.pairs.len(), batch.chunks.len()));
+                    batch.entries.push((
+                        e,
+                        batch.pairs.len(),
+                        batch.chunks.len(),
+                        batch.hist.len(),
+                    ));
                 }
                 if batch.entries.len() == BATCH || (done && !batch.entries.is_empty()) {
                     if logged.elapsed() >= PROGRESS_EVERY {

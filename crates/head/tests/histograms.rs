@@ -282,9 +282,8 @@ fn histograms_survive_a_restart_through_the_wal() {
             .unwrap();
         app.commit().unwrap();
         before = chunks(&h);
-        // A graceful stop writes no snapshot while histograms are held:
-        // the next start replays the WAL.
-        assert_eq!(h.write_snapshot().unwrap(), None);
+        // Dropped without a snapshot: the next start replays the WAL
+        // (tests/snapshot.rs has the snapshot's way).
     }
     let h = open(dir.path(), opts());
     let got = read(&h, i64::MIN, i64::MAX);

@@ -1,7 +1,8 @@
 //! The head snapshot written on a graceful shutdown: the next open uses
 //! it instead of replaying the WAL and builds the head a replay builds;
 //! a stale, damaged or mismatching one is set aside and the WAL replayed;
-//! a head holding what the file cannot carry writes none.
+//! a head holding what the file cannot carry writes none; native
+//! histograms and out-of-order data are carried.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -271,18 +272,6 @@ fn stale_damaged_or_mismatching_snapshots_are_set_aside() {
 #[test]
 fn nothing_written_when_the_head_holds_what_it_cannot_carry() {
     let ls = series(4);
-    // Out-of-order samples not yet in a chunk file.
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = opts();
-    o.ooo_window = 3_600_000;
-    let h = open(dir.path(), o);
-    fill(&h, &ls, 0, 50);
-    let mut app = h.appender();
-    app.append(0, &ls[0], 15_000 * 10 + 1, 1.0).unwrap();
-    app.commit().unwrap();
-    assert_eq!(h.write_snapshot().unwrap(), None);
-    assert!(!dir.path().join(SNAP).exists());
-
     // Deletions.
     let dir = tempfile::tempdir().unwrap();
     let h = open(dir.path(), opts());
@@ -292,14 +281,193 @@ fn nothing_written_when_the_head_holds_what_it_cannot_carry() {
     assert!(!dir.path().join(SNAP).exists());
 }
 
+/// Every series' samples: `(t, kind, value or count bits, sum bits)`.
+type AllSamples = Vec<(Labels, Vec<(i64, char, u64, u64)>)>;
+
+/// Every sample of every series (floats by bits, histograms as their
+/// count and sum), and the out-of-order samples held.
+fn observe_all(h: &Head) -> (AllSamples, u64) {
+    use cairn_storage::{Queryable, SelectHints, ValueType};
+    let q = h.querier(i64::MIN, i64::MAX).unwrap();
+    let mut out = Vec::new();
+    for s in q.select(&SelectHints::default(), &all()).unwrap() {
+        let s = s.unwrap();
+        let mut it = s.iter();
+        let mut v = Vec::new();
+        loop {
+            match it.next() {
+                ValueType::Float => {
+                    let (t, x) = it.at();
+                    v.push((t, 'f', x.to_bits(), 0));
+                }
+                ValueType::FloatHistogram => {
+                    let (t, x) = it.at_float_histogram().unwrap();
+                    let kind = if it.at_histogram().is_some() {
+                        'i'
+                    } else {
+                        'h'
+                    };
+                    v.push((t, kind, x.count.to_bits(), x.sum.to_bits()));
+                }
+                _ => break,
+            }
+        }
+        assert!(it.err().is_none(), "{:?}", it.err());
+        out.push((s.labels().clone(), v));
+    }
+    (out, h.late_stats().held)
+}
+
+/// Native histograms (closed chunks in `chunks_head/`, an open one) and
+/// out-of-order data (floats and histograms, in range and late, a series
+/// holding nothing else, a sample overtaken at commit) are carried: the
+/// snapshot lists the histogram chunks and the out-of-order series, and
+/// `wbl/` (logged again first) gives the rest back.
+#[test]
+fn histograms_and_out_of_order_data_are_carried() {
+    use cairn_model::{Histogram, Span};
+    let hist = |i: u64| Histogram {
+        schema: 1,
+        zero_threshold: 1e-128,
+        count: 2 * i + 1,
+        sum: i as f64 * 0.5,
+        zero_count: 1,
+        positive_spans: vec![Span {
+            offset: 0,
+            length: 2,
+        }],
+        positive_buckets: vec![i as i64, 0],
+        ..Default::default()
+    };
+    let ls = series(6);
+    let hs =
+        labels!("__name__" => "gpu_kernel_latency_seconds".to_string(), "gpu" => "0".to_string());
+    let lone = labels!("__name__" => "late_only".to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let o = HeadOptions {
+        ooo_window: 3_600_000,
+        ..opts()
+    };
+    let h = open(dir.path(), o.clone());
+    for from in (0..300).step_by(20) {
+        fill(&h, &ls, from, from + 20);
+        let mut app = h.appender();
+        for i in from..from + 20 {
+            app.append_histogram(0, &hs, i * 15_000, &hist(i as u64))
+                .unwrap();
+        }
+        app.commit().unwrap();
+    }
+    let (m1, m2) = (1_000_000, 2_000_000);
+    h.truncate(m1).unwrap();
+    // A series whose in-order chunk a truncation drops, leaving a late
+    // sample: it holds nothing but out-of-order data.
+    let mut app = h.appender();
+    app.append(0, &lone, 1_500_000, 1.0).unwrap();
+    app.commit().unwrap();
+    let mut app = h.appender();
+    app.append(0, &lone, 900_000, 2.0).unwrap();
+    app.commit().unwrap();
+    h.truncate(m2).unwrap();
+    // Out of order in range: a float and a histogram between samples.
+    let mut app = h.appender();
+    app.append(0, &ls[0], 3_000_003, -1.0).unwrap();
+    app.append_histogram(0, &hs, 3_000_007, &hist(1000))
+        .unwrap();
+    app.commit().unwrap();
+    // Overtaken at commit: staged in order by one appender, committed
+    // after a newer sample of another; it went to the WAL only.
+    let mut first = h.appender();
+    first.append(0, &ls[1], 4_500_000, 5.0).unwrap();
+    let mut second = h.appender();
+    second.append(0, &ls[1], 4_600_000, 6.0).unwrap();
+    second.commit().unwrap();
+    first.commit().unwrap();
+    let want = observe_all(&h);
+    assert!(want.1 >= 3, "out-of-order samples held: {}", want.1);
+    let st = h.write_snapshot().unwrap().expect("a snapshot is written");
+    assert!(st.sealed > 0);
+    drop(h);
+    let plain = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), plain.path());
+    std::fs::remove_file(plain.path().join(SNAP)).unwrap();
+    let o = HeadOptions {
+        min_valid_time: m2,
+        ..o
+    };
+    let a = open(dir.path(), o.clone());
+    assert!(a.opened_from_snapshot());
+    assert_eq!(observe_all(&a), want, "from the snapshot");
+    let b = open(plain.path(), o);
+    assert!(!b.opened_from_snapshot());
+    assert_eq!(observe_all(&b), want, "from the WAL");
+    // The series with out-of-order data only is there.
+    assert!(want
+        .0
+        .iter()
+        .any(|(l, v)| *l == lone && v == &vec![(900_000, 'f', 2f64.to_bits(), 0)]));
+    // Appends after a start from the snapshot see the histograms.
+    let mut app = a.appender();
+    assert!(app
+        .append_histogram(0, &hs, 299 * 15_000, &hist(7))
+        .is_err());
+    app.append_histogram(0, &hs, 300 * 15_000, &hist(300))
+        .unwrap();
+    app.commit().unwrap();
+}
+
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/snapshot")
         .join(name)
 }
 
-/// What `v3.snap` holds; `v2.snap` holds the same without exemplars.
+/// What `v4.snap` holds: `v3.snap`'s contents and two entries of version
+/// 4, a histogram series with out-of-order data and a series with
+/// out-of-order data only.
 fn fixture_contents() -> Snapshot {
+    let mut s = fixture_contents_v3();
+    s.entries.push(Entry {
+        r: 9,
+        labels: labels!("__name__" => "gpu_kernel_latency_seconds".to_string(), "gpu" => "0".to_string()),
+        chunks: vec![],
+        last_v: 0.0,
+        hist: vec![
+            (
+                2,
+                SnapChunk {
+                    chunk_ref: (2 << 32) | 120,
+                    mint: 1_796_567_820_000,
+                    maxt: 1_796_569_605_000,
+                },
+            ),
+            (
+                3,
+                SnapChunk {
+                    chunk_ref: (2 << 32) | 200,
+                    mint: 1_796_569_620_000,
+                    maxt: 1_796_569_990_000,
+                },
+            ),
+        ],
+        ooo: true,
+    });
+    s.entries.push(Entry {
+        r: 12,
+        labels: labels!("__name__" => "late_only".to_string()),
+        chunks: vec![],
+        last_v: 0.0,
+        hist: vec![],
+        ooo: true,
+    });
+    s.header.chunks = 5;
+    s.header.series = 4;
+    s.header.next_ref = 13;
+    s
+}
+
+/// What `v3.snap` holds; `v2.snap` holds the same without exemplars.
+fn fixture_contents_v3() -> Snapshot {
     let entries = vec![
         Entry {
             r: 1,
@@ -317,6 +485,8 @@ fn fixture_contents() -> Snapshot {
                 },
             ],
             last_v: 61.0,
+            hist: vec![],
+            ooo: false,
         },
         Entry {
             r: 7,
@@ -327,6 +497,8 @@ fn fixture_contents() -> Snapshot {
                 maxt: 1_796_569_590_000,
             }],
             last_v: f64::from_bits(cairn_model::STALE_NAN_BITS),
+            hist: vec![],
+            ooo: false,
         },
     ];
     let h = Header {
@@ -368,12 +540,16 @@ fn fixture_contents() -> Snapshot {
 
 #[test]
 fn frozen_fixtures_decode_forever() {
-    let want = fixture_contents();
-    let bytes = std::fs::read(fixture("v3.snap")).unwrap();
-    assert_eq!(snapshot::decode(&bytes).unwrap(), want);
+    let v4 = fixture_contents();
+    let bytes = std::fs::read(fixture("v4.snap")).unwrap();
+    assert_eq!(snapshot::decode(&bytes).unwrap(), v4);
     // Written today, the same bytes.
-    assert_eq!(snapshot::encode(&want).unwrap(), bytes);
-    // Version 2 (no exemplars) is still read.
+    assert_eq!(snapshot::encode(&v4).unwrap(), bytes);
+    // Version 3 (no histogram chunks or flags) is still read.
+    let want = fixture_contents_v3();
+    let v3 = std::fs::read(fixture("v3.snap")).unwrap();
+    assert_eq!(snapshot::decode(&v3).unwrap(), want);
+    // Version 2 (no exemplars either) is still read.
     let v2 = std::fs::read(fixture("v2.snap")).unwrap();
     assert_eq!(
         snapshot::decode(&v2).unwrap(),
@@ -382,7 +558,7 @@ fn frozen_fixtures_decode_forever() {
             ..want
         }
     );
-    for bad in ["v2-corrupt.snap", "v3-corrupt.snap"] {
+    for bad in ["v2-corrupt.snap", "v3-corrupt.snap", "v4-corrupt.snap"] {
         let bad = std::fs::read(fixture(bad)).unwrap();
         let e = snapshot::decode(&bad).unwrap_err().to_string();
         assert!(e.contains("checksum"), "{e}");
@@ -466,11 +642,11 @@ fn a_version_1_snapshot_left_by_an_older_cairn_is_set_aside() {
 fn write_fixtures() {
     let bytes = snapshot::encode(&fixture_contents()).unwrap();
     std::fs::create_dir_all(fixture("")).unwrap();
-    std::fs::write(fixture("v3.snap"), &bytes).unwrap();
+    std::fs::write(fixture("v4.snap"), &bytes).unwrap();
     let mut bad = bytes;
     // A byte of the first exemplar's trace id: the structure still parses,
     // the checksum fails.
     let i = bad.len() - 40;
     bad[i] ^= 0x01;
-    std::fs::write(fixture("v3-corrupt.snap"), &bad).unwrap();
+    std::fs::write(fixture("v4-corrupt.snap"), &bad).unwrap();
 }

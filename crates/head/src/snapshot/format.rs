@@ -20,12 +20,21 @@ use std::io::{self, Write};
 
 use cairn_model::Labels;
 
-/// The first eight bytes; the last one is the format version. Version 3
-/// added the exemplars after the metadata.
-pub const MAGIC: [u8; 8] = *b"CAIRNHS\x03";
+/// The first eight bytes; the last one is the format version. Version 4
+/// added, per series, histogram chunks and an out-of-order flag; version
+/// 3 the exemplars after the metadata.
+pub const MAGIC: [u8; 8] = *b"CAIRNHS\x04";
 
-/// Version 2's magic: read (it has no exemplars), no longer written.
+/// Version 3's magic: read (no histogram chunks, no out-of-order flags),
+/// no longer written.
+pub const MAGIC_V3: [u8; 8] = *b"CAIRNHS\x03";
+
+/// Version 2's magic: read (no exemplars either), no longer written.
 pub const MAGIC_V2: [u8; 8] = *b"CAIRNHS\x02";
+
+/// Entry flag (version 4): the series holds out-of-order data, whose
+/// samples are in `wbl/`; it is kept even without a chunk.
+pub const FLAG_OOO: u64 = 1;
 
 /// What the snapshot was written against.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -36,7 +45,7 @@ pub struct Header {
     /// Every file of `chunks_head/`: (number, length in bytes, newest chunk
     /// maxt in it, `i64::MIN` when unknown), numbers increasing.
     pub chunk_files: Vec<(u32, u64, i64)>,
-    /// The chunks the entries list, all together.
+    /// The chunks the entries list, all together (float and histogram).
     pub chunks: u64,
     /// The head's lower bound when written: samples before it were
     /// truncated away.
@@ -66,6 +75,11 @@ pub struct Entry {
     pub chunks: Vec<SnapChunk>,
     /// The newest sample's value.
     pub last_v: f64,
+    /// Its native-histogram chunks in `chunks_head/` with their encoding
+    /// (2 or 3), oldest first (version 4).
+    pub hist: Vec<(u8, SnapChunk)>,
+    /// It holds out-of-order data (version 4; see [`FLAG_OOO`]).
+    pub ooo: bool,
 }
 
 impl PartialEq for Entry {
@@ -75,6 +89,8 @@ impl PartialEq for Entry {
             && self.labels == o.labels
             && self.chunks == o.chunks
             && self.last_v.to_bits() == o.last_v.to_bits()
+            && self.hist == o.hist
+            && self.ooo == o.ooo
     }
 }
 
@@ -238,15 +254,25 @@ impl<'a, W: Write> Writer<'a, W> {
     }
 
     /// Writes one series; refs must increase, the label set must not be
-    /// empty, and the chunks must fit in what the header promised.
+    /// empty, the chunks (float and histogram) must fit in what the
+    /// header promised, and histogram encodings be 2 or 3.
     pub fn series(
         &mut self,
         r: u64,
         labels: &'a Labels,
         chunks: &[SnapChunk],
         last_v: f64,
+        hist: &[(u8, SnapChunk)],
+        ooo: bool,
     ) -> Result<(), SnapshotIoError> {
-        let n = chunks.len() as u64;
+        if let Some(&(enc, _)) = hist.iter().find(|(e, _)| !matches!(e, 2 | 3)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("series {r}: histogram chunk encoding {enc}"),
+            )
+            .into());
+        }
+        let n = chunks.len() as u64 + hist.len() as u64;
         if r <= self.prev || self.left == 0 || labels.is_empty() || n > self.chunks_left {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -265,7 +291,7 @@ impl<'a, W: Write> Writer<'a, W> {
         self.left -= 1;
         self.chunks_left -= n;
         self.labels(labels)?;
-        self.w.uvarint(n)?;
+        self.w.uvarint(chunks.len() as u64)?;
         let (mut prev_ref, mut prev_t) = (0u64, self.base_mint);
         if let Some(c) = chunks.first() {
             self.base_mint = c.mint;
@@ -278,6 +304,17 @@ impl<'a, W: Write> Writer<'a, W> {
             prev_t = c.maxt;
         }
         self.w.put(&last_v.to_bits().to_le_bytes())?;
+        self.w.uvarint(if ooo { FLAG_OOO } else { 0 })?;
+        self.w.uvarint(hist.len() as u64)?;
+        let (mut prev_ref, mut prev_t) = (0u64, 0i64);
+        for (enc, c) in hist {
+            self.w.put(&[*enc])?;
+            self.w.varint(c.chunk_ref.wrapping_sub(prev_ref) as i64)?;
+            self.w.varint(c.mint.wrapping_sub(prev_t))?;
+            self.w.varint(c.maxt.wrapping_sub(c.mint))?;
+            prev_ref = c.chunk_ref;
+            prev_t = c.maxt;
+        }
         Ok(())
     }
 
@@ -370,6 +407,8 @@ pub fn build_labels<'s>(at: u64, pairs: &[(&'s str, &'s str)]) -> Result<Labels,
 pub struct RawEntry {
     pub r: u64,
     pub last_v: f64,
+    /// It holds out-of-order data (version 4; see [`FLAG_OOO`]).
+    pub ooo: bool,
     /// Where the entry starts in the file (for errors).
     pub offset: u64,
 }
@@ -389,7 +428,7 @@ pub struct Reader<'a> {
     series_left: u64,
     chunks_left: u64,
     base_mint: i64,
-    /// The format version (2 or 3).
+    /// The format version (2, 3 or 4).
     version: u8,
 }
 
@@ -405,15 +444,17 @@ impl<'a> Reader<'a> {
             series_left: 0,
             chunks_left: 0,
             base_mint: 0,
-            version: 3,
+            version: 4,
         };
         let magic = r.bytes(MAGIC.len())?;
-        if magic == MAGIC_V2 {
+        if magic == MAGIC_V3 {
+            r.version = 3;
+        } else if magic == MAGIC_V2 {
             r.version = 2;
         } else if magic != MAGIC {
             return Err(corrupt(
                 0,
-                format!("magic {MAGIC:02x?} or {MAGIC_V2:02x?}"),
+                format!("magic {MAGIC:02x?}, {MAGIC_V3:02x?} or {MAGIC_V2:02x?}"),
                 format!("{magic:02x?}"),
             ));
         }
@@ -560,12 +601,13 @@ impl<'a> Reader<'a> {
     }
 
     /// The next series entry, `None` after the last one: its label pairs
-    /// are appended to `pairs` (not yet checked: see [`build_labels`]) and
-    /// its chunks to `chunks`.
+    /// are appended to `pairs` (not yet checked: see [`build_labels`]),
+    /// its chunks to `chunks` and its histogram chunks to `hist`.
     pub fn next_raw(
         &mut self,
         pairs: &mut Vec<(&'a str, &'a str)>,
         chunks: &mut Vec<SnapChunk>,
+        hist: &mut Vec<(u8, SnapChunk)>,
     ) -> Result<Option<RawEntry>, FormatError> {
         if self.series_left == 0 {
             return Ok(None);
@@ -621,7 +663,55 @@ impl<'a> Reader<'a> {
             prev_t = maxt;
         }
         let last_v = f64::from_bits(self.i64()? as u64);
-        Ok(Some(RawEntry { r, last_v, offset }))
+        let mut ooo = false;
+        if self.version >= 4 {
+            let at = self.off as u64;
+            let flags = self.uvarint()?;
+            if flags & !FLAG_OOO != 0 {
+                return Err(corrupt(at, "entry flags 0 or 1", flags.to_string()));
+            }
+            ooo = flags & FLAG_OOO != 0;
+            let at = self.off as u64;
+            let n = self.count("histogram chunks", 4)?;
+            if n > self.chunks_left {
+                return Err(corrupt(
+                    at,
+                    format!(
+                        "at most the {} chunks the header has left",
+                        self.chunks_left
+                    ),
+                    n.to_string(),
+                ));
+            }
+            self.chunks_left -= n;
+            let (mut prev_ref, mut prev_t) = (0u64, 0i64);
+            for _ in 0..n {
+                let at = self.off as u64;
+                let enc = self.bytes(1)?.first().copied().unwrap_or(0);
+                if !matches!(enc, 2 | 3) {
+                    return Err(corrupt(at, "histogram encoding 2 or 3", enc.to_string()));
+                }
+                let chunk_ref = prev_ref.wrapping_add(self.varint()? as u64);
+                let mint = prev_t.wrapping_add(self.varint()?);
+                let maxt = mint.wrapping_add(self.varint()?);
+                hist.push((
+                    enc,
+                    SnapChunk {
+                        chunk_ref,
+                        mint,
+                        maxt,
+                    },
+                ));
+                prev_ref = chunk_ref;
+                prev_t = maxt;
+            }
+        }
+        Ok(Some(RawEntry {
+            r,
+            last_v,
+            ooo,
+            offset,
+        }))
     }
 
     /// The next series entry with its label set built and checked, `None`
@@ -629,7 +719,8 @@ impl<'a> Reader<'a> {
     pub fn next_series(&mut self) -> Result<Option<Entry>, FormatError> {
         let mut pairs = Vec::new();
         let mut chunks = Vec::new();
-        let Some(e) = self.next_raw(&mut pairs, &mut chunks)? else {
+        let mut hist = Vec::new();
+        let Some(e) = self.next_raw(&mut pairs, &mut chunks, &mut hist)? else {
             return Ok(None);
         };
         Ok(Some(Entry {
@@ -637,6 +728,8 @@ impl<'a> Reader<'a> {
             labels: build_labels(e.offset, &pairs)?,
             chunks,
             last_v: e.last_v,
+            hist,
+            ooo: e.ooo,
         }))
     }
 
@@ -748,12 +841,16 @@ pub fn decode(b: &[u8]) -> Result<Snapshot, FormatError> {
 pub fn encode(s: &Snapshot) -> Result<Vec<u8>, SnapshotIoError> {
     let header = Header {
         series: s.entries.len() as u64,
-        chunks: s.entries.iter().map(|e| e.chunks.len() as u64).sum(),
+        chunks: s
+            .entries
+            .iter()
+            .map(|e| (e.chunks.len() + e.hist.len()) as u64)
+            .sum(),
         ..s.header.clone()
     };
     let mut w = Writer::new(Vec::new(), &header)?;
     for e in &s.entries {
-        w.series(e.r, &e.labels, &e.chunks, e.last_v)?;
+        w.series(e.r, &e.labels, &e.chunks, e.last_v, &e.hist, e.ooo)?;
     }
     w.finish(&s.meta, &s.exemplars)
 }
@@ -770,13 +867,15 @@ mod tests {
                 prop::collection::btree_map("[a-c_]{1,3}", "[x-z0-9]{1,3}", 1..4),
                 prop::collection::vec((any::<u64>(), any::<i64>(), any::<i64>()), 0..5),
                 any::<f64>(),
+                prop::collection::vec((2u8..4, any::<u64>(), any::<i64>(), any::<i64>()), 0..3),
+                any::<bool>(),
             ),
             0..20,
         )
         .prop_map(|v| {
             let mut r = 0;
             v.into_iter()
-                .map(|(d, labels, chunks, last_v)| {
+                .map(|(d, labels, chunks, last_v, hist, ooo)| {
                     r += d;
                     Entry {
                         r,
@@ -790,6 +889,20 @@ mod tests {
                             })
                             .collect(),
                         last_v,
+                        hist: hist
+                            .into_iter()
+                            .map(|(enc, chunk_ref, mint, maxt)| {
+                                (
+                                    enc,
+                                    SnapChunk {
+                                        chunk_ref,
+                                        mint,
+                                        maxt,
+                                    },
+                                )
+                            })
+                            .collect(),
+                        ooo,
                     }
                 })
                 .collect()
@@ -817,7 +930,7 @@ mod tests {
             ),
             flip in any::<prop::sample::Index>(),
         ) {
-            let chunks = es.iter().map(|e| e.chunks.len() as u64).sum();
+            let chunks = es.iter().map(|e| (e.chunks.len() + e.hist.len()) as u64).sum();
             let h = Header { wal_files: wal, chunk_files, chunks, min_valid, next_ref, series: es.len() as u64 };
             let meta: Vec<MetaEntry> = meta
                 .into_iter()
@@ -851,15 +964,18 @@ mod tests {
             ..Header::default()
         };
         let mut w = Writer::new(Vec::new(), &h).unwrap();
-        w.series(5, &l, &[], 0.0).unwrap();
-        assert!(w.series(5, &l, &[], 0.0).is_err());
+        w.series(5, &l, &[], 0.0, &[], false).unwrap();
+        assert!(w.series(5, &l, &[], 0.0, &[], false).is_err());
         // More chunks than the header promised.
         let c = SnapChunk {
             chunk_ref: 1,
             mint: 0,
             maxt: 1,
         };
-        assert!(w.series(6, &l, &[c], 0.0).is_err());
+        assert!(w.series(6, &l, &[c], 0.0, &[], false).is_err());
+        assert!(w.series(6, &l, &[], 0.0, &[(2, c)], false).is_err());
+        // Not a histogram encoding.
+        assert!(w.series(6, &l, &[], 0.0, &[(1, c)], false).is_err());
         assert!(w.finish(&[], &[]).is_err());
     }
 }
