@@ -12,7 +12,11 @@ use libfuzzer_sys::fuzz_target;
 fn round_trip(b: &[u8]) {
     if let Ok(s) = decode(b) {
         assert_eq!(s.header.series, s.entries.len() as u64);
-        let listed: u64 = s.entries.iter().map(|e| e.chunks.len() as u64).sum();
+        let listed: u64 = s
+            .entries
+            .iter()
+            .map(|e| (e.chunks.len() + e.hist.len()) as u64)
+            .sum();
         assert_eq!(s.header.chunks, listed);
         assert!(s.entries.windows(2).all(|w| w[0].r < w[1].r));
         let again = encode(&s).expect("decoded snapshots encode");
