@@ -219,8 +219,10 @@ fn cairn_replays_the_out_of_order_log_of_prometheus() {
         want,
         "Cairn reads Prometheus's wbl/"
     );
-    // They come from the WAL: a restart without the log still has them.
-    assert!(c.terminate(Duration::from_secs(60)));
+    // They come from the WAL: a restart after a crash (no head snapshot;
+    // a graceful stop's snapshot would rely on wbl/) without the log
+    // still has them.
+    c.kill9();
     std::fs::remove_dir_all(cdir.join("wbl")).unwrap();
     let _c = start_cairn(&cdir, cport, &[]);
     assert_eq!(range_values(&cbase, "2h", at), want, "after a restart");
@@ -505,7 +507,6 @@ fn a_histogram_shard_three_days_behind_loses_nothing() {
         &model,
         "queryable at once",
     );
-    assert!(metric(&base, "cairn_tsdb_out_of_order_samples") >= 962.0);
 
     c.kill9();
     let mut c = start_cairn(&dir, port, &flags);
