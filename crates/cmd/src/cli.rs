@@ -170,6 +170,18 @@ pub struct ServeArgs {
     /// Enable POST /-/reload (reloads the rule files, as SIGHUP does).
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
+    /// Thanos's object-store configuration file (type: S3 with bucket, endpoint, region,
+    /// access_key, secret_key, insecure; or type: FILESYSTEM with directory). Every block Cairn
+    /// completes is then uploaded to that bucket in Thanos's layout (meta.json last, with the
+    /// external labels), blocks a compaction replaced are marked for deletion, and retention
+    /// keeps local blocks until they are uploaded. Wrong credentials or a missing bucket stop
+    /// the start; an unreachable bucket only delays uploads. See docs/objstore.md.
+    #[arg(long = "objstore.config-file")]
+    pub objstore_config_file: Option<std::path::PathBuf>,
+    /// An external label of this Cairn, NAME=VALUE (repeatable): written into uploaded
+    /// blocks' meta.json (thanos.labels) and added to alerts sent to Alertmanager.
+    #[arg(long = "storage.external-label")]
+    pub external_labels: Vec<String>,
     /// The URL under which Cairn is reached (used in alerts' generator URLs). Default:
     /// http:// and the listen address.
     #[arg(long = "web.external-url")]

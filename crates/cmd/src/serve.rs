@@ -30,6 +30,47 @@ pub struct DbBackend {
     rules: std::sync::OnceLock<Arc<cairn_rules::RuleManager>>,
     /// The ingestion limits the flags set, for `/metrics`.
     limits: std::sync::OnceLock<Vec<(&'static str, u64)>>,
+    /// The shipper and its counts, with `--objstore.config-file`.
+    shipper: std::sync::OnceLock<(Arc<cairn_objstore::Shipper>, Arc<ShipperCounters>)>,
+}
+
+/// Counts of the shipper's work, fed by its event channel.
+#[derive(Default)]
+pub struct ShipperCounters {
+    uploads: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+    marked: std::sync::atomic::AtomicU64,
+}
+
+impl ShipperCounters {
+    /// Subscribes to `s`'s events and counts them on a thread of its own.
+    fn watch(s: &cairn_objstore::Shipper) -> Arc<Self> {
+        use cairn_objstore::ShipperEvent as E;
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = Arc::new(Self::default());
+        let rx = s.subscribe();
+        let counters = c.clone();
+        let _ = std::thread::Builder::new()
+            .name("cairn-shipper-events".into())
+            .spawn(move || {
+                while let Ok(e) = rx.recv() {
+                    match e {
+                        E::Uploaded { bytes, .. } => {
+                            counters.uploads.fetch_add(1, Relaxed);
+                            counters.bytes.fetch_add(bytes, Relaxed);
+                        }
+                        E::UploadFailed { .. } => {
+                            counters.failures.fetch_add(1, Relaxed);
+                        }
+                        E::MarkedForDeletion { .. } => {
+                            counters.marked.fetch_add(1, Relaxed);
+                        }
+                    }
+                }
+            });
+        c
+    }
 }
 
 impl DbBackend {
@@ -257,6 +298,20 @@ impl Backend for DbBackend {
                     conflicts_total: l.conflicts_total,
                 }
             }),
+            objstore: self.shipper.get().map(|(s, c)| {
+                use std::sync::atomic::Ordering::Relaxed;
+                cairn_server::ObjstoreCounts {
+                    uploads_total: c.uploads.load(Relaxed),
+                    upload_failures_total: c.failures.load(Relaxed),
+                    uploaded_bytes_total: c.bytes.load(Relaxed),
+                    marked_for_deletion_total: c.marked.load(Relaxed),
+                    blocks_pending: db
+                        .blocks()
+                        .iter()
+                        .filter(|b| !s.is_uploaded(&b.meta().ulid))
+                        .count() as u64,
+                }
+            }),
             exemplars: Some({
                 let e = db.head().exemplar_stats();
                 cairn_server::ExemplarCounts {
@@ -401,6 +456,14 @@ fn dur(name: &str, v: &str) -> anyhow::Result<i64> {
 /// The flags as `/api/v1/status/flags` reports them.
 fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
     vec![
+        (
+            "objstore.config-file".into(),
+            a.objstore_config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        ("storage.external-label".into(), a.external_labels.join(",")),
         (
             "storage.tsdb.path".into(),
             a.tsdb_path.display().to_string(),
@@ -586,8 +649,82 @@ fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution
     Ok((opts, max_source_resolution))
 }
 
+/// `--storage.external-label` values as a map.
+fn external_labels(a: &ServeArgs) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for l in &a.external_labels {
+        let (k, v) = l
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--storage.external-label {l:?} is not NAME=VALUE"))?;
+        let valid = !k.is_empty()
+            && k.chars()
+                .enumerate()
+                .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+        if !valid || k.starts_with("__") || v.is_empty() {
+            anyhow::bail!(
+                "--storage.external-label {l:?}: the name must be a label name not starting with __, the value not empty"
+            );
+        }
+        if out.insert(k.to_owned(), v.to_owned()).is_some() {
+            anyhow::bail!("--storage.external-label {k} is given twice");
+        }
+    }
+    Ok(out)
+}
+
+/// The shipper for `--objstore.config-file`, its bucket checked: wrong
+/// credentials or a missing bucket stop the start; an unreachable bucket
+/// is logged and uploads wait for it.
+fn shipper(
+    a: &ServeArgs,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<Option<Arc<cairn_objstore::Shipper>>> {
+    let Some(path) = &a.objstore_config_file else {
+        return Ok(None);
+    };
+    let cfg = cairn_objstore::BucketConfig::from_file(path)
+        .map_err(|e| anyhow::anyhow!("--objstore.config-file: {e}"))?;
+    let bucket = Arc::new(
+        cairn_objstore::Bucket::open(&cfg)
+            .map_err(|e| anyhow::anyhow!("--objstore.config-file: {e}"))?,
+    );
+    match bucket.check() {
+        Ok(()) => tracing::info!(bucket = ?bucket, "object storage reachable"),
+        Err(e) if e.is_configuration() => {
+            anyhow::bail!("--objstore.config-file {}: {e}", path.display())
+        }
+        Err(e) => {
+            tracing::warn!(bucket = ?bucket, error = %e, "object storage not reachable now; blocks stay local and are uploaded once it is")
+        }
+    }
+    let s = cairn_objstore::Shipper::new(
+        bucket,
+        &a.tsdb_path,
+        cairn_objstore::ShipperOptions {
+            labels: labels.clone(),
+            source: "cairn".into(),
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("object storage: {e}"))?;
+    Ok(Some(Arc::new(s)))
+}
+
+/// How often the shipper retries when no block event comes.
+const SHIPPER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
-    let (opts, max_source_resolution) = storage_options(&a)?;
+    let (mut opts, max_source_resolution) = storage_options(&a)?;
+    let ext_labels = external_labels(&a)?;
+    std::fs::create_dir_all(&a.tsdb_path)
+        .with_context(|| format!("creating {}", a.tsdb_path.display()))?;
+    let shipper = shipper(&a, &ext_labels)?;
+    if let Some(s) = &shipper {
+        // Local blocks stay until they are in the bucket.
+        let s = s.clone();
+        opts.retention_hold = Some(cairn_tsdb::RetentionHold(Arc::new(move |u| {
+            !s.is_uploaded(u)
+        })));
+    }
     let web = match &a.web_config_file {
         None => None,
         Some(p) => Some(std::sync::Arc::new(
@@ -609,6 +746,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", a.tsdb_path.display()))?;
     let features = Features::parse(&a.enable_feature);
     let backend = Arc::new(DbBackend::default());
+    if let Some(s) = &shipper {
+        let _ = backend.shipper.set((s.clone(), ShipperCounters::watch(s)));
+    }
 
     let engine = PromqlEngine::new(
         backend.clone(),
@@ -675,7 +815,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                         .external_url
                         .clone()
                         .unwrap_or_else(|| format!("http://{listen}")),
-                    external_labels: Default::default(),
+                    external_labels: ext_labels.clone(),
                 },
                 backend.clone(),
                 backend.clone(),
@@ -741,6 +881,19 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             match Db::open(&path, opts) {
                 Ok(db) => {
                     let counters = DbCounters::watch(&db);
+                    if let Some(s) = &shipper {
+                        let events = db.subscribe();
+                        let db = db.clone();
+                        let blocks = move || {
+                            db.blocks()
+                                .iter()
+                                .map(|b| (b.dir().to_path_buf(), b.meta()))
+                                .collect()
+                        };
+                        if let Err(e) = s.spawn(events, SHIPPER_INTERVAL, blocks) {
+                            tracing::error!(error = %e, "starting the shipper failed; blocks are not uploaded");
+                        }
+                    }
                     let _ = shared.db.set((db, counters));
                     tracing::info!("storage ready");
                     if let Some(m) = shared.rules.get() {

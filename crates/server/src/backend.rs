@@ -46,11 +46,24 @@ pub struct BackendStats {
     pub build_info: Vec<(&'static str, String)>,
     /// The exemplar store, when the storage keeps one.
     pub exemplars: Option<ExemplarCounts>,
+    /// Uploads to object storage, when a bucket is configured.
+    pub objstore: Option<ObjstoreCounts>,
     /// Late and out-of-order samples, when the storage takes them.
     pub out_of_order: Option<OutOfOrderCounts>,
     /// Configured ingestion limits by name (0: none), shown as
     /// `cairn_limit{limit="..."}`.
     pub limits: Vec<(&'static str, u64)>,
+}
+
+/// What the shipper has done since start (`--objstore.config-file`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ObjstoreCounts {
+    pub uploads_total: u64,
+    pub upload_failures_total: u64,
+    pub uploaded_bytes_total: u64,
+    pub marked_for_deletion_total: u64,
+    /// Local blocks not in the bucket yet.
+    pub blocks_pending: u64,
 }
 
 /// What the storage's exemplar store holds and has done.

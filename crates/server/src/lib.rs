@@ -38,7 +38,8 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 
 pub use backend::{
-    Backend, BackendStats, DurationSummary, ExemplarCounts, MemoryReport, OutOfOrderCounts,
+    Backend, BackendStats, DurationSummary, ExemplarCounts, MemoryReport, ObjstoreCounts,
+    OutOfOrderCounts,
 };
 pub use config::ServerConfig;
 pub use error::ServerError;

@@ -680,6 +680,38 @@ fn render_stats(o: &mut String, s: &BackendStats) {
             l.conflicts_total,
         );
     }
+    if let Some(u) = s.objstore {
+        counter(
+            o,
+            "cairn_objstore_uploads_total",
+            "Blocks uploaded whole to the bucket (meta.json included).",
+            u.uploads_total,
+        );
+        counter(
+            o,
+            "cairn_objstore_upload_failures_total",
+            "Block uploads that failed (retried in the next round).",
+            u.upload_failures_total,
+        );
+        counter(
+            o,
+            "cairn_objstore_uploaded_bytes_total",
+            "Bytes of the blocks uploaded.",
+            u.uploaded_bytes_total,
+        );
+        counter(
+            o,
+            "cairn_objstore_marked_for_deletion_total",
+            "Bucket blocks marked for deletion because an uploaded compaction replaced them.",
+            u.marked_for_deletion_total,
+        );
+        gauge(
+            o,
+            "cairn_objstore_blocks_pending",
+            "Local blocks not uploaded yet.",
+            u.blocks_pending as f64,
+        );
+    }
     if let Some(e) = s.exemplars {
         gauge(
             o,

@@ -96,6 +96,20 @@ pub struct DbOptions {
     /// [`Db::flush_late`]) when it cut the head, or when at least this many
     /// are held.
     pub late_flush_samples: u64,
+    /// Blocks retention must keep for now (e.g. not uploaded to the
+    /// bucket yet); `None`: none.
+    pub retention_hold: Option<RetentionHold>,
+}
+
+/// Says which blocks retention must keep for now: `true` keeps the block
+/// (a later round deletes it once the hold lets go).
+#[derive(Clone)]
+pub struct RetentionHold(pub Arc<dyn Fn(&Ulid) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for RetentionHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetentionHold")
+    }
 }
 
 impl Default for DbOptions {
@@ -118,6 +132,7 @@ impl Default for DbOptions {
             max_series: 0,
             max_series_per_metric: 0,
             late_flush_samples: 10_000_000,
+            retention_hold: None,
         }
     }
 }
@@ -559,6 +574,16 @@ impl Db {
             self.opts.retention_size,
             base,
         );
+        let mut sel = sel;
+        if let Some(hold) = &self.opts.retention_hold {
+            sel.retain(|(ulid, reason)| {
+                let keep = (hold.0)(ulid);
+                if keep {
+                    tracing::info!(block = %ulid, ?reason, "block past retention kept: held (not uploaded yet)");
+                }
+                !keep
+            });
+        }
         let ids: Vec<Ulid> = sel.iter().map(|s| s.0).collect();
         if !ids.is_empty() {
             self.remove_blocks(&ids)?;

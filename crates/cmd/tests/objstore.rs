@@ -1,0 +1,216 @@
+//! `cairn serve --objstore.config-file` with a filesystem bucket: the
+//! blocks the head cuts are uploaded in Thanos's layout with the external
+//! labels, and survive a restart of the shipper; a configuration mistake
+//! stops the start with a message naming it; an unreachable bucket does
+//! not.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use cairn_model::Labels;
+use support::*;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Complete blocks in the bucket directory: (ulid, meta.json).
+fn bucket_blocks(dir: &std::path::Path) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let meta = e.path().join("meta.json");
+        if let Ok(b) = std::fs::read(&meta) {
+            out.push((
+                e.file_name().to_string_lossy().into_owned(),
+                serde_json::from_slice(&b).unwrap(),
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn cut_blocks_are_uploaded_with_the_external_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let bucket = tmp.path().join("bucket");
+    let cfg = tmp.path().join("objstore.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "type: FILESYSTEM\nconfig:\n  directory: {}\n",
+            bucket.display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let flags = [
+        "--storage.tsdb.maintenance-interval=1s",
+        "--storage.tsdb.chunk-encoding=xor",
+        "--storage.tsdb.downsample=false",
+        &format!("--objstore.config-file={}", cfg.display()),
+        "--storage.external-label=cluster=gpu-a",
+        "--storage.external-label=replica=0",
+    ];
+    let c = start_cairn(&data, port, &flags);
+    // Eight hours of a sample a minute: the head cuts its older hours
+    // into blocks, which are uploaded.
+    let now = now_ms() / 60_000 * 60_000;
+    let l = Labels::from_pairs([("__name__", "DCGM_FI_DEV_GPU_UTIL"), ("gpu", "0")]);
+    for part in (0..=480i64).collect::<Vec<_>>().chunks(120) {
+        let batch: Vec<_> = part
+            .iter()
+            .map(|&i| (l.clone(), now - 8 * 3_600_000 + i * 60_000, i as f64))
+            .collect();
+        let r = remote_write(&format!("{base}/api/v1/write"), &batch).unwrap();
+        assert_eq!(r.status, 204, "{}", r.text());
+    }
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let local = blocks(&data);
+        let up = bucket_blocks(&bucket);
+        if !local.is_empty() && local.iter().all(|b| up.iter().any(|u| &u.0 == b)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not uploaded: local {local:?}, bucket {:?}",
+            up.iter().map(|u| &u.0).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for (id, meta) in bucket_blocks(&bucket) {
+        assert_eq!(meta["ulid"], id.as_str());
+        assert_eq!(meta["thanos"]["labels"]["cluster"], "gpu-a");
+        assert_eq!(meta["thanos"]["labels"]["replica"], "0");
+        assert_eq!(meta["thanos"]["source"], "cairn");
+        // The listed files are there, with their sizes.
+        for f in meta["thanos"]["files"].as_array().unwrap() {
+            let p = bucket.join(&id).join(f["rel_path"].as_str().unwrap());
+            let n = std::fs::metadata(&p).unwrap().len();
+            if let Some(size) = f["size_bytes"].as_u64() {
+                assert_eq!(size, n, "{}", p.display());
+            }
+        }
+    }
+    // Self-instrumentation.
+    let m = get(&format!("{base}/metrics")).text();
+    let value = |name: &str| -> f64 {
+        m.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    assert!(value("cairn_objstore_uploads_total") >= 1.0, "{m}");
+    assert!(value("cairn_objstore_uploaded_bytes_total") > 0.0);
+    assert_eq!(value("cairn_objstore_upload_failures_total"), 0.0);
+    // The flags show in the status API.
+    let flags = get(&format!("{base}/api/v1/status/flags")).json();
+    assert_eq!(
+        flags["data"]["storage.external-label"],
+        "cluster=gpu-a,replica=0"
+    );
+    drop(c);
+    // The state was kept: a restart uploads nothing twice (the bucket's
+    // objects are not rewritten).
+    let before: Vec<_> = bucket_blocks(&bucket)
+        .iter()
+        .map(|(id, _)| {
+            std::fs::metadata(bucket.join(id).join("meta.json"))
+                .unwrap()
+                .modified()
+                .unwrap()
+        })
+        .collect();
+    let c = start_cairn(&data, port, &flags_owned(&flags_vec(&cfg)));
+    std::thread::sleep(Duration::from_millis(1500));
+    let after: Vec<_> = bucket_blocks(&bucket)
+        .iter()
+        .take(before.len())
+        .map(|(id, _)| {
+            std::fs::metadata(bucket.join(id).join("meta.json"))
+                .unwrap()
+                .modified()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(before, after);
+    drop(c);
+}
+
+fn flags_vec(cfg: &std::path::Path) -> Vec<String> {
+    vec![
+        "--storage.tsdb.maintenance-interval=1s".into(),
+        "--storage.tsdb.chunk-encoding=xor".into(),
+        "--storage.tsdb.downsample=false".into(),
+        format!("--objstore.config-file={}", cfg.display()),
+        "--storage.external-label=cluster=gpu-a".into(),
+    ]
+}
+
+fn flags_owned(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn configuration_mistakes_stop_the_start_an_unreachable_bucket_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let cfg = tmp.path().join("objstore.yml");
+    for (yaml, says) in [
+        ("type: GCS\nconfig:\n  bucket: b\n", "GCS"),
+        (
+            "type: S3\nconfig:\n  bucket: b\n  endpoint: h:1\n  secretkey: x\n",
+            "secretkey",
+        ),
+    ] {
+        std::fs::write(&cfg, yaml).unwrap();
+        let out = cairn()
+            .args(["serve", "--storage.tsdb.path"])
+            .arg(&data)
+            .arg(format!("--objstore.config-file={}", cfg.display()))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{yaml}: {err}");
+    }
+    let out = cairn()
+        .args(["serve", "--storage.tsdb.path"])
+        .arg(&data)
+        .arg("--storage.external-label=__bad=1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("external-label"));
+    // Nothing listens at that port: the start goes on, uploads wait.
+    let dead = free_port();
+    std::fs::write(
+        &cfg,
+        format!("type: S3\nconfig:\n  bucket: b\n  endpoint: 127.0.0.1:{dead}\n  access_key: a\n  secret_key: s\n  insecure: true\n"),
+    )
+    .unwrap();
+    let port = free_port();
+    let _c = start_cairn(
+        &data,
+        port,
+        &[&format!("--objstore.config-file={}", cfg.display())],
+    );
+    let r = get(&format!("http://127.0.0.1:{port}/-/ready"));
+    assert_eq!(r.status, 200);
+}

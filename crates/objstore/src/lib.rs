@@ -1,0 +1,22 @@
+//! Blocks in object storage (issue 17's first part): Thanos's bucket
+//! configuration ([`BucketConfig`]), a blocking [`Bucket`] over the
+//! `object_store` crate (S3 and local filesystem), and the [`Shipper`],
+//! which uploads every block the database completes in Thanos's bucket
+//! layout (`meta.json` last, with Thanos's `thanos` section) and marks
+//! the blocks a compaction replaced for deletion, as Thanos's compactor
+//! does.
+//!
+//! Dependencies point down: this crate reads blocks through `cairn_tsdb`'s
+//! types; the server wires a shipper to a database.
+
+mod bucket;
+mod config;
+mod error;
+mod layout;
+mod shipper;
+
+pub use bucket::Bucket;
+pub use config::{BucketConfig, S3Config, S3_IGNORED};
+pub use error::{ObjstoreError, Result};
+pub use layout::{bucket_meta, DeletionMark, DELETION_MARK, META};
+pub use shipper::{ShipState, Shipper, ShipperEvent, ShipperOptions, SyncReport, STATE_FILE};

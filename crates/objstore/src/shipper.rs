@@ -1,0 +1,409 @@
+//! The shipper: uploads every block the database completes to the bucket
+//! in Thanos's layout, and marks for deletion the uploaded blocks a newer
+//! upload replaces (a compaction's result covers its sources), as
+//! Thanos's compactor marks the blocks it compacted.
+//!
+//! Contracts:
+//! - A block is uploaded file by file, `meta.json` last: a reader that
+//!   sees `meta.json` sees the whole block; an upload cut short leaves a
+//!   partial block, which the next round uploads again from the start.
+//! - The state file (`<data>/cairn.shipper.json`, docs/format/shipper.md)
+//!   lists the uploaded blocks not yet replaced, with their resolution and
+//!   sources; it is written atomically after every change. A block in it
+//!   is never uploaded again; [`Shipper::is_uploaded`] tells retention
+//!   which local blocks it may delete.
+//! - A block replaces an uploaded one when both have the same resolution
+//!   and the uploaded one's sources are all among its own: the replaced
+//!   block gets `deletion-mark.json` (Thanos's format) and leaves the
+//!   state. Blocks of other resolutions (downsampled levels) never replace
+//!   raw ones.
+//! - A round stops at the first failure (the bucket is likely away) and
+//!   the next round retries; nothing local is deleted because of a failure.
+//! - What happens is reported on channels ([`Shipper::subscribe`]), so
+//!   tests wait for uploads instead of sleeping.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_tsdb::BlockMeta;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+use crate::bucket::Bucket;
+use crate::error::{ObjstoreError, Result};
+use crate::layout::{bucket_meta, DeletionMark, DELETION_MARK, META};
+
+/// The state file's name in the data directory.
+pub const STATE_FILE: &str = "cairn.shipper.json";
+
+/// What the shipper writes into uploaded blocks' `thanos` section.
+#[derive(Debug, Clone, Default)]
+pub struct ShipperOptions {
+    /// External labels (`--storage.external-label`).
+    pub labels: BTreeMap<String, String>,
+    /// `thanos.source`.
+    pub source: String,
+}
+
+/// One uploaded block the state keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipped {
+    pub ulid: Ulid,
+    /// Downsampling resolution in ms (0: raw).
+    #[serde(default)]
+    pub resolution: i64,
+    /// `compaction.sources` of the block.
+    pub sources: Vec<Ulid>,
+}
+
+/// The state file's contents.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ShipState {
+    pub version: u32,
+    pub uploaded: Vec<Shipped>,
+}
+
+impl ShipState {
+    /// Reads the state file at `path`; an absent file is an empty state.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self {
+                    version: 1,
+                    uploaded: Vec::new(),
+                })
+            }
+            Err(source) => {
+                return Err(ObjstoreError::Local {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let s: Self = serde_json::from_slice(&bytes).map_err(|e| ObjstoreError::StateCorrupt {
+            path: path.to_path_buf(),
+            expected: "the shipper's JSON state".into(),
+            found: e.to_string(),
+        })?;
+        if s.version != 1 {
+            return Err(ObjstoreError::StateCorrupt {
+                path: path.to_path_buf(),
+                expected: "version 1".into(),
+                found: format!("version {}", s.version),
+            });
+        }
+        Ok(s)
+    }
+
+    /// Writes it atomically (temporary file, fsync, rename, directory fsync).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let io = |source| ObjstoreError::Local {
+            path: path.to_path_buf(),
+            source,
+        };
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| ObjstoreError::StateCorrupt {
+            path: path.to_path_buf(),
+            expected: "a state to encode".into(),
+            found: e.to_string(),
+        })?;
+        let tmp = path.with_extension("json.tmp");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(&bytes).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, path).map_err(io)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+/// What the shipper did, as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShipperEvent {
+    /// `ulid` is in the bucket, `meta.json` included; `bytes` uploaded.
+    Uploaded { ulid: Ulid, bytes: u64 },
+    /// Uploading `ulid` failed; the next round retries.
+    UploadFailed { ulid: Ulid, error: String },
+    /// `ulid` got `deletion-mark.json`: `by` replaces it.
+    MarkedForDeletion { ulid: Ulid, by: Ulid },
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub uploaded: Vec<Ulid>,
+    pub marked: Vec<Ulid>,
+    pub bytes: u64,
+    /// The first failure, if the round stopped at one.
+    pub failed: Option<String>,
+}
+
+/// Uploads a data directory's blocks (see the module docs).
+pub struct Shipper {
+    bucket: Arc<Bucket>,
+    state_path: PathBuf,
+    opts: ShipperOptions,
+    state: Mutex<ShipState>,
+    /// Serialises rounds.
+    round: Mutex<()>,
+    subs: Mutex<Vec<Sender<ShipperEvent>>>,
+}
+
+impl std::fmt::Debug for Shipper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shipper")
+            .field("bucket", &self.bucket)
+            .field("state", &self.state_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The files of a block directory to upload, `meta.json` aside, as
+/// `(relative path, local path)`, sorted: `chunks/*`, `index`,
+/// `tombstones`. Hidden and temporary files are left out.
+fn block_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ObjstoreError::Local { path, source }
+    };
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(io(dir))? {
+        let e = e.map_err(io(dir))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == META || name.starts_with('.') || name.ends_with(".tmp") {
+            continue;
+        }
+        let p = e.path();
+        if e.file_type().map_err(io(&p))?.is_dir() {
+            for c in std::fs::read_dir(&p).map_err(io(&p))? {
+                let c = c.map_err(io(&p))?;
+                let cn = c.file_name().to_string_lossy().into_owned();
+                if cn.starts_with('.') || cn.ends_with(".tmp") {
+                    continue;
+                }
+                out.push((format!("{name}/{cn}"), c.path()));
+            }
+        } else {
+            out.push((name, p));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl Shipper {
+    /// A shipper for the data directory `data_dir` (its state file is
+    /// read now) uploading to `bucket`.
+    pub fn new(bucket: Arc<Bucket>, data_dir: &Path, opts: ShipperOptions) -> Result<Self> {
+        let state_path = data_dir.join(STATE_FILE);
+        let state = ShipState::load(&state_path)?;
+        Ok(Self {
+            bucket,
+            state_path,
+            opts,
+            state: Mutex::new(state),
+            round: Mutex::new(()),
+            subs: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The bucket it uploads to.
+    pub fn bucket(&self) -> &Arc<Bucket> {
+        &self.bucket
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> Receiver<ShipperEvent> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.subs.lock().push(tx);
+        rx
+    }
+
+    fn emit(&self, e: ShipperEvent) {
+        self.subs.lock().retain(|s| s.send(e.clone()).is_ok());
+    }
+
+    /// Whether `ulid` was uploaded (and not replaced since): retention may
+    /// delete it locally.
+    pub fn is_uploaded(&self, ulid: &Ulid) -> bool {
+        self.state.lock().uploaded.iter().any(|s| s.ulid == *ulid)
+    }
+
+    /// The state as it stands.
+    pub fn state(&self) -> ShipState {
+        self.state.lock().clone()
+    }
+
+    /// Uploads one block directory: every file, then `meta.json` with the
+    /// `thanos` section. Returns the bytes uploaded.
+    pub fn upload_block(&self, dir: &Path, meta: &BlockMeta) -> Result<u64> {
+        let id = meta.ulid.to_string();
+        let mut files = Vec::new();
+        let mut bytes = 0u64;
+        for (rel, path) in block_files(dir)? {
+            let n = self.bucket.upload_file(&format!("{id}/{rel}"), &path)?;
+            bytes += n;
+            files.push((rel, n));
+        }
+        let local_meta = dir.join(META);
+        let local = std::fs::read(&local_meta).map_err(|source| ObjstoreError::Local {
+            path: local_meta.clone(),
+            source,
+        })?;
+        let m = bucket_meta(&id, &local, &files, &self.opts.labels, &self.opts.source)?;
+        bytes += m.len() as u64;
+        self.bucket.put(&format!("{id}/{META}"), Bytes::from(m))?;
+        Ok(bytes)
+    }
+
+    /// Marks `ulid` for deletion in the bucket (if it is there, complete
+    /// and not marked yet).
+    fn mark(&self, ulid: Ulid, by: Ulid, now_s: i64) -> Result<bool> {
+        let id = ulid.to_string();
+        if !self.bucket.exists(&format!("{id}/{META}"))?
+            || self.bucket.exists(&format!("{id}/{DELETION_MARK}"))?
+        {
+            return Ok(false);
+        }
+        let m = DeletionMark {
+            id: id.clone(),
+            deletion_time: now_s,
+            version: 1,
+            details: format!("replaced by {by} (compacted by Cairn)"),
+        };
+        let b = serde_json::to_vec(&m).map_err(|e| ObjstoreError::Meta {
+            block: id.clone(),
+            what: format!("encoding the deletion mark: {e}"),
+        })?;
+        self.bucket
+            .put(&format!("{id}/{DELETION_MARK}"), Bytes::from(b))?;
+        Ok(true)
+    }
+
+    /// One round over the database's blocks (`(directory, meta)`): uploads
+    /// those not uploaded yet, oldest first, and marks what they replace.
+    pub fn sync(&self, blocks: &[(PathBuf, BlockMeta)]) -> SyncReport {
+        let _g = self.round.lock();
+        let mut report = SyncReport::default();
+        let mut todo: Vec<&(PathBuf, BlockMeta)> = blocks
+            .iter()
+            .filter(|(_, m)| !self.is_uploaded(&m.ulid))
+            .collect();
+        todo.sort_by_key(|(_, m)| (m.resolution(), m.min_time, m.ulid));
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        for (dir, meta) in todo {
+            match self.ship_one(dir, meta, now_s, &mut report) {
+                Ok(()) => {}
+                Err(e) => {
+                    let error = e.to_string();
+                    tracing::warn!(block = %meta.ulid, error = %error, "upload failed; retried next round");
+                    self.emit(ShipperEvent::UploadFailed {
+                        ulid: meta.ulid,
+                        error: error.clone(),
+                    });
+                    report.failed = Some(error);
+                    break;
+                }
+            }
+        }
+        report
+    }
+
+    fn ship_one(
+        &self,
+        dir: &Path,
+        meta: &BlockMeta,
+        now_s: i64,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let bytes = self.upload_block(dir, meta)?;
+        let entry = Shipped {
+            ulid: meta.ulid,
+            resolution: meta.resolution(),
+            sources: meta.compaction.sources.clone(),
+        };
+        {
+            let mut st = self.state.lock();
+            st.version = 1;
+            st.uploaded.push(entry);
+            st.save(&self.state_path)?;
+        }
+        tracing::info!(block = %meta.ulid, bytes, "block uploaded");
+        report.uploaded.push(meta.ulid);
+        report.bytes += bytes;
+        self.emit(ShipperEvent::Uploaded {
+            ulid: meta.ulid,
+            bytes,
+        });
+        // What this block replaces.
+        let mine: BTreeSet<Ulid> = meta.compaction.sources.iter().copied().collect();
+        let replaced: Vec<Ulid> = self
+            .state
+            .lock()
+            .uploaded
+            .iter()
+            .filter(|s| {
+                s.ulid != meta.ulid
+                    && s.resolution == meta.resolution()
+                    && !s.sources.is_empty()
+                    && s.sources.iter().all(|x| mine.contains(x))
+            })
+            .map(|s| s.ulid)
+            .collect();
+        for old in replaced {
+            if self.mark(old, meta.ulid, now_s)? {
+                tracing::info!(block = %old, by = %meta.ulid, "block marked for deletion in the bucket");
+                report.marked.push(old);
+                self.emit(ShipperEvent::MarkedForDeletion {
+                    ulid: old,
+                    by: meta.ulid,
+                });
+            }
+            let mut st = self.state.lock();
+            st.uploaded.retain(|s| s.ulid != old);
+            st.save(&self.state_path)?;
+        }
+        Ok(())
+    }
+
+    /// Runs rounds on a thread of its own: at start, after every event of
+    /// `events` (the database's), and every `interval` (retries), over the
+    /// blocks `blocks` returns, until `events` closes.
+    pub fn spawn<T: Send + 'static>(
+        self: &Arc<Self>,
+        events: Receiver<T>,
+        interval: Duration,
+        blocks: impl Fn() -> Vec<(PathBuf, BlockMeta)> + Send + 'static,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let me = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("cairn-shipper".into())
+            .spawn(move || loop {
+                me.sync(&blocks());
+                match events.recv_timeout(interval) {
+                    Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        // Let a burst of events settle into one round.
+                        while events.try_recv().is_ok() {}
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        me.sync(&blocks());
+                        return;
+                    }
+                }
+            })
+    }
+}

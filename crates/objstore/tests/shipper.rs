@@ -1,0 +1,241 @@
+//! The shipper against a filesystem bucket and a real database: blocks
+//! uploaded in Thanos's layout with `meta.json` last, compaction results
+//! replacing (marking) what they cover, downsampled levels never replacing
+//! raw blocks, an unreachable bucket failing a round without losing
+//! anything, and retention holding blocks not uploaded yet.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cairn_model::labels;
+use cairn_objstore::{
+    Bucket, BucketConfig, DeletionMark, ShipState, Shipper, ShipperEvent, ShipperOptions,
+    STATE_FILE,
+};
+use cairn_storage::Appendable;
+use cairn_tsdb::{BlockMeta, Db, DbOptions, RetentionHold};
+
+const H: i64 = 3_600_000;
+
+fn db_opts() -> DbOptions {
+    DbOptions {
+        maintenance_interval: None,
+        retention_time: 0,
+        downsample: false,
+        ..DbOptions::default()
+    }
+}
+
+/// A sample a minute for two series over `[from, to)` hours.
+fn fill(db: &Db, from: i64, to: i64) {
+    let mut app = db.appender();
+    for t in (from * H..to * H).step_by(60_000) {
+        for g in ["0", "1"] {
+            let l = labels!("__name__" => "DCGM_FI_DEV_GPU_UTIL", "gpu" => g);
+            app.append(0, &l, t, (t / 60_000) as f64).unwrap();
+        }
+    }
+    app.commit().unwrap();
+}
+
+fn blocks(db: &Db) -> Vec<(PathBuf, BlockMeta)> {
+    db.blocks()
+        .iter()
+        .map(|b| (b.dir().to_path_buf(), b.meta()))
+        .collect()
+}
+
+fn fs_bucket(dir: &std::path::Path) -> Arc<Bucket> {
+    Arc::new(
+        Bucket::open(&BucketConfig::Filesystem {
+            directory: dir.to_path_buf(),
+            prefix: String::new(),
+        })
+        .unwrap(),
+    )
+}
+
+fn opts() -> ShipperOptions {
+    ShipperOptions {
+        labels: BTreeMap::from([("cluster".to_owned(), "gpu-a".to_owned())]),
+        source: "cairn".into(),
+    }
+}
+
+#[test]
+fn blocks_are_uploaded_in_thanos_layout_and_compactions_replace_them() {
+    let data = tempfile::tempdir().unwrap();
+    let bdir = tempfile::tempdir().unwrap();
+    let db = Db::open(data.path(), db_opts()).unwrap();
+    fill(&db, 0, 7);
+    db.cut_head(true).unwrap();
+    let first = blocks(&db);
+    assert!(first.len() >= 3, "{} blocks", first.len());
+    let bucket = fs_bucket(bdir.path());
+    let s = Shipper::new(bucket.clone(), data.path(), opts()).unwrap();
+    let events = s.subscribe();
+    let r = s.sync(&first);
+    assert_eq!(r.failed, None);
+    assert_eq!(r.uploaded.len(), first.len());
+    for (dir, m) in &first {
+        let id = m.ulid.to_string();
+        // Every local file is there with the same bytes.
+        for f in ["index", "chunks/000001"] {
+            let want = std::fs::read(dir.join(f)).unwrap();
+            let got = bucket.get(&format!("{id}/{f}")).unwrap().unwrap();
+            assert_eq!(&got[..], &want[..], "{id}/{f}");
+        }
+        let meta: serde_json::Value =
+            serde_json::from_slice(&bucket.get(&format!("{id}/meta.json")).unwrap().unwrap())
+                .unwrap();
+        assert_eq!(meta["ulid"], id);
+        assert_eq!(meta["minTime"], m.min_time);
+        assert_eq!(meta["thanos"]["labels"]["cluster"], "gpu-a");
+        assert_eq!(meta["thanos"]["source"], "cairn");
+        assert_eq!(meta["thanos"]["downsample"]["resolution"], 0);
+        let files: Vec<&str> = meta["thanos"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rel_path"].as_str().unwrap())
+            .collect();
+        // The block directory as it is (Cairn's blocks carry a
+        // tombstones file), meta.json listed last.
+        let mut want = vec!["chunks/000001", "index"];
+        if dir.join("tombstones").exists() {
+            want.push("tombstones");
+        }
+        want.push("meta.json");
+        assert_eq!(files, want);
+        assert!(s.is_uploaded(&m.ulid));
+        assert!(matches!(
+            events.try_recv(),
+            Ok(ShipperEvent::Uploaded { .. })
+        ));
+    }
+    // Nothing to do the second time.
+    assert_eq!(s.sync(&blocks(&db)).uploaded, vec![]);
+    // A compaction merges the first blocks: its result is uploaded and
+    // the blocks it covers are marked for deletion, Thanos's way.
+    db.compact_now().unwrap();
+    let after = blocks(&db);
+    let r = s.sync(&after);
+    assert_eq!(r.failed, None);
+    assert!(!r.uploaded.is_empty());
+    assert!(!r.marked.is_empty(), "{r:?}");
+    for old in &r.marked {
+        let mark: DeletionMark = serde_json::from_slice(
+            &bucket
+                .get(&format!("{old}/deletion-mark.json"))
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(mark.id, old.to_string());
+        assert_eq!(mark.version, 1);
+        assert!(!s.is_uploaded(old));
+    }
+    // The state lists what is local and uploaded, and survives a restart.
+    let st = ShipState::load(&data.path().join(STATE_FILE)).unwrap();
+    let local: Vec<_> = after.iter().map(|(_, m)| m.ulid).collect();
+    for u in &st.uploaded {
+        assert!(local.contains(&u.ulid), "{:?} not local", u.ulid);
+    }
+    let again = Shipper::new(bucket, data.path(), opts()).unwrap();
+    assert_eq!(again.sync(&after).uploaded, vec![]);
+    db.close();
+}
+
+#[test]
+fn meta_json_goes_last_so_a_cut_upload_is_partial() {
+    let data = tempfile::tempdir().unwrap();
+    let bdir = tempfile::tempdir().unwrap();
+    let db = Db::open(data.path(), db_opts()).unwrap();
+    fill(&db, 0, 3);
+    db.cut_head(true).unwrap();
+    let (dir, meta) = blocks(&db).remove(0);
+    // A copy of the block without its meta.json: the upload fails where
+    // meta.json would go, after every other file.
+    let copy = data.path().join("copy");
+    std::fs::create_dir_all(copy.join("chunks")).unwrap();
+    std::fs::copy(dir.join("index"), copy.join("index")).unwrap();
+    std::fs::copy(dir.join("chunks/000001"), copy.join("chunks/000001")).unwrap();
+    let bucket = fs_bucket(bdir.path());
+    let s = Shipper::new(bucket.clone(), data.path(), opts()).unwrap();
+    let e = s.upload_block(&copy, &meta).unwrap_err().to_string();
+    assert!(e.contains("meta.json"), "{e}");
+    let id = meta.ulid.to_string();
+    assert!(bucket.exists(&format!("{id}/index")).unwrap());
+    assert!(!bucket.exists(&format!("{id}/meta.json")).unwrap());
+    // The real round uploads it whole.
+    assert_eq!(s.sync(&blocks(&db)).failed, None);
+    assert!(bucket.exists(&format!("{id}/meta.json")).unwrap());
+    db.close();
+}
+
+#[test]
+fn an_unreachable_bucket_fails_the_round_and_retention_holds_the_blocks() {
+    let data = tempfile::tempdir().unwrap();
+    // Nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = Arc::new(
+        Bucket::open(
+            &BucketConfig::parse(&format!(
+                "type: S3\nconfig:\n  bucket: b\n  endpoint: 127.0.0.1:{port}\n  access_key: a\n  secret_key: s\n  insecure: true\n  max_retries: 0\n"
+            ))
+            .unwrap(),
+        )
+        .unwrap(),
+    );
+    assert!(down.check().is_err());
+    let s = Arc::new(Shipper::new(down, data.path(), opts()).unwrap());
+    let held = s.clone();
+    let o = DbOptions {
+        retention_time: 2 * H,
+        retention_hold: Some(RetentionHold(Arc::new(move |u| !held.is_uploaded(u)))),
+        ..db_opts()
+    };
+    let db = Db::open(data.path(), o.clone()).unwrap();
+    fill(&db, 0, 9);
+    db.cut_head(true).unwrap();
+    let before = blocks(&db);
+    let events = s.subscribe();
+    let r = s.sync(&before);
+    assert!(r.failed.is_some());
+    assert!(r.uploaded.is_empty());
+    assert!(matches!(
+        events.try_recv(),
+        Ok(ShipperEvent::UploadFailed { .. })
+    ));
+    // Past retention, but not uploaded: kept.
+    assert!(db.apply_retention().unwrap().is_empty());
+    assert_eq!(blocks(&db).len(), before.len());
+    db.close();
+    drop(db);
+    // The bucket is back (here: another bucket for the same directory):
+    // everything goes up, then retention may delete.
+    let bdir = tempfile::tempdir().unwrap();
+    let up = Arc::new(Shipper::new(fs_bucket(bdir.path()), data.path(), opts()).unwrap());
+    let held = up.clone();
+    let o = DbOptions {
+        retention_hold: Some(RetentionHold(Arc::new(move |u| !held.is_uploaded(u)))),
+        ..o
+    };
+    let db = Db::open(data.path(), o).unwrap();
+    let r = up.sync(&blocks(&db));
+    assert_eq!(r.failed, None);
+    assert_eq!(r.uploaded.len(), before.len());
+    assert!(!db.apply_retention().unwrap().is_empty());
+    db.close();
+}
