@@ -7,7 +7,8 @@
 # Operator's CRD schemas for Node (deploy/kubernetes/check, installed at
 # $CAIRN_K8S_NODE, default ~/.cache/cairn/k8s-node), the OpenTelemetry JS
 # SDK (tests/otlp-js, at $CAIRN_OTLP_JS, default ~/.cache/cairn/otlp-js),
-# plus cargo-nextest when absent.
+# Garage, an S3 server (crates.io, built at $CAIRN_GARAGE_ROOT, default
+# ~/.cache/cairn/garage), plus cargo-nextest when absent.
 # Safe to run again; does nothing that is already done.
 set -euo pipefail
 
@@ -67,6 +68,15 @@ if ! cmp -s "$js_dir/package-lock.json" "$otlp_js/package-lock.json" \
   mkdir -p "$otlp_js"
   cp "$js_dir/package.json" "$js_dir/package-lock.json" "$otlp_js/"
   (cd "$otlp_js" && npm ci --no-audit --no-fund --silent)
+fi
+# Garage (crates.io), a real S3 server for the object-storage tests
+# (crates/cmd/tests/objstore_s3.rs), built once per machine at
+# $CAIRN_GARAGE_ROOT (default ~/.cache/cairn/garage): about ten minutes on
+# two cores.
+garage_root=${CAIRN_GARAGE_ROOT:-$HOME/.cache/cairn/garage}
+if [ ! -x "$garage_root/bin/garage" ]; then
+  echo "install-deps: building Garage 2.5.0 (an S3 server for the tests) into $garage_root"
+  cargo install --locked --quiet garage --version 2.5.0 --root "$garage_root"
 fi
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest

@@ -41,6 +41,7 @@ pub struct ShipperCounters {
     failures: std::sync::atomic::AtomicU64,
     bytes: std::sync::atomic::AtomicU64,
     marked: std::sync::atomic::AtomicU64,
+    deleted: std::sync::atomic::AtomicU64,
 }
 
 impl ShipperCounters {
@@ -65,6 +66,9 @@ impl ShipperCounters {
                         }
                         E::MarkedForDeletion { .. } => {
                             counters.marked.fetch_add(1, Relaxed);
+                        }
+                        E::Deleted { .. } | E::PartialDeleted { .. } => {
+                            counters.deleted.fetch_add(1, Relaxed);
                         }
                     }
                 }
@@ -305,6 +309,7 @@ impl Backend for DbBackend {
                     upload_failures_total: c.failures.load(Relaxed),
                     uploaded_bytes_total: c.bytes.load(Relaxed),
                     marked_for_deletion_total: c.marked.load(Relaxed),
+                    deleted_total: c.deleted.load(Relaxed),
                     blocks_pending: db
                         .blocks()
                         .iter()
@@ -703,6 +708,7 @@ fn shipper(
         cairn_objstore::ShipperOptions {
             labels: labels.clone(),
             source: "cairn".into(),
+            ..cairn_objstore::ShipperOptions::default()
         },
     )
     .map_err(|e| anyhow::anyhow!("object storage: {e}"))?;

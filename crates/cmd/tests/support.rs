@@ -330,3 +330,160 @@ pub fn sorted_lines(s: &str) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Where `scripts/install-deps.sh` installs Garage (crates.io `garage`):
+/// `$CAIRN_GARAGE_ROOT/bin/garage`, by default under `~/.cache/cairn/garage`.
+pub fn garage_bin() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("CAIRN_GARAGE_ROOT") {
+        return Path::new(&p).join("bin/garage");
+    }
+    let home = std::env::var_os("HOME").expect("HOME");
+    Path::new(&home).join(".cache/cairn/garage/bin/garage")
+}
+
+/// A single-node Garage (a real S3 server) on loopback with one bucket and
+/// one key allowed on it.
+pub struct Garage {
+    pub proc: Proc,
+    pub s3_port: u16,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+    config: std::path::PathBuf,
+}
+
+impl Garage {
+    /// Thanos's object-store YAML for the bucket, with `secret` as the
+    /// secret key.
+    pub fn objstore_yaml_with_secret(&self, secret: &str) -> String {
+        format!(
+            "type: S3\nconfig:\n  bucket: {}\n  endpoint: 127.0.0.1:{}\n  region: garage\n  access_key: {}\n  secret_key: {secret}\n  insecure: true\n",
+            self.bucket, self.s3_port, self.access_key
+        )
+    }
+
+    /// Thanos's object-store YAML for the bucket.
+    pub fn objstore_yaml(&self) -> String {
+        self.objstore_yaml_with_secret(&self.secret_key)
+    }
+
+    /// Runs `garage -c <config> args…`; panics on failure.
+    pub fn cli(&self, args: &[&str]) -> String {
+        garage_cli(&self.config, args)
+    }
+}
+
+fn garage_cli(config: &Path, args: &[&str]) -> String {
+    let out = Command::new(garage_bin())
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("running garage");
+    assert!(
+        out.status.success(),
+        "garage {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Starts Garage in `dir` (config, metadata, data, log), lays out its one
+/// node, creates the bucket `cairn` and imports a key allowed on it.
+pub fn start_garage(dir: &Path) -> Garage {
+    let bin = garage_bin();
+    if !bin.exists() {
+        panic!(
+            "{} is missing: run scripts/install-deps.sh (builds crates.io's garage)",
+            bin.display()
+        );
+    }
+    std::fs::create_dir_all(dir).expect("garage dir");
+    let (rpc, s3, admin) = (free_port(), free_port(), free_port());
+    let config = dir.join("garage.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "metadata_dir = \"{m}\"\ndata_dir = \"{d}\"\ndb_engine = \"sqlite\"\nreplication_factor = 1\n\
+             rpc_bind_addr = \"127.0.0.1:{rpc}\"\nrpc_public_addr = \"127.0.0.1:{rpc}\"\n\
+             rpc_secret = \"{secret}\"\n\n[s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{s3}\"\n\
+             root_domain = \".s3.garage.localhost\"\n\n[admin]\napi_bind_addr = \"127.0.0.1:{admin}\"\n",
+            m = dir.join("meta").display(),
+            d = dir.join("data").display(),
+            secret = "c0ffee".repeat(10) + "c0ff",
+        ),
+    )
+    .expect("garage config");
+    let log = std::fs::File::create(dir.join("garage.log")).expect("garage log");
+    let child = Command::new(&bin)
+        .arg("-c")
+        .arg(&config)
+        .arg("server")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("starting garage");
+    let proc = Proc {
+        child,
+        name: "garage".into(),
+    };
+    // The node's id, once its RPC is up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        let out = Command::new(&bin)
+            .arg("-c")
+            .arg(&config)
+            .args(["node", "id", "-q"])
+            .output()
+            .expect("running garage");
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.success() && text.contains('@') {
+            break text.split('@').next().unwrap_or_default().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "garage did not come up: {}",
+            std::fs::read_to_string(dir.join("garage.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    garage_cli(&config, &["layout", "assign", "-z", "dc1", "-c", "1G", &id]);
+    garage_cli(&config, &["layout", "apply", "--version", "1"]);
+    let access_key = format!("GK{}", "0123456789ab".repeat(2));
+    let secret_key = "5ec7e7".repeat(10) + "5ec7";
+    garage_cli(&config, &["bucket", "create", "cairn"]);
+    garage_cli(
+        &config,
+        &[
+            "key",
+            "import",
+            "--yes",
+            "-n",
+            "cairn",
+            &access_key,
+            &secret_key,
+        ],
+    );
+    garage_cli(
+        &config,
+        &[
+            "bucket",
+            "allow",
+            "--read",
+            "--write",
+            "--owner",
+            "cairn",
+            "--key",
+            &access_key,
+        ],
+    );
+    Garage {
+        proc,
+        s3_port: s3,
+        bucket: "cairn".into(),
+        access_key,
+        secret_key,
+        config,
+    }
+}

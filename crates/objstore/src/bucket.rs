@@ -23,6 +23,16 @@ use crate::error::{ObjstoreError, Result};
 /// Files up to this size go up in one request; larger ones in parts of it.
 const PART: usize = 16 << 20;
 
+/// One object as a listing gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Relative to the bucket's prefix.
+    pub key: String,
+    pub size: u64,
+    /// Unix seconds of its last modification.
+    pub modified_s: i64,
+}
+
 /// An opened bucket.
 pub struct Bucket {
     store: Arc<dyn ObjectStore>,
@@ -208,9 +218,9 @@ impl Bucket {
         Ok(out)
     }
 
-    /// Every object under `rel` (recursively), as keys relative to the
-    /// prefix, sorted.
-    pub fn list_all(&self, rel: &str) -> Result<Vec<String>> {
+    /// Every object under `rel` (recursively), sorted by key: keys
+    /// relative to the prefix, with their size and last modification.
+    pub fn list_objects(&self, rel: &str) -> Result<Vec<ObjectInfo>> {
         let k = self.key(rel);
         let metas: Vec<object_store::ObjectMeta> = self
             .rt
@@ -221,12 +231,22 @@ impl Bucket {
         } else {
             self.prefix.len() + 1
         };
-        let mut out: Vec<String> = metas
+        let mut out: Vec<ObjectInfo> = metas
             .into_iter()
-            .map(|m| m.location.to_string().get(skip..).unwrap_or("").to_owned())
+            .map(|m| ObjectInfo {
+                key: m.location.to_string().get(skip..).unwrap_or("").to_owned(),
+                size: m.size,
+                modified_s: m.last_modified.timestamp(),
+            })
             .collect();
-        out.sort();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
+    }
+
+    /// Every object key under `rel` (recursively), relative to the
+    /// prefix, sorted.
+    pub fn list_all(&self, rel: &str) -> Result<Vec<String>> {
+        Ok(self.list_objects(rel)?.into_iter().map(|o| o.key).collect())
     }
 
     /// Deletes `rel` (a missing object is not an error).

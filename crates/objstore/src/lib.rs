@@ -15,8 +15,10 @@ mod error;
 mod layout;
 mod shipper;
 
-pub use bucket::Bucket;
+pub use bucket::{Bucket, ObjectInfo};
 pub use config::{BucketConfig, S3Config, S3_IGNORED};
 pub use error::{ObjstoreError, Result};
 pub use layout::{bucket_meta, DeletionMark, DELETION_MARK, META};
-pub use shipper::{ShipState, Shipper, ShipperEvent, ShipperOptions, SyncReport, STATE_FILE};
+pub use shipper::{
+    Marked, ShipState, Shipped, Shipper, ShipperEvent, ShipperOptions, SyncReport, STATE_FILE,
+};

@@ -19,6 +19,11 @@
 //!   raw ones.
 //! - A round stops at the first failure (the bucket is likely away) and
 //!   the next round retries; nothing local is deleted because of a failure.
+//! - The blocks it marked are deleted from the bucket `delete_delay`
+//!   after the mark (`meta.json` first, the mark last); a block without
+//!   `meta.json` whose objects have not changed for `partial_delay` is an
+//!   abandoned partial upload and is deleted (the bucket is scanned for
+//!   them at most every `partial_scan_every`).
 //! - What happens is reported on channels ([`Shipper::subscribe`]), so
 //!   tests wait for uploads instead of sleeping.
 
@@ -41,13 +46,35 @@ use crate::layout::{bucket_meta, DeletionMark, DELETION_MARK, META};
 /// The state file's name in the data directory.
 pub const STATE_FILE: &str = "cairn.shipper.json";
 
-/// What the shipper writes into uploaded blocks' `thanos` section.
-#[derive(Debug, Clone, Default)]
+/// What the shipper writes into uploaded blocks' `thanos` section, and
+/// its delays.
+#[derive(Debug, Clone)]
 pub struct ShipperOptions {
     /// External labels (`--storage.external-label`).
     pub labels: BTreeMap<String, String>,
     /// `thanos.source`.
     pub source: String,
+    /// How long a block it marked for deletion stays in the bucket before
+    /// it deletes it (Thanos's compactor's `--delete-delay`, 48 h), so
+    /// that readers never lose a block under a running query.
+    pub delete_delay: Duration,
+    /// A block without `meta.json` whose objects have not changed for this
+    /// long is an abandoned partial upload and is deleted (6 h).
+    pub partial_delay: Duration,
+    /// How often the bucket is scanned for abandoned partial uploads (1 h).
+    pub partial_scan_every: Duration,
+}
+
+impl Default for ShipperOptions {
+    fn default() -> Self {
+        Self {
+            labels: BTreeMap::new(),
+            source: "cairn".into(),
+            delete_delay: Duration::from_secs(48 * 3600),
+            partial_delay: Duration::from_secs(6 * 3600),
+            partial_scan_every: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// One uploaded block the state keeps.
@@ -61,11 +88,22 @@ pub struct Shipped {
     pub sources: Vec<Ulid>,
 }
 
+/// A block the shipper marked for deletion and will delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marked {
+    pub ulid: Ulid,
+    /// Unix seconds of the mark (`deletion_time` in the mark).
+    pub deletion_time: i64,
+}
+
 /// The state file's contents.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ShipState {
     pub version: u32,
     pub uploaded: Vec<Shipped>,
+    /// Blocks it marked for deletion, not deleted yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marked: Vec<Marked>,
 }
 
 impl ShipState {
@@ -77,6 +115,7 @@ impl ShipState {
                 return Ok(Self {
                     version: 1,
                     uploaded: Vec::new(),
+                    marked: Vec::new(),
                 })
             }
             Err(source) => {
@@ -138,6 +177,10 @@ pub enum ShipperEvent {
     UploadFailed { ulid: Ulid, error: String },
     /// `ulid` got `deletion-mark.json`: `by` replaces it.
     MarkedForDeletion { ulid: Ulid, by: Ulid },
+    /// `ulid`, marked `delete_delay` ago, was deleted from the bucket.
+    Deleted { ulid: Ulid },
+    /// An abandoned partial upload of `ulid` was deleted.
+    PartialDeleted { ulid: Ulid },
 }
 
 /// What one round did.
@@ -145,6 +188,9 @@ pub enum ShipperEvent {
 pub struct SyncReport {
     pub uploaded: Vec<Ulid>,
     pub marked: Vec<Ulid>,
+    /// Marked blocks deleted, and abandoned partial uploads deleted.
+    pub deleted: Vec<Ulid>,
+    pub partials_deleted: Vec<Ulid>,
     pub bytes: u64,
     /// The first failure, if the round stopped at one.
     pub failed: Option<String>,
@@ -156,8 +202,9 @@ pub struct Shipper {
     state_path: PathBuf,
     opts: ShipperOptions,
     state: Mutex<ShipState>,
-    /// Serialises rounds.
-    round: Mutex<()>,
+    /// Serialises rounds; when the bucket was last scanned for partial
+    /// uploads.
+    round: Mutex<Option<std::time::Instant>>,
     subs: Mutex<Vec<Sender<ShipperEvent>>>,
 }
 
@@ -214,7 +261,7 @@ impl Shipper {
             state_path,
             opts,
             state: Mutex::new(state),
-            round: Mutex::new(()),
+            round: Mutex::new(None),
             subs: Mutex::new(Vec::new()),
         })
     }
@@ -268,6 +315,79 @@ impl Shipper {
         Ok(bytes)
     }
 
+    /// Deletes a block from the bucket: `meta.json` first (readers stop
+    /// taking it as complete), its deletion mark last (a deletion cut
+    /// short is found again).
+    fn delete_block(&self, ulid: Ulid) -> Result<()> {
+        let id = ulid.to_string();
+        self.bucket.delete(&format!("{id}/{META}"))?;
+        let mark = format!("{id}/{DELETION_MARK}");
+        for o in self.bucket.list_objects(&id)? {
+            if o.key != mark {
+                self.bucket.delete(&o.key)?;
+            }
+        }
+        self.bucket.delete(&mark)
+    }
+
+    /// Deletes the blocks it marked `delete_delay` ago or earlier, and
+    /// (at most every `partial_scan_every`) abandoned partial uploads.
+    fn collect_garbage(
+        &self,
+        now_s: i64,
+        last_scan: &mut Option<std::time::Instant>,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let delay = self.opts.delete_delay.as_secs() as i64;
+        let due: Vec<Ulid> = self
+            .state
+            .lock()
+            .marked
+            .iter()
+            .filter(|m| m.deletion_time.saturating_add(delay) <= now_s)
+            .map(|m| m.ulid)
+            .collect();
+        for ulid in due {
+            self.delete_block(ulid)?;
+            {
+                let mut st = self.state.lock();
+                st.marked.retain(|m| m.ulid != ulid);
+                st.save(&self.state_path)?;
+            }
+            tracing::info!(block = %ulid, "marked block deleted from the bucket");
+            report.deleted.push(ulid);
+            self.emit(ShipperEvent::Deleted { ulid });
+        }
+        if last_scan.is_some_and(|t| t.elapsed() < self.opts.partial_scan_every) {
+            return Ok(());
+        }
+        *last_scan = Some(std::time::Instant::now());
+        let idle = self.opts.partial_delay.as_secs() as i64;
+        for dir in self.bucket.list_dirs("")? {
+            let Ok(ulid) = dir.parse::<Ulid>() else {
+                continue;
+            };
+            if self.bucket.exists(&format!("{dir}/{META}"))? {
+                continue;
+            }
+            let objects = self.bucket.list_objects(&dir)?;
+            // No objects: an empty directory left by a filesystem bucket.
+            let Some(newest) = objects.iter().map(|o| o.modified_s).max() else {
+                continue;
+            };
+            if newest.saturating_add(idle) > now_s {
+                continue;
+            }
+            for o in &objects {
+                self.bucket.delete(&o.key)?;
+            }
+            tracing::info!(block = %ulid, objects = objects.len(), "abandoned partial upload deleted from the bucket");
+            report.partials_deleted.push(ulid);
+            self.emit(ShipperEvent::PartialDeleted { ulid });
+        }
+        Ok(())
+    }
+
     /// Marks `ulid` for deletion in the bucket (if it is there, complete
     /// and not marked yet).
     fn mark(&self, ulid: Ulid, by: Ulid, now_s: i64) -> Result<bool> {
@@ -295,16 +415,21 @@ impl Shipper {
     /// One round over the database's blocks (`(directory, meta)`): uploads
     /// those not uploaded yet, oldest first, and marks what they replace.
     pub fn sync(&self, blocks: &[(PathBuf, BlockMeta)]) -> SyncReport {
-        let _g = self.round.lock();
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.sync_at(blocks, now_s)
+    }
+
+    /// [`Shipper::sync`] as if the time were `now_s` (Unix seconds).
+    pub fn sync_at(&self, blocks: &[(PathBuf, BlockMeta)], now_s: i64) -> SyncReport {
+        let mut last_scan = self.round.lock();
         let mut report = SyncReport::default();
         let mut todo: Vec<&(PathBuf, BlockMeta)> = blocks
             .iter()
             .filter(|(_, m)| !self.is_uploaded(&m.ulid))
             .collect();
         todo.sort_by_key(|(_, m)| (m.resolution(), m.min_time, m.ulid));
-        let now_s = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
         for (dir, meta) in todo {
             match self.ship_one(dir, meta, now_s, &mut report) {
                 Ok(()) => {}
@@ -316,9 +441,13 @@ impl Shipper {
                         error: error.clone(),
                     });
                     report.failed = Some(error);
-                    break;
+                    return report;
                 }
             }
+        }
+        if let Err(e) = self.collect_garbage(now_s, &mut last_scan, &mut report) {
+            tracing::warn!(error = %e, "cleaning the bucket failed; retried next round");
+            report.failed = Some(e.to_string());
         }
         report
     }
@@ -365,7 +494,19 @@ impl Shipper {
             .map(|s| s.ulid)
             .collect();
         for old in replaced {
-            if self.mark(old, meta.ulid, now_s)? {
+            let marked = self.mark(old, meta.ulid, now_s)?;
+            {
+                let mut st = self.state.lock();
+                st.uploaded.retain(|s| s.ulid != old);
+                if marked {
+                    st.marked.push(Marked {
+                        ulid: old,
+                        deletion_time: now_s,
+                    });
+                }
+                st.save(&self.state_path)?;
+            }
+            if marked {
                 tracing::info!(block = %old, by = %meta.ulid, "block marked for deletion in the bucket");
                 report.marked.push(old);
                 self.emit(ShipperEvent::MarkedForDeletion {
@@ -373,9 +514,6 @@ impl Shipper {
                     by: meta.ulid,
                 });
             }
-            let mut st = self.state.lock();
-            st.uploaded.retain(|s| s.ulid != old);
-            st.save(&self.state_path)?;
         }
         Ok(())
     }

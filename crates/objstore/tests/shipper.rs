@@ -66,6 +66,7 @@ fn opts() -> ShipperOptions {
     ShipperOptions {
         labels: BTreeMap::from([("cluster".to_owned(), "gpu-a".to_owned())]),
         source: "cairn".into(),
+        ..ShipperOptions::default()
     }
 }
 
@@ -237,5 +238,64 @@ fn an_unreachable_bucket_fails_the_round_and_retention_holds_the_blocks() {
     assert_eq!(r.failed, None);
     assert_eq!(r.uploaded.len(), before.len());
     assert!(!db.apply_retention().unwrap().is_empty());
+    db.close();
+}
+
+#[test]
+fn marked_blocks_and_abandoned_partials_are_deleted_after_their_delays() {
+    let data = tempfile::tempdir().unwrap();
+    let bdir = tempfile::tempdir().unwrap();
+    let db = Db::open(data.path(), db_opts()).unwrap();
+    fill(&db, 0, 7);
+    db.cut_head(true).unwrap();
+    let bucket = fs_bucket(bdir.path());
+    let o = ShipperOptions {
+        partial_scan_every: std::time::Duration::ZERO,
+        ..opts()
+    };
+    let s = Shipper::new(bucket.clone(), data.path(), o).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert_eq!(s.sync_at(&blocks(&db), now).failed, None);
+    db.compact_now().unwrap();
+    let r = s.sync_at(&blocks(&db), now);
+    assert!(!r.marked.is_empty());
+    assert!(r.deleted.is_empty(), "not before the delay");
+    assert_eq!(s.state().marked.len(), r.marked.len());
+    // An abandoned partial upload (no meta.json), and a fresh one.
+    let stale = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    bucket.put(&format!("{stale}/index"), "x".into()).unwrap();
+    let r = s.sync_at(&blocks(&db), now + 3600);
+    assert!(r.partials_deleted.is_empty(), "idle an hour only: {r:?}");
+    // Two days later: the marked blocks go, meta.json and mark included,
+    // and so does the partial upload.
+    let events = s.subscribe();
+    let r = s.sync_at(&blocks(&db), now + 48 * 3600 + 1);
+    assert_eq!(r.failed, None);
+    let mut deleted = r.deleted.clone();
+    deleted.sort();
+    assert!(s.state().marked.is_empty(), "{:?}", s.state().marked);
+    for d in &deleted {
+        assert!(bucket.list_all(&d.to_string()).unwrap().is_empty(), "{d}");
+    }
+    assert_eq!(r.partials_deleted.len(), 1);
+    assert_eq!(r.partials_deleted[0].to_string(), stale);
+    assert!(bucket.list_all(stale).unwrap().is_empty());
+    // The blocks in use are all still there.
+    for (_, m) in blocks(&db) {
+        assert!(bucket.exists(&format!("{}/meta.json", m.ulid)).unwrap());
+    }
+    let got: Vec<ShipperEvent> = events.try_iter().collect();
+    assert!(got
+        .iter()
+        .any(|e| matches!(e, ShipperEvent::PartialDeleted { .. })));
+    assert_eq!(
+        got.iter()
+            .filter(|e| matches!(e, ShipperEvent::Deleted { .. }))
+            .count(),
+        deleted.len()
+    );
     db.close();
 }

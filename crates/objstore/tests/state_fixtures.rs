@@ -21,6 +21,8 @@ fn frozen_fixtures_read_forever() {
     assert_eq!(s.uploaded[0].ulid.to_string(), "01KBTR3Z6Q0000000000000000");
     assert_eq!(s.uploaded[1].resolution, 300_000);
     assert_eq!(s.uploaded[1].sources.len(), 2);
+    assert_eq!(s.marked.len(), 1);
+    assert_eq!(s.marked[0].deletion_time, 1_796_500_000);
     match ShipState::load(&fixture("corrupt.json")) {
         Err(ObjstoreError::StateCorrupt { path, .. }) => assert!(path.ends_with("corrupt.json")),
         other => panic!("{other:?}"),

@@ -62,6 +62,8 @@ pub struct ObjstoreCounts {
     pub upload_failures_total: u64,
     pub uploaded_bytes_total: u64,
     pub marked_for_deletion_total: u64,
+    /// Marked blocks and abandoned partial uploads deleted from the bucket.
+    pub deleted_total: u64,
     /// Local blocks not in the bucket yet.
     pub blocks_pending: u64,
 }

@@ -705,6 +705,12 @@ fn render_stats(o: &mut String, s: &BackendStats) {
             "Bucket blocks marked for deletion because an uploaded compaction replaced them.",
             u.marked_for_deletion_total,
         );
+        counter(
+            o,
+            "cairn_objstore_blocks_deleted_total",
+            "Blocks deleted from the bucket: marked ones after the delete delay, and abandoned partial uploads.",
+            u.deleted_total,
+        );
         gauge(
             o,
             "cairn_objstore_blocks_pending",
