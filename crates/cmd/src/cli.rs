@@ -178,6 +178,17 @@ pub struct ServeArgs {
     /// the start; an unreachable bucket only delays uploads. See docs/objstore.md.
     #[arg(long = "objstore.config-file")]
     pub objstore_config_file: Option<std::path::PathBuf>,
+    /// Bucket retention of raw blocks: uploaded raw blocks ending longer ago are marked for
+    /// deletion (and deleted 48h later); 0s keeps them forever. Local retention is
+    /// --storage.tsdb.retention.time.
+    #[arg(long = "objstore.retention.resolution-raw", default_value = "0s")]
+    pub objstore_retention_raw: String,
+    /// Bucket retention of 5-minute blocks (0s: forever).
+    #[arg(long = "objstore.retention.resolution-5m", default_value = "0s")]
+    pub objstore_retention_5m: String,
+    /// Bucket retention of 1-hour blocks (0s: forever).
+    #[arg(long = "objstore.retention.resolution-1h", default_value = "0s")]
+    pub objstore_retention_1h: String,
     /// An external label of this Cairn, NAME=VALUE (repeatable): written into uploaded
     /// blocks' meta.json (thanos.labels) and added to alerts sent to Alertmanager.
     #[arg(long = "storage.external-label")]

@@ -470,6 +470,18 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
         ),
         ("storage.external-label".into(), a.external_labels.join(",")),
         (
+            "objstore.retention.resolution-raw".into(),
+            a.objstore_retention_raw.clone(),
+        ),
+        (
+            "objstore.retention.resolution-5m".into(),
+            a.objstore_retention_5m.clone(),
+        ),
+        (
+            "objstore.retention.resolution-1h".into(),
+            a.objstore_retention_1h.clone(),
+        ),
+        (
             "storage.tsdb.path".into(),
             a.tsdb_path.display().to_string(),
         ),
@@ -687,6 +699,9 @@ fn shipper(
     let Some(path) = &a.objstore_config_file else {
         return Ok(None);
     };
+    let keep = |flag: &str, v: &str| -> anyhow::Result<std::time::Duration> {
+        Ok(std::time::Duration::from_millis(dur(flag, v)?.max(0) as u64))
+    };
     let cfg = cairn_objstore::BucketConfig::from_file(path)
         .map_err(|e| anyhow::anyhow!("--objstore.config-file: {e}"))?;
     let bucket = Arc::new(
@@ -707,6 +722,23 @@ fn shipper(
         &a.tsdb_path,
         cairn_objstore::ShipperOptions {
             labels: labels.clone(),
+            retention: vec![
+                (
+                    0,
+                    keep(
+                        "objstore.retention.resolution-raw",
+                        &a.objstore_retention_raw,
+                    )?,
+                ),
+                (
+                    300_000,
+                    keep("objstore.retention.resolution-5m", &a.objstore_retention_5m)?,
+                ),
+                (
+                    3_600_000,
+                    keep("objstore.retention.resolution-1h", &a.objstore_retention_1h)?,
+                ),
+            ],
             source: "cairn".into(),
             ..cairn_objstore::ShipperOptions::default()
         },
@@ -727,9 +759,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     if let Some(s) = &shipper {
         // Local blocks stay until they are in the bucket.
         let s = s.clone();
-        opts.retention_hold = Some(cairn_tsdb::RetentionHold(Arc::new(move |u| {
-            !s.is_uploaded(u)
-        })));
+        opts.retention_hold = Some(cairn_tsdb::RetentionHold(Arc::new(move |m| s.holds(m))));
     }
     let web = match &a.web_config_file {
         None => None,

@@ -10,8 +10,9 @@
 //! - The state file (`<data>/cairn.shipper.json`, docs/format/shipper.md)
 //!   lists the uploaded blocks not yet replaced, with their resolution and
 //!   sources; it is written atomically after every change. A block in it
-//!   is never uploaded again; [`Shipper::is_uploaded`] tells retention
-//!   which local blocks it may delete.
+//!   is never uploaded again, nor is one it marked or one already past the
+//!   bucket retention; [`Shipper::holds`] tells local retention which
+//!   blocks it must keep until they are uploaded.
 //! - A block replaces an uploaded one when both have the same resolution
 //!   and the uploaded one's sources are all among its own: the replaced
 //!   block gets `deletion-mark.json` (Thanos's format) and leaves the
@@ -63,6 +64,11 @@ pub struct ShipperOptions {
     pub partial_delay: Duration,
     /// How often the bucket is scanned for abandoned partial uploads (1 h).
     pub partial_scan_every: Duration,
+    /// Bucket retention by resolution (ms; 0 raw, 300000, 3600000): the
+    /// uploaded blocks of that resolution ending longer ago than the
+    /// duration are marked for deletion (`--objstore.retention.*`).
+    /// Resolutions not listed, or a zero duration: kept forever.
+    pub retention: Vec<(i64, Duration)>,
 }
 
 impl Default for ShipperOptions {
@@ -73,6 +79,7 @@ impl Default for ShipperOptions {
             delete_delay: Duration::from_secs(48 * 3600),
             partial_delay: Duration::from_secs(6 * 3600),
             partial_scan_every: Duration::from_secs(3600),
+            retention: Vec::new(),
         }
     }
 }
@@ -86,6 +93,9 @@ pub struct Shipped {
     pub resolution: i64,
     /// `compaction.sources` of the block.
     pub sources: Vec<Ulid>,
+    /// The block's `maxTime` (exclusive, ms), for bucket retention.
+    #[serde(default, rename = "maxTime")]
+    pub max_time: i64,
 }
 
 /// A block the shipper marked for deletion and will delete.
@@ -175,7 +185,8 @@ pub enum ShipperEvent {
     Uploaded { ulid: Ulid, bytes: u64 },
     /// Uploading `ulid` failed; the next round retries.
     UploadFailed { ulid: Ulid, error: String },
-    /// `ulid` got `deletion-mark.json`: `by` replaces it.
+    /// `ulid` got `deletion-mark.json`: `by` replaces it (`by == ulid`:
+    /// it is past the bucket retention).
     MarkedForDeletion { ulid: Ulid, by: Ulid },
     /// `ulid`, marked `delete_delay` ago, was deleted from the bucket.
     Deleted { ulid: Ulid },
@@ -282,10 +293,46 @@ impl Shipper {
         self.subs.lock().retain(|s| s.send(e.clone()).is_ok());
     }
 
-    /// Whether `ulid` was uploaded (and not replaced since): retention may
-    /// delete it locally.
+    /// Whether `ulid` was uploaded (and not replaced since).
     pub fn is_uploaded(&self, ulid: &Ulid) -> bool {
         self.state.lock().uploaded.iter().any(|s| s.ulid == *ulid)
+    }
+
+    /// Whether a block of `resolution` ending at `max_time` is past the
+    /// bucket retention at `now_s`.
+    fn expired(&self, resolution: i64, max_time: i64, now_s: i64) -> bool {
+        self.opts.retention.iter().any(|(res, keep)| {
+            *res == resolution
+                && !keep.is_zero()
+                && max_time
+                    < now_s
+                        .saturating_mul(1000)
+                        .saturating_sub(keep.as_millis() as i64)
+        })
+    }
+
+    /// Whether local retention must keep `meta`'s block for now: it is not
+    /// in the bucket yet and is to go there (not uploaded, not marked,
+    /// not already past the bucket retention).
+    pub fn holds(&self, meta: &BlockMeta) -> bool {
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        !self.done(meta, now_s)
+    }
+
+    /// Uploaded, marked, or never to be uploaded (past the bucket
+    /// retention).
+    fn done(&self, meta: &BlockMeta, now_s: i64) -> bool {
+        {
+            let st = self.state.lock();
+            if st.uploaded.iter().any(|s| s.ulid == meta.ulid)
+                || st.marked.iter().any(|m| m.ulid == meta.ulid)
+            {
+                return true;
+            }
+        }
+        self.expired(meta.resolution(), meta.max_time, now_s)
     }
 
     /// The state as it stands.
@@ -338,6 +385,34 @@ impl Shipper {
         last_scan: &mut Option<std::time::Instant>,
         report: &mut SyncReport,
     ) -> Result<()> {
+        // Bucket retention: uploaded blocks past their resolution's
+        // retention are marked (and deleted after the delay below).
+        let expired: Vec<Ulid> = {
+            let st = self.state.lock();
+            st.uploaded
+                .iter()
+                .filter(|u| self.expired(u.resolution, u.max_time, now_s))
+                .map(|u| u.ulid)
+                .collect()
+        };
+        for ulid in expired {
+            let marked = self.mark_with(ulid, now_s, "past the bucket retention".into())?;
+            let mut st = self.state.lock();
+            st.uploaded.retain(|u| u.ulid != ulid);
+            if marked {
+                st.marked.push(Marked {
+                    ulid,
+                    deletion_time: now_s,
+                });
+            }
+            st.save(&self.state_path)?;
+            drop(st);
+            if marked {
+                tracing::info!(block = %ulid, "block past the bucket retention marked for deletion");
+                report.marked.push(ulid);
+                self.emit(ShipperEvent::MarkedForDeletion { ulid, by: ulid });
+            }
+        }
         let delay = self.opts.delete_delay.as_secs() as i64;
         let due: Vec<Ulid> = self
             .state
@@ -391,6 +466,14 @@ impl Shipper {
     /// Marks `ulid` for deletion in the bucket (if it is there, complete
     /// and not marked yet).
     fn mark(&self, ulid: Ulid, by: Ulid, now_s: i64) -> Result<bool> {
+        self.mark_with(
+            ulid,
+            now_s,
+            format!("replaced by {by} (compacted by Cairn)"),
+        )
+    }
+
+    fn mark_with(&self, ulid: Ulid, now_s: i64, details: String) -> Result<bool> {
         let id = ulid.to_string();
         if !self.bucket.exists(&format!("{id}/{META}"))?
             || self.bucket.exists(&format!("{id}/{DELETION_MARK}"))?
@@ -401,7 +484,7 @@ impl Shipper {
             id: id.clone(),
             deletion_time: now_s,
             version: 1,
-            details: format!("replaced by {by} (compacted by Cairn)"),
+            details,
         };
         let b = serde_json::to_vec(&m).map_err(|e| ObjstoreError::Meta {
             block: id.clone(),
@@ -427,7 +510,7 @@ impl Shipper {
         let mut report = SyncReport::default();
         let mut todo: Vec<&(PathBuf, BlockMeta)> = blocks
             .iter()
-            .filter(|(_, m)| !self.is_uploaded(&m.ulid))
+            .filter(|(_, m)| !self.done(m, now_s))
             .collect();
         todo.sort_by_key(|(_, m)| (m.resolution(), m.min_time, m.ulid));
         for (dir, meta) in todo {
@@ -464,6 +547,7 @@ impl Shipper {
             ulid: meta.ulid,
             resolution: meta.resolution(),
             sources: meta.compaction.sources.clone(),
+            max_time: meta.max_time,
         };
         {
             let mut st = self.state.lock();

@@ -204,7 +204,7 @@ fn an_unreachable_bucket_fails_the_round_and_retention_holds_the_blocks() {
     let held = s.clone();
     let o = DbOptions {
         retention_time: 2 * H,
-        retention_hold: Some(RetentionHold(Arc::new(move |u| !held.is_uploaded(u)))),
+        retention_hold: Some(RetentionHold(Arc::new(move |m| held.holds(m)))),
         ..db_opts()
     };
     let db = Db::open(data.path(), o.clone()).unwrap();
@@ -230,7 +230,7 @@ fn an_unreachable_bucket_fails_the_round_and_retention_holds_the_blocks() {
     let up = Arc::new(Shipper::new(fs_bucket(bdir.path()), data.path(), opts()).unwrap());
     let held = up.clone();
     let o = DbOptions {
-        retention_hold: Some(RetentionHold(Arc::new(move |u| !held.is_uploaded(u)))),
+        retention_hold: Some(RetentionHold(Arc::new(move |m| held.holds(m)))),
         ..o
     };
     let db = Db::open(data.path(), o).unwrap();
@@ -298,4 +298,69 @@ fn marked_blocks_and_abandoned_partials_are_deleted_after_their_delays() {
         deleted.len()
     );
     db.close();
+}
+
+#[test]
+fn bucket_retention_marks_blocks_of_its_resolution_only() {
+    let data = tempfile::tempdir().unwrap();
+    let bdir = tempfile::tempdir().unwrap();
+    let db = Db::open(data.path(), db_opts()).unwrap();
+    fill(&db, 0, 5);
+    db.cut_head(true).unwrap();
+    let bucket = fs_bucket(bdir.path());
+    let day = std::time::Duration::from_secs(86_400);
+    let s = Shipper::new(
+        bucket.clone(),
+        data.path(),
+        ShipperOptions {
+            retention: vec![(0, day), (300_000, std::time::Duration::ZERO)],
+            ..opts()
+        },
+    )
+    .unwrap();
+    // The blocks hold 1970's first hours; at 8 h they are within a day.
+    let r = s.sync_at(&blocks(&db), 8 * 3600);
+    assert_eq!(r.failed, None);
+    assert!(r.marked.is_empty());
+    let mut up = r.uploaded.clone();
+    up.sort();
+    // Three days later they are past the raw retention: marked, then
+    // deleted after the delay, and never uploaded again.
+    let r = s.sync_at(&blocks(&db), 3 * 86_400);
+    let mut marked = r.marked.clone();
+    marked.sort();
+    assert_eq!(up, marked);
+    assert!(s.state().uploaded.is_empty());
+    let r = s.sync_at(&blocks(&db), 6 * 86_400);
+    assert!(r.uploaded.is_empty());
+    let mut deleted = r.deleted.clone();
+    deleted.sort();
+    assert_eq!(deleted, up);
+    assert!(s.sync_at(&blocks(&db), 7 * 86_400).uploaded.is_empty());
+    // Past the bucket retention already: never uploaded, and local
+    // retention is not held for them.
+    for (_, m) in blocks(&db) {
+        assert!(!s.holds(&m));
+    }
+    let data2 = tempfile::tempdir().unwrap();
+    let db2 = Db::open(data2.path(), db_opts()).unwrap();
+    fill(&db2, 0, 5);
+    db2.cut_head(true).unwrap();
+    let s2 = Shipper::new(
+        fs_bucket(bdir.path()),
+        data2.path(),
+        ShipperOptions {
+            retention: vec![(0, day)],
+            ..opts()
+        },
+    )
+    .unwrap();
+    let r = s2.sync(&blocks(&db2));
+    assert!(r.uploaded.is_empty() && r.failed.is_none(), "{r:?}");
+    // Without a raw retention, everything goes up and stays.
+    let s3 = Shipper::new(fs_bucket(bdir.path()), data2.path(), opts()).unwrap();
+    let r = s3.sync(&blocks(&db2));
+    assert!(!r.uploaded.is_empty() && r.marked.is_empty());
+    db.close();
+    db2.close();
 }

@@ -19,6 +19,9 @@ fn frozen_fixtures_read_forever() {
     assert_eq!(s.version, 1);
     assert_eq!(s.uploaded.len(), 2);
     assert_eq!(s.uploaded[0].ulid.to_string(), "01KBTR3Z6Q0000000000000000");
+    assert_eq!(s.uploaded[0].max_time, 1_796_400_000_000);
+    // Absent: 0, which any bucket retention that is set has passed.
+    assert_eq!(s.uploaded[1].max_time, 0);
     assert_eq!(s.uploaded[1].resolution, 300_000);
     assert_eq!(s.uploaded[1].sources.len(), 2);
     assert_eq!(s.marked.len(), 1);

@@ -104,7 +104,7 @@ pub struct DbOptions {
 /// Says which blocks retention must keep for now: `true` keeps the block
 /// (a later round deletes it once the hold lets go).
 #[derive(Clone)]
-pub struct RetentionHold(pub Arc<dyn Fn(&Ulid) -> bool + Send + Sync>);
+pub struct RetentionHold(pub Arc<dyn Fn(&BlockMeta) -> bool + Send + Sync>);
 
 impl std::fmt::Debug for RetentionHold {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -577,7 +577,10 @@ impl Db {
         let mut sel = sel;
         if let Some(hold) = &self.opts.retention_hold {
             sel.retain(|(ulid, reason)| {
-                let keep = (hold.0)(ulid);
+                let keep = sized
+                    .iter()
+                    .find(|(m, _)| m.ulid == *ulid)
+                    .is_some_and(|(m, _)| (hold.0)(m));
                 if keep {
                     tracing::info!(block = %ulid, ?reason, "block past retention kept: held (not uploaded yet)");
                 }
