@@ -744,8 +744,25 @@ fn shipper(
         },
     )
     .map_err(|e| anyhow::anyhow!("object storage: {e}"))?;
+    // One owner per set of external labels in a bucket.
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    match s.claim(now_s, OWNER_STALE) {
+        Ok(()) => {}
+        Err(e @ cairn_objstore::ObjstoreError::Owned { .. }) => {
+            anyhow::bail!("--objstore.config-file {}: {e}", path.display())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "object storage: the owner check could not be made now")
+        }
+    }
     Ok(Some(Arc::new(s)))
 }
+
+/// Another Cairn's owner heartbeat older than this is taken over (the
+/// shipper renews its own every round, at most `SHIPPER_INTERVAL` apart).
+const OWNER_STALE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// How often the shipper retries when no block event comes.
 const SHIPPER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);

@@ -38,6 +38,14 @@ pub enum ObjstoreError {
         expected: String,
         found: String,
     },
+    /// Another Cairn owns the blocks of these external labels.
+    #[error("another Cairn ({host}, data directory {dir}) uploads and compacts the blocks of the external labels {labels} in this bucket (its heartbeat is {age_s} s old); give this one other external labels (--storage.external-label), or stop the other")]
+    Owned {
+        labels: String,
+        host: String,
+        dir: String,
+        age_s: i64,
+    },
     /// The runtime for the bucket's requests could not be started.
     #[error("starting the object-store runtime: {0}")]
     Runtime(std::io::Error),

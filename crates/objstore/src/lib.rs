@@ -13,12 +13,14 @@ mod bucket;
 mod config;
 mod error;
 mod layout;
+mod owner;
 mod shipper;
 
 pub use bucket::{Bucket, ObjectInfo};
 pub use config::{BucketConfig, S3Config, S3_IGNORED};
 pub use error::{ObjstoreError, Result};
 pub use layout::{bucket_meta, DeletionMark, DELETION_MARK, META};
+pub use owner::{owner_key, OwnerRecord};
 pub use shipper::{
     Marked, ShipState, Shipped, Shipper, ShipperEvent, ShipperOptions, SyncReport, STATE_FILE,
 };

@@ -114,6 +114,10 @@ pub struct ShipState {
     /// Blocks it marked for deletion, not deleted yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub marked: Vec<Marked>,
+    /// This Cairn's identity as the owner of its external labels' blocks
+    /// (see `owner`); made on first use.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub instance: String,
 }
 
 impl ShipState {
@@ -126,6 +130,7 @@ impl ShipState {
                     version: 1,
                     uploaded: Vec::new(),
                     marked: Vec::new(),
+                    instance: String::new(),
                 })
             }
             Err(source) => {
@@ -266,7 +271,12 @@ impl Shipper {
     /// read now) uploading to `bucket`.
     pub fn new(bucket: Arc<Bucket>, data_dir: &Path, opts: ShipperOptions) -> Result<Self> {
         let state_path = data_dir.join(STATE_FILE);
-        let state = ShipState::load(&state_path)?;
+        let mut state = ShipState::load(&state_path)?;
+        if state.instance.is_empty() {
+            state.version = 1;
+            state.instance = Ulid::new().to_string();
+            state.save(&state_path)?;
+        }
         Ok(Self {
             bucket,
             state_path,
@@ -275,6 +285,51 @@ impl Shipper {
             round: Mutex::new(None),
             subs: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Claims the ownership of its external labels' blocks (see `owner`):
+    /// refused with [`ObjstoreError::Owned`] when another Cairn's heartbeat
+    /// is younger than `stale_after`; otherwise writes its own heartbeat.
+    pub fn claim(&self, now_s: i64, stale_after: Duration) -> Result<()> {
+        let key = crate::owner::owner_key(&self.opts.labels);
+        let instance = self.state.lock().instance.clone();
+        if let Some(b) = self.bucket.get(&key)? {
+            if let Ok(r) = serde_json::from_slice::<crate::owner::OwnerRecord>(&b) {
+                let age = now_s.saturating_sub(r.heartbeat);
+                if r.instance != instance && age < stale_after.as_secs() as i64 {
+                    return Err(ObjstoreError::Owned {
+                        labels: format!("{:?}", self.opts.labels),
+                        host: r.host,
+                        dir: r.dir,
+                        age_s: age,
+                    });
+                }
+            }
+        }
+        self.heartbeat(now_s)
+    }
+
+    /// Writes its heartbeat object.
+    fn heartbeat(&self, now_s: i64) -> Result<()> {
+        let key = crate::owner::owner_key(&self.opts.labels);
+        let r = crate::owner::OwnerRecord {
+            labels: self.opts.labels.clone(),
+            instance: self.state.lock().instance.clone(),
+            host: std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_default(),
+            dir: self
+                .state_path
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            heartbeat: now_s,
+        };
+        let b = serde_json::to_vec(&r).map_err(|e| ObjstoreError::Meta {
+            block: key.clone(),
+            what: format!("encoding the owner record: {e}"),
+        })?;
+        self.bucket.put(&key, Bytes::from(b))
     }
 
     /// The bucket it uploads to.
@@ -527,6 +582,9 @@ impl Shipper {
                     return report;
                 }
             }
+        }
+        if let Err(e) = self.heartbeat(now_s) {
+            tracing::warn!(error = %e, "renewing the owner heartbeat failed");
         }
         if let Err(e) = self.collect_garbage(now_s, &mut last_scan, &mut report) {
             tracing::warn!(error = %e, "cleaning the bucket failed; retried next round");

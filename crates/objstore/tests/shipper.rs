@@ -364,3 +364,37 @@ fn bucket_retention_marks_blocks_of_its_resolution_only() {
     db.close();
     db2.close();
 }
+
+#[test]
+fn a_second_owner_of_the_same_external_labels_is_refused() {
+    let bdir = tempfile::tempdir().unwrap();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let five_min = std::time::Duration::from_secs(300);
+    let now = 1_800_000_000;
+    let first = Shipper::new(fs_bucket(bdir.path()), a.path(), opts()).unwrap();
+    first.claim(now, five_min).unwrap();
+    // Another data directory, the same labels: refused, naming the owner.
+    let second = Shipper::new(fs_bucket(bdir.path()), b.path(), opts()).unwrap();
+    let e = second.claim(now + 60, five_min).unwrap_err();
+    assert!(matches!(e, cairn_objstore::ObjstoreError::Owned { .. }));
+    assert!(
+        e.to_string().contains(&a.path().display().to_string()),
+        "{e}"
+    );
+    // The first one restarted (same data directory): still the owner.
+    let again = Shipper::new(fs_bucket(bdir.path()), a.path(), opts()).unwrap();
+    again.claim(now + 60, five_min).unwrap();
+    // Other labels: another owner, no conflict.
+    let other = Shipper::new(
+        fs_bucket(bdir.path()),
+        b.path(),
+        ShipperOptions {
+            labels: BTreeMap::from([("cluster".to_owned(), "gpu-b".to_owned())]),
+            ..opts()
+        },
+    )
+    .unwrap();
+    other.claim(now + 60, five_min).unwrap();
+    // Once the first one's heartbeat is stale, it can be taken over.
+    second.claim(now + 60 + 301, five_min).unwrap();
+}
