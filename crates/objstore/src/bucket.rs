@@ -84,6 +84,13 @@ impl Bucket {
                     format!("filesystem bucket {}", directory.display()),
                 )
             }
+            #[cfg(not(feature = "s3"))]
+            BucketConfig::S3(c) => {
+                return Err(ObjstoreError::Config {
+                    what: format!("S3 bucket {}: built without S3 support", c.bucket),
+                })
+            }
+            #[cfg(feature = "s3")]
             BucketConfig::S3(c) => {
                 let scheme = if c.insecure { "http" } else { "https" };
                 let mut b = object_store::aws::AmazonS3Builder::new()

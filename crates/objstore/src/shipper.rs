@@ -140,7 +140,12 @@ impl ShipState {
                 })
             }
         };
-        let s: Self = serde_json::from_slice(&bytes).map_err(|e| ObjstoreError::StateCorrupt {
+        Self::from_json(&bytes, path)
+    }
+
+    /// Decodes the state file's bytes; `path` names it in errors.
+    pub fn from_json(bytes: &[u8], path: &Path) -> Result<Self> {
+        let s: Self = serde_json::from_slice(bytes).map_err(|e| ObjstoreError::StateCorrupt {
             path: path.to_path_buf(),
             expected: "the shipper's JSON state".into(),
             found: e.to_string(),
@@ -155,17 +160,20 @@ impl ShipState {
         Ok(s)
     }
 
+    /// The state file's bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        // A plain struct of strings, integers and lists: encoding cannot
+        // fail (an empty result would be refused on reading).
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+
     /// Writes it atomically (temporary file, fsync, rename, directory fsync).
     pub fn save(&self, path: &Path) -> Result<()> {
         let io = |source| ObjstoreError::Local {
             path: path.to_path_buf(),
             source,
         };
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| ObjstoreError::StateCorrupt {
-            path: path.to_path_buf(),
-            expected: "a state to encode".into(),
-            found: e.to_string(),
-        })?;
+        let bytes = self.to_json();
         let tmp = path.with_extension("json.tmp");
         {
             use std::io::Write;
@@ -685,5 +693,58 @@ impl Shipper {
                     }
                 }
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ulid() -> impl Strategy<Value = Ulid> {
+        any::<u128>().prop_map(Ulid::from)
+    }
+
+    proptest! {
+        /// What is written reads back equal; bytes that are not a state
+        /// are a named error, never a panic.
+        #[test]
+        fn state_round_trips(
+            uploaded in prop::collection::vec(
+                (
+                    ulid(),
+                    prop::sample::select(vec![0i64, 300_000, 3_600_000]),
+                    any::<i64>(),
+                    prop::collection::vec(ulid(), 0..3),
+                ),
+                0..5,
+            ),
+            marked in prop::collection::vec((ulid(), any::<i64>()), 0..3),
+            instance in "[0-9A-Z]{0,26}",
+            noise in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let s = ShipState {
+                version: 1,
+                uploaded: uploaded
+                    .into_iter()
+                    .map(|(ulid, resolution, max_time, sources)| Shipped {
+                        ulid,
+                        resolution,
+                        sources,
+                        max_time,
+                    })
+                    .collect(),
+                marked: marked
+                    .into_iter()
+                    .map(|(ulid, deletion_time)| Marked { ulid, deletion_time })
+                    .collect(),
+                instance,
+            };
+            let p = Path::new("state.json");
+            prop_assert_eq!(ShipState::from_json(&s.to_json(), p).unwrap(), s);
+            let _ = ShipState::from_json(&noise, p);
+        }
     }
 }
