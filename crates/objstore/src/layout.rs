@@ -29,12 +29,13 @@ pub struct DeletionMark {
 }
 
 /// The `meta.json` to upload for a block: the local one with Thanos's
-/// `thanos` section set: `labels` (the writer's external labels),
+/// `thanos` section set (Thanos's `metadata.Thanos`, version 1):
+/// `labels` (the writer's external labels),
 /// `downsample.resolution` (kept from the local section, 0 for raw
-/// blocks), `source`, `segment_files` and `files` (every uploaded file
-/// with its size, and `meta.json` itself without one, as Thanos lists
-/// them). `files` are `(relative path, size)` in upload order. Other
-/// fields of the local file pass through untouched.
+/// blocks), `source`, `segment_files` (sorted) and `files` (every
+/// uploaded file with its size and `meta.json` itself without one, sorted
+/// by relative path, as Thanos lists them). `files` are `(relative path,
+/// size)`. Other fields of the local file pass through untouched.
 pub fn bucket_meta(
     block: &str,
     local: &[u8],
@@ -57,18 +58,30 @@ pub fn bucket_meta(
         .and_then(|d| d.get("resolution"))
         .and_then(serde_json::Value::as_i64)
         .unwrap_or(0);
-    let mut listed: Vec<serde_json::Value> = files
+    // Sorted by relative path, meta.json without a size (Thanos's
+    // `metadata.File` list).
+    let mut listed: Vec<(String, Option<u64>)> = files
         .iter()
-        .map(|(p, n)| serde_json::json!({"rel_path": p, "size_bytes": n}))
+        .map(|(p, n)| (p.clone(), Some(*n)))
+        .chain([(META.to_owned(), None)])
         .collect();
-    listed.push(serde_json::json!({"rel_path": META}));
-    let segments: Vec<&str> = files
+    listed.sort();
+    let listed: Vec<serde_json::Value> = listed
+        .into_iter()
+        .map(|(p, n)| match n {
+            Some(n) => serde_json::json!({"rel_path": p, "size_bytes": n}),
+            None => serde_json::json!({"rel_path": p}),
+        })
+        .collect();
+    let mut segments: Vec<&str> = files
         .iter()
         .filter_map(|(p, _)| p.strip_prefix("chunks/"))
         .collect();
+    segments.sort_unstable();
     obj.insert(
         "thanos".into(),
         serde_json::json!({
+            "version": 1,
             "labels": labels,
             "downsample": {"resolution": resolution},
             "source": source,
@@ -99,6 +112,59 @@ mod tests {
         assert_eq!(v["thanos"]["files"][1]["size_bytes"], 20);
         assert_eq!(v["thanos"]["files"][2]["rel_path"], "meta.json");
         assert!(v["thanos"]["files"][2].get("size_bytes").is_none());
+        // Field by field, Thanos's `metadata.Thanos` (pkg/block/metadata):
+        // version int, labels map[string]string, downsample {resolution
+        // int64}, source string, segment_files []string (sorted), files
+        // []{rel_path string, size_bytes int64 (omitted when 0)} sorted by
+        // rel_path. Nothing else.
+        let t = v["thanos"].as_object().unwrap();
+        let mut keys: Vec<&str> = t.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "downsample",
+                "files",
+                "labels",
+                "segment_files",
+                "source",
+                "version"
+            ]
+        );
+        assert_eq!(t["version"], 1);
+        assert!(t["labels"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|x| x.is_string()));
+        assert_eq!(t["downsample"].as_object().unwrap().len(), 1);
+        assert!(t["downsample"]["resolution"].is_i64());
+        assert!(t["source"].is_string());
+        let paths: Vec<&str> = t["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let o = f.as_object().unwrap();
+                assert!(o.keys().all(|k| k == "rel_path" || k == "size_bytes"));
+                assert!(o.get("size_bytes").is_none_or(serde_json::Value::is_i64));
+                o["rel_path"].as_str().unwrap()
+            })
+            .collect();
+        let mut sorted = paths.clone();
+        sorted.sort_unstable();
+        assert_eq!(paths, sorted);
+        // The Prometheus part is the local file's.
+        for k in [
+            "ulid",
+            "minTime",
+            "maxTime",
+            "stats",
+            "compaction",
+            "version",
+        ] {
+            assert!(v.get(k).is_some(), "{k}");
+        }
         assert!(bucket_meta("b", b"[1]", &files, &labels, "cairn").is_err());
     }
 }

@@ -108,12 +108,12 @@ fn blocks_are_uploaded_in_thanos_layout_and_compactions_replace_them() {
             .map(|f| f["rel_path"].as_str().unwrap())
             .collect();
         // The block directory as it is (Cairn's blocks carry a
-        // tombstones file), meta.json listed last.
-        let mut want = vec!["chunks/000001", "index"];
+        // tombstones file) and meta.json, sorted by path as Thanos lists
+        // them.
+        let mut want = vec!["chunks/000001", "index", "meta.json"];
         if dir.join("tombstones").exists() {
             want.push("tombstones");
         }
-        want.push("meta.json");
         assert_eq!(files, want);
         assert!(s.is_uploaded(&m.ulid));
         assert!(matches!(
