@@ -722,6 +722,9 @@ fn shipper(
         &a.tsdb_path,
         cairn_objstore::ShipperOptions {
             labels: labels.clone(),
+            host: std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_default(),
             retention: vec![
                 (
                     0,

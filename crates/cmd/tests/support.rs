@@ -373,20 +373,28 @@ impl Garage {
     }
 }
 
+/// Runs a garage command, retried for up to ten seconds: a node that has
+/// just started, or a layout just applied, refuses commands for a moment.
 fn garage_cli(config: &Path, args: &[&str]) -> String {
-    let out = Command::new(garage_bin())
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .output()
-        .expect("running garage");
-    assert!(
-        out.status.success(),
-        "garage {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new(garage_bin())
+            .arg("-c")
+            .arg(config)
+            .args(args)
+            .output()
+            .expect("running garage");
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "garage {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Starts Garage in `dir` (config, metadata, data, log), lays out its one
@@ -478,12 +486,21 @@ pub fn start_garage(dir: &Path) -> Garage {
             &access_key,
         ],
     );
-    Garage {
+    let g = Garage {
         proc,
         s3_port: s3,
         bucket: "cairn".into(),
         access_key,
         secret_key,
         config,
+    };
+    // The S3 API answers for the new bucket and key.
+    let cfg = cairn_objstore::BucketConfig::parse(&g.objstore_yaml()).expect("objstore yaml");
+    let bucket = cairn_objstore::Bucket::open(&cfg).expect("bucket");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Err(e) = bucket.check() {
+        assert!(Instant::now() < deadline, "garage's S3 API: {e}");
+        std::thread::sleep(Duration::from_millis(200));
     }
+    g
 }

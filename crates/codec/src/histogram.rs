@@ -55,8 +55,9 @@ mod float;
 mod int;
 
 pub use encode::{
-    encode_float_histograms, encode_histogram_runs, encode_histograms, HistChunkBytes, HistSample,
-    MIN_SAMPLES as HISTOGRAM_CHUNK_MIN_SAMPLES, TARGET_BYTES as HISTOGRAM_CHUNK_TARGET_BYTES,
+    decode_histogram_samples, encode_float_histograms, encode_histogram_runs, encode_histograms,
+    HistChunkBytes, HistSample, MIN_SAMPLES as HISTOGRAM_CHUNK_MIN_SAMPLES,
+    TARGET_BYTES as HISTOGRAM_CHUNK_TARGET_BYTES,
 };
 
 pub use float::{

@@ -66,10 +66,11 @@ pub use float_chunk::{
     FloatChunkBuilder, FloatEncoding,
 };
 pub use histogram::{
-    encode_float_histograms, encode_histogram_runs, encode_histograms, float_histogram_decode,
-    float_histogram_iter, histogram_chunk_header, histogram_decode, histogram_iter, AppendOutcome,
-    Appendable, CounterResetHeader, FloatHistogramChunk, FloatHistogramIterator, GaugeAppendable,
-    HistogramChunk, HistogramIterator, HISTOGRAM_HEADER_LEN,
+    decode_histogram_samples, encode_float_histograms, encode_histogram_runs, encode_histograms,
+    float_histogram_decode, float_histogram_iter, histogram_chunk_header, histogram_decode,
+    histogram_iter, AppendOutcome, Appendable, CounterResetHeader, FloatHistogramChunk,
+    FloatHistogramIterator, GaugeAppendable, HistogramChunk, HistogramIterator,
+    HISTOGRAM_HEADER_LEN,
 };
 pub use xor::{
     decode_all, xor_iter, XorChunk, XorIterator, INITIAL_CAPACITY as XOR_INITIAL_CAPACITY,

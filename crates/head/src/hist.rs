@@ -591,21 +591,6 @@ pub(crate) fn decode_values(enc: u8, data: &[u8]) -> Result<Vec<(i64, HistValue)
     })
 }
 
-/// Decodes a histogram chunk as queries read it: each sample's float
-/// form, and its integer form for integer chunks.
-pub(crate) fn decode_for_query(
-    enc: u8,
-    data: &[u8],
-) -> Result<Vec<cairn_storage::DecodedHistogram>, CodecError> {
-    Ok(decode_values(enc, data)?
-        .into_iter()
-        .map(|(t, v)| match v {
-            HistValue::Int(h) => (t, Arc::new(h.to_float()), Some(h)),
-            HistValue::Float(h) => (t, h, None),
-        })
-        .collect())
-}
-
 /// The same value, the counter-reset hint aside (a decoded sample's hint
 /// comes from its chunk, not from what was appended).
 pub(crate) fn same_value(a: &HistValue, b: &HistValue) -> bool {

@@ -260,7 +260,7 @@ impl Snapshot {
         let in_max = self.maxt.min(self.cut);
         let mut out = Vec::new();
         for c in &self.hist {
-            match hist::decode_for_query(c.encoding, &c.data) {
+            match cairn_codec::decode_histogram_samples(c.encoding, &c.data) {
                 Ok(v) => out.extend(
                     v.into_iter()
                         .filter(|(t, _, _)| *t >= self.mint && *t <= in_max),

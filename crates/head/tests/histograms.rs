@@ -360,6 +360,30 @@ fn deletions_remove_histogram_samples_and_survive_a_restart() {
     assert_eq!(read(&h, i64::MIN, i64::MAX), want);
 }
 
+/// A series holding histograms only (no float chunk) is deleted from too:
+/// the deletion's range is clamped to the series' samples, histogram
+/// chunks included.
+#[test]
+fn deletions_reach_a_series_of_histograms_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = open(dir.path(), opts());
+    let mut app = h.appender();
+    for i in 0..10u64 {
+        app.append_histogram(0, &m(), i as i64 * 1000, &hist(i))
+            .unwrap();
+    }
+    app.commit().unwrap();
+    h.delete(&all(), 2000, 4000).unwrap();
+    let want: Vec<(i64, Got)> = (0..10u64)
+        .filter(|i| !(2..=4).contains(i))
+        .map(|i| {
+            let x = hist(i);
+            (i as i64 * 1000, Got::H(x.count as f64, x.sum))
+        })
+        .collect();
+    assert_eq!(read(&h, i64::MIN, i64::MAX), want);
+}
+
 /// Closed histogram chunks go to `chunks_head/` with their encoding, as
 /// Prometheus writes them; a restart attaches them from there (the WAL
 /// only fills in the open chunk) and reads the same chunks.

@@ -55,6 +55,9 @@ pub struct ShipperOptions {
     pub labels: BTreeMap<String, String>,
     /// `thanos.source`.
     pub source: String,
+    /// This machine's name, written into the owner heartbeat (see
+    /// `owner`) so that a refused second Cairn names the first.
+    pub host: String,
     /// How long a block it marked for deletion stays in the bucket before
     /// it deletes it (Thanos's compactor's `--delete-delay`, 48 h), so
     /// that readers never lose a block under a running query.
@@ -76,6 +79,7 @@ impl Default for ShipperOptions {
         Self {
             labels: BTreeMap::new(),
             source: "cairn".into(),
+            host: String::new(),
             delete_delay: Duration::from_secs(48 * 3600),
             partial_delay: Duration::from_secs(6 * 3600),
             partial_scan_every: Duration::from_secs(3600),
@@ -323,9 +327,7 @@ impl Shipper {
         let r = crate::owner::OwnerRecord {
             labels: self.opts.labels.clone(),
             instance: self.state.lock().instance.clone(),
-            host: std::fs::read_to_string("/etc/hostname")
-                .map(|h| h.trim().to_owned())
-                .unwrap_or_default(),
+            host: self.opts.host.clone(),
             dir: self
                 .state_path
                 .parent()

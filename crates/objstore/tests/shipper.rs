@@ -371,7 +371,15 @@ fn a_second_owner_of_the_same_external_labels_is_refused() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let five_min = std::time::Duration::from_secs(300);
     let now = 1_800_000_000;
-    let first = Shipper::new(fs_bucket(bdir.path()), a.path(), opts()).unwrap();
+    let first = Shipper::new(
+        fs_bucket(bdir.path()),
+        a.path(),
+        ShipperOptions {
+            host: "gpu-node-7".into(),
+            ..opts()
+        },
+    )
+    .unwrap();
     first.claim(now, five_min).unwrap();
     // Another data directory, the same labels: refused, naming the owner.
     let second = Shipper::new(fs_bucket(bdir.path()), b.path(), opts()).unwrap();
@@ -381,6 +389,7 @@ fn a_second_owner_of_the_same_external_labels_is_refused() {
         e.to_string().contains(&a.path().display().to_string()),
         "{e}"
     );
+    assert!(e.to_string().contains("gpu-node-7"), "{e}");
     // The first one restarted (same data directory): still the owner.
     let again = Shipper::new(fs_bucket(bdir.path()), a.path(), opts()).unwrap();
     again.claim(now + 60, five_min).unwrap();

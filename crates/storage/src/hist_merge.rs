@@ -31,7 +31,9 @@ enum Cur {
 }
 
 /// A decoded native-histogram sample: its time, the float form queries
-/// read, and the integer form when it was stored with integer counts.
+/// read, and the integer form when it was stored with integer counts
+/// (the same tuple as `cairn_codec::HistSample`, which decodes and encodes
+/// chunks of them; this crate knows no chunk encoding).
 pub type DecodedHistogram = (i64, Arc<FloatHistogram>, Option<Arc<Histogram>>);
 
 /// A float iterator merged with decoded histogram samples.

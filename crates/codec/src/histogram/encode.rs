@@ -78,6 +78,24 @@ pub type HistSample = (
     Option<std::sync::Arc<Histogram>>,
 );
 
+/// Decodes a histogram chunk of `encoding` (2 integer, 3 float) as
+/// readers hold its samples: the float form, and for an integer chunk the
+/// integer form too. The inverse of [`encode_histogram_runs`].
+pub fn decode_histogram_samples(encoding: u8, data: &[u8]) -> Result<Vec<HistSample>, CodecError> {
+    use std::sync::Arc;
+    Ok(match encoding {
+        crate::ENCODING_HISTOGRAM => super::histogram_decode(data)?
+            .into_iter()
+            .map(|(t, h)| (t, Arc::new(h.to_float()), Some(Arc::new(h))))
+            .collect(),
+        crate::ENCODING_FLOAT_HISTOGRAM => super::float_histogram_decode(data)?
+            .into_iter()
+            .map(|(t, h)| (t, Arc::new(h), None))
+            .collect(),
+        other => return Err(CodecError::UnknownEncoding(other)),
+    })
+}
+
 /// Encodes sorted samples of either kind: each run of samples with an
 /// integer form into integer chunks (encoding 2), each run without into
 /// float-histogram chunks (encoding 3), so that merging keeps integer
@@ -142,6 +160,16 @@ mod tests {
         let float = |t: i64, n: u64| (t, Arc::new(h(n).to_float()), None);
         let s = vec![int(1, 1), int(2, 2), float(3, 3), int(4, 4)];
         let cs = encode_histogram_runs(&s).unwrap();
+        let back: Vec<HistSample> = cs
+            .iter()
+            .flat_map(|(e, c)| decode_histogram_samples(*e, &c.2).unwrap())
+            .collect();
+        assert_eq!(back.len(), s.len());
+        for (a, b) in back.iter().zip(&s) {
+            assert_eq!((a.0, a.2.is_some()), (b.0, b.2.is_some()));
+            assert_eq!(a.1.count, b.1.count);
+        }
+        assert!(decode_histogram_samples(1, &cs[0].1 .2).is_err());
         let kinds: Vec<(u8, i64, i64)> = cs.iter().map(|(e, c)| (*e, c.0, c.1)).collect();
         assert_eq!(
             kinds,

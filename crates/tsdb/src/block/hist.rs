@@ -9,8 +9,6 @@
 //! one, so a merge writes runs of integer histograms as integer chunks
 //! (encoding 2) and the rest as float-histogram chunks (encoding 3). All ranges here are `[mint, maxt)`, as block ranges are.
 
-use std::sync::Arc;
-
 use cairn_codec::{
     encode_float_histograms, encode_histograms, float_histogram_decode, histogram_decode,
     CodecError, ENCODING_FLOAT_HISTOGRAM, ENCODING_HISTOGRAM,
@@ -81,22 +79,4 @@ pub(crate) fn encode_merged(
             data,
         })
         .collect())
-}
-
-/// A histogram chunk's samples as queries read them: the float form, and
-/// the integer form for integer chunks.
-pub(crate) fn decode_for_query(
-    encoding: u8,
-    data: &[u8],
-) -> Result<Vec<cairn_storage::DecodedHistogram>, CodecError> {
-    Ok(match encoding {
-        ENCODING_HISTOGRAM => histogram_decode(data)?
-            .into_iter()
-            .map(|(t, h)| (t, Arc::new(h.to_float()), Some(Arc::new(h))))
-            .collect(),
-        _ => float_histogram_decode(data)?
-            .into_iter()
-            .map(|(t, h)| (t, Arc::new(h), None))
-            .collect(),
-    })
 }

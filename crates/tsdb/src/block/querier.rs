@@ -218,7 +218,7 @@ impl BlockSeries<'_> {
             if !super::hist::is_histogram_encoding(enc) {
                 continue;
             }
-            let v = super::hist::decode_for_query(enc, data).map_err(|e| {
+            let v = cairn_codec::decode_histogram_samples(enc, data).map_err(|e| {
                 StorageError::from(TsdbError::Chunk {
                     path: self.block.dir().join("chunks"),
                     series: self.labels.to_string(),
