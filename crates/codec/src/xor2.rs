@@ -146,6 +146,19 @@ impl Xor2Chunk {
             (NO_WINDOW, 0)
         };
         let st_change = u16::from(it.st_change);
+        if st_change == 0 && it.read > MAX_ST_CHANGE_INDEX {
+            // A writer starts per-sample start-timestamp deltas at sample
+            // MAX_ST_CHANGE_INDEX at the latest: a longer chunk without a
+            // change index is not a writer's, and appending to it would
+            // name a sample the header cannot hold.
+            return Err(CodecError::Corruption {
+                what: "xor2 start timestamp header",
+                expected: format!(
+                    "a change index in a chunk of more than {MAX_ST_CHANGE_INDEX} samples"
+                ),
+                found: format!("none in {} samples", it.read),
+            });
+        }
         if st_change > 0 && it.read <= st_change {
             // The index is written with the sample it names: a header that
             // names a sample the chunk does not have is not a writer's.

@@ -325,3 +325,35 @@ fn errors_name_what_was_read_and_where() {
         })
     );
 }
+
+/// A chunk of more than 127 samples whose header names no start-timestamp
+/// change (no writer makes one: deltas start at sample 127 at the latest)
+/// is refused by `from_bytes`; appending to it would have written a change
+/// index the header cannot hold (found by the `xor2_chunk` fuzz target).
+#[test]
+fn long_chunks_without_a_change_index_are_refused_for_appending() {
+    let data: Vec<u8> = vec![
+        0, 240, 128, 63, 0, 2, 208, 255, 255, 255, 255, 255, 255, 255, 10, 8, 0, 130, 0, 0, 0, 0,
+        0, 0, 0, 152, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 1, 7, 0, 0, 0, 0, 0, 19, 160, 43, 27, 255, 207, 9, 96,
+    ];
+    let e = cairn_codec::Xor2Chunk::from_bytes(data).err();
+    assert!(
+        e.as_ref()
+            .is_some_and(|e| e.to_string().contains("start timestamp")),
+        "{e:?}"
+    );
+    // A writer's long chunk, with and without start timestamps, reopens
+    // and takes one more sample.
+    for st in [0i64, 5] {
+        let mut c = cairn_codec::Xor2Chunk::new();
+        for i in 0..200i64 {
+            c.append_st(st, 1000 + i * 15_000, i as f64);
+        }
+        let mut again = cairn_codec::Xor2Chunk::from_bytes(c.bytes().to_vec()).unwrap();
+        again.try_append(1000 + 200 * 15_000, 1.5).unwrap();
+        let mut n = 0;
+        cairn_codec::xor2_decode(again.bytes(), |_, _| n += 1).unwrap();
+        assert_eq!(n, 201);
+    }
+}
