@@ -41,6 +41,12 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
 cargo nextest run --workspace --locked --no-fail-fast "$@"
+# CI (CAIRN_CI_FREE_DISK=1, set by .ci/run) lets go of the test build
+# before Miri and the fuzzers build their own targets, so that the three
+# builds never need disk at once.
+if [ "${CAIRN_CI_FREE_DISK:-0}" = 1 ]; then
+  rm -rf target/debug
+fi
 if [ "${CAIRN_SKIP_MIRI:-0}" != 1 ]; then
   bash scripts/miri.sh
 fi
