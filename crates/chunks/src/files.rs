@@ -36,7 +36,7 @@ pub(crate) fn header(magic: u32, version: u8) -> [u8; SEGMENT_HEADER_SIZE] {
 }
 
 /// Checks a file's header against `magic` and `version`.
-fn check_header(path: &Path, b: &[u8], magic: u32, version: u8) -> Result<()> {
+pub(crate) fn check_header(path: &Path, b: &[u8], magic: u32, version: u8) -> Result<()> {
     let Some(&[m0, m1, m2, m3, v, ..]) = b.get(..SEGMENT_HEADER_SIZE) else {
         return Err(ChunksError::corrupt(
             path,

@@ -189,6 +189,26 @@ pub struct ServeArgs {
     /// Bucket retention of 1-hour blocks (0s: forever).
     #[arg(long = "objstore.retention.resolution-1h", default_value = "0s")]
     pub objstore_retention_1h: String,
+    /// Bytes of the in-memory cache of bucket objects' byte ranges (index series and
+    /// postings, chunks) that queries of blocks held only in the bucket read through (0
+    /// caches nothing).
+    #[arg(long = "objstore.cache.size", default_value = "256MB")]
+    pub objstore_cache_size: String,
+    /// Where the index headers of bucket blocks are kept (fetched once per block, at the
+    /// first query that reads it). Default: bucket-cache/ in --storage.tsdb.path.
+    #[arg(long = "objstore.cache.dir")]
+    pub objstore_cache_dir: Option<std::path::PathBuf>,
+    /// Requests to the bucket in flight at once for queries, over all queries.
+    #[arg(long = "objstore.max-concurrency", default_value_t = 20)]
+    pub objstore_max_concurrency: usize,
+    /// How often the list of the bucket's blocks is refreshed (one LIST, plus a GET of
+    /// each new block's meta.json); queries never list the bucket.
+    #[arg(long = "objstore.sync-interval", default_value = "1m")]
+    pub objstore_sync_interval: String,
+    /// Do not serve blocks from the bucket: queries read local blocks only (uploads go
+    /// on).
+    #[arg(long = "objstore.no-query")]
+    pub objstore_no_query: bool,
     /// An external label of this Cairn, NAME=VALUE (repeatable): written into uploaded
     /// blocks' meta.json (thanos.labels) and added to alerts sent to Alertmanager.
     #[arg(long = "storage.external-label")]

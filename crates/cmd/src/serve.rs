@@ -32,6 +32,8 @@ pub struct DbBackend {
     limits: std::sync::OnceLock<Vec<(&'static str, u64)>>,
     /// The shipper and its counts, with `--objstore.config-file`.
     shipper: std::sync::OnceLock<(Arc<cairn_objstore::Shipper>, Arc<ShipperCounters>)>,
+    /// The bucket's blocks served to queries, with `--objstore.config-file`.
+    store: std::sync::OnceLock<Arc<cairn_objstore::BucketStore>>,
 }
 
 /// Counts of the shipper's work, fed by its event channel.
@@ -315,6 +317,25 @@ impl Backend for DbBackend {
                         .iter()
                         .filter(|b| !s.is_uploaded(&b.meta().ulid))
                         .count() as u64,
+                }
+            }),
+            bucket_store: self.store.get().map(|st| {
+                use std::sync::atomic::Ordering::Relaxed;
+                let (blocks, open) = st.block_counts();
+                let c = st.cache_stats();
+                cairn_server::BucketStoreCounts {
+                    blocks: blocks as u64,
+                    blocks_open: open as u64,
+                    refreshes_total: st.stats.refreshes.load(Relaxed),
+                    refresh_failures_total: st.stats.refresh_failures.load(Relaxed),
+                    index_headers_fetched_total: st.stats.headers_fetched.load(Relaxed),
+                    index_header_bytes_total: st.stats.header_bytes.load(Relaxed),
+                    cache_hits_total: c.hits.load(Relaxed),
+                    cache_misses_total: c.misses.load(Relaxed),
+                    cache_bytes: st.cache_bytes(),
+                    cache_capacity_bytes: st.cache_capacity(),
+                    range_requests_total: c.requests.load(Relaxed),
+                    range_bytes_total: c.fetched_bytes.load(Relaxed),
                 }
             }),
             exemplars: Some({
@@ -763,6 +784,45 @@ fn shipper(
     Ok(Some(Arc::new(s)))
 }
 
+/// The store serving the bucket's blocks to queries: its block list read
+/// once now (a bucket that cannot be listed now is logged; the background
+/// refresh retries), then refreshed every `--objstore.sync-interval`.
+fn bucket_store(
+    a: &ServeArgs,
+    bucket: Arc<cairn_objstore::Bucket>,
+) -> anyhow::Result<Arc<cairn_objstore::BucketStore>> {
+    let cache_bytes = parse_bytes(&a.objstore_cache_size)
+        .map_err(|e| anyhow::anyhow!("--objstore.cache.size: {e}"))?;
+    let interval = dur("objstore.sync-interval", &a.objstore_sync_interval)?;
+    if interval <= 0 {
+        anyhow::bail!("--objstore.sync-interval must be positive");
+    }
+    let cache_dir = a
+        .objstore_cache_dir
+        .clone()
+        .unwrap_or_else(|| a.tsdb_path.join("bucket-cache"));
+    let st = Arc::new(
+        cairn_objstore::BucketStore::new(
+            bucket,
+            cairn_objstore::StoreOptions {
+                cache_dir,
+                cache_bytes,
+                max_requests: a.objstore_max_concurrency.max(1),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("object storage: {e}"))?,
+    );
+    match st.refresh() {
+        Ok(n) => tracing::info!(blocks = n, "serving the bucket's blocks to queries"),
+        Err(e) => {
+            tracing::warn!(error = %e, "listing the bucket's blocks failed; retried every --objstore.sync-interval")
+        }
+    }
+    st.spawn_refresh(std::time::Duration::from_millis(interval as u64))
+        .context("starting the bucket's block list refresh")?;
+    Ok(st)
+}
+
 /// Another Cairn's owner heartbeat older than this is taken over (the
 /// shipper renews its own every round, at most `SHIPPER_INTERVAL` apart).
 const OWNER_STALE: std::time::Duration = std::time::Duration::from_secs(300);
@@ -776,10 +836,29 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.tsdb_path)
         .with_context(|| format!("creating {}", a.tsdb_path.display()))?;
     let shipper = shipper(&a, &ext_labels)?;
+    let store = match &shipper {
+        Some(s) if !a.objstore_no_query => {
+            let st = bucket_store(&a, s.bucket().clone())?;
+            st.follow(s.subscribe())
+                .context("starting the bucket's block list refresh")?;
+            Some(st)
+        }
+        _ => None,
+    };
     if let Some(s) = &shipper {
-        // Local blocks stay until they are in the bucket.
-        let s = s.clone();
-        opts.retention_hold = Some(cairn_tsdb::RetentionHold(Arc::new(move |m| s.holds(m))));
+        // Local blocks stay until they are in the bucket, and, where
+        // queries read the bucket, until the bucket's block list has them
+        // (so no query finds a block in neither place).
+        let (s, st) = (s.clone(), store.clone());
+        opts.retention_hold = Some(cairn_tsdb::RetentionHold(Arc::new(move |m| {
+            s.holds(m)
+                || st
+                    .as_ref()
+                    .is_some_and(|st| s.is_uploaded(&m.ulid) && !st.serves(&m.ulid))
+        })));
+    }
+    if let Some(st) = &store {
+        opts.remote_blocks = Some(cairn_tsdb::RemoteBlocks(st.clone()));
     }
     let web = match &a.web_config_file {
         None => None,
@@ -804,6 +883,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     let backend = Arc::new(DbBackend::default());
     if let Some(s) = &shipper {
         let _ = backend.shipper.set((s.clone(), ShipperCounters::watch(s)));
+    }
+    if let Some(st) = store {
+        let _ = backend.store.set(st);
     }
 
     let engine = PromqlEngine::new(

@@ -2,7 +2,9 @@
 //! blocks the head cuts are uploaded in Thanos's layout with the external
 //! labels, and survive a restart of the shipper; a configuration mistake
 //! stops the start with a message naming it; an unreachable bucket does
-//! not.
+//! not. Blocks that local retention deleted after their upload are read
+//! back from the bucket by queries, by the Cairn that wrote them and by
+//! another on an empty data directory.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -149,6 +151,147 @@ fn cut_blocks_are_uploaded_with_the_external_labels() {
         })
         .collect();
     assert_eq!(before, after);
+    drop(c);
+}
+
+/// Every step of `DCGM_FI_DEV_GPU_UTIL{gpu=...}` over `[start, end]`.
+fn range(base: &str, start: i64, end: i64) -> serde_json::Value {
+    let q = format!(
+        "{base}/api/v1/query_range?query=DCGM_FI_DEV_GPU_UTIL&start={}&end={}&step=60",
+        start as f64 / 1000.0,
+        end as f64 / 1000.0
+    );
+    let r = get(&q);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+#[test]
+fn blocks_deleted_locally_after_upload_are_queried_from_the_bucket() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let bucket = tmp.path().join("bucket");
+    let cfg = tmp.path().join("objstore.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "type: FILESYSTEM\nconfig:\n  directory: {}\n",
+            bucket.display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let objstore = format!("--objstore.config-file={}", cfg.display());
+    let c = start_cairn(
+        &data,
+        port,
+        &[
+            "--storage.tsdb.maintenance-interval=1s",
+            "--storage.tsdb.downsample=false",
+            "--storage.tsdb.retention.time=2h",
+            &objstore,
+            "--storage.external-label=cluster=gpu-a",
+        ],
+    );
+    // Ten hours of a sample a minute for three GPUs; the value is the
+    // minute's index, so every answer is known.
+    let now = now_ms() / 60_000 * 60_000;
+    let start = now - 10 * 3_600_000;
+    for part in (0..=600i64).collect::<Vec<_>>().chunks(100) {
+        let mut batch = Vec::new();
+        for g in ["0", "1", "2"] {
+            let l = Labels::from_pairs([("__name__", "DCGM_FI_DEV_GPU_UTIL"), ("gpu", g)]);
+            batch.extend(
+                part.iter()
+                    .map(|&i| (l.clone(), start + i * 60_000, i as f64)),
+            );
+        }
+        let r = remote_write(&format!("{base}/api/v1/write"), &batch).unwrap();
+        assert_eq!(r.status, 204, "{}", r.text());
+    }
+    // Wait until retention deleted uploaded blocks locally.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let local = blocks(&data);
+        let up = bucket_blocks(&bucket);
+        if up.len() >= 3 && local.len() < up.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "local {local:?}, bucket {:?}",
+            up.iter().map(|u| &u.0).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let check = |base: &str| {
+        let j = range(base, start, now);
+        let res = j["data"]["result"].as_array().unwrap();
+        assert_eq!(res.len(), 3, "{j}");
+        for s in res {
+            let vals = s["values"].as_array().unwrap();
+            assert_eq!(
+                vals.len(),
+                601,
+                "every minute, none missing: {}",
+                s["metric"]
+            );
+            for (i, v) in vals.iter().enumerate() {
+                assert_eq!(v[1], i.to_string().as_str(), "{} at step {i}", s["metric"]);
+            }
+        }
+    };
+    check(&base);
+    let m = get(&format!("{base}/metrics")).text();
+    let value = |m: &str, name: &str| -> f64 {
+        m.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    assert!(value(&m, "cairn_objstore_store_blocks_open") >= 1.0, "{m}");
+    assert!(value(&m, "cairn_objstore_store_index_headers_fetched_total") >= 1.0);
+    assert!(value(&m, "cairn_objstore_store_range_requests_total") >= 1.0);
+
+    // Another Cairn on an empty data directory answers the same from the
+    // bucket alone (other external labels: it owns nothing of gpu-a's).
+    let data2 = tmp.path().join("data2");
+    std::fs::create_dir_all(&data2).unwrap();
+    let port2 = free_port();
+    let base2 = format!("http://127.0.0.1:{port2}");
+    let cache = tmp.path().join("cache2");
+    let cache_flag = format!("--objstore.cache.dir={}", cache.display());
+    let c2 = start_cairn(
+        &data2,
+        port2,
+        &[
+            &objstore,
+            &cache_flag,
+            "--objstore.cache.size=1MB",
+            "--storage.external-label=cluster=query",
+        ],
+    );
+    // What A still holds in its head is not in the bucket: compare up to
+    // the end of the newest uploaded block.
+    let newest = bucket_blocks(&bucket)
+        .iter()
+        .map(|(_, m)| m["maxTime"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    let (a, b) = (
+        range(&base, start, newest - 1),
+        range(&base2, start, newest - 1),
+    );
+    assert_eq!(a["data"], b["data"]);
+    assert!(!a["data"]["result"].as_array().unwrap().is_empty());
+    assert!(
+        std::fs::read_dir(&cache).unwrap().count() >= 1,
+        "index headers cached"
+    );
+    drop(c2);
     drop(c);
 }
 

@@ -1,7 +1,8 @@
 //! Object storage against a real S3 server: Garage (crates.io `garage`,
 //! built by `scripts/install-deps.sh`), started on loopback in a
 //! single-node layout. The shipper's uploads (single and multipart), its
-//! deletion marks, `cairn serve` uploading the blocks it cuts, and wrong
+//! deletion marks, the blocks read back by byte range for queries,
+//! `cairn serve` uploading the blocks it cuts, and wrong
 //! credentials stopping the start with the server's answer.
 #![allow(
     clippy::unwrap_used,
@@ -16,10 +17,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn_model::Labels;
-use cairn_objstore::{Bucket, BucketConfig, Shipper, ShipperOptions};
-use cairn_storage::Appendable;
-use cairn_tsdb::{BlockMeta, Db, DbOptions};
+use cairn_model::{Labels, MatchType, Matcher};
+use cairn_objstore::{Bucket, BucketConfig, BucketStore, Shipper, ShipperOptions, StoreOptions};
+use cairn_storage::{Appendable, Queryable, SelectHints, ValueType};
+use cairn_tsdb::{BlockMeta, Db, DbOptions, RemoteBlocks};
 use support::*;
 
 const H: i64 = 3_600_000;
@@ -109,7 +110,69 @@ fn the_shipper_uploads_to_a_real_s3_server() {
     for old in &r.marked {
         assert!(bucket.exists(&format!("{old}/deletion-mark.json")).unwrap());
     }
+
+    // Served back from S3 by byte range: a database on an empty directory
+    // answers as the writer does; marked blocks are left out.
+    let st = Arc::new(
+        BucketStore::new(
+            bucket.clone(),
+            StoreOptions {
+                cache_dir: tmp.path().join("cache"),
+                cache_bytes: 1 << 20,
+                max_requests: 4,
+            },
+        )
+        .unwrap(),
+    );
+    st.refresh().unwrap();
+    let served: Vec<_> = st.metas().iter().map(|m| m.ulid).collect();
+    let mut local: Vec<_> = db.blocks().iter().map(|b| b.ulid()).collect();
+    local.sort();
+    assert_eq!(served, local);
+    let reader = Db::open(
+        &tmp.path().join("empty"),
+        DbOptions {
+            maintenance_interval: None,
+            retention_time: 0,
+            downsample: false,
+            remote_blocks: Some(RemoteBlocks(st.clone())),
+            ..DbOptions::default()
+        },
+    )
+    .unwrap();
+    let want = dump(db.as_ref(), 0, 7 * H);
+    assert_eq!(
+        want.matches('=').count(),
+        2 + 7 * 60,
+        "two labels and every sample"
+    );
+    assert_eq!(dump(reader.as_ref(), 0, 7 * H), want);
+    assert!(
+        st.cache_stats()
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
     db.close();
+}
+
+/// Every float sample of every series over `[mint, maxt]`.
+fn dump(q: &dyn Queryable, mint: i64, maxt: i64) -> String {
+    let q = q.querier(mint, maxt).unwrap();
+    let m = [Matcher::new(MatchType::Regex, "__name__", ".+").unwrap()];
+    let mut out = String::new();
+    for s in q.select(&SelectHints::default(), &m).unwrap() {
+        let s = s.unwrap();
+        out.push_str(&format!("{}:", s.labels()));
+        let mut it = s.iter();
+        while it.next() == ValueType::Float {
+            let (t, v) = it.at();
+            out.push_str(&format!(" {t}={v}"));
+        }
+        assert!(it.err().is_none(), "{:?}", it.err());
+        out.push('\n');
+    }
+    out
 }
 
 #[test]

@@ -75,8 +75,9 @@ pub fn dense_num_samples(data: &[u8]) -> Result<usize, CodecError> {
 }
 
 /// Finds the chunk a dense chunk shares its timestamps with, by chunk
-/// reference within the same block: the source chunk's data, or `None`.
-pub type SourceLookup<'r> = dyn FnMut(u64) -> Option<&'r [u8]> + 'r;
+/// reference within the same block: the source chunk's data (borrowed from
+/// a mapped block, owned when read from object storage), or `None`.
+pub type SourceLookup<'r> = dyn FnMut(u64) -> Option<std::borrow::Cow<'r, [u8]>> + 'r;
 
 /// Decodes a whole dense chunk, calling `f(t, v)` for each sample in
 /// order; returns the number of samples. A chunk whose timestamps are
@@ -385,7 +386,7 @@ fn shared_timestamps(
             "none".to_owned(),
         )
     })?;
-    let mut c = ByteCursor::new(data);
+    let mut c = ByteCursor::new(&data);
     let sh = ts_header(&mut c)?;
     // Sources hold their own timestamps: no chains.
     read_timestamps(&mut c, &sh, ts, None)?;

@@ -34,6 +34,8 @@
 //!   one interface over the float encodings (XOR, XOR2, dense) for block
 //!   readers and writers.
 //! * [`Encoding`]: the chunk-encoding byte stored beside chunk data on disk.
+//! * [`RangeRead`]: the interface through which index and chunk readers
+//!   read a file held in object storage by byte range.
 
 pub mod aggr;
 mod bits;
@@ -44,6 +46,7 @@ mod encoding;
 mod error;
 mod float_chunk;
 pub mod histogram;
+mod range_read;
 pub mod varint;
 mod xor;
 mod xor2;
@@ -72,6 +75,7 @@ pub use histogram::{
     FloatHistogramIterator, GaugeAppendable, HistogramChunk, HistogramIterator,
     HISTOGRAM_HEADER_LEN,
 };
+pub use range_read::RangeRead;
 pub use xor::{
     decode_all, xor_iter, XorChunk, XorIterator, INITIAL_CAPACITY as XOR_INITIAL_CAPACITY,
     MAX_SAMPLES_PER_CHUNK, MAX_SAMPLE_BYTES as XOR_MAX_SAMPLE_BYTES,

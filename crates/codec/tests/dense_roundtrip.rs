@@ -184,7 +184,7 @@ fn shared_timestamps_come_from_the_source_chunk() {
     );
     assert_eq!(dense_shared_source(&shared).unwrap(), Some(77));
     let mut got = Vec::new();
-    let mut lookup = |r: u64| (r == 77).then_some(src.as_slice());
+    let mut lookup = |r: u64| (r == 77).then_some(std::borrow::Cow::Borrowed(src.as_slice()));
     let n = dense_decode_with(&shared, &mut lookup, |t, v| got.push((t, v.to_bits()))).unwrap();
     let want: Vec<(i64, u64)> = ts[100..400]
         .iter()
@@ -202,8 +202,8 @@ fn shared_timestamps_come_from_the_source_chunk() {
     assert!(dense_decode_with(&past, &mut lookup, |_, _| {}).is_err());
     let chained = dense_share(&src, 5, 0).unwrap();
     let mut chain = |r: u64| match r {
-        77 => Some(chained.as_slice()),
-        _ => Some(src.as_slice()),
+        77 => Some(std::borrow::Cow::Borrowed(chained.as_slice())),
+        _ => Some(std::borrow::Cow::Borrowed(src.as_slice())),
     };
     assert!(dense_decode_with(&shared, &mut chain, |_, _| {}).is_err());
     // Inline chunks decode the same with or without a lookup.

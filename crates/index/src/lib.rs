@@ -16,6 +16,7 @@
 
 mod error;
 mod format;
+mod header;
 mod postings;
 mod reader;
 mod writer;
@@ -26,6 +27,7 @@ pub use roaring::RoaringTreemap;
 
 pub use error::{IndexError, Result};
 pub use format::{Toc, ALL_POSTINGS_KEY, FORMAT_V1, FORMAT_V2, MAGIC_INDEX, SERIES_ALIGN, TOC_LEN};
+pub use header::write_index_header;
 pub use postings::postings_for_matchers;
 pub use reader::IndexReader;
 pub use writer::IndexWriter;

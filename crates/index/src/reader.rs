@@ -13,8 +13,10 @@
 //! series references are offsets divided by 16. Version 1 postings offset
 //! tables need not be sorted; the reader sorts them.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cairn_model::Labels;
 use memmap2::Mmap;
@@ -22,11 +24,19 @@ use roaring::{MultiOps, RoaringBitmap, RoaringTreemap};
 
 use crate::format::{Toc, FORMAT_V1, FORMAT_V2, HEADER_LEN, MAGIC_INDEX, SERIES_ALIGN, TOC_LEN};
 use crate::{ChunkMeta, IndexError, IndexLike, Result};
-use cairn_codec::{crc32c, ByteCursor, CodecError};
+use cairn_codec::{crc32c, ByteCursor, CodecError, RangeRead};
 
 enum Backing {
     Mapped(Mmap),
     Owned(Vec<u8>),
+    /// An index in object storage: `header` maps the local index header
+    /// (docs/format/index-header.md: the file's header, symbol table,
+    /// postings offset table and TOC at their offsets, holes elsewhere);
+    /// series and postings lists are read from `source` by byte range.
+    Sparse {
+        header: Mmap,
+        source: Arc<dyn RangeRead>,
+    },
 }
 
 impl Backing {
@@ -34,6 +44,7 @@ impl Backing {
         match self {
             Backing::Mapped(m) => m,
             Backing::Owned(v) => v,
+            Backing::Sparse { header, .. } => header,
         }
     }
 }
@@ -113,6 +124,42 @@ impl IndexReader {
         Self::parse(path.to_path_buf(), Backing::Mapped(map))
     }
 
+    /// Opens an index held in object storage: `header` is its local index
+    /// header (written by [`crate::write_index_header`]), `source` the
+    /// index object. Symbols and label values are read from the header;
+    /// series entries and postings lists are fetched from `source` by byte
+    /// range when a query needs them. The header must be as long as the
+    /// object.
+    pub fn open_sparse(header: &Path, source: Arc<dyn RangeRead>) -> Result<Self> {
+        let io = |op| {
+            let path = header.to_path_buf();
+            move |source| IndexError::Io { path, op, source }
+        };
+        let f = File::open(header).map_err(io("open"))?;
+        let len = f.metadata().map_err(io("stat"))?.len();
+        if len != source.size() {
+            return Err(IndexError::Corrupt {
+                path: header.to_path_buf(),
+                section: "index header",
+                offset: 0,
+                expected: format!("{} bytes, the length of {}", source.size(), source.name()),
+                found: format!("{len} bytes"),
+            });
+        }
+        // SAFETY: as in `open`: a read-only mapping of a file that is
+        // written once (in a temporary file renamed into place) and only
+        // ever deleted afterwards; the mapping is owned by the reader.
+        let header_map = unsafe { Mmap::map(&f) }.map_err(io("mmap"))?;
+        let path = PathBuf::from(source.name());
+        Self::parse(
+            path,
+            Backing::Sparse {
+                header: header_map,
+                source,
+            },
+        )
+    }
+
     /// Parses an index held in memory (tests, fuzzing, embedded fixtures).
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
         Self::parse(PathBuf::from("<memory>"), Backing::Owned(bytes))
@@ -123,7 +170,7 @@ impl IndexReader {
     /// that a long sequential pass (downsampling) does not hold a whole
     /// block in its resident set. Does nothing for an in-memory index.
     pub fn release_pages(&self) {
-        if let Backing::Mapped(m) = &self.data {
+        if let Backing::Mapped(m) | Backing::Sparse { header: m, .. } = &self.data {
             // SAFETY: a read-only shared mapping of an immutable file:
             // MADV_DONTNEED only drops this process's page-table entries,
             // and every later access faults in the same bytes from the file
@@ -273,6 +320,67 @@ impl IndexReader {
             });
         }
         Ok(())
+    }
+
+    /// The bytes `[off, off + len)`, clipped to the file's end: borrowed
+    /// from a mapped or owned index, fetched for one in object storage.
+    fn read_range(&self, off: u64, len: u64) -> Result<Cow<'_, [u8]>> {
+        match &self.data {
+            Backing::Sparse { source, .. } => {
+                source
+                    .read_at(off, len)
+                    .map(Cow::Owned)
+                    .map_err(|source| IndexError::Io {
+                        path: self.path.clone(),
+                        op: "range read",
+                        source,
+                    })
+            }
+            _ => {
+                let b = self.data.bytes();
+                let start = usize::try_from(off).unwrap_or(usize::MAX).min(b.len());
+                let end = usize::try_from(off.saturating_add(len))
+                    .unwrap_or(usize::MAX)
+                    .min(b.len());
+                Ok(Cow::Borrowed(b.get(start..end).unwrap_or_default()))
+            }
+        }
+    }
+
+    /// The `len <4b> | body | crc <4b>` section at `off`, read by range
+    /// (postings lists, which a sparse index does not hold locally),
+    /// checksum checked. Returns the whole record; the body is `[4..len-4]`.
+    fn section_range(&self, off: u64, what: &'static str) -> Result<Cow<'_, [u8]>> {
+        let file_len = self.data.bytes().len() as u64;
+        if off >= file_len {
+            return Err(self.corrupt(
+                what,
+                off,
+                format!("an offset within the {file_len} byte file"),
+                off.to_string(),
+            ));
+        }
+        let head = self.read_range(off, 4)?;
+        let len = ByteCursor::new(&head)
+            .be32()
+            .map_err(|e| self.dec(what, off, e))?;
+        let total = 8 + u64::from(len);
+        if off + total > file_len {
+            return Err(self.corrupt(
+                what,
+                off,
+                format!("{len} bytes and a checksum within the file"),
+                format!("{} bytes left", file_len - off),
+            ));
+        }
+        let rec = self.read_range(off, total)?;
+        let mut d = ByteCursor::new(&rec);
+        d.be32().map_err(|e| self.dec(what, off, e))?;
+        let body = d
+            .bytes(u64::from(len))
+            .map_err(|e| self.dec(what, off, e))?;
+        self.check_crc(what, off, &mut d, body)?;
+        Ok(rec)
     }
 
     fn dec(&self, section: &'static str, base: u64, e: CodecError) -> IndexError {
@@ -443,7 +551,7 @@ impl IndexReader {
     pub fn series(&self, r: u64, chunks: &mut Vec<ChunkMeta>) -> Result<Labels> {
         const WHAT: &str = "series";
         chunks.clear();
-        let b = self.data.bytes();
+        let file_len = self.data.bytes().len() as u64;
         let not_found = |reason: String| IndexError::SeriesNotFound {
             path: self.path.clone(),
             series: r,
@@ -453,13 +561,28 @@ impl IndexReader {
             .series_offset(r)
             .filter(|&o| self.toc.series != 0 && o >= self.toc.series)
             .ok_or_else(|| not_found("reference outside the series section".to_owned()))?;
-        let tail = usize::try_from(off)
-            .ok()
-            .and_then(|o| b.get(o..))
-            .ok_or_else(|| not_found("reference past the end of the file".to_owned()))?;
-        let mut d = ByteCursor::new(tail);
+        if off >= file_len {
+            return Err(not_found("reference past the end of the file".to_owned()));
+        }
+        // The entry's length prefix, then the entry: two reads, which for
+        // an index in object storage hit the same cached page.
+        let head = self.read_range(off, cairn_codec::varint::MAX_VARINT_LEN64 as u64)?;
+        let mut d = ByteCursor::new(&head);
         let len = d.uvarint().map_err(|e| self.dec(WHAT, off, e))?;
-        let body_start = off + d.pos() as u64;
+        let prefix = d.pos() as u64;
+        let total = prefix.saturating_add(len).saturating_add(4);
+        if off.saturating_add(total) > file_len {
+            return Err(self.corrupt(
+                WHAT,
+                off,
+                format!("{len} bytes and a checksum within the file"),
+                format!("{} bytes left", file_len - off),
+            ));
+        }
+        let rec = self.read_range(off, total)?;
+        let mut d = ByteCursor::new(&rec);
+        d.uvarint().map_err(|e| self.dec(WHAT, off, e))?;
+        let body_start = off + prefix;
         let body = d.bytes(len).map_err(|e| self.dec(WHAT, off, e))?;
         self.check_crc(WHAT, off, &mut d, body)?;
         let e = |err| self.dec(WHAT, body_start, err);
@@ -505,7 +628,8 @@ impl IndexReader {
     /// Decodes the postings list at `off` into a bitmap.
     fn read_postings(&self, off: u64) -> Result<RoaringTreemap> {
         const WHAT: &str = "postings list";
-        let body = self.section(off, WHAT)?;
+        let rec = self.section_range(off, WHAT)?;
+        let body = rec.get(4..rec.len() - 4).unwrap_or_default();
         let mut d = ByteCursor::new(body);
         let n = d.be32().map_err(|e| self.dec(WHAT, off, e))?;
         let want = 4 * u64::from(n);

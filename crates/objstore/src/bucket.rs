@@ -63,7 +63,11 @@ impl Bucket {
     /// created). Nothing is requested from the server yet: see
     /// [`Bucket::check`].
     pub fn open(cfg: &BucketConfig) -> Result<Self> {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        // Two workers: queries read by byte range from several threads at
+        // once, beside the shipper's uploads.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("cairn-bucket")
             .enable_all()
             .build()
             .map_err(ObjstoreError::Runtime)?;
@@ -196,6 +200,14 @@ impl Bucket {
                 Err(e) => Err(err("get", &k)(e)),
             }
         })
+    }
+
+    /// The bytes `range` of `rel` (the object must exist and hold them).
+    pub fn get_range(&self, rel: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        let k = self.key(rel);
+        self.rt
+            .block_on(self.store.get_range(&k, range))
+            .map_err(err("get range of", &k))
     }
 
     /// Whether `rel` exists.

@@ -46,6 +46,13 @@ pub enum ObjstoreError {
         dir: String,
         age_s: i64,
     },
+    /// A block in the bucket could not be read for a query (its index
+    /// header, a segment, its tombstones): the block is named.
+    #[error("block {block} in the bucket: {source}")]
+    BlockRead {
+        block: String,
+        source: cairn_tsdb::BoxError,
+    },
     /// The runtime for the bucket's requests could not be started.
     #[error("starting the object-store runtime: {0}")]
     Runtime(std::io::Error),

@@ -48,6 +48,8 @@ pub struct BackendStats {
     pub exemplars: Option<ExemplarCounts>,
     /// Uploads to object storage, when a bucket is configured.
     pub objstore: Option<ObjstoreCounts>,
+    /// Queries' reads of blocks in the bucket, when a bucket is configured.
+    pub bucket_store: Option<BucketStoreCounts>,
     /// Late and out-of-order samples, when the storage takes them.
     pub out_of_order: Option<OutOfOrderCounts>,
     /// Configured ingestion limits by name (0: none), shown as
@@ -66,6 +68,26 @@ pub struct ObjstoreCounts {
     pub deleted_total: u64,
     /// Local blocks not in the bucket yet.
     pub blocks_pending: u64,
+}
+
+/// What serving the bucket's blocks to queries has done since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BucketStoreCounts {
+    /// Blocks in the bucket that queries may read (meta.json present, not
+    /// marked for deletion).
+    pub blocks: u64,
+    /// Of those, opened by a query (index header loaded).
+    pub blocks_open: u64,
+    pub refreshes_total: u64,
+    pub refresh_failures_total: u64,
+    pub index_headers_fetched_total: u64,
+    pub index_header_bytes_total: u64,
+    pub cache_hits_total: u64,
+    pub cache_misses_total: u64,
+    pub cache_bytes: u64,
+    pub cache_capacity_bytes: u64,
+    pub range_requests_total: u64,
+    pub range_bytes_total: u64,
 }
 
 /// What the storage's exemplar store holds and has done.

@@ -38,8 +38,8 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 
 pub use backend::{
-    Backend, BackendStats, DurationSummary, ExemplarCounts, MemoryReport, ObjstoreCounts,
-    OutOfOrderCounts,
+    Backend, BackendStats, BucketStoreCounts, DurationSummary, ExemplarCounts, MemoryReport,
+    ObjstoreCounts, OutOfOrderCounts,
 };
 pub use config::ServerConfig;
 pub use error::ServerError;

@@ -718,6 +718,9 @@ fn render_stats(o: &mut String, s: &BackendStats) {
             u.blocks_pending as f64,
         );
     }
+    if let Some(b) = s.bucket_store {
+        bucket_store_metrics(o, &b);
+    }
     if let Some(e) = s.exemplars {
         gauge(
             o,
@@ -750,6 +753,78 @@ fn render_stats(o: &mut String, s: &BackendStats) {
             e.out_of_order_total,
         );
     }
+}
+
+/// `cairn_objstore_store_*`: queries' reads of blocks in the bucket.
+fn bucket_store_metrics(o: &mut String, b: &crate::BucketStoreCounts) {
+    gauge(
+        o,
+        "cairn_objstore_store_blocks",
+        "Blocks in the bucket that queries may read (meta.json present, no deletion mark).",
+        b.blocks as f64,
+    );
+    gauge(
+        o,
+        "cairn_objstore_store_blocks_open",
+        "Bucket blocks opened by a query (index header loaded).",
+        b.blocks_open as f64,
+    );
+    for (name, help, v) in [
+        (
+            "cairn_objstore_store_refreshes_total",
+            "Listings of the bucket's blocks.",
+            b.refreshes_total,
+        ),
+        (
+            "cairn_objstore_store_refresh_failures_total",
+            "Listings of the bucket's blocks that failed (the last list is served).",
+            b.refresh_failures_total,
+        ),
+        (
+            "cairn_objstore_store_index_headers_fetched_total",
+            "Index headers fetched from the bucket.",
+            b.index_headers_fetched_total,
+        ),
+        (
+            "cairn_objstore_store_index_header_bytes_total",
+            "Bytes fetched for index headers.",
+            b.index_header_bytes_total,
+        ),
+        (
+            "cairn_objstore_store_cache_hits_total",
+            "Pages of bucket objects read from the cache.",
+            b.cache_hits_total,
+        ),
+        (
+            "cairn_objstore_store_cache_misses_total",
+            "Reads of bucket objects that missed the cache (each fetches a run of pages).",
+            b.cache_misses_total,
+        ),
+        (
+            "cairn_objstore_store_range_requests_total",
+            "Ranged GET requests to the bucket.",
+            b.range_requests_total,
+        ),
+        (
+            "cairn_objstore_store_range_bytes_total",
+            "Bytes fetched by ranged GET requests.",
+            b.range_bytes_total,
+        ),
+    ] {
+        counter(o, name, help, v);
+    }
+    gauge(
+        o,
+        "cairn_objstore_store_cache_bytes",
+        "Bytes held in the page cache of bucket objects.",
+        b.cache_bytes as f64,
+    );
+    gauge(
+        o,
+        "cairn_objstore_store_cache_capacity_bytes",
+        "The page cache's bound (--objstore.cache.size).",
+        b.cache_capacity_bytes as f64,
+    );
 }
 
 #[cfg(test)]

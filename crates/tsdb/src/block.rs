@@ -71,6 +71,25 @@ impl Block {
         })
     }
 
+    /// A block whose files are read by other means (object storage):
+    /// `dir` is where it keeps its local state (meta.json, the index
+    /// header, tombstones) and names it in errors.
+    pub fn from_parts(
+        dir: &Path,
+        meta: BlockMeta,
+        index: IndexReader,
+        chunks: ChunkReader,
+        tombstones: Tombstones,
+    ) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            meta: RwLock::new(meta),
+            index,
+            chunks,
+            tombstones: RwLock::new(tombstones),
+        }
+    }
+
     /// Lets go of the resident pages of the block's mapped index and chunk
     /// files (they fault back in when read again): a long pass over the
     /// block (downsampling) calls it now and then so that its resident

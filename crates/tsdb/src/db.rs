@@ -99,6 +99,34 @@ pub struct DbOptions {
     /// Blocks retention must keep for now (e.g. not uploaded to the
     /// bucket yet); `None`: none.
     pub retention_hold: Option<RetentionHold>,
+    /// Blocks that queries read beside the local ones (blocks held only
+    /// in object storage); `None`: local blocks only.
+    pub remote_blocks: Option<RemoteBlocks>,
+}
+
+/// A source of blocks that are not in the data directory (a bucket).
+///
+/// Contract: `blocks` returns the blocks overlapping the closed range
+/// `[mint, maxt]` that queries should read beside `local` (the open local
+/// blocks): none that duplicates a local block. Opening may fetch (an
+/// index header) and so fail; the error names the block.
+pub trait BlockSource: Send + Sync {
+    fn blocks(
+        &self,
+        local: &[Arc<Block>],
+        mint: i64,
+        maxt: i64,
+    ) -> cairn_storage::Result<Vec<Arc<Block>>>;
+}
+
+/// The [`BlockSource`] of a database, shared.
+#[derive(Clone)]
+pub struct RemoteBlocks(pub Arc<dyn BlockSource>);
+
+impl std::fmt::Debug for RemoteBlocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RemoteBlocks")
+    }
 }
 
 /// Says which blocks retention must keep for now: `true` keeps the block
@@ -133,6 +161,7 @@ impl Default for DbOptions {
             max_series_per_metric: 0,
             late_flush_samples: 10_000_000,
             retention_hold: None,
+            remote_blocks: None,
         }
     }
 }
@@ -259,6 +288,24 @@ impl Db {
     /// The open blocks, sorted by min time.
     pub fn blocks(&self) -> Vec<Arc<Block>> {
         self.blocks.read().clone()
+    }
+
+    /// The blocks a query over the closed range `[mint, maxt]` reads: the
+    /// open local blocks and those of [`DbOptions::remote_blocks`], sorted
+    /// by min time.
+    pub fn query_blocks(&self, mint: i64, maxt: i64) -> cairn_storage::Result<Vec<Arc<Block>>> {
+        let mut blocks = self.blocks();
+        if let Some(src) = &self.opts.remote_blocks {
+            let more = src.0.blocks(&blocks, mint, maxt)?;
+            if !more.is_empty() {
+                blocks.extend(more);
+                blocks.sort_by_key(|b| {
+                    let m = b.meta();
+                    (m.min_time, m.ulid)
+                });
+            }
+        }
+        Ok(blocks)
     }
 
     /// A channel receiving every [`DbEvent`] from now on.

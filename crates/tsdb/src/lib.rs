@@ -19,7 +19,7 @@ pub mod tombstones;
 
 pub use block::{write_block, Block, BlockQuerier, BlockWriteOptions};
 pub use cairn_codec::FloatEncoding;
-pub use db::{Db, DbEvent, DbOptions, RetentionHold};
+pub use db::{BlockSource, Db, DbEvent, DbOptions, RemoteBlocks, RetentionHold};
 pub use error::{BoxError, Result, TsdbError};
 pub use meta::{BlockCompaction, BlockDesc, BlockMeta, BlockStats};
 pub use retention::RetentionReason;

@@ -68,7 +68,7 @@ fn shared_counts(b: &Block) -> (usize, usize) {
         for c in &metas {
             let (enc, data) = b.chunk_reader().chunk(c.chunk_ref).unwrap();
             all += 1;
-            if enc == ENCODING_DENSE && dense_shared_source(data).unwrap().is_some() {
+            if enc == ENCODING_DENSE && dense_shared_source(&data).unwrap().is_some() {
                 shared += 1;
             }
         }

@@ -7,6 +7,7 @@
 //! range) unless tombstones hide part of the range, in which case it offers
 //! none and callers re-encode from the filtered samples.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -218,7 +219,7 @@ impl BlockSeries<'_> {
             if !super::hist::is_histogram_encoding(enc) {
                 continue;
             }
-            let v = cairn_codec::decode_histogram_samples(enc, data).map_err(|e| {
+            let v = cairn_codec::decode_histogram_samples(enc, &data).map_err(|e| {
                 StorageError::from(TsdbError::Chunk {
                     path: self.block.dir().join("chunks"),
                     series: self.labels.to_string(),
@@ -234,7 +235,7 @@ impl BlockSeries<'_> {
         Ok(out)
     }
 
-    fn load(&self, c: &ChunkMeta) -> cairn_storage::Result<(u8, &[u8])> {
+    fn load(&self, c: &ChunkMeta) -> cairn_storage::Result<(u8, Cow<'_, [u8]>)> {
         let (enc, data) = self.block.chunk_reader().chunk(c.chunk_ref).map_err(|e| {
             StorageError::from(TsdbError::Chunk {
                 path: self.block.dir().join("chunks"),
@@ -308,7 +309,7 @@ impl ChunkIterator for BlockChunks<'_, '_> {
                 min_time: c.min_time,
                 max_time: c.max_time,
                 encoding,
-                data: self.s.standalone(c, encoding, data)?,
+                data: self.s.standalone(c, encoding, &data)?,
             })
         }))
     }
@@ -377,7 +378,7 @@ impl BlockSampleIterator<'_, '_> {
             }
         };
         let buf = &mut self.buf;
-        if let Err(e) = s.decode(enc, data, |t, v| buf.push(Sample::new(t, v))) {
+        if let Err(e) = s.decode(enc, &data, |t, v| buf.push(Sample::new(t, v))) {
             self.pending = Some(self.chunk_err(e));
         }
         true
@@ -447,7 +448,7 @@ impl SampleIterator for BlockSampleIterator<'_, '_> {
                     };
                     let before = out.len();
                     let mut last = None;
-                    if let Err(e) = s.decode(enc, data, |t, v| {
+                    if let Err(e) = s.decode(enc, &data, |t, v| {
                         out.push(Sample::new(t, v));
                         last = Some((t, v));
                     }) {

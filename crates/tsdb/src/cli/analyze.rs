@@ -94,7 +94,7 @@ pub fn analyze_block(b: &Block) -> Result<BlockAnalysis> {
             chunks += 1;
             *encodings.entry(enc).or_default() += 1;
             bytes += data.len() as u64;
-            samples += crate::block::writer::chunk_samples(enc, data);
+            samples += crate::block::writer::chunk_samples(enc, &data);
         }
     }
     Ok(BlockAnalysis {

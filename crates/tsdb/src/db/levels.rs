@@ -33,7 +33,7 @@ pub(crate) struct LevelQuerier<'d> {
 
 impl<'d> LevelQuerier<'d> {
     pub(crate) fn new(db: &'d Db, mint: i64, maxt: i64) -> cairn_storage::Result<Self> {
-        let blocks = db.blocks();
+        let blocks = db.query_blocks(mint, maxt)?;
         let raw = MergeQuerier::new(pieces(db, &blocks, &[], mint, maxt)?, Some(xor_encoder()));
         let mut coarse = Vec::new();
         for (i, res) in [RES_1H, RES_5M].into_iter().enumerate() {
