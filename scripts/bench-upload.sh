@@ -22,7 +22,6 @@ CONNS=${CONNS:-4}
 ROUNDS=${ROUNDS:-3}
 BUILD=${BUILD:-1}
 OUT=${OUT:-$(mktemp -d /tmp/cairn-bench-upload.XXXXXX)}
-GARAGE=${CAIRN_GARAGE_ROOT:-$HOME/.cache/cairn/garage}/bin/garage
 mkdir -p "$OUT"
 [ "$BUILD" = 0 ] || cargo build --release -p cairn -p cairn-loadgen -p cairn-benches \
   --bin cairn --bin cairn-loadgen --bin nh_ingest >&2
@@ -33,33 +32,8 @@ mkdir -p "$OUT"
 tail -1 "$OUT/blocks.txt" >&2
 
 # A single-node Garage with one bucket and key.
-gp=19461
-cat >"$OUT/garage.toml" <<TOML
-metadata_dir = "$OUT/garage/meta"
-data_dir = "$OUT/garage/data"
-db_engine = "sqlite"
-replication_factor = 1
-rpc_bind_addr = "127.0.0.1:$gp"
-rpc_public_addr = "127.0.0.1:$gp"
-rpc_secret = "$(printf 'c0ffee%.0s' 1 2 3 4 5 6 7 8 9 10)c0ff"
-[s3_api]
-s3_region = "garage"
-api_bind_addr = "127.0.0.1:$((gp + 1))"
-root_domain = ".s3.garage.localhost"
-TOML
-"$GARAGE" -c "$OUT/garage.toml" server >"$OUT/garage.log" 2>&1 &
-gpid=$!
+start_garage "$OUT" 19461
 trap 'kill $gpid 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  id=$("$GARAGE" -c "$OUT/garage.toml" node id -q 2>/dev/null | cut -d@ -f1) && [ -n "$id" ] && break
-  sleep 0.2
-done
-g() { "$GARAGE" -c "$OUT/garage.toml" "$@" >/dev/null; }
-key=GK0123456789ab0123456789ab
-secret=$(printf '5ec7e7%.0s' 1 2 3 4 5 6 7 8 9 10)5ec7
-g layout assign -z dc1 -c 20G "$id"; g layout apply --version 1
-g bucket create cairn; g key import --yes -n cairn "$key" "$secret"
-g bucket allow --read --write --owner cairn --key "$key"
 
 port=19451
 results="$OUT/results.txt"
@@ -70,8 +44,7 @@ for round in $(seq 1 "$ROUNDS"); do
     cp -r "$OUT/base" "$dir/data"
     extra=()
     if [ "$kind" = upload ]; then
-      printf 'type: S3\nconfig:\n  bucket: cairn\n  endpoint: 127.0.0.1:%s\n  region: garage\n  access_key: %s\n  secret_key: %s\n  insecure: true\nprefix: run-%s\n' \
-        $((gp + 1)) "$key" "$secret" "$round" >"$dir/objstore.yml"
+      garage_objstore_yml "$dir/objstore.yml" "run-$round"
       extra=(--objstore.config-file "$dir/objstore.yml" --storage.external-label "run=$round")
     fi
     ./target/release/cairn serve --storage.tsdb.path "$dir/data" --web.listen-address "127.0.0.1:$port" \

@@ -157,3 +157,49 @@ graceful_restart() {
   graceful_s=$ready_s graceful_peak_mib=$ready_peak_mib
   [ "$graceful_s" = - ] || series_graceful=$(series_count "$port" "$at_ms")
 }
+
+# Starts a single-node Garage (built by scripts/install-deps.sh) under
+# $1/garage with its RPC on 127.0.0.1:$2 and its S3 API on $2+1, with one
+# bucket `cairn` and one key. Sets `gpid`, `garage_s3` (host:port),
+# `garage_key` and `garage_secret`.
+start_garage() {
+  local out=$1 gp=$2
+  local garage=${CAIRN_GARAGE_ROOT:-$HOME/.cache/cairn/garage}/bin/garage
+  mkdir -p "$out/garage"
+  cat >"$out/garage/garage.toml" <<TOML
+metadata_dir = "$out/garage/meta"
+data_dir = "$out/garage/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$gp"
+rpc_public_addr = "127.0.0.1:$gp"
+rpc_secret = "$(printf 'c0ffee%.0s' 1 2 3 4 5 6 7 8 9 10)c0ff"
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$((gp + 1))"
+root_domain = ".s3.garage.localhost"
+TOML
+  "$garage" -c "$out/garage/garage.toml" server >"$out/garage/log" 2>&1 &
+  gpid=$!
+  local id=""
+  for _ in $(seq 1 100); do
+    id=$("$garage" -c "$out/garage/garage.toml" node id -q 2>/dev/null | cut -d@ -f1) && [ -n "$id" ] && break
+    sleep 0.2
+  done
+  g() { "$garage" -c "$out/garage/garage.toml" "$@" >/dev/null; }
+  garage_key=GK0123456789ab0123456789ab
+  garage_secret=$(printf '5ec7e7%.0s' 1 2 3 4 5 6 7 8 9 10)5ec7
+  g layout assign -z dc1 -c 20G "$id"
+  g layout apply --version 1
+  g bucket create cairn
+  g key import --yes -n cairn "$garage_key" "$garage_secret"
+  g bucket allow --read --write --owner cairn --key "$garage_key"
+  garage_s3="127.0.0.1:$((gp + 1))"
+}
+
+# Writes a Thanos object-store file for the bucket of start_garage to $1,
+# every key under prefix $2.
+garage_objstore_yml() {
+  printf 'type: S3\nconfig:\n  bucket: cairn\n  endpoint: %s\n  region: garage\n  access_key: %s\n  secret_key: %s\n  insecure: true\nprefix: %s\n' \
+    "$garage_s3" "$garage_key" "$garage_secret" "$2" >"$1"
+}

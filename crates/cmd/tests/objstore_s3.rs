@@ -175,6 +175,134 @@ fn dump(q: &dyn Queryable, mint: i64, maxt: i64) -> String {
     out
 }
 
+/// A TCP proxy in front of the S3 server that, while `slow` is set, holds
+/// every chunk a client sends (a request) for `delay` before passing it
+/// on: a bucket whose every request takes that much longer.
+fn slow_proxy(upstream: u16, slow: Arc<std::sync::atomic::AtomicBool>, delay: Duration) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut down) = c else { return };
+            let Ok(mut up) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (mut down2, mut up2) = (down.try_clone().unwrap(), up.try_clone().unwrap());
+            let slow = slow.clone();
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n) = down.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if slow.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::sleep(delay);
+                    }
+                    if up.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = up.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut up2, &mut down2);
+                let _ = down2.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_slow_bucket_times_queries_out_and_the_server_stays_healthy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = start_garage(&tmp.path().join("garage"));
+    let bucket = Arc::new(Bucket::open(&BucketConfig::parse(&g.objstore_yaml()).unwrap()).unwrap());
+    // Seven hours of twenty series, in 2 h blocks, uploaded.
+    let data = tmp.path().join("data");
+    let db = Db::open(
+        &data,
+        DbOptions {
+            maintenance_interval: None,
+            retention_time: 0,
+            downsample: false,
+            ..DbOptions::default()
+        },
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        / 60_000
+        * 60_000;
+    let start = now - 7 * H;
+    let mut app = db.appender();
+    for t in (start..now).step_by(60_000) {
+        for gpu in 0..20 {
+            let l = Labels::from_pairs([
+                ("__name__", "DCGM_FI_DEV_GPU_TEMP".to_owned()),
+                ("gpu", gpu.to_string()),
+            ]);
+            app.append(0, &l, t, 40.0).unwrap();
+        }
+    }
+    app.commit().unwrap();
+    db.cut_head(true).unwrap();
+    let s = Shipper::new(bucket.clone(), &data, ShipperOptions::default()).unwrap();
+    assert_eq!(s.sync(&blocks(&db)).failed, None);
+    db.close();
+
+    // A Cairn on an empty directory reads them through the proxy.
+    let slow = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let proxy = slow_proxy(g.s3_port, slow.clone(), Duration::from_millis(400));
+    let cfg = tmp.path().join("objstore.yml");
+    std::fs::write(
+        &cfg,
+        g.objstore_yaml()
+            .replace(&format!(":{}", g.s3_port), &format!(":{proxy}")),
+    )
+    .unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _c = start_cairn(
+        &empty,
+        port,
+        &[
+            &format!("--objstore.config-file={}", cfg.display()),
+            "--storage.external-label=cluster=query",
+            "--query.timeout=1s",
+        ],
+    );
+    let q = format!(
+        "{base}/api/v1/query_range?query=max(DCGM_FI_DEV_GPU_TEMP)&start={}&end={}&step=60",
+        start / 1000,
+        now / 1000
+    );
+    slow.store(true, std::sync::atomic::Ordering::Relaxed);
+    let t0 = Instant::now();
+    let r = get(&q);
+    let took = t0.elapsed();
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["errorType"], "timeout", "{}", r.text());
+    assert!(took < Duration::from_secs(30), "gave up after {took:?}");
+    // The server is healthy and answers what needs no bucket at once.
+    assert_eq!(get(&format!("{base}/-/healthy")).status, 200);
+    let t0 = Instant::now();
+    let r = get(&format!("{base}/api/v1/query?query=vector(1)"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    // Once the bucket is fast again, the same query answers.
+    slow.store(false, std::sync::atomic::Ordering::Relaxed);
+    let r = get(&q);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let vals = &r.json()["data"]["result"][0]["values"];
+    assert!(vals.as_array().unwrap().len() >= 6 * 60, "{vals}");
+}
+
 #[test]
 fn cairn_serve_uploads_to_s3_and_wrong_credentials_stop_it() {
     let tmp = tempfile::tempdir().unwrap();

@@ -10,6 +10,8 @@
 #[cfg(test)]
 mod tests;
 
+use std::time::Instant;
+
 use cairn_storage::Queryable;
 use promql_parser::parser::{self, value::ValueType, Expr};
 
@@ -138,10 +140,11 @@ impl Engine {
         time_ms: i64,
         popts: PlanOptions,
     ) -> Result<Run> {
+        let deadline = Instant::now().checked_add(self.opts.timeout);
         let opts = self.plan_options(q);
         let plan = compile(expr, Steps::single(time_ms), &opts, popts)?;
-        let data = crate::load::load(&plan, q, &self.opts)?;
-        let mut ev = Evaluator::new(&plan, &self.opts, data);
+        let data = crate::load::load(&plan, q, &self.opts, deadline)?;
+        let mut ev = Evaluator::new(&plan, &self.opts, data, deadline);
         let root_is_matrix = matches!(
             plan.node(plan.root).map(|n| &n.kind),
             Some(Kind::Matrix { .. } | Kind::Subquery { .. })
@@ -250,11 +253,12 @@ impl Engine {
                 value_type_name(t)
             ));
         }
+        let deadline = Instant::now().checked_add(self.opts.timeout);
         let steps = Steps::span(start, end, step);
         let opts = self.plan_options(q);
         let plan = compile(expr, steps, &opts, popts)?;
-        let data = crate::load::load(&plan, q, &self.opts)?;
-        let mut ev = Evaluator::new(&plan, &self.opts, data);
+        let data = crate::load::load(&plan, q, &self.opts, deadline)?;
+        let mut ev = Evaluator::new(&plan, &self.opts, data, deadline);
         let mut series: Matrix = match ev.eval(plan.root)? {
             Value::Scalar(v) => vec![Series {
                 metric: cairn_model::Labels::empty(),

@@ -60,7 +60,14 @@ pub(crate) struct Evaluator<'a> {
 }
 
 impl<'a> Evaluator<'a> {
-    pub(crate) fn new(plan: &'a Plan, opts: &'a EngineOptions, data: Vec<Selected>) -> Self {
+    /// `deadline`: when the query (started before its data was loaded)
+    /// times out.
+    pub(crate) fn new(
+        plan: &'a Plan,
+        opts: &'a EngineOptions,
+        data: Vec<Selected>,
+        deadline: Option<Instant>,
+    ) -> Self {
         let mut readers = vec![0usize; plan.selections.len()];
         for n in &plan.nodes {
             if let Kind::Selector { sel, .. } | Kind::Matrix { sel, .. } = n.kind {
@@ -75,7 +82,7 @@ impl<'a> Evaluator<'a> {
             data: data.into_iter().map(Some).collect(),
             readers,
             annos: Annotations::default(),
-            deadline: Instant::now().checked_add(opts.timeout),
+            deadline,
             ran: vec![None; plan.nodes.len()],
             held: 0,
             wraps: limit::wraps(plan),

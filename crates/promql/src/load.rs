@@ -19,6 +19,7 @@ mod stats;
 mod thin;
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use cairn_storage::{Prefetch, Queryable, Series, ValueType};
 
@@ -95,8 +96,26 @@ pub(crate) struct Selected {
 /// Fewest series worth a thread of their own when loading a selection.
 pub(crate) const MIN_SERIES_PER_THREAD: usize = 32;
 
-/// Reads every selection of `plan`, in selection order.
-pub(crate) fn load(plan: &Plan, q: &dyn Queryable, opts: &EngineOptions) -> Result<Vec<Selected>> {
+/// Fails once `deadline` (the query's timeout, counted from its start)
+/// has passed.
+fn check(deadline: Option<Instant>) -> Result<()> {
+    match deadline {
+        Some(d) if Instant::now() > d => Err(PromqlError::Timeout),
+        _ => Ok(()),
+    }
+}
+
+/// Reads every selection of `plan`, in selection order. Reading counts
+/// against the query's timeout: `deadline` is checked after each
+/// selection's series are listed and before each series is read (a slow
+/// store, such as a bucket, fails the query in time instead of holding
+/// it).
+pub(crate) fn load(
+    plan: &Plan,
+    q: &dyn Queryable,
+    opts: &EngineOptions,
+    deadline: Option<Instant>,
+) -> Result<Vec<Selected>> {
     let live: Vec<&Selection> = plan
         .selections
         .iter()
@@ -120,7 +139,8 @@ pub(crate) fn load(plan: &Plan, q: &dyn Queryable, opts: &EngineOptions) -> Resu
             out.push(Selected::default());
             continue;
         }
-        out.push(load_one(&*querier, sel, opts, &mut total)?);
+        check(deadline)?;
+        out.push(load_one(&*querier, sel, opts, deadline, &mut total)?);
     }
     Ok(out)
 }
@@ -164,6 +184,7 @@ fn load_one(
     querier: &dyn cairn_storage::Querier,
     sel: &Selection,
     opts: &EngineOptions,
+    deadline: Option<Instant>,
     total: &mut usize,
 ) -> Result<Selected> {
     let spec = ReadSpec {
@@ -206,6 +227,7 @@ fn load_one(
     if let [ms] = sel.matchers.as_slice() {
         // Sources (head, blocks) are selected on several threads.
         let list = querier.select_all(&sel.hints, ms, opts.parallelism)?;
+        check(deadline)?;
         let rows_for = rows_for.as_ref();
         // Each series' `Loaded` is built on the reading thread: it reads
         // the labels (the metric name), in cache there.
@@ -221,6 +243,7 @@ fn load_one(
                 })
             },
             |scratch: &mut Scratch, series| -> Result<(Loaded, usize)> {
+                check(deadline)?;
                 read_one(&*series, spec, rows_for, scratch)
             },
         );
@@ -239,6 +262,7 @@ fn load_one(
         let mut scratch = Scratch::default();
         for ms in &sel.matchers {
             for s in querier.select(&sel.hints, ms)? {
+                check(deadline)?;
                 let s = s?;
                 if by_labels.contains_key(s.labels()) {
                     continue;

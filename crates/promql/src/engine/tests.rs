@@ -433,6 +433,91 @@ impl cairn_storage::Querier for CountingQuerier<'_> {
     }
 }
 
+/// A queryable whose every selection takes `delay` (a slow bucket).
+struct Slow<'a> {
+    inner: &'a MemStorage,
+    delay: std::time::Duration,
+}
+
+impl cairn_storage::Queryable for Slow<'_> {
+    fn querier(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> cairn_storage::Result<Box<dyn cairn_storage::Querier + '_>> {
+        Ok(Box::new(SlowQuerier {
+            inner: self.inner.querier(mint, maxt)?,
+            delay: self.delay,
+        }))
+    }
+}
+
+struct SlowQuerier<'a> {
+    inner: Box<dyn cairn_storage::Querier + 'a>,
+    delay: std::time::Duration,
+}
+
+impl cairn_storage::Querier for SlowQuerier<'_> {
+    fn select<'b>(
+        &'b self,
+        hints: &cairn_storage::SelectHints,
+        matchers: &[cairn_model::Matcher],
+    ) -> cairn_storage::Result<cairn_storage::SeriesSet<'b>> {
+        std::thread::sleep(self.delay);
+        self.inner.select(hints, matchers)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[cairn_model::Matcher],
+    ) -> cairn_storage::Result<Vec<String>> {
+        self.inner.label_values(name, matchers)
+    }
+
+    fn label_names(&self, matchers: &[cairn_model::Matcher]) -> cairn_storage::Result<Vec<String>> {
+        self.inner.label_names(matchers)
+    }
+}
+
+/// Reading the data counts against the timeout: a store slower than the
+/// timeout fails the query with `Timeout` (before the evaluator's first
+/// step), where a fast one answers under the same timeout.
+#[test]
+fn a_slow_store_times_the_query_out() {
+    let st = store(3);
+    let e = Engine::new(EngineOptions {
+        timeout: std::time::Duration::from_millis(300),
+        ..EngineOptions::default()
+    });
+    let q = parse("sum by (host) (m_gauge) / sum by (host) (m_gauge + m_other)").unwrap();
+    let fast = Slow {
+        inner: &st,
+        delay: std::time::Duration::ZERO,
+    };
+    assert!(e
+        .range_with(&fast, &q, 0, 3_600_000, 60_000, FAST_PLAN)
+        .is_ok());
+    let slow = Slow {
+        inner: &st,
+        delay: std::time::Duration::from_millis(200),
+    };
+    for p in [FAST_PLAN, SLOW_PLAN] {
+        let r = e.range_with(&slow, &q, 0, 3_600_000, 60_000, p);
+        assert!(
+            matches!(r, Err(PromqlError::Timeout)),
+            "{p:?}: {:?}",
+            r.map(|_| ())
+        );
+        let r = e.instant_with(&slow, &q, 3_600_000, p);
+        assert!(
+            matches!(r, Err(PromqlError::Timeout)),
+            "{p:?}: {:?}",
+            r.map(|_| ())
+        );
+    }
+}
+
 #[test]
 fn every_selection_is_read_once() {
     let st = store(2);
