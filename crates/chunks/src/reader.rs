@@ -108,6 +108,37 @@ impl ChunkReader {
         }
     }
 
+    /// Whether the segments are read by range from object storage.
+    pub fn is_remote(&self) -> bool {
+        self.segments
+            .iter()
+            .any(|s| matches!(s.data, SegData::Remote(_)))
+    }
+
+    /// A hint for segments in object storage: the chunks at `refs` will be
+    /// read soon, so they are fetched now in few requests per segment
+    /// (chunks less than 64 KiB apart share one). Does nothing for local
+    /// segments.
+    pub fn prefetch(&self, refs: &[ChunkRef]) {
+        let mut by_seg: Vec<Vec<u64>> = vec![Vec::new(); self.segments.len()];
+        for &r in refs {
+            let (seg, off) = unpack_chunk_ref(r);
+            if let Some(v) = by_seg.get_mut(seg as usize) {
+                v.push(u64::from(off));
+            }
+        }
+        for (s, mut offs) in self.segments.iter().zip(by_seg) {
+            let SegData::Remote(src) = &s.data else {
+                continue;
+            };
+            if offs.is_empty() {
+                continue;
+            }
+            offs.sort_unstable();
+            src.prefetch(&cairn_codec::group_ranges(&offs, 64 << 10, 4 << 10));
+        }
+    }
+
     /// Number of segment files.
     pub fn num_segments(&self) -> usize {
         self.segments.len()

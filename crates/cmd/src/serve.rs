@@ -716,7 +716,7 @@ fn external_labels(a: &ServeArgs) -> anyhow::Result<std::collections::BTreeMap<S
 fn shipper(
     a: &ServeArgs,
     labels: &std::collections::BTreeMap<String, String>,
-) -> anyhow::Result<Option<Arc<cairn_objstore::Shipper>>> {
+) -> anyhow::Result<Option<(Arc<cairn_objstore::Shipper>, bool)>> {
     let Some(path) = &a.objstore_config_file else {
         return Ok(None);
     };
@@ -729,15 +729,19 @@ fn shipper(
         cairn_objstore::Bucket::open(&cfg)
             .map_err(|e| anyhow::anyhow!("--objstore.config-file: {e}"))?,
     );
-    match bucket.check() {
-        Ok(()) => tracing::info!(bucket = ?bucket, "object storage reachable"),
+    let reachable = match bucket.check() {
+        Ok(()) => {
+            tracing::info!(bucket = ?bucket, "object storage reachable");
+            true
+        }
         Err(e) if e.is_configuration() => {
             anyhow::bail!("--objstore.config-file {}: {e}", path.display())
         }
         Err(e) => {
-            tracing::warn!(bucket = ?bucket, error = %e, "object storage not reachable now; blocks stay local and are uploaded once it is")
+            tracing::warn!(bucket = ?bucket, error = %e, "object storage not reachable now; blocks stay local and are uploaded once it is");
+            false
         }
-    }
+    };
     let s = cairn_objstore::Shipper::new(
         bucket,
         &a.tsdb_path,
@@ -781,15 +785,17 @@ fn shipper(
             tracing::warn!(error = %e, "object storage: the owner check could not be made now")
         }
     }
-    Ok(Some(Arc::new(s)))
+    Ok(Some((Arc::new(s), reachable)))
 }
 
 /// The store serving the bucket's blocks to queries: its block list read
-/// once now (a bucket that cannot be listed now is logged; the background
-/// refresh retries), then refreshed every `--objstore.sync-interval`.
+/// once now when the bucket answered at start (`reachable`; else the
+/// start does not wait for it), then refreshed every
+/// `--objstore.sync-interval`.
 fn bucket_store(
     a: &ServeArgs,
     bucket: Arc<cairn_objstore::Bucket>,
+    reachable: bool,
 ) -> anyhow::Result<Arc<cairn_objstore::BucketStore>> {
     let cache_bytes = parse_bytes(&a.objstore_cache_size)
         .map_err(|e| anyhow::anyhow!("--objstore.cache.size: {e}"))?;
@@ -812,11 +818,24 @@ fn bucket_store(
         )
         .map_err(|e| anyhow::anyhow!("object storage: {e}"))?,
     );
-    match st.refresh() {
-        Ok(n) => tracing::info!(blocks = n, "serving the bucket's blocks to queries"),
-        Err(e) => {
-            tracing::warn!(error = %e, "listing the bucket's blocks failed; retried every --objstore.sync-interval")
+    if reachable {
+        match st.refresh() {
+            Ok(n) => tracing::info!(blocks = n, "serving the bucket's blocks to queries"),
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the bucket's blocks failed; retried every --objstore.sync-interval")
+            }
         }
+    } else {
+        // Tried at once in the background, so the start does not wait.
+        let w = Arc::downgrade(&st);
+        std::thread::Builder::new()
+            .name("cairn-bucket-sync".into())
+            .spawn(move || {
+                if let Some(Err(e)) = w.upgrade().map(|s| s.refresh()) {
+                    tracing::warn!(error = %e, "listing the bucket's blocks failed; retried every --objstore.sync-interval");
+                }
+            })
+            .context("starting the bucket's block list refresh")?;
     }
     st.spawn_refresh(std::time::Duration::from_millis(interval as u64))
         .context("starting the bucket's block list refresh")?;
@@ -835,10 +854,13 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     let ext_labels = external_labels(&a)?;
     std::fs::create_dir_all(&a.tsdb_path)
         .with_context(|| format!("creating {}", a.tsdb_path.display()))?;
-    let shipper = shipper(&a, &ext_labels)?;
+    let (shipper, reachable) = match shipper(&a, &ext_labels)? {
+        Some((s, r)) => (Some(s), r),
+        None => (None, false),
+    };
     let store = match &shipper {
         Some(s) if !a.objstore_no_query => {
-            let st = bucket_store(&a, s.bucket().clone())?;
+            let st = bucket_store(&a, s.bucket().clone(), reachable)?;
             st.follow(s.subscribe())
                 .context("starting the bucket's block list refresh")?;
             Some(st)

@@ -75,7 +75,7 @@ pub use histogram::{
     FloatHistogramIterator, GaugeAppendable, HistogramChunk, HistogramIterator,
     HISTOGRAM_HEADER_LEN,
 };
-pub use range_read::RangeRead;
+pub use range_read::{group_ranges, RangeRead};
 pub use xor::{
     decode_all, xor_iter, XorChunk, XorIterator, INITIAL_CAPACITY as XOR_INITIAL_CAPACITY,
     MAX_SAMPLES_PER_CHUNK, MAX_SAMPLE_BYTES as XOR_MAX_SAMPLE_BYTES,

@@ -21,6 +21,31 @@ pub trait RangeRead: Send + Sync {
 
     /// Where the object lives, for error messages (a bucket key).
     fn name(&self) -> String;
+
+    /// A hint: the ranges `(offset, length)` (ascending) will be read
+    /// soon. An implementation may fetch them now, in fewer and
+    /// concurrent requests; failures are left for the reads to report.
+    /// The default does nothing.
+    fn prefetch(&self, ranges: &[(u64, u64)]) {
+        let _ = ranges;
+    }
+}
+
+/// Groups ascending `offsets` into ranges `(offset, length)`: offsets less
+/// than `max_gap` apart share a range, and each range reaches `tail`
+/// bytes past its last offset (the record there is at most about that
+/// long; a longer one is read on demand).
+pub fn group_ranges(offsets: &[u64], max_gap: u64, tail: u64) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &o in offsets {
+        match out.last_mut() {
+            Some((start, len)) if o <= *start + *len + max_gap && o >= *start => {
+                *len = (*len).max(o - *start + tail);
+            }
+            _ => out.push((o, tail)),
+        }
+    }
+    out
 }
 
 /// An object held in memory (tests, fuzzing).
@@ -39,5 +64,17 @@ impl RangeRead for Vec<u8> {
 
     fn name(&self) -> String {
         "<memory>".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ranges_group_by_gap() {
+        assert_eq!(super::group_ranges(&[], 10, 4), vec![]);
+        assert_eq!(
+            super::group_ranges(&[0, 5, 30, 31, 100], 10, 4),
+            vec![(0, 9), (30, 5), (100, 4)]
+        );
     }
 }

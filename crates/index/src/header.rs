@@ -13,10 +13,12 @@
 //! disk space; series entries and postings lists come from the bucket by
 //! byte range ([`crate::IndexReader::open_sparse`]).
 //!
-//! Written atomically: a temporary file in the same directory, fsynced,
-//! renamed into place, the directory fsynced.
+//! Written atomically: a temporary file in the same directory, renamed
+//! into place. It is not fsynced: the header is a cache of bytes that stay
+//! in the bucket, and a header torn by a crash fails its length or
+//! checksum checks when opened and is fetched again.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -60,6 +62,17 @@ pub fn write_index_header(source: &dyn RangeRead, path: &Path) -> Result<u64> {
         expected,
         found,
     })?;
+    // The symbol table ends where the series begin, the postings offset
+    // table at the TOC: both are fetched at once (a remote source does it
+    // in one concurrent call) before being read piece by piece.
+    let mut ahead = Vec::new();
+    if toc.symbols != 0 && toc.series > toc.symbols && toc.series <= toc_off {
+        ahead.push((0, toc.series));
+    }
+    if toc.postings_table != 0 && toc.postings_table < toc_off {
+        ahead.push((toc.postings_table, toc_off - toc.postings_table));
+    }
+    source.prefetch(&ahead);
     let mut pieces = vec![
         (0, source.read_at(0, HEADER_LEN as u64).map_err(fetch_io)?),
         (toc_off, toc_bytes),
@@ -113,13 +126,7 @@ pub fn write_index_header(source: &dyn RangeRead, path: &Path) -> Result<u64> {
         for (off, bytes) in &pieces {
             f.write_all_at(bytes, *off).map_err(io("write"))?;
         }
-        f.sync_all().map_err(io("fsync"))?;
     }
     std::fs::rename(&tmp, path).map_err(io("rename"))?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("fsync directory"))?;
-    }
     Ok(fetched)
 }

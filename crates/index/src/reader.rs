@@ -180,6 +180,24 @@ impl IndexReader {
         }
     }
 
+    /// Whether series and postings are read by range from object storage
+    /// ([`IndexReader::open_sparse`]).
+    pub fn is_remote(&self) -> bool {
+        matches!(self.data, Backing::Sparse { .. })
+    }
+
+    /// A hint for an index in object storage: series `refs` (ascending)
+    /// will be read soon, so their entries are fetched now in few
+    /// requests (entries less than 16 KiB apart share one). Does nothing
+    /// for a local index.
+    pub fn prefetch_series(&self, refs: &[u64]) {
+        let Backing::Sparse { source, .. } = &self.data else {
+            return;
+        };
+        let offs: Vec<u64> = refs.iter().filter_map(|&r| self.series_offset(r)).collect();
+        source.prefetch(&cairn_codec::group_ranges(&offs, 16 << 10, 4 << 10));
+    }
+
     /// The file's format version (1 or 2).
     pub fn version(&self) -> u8 {
         self.version

@@ -210,6 +210,26 @@ impl Bucket {
             .map_err(err("get range of", &k))
     }
 
+    /// The bytes of each of `ranges` (ascending) of `rel`, fetched up to
+    /// ten at once; ranges less than `coalesce` bytes apart share one
+    /// request.
+    pub fn get_ranges(
+        &self,
+        rel: &str,
+        ranges: &[std::ops::Range<u64>],
+        coalesce: u64,
+    ) -> Result<Vec<Bytes>> {
+        let k = self.key(rel);
+        let store = &self.store;
+        self.rt
+            .block_on(object_store::coalesce_ranges(
+                ranges,
+                |r| store.get_range(&k, r),
+                coalesce,
+            ))
+            .map_err(err("get ranges of", &k))
+    }
+
     /// Whether `rel` exists.
     pub fn exists(&self, rel: &str) -> Result<bool> {
         let k = self.key(rel);

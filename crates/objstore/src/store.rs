@@ -46,6 +46,9 @@ use crate::bucket::{Bucket, ObjectInfo};
 use crate::error::{ObjstoreError, Result};
 use crate::layout::{DELETION_MARK, META};
 
+/// Blocks opened at once for one query.
+const OPEN_THREADS: usize = 8;
+
 /// The local index header of a block in the cache directory.
 pub const INDEX_HEADER: &str = "index-header";
 
@@ -96,8 +99,9 @@ pub struct BucketStore {
     cache: Arc<PageCache>,
     limiter: Arc<Limiter>,
     known: Mutex<BTreeMap<Ulid, Known>>,
-    /// Serialises opening blocks (one index header fetch per block).
-    opening: Mutex<()>,
+    /// One lock per block being opened (one index header fetch per block;
+    /// different blocks open in parallel).
+    opening: Mutex<HashMap<Ulid, Arc<Mutex<()>>>>,
     subs: Mutex<Vec<Sender<StoreEvent>>>,
     stop: Mutex<Option<Sender<()>>>,
     pub stats: StoreStats,
@@ -133,7 +137,7 @@ impl BucketStore {
             bucket,
             opts,
             known: Mutex::new(BTreeMap::new()),
-            opening: Mutex::new(()),
+            opening: Mutex::new(HashMap::new()),
             subs: Mutex::new(Vec::new()),
             stop: Mutex::new(None),
             stats: StoreStats::default(),
@@ -356,7 +360,14 @@ impl BucketStore {
     /// Opens `ulid` for queries (fetching its index header when it is not
     /// on disk), or returns the open block.
     fn open(&self, ulid: Ulid) -> Result<Arc<Block>> {
-        let _one = self.opening.lock();
+        let lock = self.opening.lock().entry(ulid).or_default().clone();
+        let _one = lock.lock();
+        let r = self.open_locked(ulid);
+        self.opening.lock().remove(&ulid);
+        r
+    }
+
+    fn open_locked(&self, ulid: Ulid) -> Result<Arc<Block>> {
         let (meta, files) = {
             let k = self.known.lock();
             let e = k
@@ -467,7 +478,33 @@ impl BucketStore {
             })
             .map(|k| k.meta.ulid)
             .collect();
-        wanted.into_iter().map(|u| self.open(u)).collect()
+        // Opening fetches index headers: several blocks at once.
+        let threads = self
+            .opts
+            .max_requests
+            .clamp(1, OPEN_THREADS)
+            .min(wanted.len());
+        if threads <= 1 {
+            return wanted.into_iter().map(|u| self.open(u)).collect();
+        }
+        let per = wanted.len().div_ceil(threads);
+        let opened: Vec<Result<Vec<Arc<Block>>>> = std::thread::scope(|sc| {
+            let hs: Vec<_> = wanted
+                .chunks(per)
+                .map(|part| sc.spawn(move || part.iter().map(|u| self.open(*u)).collect()))
+                .collect();
+            hs.into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(block_err(Ulid::nil(), "opening thread panicked")))
+                })
+                .collect()
+        });
+        let mut out = Vec::with_capacity(wanted.len());
+        for part in opened {
+            out.extend(part?);
+        }
+        Ok(out)
     }
 }
 

@@ -4,9 +4,12 @@
 //! chunks) goes through [`CachedObject::read_at`]. Objects are cut into
 //! fixed pages ([`PAGE_SIZE`]); a read takes the pages it covers from the
 //! cache and fetches the missing ones with one ranged GET per run of
-//! adjacent missing pages, extended by a readahead of up to
-//! [`READAHEAD_PAGES`] (a query walks series and chunks in file order, so
-//! the next read is usually just after this one). The cache holds at most
+//! adjacent missing pages (and a readahead of [`READAHEAD_PAGES`] when the
+//! read continues where the object's last fetch ended). Reads a query is
+//! about to make are announced
+//! with [`cairn_codec::RangeRead::prefetch`] (a block's selected series
+//! entries, then their chunks) and fetched together, ten requests at once.
+//! The cache holds at most
 //! `capacity` bytes and evicts the least recently used page first; at most
 //! `max_requests` GETs are in flight at once across all queries
 //! ([`Limiter`]).
@@ -23,8 +26,16 @@ use crate::bucket::Bucket;
 
 /// Bytes per cached page.
 pub const PAGE_SIZE: u64 = 64 * 1024;
-/// Pages fetched past a missing one in the same request, where missing.
-pub const READAHEAD_PAGES: u64 = 7;
+/// Prefetched ranges less than this apart are fetched in one request.
+pub const COALESCE: u64 = 64 * 1024;
+/// Pages fetched past a missing one when the read continues where the
+/// object's last fetch ended (a sequential scan beyond what was
+/// prefetched).
+pub const READAHEAD_PAGES: u64 = 16;
+/// A prefetch fetches at most this share of the cache's capacity: up to
+/// eight blocks are selected at once, and what one prefetches must stay
+/// cached until it is read.
+const PREFETCH_SHARE: u64 = 16;
 
 /// Counters of the cache and the requests behind it (for `/metrics`).
 #[derive(Debug, Default)]
@@ -109,6 +120,11 @@ impl PageCache {
         self.next_object.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Whether `key` is cached (without counting it as a use).
+    fn contains(&self, key: (u64, u64)) -> bool {
+        self.inner.lock().pages.contains_key(&key)
+    }
+
     fn get(&self, key: (u64, u64)) -> Option<Bytes> {
         let mut l = self.inner.lock();
         l.tick += 1;
@@ -172,6 +188,9 @@ pub struct CachedObject {
     id: u64,
     cache: Arc<PageCache>,
     limiter: Arc<Limiter>,
+    /// The page after the last one fetched: a miss there is a sequential
+    /// read, which fetches a readahead too.
+    next_seq: AtomicU64,
 }
 
 impl CachedObject {
@@ -190,6 +209,7 @@ impl CachedObject {
             id,
             cache,
             limiter,
+            next_seq: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -202,6 +222,8 @@ impl CachedObject {
             .limiter
             .run(|| self.bucket.get_range(&self.key, start..end))
             .map_err(|e| std::io::Error::other(Box::new(e) as BoxError))?;
+        tracing::debug!(key = %self.key, start, end, "range read");
+        self.next_seq.store(last + 1, Ordering::Relaxed);
         let st = &self.cache.stats;
         st.requests.fetch_add(1, Ordering::Relaxed);
         st.fetched_bytes
@@ -221,7 +243,8 @@ impl CachedObject {
         for p in first..=last {
             let a = ((p - first) * PAGE_SIZE) as usize;
             let b = (a + PAGE_SIZE as usize).min(got.len());
-            let page = got.slice(a..b);
+            // A copy, so that evicting some pages frees their memory.
+            let page = Bytes::copy_from_slice(got.get(a..b).unwrap_or_default());
             self.cache.insert((self.id, p), page.clone());
             out.push(page);
         }
@@ -257,9 +280,14 @@ impl cairn_codec::RangeRead for CachedObject {
                 }
                 None => {
                     self.cache.stats.misses.fetch_add(1, Ordering::Relaxed);
-                    // The run of missing pages from p, through the read's
-                    // last page and a readahead past it.
-                    let limit = (last + READAHEAD_PAGES).min(last_page);
+                    // The run of missing pages from p within the read, and
+                    // a readahead past it when the read is sequential.
+                    let ahead = if self.next_seq.load(Ordering::Relaxed) == p {
+                        READAHEAD_PAGES
+                    } else {
+                        0
+                    };
+                    let limit = (last + ahead).min(last_page);
                     let mut q = p;
                     while q < limit && self.cache.get((self.id, q + 1)).is_none() {
                         q += 1;
@@ -283,6 +311,75 @@ impl cairn_codec::RangeRead for CachedObject {
 
     fn name(&self) -> String {
         self.key.clone()
+    }
+
+    /// Fetches the missing pages of `ranges` in one concurrent call
+    /// (coalesced by the bucket client), at most 1/[`PREFETCH_SHARE`] of
+    /// the cache's capacity of them (more would evict what this query is
+    /// about to read, and hold that much memory in flight); what is left
+    /// is read on demand, with readahead. Errors are left for the reads.
+    fn prefetch(&self, ranges: &[(u64, u64)]) {
+        if self.size == 0 {
+            return;
+        }
+        let last_page = (self.size - 1) / PAGE_SIZE;
+        let budget = self.cache.capacity / PREFETCH_SHARE;
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        let mut pages = 0u64;
+        'outer: for &(off, len) in ranges {
+            if off >= self.size || len == 0 {
+                continue;
+            }
+            let first = off / PAGE_SIZE;
+            let last = ((off.saturating_add(len) - 1) / PAGE_SIZE).min(last_page);
+            for p in first..=last {
+                if self.cache.contains((self.id, p)) {
+                    continue;
+                }
+                if (pages + 1) * PAGE_SIZE > budget {
+                    break 'outer;
+                }
+                pages += 1;
+                match runs.last_mut() {
+                    Some((_, z)) if *z + 1 == p => *z = p,
+                    Some((_, z)) if *z >= p => {}
+                    _ => runs.push((p, p)),
+                }
+            }
+        }
+        if runs.is_empty() {
+            return;
+        }
+        let byte_ranges: Vec<std::ops::Range<u64>> = runs
+            .iter()
+            .map(|&(a, z)| a * PAGE_SIZE..((z + 1) * PAGE_SIZE).min(self.size))
+            .collect();
+        let Ok(got) = self
+            .limiter
+            .run(|| self.bucket.get_ranges(&self.key, &byte_ranges, COALESCE))
+        else {
+            return;
+        };
+        tracing::debug!(key = %self.key, ranges = ?byte_ranges, "prefetch");
+        if let Some(&(_, z)) = runs.last() {
+            self.next_seq.store(z + 1, Ordering::Relaxed);
+        }
+        let st = &self.cache.stats;
+        st.requests.fetch_add(1, Ordering::Relaxed);
+        for ((a, z), bytes) in runs.iter().zip(got) {
+            st.fetched_bytes
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            for p in *a..=*z {
+                let lo = ((p - a) * PAGE_SIZE) as usize;
+                let hi = (lo + PAGE_SIZE as usize).min(bytes.len());
+                if let Some(page) = bytes.get(lo..hi) {
+                    // A copy: a slice would keep the whole response alive
+                    // while any of its pages is cached, beyond the bound.
+                    self.cache
+                        .insert((self.id, p), Bytes::copy_from_slice(page));
+                }
+            }
+        }
     }
 }
 

@@ -78,7 +78,9 @@ impl Querier for BlockQuerier<'_> {
         let ps = postings_for_matchers(b.index(), matchers).map_err(|e| ix_err(b, e))?;
         let (mint, maxt) = (self.mint, self.maxt);
         let tomb = b.tombstones();
-        let iter = ps.into_iter().filter_map(move |r| {
+        // A series' labels and the chunks it has in range, without those
+        // deleted; `None` when nothing is left.
+        let read = move |r: u64| -> Option<cairn_storage::Result<Picked>> {
             let mut chunks = Vec::new();
             let labels = match b.index().series(r, &mut chunks) {
                 Ok(l) => l,
@@ -89,21 +91,38 @@ impl Querier for BlockQuerier<'_> {
             if let Some(d) = &deleted {
                 chunks.retain(|c| !d.covers(c.min_time, c.max_time));
             }
-            if chunks.is_empty() {
-                return None;
-            }
-            let s: Box<dyn Series + 'a> = Box::new(BlockSeries {
-                block: b,
-                labels,
-                chunks,
-                mint,
-                maxt,
-                deleted,
-                aggr,
-                hists,
-            });
-            Some(Ok(s))
-        });
+            (!chunks.is_empty()).then_some(Ok((labels, chunks, deleted)))
+        };
+        let boxed = move |p: cairn_storage::Result<Picked>| {
+            p.map(|(labels, chunks, deleted)| {
+                Box::new(BlockSeries {
+                    block: b,
+                    labels,
+                    chunks,
+                    mint,
+                    maxt,
+                    deleted,
+                    aggr,
+                    hists,
+                }) as Box<dyn Series + 'a>
+            })
+        };
+        if b.index().is_remote() || b.chunk_reader().is_remote() {
+            // A block in object storage: every series entry, then every
+            // chunk the selection reads, fetched ahead in few concurrent
+            // requests rather than one round trip at a time.
+            let refs: Vec<u64> = ps.iter().collect();
+            b.index().prefetch_series(&refs);
+            let picked: Vec<_> = refs.into_iter().filter_map(read).collect();
+            let chunk_refs: Vec<u64> = picked
+                .iter()
+                .flatten()
+                .flat_map(|(_, cs, _)| cs.iter().map(|c| c.chunk_ref))
+                .collect();
+            b.chunk_reader().prefetch(&chunk_refs);
+            return Ok(Box::new(picked.into_iter().map(boxed)));
+        }
+        let iter = ps.into_iter().filter_map(read).map(boxed);
         Ok(Box::new(iter))
     }
 
@@ -133,6 +152,9 @@ impl Querier for BlockQuerier<'_> {
         Ok(out.into_iter().collect())
     }
 }
+
+/// A selected series' labels, chunks in range and deleted intervals.
+type Picked = (Labels, Vec<ChunkMeta>, Option<Intervals>);
 
 struct BlockSeries<'b> {
     block: &'b Block,

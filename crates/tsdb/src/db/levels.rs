@@ -29,7 +29,14 @@ pub(crate) struct LevelQuerier<'d> {
     raw: MergeQuerier<'d>,
     /// `(resolution, querier)`, coarsest first.
     coarse: Vec<(i64, MergeQuerier<'d>)>,
+    /// Blocks read from object storage: their selections wait on the
+    /// network, not the CPU, so `select_all` runs up to this many (at most
+    /// [`REMOTE_THREADS`]) at once whatever its thread budget.
+    remote: usize,
 }
+
+/// Most threads selecting from blocks in object storage at once.
+const REMOTE_THREADS: usize = 8;
 
 impl<'d> LevelQuerier<'d> {
     pub(crate) fn new(db: &'d Db, mint: i64, maxt: i64) -> cairn_storage::Result<Self> {
@@ -47,7 +54,15 @@ impl<'d> LevelQuerier<'d> {
                 coarse.push((res, MergeQuerier::new(qs, Some(xor_encoder()))));
             }
         }
-        Ok(Self { raw, coarse })
+        let remote = blocks
+            .iter()
+            .filter(|b| b.meta().overlaps_closed(mint, maxt) && b.index().is_remote())
+            .count();
+        Ok(Self {
+            raw,
+            coarse,
+            remote,
+        })
     }
 
     /// The querier for a selection allowed `resolution`, and its level.
@@ -191,6 +206,7 @@ impl Querier for LevelQuerier<'_> {
         threads: usize,
     ) -> cairn_storage::Result<Vec<Box<dyn cairn_storage::Series + 'a>>> {
         let (res, q) = self.pick(hints.resolution);
+        let threads = threads.max(self.remote.min(REMOTE_THREADS));
         let all = q.select_all(hints, matchers, threads)?;
         if !adjusts_counters(hints, res) {
             return Ok(all);
