@@ -201,6 +201,11 @@ pub struct ServeArgs {
     /// Requests to the bucket in flight at once for queries, over all queries.
     #[arg(long = "objstore.max-concurrency", default_value_t = 20)]
     pub objstore_max_concurrency: usize,
+    /// Bucket blocks kept open between queries (index header parsed, postings offsets in
+    /// memory: a few hundred KiB to a few MiB each); beyond it the least recently read are
+    /// closed, and reopened from their index header on disk when read again. 0: no limit.
+    #[arg(long = "objstore.max-open-blocks", default_value_t = 500)]
+    pub objstore_max_open_blocks: usize,
     /// How often the list of the bucket's blocks is refreshed (one LIST, plus a GET of
     /// each new block's meta.json); queries never list the bucket.
     #[arg(long = "objstore.sync-interval", default_value = "1m")]

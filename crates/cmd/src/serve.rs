@@ -814,6 +814,7 @@ fn bucket_store(
                 cache_dir,
                 cache_bytes,
                 max_requests: a.objstore_max_concurrency.max(1),
+                max_open_blocks: a.objstore_max_open_blocks,
             },
         )
         .map_err(|e| anyhow::anyhow!("object storage: {e}"))?,

@@ -120,6 +120,7 @@ fn the_shipper_uploads_to_a_real_s3_server() {
                 cache_dir: tmp.path().join("cache"),
                 cache_bytes: 1 << 20,
                 max_requests: 4,
+                max_open_blocks: 0,
             },
         )
         .unwrap(),

@@ -64,6 +64,10 @@ pub struct StoreOptions {
     /// Requests to the bucket in flight at once, over all queries
     /// (`--objstore.max-concurrency`).
     pub max_requests: usize,
+    /// Blocks kept open between queries (`--objstore.max-open-blocks`):
+    /// beyond it the least recently read are closed (their index headers
+    /// stay on disk, so reopening fetches nothing); 0: no limit.
+    pub max_open_blocks: usize,
 }
 
 /// What the store did, for tests and logs.
@@ -90,6 +94,8 @@ struct Known {
     /// The block's objects (keys relative to the bucket prefix).
     files: Vec<ObjectInfo>,
     open: Option<Arc<Block>>,
+    /// When a query last asked for it (a counter of queries).
+    last_used: u64,
 }
 
 /// The bucket's blocks, served to queries (see the module docs).
@@ -104,6 +110,8 @@ pub struct BucketStore {
     opening: Mutex<HashMap<Ulid, Arc<Mutex<()>>>>,
     subs: Mutex<Vec<Sender<StoreEvent>>>,
     stop: Mutex<Option<Sender<()>>>,
+    /// Queries served, to order blocks by last use.
+    queries: AtomicU64,
     pub stats: StoreStats,
 }
 
@@ -140,6 +148,7 @@ impl BucketStore {
             opening: Mutex::new(HashMap::new()),
             subs: Mutex::new(Vec::new()),
             stop: Mutex::new(None),
+            queries: AtomicU64::new(0),
             stats: StoreStats::default(),
         })
     }
@@ -294,6 +303,7 @@ impl BucketStore {
                         meta: m,
                         files,
                         open: None,
+                        last_used: 0,
                     },
                 );
             }
@@ -461,10 +471,11 @@ impl BucketStore {
             set.insert(m.ulid);
             set.extend(m.compaction.sources.iter().copied());
         }
+        let now = self.queries.fetch_add(1, Ordering::Relaxed) + 1;
         let wanted: Vec<Ulid> = self
             .known
             .lock()
-            .values()
+            .values_mut()
             .filter(|k| {
                 let m = &k.meta;
                 if !m.overlaps_closed(mint, maxt) || local_ids.contains(&m.ulid) {
@@ -476,8 +487,18 @@ impl BucketStore {
                 });
                 !covered
             })
-            .map(|k| k.meta.ulid)
+            .map(|k| {
+                k.last_used = now;
+                k.meta.ulid
+            })
             .collect();
+        let r = self.open_all(&wanted);
+        self.close_idle(now);
+        r
+    }
+
+    /// Opens `wanted`, several at once.
+    fn open_all(&self, wanted: &[Ulid]) -> Result<Vec<Arc<Block>>> {
         // Opening fetches index headers: several blocks at once.
         let threads = self
             .opts
@@ -485,7 +506,7 @@ impl BucketStore {
             .clamp(1, OPEN_THREADS)
             .min(wanted.len());
         if threads <= 1 {
-            return wanted.into_iter().map(|u| self.open(u)).collect();
+            return wanted.iter().map(|u| self.open(*u)).collect();
         }
         let per = wanted.len().div_ceil(threads);
         let opened: Vec<Result<Vec<Arc<Block>>>> = std::thread::scope(|sc| {
@@ -505,6 +526,35 @@ impl BucketStore {
             out.extend(part?);
         }
         Ok(out)
+    }
+}
+
+impl BucketStore {
+    /// Closes the least recently read open blocks beyond
+    /// `max_open_blocks`, never one the query `now` reads (a query that
+    /// still holds a closed block keeps reading it).
+    fn close_idle(&self, now: u64) {
+        let max = self.opts.max_open_blocks;
+        if max == 0 {
+            return;
+        }
+        let mut k = self.known.lock();
+        let mut open: Vec<(u64, Ulid)> = k
+            .values()
+            .filter(|b| b.open.is_some() && b.last_used < now)
+            .map(|b| (b.last_used, b.meta.ulid))
+            .collect();
+        let total = k.values().filter(|b| b.open.is_some()).count();
+        let excess = total.saturating_sub(max);
+        if excess == 0 {
+            return;
+        }
+        open.sort_unstable();
+        for (_, u) in open.into_iter().take(excess) {
+            if let Some(b) = k.get_mut(&u) {
+                b.open = None;
+            }
+        }
     }
 }
 

@@ -134,6 +134,10 @@ fn writer_with(data: &Path, bucket: &Arc<Bucket>, compact: bool) -> Arc<Db> {
 }
 
 fn store(bucket: &Arc<Bucket>, cache: &Path, bytes: u64) -> Arc<BucketStore> {
+    store_with(bucket, cache, bytes, 0)
+}
+
+fn store_with(bucket: &Arc<Bucket>, cache: &Path, bytes: u64, max_open: usize) -> Arc<BucketStore> {
     let st = Arc::new(
         BucketStore::new(
             bucket.clone(),
@@ -141,6 +145,7 @@ fn store(bucket: &Arc<Bucket>, cache: &Path, bytes: u64) -> Arc<BucketStore> {
                 cache_dir: cache.to_path_buf(),
                 cache_bytes: bytes,
                 max_requests: 4,
+                max_open_blocks: max_open,
             },
         )
         .unwrap(),
@@ -379,4 +384,38 @@ fn the_cache_stays_within_its_bound() {
         "the blocks are larger than the cache: {fetched}"
     );
     assert!(evicted > 0, "a small cache evicts");
+}
+
+#[test]
+fn idle_blocks_are_closed_beyond_the_limit_and_reopen_from_disk() {
+    let (data, bdir, cache) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let bucket = fs_bucket(bdir.path());
+    let w = writer_with(data.path(), &bucket, false);
+    let n = w.blocks().len();
+    assert!(n > 3);
+    let want = dump(w.as_ref(), 0, END * H, &all()).unwrap();
+    let st = store_with(&bucket, cache.path(), 8 << 20, 2);
+    let r = reader(tempfile::tempdir().unwrap().path(), &st);
+    // A query reading every block keeps them all open while it runs.
+    assert_eq!(dump(r.as_ref(), 0, END * H, &all()).unwrap(), want);
+    assert_eq!(st.block_counts().1, n);
+    // The next query reads one: the others beyond the limit are closed.
+    dump(r.as_ref(), 0, 60_000, &all()).unwrap();
+    assert_eq!(st.block_counts().1, 2);
+    // Reading them again reopens them from their headers on disk.
+    let events = st.subscribe();
+    assert_eq!(dump(r.as_ref(), 0, END * H, &all()).unwrap(), want);
+    let reopened: Vec<StoreEvent> = events.try_iter().collect();
+    assert_eq!(reopened.len(), n - 2, "{reopened:?}");
+    assert!(reopened.iter().all(|e| matches!(
+        e,
+        StoreEvent::Opened {
+            header_bytes: 0,
+            ..
+        }
+    )));
 }
