@@ -4,7 +4,9 @@
 //! stops the start with a message naming it; an unreachable bucket does
 //! not. Blocks that local retention deleted after their upload are read
 //! back from the bucket by queries, by the Cairn that wrote them and by
-//! another on an empty data directory.
+//! another on an empty data directory. A bucket of blocks as Thanos's
+//! sidecar uploads them (promtool-written blocks, Thanos `meta.json`) is
+//! served.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -293,6 +295,118 @@ fn blocks_deleted_locally_after_upload_are_queried_from_the_bucket() {
     );
     drop(c2);
     drop(c);
+}
+
+#[test]
+fn a_bucket_of_thanos_sidecar_uploads_is_served() {
+    require_tool("/usr/bin/promtool");
+    let tmp = tempfile::tempdir().unwrap();
+    // Six hours of two GPUs' temperatures a minute, ending an hour ago,
+    // written into blocks by promtool (Prometheus 2.42).
+    let end = now_ms() / 1000 / 60 * 60 - 3600;
+    let start = end - 6 * 3600;
+    let mut om = String::from("# TYPE DCGM_FI_DEV_GPU_TEMP gauge\n");
+    for gpu in 0..2 {
+        for t in (start..end).step_by(60) {
+            om.push_str(&format!(
+                "DCGM_FI_DEV_GPU_TEMP{{Hostname=\"node-7\",gpu=\"{gpu}\"}} {} {t}\n",
+                40 + gpu * 10 + (t / 60) % 7
+            ));
+        }
+    }
+    om.push_str("# EOF\n");
+    std::fs::write(tmp.path().join("in.om"), om).unwrap();
+    let prom = tmp.path().join("prom");
+    run(std::process::Command::new("/usr/bin/promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(tmp.path().join("in.om"))
+        .arg(&prom));
+    // Uploaded as Thanos's sidecar uploads them: chunks and index, then
+    // meta.json with the `thanos` section (external labels, resolution 0,
+    // source, segment files, files with sizes).
+    let bucket = tmp.path().join("bucket");
+    let ids = blocks(&prom);
+    assert!(ids.len() >= 3, "{ids:?}");
+    for id in &ids {
+        let (src, dst) = (prom.join(id), bucket.join(id));
+        std::fs::create_dir_all(dst.join("chunks")).unwrap();
+        let mut files = Vec::new();
+        let mut segs = Vec::new();
+        for e in std::fs::read_dir(src.join("chunks")).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            std::fs::copy(e.path(), dst.join("chunks").join(&name)).unwrap();
+            files.push(serde_json::json!({"rel_path": format!("chunks/{name}"), "size_bytes": e.metadata().unwrap().len()}));
+            segs.push(name);
+        }
+        std::fs::copy(src.join("index"), dst.join("index")).unwrap();
+        files.push(serde_json::json!({"rel_path": "index", "size_bytes": std::fs::metadata(src.join("index")).unwrap().len()}));
+        files.push(serde_json::json!({"rel_path": "meta.json"}));
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(src.join("meta.json")).unwrap()).unwrap();
+        meta["thanos"] = serde_json::json!({
+            "version": 1,
+            "labels": {"cluster": "gpu-b", "prometheus_replica": "prom-0"},
+            "downsample": {"resolution": 0},
+            "source": "sidecar",
+            "segment_files": segs,
+            "files": files,
+        });
+        std::fs::write(
+            dst.join("meta.json"),
+            serde_json::to_vec_pretty(&meta).unwrap(),
+        )
+        .unwrap();
+    }
+    let cfg = tmp.path().join("objstore.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "type: FILESYSTEM\nconfig:\n  directory: {}\n",
+            bucket.display()
+        ),
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _c = start_cairn(
+        &data,
+        port,
+        &[
+            &format!("--objstore.config-file={}", cfg.display()),
+            "--storage.external-label=cluster=query",
+        ],
+    );
+    let q = format!(
+        "{base}/api/v1/query_range?query=DCGM_FI_DEV_GPU_TEMP&start={start}&end={}&step=60",
+        end - 60
+    );
+    let r = get(&q);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    let res = j["data"]["result"].as_array().unwrap();
+    assert_eq!(res.len(), 2, "{j}");
+    for s in res {
+        let gpu: i64 = s["metric"]["gpu"].as_str().unwrap().parse().unwrap();
+        let vals = s["values"].as_array().unwrap();
+        assert_eq!(vals.len(), 360, "every minute of six hours");
+        for v in vals {
+            let t = v[0].as_f64().unwrap() as i64;
+            let want = 40 + gpu * 10 + (t / 60) % 7;
+            assert_eq!(v[1], want.to_string().as_str(), "gpu {gpu} at {t}");
+        }
+    }
+    // The sidecar's blocks are not Cairn's: nothing was uploaded or marked.
+    let m = get(&format!("{base}/metrics")).text();
+    assert!(
+        m.contains(&format!("\ncairn_objstore_store_blocks {}\n", ids.len())),
+        "{m}"
+    );
+    for id in &ids {
+        assert!(!bucket.join(id).join("deletion-mark.json").exists());
+    }
 }
 
 fn flags_vec(cfg: &std::path::Path) -> Vec<String> {
