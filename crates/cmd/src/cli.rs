@@ -257,6 +257,18 @@ pub struct ServeArgs {
     /// Maximum time a query may take before being aborted.
     #[arg(long = "query.timeout", default_value = "2m")]
     pub query_timeout: String,
+    /// Query mode: another Cairn (or Prometheus) whose data queries read too, over remote
+    /// read (STREAMED_XOR_CHUNKS), e.g. the recent, not yet uploaded data of each ingester
+    /// (repeatable; a base URL or its /api/v1/read). Answers are merged series by series; a
+    /// store that cannot be reached is left out of the answer (logged and counted), as
+    /// Thanos's querier answers with a partial response. Queries then read raw data only.
+    #[arg(long = "query.store")]
+    pub query_stores: Vec<String>,
+    /// Query mode: a label that tells HA replicas apart (repeatable), as Thanos's
+    /// --query.replica-label: series that differ only in these labels are answered as one,
+    /// without them: one replica's samples, with its gaps filled from another, never both.
+    #[arg(long = "query.replica-label")]
+    pub query_replica_labels: Vec<String>,
     /// Maximum number of samples a single query can load into memory,
     /// counted as Prometheus counts them: the results a query holds at a
     /// time, plus one series' window for range functions.

@@ -34,6 +34,8 @@ pub struct DbBackend {
     shipper: std::sync::OnceLock<(Arc<cairn_objstore::Shipper>, Arc<ShipperCounters>)>,
     /// The bucket's blocks served to queries, with `--objstore.config-file`.
     store: std::sync::OnceLock<Arc<cairn_objstore::BucketStore>>,
+    /// Requests to `--query.store`s, when there are any.
+    query_stores: std::sync::OnceLock<Arc<cairn_fanout::StoreCounts>>,
 }
 
 /// Counts of the shipper's work, fed by its event channel.
@@ -319,6 +321,10 @@ impl Backend for DbBackend {
                         .count() as u64,
                 }
             }),
+            query_stores: self.query_stores.get().map(|c| {
+                use std::sync::atomic::Ordering::Relaxed;
+                (c.selects.load(Relaxed), c.failures.load(Relaxed))
+            }),
             bucket_store: self.store.get().map(|st| {
                 use std::sync::atomic::Ordering::Relaxed;
                 let (blocks, open) = st.block_counts();
@@ -490,6 +496,11 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
                 .unwrap_or_default(),
         ),
         ("storage.external-label".into(), a.external_labels.join(",")),
+        ("query.store".into(), a.query_stores.join(",")),
+        (
+            "query.replica-label".into(),
+            a.query_replica_labels.join(","),
+        ),
         (
             "objstore.retention.resolution-raw".into(),
             a.objstore_retention_raw.clone(),
@@ -843,6 +854,33 @@ fn bucket_store(
     Ok(st)
 }
 
+/// The queryable that the query API reads: `backend` alone, or with the
+/// `--query.store`s merged in ([`cairn_fanout::Fanout`]) and replicas
+/// merged by `--query.replica-label` ([`cairn_fanout::Dedup`]). Remote
+/// read, federation and rules keep reading this Cairn's own data (two
+/// Cairns naming each other as stores must not loop).
+fn query_view(a: &ServeArgs, backend: Arc<DbBackend>, timeout_ms: i64) -> Arc<dyn Queryable> {
+    let mut view: Arc<dyn Queryable> = backend.clone();
+    if !a.query_stores.is_empty() {
+        let timeout = std::time::Duration::from_millis(timeout_ms.max(1) as u64);
+        let stores = a
+            .query_stores
+            .iter()
+            .map(|u| Arc::new(cairn_fanout::RemoteStore::new(u, timeout)))
+            .collect();
+        let f = cairn_fanout::Fanout::new(view, stores);
+        let _ = backend.query_stores.set(f.counts());
+        view = Arc::new(f);
+    }
+    if !a.query_replica_labels.is_empty() {
+        view = Arc::new(cairn_fanout::Dedup::new(
+            view,
+            a.query_replica_labels.clone(),
+        ));
+    }
+    view
+}
+
 /// Another Cairn's owner heartbeat older than this is taken over (the
 /// shipper renews its own every round, at most `SHIPPER_INTERVAL` apart).
 const OWNER_STALE: std::time::Duration = std::time::Duration::from_secs(300);
@@ -911,8 +949,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         let _ = backend.store.set(st);
     }
 
+    // What queries read: this Cairn's data, with --query.store's merged
+    // in and --query.replica-label's replicas merged into one.
+    let view: Arc<dyn Queryable> = query_view(&a, backend.clone(), timeout_ms);
     let engine = PromqlEngine::new(
-        backend.clone(),
+        view.clone(),
         EngineOptions {
             lookback_delta: lookback,
             max_samples: a.query_max_samples,
@@ -939,7 +980,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                 go_version: "none (Rust)".into(),
             },
         },
-        backend.clone(),
+        view.clone(),
     )
     .with_engine(Arc::new(engine))
     .with_metadata(backend.clone())

@@ -50,6 +50,9 @@ pub struct BackendStats {
     pub objstore: Option<ObjstoreCounts>,
     /// Queries' reads of blocks in the bucket, when a bucket is configured.
     pub bucket_store: Option<BucketStoreCounts>,
+    /// Selections sent to `--query.store`s and how many failed, when
+    /// there are any.
+    pub query_stores: Option<(u64, u64)>,
     /// Late and out-of-order samples, when the storage takes them.
     pub out_of_order: Option<OutOfOrderCounts>,
     /// Configured ingestion limits by name (0: none), shown as

@@ -721,6 +721,20 @@ fn render_stats(o: &mut String, s: &BackendStats) {
     if let Some(b) = s.bucket_store {
         bucket_store_metrics(o, &b);
     }
+    if let Some((selects, failures)) = s.query_stores {
+        counter(
+            o,
+            "cairn_query_store_selects_total",
+            "Selections sent to the --query.store stores over remote read.",
+            selects,
+        );
+        counter(
+            o,
+            "cairn_query_store_failures_total",
+            "Selections a --query.store failed (answered without it: a partial response).",
+            failures,
+        );
+    }
     if let Some(e) = s.exemplars {
         gauge(
             o,

@@ -1,0 +1,244 @@
+//! Query mode with real Prometheus 2.42 servers: an HA pair (external
+//! label `replica=a|b`) scraping one target and a second shard scraping
+//! another, each remote-writing to its own Cairn ingester; a Cairn with no
+//! data of its own reads the three over remote read (`--query.store`) and
+//! merges the pair (`--query.replica-label replica`). Its answers equal a
+//! reference Prometheus that scraped the same targets, one sample a
+//! scrape (never both replicas'); with one replica's Prometheus and Cairn
+//! killed for a while, the answers have no gap.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: failing means panicking
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// A target answering `body` to every scrape.
+fn target(body: &'static str) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                body.len(),
+                body
+            );
+        }
+    });
+    port
+}
+
+fn prom_config(targets: &[u16], external: &str, write_to: Option<&str>) -> String {
+    let t: Vec<String> = targets.iter().map(|p| format!("'127.0.0.1:{p}'")).collect();
+    let mut c = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n{external}scrape_configs:\n  - job_name: dcgm\n    static_configs:\n      - targets: [{}]\n",
+        t.join(", ")
+    );
+    if let Some(url) = write_to {
+        c.push_str(&format!(
+            "remote_write:\n  - url: {url}/api/v1/write\n    queue_config:\n      batch_send_deadline: 200ms\n      min_backoff: 20ms\n      max_backoff: 200ms\n"
+        ));
+    }
+    c
+}
+
+/// `query` at `t` (seconds) as {labels without `cluster`: value}.
+fn instant(base: &str, query: &str, t: f64) -> BTreeMap<String, String> {
+    let r = post_form(
+        &format!("{base}/api/v1/query"),
+        &[("query", query), ("time", &format!("{t:.3}"))],
+    );
+    assert_eq!(r.status, 200, "{base}: {}", r.text());
+    let mut out = BTreeMap::new();
+    for s in r.json()["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let mut m = s["metric"].as_object().cloned().unwrap_or_default();
+        m.remove("cluster");
+        out.insert(
+            serde_json::Value::Object(m).to_string(),
+            s["value"][1].as_str().unwrap_or("").to_owned(),
+        );
+    }
+    out
+}
+
+fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn ha_pairs_and_shards_answer_as_one_prometheus() {
+    let tmp = tempfile::tempdir().unwrap();
+    let x = target("# TYPE gpu_temp gauge\ngpu_temp{gpu=\"0\"} 40\ngpu_temp{gpu=\"1\"} 41\n");
+    let y = target("# TYPE gpu_temp gauge\ngpu_temp{gpu=\"0\"} 50\n");
+
+    // Three ingesters, each written by its own Prometheus.
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let mut ingesters: Vec<Option<Proc>> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            Some(start_cairn(
+                &tmp.path().join(format!("ingester{i}")),
+                *p,
+                &[],
+            ))
+        })
+        .collect();
+    let ext = |r: &str| format!("  external_labels:\n    cluster: gpu\n    replica: {r}\n");
+    let prom_ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let mut proms: Vec<Option<Proc>> = vec![
+        Some(start_prometheus(
+            &tmp.path().join("prom-a"),
+            prom_ports[0],
+            &prom_config(&[x], &ext("a"), Some(&urls[0])),
+            &[],
+        )),
+        Some(start_prometheus(
+            &tmp.path().join("prom-b"),
+            prom_ports[1],
+            &prom_config(&[x], &ext("b"), Some(&urls[1])),
+            &[],
+        )),
+        Some(start_prometheus(
+            &tmp.path().join("prom-shard2"),
+            prom_ports[2],
+            &prom_config(&[y], &ext("a"), Some(&urls[2])),
+            &[],
+        )),
+    ];
+    // The reference: one Prometheus scraping both targets.
+    let _reference = start_prometheus(
+        &tmp.path().join("prom-ref"),
+        prom_ports[3],
+        &prom_config(&[x, y], "", None),
+        &[],
+    );
+    let reference = format!("http://127.0.0.1:{}", prom_ports[3]);
+
+    // The query-mode Cairn: no data of its own.
+    let qport = free_port();
+    let q = format!("http://127.0.0.1:{qport}");
+    let mut flags: Vec<String> = urls.iter().map(|u| format!("--query.store={u}")).collect();
+    flags.push("--query.replica-label=replica".into());
+    let flag_refs: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let _query = start_cairn(&tmp.path().join("query"), qport, &flag_refs);
+
+    // Until every series has eight scrapes in the query Cairn.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let got = instant(&q, "count_over_time(gpu_temp[30s])", now_s());
+        if got.len() == 3 && got.values().all(|v| v.parse::<f64>().unwrap_or(0.0) >= 8.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not written yet: {got:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // Eight scrapes a second apart: every series has data from here on.
+    let start = now_s() - 6.0;
+
+    // The same series and values as the reference, replica label gone.
+    let t = now_s() - 2.0;
+    let want = instant(&reference, "gpu_temp", t);
+    let got = instant(&q, "gpu_temp", t);
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 3);
+    assert!(got.keys().all(|k| !k.contains("replica")), "{got:?}");
+    // One sample a scrape: the pair's replicas are not both counted.
+    let per_scrape = instant(&q, "count_over_time(gpu_temp[6s])", t);
+    for (k, v) in &per_scrape {
+        let n: f64 = v.parse().unwrap();
+        assert!((4.0..=7.0).contains(&n), "{k}: {n} samples in 6 s");
+    }
+    // Label APIs without the replica label.
+    let names = get(&format!("{q}/api/v1/labels")).json();
+    assert!(
+        !names["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "replica"),
+        "{names}"
+    );
+
+    // Replica a's Prometheus and Cairn go away for a while, then come back.
+    let down_from = now_s();
+    proms[0].take();
+    ingesters[0].take();
+    std::thread::sleep(Duration::from_secs(3));
+    // A query while ingester a is down: answered from b (a partial
+    // response), the failure counted.
+    let during = instant(&q, "gpu_temp", now_s() - 1.0);
+    assert_eq!(during, instant(&reference, "gpu_temp", now_s() - 1.0));
+    let m = get(&format!("{q}/metrics")).text();
+    let failures: f64 = m
+        .lines()
+        .find(|l| l.starts_with("cairn_query_store_failures_total "))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(failures >= 1.0, "{m}");
+    std::thread::sleep(Duration::from_secs(3));
+    ingesters[0] = Some(start_cairn(&tmp.path().join("ingester0"), ports[0], &[]));
+    proms[0] = Some(start_prometheus(
+        &tmp.path().join("prom-a"),
+        prom_ports[0],
+        &prom_config(&[x], &ext("a"), Some(&urls[0])),
+        &[],
+    ));
+    std::thread::sleep(Duration::from_secs(3));
+
+    // No gap over the whole time, the outage included: every second has
+    // a sample within the last three for each series.
+    let end = now_s() - 1.0;
+    let r = post_form(
+        &format!("{q}/api/v1/query_range"),
+        &[
+            ("query", "count_over_time(gpu_temp[3s])"),
+            ("start", &format!("{:.3}", start + 3.0)),
+            ("end", &format!("{end:.3}")),
+            ("step", "1"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let res = r.json()["data"]["result"].as_array().cloned().unwrap();
+    assert_eq!(res.len(), 3, "{res:?}");
+    for s in &res {
+        let vals = s["values"].as_array().unwrap();
+        let n = ((end - start - 3.0).floor() as usize) + 1;
+        assert!(
+            vals.len() + 1 >= n,
+            "{}: {} of {n} steps",
+            s["metric"],
+            vals.len()
+        );
+        for v in vals {
+            let c: f64 = v[1].as_str().unwrap().parse().unwrap();
+            assert!(c >= 1.0, "{} has a gap at {}", s["metric"], v[0]);
+        }
+    }
+    assert!(end - down_from > 8.0);
+}
