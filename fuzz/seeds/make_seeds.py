@@ -496,6 +496,28 @@ seed("otlp", "empty", b"\x00")
 seed("otlp", "timeout-far-apart-points", bytes.fromhex(
     "000a86040a500a160a0c736572766963652e6e616d6512060a046463676d0a1f0a13736572766963652e696e7374616e63652e696412080a066e6f64652d370a150a09686f73742e6e616d6512080a066e6f64652d3712b1030a070a05636169726e126b0a0f6770752e74656d70657261747572651a0343656c2a530a273a0a0a0367707512030a013011c07c3745f09c971719c0d47e3dfe9c9717210000000000c04e400a283a090a036770751202180111c07c3745f09c971719c0d417977e9cfe3d2100000000000000004001124f0a14687474702e7365727665722e72657175657374733a370a313a140a0b687474702e6d6574686f6412050a0347455411c07c3745f09c971719c0d47e3dfe9c97172100000000000045401002180112310a0c64656c74612e6576656e74733a210a1b11c07c3745f09c971719c0d47e3dfe9c971721000000000000084010011801126f0a14687474702e7365727665722e6475726174696f6e1a01734a540a5011c07cb745f09c971719c0d47e3dfe9c9717210a0000000000000029000000000000134032180200000000000000050000000000000003000000000000003a109a9999990112b93f000000000000f03f100212440a0b7270632e6c6174656e63791a026d735a310a2f19c0d47e3dfe9c9717210700000000000000290000000000805140321209000000000000e03f110000000000002240"))
 
+# --- remote_read_response --------------------------------------------------
+
+# Remote read answers as a --query.store sends them; the first byte picks
+# the kind (1: streamed frames, 0: snappy SAMPLES). The streamed one holds
+# one series over two frames, each with the promtool fixture's first XOR
+# chunk; the SAMPLES one two samples of the same series.
+rr_labels = pb_bytes(1, pb_bytes(1, "__name__") + pb_bytes(2, "gpu_temp")) + pb_bytes(
+    1, pb_bytes(1, "gpu") + pb_bytes(2, "0"))
+
+
+def rr_frame(chunk, t0, t1):
+    c = pb_uint(1, t0) + pb_uint(2, t1) + pb_uint(3, 1) + pb_bytes(4, chunk)
+    msg = pb_bytes(1, rr_labels + pb_bytes(2, c)) + pb_uint(2, 0)
+    return uvarint(len(msg)) + struct.pack(">I", crc32c(msg)) + msg
+
+
+rr_chunk = seeds["xor_chunk"]["promtool-2.42-chunk0"]
+seed("remote_read_response", "streamed", b"\x01" + rr_frame(rr_chunk, 0, 10**13) * 2)
+rr_samples = pb_bytes(2, pb_double(1, 40.0) + pb_sint(2, 1000)) + pb_bytes(2, pb_double(1, 41.0) + pb_sint(2, 2000))
+rr_response = pb_bytes(1, pb_bytes(1, rr_labels + rr_samples))
+seed("remote_read_response", "samples", b"\x00" + snappy_literal(rr_response))
+
 # --- write -----------------------------------------------------------------
 
 # Only the targets this script writes: others (head_snapshot) hold seeds

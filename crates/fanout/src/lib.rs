@@ -25,5 +25,5 @@ mod series;
 pub use dedup::Dedup;
 pub use error::{FanoutError, Result};
 pub use fanout::{Fanout, StoreCounts};
-pub use remote::RemoteStore;
+pub use remote::{decode_read_response, RemoteStore};
 pub use series::MaterializedSeries;

@@ -71,13 +71,6 @@ impl RemoteStore {
         }
     }
 
-    fn corrupt(&self, what: impl ToString) -> FanoutError {
-        FanoutError::Corrupt {
-            url: self.url.clone(),
-            what: what.to_string(),
-        }
-    }
-
     /// The series matching `matchers` with their samples in the closed
     /// range `[mint, maxt]`, sorted by labels.
     pub fn read(
@@ -128,19 +121,48 @@ impl RemoteStore {
                 body: text.chars().take(512).collect(),
             });
         }
-        let mut out = if streamed {
-            self.decode_streamed(&bytes)?
-        } else {
-            self.decode_samples(&bytes)?
-        };
-        for s in &mut out {
-            s.normalize();
-            s.floats.retain(|x| x.t >= mint && x.t <= maxt);
-            s.hists.retain(|h| h.0 >= mint && h.0 <= maxt);
+        decode_read_response(&self.url, &bytes, streamed, mint, maxt)
+    }
+}
+
+/// Decodes a remote read answer from `url` (`streamed`: the frames of
+/// `STREAMED_XOR_CHUNKS`; else a snappy-compressed `SAMPLES` response):
+/// its series sorted by labels, each sorted by time with unique
+/// timestamps, samples outside the closed range `[mint, maxt]` dropped,
+/// series left empty dropped. Malformed input is an error, never a panic.
+pub fn decode_read_response(
+    url: &str,
+    body: &[u8],
+    streamed: bool,
+    mint: i64,
+    maxt: i64,
+) -> Result<Vec<MaterializedSeries>> {
+    let d = Decoder { url };
+    let mut out = if streamed {
+        d.decode_streamed(body)?
+    } else {
+        d.decode_samples(body)?
+    };
+    for s in &mut out {
+        s.normalize();
+        s.floats.retain(|x| x.t >= mint && x.t <= maxt);
+        s.hists.retain(|h| h.0 >= mint && h.0 <= maxt);
+    }
+    out.retain(|s| !s.is_empty());
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}
+
+struct Decoder<'u> {
+    url: &'u str,
+}
+
+impl Decoder<'_> {
+    fn corrupt(&self, what: impl ToString) -> FanoutError {
+        FanoutError::Corrupt {
+            url: self.url.to_owned(),
+            what: what.to_string(),
         }
-        out.retain(|s| !s.is_empty());
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(out)
     }
 
     fn decode_streamed(&self, body: &[u8]) -> Result<Vec<MaterializedSeries>> {
