@@ -100,7 +100,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    let mut itself = |_: u64| Some(data);
+    let mut itself = |_: u64| Some(std::borrow::Cow::Borrowed(data));
     let _ = dense_decode_with(data, &mut itself, |_, _| {});
     let _ = dense_shared_source(data);
     let _ = dense_timestamps(data);
@@ -111,7 +111,7 @@ fuzz_target!(|data: &[u8]| {
         let mut own = Vec::new();
         encode_dense(&ts, &vs, &mut own).expect("encodes");
         let shared = dense_share(&own, 1, 0).expect("rewrites");
-        let mut lookup = |r: u64| (r == 1).then_some(own.as_slice());
+        let mut lookup = |r: u64| (r == 1).then_some(std::borrow::Cow::Borrowed(own.as_slice()));
         let mut back = Vec::new();
         dense_decode_with(&shared, &mut lookup, |t, v| back.push((t, v.to_bits())))
             .expect("a shared chunk decodes through its source");
