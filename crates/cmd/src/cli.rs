@@ -206,6 +206,11 @@ pub struct ServeArgs {
     /// closed, and reopened from their index header on disk when read again. 0: no limit.
     #[arg(long = "objstore.max-open-blocks", default_value_t = 500)]
     pub objstore_max_open_blocks: usize,
+    /// Serve to queries only the bucket blocks whose external labels (meta.json's
+    /// thanos.labels) hold NAME=VALUE (repeatable; all must hold), e.g. an ingester serving
+    /// its own uploads and not its HA sibling's or other shards'. Default: every block.
+    #[arg(long = "objstore.serve-external-label")]
+    pub objstore_serve_labels: Vec<String>,
     /// How often the list of the bucket's blocks is refreshed (one LIST, plus a GET of
     /// each new block's meta.json); queries never list the bucket.
     #[arg(long = "objstore.sync-interval", default_value = "1m")]

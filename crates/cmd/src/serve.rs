@@ -498,6 +498,10 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
         ("storage.external-label".into(), a.external_labels.join(",")),
         ("query.store".into(), a.query_stores.join(",")),
         (
+            "objstore.serve-external-label".into(),
+            a.objstore_serve_labels.join(","),
+        ),
+        (
             "query.replica-label".into(),
             a.query_replica_labels.join(","),
         ),
@@ -700,22 +704,31 @@ fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution
 
 /// `--storage.external-label` values as a map.
 fn external_labels(a: &ServeArgs) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    label_pairs("storage.external-label", &a.external_labels)
+}
+
+/// The NAME=VALUE pairs of flag `--{flag}`: label names not starting with
+/// `__`, values not empty, each name once.
+fn label_pairs(
+    flag: &str,
+    list: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
     let mut out = std::collections::BTreeMap::new();
-    for l in &a.external_labels {
+    for l in list {
         let (k, v) = l
             .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--storage.external-label {l:?} is not NAME=VALUE"))?;
+            .ok_or_else(|| anyhow::anyhow!("--{flag} {l:?} is not NAME=VALUE"))?;
         let valid = !k.is_empty()
             && k.chars()
                 .enumerate()
                 .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
         if !valid || k.starts_with("__") || v.is_empty() {
             anyhow::bail!(
-                "--storage.external-label {l:?}: the name must be a label name not starting with __, the value not empty"
+                "--{flag} {l:?}: the name must be a label name not starting with __, the value not empty"
             );
         }
         if out.insert(k.to_owned(), v.to_owned()).is_some() {
-            anyhow::bail!("--storage.external-label {k} is given twice");
+            anyhow::bail!("--{flag} {k} is given twice");
         }
     }
     Ok(out)
@@ -826,6 +839,10 @@ fn bucket_store(
                 cache_bytes,
                 max_requests: a.objstore_max_concurrency.max(1),
                 max_open_blocks: a.objstore_max_open_blocks,
+                serve_labels: label_pairs(
+                    "objstore.serve-external-label",
+                    &a.objstore_serve_labels,
+                )?,
             },
         )
         .map_err(|e| anyhow::anyhow!("object storage: {e}"))?,

@@ -121,6 +121,7 @@ fn the_shipper_uploads_to_a_real_s3_server() {
                 cache_bytes: 1 << 20,
                 max_requests: 4,
                 max_open_blocks: 0,
+                serve_labels: Default::default(),
             },
         )
         .unwrap(),

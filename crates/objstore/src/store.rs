@@ -23,6 +23,8 @@
 //! not one with a local block's ULID, and not one whose sources all sit in
 //! local blocks of its resolution (the local copy of the same data).
 //! Overlapping samples that remain are merged away by the querier.
+//! With `serve_labels` set, only blocks whose external labels hold them
+//! are served (an ingester serving its own uploads, not its siblings').
 
 mod cache;
 
@@ -68,6 +70,9 @@ pub struct StoreOptions {
     /// beyond it the least recently read are closed (their index headers
     /// stay on disk, so reopening fetches nothing); 0: no limit.
     pub max_open_blocks: usize,
+    /// Serve only blocks whose `thanos.labels` hold all of these
+    /// (`--objstore.serve-external-label`); empty: every block.
+    pub serve_labels: BTreeMap<String, String>,
 }
 
 /// What the store did, for tests and logs.
@@ -105,6 +110,9 @@ pub struct BucketStore {
     cache: Arc<PageCache>,
     limiter: Arc<Limiter>,
     known: Mutex<BTreeMap<Ulid, Known>>,
+    /// Blocks whose external labels `serve_labels` leave out (their
+    /// `meta.json` is not read again).
+    unselected: Mutex<HashSet<Ulid>>,
     /// One lock per block being opened (one index header fetch per block;
     /// different blocks open in parallel).
     opening: Mutex<HashMap<Ulid, Arc<Mutex<()>>>>,
@@ -145,6 +153,7 @@ impl BucketStore {
             bucket,
             opts,
             known: Mutex::new(BTreeMap::new()),
+            unselected: Mutex::new(HashSet::new()),
             opening: Mutex::new(HashMap::new()),
             subs: Mutex::new(Vec::new()),
             stop: Mutex::new(None),
@@ -262,9 +271,11 @@ impl BucketStore {
             .collect();
         let new: Vec<Ulid> = {
             let k = self.known.lock();
+            let mut skip = self.unselected.lock();
+            skip.retain(|u| servable.contains_key(u));
             servable
                 .keys()
-                .filter(|u| !k.contains_key(u))
+                .filter(|u| !k.contains_key(u) && !skip.contains(u))
                 .copied()
                 .collect()
         };
@@ -275,7 +286,13 @@ impl BucketStore {
                 continue; // deleted since the listing
             };
             match BlockMeta::from_json(&bytes, Path::new(&key)) {
-                Ok(m) if m.ulid == ulid && !m.compaction.deletable => metas.push(m),
+                Ok(m) if m.ulid == ulid && !m.compaction.deletable => {
+                    if self.selected(&m) {
+                        metas.push(m);
+                    } else {
+                        self.unselected.lock().insert(ulid);
+                    }
+                }
                 Ok(m) if m.ulid != ulid => {
                     tracing::warn!(block = %ulid, found = %m.ulid, "bucket block's meta.json names another block; not served");
                 }
@@ -314,6 +331,15 @@ impl BucketStore {
         }
         self.remove_stale_cache_dirs();
         Ok(n)
+    }
+
+    /// Whether `m`'s external labels hold every `serve_labels` pair.
+    fn selected(&self, m: &BlockMeta) -> bool {
+        let labels = m.thanos.as_ref().map(|t| &t.labels);
+        self.opts
+            .serve_labels
+            .iter()
+            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
     }
 
     /// Deletes cache directories of blocks no longer served.

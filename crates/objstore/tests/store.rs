@@ -146,6 +146,7 @@ fn store_with(bucket: &Arc<Bucket>, cache: &Path, bytes: u64, max_open: usize) -
                 cache_bytes: bytes,
                 max_requests: 4,
                 max_open_blocks: max_open,
+                serve_labels: Default::default(),
             },
         )
         .unwrap(),
@@ -418,4 +419,39 @@ fn idle_blocks_are_closed_beyond_the_limit_and_reopen_from_disk() {
             ..
         }
     )));
+}
+
+#[test]
+fn only_blocks_with_the_selected_external_labels_are_served() {
+    let (data, bdir, caches) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let bucket = fs_bucket(bdir.path());
+    let w = writer_with(data.path(), &bucket, false);
+    let with = |labels: &[(&str, &str)]| {
+        let st = BucketStore::new(
+            bucket.clone(),
+            StoreOptions {
+                cache_dir: caches.path().join(labels.len().to_string()),
+                cache_bytes: 1 << 20,
+                max_requests: 4,
+                max_open_blocks: 0,
+                serve_labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            },
+        )
+        .unwrap();
+        st.refresh().unwrap();
+        // A second listing reads no meta.json again and changes nothing.
+        st.refresh().unwrap();
+        st.metas().len()
+    };
+    assert_eq!(with(&[]), w.blocks().len());
+    assert_eq!(with(&[("cluster", "gpu-a")]), w.blocks().len());
+    assert_eq!(with(&[("cluster", "gpu-b")]), 0);
+    assert_eq!(with(&[("cluster", "gpu-a"), ("replica", "a")]), 0);
 }
