@@ -28,36 +28,11 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// Complete blocks in the bucket directory: (ulid, meta.json).
-fn bucket_blocks(dir: &std::path::Path) -> Vec<(String, serde_json::Value)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let meta = e.path().join("meta.json");
-        if let Ok(b) = std::fs::read(&meta) {
-            out.push((
-                e.file_name().to_string_lossy().into_owned(),
-                serde_json::from_slice(&b).unwrap(),
-            ));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
 #[test]
 fn cut_blocks_are_uploaded_with_the_external_labels() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let bucket = tmp.path().join("bucket");
-    let cfg = tmp.path().join("objstore.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "type: FILESYSTEM\nconfig:\n  directory: {}\n",
-            bucket.display()
-        ),
-    )
-    .unwrap();
+    let (bucket, cfg) = fs_bucket_config(tmp.path());
     std::fs::create_dir_all(&data).unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -172,16 +147,7 @@ fn range(base: &str, start: i64, end: i64) -> serde_json::Value {
 fn blocks_deleted_locally_after_upload_are_queried_from_the_bucket() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let bucket = tmp.path().join("bucket");
-    let cfg = tmp.path().join("objstore.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "type: FILESYSTEM\nconfig:\n  directory: {}\n",
-            bucket.display()
-        ),
-    )
-    .unwrap();
+    let (bucket, cfg) = fs_bucket_config(tmp.path());
     std::fs::create_dir_all(&data).unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -358,15 +324,7 @@ fn a_bucket_of_thanos_sidecar_uploads_is_served() {
         )
         .unwrap();
     }
-    let cfg = tmp.path().join("objstore.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "type: FILESYSTEM\nconfig:\n  directory: {}\n",
-            bucket.display()
-        ),
-    )
-    .unwrap();
+    let (_, cfg) = fs_bucket_config(tmp.path());
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let port = free_port();

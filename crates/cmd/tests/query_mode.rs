@@ -243,30 +243,10 @@ fn ha_pairs_and_shards_answer_as_one_prometheus() {
     assert!(end - down_from > 8.0);
 }
 
-/// Complete blocks (with `meta.json`) in a directory bucket.
-fn bucket_blocks(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| e.path().join("meta.json").exists())
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn the_query_cairn_reads_the_bucket_and_the_ingesters_and_merges_replicas() {
     let tmp = tempfile::tempdir().unwrap();
-    let bucket = tmp.path().join("bucket");
-    let cfg = tmp.path().join("objstore.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "type: FILESYSTEM\nconfig:\n  directory: {}\n",
-            bucket.display()
-        ),
-    )
-    .unwrap();
+    let (bucket, cfg) = fs_bucket_config(tmp.path());
     let objstore = format!("--objstore.config-file={}", cfg.display());
     // Two ingesters of an HA pair, keeping two hours locally.
     let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
@@ -324,7 +304,7 @@ fn the_query_cairn_reads_the_bucket_and_the_ingesters_and_merges_replicas() {
             .iter()
             .map(|r| blocks(&tmp.path().join(format!("ingester-{r}"))).len())
             .sum();
-        let up = bucket_blocks(&bucket);
+        let up = bucket_blocks(&bucket).len();
         if up >= 6 && local < up {
             break;
         }

@@ -504,3 +504,37 @@ pub fn start_garage(dir: &Path) -> Garage {
     }
     g
 }
+
+/// A directory bucket under `dir`: writes Thanos's `type: FILESYSTEM`
+/// configuration for `dir/bucket` to `dir/objstore.yml` and returns
+/// (bucket directory, configuration file).
+pub fn fs_bucket_config(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let bucket = dir.join("bucket");
+    let cfg = dir.join("objstore.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "type: FILESYSTEM\nconfig:\n  directory: {}\n",
+            bucket.display()
+        ),
+    )
+    .expect("objstore config");
+    (bucket, cfg)
+}
+
+/// The complete blocks (with `meta.json`) of a directory bucket, sorted by
+/// ULID: (ulid, meta.json).
+pub fn bucket_blocks(dir: &Path) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let meta = e.path().join("meta.json");
+        if let Ok(b) = std::fs::read(&meta) {
+            out.push((
+                e.file_name().to_string_lossy().into_owned(),
+                serde_json::from_slice(&b).expect("meta.json"),
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}

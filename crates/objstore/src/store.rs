@@ -553,9 +553,7 @@ impl BucketStore {
         }
         Ok(out)
     }
-}
 
-impl BucketStore {
     /// Closes the least recently read open blocks beyond
     /// `max_open_blocks`, never one the query `now` reads (a query that
     /// still holds a closed block keeps reading it).

@@ -167,25 +167,56 @@ fn reader(data: &Path, st: &Arc<BucketStore>) -> Arc<Db> {
     .unwrap()
 }
 
+/// One test's directories under one temporary root: the writer's data
+/// directory, the bucket, a cache directory, and fresh ones on demand.
+struct Setup {
+    root: tempfile::TempDir,
+    fresh: std::sync::atomic::AtomicUsize,
+}
+
+impl Setup {
+    fn new() -> Self {
+        Self {
+            root: tempfile::tempdir().unwrap(),
+            fresh: Default::default(),
+        }
+    }
+
+    fn dir(&self, name: &str) -> PathBuf {
+        let d = self.root.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A directory no other call returned.
+    fn fresh(&self) -> PathBuf {
+        let n = self
+            .fresh
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.dir(&format!("fresh-{n}"))
+    }
+}
+
 #[test]
 fn an_empty_database_answers_from_the_bucket_as_the_writer_does() {
+    let t = Setup::new();
     let (data, bdir, data2, cache) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
+        t.dir("data"),
+        t.dir("bucket"),
+        t.dir("data2"),
+        t.dir("cache"),
     );
-    let bucket = fs_bucket(bdir.path());
-    let w = writer(data.path(), &bucket);
+    let bucket = fs_bucket(&bdir);
+    let w = writer(&data, &bucket);
     let want = dump(w.as_ref(), 0, END * H, &all()).unwrap();
     assert_eq!(want.lines().count(), 40);
     assert!(want.contains("=218322032"));
 
-    let st = store(&bucket, cache.path(), 64 << 20);
+    let st = store(&bucket, &cache, 64 << 20);
     let n_blocks = st.metas().len();
     assert_eq!(n_blocks, w.blocks().len());
     let events = st.subscribe();
-    let r = reader(data2.path(), &st);
+    let r = reader(&data2, &st);
     assert!(r.blocks().is_empty(), "nothing local");
     assert_eq!(dump(r.as_ref(), 0, END * H, &all()).unwrap(), want);
     // Narrower ranges and selective matchers too.
@@ -207,19 +238,15 @@ fn an_empty_database_answers_from_the_bucket_as_the_writer_does() {
     let stats = st.cache_stats();
     assert!(stats.requests.load(std::sync::atomic::Ordering::Relaxed) > 0);
     for m in st.metas() {
-        assert!(cache
-            .path()
-            .join(m.ulid.to_string())
-            .join(INDEX_HEADER)
-            .exists());
+        assert!(cache.join(m.ulid.to_string()).join(INDEX_HEADER).exists());
     }
 
     // A restart: the headers on disk are used, nothing is fetched for them.
     drop(r);
     drop(st);
-    let st = store(&bucket, cache.path(), 64 << 20);
+    let st = store(&bucket, &cache, 64 << 20);
     let events = st.subscribe();
-    let r = reader(tempfile::tempdir().unwrap().path(), &st);
+    let r = reader(&t.fresh(), &st);
     assert_eq!(dump(r.as_ref(), 0, END * H, &all()).unwrap(), want);
     let opened: Vec<StoreEvent> = events.try_iter().collect();
     assert_eq!(opened.len(), n_blocks);
@@ -234,14 +261,11 @@ fn an_empty_database_answers_from_the_bucket_as_the_writer_does() {
 
 #[test]
 fn local_blocks_are_not_read_again_from_the_bucket() {
-    let (data, bdir, cache) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let bucket = fs_bucket(bdir.path());
-    let w = writer(data.path(), &bucket);
-    let st = store(&bucket, cache.path(), 1 << 20);
+    let t = Setup::new();
+    let (data, bdir, cache) = (t.dir("data"), t.dir("bucket"), t.dir("cache"));
+    let bucket = fs_bucket(&bdir);
+    let w = writer(&data, &bucket);
+    let st = store(&bucket, &cache, 1 << 20);
     assert!(st.query_blocks(&w.blocks(), 0, END * H).unwrap().is_empty());
     assert_eq!(st.block_counts(), (w.blocks().len(), 0), "none opened");
     // Only what overlaps the range is opened.
@@ -269,7 +293,7 @@ fn local_blocks_are_not_read_again_from_the_bucket() {
     let want = dump(w.as_ref(), 0, END * H, &all()).unwrap();
     drop(w);
     let w = Db::open(
-        data.path(),
+        &data,
         DbOptions {
             remote_blocks: Some(RemoteBlocks(st.clone())),
             ..db_opts()
@@ -281,25 +305,22 @@ fn local_blocks_are_not_read_again_from_the_bucket() {
 
 #[test]
 fn partial_uploads_and_marked_blocks_are_not_served() {
-    let (data, bdir, cache) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let bucket = fs_bucket(bdir.path());
-    let w = writer_with(data.path(), &bucket, false);
+    let t = Setup::new();
+    let (data, bdir, cache) = (t.dir("data"), t.dir("bucket"), t.dir("cache"));
+    let bucket = fs_bucket(&bdir);
+    let w = writer_with(&data, &bucket, false);
     let ids: Vec<String> = w.blocks().iter().map(|b| b.ulid().to_string()).collect();
     assert!(ids.len() >= 3);
-    std::fs::remove_file(bdir.path().join(&ids[0]).join("meta.json")).unwrap();
+    std::fs::remove_file(bdir.join(&ids[0]).join("meta.json")).unwrap();
     std::fs::write(
-        bdir.path().join(&ids[1]).join("deletion-mark.json"),
+        bdir.join(&ids[1]).join("deletion-mark.json"),
         format!(r#"{{"id":"{}","deletion_time":1,"version":1}}"#, ids[1]),
     )
     .unwrap();
     // Not a block at all, and the owner records: ignored.
-    std::fs::create_dir_all(bdir.path().join("debug")).unwrap();
-    std::fs::write(bdir.path().join("debug/meta.json"), "{}").unwrap();
-    let st = store(&bucket, cache.path(), 1 << 20);
+    std::fs::create_dir_all(bdir.join("debug")).unwrap();
+    std::fs::write(bdir.join("debug/meta.json"), "{}").unwrap();
+    let st = store(&bucket, &cache, 1 << 20);
     let served: Vec<String> = st.metas().iter().map(|m| m.ulid.to_string()).collect();
     assert_eq!(served.len(), ids.len() - 2);
     assert!(!served.contains(&ids[0]) && !served.contains(&ids[1]));
@@ -307,46 +328,43 @@ fn partial_uploads_and_marked_blocks_are_not_served() {
     // and its cache directory goes with it.
     st.query_blocks(&[], 0, END * H).unwrap();
     let gone = served[0].clone();
-    assert!(cache.path().join(&gone).exists());
-    std::fs::remove_dir_all(bdir.path().join(&gone)).unwrap();
+    assert!(cache.join(&gone).exists());
+    std::fs::remove_dir_all(bdir.join(&gone)).unwrap();
     st.refresh().unwrap();
     assert!(!st.metas().iter().any(|m| m.ulid.to_string() == gone));
-    assert!(!cache.path().join(&gone).exists());
+    assert!(!cache.join(&gone).exists());
 }
 
 #[test]
 fn a_damaged_object_fails_the_query_naming_the_block_and_the_rest_is_served() {
-    let (data, bdir, cache) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let bucket = fs_bucket(bdir.path());
-    let w = writer_with(data.path(), &bucket, false);
+    let t = Setup::new();
+    let (data, bdir, cache) = (t.dir("data"), t.dir("bucket"), t.dir("cache"));
+    let bucket = fs_bucket(&bdir);
+    let w = writer_with(&data, &bucket, false);
     let mut metas = w.blocks().iter().map(|b| b.meta()).collect::<Vec<_>>();
     metas.sort_by_key(|m| m.min_time);
     let (bad, good) = (&metas[0], &metas[metas.len() - 1]);
     // Flip a byte in every chunk of the first block's segment.
-    let seg = bdir.path().join(bad.ulid.to_string()).join("chunks/000001");
+    let seg = bdir.join(bad.ulid.to_string()).join("chunks/000001");
     let mut b = std::fs::read(&seg).unwrap();
     for x in b.iter_mut().skip(8) {
         *x ^= 0x10;
     }
     std::fs::write(&seg, b).unwrap();
-    let st = store(&bucket, cache.path(), 1 << 20);
-    let r = reader(tempfile::tempdir().unwrap().path(), &st);
+    let st = store(&bucket, &cache, 1 << 20);
+    let r = reader(&t.fresh(), &st);
     let e = dump(r.as_ref(), bad.min_time, bad.max_time - 1, &all()).unwrap_err();
     assert!(
         e.to_string().contains(&bad.ulid.to_string()) || e.to_string().contains("chunks/000001"),
         "the error names the block: {e}"
     );
     // A truncated index: opening the block fails with its name.
-    let ix = bdir.path().join(good.ulid.to_string()).join("index");
+    let ix = bdir.join(good.ulid.to_string()).join("index");
     let mut b = std::fs::read(&ix).unwrap();
     b.truncate(b.len() - 3);
     std::fs::write(&ix, b).unwrap();
-    let st = store(&bucket, tempfile::tempdir().unwrap().path(), 1 << 20);
-    let r = reader(tempfile::tempdir().unwrap().path(), &st);
+    let st = store(&bucket, &t.fresh(), 1 << 20);
+    let r = reader(&t.fresh(), &st);
     let e = dump(r.as_ref(), good.min_time, good.max_time - 1, &all()).unwrap_err();
     assert!(e.to_string().contains(&good.ulid.to_string()), "{e}");
     // Blocks in between still answer.
@@ -362,17 +380,14 @@ fn a_damaged_object_fails_the_query_naming_the_block_and_the_rest_is_served() {
 
 #[test]
 fn the_cache_stays_within_its_bound() {
-    let (data, bdir, cache) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let bucket = fs_bucket(bdir.path());
-    let w = writer_with(data.path(), &bucket, false);
+    let t = Setup::new();
+    let (data, bdir, cache) = (t.dir("data"), t.dir("bucket"), t.dir("cache"));
+    let bucket = fs_bucket(&bdir);
+    let w = writer_with(&data, &bucket, false);
     let want = dump(w.as_ref(), 0, END * H, &all()).unwrap();
     let bound = 2 * cairn_objstore::PAGE_SIZE;
-    let st = store(&bucket, cache.path(), bound);
-    let r = reader(tempfile::tempdir().unwrap().path(), &st);
+    let st = store(&bucket, &cache, bound);
+    let r = reader(&t.fresh(), &st);
     for _ in 0..2 {
         assert_eq!(dump(r.as_ref(), 0, END * H, &all()).unwrap(), want);
         assert!(st.cache_bytes() <= bound, "{} > {bound}", st.cache_bytes());
@@ -389,18 +404,15 @@ fn the_cache_stays_within_its_bound() {
 
 #[test]
 fn idle_blocks_are_closed_beyond_the_limit_and_reopen_from_disk() {
-    let (data, bdir, cache) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let bucket = fs_bucket(bdir.path());
-    let w = writer_with(data.path(), &bucket, false);
+    let t = Setup::new();
+    let (data, bdir, cache) = (t.dir("data"), t.dir("bucket"), t.dir("cache"));
+    let bucket = fs_bucket(&bdir);
+    let w = writer_with(&data, &bucket, false);
     let n = w.blocks().len();
     assert!(n > 3);
     let want = dump(w.as_ref(), 0, END * H, &all()).unwrap();
-    let st = store_with(&bucket, cache.path(), 8 << 20, 2);
-    let r = reader(tempfile::tempdir().unwrap().path(), &st);
+    let st = store_with(&bucket, &cache, 8 << 20, 2);
+    let r = reader(&t.fresh(), &st);
     // A query reading every block keeps them all open while it runs.
     assert_eq!(dump(r.as_ref(), 0, END * H, &all()).unwrap(), want);
     assert_eq!(st.block_counts().1, n);
@@ -423,18 +435,15 @@ fn idle_blocks_are_closed_beyond_the_limit_and_reopen_from_disk() {
 
 #[test]
 fn only_blocks_with_the_selected_external_labels_are_served() {
-    let (data, bdir, caches) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let bucket = fs_bucket(bdir.path());
-    let w = writer_with(data.path(), &bucket, false);
+    let t = Setup::new();
+    let (data, bdir, caches) = (t.dir("data"), t.dir("bucket"), t.dir("caches"));
+    let bucket = fs_bucket(&bdir);
+    let w = writer_with(&data, &bucket, false);
     let with = |labels: &[(&str, &str)]| {
         let st = BucketStore::new(
             bucket.clone(),
             StoreOptions {
-                cache_dir: caches.path().join(labels.len().to_string()),
+                cache_dir: caches.join(labels.len().to_string()),
                 cache_bytes: 1 << 20,
                 max_requests: 4,
                 max_open_blocks: 0,

@@ -299,7 +299,8 @@ impl Db {
             let more = src.0.blocks(&blocks, mint, maxt)?;
             if !more.is_empty() {
                 blocks.extend(more);
-                blocks.sort_by_key(|b| {
+                // Once per block: `meta()` clones under a lock.
+                blocks.sort_by_cached_key(|b| {
                     let m = b.meta();
                     (m.min_time, m.ulid)
                 });

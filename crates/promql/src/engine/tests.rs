@@ -386,10 +386,22 @@ fn declining_kernels_fall_back_per_node() {
     assert!(same(&Ok(run.result), &slow));
 }
 
-/// A queryable that counts the selections made through it.
+/// A queryable that counts the selections made through it, each taking
+/// `delay` (a slow store, such as a bucket) first.
 struct Counting<'a> {
     inner: &'a MemStorage,
     selects: AtomicUsize,
+    delay: std::time::Duration,
+}
+
+impl<'a> Counting<'a> {
+    fn new(inner: &'a MemStorage, delay: std::time::Duration) -> Self {
+        Self {
+            inner,
+            selects: AtomicUsize::new(0),
+            delay,
+        }
+    }
 }
 
 impl cairn_storage::Queryable for Counting<'_> {
@@ -401,6 +413,7 @@ impl cairn_storage::Queryable for Counting<'_> {
         Ok(Box::new(CountingQuerier {
             inner: self.inner.querier(mint, maxt)?,
             selects: &self.selects,
+            delay: self.delay,
         }))
     }
 }
@@ -408,6 +421,7 @@ impl cairn_storage::Queryable for Counting<'_> {
 struct CountingQuerier<'a> {
     inner: Box<dyn cairn_storage::Querier + 'a>,
     selects: &'a AtomicUsize,
+    delay: std::time::Duration,
 }
 
 impl cairn_storage::Querier for CountingQuerier<'_> {
@@ -417,52 +431,6 @@ impl cairn_storage::Querier for CountingQuerier<'_> {
         matchers: &[cairn_model::Matcher],
     ) -> cairn_storage::Result<cairn_storage::SeriesSet<'b>> {
         self.selects.fetch_add(1, Ordering::Relaxed);
-        self.inner.select(hints, matchers)
-    }
-
-    fn label_values(
-        &self,
-        name: &str,
-        matchers: &[cairn_model::Matcher],
-    ) -> cairn_storage::Result<Vec<String>> {
-        self.inner.label_values(name, matchers)
-    }
-
-    fn label_names(&self, matchers: &[cairn_model::Matcher]) -> cairn_storage::Result<Vec<String>> {
-        self.inner.label_names(matchers)
-    }
-}
-
-/// A queryable whose every selection takes `delay` (a slow bucket).
-struct Slow<'a> {
-    inner: &'a MemStorage,
-    delay: std::time::Duration,
-}
-
-impl cairn_storage::Queryable for Slow<'_> {
-    fn querier(
-        &self,
-        mint: i64,
-        maxt: i64,
-    ) -> cairn_storage::Result<Box<dyn cairn_storage::Querier + '_>> {
-        Ok(Box::new(SlowQuerier {
-            inner: self.inner.querier(mint, maxt)?,
-            delay: self.delay,
-        }))
-    }
-}
-
-struct SlowQuerier<'a> {
-    inner: Box<dyn cairn_storage::Querier + 'a>,
-    delay: std::time::Duration,
-}
-
-impl cairn_storage::Querier for SlowQuerier<'_> {
-    fn select<'b>(
-        &'b self,
-        hints: &cairn_storage::SelectHints,
-        matchers: &[cairn_model::Matcher],
-    ) -> cairn_storage::Result<cairn_storage::SeriesSet<'b>> {
         std::thread::sleep(self.delay);
         self.inner.select(hints, matchers)
     }
@@ -491,17 +459,11 @@ fn a_slow_store_times_the_query_out() {
         ..EngineOptions::default()
     });
     let q = parse("sum by (host) (m_gauge) / sum by (host) (m_gauge + m_other)").unwrap();
-    let fast = Slow {
-        inner: &st,
-        delay: std::time::Duration::ZERO,
-    };
+    let fast = Counting::new(&st, std::time::Duration::ZERO);
     assert!(e
         .range_with(&fast, &q, 0, 3_600_000, 60_000, FAST_PLAN)
         .is_ok());
-    let slow = Slow {
-        inner: &st,
-        delay: std::time::Duration::from_millis(200),
-    };
+    let slow = Counting::new(&st, std::time::Duration::from_millis(200));
     for p in [FAST_PLAN, SLOW_PLAN] {
         let r = e.range_with(&slow, &q, 0, 3_600_000, 60_000, p);
         assert!(
@@ -533,10 +495,7 @@ fn every_selection_is_read_once() {
         ("max_over_time(rate(m_total[5m])[10m:1m])", 1),
     ] {
         for p in [FAST_PLAN, SLOW_PLAN] {
-            let c = Counting {
-                inner: &st,
-                selects: AtomicUsize::new(0),
-            };
+            let c = Counting::new(&st, std::time::Duration::ZERO);
             let expr = parse(q).unwrap();
             let run = e.range_with(&c, &expr, 0, 3_600_000, 60_000, p);
             assert_eq!(c.selects.load(Ordering::Relaxed), selections, "{q} {p:?}");

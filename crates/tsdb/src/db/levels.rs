@@ -56,7 +56,7 @@ impl<'d> LevelQuerier<'d> {
         }
         let remote = blocks
             .iter()
-            .filter(|b| b.meta().overlaps_closed(mint, maxt) && b.index().is_remote())
+            .filter(|b| b.index().is_remote() && b.meta().overlaps_closed(mint, maxt))
             .count();
         Ok(Self {
             raw,
