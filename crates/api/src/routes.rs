@@ -31,6 +31,18 @@ pub struct Api {
     pub(crate) rules: Option<Arc<dyn crate::sources::RulesSource>>,
     /// Threads a large answer is encoded on (the CPU count, read once).
     pub(crate) threads: usize,
+    /// Why the endpoints that select series are refused, when they are
+    /// (an ingester started without a query API).
+    pub(crate) queries_off: Option<String>,
+}
+
+/// The endpoints that select series or evaluate PromQL: what
+/// [`Api::without_queries`] refuses.
+fn selects_series(rest: &str) -> bool {
+    matches!(
+        rest,
+        "query" | "query_range" | "series" | "labels" | "query_exemplars"
+    ) || (rest.starts_with("label/") && rest.ends_with("/values"))
 }
 
 impl Api {
@@ -45,6 +57,7 @@ impl Api {
             admin: None,
             rules: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            queries_off: None,
         }
     }
 
@@ -70,6 +83,15 @@ impl Api {
         self
     }
 
+    /// Refuses every endpoint that selects series (`query`, `query_range`,
+    /// `series`, `labels`, label values, `query_exemplars`, `/federate`)
+    /// with a 422 execution error saying `why`, as Prometheus's agent mode
+    /// answers them; status, metadata, rules and admin endpoints stay.
+    pub fn without_queries(mut self, why: impl Into<String>) -> Self {
+        self.queries_off = Some(why.into());
+        self
+    }
+
     pub fn with_stats(mut self, s: Arc<dyn TsdbStatsSource>) -> Self {
         self.stats = Some(s);
         self
@@ -81,6 +103,13 @@ impl Api {
         let get_post = matches!(req.method.as_str(), "GET" | "POST");
         let get = req.method == "GET";
         let path = req.path.as_str();
+        if let Some(why) = &self.queries_off {
+            let refused =
+                path == "/federate" || path.strip_prefix("/api/v1/").is_some_and(selects_series);
+            if refused {
+                return Some(respond(Err(Fail::Execution(why.clone()))));
+            }
+        }
         if path == "/federate" {
             return Some(if get {
                 self.federate(&p, &req.accept)

@@ -282,6 +282,51 @@ impl AdminSource for Admin {
 }
 
 #[test]
+fn an_api_without_queries_refuses_what_selects_series_and_serves_the_rest() {
+    let why = "unavailable: this Cairn runs with --mode=ingest";
+    let off = api().without_queries(why);
+    for (m, path, q) in [
+        ("GET", "/api/v1/query", "query=vector"),
+        (
+            "POST",
+            "/api/v1/query_range",
+            "query=vector&start=0&end=10&step=1",
+        ),
+        ("GET", "/api/v1/series", "match[]=up"),
+        ("GET", "/api/v1/labels", ""),
+        ("GET", "/api/v1/label/job/values", ""),
+        ("GET", "/api/v1/query_exemplars", "query=up&start=0&end=10"),
+        ("GET", "/federate", "match[]=up"),
+    ] {
+        let r = off.handle(&req(m, path, q)).unwrap();
+        assert_eq!(r.status, 422, "{path}");
+        assert_eq!(
+            json(&r),
+            serde_json::json!({"status":"error","errorType":"execution","error":why}),
+            "{path}"
+        );
+        // The same request is answered where queries are on.
+        assert_eq!(
+            api().handle(&req(m, path, q)).unwrap().status,
+            200,
+            "{path}"
+        );
+    }
+    for path in [
+        "/api/v1/status/buildinfo",
+        "/api/v1/metadata",
+        "/api/v1/rules",
+    ] {
+        assert_eq!(
+            off.handle(&req("GET", path, "")).unwrap().status,
+            200,
+            "{path}"
+        );
+    }
+    assert!(off.handle(&req("GET", "/api/v1/nothing", "")).is_none());
+}
+
+#[test]
 fn admin_api_is_gated_and_dispatches() {
     let st: Arc<dyn cairn_storage::Queryable> = Arc::new(store());
     let off = Api::new(ApiConfig::default(), st.clone());

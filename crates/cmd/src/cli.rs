@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Cairn: a Prometheus-compatible long-term time-series store.
 #[derive(Debug, Parser)]
@@ -18,6 +18,27 @@ pub struct Cli {
     pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `cairn serve --mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Ingest and query.
+    All,
+    /// Ingest only: no query API.
+    Ingest,
+    /// Query only: no writes, no WAL.
+    Query,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::All => "all",
+            Mode::Ingest => "ingest",
+            Mode::Query => "query",
+        }
+    }
 }
 
 // Parsed once per process: the size of the serve variant costs nothing.
@@ -37,6 +58,14 @@ pub enum Command {
 /// Flags of `cairn serve`.
 #[derive(Debug, Args, Clone)]
 pub struct ServeArgs {
+    /// What this Cairn does. all: takes remote writes and answers queries. ingest: takes
+    /// remote writes (and uploads them with --objstore.config-file) and serves remote read,
+    /// for query Cairns' --query.store, but has no query API: /api/v1/query, query_range,
+    /// series, labels, label values, query_exemplars and /federate answer 422. query: answers
+    /// queries over the bucket and the --query.stores and takes no writes: no WAL, no
+    /// uploads, no rules; remote write and OTLP answer 404.
+    #[arg(long = "mode", value_enum, default_value_t = Mode::All)]
+    pub mode: Mode,
     /// Base path for metrics storage.
     #[arg(long = "storage.tsdb.path", default_value = "data/")]
     pub tsdb_path: PathBuf,

@@ -17,9 +17,11 @@ use cairn_server::{Backend, BackendStats, ServerConfig};
 use cairn_storage::{Appendable, Appender, Metadata, Querier, Queryable};
 use cairn_tsdb::{Db, DbOptions};
 
-use crate::cli::ServeArgs;
+use crate::cli::{Mode, ServeArgs};
 use crate::engine::PromqlEngine;
 use crate::units::{parse_bytes, parse_duration_ms};
+
+mod bucket;
 
 /// The database as the server, the API and the engine see it; empty until
 /// the database has opened.
@@ -615,7 +617,11 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
             "web.enable-admin-api".into(),
             a.enable_admin_api.to_string(),
         ),
-        ("web.enable-remote-write-receiver".into(), "true".into()),
+        (
+            "web.enable-remote-write-receiver".into(),
+            (a.mode != Mode::Query).to_string(),
+        ),
+        ("mode".into(), a.mode.name().into()),
         ("query.lookback-delta".into(), a.lookback_delta.clone()),
         ("query.timeout".into(), a.query_timeout.clone()),
         (
@@ -689,6 +695,10 @@ fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution
                 a.max_source_resolution
             )
         })?;
+    if a.mode == Mode::Query {
+        // Nothing is written: no WAL to replay or keep.
+        opts.wal = None;
+    }
     if let Some(w) = opts.wal.as_mut() {
         w.compress = a.wal_compression;
         w.fsync = match a.wal_fsync.as_str() {
@@ -734,143 +744,6 @@ fn label_pairs(
     Ok(out)
 }
 
-/// The shipper for `--objstore.config-file`, its bucket checked: wrong
-/// credentials or a missing bucket stop the start; an unreachable bucket
-/// is logged and uploads wait for it.
-fn shipper(
-    a: &ServeArgs,
-    labels: &std::collections::BTreeMap<String, String>,
-) -> anyhow::Result<Option<(Arc<cairn_objstore::Shipper>, bool)>> {
-    let Some(path) = &a.objstore_config_file else {
-        return Ok(None);
-    };
-    let keep = |flag: &str, v: &str| -> anyhow::Result<std::time::Duration> {
-        Ok(std::time::Duration::from_millis(dur(flag, v)?.max(0) as u64))
-    };
-    let cfg = cairn_objstore::BucketConfig::from_file(path)
-        .map_err(|e| anyhow::anyhow!("--objstore.config-file: {e}"))?;
-    let bucket = Arc::new(
-        cairn_objstore::Bucket::open(&cfg)
-            .map_err(|e| anyhow::anyhow!("--objstore.config-file: {e}"))?,
-    );
-    let reachable = match bucket.check() {
-        Ok(()) => {
-            tracing::info!(bucket = ?bucket, "object storage reachable");
-            true
-        }
-        Err(e) if e.is_configuration() => {
-            anyhow::bail!("--objstore.config-file {}: {e}", path.display())
-        }
-        Err(e) => {
-            tracing::warn!(bucket = ?bucket, error = %e, "object storage not reachable now; blocks stay local and are uploaded once it is");
-            false
-        }
-    };
-    let s = cairn_objstore::Shipper::new(
-        bucket,
-        &a.tsdb_path,
-        cairn_objstore::ShipperOptions {
-            labels: labels.clone(),
-            host: std::fs::read_to_string("/etc/hostname")
-                .map(|h| h.trim().to_owned())
-                .unwrap_or_default(),
-            retention: vec![
-                (
-                    0,
-                    keep(
-                        "objstore.retention.resolution-raw",
-                        &a.objstore_retention_raw,
-                    )?,
-                ),
-                (
-                    300_000,
-                    keep("objstore.retention.resolution-5m", &a.objstore_retention_5m)?,
-                ),
-                (
-                    3_600_000,
-                    keep("objstore.retention.resolution-1h", &a.objstore_retention_1h)?,
-                ),
-            ],
-            source: "cairn".into(),
-            ..cairn_objstore::ShipperOptions::default()
-        },
-    )
-    .map_err(|e| anyhow::anyhow!("object storage: {e}"))?;
-    // One owner per set of external labels in a bucket.
-    let now_s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    match s.claim(now_s, OWNER_STALE) {
-        Ok(()) => {}
-        Err(e @ cairn_objstore::ObjstoreError::Owned { .. }) => {
-            anyhow::bail!("--objstore.config-file {}: {e}", path.display())
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "object storage: the owner check could not be made now")
-        }
-    }
-    Ok(Some((Arc::new(s), reachable)))
-}
-
-/// The store serving the bucket's blocks to queries: its block list read
-/// once now when the bucket answered at start (`reachable`; else the
-/// start does not wait for it), then refreshed every
-/// `--objstore.sync-interval`.
-fn bucket_store(
-    a: &ServeArgs,
-    bucket: Arc<cairn_objstore::Bucket>,
-    reachable: bool,
-) -> anyhow::Result<Arc<cairn_objstore::BucketStore>> {
-    let cache_bytes = parse_bytes(&a.objstore_cache_size)
-        .map_err(|e| anyhow::anyhow!("--objstore.cache.size: {e}"))?;
-    let interval = dur("objstore.sync-interval", &a.objstore_sync_interval)?;
-    if interval <= 0 {
-        anyhow::bail!("--objstore.sync-interval must be positive");
-    }
-    let cache_dir = a
-        .objstore_cache_dir
-        .clone()
-        .unwrap_or_else(|| a.tsdb_path.join("bucket-cache"));
-    let st = Arc::new(
-        cairn_objstore::BucketStore::new(
-            bucket,
-            cairn_objstore::StoreOptions {
-                cache_dir,
-                cache_bytes,
-                max_requests: a.objstore_max_concurrency.max(1),
-                max_open_blocks: a.objstore_max_open_blocks,
-                serve_labels: label_pairs(
-                    "objstore.serve-external-label",
-                    &a.objstore_serve_labels,
-                )?,
-            },
-        )
-        .map_err(|e| anyhow::anyhow!("object storage: {e}"))?,
-    );
-    if reachable {
-        match st.refresh() {
-            Ok(n) => tracing::info!(blocks = n, "serving the bucket's blocks to queries"),
-            Err(e) => {
-                tracing::warn!(error = %e, "listing the bucket's blocks failed; retried every --objstore.sync-interval")
-            }
-        }
-    } else {
-        // Tried at once in the background, so the start does not wait.
-        let w = Arc::downgrade(&st);
-        std::thread::Builder::new()
-            .name("cairn-bucket-sync".into())
-            .spawn(move || {
-                if let Some(Err(e)) = w.upgrade().map(|s| s.refresh()) {
-                    tracing::warn!(error = %e, "listing the bucket's blocks failed; retried every --objstore.sync-interval");
-                }
-            })
-            .context("starting the bucket's block list refresh")?;
-    }
-    st.spawn_refresh(std::time::Duration::from_millis(interval as u64))
-        .context("starting the bucket's block list refresh")?;
-    Ok(st)
-}
-
 /// The queryable that the query API reads: `backend` alone, or with the
 /// `--query.store`s merged in ([`cairn_fanout::Fanout`]) and replicas
 /// merged by `--query.replica-label` ([`cairn_fanout::Dedup`]). Remote
@@ -898,27 +771,58 @@ fn query_view(a: &ServeArgs, backend: Arc<DbBackend>, timeout_ms: i64) -> Arc<dy
     view
 }
 
-/// Another Cairn's owner heartbeat older than this is taken over (the
-/// shipper renews its own every round, at most `SHIPPER_INTERVAL` apart).
-const OWNER_STALE: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// How often the shipper retries when no block event comes.
-const SHIPPER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+/// Flags that make no sense in `--mode`: refused at start, naming both.
+fn check_mode(a: &ServeArgs) -> anyhow::Result<()> {
+    match a.mode {
+        Mode::All => Ok(()),
+        Mode::Ingest => {
+            if !a.query_stores.is_empty() || !a.query_replica_labels.is_empty() {
+                anyhow::bail!(
+                    "--query.store and --query.replica-label shape the query API, which --mode=ingest does not have"
+                );
+            }
+            Ok(())
+        }
+        Mode::Query => {
+            if !a.rule_files.is_empty() {
+                anyhow::bail!(
+                    "--rule.file: rules write their results, and --mode=query takes no writes; evaluate them on an ingester (--mode=all)"
+                );
+            }
+            if a.objstore_config_file.is_none() && a.query_stores.is_empty() {
+                anyhow::bail!(
+                    "--mode=query has no data of its own: give --objstore.config-file, --query.store or both"
+                );
+            }
+            if a.objstore_no_query {
+                anyhow::bail!(
+                    "--objstore.no-query: --mode=query reads the bucket only to answer queries"
+                );
+            }
+            Ok(())
+        }
+    }
+}
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+    check_mode(&a)?;
     let (mut opts, max_source_resolution) = storage_options(&a)?;
     let ext_labels = external_labels(&a)?;
     std::fs::create_dir_all(&a.tsdb_path)
         .with_context(|| format!("creating {}", a.tsdb_path.display()))?;
-    let (shipper, reachable) = match shipper(&a, &ext_labels)? {
-        Some((s, r)) => (Some(s), r),
-        None => (None, false),
+    let bucket = bucket::open_bucket(&a)?;
+    // A query-only Cairn reads the bucket and owns nothing in it.
+    let shipper = match &bucket {
+        Some((b, _)) if a.mode != Mode::Query => Some(bucket::shipper(&a, &ext_labels, b.clone())?),
+        _ => None,
     };
-    let store = match &shipper {
-        Some(s) if !a.objstore_no_query => {
-            let st = bucket_store(&a, s.bucket().clone(), reachable)?;
-            st.follow(s.subscribe())
-                .context("starting the bucket's block list refresh")?;
+    let store = match &bucket {
+        Some((b, reachable)) if !a.objstore_no_query => {
+            let st = bucket::bucket_store(&a, b.clone(), *reachable)?;
+            if let Some(s) = &shipper {
+                st.follow(s.subscribe())
+                    .context("starting the bucket's block list refresh")?;
+            }
             Some(st)
         }
         _ => None,
@@ -945,7 +849,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("--web.config.file: {e}"))?,
         )),
     };
-    let head_snapshot = a.head_snapshot;
+    // A query-only Cairn's head is empty: nothing to snapshot or flush.
+    let head_snapshot = a.head_snapshot && a.mode != Mode::Query;
+    let flush_late = a.mode != Mode::Query;
     let lookback = dur("query.lookback-delta", &a.lookback_delta)?;
     let timeout_ms = dur("query.timeout", &a.query_timeout)?;
     let listen: std::net::SocketAddr = a.listen_address.parse().with_context(|| {
@@ -1004,6 +910,13 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     .with_stats(backend.clone());
     let api = if a.enable_admin_api {
         api.with_admin(backend.clone())
+    } else {
+        api
+    };
+    let api = if a.mode == Mode::Ingest {
+        api.without_queries(
+            "unavailable: this Cairn runs with --mode=ingest (no query API); query a Cairn that reads it with --query.store",
+        )
     } else {
         api
     };
@@ -1067,6 +980,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         )?,
         web,
         enable_lifecycle: a.enable_lifecycle,
+        writes_refused: (a.mode == Mode::Query).then(|| {
+            "remote write is not accepted: this Cairn runs with --mode=query (no WAL); write to an ingester".to_owned()
+        }),
         ..ServerConfig::default()
     };
     backend.set_limits(vec![
@@ -1109,7 +1025,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                                 .map(|b| (b.dir().to_path_buf(), b.meta()))
                                 .collect()
                         };
-                        if let Err(e) = s.spawn(events, SHIPPER_INTERVAL, blocks) {
+                        if let Err(e) = s.spawn(events, bucket::SHIPPER_INTERVAL, blocks) {
                             tracing::error!(error = %e, "starting the shipper failed; blocks are not uploaded");
                         }
                     }
@@ -1170,7 +1086,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         db.close();
         // Late samples into blocks now: the next start need not replay
         // them from wbl/ (and a head holding them writes no snapshot).
-        if let Err(e) = db.flush_late() {
+        if let Err(e) = if flush_late {
+            db.flush_late().map(drop)
+        } else {
+            Ok(())
+        } {
             tracing::warn!(error = %e, "writing late samples to blocks failed; wbl/ keeps them");
         }
         if head_snapshot {
@@ -1240,6 +1160,30 @@ mod tests {
         let e =
             storage_options(&args(&["--storage.tsdb.retention.resolution-5m=soon"])).unwrap_err();
         assert!(e.to_string().contains("resolution-5m"), "{e}");
+    }
+
+    #[test]
+    fn modes_refuse_flags_they_cannot_honour() {
+        let msg = |f: &[&str]| check_mode(&args(f)).unwrap_err().to_string();
+        assert!(check_mode(&args(&["--query.store=http://a"])).is_ok());
+        assert!(msg(&["--mode=ingest", "--query.store=http://a"]).contains("--mode=ingest"));
+        assert!(msg(&["--mode=ingest", "--query.replica-label=r"]).contains("--mode=ingest"));
+        assert!(msg(&["--mode=query"]).contains("no data of its own"));
+        assert!(check_mode(&args(&["--mode=query", "--query.store=http://a"])).is_ok());
+        assert!(msg(&[
+            "--mode=query",
+            "--query.store=http://a",
+            "--rule.file=r.yml"
+        ])
+        .contains("--rule.file"));
+        let bucket = ["--mode=query", "--objstore.config-file=b.yml"];
+        assert!(check_mode(&args(&bucket)).is_ok());
+        assert!(msg(&[bucket[0], bucket[1], "--objstore.no-query"]).contains("--objstore.no-query"));
+        // No WAL where nothing is written.
+        let (o, _) = storage_options(&args(&bucket)).unwrap();
+        assert!(o.wal.is_none());
+        let (o, _) = storage_options(&args(&["--mode=ingest"])).unwrap();
+        assert!(o.wal.is_some());
     }
 
     #[test]

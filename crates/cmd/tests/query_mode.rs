@@ -1,11 +1,14 @@
 //! Query mode with real Prometheus 2.42 servers: an HA pair (external
 //! label `replica=a|b`) scraping one target and a second shard scraping
 //! another, each remote-writing to its own Cairn ingester; a Cairn with no
-//! data of its own reads the three over remote read (`--query.store`) and
+//! data of its own (`--mode=query`: no WAL, no writes) reads the three
+//! over remote read (`--query.store`) and
 //! merges the pair (`--query.replica-label replica`). Its answers equal a
 //! reference Prometheus that scraped the same targets, one sample a
 //! scrape (never both replicas'); with one replica's Prometheus and Cairn
-//! killed for a while, the answers have no gap.
+//! killed for a while, the answers have no gap. In the second test the
+//! ingesters (`--mode=ingest`: no query API) upload to a bucket, and the
+//! query Cairn reads the bucket too.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -144,8 +147,10 @@ fn ha_pairs_and_shards_answer_as_one_prometheus() {
     let q = format!("http://127.0.0.1:{qport}");
     let mut flags: Vec<String> = urls.iter().map(|u| format!("--query.store={u}")).collect();
     flags.push("--query.replica-label=replica".into());
+    flags.push("--mode=query".into());
     let flag_refs: Vec<&str> = flags.iter().map(String::as_str).collect();
     let _query = start_cairn(&tmp.path().join("query"), qport, &flag_refs);
+    assert!(!tmp.path().join("query/wal").exists());
 
     // Until every series has eight scrapes in the query Cairn.
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -263,6 +268,7 @@ fn the_query_cairn_reads_the_bucket_and_the_ingesters_and_merges_replicas() {
                 *p,
                 &[
                     &objstore,
+                    "--mode=ingest",
                     &format!("--storage.external-label=ingester={r}"),
                     "--storage.tsdb.retention.time=2h",
                     "--storage.tsdb.maintenance-interval=1s",
@@ -321,11 +327,31 @@ fn the_query_cairn_reads_the_bucket_and_the_ingesters_and_merges_replicas() {
         qport,
         &[
             &objstore,
-            "--storage.external-label=ingester=query",
+            "--mode=query",
             &stores[0],
             &stores[1],
             "--query.replica-label=replica",
         ],
+    );
+    // The query Cairn keeps no WAL and takes no writes; the ingesters
+    // answer no queries but serve remote read to it.
+    assert!(!tmp.path().join("query/wal").exists());
+    let l = cairn_model::Labels::from_pairs([("__name__", "x")]);
+    let w = remote_write(&format!("{q}/api/v1/write"), &[(l, now, 1.0)]).unwrap();
+    assert_eq!(w.status, 404, "{}", w.text());
+    assert!(w.text().contains("--mode=query"), "{}", w.text());
+    let refused = post_form(
+        &format!("{}/api/v1/query", urls[0]),
+        &[("query", "DCGM_FI_DEV_GPU_UTIL")],
+    );
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    assert!(
+        refused.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("--mode=ingest"),
+        "{}",
+        refused.text()
     );
     let r = post_form(
         &format!("{q}/api/v1/query_range"),

@@ -47,6 +47,10 @@ pub struct ServerConfig {
     pub web: Option<std::sync::Arc<crate::web_config::WebConfig>>,
     /// `--web.enable-lifecycle`: `POST /-/reload` is served (else 403).
     pub enable_lifecycle: bool,
+    /// Remote write and OTLP are answered 404 with this message, when set
+    /// (a query-only Cairn, `--mode=query`), as Prometheus answers them
+    /// without `--web.enable-remote-write-receiver`.
+    pub writes_refused: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +73,7 @@ impl Default for ServerConfig {
             max_samples_per_request: 0,
             web: None,
             enable_lifecycle: false,
+            writes_refused: None,
         }
     }
 }

@@ -29,6 +29,9 @@ pub enum ServerError {
     MethodNotAllowed { method: String, path: String },
     #[error("404 page not found")]
     NotFound,
+    /// An endpoint this server was started without (404, saying why).
+    #[error("{0}")]
+    Disabled(String),
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
     #[error("internal error: {0}")]
@@ -53,7 +56,7 @@ impl ServerError {
             | ServerError::Refused(_)
             | ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServerError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ServerError::NotFound => StatusCode::NOT_FOUND,
+            ServerError::NotFound | ServerError::Disabled(_) => StatusCode::NOT_FOUND,
             ServerError::Storage(e) if e.is_client_error() => StatusCode::BAD_REQUEST,
             ServerError::Storage(StorageError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::Storage(_) | ServerError::Internal(_) | ServerError::Io { .. } => {

@@ -167,6 +167,9 @@ async fn dispatch(
     conn: &Arc<ConnState>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, ServerError> {
+    if let (Handler::Write | Handler::Otlp, Some(why)) = (h, &shared.cfg.writes_refused) {
+        return Err(ServerError::Disabled(why.clone()));
+    }
     match h {
         Handler::Write => remote_write(shared, conn, req).await,
         Handler::Otlp => otlp_write(shared, conn, req).await,

@@ -324,6 +324,51 @@ async fn read_negotiation_and_bad_requests() {
 }
 
 #[tokio::test]
+async fn a_server_refusing_writes_answers_404_and_keeps_reading() {
+    let st = MemStorage::new();
+    st.add(
+        cairn_model::labels!("__name__" => "up"),
+        [cairn_model::Sample::new(1000, 1.0)],
+    );
+    let why = "remote write is not accepted: this Cairn runs with --mode=query";
+    let srv = TestServer::start(
+        Arc::new(st.clone()),
+        ServerConfig {
+            writes_refused: Some(why.into()),
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let req = WriteRequest {
+        timeseries: vec![series(&[("__name__", "up")], &[(now_ms(), 0.0)])],
+        metadata: vec![],
+    };
+    let r = post_write(
+        srv.addr,
+        "application/x-protobuf;proto=prometheus.WriteRequest",
+        cairn_proto::snappy::compress(&req.encode_to_vec()),
+    )
+    .await;
+    assert_eq!((r.status.as_u16(), r.text()), (404, format!("{why}\n")));
+    let r = send(
+        srv.addr,
+        "POST",
+        "/api/v1/otlp/v1/metrics",
+        &[("content-type", "application/x-protobuf")],
+        vec![],
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 404, "{}", r.text());
+    assert!(r.text().contains("--mode=query"), "{}", r.text());
+    // Nothing was stored, and remote read still answers.
+    let want = vec![(0, r#"{__name__="up"}"#.to_string(), bits(&[(1000, 1.0)]))];
+    let q = query(0, 2000, vec![matcher(0, "__name__", "up")]);
+    let got = post_read(srv.addr, &read_req(vec![q], vec![])).await;
+    assert_eq!(decode_samples(&got), want);
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn health_routes_and_methods() {
     let srv = TestServer::start(Arc::new(MemStorage::new()), ServerConfig::default()).await;
     let r = send(srv.addr, "GET", "/-/healthy", &[], vec![]).await;
