@@ -244,8 +244,15 @@ pub struct ServeArgs {
     /// each new block's meta.json); queries never list the bucket.
     #[arg(long = "objstore.sync-interval", default_value = "1m")]
     pub objstore_sync_interval: String,
+    /// The widest block this Cairn compacts its own blocks into once they are only in the
+    /// bucket (local retention deleted its copies): ranges ×3 from the block range up to
+    /// it, as Thanos's compactor grows bucket blocks up to 14d. Its downsampling of such
+    /// blocks waits for the same spans. Local blocks keep --storage.tsdb.max-block-duration.
+    /// 0 turns compaction of bucket-only blocks off.
+    #[arg(long = "objstore.max-block-duration", default_value = "14d")]
+    pub objstore_max_block_duration: String,
     /// Do not serve blocks from the bucket: queries read local blocks only (uploads go
-    /// on).
+    /// on; blocks only in the bucket are then neither compacted nor downsampled).
     #[arg(long = "objstore.no-query")]
     pub objstore_no_query: bool,
     /// An external label of this Cairn, NAME=VALUE (repeatable): written into uploaded

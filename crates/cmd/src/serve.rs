@@ -500,6 +500,10 @@ fn flag_list(a: &ServeArgs) -> Vec<(String, String)> {
         ("storage.external-label".into(), a.external_labels.join(",")),
         ("query.store".into(), a.query_stores.join(",")),
         (
+            "objstore.max-block-duration".into(),
+            a.objstore_max_block_duration.clone(),
+        ),
+        (
             "objstore.serve-external-label".into(),
             a.objstore_serve_labels.join(","),
         ),
@@ -682,6 +686,11 @@ fn storage_options(a: &ServeArgs) -> anyhow::Result<(DbOptions, SourceResolution
         max_series_per_metric: a.max_series_per_metric,
         retention_5m: dur("storage.tsdb.retention.resolution-5m", &a.retention_5m)?,
         retention_1h: dur("storage.tsdb.retention.resolution-1h", &a.retention_1h)?,
+        remote_max_block_duration: dur(
+            "objstore.max-block-duration",
+            &a.objstore_max_block_duration,
+        )?
+        .max(0),
         chunk_encoding: a
             .chunk_encoding
             .parse()
@@ -818,7 +827,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     };
     let store = match &bucket {
         Some((b, reachable)) if !a.objstore_no_query => {
-            let st = bucket::bucket_store(&a, b.clone(), *reachable)?;
+            // An uploading Cairn compacts and downsamples its own blocks
+            // once they are only in the bucket.
+            let owner = shipper.as_ref().map(|_| ext_labels.clone());
+            let st = bucket::bucket_store(&a, b.clone(), *reachable, owner)?;
             if let Some(s) = &shipper {
                 st.follow(s.subscribe())
                     .context("starting the bucket's block list refresh")?;

@@ -122,6 +122,7 @@ fn the_shipper_uploads_to_a_real_s3_server() {
                 max_requests: 4,
                 max_open_blocks: 0,
                 serve_labels: Default::default(),
+                owner_labels: None,
             },
         )
         .unwrap(),

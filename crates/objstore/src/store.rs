@@ -25,6 +25,14 @@
 //! Overlapping samples that remain are merged away by the querier.
 //! With `serve_labels` set, only blocks whose external labels hold them
 //! are served (an ingester serving its own uploads, not its siblings').
+//! Among the bucket's blocks, one whose sources all sit in another bucket
+//! block of its resolution (a compaction's input, between the upload of
+//! the result and its deletion mark) is not served either.
+//!
+//! With `owner_labels` set, the blocks carrying exactly those external
+//! labels are this Cairn's own: [`cairn_tsdb::BlockSource::owned`] offers
+//! those not duplicated locally to the database's compaction and
+//! downsampling (`cairn_tsdb`'s `db/bucket.rs`).
 
 mod cache;
 
@@ -73,6 +81,12 @@ pub struct StoreOptions {
     /// Serve only blocks whose `thanos.labels` hold all of these
     /// (`--objstore.serve-external-label`); empty: every block.
     pub serve_labels: BTreeMap<String, String>,
+    /// The external labels of the blocks this Cairn owns (its own
+    /// `--storage.external-label`s, when it uploads): served blocks whose
+    /// `thanos.labels` equal them are offered to its compaction and
+    /// downsampling ([`cairn_tsdb::BlockSource::owned`]). `None`: it owns
+    /// none (a query-only Cairn).
+    pub owner_labels: Option<BTreeMap<String, String>>,
 }
 
 /// What the store did, for tests and logs.
@@ -488,6 +502,31 @@ impl BucketStore {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<Arc<Block>>> {
+        let now = self.queries.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut known = self.known.lock();
+        let keep = Self::not_duplicated(local, known.values().map(|k| &k.meta));
+        let wanted: Vec<Ulid> = known
+            .values_mut()
+            .filter(|k| k.meta.overlaps_closed(mint, maxt) && keep.contains(&k.meta.ulid))
+            .map(|k| {
+                k.last_used = now;
+                k.meta.ulid
+            })
+            .collect();
+        drop(known);
+        let r = self.open_all(&wanted);
+        self.close_idle(now);
+        r
+    }
+
+    /// The ULIDs of the bucket blocks among `metas` that duplicate
+    /// nothing: not a local block, and not a block whose sources all sit
+    /// in a local block or in another bucket block of its resolution (of
+    /// two bucket blocks with the same sources, the later ULID is kept).
+    fn not_duplicated<'a>(
+        local: &[Arc<Block>],
+        metas: impl Iterator<Item = &'a BlockMeta> + Clone,
+    ) -> HashSet<Ulid> {
         let mut local_ids = HashSet::new();
         let mut local_sources: HashMap<i64, HashSet<Ulid>> = HashMap::new();
         for b in local {
@@ -497,30 +536,42 @@ impl BucketStore {
             set.insert(m.ulid);
             set.extend(m.compaction.sources.iter().copied());
         }
-        let now = self.queries.fetch_add(1, Ordering::Relaxed) + 1;
-        let wanted: Vec<Ulid> = self
-            .known
-            .lock()
-            .values_mut()
-            .filter(|k| {
-                let m = &k.meta;
-                if !m.overlaps_closed(mint, maxt) || local_ids.contains(&m.ulid) {
+        let covers = |big: &BlockMeta, m: &BlockMeta| {
+            big.ulid != m.ulid
+                && big.resolution() == m.resolution()
+                && big.compaction.sources.len() >= m.compaction.sources.len()
+                && (big.compaction.sources.len() > m.compaction.sources.len() || big.ulid > m.ulid)
+                && m.compaction
+                    .sources
+                    .iter()
+                    .all(|u| big.compaction.sources.contains(u))
+        };
+        // Bucket blocks by each of their sources, so a block's possible
+        // covers are those holding its first source.
+        let mut by_source: HashMap<(i64, Ulid), Vec<&BlockMeta>> = HashMap::new();
+        for b in metas.clone() {
+            for u in &b.compaction.sources {
+                by_source.entry((b.resolution(), *u)).or_default().push(b);
+            }
+        }
+        metas
+            .filter(|m| {
+                if local_ids.contains(&m.ulid) {
                     return false;
                 }
-                let covered = local_sources.get(&m.resolution()).is_some_and(|s| {
-                    !m.compaction.sources.is_empty()
-                        && m.compaction.sources.iter().all(|u| s.contains(u))
-                });
-                !covered
+                let Some(first) = m.compaction.sources.first() else {
+                    return true;
+                };
+                let in_local = local_sources
+                    .get(&m.resolution())
+                    .is_some_and(|s| m.compaction.sources.iter().all(|u| s.contains(u)));
+                let in_bucket = by_source
+                    .get(&(m.resolution(), *first))
+                    .is_some_and(|c| c.iter().any(|big| covers(big, m)));
+                !in_local && !in_bucket
             })
-            .map(|k| {
-                k.last_used = now;
-                k.meta.ulid
-            })
-            .collect();
-        let r = self.open_all(&wanted);
-        self.close_idle(now);
-        r
+            .map(|m| m.ulid)
+            .collect()
     }
 
     /// Opens `wanted`, several at once.
@@ -590,6 +641,35 @@ impl cairn_tsdb::BlockSource for BucketStore {
         maxt: i64,
     ) -> cairn_storage::Result<Vec<Arc<Block>>> {
         self.query_blocks(local, mint, maxt)
+            .map_err(|e| cairn_storage::StorageError::Backend(Box::new(e)))
+    }
+
+    fn owned(&self, local: &[Arc<Block>]) -> Vec<BlockMeta> {
+        let Some(own) = &self.opts.owner_labels else {
+            return Vec::new();
+        };
+        let known = self.known.lock();
+        let mine: Vec<&BlockMeta> = known
+            .values()
+            .map(|k| &k.meta)
+            .filter(|m| m.thanos.as_ref().map(|t| &t.labels) == Some(own))
+            .collect();
+        let keep = Self::not_duplicated(local, mine.iter().copied());
+        let mut out: Vec<BlockMeta> = mine
+            .into_iter()
+            .filter(|m| keep.contains(&m.ulid))
+            .cloned()
+            .collect();
+        out.sort_by_key(|m| (m.min_time, m.ulid));
+        out
+    }
+
+    fn open_owned(&self, ulid: Ulid) -> cairn_storage::Result<Option<Arc<Block>>> {
+        if !self.serves(&ulid) {
+            return Ok(None);
+        }
+        self.open(ulid)
+            .map(Some)
             .map_err(|e| cairn_storage::StorageError::Backend(Box::new(e)))
     }
 }

@@ -22,7 +22,7 @@ use cairn_objstore::{
     INDEX_HEADER,
 };
 use cairn_storage::{Appendable, Queryable, SelectHints, ValueType};
-use cairn_tsdb::{BlockMeta, Db, DbOptions, RemoteBlocks};
+use cairn_tsdb::{BlockMeta, Db, DbOptions, RemoteBlocks, Ulid};
 
 const H: i64 = 3_600_000;
 /// Hours of data written: cut into 2 h blocks, compacted into 6 h ones.
@@ -147,6 +147,7 @@ fn store_with(bucket: &Arc<Bucket>, cache: &Path, bytes: u64, max_open: usize) -
                 max_requests: 4,
                 max_open_blocks: max_open,
                 serve_labels: Default::default(),
+                owner_labels: None,
             },
         )
         .unwrap(),
@@ -451,6 +452,7 @@ fn only_blocks_with_the_selected_external_labels_are_served() {
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
+                owner_labels: None,
             },
         )
         .unwrap();
@@ -463,4 +465,166 @@ fn only_blocks_with_the_selected_external_labels_are_served() {
     assert_eq!(with(&[("cluster", "gpu-a")]), w.blocks().len());
     assert_eq!(with(&[("cluster", "gpu-b")]), 0);
     assert_eq!(with(&[("cluster", "gpu-a"), ("replica", "a")]), 0);
+}
+
+/// A store owning `cluster=gpu-a`'s blocks.
+fn owning_store(bucket: &Arc<Bucket>, cache: &Path, owner: Option<&str>) -> Arc<BucketStore> {
+    let st = Arc::new(
+        BucketStore::new(
+            bucket.clone(),
+            StoreOptions {
+                cache_dir: cache.to_path_buf(),
+                cache_bytes: 1 << 20,
+                max_requests: 4,
+                max_open_blocks: 0,
+                serve_labels: Default::default(),
+                owner_labels: owner.map(|c| BTreeMap::from([("cluster".to_owned(), c.to_owned())])),
+            },
+        )
+        .unwrap(),
+    );
+    st.refresh().unwrap();
+    st
+}
+
+#[test]
+fn blocks_a_bucket_compaction_replaced_are_not_read_and_not_offered_again() {
+    use cairn_tsdb::BlockSource;
+    let t = Setup::new();
+    let (data, bdir) = (t.dir("data"), t.dir("bucket"));
+    let bucket = fs_bucket(&bdir);
+    let w = writer_with(&data, &bucket, false);
+    let small: Vec<Ulid> = w.blocks().iter().map(|b| b.ulid()).collect();
+    let want = dump(&*w, 0, END * H, &all()).unwrap();
+    // The 6 h blocks made of them are uploaded, and the 2 h ones are not
+    // marked yet (the moment between the upload and the marks).
+    w.compact_now().unwrap();
+    let up = Shipper::new(
+        bucket.clone(),
+        &t.fresh(),
+        ShipperOptions {
+            labels: BTreeMap::from([("cluster".to_owned(), "gpu-a".to_owned())]),
+            ..ShipperOptions::default()
+        },
+    )
+    .unwrap();
+    let big: Vec<(PathBuf, BlockMeta)> = blocks(&w)
+        .into_iter()
+        .filter(|(_, m)| m.compaction.sources.len() > 1)
+        .collect();
+    assert!(!big.is_empty());
+    for (dir, m) in &big {
+        up.upload_block(dir, m).unwrap();
+    }
+    let covered: Vec<Ulid> = small
+        .iter()
+        .copied()
+        .filter(|u| big.iter().any(|(_, m)| m.compaction.sources.contains(u)))
+        .collect();
+    assert!(covered.len() >= 3);
+
+    // Queries read the 6 h blocks, not the 2 h ones they replace, and
+    // answer as the writer does.
+    let st = owning_store(&bucket, &t.fresh(), Some("gpu-a"));
+    assert_eq!(st.metas().len(), small.len() + big.len());
+    let read: Vec<Ulid> = st
+        .query_blocks(&[], 0, END * H)
+        .unwrap()
+        .iter()
+        .map(|b| b.ulid())
+        .collect();
+    assert!(covered.iter().all(|u| !read.contains(u)), "{read:?}");
+    assert!(big.iter().all(|(_, m)| read.contains(&m.ulid)));
+    assert_eq!(read.len(), small.len() - covered.len() + big.len());
+    let r = reader(&t.fresh(), &st);
+    assert_eq!(dump(&*r, 0, END * H, &all()).unwrap(), want);
+
+    // The owner is offered the same blocks, less what it holds locally
+    // (or what a local block covers).
+    let owned: Vec<Ulid> = st.owned(&[]).iter().map(|m| m.ulid).collect();
+    assert_eq!(owned.len(), read.len());
+    assert!(covered.iter().all(|u| !owned.contains(u)));
+    let local = w.blocks();
+    assert!(st.owned(&local).is_empty(), "every block is local");
+    let opened = st.open_owned(big[0].1.ulid).unwrap().unwrap();
+    assert_eq!(
+        opened.meta().compaction.sources,
+        big[0].1.compaction.sources
+    );
+    // Other external labels, or a query-only store: nothing is owned.
+    assert!(owning_store(&bucket, &t.fresh(), Some("gpu-b"))
+        .owned(&[])
+        .is_empty());
+    assert!(owning_store(&bucket, &t.fresh(), None)
+        .owned(&[])
+        .is_empty());
+}
+
+#[test]
+fn the_owner_compacts_and_downsamples_blocks_only_in_the_bucket() {
+    let t = Setup::new();
+    let (data, bdir) = (t.dir("data"), t.dir("bucket"));
+    let bucket = fs_bucket(&bdir);
+    let w = writer_with(&data, &bucket, false);
+    let small: Vec<Ulid> = w.blocks().iter().map(|b| b.ulid()).collect();
+    let want = dump(&*w, 0, END * H, &all()).unwrap();
+    // The owner, on an empty directory: every block is only in the bucket.
+    let st = owning_store(&bucket, &t.fresh(), Some("gpu-a"));
+    let open = |remote_max: i64, downsample: bool| {
+        Db::open(
+            &t.fresh(),
+            DbOptions {
+                remote_blocks: Some(RemoteBlocks(st.clone())),
+                remote_max_block_duration: remote_max,
+                downsample,
+                ..db_opts()
+            },
+        )
+        .unwrap()
+    };
+    // Off: nothing is compacted.
+    assert!(open(0, false).compact_remote().unwrap().is_empty());
+    let db = open(6 * H, true);
+    let new = db.compact_remote().unwrap();
+    // 0..15 h: 6 h blocks over [0, 6) and [6, 12), the planner leaving
+    // the newest range alone.
+    assert_eq!(new.len(), 2, "{new:?}");
+    for b in db.blocks() {
+        let m = b.meta();
+        assert_eq!(m.max_time - m.min_time, 6 * H);
+        assert_eq!(m.compaction.sources.len(), 3);
+        assert!(m.compaction.sources.iter().all(|u| small.contains(u)));
+        assert_eq!(m.compaction.level, 2);
+    }
+    // A second round finds nothing: the inputs are covered locally.
+    assert!(db.compact_remote().unwrap().is_empty());
+    assert_eq!(dump(&*db, 0, END * H, &all()).unwrap(), want);
+    // Those local blocks go to the bucket (local retention would then
+    // delete them): downsampling reaches the bucket's blocks too, 6 h
+    // being the widest remote range, so 6 h blocks are done growing.
+    let up = Shipper::new(
+        bucket.clone(),
+        &t.fresh(),
+        ShipperOptions {
+            labels: BTreeMap::from([("cluster".to_owned(), "gpu-a".to_owned())]),
+            ..ShipperOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(up.sync(&blocks(&db)).uploaded.len(), 2);
+    st.refresh().unwrap();
+    let db = open(6 * H, true);
+    assert!(db.compact_remote().unwrap().is_empty());
+    let levels = db.downsample_now(false).unwrap();
+    let five: Vec<BlockMeta> = db
+        .blocks()
+        .iter()
+        .map(|b| b.meta())
+        .filter(|m| m.resolution() == 300_000)
+        .collect();
+    assert_eq!(five.len(), 2, "{levels:?}");
+    for m in &five {
+        assert_eq!(m.compaction.sources.len(), 3);
+        assert!(new.contains(&m.compaction.parents[0].ulid), "{m:?}");
+    }
 }

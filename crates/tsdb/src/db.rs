@@ -17,6 +17,7 @@
 //!   one lock; every change is reported on [`Db::subscribe`] channels.
 
 mod background;
+mod bucket;
 mod downsampling;
 mod events;
 mod levels;
@@ -102,6 +103,12 @@ pub struct DbOptions {
     /// Blocks that queries read beside the local ones (blocks held only
     /// in object storage); `None`: local blocks only.
     pub remote_blocks: Option<RemoteBlocks>,
+    /// The widest block that compaction makes of [`BlockSource::owned`]
+    /// blocks (ms; their ranges are `block_range` ×3 up to it). Local
+    /// blocks keep `max_block_duration`, which local retention bounds;
+    /// blocks only in the bucket are bounded by the bucket's. 0: owned
+    /// remote blocks are not compacted (they are still downsampled).
+    pub remote_max_block_duration: i64,
 }
 
 /// A source of blocks that are not in the data directory (a bucket).
@@ -110,6 +117,12 @@ pub struct DbOptions {
 /// `[mint, maxt]` that queries should read beside `local` (the open local
 /// blocks): none that duplicates a local block. Opening may fetch (an
 /// index header) and so fail; the error names the block.
+///
+/// A source may also hold blocks this database *owns* (it uploaded them,
+/// or they carry its external labels): those are compacted, downsampled
+/// and merged by level with the local ones (`db/bucket.rs`), the results
+/// written locally (to be uploaded by whoever uploads local blocks, who
+/// then retires the inputs).
 pub trait BlockSource: Send + Sync {
     fn blocks(
         &self,
@@ -117,6 +130,21 @@ pub trait BlockSource: Send + Sync {
         mint: i64,
         maxt: i64,
     ) -> cairn_storage::Result<Vec<Arc<Block>>>;
+
+    /// The metas of the owned blocks that are only in the source: none
+    /// that is local, none whose sources a local block or another of the
+    /// source's blocks of the same resolution covers. Default: none.
+    fn owned(&self, local: &[Arc<Block>]) -> Vec<BlockMeta> {
+        let _ = local;
+        Vec::new()
+    }
+
+    /// Opens the owned block `ulid` for reading; `None` when the source no
+    /// longer has it.
+    fn open_owned(&self, ulid: Ulid) -> cairn_storage::Result<Option<Arc<Block>>> {
+        let _ = ulid;
+        Ok(None)
+    }
 }
 
 /// The [`BlockSource`] of a database, shared.
@@ -162,6 +190,7 @@ impl Default for DbOptions {
             late_flush_samples: 10_000_000,
             retention_hold: None,
             remote_blocks: None,
+            remote_max_block_duration: 0,
         }
     }
 }
@@ -336,6 +365,7 @@ impl Db {
             out.extend(self.flush_late()?);
         }
         out.extend(self.compact_now()?);
+        out.extend(self.compact_remote()?);
         out.extend(self.downsample_now(false)?);
         out.extend(self.compact_levels()?);
         self.apply_retention()?;
@@ -519,7 +549,7 @@ impl Db {
     /// Merges the blocks `ids` into one (vertical merge if they overlap,
     /// tombstoned samples dropped) and removes them.
     fn compact_blocks(&self, ids: &[Ulid]) -> Result<Option<Ulid>> {
-        let Some(m) = self.merge_inputs(ids) else {
+        let Some(m) = self.merge_inputs(ids)? else {
             return Ok(None);
         };
         let level = m
@@ -548,9 +578,10 @@ impl Db {
         self.finish_merge(meta.map(|x| x.ulid), &m, level)
     }
 
-    /// The open blocks `ids` and the lineage of a block merged from them;
-    /// `None` when none of them is open.
-    pub(crate) fn merge_inputs(&self, ids: &[Ulid]) -> Option<MergeInputs> {
+    /// The blocks `ids` (open local blocks, or owned blocks of the remote
+    /// source) and the lineage of a block merged from them; `None` when
+    /// none of them is found.
+    pub(crate) fn merge_inputs(&self, ids: &[Ulid]) -> Result<Option<MergeInputs>> {
         let mut blocks: Vec<Arc<Block>> = self
             .blocks
             .read()
@@ -558,13 +589,28 @@ impl Db {
             .filter(|b| ids.contains(&b.ulid()))
             .cloned()
             .collect();
+        if blocks.len() < ids.len() {
+            if let Some(src) = &self.opts.remote_blocks {
+                for id in ids {
+                    if blocks.iter().all(|b| b.ulid() != *id) {
+                        if let Some(b) = src.0.open_owned(*id).map_err(TsdbError::Storage)? {
+                            blocks.push(b);
+                        }
+                    }
+                }
+            }
+        }
         blocks.sort_by_key(|b| {
             let m = b.meta();
             (m.min_time, m.ulid)
         });
         let metas: Vec<BlockMeta> = blocks.iter().map(|b| b.meta()).collect();
-        let mint = metas.iter().map(|m| m.min_time).min()?;
-        let maxt = metas.iter().map(|m| m.max_time).max()?;
+        let (Some(mint), Some(maxt)) = (
+            metas.iter().map(|m| m.min_time).min(),
+            metas.iter().map(|m| m.max_time).max(),
+        ) else {
+            return Ok(None);
+        };
         let mut sources: Vec<Ulid> = metas
             .iter()
             .flat_map(|m| m.compaction.sources.iter().copied())
@@ -572,14 +618,14 @@ impl Db {
         sources.sort();
         sources.dedup();
         let parents = metas.iter().map(BlockDesc::of).collect();
-        Some(MergeInputs {
+        Ok(Some(MergeInputs {
             blocks,
             metas,
             mint,
             maxt,
             sources,
             parents,
-        })
+        }))
     }
 
     /// Adds the merged block, removes its inputs and reports the merge.

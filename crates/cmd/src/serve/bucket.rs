@@ -108,6 +108,7 @@ pub(super) fn bucket_store(
     a: &ServeArgs,
     bucket: Arc<cairn_objstore::Bucket>,
     reachable: bool,
+    owner_labels: Option<std::collections::BTreeMap<String, String>>,
 ) -> anyhow::Result<Arc<cairn_objstore::BucketStore>> {
     let cache_bytes = parse_bytes(&a.objstore_cache_size)
         .map_err(|e| anyhow::anyhow!("--objstore.cache.size: {e}"))?;
@@ -131,6 +132,7 @@ pub(super) fn bucket_store(
                     "objstore.serve-external-label",
                     &a.objstore_serve_labels,
                 )?,
+                owner_labels,
             },
         )
         .map_err(|e| anyhow::anyhow!("object storage: {e}"))?,

@@ -56,15 +56,35 @@ impl Db {
         } else {
             (self.downsample_min_span(), self.largest_compaction_range())
         };
+        // Owned blocks only in the remote source grow by the remote
+        // ranges: their spans and settling are measured against those.
+        let remote_largest = self.remote_ranges().last().copied().unwrap_or(0);
+        let remote_span = THANOS_MIN_SPAN.map(|t| t.min(remote_largest));
         let mut out = Vec::new();
         // Inputs that summarised to nothing: not planned again this round.
         let mut empty: Vec<(Ulid, i64)> = Vec::new();
         loop {
-            let metas: Vec<BlockMeta> = self.blocks.read().iter().map(|b| b.meta()).collect();
-            let todo: Vec<Planned> = plan_downsampling(&metas, span, settle)
+            let local: Vec<BlockMeta> = self.blocks.read().iter().map(|b| b.meta()).collect();
+            let remote = if every_block {
+                Vec::new()
+            } else {
+                self.owned_remote()
+            };
+            let is_local = |u: &Ulid| local.iter().any(|m| m.ulid == *u);
+            let mut all = local.clone();
+            all.extend(remote.iter().cloned());
+            let mut todo: Vec<Planned> = plan_downsampling(&all, span, settle)
                 .into_iter()
-                .filter(|p| !empty.contains(&(p.input.ulid, p.to)))
+                .filter(|p| is_local(&p.input.ulid))
                 .collect();
+            if !remote.is_empty() {
+                todo.extend(
+                    plan_downsampling(&all, remote_span, remote_largest)
+                        .into_iter()
+                        .filter(|p| !is_local(&p.input.ulid)),
+                );
+            }
+            todo.retain(|p| !empty.contains(&(p.input.ulid, p.to)));
             if todo.is_empty() {
                 break;
             }
@@ -99,11 +119,11 @@ impl Db {
             loop {
                 // Planned on the raw bounds the blocks summarise: a level's
                 // block over raw [a, b) records [a + 1, b + 1).
-                let metas: Vec<BlockMeta> = self
-                    .blocks
-                    .read()
-                    .iter()
-                    .map(|b| b.meta())
+                let mut metas: Vec<BlockMeta> =
+                    self.blocks.read().iter().map(|b| b.meta()).collect();
+                metas.extend(self.owned_remote());
+                let metas: Vec<BlockMeta> = metas
+                    .into_iter()
                     .filter(|m| m.resolution() == res)
                     .map(|mut m| {
                         m.min_time -= 1;
@@ -141,7 +161,7 @@ impl Db {
     }
 
     fn merge_level(&self, res: i64, ids: &[Ulid]) -> Result<Option<Ulid>> {
-        let Some(m) = self.merge_inputs(ids) else {
+        let Some(m) = self.merge_inputs(ids)? else {
             return Ok(None);
         };
         let no_type = |_: &str| MetricType::Unknown;
@@ -203,13 +223,7 @@ impl Db {
             let q = super::levels::LevelQuerier::new(self, mint, maxt - 1)?;
             downsample(&self.dir, &q, &job)?
         } else {
-            let Some(b) = self
-                .blocks
-                .read()
-                .iter()
-                .find(|b| b.ulid() == m.ulid)
-                .cloned()
-            else {
+            let Some(b) = self.find_block(m.ulid)? else {
                 return Ok(None);
             };
             let q = BlockQuerier::new(BlockHandle::Shared(b), mint, maxt - 1);
