@@ -18,6 +18,9 @@
 //!   `remote_max_block_duration` (the bucket's, not the local retention's
 //!   tenth), and downsampled by the same rules as local blocks, measured
 //!   against those ranges.
+//! - At most one remote compaction and one remote downsampling a
+//!   maintenance round: they read from the bucket while holding the
+//!   maintenance lock, which head cuts wait for.
 
 use std::sync::Arc;
 
@@ -59,36 +62,27 @@ impl Db {
         )
     }
 
-    /// Compacts owned raw blocks that are only in the remote source,
-    /// with the leveled planner over ranges up to
-    /// [`DbOptions::remote_max_block_duration`](super::DbOptions), until
-    /// the planner finds nothing more. The results are local blocks.
-    /// Returns them.
+    /// Compacts one group of owned raw blocks that are only in the remote
+    /// source, planned by the leveled planner over ranges up to
+    /// [`DbOptions::remote_max_block_duration`](super::DbOptions). One
+    /// group a round: reading from a bucket is slow, and head cuts wait
+    /// for the maintenance lock; the next round takes the next group.
+    /// The result is a local block. Returns it.
     pub fn compact_remote(&self) -> Result<Vec<Ulid>> {
         if self.opts.remote_max_block_duration <= 0 || self.opts.remote_blocks.is_none() {
             return Ok(Vec::new());
         }
         let _g = self.maint.lock();
-        let ranges = self.remote_ranges();
-        let mut out = Vec::new();
-        loop {
-            let metas: Vec<BlockMeta> = self
-                .owned_remote()
-                .into_iter()
-                .filter(|m| m.resolution() == 0)
-                .collect();
-            let group = plan(&metas, &ranges);
-            if group.is_empty() {
-                break;
-            }
-            tracing::info!(blocks = ?group, "compacting blocks held only in the bucket");
-            match self.compact_blocks(&group)? {
-                Some(u) => out.push(u),
-                // Nothing came of it (all deleted, or gone from the
-                // source): not planned again this round.
-                None => break,
-            }
+        let metas: Vec<BlockMeta> = self
+            .owned_remote()
+            .into_iter()
+            .filter(|m| m.resolution() == 0)
+            .collect();
+        let group = plan(&metas, &self.remote_ranges());
+        if group.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        tracing::info!(blocks = ?group, "compacting blocks held only in the bucket");
+        Ok(self.compact_blocks(&group)?.into_iter().collect())
     }
 }

@@ -63,6 +63,9 @@ impl Db {
         let mut out = Vec::new();
         // Inputs that summarised to nothing: not planned again this round.
         let mut empty: Vec<(Ulid, i64)> = Vec::new();
+        // One remote input a round (`db/bucket.rs`): it reads the bucket
+        // under the maintenance lock.
+        let mut remote_budget = 1usize;
         loop {
             let local: Vec<BlockMeta> = self.blocks.read().iter().map(|b| b.meta()).collect();
             let remote = if every_block {
@@ -77,14 +80,16 @@ impl Db {
                 .into_iter()
                 .filter(|p| is_local(&p.input.ulid))
                 .collect();
-            if !remote.is_empty() {
-                todo.extend(
-                    plan_downsampling(&all, remote_span, remote_largest)
-                        .into_iter()
-                        .filter(|p| !is_local(&p.input.ulid)),
-                );
-            }
             todo.retain(|p| !empty.contains(&(p.input.ulid, p.to)));
+            if !remote.is_empty() && remote_budget > 0 {
+                let next = plan_downsampling(&all, remote_span, remote_largest)
+                    .into_iter()
+                    .find(|p| !is_local(&p.input.ulid) && !empty.contains(&(p.input.ulid, p.to)));
+                if let Some(p) = next {
+                    remote_budget -= 1;
+                    todo.push(p);
+                }
+            }
             if todo.is_empty() {
                 break;
             }
