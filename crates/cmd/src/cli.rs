@@ -302,7 +302,8 @@ pub struct ServeArgs {
     /// read (STREAMED_XOR_CHUNKS), e.g. the recent, not yet uploaded data of each ingester
     /// (repeatable; a base URL or its /api/v1/read). Answers are merged series by series; a
     /// store that cannot be reached is left out of the answer (logged and counted), as
-    /// Thanos's querier answers with a partial response. Queries then read raw data only.
+    /// Thanos's querier answers with a partial response. Stores are read as raw data where
+    /// this Cairn reads raw data: downsampled levels from the bucket still answer.
     #[arg(long = "query.store")]
     pub query_stores: Vec<String>,
     /// Query mode: a label that tells HA replicas apart (repeatable), as Thanos's

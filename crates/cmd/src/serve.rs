@@ -22,6 +22,7 @@ use crate::engine::PromqlEngine;
 use crate::units::{parse_bytes, parse_duration_ms};
 
 mod bucket;
+mod view;
 
 /// The database as the server, the API and the engine see it; empty until
 /// the database has opened.
@@ -753,33 +754,6 @@ fn label_pairs(
     Ok(out)
 }
 
-/// The queryable that the query API reads: `backend` alone, or with the
-/// `--query.store`s merged in ([`cairn_fanout::Fanout`]) and replicas
-/// merged by `--query.replica-label` ([`cairn_fanout::Dedup`]). Remote
-/// read, federation and rules keep reading this Cairn's own data (two
-/// Cairns naming each other as stores must not loop).
-fn query_view(a: &ServeArgs, backend: Arc<DbBackend>, timeout_ms: i64) -> Arc<dyn Queryable> {
-    let mut view: Arc<dyn Queryable> = backend.clone();
-    if !a.query_stores.is_empty() {
-        let timeout = std::time::Duration::from_millis(timeout_ms.max(1) as u64);
-        let stores = a
-            .query_stores
-            .iter()
-            .map(|u| Arc::new(cairn_fanout::RemoteStore::new(u, timeout)))
-            .collect();
-        let f = cairn_fanout::Fanout::new(view, stores);
-        let _ = backend.query_stores.set(f.counts());
-        view = Arc::new(f);
-    }
-    if !a.query_replica_labels.is_empty() {
-        view = Arc::new(cairn_fanout::Dedup::new(
-            view,
-            a.query_replica_labels.clone(),
-        ));
-    }
-    view
-}
-
 /// Flags that make no sense in `--mode`: refused at start, naming both.
 fn check_mode(a: &ServeArgs) -> anyhow::Result<()> {
     match a.mode {
@@ -886,7 +860,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
 
     // What queries read: this Cairn's data, with --query.store's merged
     // in and --query.replica-label's replicas merged into one.
-    let view: Arc<dyn Queryable> = query_view(&a, backend.clone(), timeout_ms);
+    let view: Arc<dyn Queryable> = view::query_view(&a, backend.clone(), timeout_ms);
     let engine = PromqlEngine::new(
         view.clone(),
         EngineOptions {

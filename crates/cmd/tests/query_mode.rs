@@ -272,7 +272,6 @@ fn the_query_cairn_reads_the_bucket_and_the_ingesters_and_merges_replicas() {
                     &format!("--storage.external-label=ingester={r}"),
                     "--storage.tsdb.retention.time=2h",
                     "--storage.tsdb.maintenance-interval=1s",
-                    "--storage.tsdb.downsample=false",
                 ],
             )
         })
@@ -310,8 +309,29 @@ fn the_query_cairn_reads_the_bucket_and_the_ingesters_and_merges_replicas() {
             .iter()
             .map(|r| blocks(&tmp.path().join(format!("ingester-{r}"))).len())
             .sum();
-        let up = bucket_blocks(&bucket).len();
-        if up >= 6 && local < up {
+        let all: Vec<(String, serde_json::Value)> = bucket_blocks(&bucket)
+            .into_iter()
+            .filter(|(u, _)| !bucket.join(u).join("deletion-mark.json").exists())
+            .collect();
+        let up = all.len();
+        // Every raw block in the bucket has its 5-minute block there.
+        let sources = |m: &serde_json::Value| -> Vec<String> {
+            m["compaction"]["sources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let res = |m: &serde_json::Value| m["thanos"]["downsample"]["resolution"].as_i64();
+        let downsampled = all.iter().filter(|(_, m)| res(m) == Some(0)).all(|(_, m)| {
+            all.iter().any(|(_, d)| {
+                res(d) == Some(300_000)
+                    && d["thanos"]["labels"] == m["thanos"]["labels"]
+                    && sources(m).iter().all(|s| sources(d).contains(s))
+            })
+        });
+        if up >= 6 && local < up && downsampled {
             break;
         }
         assert!(Instant::now() < deadline, "local {local}, bucket {up}");
@@ -382,6 +402,61 @@ fn the_query_cairn_reads_the_bucket_and_the_ingesters_and_merges_replicas() {
         }
     }
     assert!(behind.len() <= 2, "only at the switch: {behind:?}");
+    // Downsampled levels answer in query mode too. At 5-minute resolution
+    // the bucket's 5-minute blocks give window averages (the step at
+    // minute i reads the mean of minutes i-4..=i: i-2), and the
+    // ingesters' recent samples, in no block yet, fill the rest as raw
+    // values (i).
+    let t0 = (start / 300_000 + 1) * 300_000;
+    let r = post_form(
+        &format!("{q}/api/v1/query_range"),
+        &[
+            ("query", "DCGM_FI_DEV_GPU_UTIL"),
+            ("start", &(t0 / 1000).to_string()),
+            ("end", &(now / 1000).to_string()),
+            ("step", "300"),
+            ("max_source_resolution", "5m"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    let res = j["data"]["result"].as_array().unwrap();
+    assert_eq!(res.len(), 1, "{j}");
+    // (Where replica a stops, its last window holds fewer samples: a
+    // window's average is what deduplication picks there.)
+    let pts: Vec<(i64, f64)> = res[0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let t = (v[0].as_f64().unwrap() * 1000.0) as i64;
+            let f: f64 = v[1].as_str().unwrap().parse().unwrap();
+            ((t - start) / 60_000, f)
+        })
+        .collect();
+    // The first two hours (from the first full window), before replica
+    // a's gap: averages.
+    let early: Vec<&(i64, f64)> = pts.iter().filter(|(i, _)| (5..=120).contains(i)).collect();
+    assert!(early.len() >= 20, "{pts:?}");
+    assert!(early.iter().all(|(i, v)| *v == (i - 2) as f64), "{pts:?}");
+    // The last step is past every block in the bucket: only the
+    // ingesters' heads hold it, and it is raw.
+    let newest = bucket_blocks(&bucket)
+        .iter()
+        .map(|(_, m)| m["maxTime"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    let (i, v) = *pts.last().unwrap();
+    assert!(i > 595 && start + i * 60_000 > newest, "{i}");
+    assert_eq!(v, i as f64, "{pts:?}");
+    // Replica a's gap is filled from b's 5-minute points: no step is
+    // missing after the switch.
+    let gap: Vec<i64> = pts
+        .iter()
+        .map(|p| p.0)
+        .filter(|i| (200..=300).contains(i))
+        .collect();
+    assert_eq!(gap.len(), 20, "{pts:?}");
     // The bucket answered for the old hours.
     let m = get(&format!("{q}/metrics")).text();
     assert!(

@@ -3,9 +3,12 @@
 //! Contracts: series are merged by labels, samples at equal timestamps
 //! once (the local view first); a store that fails a selection is left
 //! out of that answer (logged and counted in [`StoreCounts`]), as Thanos's
-//! querier answers with a partial response by default. Queries read raw
-//! data when remote stores are configured: a store's samples would mix
-//! with the local downsampled levels' aggregate points otherwise.
+//! querier answers with a partial response by default. A `Fanout` with a
+//! local view reads raw data when remote stores are configured: a store's
+//! samples would mix with the local downsampled levels' aggregate points
+//! otherwise. [`Fanout::stores_only`] is the stores alone, for a database
+//! that reads them as raw data wherever it reads raw data itself
+//! (`cairn_tsdb::Db::querier_with_raw`), which keeps its levels usable.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,7 +27,7 @@ pub struct StoreCounts {
 
 /// The local view merged with remote stores (module docs).
 pub struct Fanout {
-    local: Arc<dyn Queryable>,
+    local: Option<Arc<dyn Queryable>>,
     stores: Vec<Arc<RemoteStore>>,
     counts: Arc<StoreCounts>,
 }
@@ -32,7 +35,16 @@ pub struct Fanout {
 impl Fanout {
     pub fn new(local: Arc<dyn Queryable>, stores: Vec<Arc<RemoteStore>>) -> Self {
         Self {
-            local,
+            local: Some(local),
+            stores,
+            counts: Arc::default(),
+        }
+    }
+
+    /// The remote stores alone, merged, each tolerated as above.
+    pub fn stores_only(stores: Vec<Arc<RemoteStore>>) -> Self {
+        Self {
+            local: None,
             stores,
             counts: Arc::default(),
         }
@@ -46,7 +58,10 @@ impl Fanout {
 
 impl Queryable for Fanout {
     fn querier(&self, mint: i64, maxt: i64) -> cairn_storage::Result<Box<dyn Querier + '_>> {
-        let mut qs: Vec<Box<dyn Querier + '_>> = vec![self.local.querier(mint, maxt)?];
+        let mut qs: Vec<Box<dyn Querier + '_>> = Vec::new();
+        if let Some(l) = &self.local {
+            qs.push(l.querier(mint, maxt)?);
+        }
         for s in &self.stores {
             qs.push(Box::new(Tolerant {
                 inner: s.querier(mint, maxt)?,
@@ -58,7 +73,7 @@ impl Queryable for Fanout {
     }
 
     fn downsampled(&self) -> bool {
-        self.stores.is_empty() && self.local.downsampled()
+        self.stores.is_empty() && self.local.as_ref().is_some_and(|l| l.downsampled())
     }
 
     fn exemplars(
@@ -67,7 +82,10 @@ impl Queryable for Fanout {
         end: i64,
         selectors: &[Vec<Matcher>],
     ) -> cairn_storage::Result<Vec<cairn_storage::SeriesExemplars>> {
-        self.local.exemplars(start, end, selectors)
+        match &self.local {
+            Some(l) => l.exemplars(start, end, selectors),
+            None => Ok(Vec::new()),
+        }
     }
 }
 

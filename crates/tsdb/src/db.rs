@@ -338,6 +338,25 @@ impl Db {
         Ok(blocks)
     }
 
+    /// A querier over `[mint, maxt]` that reads `extra` as raw data beside
+    /// the head and raw blocks, wherever raw data is read: in the raw
+    /// level and in the gaps of the downsampled levels (`db/levels.rs`).
+    /// Query mode's remote stores join the database this way, so that
+    /// downsampled levels still answer with them.
+    pub fn querier_with_raw<'a>(
+        &'a self,
+        mint: i64,
+        maxt: i64,
+        extra: &'a dyn Queryable,
+    ) -> cairn_storage::Result<Box<dyn Querier + 'a>> {
+        Ok(Box::new(levels::LevelQuerier::with_raw(
+            self,
+            mint,
+            maxt,
+            Some(extra),
+        )?))
+    }
+
     /// A channel receiving every [`DbEvent`] from now on.
     pub fn subscribe(&self) -> Receiver<DbEvent> {
         self.events.subscribe()

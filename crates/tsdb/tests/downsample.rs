@@ -530,3 +530,178 @@ fn downsampling_off_writes_no_levels_but_serves_existing_ones() {
     let raw = range(&db, "gpu_util", SourceResolution::Raw, t, t, H);
     assert_ne!(ds, raw);
 }
+
+/// A database whose raw data is partly elsewhere: its blocks, and an
+/// extra source read as raw data (query mode's remote stores).
+struct WithExtra {
+    db: Arc<Db>,
+    extra: cairn_storage::MemStorage,
+}
+
+impl cairn_storage::Queryable for WithExtra {
+    fn querier(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> cairn_storage::Result<Box<dyn cairn_storage::Querier + '_>> {
+        self.db.querier_with_raw(mint, maxt, &self.extra)
+    }
+    fn downsampled(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn an_extra_raw_source_fills_what_the_levels_leave_as_local_raw_data_would() {
+    let (_tmp, db) = build();
+    // The blocks alone, and the last nine hours' raw samples in another
+    // store: six hours that the blocks hold too (an ingester's copy of
+    // what it uploaded), and the three that only the head held.
+    let (_t2, blocks_only) = copy_blocks(&db, |_| true);
+    let extra = cairn_storage::MemStorage::new();
+    let mut series: BTreeMap<cairn_model::Labels, Vec<cairn_model::Sample>> = BTreeMap::new();
+    let per_h = H / STEP;
+    for k in (BLOCK_HOURS - 6) * per_h..(BLOCK_HOURS + 3) * per_h {
+        for (l, t, v) in samples_at(k) {
+            series
+                .entry(l)
+                .or_default()
+                .push(cairn_model::Sample::new(t, v));
+        }
+    }
+    for (l, s) in series {
+        extra.add(l, s);
+    }
+    let view = WithExtra {
+        db: blocks_only.clone(),
+        extra,
+    };
+    let (start, end) = (T0 + 3 * H, T0 + (BLOCK_HOURS + 3) * H);
+    for q in [
+        "max_over_time(gpu_util[1h])",
+        "sum_over_time(gpu_temp[2h])",
+        "count_over_time(energy_total[1h])",
+        "count_over_time(gpu_sparse[1h])",
+        "rate(energy_total[4h])",
+        "increase(steady_resets_total[4h])",
+        "resets(energy_total[1h])",
+        "gpu_util",
+    ] {
+        for res in [
+            SourceResolution::Raw,
+            SourceResolution::Max(RES_5M),
+            SourceResolution::Max(RES_1H),
+        ] {
+            // The whole database (blocks and head) is the reference.
+            let want = range(&db, q, res, start, end, H);
+            let got = range_on(&view, q, res, start, end, H);
+            assert_close(q, &format!("{res:?}"), &want, &got, 1e-9);
+            // Without the extra source the head's hours are missing.
+            if res == SourceResolution::Raw && q == "gpu_util" {
+                let without = range(&blocks_only, q, res, start, end, H);
+                assert_ne!(without, want);
+            }
+        }
+    }
+}
+
+fn range_on(
+    st: &dyn cairn_storage::Queryable,
+    q: &str,
+    res: SourceResolution,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> Answer {
+    let e = Engine::new(EngineOptions {
+        max_source_resolution: res,
+        parallelism: 1,
+        ..EngineOptions::default()
+    });
+    let r = e.range_query(st, q, start, end, step).unwrap();
+    let QueryValue::Matrix(m) = r.value else {
+        panic!("{q}: not a matrix")
+    };
+    m.into_iter()
+        .map(|s| {
+            (
+                s.metric.to_string(),
+                s.floats.iter().map(|p| (p.t, p.f)).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Copies block `b` into `dir` as a block of the writer with external
+/// labels `w=<writer>` (a new ULID when `fresh`).
+fn copy_as_writer(b: &cairn_tsdb::Block, dir: &std::path::Path, writer: &str, fresh: bool) {
+    let ulid = if fresh {
+        cairn_tsdb::Ulid::new().to_string()
+    } else {
+        b.ulid().to_string()
+    };
+    let to = dir.join(&ulid);
+    copy_tree(b.dir(), &to);
+    let p = to.join("meta.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    m["ulid"] = ulid.clone().into();
+    let res = m["thanos"]["downsample"]["resolution"]
+        .as_i64()
+        .unwrap_or(0);
+    m["thanos"] = serde_json::json!({
+        "labels": {"w": writer},
+        "downsample": {"resolution": res},
+        "source": "test",
+    });
+    if fresh {
+        m["compaction"]["sources"] = serde_json::json!([ulid]);
+    }
+    std::fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+}
+
+#[test]
+fn a_level_answers_only_where_every_writer_has_it() {
+    let (_tmp, db) = build();
+    // Writer a: every block, levels included. Writer b: the same raw
+    // data under other external labels, not downsampled yet.
+    let both = tempfile::tempdir().unwrap();
+    let only_a = tempfile::tempdir().unwrap();
+    for b in db.blocks() {
+        copy_as_writer(&b, both.path(), "a", false);
+        copy_as_writer(&b, only_a.path(), "a", false);
+        if b.meta().resolution() == 0 {
+            copy_as_writer(&b, both.path(), "b", true);
+        }
+    }
+    let both = Db::open(both.path(), opts()).unwrap();
+    let only_a = Db::open(only_a.path(), opts()).unwrap();
+    let (start, end) = (T0 + 3 * H, T0 + BLOCK_HOURS * H - 1);
+    for q in [
+        "gpu_util",
+        "max_over_time(gpu_util[1h])",
+        "count_over_time(gpu_sparse[1h])",
+    ] {
+        let raw = range(&db, q, SourceResolution::Raw, start, end, H);
+        let five = range(&db, q, SourceResolution::Max(RES_5M), start, end, H);
+        // Writer a alone reads its levels.
+        assert_eq!(
+            range(&only_a, q, SourceResolution::Max(RES_5M), start, end, H),
+            five
+        );
+        // With b lagging, both read raw data: b's series are all there,
+        // and a's never mix aggregate points with b's raw samples.
+        let got = range(&both, q, SourceResolution::Max(RES_5M), start, end, H);
+        assert_close(q, "5m, b not downsampled", &raw, &got, 1e-9);
+    }
+    assert_ne!(
+        range(
+            &db,
+            "gpu_util",
+            SourceResolution::Max(RES_5M),
+            start,
+            end,
+            H
+        ),
+        range(&db, "gpu_util", SourceResolution::Raw, start, end, H)
+    );
+}

@@ -9,6 +9,13 @@
 //! the selection's `hints.resolution` (0 = raw). Label queries read raw
 //! data (downsampled blocks hold the same series as their inputs).
 //!
+//! A querier may be given an extra raw source (`Db::querier_with_raw`:
+//! query mode's `--query.store`s, other Cairns' recent data): it joins the
+//! head and raw blocks wherever raw data is read, in the raw level and in
+//! every gap a coarser level leaves, so that its samples fill gaps and
+//! take part in counter folding like local raw samples, and never mix
+//! with a level's aggregate points. Local data wins on equal timestamps.
+//!
 //! Ranges here are closed `[lo, hi]`; block ranges are half-open.
 
 use std::sync::Arc;
@@ -22,6 +29,7 @@ use cairn_storage::{
 use crate::block::{Block, BlockHandle, BlockQuerier};
 use crate::downsample::{RES_1H, RES_5M};
 use crate::encode::xor_encoder;
+use crate::meta::BlockMeta;
 use crate::Db;
 
 /// Queriers per level over one closed range.
@@ -40,8 +48,20 @@ const REMOTE_THREADS: usize = 8;
 
 impl<'d> LevelQuerier<'d> {
     pub(crate) fn new(db: &'d Db, mint: i64, maxt: i64) -> cairn_storage::Result<Self> {
+        Self::with_raw(db, mint, maxt, None)
+    }
+
+    /// [`LevelQuerier::new`] with `extra` read wherever raw data is (module
+    /// docs).
+    pub(crate) fn with_raw(
+        db: &'d Db,
+        mint: i64,
+        maxt: i64,
+        extra: Option<&'d dyn Queryable>,
+    ) -> cairn_storage::Result<Self> {
         let blocks = db.query_blocks(mint, maxt)?;
-        let raw = MergeQuerier::new(pieces(db, &blocks, &[], mint, maxt)?, Some(xor_encoder()));
+        let src = Sources { db, extra };
+        let raw = MergeQuerier::new(pieces(src, &blocks, &[], mint, maxt)?, Some(xor_encoder()));
         let mut coarse = Vec::new();
         for (i, res) in [RES_1H, RES_5M].into_iter().enumerate() {
             let has = blocks
@@ -50,7 +70,7 @@ impl<'d> LevelQuerier<'d> {
             if has {
                 let levels = [RES_1H, RES_5M];
                 let finer = levels.get(i..).unwrap_or(&[]);
-                let qs = pieces(db, &blocks, finer, mint, maxt)?;
+                let qs = pieces(src, &blocks, finer, mint, maxt)?;
                 coarse.push((res, MergeQuerier::new(qs, Some(xor_encoder()))));
             }
         }
@@ -80,11 +100,18 @@ fn adjusts_counters(hints: &SelectHints, res: i64) -> bool {
     hints.aggregate == Aggregate::Counter && res > 0
 }
 
+/// Where raw data comes from: the database, and an extra source.
+#[derive(Clone, Copy)]
+struct Sources<'d> {
+    db: &'d Db,
+    extra: Option<&'d dyn Queryable>,
+}
+
 /// The queriers answering `[lo, hi]` from `levels` (coarsest first), each
 /// level's blocks where they exist and the next level in the gaps; raw
 /// blocks and the head at the bottom.
 fn pieces<'d>(
-    db: &'d Db,
+    src: Sources<'d>,
     blocks: &[Arc<Block>],
     levels: &[i64],
     lo: i64,
@@ -95,55 +122,119 @@ fn pieces<'d>(
         return Ok(out);
     }
     let Some((&res, finer)) = levels.split_first() else {
-        raw_pieces(db, blocks, lo, hi, &mut out)?;
+        raw_pieces(src, blocks, lo, hi, &mut out)?;
         return Ok(out);
     };
-    let mut mine: Vec<&Arc<Block>> = blocks
+    let mine: Vec<(BlockMeta, &Arc<Block>)> = blocks
         .iter()
-        .filter(|b| {
-            let m = b.meta();
+        .map(|b| (b.meta(), b))
+        .filter(|(m, _)| {
             m.resolution() == res && !m.compaction.deletable && m.overlaps_closed(lo, hi)
         })
         .collect();
-    mine.sort_by_key(|b| b.meta().min_time);
-    // Walk the level's blocks in time order; what they leave uncovered goes
-    // to the finer levels.
+    // Where the level answers, every block of it is read (blocks of
+    // several writers overlap); what it leaves goes to the finer levels.
     let mut cur = lo;
-    for b in mine {
-        let m = b.meta();
-        let (a, z) = (m.min_time.max(cur), (m.max_time - 1).min(hi));
-        if z < a {
-            continue;
-        }
+    for (a, z) in level_spans(blocks, res, lo, hi) {
         if a > cur {
-            out.extend(pieces(db, blocks, finer, cur, a - 1)?);
+            out.extend(pieces(src, blocks, finer, cur, a - 1)?);
         }
-        out.push(Box::new(BlockQuerier::new(
-            BlockHandle::Shared(b.clone()),
-            a,
-            z,
-        )));
+        for (m, b) in &mine {
+            let (x, y) = (m.min_time.max(a), (m.max_time - 1).min(z));
+            if x <= y {
+                out.push(Box::new(BlockQuerier::new(
+                    BlockHandle::Shared((*b).clone()),
+                    x,
+                    y,
+                )));
+            }
+        }
         cur = z.saturating_add(1);
-        if z >= hi {
-            break;
-        }
     }
     if cur <= hi && cur >= lo {
-        out.extend(pieces(db, blocks, finer, cur, hi)?);
+        out.extend(pieces(src, blocks, finer, cur, hi)?);
     }
     Ok(out)
 }
 
+/// The closed spans of `[lo, hi]`, sorted and disjoint, where level `res`
+/// answers: some block of it covers the time, and so does one of every
+/// writer that has data there. Writers are told apart by their blocks'
+/// external labels (`thanos.labels`; a query Cairn reads several
+/// ingesters' blocks from one bucket): where one ingester's level is
+/// there and another's is not yet (it downsamples later), both read finer
+/// data, so neither's series go missing and no series mixes raw samples
+/// with aggregate points.
+fn level_spans(blocks: &[Arc<Block>], res: i64, lo: i64, hi: i64) -> Vec<(i64, i64)> {
+    let metas: Vec<BlockMeta> = blocks
+        .iter()
+        .map(|b| b.meta())
+        .filter(|m| !m.compaction.deletable && m.overlaps_closed(lo, hi))
+        .collect();
+    // Raw blocks written here carry no `thanos` section, and downsampled
+    // ones an empty one: both are this database's.
+    let writer = |m: &BlockMeta| {
+        m.thanos
+            .as_ref()
+            .map(|t| t.labels.clone())
+            .unwrap_or_default()
+    };
+    let mut writers: Vec<std::collections::BTreeMap<String, String>> =
+        metas.iter().map(writer).collect();
+    writers.sort();
+    writers.dedup();
+    // Times where coverage can change: block bounds inside the range.
+    let mut cuts: Vec<i64> = vec![lo, hi.saturating_add(1)];
+    for m in &metas {
+        for t in [m.min_time, m.max_time] {
+            if t > lo && t <= hi {
+                cuts.push(t);
+            }
+        }
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let covers = |m: &BlockMeta, t: i64| m.min_time <= t && t < m.max_time;
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for w in cuts.windows(2) {
+        let (a, z) = match w {
+            [a, b] => (*a, *b - 1),
+            _ => continue,
+        };
+        let level_here = metas.iter().any(|m| m.resolution() == res && covers(m, a));
+        let all_writers = level_here
+            && writers.iter().all(|wr| {
+                let mut theirs = metas.iter().filter(|m| writer(m) == *wr && covers(m, a));
+                let mut any = false;
+                let mut level = false;
+                for m in theirs.by_ref() {
+                    any = true;
+                    level |= m.resolution() == res;
+                }
+                !any || level
+            });
+        if !all_writers {
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if last.1.saturating_add(1) == a => last.1 = z,
+            _ => out.push((a, z)),
+        }
+    }
+    out
+}
+
 /// The head and the raw blocks over `[lo, hi]`, head first (it wins on
-/// equal timestamps), then newer blocks before older ones.
+/// equal timestamps), then newer blocks before older ones, then the extra
+/// source.
 fn raw_pieces<'d>(
-    db: &'d Db,
+    src: Sources<'d>,
     blocks: &[Arc<Block>],
     lo: i64,
     hi: i64,
     out: &mut Vec<Box<dyn Querier + 'd>>,
 ) -> cairn_storage::Result<()> {
-    let head = db.head();
+    let head = src.db.head();
     let (hmin, hmax) = (head.min_time(), head.max_time());
     if hmin <= hmax && hmin <= hi && lo <= hmax {
         out.push(Box::new(CountsFromRaw(head.querier(lo, hi)?)));
@@ -157,6 +248,9 @@ fn raw_pieces<'d>(
                 hi,
             )))));
         }
+    }
+    if let Some(x) = src.extra {
+        out.push(Box::new(CountsFromRaw(x.querier(lo, hi)?)));
     }
     Ok(())
 }
