@@ -173,16 +173,22 @@ fn level_spans(blocks: &[Arc<Block>], res: i64, lo: i64, hi: i64) -> Vec<(i64, i
         .collect();
     // Raw blocks written here carry no `thanos` section, and downsampled
     // ones an empty one: both are this database's.
-    let writer = |m: &BlockMeta| {
-        m.thanos
-            .as_ref()
-            .map(|t| t.labels.clone())
-            .unwrap_or_default()
-    };
-    let mut writers: Vec<std::collections::BTreeMap<String, String>> =
-        metas.iter().map(writer).collect();
+    let labels: Vec<std::collections::BTreeMap<String, String>> = metas
+        .iter()
+        .map(|m| {
+            m.thanos
+                .as_ref()
+                .map(|t| t.labels.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut writers = labels.clone();
     writers.sort();
     writers.dedup();
+    let writer: Vec<usize> = labels
+        .iter()
+        .map(|l| writers.binary_search(l).unwrap_or(0))
+        .collect();
     // Times where coverage can change: block bounds inside the range.
     let mut cuts: Vec<i64> = vec![lo, hi.saturating_add(1)];
     for m in &metas {
@@ -201,18 +207,23 @@ fn level_spans(blocks: &[Arc<Block>], res: i64, lo: i64, hi: i64) -> Vec<(i64, i
             [a, b] => (*a, *b - 1),
             _ => continue,
         };
-        let level_here = metas.iter().any(|m| m.resolution() == res && covers(m, a));
-        let all_writers = level_here
-            && writers.iter().all(|wr| {
-                let mut theirs = metas.iter().filter(|m| writer(m) == *wr && covers(m, a));
-                let mut any = false;
-                let mut level = false;
-                for m in theirs.by_ref() {
-                    any = true;
-                    level |= m.resolution() == res;
+        // Per writer: has data at `a`, has the level at `a`.
+        let mut any = vec![false; writers.len()];
+        let mut level = vec![false; writers.len()];
+        for (m, &w) in metas.iter().zip(&writer) {
+            if covers(m, a) {
+                if let Some(x) = any.get_mut(w) {
+                    *x = true;
                 }
-                !any || level
-            });
+                if m.resolution() == res {
+                    if let Some(x) = level.get_mut(w) {
+                        *x = true;
+                    }
+                }
+            }
+        }
+        let all_writers =
+            level.iter().any(|l| *l) && any.iter().zip(&level).all(|(a, l)| !*a || *l);
         if !all_writers {
             continue;
         }
