@@ -111,6 +111,7 @@ fn downsampled_answers_match_raw_and_prometheus() {
             pod_lifetime_scrapes: 1440,
             jitter_ms: 0,
             threads: Some(2),
+            group_by_name: false,
         },
         &mut sink,
     )

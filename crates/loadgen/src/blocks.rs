@@ -76,6 +76,11 @@ pub struct BlocksArgs {
     /// number of CPUs).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Write each block's chunks grouped by metric name, as Cairn's
+    /// compaction writes long-term blocks; by default they are in series
+    /// order, as Prometheus and Cairn's head cuts write them.
+    #[arg(long)]
+    pub group_by_name: bool,
 }
 
 /// What one block holds.
@@ -133,6 +138,7 @@ pub fn write_blocks(
     plan: &BlockPlan,
     dir: &Path,
     threads: usize,
+    group_by_name: bool,
     on_block: &(dyn Fn(&BlockReport) + Sync),
 ) -> Result<Summary, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
@@ -141,7 +147,10 @@ pub fn write_blocks(
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Result<BlockReport, String>>> = Mutex::new(Vec::new());
-    let opts = BlockWriteOptions::default();
+    let opts = BlockWriteOptions {
+        group_by_name,
+        ..BlockWriteOptions::default()
+    };
     let worker = || {
         while !failed.load(Ordering::Relaxed) {
             let Some(&(mint, maxt)) = windows.get(next.fetch_add(1, Ordering::Relaxed)) else {
@@ -262,7 +271,7 @@ pub fn run(a: &BlocksArgs, out: &mut (dyn Write + Send)) -> Result<Summary, Stri
             let _ = o.flush();
         }
     };
-    let summary = write_blocks(&plan, &a.out, threads, &print)?;
+    let summary = write_blocks(&plan, &a.out, threads, a.group_by_name, &print)?;
     let out = out.into_inner().map_err(|_| "report output poisoned")?;
     writeln!(
         out,

@@ -35,6 +35,7 @@ fn args(out: &Path) -> BlocksArgs {
         pod_lifetime_scrapes: 100,
         jitter_ms: 0,
         threads: Some(2),
+        group_by_name: false,
     }
 }
 

@@ -591,6 +591,9 @@ impl Db {
             } else {
                 Vec::new()
             },
+            // Long-term blocks: each metric's chunks together, for
+            // readers by byte range (the bucket).
+            group_by_name: true,
             ..BlockWriteOptions::default()
         };
         let meta = write_block(&self.dir, &m.querier(), m.mint, m.maxt, &opts)?;
@@ -756,6 +759,7 @@ impl Db {
                 } else {
                     FloatEncoding::Xor
                 },
+                group_by_name: m.compaction.level > 1,
                 ..BlockWriteOptions::default()
             };
             let meta = {

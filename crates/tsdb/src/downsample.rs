@@ -82,6 +82,7 @@ pub fn downsample(
         sources: job.sources.clone(),
         parents: job.parents.clone(),
         resolution: job.to,
+        group_by_name: true,
         ..BlockWriteOptions::default()
     };
     let mut buf: Vec<Sample> = Vec::new();

@@ -351,3 +351,168 @@ mod iter_model {
         }
     }
 }
+
+/// Every series' labels and chunk references, in index order.
+#[allow(clippy::unwrap_used)] // test helper: failing means panicking
+fn series_refs(b: &Block) -> Vec<(cairn_model::Labels, Vec<u64>)> {
+    use cairn_index::IndexLike;
+    let ix = b.index();
+    let mut out = Vec::new();
+    for r in ix.all_postings().unwrap().iter() {
+        let mut metas = Vec::new();
+        let l = ix.series(r, &mut metas).unwrap();
+        out.push((l, metas.iter().map(|m| m.chunk_ref).collect()));
+    }
+    out
+}
+
+#[test]
+fn chunks_grouped_by_metric_name_lie_together_and_read_the_same() {
+    // GPUs whose labels sort before `__name__`, as DCGM's do, three
+    // metrics each, and a series without a name.
+    let mem = MemStorage::new();
+    for h in 0..4 {
+        for g in 0..3 {
+            for (k, name) in [
+                "DCGM_FI_DEV_GPU_TEMP",
+                "DCGM_FI_DEV_GPU_UTIL",
+                "DCGM_FI_DEV_POWER_USAGE",
+            ]
+            .iter()
+            .enumerate()
+            {
+                mem.add(
+                    labels!(
+                        "Hostname" => &format!("node-{h}"),
+                        "UUID" => &format!("GPU-{h}-{g}"),
+                        "__name__" => &name.to_string()
+                    ),
+                    (0..480i64)
+                        .map(|i| Sample::new(i * 15_000, (i * (h + g + k as i64 + 1)) as f64)),
+                );
+            }
+        }
+    }
+    mem.add(labels!("job" => "no-name"), [Sample::new(0, 1.0)]);
+    let q = mem.querier(0, 7_199_999).unwrap();
+    let write = |dir: &std::path::Path, group_by_name: bool| {
+        let opts = BlockWriteOptions {
+            group_by_name,
+            ..BlockWriteOptions::default()
+        };
+        let m = write_block(dir, &*q, 0, 7_200_000, &opts).unwrap().unwrap();
+        Block::open(&dir.join(m.ulid.to_string())).unwrap()
+    };
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (plain, grouped) = (write(d1.path(), false), write(d2.path(), true));
+    assert_eq!(plain.meta().stats, grouped.meta().stats);
+    assert_eq!(
+        all_samples(&grouped, i64::MIN, i64::MAX),
+        all_samples(&mem, i64::MIN, i64::MAX)
+    );
+    let (p, g) = (series_refs(&plain), series_refs(&grouped));
+    // The same series in the same index order; only the chunks moved.
+    assert_eq!(
+        p.iter().map(|x| &x.0).collect::<Vec<_>>(),
+        g.iter().map(|x| &x.0).collect::<Vec<_>>()
+    );
+    let name_at = |refs: &[(cairn_model::Labels, Vec<u64>)]| {
+        let mut by_ref: Vec<(u64, String)> = refs
+            .iter()
+            .flat_map(|(l, rs)| {
+                let n = l.get("__name__").unwrap_or("").to_owned();
+                rs.iter().map(move |r| (*r, n.clone()))
+            })
+            .collect();
+        by_ref.sort();
+        by_ref.into_iter().map(|x| x.1).collect::<Vec<_>>()
+    };
+    // In file order: series order interleaves the metrics, grouping puts
+    // each metric's chunks in one run, names in order ("" first).
+    let runs = |names: Vec<String>| {
+        let mut v = names;
+        v.dedup();
+        v
+    };
+    assert_eq!(
+        runs(name_at(&g)),
+        vec![
+            "",
+            "DCGM_FI_DEV_GPU_TEMP",
+            "DCGM_FI_DEV_GPU_UTIL",
+            "DCGM_FI_DEV_POWER_USAGE"
+        ]
+    );
+    assert!(runs(name_at(&p)).len() > 30, "{:?}", runs(name_at(&p)));
+}
+
+/// A source that answers a different series the second time it is asked
+/// for every series (a head being appended to).
+struct Shifting {
+    mem: MemStorage,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[allow(clippy::unwrap_used)] // test double
+impl cairn_storage::Querier for Shifting {
+    fn select<'a>(
+        &'a self,
+        hints: &SelectHints,
+        ms: &[Matcher],
+    ) -> cairn_storage::Result<cairn_storage::SeriesSet<'a>> {
+        let n = self
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n == 1 {
+            self.mem.add(
+                labels!("__name__" => "late", "x" => "1"),
+                [Sample::new(1, 1.0)],
+            );
+        }
+        let q = self.mem.querier(hints.start, hints.end)?;
+        let all: Vec<_> = q
+            .select(hints, ms)?
+            .collect::<cairn_storage::Result<Vec<_>>>()?;
+        let all: Vec<Box<dyn cairn_storage::Series + 'a>> = all
+            .into_iter()
+            .map(|s| {
+                Box::new(cairn_storage::VecSeries::new(s.labels().clone(), {
+                    let mut v = Vec::new();
+                    let mut it = s.iter();
+                    while it.next() == ValueType::Float {
+                        let (t, f) = it.at();
+                        v.push(Sample::new(t, f));
+                    }
+                    v
+                })) as Box<dyn cairn_storage::Series + 'a>
+            })
+            .collect();
+        Ok(Box::new(all.into_iter().map(Ok)))
+    }
+    fn label_names(&self, _: &[Matcher]) -> cairn_storage::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    fn label_values(&self, _: &str, _: &[Matcher]) -> cairn_storage::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+}
+
+#[test]
+fn a_source_that_changes_between_grouped_passes_is_an_error_and_leaves_nothing() {
+    let mem = mem_from(&gen_samples(5, 0, 7_200_000, 15_000));
+    let q = Shifting {
+        mem,
+        calls: Default::default(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let opts = BlockWriteOptions {
+        group_by_name: true,
+        ..BlockWriteOptions::default()
+    };
+    let e = write_block(dir.path(), &q, 0, 7_200_000, &opts).unwrap_err();
+    assert!(
+        matches!(e, TsdbError::InvalidArgument(ref m) if m.contains("changed")),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

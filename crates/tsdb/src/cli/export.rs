@@ -199,6 +199,7 @@ pub fn export(
             parents: m.compaction.parents.clone(),
             samples_per_chunk: opts.samples_per_chunk,
             encoding: opts.encoding,
+            group_by_name: true,
             ..BlockWriteOptions::default()
         };
         let written = {
