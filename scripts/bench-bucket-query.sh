@@ -16,7 +16,10 @@
 #
 # Usage: scripts/bench-bucket-query.sh   Environment: DAYS (1), NODES (100),
 # STEP (300), REPS (5), ROUNDS (3), CACHE (256MB: --objstore.cache.size),
-# OUT (a temp dir), BUILD (1), CAIRN_GARAGE_ROOT (as scripts/install-deps.sh).
+# GROUP (0; 1: blocks written with each metric's chunks together, as
+# Cairn's compaction writes them, instead of in series order as head cuts
+# and Prometheus write them), OUT (a temp dir), BUILD (1),
+# CAIRN_GARAGE_ROOT (as scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/bench-common.sh
@@ -28,13 +31,16 @@ REPS=${REPS:-5}
 ROUNDS=${ROUNDS:-3}
 CACHE=${CACHE:-256MB}
 BUILD=${BUILD:-1}
+GROUP=${GROUP:-0}
+group_flag=()
+[ "$GROUP" = 0 ] || group_flag=(--group-by-name)
 OUT=${OUT:-$(mktemp -d /tmp/cairn-bench-bucket.XXXXXX)}
 mkdir -p "$OUT"
 [ "$BUILD" = 0 ] || cargo build --release -p cairn -p cairn-loadgen --bin cairn --bin cairn-loadgen >&2
 
 now=$(date +%s)
 ./target/release/cairn-loadgen blocks --out "$OUT/local/data" --nodes "$NODES" --days "$DAYS" \
-  --interval 30s --block-hours 2 --end "$now" >"$OUT/blocks.txt"
+  --interval 30s --block-hours 2 --end "$now" "${group_flag[@]}" >"$OUT/blocks.txt"
 tail -1 "$OUT/blocks.txt" >&2
 
 start_garage "$OUT" 19471
