@@ -61,8 +61,12 @@ struct Metric {
     /// Label name → its values so far and, per series of the metric, the
     /// index of its value + 1 (0: the series lacks the label); `None` once
     /// the label has more than [`SPLIT_MAX_VALUES`] values.
-    labels: BTreeMap<String, Option<(Vec<String>, Vec<u8>)>>,
+    labels: BTreeMap<String, Option<Track>>,
 }
+
+/// A label's values within one metric (at most [`SPLIT_MAX_VALUES`]) and,
+/// per series of the metric, its value's index + 1 (0: absent).
+type Track = (Vec<String>, Vec<u8>);
 
 impl Metric {
     fn add(&mut self, ord: u32, l: &Labels) {
