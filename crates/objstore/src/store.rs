@@ -57,7 +57,7 @@ use crate::error::{ObjstoreError, Result};
 use crate::layout::{DELETION_MARK, META};
 
 /// Blocks opened at once for one query.
-const OPEN_THREADS: usize = 8;
+const OPEN_THREADS: usize = 16;
 
 /// The local index header of a block in the cache directory.
 pub const INDEX_HEADER: &str = "index-header";

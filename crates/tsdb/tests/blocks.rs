@@ -383,9 +383,9 @@ fn chunks_grouped_by_metric_name_lie_together_and_read_the_same() {
             {
                 mem.add(
                     labels!(
-                        "Hostname" => &format!("node-{h}"),
-                        "UUID" => &format!("GPU-{h}-{g}"),
-                        "__name__" => &name.to_string()
+                        "Hostname" => format!("node-{h}").as_str(),
+                        "UUID" => format!("GPU-{h}-{g}").as_str(),
+                        "__name__" => *name
                     ),
                     (0..480i64)
                         .map(|i| Sample::new(i * 15_000, (i * (h + g + k as i64 + 1)) as f64)),
@@ -406,9 +406,9 @@ fn chunks_grouped_by_metric_name_lie_together_and_read_the_same() {
                 mem.add(
                     labels!(
                         "__name__" => "node_cpu_seconds_total",
-                        "cpu" => &cpu.to_string(),
-                        "instance" => &format!("node-{inst}:9100"),
-                        "mode" => &mode.to_string()
+                        "cpu" => cpu.to_string().as_str(),
+                        "instance" => format!("node-{inst}:9100").as_str(),
+                        "mode" => mode
                     ),
                     (0..24i64).map(|i| Sample::new(i * 300_000, (i * (cpu + 1)) as f64)),
                 );

@@ -44,7 +44,7 @@ pub(crate) struct LevelQuerier<'d> {
 }
 
 /// Most threads selecting from blocks in object storage at once.
-const REMOTE_THREADS: usize = 8;
+const REMOTE_THREADS: usize = 16;
 
 impl<'d> LevelQuerier<'d> {
     pub(crate) fn new(db: &'d Db, mint: i64, maxt: i64) -> cairn_storage::Result<Self> {
