@@ -1,14 +1,16 @@
 //! Query mode with real Prometheus 2.42 servers: an HA pair (external
 //! label `replica=a|b`) scraping one target and a second shard scraping
-//! another, each remote-writing to its own Cairn ingester; a Cairn with no
-//! data of its own (`--mode=query`: no WAL, no writes) reads the three
-//! over remote read (`--query.store`) and
-//! merges the pair (`--query.replica-label replica`). Its answers equal a
-//! reference Prometheus that scraped the same targets, one sample a
-//! scrape (never both replicas'); with one replica's Prometheus and Cairn
-//! killed for a while, the answers have no gap. In the second test the
-//! ingesters (`--mode=ingest`: no query API) upload to a bucket, and the
-//! query Cairn reads the bucket too.
+//! another, each remote-writing to its own Cairn ingester
+//! (`--mode=ingest`: no query API), which uploads 5 s blocks to one
+//! bucket and keeps 10 s locally; a Cairn with no data of its own
+//! (`--mode=query`: no WAL, no writes) reads the bucket and, over remote
+//! read (`--query.store`), the ingesters' recent data, and merges the
+//! pair (`--query.replica-label replica`). Its answers equal a reference
+//! Prometheus that scraped the same targets, one sample a scrape (never
+//! both replicas'); with one replica's Prometheus and Cairn killed for a
+//! while, the answers have no gap. The second test writes ten hours
+//! through remote write to an HA pair of ingesters and checks the
+//! bucket's part at raw and 5-minute resolution.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -94,7 +96,29 @@ fn ha_pairs_and_shards_answer_as_one_prometheus() {
     let x = target("# TYPE gpu_temp gauge\ngpu_temp{gpu=\"0\"} 40\ngpu_temp{gpu=\"1\"} 41\n");
     let y = target("# TYPE gpu_temp gauge\ngpu_temp{gpu=\"0\"} 50\n");
 
-    // Three ingesters, each written by its own Prometheus.
+    // Three ingesters, each written by its own Prometheus, cutting 5 s
+    // blocks, uploading them to one bucket and keeping 10 s locally: the
+    // query Cairn reads most of the range from the bucket.
+    let (bucket, cfg) = fs_bucket_config(tmp.path());
+    let objstore = format!("--objstore.config-file={}", cfg.display());
+    let ingester_flags = |i: usize| -> Vec<String> {
+        vec![
+            objstore.clone(),
+            "--mode=ingest".into(),
+            format!("--storage.external-label=ingester={i}"),
+            // Remote read answers with this ingester's own blocks only.
+            format!("--objstore.serve-external-label=ingester={i}"),
+            "--storage.tsdb.min-block-duration=5s".into(),
+            "--storage.tsdb.retention.time=10s".into(),
+            "--storage.tsdb.maintenance-interval=1s".into(),
+            "--storage.tsdb.downsample=false".into(),
+        ]
+    };
+    let start_ingester = |i: usize, port: u16| {
+        let f = ingester_flags(i);
+        let refs: Vec<&str> = f.iter().map(String::as_str).collect();
+        start_cairn(&tmp.path().join(format!("ingester{i}")), port, &refs)
+    };
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let urls: Vec<String> = ports
         .iter()
@@ -103,13 +127,7 @@ fn ha_pairs_and_shards_answer_as_one_prometheus() {
     let mut ingesters: Vec<Option<Proc>> = ports
         .iter()
         .enumerate()
-        .map(|(i, p)| {
-            Some(start_cairn(
-                &tmp.path().join(format!("ingester{i}")),
-                *p,
-                &[],
-            ))
-        })
+        .map(|(i, p)| Some(start_ingester(i, *p)))
         .collect();
     let ext = |r: &str| format!("  external_labels:\n    cluster: gpu\n    replica: {r}\n");
     let prom_ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
@@ -148,6 +166,8 @@ fn ha_pairs_and_shards_answer_as_one_prometheus() {
     let mut flags: Vec<String> = urls.iter().map(|u| format!("--query.store={u}")).collect();
     flags.push("--query.replica-label=replica".into());
     flags.push("--mode=query".into());
+    flags.push(objstore.clone());
+    flags.push("--objstore.sync-interval=1s".into());
     let flag_refs: Vec<&str> = flags.iter().map(String::as_str).collect();
     let _query = start_cairn(&tmp.path().join("query"), qport, &flag_refs);
     assert!(!tmp.path().join("query/wal").exists());
@@ -207,7 +227,7 @@ fn ha_pairs_and_shards_answer_as_one_prometheus() {
         .unwrap_or(0.0);
     assert!(failures >= 1.0, "{m}");
     std::thread::sleep(Duration::from_secs(3));
-    ingesters[0] = Some(start_cairn(&tmp.path().join("ingester0"), ports[0], &[]));
+    ingesters[0] = Some(start_ingester(0, ports[0]));
     proms[0] = Some(start_prometheus(
         &tmp.path().join("prom-a"),
         prom_ports[0],
@@ -246,6 +266,44 @@ fn ha_pairs_and_shards_answer_as_one_prometheus() {
         }
     }
     assert!(end - down_from > 8.0);
+    // The ingesters uploaded (the restarted one too, in time), and the
+    // query Cairn read the bucket: the start of the range is in no
+    // ingester any more.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let up = loop {
+        let up = bucket_blocks(&bucket);
+        let all = (0..3).all(|i| {
+            up.iter()
+                .any(|(_, m)| m["thanos"]["labels"]["ingester"] == i.to_string().as_str())
+        });
+        if all || Instant::now() > deadline {
+            break up;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for i in 0..3 {
+        assert!(
+            up.iter()
+                .any(|(_, m)| m["thanos"]["labels"]["ingester"] == i.to_string().as_str()),
+            "ingester {i} uploaded nothing: {:?}\n{}",
+            up.iter()
+                .map(|(u, m)| (u, &m["thanos"]["labels"]))
+                .collect::<Vec<_>>(),
+            std::fs::read_to_string(tmp.path().join(format!("ingester{i}.log")))
+                .unwrap_or_default()
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    let m = get(&format!("{q}/metrics")).text();
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("cairn_objstore_store_blocks_open ") && !l.ends_with(" 0")),
+        "{m}"
+    );
 }
 
 #[test]
