@@ -828,6 +828,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     if let Some(st) = &store {
         opts.remote_blocks = Some(cairn_tsdb::RemoteBlocks(st.clone()));
     }
+    // Its uploaded copies carry these; its local blocks none.
+    opts.external_labels = ext_labels.clone();
     let web = match &a.web_config_file {
         None => None,
         Some(p) => Some(std::sync::Arc::new(

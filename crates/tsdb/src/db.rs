@@ -109,6 +109,11 @@ pub struct DbOptions {
     /// blocks only in the bucket are bounded by the bucket's. 0: owned
     /// remote blocks are not compacted (they are still downsampled).
     pub remote_max_block_duration: i64,
+    /// This database's external labels (`--storage.external-label`):
+    /// its local blocks carry none in `meta.json`, its uploaded copies
+    /// carry these, and both are one writer's when levels are chosen
+    /// (`db/levels.rs`).
+    pub external_labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A source of blocks that are not in the data directory (a bucket).
@@ -191,6 +196,7 @@ impl Default for DbOptions {
             retention_hold: None,
             remote_blocks: None,
             remote_max_block_duration: 0,
+            external_labels: std::collections::BTreeMap::new(),
         }
     }
 }

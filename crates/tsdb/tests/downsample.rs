@@ -705,3 +705,69 @@ fn a_level_answers_only_where_every_writer_has_it() {
         range(&db, "gpu_util", SourceResolution::Raw, start, end, H)
     );
 }
+
+#[test]
+fn uploaded_copies_and_local_levels_of_one_database_are_one_writer() {
+    let (_tmp, db) = build();
+    let (start, end) = (T0 + 3 * H, T0 + BLOCK_HOURS * H - 1);
+    let five = range(
+        &db,
+        "gpu_util",
+        SourceResolution::Max(RES_5M),
+        start,
+        end,
+        H,
+    );
+    // The raw blocks as their bucket copies carry them (the database's
+    // external labels), the levels as written locally (no labels).
+    let open = |own: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        for b in db.blocks() {
+            if b.meta().resolution() == 0 {
+                copy_as_writer(&b, dir.path(), "a", false);
+            } else {
+                copy_tree(b.dir(), &dir.path().join(b.ulid().to_string()));
+            }
+        }
+        let external_labels = if own {
+            BTreeMap::from([("w".to_owned(), "a".to_owned())])
+        } else {
+            BTreeMap::new()
+        };
+        let d = Db::open(
+            dir.path(),
+            DbOptions {
+                external_labels,
+                ..opts()
+            },
+        )
+        .unwrap();
+        (dir, d)
+    };
+    let (_d1, mine) = open(true);
+    assert_eq!(
+        range(
+            &mine,
+            "gpu_util",
+            SourceResolution::Max(RES_5M),
+            start,
+            end,
+            H
+        ),
+        five
+    );
+    // Not knowing its labels, the copies look like another writer's that
+    // lacks the level: raw data answers.
+    let (_d2, stranger) = open(false);
+    assert_ne!(
+        range(
+            &stranger,
+            "gpu_util",
+            SourceResolution::Max(RES_5M),
+            start,
+            end,
+            H
+        ),
+        five
+    );
+}

@@ -135,7 +135,7 @@ fn pieces<'d>(
     // Where the level answers, every block of it is read (blocks of
     // several writers overlap); what it leaves goes to the finer levels.
     let mut cur = lo;
-    for (a, z) in level_spans(blocks, res, lo, hi) {
+    for (a, z) in level_spans(blocks, res, lo, hi, &src.db.opts.external_labels) {
         if a > cur {
             out.extend(pieces(src, blocks, finer, cur, a - 1)?);
         }
@@ -165,21 +165,26 @@ fn pieces<'d>(
 /// there and another's is not yet (it downsamples later), both read finer
 /// data, so neither's series go missing and no series mixes raw samples
 /// with aggregate points.
-fn level_spans(blocks: &[Arc<Block>], res: i64, lo: i64, hi: i64) -> Vec<(i64, i64)> {
+fn level_spans(
+    blocks: &[Arc<Block>],
+    res: i64,
+    lo: i64,
+    hi: i64,
+    own: &std::collections::BTreeMap<String, String>,
+) -> Vec<(i64, i64)> {
     let metas: Vec<BlockMeta> = blocks
         .iter()
         .map(|b| b.meta())
         .filter(|m| !m.compaction.deletable && m.overlaps_closed(lo, hi))
         .collect();
-    // Raw blocks written here carry no `thanos` section, and downsampled
-    // ones an empty one: both are this database's.
+    // Raw blocks written here carry no `thanos` section and downsampled
+    // ones no labels; their copies in the bucket carry this database's
+    // external labels: all are this database's.
     let labels: Vec<std::collections::BTreeMap<String, String>> = metas
         .iter()
-        .map(|m| {
-            m.thanos
-                .as_ref()
-                .map(|t| t.labels.clone())
-                .unwrap_or_default()
+        .map(|m| match m.thanos.as_ref().map(|t| &t.labels) {
+            Some(l) if !l.is_empty() => l.clone(),
+            _ => own.clone(),
         })
         .collect();
     let mut writers = labels.clone();
