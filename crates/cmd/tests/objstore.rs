@@ -167,18 +167,7 @@ fn blocks_deleted_locally_after_upload_are_queried_from_the_bucket() {
     // minute's index, so every answer is known.
     let now = now_ms() / 60_000 * 60_000;
     let start = now - 10 * 3_600_000;
-    for part in (0..=600i64).collect::<Vec<_>>().chunks(100) {
-        let mut batch = Vec::new();
-        for g in ["0", "1", "2"] {
-            let l = Labels::from_pairs([("__name__", "DCGM_FI_DEV_GPU_UTIL"), ("gpu", g)]);
-            batch.extend(
-                part.iter()
-                    .map(|&i| (l.clone(), start + i * 60_000, i as f64)),
-            );
-        }
-        let r = remote_write(&format!("{base}/api/v1/write"), &batch).unwrap();
-        assert_eq!(r.status, 204, "{}", r.text());
-    }
+    write_gpu_minutes(&base, start, 600);
     // Wait until retention deleted uploaded blocks locally.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

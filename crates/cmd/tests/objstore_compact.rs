@@ -18,7 +18,6 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use cairn_model::Labels;
 use support::*;
 
 const HOUR: i64 = 3_600_000;
@@ -111,18 +110,7 @@ fn blocks_only_in_the_bucket_are_compacted_and_downsampled_by_their_owner() {
     let start = (now_ms() - 20 * HOUR) / (6 * HOUR) * (6 * HOUR) + 6 * HOUR;
     let end = now_ms() / 60_000 * 60_000;
     let minutes = (end - start) / 60_000;
-    for part in (0..=minutes).collect::<Vec<_>>().chunks(100) {
-        let mut batch = Vec::new();
-        for g in ["0", "1", "2"] {
-            let l = Labels::from_pairs([("__name__", "DCGM_FI_DEV_GPU_UTIL"), ("gpu", g)]);
-            batch.extend(
-                part.iter()
-                    .map(|&i| (l.clone(), start + i * 60_000, i as f64)),
-            );
-        }
-        let r = remote_write(&format!("{base}/api/v1/write"), &batch).unwrap();
-        assert_eq!(r.status, 204, "{}", r.text());
-    }
+    write_gpu_minutes(&base, start, minutes);
     let deadline = Instant::now() + Duration::from_secs(120);
     let bucket_only: BTreeSet<String> = loop {
         let local: BTreeSet<String> = blocks(&data).into_iter().collect();

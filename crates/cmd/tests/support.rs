@@ -259,6 +259,25 @@ pub fn remote_write(
 }
 
 /// Sends one remote-write 2.0 request.
+/// Writes `DCGM_FI_DEV_GPU_UTIL` for GPUs 0, 1 and 2 to the Cairn at `base`:
+/// minutes 0..=`minutes` from `start` (ms), each valued by its index, so
+/// that every answer is known.
+pub fn write_gpu_minutes(base: &str, start: i64, minutes: i64) {
+    for part in (0..=minutes).collect::<Vec<_>>().chunks(100) {
+        let mut batch = Vec::new();
+        for g in ["0", "1", "2"] {
+            let l =
+                cairn_model::Labels::from_pairs([("__name__", "DCGM_FI_DEV_GPU_UTIL"), ("gpu", g)]);
+            batch.extend(
+                part.iter()
+                    .map(|&i| (l.clone(), start + i * 60_000, i as f64)),
+            );
+        }
+        let r = remote_write(&format!("{base}/api/v1/write"), &batch).expect("remote write");
+        assert_eq!(r.status, 204, "{}", r.text());
+    }
+}
+
 pub fn remote_write_v2(url: &str, req: &cairn_proto::write_v2::Request) -> Resp {
     use prost::Message;
     let body = snap::raw::Encoder::new()

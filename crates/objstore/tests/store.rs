@@ -118,17 +118,7 @@ fn writer_with(data: &Path, bucket: &Arc<Bucket>, compact: bool) -> Arc<Db> {
     if compact {
         db.compact_now().unwrap();
     }
-    let s = Shipper::new(
-        bucket.clone(),
-        data,
-        ShipperOptions {
-            labels: BTreeMap::from([("cluster".to_owned(), "gpu-a".to_owned())]),
-            source: "cairn".into(),
-            ..ShipperOptions::default()
-        },
-    )
-    .unwrap();
-    let r = s.sync(&blocks(&db));
+    let r = uploader(bucket, data).sync(&blocks(&db));
     assert!(!r.uploaded.is_empty());
     db
 }
@@ -467,7 +457,21 @@ fn only_blocks_with_the_selected_external_labels_are_served() {
     assert_eq!(with(&[("cluster", "gpu-a"), ("replica", "a")]), 0);
 }
 
-/// A store owning `cluster=gpu-a`'s blocks.
+/// A shipper uploading as `cluster=gpu-a`, with its state in `dir`.
+fn uploader(bucket: &Arc<Bucket>, dir: &Path) -> Shipper {
+    Shipper::new(
+        bucket.clone(),
+        dir,
+        ShipperOptions {
+            labels: BTreeMap::from([("cluster".to_owned(), "gpu-a".to_owned())]),
+            ..ShipperOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// A store owning `cluster=gpu-a`'s blocks (`owner` names the cluster;
+/// `None`: owning nothing).
 fn owning_store(bucket: &Arc<Bucket>, cache: &Path, owner: Option<&str>) -> Arc<BucketStore> {
     let st = Arc::new(
         BucketStore::new(
@@ -499,15 +503,7 @@ fn blocks_a_bucket_compaction_replaced_are_not_read_and_not_offered_again() {
     // The 6 h blocks made of them are uploaded, and the 2 h ones are not
     // marked yet (the moment between the upload and the marks).
     w.compact_now().unwrap();
-    let up = Shipper::new(
-        bucket.clone(),
-        &t.fresh(),
-        ShipperOptions {
-            labels: BTreeMap::from([("cluster".to_owned(), "gpu-a".to_owned())]),
-            ..ShipperOptions::default()
-        },
-    )
-    .unwrap();
+    let up = uploader(&bucket, &t.fresh());
     let big: Vec<(PathBuf, BlockMeta)> = blocks(&w)
         .into_iter()
         .filter(|(_, m)| m.compaction.sources.len() > 1)
@@ -604,15 +600,7 @@ fn the_owner_compacts_and_downsamples_blocks_only_in_the_bucket() {
     // Those local blocks go to the bucket (local retention would then
     // delete them): downsampling reaches the bucket's blocks too, 6 h
     // being the widest remote range, so 6 h blocks are done growing.
-    let up = Shipper::new(
-        bucket.clone(),
-        &t.fresh(),
-        ShipperOptions {
-            labels: BTreeMap::from([("cluster".to_owned(), "gpu-a".to_owned())]),
-            ..ShipperOptions::default()
-        },
-    )
-    .unwrap();
+    let up = uploader(&bucket, &t.fresh());
     assert_eq!(up.sync(&blocks(&db)).uploaded.len(), 2);
     st.refresh().unwrap();
     let db = open(6 * H, true);

@@ -610,22 +610,10 @@ impl Db {
     /// source) and the lineage of a block merged from them; `None` when
     /// none of them is found.
     pub(crate) fn merge_inputs(&self, ids: &[Ulid]) -> Result<Option<MergeInputs>> {
-        let mut blocks: Vec<Arc<Block>> = self
-            .blocks
-            .read()
-            .iter()
-            .filter(|b| ids.contains(&b.ulid()))
-            .cloned()
-            .collect();
-        if blocks.len() < ids.len() {
-            if let Some(src) = &self.opts.remote_blocks {
-                for id in ids {
-                    if blocks.iter().all(|b| b.ulid() != *id) {
-                        if let Some(b) = src.0.open_owned(*id).map_err(TsdbError::Storage)? {
-                            blocks.push(b);
-                        }
-                    }
-                }
+        let mut blocks: Vec<Arc<Block>> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(b) = self.find_block(*id)? {
+                blocks.push(b);
             }
         }
         blocks.sort_by_key(|b| {

@@ -143,6 +143,18 @@ fn build() -> (tempfile::TempDir, Arc<Db>) {
 type Answer = BTreeMap<String, Vec<(i64, f64)>>;
 
 fn range(db: &Db, q: &str, res: SourceResolution, start: i64, end: i64, step: i64) -> Answer {
+    range_on(db, q, res, start, end, step)
+}
+
+/// [`range`] over any storage.
+fn range_on(
+    db: &dyn cairn_storage::Queryable,
+    q: &str,
+    res: SourceResolution,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> Answer {
     let e = Engine::new(EngineOptions {
         max_source_resolution: res,
         parallelism: 1,
@@ -603,33 +615,6 @@ fn an_extra_raw_source_fills_what_the_levels_leave_as_local_raw_data_would() {
             }
         }
     }
-}
-
-fn range_on(
-    st: &dyn cairn_storage::Queryable,
-    q: &str,
-    res: SourceResolution,
-    start: i64,
-    end: i64,
-    step: i64,
-) -> Answer {
-    let e = Engine::new(EngineOptions {
-        max_source_resolution: res,
-        parallelism: 1,
-        ..EngineOptions::default()
-    });
-    let r = e.range_query(st, q, start, end, step).unwrap();
-    let QueryValue::Matrix(m) = r.value else {
-        panic!("{q}: not a matrix")
-    };
-    m.into_iter()
-        .map(|s| {
-            (
-                s.metric.to_string(),
-                s.floats.iter().map(|p| (p.t, p.f)).collect(),
-            )
-        })
-        .collect()
 }
 
 /// Copies block `b` into `dir` as a block of the writer with external
