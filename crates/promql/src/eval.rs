@@ -19,6 +19,7 @@
 //!   its parent reads it; series that then share a label set fail the
 //!   query where Prometheus's do (see `names`).
 
+mod info;
 mod limit;
 mod names;
 mod range;
@@ -70,10 +71,13 @@ impl<'a> Evaluator<'a> {
     ) -> Self {
         let mut readers = vec![0usize; plan.selections.len()];
         for n in &plan.nodes {
-            if let Kind::Selector { sel, .. } | Kind::Matrix { sel, .. } = n.kind {
-                if let Some(r) = readers.get_mut(sel.index()) {
-                    *r += 1;
-                }
+            let sel = match &n.kind {
+                Kind::Selector { sel, .. } | Kind::Matrix { sel, .. } => *sel,
+                Kind::Info(call) => call.sel,
+                _ => continue,
+            };
+            if let Some(r) = readers.get_mut(sel.index()) {
+                *r += 1;
             }
         }
         Self {
@@ -282,6 +286,18 @@ impl<'a> Evaluator<'a> {
                     Some(g) => self.count_steps(base, &g, &v)?,
                     None => self.count_aggregation(base, &v)?,
                 }
+                (v, false)
+            }
+            Kind::Info(call) => {
+                let b = self.eval(call.base)?;
+                let gathered = limit::gathered(&[&b], steps.n);
+                let data = self.take_selection(call.sel)?;
+                let lookback = plan
+                    .selections
+                    .get(call.sel.index())
+                    .map_or(self.opts.lookback_delta, |s| s.reach);
+                let v = info::eval(call, b, data, steps, lookback)?;
+                self.count_steps(base, &gathered, &v)?;
                 (v, false)
             }
             Kind::Call { func, args } => match func {

@@ -139,6 +139,34 @@ pub(crate) enum Kind {
         func: Func,
         args: Vec<NodeId>,
     },
+    /// `info(base, selector)`: `base` with the data labels of the info
+    /// series it shares its identifying labels with.
+    Info(Box<InfoCall>),
+}
+
+/// The parts of an `info()` call (Prometheus's experimental function;
+/// `eval/info.rs` has the rules).
+#[derive(Debug)]
+pub(crate) struct InfoCall {
+    pub(crate) base: NodeId,
+    /// The info series: the selector's matchers, with
+    /// `__name__="target_info"` when none is on the name.
+    pub(crate) sel: SelId,
+    /// Where the info series are looked up: the base's first selector's
+    /// `@` and offset.
+    pub(crate) reach: Reach,
+    /// Base series whose name all of these match are info series
+    /// themselves and are left as they are; none are when the list is
+    /// empty (a selector without a name matcher).
+    pub(crate) info_names: Vec<Matcher>,
+    /// The selector's matchers on labels other than the name: only the
+    /// labels they name are added (all when there are none), and a base
+    /// series without an info series is dropped when one of them does
+    /// not match the empty value.
+    pub(crate) data: Vec<Matcher>,
+    /// The call has a selector argument: it then reads the evaluation
+    /// time (for the step invariance of `@`).
+    pub(crate) explicit: bool,
 }
 
 /// The reference times a selector is read at, for thinning: `first + k *

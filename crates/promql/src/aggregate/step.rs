@@ -304,7 +304,7 @@ pub(crate) fn step(
                 }
             }
             AggOp::LimitRatio => {
-                let off = (s.metric.hash64() as f64) / (u64::MAX as f64);
+                let off = ratio_offset(&s.metric);
                 let add = (ratio >= 0.0 && off < ratio) || (ratio < 0.0 && off >= 1.0 + ratio);
                 if add {
                     let mut s = s;
@@ -453,7 +453,7 @@ fn aggregate_histogram(
         }
         AggOp::Limitk | AggOp::LimitRatio => {
             if op == AggOp::LimitRatio {
-                let off = (s.metric.hash64() as f64) / (u64::MAX as f64);
+                let off = ratio_offset(&s.metric);
                 let add = (ratio >= 0.0 && off < ratio) || (ratio < 0.0 && off >= 1.0 + ratio);
                 if add {
                     let mut s = s.clone();
@@ -525,4 +525,12 @@ fn float_sample(metric: Labels, ts: i64, f: f64, drop_name: bool) -> Sample {
         value: SampleValue::Float(f),
         drop_name,
     }
+}
+
+/// Where a series falls in `[0, 1]` for `limit_ratio`: its label set's
+/// hash as Prometheus computes it (`labels.Hash()`: xxHash64 of the
+/// length-prefixed names and values, which is `Labels`' own encoding), so
+/// that a ratio keeps the same series as Prometheus.
+fn ratio_offset(l: &cairn_model::Labels) -> f64 {
+    xxhash_rust::xxh64::xxh64(l.encoded(), 0) as f64 / u64::MAX as f64
 }

@@ -100,6 +100,23 @@ fn store_hosts(seed: u64, hosts: usize) -> MemStorage {
                 }
             }
         }
+        // A target and its info series, whose data label changes halfway
+        // (a stale marker ends the old one).
+        let host = format!("h{h}");
+        st.add(
+            labels!("__name__" => "node_up", "instance" => &host, "job" => "gpu"),
+            (0..360).map(|k| Sample::new(k * 10_000 + 7, 1.0)),
+        );
+        st.add(
+            labels!("__name__" => "target_info", "instance" => &host, "job" => "gpu", "rack" => "r1"),
+            (0..180)
+                .map(|k| Sample::new(k * 10_000, 1.0))
+                .chain([Sample::new(1_800_000, STALE_NAN)]),
+        );
+        st.add(
+            labels!("__name__" => "target_info", "instance" => &host, "job" => "gpu", "rack" => "r2"),
+            (181..360).map(|k| Sample::new(k * 10_000 + 3, 1.0)),
+        );
         for (le, s) in ["0.1", "1", "10", "+Inf"].iter().zip(series) {
             st.add(
                 labels!("__name__" => "m_bucket", "host" => &format!("h{h}"), "le" => *le),
@@ -110,7 +127,7 @@ fn store_hosts(seed: u64, hosts: usize) -> MemStorage {
     st
 }
 
-const QUERIES: [&str; 53] = [
+const QUERIES: [&str; 56] = [
     "histogram_quantile(0.9, sum by (le) (rate(m_bucket[5m])))",
     "histogram_quantile(0.5, rate(m_bucket[5m]))",
     "histogram_quantile(1.5, sum by (host, le) (m_bucket))",
@@ -164,6 +181,9 @@ const QUERIES: [&str; 53] = [
     "1 > bool 2",
     "m_gauge > m_other",
     "count(m_gauge != m_gauge)",
+    "info(node_up)",
+    "sum by (rack) (info(node_up, {rack=~\"r.*\"}))",
+    "info(node_up offset 5m)",
 ];
 
 /// Queries the columnar path must take (not fall back on).

@@ -175,6 +175,18 @@ fn classify(plan: &Plan, id: NodeId, w: &mut [bool]) -> (bool, bool) {
             }
             (false, false)
         }
+        Kind::Info(call) => {
+            // Prometheus wraps the call when every argument is step
+            // invariant: only a call without a selector can be.
+            let (ib, wb) = classify(plan, call.base, w);
+            if ib && !call.explicit {
+                return (true, true);
+            }
+            if wb {
+                set(w, call.base);
+            }
+            (false, false)
+        }
         Kind::Call { func, args } => {
             let reads_time = matches!(
                 func,

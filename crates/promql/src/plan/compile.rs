@@ -2,6 +2,8 @@
 //! operators and functions, computes every node's evaluation grid, and
 //! records what every selector loads.
 
+mod info;
+
 use std::collections::HashMap;
 
 use cairn_model::{Labels, METRIC_NAME};
@@ -509,6 +511,9 @@ impl Compiler<'_> {
             func: Some(name),
             time: false,
         };
+        if name == "info" {
+            return self.info(&args, steps, cx);
+        }
         let ty = c.func.return_type;
         let col = if self.popts.columnar {
             Mode::Columnar
