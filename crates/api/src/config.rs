@@ -1,5 +1,6 @@
 //! The API's settings: timeouts, the federation lookback, and what the
-//! status endpoints report about the build and the flags.
+//! status endpoints report about the build, the flags and the
+//! configuration.
 
 use std::time::Duration;
 
@@ -36,6 +37,9 @@ pub struct ApiConfig {
     pub lookback_delta_ms: i64,
     /// Flag values for /api/v1/status/flags, as strings.
     pub flags: Vec<(String, String)>,
+    /// The YAML /api/v1/status/config shows (Cairn's settings in the
+    /// shape of a Prometheus configuration file).
+    pub config_yaml: String,
     pub build: BuildInfo,
 }
 
@@ -45,6 +49,7 @@ impl Default for ApiConfig {
             query_timeout: Duration::from_secs(120),
             lookback_delta_ms: 300_000,
             flags: Vec::new(),
+            config_yaml: String::new(),
             build: BuildInfo::default(),
         }
     }

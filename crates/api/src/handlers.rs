@@ -5,12 +5,14 @@
 
 mod admin;
 mod federate;
+mod parse_query;
 mod query;
 mod series;
 mod status;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub(crate) use parse_query::parse_query;
 pub(crate) use query::format_query;
 pub(crate) use status::{empty_listing, runtimeinfo};
 

@@ -133,7 +133,7 @@ impl Api {
             "metadata" if get => self.metadata(&p),
             "query_exemplars" if get_post => self.exemplars(&p),
             "format_query" if get_post => crate::handlers::format_query(&p),
-            "parse_query" if get_post => crate::handlers::format_query(&p),
+            "parse_query" if get_post => crate::handlers::parse_query(&p),
             "status/buildinfo" if get => Ok(Out::data(self.buildinfo())),
             "status/flags" if get => Ok(Out::data(self.flags())),
             "status/tsdb" if get => self.tsdb(&p),
@@ -145,7 +145,7 @@ impl Api {
                 .to_string(),
             )),
             "status/runtimeinfo" if get => Ok(Out::data(crate::handlers::runtimeinfo())),
-            "status/config" if get => Ok(Out::data("{\"yaml\":\"\"}".into())),
+            "status/config" if get => Ok(Out::data(self.config_json())),
             "rules" if get => Ok(Out::data(match &self.rules {
                 Some(r) => {
                     let kind = p.non_empty("type");

@@ -254,6 +254,33 @@ fn metadata_buildinfo_exemplars_format_federate() {
             .unwrap(),
     );
     assert_eq!(v["data"], "sum by (job) (up)");
+    // parse_query answers the syntax tree, not the formatted text.
+    let v = json(
+        &a.handle(&req("GET", "/api/v1/parse_query", "query=sum(up)by(job)"))
+            .unwrap(),
+    );
+    assert_eq!(v["data"]["type"], "aggregation", "{v}");
+    assert_eq!(v["data"]["grouping"], serde_json::json!(["job"]));
+    assert_eq!(v["data"]["expr"]["type"], "vectorSelector");
+    let bad = a
+        .handle(&req("GET", "/api/v1/parse_query", "query=sum("))
+        .unwrap();
+    assert_eq!(bad.status, 400);
+    // The configuration page shows what the server was given.
+    let cfg = ApiConfig {
+        config_yaml: "global:\n  evaluation_interval: 1m\n".into(),
+        ..ApiConfig::default()
+    };
+    let with_cfg = Api::new(cfg, Arc::new(MemStorage::new()));
+    let v = json(
+        &with_cfg
+            .handle(&req("GET", "/api/v1/status/config", ""))
+            .unwrap(),
+    );
+    assert_eq!(
+        v["data"],
+        serde_json::json!({"yaml": "global:\n  evaluation_interval: 1m\n"})
+    );
     assert!(a.handle(&req("GET", "/api/v2/nothing", "")).is_none());
 }
 

@@ -22,6 +22,7 @@ use crate::engine::PromqlEngine;
 use crate::units::{parse_bytes, parse_duration_ms};
 
 mod bucket;
+mod config_yaml;
 mod view;
 
 /// The database as the server, the API and the engine see it; empty until
@@ -880,6 +881,17 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             query_timeout: std::time::Duration::from_millis(timeout_ms.max(0) as u64),
             lookback_delta_ms: lookback,
             flags: flag_list(&a),
+            config_yaml: config_yaml::config_yaml(&config_yaml::Settings {
+                evaluation_interval_ms: dur(
+                    "rule.evaluation-interval",
+                    &a.rule_evaluation_interval,
+                )?,
+                external_labels: &ext_labels,
+                alertmanager_urls: &a.alertmanager_urls,
+                rule_files: &a.rule_files,
+                ooo_window_ms: ooo_window(&a)?,
+                max_exemplars: a.exemplars_limit as u64,
+            }),
             build: BuildInfo {
                 version: env!("CARGO_PKG_VERSION").into(),
                 revision: option_env!("CAIRN_GIT_REVISION")

@@ -237,6 +237,25 @@ fn rules_alerts_alertmanager_and_prometheus_agree() {
     assert_eq!(ours["value"], theirs["value"]);
     let active_at = ours["activeAt"].as_str().unwrap().to_owned();
 
+    // /api/v1/status/config shows the rule file and the Alertmanager under
+    // the keys of a Prometheus configuration file, as Prometheus's own
+    // page (YAML in `data.yaml`) shows its rule files.
+    let theirs = get(&format!("{pbase}/api/v1/status/config")).json();
+    let theirs: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(theirs["data"]["yaml"].as_str().unwrap()).unwrap();
+    let ours = get(&format!("{base}/api/v1/status/config")).json();
+    let ours: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(ours["data"]["yaml"].as_str().unwrap()).unwrap();
+    assert_eq!(ours["rule_files"], theirs["rule_files"], "{ours:?}");
+    assert_eq!(
+        ours["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
+            .as_str()
+            .unwrap(),
+        am.trim_start_matches("http://"),
+        "{ours:?}"
+    );
+    assert_eq!(ours["global"]["evaluation_interval"].as_str(), Some("1m"));
+
     // /api/v1/rules, shaped as Prometheus's.
     let v = get(&format!("{base}/api/v1/rules")).json();
     let g = &v["data"]["groups"][0];

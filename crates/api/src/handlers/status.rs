@@ -63,6 +63,11 @@ impl Api {
         serde_json::Value::Object(m).to_string()
     }
 
+    /// `{"yaml": ...}` of `/api/v1/status/config`.
+    pub(crate) fn config_json(&self) -> String {
+        serde_json::json!({ "yaml": self.cfg.config_yaml }).to_string()
+    }
+
     pub(crate) fn tsdb(&self, p: &Params) -> R {
         let limit = match p.non_empty("limit") {
             None => 10,
