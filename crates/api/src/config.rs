@@ -40,6 +40,9 @@ pub struct ApiConfig {
     /// The YAML /api/v1/status/config shows (Cairn's settings in the
     /// shape of a Prometheus configuration file).
     pub config_yaml: String,
+    /// The Alertmanager endpoints alerts are posted to, for
+    /// /api/v1/alertmanagers (`<url>/api/v2/alerts`).
+    pub alertmanagers: Vec<String>,
     pub build: BuildInfo,
 }
 
@@ -50,6 +53,7 @@ impl Default for ApiConfig {
             lookback_delta_ms: 300_000,
             flags: Vec::new(),
             config_yaml: String::new(),
+            alertmanagers: Vec::new(),
             build: BuildInfo::default(),
         }
     }

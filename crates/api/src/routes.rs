@@ -164,9 +164,8 @@ impl Api {
                 Some(r) => r.alerts(),
                 None => crate::handlers::empty_listing(rest),
             })),
-            "targets" | "alertmanagers" if get => {
-                Ok(Out::data(crate::handlers::empty_listing(rest)))
-            }
+            "targets" if get => Ok(Out::data(crate::handlers::empty_listing(rest))),
+            "alertmanagers" if get => Ok(Out::data(self.alertmanagers_json())),
             r if r.starts_with("label/") && r.ends_with("/values") => {
                 if get {
                     let name = r.trim_start_matches("label/").trim_end_matches("/values");

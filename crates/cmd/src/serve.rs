@@ -892,6 +892,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                 ooo_window_ms: ooo_window(&a)?,
                 max_exemplars: a.exemplars_limit as u64,
             }),
+            alertmanagers: a
+                .alertmanager_urls
+                .iter()
+                .map(|u| format!("{}/api/v2/alerts", u.trim_end_matches('/')))
+                .collect(),
             build: BuildInfo {
                 version: env!("CARGO_PKG_VERSION").into(),
                 revision: option_env!("CAIRN_GIT_REVISION")

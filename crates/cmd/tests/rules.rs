@@ -255,6 +255,14 @@ fn rules_alerts_alertmanager_and_prometheus_agree() {
         "{ours:?}"
     );
     assert_eq!(ours["global"]["evaluation_interval"].as_str(), Some("1m"));
+    let v = get(&format!("{base}/api/v1/alertmanagers")).json();
+    assert_eq!(
+        v["data"],
+        serde_json::json!({
+            "activeAlertmanagers": [{"url": format!("{am}/api/v2/alerts")}],
+            "droppedAlertmanagers": [],
+        })
+    );
 
     // /api/v1/rules, shaped as Prometheus's.
     let v = get(&format!("{base}/api/v1/rules")).json();

@@ -63,6 +63,18 @@ impl Api {
         serde_json::Value::Object(m).to_string()
     }
 
+    /// `/api/v1/alertmanagers`: every configured Alertmanager is active
+    /// (Cairn discovers none, so none is dropped).
+    pub(crate) fn alertmanagers_json(&self) -> String {
+        let active: Vec<serde_json::Value> = self
+            .cfg
+            .alertmanagers
+            .iter()
+            .map(|u| serde_json::json!({ "url": u }))
+            .collect();
+        serde_json::json!({ "activeAlertmanagers": active, "droppedAlertmanagers": [] }).to_string()
+    }
+
     /// `{"yaml": ...}` of `/api/v1/status/config`.
     pub(crate) fn config_json(&self) -> String {
         serde_json::json!({ "yaml": self.cfg.config_yaml }).to_string()
@@ -117,7 +129,6 @@ pub(crate) fn empty_listing(what: &str) -> String {
     match what {
         "targets" => r#"{"activeTargets":[],"droppedTargets":[]}"#.into(),
         "rules" => r#"{"groups":[]}"#.into(),
-        "alerts" => r#"{"alerts":[]}"#.into(),
-        _ => r#"{"activeAlertmanagers":[],"droppedAlertmanagers":[]}"#.into(),
+        _ => r#"{"alerts":[]}"#.into(),
     }
 }
