@@ -35,6 +35,12 @@ fn parse(query: &str) -> Result<Expr> {
     parser::parse(query).map_err(PromqlError::Parse)
 }
 
+/// Parses the query of a range query: `step()` in duration expressions is
+/// its step.
+fn parse_range(query: &str, step_ms: i64) -> Result<Expr> {
+    parser::parse_with_step(query, step_ms).map_err(PromqlError::Parse)
+}
+
 fn value_type_name(t: ValueType) -> &'static str {
     match t {
         ValueType::Vector => "instant vector",
@@ -212,7 +218,7 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<QueryResult> {
-        let expr = parse(query)?;
+        let expr = parse_range(query, step)?;
         self.range_query_expr(q, &expr, start, end, step)
     }
 

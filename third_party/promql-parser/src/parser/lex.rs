@@ -434,9 +434,27 @@ impl Lexer {
                 }
                 State::Lexeme(token_id)
             }
+            // Cairn's fork: `step()` in duration expressions (Prometheus's
+            // experimental `promql-duration-expr`). "step" is a keyword only
+            // right before "(", so a metric or label called step is still an
+            // identifier (Prometheus lists STEP among those instead).
+            None if s_lower == "step" && self.next_non_space_is('(') => State::Lexeme(T_STEP),
             None if s.contains(':') => State::Lexeme(T_METRIC_IDENTIFIER),
             _ => State::Lexeme(T_IDENTIFIER),
         }
+    }
+
+    /// Whether the next character after any whitespace is `c`.
+    fn next_non_space_is(&self, c: char) -> bool {
+        let mut idx = self.ctx.idx;
+        while let Some(&ch) = self.ctx.chars.get(idx) {
+            if ch.is_ascii_whitespace() {
+                idx += 1;
+            } else {
+                return ch == c;
+            }
+        }
+        false
     }
 
     /// # has already been consumed.
@@ -663,6 +681,36 @@ impl Lexer {
                 State::Lexeme(T_RIGHT_BRACKET)
             }
             Some('[') => State::Err("unexpected left brace '[' inside brackets".into()),
+            // Cairn's fork: duration expressions (`[5m+1m]`, `[step()*2]`,
+            // `[min(step(), 1h)]`).
+            Some('+') => State::Lexeme(T_ADD),
+            Some('-') => State::Lexeme(T_SUB),
+            Some('*') => State::Lexeme(T_MUL),
+            Some('/') => State::Lexeme(T_DIV),
+            Some('%') => State::Lexeme(T_MOD),
+            Some('^') => State::Lexeme(T_POW),
+            Some(',') => State::Lexeme(T_COMMA),
+            Some('(') => {
+                if self.inc_paren_depth() {
+                    return State::Lexeme(T_LEFT_PAREN);
+                }
+                State::Err("too many left parentheses".into())
+            }
+            Some(')') => {
+                if !self.is_paren_balanced() && self.dec_paren_depth() {
+                    return State::Lexeme(T_RIGHT_PAREN);
+                }
+                State::Err("unexpected right parenthesis ')'".into())
+            }
+            Some(ch) if is_alpha(ch) => {
+                self.accept_run(is_alpha_numeric);
+                match self.lexeme_string().to_lowercase().as_str() {
+                    "step" => State::Lexeme(T_STEP),
+                    "min" => State::Lexeme(T_MIN),
+                    "max" => State::Lexeme(T_MAX),
+                    _ => State::Err(format!("unexpected character inside brackets: '{ch}'")),
+                }
+            }
             Some(ch) => State::Err(format!("unexpected character inside brackets: '{ch}'")),
             None => State::Err("unexpected end of input inside brackets".into()),
         }

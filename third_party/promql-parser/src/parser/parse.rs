@@ -15,12 +15,20 @@
 use crate::parser::{lex, Expr, INVALID_QUERY_INFO};
 
 /// Parse the given query literal to an AST (which is [`Expr`] in this crate).
+/// `step()` in duration expressions is 0, as in an instant query.
 pub fn parse(input: &str) -> Result<Expr, String> {
+    parse_with_step(input, 0)
+}
+
+/// Cairn's fork: parse a query of a range query whose step is `step_ms`,
+/// the value of `step()` in duration expressions (which the parser
+/// evaluates; see [`crate::parser::duration_expr`]).
+pub fn parse_with_step(input: &str, step_ms: i64) -> Result<Expr, String> {
     match lex::lexer(input) {
         Err(e) => Err(e),
         Ok(lexer) => {
             // NOTE: the errs is ignored so far.
-            let (res, _errs) = crate::promql_y::parse(&lexer);
+            let (res, _errs) = crate::promql_y::parse(&lexer, step_ms);
             res.ok_or_else(|| String::from(INVALID_QUERY_INFO))?
         }
     }

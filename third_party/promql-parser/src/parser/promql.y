@@ -119,13 +119,15 @@ START_METRIC_SELECTOR
 %expect-unused 'BLANK' 'COMMENT' 'ERROR' 'SEMICOLON' 'SPACE' 'TIMES' 'OPEN_HIST' 'CLOSE_HIST'
 %expect-unused 'OPERATORS_START' 'OPERATORS_END' 'AGGREGATORS_START' 'AGGREGATORS_END'
 %expect-unused 'KEYWORDS_START' 'KEYWORDS_END' 'PREPROCESSOR_START' 'PREPROCESSOR_END'
-%expect-unused 'STEP' 'STARTSYMBOLS_START'
+%expect-unused 'STARTSYMBOLS_START'
 %expect-unused 'START_METRIC' 'START_SERIES_DESCRIPTION' 'START_EXPRESSION' 'START_METRIC_SELECTOR' 'STARTSYMBOLS_END'
 %expect-unused 'SMOOTHED' 'ANCHORED'
 
 %expect 5
 
 %start start
+// Cairn's fork: the query's step, the value of step() in duration expressions.
+%parse-param step_ms: i64
 
 // Operators are listed with increasing precedence.
 %left LOR
@@ -391,7 +393,50 @@ offset_expr -> Result<Expr, String>:
                 expr OFFSET duration { $1?.offset_expr(Offset::Pos($3?)) }
         |       expr OFFSET ADD duration { $1?.offset_expr(Offset::Pos($4?)) }
         |       expr OFFSET SUB duration { $1?.offset_expr(Offset::Neg($4?)) }
+        |       expr OFFSET offset_duration_expr
+                {
+                        let (neg, d) = $3?.offset(step_ms)?;
+                        $1?.offset_expr(if neg { Offset::Neg(d) } else { Offset::Pos(d) })
+                }
         |       expr OFFSET EOF { Err("unexpected end of input in offset, expected duration".into()) }
+;
+
+/*
+ * Cairn's fork: duration expressions (Prometheus's experimental
+ * promql-duration-expr). After offset, only a literal, step(), min/max or
+ * a parenthesised expression, each with an optional sign, so that
+ * "foo offset 2 ^ 2" is "(foo offset 2) ^ 2" as in Prometheus.
+ */
+offset_duration_expr -> Result<DurationExpr, String>:
+                duration_call { $1 }
+        |       ADD duration_call { $2 }
+        |       SUB duration_call { Ok(DurationExpr::Neg(Box::new($2?))) }
+        |       LEFT_PAREN duration_expr RIGHT_PAREN { $2 }
+        |       ADD LEFT_PAREN duration_expr RIGHT_PAREN { $3 }
+        |       SUB LEFT_PAREN duration_expr RIGHT_PAREN { Ok(DurationExpr::Neg(Box::new($3?))) }
+;
+
+duration_call -> Result<DurationExpr, String>:
+                STEP LEFT_PAREN RIGHT_PAREN { Ok(DurationExpr::Step) }
+        |       MIN LEFT_PAREN duration_expr COMMA duration_expr RIGHT_PAREN
+                { Ok(DurationExpr::binary(DurationOp::Min, $3?, $5?)) }
+        |       MAX LEFT_PAREN duration_expr COMMA duration_expr RIGHT_PAREN
+                { Ok(DurationExpr::binary(DurationOp::Max, $3?, $5?)) }
+;
+
+duration_expr -> Result<DurationExpr, String>:
+                DURATION { DurationExpr::literal($lexer.span_str($span)) }
+        |       NUMBER { Ok(DurationExpr::Number(parse_str_radix($lexer.span_str($span))?)) }
+        |       duration_call { $1 }
+        |       LEFT_PAREN duration_expr RIGHT_PAREN { $2 }
+        |       ADD duration_expr %prec MUL { $2 }
+        |       SUB duration_expr %prec MUL { Ok(DurationExpr::Neg(Box::new($2?))) }
+        |       duration_expr ADD duration_expr { Ok(DurationExpr::binary(DurationOp::Add, $1?, $3?)) }
+        |       duration_expr SUB duration_expr { Ok(DurationExpr::binary(DurationOp::Sub, $1?, $3?)) }
+        |       duration_expr MUL duration_expr { Ok(DurationExpr::binary(DurationOp::Mul, $1?, $3?)) }
+        |       duration_expr DIV duration_expr { Ok(DurationExpr::binary(DurationOp::Div, $1?, $3?)) }
+        |       duration_expr MOD duration_expr { Ok(DurationExpr::binary(DurationOp::Mod, $1?, $3?)) }
+        |       duration_expr POW duration_expr { Ok(DurationExpr::binary(DurationOp::Pow, $1?, $3?)) }
 ;
 
 /*
@@ -427,9 +472,9 @@ at_modifier_preprocessors -> Result<Token, String>:
  * Subquery and range selectors.
  */
 matrix_selector -> Result<Expr, String>:
-                expr LEFT_BRACKET duration RIGHT_BRACKET
+                expr LEFT_BRACKET duration_expr RIGHT_BRACKET
                 {
-                        Expr::new_matrix_selector($1?, $3?)
+                        Expr::new_matrix_selector($1?, $3?.range(step_ms)?)
                 }
         |       expr LEFT_BRACKET RIGHT_BRACKET
                 {
@@ -438,9 +483,13 @@ matrix_selector -> Result<Expr, String>:
 ;
 
 subquery_expr -> Result<Expr, String>:
-                expr LEFT_BRACKET duration COLON maybe_duration RIGHT_BRACKET
+                expr LEFT_BRACKET duration_expr COLON RIGHT_BRACKET
                 {
-                        Expr::new_subquery_expr($1?, $3?, $5?)
+                        Expr::new_subquery_expr($1?, $3?.range(step_ms)?, None)
+                }
+        |       expr LEFT_BRACKET duration_expr COLON duration_expr RIGHT_BRACKET
+                {
+                        Expr::new_subquery_expr($1?, $3?.range(step_ms)?, Some($5?.range(step_ms)?))
                 }
 ;
 
@@ -692,13 +741,6 @@ duration -> Result<Duration, String>:
                 }
 ;
 
-/*
- * Wrappers for optional arguments.
- */
-maybe_duration -> Result<Option<Duration>, String>:
-                { Ok(None) }
-        |       duration { $1.map(Some) }
-;
 
 %%
 
@@ -706,6 +748,7 @@ use std::time::Duration;
 use crate::label::{Labels, Matcher, Matchers};
 use crate::parser::{AtModifier, BinModifier, Expr, FunctionArgs, LabelModifier, Offset, VectorMatchCardinality, VectorMatchFillValues};
 use crate::parser::ast::check_ast;
+use crate::parser::duration_expr::{DurationExpr, DurationOp};
 use crate::parser::function::get_function;
 use crate::parser::lex::is_label;
 use crate::parser::production::{lexeme_to_string, lexeme_to_token, span_to_string};
