@@ -1257,6 +1257,13 @@ impl Features {
                     f.otlp_delta = true;
                     tracing::info!("OTLP delta sums and histograms converted to cumulative");
                 }
+                // PromQL's experimental functions and syntax are always
+                // on in Cairn (docs/conformance.md).
+                "promql-experimental-functions"
+                | "promql-duration-expr"
+                | "promql-extended-range-selectors" => {
+                    tracing::info!(option = n, "always enabled in Cairn");
+                }
                 other => tracing::warn!(option = other, "unknown option for --enable-feature"),
             }
         }

@@ -19,6 +19,7 @@
 //!   its parent reads it; series that then share a label set fail the
 //!   query where Prometheus's do (see `names`).
 
+mod extended;
 mod info;
 mod limit;
 mod names;
@@ -365,6 +366,24 @@ impl<'a> Evaluator<'a> {
         let hi = input.reach.ref_time(t);
         let lo = hi - input.range;
         let mut out = Vec::new();
+        if input.extended != crate::plan::Extended::None {
+            let smoothed = input.extended == crate::plan::Extended::Smoothed;
+            for s in input.series {
+                if !s.hpoints.is_empty() {
+                    return extended::histograms_refused();
+                }
+                let floats = extended::extend_floats(&s.points, lo, hi, smoothed);
+                if !floats.is_empty() {
+                    out.push(crate::value::Series {
+                        metric: s.labels,
+                        floats,
+                        histograms: Vec::new(),
+                        drop_name: s.drop_name,
+                    });
+                }
+            }
+            return Ok(out);
+        }
         for s in input.series {
             let floats: Vec<_> = s
                 .points

@@ -221,6 +221,31 @@ pub(crate) struct Selection {
     pub(crate) stats: bool,
     pub(crate) consumer: Consumer,
     pub(crate) hints: SelectHints,
+    /// The selector's `anchored`/`smoothed` modifier: the samples read
+    /// reach a lookback delta further back (and, smoothed, forward), and
+    /// are kept as points for `eval/extended.rs`.
+    pub(crate) extended: Extended,
+}
+
+/// Prometheus's experimental extended range selectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub(crate) enum Extended {
+    #[default]
+    None,
+    Anchored,
+    Smoothed,
+}
+
+impl Extended {
+    pub(crate) fn of(vs: &promql_parser::parser::VectorSelector) -> Self {
+        if vs.anchored {
+            Extended::Anchored
+        } else if vs.smoothed {
+            Extended::Smoothed
+        } else {
+            Extended::None
+        }
+    }
 }
 
 /// Who reads a selection's samples.

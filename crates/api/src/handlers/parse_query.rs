@@ -80,11 +80,11 @@ fn selector_fields(vs: &VectorSelector, o: &mut Map<String, Value>) {
         ms.push(json!({"name": "__name__", "type": "=", "value": n}));
     }
     let (ts, se) = at_fields(&vs.at);
-    o.insert("anchored".into(), json!(false));
+    o.insert("anchored".into(), json!(vs.anchored));
     o.insert("matchers".into(), Value::Array(ms));
     o.insert("name".into(), json!(vs.name.clone().unwrap_or_default()));
     o.insert("offset".into(), json!(offset_ms(&vs.offset)));
-    o.insert("smoothed".into(), json!(false));
+    o.insert("smoothed".into(), json!(vs.smoothed));
     o.insert("startOrEnd".into(), se);
     o.insert("timestamp".into(), ts);
 }

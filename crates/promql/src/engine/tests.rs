@@ -127,7 +127,7 @@ fn store_hosts(seed: u64, hosts: usize) -> MemStorage {
     st
 }
 
-const QUERIES: [&str; 56] = [
+const QUERIES: [&str; 61] = [
     "histogram_quantile(0.9, sum by (le) (rate(m_bucket[5m])))",
     "histogram_quantile(0.5, rate(m_bucket[5m]))",
     "histogram_quantile(1.5, sum by (host, le) (m_bucket))",
@@ -184,6 +184,11 @@ const QUERIES: [&str; 56] = [
     "info(node_up)",
     "sum by (rack) (info(node_up, {rack=~\"r.*\"}))",
     "info(node_up offset 5m)",
+    "increase(m_total[2m] anchored)",
+    "rate(m_total[5m] smoothed)",
+    "resets(m_total[10m] anchored) + changes(m_gauge[3m] anchored)",
+    "m_other smoothed",
+    "delta(m_gauge[4m] smoothed offset 1m)",
 ];
 
 /// Queries the columnar path must take (not fall back on).

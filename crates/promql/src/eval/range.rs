@@ -15,7 +15,7 @@ use crate::error::{eval_err, Result};
 use crate::functions::{check_range_params, hist_window, range_fn, HistOut, RangeCtx};
 use crate::load::{range_values, Loaded, RangeSpec, RowScratch, Windows, MIN_SERIES_PER_THREAD};
 use crate::par::PARTS_PER_THREAD;
-use crate::plan::{Kind, NodeId, RangeFunc, Reach, Steps};
+use crate::plan::{Extended, Kind, NodeId, RangeFunc, Reach, Steps};
 use crate::value::{Annotations, SampleValue};
 
 /// A range vector argument: its series, where it reads and how far back.
@@ -23,6 +23,8 @@ pub(super) struct RangeInput {
     pub(super) series: Vec<Loaded>,
     pub(super) reach: Reach,
     pub(super) range: i64,
+    /// An `anchored`/`smoothed` range selector's modifier.
+    pub(super) extended: Extended,
 }
 
 /// The series of a range selector or subquery node.
@@ -30,11 +32,16 @@ pub(super) fn input(ev: &mut Evaluator<'_>, id: NodeId) -> Result<RangeInput> {
     let plan = ev.plan;
     match plan.node(id).map(|n| &n.kind) {
         Some(Kind::Matrix { sel, reach, range }) => {
+            let extended = plan
+                .selections
+                .get(sel.index())
+                .map_or(Extended::None, |s| s.extended);
             let s = ev.take_selection(*sel)?;
             Ok(RangeInput {
                 series: s.series,
                 reach: *reach,
                 range: *range,
+                extended,
             })
         }
         Some(Kind::Subquery {
@@ -45,6 +52,7 @@ pub(super) fn input(ev: &mut Evaluator<'_>, id: NodeId) -> Result<RangeInput> {
             series: super::subquery::points(ev, *inner)?,
             reach: *reach,
             range: *range,
+            extended: Extended::None,
         }),
         _ => eval_err("expected range vector"),
     }
@@ -100,6 +108,26 @@ pub(super) fn eval(
     // contiguous parts a few per thread; histogram series one by one here
     // (their kernels note annotations).
     let mut series = input.series;
+    if input.extended != Extended::None {
+        // Every series through the extended windows (floats only).
+        for s in &mut series {
+            if !s.hpoints.is_empty() {
+                return super::extended::histograms_refused();
+            }
+            let row = super::extended::row(
+                &s.points,
+                f,
+                input.extended,
+                &refs,
+                input.range,
+                ev.opts.lookback_delta,
+                &params,
+                spec.f,
+            );
+            s.points = Vec::new();
+            s.row = Some(row);
+        }
+    }
     let floats: Vec<usize> = series
         .iter()
         .enumerate()

@@ -7,7 +7,7 @@ use super::Evaluator;
 use crate::columns::{Col, Value};
 use crate::error::Result;
 use crate::load::{instant_row, Loaded, MIN_SERIES_PER_THREAD};
-use crate::plan::{Reach, SelId, Steps};
+use crate::plan::{Extended, Reach, SelId, Steps};
 
 /// The selector of selection `sel` read at `reach` over `steps`; with
 /// `time`, the samples' timestamps in seconds instead of their values.
@@ -18,8 +18,16 @@ pub(super) fn eval(
     time: bool,
     steps: Steps,
 ) -> Result<Value> {
+    let smoothed = ev
+        .plan
+        .selections
+        .get(sel.0 as usize)
+        .is_some_and(|s| s.extended == Extended::Smoothed);
     let data = ev.take_selection(sel)?;
     let refs: Vec<i64> = steps.times().map(|t| reach.ref_time(t)).collect();
+    if smoothed {
+        return smoothed_cols(data, &refs, ev.opts.lookback_delta, time);
+    }
     // The selection's lookback (longer than the engine's where it reads a
     // downsampled level).
     let lookback = ev
@@ -116,4 +124,32 @@ fn mixed(
         c.hists.clear();
     }
     c
+}
+
+/// A `smoothed` instant selector (see `extended.rs`); with `time`, the
+/// step's reference time in seconds where it has a value.
+fn smoothed_cols(
+    data: crate::load::Selected,
+    refs: &[i64],
+    lookback: i64,
+    time: bool,
+) -> Result<Value> {
+    let mut cols = Vec::with_capacity(data.series.len());
+    for s in data.series {
+        if !s.hpoints.is_empty() {
+            return super::extended::histograms_refused();
+        }
+        let n = refs.len();
+        let (mut vals, mut ok) = (vec![0.0; n], vec![false; n]);
+        for (k, &r) in refs.iter().enumerate() {
+            if let Some(v) = super::extended::smoothed_at(&s.points, r, lookback) {
+                if let (Some(x), Some(o)) = (vals.get_mut(k), ok.get_mut(k)) {
+                    *x = if time { r as f64 / 1000.0 } else { v };
+                    *o = true;
+                }
+            }
+        }
+        cols.push(Col::floats(s.labels, s.drop_name, 0, vals, ok));
+    }
+    Ok(Value::Vector(cols))
 }

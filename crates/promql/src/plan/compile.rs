@@ -19,7 +19,7 @@ use super::node::{
     AggOp, BinOp, Card, DateFn, Func, HistStat, LabelReplace, Matching, MathFn, Mode, NodeId,
     RangeFunc, Reach, SelId, Steps,
 };
-use super::{Consumer, Grid, Kind, Node, Plan, PlanOptions, Selection};
+use super::{Consumer, Extended, Grid, Kind, Node, Plan, PlanOptions, Selection};
 use crate::error::{eval_err, PromqlError, Result};
 use crate::options::EngineOptions;
 
@@ -284,6 +284,14 @@ impl Compiler<'_> {
         cx: Ctx,
     ) -> Result<SelId> {
         let matchers = matcher_sets(vs)?;
+        let extended = match Extended::of(vs) {
+            // An instant selector is only changed by `smoothed`.
+            Extended::Anchored if range.is_none() => Extended::None,
+            e => e,
+        };
+        if extended != Extended::None {
+            return self.extended_selection(matchers, steps, reach, range, extended, cx);
+        }
         let (lo, hi) = (reach.ref_time(steps.start), reach.ref_time(steps.last()));
         // Which downsampled data may stand in (see `source_resolution`); a
         // plain selector reading level r looks back at least r, so that
@@ -346,8 +354,62 @@ impl Compiler<'_> {
                 resolution,
                 aggregate,
             },
+            extended: Extended::None,
         });
         self.keys.insert(key, id);
+        Ok(id)
+    }
+
+    /// The selection of an `anchored` or `smoothed` selector (never
+    /// shared): raw samples from a lookback delta before each window (and,
+    /// smoothed, to a lookback delta after it), kept as points without
+    /// stale markers, as Prometheus's `matrixIterSlice` reads them.
+    fn extended_selection(
+        &mut self,
+        matchers: Vec<Vec<cairn_model::Matcher>>,
+        steps: Steps,
+        reach: Reach,
+        range: Option<i64>,
+        extended: Extended,
+        cx: Ctx,
+    ) -> Result<SelId> {
+        let lookback = self.opts.lookback_delta;
+        let back = range.unwrap_or(0) + lookback;
+        let ahead = if extended == Extended::Smoothed {
+            lookback
+        } else {
+            0
+        };
+        let (lo, hi) = (reach.ref_time(steps.start), reach.ref_time(steps.last()));
+        let (mint, maxt) = if steps.n == 0 {
+            (1, 0)
+        } else {
+            (lo - back + 1, hi + ahead)
+        };
+        let id = SelId(
+            u32::try_from(self.selections.len())
+                .map_err(|_| PromqlError::Eval("query has too many selectors".into()))?,
+        );
+        self.selections.push(Selection {
+            matchers,
+            mint,
+            maxt,
+            matrix: true,
+            reach: back + ahead,
+            grid: Grid::new(lo + ahead, hi + ahead, steps.step),
+            stats: false,
+            consumer: Consumer::Points,
+            hints: SelectHints {
+                start: mint,
+                end: maxt,
+                step: steps.step,
+                range: range.unwrap_or(0),
+                func: cx.func.map(str::to_owned),
+                resolution: 0,
+                aggregate: Aggregate::default(),
+            },
+            extended,
+        });
         Ok(id)
     }
 
@@ -525,6 +587,9 @@ impl Compiler<'_> {
             let Some(m) = args.get(mi) else {
                 return eval_err(format!("function {name} expects a range vector argument"));
             };
+            if let Expr::MatrixSelector(ms) = unparen(m) {
+                check_extended(name, Extended::of(&ms.vs))?;
+            }
             // Over downsampled data, the average of a range is the sum of
             // its windows' sums over the sum of their counts (an average of
             // window averages would weigh short windows as much as full
@@ -709,6 +774,26 @@ impl Compiler<'_> {
         };
         self.push(Kind::Call { func, args: ids }, ty, steps, mode)
     }
+}
+
+/// Prometheus's rule for which functions take an `anchored` or `smoothed`
+/// range (`AnchoredSafeFunctions`, `SmoothedSafeFunctions`).
+fn check_extended(func: &str, e: Extended) -> Result<()> {
+    let (name, allowed): (&str, &[&str]) = match e {
+        Extended::None => return Ok(()),
+        Extended::Anchored => (
+            "anchored",
+            &["changes", "delta", "increase", "rate", "resets"],
+        ),
+        Extended::Smoothed => ("smoothed", &["delta", "increase", "rate"]),
+    };
+    if allowed.contains(&func) {
+        return Ok(());
+    }
+    eval_err(format!(
+        "{name} modifier can only be used with: {} - not with {func}",
+        allowed.join(", ")
+    ))
 }
 
 /// The coarsest downsampled level (ms; 0 = raw) a selection may read:

@@ -891,6 +891,11 @@ pub struct VectorSelector {
     #[cfg_attr(feature = "ser", serde(flatten))]
     #[cfg_attr(feature = "ser", serde(serialize_with = "serialize_at_modifier"))]
     pub at: Option<AtModifier>,
+    /// Cairn's fork: the `anchored` modifier (Prometheus's experimental
+    /// `promql-extended-range-selectors`).
+    pub anchored: bool,
+    /// Cairn's fork: the `smoothed` modifier.
+    pub smoothed: bool,
 }
 
 impl VectorSelector {
@@ -900,6 +905,8 @@ impl VectorSelector {
             matchers,
             offset: None,
             at: None,
+            anchored: false,
+            smoothed: false,
         }
     }
 }
@@ -911,6 +918,8 @@ impl Default for VectorSelector {
             matchers: Matchers::empty(),
             offset: None,
             at: None,
+            anchored: false,
+            smoothed: false,
         }
     }
 }
@@ -922,6 +931,8 @@ impl From<String> for VectorSelector {
             offset: None,
             at: None,
             matchers: Matchers::empty(),
+            anchored: false,
+            smoothed: false,
         }
     }
 }
@@ -941,6 +952,8 @@ impl From<String> for VectorSelector {
 ///     offset: None,
 ///     at: None,
 ///     matchers: Matchers::empty(),
+///     anchored: false,
+///     smoothed: false,
 /// };
 ///
 /// assert_eq!(VectorSelector::from("foo"), vs);
@@ -972,11 +985,22 @@ impl fmt::Display for VectorSelector {
         if let Some(at) = &self.at {
             write!(f, " {at}")?;
         }
+        write_extended(f, self)?;
         if let Some(offset) = &self.offset {
             write!(f, " offset {offset}")?;
         }
         Ok(())
     }
+}
+
+/// Cairn's fork: ` anchored` or ` smoothed`, where Prometheus prints them.
+fn write_extended(f: &mut fmt::Formatter, vs: &VectorSelector) -> fmt::Result {
+    if vs.anchored {
+        write!(f, " anchored")?;
+    } else if vs.smoothed {
+        write!(f, " smoothed")?;
+    }
+    Ok(())
 }
 
 impl Prettier for VectorSelector {
@@ -1013,6 +1037,7 @@ impl fmt::Display for MatrixSelector {
         if let Some(at) = &self.vs.at {
             write!(f, " {at}")?;
         }
+        write_extended(f, &self.vs)?;
 
         if let Some(offset) = &self.vs.offset {
             write!(f, " offset {offset}")?;
@@ -1253,6 +1278,35 @@ impl Expr {
     }
 
     /// set offset field for specified Expr, but CAN ONLY be set once.
+    /// Cairn's fork: `expr anchored` / `expr smoothed`, on an instant or
+    /// range selector only, as Prometheus's `setAnchored`/`setSmoothed`.
+    pub(crate) fn extended_expr(self, anchored: bool) -> Result<Self, String> {
+        let name = if anchored { "anchored" } else { "smoothed" };
+        let set = |vs: &mut VectorSelector| -> Result<(), String> {
+            if (anchored && vs.smoothed) || (!anchored && vs.anchored) {
+                return Err("anchored and smoothed modifiers cannot be used together".into());
+            }
+            if anchored {
+                vs.anchored = true;
+            } else {
+                vs.smoothed = true;
+            }
+            Ok(())
+        };
+        match self {
+            Expr::VectorSelector(mut vs) => {
+                set(&mut vs)?;
+                Ok(Expr::VectorSelector(vs))
+            }
+            Expr::MatrixSelector(mut ms) => {
+                set(&mut ms.vs)?;
+                Ok(Expr::MatrixSelector(ms))
+            }
+            Expr::Subquery(_) => Err(format!("{name} modifier is not supported for subqueries")),
+            _ => Err(format!("{name} modifier not implemented")),
+        }
+    }
+
     pub(crate) fn offset_expr(self, offset: Offset) -> Result<Self, String> {
         let already_set_err = Err("offset may not be set multiple times".into());
         match self {
@@ -3010,5 +3064,32 @@ or
                 "roundtrip failed for input: {input}"
             );
         }
+    }
+
+    // Cairn's fork: extended range selectors.
+    #[test]
+    fn anchored_and_smoothed_modifiers() {
+        use crate::parser::parse;
+        let e = parse("rate(foo[5m] anchored)").unwrap();
+        assert_eq!(e.to_string(), "rate(foo[5m] anchored)");
+        let Expr::Call(c) = e else { panic!() };
+        let Expr::MatrixSelector(ms) = c.args.args[0].as_ref() else {
+            panic!()
+        };
+        assert!(ms.vs.anchored && !ms.vs.smoothed);
+        let Expr::Binary(b) = parse("1 + foo offset 1m smoothed").unwrap() else {
+            panic!()
+        };
+        let Expr::VectorSelector(vs) = b.rhs.as_ref() else {
+            panic!()
+        };
+        assert!(vs.smoothed && vs.offset.is_some());
+        assert!(parse("foo anchored smoothed")
+            .unwrap_err()
+            .contains("cannot be used together"));
+        assert!(parse("foo[5m:1m] anchored")
+            .unwrap_err()
+            .contains("not supported for subqueries"));
+        assert!(parse("sum(foo) smoothed").is_err());
     }
 }

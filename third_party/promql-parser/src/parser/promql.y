@@ -121,7 +121,6 @@ START_METRIC_SELECTOR
 %expect-unused 'KEYWORDS_START' 'KEYWORDS_END' 'PREPROCESSOR_START' 'PREPROCESSOR_END'
 %expect-unused 'STARTSYMBOLS_START'
 %expect-unused 'START_METRIC' 'START_SERIES_DESCRIPTION' 'START_EXPRESSION' 'START_METRIC_SELECTOR' 'STARTSYMBOLS_END'
-%expect-unused 'SMOOTHED' 'ANCHORED'
 
 %expect 5
 
@@ -139,6 +138,9 @@ START_METRIC_SELECTOR
 
 // Offset and At modifiers do not have associativity.
 %nonassoc OFFSET AT GROUP_LEFT GROUP_RIGHT
+// Cairn's fork: the extended range selector modifiers bind to the selector
+// before them ("a + b anchored" is "a + (b anchored)").
+%nonassoc ANCHORED SMOOTHED
 
 // This ensures that it is always attempted to parse range or subquery selectors when a left
 // bracket is encountered.
@@ -169,6 +171,8 @@ expr -> Result<Expr, String>:
         |       subquery_expr { check_ast($1?) }
         |       unary_expr  { check_ast($1?) }
         |       vector_selector  { check_ast($1?) }
+        |       expr ANCHORED { check_ast($1?.extended_expr(true)?) }
+        |       expr SMOOTHED { check_ast($1?.extended_expr(false)?) }
 ;
 
 /*

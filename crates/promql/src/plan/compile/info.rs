@@ -22,7 +22,7 @@ use super::{unparen, Compiler, Ctx};
 use crate::error::{eval_err, PromqlError, Result};
 use crate::plan::matchers::matcher_sets;
 use crate::plan::node::{Mode, NodeId, Reach, SelId, Steps};
-use crate::plan::{Consumer, Grid, InfoCall, Kind, Selection};
+use crate::plan::{Consumer, Extended, Grid, InfoCall, Kind, Selection};
 
 /// The info metric read when the selector names none.
 const TARGET_INFO: &str = "target_info";
@@ -110,6 +110,7 @@ impl Compiler<'_> {
                 resolution: 0,
                 aggregate: Aggregate::default(),
             },
+            extended: Extended::None,
         });
         Ok(id)
     }
