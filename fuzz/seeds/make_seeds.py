@@ -17,7 +17,6 @@ described in its fuzz_targets/<target>.rs.
 import gzip
 import json
 import os
-import shutil
 import struct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -518,18 +517,26 @@ rr_samples = pb_bytes(2, pb_double(1, 40.0) + pb_sint(2, 1000)) + pb_bytes(2, pb
 rr_response = pb_bytes(1, pb_bytes(1, rr_labels + rr_samples))
 seed("remote_read_response", "samples", b"\x00" + snappy_literal(rr_response))
 
+# --- promql_query ----------------------------------------------------------
+
+# The first byte is the step in seconds (0: an instant query).
+for i, q in enumerate([
+    'sum by (Hostname) (rate(DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{gpu="0"}[5m] anchored))',
+    'histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[1h+5m:step()*2] offset -(1h / 2))))',
+    'info(up, {__name__=~".+_info", k8s_pod=~".+"}) > bool 0.5 or on (job) group_left (x) vector(1)',
+    'topk(3, max_over_time(DCGM_FI_DEV_GPU_TEMP[30m] @ end())) unless ignoring (gpu) absent(up smoothed offset min(step(), 1m) ^ 2)',
+    'label_replace(count_values("v", node_load1), "a", "$1", `b`, "(.*)") / scalar(limit_ratio(0.5, x{a!~"b|c", d!="e"}))',
+]):
+    seed("promql_query", f"seed_{i}.txt", b"\x0f" + q.encode())
+
 # --- write -----------------------------------------------------------------
 
-# Only the targets this script writes: others (head_snapshot) hold seeds
-# copied from fixtures by hand.
-for target in seeds:
-    d = os.path.join(OUT, target)
-    if os.path.isdir(d):
-        shutil.rmtree(d)
+# Only the files this script writes are replaced: seeds added by hand (a
+# fuzzer's finds, fixtures copied in) stay.
 total = 0
 for target, files in sorted(seeds.items()):
     d = os.path.join(OUT, target)
-    os.makedirs(d)
+    os.makedirs(d, exist_ok=True)
     for name, data in sorted(files.items()):
         with open(os.path.join(d, name), "wb") as f:
             f.write(data)

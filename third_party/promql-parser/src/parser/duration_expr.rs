@@ -11,6 +11,16 @@
 
 use std::time::Duration;
 
+/// A duration Prometheus can hold (Go's `time.Duration`: below 2^63 ns,
+/// about 292 years), or "duration out of range": offsets and ranges beyond
+/// it would overflow a query's millisecond arithmetic.
+pub fn bounded(d: Duration) -> Result<Duration, String> {
+    if d.as_nanos() > i64::MAX as u128 {
+        return Err("duration out of range".into());
+    }
+    Ok(d)
+}
+
 /// A duration expression as written.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DurationExpr {
@@ -97,22 +107,22 @@ impl DurationExpr {
     /// A range or subquery duration: a literal as written (its checks are
     /// the selector's), an expression evaluated and required positive.
     pub fn range(&self, step_ms: i64) -> Result<Duration, String> {
-        match self {
+        bounded(match self {
             DurationExpr::Literal(d) if d.is_zero() => {
-                Err("duration must be greater than 0".into())
+                return Err("duration must be greater than 0".into())
             }
-            DurationExpr::Literal(d) => Ok(*d),
-            DurationExpr::Number(n) => Duration::try_from_secs_f64(*n).map_err(|e| e.to_string()),
-            _ => Ok(Duration::from_millis(
-                self.millis(step_ms, false)?.unsigned_abs(),
-            )),
-        }
+            DurationExpr::Literal(d) => *d,
+            DurationExpr::Number(n) => {
+                Duration::try_from_secs_f64(*n).map_err(|_| "duration out of range".to_string())?
+            }
+            _ => Duration::from_millis(self.millis(step_ms, false)?.unsigned_abs()),
+        })
     }
 
     /// An offset: a duration and whether it is negative.
     pub fn offset(&self, step_ms: i64) -> Result<(bool, Duration), String> {
         let ms = self.millis(step_ms, true)?;
-        Ok((ms < 0, Duration::from_millis(ms.unsigned_abs())))
+        Ok((ms < 0, bounded(Duration::from_millis(ms.unsigned_abs()))?))
     }
 }
 
@@ -158,6 +168,14 @@ mod tests {
         assert!(parse(r#"step{step="1"} + sum by (step) (x)"#).is_ok());
         assert!(parse("min(x) + max by (a) (y)").is_ok());
         assert!(parse("foo[m]").is_err());
+        // Out-of-range numbers are errors, not panics.
+        assert!(parse("foo offset 1e400").is_err());
+        assert!(parse("foo offset nan").is_err());
+        assert!(parse("foo[1e400]").is_err());
+        assert!(parse("foo offset 0x7fffffffffffffff").is_err());
+        assert!(parse("foo[300y]").is_err());
+        assert!(parse("foo offset 99999999999y").is_err());
+        assert!(parse("foo[290y] offset -290y").is_ok());
     }
 
     fn n(v: f64) -> DurationExpr {

@@ -737,11 +737,14 @@ string_identifier -> Result<String, String>:
 ;
 
 duration -> Result<Duration, String>:
-                DURATION { parse_duration($lexer.span_str($span)) }
+                DURATION { bounded(parse_duration($lexer.span_str($span))?) }
         |       NUMBER
                 {
                         let num = parse_str_radix($lexer.span_str($span))?;
-                        Ok(Duration::from_secs_f64(num))
+                        // Cairn's fork: an error, not a panic, for NaN, infinite and
+                        // negative seconds ("foo offset 1e400"), and none beyond
+                        // Prometheus's range.
+                        bounded(Duration::try_from_secs_f64(num).map_err(|_| "duration out of range".to_string())?)
                 }
 ;
 
@@ -752,7 +755,7 @@ use std::time::Duration;
 use crate::label::{Labels, Matcher, Matchers};
 use crate::parser::{AtModifier, BinModifier, Expr, FunctionArgs, LabelModifier, Offset, VectorMatchCardinality, VectorMatchFillValues};
 use crate::parser::ast::check_ast;
-use crate::parser::duration_expr::{DurationExpr, DurationOp};
+use crate::parser::duration_expr::{bounded, DurationExpr, DurationOp};
 use crate::parser::function::get_function;
 use crate::parser::lex::is_label;
 use crate::parser::production::{lexeme_to_string, lexeme_to_token, span_to_string};

@@ -77,7 +77,10 @@ pub fn parse_duration(ds: &str) -> Result<Duration, String> {
 
     // the duration is float number of seconds
     if let Ok(float_duration) = ds.parse::<f64>() {
-        return Ok(Duration::from_secs_f64(float_duration));
+        // Cairn's fork: an error, not a panic, for NaN, infinite and
+        // negative seconds.
+        return Duration::try_from_secs_f64(float_duration)
+            .map_err(|_| format!("not a valid duration string: {ds}"));
     }
 
     if !DURATION_RE.is_match(ds) {
