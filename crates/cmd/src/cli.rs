@@ -324,7 +324,9 @@ pub struct ServeArgs {
     /// where a function drops it) and `created-timestamp-zero-ingestion` (a remote write 2.0
     /// sample's start timestamp also goes in as a zero sample at that time, where it lands
     /// in order) and `otlp-deltatocumulative` (OTLP delta sums and histograms are converted
-    /// to cumulative ones instead of refused); other names are accepted with a warning.
+    /// to cumulative ones instead of refused). `promql-experimental-functions`,
+    /// `promql-duration-expr` and `promql-extended-range-selectors` are accepted and always
+    /// on in Cairn; other names are accepted with a warning.
     #[arg(long = "enable-feature", value_delimiter = ',')]
     pub enable_feature: Vec<String>,
 }

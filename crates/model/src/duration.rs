@@ -14,6 +14,9 @@
 //! duration as above.
 //!
 //! Both return whole milliseconds, Cairn's unit of time.
+//!
+//! [`format_duration`] is the way back, as Prometheus's `model.Duration`
+//! prints: the largest units first, weeks and years only when whole.
 
 use crate::ModelError;
 
@@ -31,6 +34,29 @@ const UNITS: [(&str, u64); 7] = [
     ("s", 1_000),
     ("ms", 1),
 ];
+
+/// A duration in milliseconds as Prometheus's `model.Duration` prints it
+/// (`1h30m`, `2w`, `15d`, `1s500ms`, `0s`): each unit from [`UNITS`] in
+/// turn, `y` and `w` only when they divide what is left; a minus sign for
+/// a negative duration.
+pub fn format_duration(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut s = String::from(if ms < 0 { "-" } else { "" });
+    let mut left = ms.unsigned_abs();
+    for (unit, len) in UNITS {
+        if (unit == "y" || unit == "w") && !left.is_multiple_of(len) {
+            continue;
+        }
+        if left >= len {
+            s.push_str(&(left / len).to_string());
+            s.push_str(unit);
+            left %= len;
+        }
+    }
+    s
+}
 
 /// Parses a Prometheus duration (`5m`, `1h30m`, `15d`, `0`) into
 /// milliseconds. See the module docs for the grammar; errors are
@@ -128,6 +154,22 @@ mod tests {
     const NAMES: [&str; 7] = ["y", "w", "d", "h", "m", "s", "ms"];
     /// The largest duration Go's `time.Duration` holds, in whole ms.
     const MAX_MS: i64 = i64::MAX / 1_000_000;
+
+    #[test]
+    fn formats_as_prometheus_prints() {
+        assert_eq!(format_duration(0), "0s");
+        assert_eq!(format_duration(60_000), "1m");
+        assert_eq!(format_duration(5_400_000), "1h30m");
+        assert_eq!(format_duration(15 * 86_400_000), "15d");
+        assert_eq!(format_duration(14 * 86_400_000), "2w");
+        assert_eq!(format_duration(365 * 86_400_000), "1y");
+        assert_eq!(format_duration(1_500), "1s500ms");
+        assert_eq!(format_duration(-90_000), "-1m30s");
+        // What it prints parses back to the same milliseconds.
+        for ms in [1, 999, 61_001, 90 * 86_400_000, 400 * 86_400_000 + 7] {
+            assert_eq!(parse_duration(&format_duration(ms)), Ok(ms), "{ms}");
+        }
+    }
 
     #[test]
     fn accepts_what_prometheus_accepts() {

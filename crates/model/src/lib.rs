@@ -15,7 +15,7 @@ mod matcher;
 mod sample;
 pub mod time;
 
-pub use duration::{parse_duration, parse_duration_or_seconds};
+pub use duration::{format_duration, parse_duration, parse_duration_or_seconds};
 pub use error::ModelError;
 pub use gofloat::{format_go_f, format_go_g, push_go_f};
 pub use histogram::{

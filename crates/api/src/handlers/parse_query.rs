@@ -89,19 +89,6 @@ fn selector_fields(vs: &VectorSelector, o: &mut Map<String, Value>) {
     o.insert("timestamp".into(), ts);
 }
 
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`.
-fn go_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        v.to_string()
-    }
-}
-
 fn binary(b: &BinaryExpr) -> Value {
     let vectors =
         b.lhs.value_type() == ValueType::Vector && b.rhs.value_type() == ValueType::Vector;
@@ -191,7 +178,9 @@ pub(crate) fn translate(e: &Expr) -> Value {
                 "type": "subquery",
             })
         }
-        Expr::NumberLiteral(n) => json!({"type": "numberLiteral", "val": go_float(n.val)}),
+        Expr::NumberLiteral(n) => {
+            json!({"type": "numberLiteral", "val": cairn_model::format_go_f(n.val)})
+        }
         Expr::StringLiteral(s) => json!({"type": "stringLiteral", "val": s.val}),
         Expr::Paren(p) => json!({"expr": translate(&p.expr), "type": "parenExpr"}),
         Expr::Unary(u) => json!({"expr": translate(&u.expr), "op": "-", "type": "unaryExpr"}),
@@ -205,16 +194,6 @@ mod tests {
 
     fn tree(q: &str) -> String {
         translate(&promql_parser::parser::parse(q).unwrap()).to_string()
-    }
-
-    #[test]
-    fn floats_print_as_go_prints_them() {
-        assert_eq!(go_float(1.0), "1");
-        assert_eq!(go_float(0.5), "0.5");
-        assert_eq!(go_float(1e-7), "0.0000001");
-        assert_eq!(go_float(f64::INFINITY), "+Inf");
-        assert_eq!(go_float(f64::NEG_INFINITY), "-Inf");
-        assert_eq!(go_float(f64::NAN), "NaN");
     }
 
     #[test]
@@ -244,6 +223,14 @@ mod tests {
             tree(r#"topk(3, {__name__="x"} offset -1m)"#),
             r#"{"expr":{"anchored":false,"matchers":[{"name":"__name__","type":"=","value":"x"}],"name":"","offset":-60000,"smoothed":false,"startOrEnd":null,"timestamp":null,"type":"vectorSelector"},"grouping":[],"op":"topk","param":{"type":"numberLiteral","val":"3"},"type":"aggregation","without":false}"#
         );
+        assert_eq!(
+            tree("-1e-7"),
+            r#"{"type":"numberLiteral","val":"-0.0000001"}"#
+        );
+        assert_eq!(tree("Inf"), r#"{"type":"numberLiteral","val":"+Inf"}"#);
+        assert!(tree("rate(x[5m] anchored)").contains(r#""anchored":true,"#));
+        assert!(tree("x smoothed").contains(r#""smoothed":true,"#));
+        assert!(tree("x").contains(r#""anchored":false,"#));
         assert_eq!(
             tree(r#""a\"b""#),
             r#"{"type":"stringLiteral","val":"a\"b"}"#

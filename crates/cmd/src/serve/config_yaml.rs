@@ -10,42 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use cairn_model::format_duration;
 use serde_yaml_ng::{Mapping, Value};
-
-/// A duration in milliseconds as Prometheus's `model.Duration` prints it:
-/// its largest units first, `0s` for zero.
-pub(crate) fn prom_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let (sign, mut left) = if ms < 0 {
-        ("-", ms.unsigned_abs())
-    } else {
-        ("", ms.unsigned_abs())
-    };
-    let mut s = String::from(sign);
-    for (unit, len) in [
-        ("y", 365 * 86_400_000u64),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ] {
-        // Prometheus writes weeks only for whole weeks (days otherwise),
-        // and years alike.
-        if (unit == "w" || unit == "y") && left % len != 0 {
-            continue;
-        }
-        if left >= len {
-            s.push_str(&(left / len).to_string());
-            s.push_str(unit);
-            left %= len;
-        }
-    }
-    s
-}
 
 /// The settings the page shows.
 pub(crate) struct Settings<'a> {
@@ -98,7 +64,7 @@ fn alertmanager(url: &str) -> Value {
 pub(crate) fn config_yaml(s: &Settings<'_>) -> String {
     let mut global = vec![(
         "evaluation_interval",
-        Value::String(prom_duration(s.evaluation_interval_ms)),
+        Value::String(format_duration(s.evaluation_interval_ms)),
     )];
     if !s.external_labels.is_empty() {
         let mut labels = Mapping::new();
@@ -140,7 +106,7 @@ pub(crate) fn config_yaml(s: &Settings<'_>) -> String {
                 "tsdb",
                 map(vec![(
                     "out_of_order_time_window",
-                    Value::String(prom_duration(s.ooo_window_ms)),
+                    Value::String(format_duration(s.ooo_window_ms)),
                 )]),
             ),
             (
@@ -158,17 +124,6 @@ pub(crate) fn config_yaml(s: &Settings<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_as_prometheus_prints_them() {
-        assert_eq!(prom_duration(0), "0s");
-        assert_eq!(prom_duration(60_000), "1m");
-        assert_eq!(prom_duration(5_400_000), "1h30m");
-        assert_eq!(prom_duration(15 * 86_400_000), "15d");
-        assert_eq!(prom_duration(14 * 86_400_000), "2w");
-        assert_eq!(prom_duration(365 * 86_400_000), "1y");
-        assert_eq!(prom_duration(1_500), "1s500ms");
-    }
 
     #[test]
     fn the_page_holds_what_the_flags_set() {

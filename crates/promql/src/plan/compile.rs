@@ -60,6 +60,22 @@ struct Compiler<'o> {
     keys: HashMap<String, SelId>,
 }
 
+/// The window of a selection built by
+/// [`Compiler::raw_points_selection`].
+struct RawWindow {
+    /// The range of a range selector (0 for an instant one).
+    range: i64,
+    /// How far before a step's reference time samples are read.
+    back: i64,
+    /// How far after it.
+    ahead: i64,
+    /// Range-selector reading: stale markers are dropped.
+    matrix: bool,
+    extended: Extended,
+    /// The consuming function (a storage hint).
+    func: Option<String>,
+}
+
 /// What the walk carries down from a node's ancestors.
 #[derive(Debug, Clone, Copy, Default)]
 struct Ctx {
@@ -332,11 +348,7 @@ impl Compiler<'_> {
         if let Some(&id) = self.keys.get(&key) {
             return Ok(id);
         }
-        let id = SelId(
-            u32::try_from(self.selections.len())
-                .map_err(|_| PromqlError::Eval("query has too many selectors".into()))?,
-        );
-        self.selections.push(Selection {
+        let id = self.push_selection(Selection {
             matchers,
             mint,
             maxt,
@@ -355,7 +367,7 @@ impl Compiler<'_> {
                 aggregate,
             },
             extended: Extended::None,
-        });
+        })?;
         self.keys.insert(key, id);
         Ok(id)
     }
@@ -374,42 +386,66 @@ impl Compiler<'_> {
         cx: Ctx,
     ) -> Result<SelId> {
         let lookback = self.opts.lookback_delta;
-        let back = range.unwrap_or(0) + lookback;
-        let ahead = if extended == Extended::Smoothed {
-            lookback
-        } else {
-            0
+        let window = RawWindow {
+            range: range.unwrap_or(0),
+            back: range.unwrap_or(0) + lookback,
+            ahead: if extended == Extended::Smoothed {
+                lookback
+            } else {
+                0
+            },
+            matrix: true,
+            extended,
+            func: cx.func.map(str::to_owned),
         };
+        self.raw_points_selection(matchers, steps, reach, window)
+    }
+
+    /// A selection of its own (never shared) that keeps raw points, no
+    /// downsampled level and no rows: for each step's reference time `r`,
+    /// the samples in `(r - back, r + ahead]`.
+    pub(super) fn raw_points_selection(
+        &mut self,
+        matchers: Vec<Vec<cairn_model::Matcher>>,
+        steps: Steps,
+        reach: Reach,
+        w: RawWindow,
+    ) -> Result<SelId> {
         let (lo, hi) = (reach.ref_time(steps.start), reach.ref_time(steps.last()));
         let (mint, maxt) = if steps.n == 0 {
             (1, 0)
         } else {
-            (lo - back + 1, hi + ahead)
+            (lo - w.back + 1, hi + w.ahead)
         };
-        let id = SelId(
-            u32::try_from(self.selections.len())
-                .map_err(|_| PromqlError::Eval("query has too many selectors".into()))?,
-        );
-        self.selections.push(Selection {
+        self.push_selection(Selection {
             matchers,
             mint,
             maxt,
-            matrix: true,
-            reach: back + ahead,
-            grid: Grid::new(lo + ahead, hi + ahead, steps.step),
+            matrix: w.matrix,
+            reach: w.back + w.ahead,
+            grid: Grid::new(lo + w.ahead, hi + w.ahead, steps.step),
             stats: false,
             consumer: Consumer::Points,
             hints: SelectHints {
                 start: mint,
                 end: maxt,
                 step: steps.step,
-                range: range.unwrap_or(0),
-                func: cx.func.map(str::to_owned),
+                range: w.range,
+                func: w.func,
                 resolution: 0,
                 aggregate: Aggregate::default(),
             },
-            extended,
-        });
+            extended: w.extended,
+        })
+    }
+
+    /// Adds `sel` to the plan.
+    fn push_selection(&mut self, sel: Selection) -> Result<SelId> {
+        let id = SelId(
+            u32::try_from(self.selections.len())
+                .map_err(|_| PromqlError::Eval("query has too many selectors".into()))?,
+        );
+        self.selections.push(sel);
         Ok(id)
     }
 

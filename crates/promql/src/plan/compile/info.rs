@@ -14,15 +14,14 @@
 //! evaluation instead (it needs the base's values), with the same result.
 
 use cairn_model::{MatchType, Matcher, METRIC_NAME};
-use cairn_storage::{Aggregate, SelectHints};
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::Expr;
 
-use super::{unparen, Compiler, Ctx};
+use super::{unparen, Compiler, Ctx, RawWindow};
 use crate::error::{eval_err, PromqlError, Result};
 use crate::plan::matchers::matcher_sets;
 use crate::plan::node::{Mode, NodeId, Reach, SelId, Steps};
-use crate::plan::{Consumer, Extended, Grid, InfoCall, Kind, Selection};
+use crate::plan::{Extended, InfoCall, Kind};
 
 /// The info metric read when the selector names none.
 const TARGET_INFO: &str = "target_info";
@@ -74,45 +73,22 @@ impl Compiler<'_> {
     }
 
     /// The selection of the info series (never shared with a selector's):
-    /// an instant selector's at `reach`.
+    /// an instant selector's at `reach`, stale markers kept.
     fn info_selection(
         &mut self,
         matchers: Vec<Matcher>,
         steps: Steps,
         reach: Reach,
     ) -> Result<SelId> {
-        let lookback = self.opts.lookback_delta;
-        let (lo, hi) = (reach.ref_time(steps.start), reach.ref_time(steps.last()));
-        let (mint, maxt) = if steps.n == 0 {
-            (1, 0)
-        } else {
-            (lo - lookback + 1, hi)
-        };
-        let id = SelId(
-            u32::try_from(self.selections.len())
-                .map_err(|_| PromqlError::Eval("query has too many selectors".into()))?,
-        );
-        self.selections.push(Selection {
-            matchers: vec![matchers],
-            mint,
-            maxt,
+        let window = RawWindow {
+            range: 0,
+            back: self.opts.lookback_delta,
+            ahead: 0,
             matrix: false,
-            reach: lookback,
-            grid: Grid::new(lo, hi, steps.step),
-            stats: false,
-            consumer: Consumer::Points,
-            hints: SelectHints {
-                start: mint,
-                end: maxt,
-                step: steps.step,
-                range: 0,
-                func: Some("info".to_owned()),
-                resolution: 0,
-                aggregate: Aggregate::default(),
-            },
             extended: Extended::None,
-        });
-        Ok(id)
+            func: Some("info".to_owned()),
+        };
+        self.raw_points_selection(vec![matchers], steps, reach, window)
     }
 }
 
