@@ -54,6 +54,11 @@ impl<'a> ByteCursor<'a> {
         self.b.len().saturating_sub(self.pos)
     }
 
+    /// The bytes not read yet (nothing is consumed).
+    pub fn rest(&self) -> &'a [u8] {
+        self.b.get(self.pos..).unwrap_or_default()
+    }
+
     /// Whether every byte has been read.
     pub fn is_empty(&self) -> bool {
         self.remaining() == 0

@@ -35,10 +35,18 @@ pub struct HeadOptions {
     /// `head_spill/` and keep only a small tail in memory (see
     /// `docs/head.md`, "Memory"). On by default.
     pub spill_open_chunks: bool,
-    /// Threads that apply the WAL on open (the reading thread decodes and
-    /// hands each series' records to one of them by label hash); 1 replays
-    /// on the opening thread. Default: the available cores, at most 8.
+    /// Threads that apply the WAL on open (the decoding thread hands each
+    /// series' records to one of them by label hash); 1 applies on the
+    /// opening thread, which then also decodes. The segments are read on
+    /// a thread of their own either way. Default: one less than the
+    /// available cores, at least 1 and at most 8 (on two cores, two
+    /// applying threads took 25 to 35 % longer than one: see
+    /// `docs/benchmarks.md`, "Restart after kill -9").
     pub replay_threads: usize,
+    /// Threads that build the series, label sets and index entries when
+    /// the head is loaded from its snapshot (`snapshot`), beside the one
+    /// reading it. Default: the available cores, at most 8.
+    pub snapshot_threads: usize,
     /// Capacity of the exemplar ring (see `exemplars`): the newest this
     /// many exemplars of all series are kept; 0 keeps none. Prometheus's
     /// `storage.exemplars.max_exemplars`, default 100,000.
@@ -64,7 +72,9 @@ impl Default for HeadOptions {
             min_valid_time: i64::MIN,
             stripes: 4096,
             spill_open_chunks: true,
-            replay_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            replay_threads: std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1).clamp(1, 8)),
+            snapshot_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
             max_exemplars: crate::exemplars::DEFAULT_MAX_EXEMPLARS,
             max_series: 0,
             max_series_per_metric: 0,

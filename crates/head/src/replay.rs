@@ -13,17 +13,24 @@
 //! of the replay, exactly as the live delete did (its intervals never reach
 //! samples logged after it; see `delete`).
 //!
-//! Replay runs on [`HeadOptions::replay_threads`](crate::HeadOptions)
-//! threads: this thread reads and decodes the WAL and splits each record
-//! among shards by the label hash of its series (every ref a label set
-//! ever had lands in one shard, so each series' records keep their WAL
-//! order); each shard applies its parts on its own thread. Records of
-//! different series may then apply in another order than logged, which
-//! changes nothing a series holds; what is head-wide and order-dependent
-//! (metadata of one metric name logged for two series in different shards,
-//! the head's max time that an out-of-order sample is judged against) may
-//! differ from a one-thread replay in those edge cases. One thread replays
-//! without splitting.
+//! The WAL's segments are read, checked and decompressed on a thread of
+//! their own (`cairn_wal::replay_with_progress`); this thread decodes.
+//! Replay applies on [`HeadOptions::replay_threads`](crate::HeadOptions)
+//! threads: this thread splits each record among shards by the label hash
+//! of its series (every ref a label set ever had lands in one shard, so
+//! each series' records keep their WAL order); each shard applies its
+//! parts on its own thread. Records of different series may then apply in
+//! another order than logged, which changes nothing a series holds; what
+//! is head-wide and order-dependent (metadata of one metric name logged
+//! for two series in different shards, the head's max time that an
+//! out-of-order sample is judged against) may differ from a one-thread
+//! replay in those edge cases. One thread applies without splitting.
+//!
+//! After a crash most samples are already in a chunk file: all but those
+//! of the open chunks. A shard skips them without locking their series
+//! (`refs`: each ref keeps the newest attached chunk's max time until a
+//! sample of the series is replayed past it), and prefetches the slots and
+//! series of the samples ahead, so that their cache misses overlap.
 //!
 //! A long replay (minutes, with millions of series) says how far it has got:
 //! an `info!` line at most every [`PROGRESS_EVERY`] with the segments read
@@ -51,7 +58,7 @@ use crate::series::{AppendBounds, ChunkPolicy, FullChunk, Placement, Stored, Tx}
 use crate::stripes::MixMap;
 use crate::wal_log::{Record, ReplayProgress, WalLog};
 use crate::xor;
-use refs::SeriesByRef;
+use refs::{SeriesByRef, NOT_COVERED};
 
 /// Replayed samples carry append id 0, which every reader sees.
 const REPLAYED: Tx = Tx {
@@ -61,6 +68,9 @@ const REPLAYED: Tx = Tx {
 
 /// Most time between two progress lines of a replay.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// How many samples ahead a shard prefetches a series (and twice that
+/// its slot).
+const PREFETCH_AHEAD: usize = 16;
 /// Records replayed between two looks at the clock.
 const CLOCK_EVERY: u64 = 64;
 
@@ -109,7 +119,7 @@ impl Report {
         );
     }
 
-    fn done(&self, chunks: i64, removed: usize, wal_time: Duration) {
+    fn done(&self, chunks: i64, in_files: u64, removed: usize, wal_time: Duration) {
         let secs = self.start.elapsed().as_secs_f64();
         let per_s = |n: u64| {
             if secs > 0.0 {
@@ -122,6 +132,7 @@ impl Report {
             segments = self.at.segments_total,
             series = self.series,
             samples = self.samples,
+            samples_in_chunk_files = in_files,
             chunks,
             series_dropped = removed,
             seconds = (secs * 100.0).round() / 100.0,
@@ -146,6 +157,8 @@ struct Shard<'h> {
     chunks: i64,
     /// Samples of refs no Series record named before them.
     unknown: u64,
+    /// Samples skipped unlocked: already in an attached chunk.
+    in_files: u64,
 }
 
 impl Shard<'_> {
@@ -156,6 +169,17 @@ impl Shard<'_> {
             Record::Series(v) => {
                 for s in v {
                     let (ms, created) = head.series.insert_replayed(s.r, &s.labels);
+                    // What this ref's samples may skip unlocked: kept for
+                    // a ref named again, none for a ref that joins a series
+                    // another ref made (its samples may open a chunk
+                    // there, so that ref's skipping ends too).
+                    let mut covered = match self.refs.get_covered(s.r) {
+                        Some((old, c)) if Arc::ptr_eq(old, &ms) => *c,
+                        _ => NOT_COVERED,
+                    };
+                    if !created && ms.r != s.r {
+                        self.refs.set_covered(ms.r, NOT_COVERED);
+                    }
                     if created {
                         head.index.add(ms.r, &ms.labels);
                         ms.logged.store(true, Ordering::Release);
@@ -182,21 +206,44 @@ impl Shard<'_> {
                                     );
                                 }
                             }
+                            // Exactly what the locked check below skips
+                            // until the series gets an open chunk.
+                            if d.open.is_none() {
+                                covered = d.full.last().map_or(NOT_COVERED, |c| c.maxt);
+                            }
                         }
                     }
                     self.refs.insert(s.r, ms);
+                    self.refs.set_covered(s.r, covered);
                 }
             }
             Record::Samples(v) => {
                 let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-                for s in v {
-                    let Some(ms) = self.refs.get(s.r) else {
+                let w = head.series.write_prefetch;
+                for (i, s) in v.iter().enumerate() {
+                    // Each sample's slot and series are a cache miss of
+                    // their own: fetched ahead, the misses overlap.
+                    if let Some(x) = v.get(i + 2 * PREFETCH_AHEAD) {
+                        self.refs.prefetch_slot(x.r);
+                    }
+                    if let Some(x) = v.get(i + PREFETCH_AHEAD) {
+                        self.refs.prefetch_series(x.r, x.t, w);
+                    }
+                    let s = *s;
+                    let Some((ms, covered)) = self.refs.get_covered(s.r) else {
                         self.unknown += 1;
                         continue;
                     };
                     if s.t < self.min_valid {
                         continue;
                     }
+                    // In an attached chunk, and nothing of the series
+                    // replayed yet: the check below would skip it too.
+                    if s.t <= *covered {
+                        self.in_files += 1;
+                        continue;
+                    }
+                    *covered = NOT_COVERED;
                     let mut d = ms.data.lock();
                     if d.open.is_none() && d.full.last().is_some_and(|c| s.t <= c.maxt) {
                         continue;
@@ -225,6 +272,7 @@ impl Shard<'_> {
             // replayed so far and to the attached chunks (see `delete`).
             Record::Tombstones(v) => {
                 for st in v {
+                    self.refs.set_covered(st.r, NOT_COVERED);
                     let Some(ms) = self.refs.get(st.r) else {
                         continue;
                     };
@@ -399,6 +447,7 @@ impl Shard<'_> {
     /// each series' samples in time order, so these are not), dropped
     /// when older than the head's lower bound or already held.
     fn replay_hist(&mut self, r: u64, t: i64, h: HistValue) {
+        self.refs.set_covered(r, NOT_COVERED);
         let Some(ms) = self.refs.get(r) else {
             self.unknown += 1;
             return;
@@ -493,6 +542,7 @@ pub(crate) fn replay(
             refs: SeriesByRef::default(),
             chunks: 0,
             unknown: 0,
+            in_files: 0,
         })
         .collect();
     // Chunks go to the shard that will see their series: found by the
@@ -601,6 +651,7 @@ pub(crate) fn replay(
     let unknown = router.unknown + shards.iter().map(|s| s.unknown).sum::<u64>();
     let max_ref = router.max_ref;
     let chunks: i64 = shards.iter().map(|s| s.chunks).sum();
+    let in_files: u64 = shards.iter().map(|s| s.in_files).sum();
     let unattached: usize = pending.len() + shards.iter().map(|s| s.by_series.len()).sum::<usize>();
     let refs: Vec<SeriesByRef> = shards.into_iter().map(|s| s.refs).collect();
     let wal_time = report.start.elapsed();
@@ -643,7 +694,7 @@ pub(crate) fn replay(
             "head chunks of series unknown to the WAL ignored"
         );
     }
-    report.done(chunks, removed, wal_time);
+    report.done(chunks, in_files, removed, wal_time);
     Ok(())
 }
 

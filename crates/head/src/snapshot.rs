@@ -448,7 +448,7 @@ pub(crate) fn load(head: &Head, path: &Path, wal_dir: &Path) -> Result<bool> {
     head.series
         .reserve(usize::try_from(h.series).unwrap_or(0).min(bytes.len() / 12));
     let min_valid = head.opts.min_valid_time.max(h.min_valid);
-    let workers = head.opts.replay_threads.clamp(1, 64);
+    let workers = head.opts.snapshot_threads.clamp(1, 64);
     // The reading thread only parses (label strings are borrowed from the
     // mapping); builders, one per core, make the label sets, series and
     // index entries: series are independent, so any builder may take any

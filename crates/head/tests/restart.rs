@@ -302,3 +302,61 @@ fn parallel_replay_rebuilds_the_same_head() {
     assert_eq!(four.metadata().len(), 1);
     assert_eq!(four.tombstones(), one.tombstones());
 }
+
+/// A replay skips the samples already in chunk files without looking at
+/// their series, but only until the series gets a sample past them: a
+/// sample staged in order and overtaken at commit by a whole chunk's worth
+/// of newer samples is logged after them with an older timestamp, and
+/// must come back as out-of-order data, as it was before the restart.
+#[test]
+fn replay_keeps_a_sample_overtaken_by_a_chunk_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = || cairn_head::HeadOptions {
+        ooo_window: 3_600_000,
+        ..opts()
+    };
+    let l = labels!("__name__" => "overtaken");
+    let want;
+    {
+        let h = open(dir.path(), o());
+        let mut app = h.appender();
+        for i in 0..10 {
+            app.append(0, &l, i * 10, i as f64).unwrap();
+        }
+        app.commit().unwrap();
+        // Staged in order (after 90), committed after 300 newer samples.
+        let mut late = h.appender();
+        late.append(0, &l, 95, -1.0).unwrap();
+        let mut app = h.appender();
+        for i in 10..310 {
+            app.append(0, &l, i * 10, i as f64).unwrap();
+        }
+        app.commit().unwrap();
+        late.commit().unwrap();
+        want = dump(&h, i64::MIN, i64::MAX, &all());
+        assert_eq!(want[0].1.len(), 311);
+        assert!(want[0].1.contains(&(95, -1.0)));
+    }
+    let files = std::fs::read_dir(dir.path().join("chunks_head"))
+        .unwrap()
+        .count();
+    assert!(files > 0, "the full chunks are in chunk files");
+    for threads in [1, 2] {
+        let copy = dir.path().join(format!("copy{threads}"));
+        for sub in ["wal", "chunks_head"] {
+            copy_dir(&dir.path().join(sub), &copy.join(sub));
+        }
+        let h = open(
+            &copy,
+            cairn_head::HeadOptions {
+                replay_threads: threads,
+                ..o()
+            },
+        );
+        assert_eq!(
+            dump(&h, i64::MIN, i64::MAX, &all()),
+            want,
+            "{threads} threads"
+        );
+    }
+}

@@ -340,7 +340,26 @@ fn decode_samples(d: &mut ByteCursor<'_>) -> Result<Vec<RefSample>> {
     }
     let base_r = d.be64().map_err(field("base series ref"))? as i64;
     let base_t = d.be64().map_err(field("base timestamp"))? as i64;
+    // A sample takes at least 10 bytes (two one-byte varints, the value).
+    out.reserve(d.remaining() / 10);
     while !d.is_empty() {
+        // The replay of a large WAL is mostly this loop: samples are read
+        // straight from the slice; the first that does not decode cleanly
+        // is read again below, which names what is wrong and where.
+        let rest = d.rest();
+        let mut p = 0;
+        while let Some((dr, dt, v, next)) = fast_sample(rest, p) {
+            out.push(RefSample {
+                r: base_r.wrapping_add(dr) as u64,
+                t: base_t.wrapping_add(dt),
+                v: f64::from_bits(v),
+            });
+            p = next;
+        }
+        d.bytes(p as u64).map_err(field("sample"))?;
+        if d.is_empty() {
+            break;
+        }
         let dr = d.varint().map_err(field("series ref delta"))?;
         let dt = d.varint().map_err(field("timestamp delta"))?;
         let v = f64::from_bits(d.be64().map_err(field("sample value"))?);
@@ -351,6 +370,38 @@ fn decode_samples(d: &mut ByteCursor<'_>) -> Result<Vec<RefSample>> {
         });
     }
     Ok(out)
+}
+
+/// One sample at `b[p..]`: ref delta, timestamp delta, value bits and the
+/// offset after it; `None` at the end or at anything but a well-formed
+/// sample (the caller's checked reads report it).
+#[inline]
+fn fast_sample(b: &[u8], p: usize) -> Option<(i64, i64, u64, usize)> {
+    let (dr, p) = fast_varint(b, p)?;
+    let (dt, p) = fast_varint(b, p)?;
+    let v: [u8; 8] = b.get(p..p + 8)?.try_into().ok()?;
+    Some((dr, dt, u64::from_be_bytes(v), p + 8))
+}
+
+/// A zig-zag varint at `b[p..]` as Go's `binary.Varint` reads it, and the
+/// offset after it; `None` when truncated or overlong.
+#[inline]
+fn fast_varint(b: &[u8], p: usize) -> Option<(i64, usize)> {
+    let mut x = 0u64;
+    let mut shift = 0u32;
+    for i in 0..10 {
+        let byte = *b.get(p + i)?;
+        if byte < 0x80 {
+            if i == 9 && byte > 1 {
+                return None;
+            }
+            x |= u64::from(byte) << shift;
+            return Some((cairn_codec::varint::unzigzag(x), p + i + 1));
+        }
+        x |= u64::from(byte & 0x7f) << shift;
+        shift += 7;
+    }
+    None
 }
 
 fn decode_markers(d: &mut ByteCursor<'_>) -> Result<Vec<(u64, u64)>> {
@@ -412,6 +463,102 @@ pub(crate) fn field(what: &'static str) -> impl FnOnce(CodecError) -> WalError {
             offset: e.byte_offset().unwrap_or(0),
             expected: format!("{what}: {expected}"),
             found,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)] // test code
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every sample through the cursor's checked reads: what
+    /// `decode_samples` answers, errors included.
+    fn checked(d: &mut ByteCursor<'_>) -> Result<Vec<RefSample>> {
+        let mut out = Vec::new();
+        if d.is_empty() {
+            return Ok(out);
+        }
+        let base_r = d.be64().map_err(field("base series ref"))? as i64;
+        let base_t = d.be64().map_err(field("base timestamp"))? as i64;
+        while !d.is_empty() {
+            let dr = d.varint().map_err(field("series ref delta"))?;
+            let dt = d.varint().map_err(field("timestamp delta"))?;
+            let v = f64::from_bits(d.be64().map_err(field("sample value"))?);
+            out.push(RefSample {
+                r: base_r.wrapping_add(dr) as u64,
+                t: base_t.wrapping_add(dt),
+                v,
+            });
+        }
+        Ok(out)
+    }
+
+    fn same(a: &Result<Vec<RefSample>>, b: &Result<Vec<RefSample>>) -> bool {
+        match (a, b) {
+            (Ok(x), Ok(y)) => {
+                x.len() == y.len()
+                    && x.iter()
+                        .zip(y)
+                        .all(|(p, q)| p.r == q.r && p.t == q.t && p.v.to_bits() == q.v.to_bits())
+            }
+            (Err(x), Err(y)) => x.to_string() == y.to_string(),
+            _ => false,
+        }
+    }
+
+    /// Overlong and truncated varints, and bytes past the last sample.
+    #[test]
+    fn fast_sample_reading_fails_as_checked_reading_does() {
+        let mut head = vec![0u8; 16];
+        head[7] = 5;
+        let cases: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![2, 4, 0, 0, 0, 0, 0, 0, 0, 1],
+            vec![2, 4, 0, 0, 0, 0, 0, 0, 0, 1, 2],
+            vec![0xff; 9],
+            [vec![0xff; 9], vec![2]].concat(),
+            [vec![0xff; 9], vec![1], vec![0; 9]].concat(),
+            [vec![0x80; 10], vec![0; 9]].concat(),
+        ];
+        for c in cases {
+            let b = [head.clone(), c].concat();
+            let (f, s) = (
+                decode_samples(&mut ByteCursor::new(&b)),
+                checked(&mut ByteCursor::new(&b)),
+            );
+            assert!(same(&f, &s), "{b:?}: {f:?} against {s:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_sample_reading_equals_checked_reading(b in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let (f, s) = (decode_samples(&mut ByteCursor::new(&b)), checked(&mut ByteCursor::new(&b)));
+            prop_assert!(same(&f, &s), "{:?} against {:?}", f, s);
+        }
+
+        #[test]
+        fn fast_sample_reading_equals_checked_reading_on_samples(
+            v in proptest::collection::vec((any::<i64>(), any::<i64>(), any::<u64>()), 0..40),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut b = Vec::new();
+            put_be64(&mut b, 7);
+            put_be64(&mut b, 1_000);
+            for (dr, dt, x) in &v {
+                put_varint(&mut b, *dr);
+                put_varint(&mut b, *dt);
+                put_be64(&mut b, *x);
+            }
+            let whole = decode_samples(&mut ByteCursor::new(&b));
+            prop_assert!(same(&whole, &checked(&mut ByteCursor::new(&b))));
+            prop_assert_eq!(whole.map(|x| x.len()).unwrap_or(usize::MAX), v.len());
+            // Cut anywhere: the same error, or the same shorter answer.
+            let at = cut.index(b.len() + 1);
+            let part = b.get(..at).unwrap();
+            prop_assert!(same(&decode_samples(&mut ByteCursor::new(part)), &checked(&mut ByteCursor::new(part))));
         }
     }
 }
