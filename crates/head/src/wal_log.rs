@@ -117,13 +117,6 @@ impl WalLog {
             (Err(e), None) => Err(wal_err("replay", dir, e)),
             (Ok(stats), None) => {
                 tracing::debug!(?stats, "WAL replayed");
-                if stats.histograms > 0 {
-                    tracing::warn!(
-                        samples = stats.histograms,
-                        dir = %dir.display(),
-                        "native histogram samples in the log skipped: the head keeps none yet"
-                    );
-                }
                 Ok(())
             }
         }

@@ -159,6 +159,7 @@ pub fn replay_with_progress(
         stats.tombstones = counts.tombstones;
         stats.metadata = counts.metadata;
         stats.exemplars = counts.exemplars;
+        stats.histograms = counts.histograms;
         stats.unknown_records = counts.unknown_records;
         Ok(stats)
     })

@@ -109,6 +109,43 @@ fn the_checkpoint_and_the_segments_after_it_come_back_in_order() {
 }
 
 #[test]
+fn the_stats_count_what_was_handed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), 0, 50);
+    let wal = Wal::open(
+        dir.path(),
+        WalOptions {
+            segment_size: 32 * 32 * 1024,
+            ..WalOptions::default()
+        },
+    )
+    .unwrap();
+    let h = cairn_model::Histogram {
+        count: 1,
+        schema: 0,
+        ..Default::default()
+    };
+    let rec = Record::Histograms {
+        custom: false,
+        samples: vec![
+            cairn_wal::RefHistogramSample {
+                r: 1,
+                t: 5,
+                h: h.clone(),
+            },
+            cairn_wal::RefHistogramSample { r: 2, t: 5, h },
+        ],
+    };
+    wal.log(&[&encode_to_vec(&rec)]).unwrap();
+    wal.close().unwrap();
+    let stats = replay_with_progress(dir.path(), |_, _| Ok(())).unwrap();
+    assert_eq!(
+        (stats.records, stats.samples, stats.histograms),
+        (51, 50 * 200, 2)
+    );
+}
+
+#[test]
 fn an_error_from_the_consumer_is_returned_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), 0, 3000);
