@@ -31,7 +31,7 @@ pub use engine::{
 };
 pub use json::{format_float, format_time};
 pub use params::{parse_duration_param, parse_time_param, Params};
-pub use routes::Api;
+pub use routes::{Api, WalReplaySource};
 pub use selectors::parse_selector;
 pub use sources::{
     AdminError, AdminSource, BlockInfo, MetadataSource, RulesSource, TsdbStats, TsdbStatsSource,

@@ -34,7 +34,12 @@ pub struct Api {
     /// Why the endpoints that select series are refused, when they are
     /// (an ingester started without a query API).
     pub(crate) queries_off: Option<String>,
+    /// How far the WAL replay has got: `(min, max, current)` segments.
+    pub(crate) wal_replay: Option<WalReplaySource>,
 }
+
+/// Reads the WAL replay's progress (see [`Api::with_wal_replay`]).
+pub type WalReplaySource = Arc<dyn Fn() -> (u32, u32, u32) + Send + Sync>;
 
 /// The endpoints that select series or evaluate PromQL: what
 /// [`Api::without_queries`] refuses.
@@ -58,7 +63,16 @@ impl Api {
             rules: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             queries_off: None,
+            wal_replay: None,
         }
+    }
+
+    /// Serves `/api/v1/status/walreplay` from `f`: the first and last WAL
+    /// segment to replay and the last one replayed, as Prometheus answers
+    /// it (also while the storage is still opening).
+    pub fn with_wal_replay(mut self, f: WalReplaySource) -> Self {
+        self.wal_replay = Some(f);
+        self
     }
 
     pub fn with_engine(mut self, e: Arc<dyn QueryEngine>) -> Self {
@@ -144,6 +158,15 @@ impl Api {
                 })
                 .to_string(),
             )),
+            "status/walreplay" if get => match &self.wal_replay {
+                Some(f) => {
+                    let (min, max, current) = f();
+                    Ok(Out::data(
+                        serde_json::json!({"min": min, "max": max, "current": current}).to_string(),
+                    ))
+                }
+                None => return None,
+            },
             "status/runtimeinfo" if get => Ok(Out::data(crate::handlers::runtimeinfo())),
             "status/config" if get => Ok(Out::data(self.config_json())),
             "rules" if get => Ok(Out::data(match &self.rules {
@@ -175,9 +198,8 @@ impl Api {
                 }
             }
             "query" | "query_range" | "series" | "labels" | "metadata" | "query_exemplars"
-            | "format_query" | "status/buildinfo" | "status/flags" | "status/tsdb" => {
-                Err(Fail::MethodNotAllowed)
-            }
+            | "format_query" | "status/buildinfo" | "status/flags" | "status/tsdb"
+            | "status/walreplay" => Err(Fail::MethodNotAllowed),
             _ => return None,
         };
         Some(respond(res.map(Reply::Data)))

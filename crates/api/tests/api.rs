@@ -559,3 +559,35 @@ fn federate_sends_native_histograms_in_the_protobuf_format() {
         format!("# TYPE lat untyped\nlat{{gpu=\"1\"}} 4 {}\n", now - 500)
     );
 }
+
+#[test]
+fn walreplay_answers_from_its_source_and_only_with_one() {
+    let st: Arc<dyn cairn_storage::Queryable> = Arc::new(store());
+    let bare = Api::new(ApiConfig::default(), st.clone());
+    assert!(bare
+        .handle(&req("GET", "/api/v1/status/walreplay", ""))
+        .is_none());
+    let now = Arc::new(std::sync::atomic::AtomicU32::new(7));
+    let seen = now.clone();
+    let a = Api::new(ApiConfig::default(), st).with_wal_replay(Arc::new(move || {
+        (5, 9, seen.load(std::sync::atomic::Ordering::Relaxed))
+    }));
+    let v = json(
+        &a.handle(&req("GET", "/api/v1/status/walreplay", ""))
+            .unwrap(),
+    );
+    assert_eq!(
+        v,
+        serde_json::json!({"status":"success","data":{"min":5,"max":9,"current":7}})
+    );
+    now.store(9, std::sync::atomic::Ordering::Relaxed);
+    let v = json(
+        &a.handle(&req("GET", "/api/v1/status/walreplay", ""))
+            .unwrap(),
+    );
+    assert_eq!(v["data"]["current"], 9);
+    let r = a
+        .handle(&req("POST", "/api/v1/status/walreplay", ""))
+        .unwrap();
+    assert_eq!(r.status, 405);
+}

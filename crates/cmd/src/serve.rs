@@ -791,6 +791,10 @@ fn check_mode(a: &ServeArgs) -> anyhow::Result<()> {
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     check_mode(&a)?;
     let (mut opts, max_source_resolution) = storage_options(&a)?;
+    // Shared with /api/v1/status/walreplay, which answers while the WAL
+    // is replayed.
+    let replay_status = Arc::new(cairn_head::ReplayStatus::default());
+    opts.replay_status = Some(replay_status.clone());
     let ext_labels = external_labels(&a)?;
     std::fs::create_dir_all(&a.tsdb_path)
         .with_context(|| format!("creating {}", a.tsdb_path.display()))?;
@@ -912,7 +916,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     )
     .with_engine(Arc::new(engine))
     .with_metadata(backend.clone())
-    .with_stats(backend.clone());
+    .with_stats(backend.clone())
+    .with_wal_replay(Arc::new(move || {
+        let s = replay_status.get();
+        (s.min, s.max, s.current)
+    }));
     let api = if a.enable_admin_api {
         api.with_admin(backend.clone())
     } else {

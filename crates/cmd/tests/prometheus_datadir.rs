@@ -122,6 +122,8 @@ fn cairn_reads_what_prometheus_wrote() {
     // 4. cairn serve on Prometheus's directory answers over blocks and head.
     let serve_dir = tmp.path().join("serve");
     copy_dir(&prom_dir.join("data"), &serve_dir);
+    let again_dir = tmp.path().join("again");
+    copy_dir(&prom_dir, &again_dir);
     let cport = free_port();
     let _c = start_cairn(&serve_dir, cport, &[]);
     let url = format!("http://127.0.0.1:{cport}");
@@ -150,4 +152,13 @@ fn cairn_reads_what_prometheus_wrote() {
         ],
     );
     assert_eq!(r.json()["data"]["result"][0]["value"][1], "1000");
+
+    // 5. Both say the same about the WAL they replayed on the way up.
+    let pport = free_port();
+    let _p = start_prometheus(&again_dir, pport, "global:\n  scrape_interval: 1h\n", &[]);
+    let theirs = get(&format!("http://127.0.0.1:{pport}/api/v1/status/walreplay")).json();
+    let ours = get(&format!("{url}/api/v1/status/walreplay")).json();
+    assert_eq!(theirs["status"], "success", "{theirs}");
+    assert!(theirs["data"]["max"].as_u64().unwrap() > 0, "{theirs}");
+    assert_eq!(ours, theirs);
 }

@@ -137,6 +137,9 @@ impl Head {
                 crate::replay::replay(&head, &wal_dir, std::mem::take(&mut loaded), &wbl_dir)?;
             }
             let wal = WalLog::open(&wal_dir, &wo)?;
+            if let Some(s) = &head.opts.replay_status {
+                s.opened(wal.current_segment());
+            }
             if head.opts.ooo_window > 0 || wbl_dir.exists() {
                 head.wbl = Some(WalLog::open(&wbl_dir, &wo)?);
             }

@@ -51,6 +51,7 @@ pub use late::{LateFlush, LateStats};
 pub use memory::HeadMemory;
 pub use options::{HeadOptions, DEFAULT_CHUNK_RANGE};
 pub use postings::{CardinalityStats, HeadIndex, NameCount};
+pub use replay::status::{ReplayProgressNow, ReplayStatus};
 pub use snapshot::SnapshotStats;
 pub use stats::HeadStats;
 pub use wal_log::{FsyncPolicy, WalOptions};

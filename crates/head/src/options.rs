@@ -47,6 +47,9 @@ pub struct HeadOptions {
     /// the head is loaded from its snapshot (`snapshot`), beside the one
     /// reading it. Default: the available cores, at most 8.
     pub snapshot_threads: usize,
+    /// Where the WAL replay on open says how far it has got (for
+    /// `/api/v1/status/walreplay`; see [`crate::ReplayStatus`]).
+    pub replay_status: Option<std::sync::Arc<crate::ReplayStatus>>,
     /// Capacity of the exemplar ring (see `exemplars`): the newest this
     /// many exemplars of all series are kept; 0 keeps none. Prometheus's
     /// `storage.exemplars.max_exemplars`, default 100,000.
@@ -75,6 +78,7 @@ impl Default for HeadOptions {
             replay_threads: std::thread::available_parallelism()
                 .map_or(1, |n| n.get().saturating_sub(1).clamp(1, 8)),
             snapshot_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            replay_status: None,
             max_exemplars: crate::exemplars::DEFAULT_MAX_EXEMPLARS,
             max_series: 0,
             max_series_per_metric: 0,

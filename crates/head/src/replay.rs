@@ -38,6 +38,7 @@
 //! at the end with the time taken and the rates.
 
 mod refs;
+pub(crate) mod status;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -75,7 +76,11 @@ const PREFETCH_AHEAD: usize = 16;
 const CLOCK_EVERY: u64 = 64;
 
 /// Counts what a replay did and logs it now and then (see the module docs).
-struct Report {
+struct Report<'a> {
+    /// Shared with `/api/v1/status/walreplay`, when the head was given one.
+    status: Option<&'a status::ReplayStatus>,
+    /// The WAL segment of the previous record.
+    segment: Option<u32>,
     start: Instant,
     last: Instant,
     records: u64,
@@ -84,10 +89,12 @@ struct Report {
     at: ReplayProgress,
 }
 
-impl Report {
-    fn new() -> Self {
+impl<'a> Report<'a> {
+    fn new(status: Option<&'a status::ReplayStatus>) -> Self {
         let now = Instant::now();
         Self {
+            status,
+            segment: None,
             start: now,
             last: now,
             records: 0,
@@ -101,6 +108,12 @@ impl Report {
     fn record(&mut self, at: ReplayProgress) {
         self.at = at;
         self.records += 1;
+        if at.segment != self.segment {
+            self.segment = at.segment;
+            if let (Some(s), Some(range), Some(seg)) = (self.status, at.segments, at.segment) {
+                s.reading(range, seg);
+            }
+        }
         if !self.records.is_multiple_of(CLOCK_EVERY) {
             return;
         }
@@ -529,7 +542,7 @@ pub(crate) fn replay(
     loaded: Vec<LoadedChunk>,
     wbl_dir: &Path,
 ) -> Result<()> {
-    let mut report = Report::new();
+    let mut report = Report::new(head.opts.replay_status.as_deref());
     let min_valid = head.opts.min_valid_time;
     let workers = head.opts.replay_threads.clamp(1, 64);
     let policy = head.policy();

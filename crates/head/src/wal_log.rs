@@ -122,6 +122,11 @@ impl WalLog {
         }
     }
 
+    /// The segment being written.
+    pub(crate) fn current_segment(&self) -> u32 {
+        self.wal.current_segment()
+    }
+
     /// Closes the current segment and starts the next; returns its number.
     /// Everything logged before is in earlier segments.
     pub(crate) fn next_segment(&self) -> Result<u32> {

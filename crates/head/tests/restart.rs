@@ -360,3 +360,41 @@ fn replay_keeps_a_sample_overtaken_by_a_chunk_file() {
         );
     }
 }
+
+/// `/api/v1/status/walreplay`'s numbers, as Prometheus gives them: the
+/// segments replayed and, once open, the one the head writes next.
+#[test]
+fn replay_status_names_the_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let series: Vec<Labels> = (0..50)
+        .map(|i| labels!("__name__" => "m".to_string(), "i" => i.to_string()))
+        .collect();
+    let small = || cairn_head::HeadOptions {
+        wal: Some(cairn_head::WalOptions {
+            segment_size: 32 * 1024,
+            ..cairn_head::WalOptions::default()
+        }),
+        ..opts()
+    };
+    {
+        let h = open(dir.path(), small());
+        write(&h, &series, 2000, 15_000);
+    }
+    let mut segs: Vec<u32> = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.parse().ok())
+        .collect();
+    segs.sort_unstable();
+    assert!(segs.len() > 3, "{segs:?}");
+    let status = std::sync::Arc::new(cairn_head::ReplayStatus::default());
+    let _h = open(
+        dir.path(),
+        cairn_head::HeadOptions {
+            replay_status: Some(status.clone()),
+            ..small()
+        },
+    );
+    let last = *segs.last().unwrap();
+    let s = status.get();
+    assert_eq!((s.min, s.max, s.current), (segs[0], last + 1, last + 1));
+}

@@ -114,6 +114,9 @@ pub struct DbOptions {
     /// carry these, and both are one writer's when levels are chosen
     /// (`db/levels.rs`).
     pub external_labels: std::collections::BTreeMap<String, String>,
+    /// Where the head's WAL replay says how far it has got, for
+    /// `/api/v1/status/walreplay` (`cairn_head::ReplayStatus`).
+    pub replay_status: Option<Arc<cairn_head::ReplayStatus>>,
 }
 
 /// A source of blocks that are not in the data directory (a bucket).
@@ -197,6 +200,7 @@ impl Default for DbOptions {
             remote_blocks: None,
             remote_max_block_duration: 0,
             external_labels: std::collections::BTreeMap::new(),
+            replay_status: None,
         }
     }
 }
@@ -274,6 +278,7 @@ impl Db {
             max_exemplars: opts.max_exemplars,
             max_series: opts.max_series,
             max_series_per_metric: opts.max_series_per_metric,
+            replay_status: opts.replay_status.clone(),
             ..HeadOptions::default()
         };
         let head = Head::open(dir, head_opts).map_err(head_err)?;

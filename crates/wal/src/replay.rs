@@ -29,10 +29,17 @@ type LocatedVisitor<'a> = dyn FnMut((&Path, u32), u64, Progress, &[u8]) -> Resul
 /// [`replay_with_progress`]: the segments read so far out of all it reads
 /// (the newest checkpoint's segments, then the WAL's after it). While a
 /// record of the n-th segment (from 0) is handed over, `segments_done` is n.
+///
+/// Also the WAL's own segment numbers, as Prometheus's
+/// `/api/v1/status/walreplay` reports them: the first and last segment
+/// after the checkpoint (`None` when there is none) and the one being read
+/// (`None` while the checkpoint is read).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
     pub segments_done: u32,
     pub segments_total: u32,
+    pub segments: Option<(u32, u32)>,
+    pub segment: Option<u32>,
 }
 
 /// What a replay read.
@@ -290,17 +297,20 @@ fn replay_raw_located(dir: &Path, f: &mut LocatedVisitor<'_>) -> Result<ReplaySt
     let total = u32::try_from(cp_len + segs.len()).unwrap_or(u32::MAX);
     // Segments are consecutive (checked before reading), so a segment's
     // position is its distance from the first.
-    let at = |base: usize, first: Option<&u32>, seg: u32| Progress {
+    let range = segs.first().copied().zip(segs.last().copied());
+    let at = |base: usize, first: Option<&u32>, seg: u32, in_wal: bool| Progress {
         segments_done: u32::try_from(base)
             .unwrap_or(u32::MAX)
             .saturating_add(seg.saturating_sub(first.copied().unwrap_or(seg))),
         segments_total: total,
+        segments: range,
+        segment: in_wal.then_some(seg),
     };
     if let Some((c, cdir, inner)) = &cp_dir_segs {
         check_consecutive(cdir, inner)?;
         read_segments(cdir, inner, false, &mut |seg, off, rec| {
             stats.records += 1;
-            f((cdir, seg), off, at(0, inner.first(), seg), rec)
+            f((cdir, seg), off, at(0, inner.first(), seg, false), rec)
         })?;
         stats.checkpoint = Some(*c);
     }
@@ -319,7 +329,7 @@ fn replay_raw_located(dir: &Path, f: &mut LocatedVisitor<'_>) -> Result<ReplaySt
     }
     stats.torn_tail = read_segments(dir, &segs, true, &mut |seg, off, rec| {
         stats.records += 1;
-        f((dir, seg), off, at(cp_len, segs.first(), seg), rec)
+        f((dir, seg), off, at(cp_len, segs.first(), seg, true), rec)
     })?;
     Ok(stats)
 }

@@ -53,6 +53,11 @@ fn replayed(dir: &Path) -> (Vec<i64>, u32) {
     replay_with_progress(dir, |at, rec| {
         assert!(at.segments_done >= last, "progress goes forward");
         last = at.segments_done;
+        // A WAL segment's number lies in the range after the checkpoint.
+        if let Some(seg) = at.segment {
+            let (a, b) = at.segments.unwrap();
+            assert!(a <= seg && seg <= b, "{at:?}");
+        }
         let Record::Samples(v) = rec else {
             panic!("only samples were logged")
         };
@@ -106,6 +111,18 @@ fn the_checkpoint_and_the_segments_after_it_come_back_in_order() {
     assert!(dir.path().join(checkpoint_name(upto)).exists());
     let (got, _) = replayed(dir.path());
     assert_eq!(got, logged(3000));
+    // The checkpoint's records carry no WAL segment; the rest do.
+    let mut from_checkpoint = 0;
+    replay_with_progress(dir.path(), |at, _| {
+        if at.segment.is_none() {
+            from_checkpoint += 1;
+        } else {
+            assert_eq!(at.segments.map(|r| r.0), Some(upto + 1));
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert!(from_checkpoint > 0);
 }
 
 #[test]
