@@ -44,6 +44,12 @@ pub struct ApiConfig {
     /// /api/v1/alertmanagers (`<url>/api/v2/alerts`).
     pub alertmanagers: Vec<String>,
     pub build: BuildInfo,
+    /// When the server started (ms): `startTime` of
+    /// /api/v1/status/runtimeinfo.
+    pub start_time_ms: i64,
+    /// The retention in force as Prometheus prints it (`15d`, `10GiB`,
+    /// `15d or 10GiB`; empty for none): `storageRetention`.
+    pub storage_retention: String,
 }
 
 impl Default for ApiConfig {
@@ -55,6 +61,8 @@ impl Default for ApiConfig {
             config_yaml: String::new(),
             alertmanagers: Vec::new(),
             build: BuildInfo::default(),
+            start_time_ms: 0,
+            storage_retention: String::new(),
         }
     }
 }

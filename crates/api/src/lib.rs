@@ -29,9 +29,10 @@ pub use config::{ApiConfig, BuildInfo};
 pub use engine::{
     QueryEngine, QueryError, QueryOptions, QueryOutput, QueryResult, RangeSeries, SampleValue,
 };
+pub use handlers::RuntimeState;
 pub use json::{format_float, format_time};
 pub use params::{parse_duration_param, parse_time_param, Params};
-pub use routes::{Api, WalReplaySource};
+pub use routes::{Api, RuntimeSource, WalReplaySource};
 pub use selectors::parse_selector;
 pub use sources::{
     AdminError, AdminSource, BlockInfo, MetadataSource, RulesSource, TsdbStats, TsdbStatsSource,

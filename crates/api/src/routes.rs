@@ -36,7 +36,12 @@ pub struct Api {
     pub(crate) queries_off: Option<String>,
     /// How far the WAL replay has got: `(min, max, current)` segments.
     pub(crate) wal_replay: Option<WalReplaySource>,
+    /// What `/api/v1/status/runtimeinfo` reads as the server runs.
+    pub(crate) runtime: Option<RuntimeSource>,
 }
+
+/// Reads the runtime state (see [`Api::with_runtime`]).
+pub type RuntimeSource = Arc<dyn Fn() -> crate::RuntimeState + Send + Sync>;
 
 /// Reads the WAL replay's progress (see [`Api::with_wal_replay`]).
 pub type WalReplaySource = Arc<dyn Fn() -> (u32, u32, u32) + Send + Sync>;
@@ -64,7 +69,16 @@ impl Api {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             queries_off: None,
             wal_replay: None,
+            runtime: None,
         }
+    }
+
+    /// `/api/v1/status/runtimeinfo` reads the configuration's reload state
+    /// and the WAL corruptions from `f`; without it, the configuration
+    /// counts as loaded at the start and no corruption as found.
+    pub fn with_runtime(mut self, f: RuntimeSource) -> Self {
+        self.runtime = Some(f);
+        self
     }
 
     /// Serves `/api/v1/status/walreplay` from `f`: the first and last WAL
@@ -167,7 +181,7 @@ impl Api {
                 }
                 None => return None,
             },
-            "status/runtimeinfo" if get => Ok(Out::data(crate::handlers::runtimeinfo())),
+            "status/runtimeinfo" if get => Ok(Out::data(self.runtimeinfo())),
             "status/config" if get => Ok(Out::data(self.config_json())),
             "rules" if get => Ok(Out::data(match &self.rules {
                 Some(r) => {

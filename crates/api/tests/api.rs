@@ -591,3 +591,38 @@ fn walreplay_answers_from_its_source_and_only_with_one() {
         .unwrap();
     assert_eq!(r.status, 405);
 }
+
+#[test]
+fn runtimeinfo_reads_the_config_and_the_runtime_source() {
+    let st: Arc<dyn cairn_storage::Queryable> = Arc::new(store());
+    let cfg = || ApiConfig {
+        start_time_ms: 1_700_000_000_000,
+        storage_retention: "15d or 10GiB".into(),
+        ..ApiConfig::default()
+    };
+    let v = json(
+        &Api::new(cfg(), st.clone())
+            .handle(&req("GET", "/api/v1/status/runtimeinfo", ""))
+            .unwrap(),
+    );
+    let d = &v["data"];
+    assert_eq!(d["startTime"], "2023-11-14T22:13:20Z");
+    assert_eq!(d["lastConfigTime"], "2023-11-14T22:13:20Z");
+    assert_eq!(d["reloadConfigSuccess"], true);
+    assert_eq!(d["storageRetention"], "15d or 10GiB");
+    assert_eq!(d["corruptionCount"], 0);
+    assert!(d["goroutineCount"].as_u64().unwrap() >= 1, "{v}");
+    let a = Api::new(cfg(), st).with_runtime(Arc::new(|| cairn_api::RuntimeState {
+        reload_success: false,
+        last_config_ms: 1_700_000_060_500,
+        corruptions: 2,
+    }));
+    let v = json(
+        &a.handle(&req("GET", "/api/v1/status/runtimeinfo", ""))
+            .unwrap(),
+    );
+    let d = &v["data"];
+    assert_eq!(d["reloadConfigSuccess"], false);
+    assert_eq!(d["lastConfigTime"], "2023-11-14T22:14:20.500Z");
+    assert_eq!(d["corruptionCount"], 2);
+}

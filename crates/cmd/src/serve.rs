@@ -795,6 +795,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     // is replayed.
     let replay_status = Arc::new(cairn_head::ReplayStatus::default());
     opts.replay_status = Some(replay_status.clone());
+    let start_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let storage_retention =
+        crate::units::format_retention(opts.retention_time, opts.retention_size);
     let ext_labels = external_labels(&a)?;
     std::fs::create_dir_all(&a.tsdb_path)
         .with_context(|| format!("creating {}", a.tsdb_path.display()))?;
@@ -911,16 +916,33 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                 build_date: String::new(),
                 go_version: "none (Rust)".into(),
             },
+            start_time_ms: start_ms,
+            storage_retention,
         },
         view.clone(),
     )
     .with_engine(Arc::new(engine))
     .with_metadata(backend.clone())
     .with_stats(backend.clone())
-    .with_wal_replay(Arc::new(move || {
-        let s = replay_status.get();
-        (s.min, s.max, s.current)
-    }));
+    .with_wal_replay({
+        let rs = replay_status.clone();
+        Arc::new(move || {
+            let s = rs.get();
+            (s.min, s.max, s.current)
+        })
+    })
+    .with_runtime({
+        let b = backend.clone();
+        Arc::new(move || {
+            let (reload_success, last_config_ms) =
+                b.rules.get().map_or((true, start_ms), |m| m.last_load());
+            cairn_api::RuntimeState {
+                reload_success,
+                last_config_ms,
+                corruptions: replay_status.corruptions(),
+            }
+        })
+    });
     let api = if a.enable_admin_api {
         api.with_admin(backend.clone())
     } else {

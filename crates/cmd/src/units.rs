@@ -37,6 +37,42 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size out of range: {s:?}"))
 }
 
+/// `n` bytes as Prometheus prints a byte size (Go's `units.Base2Bytes`):
+/// each power of 1024 that has a remainder, largest first, `10GiB`,
+/// `1GiB512MiB`, `1KiB512B`, `0B`.
+pub fn format_bytes(n: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut parts = Vec::new();
+    let mut n = n;
+    for (i, u) in UNITS.iter().enumerate() {
+        if !n.is_multiple_of(1024) || (i == 0 && n == 0) {
+            parts.push(format!("{}{u}", n % 1024));
+        }
+        n /= 1024;
+        if n == 0 {
+            break;
+        }
+    }
+    parts.reverse();
+    parts.concat()
+}
+
+/// The retention as Prometheus's runtime information prints it: the time
+/// (ms, 0 for none), " or ", the size (bytes, 0 for none).
+pub fn format_retention(time_ms: i64, size: u64) -> String {
+    let mut out = String::new();
+    if time_ms > 0 && time_ms != i64::MAX {
+        out = cairn_model::format_duration(time_ms);
+    }
+    if size > 0 {
+        if !out.is_empty() {
+            out.push_str(" or ");
+        }
+        out.push_str(&format_bytes(size));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +99,18 @@ mod tests {
         assert_eq!(parse_bytes("1GB"), Ok(1 << 30));
         assert_eq!(parse_bytes("0"), Ok(0));
         assert!(parse_bytes("12XB").is_err());
+    }
+
+    #[test]
+    fn bytes_and_retention_print_as_prometheus_does() {
+        assert_eq!(format_bytes(0), "0B");
+        assert_eq!(format_bytes(10 << 30), "10GiB");
+        assert_eq!(format_bytes((1 << 30) + (512 << 20)), "1GiB512MiB");
+        assert_eq!(format_bytes(1536), "1KiB512B");
+        assert_eq!(format_bytes(parse_bytes("512MB").unwrap()), "512MiB");
+        assert_eq!(format_retention(15 * 86_400_000, 0), "15d");
+        assert_eq!(format_retention(15 * 86_400_000, 10 << 30), "15d or 10GiB");
+        assert_eq!(format_retention(0, 10 << 30), "10GiB");
+        assert_eq!(format_retention(0, 0), "");
     }
 }

@@ -255,6 +255,31 @@ fn rules_alerts_alertmanager_and_prometheus_agree() {
         "{ours:?}"
     );
     assert_eq!(ours["global"]["evaluation_interval"].as_str(), Some("1m"));
+    // Runtime information: Prometheus's keys, its retention, a loaded
+    // configuration.
+    let theirs = get(&format!("{pbase}/api/v1/status/runtimeinfo")).json();
+    let ours = get(&format!("{base}/api/v1/status/runtimeinfo")).json();
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v["data"].as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    // Prometheus 2.42's keys, and the three Prometheus 3 added.
+    let mut want = keys(&theirs);
+    want.extend(["GOMEMLIMIT", "hostname", "serverTime"].map(String::from));
+    want.sort();
+    assert_eq!(keys(&ours), want, "{ours}");
+    for k in ["storageRetention", "reloadConfigSuccess", "CWD"] {
+        assert_eq!(ours["data"][k], theirs["data"][k], "{k}: {ours}");
+    }
+    let ms = |v: &serde_json::Value, k: &str| {
+        cairn_model::time::parse_rfc3339(v["data"][k].as_str().unwrap()).unwrap()
+    };
+    let loaded_at = ms(&ours, "lastConfigTime");
+    assert!(
+        ms(&ours, "startTime") <= loaded_at && loaded_at <= ms(&ours, "serverTime"),
+        "{ours}"
+    );
     let v = get(&format!("{base}/api/v1/alertmanagers")).json();
     assert_eq!(
         v["data"],
@@ -356,6 +381,11 @@ fn rules_alerts_alertmanager_and_prometheus_agree() {
     );
     let v = get(&format!("{base}/api/v1/rules")).json();
     assert_eq!(v["data"]["groups"][0]["rules"].as_array().unwrap().len(), 3);
+    // The runtime information says so; the last good load is later than
+    // the start's.
+    let v = get(&format!("{base}/api/v1/status/runtimeinfo")).json();
+    assert_eq!(v["data"]["reloadConfigSuccess"], false, "{v}");
+    assert!(ms(&v, "lastConfigTime") > loaded_at, "{v}");
     let _ = c.terminate(Duration::from_secs(30));
 }
 

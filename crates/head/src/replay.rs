@@ -590,12 +590,13 @@ pub(crate) fn replay(
             _ => Vec::new(),
         }
     };
+    let mut torn = None;
     if workers == 1 {
         let Some(shard) = shards.first_mut() else {
             return Ok(());
         };
         // No routing: the one shard takes every record as it is.
-        WalLog::replay(wal_dir, |at, rec| {
+        torn = WalLog::replay(wal_dir, |at, rec| {
             report.record(at);
             count(&mut report, &rec);
             if let Record::Series(v) = &rec {
@@ -657,9 +658,15 @@ pub(crate) fn replay(
             }
             match (failed, read) {
                 (Some(e), _) | (None, Err(e)) => Err(e),
-                (None, Ok(())) => Ok(done),
+                (None, Ok(t)) => {
+                    torn = t;
+                    Ok(done)
+                }
             }
         })?;
+    }
+    if let (Some(_), Some(s)) = (torn, &head.opts.replay_status) {
+        s.corrupted();
     }
     let unknown = router.unknown + shards.iter().map(|s| s.unknown).sum::<u64>();
     let max_ref = router.max_ref;

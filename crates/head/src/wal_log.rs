@@ -99,11 +99,11 @@ impl WalLog {
 
     /// Replays the WAL in `dir` (checkpoint first, then segments), telling
     /// `f` how far it has got with each record; a missing directory replays
-    /// nothing.
+    /// nothing. Returns where a torn tail ended the replay, if one did.
     pub(crate) fn replay(
         dir: &Path,
         mut f: impl FnMut(ReplayProgress, Record) -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<Option<(u32, u64)>> {
         let mut failed: Option<HeadError> = None;
         let res = cairn_wal::replay_with_progress(dir, |p, rec| {
             f(p, rec).map_err(|e| {
@@ -117,7 +117,7 @@ impl WalLog {
             (Err(e), None) => Err(wal_err("replay", dir, e)),
             (Ok(stats), None) => {
                 tracing::debug!(?stats, "WAL replayed");
-                Ok(())
+                Ok(stats.torn_tail)
             }
         }
     }

@@ -398,3 +398,54 @@ fn replay_status_names_the_segments() {
     let s = status.get();
     assert_eq!((s.min, s.max, s.current), (segs[0], last + 1, last + 1));
 }
+
+/// A torn WAL tail (a write cut by a crash) is counted once, as
+/// Prometheus's `corruptionCount`; an intact WAL counts none.
+#[test]
+fn replay_status_counts_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = vec![labels!("__name__" => "m".to_string())];
+    {
+        let h = open(dir.path(), opts());
+        write(&h, &series, 100, 15_000);
+    }
+    let status = || std::sync::Arc::new(cairn_head::ReplayStatus::default());
+    let copy = dir.path().join("intact");
+    copy_dir(&dir.path().join("wal"), &copy.join("wal"));
+    let s = status();
+    drop(open(
+        &copy,
+        cairn_head::HeadOptions {
+            replay_status: Some(s.clone()),
+            ..opts()
+        },
+    ));
+    assert_eq!(s.corruptions(), 0);
+    // Half a record's header after the last record.
+    let last = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .parse::<u32>()
+                .is_ok()
+        })
+        .max()
+        .unwrap();
+    let mut b = std::fs::read(&last).unwrap();
+    b.extend_from_slice(&[1, 0, 0x40]);
+    std::fs::write(&last, &b).unwrap();
+    let s = status();
+    let h = open(
+        dir.path(),
+        cairn_head::HeadOptions {
+            replay_status: Some(s.clone()),
+            ..opts()
+        },
+    );
+    assert_eq!(s.corruptions(), 1);
+    assert_eq!(dump(&h, i64::MIN, i64::MAX, &all())[0].1.len(), 100);
+}

@@ -99,6 +99,8 @@ struct Shared {
     stop: Mutex<bool>,
     subs: Mutex<Vec<Sender<RulesEvent>>>,
     clock: Box<dyn Fn() -> i64 + Send + Sync>,
+    /// Whether the last load of the rule files succeeded, and when (ms).
+    last_load: Mutex<(bool, i64)>,
 }
 
 /// See the module docs.
@@ -186,6 +188,7 @@ impl RuleManager {
                 stop: Mutex::new(false),
                 subs: Mutex::new(Vec::new()),
                 clock,
+                last_load: Mutex::new((true, now)),
             }),
             thread: Mutex::new(None),
         })
@@ -217,9 +220,26 @@ impl RuleManager {
         rx
     }
 
+    /// Whether the last load of the rule files (at start or a reload)
+    /// succeeded, and when it was attempted (ms, the manager's clock):
+    /// Prometheus's `reloadConfigSuccess` and, for a success,
+    /// `lastConfigTime`.
+    pub fn last_load(&self) -> (bool, i64) {
+        *self.shared.last_load.lock()
+    }
+
     /// Loads the rule files again (see the module docs).
     pub fn reload(&self) -> Result<()> {
-        let specs = load_all(&self.shared.opts.files, self.shared.opts.default_interval)?;
+        let loaded = load_all(&self.shared.opts.files, self.shared.opts.default_interval);
+        {
+            let now = (self.shared.clock)();
+            let mut l = self.shared.last_load.lock();
+            *l = match &loaded {
+                Ok(_) => (true, now),
+                Err(_) => (false, l.1),
+            };
+        }
+        let specs = loaded?;
         let _e = self.shared.eval.lock();
         let now = (self.shared.clock)();
         let mut slots = self.shared.slots.lock();

@@ -115,14 +115,65 @@ impl Api {
     }
 }
 
-pub(crate) fn runtimeinfo() -> String {
-    serde_json::json!({
-        "startTime": "", "CWD": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
-        "reloadConfigSuccess": true, "lastConfigTime": "", "corruptionCount": 0, "goroutineCount": 0,
-        "GOMAXPROCS": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        "GOMEMLIMIT": 0, "GOGC": "", "GODEBUG": "", "storageRetention": "",
-    })
-    .to_string()
+impl Api {
+    /// Prometheus's runtime information (`RuntimeInfo` in its API): the
+    /// Go runtime's fields get their nearest meaning here (`goroutineCount`:
+    /// the process's threads; `GOMAXPROCS`: the cores), or Go's value for
+    /// "not set" (`GOMEMLIMIT`, `GOGC`, `GODEBUG`).
+    pub(crate) fn runtimeinfo(&self) -> String {
+        let now = super::now_ms();
+        let r = self.runtime.as_ref().map(|f| f()).unwrap_or(RuntimeState {
+            reload_success: true,
+            last_config_ms: self.cfg.start_time_ms,
+            corruptions: 0,
+        });
+        let fmt = cairn_model::time::format_rfc3339;
+        serde_json::json!({
+            "startTime": fmt(self.cfg.start_time_ms),
+            "CWD": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+            "hostname": hostname(),
+            "serverTime": fmt(now),
+            "reloadConfigSuccess": r.reload_success,
+            "lastConfigTime": fmt(r.last_config_ms),
+            "corruptionCount": r.corruptions,
+            "goroutineCount": threads(),
+            "GOMAXPROCS": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "GOMEMLIMIT": i64::MAX, "GOGC": "", "GODEBUG": "",
+            "storageRetention": self.cfg.storage_retention,
+        })
+        .to_string()
+    }
+}
+
+/// What the runtime information reads from the server as it runs (see
+/// [`Api::with_runtime`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeState {
+    /// Whether the last load of the configuration (Cairn: the rule files)
+    /// succeeded, and when the last successful one was (ms).
+    pub reload_success: bool,
+    pub last_config_ms: i64,
+    /// Damaged WAL tails the replay found.
+    pub corruptions: u64,
+}
+
+/// The machine's host name (Linux), or empty.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The process's threads (Linux), or 0.
+fn threads() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 pub(crate) fn empty_listing(what: &str) -> String {

@@ -11,9 +11,13 @@
 //! and `current` are the segment it writes next (Prometheus opens that
 //! segment before its replay, so its `max` counts it), and `min` the first
 //! segment replayed, or that same segment when none was (an empty WAL, or
-//! a head loaded from its snapshot).
+//! a head loaded from its snapshot). `corruptions` counts the damaged WAL
+//! tails the replay stopped at (a write torn by a crash; the WAL is
+//! truncated there when it opens): Prometheus's
+//! `prometheus_tsdb_wal_corruptions_total`, its runtime information's
+//! `corruptionCount`.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// See the module docs.
 #[derive(Debug, Default)]
@@ -23,6 +27,7 @@ pub struct ReplayStatus {
     min: AtomicU32,
     max: AtomicU32,
     current: AtomicU32,
+    corruptions: AtomicU64,
 }
 
 /// A reading of [`ReplayStatus`].
@@ -41,6 +46,15 @@ impl ReplayStatus {
             max: self.max.load(Ordering::Relaxed),
             current: self.current.load(Ordering::Relaxed),
         }
+    }
+
+    /// Damaged WAL tails found by replays (see the module docs).
+    pub fn corruptions(&self) -> u64 {
+        self.corruptions.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn corrupted(&self) {
+        self.corruptions.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Segment `seg` of `min..=max` is being read.
