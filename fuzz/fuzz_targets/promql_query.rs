@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use promql_parser::parser::{parse, parse_with_step, Prettier};
+use promql_parser::parser::{parse, parse_with_step};
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks the step of `step()`: 0 (instant) or 1 ms to
