@@ -165,6 +165,12 @@ impl Api {
             "status/buildinfo" if get => Ok(Out::data(self.buildinfo())),
             "status/flags" if get => Ok(Out::data(self.flags())),
             "status/tsdb" if get => self.tsdb(&p),
+            "status/tsdb/blocks" if get => Ok(Out::data(
+                serde_json::json!({
+                    "blocks": self.stats.as_ref().map(|s| s.block_metas()).unwrap_or_default()
+                })
+                .to_string(),
+            )),
             // Cairn's own: the blocks on disk (the UI's blocks page).
             "status/blocks" if get => Ok(Out::data(
                 serde_json::json!({
@@ -213,7 +219,7 @@ impl Api {
             }
             "query" | "query_range" | "series" | "labels" | "metadata" | "query_exemplars"
             | "format_query" | "status/buildinfo" | "status/flags" | "status/tsdb"
-            | "status/walreplay" => Err(Fail::MethodNotAllowed),
+            | "status/tsdb/blocks" | "status/walreplay" => Err(Fail::MethodNotAllowed),
             _ => return None,
         };
         Some(respond(res.map(Reply::Data)))

@@ -54,6 +54,12 @@ pub trait TsdbStatsSource: Send + Sync {
     fn blocks(&self) -> Vec<BlockInfo> {
         Vec::new()
     }
+    /// The persisted blocks' `meta.json` as Prometheus's `tsdb.BlockMeta`
+    /// marshals it (no `thanos` section), oldest first: for
+    /// /api/v1/status/tsdb/blocks.
+    fn block_metas(&self) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
 }
 
 /// Why an admin operation failed. Every kind answers 500 `internal` with

@@ -626,3 +626,33 @@ fn runtimeinfo_reads_the_config_and_the_runtime_source() {
     assert_eq!(d["lastConfigTime"], "2023-11-14T22:14:20.500Z");
     assert_eq!(d["corruptionCount"], 2);
 }
+
+#[test]
+fn tsdb_blocks_lists_the_sources_block_metas() {
+    struct Blocks;
+    impl cairn_api::TsdbStatsSource for Blocks {
+        fn tsdb_stats(&self, _limit: usize) -> cairn_api::TsdbStats {
+            cairn_api::TsdbStats::default()
+        }
+        fn block_metas(&self) -> Vec<serde_json::Value> {
+            vec![serde_json::json!({"ulid": "01H", "minTime": 0, "maxTime": 7200000, "version": 1})]
+        }
+    }
+    let st: Arc<dyn cairn_storage::Queryable> = Arc::new(store());
+    let v = json(
+        &Api::new(ApiConfig::default(), st.clone())
+            .handle(&req("GET", "/api/v1/status/tsdb/blocks", ""))
+            .unwrap(),
+    );
+    assert_eq!(v["data"], serde_json::json!({"blocks": []}));
+    let a = Api::new(ApiConfig::default(), st).with_stats(Arc::new(Blocks));
+    let v = json(
+        &a.handle(&req("GET", "/api/v1/status/tsdb/blocks", ""))
+            .unwrap(),
+    );
+    assert_eq!(v["data"]["blocks"][0]["maxTime"], 7200000);
+    let r = a
+        .handle(&req("POST", "/api/v1/status/tsdb/blocks", ""))
+        .unwrap();
+    assert_eq!(r.status, 405);
+}

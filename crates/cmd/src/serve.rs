@@ -412,6 +412,23 @@ impl TsdbStatsSource for DbBackend {
             .collect()
     }
 
+    fn block_metas(&self) -> Vec<serde_json::Value> {
+        let Some((db, _)) = self.get() else {
+            return Vec::new();
+        };
+        db.blocks()
+            .iter()
+            .filter_map(|b| {
+                let mut v = serde_json::to_value(b.meta()).ok()?;
+                // Thanos's section is not part of Prometheus's BlockMeta.
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("thanos");
+                }
+                Some(v)
+            })
+            .collect()
+    }
+
     fn tsdb_stats(&self, limit: usize) -> TsdbStats {
         let Some((db, _)) = self.get() else {
             return TsdbStats::default();

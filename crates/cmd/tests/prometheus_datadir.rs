@@ -153,6 +153,21 @@ fn cairn_reads_what_prometheus_wrote() {
     );
     assert_eq!(r.json()["data"]["result"][0]["value"][1], "1000");
 
+    // /api/v1/status/tsdb/blocks lists each block's meta.json as
+    // promtool wrote it (Prometheus 3's endpoint; 2.42 has none).
+    let listed = get(&format!("{url}/api/v1/status/tsdb/blocks")).json();
+    let mut on_disk: Vec<serde_json::Value> = std::fs::read_dir(&serve_dir)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path().join("meta.json");
+            p.exists()
+                .then(|| serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap())
+        })
+        .collect();
+    on_disk.sort_by_key(|m: &serde_json::Value| m["minTime"].as_i64());
+    assert!(!on_disk.is_empty());
+    assert_eq!(listed["data"]["blocks"], serde_json::Value::Array(on_disk));
+
     // 5. Both say the same about the WAL they replayed on the way up.
     let pport = free_port();
     let _p = start_prometheus(&again_dir, pport, "global:\n  scrape_interval: 1h\n", &[]);
