@@ -39,9 +39,11 @@ pub struct HeadOptions {
     /// series' records to one of them by label hash); 1 applies on the
     /// opening thread, which then also decodes. The segments are read on
     /// a thread of their own either way. Default: one less than the
-    /// available cores, at least 1 and at most 8 (on two cores, two
-    /// applying threads took 25 to 35 % longer than one: see
-    /// `docs/benchmarks.md`, "Restart after kill -9").
+    /// available cores, at least 1 and at most 8. On two cores, after a
+    /// crash of a two-hour head, one applying thread was ready in 25 to
+    /// 30 s and two in 27 to 71 s; on a young head with nothing in chunk
+    /// files two were about 17 % faster (`docs/benchmarks.md`, "Restart
+    /// after kill -9").
     pub replay_threads: usize,
     /// Threads that build the series, label sets and index entries when
     /// the head is loaded from its snapshot (`snapshot`), beside the one

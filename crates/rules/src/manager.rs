@@ -221,9 +221,8 @@ impl RuleManager {
     }
 
     /// Whether the last load of the rule files (at start or a reload)
-    /// succeeded, and when it was attempted (ms, the manager's clock):
-    /// Prometheus's `reloadConfigSuccess` and, for a success,
-    /// `lastConfigTime`.
+    /// succeeded, and when the last successful one was (ms, the manager's
+    /// clock): Prometheus's `reloadConfigSuccess` and `lastConfigTime`.
     pub fn last_load(&self) -> (bool, i64) {
         *self.shared.last_load.lock()
     }

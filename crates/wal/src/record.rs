@@ -360,16 +360,22 @@ fn decode_samples(d: &mut ByteCursor<'_>) -> Result<Vec<RefSample>> {
         if d.is_empty() {
             break;
         }
-        let dr = d.varint().map_err(field("series ref delta"))?;
-        let dt = d.varint().map_err(field("timestamp delta"))?;
-        let v = f64::from_bits(d.be64().map_err(field("sample value"))?);
-        out.push(RefSample {
-            r: base_r.wrapping_add(dr) as u64,
-            t: base_t.wrapping_add(dt),
-            v,
-        });
+        out.push(checked_sample(d, base_r, base_t)?);
     }
     Ok(out)
+}
+
+/// One sample through the cursor's checked reads, which name what is wrong
+/// and where.
+fn checked_sample(d: &mut ByteCursor<'_>, base_r: i64, base_t: i64) -> Result<RefSample> {
+    let dr = d.varint().map_err(field("series ref delta"))?;
+    let dt = d.varint().map_err(field("timestamp delta"))?;
+    let v = f64::from_bits(d.be64().map_err(field("sample value"))?);
+    Ok(RefSample {
+        r: base_r.wrapping_add(dr) as u64,
+        t: base_t.wrapping_add(dt),
+        v,
+    })
 }
 
 /// One sample at `b[p..]`: ref delta, timestamp delta, value bits and the
@@ -483,14 +489,7 @@ mod tests {
         let base_r = d.be64().map_err(field("base series ref"))? as i64;
         let base_t = d.be64().map_err(field("base timestamp"))? as i64;
         while !d.is_empty() {
-            let dr = d.varint().map_err(field("series ref delta"))?;
-            let dt = d.varint().map_err(field("timestamp delta"))?;
-            let v = f64::from_bits(d.be64().map_err(field("sample value"))?);
-            out.push(RefSample {
-                r: base_r.wrapping_add(dr) as u64,
-                t: base_t.wrapping_add(dt),
-                v,
-            });
+            out.push(checked_sample(d, base_r, base_t)?);
         }
         Ok(out)
     }

@@ -6,7 +6,7 @@
 //! written by another tool).
 //!
 //! Each ref also carries the time up to which its samples are known to be
-//! in the chunks attached from `chunks_head/` ([`SeriesByRef::covered`]):
+//! in the chunks attached from `chunks_head/` ([`SeriesByRef::get_covered`]):
 //! the shard skips those samples without locking the series, which is
 //! what most of a replay after a crash is (every sample but the open
 //! chunks' is already in a chunk file).
