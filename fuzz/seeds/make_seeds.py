@@ -237,10 +237,10 @@ seed("dense_chunk", "records-decimal-stale",
 # (the corrupt fixture's chunk included: its CRC is valid, its counter entry
 # is not).
 
-for level in ("5m", "1h", "corrupt-5m"):
-    seg = fixture("downsample", level, "chunks", "000001")
+for level in ("5m", "1h", "corrupt-5m", "counter-max/5m", "counter-max/1h"):
+    seg = fixture("downsample", *level.split("/"), "chunks", "000001")
     for i, c in enumerate(chunk_segment_payloads(seg, encoding=0xFF)):
-        seed("aggr_chunk", f"{level}-chunk{i}", c)
+        seed("aggr_chunk", f"{level.replace('/', '-')}-chunk{i}", c)
 seed("aggr_chunk", "all-absent", b"\x00" * 5)
 
 # --- index_reader ----------------------------------------------------------

@@ -30,7 +30,7 @@ use crate::cursor::ByteCursor;
 use crate::varint::{put_uvarint, put_varint, uvarint, uvarint_len, varint_len};
 use crate::CodecError;
 
-pub use decimal::to_decimal;
+pub use decimal::{mantissa_at, pow10, to_decimal};
 
 /// Encoding byte of dense chunks. Prometheus uses 1–4 and Thanos's
 /// aggregate chunk 0xff; 0xfe is free in both.

@@ -13,6 +13,7 @@
 //! `[a + 1, b + 1)`, so windows close on the block's aligned end.
 
 mod build;
+mod decimal_sum;
 mod window;
 
 use std::path::Path;
@@ -214,7 +215,8 @@ fn from_aggregates(
                 format!("chunk encoding {} in a downsampled block", ch.encoding),
             ));
         }
-        let (ws, cs, had) = build::decode_chunk(&ch.data).map_err(|e| series_err(s, e))?;
+        let (ws, cs, had) =
+            build::decode_chunk(&ch.data, job.from).map_err(|e| series_err(s, e))?;
         kept_in.min_max |= had.min_max;
         kept_in.counter |= had.counter;
         for w in ws.iter().filter(|w| w.t >= job.mint && w.t < job.maxt) {

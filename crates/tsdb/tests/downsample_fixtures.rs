@@ -7,7 +7,9 @@
 //! code of their own and compare them with what the frozen blocks hold, so
 //! a change to the format or to the windows' meaning fails here.
 //! `write_fixtures` (ignored) rewrote them once; never rerun it to make a
-//! test pass.
+//! test pass. `counter-max/` holds the levels of the same raw block as the
+//! writer made them once maxima held by the counter entry were left out and
+//! sums of decimals became exact (`write_counter_max_fixtures`, run once).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -80,12 +82,88 @@ fn bits_eq(a: f64, b: f64) -> bool {
     (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
 
+/// Per window (by its end), the largest of `pts`: a max read from counter
+/// samples holds several points a window, window-stamped maxima one.
+fn max_per_window(pts: &[(i64, f64)], r: i64) -> Vec<(i64, f64)> {
+    let mut out: Vec<(i64, f64)> = Vec::new();
+    for &(t, v) in pts {
+        let end = (t + r - 1).div_euclid(r) * r;
+        match out.last_mut() {
+            Some((e, m)) if *e == end => {
+                if v > *m || m.is_nan() {
+                    *m = v;
+                }
+            }
+            _ => out.push((end, v)),
+        }
+    }
+    out
+}
+
 #[test]
 fn frozen_levels_hold_the_aggregates_of_the_raw_fixture() {
+    check_levels("", [("5m", RES_5M), ("1h", RES_1H)]);
+}
+
+/// The levels written after maxima went to the counter entry and sums
+/// became exact decimals (docs/format/downsample.md): `energy_total`, a
+/// counter of unknown type, keeps min, counter and no max; the gauges keep
+/// their max; `gpu_util`'s sums are its exact sums, bit for bit (its
+/// values are binary fractions, so any summation gets them exact: this
+/// pins the frozen bytes; `downsample::window`'s tests check the decimal
+/// rule itself).
+#[test]
+fn frozen_levels_with_counter_maxima_and_exact_sums() {
+    check_levels("counter-max/", [("5m", RES_5M), ("1h", RES_1H)]);
+    let raw_block = Block::open(&dir().join("raw")).unwrap();
+    let rm = raw_block.meta();
+    let raw = read(&raw_block, Aggregate::Avg).unwrap();
+    let util = "{__name__=\"gpu_util\"}";
+    for (name, res) in [("5m", RES_5M), ("1h", RES_1H)] {
+        let path = dir().join("counter-max").join(name);
+        let bytes = std::fs::read(path.join("chunks/000001")).unwrap();
+        let (mut max_left_out, mut max_kept) = (0, 0);
+        let mut at = 8; // segment header
+        while at < bytes.len() {
+            let (len, n) = cairn_codec::varint::uvarint(&bytes[at..]).unwrap();
+            let data_at = at + n + 1;
+            let crc_at = data_at + len as usize;
+            let [_, _, min, max, counter] =
+                cairn_codec::decode_aggr(&bytes[data_at..crc_at]).unwrap();
+            match (min.is_some(), max.is_some(), counter.is_some()) {
+                (true, false, true) => max_left_out += 1,
+                (true, true, _) => max_kept += 1,
+                other => panic!("{name}: unexpected entries {other:?}"),
+            }
+            at = crc_at + 4;
+        }
+        assert_eq!((max_left_out, max_kept), (1, 2), "{name}");
+        let b = Block::open(&path).unwrap();
+        let sums = read(&b, Aggregate::Sum).unwrap();
+        let inside = raw[util].iter().filter(|p| p.0 > rm.min_time);
+        let mut exact: BTreeMap<i64, i64> = BTreeMap::new();
+        for &(t, v) in inside {
+            let m = (v * 1000.0).round();
+            assert_eq!(m / 1000.0, v);
+            *exact
+                .entry((t + res - 1).div_euclid(res) * res)
+                .or_default() += m as i64;
+        }
+        let want: Vec<(i64, u64)> = exact
+            .into_iter()
+            .map(|(t, m)| (t, (m as f64 / 1000.0).to_bits()))
+            .collect();
+        let have: Vec<(i64, u64)> = sums[util].iter().map(|p| (p.0, p.1.to_bits())).collect();
+        assert_eq!(want, have, "{name}: exact decimal sums");
+    }
+}
+
+fn check_levels(sub: &str, levels: [(&str, i64); 2]) {
     let raw_block = Block::open(&dir().join("raw")).unwrap();
     let raw = read(&raw_block, Aggregate::Avg).unwrap();
-    for (name, res) in [("5m", RES_5M), ("1h", RES_1H)] {
-        let b = Block::open(&dir().join(name)).unwrap();
+    for (name, res) in levels {
+        let name = format!("{sub}{name}");
+        let b = Block::open(&dir().join(&name)).unwrap();
         assert_eq!(b.meta().resolution(), res, "{name}");
         let rm = raw_block.meta();
         assert_eq!(
@@ -113,7 +191,12 @@ fn frozen_levels_hold_the_aggregates_of_the_raw_fixture() {
                     .fold(f64::NAN, |m, x| if x > m || m.is_nan() { x } else { m })
             }),
         ] {
-            let got = read(&b, agg).unwrap();
+            let mut got = read(&b, agg).unwrap();
+            if agg == Aggregate::Max {
+                for pts in got.values_mut() {
+                    *pts = max_per_window(pts, res);
+                }
+            }
             assert_eq!(
                 got.keys().collect::<Vec<_>>(),
                 raw.keys().collect::<Vec<_>>()
@@ -246,4 +329,41 @@ fn write_fixtures() {
         at = crc_at + 4;
     }
     std::fs::write(&seg, bytes).unwrap();
+}
+
+/// Writes `counter-max/5m` and `counter-max/1h`: the frozen raw block
+/// downsampled by the writer that leaves a counter's maxima to its counter
+/// entry and sums decimals exactly. Run by hand once:
+/// `cargo test -p cairn-tsdb --test downsample_fixtures write_counter_max_fixtures -- --ignored`.
+#[test]
+#[ignore]
+fn write_counter_max_fixtures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = Block::open(&dir().join("raw")).unwrap();
+    copy_tree(
+        &dir().join("raw"),
+        &tmp.path().join(raw.meta().ulid.to_string()),
+    );
+    drop(raw);
+    let db = Db::open(
+        tmp.path(),
+        DbOptions {
+            maintenance_interval: None,
+            retention_time: 0,
+            wal: None,
+            ..DbOptions::default()
+        },
+    )
+    .unwrap();
+    db.downsample_now(true).unwrap();
+    let out = dir().join("counter-max");
+    let _ = std::fs::remove_dir_all(&out);
+    for b in db.blocks() {
+        let name = match b.meta().resolution() {
+            0 => continue,
+            RES_5M => "5m",
+            _ => "1h",
+        };
+        copy_tree(b.dir(), &out.join(name));
+    }
 }

@@ -59,11 +59,25 @@ pub(crate) fn encode_series(
         };
         let mut subs: [Option<Vec<u8>>; 5] = Default::default();
         let mut c = FloatChunkBuilder::new(encoding);
+        // The counter samples of this chunk's windows.
+        let rest = counter.get(ci..).unwrap_or_default();
+        let n = if kept.counter {
+            rest.iter()
+                .take_while(|&&(t, _)| window_end(t, res) <= last.t)
+                .count()
+        } else {
+            0
+        };
+        let cs = rest.get(..n).unwrap_or_default();
+        ci += n;
+        // A counter's maxima are its kept samples' (docs/format/downsample.md):
+        // max is written only where they do not give it back exactly.
+        let keep_max = kept.min_max && !(kept.counter && max_from_counter(part, cs, res));
         for (k, keep) in [
             (AggrKind::Count, true),
             (AggrKind::Sum, true),
             (AggrKind::Min, kept.min_max),
-            (AggrKind::Max, kept.min_max),
+            (AggrKind::Max, keep_max),
         ] {
             if !keep {
                 continue;
@@ -83,13 +97,9 @@ pub(crate) fn encode_series(
         }
         let (mut min_t, max_t) = (first.t, last.t);
         if kept.counter {
-            while let Some(&(t, v)) = counter.get(ci) {
-                if window_end(t, res) > last.t {
-                    break;
-                }
+            for &(t, v) in cs {
                 min_t = min_t.min(t);
                 c.push(t, v);
-                ci += 1;
             }
             if !c.is_empty() {
                 let [.., slot] = &mut subs;
@@ -112,6 +122,45 @@ pub(crate) fn encode_series(
     Ok(())
 }
 
+/// The maximum of each window's counter samples (`cs`, time-ordered, in
+/// the windows of `wins`), NaN for a window without any, by
+/// `max_over_time`'s rule; `None` when a sample lies outside `wins`.
+fn counter_maxima(wins: &[Agg], cs: &[(i64, f64)], res: i64) -> Option<Vec<f64>> {
+    let mut out = Vec::with_capacity(wins.len());
+    let mut k = 0usize;
+    for w in wins {
+        let mut m = f64::NAN;
+        while let Some(&(t, v)) = cs.get(k) {
+            let end = window_end(t, res);
+            if end > w.t {
+                break;
+            }
+            if end < w.t {
+                return None;
+            }
+            if v > m || m.is_nan() {
+                m = v;
+            }
+            k += 1;
+        }
+        out.push(m);
+    }
+    (k == cs.len()).then_some(out)
+}
+
+/// Whether the counter samples give back every window's maximum, bit for
+/// bit. Between two kept counter samples the raw series never goes down
+/// (every drop keeps both its sides, every window its last sample), so
+/// they hold each window's maximum; this checks it rather than trusting
+/// it (NaN-only windows, `-0.0` against `0.0`).
+fn max_from_counter(wins: &[Agg], cs: &[(i64, f64)], res: i64) -> bool {
+    counter_maxima(wins, cs, res).is_some_and(|m| {
+        m.iter()
+            .zip(wins)
+            .all(|(a, w)| a.to_bits() == w.max.to_bits())
+    })
+}
+
 /// Decodes one sub-chunk into points.
 fn points(sub: Option<SubChunk<'_>>) -> Result<Vec<(i64, f64)>, CodecError> {
     let Some(b) = sub else {
@@ -125,20 +174,27 @@ fn points(sub: Option<SubChunk<'_>>) -> Result<Vec<(i64, f64)>, CodecError> {
     Ok(v)
 }
 
-/// An aggregate chunk's windows (absent min/max read as NaN) and counter
-/// samples: what the next level is computed from.
+/// An aggregate chunk of resolution `res`: its windows (absent min/max
+/// read as NaN, a max left out for the counter samples rebuilt from them)
+/// and counter samples: what the next level is computed from.
 #[allow(clippy::type_complexity)]
-pub(crate) fn decode_chunk(data: &[u8]) -> Result<(Vec<Agg>, Vec<(i64, f64)>, Kept), CodecError> {
+pub(crate) fn decode_chunk(
+    data: &[u8],
+    res: i64,
+) -> Result<(Vec<Agg>, Vec<(i64, f64)>, Kept), CodecError> {
     let parts = decode_aggr(data)?;
     let [count, sum, min, max, counter] = parts;
+    // A max left out because the counter samples hold it is rebuilt below.
+    let max_from_ctr = min.is_some() && max.is_none() && counter.is_some();
     let had = Kept {
-        min_max: min.is_some() && max.is_some(),
+        min_max: min.is_some() && (max.is_some() || max_from_ctr),
         counter: counter.is_some(),
     };
     let count = points(count)?;
     let sum = points(sum)?;
     let min = points(min)?;
     let max = points(max)?;
+    let ctr = points(counter)?;
     if sum.len() != count.len()
         || (!min.is_empty() && min.len() != count.len())
         || (!max.is_empty() && max.len() != count.len())
@@ -162,7 +218,17 @@ pub(crate) fn decode_chunk(data: &[u8]) -> Result<(Vec<Agg>, Vec<(i64, f64)>, Ke
         }
         wins.push(agg_from_parts(t, c, s.1, lo.1, hi.1));
     }
-    Ok((wins, points(counter)?, had))
+    if max_from_ctr {
+        let maxima = counter_maxima(&wins, &ctr, res).ok_or_else(|| CodecError::Corruption {
+            what: "aggregate chunk",
+            expected: "counter samples inside the chunk's windows".to_owned(),
+            found: format!("{} samples over {} windows", ctr.len(), wins.len()),
+        })?;
+        for (w, m) in wins.iter_mut().zip(maxima) {
+            w.max = m;
+        }
+    }
+    Ok((wins, ctr, had))
 }
 
 fn misaligned(want: usize, found: usize) -> CodecError {
@@ -225,4 +291,88 @@ pub fn decode_aggregate(
         return Err(misaligned(c.len(), n_sum));
     }
     Ok(c.len())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::super::window::{CounterThin, Windows};
+    use super::*;
+
+    const R: i64 = 300_000;
+
+    /// Windows and counter samples of raw samples at resolution `R`.
+    fn fold(raw: &[(i64, f64)]) -> (Vec<Agg>, Vec<(i64, f64)>) {
+        let mut w = Windows::new(R);
+        let mut c = CounterThin::new(R);
+        for &(t, v) in raw {
+            w.push_raw(t, v);
+            c.push(t, v);
+        }
+        w.finish();
+        c.finish();
+        (w.out, c.out)
+    }
+
+    fn encode(raw: &[(i64, f64)]) -> (Vec<Agg>, Vec<EncodedChunk>) {
+        let (wins, ctr) = fold(raw);
+        let mut out = Vec::new();
+        let all = Kept {
+            min_max: true,
+            counter: true,
+        };
+        encode_series(&wins, &ctr, R, all, FloatEncoding::Dense, &mut out).unwrap();
+        (wins, out)
+    }
+
+    #[test]
+    fn a_counters_max_is_left_to_its_counter_samples_and_rebuilt() {
+        // A counter scraped every 30 s with a reset inside a window and one
+        // on a window's first sample; 300 windows, so two chunks.
+        let raw: Vec<(i64, f64)> = (1..=3000i64)
+            .map(|k| {
+                let since = [0, 1003, 1201].iter().filter(|&&r| r <= k).max().unwrap();
+                (k * 30_000, 1.5 * (k - since + 1) as f64)
+            })
+            .collect();
+        let (wins, chunks) = encode(&raw);
+        assert_eq!(chunks.len(), 2);
+        let mut back = Vec::new();
+        for ch in &chunks {
+            let [_, _, min, max, counter] = decode_aggr(&ch.data).unwrap();
+            assert!(min.is_some() && counter.is_some());
+            assert!(max.is_none(), "max written although the counter holds it");
+            let (ws, _, had) = decode_chunk(&ch.data, R).unwrap();
+            assert!(had.min_max && had.counter);
+            back.extend(ws);
+        }
+        assert_eq!(back.len(), wins.len());
+        for (a, b) in back.iter().zip(&wins) {
+            assert_eq!((a.t, a.max.to_bits()), (b.t, b.max.to_bits()));
+        }
+    }
+
+    #[test]
+    fn a_max_the_counter_samples_miss_is_kept() {
+        // The window (0, 300 s] holds only NaNs: its max is NaN with the
+        // raw NaN's bits, and no counter sample stands for it.
+        let mut raw = vec![(30_000, f64::from_bits(0x7ff8_0000_0000_0123))];
+        raw.extend((11..=40i64).map(|k| (k * 30_000, k as f64)));
+        let (_, chunks) = encode(&raw);
+        let [_, _, _, max, _] = decode_aggr(&chunks[0].data).unwrap();
+        assert!(max.is_some());
+        // 0.0 after -0.0 in one window, the -0.0 not kept (neither the
+        // first sample nor a reset's side): the window's max is -0.0 (the
+        // first of equals), its counter samples' is 0.0.
+        let raw = [
+            (30_000, -5.0),
+            (330_000, -0.0),
+            (360_000, 0.0),
+            (630_000, 1.0),
+        ];
+        let (wins, chunks) = encode(&raw);
+        assert_eq!(wins[1].max.to_bits(), (-0.0f64).to_bits());
+        let [_, _, _, max, _] = decode_aggr(&chunks[0].data).unwrap();
+        assert!(max.is_some());
+    }
 }

@@ -10,6 +10,8 @@
 
 use cairn_model::is_stale_nan;
 
+use super::decimal_sum::DecimalSum;
+
 /// The end of the window `(k·r, (k+1)·r]` holding `t` (`r > 0`).
 pub(crate) fn window_end(t: i64, r: i64) -> i64 {
     // ceil(t / r) · r, for negative times too.
@@ -28,6 +30,8 @@ pub(crate) struct Agg {
     pub(crate) sum: f64,
     /// Kahan compensation of `sum`.
     comp: f64,
+    /// The exact sum while every value is a decimal.
+    dec: DecimalSum,
     pub(crate) min: f64,
     pub(crate) max: f64,
 }
@@ -39,13 +43,18 @@ impl Agg {
             count: 0.0,
             sum: 0.0,
             comp: 0.0,
+            dec: DecimalSum::new(),
             min: f64::NAN,
             max: f64::NAN,
         }
     }
 
-    /// The compensated sum.
+    /// The sum: exact (rounded once) when every value was a decimal
+    /// ([`DecimalSum`]), else compensated.
     pub(crate) fn total(&self) -> f64 {
+        if let Some(v) = self.dec.value() {
+            return v;
+        }
         if self.sum.is_infinite() {
             self.sum
         } else {
@@ -54,6 +63,7 @@ impl Agg {
     }
 
     fn add_sum(&mut self, v: f64) {
+        self.dec.add(v);
         // Neumaier's variant of Kahan summation, as Prometheus's kahanSumInc.
         let t = self.sum + v;
         if t.is_infinite() {
@@ -157,6 +167,7 @@ pub(crate) fn agg_from_parts(t: i64, count: f64, sum: f64, min: f64, max: f64) -
         count,
         sum,
         comp: 0.0,
+        dec: DecimalSum::invalid(),
         min,
         max,
     }
@@ -260,6 +271,34 @@ mod tests {
         w.push_raw(1, f64::NAN);
         w.finish();
         assert!(w.out[0].min.is_nan() && w.out[0].max.is_nan());
+    }
+
+    #[test]
+    fn sums_of_decimals_are_exact_and_others_compensated() {
+        let mut w = Windows::new(10);
+        for (t, v) in [
+            (1, 0.1),
+            (2, 0.2),
+            (3, 0.3),
+            (11, 0.1),
+            (12, 0.2),
+            (13, 1e-30),
+        ] {
+            w.push_raw(t, v);
+        }
+        w.finish();
+        // Floating point gives 0.6000000000000001; the decimal sum is 0.6.
+        assert_eq!(w.out[0].total(), 0.6);
+        // 1e-30 has more than 22 decimals: the compensated sum.
+        assert_eq!(w.out[1].total(), 0.1 + 0.2 + 1e-30);
+        // A coarser level adds the finer sums as decimals again.
+        let mut h = Windows::new(20);
+        for a in &w.out[..1] {
+            h.push_agg(a);
+        }
+        h.push_raw(14, 0.7);
+        h.finish();
+        assert_eq!(h.out[0].total(), 1.3);
     }
 
     #[test]
