@@ -71,8 +71,11 @@ pub(crate) fn encode_series(
         let cs = rest.get(..n).unwrap_or_default();
         ci += n;
         // A counter's maxima are its kept samples' (docs/format/downsample.md):
-        // max is written only where they do not give it back exactly.
-        let keep_max = kept.min_max && !(kept.counter && max_from_counter(part, cs, res));
+        // max is written only where they do not give it back exactly, and
+        // always in XOR, the encoding kept for Thanos's readers.
+        let leave_max =
+            encoding != FloatEncoding::Xor && kept.counter && max_from_counter(part, cs, res);
+        let keep_max = kept.min_max && !leave_max;
         for (k, keep) in [
             (AggrKind::Count, true),
             (AggrKind::Sum, true),
@@ -314,15 +317,19 @@ mod tests {
         (w.out, c.out)
     }
 
-    fn encode(raw: &[(i64, f64)]) -> (Vec<Agg>, Vec<EncodedChunk>) {
+    fn encode_in(raw: &[(i64, f64)], enc: FloatEncoding) -> (Vec<Agg>, Vec<EncodedChunk>) {
         let (wins, ctr) = fold(raw);
         let mut out = Vec::new();
         let all = Kept {
             min_max: true,
             counter: true,
         };
-        encode_series(&wins, &ctr, R, all, FloatEncoding::Dense, &mut out).unwrap();
+        encode_series(&wins, &ctr, R, all, enc, &mut out).unwrap();
         (wins, out)
+    }
+
+    fn encode(raw: &[(i64, f64)]) -> (Vec<Agg>, Vec<EncodedChunk>) {
+        encode_in(raw, FloatEncoding::Dense)
     }
 
     #[test]
@@ -349,6 +356,11 @@ mod tests {
         assert_eq!(back.len(), wins.len());
         for (a, b) in back.iter().zip(&wins) {
             assert_eq!((a.t, a.max.to_bits()), (b.t, b.max.to_bits()));
+        }
+        // XOR sub-chunks (for Thanos's readers) keep max.
+        let (_, chunks) = encode_in(&raw, FloatEncoding::Xor);
+        for ch in &chunks {
+            assert!(decode_aggr(&ch.data).unwrap()[AggrKind::Max as usize].is_some());
         }
     }
 
