@@ -12,8 +12,19 @@ use cairn_storage::{EncodedChunk, MetricType};
 
 use super::window::{agg_from_parts, window_end, Agg};
 
-/// Windows per aggregate chunk: 20 h at 5m, 10 days at 1h.
-pub(crate) const WINDOWS_PER_CHUNK: usize = 240;
+/// Windows per aggregate chunk, at most: 40 h at 5m, 20 days at 1h. A
+/// chunk's fixed costs (a header per sub-chunk, about 100 bytes in all)
+/// are a window's worth of bytes every few windows; a series' windows are
+/// cut into chunks of equal size, so that a day of 288 windows at 5m is
+/// one chunk, not 240 and 48.
+pub(crate) const WINDOWS_PER_CHUNK: usize = 480;
+
+/// `n` windows cut into the fewest chunks of at most [`WINDOWS_PER_CHUNK`],
+/// of sizes differing by at most one: the size of the first chunks.
+fn chunk_len(n: usize) -> usize {
+    let chunks = n.div_ceil(WINDOWS_PER_CHUNK).max(1);
+    n.div_ceil(chunks)
+}
 
 /// Which aggregates a series keeps (docs/format/downsample.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +64,7 @@ pub(crate) fn encode_series(
     out: &mut Vec<EncodedChunk>,
 ) -> Result<(), CodecError> {
     let mut ci = 0usize;
-    for part in wins.chunks(WINDOWS_PER_CHUNK) {
+    for part in wins.chunks(chunk_len(wins.len()).max(1)) {
         let (Some(first), Some(last)) = (part.first(), part.last()) else {
             continue;
         };
@@ -335,8 +346,8 @@ mod tests {
     #[test]
     fn a_counters_max_is_left_to_its_counter_samples_and_rebuilt() {
         // A counter scraped every 30 s with a reset inside a window and one
-        // on a window's first sample; 300 windows, so two chunks.
-        let raw: Vec<(i64, f64)> = (1..=3000i64)
+        // on a window's first sample; 600 windows, so two chunks of 300.
+        let raw: Vec<(i64, f64)> = (1..=6000i64)
             .map(|k| {
                 let since = [0, 1003, 1201].iter().filter(|&&r| r <= k).max().unwrap();
                 (k * 30_000, 1.5 * (k - since + 1) as f64)
@@ -344,6 +355,7 @@ mod tests {
             .collect();
         let (wins, chunks) = encode(&raw);
         assert_eq!(chunks.len(), 2);
+        assert_eq!(chunk_len(wins.len()), 300);
         let mut back = Vec::new();
         for ch in &chunks {
             let [_, _, min, max, counter] = decode_aggr(&ch.data).unwrap();
@@ -362,6 +374,16 @@ mod tests {
         for ch in &chunks {
             assert!(decode_aggr(&ch.data).unwrap()[AggrKind::Max as usize].is_some());
         }
+    }
+
+    #[test]
+    fn windows_are_cut_into_the_fewest_even_chunks() {
+        assert_eq!(chunk_len(0), 0);
+        assert_eq!(chunk_len(1), 1);
+        assert_eq!(chunk_len(288), 288);
+        assert_eq!(chunk_len(480), 480);
+        assert_eq!(chunk_len(481), 241);
+        assert_eq!(chunk_len(1000), 334);
     }
 
     #[test]
