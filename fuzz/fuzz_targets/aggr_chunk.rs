@@ -1,12 +1,13 @@
 //! Fuzzes the aggregate chunk (encoding 0xff) of downsampled blocks:
 //! arbitrary bytes must split into sub-chunks or error, never panic; what
 //! splits must re-frame to bytes that split the same; reading any aggregate
-//! for a query must yield points or an error, never a panic.
+//! for a query must yield points or an error, never a panic; and so must
+//! reading its windows as the next level's downsampling does.
 #![no_main]
 
 use cairn_codec::{decode_aggr, encode_aggr};
 use cairn_storage::Aggregate;
-use cairn_tsdb::downsample::decode_aggregate;
+use cairn_tsdb::downsample::{decode_aggregate, decode_windows, RES_5M};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -32,4 +33,5 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(k, n);
         }
     }
+    let _ = decode_windows(data, RES_5M);
 });

@@ -27,7 +27,7 @@ use crate::block::{write_block_with, BlockWriteOptions};
 use crate::meta::{BlockDesc, BlockMeta};
 use crate::{Result, TsdbError};
 
-pub use build::{decode_aggregate, Kept};
+pub use build::{decode_aggregate, decode_windows, Kept};
 pub(crate) use window::window_end;
 use window::{CounterThin, Windows};
 

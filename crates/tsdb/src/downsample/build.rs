@@ -253,6 +253,13 @@ fn misaligned(want: usize, found: usize) -> CodecError {
     }
 }
 
+/// Reads an aggregate chunk of resolution `res` as the next level's
+/// downsampling and level merges read it (maxima left to the counter
+/// entry rebuilt): the number of windows, or why it cannot be read.
+pub fn decode_windows(data: &[u8], res: i64) -> Result<usize, CodecError> {
+    decode_chunk(data, res).map(|(w, _, _)| w.len())
+}
+
 /// What a query reads from an aggregate chunk: the points of `aggr`
 /// (docs/format/downsample.md: an absent aggregate is read from the
 /// nearest kept one), passed to `f` in time order. Returns the count.
