@@ -14,8 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(crate) use parse_query::parse_query;
 pub(crate) use query::format_query;
-pub(crate) use status::empty_listing;
 pub use status::RuntimeState;
+pub(crate) use status::{empty_listing, target_metadata, targets};
 
 /// The wall clock in ms: the default evaluation time and federation's "now".
 fn now_ms() -> i64 {

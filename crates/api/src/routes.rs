@@ -207,7 +207,9 @@ impl Api {
                 Some(r) => r.alerts(),
                 None => crate::handlers::empty_listing(rest),
             })),
-            "targets" if get => Ok(Out::data(crate::handlers::empty_listing(rest))),
+            "targets" if get => Ok(Out::data(crate::handlers::targets(&p))),
+            "targets/metadata" if get => crate::handlers::target_metadata(&p).map(Out::data),
+            "scrape_pools" if get => Ok(Out::data(r#"{"scrapePools":[]}"#.to_owned())),
             "alertmanagers" if get => Ok(Out::data(self.alertmanagers_json())),
             r if r.starts_with("label/") && r.ends_with("/values") => {
                 if get {
@@ -219,7 +221,8 @@ impl Api {
             }
             "query" | "query_range" | "series" | "labels" | "metadata" | "query_exemplars"
             | "format_query" | "status/buildinfo" | "status/flags" | "status/tsdb"
-            | "status/tsdb/blocks" | "status/walreplay" => Err(Fail::MethodNotAllowed),
+            | "status/tsdb/blocks" | "status/walreplay" | "targets" | "targets/metadata"
+            | "scrape_pools" => Err(Fail::MethodNotAllowed),
             _ => return None,
         };
         Some(respond(res.map(Reply::Data)))

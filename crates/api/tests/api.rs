@@ -656,3 +656,72 @@ fn tsdb_blocks_lists_the_sources_block_metas() {
         .unwrap();
     assert_eq!(r.status, 405);
 }
+
+#[test]
+fn scrape_endpoints_answer_what_a_server_without_targets_answers() {
+    let a = api();
+    let get = |path: &str, q: &str| {
+        let r = a.handle(&req("GET", path, q)).unwrap();
+        (r.status, json(&r))
+    };
+    // Prometheus 3's shapes for a server without scrape configs.
+    assert_eq!(
+        get("/api/v1/targets", ""),
+        (
+            200,
+            serde_json::json!({"status":"success","data":{
+                "activeTargets":[],"droppedTargets":[],"droppedTargetCounts":{}}})
+        )
+    );
+    // state=active leaves dropped targets out: their counts are Go's nil map.
+    assert_eq!(
+        get("/api/v1/targets", "state=Active").1["data"]["droppedTargetCounts"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        get("/api/v1/targets", "state=dropped").1["data"]["droppedTargetCounts"],
+        serde_json::json!({})
+    );
+    assert_eq!(
+        get("/api/v1/scrape_pools", ""),
+        (
+            200,
+            serde_json::json!({"status":"success","data":{"scrapePools":[]}})
+        )
+    );
+    assert_eq!(
+        get(
+            "/api/v1/targets/metadata",
+            "metric=up&limit=5&match_target={job=\"x\"}"
+        ),
+        (200, serde_json::json!({"status":"success","data":[]}))
+    );
+    // Parameters are checked as Prometheus checks them.
+    assert_eq!(
+        get("/api/v1/targets/metadata", "limit=many"),
+        (
+            400,
+            serde_json::json!({"status":"error","errorType":"bad_data","error":"limit must be a number"})
+        )
+    );
+    let (status, body) = get("/api/v1/targets/metadata", "match_target={");
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid parameter \"match_target\": "),
+        "{body}"
+    );
+    for path in [
+        "/api/v1/targets",
+        "/api/v1/scrape_pools",
+        "/api/v1/targets/metadata",
+    ] {
+        assert_eq!(
+            a.handle(&req("POST", path, "")).unwrap().status,
+            405,
+            "{path}"
+        );
+    }
+}

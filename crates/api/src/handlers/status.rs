@@ -1,10 +1,13 @@
 //! `/api/v1/metadata` and the `/api/v1/status/*` endpoints, and the empty
-//! listings Cairn answers for Prometheus's scrape and rule endpoints.
+//! listings Cairn answers for Prometheus's scrape and rule endpoints (it
+//! scrapes nothing: its targets, scrape pools and target metadata are
+//! truly empty).
 
 use cairn_storage::Metadata;
 
 use crate::params::{param_limit, Params};
 use crate::reply::{Fail, Out, R};
+use crate::selectors::parse_selector;
 use crate::Api;
 
 impl Api {
@@ -178,8 +181,43 @@ fn threads() -> u64 {
 
 pub(crate) fn empty_listing(what: &str) -> String {
     match what {
-        "targets" => r#"{"activeTargets":[],"droppedTargets":[]}"#.into(),
         "rules" => r#"{"groups":[]}"#.into(),
         _ => r#"{"alerts":[]}"#.into(),
     }
+}
+
+/// `/api/v1/targets`: Cairn scrapes nothing (Prometheus servers send it
+/// samples), so it has no active or dropped target: Prometheus 3's answer
+/// for a server without scrape configs, `droppedTargetCounts` included
+/// (`null` when `state` leaves dropped targets out, as Prometheus's nil
+/// map marshals).
+pub(crate) fn targets(p: &Params) -> String {
+    let state = p.get("state").unwrap_or("").to_ascii_lowercase();
+    let dropped = matches!(state.as_str(), "" | "any" | "dropped");
+    let counts = if dropped {
+        serde_json::json!({})
+    } else {
+        serde_json::Value::Null
+    };
+    serde_json::json!({
+        "activeTargets": [],
+        "droppedTargets": [],
+        "droppedTargetCounts": counts,
+    })
+    .to_string()
+}
+
+/// `/api/v1/targets/metadata`: the metadata of scraped targets, of which
+/// Cairn has none (what remote write sent is `/api/v1/metadata`'s). The
+/// parameters are checked as Prometheus checks them.
+pub(crate) fn target_metadata(p: &Params) -> Result<String, Fail> {
+    if let Some(l) = p.non_empty("limit") {
+        l.parse::<i64>()
+            .map_err(|_| Fail::BadData("limit must be a number".into()))?;
+    }
+    if let Some(m) = p.non_empty("match_target") {
+        parse_selector(m)
+            .map_err(|e| Fail::BadData(format!("invalid parameter \"match_target\": {e}")))?;
+    }
+    Ok("[]".into())
 }
