@@ -247,14 +247,11 @@ fn a_corrupt_aggregate_chunk_is_a_named_error() {
     }
 }
 
-/// Rewrites the fixtures. Run by hand only when the format changes on
-/// purpose: `cargo test -p cairn-tsdb --test downsample_fixtures -- --ignored`.
-#[test]
-#[ignore]
-fn write_fixtures() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = Db::open(
-        tmp.path(),
+/// A database in `dir` that keeps everything and maintains nothing by
+/// itself: the fixture writers' scratch space.
+fn fixture_db(dir: &Path) -> std::sync::Arc<Db> {
+    Db::open(
+        dir,
         DbOptions {
             maintenance_interval: None,
             retention_time: 0,
@@ -262,7 +259,16 @@ fn write_fixtures() {
             ..DbOptions::default()
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// Rewrites the fixtures. Run by hand only when the format changes on
+/// purpose: `cargo test -p cairn-tsdb --test downsample_fixtures -- --ignored`.
+#[test]
+#[ignore]
+fn write_fixtures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = fixture_db(tmp.path());
     for k in 0..(2 * H / 30_000) {
         let t = T0 + k * 30_000;
         let mut app = db.appender();
@@ -345,16 +351,7 @@ fn write_counter_max_fixtures() {
         &tmp.path().join(raw.meta().ulid.to_string()),
     );
     drop(raw);
-    let db = Db::open(
-        tmp.path(),
-        DbOptions {
-            maintenance_interval: None,
-            retention_time: 0,
-            wal: None,
-            ..DbOptions::default()
-        },
-    )
-    .unwrap();
+    let db = fixture_db(tmp.path());
     db.downsample_now(true).unwrap();
     let out = dir().join("counter-max");
     let _ = std::fs::remove_dir_all(&out);
