@@ -84,9 +84,8 @@ pub(crate) fn encode_series(
         // A counter's maxima are its kept samples' (docs/format/downsample.md):
         // max is written only where they do not give it back exactly, and
         // always in XOR, the encoding kept for Thanos's readers.
-        let leave_max =
-            encoding != FloatEncoding::Xor && kept.counter && max_from_counter(part, cs, res);
-        let keep_max = kept.min_max && !leave_max;
+        let keep_max = kept.min_max
+            && !(encoding != FloatEncoding::Xor && kept.counter && max_from_counter(part, cs, res));
         for (k, keep) in [
             (AggrKind::Count, true),
             (AggrKind::Sum, true),
@@ -136,13 +135,18 @@ pub(crate) fn encode_series(
     Ok(())
 }
 
-/// The maximum of each window's counter samples (`cs`, time-ordered, in
-/// the windows of `wins`), NaN for a window without any, by
-/// `max_over_time`'s rule; `None` when a sample lies outside `wins`.
-fn counter_maxima(wins: &[Agg], cs: &[(i64, f64)], res: i64) -> Option<Vec<f64>> {
-    let mut out = Vec::with_capacity(wins.len());
+/// Passes `f` each window's index and the maximum of its counter samples
+/// (`cs`, time-ordered, in the windows of `wins`), NaN for a window without
+/// any, by `max_over_time`'s rule, until `f` returns false. Returns whether
+/// every window was passed and every sample lay in one of them.
+fn each_counter_max(
+    wins: &[Agg],
+    cs: &[(i64, f64)],
+    res: i64,
+    mut f: impl FnMut(usize, f64) -> bool,
+) -> bool {
     let mut k = 0usize;
-    for w in wins {
+    for (i, w) in wins.iter().enumerate() {
         let mut m = f64::NAN;
         while let Some(&(t, v)) = cs.get(k) {
             let end = window_end(t, res);
@@ -150,16 +154,18 @@ fn counter_maxima(wins: &[Agg], cs: &[(i64, f64)], res: i64) -> Option<Vec<f64>>
                 break;
             }
             if end < w.t {
-                return None;
+                return false;
             }
             if v > m || m.is_nan() {
                 m = v;
             }
             k += 1;
         }
-        out.push(m);
+        if !f(i, m) {
+            return false;
+        }
     }
-    (k == cs.len()).then_some(out)
+    k == cs.len()
 }
 
 /// Whether the counter samples give back every window's maximum, bit for
@@ -168,10 +174,8 @@ fn counter_maxima(wins: &[Agg], cs: &[(i64, f64)], res: i64) -> Option<Vec<f64>>
 /// they hold each window's maximum; this checks it rather than trusting
 /// it (NaN-only windows, `-0.0` against `0.0`).
 fn max_from_counter(wins: &[Agg], cs: &[(i64, f64)], res: i64) -> bool {
-    counter_maxima(wins, cs, res).is_some_and(|m| {
-        m.iter()
-            .zip(wins)
-            .all(|(a, w)| a.to_bits() == w.max.to_bits())
+    each_counter_max(wins, cs, res, |i, m| {
+        wins.get(i).is_some_and(|w| w.max.to_bits() == m.to_bits())
     })
 }
 
@@ -233,11 +237,17 @@ pub(crate) fn decode_chunk(
         wins.push(agg_from_parts(t, c, s.1, lo.1, hi.1));
     }
     if max_from_ctr {
-        let maxima = counter_maxima(&wins, &ctr, res).ok_or_else(|| CodecError::Corruption {
-            what: "aggregate chunk",
-            expected: "counter samples inside the chunk's windows".to_owned(),
-            found: format!("{} samples over {} windows", ctr.len(), wins.len()),
-        })?;
+        let mut maxima = Vec::with_capacity(wins.len());
+        if !each_counter_max(&wins, &ctr, res, |_, m| {
+            maxima.push(m);
+            true
+        }) {
+            return Err(CodecError::Corruption {
+                what: "aggregate chunk",
+                expected: "counter samples inside the chunk's windows".to_owned(),
+                found: format!("{} samples over {} windows", ctr.len(), wins.len()),
+            });
+        }
         for (w, m) in wins.iter_mut().zip(maxima) {
             w.max = m;
         }

@@ -11,9 +11,10 @@
 //! the compensated sum and decimal by construction.
 //!
 //! Contract: `value` is `None` (the caller keeps its compensated sum) as
-//! soon as one value is not decimal (NaN, ±∞, more than 22 decimals or 15
-//! significant digits) or the mantissa outgrows what one division keeps
-//! exact (2^53 after dropping trailing zeros).
+//! soon as one value is not decimal (NaN, ±∞, more than 22 decimals, or a
+//! mantissa of 2^53 or more at the exponent the sum has reached) or the
+//! summed mantissa outgrows what one division keeps exact (2^53, after
+//! dropping trailing zeros).
 
 use cairn_codec::dense::{mantissa_at, pow10, to_decimal};
 
